@@ -1,0 +1,13 @@
+//! mpe-approver: approves Azure managed private endpoint connections automatically, race-safe.
+//!
+//! See ARCHITECTURE.md for the map. Functional core: [`resource_id`], [`providers`], [`pec`],
+//! [`decision`], [`workitem`]. Imperative shell: [`arm`], [`servicebus`], [`auth`], [`functions`],
+//! [`handler`]. The local Azure: [`simulator`], driven by [`demo`].
+
+pub mod clock;
+pub mod decision;
+pub mod pec;
+pub mod providers;
+pub mod resource_id;
+pub mod targets;
+pub mod workitem;

@@ -1,0 +1,174 @@
+//! Private endpoint connections (PECs) at the target, normalised; and the approval body.
+//!
+//! Shapes accepted: `{ "value": [...] }`, a bare array (IoT Hub, Data Factory examples), and a parent
+//! resource carrying `properties.privateEndpointConnections` (Key Vault, Web, SignalR, Cosmos DB ...).
+
+use crate::resource_id::last_segment;
+use serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PecStatus {
+    Pending,
+    Approved,
+    Rejected,
+    Disconnected,
+    Other(String),
+}
+
+impl PecStatus {
+    pub fn parse(s: &str) -> PecStatus {
+        match s.to_ascii_lowercase().as_str() {
+            "pending" => PecStatus::Pending,
+            "approved" => PecStatus::Approved,
+            "rejected" => PecStatus::Rejected,
+            "disconnected" => PecStatus::Disconnected,
+            _ => PecStatus::Other(s.to_string()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Pec {
+    /// The PEC's ARM id as the target reported it.
+    pub id: String,
+    /// `properties.privateEndpoint.id`: the private endpoint in the service's managed network.
+    pub endpoint_id: Option<String>,
+    pub status: PecStatus,
+    pub description: Option<String>,
+    /// `groupId` / `groupIds` where the target reports them (Cosmos DB, Kusto, SignalR).
+    pub group_ids: Vec<String>,
+    pub provisioning_state: Option<String>,
+}
+
+impl Pec {
+    /// Last segment of the private endpoint id, the name the managed service gave it.
+    pub fn endpoint_name(&self) -> Option<&str> {
+        self.endpoint_id.as_deref().and_then(last_segment)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PecError {
+    #[error("private endpoint connection list is neither an array, a {{value: [...]}} page, nor a resource with properties.privateEndpointConnections")]
+    UnknownListShape,
+    #[error("private endpoint connection has no id")]
+    NoId,
+    #[error("private endpoint connection {0} has no privateLinkServiceConnectionState.status")]
+    NoStatus(String),
+}
+
+/// Parse one PEC.
+pub fn parse_pec(v: &Value) -> Result<Pec, PecError> {
+    let id = v.get("id").and_then(Value::as_str).ok_or(PecError::NoId)?.to_string();
+    let props = v.get("properties").unwrap_or(&Value::Null);
+    let state = props.get("privateLinkServiceConnectionState").unwrap_or(&Value::Null);
+    let status = state
+        .get("status")
+        .and_then(Value::as_str)
+        .ok_or_else(|| PecError::NoStatus(id.clone()))?;
+    let mut group_ids = Vec::new();
+    if let Some(g) = props.get("groupId").and_then(Value::as_str) {
+        group_ids.push(g.to_string());
+    }
+    if let Some(gs) = props.get("groupIds").and_then(Value::as_array) {
+        group_ids.extend(gs.iter().filter_map(Value::as_str).map(str::to_string));
+    }
+    Ok(Pec {
+        endpoint_id: props.pointer("/privateEndpoint/id").and_then(Value::as_str).map(str::to_string),
+        status: PecStatus::parse(status),
+        description: state.get("description").and_then(Value::as_str).map(str::to_string),
+        group_ids,
+        provisioning_state: props.get("provisioningState").and_then(Value::as_str).map(str::to_string),
+        id,
+    })
+}
+
+/// The items of a PEC list in any of the shapes ARM uses, plus the `nextLink` of a page.
+pub fn list_items(body: &Value) -> Result<(&[Value], Option<&str>), PecError> {
+    if let Some(a) = body.as_array() {
+        return Ok((a, None));
+    }
+    if let Some(a) = body.get("value").and_then(Value::as_array) {
+        return Ok((a, body.get("nextLink").and_then(Value::as_str).filter(|s| !s.is_empty())));
+    }
+    if let Some(a) = body.pointer("/properties/privateEndpointConnections").and_then(Value::as_array) {
+        return Ok((a, None));
+    }
+    Err(PecError::UnknownListShape)
+}
+
+/// Parse a list; entries that cannot be read are returned as errors beside the good ones, so one odd
+/// entry neither hides the others nor gets approved.
+pub fn parse_list(body: &Value) -> Result<(Vec<Pec>, Vec<PecError>), PecError> {
+    let (items, _) = list_items(body)?;
+    let mut ok = Vec::new();
+    let mut bad = Vec::new();
+    for it in items {
+        match parse_pec(it) {
+            Ok(p) => ok.push(p),
+            Err(e) => bad.push(e),
+        }
+    }
+    Ok((ok, bad))
+}
+
+/// The PUT body that approves a PEC: the whole GET body back, with the state set to Approved, as the
+/// Azure CLI and PowerShell do. Keeps the target's own spelling of `actionRequired`/`actionsRequired`.
+/// Read-only envelope fields that some providers refuse on PUT are left as they were.
+pub fn approval_body(get_body: &Value, description: &str) -> Value {
+    let mut body = get_body.clone();
+    if !body.is_object() {
+        body = serde_json::json!({});
+    }
+    let obj = body.as_object_mut().expect("object");
+    let props = obj.entry("properties").or_insert_with(|| serde_json::json!({}));
+    if !props.is_object() {
+        *props = serde_json::json!({});
+    }
+    let props = props.as_object_mut().expect("object");
+    let state = props
+        .entry("privateLinkServiceConnectionState")
+        .or_insert_with(|| serde_json::json!({}));
+    if !state.is_object() {
+        *state = serde_json::json!({});
+    }
+    let state = state.as_object_mut().expect("object");
+    state.insert("status".into(), Value::String("Approved".into()));
+    state.insert("description".into(), Value::String(description.to_string()));
+    let key = if state.contains_key("actionRequired") { "actionRequired" } else { "actionsRequired" };
+    state.insert(key.into(), Value::String("None".into()));
+    body
+}
+
+/// Has the target finished applying an approval? SQL reports `Ready`, most others `Succeeded`;
+/// a missing provisioningState (IoT Hub, Cognitive Services) counts as done.
+pub fn approval_settled(pec: &Pec) -> bool {
+    pec.status == PecStatus::Approved
+        && match pec.provisioning_state.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("succeeded") | Some("ready") => true,
+            Some(_) => false,
+        }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn approval_keeps_action_required_spelling() {
+        let storage = json!({"id": "x", "properties": {"privateLinkServiceConnectionState": {"status": "Pending", "description": "d", "actionRequired": "None"}}});
+        let b = approval_body(&storage, "ok");
+        let st = &b["properties"]["privateLinkServiceConnectionState"];
+        assert_eq!(st["status"], "Approved");
+        assert_eq!(st["actionRequired"], "None");
+        assert!(st.get("actionsRequired").is_none());
+        let other = json!({"id": "x", "properties": {"privateLinkServiceConnectionState": {"status": "Pending"}}});
+        let b = approval_body(&other, "ok");
+        assert_eq!(b["properties"]["privateLinkServiceConnectionState"]["actionsRequired"], "None");
+        // hostile shapes do not panic
+        let _ = approval_body(&json!([1, 2]), "ok");
+        let _ = approval_body(&json!({"properties": 3}), "ok");
+        let _ = approval_body(&json!({"properties": {"privateLinkServiceConnectionState": "x"}}), "ok");
+    }
+}

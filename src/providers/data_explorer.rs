@@ -1,0 +1,62 @@
+//! Data Explorer (Kusto) managed private endpoints (`Microsoft.Kusto/clusters/managedPrivateEndpoints`).
+//!
+//! The MPE carries only `provisioningState` (Creating/Provisioning → Succeeded). `Succeeded` does not say
+//! whether the connection is pending or approved, so the target's PEC decides. A body without
+//! `provisioningState` (as in the spec example) is unknown, never pending.
+
+use super::*;
+use serde_json::json;
+
+pub struct DataExplorer;
+
+const SERVICE: &str = "Data Explorer";
+
+impl Provider for DataExplorer {
+    fn service(&self) -> &'static str {
+        SERVICE
+    }
+    fn resource_type(&self) -> &'static str {
+        "Microsoft.Kusto/clusters/managedPrivateEndpoints"
+    }
+    fn api_version(&self) -> &'static str {
+        "2024-04-13"
+    }
+
+    fn parse(&self, id: &ResourceId, body: &Value) -> Result<MpeView, ProviderError> {
+        let props = body.get("properties").ok_or(ProviderError::Missing { service: SERVICE, field: "properties" })?;
+        let target = target_at(SERVICE, "privateLinkResourceId", str_at(props, &["privateLinkResourceId"]))?;
+        let ps = str_at(props, &["provisioningState"]);
+        let status = match ps {
+            None => MpeStatus::Unknown("no provisioningState".into()),
+            Some(s) if s.eq_ignore_ascii_case("succeeded") => MpeStatus::ProvisionedCheckTarget,
+            Some(s) => provisioning_status(s).unwrap_or_else(|| MpeStatus::Unknown(format!("provisioningState {s}"))),
+        };
+        Ok(MpeView {
+            id: id.clone(),
+            target,
+            group_id: nonempty(str_at(props, &["groupId"])),
+            request_message: nonempty(str_at(props, &["requestMessage"])),
+            status,
+            raw_status: format!("provisioningState={:?}", ps.unwrap_or("")),
+        })
+    }
+
+    fn sim_body(&self, m: &SimMpe<'_>) -> Value {
+        let ps = match m.phase {
+            SimPhase::Creating => "Provisioning",
+            SimPhase::Failed => "Failed",
+            _ => "Succeeded",
+        };
+        json!({
+            "id": m.id.as_str(),
+            "name": format!("{}/{}", m.id.name_at(0).unwrap_or_default(), m.id.name()),
+            "type": "Microsoft.Kusto/Clusters/ManagedPrivateEndpoints",
+            "properties": {
+                "privateLinkResourceId": m.target.as_str(),
+                "groupId": m.group_id,
+                "requestMessage": m.request_message,
+                "provisioningState": ps
+            }
+        })
+    }
+}

@@ -1,0 +1,214 @@
+//! Provider adapters: everything about one Azure service's managed private endpoints lives in one file.
+//!
+//! An adapter knows its ARM resource type and api-version, how to turn the service's own JSON into the
+//! normalised [`MpeView`], what the service names its private endpoint (the PEC matching rule), and
+//! how the simulator renders that service's MPE in each phase. Adding a service is a new file here,
+//! a fixture set, and one line in [`registry`].
+
+mod data_explorer;
+mod data_factory;
+mod signalr;
+mod stream_analytics;
+mod web_pubsub;
+
+use crate::resource_id::{ResourceId, ResourceIdError};
+use serde_json::Value;
+
+/// What the MPE itself says about its connection, in one vocabulary for all services.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MpeStatus {
+    /// The service is still setting up its private endpoint. Approving now could race it.
+    Provisioning(String),
+    /// The service reports that its connection waits for approval: safe to approve our PEC.
+    AwaitingApproval,
+    /// Provisioned, but the MPE does not say whether its connection is pending (Data Explorer):
+    /// the state of our PEC at the target decides.
+    ProvisionedCheckTarget,
+    Approved,
+    Rejected,
+    Disconnected,
+    /// The service gave up on this endpoint (Failed, Canceled, Timeout, ...).
+    Failed(String),
+    Deleting,
+    /// A value we do not know. Never read as pending: log it and check again later.
+    Unknown(String),
+}
+
+/// The normalised view of one MPE, whatever service it comes from.
+#[derive(Debug, Clone)]
+pub struct MpeView {
+    pub id: ResourceId,
+    /// The resource the MPE connects to (its `privateLinkResourceId`).
+    pub target: ResourceId,
+    pub group_id: Option<String>,
+    /// The request message the service sends; the target shows it as the PEC's description while Pending.
+    pub request_message: Option<String>,
+    pub status: MpeStatus,
+    /// The service's own status fields, verbatim, for logs (`provisioningState=Succeeded status=Pending`).
+    pub raw_status: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    #[error("{service} MPE body has no usable {field}")]
+    Missing { service: &'static str, field: &'static str },
+    #[error("{service} MPE {field} is not a valid resource id: {source}")]
+    BadTarget {
+        service: &'static str,
+        field: &'static str,
+        #[source]
+        source: ResourceIdError,
+    },
+}
+
+/// The phases the simulator walks an MPE through; each provider renders them in its own vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimPhase {
+    Creating,
+    AwaitingApproval,
+    Approved,
+    Rejected,
+    Disconnected,
+    /// The service broke the endpoint (what the race does to some services).
+    Failed,
+}
+
+/// Facts the simulator gives a provider to render its MPE body.
+#[derive(Debug, Clone)]
+pub struct SimMpe<'a> {
+    pub id: &'a ResourceId,
+    pub target: &'a ResourceId,
+    pub group_id: &'a str,
+    pub request_message: &'a str,
+    pub phase: SimPhase,
+}
+
+pub trait Provider: Send + Sync + 'static {
+    /// Human name, e.g. "Stream Analytics".
+    fn service(&self) -> &'static str;
+    /// ARM resource type of the MPE, e.g. `Microsoft.StreamAnalytics/clusters/privateEndpoints`.
+    fn resource_type(&self) -> &'static str;
+    /// api-version used to read the MPE.
+    fn api_version(&self) -> &'static str;
+    /// The ARM write operation Event Grid reports for this MPE type.
+    fn write_operation(&self) -> String {
+        format!("{}/write", self.resource_type())
+    }
+    /// Normalise the service's JSON.
+    fn parse(&self, id: &ResourceId, body: &Value) -> Result<MpeView, ProviderError>;
+    /// The last segment of the private endpoint id this service creates for the MPE `id`
+    /// (the PEC matching rule, see AZURE-NOTES "Which PEC belongs to an MPE").
+    fn endpoint_name(&self, id: &ResourceId) -> String {
+        id.name().to_string()
+    }
+    /// Render the MPE as the service's ARM API would, for the simulator.
+    fn sim_body(&self, mpe: &SimMpe<'_>) -> Value;
+}
+
+static STREAM_ANALYTICS: stream_analytics::StreamAnalytics = stream_analytics::StreamAnalytics;
+static DATA_EXPLORER: data_explorer::DataExplorer = data_explorer::DataExplorer;
+static DATA_FACTORY: data_factory::DataFactory = data_factory::DataFactory;
+static SIGNALR: signalr::SignalR = signalr::SignalR;
+static WEB_PUBSUB: web_pubsub::WebPubSub = web_pubsub::WebPubSub;
+
+/// Every supported MPE type. One line per provider.
+pub fn registry() -> &'static [&'static dyn Provider] {
+    static ALL: [&dyn Provider; 5] = [&STREAM_ANALYTICS, &DATA_EXPLORER, &DATA_FACTORY, &SIGNALR, &WEB_PUBSUB];
+    &ALL
+}
+
+/// The provider for an MPE id, by its resource type (case-insensitive).
+pub fn for_id(id: &ResourceId) -> Option<&'static dyn Provider> {
+    registry().iter().copied().find(|p| id.is_type(p.resource_type()))
+}
+
+/// The provider whose MPE write operation this is (case-insensitive).
+pub fn for_operation(operation: &str) -> Option<&'static dyn Provider> {
+    registry()
+        .iter()
+        .copied()
+        .find(|p| p.write_operation().eq_ignore_ascii_case(operation))
+}
+
+// ---- small JSON helpers shared by the adapters ----
+
+pub(crate) fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    let mut cur = v;
+    for p in path {
+        cur = cur.get(*p)?;
+    }
+    cur.as_str()
+}
+
+pub(crate) fn target_at(
+    service: &'static str,
+    field: &'static str,
+    value: Option<&str>,
+) -> Result<ResourceId, ProviderError> {
+    let s = value.filter(|s| !s.is_empty()).ok_or(ProviderError::Missing { service, field })?;
+    ResourceId::parse(s).map_err(|source| ProviderError::BadTarget { service, field, source })
+}
+
+/// `provisioningState` vocabulary shared by most ARM resources.
+pub(crate) fn provisioning_status(state: &str) -> Option<MpeStatus> {
+    let s = state.to_ascii_lowercase();
+    Some(match s.as_str() {
+        "creating" | "provisioning" | "updating" | "running" | "accepted" | "moving" | "unknown" => {
+            MpeStatus::Provisioning(state.to_string())
+        }
+        "failed" | "canceled" | "cancelled" => MpeStatus::Failed(format!("provisioningState {state}")),
+        "deleting" => MpeStatus::Deleting,
+        _ => return None,
+    })
+}
+
+/// The `status` vocabulary of private link connections (Pending/Approved/Rejected/Disconnected/Timeout).
+pub(crate) fn connection_status(status: &str) -> MpeStatus {
+    match status.to_ascii_lowercase().as_str() {
+        "pending" => MpeStatus::AwaitingApproval,
+        "approved" => MpeStatus::Approved,
+        "rejected" => MpeStatus::Rejected,
+        "disconnected" => MpeStatus::Disconnected,
+        "timeout" => MpeStatus::Failed("connection status Timeout".into()),
+        _ => MpeStatus::Unknown(format!("status {status}")),
+    }
+}
+
+pub(crate) fn nonempty(s: Option<&str>) -> Option<String> {
+    s.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+pub(crate) fn sim_connection_status(phase: SimPhase) -> Option<&'static str> {
+    match phase {
+        SimPhase::Creating => None,
+        SimPhase::AwaitingApproval => Some("Pending"),
+        SimPhase::Approved => Some("Approved"),
+        SimPhase::Rejected => Some("Rejected"),
+        SimPhase::Disconnected => Some("Disconnected"),
+        SimPhase::Failed => Some("Disconnected"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_lookups_are_case_insensitive() {
+        let id = ResourceId::parse("/subscriptions/s/resourcegroups/rg/providers/microsoft.kusto/Clusters/c/ManagedPrivateEndpoints/m").unwrap();
+        assert_eq!(for_id(&id).unwrap().service(), "Data Explorer");
+        assert_eq!(
+            for_operation("MICROSOFT.STREAMANALYTICS/CLUSTERS/PRIVATEENDPOINTS/WRITE").unwrap().service(),
+            "Stream Analytics"
+        );
+        assert!(for_operation("Microsoft.Storage/storageAccounts/write").is_none());
+    }
+
+    #[test]
+    fn registry_has_unique_types() {
+        let mut types: Vec<String> = registry().iter().map(|p| p.resource_type().to_ascii_lowercase()).collect();
+        types.sort();
+        types.dedup();
+        assert_eq!(types.len(), registry().len());
+    }
+}

@@ -1,0 +1,78 @@
+//! SignalR shared private link resources (`Microsoft.SignalRService/signalR/sharedPrivateLinkResources`).
+//!
+//! `provisioningState` (Unknown/Succeeded/Failed/Canceled/Running/Creating/Updating/Deleting/Moving) and
+//! `status` (Pending/Approved/Rejected/Disconnected/Timeout). Awaiting approval = Succeeded + Pending.
+//! Web PubSub shares this shape (see `web_pubsub.rs`).
+
+use super::*;
+use serde_json::json;
+
+pub struct SignalR;
+
+impl Provider for SignalR {
+    fn service(&self) -> &'static str {
+        "SignalR"
+    }
+    fn resource_type(&self) -> &'static str {
+        "Microsoft.SignalRService/signalR/sharedPrivateLinkResources"
+    }
+    fn api_version(&self) -> &'static str {
+        "2024-03-01"
+    }
+    fn parse(&self, id: &ResourceId, body: &Value) -> Result<MpeView, ProviderError> {
+        parse_shared_private_link(self.service(), id, body)
+    }
+    fn sim_body(&self, m: &SimMpe<'_>) -> Value {
+        render_shared_private_link("Microsoft.SignalRService/SignalR/sharedPrivateLinkResources", m)
+    }
+}
+
+pub(super) fn parse_shared_private_link(
+    service: &'static str,
+    id: &ResourceId,
+    body: &Value,
+) -> Result<MpeView, ProviderError> {
+    let props = body.get("properties").ok_or(ProviderError::Missing { service, field: "properties" })?;
+    let target = target_at(service, "privateLinkResourceId", str_at(props, &["privateLinkResourceId"]))?;
+    let ps = str_at(props, &["provisioningState"]).unwrap_or("");
+    let st = str_at(props, &["status"]).unwrap_or("");
+    let status = if let Some(s) = provisioning_status(ps) {
+        s
+    } else if ps.eq_ignore_ascii_case("succeeded") {
+        if st.is_empty() {
+            MpeStatus::Provisioning("no status yet".into())
+        } else {
+            connection_status(st)
+        }
+    } else {
+        MpeStatus::Unknown(format!("provisioningState {ps:?}"))
+    };
+    Ok(MpeView {
+        id: id.clone(),
+        target,
+        group_id: nonempty(str_at(props, &["groupId"])),
+        request_message: nonempty(str_at(props, &["requestMessage"])),
+        status,
+        raw_status: format!("provisioningState={ps:?} status={st:?}"),
+    })
+}
+
+pub(super) fn render_shared_private_link(type_name: &str, m: &SimMpe<'_>) -> Value {
+    let (ps, st) = match m.phase {
+        SimPhase::Creating => ("Creating", "Pending"),
+        SimPhase::Failed => ("Failed", "Disconnected"),
+        p => ("Succeeded", sim_connection_status(p).unwrap_or("Pending")),
+    };
+    json!({
+        "properties": {
+            "groupId": m.group_id,
+            "privateLinkResourceId": m.target.as_str(),
+            "provisioningState": ps,
+            "requestMessage": m.request_message,
+            "status": st
+        },
+        "id": m.id.as_str(),
+        "name": m.id.name(),
+        "type": type_name
+    })
+}

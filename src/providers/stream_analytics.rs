@@ -1,0 +1,82 @@
+//! Stream Analytics cluster private endpoints (`Microsoft.StreamAnalytics/clusters/privateEndpoints`).
+//!
+//! Status lives in `manualPrivateLinkServiceConnections[0].properties.privateLinkServiceConnectionState.status`,
+//! a free string. Live values: `PendingCreation` → `PendingCustomerApproval` → `SetUpComplete`; the spec
+//! example says `Pending`. There is no provisioningState.
+
+use super::*;
+use serde_json::json;
+
+pub struct StreamAnalytics;
+
+const SERVICE: &str = "Stream Analytics";
+
+impl Provider for StreamAnalytics {
+    fn service(&self) -> &'static str {
+        SERVICE
+    }
+    fn resource_type(&self) -> &'static str {
+        "Microsoft.StreamAnalytics/clusters/privateEndpoints"
+    }
+    fn api_version(&self) -> &'static str {
+        "2020-03-01"
+    }
+
+    fn parse(&self, id: &ResourceId, body: &Value) -> Result<MpeView, ProviderError> {
+        let conn = body
+            .pointer("/properties/manualPrivateLinkServiceConnections/0/properties")
+            .ok_or(ProviderError::Missing { service: SERVICE, field: "manualPrivateLinkServiceConnections" })?;
+        let target = target_at(SERVICE, "privateLinkServiceId", str_at(conn, &["privateLinkServiceId"]))?;
+        let raw = str_at(conn, &["privateLinkServiceConnectionState", "status"]).unwrap_or("");
+        let status = match raw.to_ascii_lowercase().as_str() {
+            "" => MpeStatus::Provisioning("no connection status yet".into()),
+            "pendingcreation" => MpeStatus::Provisioning(raw.to_string()),
+            "pendingcustomerapproval" | "pending" => MpeStatus::AwaitingApproval,
+            "setupcomplete" | "approved" => MpeStatus::Approved,
+            "rejected" => MpeStatus::Rejected,
+            "disconnected" => MpeStatus::Disconnected,
+            "failed" => MpeStatus::Failed(raw.to_string()),
+            _ => MpeStatus::Unknown(format!("status {raw}")),
+        };
+        Ok(MpeView {
+            id: id.clone(),
+            target,
+            group_id: conn.get("groupIds").and_then(|g| g.get(0)).and_then(Value::as_str).map(str::to_string),
+            request_message: nonempty(str_at(conn, &["requestMessage"])),
+            status,
+            raw_status: format!("privateLinkServiceConnectionState.status={raw:?}"),
+        })
+    }
+
+    fn sim_body(&self, m: &SimMpe<'_>) -> Value {
+        let status = match m.phase {
+            SimPhase::Creating => "PendingCreation",
+            SimPhase::AwaitingApproval => "PendingCustomerApproval",
+            SimPhase::Approved => "SetUpComplete",
+            SimPhase::Rejected => "Rejected",
+            SimPhase::Disconnected => "Disconnected",
+            SimPhase::Failed => "Failed",
+        };
+        json!({
+            "id": m.id.as_str(),
+            "name": m.id.name(),
+            "type": "Microsoft.StreamAnalytics/clusters/privateEndpoints",
+            "properties": {
+                "createdDate": "2026-01-01T00:00Z",
+                "manualPrivateLinkServiceConnections": [{
+                    "properties": {
+                        "privateLinkServiceId": m.target.as_str(),
+                        "groupIds": [m.group_id],
+                        "requestMessage": m.request_message,
+                        "privateLinkServiceConnectionState": {
+                            "status": status,
+                            "description": "",
+                            "actionsRequired": "None"
+                        }
+                    }
+                }]
+            },
+            "etag": "00000000-0000-0000-0000-000000000000"
+        })
+    }
+}

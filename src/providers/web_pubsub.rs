@@ -1,0 +1,25 @@
+//! Web PubSub shared private link resources (`Microsoft.SignalRService/webPubSub/sharedPrivateLinkResources`).
+//! Same data model as SignalR's.
+
+use super::signalr::{parse_shared_private_link, render_shared_private_link};
+use super::*;
+
+pub struct WebPubSub;
+
+impl Provider for WebPubSub {
+    fn service(&self) -> &'static str {
+        "Web PubSub"
+    }
+    fn resource_type(&self) -> &'static str {
+        "Microsoft.SignalRService/webPubSub/sharedPrivateLinkResources"
+    }
+    fn api_version(&self) -> &'static str {
+        "2024-03-01"
+    }
+    fn parse(&self, id: &ResourceId, body: &Value) -> Result<MpeView, ProviderError> {
+        parse_shared_private_link(self.service(), id, body)
+    }
+    fn sim_body(&self, m: &SimMpe<'_>) -> Value {
+        render_shared_private_link("Microsoft.SignalRService/WebPubSub/sharedPrivateLinkResources", m)
+    }
+}

@@ -1,0 +1,150 @@
+//! The work item: a small, versioned JSON document that travels on the Service Bus queue.
+//!
+//! ```json
+//! {"v":1,"mpeId":"/subscriptions/.../privateEndpoints/pe1","attempt":0,
+//!  "firstSeen":"2026-11-23T10:00:00Z","correlationId":"...","origin":"eventGrid"}
+//! ```
+//! Its `MessageId` is deterministic per MPE, chain and attempt, so the queue's duplicate detection
+//! collapses duplicate events for the same MPE.
+
+use crate::resource_id::ResourceId;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub const VERSION: u32 = 1;
+/// Service Bus allows larger bodies; ours are < 1 KiB, anything this large is not ours.
+const MAX_BODY: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Origin {
+    EventGrid,
+    Replay,
+    Sweep,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WorkItem {
+    pub v: u32,
+    pub mpe_id: ResourceId,
+    pub attempt: u32,
+    pub first_seen: DateTime<Utc>,
+    pub correlation_id: String,
+    pub origin: Origin,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkItemError {
+    #[error("message body is {0} bytes, more than a work item can be")]
+    TooLarge(usize),
+    #[error("message body is not a work item: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("work item version {0} is not supported (this build reads version {VERSION})")]
+    Version(u32),
+    #[error("correlationId must be 1-128 characters of [A-Za-z0-9-_.:]")]
+    CorrelationId,
+}
+
+impl WorkItem {
+    pub fn new(mpe_id: ResourceId, now: DateTime<Utc>, correlation_id: String, origin: Origin) -> Self {
+        WorkItem { v: VERSION, mpe_id, attempt: 0, first_seen: now, correlation_id, origin }
+    }
+
+    /// The item for the next check.
+    pub fn next(&self) -> WorkItem {
+        WorkItem { attempt: self.attempt.saturating_add(1), ..self.clone() }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("work item serialises")
+    }
+
+    pub fn from_json(body: &str) -> Result<WorkItem, WorkItemError> {
+        if body.len() > MAX_BODY {
+            return Err(WorkItemError::TooLarge(body.len()));
+        }
+        // Read the version first so a newer document gets a precise error, not a field complaint.
+        #[derive(Deserialize)]
+        struct V {
+            v: u32,
+        }
+        let v: V = serde_json::from_str(body)?;
+        if v.v != VERSION {
+            return Err(WorkItemError::Version(v.v));
+        }
+        let item: WorkItem = serde_json::from_str(body)?;
+        if !valid_correlation_id(&item.correlation_id) {
+            return Err(WorkItemError::CorrelationId);
+        }
+        Ok(item)
+    }
+
+    /// Deterministic Service Bus `MessageId`: a UUIDv5 of the MPE id (lower-cased), the chain and the attempt.
+    /// Event Grid items share one chain per MPE, so duplicate events collapse; a replay starts its own
+    /// chain (keyed by when it was requested) so it is not swallowed by an earlier one.
+    pub fn message_id(&self) -> String {
+        let chain = match self.origin {
+            Origin::EventGrid => "eventGrid".to_string(),
+            Origin::Replay | Origin::Sweep => format!("{:?}@{}", self.origin, self.first_seen.timestamp()),
+        };
+        let name = format!("{}|{}|{}", self.mpe_id.key(), chain, self.attempt);
+        uuid::Uuid::new_v5(&NAMESPACE, name.as_bytes()).to_string()
+    }
+
+    /// A stable number per item and attempt, used to jitter delays deterministically.
+    pub fn seed(&self) -> u64 {
+        let id = uuid::Uuid::new_v5(&NAMESPACE, self.mpe_id.key().as_bytes());
+        let b = id.as_bytes();
+        u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+    }
+}
+
+/// Namespace for our UUIDv5 message ids.
+const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6d70_6561_7070_726f_7665_722d_6d73_6964);
+
+pub fn valid_correlation_id(s: &str) -> bool {
+    (1..=128).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item() -> WorkItem {
+        let id = ResourceId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.StreamAnalytics/clusters/c/privateEndpoints/pe").unwrap();
+        WorkItem::new(id, "2026-11-23T10:00:00Z".parse().unwrap(), "corr-1".into(), Origin::EventGrid)
+    }
+
+    #[test]
+    fn roundtrip_and_ids() {
+        let w = item();
+        let back = WorkItem::from_json(&w.to_json()).unwrap();
+        assert_eq!(back, w);
+        assert_eq!(w.message_id(), item().message_id());
+        assert_ne!(w.message_id(), w.next().message_id());
+        let mut upper = item();
+        upper.mpe_id = ResourceId::parse(&w.mpe_id.as_str().to_uppercase().replace("/SUBSCRIPTIONS/", "/subscriptions/")).unwrap();
+        assert_eq!(upper.message_id(), w.message_id(), "casing must not defeat duplicate detection");
+        let mut replay = item();
+        replay.origin = Origin::Replay;
+        assert_ne!(replay.message_id(), w.message_id());
+    }
+
+    #[test]
+    fn rejects_bad_documents() {
+        for bad in [
+            "",
+            "{",
+            "[]",
+            r#"{"v":2,"mpeId":"x"}"#,
+            r#"{"v":1,"mpeId":"/subscriptions/../x","attempt":0,"firstSeen":"2026-01-01T00:00:00Z","correlationId":"c","origin":"eventGrid"}"#,
+            r#"{"v":1,"mpeId":"/subscriptions/s/resourceGroups/rg/providers/Microsoft.StreamAnalytics/clusters/c/privateEndpoints/pe","attempt":-1,"firstSeen":"2026-01-01T00:00:00Z","correlationId":"c","origin":"eventGrid"}"#,
+            r#"{"v":1,"mpeId":"/subscriptions/s/resourceGroups/rg/providers/Microsoft.StreamAnalytics/clusters/c/privateEndpoints/pe","attempt":0,"firstSeen":"2026-01-01T00:00:00Z","correlationId":"c d","origin":"eventGrid"}"#,
+            r#"{"v":1,"mpeId":"/subscriptions/s/resourceGroups/rg/providers/Microsoft.StreamAnalytics/clusters/c/privateEndpoints/pe","attempt":0,"firstSeen":"2026-01-01T00:00:00Z","correlationId":"c","origin":"mars"}"#,
+        ] {
+            assert!(WorkItem::from_json(bad).is_err(), "accepted {bad}");
+        }
+        assert!(matches!(WorkItem::from_json(&" ".repeat(70_000)), Err(WorkItemError::TooLarge(_))));
+    }
+}

@@ -4,10 +4,16 @@
 //! [`decision`], [`workitem`]. Imperative shell: [`arm`], [`servicebus`], [`auth`], [`functions`],
 //! [`handler`]. The local Azure: [`simulator`], driven by [`demo`].
 
+pub mod arm;
+pub mod auth;
 pub mod clock;
+pub mod config;
 pub mod decision;
+pub mod functions;
+pub mod handler;
 pub mod pec;
 pub mod providers;
 pub mod resource_id;
+pub mod servicebus;
 pub mod targets;
 pub mod workitem;

@@ -1,1 +1,162 @@
-fn main(){}
+//! `mpe-approver`: the custom handler (`serve`, the default under the Functions host), the local demo,
+//! the simulator, and a replay command.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use mpe_approver::auth::{AzureIdentity, TokenSource};
+use mpe_approver::clock::{SharedClock, SystemClock};
+use mpe_approver::config::Config;
+use mpe_approver::handler::{self, App};
+use mpe_approver::resource_id::ResourceId;
+use mpe_approver::servicebus::{QueueSender, RestSender};
+use mpe_approver::workitem::{Origin, WorkItem};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "mpe-approver",
+    version,
+    about = "Approves Azure managed private endpoint connections, race-safe"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the Azure Functions custom handler (the default when FUNCTIONS_CUSTOMHANDLER_PORT is set).
+    Serve {
+        /// Port on 127.0.0.1; defaults to $FUNCTIONS_CUSTOMHANDLER_PORT.
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Queue an immediate check of one MPE (manual replay), using the same settings as the handler.
+    Replay {
+        /// The MPE's resource id.
+        mpe_id: String,
+    },
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var("MPE_LOG_FORMAT")
+        .map(|v| v.eq_ignore_ascii_case("json"))
+        .unwrap_or(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout)
+        .with_ansi(false);
+    if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init();
+    } else {
+        builder.init();
+    }
+}
+
+fn build_app(config: Config, clock: SharedClock) -> anyhow::Result<App> {
+    let identity = AzureIdentity::from_env(config.client_id.clone())
+        .context("setting up the Azure credential")?;
+    tracing::info!(credential = identity.kind(), "credential ready");
+    let tokens: Arc<dyn TokenSource> = Arc::new(identity);
+    let arm = mpe_approver::arm::ArmClient::new(
+        &config.arm_endpoint,
+        config.arm_audience.clone(),
+        tokens.clone(),
+        clock.clone(),
+    )?;
+    let sender: Arc<dyn QueueSender> = Arc::new(RestSender::new(
+        config.servicebus_endpoint.clone(),
+        config.servicebus_audience.clone(),
+        tokens,
+        clock.clone(),
+    )?);
+    Ok(App {
+        config,
+        arm,
+        sender,
+        clock,
+    })
+}
+
+async fn serve(port: Option<u16>) -> anyhow::Result<()> {
+    let port = match port {
+        Some(p) => p,
+        None => std::env::var("FUNCTIONS_CUSTOMHANDLER_PORT")
+            .context("FUNCTIONS_CUSTOMHANDLER_PORT is not set; pass --port")?
+            .trim()
+            .parse()
+            .context("FUNCTIONS_CUSTOMHANDLER_PORT is not a port number")?,
+    };
+    let config = Config::from_env()?;
+    tracing::info!(
+        queue = %config.queue, parking = %config.parking_queue, arm = %config.arm_endpoint,
+        servicebus = %config.servicebus_endpoint, dry_run = config.dry_run, "configuration loaded"
+    );
+    let app = Arc::new(build_app(config, Arc::new(SystemClock))?);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("binding 127.0.0.1:{port}"))?;
+    tracing::info!(port, "mpe-approver custom handler listening");
+    handler::serve(listener, app).await
+}
+
+async fn replay(mpe_id: &str) -> anyhow::Result<()> {
+    let id = ResourceId::parse(mpe_id)?;
+    anyhow::ensure!(
+        mpe_approver::providers::for_id(&id).is_some(),
+        "{} is not a supported MPE type",
+        id.resource_type()
+    );
+    let config = Config::from_env()?;
+    let app = build_app(config, Arc::new(SystemClock))?;
+    let item = WorkItem::new(
+        id,
+        chrono::Utc::now(),
+        uuid::Uuid::new_v4().to_string(),
+        Origin::Replay,
+    );
+    let msg = handler::enqueue_public(&app, &item).await?;
+    println!(
+        "queued check of {} (message {}, correlation {})",
+        item.mpe_id, msg.message_id, item.correlation_id
+    );
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let command = cli.command.unwrap_or(if std::env::var_os("FUNCTIONS_CUSTOMHANDLER_PORT").is_some() {
+        Command::Serve { port: None }
+    } else {
+        eprintln!("no command given and FUNCTIONS_CUSTOMHANDLER_PORT is not set; try `mpe-approver demo` or --help");
+        return ExitCode::from(2);
+    });
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async {
+        match command {
+            Command::Serve { port } => serve(port).await.map(|_| ExitCode::SUCCESS),
+            Command::Replay { mpe_id } => replay(&mpe_id).await.map(|_| ExitCode::SUCCESS),
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

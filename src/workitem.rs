@@ -47,13 +47,28 @@ pub enum WorkItemError {
 }
 
 impl WorkItem {
-    pub fn new(mpe_id: ResourceId, now: DateTime<Utc>, correlation_id: String, origin: Origin) -> Self {
-        WorkItem { v: VERSION, mpe_id, attempt: 0, first_seen: now, correlation_id, origin }
+    pub fn new(
+        mpe_id: ResourceId,
+        now: DateTime<Utc>,
+        correlation_id: String,
+        origin: Origin,
+    ) -> Self {
+        WorkItem {
+            v: VERSION,
+            mpe_id,
+            attempt: 0,
+            first_seen: now,
+            correlation_id,
+            origin,
+        }
     }
 
     /// The item for the next check.
     pub fn next(&self) -> WorkItem {
-        WorkItem { attempt: self.attempt.saturating_add(1), ..self.clone() }
+        WorkItem {
+            attempt: self.attempt.saturating_add(1),
+            ..self.clone()
+        }
     }
 
     pub fn to_json(&self) -> String {
@@ -86,7 +101,9 @@ impl WorkItem {
     pub fn message_id(&self) -> String {
         let chain = match self.origin {
             Origin::EventGrid => "eventGrid".to_string(),
-            Origin::Replay | Origin::Sweep => format!("{:?}@{}", self.origin, self.first_seen.timestamp()),
+            Origin::Replay | Origin::Sweep => {
+                format!("{:?}@{}", self.origin, self.first_seen.timestamp())
+            }
         };
         let name = format!("{}|{}|{}", self.mpe_id.key(), chain, self.attempt);
         uuid::Uuid::new_v5(&NAMESPACE, name.as_bytes()).to_string()
@@ -104,7 +121,9 @@ impl WorkItem {
 const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6d70_6561_7070_726f_7665_722d_6d73_6964);
 
 pub fn valid_correlation_id(s: &str) -> bool {
-    (1..=128).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
+    (1..=128).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
 }
 
 #[cfg(test)]
@@ -113,7 +132,12 @@ mod tests {
 
     fn item() -> WorkItem {
         let id = ResourceId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.StreamAnalytics/clusters/c/privateEndpoints/pe").unwrap();
-        WorkItem::new(id, "2026-11-23T10:00:00Z".parse().unwrap(), "corr-1".into(), Origin::EventGrid)
+        WorkItem::new(
+            id,
+            "2026-11-23T10:00:00Z".parse().unwrap(),
+            "corr-1".into(),
+            Origin::EventGrid,
+        )
     }
 
     #[test]
@@ -124,8 +148,18 @@ mod tests {
         assert_eq!(w.message_id(), item().message_id());
         assert_ne!(w.message_id(), w.next().message_id());
         let mut upper = item();
-        upper.mpe_id = ResourceId::parse(&w.mpe_id.as_str().to_uppercase().replace("/SUBSCRIPTIONS/", "/subscriptions/")).unwrap();
-        assert_eq!(upper.message_id(), w.message_id(), "casing must not defeat duplicate detection");
+        upper.mpe_id = ResourceId::parse(
+            &w.mpe_id
+                .as_str()
+                .to_uppercase()
+                .replace("/SUBSCRIPTIONS/", "/subscriptions/"),
+        )
+        .unwrap();
+        assert_eq!(
+            upper.message_id(),
+            w.message_id(),
+            "casing must not defeat duplicate detection"
+        );
         let mut replay = item();
         replay.origin = Origin::Replay;
         assert_ne!(replay.message_id(), w.message_id());
@@ -145,6 +179,9 @@ mod tests {
         ] {
             assert!(WorkItem::from_json(bad).is_err(), "accepted {bad}");
         }
-        assert!(matches!(WorkItem::from_json(&" ".repeat(70_000)), Err(WorkItemError::TooLarge(_))));
+        assert!(matches!(
+            WorkItem::from_json(&" ".repeat(70_000)),
+            Err(WorkItemError::TooLarge(_))
+        ));
     }
 }

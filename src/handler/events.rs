@@ -1,0 +1,239 @@
+//! Event Grid function: `Microsoft.Resources.ResourceWriteSuccess` for an MPE write → a work item on
+//! the queue, scheduled for the first check. Other events are acknowledged with a debug log. A
+//! malformed event is parked with the reason (retrying cannot fix it); only a failed send fails the
+//! invocation, so Event Grid retries it.
+
+use super::{enqueue, App, Reply};
+use crate::functions::{unwrap_json, InvocationRequest};
+use crate::providers;
+use crate::resource_id::ResourceId;
+use crate::workitem::{valid_correlation_id, Origin, WorkItem};
+use serde_json::Value;
+use tracing::{Instrument, Level};
+
+const WRITE_SUCCESS: &str = "Microsoft.Resources.ResourceWriteSuccess";
+
+/// What to do with one event.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Verdict {
+    Enqueue {
+        mpe_id: ResourceId,
+        correlation_id: String,
+    },
+    Ignore(String),
+    Invalid(String),
+}
+
+/// Pure: classify one Event Grid event.
+pub(crate) fn classify(event: &Value, source_allowed: impl Fn(&str) -> bool) -> Verdict {
+    let Some(obj) = event.as_object() else {
+        return Verdict::Invalid("event is not a JSON object".into());
+    };
+    let event_type = obj.get("eventType").and_then(Value::as_str).unwrap_or("");
+    if !event_type.eq_ignore_ascii_case(WRITE_SUCCESS) {
+        return Verdict::Ignore(format!("event type {event_type:?} is not {WRITE_SUCCESS}"));
+    }
+    let data = obj.get("data").map(unwrap_json).unwrap_or(Value::Null);
+    let operation = data
+        .get("operationName")
+        .and_then(Value::as_str)
+        .or_else(|| {
+            data.pointer("/authorization/action")
+                .and_then(Value::as_str)
+        })
+        .unwrap_or("");
+    let Some(provider) = providers::for_operation(operation) else {
+        return Verdict::Ignore(format!("operation {operation:?} is not an MPE write"));
+    };
+    let Some(uri) = data
+        .get("resourceUri")
+        .and_then(Value::as_str)
+        .or_else(|| obj.get("subject").and_then(Value::as_str))
+    else {
+        return Verdict::Invalid(format!(
+            "{operation} event without data.resourceUri or subject"
+        ));
+    };
+    let id = match ResourceId::parse(uri) {
+        Ok(id) => id,
+        Err(e) => return Verdict::Invalid(e.to_string()),
+    };
+    if !id.is_type(provider.resource_type()) {
+        return Verdict::Invalid(format!(
+            "operation {operation} does not match resource {id} (type {})",
+            id.resource_type()
+        ));
+    }
+    if let Some(subject) = obj.get("subject").and_then(Value::as_str) {
+        if ResourceId::parse(subject).map(|s| s != id).unwrap_or(false) {
+            return Verdict::Invalid(format!(
+                "subject {subject} and data.resourceUri {id} disagree"
+            ));
+        }
+    }
+    if !source_allowed(id.subscription()) {
+        return Verdict::Ignore(format!(
+            "subscription {} is not in MPE_SOURCE_SUBSCRIPTIONS",
+            id.subscription()
+        ));
+    }
+    let correlation_id = data
+        .get("correlationId")
+        .and_then(Value::as_str)
+        .filter(|c| valid_correlation_id(c))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    Verdict::Enqueue {
+        mpe_id: id,
+        correlation_id,
+    }
+}
+
+pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> Reply {
+    let mut reply = Reply::new();
+    let raw = req
+        .data
+        .get("event")
+        .or_else(|| req.data.values().next())
+        .cloned()
+        .unwrap_or(Value::Null);
+    let events = match unwrap_json(&raw) {
+        Value::Array(a) => a,
+        Value::Null => {
+            reply.resp.log(
+                Level::ERROR,
+                "Event Grid invocation without an event in Data.event",
+            );
+            return reply;
+        }
+        other => vec![other],
+    };
+    for event in events {
+        let event_id = event
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or("-")
+            .chars()
+            .take(64)
+            .collect::<String>();
+        let span = tracing::info_span!("event", invocation, event_id = %event_id);
+        async {
+            match classify(&event, |s| app.config.source_subscriptions.permits(s)) {
+                Verdict::Ignore(why) => reply.resp.log(Level::DEBUG, format!("ignored event {event_id}: {why}")),
+                Verdict::Invalid(why) => {
+                    reply.resp.log(Level::ERROR, format!("invalid event {event_id}: {why}; parking it"));
+                    if let Err(e) = app.park(event.to_string(), &format!("invalid event: {why}"), None, None, super::EVENT_FUNCTION).await {
+                        reply.resp.log(Level::ERROR, format!("could not park event {event_id}: {e}"));
+                        reply.fail = true;
+                    }
+                }
+                Verdict::Enqueue { mpe_id, correlation_id } => {
+                    let item = WorkItem::new(mpe_id, app.clock.now(), correlation_id, Origin::EventGrid);
+                    let span = tracing::info_span!("mpe", mpe_id = %item.mpe_id, correlation_id = %item.correlation_id);
+                    async {
+                        match enqueue(app, &item, app.config.first_check_delay).await {
+                            Ok(msg) => reply.resp.log(
+                                Level::INFO,
+                                format!(
+                                    "mpe={} correlation={} queued first check in {:?} (message {})",
+                                    item.mpe_id, item.correlation_id, app.config.first_check_delay, msg.message_id
+                                ),
+                            ),
+                            Err(e) => {
+                                reply.resp.log(Level::ERROR, format!("mpe={} could not enqueue: {e}", item.mpe_id));
+                                reply.fail = true;
+                            }
+                        }
+                    }
+                    .instrument(span)
+                    .await
+                }
+            }
+        }
+        .instrument(span)
+        .await;
+    }
+    reply
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ev(op: &str, uri: &str) -> Value {
+        json!({"eventType": "Microsoft.Resources.ResourceWriteSuccess", "subject": uri,
+               "data": {"operationName": op, "resourceUri": uri, "correlationId": "c-1"}})
+    }
+
+    #[test]
+    fn classifies() {
+        let id = "/subscriptions/00000000-0000-0000-0000-000000000001/resourcegroups/rg/providers/Microsoft.StreamAnalytics/clusters/c/privateEndpoints/pe";
+        assert!(matches!(
+            classify(
+                &ev(
+                    "Microsoft.StreamAnalytics/clusters/privateEndpoints/write",
+                    id
+                ),
+                |_| true
+            ),
+            Verdict::Enqueue { .. }
+        ));
+        assert!(matches!(
+            classify(
+                &ev(
+                    "MICROSOFT.STREAMANALYTICS/CLUSTERS/PRIVATEENDPOINTS/WRITE",
+                    id
+                ),
+                |_| true
+            ),
+            Verdict::Enqueue { .. }
+        ));
+        assert!(matches!(
+            classify(
+                &ev(
+                    "Microsoft.StreamAnalytics/clusters/privateEndpoints/write",
+                    id
+                ),
+                |_| false
+            ),
+            Verdict::Ignore(_)
+        ));
+        assert!(matches!(
+            classify(&ev("Microsoft.Storage/storageAccounts/write", id), |_| true),
+            Verdict::Ignore(_)
+        ));
+        assert!(matches!(
+            classify(
+                &ev(
+                    "Microsoft.StreamAnalytics/clusters/privateEndpoints/write",
+                    "/subscriptions/x/../y"
+                ),
+                |_| true
+            ),
+            Verdict::Invalid(_)
+        ));
+        let sa = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/a";
+        assert!(matches!(
+            classify(
+                &ev(
+                    "Microsoft.StreamAnalytics/clusters/privateEndpoints/write",
+                    sa
+                ),
+                |_| true
+            ),
+            Verdict::Invalid(_)
+        ));
+        assert!(matches!(
+            classify(&json!("x"), |_| true),
+            Verdict::Invalid(_)
+        ));
+        assert!(matches!(
+            classify(
+                &json!({"eventType": "Microsoft.Resources.ResourceDeleteSuccess"}),
+                |_| true
+            ),
+            Verdict::Ignore(_)
+        ));
+    }
+}

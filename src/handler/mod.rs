@@ -1,0 +1,209 @@
+//! The custom handler's HTTP edge: one axum `Router`, three functions, the readiness ping.
+//!
+//! `POST /MpeEvent` (Event Grid), `POST /MpeCheck` (Service Bus), `POST /MpeReplay` (HTTP). Each takes
+//! the Functions envelope and answers `{Outputs, Logs, ReturnValue}`. A 500 (still JSON) fails the
+//! invocation on purpose, for transient trouble only: Service Bus then redelivers, Event Grid retries.
+
+mod check;
+mod events;
+mod replay;
+
+use crate::arm::ArmClient;
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::functions::{InvocationRequest, InvocationResponse};
+use crate::servicebus::{OutgoingMessage, QueueSender, SendError};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use std::sync::Arc;
+
+pub const EVENT_FUNCTION: &str = "MpeEvent";
+pub const CHECK_FUNCTION: &str = "MpeCheck";
+pub const REPLAY_FUNCTION: &str = "MpeReplay";
+
+/// Everything a function needs: configuration, the ARM client, the queue sender and the clock.
+pub struct App {
+    pub config: Config,
+    pub arm: ArmClient,
+    pub sender: Arc<dyn QueueSender>,
+    pub clock: SharedClock,
+}
+
+impl App {
+    /// Put a message that cannot succeed on the parking queue, with the reason as an application property.
+    pub(crate) async fn park(
+        &self,
+        body: String,
+        reason: &str,
+        mpe_id: Option<&str>,
+        correlation_id: Option<&str>,
+        source: &str,
+    ) -> Result<(), SendError> {
+        let mut properties = vec![
+            ("ParkReason".to_string(), reason.to_string()),
+            ("ParkedBy".to_string(), source.to_string()),
+            ("ParkedAt".to_string(), self.clock.now().to_rfc3339()),
+        ];
+        if let Some(id) = mpe_id {
+            properties.push(("MpeId".to_string(), id.to_string()));
+        }
+        let msg = OutgoingMessage {
+            body,
+            message_id: uuid::Uuid::new_v4().to_string(),
+            correlation_id: correlation_id.map(str::to_string),
+            scheduled_enqueue_utc: None,
+            time_to_live: None,
+            properties,
+        };
+        self.sender.send(&self.config.parking_queue, msg).await
+    }
+}
+
+/// A function's result: the reply, and whether the invocation should fail (transient trouble).
+pub(crate) struct Reply {
+    pub resp: InvocationResponse,
+    pub fail: bool,
+}
+
+impl Reply {
+    pub fn new() -> Self {
+        Reply {
+            resp: InvocationResponse::default(),
+            fail: false,
+        }
+    }
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        let status = if self.fail {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else {
+            StatusCode::OK
+        };
+        (status, Json(self.resp)).into_response()
+    }
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/", get(|| async { "mpe-approver ready" }))
+        .route(&format!("/{EVENT_FUNCTION}"), post(on_event))
+        .route(&format!("/{CHECK_FUNCTION}"), post(on_check))
+        .route(&format!("/{REPLAY_FUNCTION}"), post(on_replay))
+        .fallback(|| async {
+            (
+                StatusCode::NOT_FOUND,
+                Json(serde_json::json!({"error": "no such function"})),
+            )
+        })
+        .layer(DefaultBodyLimit::max(1024 * 1024))
+        .with_state(app)
+}
+
+/// Parse the envelope; a body that is not one is answered 200 with an error log: retrying cannot fix it.
+fn envelope(function: &str, body: &[u8]) -> Result<InvocationRequest, Reply> {
+    serde_json::from_slice::<InvocationRequest>(body).map_err(|e| {
+        let mut r = Reply::new();
+        r.resp.log(
+            tracing::Level::ERROR,
+            format!("{function}: invocation body is not a Functions envelope: {e}"),
+        );
+        r
+    })
+}
+
+fn invocation_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-azure-functions-invocationid")
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| s.len() <= 64)
+        .unwrap_or("-")
+        .to_string()
+}
+
+async fn on_event(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Reply {
+    match envelope(EVENT_FUNCTION, &body) {
+        Ok(req) => events::run(&app, req, &invocation_id(&headers)).await,
+        Err(r) => r,
+    }
+}
+
+async fn on_check(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Reply {
+    match envelope(CHECK_FUNCTION, &body) {
+        Ok(req) => check::run(&app, req, &invocation_id(&headers)).await,
+        Err(r) => r,
+    }
+}
+
+async fn on_replay(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Reply {
+    match envelope(REPLAY_FUNCTION, &body) {
+        Ok(req) => replay::run(&app, req, &invocation_id(&headers)).await,
+        Err(mut r) => {
+            r.resp.outputs.insert(
+                "res".into(),
+                crate::functions::http_response(
+                    400,
+                    &serde_json::json!({"error": "not a Functions HTTP invocation"}),
+                ),
+            );
+            r
+        }
+    }
+}
+
+/// Serve until the process is told to stop.
+pub async fn serve(listener: tokio::net::TcpListener, app: Arc<App>) -> anyhow::Result<()> {
+    axum::serve(listener, router(app))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
+
+/// Enqueue a work item on the work queue, scheduled `delay` from now.
+pub(crate) async fn enqueue(
+    app: &App,
+    item: &crate::workitem::WorkItem,
+    delay: std::time::Duration,
+) -> Result<OutgoingMessage, SendError> {
+    let at = app.clock.now()
+        + chrono::Duration::from_std(delay).unwrap_or_else(|_| chrono::Duration::seconds(1));
+    let msg = OutgoingMessage {
+        body: item.to_json(),
+        message_id: item.message_id(),
+        correlation_id: Some(item.correlation_id.clone()),
+        scheduled_enqueue_utc: if delay.is_zero() { None } else { Some(at) },
+        time_to_live: Some(app.config.message_ttl),
+        properties: vec![
+            ("MpeId".into(), item.mpe_id.to_string()),
+            ("Attempt".into(), item.attempt.to_string()),
+        ],
+    };
+    app.sender.send(&app.config.queue, msg.clone()).await?;
+    Ok(msg)
+}
+
+/// Enqueue an immediate check (the CLI's replay).
+pub async fn enqueue_public(
+    app: &App,
+    item: &crate::workitem::WorkItem,
+) -> Result<OutgoingMessage, SendError> {
+    enqueue(app, item, std::time::Duration::ZERO).await
+}

@@ -1,0 +1,210 @@
+//! Sending to Service Bus over its documented REST protocol with an Entra ID token.
+//!
+//! `POST {endpoint}/{queue}/messages`, `Authorization: Bearer`, `BrokerProperties` (JSON) carrying
+//! `MessageId`, `CorrelationId`, `TimeToLive` and `ScheduledEnqueueTimeUtc` (RFC 1123); every other
+//! header is an application property. Behind [`QueueSender`] so the handler does not care where
+//! messages go.
+
+use crate::auth::TokenSource;
+use crate::clock::{self, SharedClock};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use std::time::Duration;
+use url::Url;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutgoingMessage {
+    pub body: String,
+    pub message_id: String,
+    pub correlation_id: Option<String>,
+    pub scheduled_enqueue_utc: Option<DateTime<Utc>>,
+    pub time_to_live: Option<Duration>,
+    /// Application properties (e.g. `ParkReason`).
+    pub properties: Vec<(String, String)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("Service Bus send to {queue} failed: HTTP {status}: {body}")]
+    Status {
+        queue: String,
+        status: u16,
+        body: String,
+    },
+    #[error("Service Bus send to {queue} failed: {message}")]
+    Transport { queue: String, message: String },
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
+}
+
+#[async_trait]
+pub trait QueueSender: Send + Sync {
+    async fn send(&self, queue: &str, msg: OutgoingMessage) -> Result<(), SendError>;
+}
+
+pub struct RestSender {
+    http: reqwest::Client,
+    endpoint: Url,
+    audience: String,
+    tokens: Arc<dyn TokenSource>,
+    clock: SharedClock,
+}
+
+impl RestSender {
+    pub fn new(
+        endpoint: Url,
+        audience: String,
+        tokens: Arc<dyn TokenSource>,
+        clock: SharedClock,
+    ) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .user_agent(concat!("mpe-approver/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(RestSender {
+            http,
+            endpoint,
+            audience,
+            tokens,
+            clock,
+        })
+    }
+
+    fn url(&self, queue: &str) -> String {
+        format!(
+            "{}/{}/messages",
+            self.endpoint.as_str().trim_end_matches('/'),
+            queue
+        )
+    }
+}
+
+/// `BrokerProperties` JSON for a message.
+pub fn broker_properties(msg: &OutgoingMessage) -> String {
+    let mut bp = serde_json::Map::new();
+    bp.insert("MessageId".into(), msg.message_id.clone().into());
+    if let Some(c) = &msg.correlation_id {
+        bp.insert("CorrelationId".into(), c.clone().into());
+    }
+    if let Some(t) = msg.time_to_live {
+        bp.insert("TimeToLive".into(), t.as_secs().into());
+    }
+    if let Some(at) = msg.scheduled_enqueue_utc {
+        bp.insert(
+            "ScheduledEnqueueTimeUtc".into(),
+            httpdate::fmt_http_date(at.into()).into(),
+        );
+    }
+    serde_json::Value::Object(bp).to_string()
+}
+
+/// An application-property header value: a JSON string of printable ASCII, at most 1024 characters.
+pub fn property_value(v: &str) -> String {
+    let clean: String = v
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .take(1024)
+        .collect();
+    serde_json::Value::String(clean).to_string()
+}
+
+fn property_name_ok(n: &str) -> bool {
+    !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+#[async_trait]
+impl QueueSender for RestSender {
+    async fn send(&self, queue: &str, msg: OutgoingMessage) -> Result<(), SendError> {
+        let url = self.url(queue);
+        let bp = broker_properties(&msg);
+        let mut last = None;
+        for attempt in 0..3u32 {
+            if attempt > 0 {
+                clock::sleep(self.clock.as_ref(), Duration::from_millis(250 << attempt)).await;
+            }
+            let token = self.tokens.token(&self.audience).await?;
+            let mut req = self
+                .http
+                .post(&url)
+                .bearer_auth(token)
+                .header("Content-Type", "application/json")
+                .header("BrokerProperties", &bp);
+            for (k, v) in &msg.properties {
+                if property_name_ok(k) {
+                    req = req.header(k.as_str(), property_value(v));
+                }
+            }
+            match req.body(msg.body.clone()).send().await {
+                Ok(r) if r.status().as_u16() == 201 || r.status().is_success() => return Ok(()),
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    let body: String = r
+                        .text()
+                        .await
+                        .unwrap_or_default()
+                        .chars()
+                        .take(500)
+                        .collect();
+                    let e = SendError::Status {
+                        queue: queue.to_string(),
+                        status,
+                        body,
+                    };
+                    // 401/403/410 will not get better by retrying now.
+                    if !(status == 429 || status >= 500) {
+                        return Err(e);
+                    }
+                    last = Some(e);
+                }
+                Err(e) => {
+                    last = Some(SendError::Transport {
+                        queue: queue.to_string(),
+                        message: e.to_string(),
+                    })
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| SendError::Transport {
+            queue: queue.to_string(),
+            message: "no attempt made".into(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_properties_use_rfc1123() {
+        let m = OutgoingMessage {
+            body: "{}".into(),
+            message_id: "m1".into(),
+            correlation_id: Some("c1".into()),
+            scheduled_enqueue_utc: Some("1994-11-06T08:49:37Z".parse().unwrap()),
+            time_to_live: Some(Duration::from_secs(86400)),
+            properties: vec![],
+        };
+        let v: serde_json::Value = serde_json::from_str(&broker_properties(&m)).unwrap();
+        assert_eq!(
+            v["ScheduledEnqueueTimeUtc"],
+            "Sun, 06 Nov 1994 08:49:37 GMT"
+        );
+        assert_eq!(v["MessageId"], "m1");
+        assert_eq!(v["CorrelationId"], "c1");
+        assert_eq!(v["TimeToLive"], 86400);
+    }
+
+    #[test]
+    fn property_values_are_header_safe() {
+        assert_eq!(property_value("a\nb\u{e9}"), "\"a?b?\"");
+        assert_eq!(property_value("say \"hi\""), "\"say \\\"hi\\\"\"");
+    }
+}

@@ -95,11 +95,7 @@ impl Default for Schedule {
     /// Stream Analytics to Storage is ready in ~5 s, to IoT Hub in 30–90 s; Data Explorer takes minutes.
     fn default() -> Self {
         Schedule {
-            steps: vec![
-                (Duration::from_secs(2), 15),
-                (Duration::from_secs(3), 20),
-                (Duration::from_secs(10), 24),
-            ],
+            steps: vec![(Duration::from_secs(2), 15), (Duration::from_secs(3), 20), (Duration::from_secs(10), 24)],
             then: Duration::from_secs(30),
             give_up_after: Duration::from_secs(2 * 3600),
             jitter: 0.1,
@@ -272,11 +268,9 @@ pub fn candidates(view: &MpeView, endpoint_name: &str, pecs: &[Pec]) -> Vec<usiz
 /// Among several candidates, those whose description is the MPE's request message (shown while Pending).
 fn by_request_message(view: &MpeView, pecs: &[Pec], idx: &[usize]) -> Vec<usize> {
     match view.request_message.as_deref() {
-        Some(msg) => idx
-            .iter()
-            .copied()
-            .filter(|&i| pecs[i].description.as_deref().map(str::trim) == Some(msg.trim()))
-            .collect(),
+        Some(msg) => {
+            idx.iter().copied().filter(|&i| pecs[i].description.as_deref().map(str::trim) == Some(msg.trim())).collect()
+        }
         None => Vec::new(),
     }
 }
@@ -284,11 +278,15 @@ fn by_request_message(view: &MpeView, pecs: &[Pec], idx: &[usize]) -> Vec<usize>
 fn ambiguous(pecs: &[Pec], idx: &[usize], why: &str) -> Decision {
     let ids: Vec<&str> = idx.iter().map(|&i| pecs[i].id.as_str()).collect();
     Decision::Park {
+<<<<<<< HEAD
         reason: format!(
             "ambiguous: {} PECs could belong to this MPE ({why}): {}",
             ids.len(),
             ids.join(", ")
         ),
+=======
+        reason: format!("ambiguous: {} PECs could belong to this MPE ({why}): {}", ids.len(), ids.join(", ")),
+>>>>>>> fixtures-tests
     }
 }
 

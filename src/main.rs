@@ -1,3 +1,4 @@
+<<<<<<< HEAD
 //! `mpe-approver`: the custom handler (`serve`, the default under the Functions host), the local demo,
 //! the simulator, and a replay command.
 
@@ -160,3 +161,6 @@ fn main() -> ExitCode {
         }
     }
 }
+=======
+fn main() {}
+>>>>>>> fixtures-tests

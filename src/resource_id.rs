@@ -43,8 +43,7 @@ fn segment_ok(s: &str) -> bool {
     !s.is_empty()
         && s != "."
         && s != ".."
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '(' | ')'))
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '(' | ')'))
 }
 
 impl ResourceId {
@@ -52,9 +51,7 @@ impl ResourceId {
         if input.len() > MAX_LEN {
             return Err(err(input, "longer than 1024 characters"));
         }
-        let rest = input
-            .strip_prefix('/')
-            .ok_or_else(|| err(input, "must start with '/'"))?;
+        let rest = input.strip_prefix('/').ok_or_else(|| err(input, "must start with '/'"))?;
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         let segs: Vec<&str> = rest.split('/').collect();
         for s in &segs {
@@ -100,10 +97,7 @@ impl ResourceId {
                 "nested provider ids (extension resources) are not supported",
             ));
         }
-        let types = tail
-            .chunks(2)
-            .map(|c| (c[0].to_string(), c[1].to_string()))
-            .collect();
+        let types = tail.chunks(2).map(|c| (c[0].to_string(), c[1].to_string())).collect();
         Ok(ResourceId {
             raw: format!("/{rest}"),
             subscription: segs[1].to_string(),
@@ -276,10 +270,16 @@ mod tests {
 
     #[test]
     fn contains_is_case_insensitive_and_segment_aware() {
+<<<<<<< HEAD
         let a = ResourceId::parse(
             "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/acct",
         )
         .unwrap();
+=======
+        let a =
+            ResourceId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/acct")
+                .unwrap();
+>>>>>>> fixtures-tests
         let pec = ResourceId::parse("/subscriptions/S/resourcegroups/RG/providers/microsoft.storage/storageaccounts/ACCT/privateEndpointConnections/p1").unwrap();
         let other = ResourceId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/acct2/privateEndpointConnections/p1").unwrap();
         assert!(a.contains(&pec));

@@ -110,6 +110,7 @@ mod tests {
 
     #[test]
     fn lookup_is_case_insensitive() {
+<<<<<<< HEAD
         let id = ResourceId::parse(
             "/subscriptions/s/resourcegroups/rg/providers/microsoft.devices/IOTHUBS/h",
         )
@@ -122,6 +123,12 @@ mod tests {
             "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Web/sites/a/slots/b",
         )
         .unwrap();
+=======
+        let id = ResourceId::parse("/subscriptions/s/resourcegroups/rg/providers/microsoft.devices/IOTHUBS/h").unwrap();
+        assert_eq!(lookup(&id).unwrap().resource_type, "Microsoft.Devices/IotHubs");
+        let nested =
+            ResourceId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Web/sites/a/slots/b").unwrap();
+>>>>>>> fixtures-tests
         assert!(lookup(&nested).is_none());
     }
 }

@@ -131,6 +131,7 @@ mod tests {
     use super::*;
 
     fn item() -> WorkItem {
+<<<<<<< HEAD
         let id = ResourceId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.StreamAnalytics/clusters/c/privateEndpoints/pe").unwrap();
         WorkItem::new(
             id,
@@ -138,6 +139,13 @@ mod tests {
             "corr-1".into(),
             Origin::EventGrid,
         )
+=======
+        let id = ResourceId::parse(
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.StreamAnalytics/clusters/c/privateEndpoints/pe",
+        )
+        .unwrap();
+        WorkItem::new(id, "2026-11-23T10:00:00Z".parse().unwrap(), "corr-1".into(), Origin::EventGrid)
+>>>>>>> fixtures-tests
     }
 
     #[test]
@@ -148,6 +156,7 @@ mod tests {
         assert_eq!(w.message_id(), item().message_id());
         assert_ne!(w.message_id(), w.next().message_id());
         let mut upper = item();
+<<<<<<< HEAD
         upper.mpe_id = ResourceId::parse(
             &w.mpe_id
                 .as_str()
@@ -160,6 +169,11 @@ mod tests {
             w.message_id(),
             "casing must not defeat duplicate detection"
         );
+=======
+        upper.mpe_id =
+            ResourceId::parse(&w.mpe_id.as_str().to_uppercase().replace("/SUBSCRIPTIONS/", "/subscriptions/")).unwrap();
+        assert_eq!(upper.message_id(), w.message_id(), "casing must not defeat duplicate detection");
+>>>>>>> fixtures-tests
         let mut replay = item();
         replay.origin = Origin::Replay;
         assert_ne!(replay.message_id(), w.message_id());

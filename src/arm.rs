@@ -21,26 +21,12 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
 pub enum ArmError {
     /// Worth retrying later: throttling, server errors, network, tokens.
     #[error("ARM {method} {path}: transient failure: {message}")]
-    Transient {
-        method: &'static str,
-        path: String,
-        message: String,
-    },
+    Transient { method: &'static str, path: String, message: String },
     /// Will not succeed by retrying: 400, 403 (missing role), 409 ...
     #[error("ARM {method} {path}: HTTP {status} {code}: {message}")]
-    Refused {
-        method: &'static str,
-        path: String,
-        status: u16,
-        code: String,
-        message: String,
-    },
+    Refused { method: &'static str, path: String, status: u16, code: String, message: String },
     #[error("ARM {method} {path}: unreadable response: {message}")]
-    BadBody {
-        method: &'static str,
-        path: String,
-        message: String,
-    },
+    BadBody { method: &'static str, path: String, message: String },
 }
 
 impl ArmError {
@@ -68,11 +54,7 @@ pub struct ArmClient {
 fn arm_error_parts(body: &[u8]) -> (String, String) {
     let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let e = v.get("error").unwrap_or(&v);
-    let code = e
-        .get("code")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let code = e.get("code").and_then(Value::as_str).unwrap_or("").to_string();
     let msg = e
         .get("message")
         .and_then(Value::as_str)
@@ -128,9 +110,7 @@ impl ArmClient {
     /// GET `{id}/{suffix}` (e.g. a `privateEndpointConnections` collection).
     pub async fn get_path(&self, path: &str, api_version: &str) -> Result<Option<Value>, ArmError> {
         let url = self.url(path, api_version);
-        self.send("GET", path, &url, None)
-            .await
-            .map(|w| w.body.filter(|_| w.status != 204 && w.status != 404))
+        self.send("GET", path, &url, None).await.map(|w| w.body.filter(|_| w.status != 204 && w.status != 404))
     }
 
     /// GET a `nextLink` page, only when it points at our ARM endpoint.
@@ -142,18 +122,11 @@ impl ArmClient {
                 message: "nextLink points outside the ARM endpoint; not followed".into(),
             });
         }
-        self.send("GET", next_link, next_link, None)
-            .await
-            .map(|w| w.body)
+        self.send("GET", next_link, next_link, None).await.map(|w| w.body)
     }
 
     /// PUT a resource body.
-    pub async fn put(
-        &self,
-        id: &ResourceId,
-        api_version: &str,
-        body: &Value,
-    ) -> Result<Written, ArmError> {
+    pub async fn put(&self, id: &ResourceId, api_version: &str, body: &Value) -> Result<Written, ArmError> {
         let url = self.url(id.as_str(), api_version);
         self.send("PUT", id.as_str(), &url, Some(body)).await
     }
@@ -165,18 +138,10 @@ impl ArmClient {
         url: &str,
         body: Option<&Value>,
     ) -> Result<Written, ArmError> {
-        let transient = |message: String| ArmError::Transient {
-            method,
-            path: path.to_string(),
-            message,
-        };
+        let transient = |message: String| ArmError::Transient { method, path: path.to_string(), message };
         let mut attempt = 0;
         loop {
-            let token = self
-                .tokens
-                .token(&self.audience)
-                .await
-                .map_err(|e| transient(e.to_string()))?;
+            let token = self.tokens.token(&self.audience).await.map_err(|e| transient(e.to_string()))?;
             self.calls.fetch_add(1, Ordering::Relaxed);
             let mut req = match method {
                 "PUT" => self.http.put(url),
@@ -219,12 +184,10 @@ impl ArmClient {
                             let body = if bytes.iter().all(u8::is_ascii_whitespace) {
                                 None
                             } else {
-                                Some(serde_json::from_slice(&bytes).map_err(|e| {
-                                    ArmError::BadBody {
-                                        method,
-                                        path: path.into(),
-                                        message: format!("not JSON: {e}"),
-                                    }
+                                Some(serde_json::from_slice(&bytes).map_err(|e| ArmError::BadBody {
+                                    method,
+                                    path: path.into(),
+                                    message: format!("not JSON: {e}"),
                                 })?)
                             };
                             return Ok(Written { status, body });
@@ -232,32 +195,18 @@ impl ArmClient {
                         404 if method == "GET" => return Ok(Written { status, body: None }),
                         408 | 429 | 500..=599 => {
                             let (code, msg) = arm_error_parts(&bytes);
-                            tracing::warn!(
-                                method,
-                                path,
-                                status,
-                                code,
-                                attempt,
-                                "ARM throttled or failed; retrying"
-                            );
+                            tracing::warn!(method, path, status, code, attempt, "ARM throttled or failed; retrying");
                             if attempt >= MAX_RETRIES {
                                 return Err(transient(format!("HTTP {status} {code}: {msg}")));
                             }
-                            ra.unwrap_or(Duration::from_millis(500 << attempt))
-                                .min(MAX_RETRY_AFTER)
+                            ra.unwrap_or(Duration::from_millis(500 << attempt)).min(MAX_RETRY_AFTER)
                         }
                         _ => {
                             let (code, message) = arm_error_parts(&bytes);
                             if status == 401 {
                                 return Err(transient(format!("HTTP 401 {code}: {message}")));
                             }
-                            return Err(ArmError::Refused {
-                                method,
-                                path: path.into(),
-                                status,
-                                code,
-                                message,
-                            });
+                            return Err(ArmError::Refused { method, path: path.into(), status, code, message });
                         }
                     }
                 }

@@ -29,27 +29,19 @@ impl AzureIdentity {
     /// requested with `AZURE_CLIENT_ID` on a VM), otherwise the developer tools (Azure CLI, azd).
     pub fn from_env(client_id: Option<String>) -> anyhow::Result<AzureIdentity> {
         use azure_identity::{
-            DeveloperToolsCredential, ManagedIdentityCredential, ManagedIdentityCredentialOptions,
-            UserAssignedId,
+            DeveloperToolsCredential, ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,
         };
-        let in_azure = std::env::var_os("IDENTITY_ENDPOINT").is_some()
-            || std::env::var_os("MPE_USE_IMDS").is_some();
+        let in_azure = std::env::var_os("IDENTITY_ENDPOINT").is_some() || std::env::var_os("MPE_USE_IMDS").is_some();
         if in_azure {
             let options = ManagedIdentityCredentialOptions {
                 user_assigned_id: client_id.map(UserAssignedId::ClientId),
                 ..Default::default()
             };
             let credential = ManagedIdentityCredential::new(Some(options))?;
-            Ok(AzureIdentity {
-                credential,
-                kind: "managed identity",
-            })
+            Ok(AzureIdentity { credential, kind: "managed identity" })
         } else {
             let credential = DeveloperToolsCredential::new(None)?;
-            Ok(AzureIdentity {
-                credential,
-                kind: "developer tools (Azure CLI / azd)",
-            })
+            Ok(AzureIdentity { credential, kind: "developer tools (Azure CLI / azd)" })
         }
     }
 
@@ -66,9 +58,6 @@ impl TokenSource for AzureIdentity {
             .get_token(&[scope.as_str()], None)
             .await
             .map(|t| t.token.secret().to_string())
-            .map_err(|e| AuthError {
-                audience: audience.to_string(),
-                message: format!("{} ({})", e, self.kind),
-            })
+            .map_err(|e| AuthError { audience: audience.to_string(), message: format!("{} ({})", e, self.kind) })
     }
 }

@@ -42,16 +42,8 @@ pub struct ScaledClock {
 
 impl ScaledClock {
     pub fn new(origin: DateTime<Utc>, factor: f64) -> Self {
-        let factor = if factor.is_finite() && factor >= 1.0 {
-            factor
-        } else {
-            1.0
-        };
-        ScaledClock {
-            origin_real: Instant::now(),
-            origin,
-            factor,
-        }
+        let factor = if factor.is_finite() && factor >= 1.0 { factor } else { 1.0 };
+        ScaledClock { origin_real: Instant::now(), origin, factor }
     }
     pub fn factor(&self) -> f64 {
         self.factor

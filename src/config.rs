@@ -34,11 +34,7 @@ pub struct AllowList(Vec<String>);
 impl AllowList {
     pub fn parse(s: &str) -> Result<AllowList, String> {
         let mut v = Vec::new();
-        for p in s
-            .split([',', ';', ' '])
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-        {
+        for p in s.split([',', ';', ' ']).map(str::trim).filter(|p| !p.is_empty()) {
             if !p.chars().all(|c| c.is_ascii_hexdigit() || c == '-') || p.len() != 36 {
                 return Err(format!("{p:?} is not a subscription id (a GUID)"));
             }
@@ -62,10 +58,7 @@ pub struct ConfigError {
 }
 
 fn bad(setting: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError {
-        setting,
-        reason: reason.into(),
-    }
+    ConfigError { setting, reason: reason.into() }
 }
 
 pub const DEFAULT_ARM_ENDPOINT: &str = "https://management.azure.com";
@@ -77,12 +70,7 @@ fn parse_url(setting: &'static str, s: &str) -> Result<Url, ConfigError> {
     match u.scheme() {
         "https" => {}
         "http" if matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]")) => {}
-        _ => {
-            return Err(bad(
-                setting,
-                format!("{s:?}: https required (http only for 127.0.0.1/localhost)"),
-            ))
-        }
+        _ => return Err(bad(setting, format!("{s:?}: https required (http only for 127.0.0.1/localhost)"))),
     }
     if u.query().is_some() || u.fragment().is_some() {
         return Err(bad(setting, "must not carry a query or fragment"));
@@ -92,8 +80,7 @@ fn parse_url(setting: &'static str, s: &str) -> Result<Url, ConfigError> {
 
 fn queue_name(setting: &'static str, s: &str) -> Result<String, ConfigError> {
     let ok = (1..=260).contains(&s.len())
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
         && !s.starts_with(['/', '.'])
         && !s.ends_with(['/', '.']);
     if ok {
@@ -104,12 +91,7 @@ fn queue_name(setting: &'static str, s: &str) -> Result<String, ConfigError> {
 }
 
 fn duration(setting: &'static str, s: &str) -> Result<Duration, ConfigError> {
-    parse_duration(s).ok_or_else(|| {
-        bad(
-            setting,
-            format!("{s:?} is not a duration like 500ms, 5s, 2m, 1h"),
-        )
-    })
+    parse_duration(s).ok_or_else(|| bad(setting, format!("{s:?} is not a duration like 500ms, 5s, 2m, 1h")))
 }
 
 impl Config {
@@ -120,48 +102,39 @@ impl Config {
 
     /// Read through `get`, so tests can supply their own environment.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let get = |k: &str| {
-            get(k)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
-        let queue = queue_name(
-            "MPE_QUEUE_NAME",
-            &get("MPE_QUEUE_NAME").unwrap_or_else(|| "mpe-approvals".into()),
-        )?;
+        let get = |k: &str| get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let queue = queue_name("MPE_QUEUE_NAME", &get("MPE_QUEUE_NAME").unwrap_or_else(|| "mpe-approvals".into()))?;
         let parking_queue = queue_name(
             "MPE_PARKING_QUEUE_NAME",
             &get("MPE_PARKING_QUEUE_NAME").unwrap_or_else(|| "mpe-approvals-parked".into()),
         )?;
         if queue.eq_ignore_ascii_case(&parking_queue) {
-            return Err(bad(
-                "MPE_PARKING_QUEUE_NAME",
-                "must differ from MPE_QUEUE_NAME",
-            ));
+            return Err(bad("MPE_PARKING_QUEUE_NAME", "must differ from MPE_QUEUE_NAME"));
         }
-        let arm_endpoint = parse_url(
-            "MPE_ARM_ENDPOINT",
-            &get("MPE_ARM_ENDPOINT").unwrap_or_else(|| DEFAULT_ARM_ENDPOINT.into()),
-        )?;
-        let servicebus_endpoint = match (get("MPE_SERVICEBUS_ENDPOINT"), get("ServiceBusConnection__fullyQualifiedNamespace")) {
+        let arm_endpoint =
+            parse_url("MPE_ARM_ENDPOINT", &get("MPE_ARM_ENDPOINT").unwrap_or_else(|| DEFAULT_ARM_ENDPOINT.into()))?;
+        let servicebus_endpoint = match (
+            get("MPE_SERVICEBUS_ENDPOINT"),
+            get("ServiceBusConnection__fullyQualifiedNamespace"),
+        ) {
             (Some(e), _) => parse_url("MPE_SERVICEBUS_ENDPOINT", &e)?,
             (None, Some(ns)) => {
                 if !ns.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.')) {
-                    return Err(bad("ServiceBusConnection__fullyQualifiedNamespace", format!("{ns:?} is not a host name like <ns>.servicebus.windows.net")));
+                    return Err(bad(
+                        "ServiceBusConnection__fullyQualifiedNamespace",
+                        format!("{ns:?} is not a host name like <ns>.servicebus.windows.net"),
+                    ));
                 }
                 parse_url("ServiceBusConnection__fullyQualifiedNamespace", &format!("https://{ns}"))?
             }
-            (None, None) => {
-                return Err(bad(
-                    "ServiceBusConnection__fullyQualifiedNamespace",
-                    "required (or MPE_SERVICEBUS_ENDPOINT): the Service Bus namespace, e.g. myns.servicebus.windows.net",
-                ))
-            }
+            (None, None) => return Err(bad(
+                "ServiceBusConnection__fullyQualifiedNamespace",
+                "required (or MPE_SERVICEBUS_ENDPOINT): the Service Bus namespace, e.g. myns.servicebus.windows.net",
+            )),
         };
         let mut schedule = Schedule::default();
         if let Some(s) = get("MPE_CHECK_SCHEDULE") {
-            let (steps, then) =
-                Schedule::parse_steps(&s).map_err(|e| bad("MPE_CHECK_SCHEDULE", e.to_string()))?;
+            let (steps, then) = Schedule::parse_steps(&s).map_err(|e| bad("MPE_CHECK_SCHEDULE", e.to_string()))?;
             schedule.steps = steps;
             schedule.then = then;
         }
@@ -169,9 +142,7 @@ impl Config {
             schedule.give_up_after = duration("MPE_GIVE_UP_AFTER", &s)?;
         }
         if let Some(s) = get("MPE_CHECK_JITTER") {
-            let j: f64 = s
-                .parse()
-                .map_err(|_| bad("MPE_CHECK_JITTER", format!("{s:?} is not a number")))?;
+            let j: f64 = s.parse().map_err(|_| bad("MPE_CHECK_JITTER", format!("{s:?} is not a number")))?;
             if !(0.0..=0.5).contains(&j) {
                 return Err(bad("MPE_CHECK_JITTER", "must be between 0 and 0.5"));
             }
@@ -203,20 +174,15 @@ impl Config {
             arm_endpoint,
             arm_audience: get("MPE_ARM_AUDIENCE").unwrap_or_else(|| DEFAULT_ARM_AUDIENCE.into()),
             servicebus_endpoint,
-            servicebus_audience: get("MPE_SERVICEBUS_AUDIENCE")
-                .unwrap_or_else(|| DEFAULT_SERVICEBUS_AUDIENCE.into()),
+            servicebus_audience: get("MPE_SERVICEBUS_AUDIENCE").unwrap_or_else(|| DEFAULT_SERVICEBUS_AUDIENCE.into()),
             client_id,
             first_check_delay,
             schedule,
             dry_run,
-            source_subscriptions: AllowList::parse(
-                &get("MPE_SOURCE_SUBSCRIPTIONS").unwrap_or_default(),
-            )
-            .map_err(|e| bad("MPE_SOURCE_SUBSCRIPTIONS", e))?,
-            target_subscriptions: AllowList::parse(
-                &get("MPE_TARGET_SUBSCRIPTIONS").unwrap_or_default(),
-            )
-            .map_err(|e| bad("MPE_TARGET_SUBSCRIPTIONS", e))?,
+            source_subscriptions: AllowList::parse(&get("MPE_SOURCE_SUBSCRIPTIONS").unwrap_or_default())
+                .map_err(|e| bad("MPE_SOURCE_SUBSCRIPTIONS", e))?,
+            target_subscriptions: AllowList::parse(&get("MPE_TARGET_SUBSCRIPTIONS").unwrap_or_default())
+                .map_err(|e| bad("MPE_TARGET_SUBSCRIPTIONS", e))?,
             message_ttl,
         })
     }
@@ -228,27 +194,17 @@ mod tests {
     use std::collections::HashMap;
 
     fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let m: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(|k| m.get(k).cloned())
     }
 
     #[test]
     fn defaults() {
-        let c = cfg(&[(
-            "ServiceBusConnection__fullyQualifiedNamespace",
-            "ns.servicebus.windows.net",
-        )])
-        .unwrap();
+        let c = cfg(&[("ServiceBusConnection__fullyQualifiedNamespace", "ns.servicebus.windows.net")]).unwrap();
         assert_eq!(c.queue, "mpe-approvals");
         assert_eq!(c.parking_queue, "mpe-approvals-parked");
         assert_eq!(c.arm_endpoint.as_str(), "https://management.azure.com/");
-        assert_eq!(
-            c.servicebus_endpoint.as_str(),
-            "https://ns.servicebus.windows.net/"
-        );
+        assert_eq!(c.servicebus_endpoint.as_str(), "https://ns.servicebus.windows.net/");
         assert_eq!(c.arm_audience, "https://management.azure.com");
         assert_eq!(c.servicebus_audience, "https://servicebus.azure.net");
         assert!(!c.dry_run);
@@ -262,20 +218,13 @@ mod tests {
             ("MPE_ARM_ENDPOINT", "http://127.0.0.1:9999/arm"),
             ("MPE_CHECK_SCHEDULE", "1s*3,5s"),
             ("MPE_DRY_RUN", "true"),
-            (
-                "MPE_SOURCE_SUBSCRIPTIONS",
-                "00000000-0000-0000-0000-000000000001, 00000000-0000-0000-0000-000000000002",
-            ),
+            ("MPE_SOURCE_SUBSCRIPTIONS", "00000000-0000-0000-0000-000000000001, 00000000-0000-0000-0000-000000000002"),
         ])
         .unwrap();
         assert!(c.dry_run);
         assert_eq!(c.schedule.interval(3), Duration::from_secs(5));
-        assert!(c
-            .source_subscriptions
-            .permits("00000000-0000-0000-0000-000000000002"));
-        assert!(!c
-            .source_subscriptions
-            .permits("00000000-0000-0000-0000-000000000003"));
+        assert!(c.source_subscriptions.permits("00000000-0000-0000-0000-000000000002"));
+        assert!(!c.source_subscriptions.permits("00000000-0000-0000-0000-000000000003"));
         for (k, v) in [
             ("MPE_ARM_ENDPOINT", "http://evil.example.com"),
             ("MPE_CHECK_SCHEDULE", "abc"),
@@ -285,19 +234,10 @@ mod tests {
             ("MPE_GIVE_UP_AFTER", "forever"),
             ("AZURE_CLIENT_ID", "x"),
         ] {
-            let e = cfg(&[
-                (
-                    "ServiceBusConnection__fullyQualifiedNamespace",
-                    "ns.servicebus.windows.net",
-                ),
-                (k, v),
-            ])
-            .unwrap_err();
+            let e = cfg(&[("ServiceBusConnection__fullyQualifiedNamespace", "ns.servicebus.windows.net"), (k, v)])
+                .unwrap_err();
             assert_eq!(e.setting, k);
         }
-        assert_eq!(
-            cfg(&[]).unwrap_err().setting,
-            "ServiceBusConnection__fullyQualifiedNamespace"
-        );
+        assert_eq!(cfg(&[]).unwrap_err().setting, "ServiceBusConnection__fullyQualifiedNamespace");
     }
 }

@@ -15,11 +15,7 @@ pub enum Observation<'a> {
     /// The MPE is gone (ARM answered 404).
     MpeGone,
     /// The MPE; `pecs` is `None` until the target has been read.
-    Mpe {
-        view: &'a MpeView,
-        endpoint_name: &'a str,
-        pecs: Option<&'a [Pec]>,
-    },
+    Mpe { view: &'a MpeView, endpoint_name: &'a str, pecs: Option<&'a [Pec]> },
 }
 
 /// Where the work item stands in time.
@@ -134,17 +130,12 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
 impl Schedule {
     /// Parse `"2s*15,3s*20,10s*24,30s"`: each `interval*count`, the last entry without a count repeats.
     pub fn parse_steps(input: &str) -> Result<(Vec<(Duration, u32)>, Duration), ScheduleError> {
-        let e = |reason: &str| ScheduleError {
-            input: input.to_string(),
-            reason: reason.to_string(),
-        };
+        let e = |reason: &str| ScheduleError { input: input.to_string(), reason: reason.to_string() };
         let parts: Vec<&str> = input.split(',').map(str::trim).collect();
         let (last, rest) = parts.split_last().ok_or_else(|| e("empty"))?;
         let mut steps = Vec::new();
         for p in rest {
-            let (d, n) = p
-                .split_once('*')
-                .ok_or_else(|| e("every entry but the last needs *count"))?;
+            let (d, n) = p.split_once('*').ok_or_else(|| e("every entry but the last needs *count"))?;
             let d = parse_duration(d).ok_or_else(|| e("bad interval"))?;
             let n: u32 = n.trim().parse().map_err(|_| e("bad count"))?;
             if d.is_zero() || n == 0 {
@@ -179,9 +170,7 @@ impl Schedule {
         let base = self.interval(attempt);
         let j = self.jitter.clamp(0.0, 0.5);
         // splitmix64 of the seed → a fraction in [-1, 1)
-        let mut z = seed
-            .wrapping_add(0x9E37_79B9_7F4A_7C15)
-            .wrapping_add(attempt as u64);
+        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15).wrapping_add(attempt as u64);
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^= z >> 31;
@@ -191,19 +180,10 @@ impl Schedule {
 }
 
 /// Decide the next step. Pure: the same observation always gives the same answer.
-pub fn decide(
-    obs: Observation<'_>,
-    progress: Progress,
-    schedule: &Schedule,
-    seed: u64,
-) -> Decision {
+pub fn decide(obs: Observation<'_>, progress: Progress, schedule: &Schedule, seed: u64) -> Decision {
     let (view, endpoint_name, pecs) = match obs {
         Observation::MpeGone => return Decision::Done(Outcome::Deleted),
-        Observation::Mpe {
-            view,
-            endpoint_name,
-            pecs,
-        } => (view, endpoint_name, pecs),
+        Observation::Mpe { view, endpoint_name, pecs } => (view, endpoint_name, pecs),
     };
     let again = |reason: String| check_again(reason, progress, schedule, seed, view);
     match &view.status {
@@ -221,13 +201,7 @@ pub fn decide(
     }
 }
 
-fn check_again(
-    reason: String,
-    progress: Progress,
-    schedule: &Schedule,
-    seed: u64,
-    view: &MpeView,
-) -> Decision {
+fn check_again(reason: String, progress: Progress, schedule: &Schedule, seed: u64, view: &MpeView) -> Decision {
     let after = schedule.delay(progress.attempt, seed);
     if progress.elapsed + after > schedule.give_up_after {
         return Decision::Park {
@@ -249,12 +223,8 @@ pub fn candidates(view: &MpeView, endpoint_name: &str, pecs: &[Pec]) -> Vec<usiz
     pecs.iter()
         .enumerate()
         .filter(|(_, p)| {
-            let under_target = ResourceId::parse(&p.id)
-                .map(|id| view.target.contains(&id))
-                .unwrap_or(false);
-            let named = p
-                .endpoint_name()
-                .is_some_and(|n| n.eq_ignore_ascii_case(endpoint_name));
+            let under_target = ResourceId::parse(&p.id).map(|id| view.target.contains(&id)).unwrap_or(false);
+            let named = p.endpoint_name().is_some_and(|n| n.eq_ignore_ascii_case(endpoint_name));
             let group_ok = match (&view.group_id, p.group_ids.is_empty()) {
                 (Some(g), false) => p.group_ids.iter().any(|pg| pg.eq_ignore_ascii_case(g)),
                 _ => true,
@@ -278,35 +248,16 @@ fn by_request_message(view: &MpeView, pecs: &[Pec], idx: &[usize]) -> Vec<usize>
 fn ambiguous(pecs: &[Pec], idx: &[usize], why: &str) -> Decision {
     let ids: Vec<&str> = idx.iter().map(|&i| pecs[i].id.as_str()).collect();
     Decision::Park {
-<<<<<<< HEAD
-        reason: format!(
-            "ambiguous: {} PECs could belong to this MPE ({why}): {}",
-            ids.len(),
-            ids.join(", ")
-        ),
-=======
         reason: format!("ambiguous: {} PECs could belong to this MPE ({why}): {}", ids.len(), ids.join(", ")),
->>>>>>> fixtures-tests
     }
 }
 
-fn decide_on_pecs(
-    view: &MpeView,
-    endpoint_name: &str,
-    pecs: &[Pec],
-    again: impl Fn(String) -> Decision,
-) -> Decision {
+fn decide_on_pecs(view: &MpeView, endpoint_name: &str, pecs: &[Pec], again: impl Fn(String) -> Decision) -> Decision {
     let cands = candidates(view, endpoint_name, pecs);
     if cands.is_empty() {
-        return again(format!(
-            "no PEC from private endpoint {endpoint_name:?} at the target yet"
-        ));
+        return again(format!("no PEC from private endpoint {endpoint_name:?} at the target yet"));
     }
-    let pending: Vec<usize> = cands
-        .iter()
-        .copied()
-        .filter(|&i| pecs[i].status == PecStatus::Pending)
-        .collect();
+    let pending: Vec<usize> = cands.iter().copied().filter(|&i| pecs[i].status == PecStatus::Pending).collect();
     if view.status == MpeStatus::AwaitingApproval {
         // The service says our connection is not approved yet, so an approved or rejected candidate is
         // not ours (or the service will catch up): only pending candidates count.
@@ -315,11 +266,7 @@ fn decide_on_pecs(
             1 => Decision::Approve { pec: pending[0] },
             _ => match by_request_message(view, pecs, &pending).as_slice() {
                 [one] => Decision::Approve { pec: *one },
-                _ => ambiguous(
-                    pecs,
-                    &pending,
-                    "same private endpoint name, request message does not single one out",
-                ),
+                _ => ambiguous(pecs, &pending, "same private endpoint name, request message does not single one out"),
             },
         };
     }
@@ -328,13 +275,7 @@ fn decide_on_pecs(
         [one] => *one,
         _ => match by_request_message(view, pecs, &cands).as_slice() {
             [one] => *one,
-            _ => {
-                return ambiguous(
-                    pecs,
-                    &cands,
-                    "same private endpoint name, MPE state does not tell them apart",
-                )
-            }
+            _ => return ambiguous(pecs, &cands, "same private endpoint name, MPE state does not tell them apart"),
         },
     };
     match &pecs[chosen].status {

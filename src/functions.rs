@@ -68,10 +68,7 @@ pub fn text(v: &Value) -> Option<String> {
             }
             if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(s.trim()) {
                 if let Ok(decoded) = String::from_utf8(bytes) {
-                    if serde_json::from_str::<Value>(&decoded)
-                        .map(|v| v.is_object())
-                        .unwrap_or(false)
-                    {
+                    if serde_json::from_str::<Value>(&decoded).map(|v| v.is_object()).unwrap_or(false) {
                         return Some(decoded);
                     }
                 }
@@ -121,10 +118,7 @@ mod tests {
     fn decodes_double_encoding() {
         assert_eq!(text(&json!("\"aaaaa\"")).as_deref(), Some("aaaaa"));
         assert_eq!(text(&json!("plain")).as_deref(), Some("plain"));
-        assert_eq!(
-            text(&json!("\"{\\\"v\\\":1}\"")).as_deref(),
-            Some("{\"v\":1}")
-        );
+        assert_eq!(text(&json!("\"{\\\"v\\\":1}\"")).as_deref(), Some("{\"v\":1}"));
         assert_eq!(text(&json!({"v": 1})).as_deref(), Some("{\"v\":1}"));
         assert_eq!(text(&json!("eyJ2IjoxfQ==")).as_deref(), Some("{\"v\":1}"));
         assert_eq!(number(Some(&json!("1"))), Some(1));

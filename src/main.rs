@@ -1,4 +1,3 @@
-<<<<<<< HEAD
 //! `mpe-approver`: the custom handler (`serve`, the default under the Functions host), the local demo,
 //! the simulator, and a replay command.
 
@@ -15,11 +14,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(
-    name = "mpe-approver",
-    version,
-    about = "Approves Azure managed private endpoint connections, race-safe"
-)]
+#[command(name = "mpe-approver", version, about = "Approves Azure managed private endpoint connections, race-safe")]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -43,27 +38,17 @@ enum Command {
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let json = std::env::var("MPE_LOG_FORMAT")
-        .map(|v| v.eq_ignore_ascii_case("json"))
-        .unwrap_or(false);
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stdout)
-        .with_ansi(false);
+    let json = std::env::var("MPE_LOG_FORMAT").map(|v| v.eq_ignore_ascii_case("json")).unwrap_or(false);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stdout).with_ansi(false);
     if json {
-        builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .init();
+        builder.json().flatten_event(true).with_current_span(true).init();
     } else {
         builder.init();
     }
 }
 
 fn build_app(config: Config, clock: SharedClock) -> anyhow::Result<App> {
-    let identity = AzureIdentity::from_env(config.client_id.clone())
-        .context("setting up the Azure credential")?;
+    let identity = AzureIdentity::from_env(config.client_id.clone()).context("setting up the Azure credential")?;
     tracing::info!(credential = identity.kind(), "credential ready");
     let tokens: Arc<dyn TokenSource> = Arc::new(identity);
     let arm = mpe_approver::arm::ArmClient::new(
@@ -78,12 +63,7 @@ fn build_app(config: Config, clock: SharedClock) -> anyhow::Result<App> {
         tokens,
         clock.clone(),
     )?);
-    Ok(App {
-        config,
-        arm,
-        sender,
-        clock,
-    })
+    Ok(App { config, arm, sender, clock })
 }
 
 async fn serve(port: Option<u16>) -> anyhow::Result<()> {
@@ -117,17 +97,9 @@ async fn replay(mpe_id: &str) -> anyhow::Result<()> {
     );
     let config = Config::from_env()?;
     let app = build_app(config, Arc::new(SystemClock))?;
-    let item = WorkItem::new(
-        id,
-        chrono::Utc::now(),
-        uuid::Uuid::new_v4().to_string(),
-        Origin::Replay,
-    );
+    let item = WorkItem::new(id, chrono::Utc::now(), uuid::Uuid::new_v4().to_string(), Origin::Replay);
     let msg = handler::enqueue_public(&app, &item).await?;
-    println!(
-        "queued check of {} (message {}, correlation {})",
-        item.mpe_id, msg.message_id, item.correlation_id
-    );
+    println!("queued check of {} (message {}, correlation {})", item.mpe_id, msg.message_id, item.correlation_id);
     Ok(())
 }
 
@@ -161,6 +133,3 @@ fn main() -> ExitCode {
         }
     }
 }
-=======
-fn main() {}
->>>>>>> fixtures-tests

@@ -59,24 +59,10 @@ pub enum PecError {
 
 /// Parse one PEC.
 pub fn parse_pec(v: &Value) -> Result<Pec, PecError> {
-    let id = v
-        .get("id")
-        .and_then(Value::as_str)
-        .ok_or(PecError::NoId)?
-        .to_string();
+    let id = v.get("id").and_then(Value::as_str).ok_or(PecError::NoId)?.to_string();
     let props = v.get("properties").unwrap_or(&Value::Null);
-<<<<<<< HEAD
-    let state = props
-        .get("privateLinkServiceConnectionState")
-        .unwrap_or(&Value::Null);
-    let status = state
-        .get("status")
-        .and_then(Value::as_str)
-        .ok_or_else(|| PecError::NoStatus(id.clone()))?;
-=======
     let state = props.get("privateLinkServiceConnectionState").unwrap_or(&Value::Null);
     let status = state.get("status").and_then(Value::as_str).ok_or_else(|| PecError::NoStatus(id.clone()))?;
->>>>>>> fixtures-tests
     let mut group_ids = Vec::new();
     if let Some(g) = props.get("groupId").and_then(Value::as_str) {
         group_ids.push(g.to_string());
@@ -85,20 +71,11 @@ pub fn parse_pec(v: &Value) -> Result<Pec, PecError> {
         group_ids.extend(gs.iter().filter_map(Value::as_str).map(str::to_string));
     }
     Ok(Pec {
-        endpoint_id: props
-            .pointer("/privateEndpoint/id")
-            .and_then(Value::as_str)
-            .map(str::to_string),
+        endpoint_id: props.pointer("/privateEndpoint/id").and_then(Value::as_str).map(str::to_string),
         status: PecStatus::parse(status),
-        description: state
-            .get("description")
-            .and_then(Value::as_str)
-            .map(str::to_string),
+        description: state.get("description").and_then(Value::as_str).map(str::to_string),
         group_ids,
-        provisioning_state: props
-            .get("provisioningState")
-            .and_then(Value::as_str)
-            .map(str::to_string),
+        provisioning_state: props.get("provisioningState").and_then(Value::as_str).map(str::to_string),
         id,
     })
 }
@@ -109,17 +86,9 @@ pub fn list_items(body: &Value) -> Result<(&[Value], Option<&str>), PecError> {
         return Ok((a, None));
     }
     if let Some(a) = body.get("value").and_then(Value::as_array) {
-        return Ok((
-            a,
-            body.get("nextLink")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty()),
-        ));
+        return Ok((a, body.get("nextLink").and_then(Value::as_str).filter(|s| !s.is_empty())));
     }
-    if let Some(a) = body
-        .pointer("/properties/privateEndpointConnections")
-        .and_then(Value::as_array)
-    {
+    if let Some(a) = body.pointer("/properties/privateEndpointConnections").and_then(Value::as_array) {
         return Ok((a, None));
     }
     Err(PecError::UnknownListShape)
@@ -149,9 +118,7 @@ pub fn approval_body(get_body: &Value, description: &str) -> Value {
         body = serde_json::json!({});
     }
     let obj = body.as_object_mut().expect("object");
-    let props = obj
-        .entry("properties")
-        .or_insert_with(|| serde_json::json!({}));
+    let props = obj.entry("properties").or_insert_with(|| serde_json::json!({}));
     if !props.is_object() {
         *props = serde_json::json!({});
     }
@@ -163,11 +130,7 @@ pub fn approval_body(get_body: &Value, description: &str) -> Value {
     let state = state.as_object_mut().expect("object");
     state.insert("status".into(), Value::String("Approved".into()));
     state.insert("description".into(), Value::String(description.to_string()));
-    let key = if state.contains_key("actionRequired") {
-        "actionRequired"
-    } else {
-        "actionsRequired"
-    };
+    let key = if state.contains_key("actionRequired") { "actionRequired" } else { "actionsRequired" };
     state.insert(key.into(), Value::String("None".into()));
     body
 }
@@ -176,12 +139,7 @@ pub fn approval_body(get_body: &Value, description: &str) -> Value {
 /// a missing provisioningState (IoT Hub, Cognitive Services) counts as done.
 pub fn approval_settled(pec: &Pec) -> bool {
     pec.status == PecStatus::Approved
-        && match pec
-            .provisioning_state
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
+        && match pec.provisioning_state.as_deref().map(str::to_ascii_lowercase).as_deref() {
             None | Some("succeeded") | Some("ready") => true,
             Some(_) => false,
         }
@@ -202,16 +160,10 @@ mod tests {
         assert!(st.get("actionsRequired").is_none());
         let other = json!({"id": "x", "properties": {"privateLinkServiceConnectionState": {"status": "Pending"}}});
         let b = approval_body(&other, "ok");
-        assert_eq!(
-            b["properties"]["privateLinkServiceConnectionState"]["actionsRequired"],
-            "None"
-        );
+        assert_eq!(b["properties"]["privateLinkServiceConnectionState"]["actionsRequired"], "None");
         // hostile shapes do not panic
         let _ = approval_body(&json!([1, 2]), "ok");
         let _ = approval_body(&json!({"properties": 3}), "ok");
-        let _ = approval_body(
-            &json!({"properties": {"privateLinkServiceConnectionState": "x"}}),
-            "ok",
-        );
+        let _ = approval_body(&json!({"properties": {"privateLinkServiceConnectionState": "x"}}), "ok");
     }
 }

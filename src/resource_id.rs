@@ -33,10 +33,7 @@ fn err(input: &str, reason: &'static str) -> ResourceIdError {
     if input.chars().count() > 200 {
         shown.push('…');
     }
-    ResourceIdError {
-        input: shown,
-        reason,
-    }
+    ResourceIdError { input: shown, reason }
 }
 
 fn segment_ok(s: &str) -> bool {
@@ -82,20 +79,14 @@ impl ResourceId {
         }
         let namespace = segs[5];
         if !namespace.contains('.') {
-            return Err(err(
-                input,
-                "provider namespace must look like Microsoft.Something",
-            ));
+            return Err(err(input, "provider namespace must look like Microsoft.Something"));
         }
         let tail = &segs[6..];
         if tail.len() % 2 != 0 {
             return Err(err(input, "resource types and names must come in pairs"));
         }
         if tail.iter().any(|s| s.eq_ignore_ascii_case("providers")) {
-            return Err(err(
-                input,
-                "nested provider ids (extension resources) are not supported",
-            ));
+            return Err(err(input, "nested provider ids (extension resources) are not supported"));
         }
         let types = tail.chunks(2).map(|c| (c[0].to_string(), c[1].to_string())).collect();
         Ok(ResourceId {
@@ -218,10 +209,7 @@ impl<'de> serde::Deserialize<'de> for ResourceId {
 /// Last segment of an id-like path without requiring it to be a full ARM id (private endpoint ids live
 /// in Microsoft-owned subscriptions and are only compared by their leaf name).
 pub fn last_segment(path: &str) -> Option<&str> {
-    path.trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .filter(|s| !s.is_empty())
+    path.trim_end_matches('/').rsplit('/').next().filter(|s| !s.is_empty())
 }
 
 #[cfg(test)]
@@ -234,10 +222,7 @@ mod tests {
     fn parses_and_keeps_casing() {
         let id = ResourceId::parse(KUSTO).unwrap();
         assert_eq!(id.subscription(), "12345678-1234-1234-1234-123456789098");
-        assert_eq!(
-            id.resource_type(),
-            "Microsoft.Kusto/Clusters/ManagedPrivateEndpoints"
-        );
+        assert_eq!(id.resource_type(), "Microsoft.Kusto/Clusters/ManagedPrivateEndpoints");
         assert!(id.is_type("microsoft.kusto/clusters/managedprivateendpoints"));
         assert_eq!(id.name(), "managedPrivateEndpointTest");
         assert_eq!(id.name_at(0), Some("kustoCluster"));
@@ -270,16 +255,9 @@ mod tests {
 
     #[test]
     fn contains_is_case_insensitive_and_segment_aware() {
-<<<<<<< HEAD
-        let a = ResourceId::parse(
-            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/acct",
-        )
-        .unwrap();
-=======
         let a =
             ResourceId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/acct")
                 .unwrap();
->>>>>>> fixtures-tests
         let pec = ResourceId::parse("/subscriptions/S/resourcegroups/RG/providers/microsoft.storage/storageaccounts/ACCT/privateEndpointConnections/p1").unwrap();
         let other = ResourceId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/acct2/privateEndpointConnections/p1").unwrap();
         assert!(a.contains(&pec));

@@ -27,11 +27,7 @@ pub struct OutgoingMessage {
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
     #[error("Service Bus send to {queue} failed: HTTP {status}: {body}")]
-    Status {
-        queue: String,
-        status: u16,
-        body: String,
-    },
+    Status { queue: String, status: u16, body: String },
     #[error("Service Bus send to {queue} failed: {message}")]
     Transport { queue: String, message: String },
     #[error(transparent)]
@@ -62,21 +58,11 @@ impl RestSender {
             .timeout(Duration::from_secs(30))
             .user_agent(concat!("mpe-approver/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(RestSender {
-            http,
-            endpoint,
-            audience,
-            tokens,
-            clock,
-        })
+        Ok(RestSender { http, endpoint, audience, tokens, clock })
     }
 
     fn url(&self, queue: &str) -> String {
-        format!(
-            "{}/{}/messages",
-            self.endpoint.as_str().trim_end_matches('/'),
-            queue
-        )
+        format!("{}/{}/messages", self.endpoint.as_str().trim_end_matches('/'), queue)
     }
 }
 
@@ -91,27 +77,14 @@ pub fn broker_properties(msg: &OutgoingMessage) -> String {
         bp.insert("TimeToLive".into(), t.as_secs().into());
     }
     if let Some(at) = msg.scheduled_enqueue_utc {
-        bp.insert(
-            "ScheduledEnqueueTimeUtc".into(),
-            httpdate::fmt_http_date(at.into()).into(),
-        );
+        bp.insert("ScheduledEnqueueTimeUtc".into(), httpdate::fmt_http_date(at.into()).into());
     }
     serde_json::Value::Object(bp).to_string()
 }
 
 /// An application-property header value: a JSON string of printable ASCII, at most 1024 characters.
 pub fn property_value(v: &str) -> String {
-    let clean: String = v
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() || c == ' ' {
-                c
-            } else {
-                '?'
-            }
-        })
-        .take(1024)
-        .collect();
+    let clean: String = v.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).take(1024).collect();
     serde_json::Value::String(clean).to_string()
 }
 
@@ -145,36 +118,19 @@ impl QueueSender for RestSender {
                 Ok(r) if r.status().as_u16() == 201 || r.status().is_success() => return Ok(()),
                 Ok(r) => {
                     let status = r.status().as_u16();
-                    let body: String = r
-                        .text()
-                        .await
-                        .unwrap_or_default()
-                        .chars()
-                        .take(500)
-                        .collect();
-                    let e = SendError::Status {
-                        queue: queue.to_string(),
-                        status,
-                        body,
-                    };
+                    let body: String = r.text().await.unwrap_or_default().chars().take(500).collect();
+                    let e = SendError::Status { queue: queue.to_string(), status, body };
                     // 401/403/410 will not get better by retrying now.
                     if !(status == 429 || status >= 500) {
                         return Err(e);
                     }
                     last = Some(e);
                 }
-                Err(e) => {
-                    last = Some(SendError::Transport {
-                        queue: queue.to_string(),
-                        message: e.to_string(),
-                    })
-                }
+                Err(e) => last = Some(SendError::Transport { queue: queue.to_string(), message: e.to_string() }),
             }
         }
-        Err(last.unwrap_or_else(|| SendError::Transport {
-            queue: queue.to_string(),
-            message: "no attempt made".into(),
-        }))
+        Err(last
+            .unwrap_or_else(|| SendError::Transport { queue: queue.to_string(), message: "no attempt made".into() }))
     }
 }
 
@@ -193,10 +149,7 @@ mod tests {
             properties: vec![],
         };
         let v: serde_json::Value = serde_json::from_str(&broker_properties(&m)).unwrap();
-        assert_eq!(
-            v["ScheduledEnqueueTimeUtc"],
-            "Sun, 06 Nov 1994 08:49:37 GMT"
-        );
+        assert_eq!(v["ScheduledEnqueueTimeUtc"], "Sun, 06 Nov 1994 08:49:37 GMT");
         assert_eq!(v["MessageId"], "m1");
         assert_eq!(v["CorrelationId"], "c1");
         assert_eq!(v["TimeToLive"], 86400);

@@ -47,28 +47,13 @@ pub enum WorkItemError {
 }
 
 impl WorkItem {
-    pub fn new(
-        mpe_id: ResourceId,
-        now: DateTime<Utc>,
-        correlation_id: String,
-        origin: Origin,
-    ) -> Self {
-        WorkItem {
-            v: VERSION,
-            mpe_id,
-            attempt: 0,
-            first_seen: now,
-            correlation_id,
-            origin,
-        }
+    pub fn new(mpe_id: ResourceId, now: DateTime<Utc>, correlation_id: String, origin: Origin) -> Self {
+        WorkItem { v: VERSION, mpe_id, attempt: 0, first_seen: now, correlation_id, origin }
     }
 
     /// The item for the next check.
     pub fn next(&self) -> WorkItem {
-        WorkItem {
-            attempt: self.attempt.saturating_add(1),
-            ..self.clone()
-        }
+        WorkItem { attempt: self.attempt.saturating_add(1), ..self.clone() }
     }
 
     pub fn to_json(&self) -> String {
@@ -121,9 +106,7 @@ impl WorkItem {
 const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6d70_6561_7070_726f_7665_722d_6d73_6964);
 
 pub fn valid_correlation_id(s: &str) -> bool {
-    (1..=128).contains(&s.len())
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
+    (1..=128).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
 }
 
 #[cfg(test)]
@@ -131,21 +114,11 @@ mod tests {
     use super::*;
 
     fn item() -> WorkItem {
-<<<<<<< HEAD
-        let id = ResourceId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.StreamAnalytics/clusters/c/privateEndpoints/pe").unwrap();
-        WorkItem::new(
-            id,
-            "2026-11-23T10:00:00Z".parse().unwrap(),
-            "corr-1".into(),
-            Origin::EventGrid,
-        )
-=======
         let id = ResourceId::parse(
             "/subscriptions/s/resourceGroups/rg/providers/Microsoft.StreamAnalytics/clusters/c/privateEndpoints/pe",
         )
         .unwrap();
         WorkItem::new(id, "2026-11-23T10:00:00Z".parse().unwrap(), "corr-1".into(), Origin::EventGrid)
->>>>>>> fixtures-tests
     }
 
     #[test]
@@ -156,24 +129,9 @@ mod tests {
         assert_eq!(w.message_id(), item().message_id());
         assert_ne!(w.message_id(), w.next().message_id());
         let mut upper = item();
-<<<<<<< HEAD
-        upper.mpe_id = ResourceId::parse(
-            &w.mpe_id
-                .as_str()
-                .to_uppercase()
-                .replace("/SUBSCRIPTIONS/", "/subscriptions/"),
-        )
-        .unwrap();
-        assert_eq!(
-            upper.message_id(),
-            w.message_id(),
-            "casing must not defeat duplicate detection"
-        );
-=======
         upper.mpe_id =
             ResourceId::parse(&w.mpe_id.as_str().to_uppercase().replace("/SUBSCRIPTIONS/", "/subscriptions/")).unwrap();
         assert_eq!(upper.message_id(), w.message_id(), "casing must not defeat duplicate detection");
->>>>>>> fixtures-tests
         let mut replay = item();
         replay.origin = Origin::Replay;
         assert_ne!(replay.message_id(), w.message_id());
@@ -193,9 +151,6 @@ mod tests {
         ] {
             assert!(WorkItem::from_json(bad).is_err(), "accepted {bad}");
         }
-        assert!(matches!(
-            WorkItem::from_json(&" ".repeat(70_000)),
-            Err(WorkItemError::TooLarge(_))
-        ));
+        assert!(matches!(WorkItem::from_json(&" ".repeat(70_000)), Err(WorkItemError::TooLarge(_))));
     }
 }

@@ -28,34 +28,18 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
     let mut reply = Reply::new();
     let delivery = number(req.metadata.get("DeliveryCount")).unwrap_or(1);
     let message_id = string(req.metadata.get("MessageId")).unwrap_or_default();
-    let raw = req
-        .data
-        .get("message")
-        .or_else(|| req.data.values().next())
-        .and_then(text);
+    let raw = req.data.get("message").or_else(|| req.data.values().next()).and_then(text);
     let Some(raw) = raw else {
-        reply.resp.log(
-            Level::ERROR,
-            format!("message {message_id}: no body in Data.message; nothing to do"),
-        );
+        reply.resp.log(Level::ERROR, format!("message {message_id}: no body in Data.message; nothing to do"));
         return reply;
     };
     let item = match WorkItem::from_json(&raw) {
         Ok(item) => item,
         Err(e) => {
             let reason = format!("unreadable work item: {e}");
-            reply.resp.log(
-                Level::ERROR,
-                format!("message {message_id}: {reason}; parking it"),
-            );
-            if let Err(e) = app
-                .park(raw, &reason, None, None, super::CHECK_FUNCTION)
-                .await
-            {
-                reply.resp.log(
-                    Level::ERROR,
-                    format!("could not park message {message_id}: {e}"),
-                );
+            reply.resp.log(Level::ERROR, format!("message {message_id}: {reason}; parking it"));
+            if let Err(e) = app.park(raw, &reason, None, None, super::CHECK_FUNCTION).await {
+                reply.resp.log(Level::ERROR, format!("could not park message {message_id}: {e}"));
                 reply.fail = true;
             }
             return reply;
@@ -64,17 +48,11 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
     let span = tracing::info_span!("check", mpe_id = %item.mpe_id, correlation_id = %item.correlation_id,
         attempt = item.attempt, delivery, invocation);
     async {
-        let prefix = format!(
-            "mpe={} correlation={} attempt={}",
-            item.mpe_id, item.correlation_id, item.attempt
-        );
+        let prefix = format!("mpe={} correlation={} attempt={}", item.mpe_id, item.correlation_id, item.attempt);
         let step = reconcile(app, &item, &mut reply).await;
         match step {
             Step::Retry(why) => {
-                reply.resp.log(
-                    Level::WARN,
-                    format!("{prefix}: transient failure, Service Bus will redeliver: {why}"),
-                );
+                reply.resp.log(Level::WARN, format!("{prefix}: transient failure, Service Bus will redeliver: {why}"));
                 reply.fail = true;
             }
             Step::Finished(decision) => {
@@ -94,9 +72,7 @@ fn arm_step(e: ArmError, what: &str) -> Step {
     if e.is_transient() {
         Step::Retry(format!("{what}: {e}"))
     } else {
-        Step::Finished(Decision::Park {
-            reason: format!("{what}: {e}"),
-        })
+        Step::Finished(Decision::Park { reason: format!("{what}: {e}") })
     }
 }
 
@@ -107,23 +83,14 @@ async fn reconcile(app: &App, item: &WorkItem, reply: &mut Reply) -> Step {
             reason: format!("unsupported MPE type {}", item.mpe_id.resource_type()),
         });
     };
-    if !app
-        .config
-        .source_subscriptions
-        .permits(item.mpe_id.subscription())
-    {
+    if !app.config.source_subscriptions.permits(item.mpe_id.subscription()) {
         return Step::Finished(Decision::Park {
-            reason: format!(
-                "subscription {} is not in MPE_SOURCE_SUBSCRIPTIONS",
-                item.mpe_id.subscription()
-            ),
+            reason: format!("subscription {} is not in MPE_SOURCE_SUBSCRIPTIONS", item.mpe_id.subscription()),
         });
     }
     let now = app.clock.now();
-    let progress = Progress {
-        attempt: item.attempt,
-        elapsed: (now - item.first_seen).to_std().unwrap_or(Duration::ZERO),
-    };
+    let progress =
+        Progress { attempt: item.attempt, elapsed: (now - item.first_seen).to_std().unwrap_or(Duration::ZERO) };
     let schedule = &app.config.schedule;
     let seed = item.seed();
 
@@ -137,27 +104,15 @@ async fn reconcile(app: &App, item: &WorkItem, reply: &mut Reply) -> Step {
     let view = match provider.parse(&item.mpe_id, &body) {
         Ok(v) => v,
         Err(e) => {
-            return Step::Finished(Decision::Park {
-                reason: format!("unreadable {} MPE: {e}", provider.service()),
-            })
+            return Step::Finished(Decision::Park { reason: format!("unreadable {} MPE: {e}", provider.service()) })
         }
     };
     let endpoint_name = provider.endpoint_name(&item.mpe_id);
     reply.resp.log(
         Level::INFO,
-        format!(
-            "mpe={} {} state: {} → {:?}",
-            item.mpe_id,
-            provider.service(),
-            view.raw_status,
-            view.status
-        ),
+        format!("mpe={} {} state: {} → {:?}", item.mpe_id, provider.service(), view.raw_status, view.status),
     );
-    let obs = Observation::Mpe {
-        view: &view,
-        endpoint_name: &endpoint_name,
-        pecs: None,
-    };
+    let obs = Observation::Mpe { view: &view, endpoint_name: &endpoint_name, pecs: None };
     let first = decide(obs, progress, schedule, seed);
     if first != Decision::ReadTarget {
         return Step::Finished(first);
@@ -168,86 +123,43 @@ async fn reconcile(app: &App, item: &WorkItem, reply: &mut Reply) -> Step {
             reason: format!("unsupported target type {}", view.target.resource_type()),
         });
     };
-    if !app
-        .config
-        .target_subscriptions
-        .permits(view.target.subscription())
-    {
+    if !app.config.target_subscriptions.permits(view.target.subscription()) {
         return Step::Finished(Decision::Park {
-            reason: format!(
-                "target subscription {} is not in MPE_TARGET_SUBSCRIPTIONS",
-                view.target.subscription()
-            ),
+            reason: format!("target subscription {} is not in MPE_TARGET_SUBSCRIPTIONS", view.target.subscription()),
         });
     }
     let pecs = match read_pecs(app, &view, target_type, reply).await {
         Ok(p) => p,
         Err(step) => return step,
     };
-    let obs = Observation::Mpe {
-        view: &view,
-        endpoint_name: &endpoint_name,
-        pecs: Some(&pecs),
-    };
+    let obs = Observation::Mpe { view: &view, endpoint_name: &endpoint_name, pecs: Some(&pecs) };
     match decide(obs, progress, schedule, seed) {
-        Decision::Approve { pec } => {
-            approve(
-                app,
-                item,
-                &view,
-                &endpoint_name,
-                &pecs[pec],
-                target_type,
-                reply,
-            )
-            .await
-        }
+        Decision::Approve { pec } => approve(app, item, &view, &endpoint_name, &pecs[pec], target_type, reply).await,
         other => Step::Finished(other),
     }
 }
 
-async fn read_pecs(
-    app: &App,
-    view: &MpeView,
-    tt: &targets::TargetType,
-    reply: &mut Reply,
-) -> Result<Vec<Pec>, Step> {
-    let path = if tt.list {
-        format!("{}/privateEndpointConnections", view.target)
-    } else {
-        view.target.to_string()
-    };
+async fn read_pecs(app: &App, view: &MpeView, tt: &targets::TargetType, reply: &mut Reply) -> Result<Vec<Pec>, Step> {
+    let path = if tt.list { format!("{}/privateEndpointConnections", view.target) } else { view.target.to_string() };
     let mut page = match app.arm.get_path(&path, tt.api_version).await {
         Ok(Some(b)) => b,
         Ok(None) => {
-            return Err(Step::Finished(Decision::Park {
-                reason: format!("target {} does not exist", view.target),
-            }))
+            return Err(Step::Finished(Decision::Park { reason: format!("target {} does not exist", view.target) }))
         }
-        Err(e) => {
-            return Err(arm_step(
-                e,
-                "listing the target's private endpoint connections",
-            ))
-        }
+        Err(e) => return Err(arm_step(e, "listing the target's private endpoint connections")),
     };
     let mut all = Vec::new();
     for _ in 0..20 {
         let (items, next) = match pec::list_items(&page) {
             Ok(x) => x,
-            Err(e) => {
-                return Err(Step::Finished(Decision::Park {
-                    reason: format!("target {}: {e}", view.target),
-                }))
-            }
+            Err(e) => return Err(Step::Finished(Decision::Park { reason: format!("target {}: {e}", view.target) })),
         };
         for it in items {
             match pec::parse_pec(it) {
                 Ok(p) => all.push(p),
-                Err(e) => reply.resp.log(
-                    Level::WARN,
-                    format!("target {}: skipping an unreadable PEC: {e}", view.target),
-                ),
+                Err(e) => {
+                    reply.resp.log(Level::WARN, format!("target {}: skipping an unreadable PEC: {e}", view.target))
+                }
             }
         }
         let Some(next) = next.map(str::to_string) else {
@@ -276,17 +188,12 @@ async fn approve(
         Ok(id) if view.target.contains(&id) => id,
         _ => {
             return Step::Finished(Decision::Park {
-                reason: format!(
-                    "PEC id {:?} is not under the target {}",
-                    pec.id, view.target
-                ),
+                reason: format!("PEC id {:?} is not under the target {}", pec.id, view.target),
             })
         }
     };
     if app.config.dry_run {
-        return Step::Finished(Decision::Done(Outcome::DryRun {
-            pec_id: pec_id.to_string(),
-        }));
+        return Step::Finished(Decision::Done(Outcome::DryRun { pec_id: pec_id.to_string() }));
     }
     // Re-read: the list may be stale, and we PUT back exactly what the target gave us.
     let current = match app.arm.get(&pec_id, tt.api_version).await {
@@ -297,40 +204,19 @@ async fn approve(
     match pec::parse_pec(&current) {
         Ok(p)
             if p.status == PecStatus::Pending
-                && p.endpoint_name()
-                    .is_some_and(|n| n.eq_ignore_ascii_case(endpoint_name)) => {}
+                && p.endpoint_name().is_some_and(|n| n.eq_ignore_ascii_case(endpoint_name)) => {}
         Ok(p) => {
-            return Step::Finished(again(
-                app,
-                item,
-                &format!("PEC changed before approval (now {:?})", p.status),
-            ));
+            return Step::Finished(again(app, item, &format!("PEC changed before approval (now {:?})", p.status)));
         }
-        Err(e) => {
-            return Step::Finished(Decision::Park {
-                reason: format!("PEC {pec_id} unreadable: {e}"),
-            })
-        }
+        Err(e) => return Step::Finished(Decision::Park { reason: format!("PEC {pec_id} unreadable: {e}") }),
     }
-    let description = format!(
-        "Approved by mpe-approver for {} (correlation {})",
-        item.mpe_id, item.correlation_id
-    );
+    let description = format!("Approved by mpe-approver for {} (correlation {})", item.mpe_id, item.correlation_id);
     let body = pec::approval_body(&current, &description);
-    reply.resp.log(
-        Level::INFO,
-        format!("mpe={} approving PEC {pec_id}", item.mpe_id),
-    );
+    reply.resp.log(Level::INFO, format!("mpe={} approving PEC {pec_id}", item.mpe_id));
     let written = match app.arm.put(&pec_id, tt.api_version, &body).await {
         Ok(w) => w,
-        Err(ArmError::Refused {
-            status: 403,
-            message,
-            ..
-        }) => {
-            return Step::Finished(Decision::Park {
-                reason: format!("not allowed to approve {pec_id}: {message}"),
-            })
+        Err(ArmError::Refused { status: 403, message, .. }) => {
+            return Step::Finished(Decision::Park { reason: format!("not allowed to approve {pec_id}: {message}") })
         }
         Err(e @ ArmError::Refused { .. }) => {
             return Step::Finished(again(app, item, &format!("approval refused: {e}")))
@@ -345,18 +231,11 @@ async fn approve(
         }
     }
     // 201/202 (or a 200 still applying): confirm by GET, briefly.
-    for wait in [
-        Duration::from_millis(500),
-        Duration::from_secs(1),
-        Duration::from_secs(2),
-        Duration::from_secs(3),
-    ] {
+    for wait in [Duration::from_millis(500), Duration::from_secs(1), Duration::from_secs(2), Duration::from_secs(3)] {
         crate::clock::sleep(app.clock.as_ref(), wait).await;
         match app.arm.get(&pec_id, tt.api_version).await {
             Ok(Some(b)) => match pec::parse_pec(&b) {
-                Ok(p) if approval_settled(&p) => {
-                    return Step::Finished(Decision::Done(Outcome::Approved))
-                }
+                Ok(p) if approval_settled(&p) => return Step::Finished(Decision::Done(Outcome::Approved)),
                 Ok(p) if matches!(p.status, PecStatus::Rejected | PecStatus::Disconnected) => {
                     return Step::Finished(Decision::Done(if p.status == PecStatus::Rejected {
                         Outcome::Rejected
@@ -374,18 +253,12 @@ async fn approve(
     Step::Finished(again(
         app,
         item,
-        &format!(
-            "approval of {pec_id} accepted (HTTP {}), not confirmed yet",
-            written.status
-        ),
+        &format!("approval of {pec_id} accepted (HTTP {}), not confirmed yet", written.status),
     ))
 }
 
 fn again(app: &App, item: &WorkItem, reason: &str) -> Decision {
-    Decision::CheckAgain {
-        after: app.config.schedule.delay(item.attempt, item.seed()),
-        reason: reason.to_string(),
-    }
+    Decision::CheckAgain { after: app.config.schedule.delay(item.attempt, item.seed()), reason: reason.to_string() }
 }
 
 async fn act(
@@ -407,13 +280,7 @@ async fn act(
         Decision::CheckAgain { after, reason } => {
             let next = item.next();
             enqueue(app, &next, after).await?;
-            reply.resp.log(
-                Level::INFO,
-                format!(
-                    "{prefix}: check again in {:.1}s: {reason}",
-                    after.as_secs_f64()
-                ),
-            );
+            reply.resp.log(Level::INFO, format!("{prefix}: check again in {:.1}s: {reason}", after.as_secs_f64()));
             reply.resp.return_value = Value::String("check again".into());
         }
         Decision::Park { reason } => {
@@ -425,9 +292,7 @@ async fn act(
                 super::CHECK_FUNCTION,
             )
             .await?;
-            reply
-                .resp
-                .log(Level::WARN, format!("{prefix}: parked: {reason}"));
+            reply.resp.log(Level::WARN, format!("{prefix}: parked: {reason}"));
             reply.resp.return_value = Value::String("parked".into());
         }
         Decision::ReadTarget | Decision::Approve { .. } => {

@@ -16,10 +16,7 @@ const WRITE_SUCCESS: &str = "Microsoft.Resources.ResourceWriteSuccess";
 /// What to do with one event.
 #[derive(Debug, PartialEq)]
 pub(crate) enum Verdict {
-    Enqueue {
-        mpe_id: ResourceId,
-        correlation_id: String,
-    },
+    Enqueue { mpe_id: ResourceId, correlation_id: String },
     Ignore(String),
     Invalid(String),
 }
@@ -37,22 +34,15 @@ pub(crate) fn classify(event: &Value, source_allowed: impl Fn(&str) -> bool) -> 
     let operation = data
         .get("operationName")
         .and_then(Value::as_str)
-        .or_else(|| {
-            data.pointer("/authorization/action")
-                .and_then(Value::as_str)
-        })
+        .or_else(|| data.pointer("/authorization/action").and_then(Value::as_str))
         .unwrap_or("");
     let Some(provider) = providers::for_operation(operation) else {
         return Verdict::Ignore(format!("operation {operation:?} is not an MPE write"));
     };
-    let Some(uri) = data
-        .get("resourceUri")
-        .and_then(Value::as_str)
-        .or_else(|| obj.get("subject").and_then(Value::as_str))
+    let Some(uri) =
+        data.get("resourceUri").and_then(Value::as_str).or_else(|| obj.get("subject").and_then(Value::as_str))
     else {
-        return Verdict::Invalid(format!(
-            "{operation} event without data.resourceUri or subject"
-        ));
+        return Verdict::Invalid(format!("{operation} event without data.resourceUri or subject"));
     };
     let id = match ResourceId::parse(uri) {
         Ok(id) => id,
@@ -66,16 +56,11 @@ pub(crate) fn classify(event: &Value, source_allowed: impl Fn(&str) -> bool) -> 
     }
     if let Some(subject) = obj.get("subject").and_then(Value::as_str) {
         if ResourceId::parse(subject).map(|s| s != id).unwrap_or(false) {
-            return Verdict::Invalid(format!(
-                "subject {subject} and data.resourceUri {id} disagree"
-            ));
+            return Verdict::Invalid(format!("subject {subject} and data.resourceUri {id} disagree"));
         }
     }
     if !source_allowed(id.subscription()) {
-        return Verdict::Ignore(format!(
-            "subscription {} is not in MPE_SOURCE_SUBSCRIPTIONS",
-            id.subscription()
-        ));
+        return Verdict::Ignore(format!("subscription {} is not in MPE_SOURCE_SUBSCRIPTIONS", id.subscription()));
     }
     let correlation_id = data
         .get("correlationId")
@@ -83,46 +68,32 @@ pub(crate) fn classify(event: &Value, source_allowed: impl Fn(&str) -> bool) -> 
         .filter(|c| valid_correlation_id(c))
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    Verdict::Enqueue {
-        mpe_id: id,
-        correlation_id,
-    }
+    Verdict::Enqueue { mpe_id: id, correlation_id }
 }
 
 pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> Reply {
     let mut reply = Reply::new();
-    let raw = req
-        .data
-        .get("event")
-        .or_else(|| req.data.values().next())
-        .cloned()
-        .unwrap_or(Value::Null);
+    let raw = req.data.get("event").or_else(|| req.data.values().next()).cloned().unwrap_or(Value::Null);
     let events = match unwrap_json(&raw) {
         Value::Array(a) => a,
         Value::Null => {
-            reply.resp.log(
-                Level::ERROR,
-                "Event Grid invocation without an event in Data.event",
-            );
+            reply.resp.log(Level::ERROR, "Event Grid invocation without an event in Data.event");
             return reply;
         }
         other => vec![other],
     };
     for event in events {
-        let event_id = event
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or("-")
-            .chars()
-            .take(64)
-            .collect::<String>();
+        let event_id = event.get("id").and_then(Value::as_str).unwrap_or("-").chars().take(64).collect::<String>();
         let span = tracing::info_span!("event", invocation, event_id = %event_id);
         async {
             match classify(&event, |s| app.config.source_subscriptions.permits(s)) {
                 Verdict::Ignore(why) => reply.resp.log(Level::DEBUG, format!("ignored event {event_id}: {why}")),
                 Verdict::Invalid(why) => {
                     reply.resp.log(Level::ERROR, format!("invalid event {event_id}: {why}; parking it"));
-                    if let Err(e) = app.park(event.to_string(), &format!("invalid event: {why}"), None, None, super::EVENT_FUNCTION).await {
+                    if let Err(e) = app
+                        .park(event.to_string(), &format!("invalid event: {why}"), None, None, super::EVENT_FUNCTION)
+                        .await
+                    {
                         reply.resp.log(Level::ERROR, format!("could not park event {event_id}: {e}"));
                         reply.fail = true;
                     }
@@ -170,69 +141,32 @@ mod tests {
     fn classifies() {
         let id = "/subscriptions/00000000-0000-0000-0000-000000000001/resourcegroups/rg/providers/Microsoft.StreamAnalytics/clusters/c/privateEndpoints/pe";
         assert!(matches!(
-            classify(
-                &ev(
-                    "Microsoft.StreamAnalytics/clusters/privateEndpoints/write",
-                    id
-                ),
-                |_| true
-            ),
+            classify(&ev("Microsoft.StreamAnalytics/clusters/privateEndpoints/write", id), |_| true),
             Verdict::Enqueue { .. }
         ));
         assert!(matches!(
-            classify(
-                &ev(
-                    "MICROSOFT.STREAMANALYTICS/CLUSTERS/PRIVATEENDPOINTS/WRITE",
-                    id
-                ),
-                |_| true
-            ),
+            classify(&ev("MICROSOFT.STREAMANALYTICS/CLUSTERS/PRIVATEENDPOINTS/WRITE", id), |_| true),
             Verdict::Enqueue { .. }
         ));
         assert!(matches!(
-            classify(
-                &ev(
-                    "Microsoft.StreamAnalytics/clusters/privateEndpoints/write",
-                    id
-                ),
-                |_| false
-            ),
+            classify(&ev("Microsoft.StreamAnalytics/clusters/privateEndpoints/write", id), |_| false),
             Verdict::Ignore(_)
         ));
+        assert!(matches!(classify(&ev("Microsoft.Storage/storageAccounts/write", id), |_| true), Verdict::Ignore(_)));
         assert!(matches!(
-            classify(&ev("Microsoft.Storage/storageAccounts/write", id), |_| true),
-            Verdict::Ignore(_)
-        ));
-        assert!(matches!(
-            classify(
-                &ev(
-                    "Microsoft.StreamAnalytics/clusters/privateEndpoints/write",
-                    "/subscriptions/x/../y"
-                ),
-                |_| true
-            ),
+            classify(&ev("Microsoft.StreamAnalytics/clusters/privateEndpoints/write", "/subscriptions/x/../y"), |_| {
+                true
+            }),
             Verdict::Invalid(_)
         ));
         let sa = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/a";
         assert!(matches!(
-            classify(
-                &ev(
-                    "Microsoft.StreamAnalytics/clusters/privateEndpoints/write",
-                    sa
-                ),
-                |_| true
-            ),
+            classify(&ev("Microsoft.StreamAnalytics/clusters/privateEndpoints/write", sa), |_| true),
             Verdict::Invalid(_)
         ));
+        assert!(matches!(classify(&json!("x"), |_| true), Verdict::Invalid(_)));
         assert!(matches!(
-            classify(&json!("x"), |_| true),
-            Verdict::Invalid(_)
-        ));
-        assert!(matches!(
-            classify(
-                &json!({"eventType": "Microsoft.Resources.ResourceDeleteSuccess"}),
-                |_| true
-            ),
+            classify(&json!({"eventType": "Microsoft.Resources.ResourceDeleteSuccess"}), |_| true),
             Verdict::Ignore(_)
         ));
     }

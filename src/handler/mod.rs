@@ -70,20 +70,13 @@ pub(crate) struct Reply {
 
 impl Reply {
     pub fn new() -> Self {
-        Reply {
-            resp: InvocationResponse::default(),
-            fail: false,
-        }
+        Reply { resp: InvocationResponse::default(), fail: false }
     }
 }
 
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
-        let status = if self.fail {
-            StatusCode::INTERNAL_SERVER_ERROR
-        } else {
-            StatusCode::OK
-        };
+        let status = if self.fail { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::OK };
         (status, Json(self.resp)).into_response()
     }
 }
@@ -94,12 +87,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route(&format!("/{EVENT_FUNCTION}"), post(on_event))
         .route(&format!("/{CHECK_FUNCTION}"), post(on_check))
         .route(&format!("/{REPLAY_FUNCTION}"), post(on_replay))
-        .fallback(|| async {
-            (
-                StatusCode::NOT_FOUND,
-                Json(serde_json::json!({"error": "no such function"})),
-            )
-        })
+        .fallback(|| async { (StatusCode::NOT_FOUND, Json(serde_json::json!({"error": "no such function"}))) })
         .layer(DefaultBodyLimit::max(1024 * 1024))
         .with_state(app)
 }
@@ -108,10 +96,7 @@ pub fn router(app: Arc<App>) -> Router {
 fn envelope(function: &str, body: &[u8]) -> Result<InvocationRequest, Reply> {
     serde_json::from_slice::<InvocationRequest>(body).map_err(|e| {
         let mut r = Reply::new();
-        r.resp.log(
-            tracing::Level::ERROR,
-            format!("{function}: invocation body is not a Functions envelope: {e}"),
-        );
+        r.resp.log(tracing::Level::ERROR, format!("{function}: invocation body is not a Functions envelope: {e}"));
         r
     })
 }
@@ -125,42 +110,27 @@ fn invocation_id(headers: &HeaderMap) -> String {
         .to_string()
 }
 
-async fn on_event(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Reply {
+async fn on_event(State(app): State<Arc<App>>, headers: HeaderMap, body: axum::body::Bytes) -> Reply {
     match envelope(EVENT_FUNCTION, &body) {
         Ok(req) => events::run(&app, req, &invocation_id(&headers)).await,
         Err(r) => r,
     }
 }
 
-async fn on_check(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Reply {
+async fn on_check(State(app): State<Arc<App>>, headers: HeaderMap, body: axum::body::Bytes) -> Reply {
     match envelope(CHECK_FUNCTION, &body) {
         Ok(req) => check::run(&app, req, &invocation_id(&headers)).await,
         Err(r) => r,
     }
 }
 
-async fn on_replay(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Reply {
+async fn on_replay(State(app): State<Arc<App>>, headers: HeaderMap, body: axum::body::Bytes) -> Reply {
     match envelope(REPLAY_FUNCTION, &body) {
         Ok(req) => replay::run(&app, req, &invocation_id(&headers)).await,
         Err(mut r) => {
             r.resp.outputs.insert(
                 "res".into(),
-                crate::functions::http_response(
-                    400,
-                    &serde_json::json!({"error": "not a Functions HTTP invocation"}),
-                ),
+                crate::functions::http_response(400, &serde_json::json!({"error": "not a Functions HTTP invocation"})),
             );
             r
         }
@@ -183,27 +153,20 @@ pub(crate) async fn enqueue(
     item: &crate::workitem::WorkItem,
     delay: std::time::Duration,
 ) -> Result<OutgoingMessage, SendError> {
-    let at = app.clock.now()
-        + chrono::Duration::from_std(delay).unwrap_or_else(|_| chrono::Duration::seconds(1));
+    let at = app.clock.now() + chrono::Duration::from_std(delay).unwrap_or_else(|_| chrono::Duration::seconds(1));
     let msg = OutgoingMessage {
         body: item.to_json(),
         message_id: item.message_id(),
         correlation_id: Some(item.correlation_id.clone()),
         scheduled_enqueue_utc: if delay.is_zero() { None } else { Some(at) },
         time_to_live: Some(app.config.message_ttl),
-        properties: vec![
-            ("MpeId".into(), item.mpe_id.to_string()),
-            ("Attempt".into(), item.attempt.to_string()),
-        ],
+        properties: vec![("MpeId".into(), item.mpe_id.to_string()), ("Attempt".into(), item.attempt.to_string())],
     };
     app.sender.send(&app.config.queue, msg.clone()).await?;
     Ok(msg)
 }
 
 /// Enqueue an immediate check (the CLI's replay).
-pub async fn enqueue_public(
-    app: &App,
-    item: &crate::workitem::WorkItem,
-) -> Result<OutgoingMessage, SendError> {
+pub async fn enqueue_public(app: &App, item: &crate::workitem::WorkItem) -> Result<OutgoingMessage, SendError> {
     enqueue(app, item, std::time::Duration::ZERO).await
 }

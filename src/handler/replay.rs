@@ -13,56 +13,30 @@ use tracing::Level;
 
 /// Pure: the MPE id asked for, or a message for the caller.
 pub(crate) fn requested_mpe(req: &Value) -> Result<ResourceId, String> {
-    let from_query = req
-        .pointer("/Query/mpeId")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    let from_body = req
-        .get("Body")
-        .map(unwrap_json)
-        .and_then(|b| b.get("mpeId").and_then(Value::as_str).map(str::to_string));
-    let raw = from_body
-        .or(from_query)
-        .ok_or("give the MPE id as JSON {\"mpeId\": \"/subscriptions/...\"} or ?mpeId=")?;
+    let from_query = req.pointer("/Query/mpeId").and_then(Value::as_str).map(str::to_string);
+    let from_body =
+        req.get("Body").map(unwrap_json).and_then(|b| b.get("mpeId").and_then(Value::as_str).map(str::to_string));
+    let raw =
+        from_body.or(from_query).ok_or("give the MPE id as JSON {\"mpeId\": \"/subscriptions/...\"} or ?mpeId=")?;
     let id = ResourceId::parse(&raw).map_err(|e| e.to_string())?;
     if providers::for_id(&id).is_none() {
-        let types: Vec<&str> = providers::registry()
-            .iter()
-            .map(|p| p.resource_type())
-            .collect();
-        return Err(format!(
-            "{} is not a supported MPE type (supported: {})",
-            id.resource_type(),
-            types.join(", ")
-        ));
+        let types: Vec<&str> = providers::registry().iter().map(|p| p.resource_type()).collect();
+        return Err(format!("{} is not a supported MPE type (supported: {})", id.resource_type(), types.join(", ")));
     }
     Ok(id)
 }
 
 pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> Reply {
     let mut reply = Reply::new();
-    let http = req
-        .data
-        .get("req")
-        .or_else(|| req.data.values().next())
-        .cloned()
-        .unwrap_or(Value::Null);
+    let http = req.data.get("req").or_else(|| req.data.values().next()).cloned().unwrap_or(Value::Null);
     let (status, body) = match requested_mpe(&http) {
         Err(why) => {
-            reply.resp.log(
-                Level::WARN,
-                format!("replay {invocation}: bad request: {why}"),
-            );
+            reply.resp.log(Level::WARN, format!("replay {invocation}: bad request: {why}"));
             (400, json!({"error": why}))
         }
         Ok(id) if !app.config.source_subscriptions.permits(id.subscription()) => {
-            let why = format!(
-                "subscription {} is not in MPE_SOURCE_SUBSCRIPTIONS",
-                id.subscription()
-            );
-            reply
-                .resp
-                .log(Level::WARN, format!("replay {invocation}: {why}"));
+            let why = format!("subscription {} is not in MPE_SOURCE_SUBSCRIPTIONS", id.subscription());
+            reply.resp.log(Level::WARN, format!("replay {invocation}: {why}"));
             (403, json!({"error": why}))
         }
         Ok(id) => {
@@ -77,10 +51,7 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
                 Ok(msg) => {
                     reply.resp.log(
                         Level::INFO,
-                        format!(
-                            "mpe={} correlation={} replay queued",
-                            item.mpe_id, item.correlation_id
-                        ),
+                        format!("mpe={} correlation={} replay queued", item.mpe_id, item.correlation_id),
                     );
                     (
                         202,
@@ -88,22 +59,13 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
                     )
                 }
                 Err(e) => {
-                    reply.resp.log(
-                        Level::ERROR,
-                        format!("mpe={} replay could not be queued: {e}", item.mpe_id),
-                    );
-                    (
-                        503,
-                        json!({"error": "the work queue is unavailable; try again"}),
-                    )
+                    reply.resp.log(Level::ERROR, format!("mpe={} replay could not be queued: {e}", item.mpe_id));
+                    (503, json!({"error": "the work queue is unavailable; try again"}))
                 }
             }
         }
     };
-    reply
-        .resp
-        .outputs
-        .insert("res".into(), http_response(status, &body));
+    reply.resp.outputs.insert("res".into(), http_response(status, &body));
     reply
 }
 
@@ -111,7 +73,8 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
 mod tests {
     use super::*;
 
-    const ID: &str = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Kusto/clusters/c/managedPrivateEndpoints/m";
+    const ID: &str =
+        "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Kusto/clusters/c/managedPrivateEndpoints/m";
 
     #[test]
     fn reads_body_or_query() {

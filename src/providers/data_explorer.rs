@@ -23,21 +23,13 @@ impl Provider for DataExplorer {
     }
 
     fn parse(&self, id: &ResourceId, body: &Value) -> Result<MpeView, ProviderError> {
-        let props = body.get("properties").ok_or(ProviderError::Missing {
-            service: SERVICE,
-            field: "properties",
-        })?;
-        let target = target_at(
-            SERVICE,
-            "privateLinkResourceId",
-            str_at(props, &["privateLinkResourceId"]),
-        )?;
+        let props = body.get("properties").ok_or(ProviderError::Missing { service: SERVICE, field: "properties" })?;
+        let target = target_at(SERVICE, "privateLinkResourceId", str_at(props, &["privateLinkResourceId"]))?;
         let ps = str_at(props, &["provisioningState"]);
         let status = match ps {
             None => MpeStatus::Unknown("no provisioningState".into()),
             Some(s) if s.eq_ignore_ascii_case("succeeded") => MpeStatus::ProvisionedCheckTarget,
-            Some(s) => provisioning_status(s)
-                .unwrap_or_else(|| MpeStatus::Unknown(format!("provisioningState {s}"))),
+            Some(s) => provisioning_status(s).unwrap_or_else(|| MpeStatus::Unknown(format!("provisioningState {s}"))),
         };
         Ok(MpeView {
             id: id.clone(),

@@ -23,15 +23,8 @@ impl Provider for DataFactory {
     }
 
     fn parse(&self, id: &ResourceId, body: &Value) -> Result<MpeView, ProviderError> {
-        let props = body.get("properties").ok_or(ProviderError::Missing {
-            service: SERVICE,
-            field: "properties",
-        })?;
-        let target = target_at(
-            SERVICE,
-            "privateLinkResourceId",
-            str_at(props, &["privateLinkResourceId"]),
-        )?;
+        let props = body.get("properties").ok_or(ProviderError::Missing { service: SERVICE, field: "properties" })?;
+        let target = target_at(SERVICE, "privateLinkResourceId", str_at(props, &["privateLinkResourceId"]))?;
         let ps = str_at(props, &["provisioningState"]).unwrap_or("");
         let cs = str_at(props, &["connectionState", "status"]).unwrap_or("");
         let status = if let Some(s) = provisioning_status(ps) {

@@ -51,10 +51,7 @@ pub struct MpeView {
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
     #[error("{service} MPE body has no usable {field}")]
-    Missing {
-        service: &'static str,
-        field: &'static str,
-    },
+    Missing { service: &'static str, field: &'static str },
     #[error("{service} MPE {field} is not a valid resource id: {source}")]
     BadTarget {
         service: &'static str,
@@ -116,22 +113,13 @@ static WEB_PUBSUB: web_pubsub::WebPubSub = web_pubsub::WebPubSub;
 
 /// Every supported MPE type. One line per provider.
 pub fn registry() -> &'static [&'static dyn Provider] {
-    static ALL: [&dyn Provider; 5] = [
-        &STREAM_ANALYTICS,
-        &DATA_EXPLORER,
-        &DATA_FACTORY,
-        &SIGNALR,
-        &WEB_PUBSUB,
-    ];
+    static ALL: [&dyn Provider; 5] = [&STREAM_ANALYTICS, &DATA_EXPLORER, &DATA_FACTORY, &SIGNALR, &WEB_PUBSUB];
     &ALL
 }
 
 /// The provider for an MPE id, by its resource type (case-insensitive).
 pub fn for_id(id: &ResourceId) -> Option<&'static dyn Provider> {
-    registry()
-        .iter()
-        .copied()
-        .find(|p| id.is_type(p.resource_type()))
+    registry().iter().copied().find(|p| id.is_type(p.resource_type()))
 }
 
 /// The provider whose MPE write operation this is (case-insensitive).
@@ -154,25 +142,18 @@ pub(crate) fn target_at(
     field: &'static str,
     value: Option<&str>,
 ) -> Result<ResourceId, ProviderError> {
-    let s = value
-        .filter(|s| !s.is_empty())
-        .ok_or(ProviderError::Missing { service, field })?;
-    ResourceId::parse(s).map_err(|source| ProviderError::BadTarget {
-        service,
-        field,
-        source,
-    })
+    let s = value.filter(|s| !s.is_empty()).ok_or(ProviderError::Missing { service, field })?;
+    ResourceId::parse(s).map_err(|source| ProviderError::BadTarget { service, field, source })
 }
 
 /// `provisioningState` vocabulary shared by most ARM resources.
 pub(crate) fn provisioning_status(state: &str) -> Option<MpeStatus> {
     let s = state.to_ascii_lowercase();
     Some(match s.as_str() {
-        "creating" | "provisioning" | "updating" | "running" | "accepted" | "moving"
-        | "unknown" => MpeStatus::Provisioning(state.to_string()),
-        "failed" | "canceled" | "cancelled" => {
-            MpeStatus::Failed(format!("provisioningState {state}"))
+        "creating" | "provisioning" | "updating" | "running" | "accepted" | "moving" | "unknown" => {
+            MpeStatus::Provisioning(state.to_string())
         }
+        "failed" | "canceled" | "cancelled" => MpeStatus::Failed(format!("provisioningState {state}")),
         "deleting" => MpeStatus::Deleting,
         _ => return None,
     })
@@ -191,9 +172,7 @@ pub(crate) fn connection_status(status: &str) -> MpeStatus {
 }
 
 pub(crate) fn nonempty(s: Option<&str>) -> Option<String> {
-    s.map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
+    s.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
 }
 
 pub(crate) fn sim_connection_status(phase: SimPhase) -> Option<&'static str> {
@@ -219,9 +198,7 @@ mod tests {
         .unwrap();
         assert_eq!(for_id(&id).unwrap().service(), "Data Explorer");
         assert_eq!(
-            for_operation("MICROSOFT.STREAMANALYTICS/CLUSTERS/PRIVATEENDPOINTS/WRITE")
-                .unwrap()
-                .service(),
+            for_operation("MICROSOFT.STREAMANALYTICS/CLUSTERS/PRIVATEENDPOINTS/WRITE").unwrap().service(),
             "Stream Analytics"
         );
         assert!(for_operation("Microsoft.Storage/storageAccounts/write").is_none());
@@ -229,10 +206,7 @@ mod tests {
 
     #[test]
     fn registry_has_unique_types() {
-        let mut types: Vec<String> = registry()
-            .iter()
-            .map(|p| p.resource_type().to_ascii_lowercase())
-            .collect();
+        let mut types: Vec<String> = registry().iter().map(|p| p.resource_type().to_ascii_lowercase()).collect();
         types.sort();
         types.dedup();
         assert_eq!(types.len(), registry().len());

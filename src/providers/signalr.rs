@@ -23,10 +23,7 @@ impl Provider for SignalR {
         parse_shared_private_link(self.service(), id, body)
     }
     fn sim_body(&self, m: &SimMpe<'_>) -> Value {
-        render_shared_private_link(
-            "Microsoft.SignalRService/SignalR/sharedPrivateLinkResources",
-            m,
-        )
+        render_shared_private_link("Microsoft.SignalRService/SignalR/sharedPrivateLinkResources", m)
     }
 }
 
@@ -35,15 +32,8 @@ pub(super) fn parse_shared_private_link(
     id: &ResourceId,
     body: &Value,
 ) -> Result<MpeView, ProviderError> {
-    let props = body.get("properties").ok_or(ProviderError::Missing {
-        service,
-        field: "properties",
-    })?;
-    let target = target_at(
-        service,
-        "privateLinkResourceId",
-        str_at(props, &["privateLinkResourceId"]),
-    )?;
+    let props = body.get("properties").ok_or(ProviderError::Missing { service, field: "properties" })?;
+    let target = target_at(service, "privateLinkResourceId", str_at(props, &["privateLinkResourceId"]))?;
     let ps = str_at(props, &["provisioningState"]).unwrap_or("");
     let st = str_at(props, &["status"]).unwrap_or("");
     let status = if let Some(s) = provisioning_status(ps) {

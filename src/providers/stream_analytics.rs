@@ -25,15 +25,8 @@ impl Provider for StreamAnalytics {
     fn parse(&self, id: &ResourceId, body: &Value) -> Result<MpeView, ProviderError> {
         let conn = body
             .pointer("/properties/manualPrivateLinkServiceConnections/0/properties")
-            .ok_or(ProviderError::Missing {
-                service: SERVICE,
-                field: "manualPrivateLinkServiceConnections",
-            })?;
-        let target = target_at(
-            SERVICE,
-            "privateLinkServiceId",
-            str_at(conn, &["privateLinkServiceId"]),
-        )?;
+            .ok_or(ProviderError::Missing { service: SERVICE, field: "manualPrivateLinkServiceConnections" })?;
+        let target = target_at(SERVICE, "privateLinkServiceId", str_at(conn, &["privateLinkServiceId"]))?;
         let raw = str_at(conn, &["privateLinkServiceConnectionState", "status"]).unwrap_or("");
         let status = match raw.to_ascii_lowercase().as_str() {
             "" => MpeStatus::Provisioning("no connection status yet".into()),
@@ -48,11 +41,7 @@ impl Provider for StreamAnalytics {
         Ok(MpeView {
             id: id.clone(),
             target,
-            group_id: conn
-                .get("groupIds")
-                .and_then(|g| g.get(0))
-                .and_then(Value::as_str)
-                .map(str::to_string),
+            group_id: conn.get("groupIds").and_then(|g| g.get(0)).and_then(Value::as_str).map(str::to_string),
             request_message: nonempty(str_at(conn, &["requestMessage"])),
             status,
             raw_status: format!("privateLinkServiceConnectionState.status={raw:?}"),

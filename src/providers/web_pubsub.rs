@@ -20,9 +20,6 @@ impl Provider for WebPubSub {
         parse_shared_private_link(self.service(), id, body)
     }
     fn sim_body(&self, m: &SimMpe<'_>) -> Value {
-        render_shared_private_link(
-            "Microsoft.SignalRService/WebPubSub/sharedPrivateLinkResources",
-            m,
-        )
+        render_shared_private_link("Microsoft.SignalRService/WebPubSub/sharedPrivateLinkResources", m)
     }
 }

@@ -1,0 +1,250 @@
+//! The handler's HTTP edge without Azure: bad input of every kind gets a JSON reply and a log line,
+//! nothing panics, invalid input is parked with a reason, and only transient trouble fails an invocation.
+//! ARM points at a closed port: none of these cases may reach it.
+
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use chrono::{DateTime, Utc};
+use mpe_approver::arm::ArmClient;
+use mpe_approver::auth::{AuthError, TokenSource};
+use mpe_approver::clock::Clock;
+use mpe_approver::config::Config;
+use mpe_approver::handler::{router, App};
+use mpe_approver::servicebus::{OutgoingMessage, QueueSender, SendError};
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tower::ServiceExt;
+
+struct Fixed(DateTime<Utc>);
+impl Clock for Fixed {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+    }
+    fn real(&self, _: Duration) -> Duration {
+        Duration::ZERO
+    }
+}
+
+struct NoTokens;
+#[async_trait]
+impl TokenSource for NoTokens {
+    async fn token(&self, audience: &str) -> Result<String, AuthError> {
+        Err(AuthError { audience: audience.into(), message: "no tokens in this test".into() })
+    }
+}
+
+#[derive(Default)]
+struct Recorder {
+    sent: Mutex<Vec<(String, OutgoingMessage)>>,
+    fail: bool,
+}
+#[async_trait]
+impl QueueSender for Recorder {
+    async fn send(&self, queue: &str, msg: OutgoingMessage) -> Result<(), SendError> {
+        if self.fail {
+            return Err(SendError::Transport { queue: queue.into(), message: "down".into() });
+        }
+        self.sent.lock().unwrap().push((queue.to_string(), msg));
+        Ok(())
+    }
+}
+
+const NOW: &str = "2026-11-23T10:00:00Z";
+const MPE: &str = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.StreamAnalytics/clusters/asa1/privateEndpoints/pe-storage";
+
+fn app(sender: Arc<Recorder>) -> Arc<App> {
+    let config = Config::from_lookup(|k| match k {
+        "MPE_SERVICEBUS_ENDPOINT" => Some("http://127.0.0.1:9/sb".into()),
+        "MPE_ARM_ENDPOINT" => Some("http://127.0.0.1:9/arm".into()),
+        _ => None,
+    })
+    .unwrap();
+    let clock: Arc<dyn Clock> = Arc::new(Fixed(NOW.parse().unwrap()));
+    let arm =
+        ArmClient::new(&config.arm_endpoint, config.arm_audience.clone(), Arc::new(NoTokens), clock.clone()).unwrap();
+    Arc::new(App { config, arm, sender, clock })
+}
+
+async fn post(app: Arc<App>, path: &str, body: impl Into<Body>) -> (StatusCode, Value) {
+    let req = Request::post(path).header("content-type", "application/json").body(body.into()).unwrap();
+    let resp = router(app).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    let v: Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("reply is not JSON: {bytes:?}"));
+    (status, v)
+}
+
+fn event(op: &str, id: &str) -> Value {
+    json!({"Data": {"event": {
+        "subject": id, "eventType": "Microsoft.Resources.ResourceWriteSuccess", "id": "e1",
+        "eventTime": "2026-11-23T09:59:59Z", "dataVersion": "2", "metadataVersion": "1",
+        "topic": "/subscriptions/00000000-0000-0000-0000-000000000001",
+        "data": {"operationName": op, "resourceUri": id, "status": "Succeeded", "correlationId": "corr-1",
+                 "evidence": [], "claims": {}}
+    }}, "Metadata": {"sys": {"MethodName": "MpeEvent", "UtcNow": NOW, "RandGuid": "x"}}})
+}
+
+#[tokio::test]
+async fn readiness_and_unknown_paths() {
+    let rec = Arc::new(Recorder::default());
+    let resp = router(app(rec.clone())).oneshot(Request::get("/").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let (status, v) = post(app(rec), "/NoSuchFunction", "{}").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(v["error"].is_string());
+}
+
+#[tokio::test]
+async fn mpe_event_is_queued_once_per_mpe() {
+    let rec = Arc::new(Recorder::default());
+    let a = app(rec.clone());
+    let body = event("Microsoft.StreamAnalytics/clusters/privateEndpoints/write", MPE).to_string();
+    let (status, v) = post(a.clone(), "/MpeEvent", body.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    post(a, "/MpeEvent", body).await;
+    let sent = rec.sent.lock().unwrap();
+    assert_eq!(sent.len(), 2);
+    let (queue, msg) = &sent[0];
+    assert_eq!(queue, "mpe-approvals");
+    assert_eq!(msg.message_id, sent[1].1.message_id, "duplicate events must share a MessageId");
+    assert_eq!(msg.correlation_id.as_deref(), Some("corr-1"));
+    assert_eq!(msg.scheduled_enqueue_utc, Some("2026-11-23T10:00:02Z".parse().unwrap()));
+    let item: Value = serde_json::from_str(&msg.body).unwrap();
+    assert_eq!(item["v"], 1);
+    assert_eq!(item["mpeId"], MPE);
+    assert_eq!(item["attempt"], 0);
+    assert_eq!(item["origin"], "eventGrid");
+}
+
+#[tokio::test]
+async fn event_given_as_a_json_string_or_array_is_accepted() {
+    let rec = Arc::new(Recorder::default());
+    let ev = event("Microsoft.StreamAnalytics/clusters/privateEndpoints/write", MPE);
+    let as_string = json!({"Data": {"event": ev["Data"]["event"].to_string()}, "Metadata": {}});
+    post(app(rec.clone()), "/MpeEvent", as_string.to_string()).await;
+    let as_array = json!({"Data": {"event": [ev["Data"]["event"].clone()]}, "Metadata": {}});
+    post(app(rec.clone()), "/MpeEvent", as_array.to_string()).await;
+    assert_eq!(rec.sent.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn non_mpe_events_are_ignored() {
+    // The Microsoft docs sample (captures/event-grid-resource-write-success.json) is a storage account write.
+    let rec = Arc::new(Recorder::default());
+    let sample = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/functions/captures/event-grid-resource-write-success.json"
+    ))
+    .unwrap();
+    let events: Value = serde_json::from_str(&sample).unwrap();
+    let body = json!({"Data": {"event": events[0]}, "Metadata": {}});
+    let (status, v) = post(app(rec.clone()), "/MpeEvent", body.to_string()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(v["Logs"][0].as_str().unwrap().contains("ignored"), "{v}");
+    let delete = json!({"Data": {"event": {"eventType": "Microsoft.Resources.ResourceDeleteSuccess", "subject": MPE}}, "Metadata": {}});
+    post(app(rec.clone()), "/MpeEvent", delete.to_string()).await;
+    assert!(rec.sent.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn hostile_event_is_parked_with_a_reason() {
+    let rec = Arc::new(Recorder::default());
+    let hostile = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.StreamAnalytics/clusters/asa1/privateEndpoints/..%2F..%2Fx";
+    let (status, v) = post(
+        app(rec.clone()),
+        "/MpeEvent",
+        event("Microsoft.StreamAnalytics/clusters/privateEndpoints/write", hostile).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let sent = rec.sent.lock().unwrap();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].0, "mpe-approvals-parked");
+    let reason = sent[0].1.properties.iter().find(|(k, _)| k == "ParkReason").map(|(_, v)| v.clone()).unwrap();
+    assert!(reason.contains("invalid event"), "{reason}");
+}
+
+#[tokio::test]
+async fn garbage_envelopes_get_json_replies() {
+    let rec = Arc::new(Recorder::default());
+    for path in ["/MpeEvent", "/MpeCheck", "/MpeReplay"] {
+        for body in ["", "not json", "[]", "{\"Data\": 5}", "{\"Data\": {\"event\": null}}"] {
+            let (status, v) = post(app(rec.clone()), path, body).await;
+            assert_eq!(status, StatusCode::OK, "{path} {body:?}: {v}");
+            assert!(v.get("Logs").is_some() || v.get("Outputs").is_some(), "{path} {body:?}: {v}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn truncated_work_item_is_parked() {
+    let rec = Arc::new(Recorder::default());
+    let truncated = format!("{{\"v\":1,\"mpeId\":\"{MPE}\",\"attem");
+    let body = json!({"Data": {"message": serde_json::to_string(&truncated).unwrap()},
+                      "Metadata": {"DeliveryCount": "1", "MessageId": "\"m1\""}});
+    let (status, v) = post(app(rec.clone()), "/MpeCheck", body.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let sent = rec.sent.lock().unwrap();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].0, "mpe-approvals-parked");
+    assert_eq!(sent[0].1.body, truncated, "the original body is kept for a human");
+}
+
+#[tokio::test]
+async fn unsupported_mpe_type_in_a_work_item_is_parked() {
+    let rec = Arc::new(Recorder::default());
+    let item = json!({"v": 1, "mpeId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/a",
+                      "attempt": 0, "firstSeen": NOW, "correlationId": "c", "origin": "replay"});
+    let body = json!({"Data": {"message": serde_json::to_string(&item.to_string()).unwrap()}, "Metadata": {}});
+    let (status, _) = post(app(rec.clone()), "/MpeCheck", body.to_string()).await;
+    assert_eq!(status, StatusCode::OK);
+    let sent = rec.sent.lock().unwrap();
+    assert_eq!(sent[0].0, "mpe-approvals-parked");
+    assert!(sent[0].1.properties.iter().any(|(k, v)| k == "ParkReason" && v.contains("unsupported MPE type")));
+}
+
+#[tokio::test]
+async fn arm_unreachable_fails_the_invocation_for_redelivery() {
+    let rec = Arc::new(Recorder::default());
+    let item =
+        json!({"v": 1, "mpeId": MPE, "attempt": 0, "firstSeen": NOW, "correlationId": "c", "origin": "eventGrid"});
+    let body = json!({"Data": {"message": serde_json::to_string(&item.to_string()).unwrap()}, "Metadata": {}});
+    let (status, v) = post(app(rec.clone()), "/MpeCheck", body.to_string()).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{v}");
+    assert!(v["Logs"].to_string().contains("transient"), "{v}");
+    assert!(rec.sent.lock().unwrap().is_empty(), "nothing parked for a transient failure");
+}
+
+#[tokio::test]
+async fn replay_validates_and_queues() {
+    let rec = Arc::new(Recorder::default());
+    let req = |body: &str| {
+        json!({"Data": {"req": {"Url": "https://x/api/replay", "Method": "POST", "Query": {},
+        "Headers": {}, "Params": {}, "Identities": [], "Body": body}}, "Metadata": {}})
+    };
+    let (_, v) = post(app(rec.clone()), "/MpeReplay", req("{\"mpeId\": \"/subscriptions/../etc\"}").to_string()).await;
+    assert_eq!(v["Outputs"]["res"]["statusCode"], "400");
+    assert!(rec.sent.lock().unwrap().is_empty());
+    let (_, v) = post(app(rec.clone()), "/MpeReplay", req(&json!({"mpeId": MPE}).to_string()).to_string()).await;
+    assert_eq!(v["Outputs"]["res"]["statusCode"], "202", "{v}");
+    let res_body: Value = serde_json::from_str(v["Outputs"]["res"]["body"].as_str().unwrap()).unwrap();
+    let sent = rec.sent.lock().unwrap();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(res_body["messageId"], sent[0].1.message_id);
+    assert_eq!(sent[0].1.scheduled_enqueue_utc, None, "a replay is checked immediately");
+}
+
+#[tokio::test]
+async fn send_failures_fail_the_invocation() {
+    let rec = Arc::new(Recorder { fail: true, ..Default::default() });
+    let (status, v) = post(
+        app(rec),
+        "/MpeEvent",
+        event("Microsoft.StreamAnalytics/clusters/privateEndpoints/write", MPE).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(v["Logs"].is_array());
+}

@@ -137,6 +137,28 @@ pub(crate) fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     cur.as_str()
 }
 
+/// A status field: `Ok("")` when absent or null, `Ok(text)` for a string, `Err(json)` for anything else
+/// (a number, an object ...), which callers report as [`MpeStatus::Unknown`] rather than "not set yet".
+pub(crate) fn status_at<'a>(v: &'a Value, path: &[&str]) -> Result<&'a str, String> {
+    let mut cur = v;
+    for p in path {
+        match cur.get(*p) {
+            Some(next) => cur = next,
+            None => return Ok(""),
+        }
+    }
+    match cur {
+        Value::Null => Ok(""),
+        Value::String(s) => Ok(s),
+        other => Err(other.to_string()),
+    }
+}
+
+/// A [`status_at`] result for logs: the string quoted, or the odd JSON as it was.
+pub(crate) fn shown(r: Result<&str, String>) -> String {
+    r.map_or_else(|bad| bad, |s| format!("{s:?}"))
+}
+
 pub(crate) fn target_at(
     service: &'static str,
     field: &'static str,

@@ -34,8 +34,20 @@ pub(super) fn parse_shared_private_link(
 ) -> Result<MpeView, ProviderError> {
     let props = body.get("properties").ok_or(ProviderError::Missing { service, field: "properties" })?;
     let target = target_at(service, "privateLinkResourceId", str_at(props, &["privateLinkResourceId"]))?;
-    let ps = str_at(props, &["provisioningState"]).unwrap_or("");
-    let st = str_at(props, &["status"]).unwrap_or("");
+    let (ps, st) = match (status_at(props, &["provisioningState"]), status_at(props, &["status"])) {
+        (Ok(ps), Ok(st)) => (ps, st),
+        (ps, st) => {
+            let (ps, st) = (shown(ps), shown(st));
+            return Ok(MpeView {
+                id: id.clone(),
+                target,
+                group_id: nonempty(str_at(props, &["groupId"])),
+                request_message: nonempty(str_at(props, &["requestMessage"])),
+                status: MpeStatus::Unknown(format!("provisioningState {ps} status {st}: not strings")),
+                raw_status: format!("provisioningState={ps} status={st}"),
+            });
+        }
+    };
     let status = if let Some(s) = provisioning_status(ps) {
         s
     } else if ps.eq_ignore_ascii_case("succeeded") {

@@ -9,6 +9,19 @@ use serde_json::json;
 
 pub struct StreamAnalytics;
 
+fn status_of(raw: &str) -> MpeStatus {
+    match raw.to_ascii_lowercase().as_str() {
+        "" => MpeStatus::Provisioning("no connection status yet".into()),
+        "pendingcreation" => MpeStatus::Provisioning(raw.to_string()),
+        "pendingcustomerapproval" | "pending" => MpeStatus::AwaitingApproval,
+        "setupcomplete" | "approved" => MpeStatus::Approved,
+        "rejected" => MpeStatus::Rejected,
+        "disconnected" => MpeStatus::Disconnected,
+        "failed" => MpeStatus::Failed(raw.to_string()),
+        _ => MpeStatus::Unknown(format!("status {raw}")),
+    }
+}
+
 const SERVICE: &str = "Stream Analytics";
 
 impl Provider for StreamAnalytics {
@@ -27,16 +40,9 @@ impl Provider for StreamAnalytics {
             .pointer("/properties/manualPrivateLinkServiceConnections/0/properties")
             .ok_or(ProviderError::Missing { service: SERVICE, field: "manualPrivateLinkServiceConnections" })?;
         let target = target_at(SERVICE, "privateLinkServiceId", str_at(conn, &["privateLinkServiceId"]))?;
-        let raw = str_at(conn, &["privateLinkServiceConnectionState", "status"]).unwrap_or("");
-        let status = match raw.to_ascii_lowercase().as_str() {
-            "" => MpeStatus::Provisioning("no connection status yet".into()),
-            "pendingcreation" => MpeStatus::Provisioning(raw.to_string()),
-            "pendingcustomerapproval" | "pending" => MpeStatus::AwaitingApproval,
-            "setupcomplete" | "approved" => MpeStatus::Approved,
-            "rejected" => MpeStatus::Rejected,
-            "disconnected" => MpeStatus::Disconnected,
-            "failed" => MpeStatus::Failed(raw.to_string()),
-            _ => MpeStatus::Unknown(format!("status {raw}")),
+        let (raw, status) = match status_at(conn, &["privateLinkServiceConnectionState", "status"]) {
+            Ok(raw) => (raw.to_string(), status_of(raw)),
+            Err(bad) => (bad.clone(), MpeStatus::Unknown(format!("status {bad} is not a string"))),
         };
         Ok(MpeView {
             id: id.clone(),

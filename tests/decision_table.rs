@@ -1,0 +1,509 @@
+//! `decide` walked over every MPE status × PEC situation, the safety invariants stated explicitly, the
+//! schedule, and a property-style loop over random observations (own deterministic PRNG).
+//! No fixtures: the views and PECs are built in code (shapes as in the ARM examples).
+
+mod common;
+
+use common::rid;
+use mpe_approver::decision::{candidates, decide, Decision, Observation, Outcome, Progress, Schedule};
+use mpe_approver::pec::{Pec, PecStatus};
+use mpe_approver::providers::{MpeStatus, MpeView};
+use mpe_approver::resource_id::ResourceId;
+use std::time::Duration;
+
+const TARGET: &str = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/acct";
+const OTHER_TARGET: &str = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/acct2";
+const MSG: &str = "Please approve mpe1";
+const EP: &str = "mpe1";
+const SEED: u64 = 42;
+
+fn view(status: MpeStatus) -> MpeView {
+    MpeView {
+        id: rid("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Kusto/clusters/c/managedPrivateEndpoints/mpe1"),
+        target: rid(TARGET),
+        group_id: Some("blob".into()),
+        request_message: Some(MSG.into()),
+        status,
+        raw_status: "provisioningState=\"x\"".into(),
+    }
+}
+
+fn pec(target: &str, n: u32, endpoint: &str, status: PecStatus, group: &[&str], desc: Option<&str>) -> Pec {
+    Pec {
+        id: format!("{target}/privateEndpointConnections/pec{n}"),
+        endpoint_id: Some(format!(
+            "/subscriptions/ms/resourceGroups/managed/providers/Microsoft.Network/privateEndpoints/{endpoint}"
+        )),
+        status,
+        description: desc.map(str::to_string),
+        group_ids: group.iter().map(|s| s.to_string()).collect(),
+        provisioning_state: Some("Succeeded".into()),
+    }
+}
+fn mine(n: u32, status: PecStatus) -> Pec {
+    pec(TARGET, n, EP, status, &["blob"], Some("Awaiting approval"))
+}
+
+const STATUSES: usize = 9;
+fn mpe_status(i: usize) -> MpeStatus {
+    [
+        MpeStatus::Provisioning("Creating".into()),
+        MpeStatus::AwaitingApproval,
+        MpeStatus::ProvisionedCheckTarget,
+        MpeStatus::Approved,
+        MpeStatus::Rejected,
+        MpeStatus::Disconnected,
+        MpeStatus::Failed("provisioningState Failed".into()),
+        MpeStatus::Deleting,
+        MpeStatus::Unknown("status Weird".into()),
+    ][i]
+        .clone()
+}
+
+/// The PEC situations of the table, by name.
+fn situations() -> Vec<(&'static str, Vec<Pec>)> {
+    use PecStatus::*;
+    vec![
+        ("none", vec![]),
+        ("pending", vec![mine(0, Pending)]),
+        ("approved", vec![mine(0, Approved)]),
+        ("rejected", vec![mine(0, Rejected)]),
+        ("disconnected", vec![mine(0, Disconnected)]),
+        ("unknown", vec![mine(0, Other("Weird".into()))]),
+        (
+            "stranger",
+            vec![
+                pec(TARGET, 0, "mpe10", Pending, &["blob"], Some(MSG)),
+                pec(TARGET, 1, "xmpe1", Pending, &["blob"], Some(MSG)),
+                pec(TARGET, 2, "mpe1.x", Pending, &["blob"], Some(MSG)),
+                pec(TARGET, 3, "other", Pending, &["blob"], Some(MSG)),
+            ],
+        ),
+        ("other-target", vec![pec(OTHER_TARGET, 0, EP, Pending, &["blob"], Some(MSG))]),
+        ("other-group", vec![pec(TARGET, 0, EP, Pending, &["file"], Some(MSG))]),
+        ("twins", vec![mine(0, Pending), mine(1, Pending)]),
+        ("twins-one-msg", vec![mine(0, Pending), pec(TARGET, 1, EP, Pending, &["blob"], Some(MSG))]),
+        (
+            "approved+pending",
+            vec![pec(TARGET, 0, EP, Approved, &["blob"], Some("Approved by admin")), mine(1, Pending)],
+        ),
+    ]
+}
+
+#[derive(Debug, PartialEq)]
+enum Want {
+    ReadTarget,
+    Approve(usize),
+    Again,
+    Done(Outcome),
+    Ambiguous,
+}
+
+fn expected(status: &MpeStatus, situation: &str) -> Want {
+    use Want::*;
+    match status {
+        MpeStatus::Provisioning(_) | MpeStatus::Unknown(_) => Again,
+        MpeStatus::Approved => Done(Outcome::AlreadyApproved),
+        MpeStatus::Rejected => Done(Outcome::Rejected),
+        MpeStatus::Disconnected => Done(Outcome::Disconnected),
+        MpeStatus::Failed(why) => Done(Outcome::Failed(why.clone())),
+        MpeStatus::Deleting => Done(Outcome::Deleted),
+        MpeStatus::AwaitingApproval => match situation {
+            "pending" => Approve(0),
+            "twins" => Ambiguous,
+            "twins-one-msg" | "approved+pending" => Approve(1),
+            _ => Again,
+        },
+        MpeStatus::ProvisionedCheckTarget => match situation {
+            "pending" => Approve(0),
+            "approved" => Done(Outcome::AlreadyApproved),
+            "rejected" => Done(Outcome::Rejected),
+            "disconnected" => Done(Outcome::Disconnected),
+            "twins" | "approved+pending" => Ambiguous,
+            "twins-one-msg" => Approve(1),
+            _ => Again,
+        },
+    }
+}
+
+fn early() -> Progress {
+    Progress { attempt: 3, elapsed: Duration::from_secs(10) }
+}
+
+fn run(v: &MpeView, pecs: Option<&[Pec]>, progress: Progress) -> Decision {
+    decide(Observation::Mpe { view: v, endpoint_name: EP, pecs }, progress, &Schedule::default(), SEED)
+}
+
+fn matches(d: &Decision, want: &Want) -> bool {
+    match (d, want) {
+        (Decision::ReadTarget, Want::ReadTarget) => true,
+        (Decision::Approve { pec }, Want::Approve(i)) => pec == i,
+        (Decision::CheckAgain { after, reason }, Want::Again) => {
+            *after == Schedule::default().delay(early().attempt, SEED) && !reason.is_empty()
+        }
+        (Decision::Done(o), Want::Done(w)) => o == w,
+        (Decision::Park { reason }, Want::Ambiguous) => reason.starts_with("ambiguous: 2 PECs could belong"),
+        _ => false,
+    }
+}
+
+#[test]
+fn table_every_status_times_every_situation() {
+    let mut rows = 0;
+    for s in 0..STATUSES {
+        let status = mpe_status(s);
+        let v = view(status.clone());
+        // Before the target is read.
+        let d = run(&v, None, early());
+        let want_none = match status {
+            MpeStatus::AwaitingApproval | MpeStatus::ProvisionedCheckTarget => Want::ReadTarget,
+            _ => expected(&status, "none"),
+        };
+        assert!(matches(&d, &want_none), "{status:?} without PECs read: got {d:?}, want {want_none:?}");
+        for (name, pecs) in situations() {
+            let d = run(&v, Some(&pecs), early());
+            let want = expected(&status, name);
+            assert!(matches(&d, &want), "{status:?} × {name}: got {d:?}, want {want:?}");
+            rows += 1;
+        }
+    }
+    assert_eq!(rows, STATUSES * 12);
+}
+
+#[test]
+fn never_approve_unless_awaiting_or_check_target() {
+    for s in 0..STATUSES {
+        let status = mpe_status(s);
+        if matches!(status, MpeStatus::AwaitingApproval | MpeStatus::ProvisionedCheckTarget) {
+            continue;
+        }
+        for (name, pecs) in situations() {
+            let d = run(&view(status.clone()), Some(&pecs), early());
+            assert!(!matches!(d, Decision::Approve { .. }), "{status:?} × {name} approved");
+            assert_ne!(d, Decision::ReadTarget, "{status:?} × {name}");
+        }
+    }
+}
+
+#[test]
+fn never_approve_a_stranger_outside_target_other_group_or_not_pending() {
+    for status in [MpeStatus::AwaitingApproval, MpeStatus::ProvisionedCheckTarget] {
+        for name in ["stranger", "other-target", "other-group", "approved", "rejected", "disconnected", "unknown"] {
+            let pecs = situations().into_iter().find(|(n, _)| *n == name).unwrap().1;
+            let d = run(&view(status.clone()), Some(&pecs), early());
+            assert!(!matches!(d, Decision::Approve { .. }), "{status:?} × {name}: {d:?}");
+        }
+    }
+}
+
+#[test]
+fn twins_park_unless_the_request_message_singles_one_out() {
+    use PecStatus::Pending;
+    for status in [MpeStatus::AwaitingApproval, MpeStatus::ProvisionedCheckTarget] {
+        let twins = vec![mine(0, Pending), mine(1, Pending)];
+        let d = run(&view(status.clone()), Some(&twins), early());
+        let Decision::Park { reason } = d else { panic!("{status:?}: twins gave {d:?}") };
+        assert!(reason.contains("ambiguous"), "{reason}");
+        assert!(reason.contains("pec0") && reason.contains("pec1"), "{reason}");
+        // both carry the request message: still ambiguous
+        let both = vec![
+            pec(TARGET, 0, EP, Pending, &["blob"], Some(MSG)),
+            pec(TARGET, 1, EP, Pending, &["blob"], Some(&format!(" {MSG} "))),
+        ];
+        assert!(matches!(run(&view(status.clone()), Some(&both), early()), Decision::Park { .. }));
+        // the MPE has no request message: nothing singles one out
+        let mut v = view(status.clone());
+        v.request_message = None;
+        let one = vec![mine(0, Pending), pec(TARGET, 1, EP, Pending, &["blob"], Some(MSG))];
+        assert!(matches!(run(&v, Some(&one), early()), Decision::Park { .. }));
+        // the request message singles one out
+        assert_eq!(run(&view(status), Some(&one), early()), Decision::Approve { pec: 1 });
+    }
+}
+
+#[test]
+fn approved_and_pending_pair() {
+    let pair = situations().into_iter().find(|(n, _)| *n == "approved+pending").unwrap().1;
+    assert_eq!(run(&view(MpeStatus::AwaitingApproval), Some(&pair), early()), Decision::Approve { pec: 1 });
+    let d = run(&view(MpeStatus::ProvisionedCheckTarget), Some(&pair), early());
+    assert!(matches!(&d, Decision::Park { reason } if reason.contains("ambiguous")), "{d:?}");
+}
+
+#[test]
+fn endpoint_name_comparison_is_whole_segment_case_insensitive() {
+    use PecStatus::Pending;
+    let v = view(MpeStatus::AwaitingApproval);
+    let pecs = vec![
+        pec(TARGET, 0, "MPE1", Pending, &[], None),
+        pec(TARGET, 1, "mpe1x", Pending, &[], None),
+        pec(
+            "/subscriptions/S/resourcegroups/RG/providers/microsoft.storage/storageaccounts/ACCT",
+            2,
+            "mpe1",
+            Pending,
+            &["BLOB"],
+            None,
+        ),
+        pec(
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/acct/../acct2",
+            3,
+            "mpe1",
+            Pending,
+            &[],
+            None,
+        ),
+        Pec { endpoint_id: None, ..mine(4, Pending) },
+        Pec { endpoint_id: Some(String::new()), ..mine(5, Pending) },
+        Pec { id: "{bad id}".into(), ..mine(6, Pending) },
+        Pec { endpoint_id: Some("mpe1/".into()), ..mine(7, Pending) },
+    ];
+    assert_eq!(candidates(&v, EP, &pecs), vec![0, 2, 7]);
+    let mut no_group = v.clone();
+    no_group.group_id = None;
+    assert_eq!(candidates(&no_group, EP, &[pec(TARGET, 0, EP, Pending, &["file"], None)]), vec![0]);
+}
+
+#[test]
+fn mpe_gone_is_deleted() {
+    let d = decide(Observation::MpeGone, early(), &Schedule::default(), SEED);
+    assert_eq!(d, Decision::Done(Outcome::Deleted));
+}
+
+#[test]
+fn gives_up_near_give_up_after() {
+    let s = Schedule::default();
+    let pending_nothing: Vec<Pec> = vec![];
+    for status in
+        [MpeStatus::Provisioning("Creating".into()), MpeStatus::Unknown("x".into()), MpeStatus::AwaitingApproval]
+    {
+        let v = view(status.clone());
+        let late = Progress { attempt: 500, elapsed: s.give_up_after - Duration::from_secs(1) };
+        let d = decide(Observation::Mpe { view: &v, endpoint_name: EP, pecs: Some(&pending_nothing) }, late, &s, SEED);
+        let Decision::Park { reason } = d else { panic!("{status:?}: {d:?}") };
+        assert!(reason.starts_with("gave up after 7199s and 501 checks"), "{reason}");
+        assert!(reason.contains(&v.raw_status), "{reason}");
+        // with time to spare it checks again
+        let ok = Progress { attempt: 500, elapsed: s.give_up_after - Duration::from_secs(60) };
+        let d = decide(Observation::Mpe { view: &v, endpoint_name: EP, pecs: Some(&pending_nothing) }, ok, &s, SEED);
+        assert!(matches!(&d, Decision::CheckAgain { after, .. } if *after == s.delay(500, SEED)), "{d:?}");
+    }
+    // a pending PEC is approved even at the last moment: giving up concerns waiting only
+    let pecs = vec![mine(0, PecStatus::Pending)];
+    let v = view(MpeStatus::AwaitingApproval);
+    let late = Progress { attempt: 500, elapsed: s.give_up_after + Duration::from_secs(1) };
+    assert_eq!(
+        decide(Observation::Mpe { view: &v, endpoint_name: EP, pecs: Some(&pecs) }, late, &s, SEED),
+        Decision::Approve { pec: 0 }
+    );
+}
+
+// ---------------------------------------------------------------- schedule
+
+#[test]
+fn schedule_parsing() {
+    let d = Duration::from_secs;
+    let (steps, then) = Schedule::parse_steps("2s*15,3s*20,10s*24,30s").unwrap();
+    let def = Schedule::default();
+    assert_eq!(steps, def.steps);
+    assert_eq!(then, def.then);
+    assert_eq!(Schedule::parse_steps("5s").unwrap(), (vec![], d(5)));
+    assert_eq!(
+        Schedule::parse_steps(" 1500ms * 2 , 1m*1, 1h ").unwrap(),
+        (vec![(Duration::from_millis(1500), 2), (d(60), 1)], d(3600))
+    );
+    assert_eq!(Schedule::parse_steps("0.5s*4,2min").unwrap(), (vec![(Duration::from_millis(500), 4)], d(120)));
+    for bad in [
+        "", " ", "2s*15", "2s,3s", "0s", "2s*0,3s", "0s*3,3s", "2s*-1,3s", "2s*x,3s", "2x*3,4s", "abc", "5", "s",
+        "-1s", "2s*15,", ",2s", "31d", "1000h", "NaNs", "infs", "2s**3,4s",
+    ] {
+        let e = Schedule::parse_steps(bad).expect_err(bad);
+        assert_eq!(e.input, bad);
+        assert!(!e.reason.is_empty());
+    }
+}
+
+#[test]
+fn default_interval_per_attempt() {
+    let s = Schedule::default();
+    let d = Duration::from_secs;
+    for a in 0..15 {
+        assert_eq!(s.interval(a), d(2), "attempt {a}");
+    }
+    for a in 15..35 {
+        assert_eq!(s.interval(a), d(3), "attempt {a}");
+    }
+    for a in 35..59 {
+        assert_eq!(s.interval(a), d(10), "attempt {a}");
+    }
+    for a in [59, 60, 1000, u32::MAX] {
+        assert_eq!(s.interval(a), d(30), "attempt {a}");
+    }
+    // 15×2 + 20×3 + 24×10 = 330 s = 5.5 min of stepped checks
+    let total: Duration = (0..59).map(|a| s.interval(a)).sum();
+    assert_eq!(total, d(330));
+}
+
+#[test]
+fn jitter_is_bounded_and_deterministic() {
+    for jitter in [0.0, 0.1, 0.5, 0.9] {
+        let s = Schedule { jitter, ..Schedule::default() };
+        let j = jitter.min(0.5);
+        let mut seen = std::collections::BTreeSet::new();
+        for seed in 0..200u64 {
+            for attempt in [0u32, 14, 15, 40, 59, 300] {
+                let base = s.interval(attempt).as_secs_f64();
+                let got = s.delay(attempt, seed.wrapping_mul(0x9E37_79B9)).as_secs_f64();
+                assert!(
+                    got >= base * (1.0 - j) - 1e-9 && got <= base * (1.0 + j) + 1e-9,
+                    "{jitter} {seed} {attempt}: {got}"
+                );
+                assert_eq!(s.delay(attempt, seed.wrapping_mul(0x9E37_79B9)).as_secs_f64(), got);
+                seen.insert((got * 1e6) as u64);
+            }
+        }
+        if jitter == 0.0 {
+            assert_eq!(seen.len(), 4, "no jitter: only the four base intervals");
+        } else {
+            assert!(seen.len() > 500, "jitter {jitter} should spread the delays: {}", seen.len());
+        }
+    }
+    let s = Schedule::default();
+    assert_ne!(s.delay(0, 1), s.delay(0, 2), "different seeds give different delays");
+}
+
+// ---------------------------------------------------------------- property-style loop
+
+/// xorshift64*: small, deterministic, good enough to shuffle test cases.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn pick<T: Clone>(&mut self, xs: &[T]) -> T {
+        xs[self.below(xs.len())].clone()
+    }
+}
+
+fn is_ours(v: &MpeView, endpoint: &str, p: &Pec) -> bool {
+    let under = ResourceId::parse(&p.id).map(|id| v.target.contains(&id)).unwrap_or(false);
+    let named = p
+        .endpoint_id
+        .as_deref()
+        .and_then(|e| e.trim_end_matches('/').rsplit('/').next())
+        .is_some_and(|n| n.eq_ignore_ascii_case(endpoint));
+    let group = match &v.group_id {
+        Some(g) if !p.group_ids.is_empty() => p.group_ids.iter().any(|x| x.eq_ignore_ascii_case(g)),
+        _ => true,
+    };
+    under && named && group
+}
+
+#[test]
+fn random_observations_keep_the_safety_invariant() {
+    let mut rng = Rng(0x5EED_1234_ABCD_0001);
+    let targets = [
+        TARGET,
+        "/subscriptions/S/resourcegroups/RG/providers/microsoft.storage/storageaccounts/ACCT",
+        OTHER_TARGET,
+        "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/ac",
+        "/subscriptions/s/resourceGroups/rg2/providers/Microsoft.Storage/storageAccounts/acct",
+        "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/acct?x=1",
+        "not an id",
+    ];
+    let names = ["mpe1", "MPE1", "mpe10", "xmpe1", "mpe", "other", "f.mpe1"];
+    let groups: [&[&str]; 4] = [&[], &["blob"], &["BLOB", "file"], &["file"]];
+    let descs = [None, Some(MSG), Some("Awaiting approval"), Some("")];
+    let statuses = [
+        PecStatus::Pending,
+        PecStatus::Approved,
+        PecStatus::Rejected,
+        PecStatus::Disconnected,
+        PecStatus::Other("Weird".into()),
+    ];
+    let (mut approvals, mut parks, mut agains) = (0, 0, 0);
+    for case in 0..20_000 {
+        let mut v = view(mpe_status(rng.below(STATUSES)));
+        v.group_id = rng.pick(&[None, Some("blob".to_string()), Some("Blob".to_string())]);
+        v.request_message = rng.pick(&[None, Some(MSG.to_string())]);
+        let endpoint = rng.pick(&["mpe1", "Mpe1"]);
+        let n = rng.below(5);
+        let pecs: Vec<Pec> = (0..n)
+            .map(|i| {
+                let mut p = pec(
+                    rng.pick(&targets),
+                    i as u32,
+                    rng.pick(&names),
+                    rng.pick(&statuses),
+                    rng.pick(&groups),
+                    rng.pick(&descs),
+                );
+                if rng.below(10) == 0 {
+                    p.endpoint_id = None;
+                }
+                p
+            })
+            .collect();
+        let read = rng.below(8) != 0;
+        let progress = Progress {
+            attempt: rng.below(200) as u32,
+            elapsed: Duration::from_secs(rng.pick(&[0u64, 10, 600, 7100, 7199, 8000])),
+        };
+        let seed = rng.next();
+        let d = decide(
+            Observation::Mpe { view: &v, endpoint_name: endpoint, pecs: read.then_some(&pecs[..]) },
+            progress,
+            &Schedule::default(),
+            seed,
+        );
+        let awaiting = matches!(v.status, MpeStatus::AwaitingApproval | MpeStatus::ProvisionedCheckTarget);
+        match &d {
+            Decision::Approve { pec: i } => {
+                approvals += 1;
+                assert!(read, "case {case}: approved without reading the target");
+                let p = &pecs[*i];
+                assert!(awaiting, "case {case}: approved while {:?}", v.status);
+                assert_eq!(p.status, PecStatus::Pending, "case {case}: approved a non-pending PEC");
+                assert!(v.target.contains(&rid(&p.id)), "case {case}: outside target {}", p.id);
+                assert!(is_ours(&v, endpoint, p), "case {case}: approved a stranger {p:?}");
+                // unique: no other pending PEC of ours unless the request message picked this one
+                let others = pecs
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, q)| j != i && q.status == PecStatus::Pending && is_ours(&v, endpoint, q))
+                    .count();
+                if others > 0 {
+                    assert_eq!(p.description.as_deref(), v.request_message.as_deref(), "case {case}");
+                }
+            }
+            Decision::ReadTarget => {
+                assert!(!read && awaiting, "case {case}: {d:?}");
+            }
+            Decision::Park { reason } => {
+                parks += 1;
+                assert!(reason.starts_with("ambiguous") || reason.starts_with("gave up"), "case {case}: {reason}");
+            }
+            Decision::CheckAgain { after, .. } => {
+                agains += 1;
+                assert_eq!(*after, Schedule::default().delay(progress.attempt, seed));
+            }
+            Decision::Done(_) => {}
+        }
+        // Liveness: awaiting approval with exactly one pending PEC of ours, read, and no give-up → approve it.
+        if read && v.status == MpeStatus::AwaitingApproval {
+            let ours: Vec<usize> = (0..pecs.len())
+                .filter(|&j| pecs[j].status == PecStatus::Pending && is_ours(&v, endpoint, &pecs[j]))
+                .collect();
+            if ours.len() == 1 {
+                assert_eq!(d, Decision::Approve { pec: ours[0] }, "case {case}");
+            }
+        }
+    }
+    // the generator reaches every branch often enough to mean something
+    assert!(approvals > 100 && parks > 300 && agains > 3000, "{approvals} {parks} {agains}");
+}

@@ -9,5 +9,6 @@ pub mod decision;
 pub mod pec;
 pub mod providers;
 pub mod resource_id;
+pub mod simulator;
 pub mod targets;
 pub mod workitem;

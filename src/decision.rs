@@ -32,11 +32,18 @@ pub enum Decision {
     /// Read the target's PECs and decide again.
     ReadTarget,
     /// Approve this PEC (index into the observed list).
-    Approve { pec: usize },
-    CheckAgain { after: Duration, reason: String },
+    Approve {
+        pec: usize,
+    },
+    CheckAgain {
+        after: Duration,
+        reason: String,
+    },
     Done(Outcome),
     /// Cannot or must not proceed automatically: send to the parking queue for a human.
-    Park { reason: String },
+    Park {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +57,9 @@ pub enum Outcome {
     Disconnected,
     Failed(String),
     /// `MPE_DRY_RUN`: we would have approved this PEC.
-    DryRun { pec_id: String },
+    DryRun {
+        pec_id: String,
+    },
 }
 
 impl fmt::Display for Outcome {
@@ -82,11 +91,7 @@ impl Default for Schedule {
     /// Stream Analytics to Storage is ready in ~5 s, to IoT Hub in 30–90 s; Data Explorer takes minutes.
     fn default() -> Self {
         Schedule {
-            steps: vec![
-                (Duration::from_secs(2), 15),
-                (Duration::from_secs(3), 20),
-                (Duration::from_secs(10), 24),
-            ],
+            steps: vec![(Duration::from_secs(2), 15), (Duration::from_secs(3), 20), (Duration::from_secs(10), 24)],
             then: Duration::from_secs(30),
             give_up_after: Duration::from_secs(2 * 3600),
             jitter: 0.1,
@@ -233,18 +238,18 @@ pub fn candidates(view: &MpeView, endpoint_name: &str, pecs: &[Pec]) -> Vec<usiz
 /// Among several candidates, those whose description is the MPE's request message (shown while Pending).
 fn by_request_message(view: &MpeView, pecs: &[Pec], idx: &[usize]) -> Vec<usize> {
     match view.request_message.as_deref() {
-        Some(msg) => idx
-            .iter()
-            .copied()
-            .filter(|&i| pecs[i].description.as_deref().map(str::trim) == Some(msg.trim()))
-            .collect(),
+        Some(msg) => {
+            idx.iter().copied().filter(|&i| pecs[i].description.as_deref().map(str::trim) == Some(msg.trim())).collect()
+        }
         None => Vec::new(),
     }
 }
 
 fn ambiguous(pecs: &[Pec], idx: &[usize], why: &str) -> Decision {
     let ids: Vec<&str> = idx.iter().map(|&i| pecs[i].id.as_str()).collect();
-    Decision::Park { reason: format!("ambiguous: {} PECs could belong to this MPE ({why}): {}", ids.len(), ids.join(", ")) }
+    Decision::Park {
+        reason: format!("ambiguous: {} PECs could belong to this MPE ({why}): {}", ids.len(), ids.join(", ")),
+    }
 }
 
 fn decide_on_pecs(view: &MpeView, endpoint_name: &str, pecs: &[Pec], again: impl Fn(String) -> Decision) -> Decision {

@@ -62,10 +62,7 @@ pub fn parse_pec(v: &Value) -> Result<Pec, PecError> {
     let id = v.get("id").and_then(Value::as_str).ok_or(PecError::NoId)?.to_string();
     let props = v.get("properties").unwrap_or(&Value::Null);
     let state = props.get("privateLinkServiceConnectionState").unwrap_or(&Value::Null);
-    let status = state
-        .get("status")
-        .and_then(Value::as_str)
-        .ok_or_else(|| PecError::NoStatus(id.clone()))?;
+    let status = state.get("status").and_then(Value::as_str).ok_or_else(|| PecError::NoStatus(id.clone()))?;
     let mut group_ids = Vec::new();
     if let Some(g) = props.get("groupId").and_then(Value::as_str) {
         group_ids.push(g.to_string());
@@ -126,9 +123,7 @@ pub fn approval_body(get_body: &Value, description: &str) -> Value {
         *props = serde_json::json!({});
     }
     let props = props.as_object_mut().expect("object");
-    let state = props
-        .entry("privateLinkServiceConnectionState")
-        .or_insert_with(|| serde_json::json!({}));
+    let state = props.entry("privateLinkServiceConnectionState").or_insert_with(|| serde_json::json!({}));
     if !state.is_object() {
         *state = serde_json::json!({});
     }

@@ -40,8 +40,7 @@ fn segment_ok(s: &str) -> bool {
     !s.is_empty()
         && s != "."
         && s != ".."
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '(' | ')'))
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '(' | ')'))
 }
 
 impl ResourceId {
@@ -49,9 +48,7 @@ impl ResourceId {
         if input.len() > MAX_LEN {
             return Err(err(input, "longer than 1024 characters"));
         }
-        let rest = input
-            .strip_prefix('/')
-            .ok_or_else(|| err(input, "must start with '/'"))?;
+        let rest = input.strip_prefix('/').ok_or_else(|| err(input, "must start with '/'"))?;
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         let segs: Vec<&str> = rest.split('/').collect();
         for s in &segs {
@@ -91,10 +88,7 @@ impl ResourceId {
         if tail.iter().any(|s| s.eq_ignore_ascii_case("providers")) {
             return Err(err(input, "nested provider ids (extension resources) are not supported"));
         }
-        let types = tail
-            .chunks(2)
-            .map(|c| (c[0].to_string(), c[1].to_string()))
-            .collect();
+        let types = tail.chunks(2).map(|c| (c[0].to_string(), c[1].to_string())).collect();
         Ok(ResourceId {
             raw: format!("/{rest}"),
             subscription: segs[1].to_string(),
@@ -233,7 +227,7 @@ mod tests {
         assert_eq!(id.name(), "managedPrivateEndpointTest");
         assert_eq!(id.name_at(0), Some("kustoCluster"));
         assert_eq!(id.parent().unwrap().as_str(), "/subscriptions/12345678-1234-1234-1234-123456789098/resourceGroups/kustorptest/providers/Microsoft.Kusto/Clusters/kustoCluster");
-        let lower = ResourceId::parse(&KUSTO.to_lowercase().replace("resourcegroups", "resourcegroups")).unwrap();
+        let lower = ResourceId::parse(&KUSTO.to_lowercase()).unwrap();
         assert_eq!(id, lower);
     }
 
@@ -261,7 +255,9 @@ mod tests {
 
     #[test]
     fn contains_is_case_insensitive_and_segment_aware() {
-        let a = ResourceId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/acct").unwrap();
+        let a =
+            ResourceId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/acct")
+                .unwrap();
         let pec = ResourceId::parse("/subscriptions/S/resourcegroups/RG/providers/microsoft.storage/storageaccounts/ACCT/privateEndpointConnections/p1").unwrap();
         let other = ResourceId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/acct2/privateEndpointConnections/p1").unwrap();
         assert!(a.contains(&pec));

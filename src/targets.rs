@@ -72,7 +72,8 @@ mod tests {
     fn lookup_is_case_insensitive() {
         let id = ResourceId::parse("/subscriptions/s/resourcegroups/rg/providers/microsoft.devices/IOTHUBS/h").unwrap();
         assert_eq!(lookup(&id).unwrap().resource_type, "Microsoft.Devices/IotHubs");
-        let nested = ResourceId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Web/sites/a/slots/b").unwrap();
+        let nested =
+            ResourceId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Web/sites/a/slots/b").unwrap();
         assert!(lookup(&nested).is_none());
     }
 }

@@ -112,7 +112,10 @@ mod tests {
     use super::*;
 
     fn item() -> WorkItem {
-        let id = ResourceId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.StreamAnalytics/clusters/c/privateEndpoints/pe").unwrap();
+        let id = ResourceId::parse(
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.StreamAnalytics/clusters/c/privateEndpoints/pe",
+        )
+        .unwrap();
         WorkItem::new(id, "2026-11-23T10:00:00Z".parse().unwrap(), "corr-1".into(), Origin::EventGrid)
     }
 
@@ -124,7 +127,8 @@ mod tests {
         assert_eq!(w.message_id(), item().message_id());
         assert_ne!(w.message_id(), w.next().message_id());
         let mut upper = item();
-        upper.mpe_id = ResourceId::parse(&w.mpe_id.as_str().to_uppercase().replace("/SUBSCRIPTIONS/", "/subscriptions/")).unwrap();
+        upper.mpe_id =
+            ResourceId::parse(&w.mpe_id.as_str().to_uppercase().replace("/SUBSCRIPTIONS/", "/subscriptions/")).unwrap();
         assert_eq!(upper.message_id(), w.message_id(), "casing must not defeat duplicate detection");
         let mut replay = item();
         replay.origin = Origin::Replay;

@@ -124,10 +124,7 @@ pub fn for_id(id: &ResourceId) -> Option<&'static dyn Provider> {
 
 /// The provider whose MPE write operation this is (case-insensitive).
 pub fn for_operation(operation: &str) -> Option<&'static dyn Provider> {
-    registry()
-        .iter()
-        .copied()
-        .find(|p| p.write_operation().eq_ignore_ascii_case(operation))
+    registry().iter().copied().find(|p| p.write_operation().eq_ignore_ascii_case(operation))
 }
 
 // ---- small JSON helpers shared by the adapters ----
@@ -195,7 +192,10 @@ mod tests {
 
     #[test]
     fn registry_lookups_are_case_insensitive() {
-        let id = ResourceId::parse("/subscriptions/s/resourcegroups/rg/providers/microsoft.kusto/Clusters/c/ManagedPrivateEndpoints/m").unwrap();
+        let id = ResourceId::parse(
+            "/subscriptions/s/resourcegroups/rg/providers/microsoft.kusto/Clusters/c/ManagedPrivateEndpoints/m",
+        )
+        .unwrap();
         assert_eq!(for_id(&id).unwrap().service(), "Data Explorer");
         assert_eq!(
             for_operation("MICROSOFT.STREAMANALYTICS/CLUSTERS/PRIVATEENDPOINTS/WRITE").unwrap().service(),

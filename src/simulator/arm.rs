@@ -171,7 +171,11 @@ fn dispatch(st: &AppState, req: &Req<'_>) -> Response {
     let lower = req.path.to_ascii_lowercase();
     if let Some(prefix_len) = lower.strip_suffix("/privateendpointconnections").map(str::len) {
         let Ok(target) = ResourceId::parse(&req.path[..prefix_len]) else {
-            return arm_error(StatusCode::BAD_REQUEST, "InvalidResourceId", format!("'{}' is not a valid resource id", req.path));
+            return arm_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidResourceId",
+                format!("'{}' is not a valid resource id", req.path),
+            );
         };
         if req.method != Method::GET {
             return method_not_allowed(req.method);
@@ -192,7 +196,8 @@ fn dispatch(st: &AppState, req: &Req<'_>) -> Response {
         };
     }
     if let Some(parent) = id.parent() {
-        let is_pec = id.resource_type().rsplit('/').next().is_some_and(|t| t.eq_ignore_ascii_case("privateEndpointConnections"));
+        let is_pec =
+            id.resource_type().rsplit('/').next().is_some_and(|t| t.eq_ignore_ascii_case("privateEndpointConnections"));
         if is_pec && parent.parent().is_none() {
             return match *req.method {
                 Method::GET => get_pec(st, req, &parent, id.name()),
@@ -252,7 +257,13 @@ fn get_pec(st: &AppState, req: &Req<'_>, target: &ResourceId, name: &str) -> Res
 fn put_pec(st: &AppState, req: &Req<'_>, target: &ResourceId, name: &str) -> Response {
     let body: Value = match serde_json::from_slice(req.body) {
         Ok(v) => v,
-        Err(e) => return arm_error(StatusCode::BAD_REQUEST, "InvalidRequestContent", format!("The request content is not valid JSON: {e}")),
+        Err(e) => {
+            return arm_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequestContent",
+                format!("The request content is not valid JSON: {e}"),
+            )
+        }
     };
     let state = body.pointer("/properties/privateLinkServiceConnectionState");
     let status = state.and_then(|s| s.get("status")).and_then(Value::as_str).unwrap_or("");
@@ -342,7 +353,8 @@ fn operation(st: &AppState, req: &Req<'_>, op: &str, result: bool) -> Response {
     if !done {
         let mut r = StatusCode::ACCEPTED.into_response();
         r.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
-        if let Ok(v) = HeaderValue::from_str(&format!("{}{}?api-version={}", st.arm_base(), req.path, req.api_version)) {
+        if let Ok(v) = HeaderValue::from_str(&format!("{}{}?api-version={}", st.arm_base(), req.path, req.api_version))
+        {
             r.headers_mut().insert("location", v);
         }
         return r;

@@ -74,17 +74,25 @@ mod tests {
 
     #[test]
     fn shaped_like_the_capture() {
-        let id = ResourceId::parse("/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Kusto/clusters/c/managedPrivateEndpoints/m").unwrap();
+        let id = ResourceId::parse(
+            "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Kusto/clusters/c/managedPrivateEndpoints/m",
+        )
+        .unwrap();
         let e = write_success_event(&id, Utc::now());
         assert_eq!(e["subject"], id.as_str());
         assert_eq!(e["data"]["resourceUri"], id.as_str());
         assert_eq!(e["data"]["operationName"], "Microsoft.Kusto/clusters/managedPrivateEndpoints/write");
         assert_eq!(e["topic"], "/subscriptions/s1");
         assert_ne!(e["id"], write_success_event(&id, Utc::now())["id"]);
-        let st = ResourceId::parse("/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/a").unwrap();
-        assert_eq!(write_success_event(&st, Utc::now())["data"]["operationName"], "Microsoft.Storage/storageAccounts/write");
+        let st = ResourceId::parse("/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/a")
+            .unwrap();
+        assert_eq!(
+            write_success_event(&st, Utc::now())["data"]["operationName"],
+            "Microsoft.Storage/storageAccounts/write"
+        );
         // The capture lives beside the project; compare shapes when it is there.
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/functions/captures/event-grid-resource-write-success.json");
+        let path =
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/functions/captures/event-grid-resource-write-success.json");
         let sample: Value = match std::fs::read_to_string(path) {
             Ok(s) => serde_json::from_str(&s).unwrap(),
             Err(_) => return,

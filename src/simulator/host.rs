@@ -6,8 +6,8 @@
 //! It records every invocation. It must never retry faster or slower than the real host's rules (in the
 //! injected clock's time), nor treat a non-2xx or non-JSON reply as success.
 
-use super::servicebus::{SbMessage, ServiceBus, MAX_DELIVERY_COUNT};
 use super::lock;
+use super::servicebus::{SbMessage, ServiceBus, MAX_DELIVERY_COUNT};
 use crate::clock::SharedClock;
 use anyhow::{bail, Context};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -189,7 +189,13 @@ impl FunctionsHost {
     }
 
     /// One raw invocation: `POST {handler}/{function}` with `{"Data": data, "Metadata": metadata + sys}`.
-    pub async fn invoke(&self, function: &str, data: Map<String, Value>, mut metadata: Map<String, Value>, attempt: u32) -> InvocationResult {
+    pub async fn invoke(
+        &self,
+        function: &str,
+        data: Map<String, Value>,
+        mut metadata: Map<String, Value>,
+        attempt: u32,
+    ) -> InvocationResult {
         let invocation_id = uuid::Uuid::new_v4().to_string();
         let at = self.clock.now();
         metadata.insert(
@@ -424,10 +430,7 @@ impl FunctionsHost {
             md.insert(k.to_string(), encoded(v));
         }
         md.insert("Query".into(), Value::Object(q));
-        md.insert(
-            "Headers".into(),
-            Value::Object(headers.iter().map(|(k, v)| (k.to_string(), json!(v))).collect()),
-        );
+        md.insert("Headers".into(), Value::Object(headers.iter().map(|(k, v)| (k.to_string(), json!(v))).collect()));
         let mut result = self.invoke(REPLAY_FUNCTION, data, md, 1).await;
         result.http = if result.success {
             result.reply.as_ref().and_then(|r| r.pointer("/Outputs/res")).and_then(http_output)
@@ -499,13 +502,16 @@ mod tests {
         let body = r#"{"v":1,"mpeId":"x"}"#;
         let mut props = BTreeMap::new();
         props.insert("origin".to_string(), "eventGrid".to_string());
-        bus.send("work", super::super::OutgoingMessage {
-            message_id: Some("id-1".into()),
-            correlation_id: Some("corr".into()),
-            body: body.into(),
-            properties: props,
-            ..Default::default()
-        })
+        bus.send(
+            "work",
+            super::super::OutgoingMessage {
+                message_id: Some("id-1".into()),
+                correlation_id: Some("corr".into()),
+                body: body.into(),
+                properties: props,
+                ..Default::default()
+            },
+        )
         .unwrap();
         let r = host.drain_once("work").await.unwrap();
         assert!(r[0].success);

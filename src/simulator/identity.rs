@@ -51,10 +51,8 @@ pub fn normalise_audience(a: &str) -> String {
 impl TokenBook {
     pub fn issue(&mut self, audience: &str, client_id: Option<String>, now: DateTime<Utc>) -> String {
         let token = format!("sim-{}", uuid::Uuid::new_v4().simple());
-        self.tokens.insert(
-            token.clone(),
-            TokenInfo { audience: normalise_audience(audience), client_id, issued_at: now },
-        );
+        self.tokens
+            .insert(token.clone(), TokenInfo { audience: normalise_audience(audience), client_id, issued_at: now });
         token
     }
     pub fn issued(&self) -> usize {
@@ -81,10 +79,8 @@ impl TokenBook {
 
 /// `GET /msi/token?api-version=2019-08-01&resource=<aud>[&client_id=..]` with `X-IDENTITY-HEADER`.
 pub async fn token(State(st): State<Arc<AppState>>, RawQuery(q): RawQuery, headers: HeaderMap) -> Response {
-    let secret_ok = headers
-        .get("x-identity-header")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v == st.identity_secret);
+    let secret_ok =
+        headers.get("x-identity-header").and_then(|v| v.to_str().ok()).is_some_and(|v| v == st.identity_secret);
     if !secret_ok {
         return (
             StatusCode::UNAUTHORIZED,
@@ -101,18 +97,15 @@ pub async fn token(State(st): State<Arc<AppState>>, RawQuery(q): RawQuery, heade
         )
             .into_response();
     };
-    if params.get("api-version").is_none() {
+    if !params.contains_key("api-version") {
         return (
             StatusCode::BAD_REQUEST,
             Json(json!({"error": "invalid_request", "error_description": "api-version is required"})),
         )
             .into_response();
     }
-    let client_id = params
-        .get("client_id")
-        .or_else(|| params.get("mi_res_id"))
-        .or_else(|| params.get("principal_id"))
-        .cloned();
+    let client_id =
+        params.get("client_id").or_else(|| params.get("mi_res_id")).or_else(|| params.get("principal_id")).cloned();
     let now = st.clock.now();
     let token = super::lock(&st.tokens).issue(resource, client_id, now);
     // Expire a day after the later of real and virtual now, so real-time token caches never refresh early.

@@ -129,6 +129,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/", get(|| async { "mpe-approver simulator: /msi/token, /arm/..., /servicebus/{queue}/messages\n" }))
         .route("/msi/token", get(identity::token))
         .route("/arm", any(arm::handler))
+        .route("/arm/", any(arm::handler))
         .route("/arm/{*rest}", any(arm::handler))
         .route("/servicebus/{queue}/messages", post(servicebus::send_handler))
         .with_state(state)
@@ -143,7 +144,10 @@ impl Simulator {
         let base_url = format!("http://{addr}");
         let bus = ServiceBus::new(clock.clone(), &[&options.work_queue, &options.parking_queue]);
         let state = Arc::new(AppState {
-            identity_secret: options.identity_secret.clone().unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
+            identity_secret: options
+                .identity_secret
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
             base_url,
             tokens: Mutex::new(identity::TokenBook::default()),
             world: Mutex::new(state::World::new(options.approval_lro)),

@@ -147,10 +147,8 @@ impl ServiceBus {
             return Ok(SendOutcome::Duplicate);
         }
         q.seen.insert(message_id.clone(), now);
-        let expires_at = m
-            .time_to_live
-            .and_then(|t| chrono::Duration::from_std(t).ok())
-            .and_then(|t| now.checked_add_signed(t));
+        let expires_at =
+            m.time_to_live.and_then(|t| chrono::Duration::from_std(t).ok()).and_then(|t| now.checked_add_signed(t));
         q.messages.push(SbMessage {
             message_id,
             correlation_id: m.correlation_id,
@@ -178,7 +176,8 @@ impl ServiceBus {
         let before = q.messages.len();
         q.messages.retain(|m| !m.expires_at.is_some_and(|e| e <= now));
         q.expired += (before - q.messages.len()) as u64;
-        let (mut due, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut q.messages).into_iter().partition(|m| m.visible_at <= now);
+        let (mut due, rest): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut q.messages).into_iter().partition(|m| m.visible_at <= now);
         q.messages = rest;
         due.sort_by_key(|m| (m.visible_at, m.sequence_number));
         for m in &mut due {
@@ -271,7 +270,8 @@ fn unquote(v: &str) -> String {
 }
 
 fn sb_error(status: StatusCode, detail: &str) -> Response {
-    let body = format!("<Error><Code>{}</Code><Detail>{}</Detail></Error>", status.as_u16(), detail.replace('<', "&lt;"));
+    let body =
+        format!("<Error><Code>{}</Code><Detail>{}</Detail></Error>", status.as_u16(), detail.replace('<', "&lt;"));
     (status, [("content-type", "application/xml; charset=utf-8")], body).into_response()
 }
 
@@ -284,7 +284,8 @@ fn apply_broker_properties(raw: &str, m: &mut OutgoingMessage) -> Result<(), Str
     m.correlation_id = text("CorrelationId");
     if let Some(s) = obj.get("ScheduledEnqueueTimeUtc") {
         let s = s.as_str().ok_or("ScheduledEnqueueTimeUtc is not a string")?;
-        let t = httpdate::parse_http_date(s).map_err(|_| format!("ScheduledEnqueueTimeUtc {s:?} is not an RFC 1123 date"))?;
+        let t = httpdate::parse_http_date(s)
+            .map_err(|_| format!("ScheduledEnqueueTimeUtc {s:?} is not an RFC 1123 date"))?;
         m.scheduled_at = Some(DateTime::<Utc>::from(t));
     }
     if let Some(ttl) = obj.get("TimeToLive") {
@@ -364,7 +365,8 @@ mod tests {
     fn scheduled_messages_wait() {
         let b = bus();
         let later = b.clock.now() + chrono::Duration::seconds(60);
-        b.send("work", OutgoingMessage { body: "later".into(), scheduled_at: Some(later), ..Default::default() }).unwrap();
+        b.send("work", OutgoingMessage { body: "later".into(), scheduled_at: Some(later), ..Default::default() })
+            .unwrap();
         b.send("work", OutgoingMessage { body: "now".into(), ..Default::default() }).unwrap();
         let due = b.take_due("work");
         assert_eq!(due.len(), 1);

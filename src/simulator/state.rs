@@ -247,7 +247,9 @@ pub enum ViolationKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApproveOutcome {
     /// Newly approved; `settles_at` ends the target's operation.
-    Approved { settles_at: DateTime<Utc> },
+    Approved {
+        settles_at: DateTime<Utc>,
+    },
     AlreadyApproved,
 }
 
@@ -301,10 +303,7 @@ pub struct World {
 }
 
 fn at(base: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
-    chrono::Duration::from_std(d)
-        .ok()
-        .and_then(|d| base.checked_add_signed(d))
-        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    chrono::Duration::from_std(d).ok().and_then(|d| base.checked_add_signed(d)).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 impl PecRec {
@@ -357,9 +356,7 @@ impl World {
 
     pub fn add_target(&mut self, id: &ResourceId) -> Result<TargetKind, WorldError> {
         let kind = TargetKind::of(id).ok_or_else(|| WorldError::UnsupportedTarget(id.to_string()))?;
-        self.targets
-            .entry(id.key())
-            .or_insert_with(|| TargetRec { id: id.clone(), kind, pecs: Vec::new() });
+        self.targets.entry(id.key()).or_insert_with(|| TargetRec { id: id.clone(), kind, pecs: Vec::new() });
         Ok(kind)
     }
 
@@ -463,20 +460,12 @@ impl World {
 
     fn own_pec_mut(&mut self, mpe_key: &str) -> Option<&mut PecRec> {
         let target = self.mpes.get(mpe_key)?.spec.target.key();
-        self.targets
-            .get_mut(&target)?
-            .pecs
-            .iter_mut()
-            .find(|p| p.owner == PecOwner::Mpe(mpe_key.to_string()))
+        self.targets.get_mut(&target)?.pecs.iter_mut().find(|p| p.owner == PecOwner::Mpe(mpe_key.to_string()))
     }
 
     fn own_pec(&self, mpe_key: &str) -> Option<&PecRec> {
         let target = self.mpes.get(mpe_key)?.spec.target.key();
-        self.targets
-            .get(&target)?
-            .pecs
-            .iter()
-            .find(|p| p.owner == PecOwner::Mpe(mpe_key.to_string()))
+        self.targets.get(&target)?.pecs.iter().find(|p| p.owner == PecOwner::Mpe(mpe_key.to_string()))
     }
 
     /// Delete the MPE at `when` (may be in the future): 404 afterwards, its PEC Disconnected.
@@ -556,10 +545,7 @@ impl World {
     /// One PEC at `now` by name (case-insensitive).
     pub fn pec(&self, target: &ResourceId, name: &str, now: DateTime<Utc>) -> Option<PecSnapshot> {
         let t = self.targets.get(&target.key())?;
-        t.pecs
-            .iter()
-            .find(|p| p.name.eq_ignore_ascii_case(name))
-            .and_then(|p| p.snapshot(now))
+        t.pecs.iter().find(|p| p.name.eq_ignore_ascii_case(name)).and_then(|p| p.snapshot(now))
     }
 
     /// The name of the MPE's own PEC.
@@ -627,7 +613,8 @@ impl World {
         }
         if let Some(t) = self.targets.get_mut(&target.key()) {
             if let Some(p) = t.pecs.iter_mut().find(|p| p.name.eq_ignore_ascii_case(name)) {
-                p.approval = Some(Approval { at: now, by: by.to_string(), settles_at, description: description.to_string() });
+                p.approval =
+                    Some(Approval { at: now, by: by.to_string(), settles_at, description: description.to_string() });
             }
         }
         if let Some((mpe, kind, detail)) = violation {
@@ -662,12 +649,8 @@ impl World {
         self.arm_calls_total += 1;
         let key = path.trim_end_matches('/').to_ascii_lowercase();
         *self.arm_calls_by_resource.entry(key.clone()).or_default() += 1;
-        let target_keys: Vec<String> = self
-            .targets
-            .keys()
-            .filter(|t| key == **t || key.starts_with(&format!("{t}/")))
-            .cloned()
-            .collect();
+        let target_keys: Vec<String> =
+            self.targets.keys().filter(|t| key == **t || key.starts_with(&format!("{t}/"))).cloned().collect();
         for (mk, m) in self.mpes.iter_mut() {
             let about_mpe = key == *mk || key.starts_with(&format!("{mk}/"));
             let about_target = target_keys.contains(&m.spec.target.key());
@@ -682,9 +665,8 @@ impl World {
             .iter()
             .map(|(k, m)| {
                 let pec = self.own_pec(k);
-                let pec_appeared_at = pec.map(|p| p.appears_at).filter(|a| {
-                    *a <= now && !m.deleted_at.is_some_and(|d| d <= *a)
-                });
+                let pec_appeared_at =
+                    pec.map(|p| p.appears_at).filter(|a| *a <= now && !m.deleted_at.is_some_and(|d| d <= *a));
                 let pending = at(m.created_at, m.spec.pending_after);
                 let pending_at = Some(pending).filter(|p| {
                     *p <= now && !m.deleted_at.is_some_and(|d| d <= *p) && !m.failed_at.is_some_and(|f| f <= *p)
@@ -733,10 +715,14 @@ mod tests {
         t0() + chrono::Duration::seconds(n)
     }
     fn target() -> ResourceId {
-        ResourceId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/acct").unwrap()
+        ResourceId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/acct")
+            .unwrap()
     }
     fn mpe() -> ResourceId {
-        ResourceId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.StreamAnalytics/clusters/c/privateEndpoints/pe1").unwrap()
+        ResourceId::parse(
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.StreamAnalytics/clusters/c/privateEndpoints/pe1",
+        )
+        .unwrap()
     }
     fn world() -> (World, String) {
         let mut w = World::new(secs(3));
@@ -807,9 +793,8 @@ mod tests {
     #[test]
     fn deleted_before_pec_appears_leaves_no_pec() {
         let mut w = World::new(secs(3));
-        let name = w
-            .add_mpe(MpeSpec::new(mpe(), target()).timing(secs(5), secs(10)).delete_after(secs(2)), t0())
-            .unwrap();
+        let name =
+            w.add_mpe(MpeSpec::new(mpe(), target()).timing(secs(5), secs(10)).delete_after(secs(2)), t0()).unwrap();
         assert!(w.pec(&target(), &name, plus(30)).is_none());
         assert_eq!(w.mpe_reports(plus(30))[0].phase, "Deleted");
     }
@@ -835,12 +820,16 @@ mod tests {
         let mut w = World::new(secs(3));
         let sql = ResourceId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Sql/servers/db").unwrap();
         let name = w.add_mpe(MpeSpec::new(mpe(), sql.clone()).timing(secs(1), secs(1)), t0()).unwrap();
-        let upper = ResourceId::parse(&sql.as_str().to_uppercase().replace("/SUBSCRIPTIONS/", "/subscriptions/")).unwrap();
+        let upper =
+            ResourceId::parse(&sql.as_str().to_uppercase().replace("/SUBSCRIPTIONS/", "/subscriptions/")).unwrap();
         let out = w.approve(&upper, &name.to_uppercase(), "mi", "ok", plus(2)).unwrap();
         assert_eq!(out, ApproveOutcome::Approved { settles_at: plus(5) });
         assert!(w.pec(&sql, &name, plus(3)).unwrap().updating);
         assert!(!w.pec(&sql, &name, plus(6)).unwrap().updating);
-        assert_eq!(w.mpe_phase(&ResourceId::parse(&mpe().as_str().to_lowercase()).unwrap(), plus(2)), Some(SimPhase::AwaitingApproval));
+        assert_eq!(
+            w.mpe_phase(&ResourceId::parse(&mpe().as_str().to_lowercase()).unwrap(), plus(2)),
+            Some(SimPhase::AwaitingApproval)
+        );
     }
 
     #[test]
@@ -856,7 +845,8 @@ mod tests {
     #[test]
     fn rejects_unsupported_types() {
         let mut w = World::new(secs(3));
-        let bad_target = ResourceId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Foo/bars/b").unwrap();
+        let bad_target =
+            ResourceId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Foo/bars/b").unwrap();
         assert!(matches!(w.add_mpe(MpeSpec::new(mpe(), bad_target), t0()), Err(WorldError::UnsupportedTarget(_))));
         assert!(matches!(w.add_mpe(MpeSpec::new(target(), target()), t0()), Err(WorldError::UnsupportedMpe(_))));
     }

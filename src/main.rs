@@ -28,6 +28,24 @@ enum Command {
         #[arg(long)]
         port: Option<u16>,
     },
+    /// Run the whole flow on the local Azure simulator and print a summary (no Azure needed).
+    Demo {
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Simulated seconds per real second.
+        #[arg(long, default_value_t = 10.0)]
+        time_scale: f64,
+    },
+    /// Run the local Azure simulator (ARM, identity endpoint, Service Bus) and print the handler's environment.
+    Simulate {
+        /// Port on 127.0.0.1.
+        #[arg(long, default_value_t = 7780)]
+        port: u16,
+        /// Simulated seconds per real second.
+        #[arg(long, default_value_t = 1.0)]
+        time_scale: f64,
+    },
     /// Queue an immediate check of one MPE (manual replay), using the same settings as the handler.
     Replay {
         /// The MPE's resource id.
@@ -35,9 +53,9 @@ enum Command {
     },
 }
 
-fn init_tracing() {
+fn init_tracing(default_filter: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter));
     let json = std::env::var("MPE_LOG_FORMAT").map(|v| v.eq_ignore_ascii_case("json")).unwrap_or(false);
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stdout).with_ansi(false);
     if json {
@@ -103,15 +121,37 @@ async fn replay(mpe_id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn demo(json: bool, time_scale: f64) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(time_scale.is_finite() && (1.0..=1000.0).contains(&time_scale), "--time-scale must be 1 to 1000");
+    let opts = mpe_approver::demo::DemoOptions { time_scale, progress: !json, ..Default::default() };
+    if !json {
+        eprintln!(
+            "mpe-approver demo: starting the local Azure simulator and the handler (time compressed {time_scale}x)"
+        );
+    }
+    let report = mpe_approver::demo::run(&opts).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", mpe_approver::demo::render(&report));
+    }
+    Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
-    let command = cli.command.unwrap_or(if std::env::var_os("FUNCTIONS_CUSTOMHANDLER_PORT").is_some() {
-        Command::Serve { port: None }
-    } else {
-        eprintln!("no command given and FUNCTIONS_CUSTOMHANDLER_PORT is not set; try `mpe-approver demo` or --help");
-        return ExitCode::from(2);
-    });
+    // The demo prints a table; handler and simulator logs stay at error unless RUST_LOG asks for more.
+    init_tracing(if matches!(cli.command, Some(Command::Demo { .. })) { "error" } else { "info" });
+    let command = match cli.command {
+        Some(c) => c,
+        None if std::env::var_os("FUNCTIONS_CUSTOMHANDLER_PORT").is_some() => Command::Serve { port: None },
+        None => {
+            eprintln!(
+                "no command given and FUNCTIONS_CUSTOMHANDLER_PORT is not set; try `mpe-approver demo` or --help"
+            );
+            return ExitCode::from(2);
+        }
+    };
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -123,6 +163,10 @@ fn main() -> ExitCode {
         match command {
             Command::Serve { port } => serve(port).await.map(|_| ExitCode::SUCCESS),
             Command::Replay { mpe_id } => replay(&mpe_id).await.map(|_| ExitCode::SUCCESS),
+            Command::Demo { json, time_scale } => demo(json, time_scale).await,
+            Command::Simulate { port, time_scale } => {
+                mpe_approver::simulator::run_standalone(port, time_scale).await.map(|_| ExitCode::SUCCESS)
+            }
         }
     });
     match result {

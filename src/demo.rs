@@ -1,0 +1,521 @@
+//! `mpe-approver demo`: the whole flow on the local simulator, no Azure needed.
+//!
+//! Starts the simulator and the handler (the same router as `serve`, on loopback), plays the Functions
+//! host (Event Grid events to `MpeEvent`, scheduled Service Bus messages to `MpeCheck`), waits while
+//! showing progress, and ends with a table. Time is compressed by `time_scale`; figures are in simulated
+//! seconds. Fails (non-zero exit) if any case did not end as expected or any race was triggered.
+
+use crate::arm::ArmClient;
+use crate::auth::{AuthError, TokenSource};
+use crate::clock::{ScaledClock, SharedClock};
+use crate::config::Config;
+use crate::handler::{self, App};
+use crate::resource_id::ResourceId;
+use crate::servicebus::{QueueSender, RestSender};
+use crate::simulator::{self, FunctionsHost, MpeSpec, SimOptions, Simulator};
+use anyhow::Context;
+use async_trait::async_trait;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Simulated seconds per real second.
+    pub time_scale: f64,
+    /// Give up waiting after this much simulated time.
+    pub timeout: Duration,
+    /// Print progress lines to stderr.
+    pub progress: bool,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        DemoOptions { time_scale: 10.0, timeout: Duration::from_secs(600), progress: true }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Expect {
+    Approved,
+    /// Must end without any approval.
+    NotApproved,
+    /// Must be parked for a human (ambiguous).
+    Parked,
+    /// A non-MPE event: ignored, nothing queued.
+    Ignored,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CaseResult {
+    pub case: String,
+    pub service: String,
+    pub target: String,
+    pub mpe_id: Option<String>,
+    pub expected: Expect,
+    pub outcome: String,
+    pub ok: bool,
+    /// Simulated seconds from the MPE reporting pending to its PEC being approved.
+    pub pending_to_approved_secs: Option<f64>,
+    pub arm_calls: u64,
+    pub race_violations: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DemoReport {
+    pub time_scale: f64,
+    pub simulated_secs: f64,
+    pub real_secs: f64,
+    pub cases: Vec<CaseResult>,
+    pub arm_calls_total: u64,
+    pub race_violations: usize,
+    pub other_violations: Vec<String>,
+    pub invocations: usize,
+    pub failed_invocations: usize,
+    pub parked: usize,
+    pub ok: bool,
+}
+
+/// Tokens from the simulator's App Service identity endpoint, over the same protocol as in Azure.
+pub struct IdentityEndpointTokens {
+    http: reqwest::Client,
+    endpoint: String,
+    secret: String,
+    cache: Mutex<HashMap<String, String>>,
+}
+
+impl IdentityEndpointTokens {
+    pub fn new(endpoint: String, secret: String) -> Self {
+        IdentityEndpointTokens { http: reqwest::Client::new(), endpoint, secret, cache: Mutex::new(HashMap::new()) }
+    }
+}
+
+#[async_trait]
+impl TokenSource for IdentityEndpointTokens {
+    async fn token(&self, audience: &str) -> Result<String, AuthError> {
+        let err = |m: String| AuthError { audience: audience.to_string(), message: m };
+        if let Some(t) = self.cache.lock().map_err(|_| err("token cache poisoned".into()))?.get(audience) {
+            return Ok(t.clone());
+        }
+        let resp = self
+            .http
+            .get(&self.endpoint)
+            .query(&[("api-version", "2019-08-01"), ("resource", audience)])
+            .header("X-IDENTITY-HEADER", &self.secret)
+            .send()
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        if !resp.status().is_success() {
+            return Err(err(format!("identity endpoint answered {}", resp.status())));
+        }
+        let v: serde_json::Value = resp.json().await.map_err(|e| err(e.to_string()))?;
+        let token = v.get("access_token").and_then(|t| t.as_str()).ok_or_else(|| err("no access_token".into()))?;
+        self.cache
+            .lock()
+            .map_err(|_| err("token cache poisoned".into()))?
+            .insert(audience.to_string(), token.to_string());
+        Ok(token.to_string())
+    }
+}
+
+/// A running simulator with a handler attached, for the demo and end-to-end tests.
+pub struct Harness {
+    pub sim: Simulator,
+    pub host: FunctionsHost,
+    pub clock: SharedClock,
+    handler: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.handler.abort();
+    }
+}
+
+impl Harness {
+    /// Start the simulator and an in-process handler configured only through `Config::from_lookup`
+    /// over the simulator's environment plus `extra` settings.
+    pub async fn start(time_scale: f64, extra: &[(&str, &str)]) -> anyhow::Result<Harness> {
+        let clock: SharedClock = Arc::new(ScaledClock::new(chrono::Utc::now(), time_scale));
+        let sim = Simulator::start(
+            clock.clone(),
+            SimOptions {
+                work_queue: "mpe-approvals".into(),
+                parking_queue: "mpe-approvals-parked".into(),
+                ..Default::default()
+            },
+        )
+        .await?;
+        let mut env: HashMap<String, String> = sim.handler_env().into_iter().collect();
+        for (k, v) in extra {
+            env.insert(k.to_string(), v.to_string());
+        }
+        let config = Config::from_lookup(|k| env.get(k).cloned())?;
+        let tokens: Arc<dyn TokenSource> =
+            Arc::new(IdentityEndpointTokens::new(sim.identity_endpoint(), sim.identity_header().to_string()));
+        let arm = ArmClient::new(&config.arm_endpoint, config.arm_audience.clone(), tokens.clone(), clock.clone())?;
+        let sender: Arc<dyn QueueSender> = Arc::new(RestSender::new(
+            config.servicebus_endpoint.clone(),
+            config.servicebus_audience.clone(),
+            tokens,
+            clock.clone(),
+        )?);
+        let app = Arc::new(App { config, arm, sender, clock: clock.clone() });
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.context("binding the handler")?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let handler = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, handler::router(app)).await {
+                tracing::error!(error = %e, "handler stopped");
+            }
+        });
+        let host = sim.host(&url);
+        host.wait_ready(Duration::from_secs(10)).await?;
+        Ok(Harness { sim, host, clock, handler })
+    }
+}
+
+const SUB: &str = "0b5e55ed-0000-4000-8000-00000000d310";
+
+fn rid(s: &str) -> anyhow::Result<ResourceId> {
+    Ok(ResourceId::parse(&format!("/subscriptions/{SUB}/resourceGroups/{s}"))?)
+}
+
+struct Case {
+    name: &'static str,
+    service: &'static str,
+    target_label: &'static str,
+    mpe: Option<ResourceId>,
+    expected: Expect,
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+/// Set up the seed article's cases and deliver their events. Returns the cases to judge.
+async fn set_up(h: &Harness) -> anyhow::Result<(Vec<Case>, String)> {
+    let storage = rid("rg-data/providers/Microsoft.Storage/storageAccounts/stdemo")?;
+    let iot = rid("rg-data/providers/Microsoft.Devices/IotHubs/iot-demo")?;
+    let vault = rid("rg-data/providers/Microsoft.KeyVault/vaults/kv-demo")?;
+    let func = rid("rg-app/providers/Microsoft.Web/sites/func-demo")?;
+    let sql = rid("rg-data/providers/Microsoft.Sql/servers/sql-demo")?;
+    let storage2 = rid("rg-data/providers/Microsoft.Storage/storageAccounts/stother")?;
+    for t in [&storage, &iot, &vault, &func, &sql, &storage2] {
+        h.sim.add_target(t)?;
+    }
+    let asa = "rg-stream/providers/Microsoft.StreamAnalytics/clusters/asa-demo/privateEndpoints";
+    let specs: Vec<(&'static str, &'static str, &'static str, Expect, MpeSpec)> = vec![
+        (
+            "Stream Analytics → Storage (seconds)",
+            "Stream Analytics",
+            "Storage blob",
+            Expect::Approved,
+            MpeSpec::new(rid(&format!("{asa}/pe-storage"))?, storage.clone()).group_id("blob").timing(secs(2), secs(4)),
+        ),
+        (
+            "Stream Analytics → IoT Hub (over a minute)",
+            "Stream Analytics",
+            "IoT Hub",
+            Expect::Approved,
+            MpeSpec::new(rid(&format!("{asa}/pe-iothub"))?, iot.clone()).group_id("iotHub").timing(secs(30), secs(75)),
+        ),
+        (
+            "Data Explorer → Storage",
+            "Data Explorer",
+            "Storage blob",
+            Expect::Approved,
+            MpeSpec::new(
+                rid("rg-adx/providers/Microsoft.Kusto/clusters/adxdemo/managedPrivateEndpoints/mpe-storage")?,
+                storage.clone(),
+            )
+            .group_id("blob")
+            .timing(secs(20), secs(40)),
+        ),
+        (
+            "Data Factory → SQL",
+            "Data Factory",
+            "SQL server",
+            Expect::Approved,
+            MpeSpec::new(
+                rid("rg-adf/providers/Microsoft.DataFactory/factories/adf-demo/managedVirtualNetworks/default/managedPrivateEndpoints/mpe-sql")?,
+                sql.clone(),
+            )
+            .group_id("sqlServer")
+            .timing(secs(8), secs(15)),
+        ),
+        (
+            "SignalR → Key Vault",
+            "SignalR",
+            "Key Vault",
+            Expect::Approved,
+            MpeSpec::new(
+                rid("rg-rt/providers/Microsoft.SignalRService/signalR/sr-demo/sharedPrivateLinkResources/kv")?,
+                vault.clone(),
+            )
+            .group_id("vault")
+            .timing(secs(5), secs(10)),
+        ),
+        (
+            "Web PubSub → Function app",
+            "Web PubSub",
+            "Function app",
+            Expect::Approved,
+            MpeSpec::new(
+                rid("rg-rt/providers/Microsoft.SignalRService/webPubSub/wps-demo/sharedPrivateLinkResources/func")?,
+                func.clone(),
+            )
+            .group_id("sites")
+            .timing(secs(6), secs(12)),
+        ),
+        (
+            "deleted before ready",
+            "Stream Analytics",
+            "Storage blob",
+            Expect::NotApproved,
+            MpeSpec::new(rid(&format!("{asa}/pe-deleted"))?, storage.clone()).timing(secs(20), secs(40)).delete_after(secs(6)),
+        ),
+        (
+            "PEC rejected by a human",
+            "Data Factory",
+            "Storage blob",
+            Expect::NotApproved,
+            MpeSpec::new(
+                rid("rg-adf/providers/Microsoft.DataFactory/factories/adf-demo/managedVirtualNetworks/default/managedPrivateEndpoints/mpe-rejected")?,
+                storage2.clone(),
+            )
+            .timing(secs(4), secs(20))
+            .reject_after(secs(8)),
+        ),
+        (
+            "twin PEC with the same endpoint name",
+            "Stream Analytics",
+            "Storage blob",
+            Expect::Parked,
+            MpeSpec::new(rid("rg-stream/providers/Microsoft.StreamAnalytics/clusters/asa-other/privateEndpoints/pe-twin")?, storage2.clone())
+                .timing(secs(3), secs(6)),
+        ),
+    ];
+    let mut cases = Vec::new();
+    for (name, service, target_label, expected, spec) in specs {
+        let id = spec.id.clone();
+        h.sim.add_mpe(spec)?;
+        if expected == Expect::Parked {
+            h.sim.add_twin(&id, Some("Please approve this managed private endpoint"))?;
+        }
+        cases.push(Case { name, service, target_label, mpe: Some(id), expected });
+    }
+    // A stranger's pending PEC on the busiest target: it must stay pending.
+    h.sim.add_stranger(&storage, "someone-elses-endpoint")?;
+    // Deliver the events; the first one twice (Event Grid is at-least-once).
+    for (i, c) in cases.iter().enumerate() {
+        if let Some(id) = &c.mpe {
+            let ev = simulator::write_success_event(id, h.clock.now());
+            h.host.deliver_event(&ev).await?;
+            if i == 0 {
+                h.host.deliver_event(&ev).await?;
+            }
+        }
+    }
+    // A write that is not an MPE: ignored.
+    let other =
+        simulator::resource_write_success_event(&storage, "Microsoft.Storage/storageAccounts/write", h.clock.now());
+    let r = h.host.deliver_event(&other).await?;
+    let ignored = r.success && r.logs.iter().any(|l| l.contains("ignored"));
+    cases.push(Case {
+        name: "storage account write (not an MPE)",
+        service: "-",
+        target_label: "-",
+        mpe: None,
+        expected: Expect::Ignored,
+    });
+    Ok((cases, if ignored { "ignored".into() } else { format!("not ignored: {:?}", r.logs) }))
+}
+
+fn parked_reason(h: &Harness, id: &ResourceId) -> Option<String> {
+    h.sim
+        .parked()
+        .into_iter()
+        .find(|m| property(&m.properties, "MpeId").is_some_and(|v| v.eq_ignore_ascii_case(id.as_str())))
+        .map(|m| property(&m.properties, "ParkReason").unwrap_or_default().to_string())
+}
+
+/// An application property by name; HTTP carries them as headers, so names compare case-insensitively.
+fn property<'a>(props: &'a std::collections::BTreeMap<String, String>, name: &str) -> Option<&'a str> {
+    props.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+}
+
+fn pending_work_for(h: &Harness, id: &ResourceId) -> bool {
+    let key = id.key();
+    h.sim.work_messages().iter().any(|m| m.body.to_ascii_lowercase().contains(&key))
+}
+
+fn judge(h: &Harness, cases: &[Case], ignored_outcome: &str) -> Vec<CaseResult> {
+    let report = h.sim.report();
+    cases
+        .iter()
+        .map(|c| {
+            let Some(id) = &c.mpe else {
+                return CaseResult {
+                    case: c.name.into(),
+                    service: c.service.into(),
+                    target: c.target_label.into(),
+                    mpe_id: None,
+                    expected: c.expected,
+                    outcome: ignored_outcome.into(),
+                    ok: ignored_outcome == "ignored",
+                    pending_to_approved_secs: None,
+                    arm_calls: 0,
+                    race_violations: 0,
+                };
+            };
+            let m = report.mpe(id.as_str());
+            let races = report
+                .violations
+                .iter()
+                .filter(|v| v.mpe.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(id.as_str())))
+                .count();
+            let approved = m.and_then(|m| m.approved_by.as_ref()).is_some();
+            let parked = parked_reason(h, id);
+            let still_working = pending_work_for(h, id);
+            let outcome = match (m, &parked) {
+                (Some(_), _) if approved => "approved".to_string(),
+                (_, Some(reason)) => format!("parked: {}", reason.chars().take(60).collect::<String>()),
+                (Some(m), None) if m.deleted_at.is_some() => "MPE deleted; nothing approved".into(),
+                (Some(m), None) if m.rejected_at.is_some() => "rejected by a human; left alone".into(),
+                (Some(m), None) if still_working => format!("still checking ({})", m.phase),
+                (Some(m), None) => format!("ended without approval ({})", m.phase),
+                (None, None) => "unknown to the simulator".into(),
+            };
+            let ok = races == 0
+                && match c.expected {
+                    Expect::Approved => approved,
+                    Expect::NotApproved => !approved && !still_working,
+                    Expect::Parked => !approved && parked.as_deref().is_some_and(|r| r.contains("ambiguous")),
+                    Expect::Ignored => false,
+                };
+            CaseResult {
+                case: c.name.into(),
+                service: c.service.into(),
+                target: c.target_label.into(),
+                mpe_id: Some(id.to_string()),
+                expected: c.expected,
+                outcome,
+                ok,
+                pending_to_approved_secs: m.and_then(|m| m.approval_latency_secs),
+                arm_calls: m.map(|m| m.arm_calls).unwrap_or(0),
+                race_violations: races,
+            }
+        })
+        .collect()
+}
+
+/// Run the demo.
+pub async fn run(opts: &DemoOptions) -> anyhow::Result<DemoReport> {
+    let started = Instant::now();
+    let h = Harness::start(opts.time_scale, &[]).await?;
+    let t0 = h.clock.now();
+    let pump = h.host.run_queue_pump("mpe-approvals", Duration::from_millis(10))?;
+    let (cases, ignored) = set_up(&h).await?;
+    let mut last_progress = Instant::now();
+    let mut quiet_since: Option<Instant> = None;
+    loop {
+        let results = judge(&h, &cases, &ignored);
+        let settled = results.iter().filter(|r| r.ok).count();
+        let elapsed = (h.clock.now() - t0).to_std().unwrap_or_default();
+        let idle = h.sim.work_messages().is_empty();
+        quiet_since = if idle { quiet_since.or(Some(Instant::now())) } else { None };
+        if opts.progress && last_progress.elapsed() >= Duration::from_secs(1) {
+            eprintln!(
+                "  [simulated +{:>4.0}s] {settled}/{} cases settled, {} checks queued",
+                elapsed.as_secs_f64(),
+                results.len(),
+                h.sim.work_messages().len()
+            );
+            let _ = std::io::stderr().flush();
+            last_progress = Instant::now();
+        }
+        let done = settled == results.len() || quiet_since.is_some_and(|q| q.elapsed() > Duration::from_millis(500));
+        if done || elapsed > opts.timeout {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    pump.stop().await;
+    let results = judge(&h, &cases, &ignored);
+    let report = h.sim.report();
+    let race_violations = report.violations.iter().filter(|v| v.kind == simulator::ViolationKind::Race).count();
+    let other_violations: Vec<String> = report
+        .violations
+        .iter()
+        .filter(|v| v.kind != simulator::ViolationKind::Race)
+        .map(|v| format!("{:?}: {}", v.kind, v.detail))
+        .collect();
+    let ok = results.iter().all(|r| r.ok) && race_violations == 0 && other_violations.is_empty();
+    Ok(DemoReport {
+        time_scale: opts.time_scale,
+        simulated_secs: (h.clock.now() - t0).num_milliseconds() as f64 / 1000.0,
+        real_secs: started.elapsed().as_secs_f64(),
+        arm_calls_total: report.arm_calls_total,
+        race_violations,
+        other_violations,
+        invocations: report.invocations.total,
+        failed_invocations: report.invocations.failed,
+        parked: h.sim.parked().len(),
+        cases: results,
+        ok,
+    })
+}
+
+/// The summary table.
+pub fn render(r: &DemoReport) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "\nmpe-approver demo: local Azure simulator, time compressed {}x ({:.0} simulated s in {:.1} real s); times below are simulated\n\n",
+        r.time_scale, r.simulated_secs, r.real_secs
+    ));
+    out.push_str(&format!(
+        "{:<42} {:<17} {:<13} {:<12} {:<44} {:>9} {:>5} {:>5}\n",
+        "case", "service", "target", "expected", "outcome", "pend→appr", "ARM", "races"
+    ));
+    out.push_str(&format!("{}\n", "-".repeat(154)));
+    for c in &r.cases {
+        let latency = c.pending_to_approved_secs.map(|s| format!("{s:.1}s")).unwrap_or_else(|| "-".into());
+        let expected = match c.expected {
+            Expect::Approved => "approve",
+            Expect::NotApproved => "leave alone",
+            Expect::Parked => "park",
+            Expect::Ignored => "ignore",
+        };
+        out.push_str(&format!(
+            "{:<42} {:<17} {:<13} {:<12} {:<44} {:>9} {:>5} {:>5} {}\n",
+            c.case,
+            c.service,
+            c.target,
+            expected,
+            c.outcome.chars().take(44).collect::<String>(),
+            latency,
+            c.arm_calls,
+            c.race_violations,
+            if c.ok { "ok" } else { "FAIL" }
+        ));
+    }
+    out.push_str(&format!(
+        "\nARM calls: {}   invocations: {} ({} failed and retried)   parked: {}   race violations: {}   other violations: {}\n",
+        r.arm_calls_total,
+        r.invocations,
+        r.failed_invocations,
+        r.parked,
+        r.race_violations,
+        r.other_violations.len()
+    ));
+    for v in &r.other_violations {
+        out.push_str(&format!("  violation: {v}\n"));
+    }
+    out.push_str(if r.ok { "result: OK\n" } else { "result: FAILED\n" });
+    out
+}

@@ -1,0 +1,372 @@
+//! The simulated Azure Resource Manager: MPE GETs, target PEC list/get/approve, parent resource GETs,
+//! long-running operation status, injected throttling, and per-MPE call counting.
+//!
+//! Bodies follow the official ARM examples per target type (`shared/arm-examples/`). This file must
+//! never panic on a request (any path, method, header or body), serve anything without a valid ARM
+//! bearer token and `api-version`, or change the world except through [`World::approve`].
+
+use super::identity::ARM_AUDIENCE;
+use super::state::{ApproveOutcome, Operation, PecSnapshot, PecStatus, TargetKind, WorldError};
+use super::{lock, AppState};
+use crate::providers;
+use crate::resource_id::ResourceId;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// What an injected fault answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum FaultKind {
+    /// 429 Too Many Requests with `Retry-After: 1`.
+    Throttle,
+    /// 503 Service Unavailable with `Retry-After: 1`.
+    Unavailable,
+}
+
+#[derive(Debug, Default)]
+pub struct FaultPlan {
+    pub remaining: u32,
+    pub kind: Option<FaultKind>,
+    pub injected: u64,
+}
+
+/// An ARM error response: `{"error": {"code", "message"}}`.
+pub fn arm_error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    let mut r = (status, Json(json!({"error": {"code": code, "message": message.into()}}))).into_response();
+    r.headers_mut().insert("x-ms-failure-cause", HeaderValue::from_static("gateway"));
+    r
+}
+
+fn not_found(what: &str) -> Response {
+    arm_error(StatusCode::NOT_FOUND, "ResourceNotFound", format!("The Resource '{what}' was not found."))
+}
+
+/// Render one PEC as the target type's API does.
+pub fn pec_json(target: &ResourceId, kind: TargetKind, p: &PecSnapshot) -> Value {
+    let action_key = if kind == TargetKind::Storage { "actionRequired" } else { "actionsRequired" };
+    let mut state = serde_json::Map::new();
+    state.insert("status".into(), json!(p.status.as_str()));
+    state.insert("description".into(), json!(p.description));
+    state.insert(action_key.into(), json!("None"));
+    let mut props = serde_json::Map::new();
+    let provisioning = match (kind, p.updating) {
+        (TargetKind::Sql, true) => Some("Approving"),
+        (TargetKind::Sql, false) => Some("Ready"),
+        (TargetKind::IotHub, true) => Some("Updating"),
+        (TargetKind::IotHub, false) => None,
+        (_, true) => Some("Updating"),
+        (_, false) => Some("Succeeded"),
+    };
+    if let Some(ps) = provisioning {
+        props.insert("provisioningState".into(), json!(ps));
+    }
+    props.insert("privateEndpoint".into(), json!({"id": p.endpoint_id}));
+    props.insert("privateLinkServiceConnectionState".into(), Value::Object(state));
+    let mut v = json!({
+        "id": format!("{}/{}/{}", target.as_str(), kind.pec_segment(), p.name),
+        "name": p.name,
+        "type": format!("{}/{}", kind.resource_type(), kind.pec_segment()),
+        "properties": Value::Object(props),
+    });
+    if kind == TargetKind::KeyVault {
+        v["etag"] = json!("");
+    }
+    v
+}
+
+fn parent_json(target: &ResourceId, kind: TargetKind, pecs: &[PecSnapshot]) -> Value {
+    let list: Vec<Value> = pecs.iter().map(|p| pec_json(target, kind, p)).collect();
+    json!({
+        "id": target.as_str(),
+        "name": target.name(),
+        "type": kind.resource_type(),
+        "location": "westeurope",
+        "properties": { "provisioningState": "Succeeded", "privateEndpointConnections": list },
+    })
+}
+
+struct Req<'a> {
+    method: &'a Method,
+    path: &'a str,
+    api_version: &'a str,
+    principal: String,
+    body: &'a [u8],
+    now: DateTime<Utc>,
+}
+
+/// Every request under `{base}/arm/`.
+pub async fn handler(
+    State(st): State<Arc<AppState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().strip_prefix("/arm").unwrap_or(uri.path());
+    let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
+    lock(&st.world).count_arm_call(path);
+    let principal = match lock(&st.tokens).check(&headers, ARM_AUDIENCE) {
+        Ok(t) => t.principal(),
+        Err(why) => {
+            let mut r = arm_error(StatusCode::UNAUTHORIZED, "AuthenticationFailed", why);
+            r.headers_mut().insert(
+                "www-authenticate",
+                HeaderValue::from_static("Bearer authorization_uri=\"https://login.microsoftonline.com/common\""),
+            );
+            return r;
+        }
+    };
+    let query: HashMap<String, String> =
+        url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()).into_owned().collect();
+    let Some(api_version) = query.get("api-version").filter(|v| !v.is_empty()) else {
+        return arm_error(
+            StatusCode::BAD_REQUEST,
+            "MissingApiVersionParameter",
+            "The api-version query parameter (?api-version=) is required for all requests.",
+        );
+    };
+    {
+        let mut f = lock(&st.faults);
+        if f.remaining > 0 {
+            f.remaining -= 1;
+            f.injected += 1;
+            let (status, code) = match f.kind.unwrap_or(FaultKind::Throttle) {
+                FaultKind::Throttle => (StatusCode::TOO_MANY_REQUESTS, "TooManyRequests"),
+                FaultKind::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
+            };
+            tracing::debug!(target: "simulator", %path, %status, "injected ARM fault");
+            let mut r = arm_error(status, code, "Injected by the simulator. Please retry.");
+            r.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
+            return r;
+        }
+    }
+    let req = Req { method: &method, path, api_version, principal, body: &body, now: st.clock.now() };
+    let mut r = dispatch(&st, &req);
+    if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+        r.headers_mut().insert("x-ms-request-id", v);
+    }
+    r
+}
+
+fn dispatch(st: &AppState, req: &Req<'_>) -> Response {
+    let segs: Vec<&str> = req.path.split('/').collect();
+    if segs.len() >= 3 {
+        let kind = segs[segs.len() - 2];
+        let op = segs[segs.len() - 1];
+        if kind.eq_ignore_ascii_case("operationStatuses") || kind.eq_ignore_ascii_case("operationResults") {
+            if req.method != Method::GET {
+                return method_not_allowed(req.method);
+            }
+            return operation(st, req, op, kind.eq_ignore_ascii_case("operationResults"));
+        }
+    }
+    // `{target}/privateEndpointConnections`: the list.
+    let lower = req.path.to_ascii_lowercase();
+    if let Some(prefix_len) = lower.strip_suffix("/privateendpointconnections").map(str::len) {
+        let Ok(target) = ResourceId::parse(&req.path[..prefix_len]) else {
+            return arm_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidResourceId",
+                format!("'{}' is not a valid resource id", req.path),
+            );
+        };
+        if req.method != Method::GET {
+            return method_not_allowed(req.method);
+        }
+        return list_pecs(st, req, &target);
+    }
+    let id = match ResourceId::parse(req.path) {
+        Ok(id) => id,
+        Err(e) => return arm_error(StatusCode::BAD_REQUEST, "InvalidResourceId", e.to_string()),
+    };
+    if providers::for_id(&id).is_some() {
+        if req.method != Method::GET {
+            return method_not_allowed(req.method);
+        }
+        return match lock(&st.world).mpe_body(&id, req.now) {
+            Some(b) => Json(b).into_response(),
+            None => not_found(id.as_str()),
+        };
+    }
+    if let Some(parent) = id.parent() {
+        let is_pec =
+            id.resource_type().rsplit('/').next().is_some_and(|t| t.eq_ignore_ascii_case("privateEndpointConnections"));
+        if is_pec && parent.parent().is_none() {
+            return match *req.method {
+                Method::GET => get_pec(st, req, &parent, id.name()),
+                Method::PUT => put_pec(st, req, &parent, id.name()),
+                _ => method_not_allowed(req.method),
+            };
+        }
+        return not_found(id.as_str());
+    }
+    if req.method != Method::GET {
+        return method_not_allowed(req.method);
+    }
+    let world = lock(&st.world);
+    match world.target(&id) {
+        Some((tid, kind)) => {
+            let pecs = world.pecs(&tid, req.now).unwrap_or_default();
+            Json(parent_json(&tid, kind, &pecs)).into_response()
+        }
+        None => not_found(id.as_str()),
+    }
+}
+
+fn method_not_allowed(m: &Method) -> Response {
+    arm_error(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", format!("The simulator does not support {m} here."))
+}
+
+fn list_pecs(st: &AppState, req: &Req<'_>, target: &ResourceId) -> Response {
+    let world = lock(&st.world);
+    let Some((tid, kind)) = world.target(target) else {
+        return not_found(target.as_str());
+    };
+    let items: Vec<Value> =
+        world.pecs(&tid, req.now).unwrap_or_default().iter().map(|p| pec_json(&tid, kind, p)).collect();
+    if kind == TargetKind::IotHub {
+        Json(Value::Array(items)).into_response()
+    } else {
+        Json(json!({ "value": items })).into_response()
+    }
+}
+
+fn get_pec(st: &AppState, req: &Req<'_>, target: &ResourceId, name: &str) -> Response {
+    let world = lock(&st.world);
+    let Some((tid, kind)) = world.target(target) else {
+        return not_found(target.as_str());
+    };
+    match world.pec(&tid, name, req.now) {
+        Some(p) => Json(pec_json(&tid, kind, &p)).into_response(),
+        None if kind == TargetKind::KeyVault => StatusCode::NO_CONTENT.into_response(),
+        None => arm_error(
+            StatusCode::NOT_FOUND,
+            "PrivateEndpointConnectionNotFound",
+            format!("Private endpoint connection '{name}' was not found."),
+        ),
+    }
+}
+
+fn put_pec(st: &AppState, req: &Req<'_>, target: &ResourceId, name: &str) -> Response {
+    let body: Value = match serde_json::from_slice(req.body) {
+        Ok(v) => v,
+        Err(e) => {
+            return arm_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequestContent",
+                format!("The request content is not valid JSON: {e}"),
+            )
+        }
+    };
+    let state = body.pointer("/properties/privateLinkServiceConnectionState");
+    let status = state.and_then(|s| s.get("status")).and_then(Value::as_str).unwrap_or("");
+    if !status.eq_ignore_ascii_case("Approved") {
+        return arm_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidPrivateEndpointConnectionStatus",
+            format!("The simulator accepts only approvals (properties.privateLinkServiceConnectionState.status = Approved), got {status:?}."),
+        );
+    }
+    let description = state.and_then(|s| s.get("description")).and_then(Value::as_str).unwrap_or("");
+    let mut world = lock(&st.world);
+    let Some((tid, kind)) = world.target(target) else {
+        return not_found(target.as_str());
+    };
+    let outcome = match world.approve(&tid, name, &req.principal, description, req.now) {
+        Ok(o) => o,
+        Err(WorldError::NotApprovable { name, status }) => {
+            return arm_error(
+                StatusCode::BAD_REQUEST,
+                "PrivateEndpointConnectionStateTransitionNotAllowed",
+                format!("Private endpoint connection '{name}' is {status} and cannot be approved."),
+            )
+        }
+        Err(e) => return arm_error(StatusCode::NOT_FOUND, "PrivateEndpointConnectionNotFound", e.to_string()),
+    };
+    tracing::info!(target: "simulator", pec = name, by = %req.principal, ?outcome, "PEC approval PUT");
+    let Some(snap) = world.pec(&tid, name, req.now) else {
+        return not_found(name);
+    };
+    let pec_body = pec_json(&tid, kind, &snap);
+    let done_at = match outcome {
+        ApproveOutcome::Approved { settles_at } => settles_at,
+        ApproveOutcome::AlreadyApproved => req.now,
+    };
+    if !kind.approval_is_async() || snap.status != PecStatus::Approved {
+        return Json(pec_body).into_response();
+    }
+    let op = world.start_operation(Operation {
+        target_key: tid.key(),
+        pec_name: snap.name.clone(),
+        started_at: req.now,
+        done_at,
+    });
+    drop(world);
+    let op_base = format!(
+        "{}/subscriptions/{}/providers/{}/locations/simulated",
+        st.arm_base(),
+        tid.subscription(),
+        tid.namespace()
+    );
+    let status_url = format!("{op_base}/operationStatuses/{op}?api-version={}", req.api_version);
+    let result_url = format!("{op_base}/operationResults/{op}?api-version={}", req.api_version);
+    let mut r = match kind {
+        TargetKind::Sql => StatusCode::ACCEPTED.into_response(),
+        _ => (StatusCode::ACCEPTED, Json(pec_body)).into_response(),
+    };
+    let h = r.headers_mut();
+    if kind != TargetKind::Sql {
+        if let Ok(v) = HeaderValue::from_str(&status_url) {
+            h.insert("azure-asyncoperation", v);
+        }
+    }
+    if kind != TargetKind::Web {
+        if let Ok(v) = HeaderValue::from_str(&result_url) {
+            h.insert("location", v);
+        }
+    }
+    h.insert("retry-after", HeaderValue::from_static("1"));
+    r
+}
+
+fn operation(st: &AppState, req: &Req<'_>, op: &str, result: bool) -> Response {
+    let world = lock(&st.world);
+    let Some(o) = world.operation(op).cloned() else {
+        return not_found(req.path);
+    };
+    let done = req.now >= o.done_at;
+    if !result {
+        let mut v = json!({"id": op, "name": op, "status": if done { "Succeeded" } else { "InProgress" },
+            "startTime": o.started_at.to_rfc3339()});
+        if done {
+            v["endTime"] = json!(o.done_at.to_rfc3339());
+        }
+        return Json(v).into_response();
+    }
+    if !done {
+        let mut r = StatusCode::ACCEPTED.into_response();
+        r.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
+        if let Ok(v) = HeaderValue::from_str(&format!("{}{}?api-version={}", st.arm_base(), req.path, req.api_version))
+        {
+            r.headers_mut().insert("location", v);
+        }
+        return r;
+    }
+    let Ok(tid) = ResourceId::parse(&o.target_key) else {
+        return not_found(&o.target_key);
+    };
+    match world.target(&tid) {
+        Some((tid, kind)) => match world.pec(&tid, &o.pec_name, req.now) {
+            Some(p) => Json(pec_json(&tid, kind, &p)).into_response(),
+            None => StatusCode::NO_CONTENT.into_response(),
+        },
+        None => not_found(&o.target_key),
+    }
+}

@@ -1,0 +1,333 @@
+//! A local Azure on loopback: the App Service managed-identity endpoint, ARM (MPEs of the five supported
+//! services and five target types, with the race rule), Service Bus REST, Event Grid event builders, and
+//! a Functions-host emulator ([`host`]). Used by `mpe-approver simulate`, the demo, and end-to-end tests.
+//!
+//! One axum server on `127.0.0.1`: `/msi/token`, `/arm/...`, `/servicebus/{queue}/messages`. Time is the
+//! injected [`SharedClock`]; MPE phases are computed lazily from timestamps. The simulator must never
+//! listen beyond loopback, panic on a request, or call real Azure.
+
+pub mod arm;
+pub mod events;
+pub mod host;
+pub mod identity;
+pub mod servicebus;
+pub mod state;
+
+pub use arm::FaultKind;
+pub use events::{resource_write_success_event, write_success_event};
+pub use host::{FunctionsHost, HttpOutput, InvocationRecord, InvocationResult, QueuePump};
+pub use servicebus::{DeadLetter, OutgoingMessage, QueueReport, SbMessage, SendOutcome, ServiceBus};
+pub use state::{MpeReport, MpeSpec, PecSnapshot, PecStatus, TargetKind, Violation, ViolationKind, WorldError};
+
+use crate::clock::SharedClock;
+use crate::resource_id::ResourceId;
+use anyhow::Context;
+use axum::routing::{any, get, post};
+use axum::Router;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// Lock a mutex, recovering from poisoning (a panicked test thread must not cascade).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    /// Port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// The `X-IDENTITY-HEADER` secret; random when `None`.
+    pub identity_secret: Option<String>,
+    pub work_queue: String,
+    pub parking_queue: String,
+    /// How long a target's asynchronous approval (Web, IoT Hub, SQL) runs, in simulated time.
+    pub approval_lro: Duration,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            port: 0,
+            identity_secret: None,
+            work_queue: "mpe-work".into(),
+            parking_queue: "mpe-parked".into(),
+            approval_lro: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Shared by all the simulator's HTTP handlers.
+pub struct AppState {
+    pub(crate) clock: SharedClock,
+    pub(crate) identity_secret: String,
+    pub(crate) base_url: String,
+    pub(crate) tokens: Mutex<identity::TokenBook>,
+    pub(crate) world: Mutex<state::World>,
+    pub(crate) faults: Mutex<arm::FaultPlan>,
+    pub(crate) bus: ServiceBus,
+    pub(crate) invocations: Arc<Mutex<Vec<InvocationRecord>>>,
+    pub(crate) options: SimOptions,
+}
+
+impl AppState {
+    pub(crate) fn arm_base(&self) -> String {
+        format!("{}/arm", self.base_url)
+    }
+}
+
+/// What happened, for tests and the demo.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimReport {
+    pub now: DateTime<Utc>,
+    pub arm_calls_total: u64,
+    pub arm_calls_by_resource: BTreeMap<String, u64>,
+    pub faults_injected: u64,
+    pub tokens_issued: usize,
+    pub mpes: Vec<MpeReport>,
+    pub violations: Vec<Violation>,
+    pub queues: Vec<QueueReport>,
+    pub invocations: InvocationSummary,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvocationSummary {
+    pub total: usize,
+    pub failed: usize,
+    /// function name → invocations.
+    pub by_function: BTreeMap<String, usize>,
+    pub max_duration_ms: f64,
+    pub records: Vec<InvocationRecord>,
+}
+
+impl SimReport {
+    pub fn mpe(&self, id: &str) -> Option<&MpeReport> {
+        self.mpes.iter().find(|m| m.id.eq_ignore_ascii_case(id))
+    }
+}
+
+/// A running simulator. Dropping it stops the server.
+pub struct Simulator {
+    state: Arc<AppState>,
+    addr: std::net::SocketAddr,
+    server: JoinHandle<()>,
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/", get(|| async { "mpe-approver simulator: /msi/token, /arm/..., /servicebus/{queue}/messages\n" }))
+        .route("/msi/token", get(identity::token))
+        .route("/arm", any(arm::handler))
+        .route("/arm/", any(arm::handler))
+        .route("/arm/{*rest}", any(arm::handler))
+        .route("/servicebus/{queue}/messages", post(servicebus::send_handler))
+        .with_state(state)
+}
+
+impl Simulator {
+    pub async fn start(clock: SharedClock, options: SimOptions) -> anyhow::Result<Simulator> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
+            .await
+            .with_context(|| format!("binding the simulator to 127.0.0.1:{}", options.port))?;
+        let addr = listener.local_addr()?;
+        let base_url = format!("http://{addr}");
+        let bus = ServiceBus::new(clock.clone(), &[&options.work_queue, &options.parking_queue]);
+        let state = Arc::new(AppState {
+            identity_secret: options
+                .identity_secret
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
+            base_url,
+            tokens: Mutex::new(identity::TokenBook::default()),
+            world: Mutex::new(state::World::new(options.approval_lro)),
+            faults: Mutex::new(arm::FaultPlan::default()),
+            bus,
+            invocations: Arc::new(Mutex::new(Vec::new())),
+            options,
+            clock,
+        });
+        let app = router(state.clone());
+        let server = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(target: "simulator", error = %e, "simulator server stopped");
+            }
+        });
+        tracing::info!(target: "simulator", %addr, "simulator listening");
+        Ok(Simulator { state, addr, server })
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.state.base_url
+    }
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+    pub fn clock(&self) -> &SharedClock {
+        &self.state.clock
+    }
+    /// `IDENTITY_ENDPOINT`.
+    pub fn identity_endpoint(&self) -> String {
+        format!("{}/msi/token", self.state.base_url)
+    }
+    /// `IDENTITY_HEADER`.
+    pub fn identity_header(&self) -> &str {
+        &self.state.identity_secret
+    }
+    /// ARM base URL: resource ids are appended (`{arm}{id}?api-version=...`).
+    pub fn arm_endpoint(&self) -> String {
+        self.state.arm_base()
+    }
+    /// Service Bus base URL: messages go to `{endpoint}/{queue}/messages`.
+    pub fn servicebus_endpoint(&self) -> String {
+        format!("{}/servicebus", self.state.base_url)
+    }
+    pub fn service_bus(&self) -> ServiceBus {
+        self.state.bus.clone()
+    }
+    pub fn work_queue_name(&self) -> &str {
+        &self.state.options.work_queue
+    }
+    pub fn parking_queue_name(&self) -> &str {
+        &self.state.options.parking_queue
+    }
+    /// Messages waiting in the work queue (visible or scheduled), not taken.
+    pub fn work_messages(&self) -> Vec<SbMessage> {
+        self.state.bus.peek(&self.state.options.work_queue)
+    }
+    /// Messages parked for a human, with their application properties.
+    pub fn parked(&self) -> Vec<SbMessage> {
+        self.state.bus.peek(&self.state.options.parking_queue)
+    }
+    /// The work queue's dead-letter queue.
+    pub fn dead_letters(&self) -> Vec<DeadLetter> {
+        self.state.bus.dead_letters(&self.state.options.work_queue)
+    }
+
+    /// The environment a handler needs to talk to this simulator.
+    pub fn handler_env(&self) -> Vec<(String, String)> {
+        let work_queue = self.work_queue_name();
+        let parking_queue = self.parking_queue_name();
+        vec![
+            ("IDENTITY_ENDPOINT".into(), self.identity_endpoint()),
+            ("IDENTITY_HEADER".into(), self.identity_header().to_string()),
+            ("MPE_ARM_ENDPOINT".into(), self.arm_endpoint()),
+            ("MPE_SERVICEBUS_ENDPOINT".into(), self.servicebus_endpoint()),
+            ("ServiceBusConnection__fullyQualifiedNamespace".into(), "localhost".into()),
+            ("MPE_QUEUE_NAME".into(), work_queue.into()),
+            ("MPE_PARKING_QUEUE_NAME".into(), parking_queue.into()),
+        ]
+    }
+
+    /// Issue a token directly (what `/msi/token` does), e.g. for tests that call ARM themselves.
+    pub fn issue_token(&self, audience: &str) -> String {
+        lock(&self.state.tokens).issue(audience, None, self.state.clock.now())
+    }
+
+    pub fn add_target(&self, target: &ResourceId) -> Result<TargetKind, WorldError> {
+        lock(&self.state.world).add_target(target)
+    }
+    /// Add an MPE created now. Returns the name its PEC will have at the target.
+    pub fn add_mpe(&self, spec: MpeSpec) -> Result<String, WorldError> {
+        let now = self.state.clock.now();
+        lock(&self.state.world).add_mpe(spec, now)
+    }
+    /// A stranger's Pending PEC (private endpoint `endpoint_name`) on `target`. Returns the PEC name.
+    pub fn add_stranger(&self, target: &ResourceId, endpoint_name: &str) -> Result<String, WorldError> {
+        let now = self.state.clock.now();
+        lock(&self.state.world).add_stranger(target, endpoint_name, "Please approve my request!", now)
+    }
+    /// A second Pending PEC on the MPE's target whose endpoint has the MPE's endpoint name. Returns its name.
+    pub fn add_twin(&self, mpe: &ResourceId, description: Option<&str>) -> Result<String, WorldError> {
+        let now = self.state.clock.now();
+        lock(&self.state.world).add_twin(mpe, description, now)
+    }
+    pub fn delete_mpe(&self, mpe: &ResourceId) -> Result<(), WorldError> {
+        self.delete_mpe_at(mpe, self.state.clock.now())
+    }
+    pub fn delete_mpe_at(&self, mpe: &ResourceId, when: DateTime<Utc>) -> Result<(), WorldError> {
+        lock(&self.state.world).delete_mpe(mpe, when)
+    }
+    /// A human rejects the MPE's PEC now.
+    pub fn reject_pec(&self, mpe: &ResourceId) -> Result<(), WorldError> {
+        self.reject_pec_at(mpe, self.state.clock.now())
+    }
+    pub fn reject_pec_at(&self, mpe: &ResourceId, when: DateTime<Utc>) -> Result<(), WorldError> {
+        lock(&self.state.world).reject_pec(mpe, when)
+    }
+    /// The MPE's phase now (`None` when deleted or unknown).
+    pub fn mpe_phase(&self, mpe: &ResourceId) -> Option<crate::providers::SimPhase> {
+        lock(&self.state.world).mpe_phase(mpe, self.state.clock.now())
+    }
+    /// The PECs visible at `target` now.
+    pub fn pecs(&self, target: &ResourceId) -> Vec<PecSnapshot> {
+        lock(&self.state.world).pecs(target, self.state.clock.now()).unwrap_or_default()
+    }
+    /// Answer the next `n` ARM requests with `kind` (429 or 503, `Retry-After: 1`).
+    pub fn inject_faults(&self, n: u32, kind: FaultKind) {
+        let mut f = lock(&self.state.faults);
+        f.remaining = n;
+        f.kind = Some(kind);
+    }
+    /// A Functions host emulator aimed at `handler_url`, wired to this simulator's Service Bus, whose
+    /// invocations appear in [`Simulator::report`].
+    pub fn host(&self, handler_url: &str) -> FunctionsHost {
+        FunctionsHost::new(handler_url, self.state.clock.clone())
+            .with_service_bus(self.state.bus.clone())
+            .with_log(self.state.invocations.clone())
+    }
+
+    pub fn report(&self) -> SimReport {
+        let now = self.state.clock.now();
+        let world = lock(&self.state.world);
+        let records = lock(&self.state.invocations).clone();
+        let mut by_function = BTreeMap::new();
+        for r in &records {
+            *by_function.entry(r.function.clone()).or_insert(0) += 1;
+        }
+        SimReport {
+            now,
+            arm_calls_total: world.arm_calls_total,
+            arm_calls_by_resource: world.arm_calls_by_resource.clone(),
+            faults_injected: lock(&self.state.faults).injected,
+            tokens_issued: lock(&self.state.tokens).issued(),
+            mpes: world.mpe_reports(now),
+            violations: world.violations().to_vec(),
+            queues: self.state.bus.report(),
+            invocations: InvocationSummary {
+                total: records.len(),
+                failed: records.iter().filter(|r| !r.success).count(),
+                by_function,
+                max_duration_ms: records.iter().map(|r| r.duration_ms).fold(0.0, f64::max),
+                records,
+            },
+        }
+    }
+}
+
+/// `mpe-approver simulate`: run a simulator on `port` with a clock `factor` times faster than real
+/// time, print the environment a handler needs, and serve until Ctrl-C.
+pub async fn run_standalone(port: u16, factor: f64) -> anyhow::Result<()> {
+    let clock: SharedClock = Arc::new(crate::clock::ScaledClock::new(Utc::now(), factor));
+    let sim = Simulator::start(clock, SimOptions { port, ..Default::default() }).await?;
+    println!("# mpe-approver simulator on {} (time x{factor})", sim.base_url());
+    for (k, v) in sim.handler_env() {
+        println!("export {k}={v}");
+    }
+    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    println!("{}", serde_json::to_string_pretty(&sim.report())?);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

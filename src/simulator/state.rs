@@ -1,0 +1,853 @@
+//! The simulated world: targets, MPEs, their PECs, and the race rule. Pure data and time arithmetic.
+//!
+//! Every method takes `now` (virtual time) explicitly; phases are computed lazily from timestamps, so
+//! nothing ticks in the background and the model is unit-testable without HTTP or a clock.
+//! This file must never do I/O, sleep, or read a clock itself.
+
+use crate::providers::{self, Provider, SimPhase};
+use crate::resource_id::ResourceId;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+/// The target resource types the simulator serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum TargetKind {
+    Storage,
+    KeyVault,
+    Web,
+    IotHub,
+    Sql,
+}
+
+impl TargetKind {
+    pub const ALL: [TargetKind; 5] =
+        [TargetKind::Storage, TargetKind::KeyVault, TargetKind::Web, TargetKind::IotHub, TargetKind::Sql];
+
+    /// The kind of a top-level target resource id (case-insensitive), if served.
+    pub fn of(id: &ResourceId) -> Option<TargetKind> {
+        if id.parent().is_some() {
+            return None;
+        }
+        Self::ALL.into_iter().find(|k| id.is_type(k.resource_type()))
+    }
+    pub fn resource_type(self) -> &'static str {
+        match self {
+            TargetKind::Storage => "Microsoft.Storage/storageAccounts",
+            TargetKind::KeyVault => "Microsoft.KeyVault/vaults",
+            TargetKind::Web => "Microsoft.Web/sites",
+            TargetKind::IotHub => "Microsoft.Devices/IotHubs",
+            TargetKind::Sql => "Microsoft.Sql/servers",
+        }
+    }
+    /// The group id an MPE to this target usually asks for.
+    pub fn default_group_id(self) -> &'static str {
+        match self {
+            TargetKind::Storage => "blob",
+            TargetKind::KeyVault => "vault",
+            TargetKind::Web => "sites",
+            TargetKind::IotHub => "iotHub",
+            TargetKind::Sql => "sqlServer",
+        }
+    }
+    /// The spelling of the PEC collection segment in ids this target reports (IoT Hub capitalises it).
+    pub fn pec_segment(self) -> &'static str {
+        match self {
+            TargetKind::IotHub => "PrivateEndpointConnections",
+            _ => "privateEndpointConnections",
+        }
+    }
+    /// Approval is a long-running operation answering 202 (Web, IoT Hub, SQL).
+    pub fn approval_is_async(self) -> bool {
+        matches!(self, TargetKind::Web | TargetKind::IotHub | TargetKind::Sql)
+    }
+}
+
+/// How an MPE behaves over time. Offsets are from the moment it is added.
+#[derive(Debug, Clone)]
+pub struct MpeSpec {
+    pub id: ResourceId,
+    pub target: ResourceId,
+    pub group_id: Option<String>,
+    pub request_message: String,
+    /// The PEC shows up Pending at the target this long after creation.
+    pub pec_appears_after: Duration,
+    /// The MPE itself reports awaiting approval this long after creation (>= `pec_appears_after`).
+    pub pending_after: Duration,
+    /// The MPE reports Approved this long after its PEC was approved.
+    pub settle_after_approval: Duration,
+    /// Deleted this long after creation.
+    pub delete_after: Option<Duration>,
+    /// A human rejects the PEC this long after creation.
+    pub reject_after: Option<Duration>,
+}
+
+impl MpeSpec {
+    /// Defaults: PEC after 5 s, MPE pending after 10 s, settles 5 s after approval.
+    pub fn new(id: ResourceId, target: ResourceId) -> Self {
+        MpeSpec {
+            id,
+            target,
+            group_id: None,
+            request_message: "Please approve this managed private endpoint".into(),
+            pec_appears_after: Duration::from_secs(5),
+            pending_after: Duration::from_secs(10),
+            settle_after_approval: Duration::from_secs(5),
+            delete_after: None,
+            reject_after: None,
+        }
+    }
+    pub fn timing(mut self, pec_appears_after: Duration, pending_after: Duration) -> Self {
+        self.pec_appears_after = pec_appears_after;
+        self.pending_after = pending_after.max(pec_appears_after);
+        self
+    }
+    pub fn request_message(mut self, m: impl Into<String>) -> Self {
+        self.request_message = m.into();
+        self
+    }
+    pub fn group_id(mut self, g: impl Into<String>) -> Self {
+        self.group_id = Some(g.into());
+        self
+    }
+    pub fn settle_after_approval(mut self, d: Duration) -> Self {
+        self.settle_after_approval = d;
+        self
+    }
+    pub fn delete_after(mut self, d: Duration) -> Self {
+        self.delete_after = Some(d);
+        self
+    }
+    pub fn reject_after(mut self, d: Duration) -> Self {
+        self.reject_after = Some(d);
+        self
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum WorldError {
+    #[error("{0} is not a supported MPE type")]
+    UnsupportedMpe(String),
+    #[error("{0} is not a supported target type (Storage, Key Vault, Web sites, IoT Hub, SQL servers)")]
+    UnsupportedTarget(String),
+    #[error("MPE {0} already exists")]
+    DuplicateMpe(String),
+    #[error("no MPE {0}")]
+    NoMpe(String),
+    #[error("no target {0}")]
+    NoTarget(String),
+    #[error("no private endpoint connection {0}")]
+    NoPec(String),
+    #[error("private endpoint connection {name} is {status} and cannot be approved")]
+    NotApprovable { name: String, status: &'static str },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum PecStatus {
+    Pending,
+    Approved,
+    Rejected,
+    Disconnected,
+}
+
+impl PecStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PecStatus::Pending => "Pending",
+            PecStatus::Approved => "Approved",
+            PecStatus::Rejected => "Rejected",
+            PecStatus::Disconnected => "Disconnected",
+        }
+    }
+}
+
+/// Whose PEC it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "kind", content = "mpe")]
+pub enum PecOwner {
+    /// The MPE's own PEC (MPE key).
+    Mpe(String),
+    /// Somebody else's private endpoint: must never be approved.
+    Stranger,
+    /// Same endpoint name as the MPE (key) but not its PEC: must never be approved.
+    Twin(String),
+}
+
+#[derive(Debug, Clone)]
+struct Approval {
+    at: DateTime<Utc>,
+    by: String,
+    /// End of the target's long-running operation.
+    settles_at: DateTime<Utc>,
+    description: String,
+}
+
+#[derive(Debug, Clone)]
+struct PecRec {
+    name: String,
+    endpoint_id: String,
+    owner: PecOwner,
+    appears_at: DateTime<Utc>,
+    request: String,
+    approval: Option<Approval>,
+    rejected_at: Option<DateTime<Utc>>,
+    disconnected_at: Option<DateTime<Utc>>,
+}
+
+/// A PEC as the target shows it at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PecSnapshot {
+    pub name: String,
+    pub endpoint_id: String,
+    pub status: PecStatus,
+    pub description: String,
+    /// True while the target's approval operation is still running.
+    pub updating: bool,
+    pub owner: PecOwner,
+}
+
+#[derive(Debug)]
+struct TargetRec {
+    id: ResourceId,
+    kind: TargetKind,
+    pecs: Vec<PecRec>,
+}
+
+struct MpeRec {
+    spec: MpeSpec,
+    provider: &'static dyn Provider,
+    created_at: DateTime<Utc>,
+    deleted_at: Option<DateTime<Utc>>,
+    failed_at: Option<DateTime<Utc>>,
+    approve_puts: u32,
+    arm_calls: u64,
+    violations: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Violation {
+    pub at: DateTime<Utc>,
+    /// The MPE concerned, if any.
+    pub mpe: Option<String>,
+    pub kind: ViolationKind,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ViolationKind {
+    /// The PEC was approved while its MPE was still Creating: the MPE failed.
+    Race,
+    StrangerApproved,
+    TwinApproved,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApproveOutcome {
+    /// Newly approved; `settles_at` ends the target's operation.
+    Approved {
+        settles_at: DateTime<Utc>,
+    },
+    AlreadyApproved,
+}
+
+/// A long-running approval operation (Web, IoT Hub, SQL).
+#[derive(Debug, Clone)]
+pub struct Operation {
+    pub target_key: String,
+    pub pec_name: String,
+    pub started_at: DateTime<Utc>,
+    pub done_at: DateTime<Utc>,
+}
+
+/// Per-MPE record in the report.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MpeReport {
+    pub id: String,
+    pub service: String,
+    pub target: String,
+    pub created_at: DateTime<Utc>,
+    /// When its PEC appeared Pending at the target (if it has by now).
+    pub pec_appeared_at: Option<DateTime<Utc>>,
+    /// When the MPE itself started reporting awaiting approval (if it has by now).
+    pub pending_at: Option<DateTime<Utc>>,
+    pub pec_approved_at: Option<DateTime<Utc>>,
+    pub approved_by: Option<String>,
+    /// Seconds from the MPE becoming pending to its PEC being approved.
+    pub approval_latency_secs: Option<f64>,
+    pub approve_puts: u32,
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub rejected_at: Option<DateTime<Utc>>,
+    /// The MPE's phase now (`Deleted` when gone).
+    pub phase: String,
+    pub arm_calls: u64,
+    pub violations: Vec<String>,
+}
+
+/// Everything the simulated Azure knows about targets and MPEs.
+#[derive(Default)]
+pub struct World {
+    targets: BTreeMap<String, TargetRec>,
+    mpes: BTreeMap<String, MpeRec>,
+    violations: Vec<Violation>,
+    operations: HashMap<String, Operation>,
+    /// Length of a target's long-running approval (Web, IoT Hub, SQL).
+    pub approval_lro: Duration,
+    pub arm_calls_total: u64,
+    pub arm_calls_by_resource: BTreeMap<String, u64>,
+    /// The managed-network subscription private endpoints are created in.
+    pub managed_subscription: String,
+}
+
+fn at(base: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(d).ok().and_then(|d| base.checked_add_signed(d)).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+impl PecRec {
+    fn snapshot(&self, now: DateTime<Utc>) -> Option<PecSnapshot> {
+        if now < self.appears_at || self.disconnected_at.is_some_and(|d| d <= self.appears_at) {
+            return None;
+        }
+        let approved = self.approval.as_ref().filter(|a| a.at <= now);
+        let rejected = self.rejected_at.filter(|r| *r <= now);
+        let (status, description, updating) = if self.disconnected_at.is_some_and(|d| d <= now) {
+            (PecStatus::Disconnected, "The private endpoint was deleted".to_string(), false)
+        } else {
+            match (approved, rejected) {
+                (Some(a), Some(r)) if r > a.at => (PecStatus::Rejected, "Rejected by an administrator".into(), false),
+                (Some(a), _) => (PecStatus::Approved, a.description.clone(), now < a.settles_at),
+                (None, Some(_)) => (PecStatus::Rejected, "Rejected by an administrator".into(), false),
+                (None, None) => (PecStatus::Pending, self.request.clone(), false),
+            }
+        };
+        Some(PecSnapshot {
+            name: self.name.clone(),
+            endpoint_id: self.endpoint_id.clone(),
+            status,
+            description,
+            updating,
+            owner: self.owner.clone(),
+        })
+    }
+}
+
+impl World {
+    pub fn new(approval_lro: Duration) -> Self {
+        World {
+            approval_lro,
+            managed_subscription: "9f8e7d6c-5b4a-4321-8fed-cba987654321".into(),
+            ..Default::default()
+        }
+    }
+
+    fn endpoint_id(&self, rg: &str, endpoint_name: &str) -> String {
+        format!(
+            "/subscriptions/{}/resourceGroups/{rg}/providers/Microsoft.Network/privateEndpoints/{endpoint_name}",
+            self.managed_subscription
+        )
+    }
+
+    fn pec_name(endpoint_name: &str) -> String {
+        format!("{endpoint_name}.{}", uuid::Uuid::new_v4())
+    }
+
+    pub fn add_target(&mut self, id: &ResourceId) -> Result<TargetKind, WorldError> {
+        let kind = TargetKind::of(id).ok_or_else(|| WorldError::UnsupportedTarget(id.to_string()))?;
+        self.targets.entry(id.key()).or_insert_with(|| TargetRec { id: id.clone(), kind, pecs: Vec::new() });
+        Ok(kind)
+    }
+
+    /// Add an MPE created at `now`; its target is added if needed. Returns the PEC name it will have.
+    pub fn add_mpe(&mut self, mut spec: MpeSpec, now: DateTime<Utc>) -> Result<String, WorldError> {
+        let provider = providers::for_id(&spec.id).ok_or_else(|| WorldError::UnsupportedMpe(spec.id.to_string()))?;
+        if self.mpes.contains_key(&spec.id.key()) {
+            return Err(WorldError::DuplicateMpe(spec.id.to_string()));
+        }
+        let kind = self.add_target(&spec.target)?;
+        spec.pending_after = spec.pending_after.max(spec.pec_appears_after);
+        if spec.group_id.is_none() {
+            spec.group_id = Some(kind.default_group_id().to_string());
+        }
+        let endpoint_name = provider.endpoint_name(&spec.id);
+        let rg = format!("managed-rg-{}", spec.id.name_at(0).unwrap_or("mpe"));
+        let pec = PecRec {
+            name: Self::pec_name(&endpoint_name),
+            endpoint_id: self.endpoint_id(&rg, &endpoint_name),
+            owner: PecOwner::Mpe(spec.id.key()),
+            appears_at: at(now, spec.pec_appears_after),
+            request: spec.request_message.clone(),
+            approval: None,
+            rejected_at: spec.reject_after.map(|d| at(now, d)),
+            disconnected_at: spec.delete_after.map(|d| at(now, d)),
+        };
+        let name = pec.name.clone();
+        if let Some(t) = self.targets.get_mut(&spec.target.key()) {
+            t.pecs.push(pec);
+        }
+        let deleted_at = spec.delete_after.map(|d| at(now, d));
+        self.mpes.insert(
+            spec.id.key(),
+            MpeRec {
+                spec,
+                provider,
+                created_at: now,
+                deleted_at,
+                failed_at: None,
+                approve_puts: 0,
+                arm_calls: 0,
+                violations: Vec::new(),
+            },
+        );
+        Ok(name)
+    }
+
+    /// A stranger's Pending PEC on `target` whose private endpoint is `endpoint_name`. Returns the PEC name.
+    pub fn add_stranger(
+        &mut self,
+        target: &ResourceId,
+        endpoint_name: &str,
+        description: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String, WorldError> {
+        self.add_target(target)?;
+        let pec = PecRec {
+            name: Self::pec_name(endpoint_name),
+            endpoint_id: self.endpoint_id("someone-elses-rg", endpoint_name),
+            owner: PecOwner::Stranger,
+            appears_at: now,
+            request: description.to_string(),
+            approval: None,
+            rejected_at: None,
+            disconnected_at: None,
+        };
+        let name = pec.name.clone();
+        if let Some(t) = self.targets.get_mut(&target.key()) {
+            t.pecs.push(pec);
+        }
+        Ok(name)
+    }
+
+    /// A second Pending PEC on the MPE's target whose private endpoint has the same name as the MPE's.
+    /// `description` `None` copies the MPE's request message. Returns the PEC name.
+    pub fn add_twin(
+        &mut self,
+        mpe: &ResourceId,
+        description: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<String, WorldError> {
+        let m = self.mpes.get(&mpe.key()).ok_or_else(|| WorldError::NoMpe(mpe.to_string()))?;
+        let endpoint_name = m.provider.endpoint_name(&m.spec.id);
+        let target_key = m.spec.target.key();
+        let request = description.unwrap_or(&m.spec.request_message).to_string();
+        let pec = PecRec {
+            name: Self::pec_name(&endpoint_name),
+            endpoint_id: self.endpoint_id("twin-rg", &endpoint_name),
+            owner: PecOwner::Twin(mpe.key()),
+            appears_at: now,
+            request,
+            approval: None,
+            rejected_at: None,
+            disconnected_at: None,
+        };
+        let name = pec.name.clone();
+        let t = self.targets.get_mut(&target_key).ok_or_else(|| WorldError::NoTarget(target_key.clone()))?;
+        t.pecs.push(pec);
+        Ok(name)
+    }
+
+    fn own_pec_mut(&mut self, mpe_key: &str) -> Option<&mut PecRec> {
+        let target = self.mpes.get(mpe_key)?.spec.target.key();
+        self.targets.get_mut(&target)?.pecs.iter_mut().find(|p| p.owner == PecOwner::Mpe(mpe_key.to_string()))
+    }
+
+    fn own_pec(&self, mpe_key: &str) -> Option<&PecRec> {
+        let target = self.mpes.get(mpe_key)?.spec.target.key();
+        self.targets.get(&target)?.pecs.iter().find(|p| p.owner == PecOwner::Mpe(mpe_key.to_string()))
+    }
+
+    /// Delete the MPE at `when` (may be in the future): 404 afterwards, its PEC Disconnected.
+    pub fn delete_mpe(&mut self, mpe: &ResourceId, when: DateTime<Utc>) -> Result<(), WorldError> {
+        let m = self.mpes.get_mut(&mpe.key()).ok_or_else(|| WorldError::NoMpe(mpe.to_string()))?;
+        m.deleted_at = Some(when);
+        if let Some(p) = self.own_pec_mut(&mpe.key()) {
+            p.disconnected_at = Some(when);
+        }
+        Ok(())
+    }
+
+    /// A human rejects the MPE's PEC at `when` (may be in the future).
+    pub fn reject_pec(&mut self, mpe: &ResourceId, when: DateTime<Utc>) -> Result<(), WorldError> {
+        if !self.mpes.contains_key(&mpe.key()) {
+            return Err(WorldError::NoMpe(mpe.to_string()));
+        }
+        let p = self.own_pec_mut(&mpe.key()).ok_or_else(|| WorldError::NoPec(mpe.to_string()))?;
+        p.rejected_at = Some(when);
+        Ok(())
+    }
+
+    /// The MPE's phase at `now`; `None` when unknown or deleted.
+    pub fn mpe_phase(&self, mpe: &ResourceId, now: DateTime<Utc>) -> Option<SimPhase> {
+        let m = self.mpes.get(&mpe.key())?;
+        if m.deleted_at.is_some_and(|d| d <= now) {
+            return None;
+        }
+        if m.failed_at.is_some_and(|f| f <= now) {
+            return Some(SimPhase::Failed);
+        }
+        if let Some(snap) = self.own_pec(&mpe.key()).and_then(|p| p.snapshot(now)) {
+            match snap.status {
+                PecStatus::Rejected => return Some(SimPhase::Rejected),
+                PecStatus::Disconnected => return Some(SimPhase::Disconnected),
+                PecStatus::Approved => {
+                    let approved_at = self.own_pec(&mpe.key()).and_then(|p| p.approval.as_ref()).map(|a| a.at);
+                    if approved_at.is_some_and(|a| now >= at(a, m.spec.settle_after_approval)) {
+                        return Some(SimPhase::Approved);
+                    }
+                }
+                PecStatus::Pending => {}
+            }
+        }
+        if now < at(m.created_at, m.spec.pending_after) {
+            Some(SimPhase::Creating)
+        } else {
+            Some(SimPhase::AwaitingApproval)
+        }
+    }
+
+    /// The MPE's ARM body at `now`, rendered by its provider; `None` when unknown or deleted (404).
+    pub fn mpe_body(&self, mpe: &ResourceId, now: DateTime<Utc>) -> Option<serde_json::Value> {
+        let phase = self.mpe_phase(mpe, now)?;
+        let m = self.mpes.get(&mpe.key())?;
+        let group = m.spec.group_id.clone().unwrap_or_default();
+        Some(m.provider.sim_body(&providers::SimMpe {
+            id: &m.spec.id,
+            target: &m.spec.target,
+            group_id: &group,
+            request_message: &m.spec.request_message,
+            phase,
+        }))
+    }
+
+    /// The target's id and kind (case-insensitive lookup).
+    pub fn target(&self, id: &ResourceId) -> Option<(ResourceId, TargetKind)> {
+        self.targets.get(&id.key()).map(|t| (t.id.clone(), t.kind))
+    }
+
+    /// The PECs visible at the target at `now`, in creation order.
+    pub fn pecs(&self, target: &ResourceId, now: DateTime<Utc>) -> Option<Vec<PecSnapshot>> {
+        let t = self.targets.get(&target.key())?;
+        Some(t.pecs.iter().filter_map(|p| p.snapshot(now)).collect())
+    }
+
+    /// One PEC at `now` by name (case-insensitive).
+    pub fn pec(&self, target: &ResourceId, name: &str, now: DateTime<Utc>) -> Option<PecSnapshot> {
+        let t = self.targets.get(&target.key())?;
+        t.pecs.iter().find(|p| p.name.eq_ignore_ascii_case(name)).and_then(|p| p.snapshot(now))
+    }
+
+    /// The name of the MPE's own PEC.
+    pub fn own_pec_name(&self, mpe: &ResourceId) -> Option<String> {
+        self.own_pec(&mpe.key()).map(|p| p.name.clone())
+    }
+
+    /// Approve a PEC at `now` on behalf of `by`. Applies the race rule and records violations.
+    pub fn approve(
+        &mut self,
+        target: &ResourceId,
+        name: &str,
+        by: &str,
+        description: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ApproveOutcome, WorldError> {
+        let snap = self.pec(target, name, now).ok_or_else(|| WorldError::NoPec(name.to_string()))?;
+        let kind = self.targets.get(&target.key()).map(|t| t.kind);
+        if let PecOwner::Mpe(k) = &snap.owner {
+            if let Some(m) = self.mpes.get_mut(k) {
+                m.approve_puts += 1;
+            }
+        }
+        match snap.status {
+            PecStatus::Approved => return Ok(ApproveOutcome::AlreadyApproved),
+            PecStatus::Rejected | PecStatus::Disconnected => {
+                return Err(WorldError::NotApprovable { name: snap.name, status: snap.status.as_str() })
+            }
+            PecStatus::Pending => {}
+        }
+        let lro = if kind.is_some_and(TargetKind::approval_is_async) { self.approval_lro } else { Duration::ZERO };
+        let settles_at = at(now, lro);
+        // Race rule: approving while the MPE is still Creating breaks it for good.
+        let mut violation = None;
+        match &snap.owner {
+            PecOwner::Mpe(k) => {
+                let id = self.mpes.get(k).map(|m| m.spec.id.clone());
+                if let Some(id) = id {
+                    if self.mpe_phase(&id, now) == Some(SimPhase::Creating) {
+                        if let Some(m) = self.mpes.get_mut(k) {
+                            m.failed_at = Some(now);
+                        }
+                        violation = Some((
+                            Some(k.clone()),
+                            ViolationKind::Race,
+                            format!("PEC {} approved while MPE {} was still Creating; the MPE failed", snap.name, id),
+                        ));
+                    }
+                }
+            }
+            PecOwner::Stranger => {
+                violation = Some((
+                    None,
+                    ViolationKind::StrangerApproved,
+                    format!("stranger's PEC {} ({}) on {} approved by {by}", snap.name, snap.endpoint_id, target),
+                ));
+            }
+            PecOwner::Twin(k) => {
+                violation = Some((
+                    Some(k.clone()),
+                    ViolationKind::TwinApproved,
+                    format!("ambiguous twin PEC {} ({}) approved by {by}", snap.name, snap.endpoint_id),
+                ));
+            }
+        }
+        if let Some(t) = self.targets.get_mut(&target.key()) {
+            if let Some(p) = t.pecs.iter_mut().find(|p| p.name.eq_ignore_ascii_case(name)) {
+                p.approval =
+                    Some(Approval { at: now, by: by.to_string(), settles_at, description: description.to_string() });
+            }
+        }
+        if let Some((mpe, kind, detail)) = violation {
+            tracing::warn!(target: "simulator", ?kind, %detail, "violation");
+            if let Some(m) = mpe.as_ref().and_then(|k| self.mpes.get_mut(k)) {
+                m.violations.push(detail.clone());
+            }
+            let mpe = mpe.and_then(|k| self.mpes.get(&k).map(|m| m.spec.id.to_string()));
+            self.violations.push(Violation { at: now, mpe, kind, detail });
+        }
+        Ok(ApproveOutcome::Approved { settles_at })
+    }
+
+    pub fn violations(&self) -> &[Violation] {
+        &self.violations
+    }
+
+    /// Record an asynchronous operation; returns its id.
+    pub fn start_operation(&mut self, op: Operation) -> String {
+        let id = uuid::Uuid::new_v4().to_string();
+        self.operations.insert(id.clone(), op);
+        id
+    }
+
+    pub fn operation(&self, id: &str) -> Option<&Operation> {
+        self.operations.get(&id.to_ascii_lowercase())
+    }
+
+    /// Count one ARM call on `path` (any casing): in total, per resource, and for each MPE it concerns
+    /// (the MPE itself, or every MPE connecting to the target the call is about).
+    pub fn count_arm_call(&mut self, path: &str) {
+        self.arm_calls_total += 1;
+        let key = path.trim_end_matches('/').to_ascii_lowercase();
+        *self.arm_calls_by_resource.entry(key.clone()).or_default() += 1;
+        let target_keys: Vec<String> =
+            self.targets.keys().filter(|t| key == **t || key.starts_with(&format!("{t}/"))).cloned().collect();
+        for (mk, m) in self.mpes.iter_mut() {
+            let about_mpe = key == *mk || key.starts_with(&format!("{mk}/"));
+            let about_target = target_keys.contains(&m.spec.target.key());
+            if about_mpe || about_target {
+                m.arm_calls += 1;
+            }
+        }
+    }
+
+    pub fn mpe_reports(&self, now: DateTime<Utc>) -> Vec<MpeReport> {
+        self.mpes
+            .iter()
+            .map(|(k, m)| {
+                let pec = self.own_pec(k);
+                let pec_appeared_at =
+                    pec.map(|p| p.appears_at).filter(|a| *a <= now && !m.deleted_at.is_some_and(|d| d <= *a));
+                let pending = at(m.created_at, m.spec.pending_after);
+                let pending_at = Some(pending).filter(|p| {
+                    *p <= now && !m.deleted_at.is_some_and(|d| d <= *p) && !m.failed_at.is_some_and(|f| f <= *p)
+                });
+                let approval = pec.and_then(|p| p.approval.as_ref()).filter(|a| a.at <= now);
+                let phase = match self.mpe_phase(&m.spec.id, now) {
+                    None => "Deleted".to_string(),
+                    Some(p) => format!("{p:?}"),
+                };
+                MpeReport {
+                    id: m.spec.id.to_string(),
+                    service: m.provider.service().to_string(),
+                    target: m.spec.target.to_string(),
+                    created_at: m.created_at,
+                    pec_appeared_at,
+                    pending_at,
+                    pec_approved_at: approval.map(|a| a.at),
+                    approved_by: approval.map(|a| a.by.clone()),
+                    approval_latency_secs: match (pending_at, approval) {
+                        (Some(p), Some(a)) => Some((a.at - p).num_milliseconds() as f64 / 1000.0),
+                        _ => None,
+                    },
+                    approve_puts: m.approve_puts,
+                    deleted_at: m.deleted_at.filter(|d| *d <= now),
+                    rejected_at: pec.and_then(|p| p.rejected_at).filter(|r| *r <= now),
+                    phase,
+                    arm_calls: m.arm_calls,
+                    violations: m.violations.clone(),
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t0() -> DateTime<Utc> {
+        "2026-11-23T10:00:00Z".parse().unwrap()
+    }
+    fn secs(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+    fn plus(n: i64) -> DateTime<Utc> {
+        t0() + chrono::Duration::seconds(n)
+    }
+    fn target() -> ResourceId {
+        ResourceId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/acct")
+            .unwrap()
+    }
+    fn mpe() -> ResourceId {
+        ResourceId::parse(
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.StreamAnalytics/clusters/c/privateEndpoints/pe1",
+        )
+        .unwrap()
+    }
+    fn world() -> (World, String) {
+        let mut w = World::new(secs(3));
+        let name = w.add_mpe(MpeSpec::new(mpe(), target()).timing(secs(5), secs(10)), t0()).unwrap();
+        (w, name)
+    }
+
+    #[test]
+    fn lifecycle_phases() {
+        let (w, name) = world();
+        assert_eq!(w.mpe_phase(&mpe(), plus(1)), Some(SimPhase::Creating));
+        assert!(w.pec(&target(), &name, plus(1)).is_none());
+        let p = w.pec(&target(), &name, plus(6)).unwrap();
+        assert_eq!(p.status, PecStatus::Pending);
+        assert_eq!(p.description, "Please approve this managed private endpoint");
+        assert!(p.endpoint_id.ends_with("/Microsoft.Network/privateEndpoints/pe1"));
+        assert_eq!(w.mpe_phase(&mpe(), plus(6)), Some(SimPhase::Creating));
+        assert_eq!(w.mpe_phase(&mpe(), plus(11)), Some(SimPhase::AwaitingApproval));
+    }
+
+    #[test]
+    fn approval_after_pending_is_clean_and_settles() {
+        let (mut w, name) = world();
+        let out = w.approve(&target(), &name, "mi", "ok", plus(12)).unwrap();
+        assert_eq!(out, ApproveOutcome::Approved { settles_at: plus(12) });
+        assert_eq!(w.mpe_phase(&mpe(), plus(13)), Some(SimPhase::AwaitingApproval));
+        assert_eq!(w.mpe_phase(&mpe(), plus(18)), Some(SimPhase::Approved));
+        assert_eq!(w.approve(&target(), &name, "mi", "ok", plus(20)).unwrap(), ApproveOutcome::AlreadyApproved);
+        assert!(w.violations().is_empty());
+        let r = &w.mpe_reports(plus(20))[0];
+        assert_eq!(r.pending_at, Some(plus(10)));
+        assert_eq!(r.pec_approved_at, Some(plus(12)));
+        assert_eq!(r.approved_by.as_deref(), Some("mi"));
+        assert_eq!(r.approval_latency_secs, Some(2.0));
+        assert_eq!(r.approve_puts, 2);
+    }
+
+    #[test]
+    fn race_rule_fails_the_mpe_for_good() {
+        let (mut w, name) = world();
+        // PEC visible at +6, MPE still Creating until +10.
+        w.approve(&target(), &name, "mi", "ok", plus(7)).unwrap();
+        assert_eq!(w.mpe_phase(&mpe(), plus(8)), Some(SimPhase::Failed));
+        assert_eq!(w.mpe_phase(&mpe(), plus(1000)), Some(SimPhase::Failed));
+        assert_eq!(w.violations().len(), 1);
+        assert_eq!(w.violations()[0].kind, ViolationKind::Race);
+        assert_eq!(w.mpe_reports(plus(20))[0].violations.len(), 1);
+    }
+
+    #[test]
+    fn rejection_and_deletion() {
+        let (mut w, name) = world();
+        w.reject_pec(&mpe(), plus(11)).unwrap();
+        assert_eq!(w.mpe_phase(&mpe(), plus(10)), Some(SimPhase::AwaitingApproval));
+        assert_eq!(w.mpe_phase(&mpe(), plus(12)), Some(SimPhase::Rejected));
+        assert_eq!(w.pec(&target(), &name, plus(12)).unwrap().status, PecStatus::Rejected);
+        assert!(matches!(
+            w.approve(&target(), &name, "mi", "ok", plus(13)),
+            Err(WorldError::NotApprovable { status: "Rejected", .. })
+        ));
+        w.delete_mpe(&mpe(), plus(20)).unwrap();
+        assert!(w.mpe_body(&mpe(), plus(19)).is_some());
+        assert!(w.mpe_body(&mpe(), plus(21)).is_none());
+        assert_eq!(w.pec(&target(), &name, plus(21)).unwrap().status, PecStatus::Disconnected);
+        assert!(w.approve(&target(), &name, "mi", "ok", plus(22)).is_err());
+    }
+
+    #[test]
+    fn deleted_before_pec_appears_leaves_no_pec() {
+        let mut w = World::new(secs(3));
+        let name =
+            w.add_mpe(MpeSpec::new(mpe(), target()).timing(secs(5), secs(10)).delete_after(secs(2)), t0()).unwrap();
+        assert!(w.pec(&target(), &name, plus(30)).is_none());
+        assert_eq!(w.mpe_reports(plus(30))[0].phase, "Deleted");
+    }
+
+    #[test]
+    fn strangers_and_twins_are_violations() {
+        let (mut w, _) = world();
+        let s = w.add_stranger(&target(), "someone", "let me in", t0()).unwrap();
+        let tw = w.add_twin(&mpe(), None, t0()).unwrap();
+        let twin = w.pec(&target(), &tw, plus(1)).unwrap();
+        assert!(twin.endpoint_id.ends_with("/pe1"));
+        assert_eq!(twin.description, "Please approve this managed private endpoint");
+        w.approve(&target(), &s, "mi", "ok", plus(12)).unwrap();
+        w.approve(&target(), &tw, "mi", "ok", plus(12)).unwrap();
+        let kinds: Vec<_> = w.violations().iter().map(|v| v.kind).collect();
+        assert_eq!(kinds, vec![ViolationKind::StrangerApproved, ViolationKind::TwinApproved]);
+        // The MPE itself is untouched.
+        assert_eq!(w.mpe_phase(&mpe(), plus(30)), Some(SimPhase::AwaitingApproval));
+    }
+
+    #[test]
+    fn ids_are_case_insensitive_and_async_targets_update() {
+        let mut w = World::new(secs(3));
+        let sql = ResourceId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Sql/servers/db").unwrap();
+        let name = w.add_mpe(MpeSpec::new(mpe(), sql.clone()).timing(secs(1), secs(1)), t0()).unwrap();
+        let upper =
+            ResourceId::parse(&sql.as_str().to_uppercase().replace("/SUBSCRIPTIONS/", "/subscriptions/")).unwrap();
+        let out = w.approve(&upper, &name.to_uppercase(), "mi", "ok", plus(2)).unwrap();
+        assert_eq!(out, ApproveOutcome::Approved { settles_at: plus(5) });
+        assert!(w.pec(&sql, &name, plus(3)).unwrap().updating);
+        assert!(!w.pec(&sql, &name, plus(6)).unwrap().updating);
+        assert_eq!(
+            w.mpe_phase(&ResourceId::parse(&mpe().as_str().to_lowercase()).unwrap(), plus(2)),
+            Some(SimPhase::AwaitingApproval)
+        );
+    }
+
+    #[test]
+    fn arm_calls_are_attributed() {
+        let (mut w, _) = world();
+        w.count_arm_call(mpe().as_str());
+        w.count_arm_call(&format!("{}/privateEndpointConnections", target().as_str().to_uppercase()));
+        w.count_arm_call("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/acct2");
+        assert_eq!(w.arm_calls_total, 3);
+        assert_eq!(w.mpe_reports(t0())[0].arm_calls, 2);
+    }
+
+    #[test]
+    fn rejects_unsupported_types() {
+        let mut w = World::new(secs(3));
+        let bad_target =
+            ResourceId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Foo/bars/b").unwrap();
+        assert!(matches!(w.add_mpe(MpeSpec::new(mpe(), bad_target), t0()), Err(WorldError::UnsupportedTarget(_))));
+        assert!(matches!(w.add_mpe(MpeSpec::new(target(), target()), t0()), Err(WorldError::UnsupportedMpe(_))));
+    }
+}

@@ -1,0 +1,351 @@
+//! HTTP-level tests of the simulator: identity, ARM auth and shapes, approvals, faults, Service Bus REST.
+
+use super::*;
+use crate::clock::ScaledClock;
+use crate::providers::SimPhase;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+const STORAGE: &str = "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/acct";
+const IOT: &str =
+    "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg/providers/Microsoft.Devices/IotHubs/hub";
+const SQL: &str =
+    "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg/providers/Microsoft.Sql/servers/db";
+const KV: &str =
+    "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv";
+const ASA: &str = "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg/providers/Microsoft.StreamAnalytics/clusters/c/privateEndpoints/pe1";
+const KUSTO: &str = "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg/providers/Microsoft.Kusto/clusters/k/managedPrivateEndpoints/m1";
+
+fn id(s: &str) -> ResourceId {
+    ResourceId::parse(s).unwrap()
+}
+
+async fn sim() -> Simulator {
+    // 1 real ms = 1 simulated s.
+    let clock: SharedClock = Arc::new(ScaledClock::new(Utc::now(), 1000.0));
+    let options = SimOptions { approval_lro: Duration::from_secs(100), ..Default::default() };
+    Simulator::start(clock, options).await.unwrap()
+}
+
+async fn token(sim: &Simulator, aud: &str) -> String {
+    let r = reqwest::Client::new()
+        .get(sim.identity_endpoint())
+        .query(&[("api-version", "2019-08-01"), ("resource", aud)])
+        .header("X-IDENTITY-HEADER", sim.identity_header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["token_type"], "Bearer");
+    assert!(v["expires_on"].as_str().unwrap().parse::<i64>().is_ok());
+    v["access_token"].as_str().unwrap().to_string()
+}
+
+async fn arm_get(sim: &Simulator, tok: &str, path: &str) -> (StatusCode, Value) {
+    let r = reqwest::Client::new()
+        .get(format!("{}{path}", sim.arm_endpoint()))
+        .query(&[("api-version", "2024-01-01")])
+        .bearer_auth(tok)
+        .send()
+        .await
+        .unwrap();
+    let s = r.status();
+    let text = r.text().await.unwrap();
+    (s, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn arm_put(sim: &Simulator, tok: &str, path: &str, body: &Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .put(format!("{}{path}", sim.arm_endpoint()))
+        .query(&[("api-version", "2024-01-01")])
+        .bearer_auth(tok)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn sleep_sim(secs: u64) {
+    tokio::time::sleep(Duration::from_millis(secs)).await;
+}
+
+#[tokio::test]
+async fn identity_requires_the_secret() {
+    let sim = sim().await;
+    let r = reqwest::Client::new()
+        .get(sim.identity_endpoint())
+        .query(&[("api-version", "2019-08-01"), ("resource", "https://management.azure.com")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = reqwest::Client::new()
+        .get(sim.identity_endpoint())
+        .query(&[("api-version", "2019-08-01"), ("resource", "https://management.azure.com")])
+        .header("X-IDENTITY-HEADER", "wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn arm_requires_token_audience_and_api_version() {
+    let sim = sim().await;
+    sim.add_mpe(MpeSpec::new(id(ASA), id(STORAGE))).unwrap();
+    let client = reqwest::Client::new();
+    let url = format!("{}{ASA}?api-version=2020-03-01", sim.arm_endpoint());
+    assert_eq!(client.get(&url).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let sb = token(&sim, "https://servicebus.azure.net").await;
+    assert_eq!(client.get(&url).bearer_auth(&sb).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let arm = token(&sim, "https://management.azure.com/").await;
+    assert_eq!(client.get(&url).bearer_auth(&arm).send().await.unwrap().status(), StatusCode::OK);
+    let r = client.get(format!("{}{ASA}", sim.arm_endpoint())).bearer_auth(&arm).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "MissingApiVersionParameter");
+    // Hostile paths never panic.
+    for p in [
+        "/",
+        "/..",
+        "/subscriptions",
+        "/subscriptions/x/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/a%2Fb",
+        "/operationResults/zzz",
+        "/privateEndpointConnections",
+    ] {
+        let s = client
+            .get(format!("{}{p}?api-version=1", sim.arm_endpoint()))
+            .bearer_auth(&arm)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(s.is_client_error() || s == StatusCode::OK, "{p}: {s}");
+    }
+    assert!(sim.report().arm_calls_total >= 8);
+}
+
+#[tokio::test]
+async fn mpe_lifecycle_over_http_case_insensitive() {
+    let sim = sim().await;
+    let name = sim
+        .add_mpe(MpeSpec::new(id(ASA), id(STORAGE)).timing(Duration::from_secs(100), Duration::from_secs(300)))
+        .unwrap();
+    let tok = token(&sim, "https://management.azure.com").await;
+    let (s, v) = arm_get(&sim, &tok, &ASA.to_lowercase()).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        v["properties"]["manualPrivateLinkServiceConnections"][0]["properties"]["privateLinkServiceConnectionState"]
+            ["status"],
+        "PendingCreation"
+    );
+    let (s, v) = arm_get(
+        &sim,
+        &tok,
+        &format!("{}/privateEndpointConnections", STORAGE.to_uppercase().replace("/SUBSCRIPTIONS/", "/subscriptions/")),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["value"].as_array().unwrap().len(), 0);
+    sleep_sim(150).await;
+    let (_, v) = arm_get(&sim, &tok, &format!("{STORAGE}/privateEndpointConnections")).await;
+    let pec = &v["value"][0];
+    assert_eq!(pec["name"], name.as_str());
+    assert_eq!(pec["properties"]["privateLinkServiceConnectionState"]["status"], "Pending");
+    assert_eq!(pec["properties"]["privateLinkServiceConnectionState"]["actionRequired"], "None");
+    assert!(pec["properties"]["privateEndpoint"]["id"].as_str().unwrap().ends_with("/privateEndpoints/pe1"));
+    let (pecs, bad) = crate::pec::parse_list(&v).unwrap();
+    assert!(bad.is_empty());
+    assert_eq!(pecs[0].endpoint_name(), Some("pe1"));
+
+    // Approve too early: the race rule fires.
+    let body = crate::pec::approval_body(pec, "approved by test");
+    let r = arm_put(&sim, &tok, &format!("{STORAGE}/privateEndpointConnections/{name}"), &body).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["properties"]["privateLinkServiceConnectionState"]["status"], "Approved");
+    let rep = sim.report();
+    assert_eq!(rep.violations.len(), 1);
+    assert_eq!(rep.violations[0].kind, ViolationKind::Race);
+    assert_eq!(sim.mpe_phase(&id(ASA)), Some(SimPhase::Failed));
+    assert!(rep.mpe(ASA).unwrap().arm_calls >= 4);
+    assert!(rep.mpe(ASA).unwrap().approved_by.as_deref().unwrap().contains("managed identity"));
+
+    sim.delete_mpe(&id(ASA)).unwrap();
+    let (s, v) = arm_get(&sim, &tok, ASA).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(v["error"]["code"], "ResourceNotFound");
+}
+
+#[tokio::test]
+async fn iot_hub_lists_bare_arrays_and_approves_asynchronously() {
+    let sim = sim().await;
+    let name = sim
+        .add_mpe(
+            MpeSpec::new(id(ASA), id(IOT))
+                .timing(Duration::ZERO, Duration::ZERO)
+                .request_message("Please approve my request!"),
+        )
+        .unwrap();
+    let tok = token(&sim, "https://management.azure.com").await;
+    let (_, v) = arm_get(&sim, &tok, &format!("{IOT}/privateEndpointConnections")).await;
+    let arr = v.as_array().expect("bare array");
+    assert_eq!(arr[0]["properties"]["privateLinkServiceConnectionState"]["description"], "Please approve my request!");
+    assert!(arr[0]["properties"].get("provisioningState").is_none());
+    let body = crate::pec::approval_body(&arr[0], "ok");
+    let r = arm_put(&sim, &tok, &format!("{IOT}/PrivateEndpointConnections/{name}"), &body).await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let op = r.headers().get("azure-asyncoperation").unwrap().to_str().unwrap().to_string();
+    let (s, v) = arm_get(&sim, &tok, &format!("{IOT}/PrivateEndpointConnections/{name}")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["properties"]["provisioningState"], "Updating");
+    let st: Value = reqwest::Client::new().get(&op).bearer_auth(&tok).send().await.unwrap().json().await.unwrap();
+    assert_eq!(st["status"], "InProgress");
+    sleep_sim(120).await;
+    let st: Value = reqwest::Client::new().get(&op).bearer_auth(&tok).send().await.unwrap().json().await.unwrap();
+    assert_eq!(st["status"], "Succeeded");
+    let (_, v) = arm_get(&sim, &tok, &format!("{IOT}/PrivateEndpointConnections/{name}")).await;
+    let pec = crate::pec::parse_pec(&v).unwrap();
+    assert!(crate::pec::approval_settled(&pec));
+    assert!(sim.report().violations.is_empty());
+}
+
+#[tokio::test]
+async fn sql_keyvault_shapes_rejection_and_faults() {
+    let sim = sim().await;
+    let kusto_pec = sim.add_mpe(MpeSpec::new(id(KUSTO), id(SQL)).timing(Duration::ZERO, Duration::ZERO)).unwrap();
+    let tok = token(&sim, "https://management.azure.com").await;
+    let (_, v) = arm_get(&sim, &tok, KUSTO).await;
+    assert_eq!(v["properties"]["provisioningState"], "Succeeded");
+    let (_, v) = arm_get(&sim, &tok, &format!("{SQL}/privateEndpointConnections/{kusto_pec}")).await;
+    assert_eq!(v["properties"]["provisioningState"], "Ready");
+    let r = arm_put(
+        &sim,
+        &tok,
+        &format!("{SQL}/privateEndpointConnections/{kusto_pec}"),
+        &crate::pec::approval_body(&v, "ok"),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert!(r.headers().get("location").is_some());
+    let (_, v) = arm_get(&sim, &tok, &format!("{SQL}/privateEndpointConnections/{kusto_pec}")).await;
+    assert_eq!(v["properties"]["provisioningState"], "Approving");
+
+    // Key Vault: parent resource lists PECs; a missing PEC is 204; a rejected PEC cannot be approved.
+    let adf = "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg/providers/Microsoft.DataFactory/factories/f/managedVirtualNetworks/default/managedPrivateEndpoints/m";
+    let kv_pec = sim.add_mpe(MpeSpec::new(id(adf), id(KV)).timing(Duration::ZERO, Duration::ZERO)).unwrap();
+    let (_, v) = arm_get(&sim, &tok, KV).await;
+    let pecs = v["properties"]["privateEndpointConnections"].as_array().unwrap();
+    assert!(pecs[0]["properties"]["privateEndpoint"]["id"].as_str().unwrap().ends_with("/f.m"));
+    let (s, _) = arm_get(&sim, &tok, &format!("{KV}/privateEndpointConnections/nope")).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    sim.reject_pec(&id(adf)).unwrap();
+    let r = arm_put(
+        &sim,
+        &tok,
+        &format!("{KV}/privateEndpointConnections/{kv_pec}"),
+        &crate::pec::approval_body(&pecs[0], "ok"),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(sim.mpe_phase(&id(adf)), Some(SimPhase::Rejected));
+
+    // Faults.
+    sim.inject_faults(2, FaultKind::Throttle);
+    let r = reqwest::Client::new()
+        .get(format!("{}{KV}?api-version=1", sim.arm_endpoint()))
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.headers().get("retry-after").unwrap(), "1");
+    assert_eq!(arm_get(&sim, &tok, KV).await.0, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(arm_get(&sim, &tok, KV).await.0, StatusCode::OK);
+    sim.inject_faults(1, FaultKind::Unavailable);
+    assert_eq!(arm_get(&sim, &tok, KV).await.0, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(sim.report().faults_injected, 3);
+}
+
+#[tokio::test]
+async fn strangers_and_twins_over_http() {
+    let sim = sim().await;
+    sim.add_mpe(MpeSpec::new(id(ASA), id(STORAGE)).timing(Duration::ZERO, Duration::ZERO)).unwrap();
+    let s = sim.add_stranger(&id(STORAGE), "intruder").unwrap();
+    let t = sim.add_twin(&id(ASA), Some("different")).unwrap();
+    let tok = token(&sim, "https://management.azure.com").await;
+    let (_, v) = arm_get(&sim, &tok, &format!("{STORAGE}/privateEndpointConnections")).await;
+    assert_eq!(v["value"].as_array().unwrap().len(), 3);
+    for name in [&s, &t] {
+        let (_, pec) = arm_get(&sim, &tok, &format!("{STORAGE}/privateEndpointConnections/{name}")).await;
+        let r = arm_put(
+            &sim,
+            &tok,
+            &format!("{STORAGE}/privateEndpointConnections/{name}"),
+            &crate::pec::approval_body(&pec, "x"),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let kinds: Vec<_> = sim.report().violations.iter().map(|v| v.kind).collect();
+    assert_eq!(kinds, vec![ViolationKind::StrangerApproved, ViolationKind::TwinApproved]);
+    // A bad PUT body is a 400, not a panic.
+    let r = reqwest::Client::new()
+        .put(format!("{}{STORAGE}/privateEndpointConnections/{s}?api-version=1", sim.arm_endpoint()))
+        .bearer_auth(&tok)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn service_bus_rest_send() {
+    let sim = sim().await;
+    let url = format!("{}/{}/messages", sim.servicebus_endpoint(), sim.work_queue_name());
+    let client = reqwest::Client::new();
+    assert_eq!(client.post(&url).body("{}").send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let arm = token(&sim, "https://management.azure.com").await;
+    assert_eq!(client.post(&url).bearer_auth(&arm).body("{}").send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let tok = token(&sim, "https://servicebus.azure.net").await;
+    let later =
+        httpdate::fmt_http_date(std::time::SystemTime::from(sim.clock().now() + chrono::Duration::seconds(3600)));
+    let send = |mid: &str, sched: Option<&str>| {
+        let mut bp = json!({"MessageId": mid, "CorrelationId": "c1", "TimeToLive": 86400});
+        if let Some(s) = sched {
+            bp["ScheduledEnqueueTimeUtc"] = json!(s);
+        }
+        client
+            .post(&url)
+            .bearer_auth(&tok)
+            .header("BrokerProperties", bp.to_string())
+            .header("Content-Type", "application/json")
+            .header("reason", "\"first check\"")
+            .body(r#"{"v":1}"#)
+            .send()
+    };
+    assert_eq!(send("a", None).await.unwrap().status(), StatusCode::CREATED);
+    assert_eq!(send("a", None).await.unwrap().status(), StatusCode::CREATED);
+    assert_eq!(send("b", Some(&later)).await.unwrap().status(), StatusCode::CREATED);
+    let msgs = sim.work_messages();
+    assert_eq!(msgs.len(), 2);
+    assert_eq!(msgs[0].properties.get("reason").map(String::as_str), Some("first check"));
+    assert_eq!(msgs[0].correlation_id.as_deref(), Some("c1"));
+    let due = sim.service_bus().take_due(sim.work_queue_name());
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].message_id, "a");
+    let r = client
+        .post(format!("{}/nope/messages", sim.servicebus_endpoint()))
+        .bearer_auth(&tok)
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::GONE);
+    let r = client.post(&url).bearer_auth(&tok).header("BrokerProperties", "{").body("x").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let q = &sim.report().queues;
+    assert!(q.iter().any(|q| q.duplicates_dropped == 1));
+}

@@ -349,3 +349,34 @@ async fn service_bus_rest_send() {
     let q = &sim.report().queues;
     assert!(q.iter().any(|q| q.duplicates_dropped == 1));
 }
+
+#[tokio::test]
+async fn host_invocations_appear_in_the_report() {
+    use axum::routing::post;
+    let sim = sim().await;
+    let app = axum::Router::new()
+        .route("/MpeCheck", post(|| async { axum::Json(json!({"Logs": ["ok"]})) }))
+        .route("/MpeEvent", post(|| async { axum::Json(json!({})) }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let host = sim.host(&url);
+    host.wait_ready(Duration::from_secs(5)).await.unwrap();
+    let ev = write_success_event(&id(ASA), sim.clock().now());
+    assert!(host.deliver_event(&ev).await.unwrap().success);
+    sim.service_bus().send(sim.work_queue_name(), OutgoingMessage { body: "{}".into(), ..Default::default() }).unwrap();
+    let pump = host.run_queue_pump(sim.work_queue_name(), Duration::from_millis(5)).unwrap();
+    let start = std::time::Instant::now();
+    while sim.report().invocations.total < 2 && start.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    pump.stop().await;
+    let rep = sim.report();
+    assert_eq!(rep.invocations.total, 2);
+    assert_eq!(rep.invocations.failed, 0);
+    assert_eq!(rep.invocations.by_function.get("MpeCheck"), Some(&1));
+    assert!(sim.work_messages().is_empty());
+    assert!(serde_json::to_string(&rep).is_ok());
+}

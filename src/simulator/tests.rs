@@ -380,3 +380,57 @@ async fn host_invocations_appear_in_the_report() {
     assert!(sim.work_messages().is_empty());
     assert!(serde_json::to_string(&rep).is_ok());
 }
+
+#[tokio::test]
+async fn hostile_requests_never_panic() {
+    let sim = sim().await;
+    sim.add_mpe(MpeSpec::new(id(ASA), id(STORAGE)).timing(Duration::ZERO, Duration::ZERO)).unwrap();
+    let arm = token(&sim, "https://management.azure.com").await;
+    let sb = token(&sim, "https://servicebus.azure.net").await;
+    let client = reqwest::Client::new();
+    let paths = [
+        ASA.to_string(),
+        format!("{STORAGE}/privateEndpointConnections/x"),
+        format!("{STORAGE}/privateEndpointConnections"),
+        format!("{STORAGE}/privateEndpointConnections/x/y"),
+        format!("{STORAGE}/blobServices/default"),
+        "/subscriptions/s/providers/Microsoft.Web/locations/simulated/operationResults/x".into(),
+        "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/%FF".into(),
+        "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/ünï".into(),
+        format!("/{}", "a/".repeat(600)),
+    ];
+    let bodies: [&[u8]; 5] =
+        [b"", b"null", b"[1,2]", b"{\"properties\":{\"privateLinkServiceConnectionState\":7}}", &[0xff, 0xfe, 0x00]];
+    for p in &paths {
+        for method in [reqwest::Method::GET, reqwest::Method::PUT, reqwest::Method::DELETE, reqwest::Method::PATCH] {
+            for b in bodies {
+                let r = client
+                    .request(method.clone(), format!("{}{p}?api-version=1&api-version=2", sim.arm_endpoint()))
+                    .bearer_auth(&arm)
+                    .body(b.to_vec())
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(!r.status().is_server_error(), "{method} {p}: {}", r.status());
+            }
+        }
+    }
+    for b in bodies {
+        let r = client
+            .post(format!("{}/{}/messages", sim.servicebus_endpoint(), sim.work_queue_name()))
+            .bearer_auth(&sb)
+            .header("BrokerProperties", r#"{"MessageId": 5, "TimeToLive": -1}"#)
+            .body(b.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert!(!r.status().is_server_error());
+    }
+    let r = client
+        .get(format!("{}?resource=&api-version=x&resource=y", sim.identity_endpoint()))
+        .header("X-IDENTITY-HEADER", sim.identity_header())
+        .send()
+        .await
+        .unwrap();
+    assert!(!r.status().is_server_error());
+}

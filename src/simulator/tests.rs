@@ -130,7 +130,7 @@ async fn arm_requires_token_audience_and_api_version() {
 async fn mpe_lifecycle_over_http_case_insensitive() {
     let sim = sim().await;
     let name = sim
-        .add_mpe(MpeSpec::new(id(ASA), id(STORAGE)).timing(Duration::from_secs(100), Duration::from_secs(300)))
+        .add_mpe(MpeSpec::new(id(ASA), id(STORAGE)).timing(Duration::from_secs(100), Duration::from_secs(5000)))
         .unwrap();
     let tok = token(&sim, "https://management.azure.com").await;
     let (s, v) = arm_get(&sim, &tok, &ASA.to_lowercase()).await;

@@ -53,8 +53,8 @@ impl Default for SimOptions {
         SimOptions {
             port: 0,
             identity_secret: None,
-            work_queue: "mpe-work".into(),
-            parking_queue: "mpe-parked".into(),
+            work_queue: "mpe-approvals".into(),
+            parking_queue: "mpe-approvals-parked".into(),
             approval_lro: Duration::from_secs(3),
         }
     }

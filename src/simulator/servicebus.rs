@@ -361,6 +361,41 @@ mod tests {
         assert_eq!(b.report()[1].duplicates_dropped, 1);
     }
 
+    /// A clock that moves only when told.
+    struct Manual(Mutex<DateTime<Utc>>);
+    impl crate::clock::Clock for Manual {
+        fn now(&self) -> DateTime<Utc> {
+            *lock(&self.0)
+        }
+        fn real(&self, d: Duration) -> Duration {
+            d
+        }
+    }
+
+    #[test]
+    fn duplicate_window_expires_after_ten_minutes() {
+        let clock = Arc::new(Manual(Mutex::new(Utc::now())));
+        let b = ServiceBus::new(clock.clone(), &["work"]);
+        let m = OutgoingMessage { message_id: Some("m1".into()), body: "a".into(), ..Default::default() };
+        assert_eq!(b.send("work", m.clone()).unwrap(), SendOutcome::Accepted);
+        *lock(&clock.0) += chrono::Duration::seconds(599);
+        assert_eq!(b.send("work", m.clone()).unwrap(), SendOutcome::Duplicate);
+        *lock(&clock.0) += chrono::Duration::seconds(2);
+        assert_eq!(b.send("work", m).unwrap(), SendOutcome::Accepted);
+        assert_eq!(b.peek("work").len(), 2);
+    }
+
+    #[test]
+    fn expired_messages_are_dropped() {
+        let clock = Arc::new(Manual(Mutex::new(Utc::now())));
+        let b = ServiceBus::new(clock.clone(), &["work"]);
+        let m = OutgoingMessage { body: "a".into(), time_to_live: Some(Duration::from_secs(60)), ..Default::default() };
+        b.send("work", m).unwrap();
+        *lock(&clock.0) += chrono::Duration::seconds(61);
+        assert!(b.take_due("work").is_empty());
+        assert_eq!(b.report()[0].expired, 1);
+    }
+
     #[test]
     fn scheduled_messages_wait() {
         let b = bus();

@@ -130,7 +130,7 @@ async fn arm_requires_token_audience_and_api_version() {
 async fn mpe_lifecycle_over_http_case_insensitive() {
     let sim = sim().await;
     let name = sim
-        .add_mpe(MpeSpec::new(id(ASA), id(STORAGE)).timing(Duration::from_secs(100), Duration::from_secs(300)))
+        .add_mpe(MpeSpec::new(id(ASA), id(STORAGE)).timing(Duration::from_secs(100), Duration::from_secs(5000)))
         .unwrap();
     let tok = token(&sim, "https://management.azure.com").await;
     let (s, v) = arm_get(&sim, &tok, &ASA.to_lowercase()).await;
@@ -348,4 +348,89 @@ async fn service_bus_rest_send() {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let q = &sim.report().queues;
     assert!(q.iter().any(|q| q.duplicates_dropped == 1));
+}
+
+#[tokio::test]
+async fn host_invocations_appear_in_the_report() {
+    use axum::routing::post;
+    let sim = sim().await;
+    let app = axum::Router::new()
+        .route("/MpeCheck", post(|| async { axum::Json(json!({"Logs": ["ok"]})) }))
+        .route("/MpeEvent", post(|| async { axum::Json(json!({})) }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let host = sim.host(&url);
+    host.wait_ready(Duration::from_secs(5)).await.unwrap();
+    let ev = write_success_event(&id(ASA), sim.clock().now());
+    assert!(host.deliver_event(&ev).await.unwrap().success);
+    sim.service_bus().send(sim.work_queue_name(), OutgoingMessage { body: "{}".into(), ..Default::default() }).unwrap();
+    let pump = host.run_queue_pump(sim.work_queue_name(), Duration::from_millis(5)).unwrap();
+    let start = std::time::Instant::now();
+    while sim.report().invocations.total < 2 && start.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    pump.stop().await;
+    let rep = sim.report();
+    assert_eq!(rep.invocations.total, 2);
+    assert_eq!(rep.invocations.failed, 0);
+    assert_eq!(rep.invocations.by_function.get("MpeCheck"), Some(&1));
+    assert!(sim.work_messages().is_empty());
+    assert!(serde_json::to_string(&rep).is_ok());
+}
+
+#[tokio::test]
+async fn hostile_requests_never_panic() {
+    let sim = sim().await;
+    sim.add_mpe(MpeSpec::new(id(ASA), id(STORAGE)).timing(Duration::ZERO, Duration::ZERO)).unwrap();
+    let arm = token(&sim, "https://management.azure.com").await;
+    let sb = token(&sim, "https://servicebus.azure.net").await;
+    let client = reqwest::Client::new();
+    let paths = [
+        ASA.to_string(),
+        format!("{STORAGE}/privateEndpointConnections/x"),
+        format!("{STORAGE}/privateEndpointConnections"),
+        format!("{STORAGE}/privateEndpointConnections/x/y"),
+        format!("{STORAGE}/blobServices/default"),
+        "/subscriptions/s/providers/Microsoft.Web/locations/simulated/operationResults/x".into(),
+        "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/%FF".into(),
+        "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/ünï".into(),
+        format!("/{}", "a/".repeat(600)),
+    ];
+    let bodies: [&[u8]; 5] =
+        [b"", b"null", b"[1,2]", b"{\"properties\":{\"privateLinkServiceConnectionState\":7}}", &[0xff, 0xfe, 0x00]];
+    for p in &paths {
+        for method in [reqwest::Method::GET, reqwest::Method::PUT, reqwest::Method::DELETE, reqwest::Method::PATCH] {
+            for b in bodies {
+                let r = client
+                    .request(method.clone(), format!("{}{p}?api-version=1&api-version=2", sim.arm_endpoint()))
+                    .bearer_auth(&arm)
+                    .body(b.to_vec())
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(!r.status().is_server_error(), "{method} {p}: {}", r.status());
+            }
+        }
+    }
+    for b in bodies {
+        let r = client
+            .post(format!("{}/{}/messages", sim.servicebus_endpoint(), sim.work_queue_name()))
+            .bearer_auth(&sb)
+            .header("BrokerProperties", r#"{"MessageId": 5, "TimeToLive": -1}"#)
+            .body(b.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert!(!r.status().is_server_error());
+    }
+    let r = client
+        .get(format!("{}?resource=&api-version=x&resource=y", sim.identity_endpoint()))
+        .header("X-IDENTITY-HEADER", sim.identity_header())
+        .send()
+        .await
+        .unwrap();
+    assert!(!r.status().is_server_error());
 }

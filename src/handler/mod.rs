@@ -153,7 +153,7 @@ pub(crate) async fn enqueue(
     item: &crate::workitem::WorkItem,
     delay: std::time::Duration,
 ) -> Result<OutgoingMessage, SendError> {
-    let at = app.clock.now() + chrono::Duration::from_std(delay).unwrap_or_else(|_| chrono::Duration::seconds(1));
+    let at = scheduled_time(app.clock.now(), delay);
     let msg = OutgoingMessage {
         body: item.to_json(),
         message_id: item.message_id(),
@@ -169,4 +169,37 @@ pub(crate) async fn enqueue(
 /// Enqueue an immediate check (the CLI's replay).
 pub async fn enqueue_public(app: &App, item: &crate::workitem::WorkItem) -> Result<OutgoingMessage, SendError> {
     enqueue(app, item, std::time::Duration::ZERO).await
+}
+
+/// `now + delay`, rounded up to a whole second: `ScheduledEnqueueTimeUtc` travels as RFC 1123, which has
+/// no fractions, and a check must never run before its delay has passed.
+pub fn scheduled_time(now: chrono::DateTime<chrono::Utc>, delay: std::time::Duration) -> chrono::DateTime<chrono::Utc> {
+    let at = now + chrono::Duration::from_std(delay).unwrap_or_else(|_| chrono::Duration::seconds(1));
+    let whole = at.timestamp();
+    let whole = if at.timestamp_subsec_nanos() > 0 { whole + 1 } else { whole };
+    chrono::DateTime::from_timestamp(whole, 0).unwrap_or(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scheduled_time;
+    use std::time::Duration;
+
+    #[test]
+    fn scheduled_times_round_up_to_whole_seconds() {
+        let now: chrono::DateTime<chrono::Utc> = "2026-11-23T10:00:00.200Z".parse().unwrap();
+        assert_eq!(
+            scheduled_time(now, Duration::from_millis(1800)),
+            "2026-11-23T10:00:02Z".parse::<chrono::DateTime<chrono::Utc>>().unwrap()
+        );
+        assert_eq!(
+            scheduled_time(now, Duration::from_millis(1900)),
+            "2026-11-23T10:00:03Z".parse::<chrono::DateTime<chrono::Utc>>().unwrap()
+        );
+        let whole: chrono::DateTime<chrono::Utc> = "2026-11-23T10:00:00Z".parse().unwrap();
+        assert_eq!(
+            scheduled_time(whole, Duration::from_secs(2)),
+            "2026-11-23T10:00:02Z".parse::<chrono::DateTime<chrono::Utc>>().unwrap()
+        );
+    }
 }

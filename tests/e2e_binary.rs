@@ -1,0 +1,153 @@
+//! The real binary, started the way the Functions host starts it: an empty environment except the
+//! app settings, `FUNCTIONS_CUSTOMHANDLER_PORT`, and App Service's `IDENTITY_ENDPOINT`/`IDENTITY_HEADER`;
+//! a working directory that holds nothing of ours. Azure is the simulator, in real time (no compression),
+//! so the figures are the ones a deployment would see: approval within a couple of seconds of the MPE
+//! reporting pending, tokens fetched by azure_identity from the identity endpoint, nothing else approved.
+
+use mpe_approver::clock::{SharedClock, SystemClock};
+use mpe_approver::resource_id::ResourceId;
+use mpe_approver::simulator::{write_success_event, MpeSpec, SimOptions, Simulator};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+struct Handler {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Drop for Handler {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Handler {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn spawn(env: &[(String, String)], port: u16) -> Handler {
+    let dir = std::env::temp_dir().join(format!("mpe-approver-e2e-{port}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("handler.log");
+    let out = std::fs::File::create(&log).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_mpe-approver"))
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+        .env("FUNCTIONS_WORKER_RUNTIME", "custom")
+        .current_dir(&dir)
+        .stdout(Stdio::from(out.try_clone().unwrap()))
+        .stderr(Stdio::from(out))
+        .spawn()
+        .expect("start the binary");
+    Handler { child, log }
+}
+
+const SUB: &str = "2f4a9838-26b7-47ee-be60-ccc1fdec5953";
+
+fn id(s: &str) -> ResourceId {
+    ResourceId::parse(&format!("/subscriptions/{SUB}/resourceGroups/{s}")).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_with_only_its_environment_approves_what_it_should_and_nothing_else() {
+    let clock: SharedClock = Arc::new(SystemClock);
+    let sim = Simulator::start(
+        clock.clone(),
+        SimOptions {
+            work_queue: "mpe-approvals".into(),
+            parking_queue: "mpe-approvals-parked".into(),
+            approval_lro: Duration::from_millis(800),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let storage = id("rg/providers/Microsoft.Storage/storageAccounts/stdata");
+    let vault = id("rg/providers/Microsoft.KeyVault/vaults/kvdata");
+    sim.add_target(&storage).unwrap();
+    sim.add_target(&vault).unwrap();
+    let asa = id("rg/providers/Microsoft.StreamAnalytics/clusters/asa/privateEndpoints/pe-st");
+    let adf = id(
+        "rg/providers/Microsoft.DataFactory/factories/adf/managedVirtualNetworks/default/managedPrivateEndpoints/kv",
+    );
+    sim.add_mpe(MpeSpec::new(asa.clone(), storage.clone()).timing(Duration::from_millis(500), Duration::from_secs(2)))
+        .unwrap();
+    sim.add_mpe(MpeSpec::new(adf.clone(), vault.clone()).timing(Duration::from_secs(1), Duration::from_secs(3)))
+        .unwrap();
+    sim.add_stranger(&storage, "not-ours").unwrap();
+
+    let port = free_port();
+    let handler = spawn(&sim.handler_env(), port);
+    let host = sim.host(&format!("http://127.0.0.1:{port}"));
+    host.wait_ready(Duration::from_secs(20)).await.unwrap_or_else(|e| panic!("{e}\n{}", handler.log()));
+    let pump = host.run_queue_pump("mpe-approvals", Duration::from_millis(20)).unwrap();
+    for mpe in [&asa, &adf] {
+        let r = host.deliver_event(&write_success_event(mpe, clock.now())).await.unwrap();
+        assert!(r.success, "event invocation failed: {r:?}\n{}", handler.log());
+    }
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let report = sim.report();
+        let done = [&asa, &adf].iter().all(|m| report.mpe(m.as_str()).and_then(|m| m.pec_approved_at).is_some());
+        if done && sim.work_messages().is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not approved in time\n{}\n{}",
+            serde_json::to_string_pretty(&report).unwrap(),
+            handler.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    pump.stop().await;
+
+    let report = sim.report();
+    assert!(report.violations.is_empty(), "violations: {:?}", report.violations);
+    for m in [&asa, &adf] {
+        let r = report.mpe(m.as_str()).unwrap();
+        let latency = r.approval_latency_secs.unwrap();
+        assert!(latency >= 0.0, "approved before the MPE was pending: {r:?}");
+        assert!(latency <= 3.0, "approved {latency:.1}s after pending; expected within a couple of seconds: {r:?}");
+        assert_eq!(r.approve_puts, 1, "{r:?}");
+        assert_eq!(r.approved_by.as_deref(), Some("system-assigned managed identity"), "{r:?}");
+    }
+    let stranger = sim.pecs(&storage).into_iter().find(|p| p.endpoint_id.ends_with("/not-ours")).unwrap();
+    assert_eq!(stranger.status.as_str(), "Pending", "a stranger's PEC was touched");
+    assert!(sim.parked().is_empty(), "unexpected parked items: {:?}", sim.parked());
+    assert!(report.tokens_issued >= 2, "tokens for ARM and Service Bus come from the identity endpoint");
+    let log = handler.log();
+    assert!(log.contains("custom handler listening"), "{log}");
+    assert!(log.contains("correlation"), "decisions are logged with the correlation id: {log}");
+}
+
+#[test]
+fn binary_refuses_bad_configuration_with_the_setting_name() {
+    let out = Command::new(env!("CARGO_BIN_EXE_mpe-approver"))
+        .env_clear()
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", free_port().to_string())
+        .env("ServiceBusConnection__fullyQualifiedNamespace", "ns.servicebus.windows.net")
+        .env("MPE_CHECK_SCHEDULE", "every now and then")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("MPE_CHECK_SCHEDULE"), "{err}");
+    let out = Command::new(env!("CARGO_BIN_EXE_mpe-approver"))
+        .env_clear()
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", free_port().to_string())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ServiceBusConnection__fullyQualifiedNamespace"));
+}

@@ -223,13 +223,13 @@ pub fn candidates(view: &MpeView, endpoint_name: &str, pecs: &[Pec]) -> Vec<usiz
     pecs.iter()
         .enumerate()
         .filter(|(_, p)| {
-            let under_target = ResourceId::parse(&p.id).map(|id| view.target.contains(&id)).unwrap_or(false);
+            // Cheap tests first; the id parse (the proof the PEC lies under our target) only for name matches.
             let named = p.endpoint_name().is_some_and(|n| n.eq_ignore_ascii_case(endpoint_name));
             let group_ok = match (&view.group_id, p.group_ids.is_empty()) {
                 (Some(g), false) => p.group_ids.iter().any(|pg| pg.eq_ignore_ascii_case(g)),
                 _ => true,
             };
-            under_target && named && group_ok
+            named && group_ok && ResourceId::parse(&p.id).map(|id| view.target.contains(&id)).unwrap_or(false)
         })
         .map(|(i, _)| i)
         .collect()

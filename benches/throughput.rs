@@ -1,0 +1,144 @@
+//! `cargo bench`: figures, not assertions.
+//!
+//! 1. The pure decision: ns per `decide()` with a target holding 20 PECs.
+//! 2. A burst of MPEs through the simulator and the in-process handler (compressed time): real time
+//!    until all are approved, invocation latency percentiles, ARM calls per MPE, peak RSS.
+
+use mpe_approver::decision::{decide, Observation, Progress, Schedule};
+use mpe_approver::demo::Harness;
+use mpe_approver::pec::{Pec, PecStatus};
+use mpe_approver::providers::{MpeStatus, MpeView};
+use mpe_approver::resource_id::ResourceId;
+use mpe_approver::simulator::{write_success_event, MpeSpec};
+use std::time::{Duration, Instant};
+
+const SUB: &str = "7d3c2b1a-0000-4000-8000-00000000be4c";
+
+fn bench_decide() {
+    let target = ResourceId::parse(&format!(
+        "/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st"
+    ))
+    .unwrap();
+    let view = MpeView {
+        id: ResourceId::parse(&format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.StreamAnalytics/clusters/c/privateEndpoints/pe-7")).unwrap(),
+        target: target.clone(),
+        group_id: Some("blob".into()),
+        request_message: None,
+        status: MpeStatus::AwaitingApproval,
+        raw_status: String::new(),
+    };
+    let pecs: Vec<Pec> = (0..20)
+        .map(|i| Pec {
+            id: format!("{target}/privateEndpointConnections/pe-{i}.guid"),
+            endpoint_id: Some(format!(
+                "/subscriptions/x/resourceGroups/m/providers/Microsoft.Network/privateEndpoints/pe-{i}"
+            )),
+            status: if i % 3 == 0 { PecStatus::Approved } else { PecStatus::Pending },
+            description: None,
+            group_ids: vec![],
+            provisioning_state: None,
+        })
+        .collect();
+    let schedule = Schedule::default();
+    let n = 200_000u32;
+    let start = Instant::now();
+    let mut approvals = 0;
+    for i in 0..n {
+        let obs = Observation::Mpe { view: &view, endpoint_name: "pe-7", pecs: Some(&pecs) };
+        if matches!(
+            decide(obs, Progress { attempt: i % 50, elapsed: Duration::from_secs(10) }, &schedule, i as u64),
+            mpe_approver::decision::Decision::Approve { .. }
+        ) {
+            approvals += 1;
+        }
+    }
+    let per = start.elapsed().as_nanos() as f64 / n as f64;
+    println!("decide(): {per:.0} ns per decision over 20 PECs ({n} decisions, {approvals} approvals)");
+}
+
+fn peak_rss_kib() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    s.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+async fn bench_burst(n: usize, scale: f64) -> anyhow::Result<()> {
+    let h = Harness::start(scale, &[]).await?;
+    let targets: Vec<ResourceId> = (0..10)
+        .map(|i| {
+            ResourceId::parse(&format!(
+                "/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st{i}"
+            ))
+        })
+        .collect::<Result<_, _>>()?;
+    for t in &targets {
+        h.sim.add_target(t)?;
+    }
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let id = ResourceId::parse(&format!(
+            "/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.StreamAnalytics/clusters/c{}/privateEndpoints/pe{i}",
+            i % 7
+        ))?;
+        let pending = 3 + (i % 20) as u64;
+        h.sim.add_mpe(
+            MpeSpec::new(id.clone(), targets[i % targets.len()].clone())
+                .timing(Duration::from_secs(2), Duration::from_secs(pending)),
+        )?;
+        ids.push(id);
+    }
+    let started = Instant::now();
+    let pump = h.host.run_queue_pump("mpe-approvals", Duration::from_millis(5))?;
+    for id in &ids {
+        h.host.deliver_event(&write_success_event(id, mpe_approver::clock::Clock::now(h.clock.as_ref()))).await?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let r = h.sim.report();
+        let approved = r.mpes.iter().filter(|m| m.pec_approved_at.is_some()).count();
+        if approved == n || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let real = started.elapsed();
+    pump.stop().await;
+    let r = h.sim.report();
+    let approved = r.mpes.iter().filter(|m| m.pec_approved_at.is_some()).count();
+    let mut lat: Vec<f64> = r.mpes.iter().filter_map(|m| m.approval_latency_secs).collect();
+    lat.sort_by(|a, b| a.total_cmp(b));
+    let mut inv: Vec<f64> =
+        r.invocations.records.iter().filter(|i| i.function == "MpeCheck").map(|i| i.duration_ms).collect();
+    inv.sort_by(|a, b| a.total_cmp(b));
+    let pct = |v: &[f64], p: f64| v.get(((v.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(f64::NAN);
+    println!(
+        "burst: {approved}/{n} MPEs approved in {:.1} s real ({scale}x compressed), {} races",
+        real.as_secs_f64(),
+        r.violations.len()
+    );
+    println!(
+        "  pending→approved (simulated s): p50 {:.1}  p99 {:.1}  max {:.1}",
+        pct(&lat, 0.5),
+        pct(&lat, 0.99),
+        lat.last().copied().unwrap_or(f64::NAN)
+    );
+    println!(
+        "  MpeCheck invocations: {}  latency ms p50 {:.1}  p99 {:.1}  (includes approval confirmation waits)",
+        inv.len(),
+        pct(&inv, 0.5),
+        pct(&inv, 0.99)
+    );
+    println!("  ARM calls: {} total, {:.1} per MPE", r.arm_calls_total, r.arm_calls_total as f64 / n as f64);
+    if let Some(kib) = peak_rss_kib() {
+        println!("  peak RSS of simulator + handler + host in one process: {:.1} MiB", kib as f64 / 1024.0);
+    }
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    if std::env::args().any(|a| a == "--list") {
+        return Ok(());
+    }
+    bench_decide();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(bench_burst(300, 20.0))
+}

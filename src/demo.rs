@@ -5,13 +5,11 @@
 //! showing progress, and ends with a table. Time is compressed by `time_scale`; figures are in simulated
 //! seconds. Fails (non-zero exit) if any case did not end as expected or any race was triggered.
 
-use crate::arm::ArmClient;
 use crate::auth::{AuthError, TokenSource};
 use crate::clock::{ScaledClock, SharedClock};
 use crate::config::Config;
 use crate::handler::{self, App};
 use crate::resource_id::ResourceId;
-use crate::servicebus::{QueueSender, RestSender};
 use crate::simulator::{self, FunctionsHost, MpeSpec, SimOptions, Simulator};
 use anyhow::Context;
 use async_trait::async_trait;
@@ -158,14 +156,7 @@ impl Harness {
         let config = Config::from_lookup(|k| env.get(k).cloned())?;
         let tokens: Arc<dyn TokenSource> =
             Arc::new(IdentityEndpointTokens::new(sim.identity_endpoint(), sim.identity_header().to_string()));
-        let arm = ArmClient::new(&config.arm_endpoint, config.arm_audience.clone(), tokens.clone(), clock.clone())?;
-        let sender: Arc<dyn QueueSender> = Arc::new(RestSender::new(
-            config.servicebus_endpoint.clone(),
-            config.servicebus_audience.clone(),
-            tokens,
-            clock.clone(),
-        )?);
-        let app = Arc::new(App { config, arm, sender, clock: clock.clone() });
+        let app = Arc::new(App::new(config, tokens, clock.clone())?);
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.context("binding the handler")?;
         let url = format!("http://{}", listener.local_addr()?);
         let handler = tokio::spawn(async move {

@@ -8,7 +8,6 @@ use mpe_approver::clock::{SharedClock, SystemClock};
 use mpe_approver::config::Config;
 use mpe_approver::handler::{self, App};
 use mpe_approver::resource_id::ResourceId;
-use mpe_approver::servicebus::{QueueSender, RestSender};
 use mpe_approver::workitem::{Origin, WorkItem};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -69,19 +68,7 @@ fn build_app(config: Config, clock: SharedClock) -> anyhow::Result<App> {
     let identity = AzureIdentity::from_env(config.client_id.clone()).context("setting up the Azure credential")?;
     tracing::info!(credential = identity.kind(), "credential ready");
     let tokens: Arc<dyn TokenSource> = Arc::new(identity);
-    let arm = mpe_approver::arm::ArmClient::new(
-        &config.arm_endpoint,
-        config.arm_audience.clone(),
-        tokens.clone(),
-        clock.clone(),
-    )?;
-    let sender: Arc<dyn QueueSender> = Arc::new(RestSender::new(
-        config.servicebus_endpoint.clone(),
-        config.servicebus_audience.clone(),
-        tokens,
-        clock.clone(),
-    )?);
-    Ok(App { config, arm, sender, clock })
+    App::new(config, tokens, clock)
 }
 
 async fn serve(port: Option<u16>) -> anyhow::Result<()> {

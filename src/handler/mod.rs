@@ -33,6 +33,18 @@ pub struct App {
 }
 
 impl App {
+    /// The production wiring: ARM client and Service Bus REST sender over one token source.
+    pub fn new(config: Config, tokens: Arc<dyn crate::auth::TokenSource>, clock: SharedClock) -> anyhow::Result<App> {
+        let arm = ArmClient::new(&config.arm_endpoint, config.arm_audience.clone(), tokens.clone(), clock.clone())?;
+        let sender: Arc<dyn QueueSender> = Arc::new(crate::servicebus::RestSender::new(
+            config.servicebus_endpoint.clone(),
+            config.servicebus_audience.clone(),
+            tokens,
+            clock.clone(),
+        )?);
+        Ok(App { config, arm, sender, clock })
+    }
+
     /// Put a message that cannot succeed on the parking queue, with the reason as an application property.
     pub(crate) async fn park(
         &self,

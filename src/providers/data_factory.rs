@@ -25,39 +25,15 @@ impl Provider for DataFactory {
     fn parse(&self, id: &ResourceId, body: &Value) -> Result<MpeView, ProviderError> {
         let props = body.get("properties").ok_or(ProviderError::Missing { service: SERVICE, field: "properties" })?;
         let target = target_at(SERVICE, "privateLinkResourceId", str_at(props, &["privateLinkResourceId"]))?;
-        let (ps, cs) =
-            match (status_at(props, &["provisioningState"]), status_at(props, &["connectionState", "status"])) {
-                (Ok(ps), Ok(cs)) => (ps, cs),
-                (ps, cs) => {
-                    let (ps, cs) = (shown(ps), shown(cs));
-                    return Ok(MpeView {
-                        id: id.clone(),
-                        target,
-                        group_id: nonempty(str_at(props, &["groupId"])),
-                        request_message: None,
-                        status: MpeStatus::Unknown(format!("provisioningState {ps} status {cs}: not strings")),
-                        raw_status: format!("provisioningState={ps} connectionState.status={cs}"),
-                    });
-                }
-            };
-        let status = if let Some(s) = provisioning_status(ps) {
-            s
-        } else if ps.eq_ignore_ascii_case("succeeded") {
-            if cs.is_empty() {
-                MpeStatus::Provisioning("no connectionState yet".into())
-            } else {
-                connection_status(cs)
-            }
-        } else {
-            MpeStatus::Unknown(format!("provisioningState {ps:?}"))
-        };
+        let (status, raw_status) =
+            provisioned_connection(props, &["connectionState", "status"], "connectionState.status");
         Ok(MpeView {
             id: id.clone(),
             target,
             group_id: nonempty(str_at(props, &["groupId"])),
             request_message: None,
             status,
-            raw_status: format!("provisioningState={ps:?} connectionState.status={cs:?}"),
+            raw_status,
         })
     }
 

@@ -181,6 +181,35 @@ pub(crate) fn provisioning_status(state: &str) -> Option<MpeStatus> {
     })
 }
 
+/// The common "provisioningState, then the connection's status" model (Data Factory, SignalR, Web PubSub).
+/// Pending counts only once provisioning has Succeeded. Returns the status and the raw fields for logs;
+/// `label` names the status field (`connectionState.status`, `status`).
+pub(crate) fn provisioned_connection(props: &Value, status_path: &[&str], label: &str) -> (MpeStatus, String) {
+    match (status_at(props, &["provisioningState"]), status_at(props, status_path)) {
+        (Ok(ps), Ok(st)) => {
+            let status = if let Some(s) = provisioning_status(ps) {
+                s
+            } else if ps.eq_ignore_ascii_case("succeeded") {
+                if st.is_empty() {
+                    MpeStatus::Provisioning(format!("no {} yet", label.split('.').next().unwrap_or(label)))
+                } else {
+                    connection_status(st)
+                }
+            } else {
+                MpeStatus::Unknown(format!("provisioningState {ps:?}"))
+            };
+            (status, format!("provisioningState={ps:?} {label}={st:?}"))
+        }
+        (ps, st) => {
+            let (ps, st) = (shown(ps), shown(st));
+            (
+                MpeStatus::Unknown(format!("provisioningState {ps} {label} {st}: not strings")),
+                format!("provisioningState={ps} {label}={st}"),
+            )
+        }
+    }
+}
+
 /// The `status` vocabulary of private link connections (Pending/Approved/Rejected/Disconnected/Timeout).
 pub(crate) fn connection_status(status: &str) -> MpeStatus {
     match status.to_ascii_lowercase().as_str() {

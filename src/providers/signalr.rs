@@ -34,38 +34,14 @@ pub(super) fn parse_shared_private_link(
 ) -> Result<MpeView, ProviderError> {
     let props = body.get("properties").ok_or(ProviderError::Missing { service, field: "properties" })?;
     let target = target_at(service, "privateLinkResourceId", str_at(props, &["privateLinkResourceId"]))?;
-    let (ps, st) = match (status_at(props, &["provisioningState"]), status_at(props, &["status"])) {
-        (Ok(ps), Ok(st)) => (ps, st),
-        (ps, st) => {
-            let (ps, st) = (shown(ps), shown(st));
-            return Ok(MpeView {
-                id: id.clone(),
-                target,
-                group_id: nonempty(str_at(props, &["groupId"])),
-                request_message: nonempty(str_at(props, &["requestMessage"])),
-                status: MpeStatus::Unknown(format!("provisioningState {ps} status {st}: not strings")),
-                raw_status: format!("provisioningState={ps} status={st}"),
-            });
-        }
-    };
-    let status = if let Some(s) = provisioning_status(ps) {
-        s
-    } else if ps.eq_ignore_ascii_case("succeeded") {
-        if st.is_empty() {
-            MpeStatus::Provisioning("no status yet".into())
-        } else {
-            connection_status(st)
-        }
-    } else {
-        MpeStatus::Unknown(format!("provisioningState {ps:?}"))
-    };
+    let (status, raw_status) = provisioned_connection(props, &["status"], "status");
     Ok(MpeView {
         id: id.clone(),
         target,
         group_id: nonempty(str_at(props, &["groupId"])),
         request_message: nonempty(str_at(props, &["requestMessage"])),
         status,
-        raw_status: format!("provisioningState={ps:?} status={st:?}"),
+        raw_status,
     })
 }
 

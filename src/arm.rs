@@ -216,3 +216,49 @@ impl ArmClient {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::AuthError;
+
+    struct CountingTokens(std::sync::atomic::AtomicU32);
+    #[async_trait::async_trait]
+    impl TokenSource for CountingTokens {
+        async fn token(&self, _: &str) -> Result<String, AuthError> {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            Ok("secret".into())
+        }
+    }
+
+    #[tokio::test]
+    async fn next_link_off_the_arm_host_is_not_followed() {
+        let tokens = Arc::new(CountingTokens(Default::default()));
+        let arm = ArmClient::new(
+            &Url::parse("https://management.azure.com").unwrap(),
+            "https://management.azure.com".into(),
+            tokens.clone(),
+            Arc::new(crate::clock::SystemClock),
+        )
+        .unwrap();
+        for link in [
+            "https://evil.example.com/subscriptions/x?api-version=1",
+            "https://management.azure.com.evil.example.com/x",
+            "http://management.azure.com/x",
+        ] {
+            let e = arm.get_next(link).await.unwrap_err();
+            assert!(matches!(e, ArmError::BadBody { .. }), "{link}: {e}");
+        }
+        assert_eq!(tokens.0.load(Ordering::Relaxed), 0, "no token was fetched for a foreign host");
+        assert_eq!(arm.calls(), 0);
+    }
+
+    #[test]
+    fn arm_error_bodies_never_panic() {
+        assert_eq!(arm_error_parts(br#"{"error":{"code":"X","message":"m"}}"#), ("X".into(), "m".into()));
+        assert_eq!(arm_error_parts(b"").0, "");
+        let (_, m) = arm_error_parts(&[0xff; 1000]);
+        assert!(m.chars().count() <= 300);
+        assert_eq!(arm_error_parts(b"[1,2]").0, "");
+    }
+}

@@ -449,6 +449,13 @@ async fn a_non_mpe_write_queues_nothing() {
     let r = h.host.deliver_event(&ev).await.unwrap();
     assert!(r.success, "{r:?}");
     assert!(r.logs.iter().any(|l| l.contains("ignored")), "logs: {:?}", r.logs);
+    // Nor is anything about an MPE but its write.
+    let id = asa("pe-deleted-event");
+    let mut ev = simulator::write_success_event(&id, h.clock.now());
+    ev["eventType"] = json!("Microsoft.Resources.ResourceDeleteSuccess");
+    ev["data"]["operationName"] = json!("Microsoft.StreamAnalytics/clusters/privateEndpoints/delete");
+    let r = h.host.deliver_event(&ev).await.unwrap();
+    assert!(r.success && r.logs.iter().any(|l| l.contains("ignored")), "{r:?}");
     let rep = h.sim.report();
     assert_eq!(work_queue(&rep).sent, 0, "{}", dump(&h));
     assert!(h.sim.work_messages().is_empty() && h.sim.parked().is_empty());
@@ -540,6 +547,9 @@ async fn an_mpe_outside_the_source_subscriptions_is_ignored() {
     let r = h.host.deliver_event(&ev).await.unwrap();
     assert!(r.success, "{r:?}");
     assert!(r.logs.iter().any(|l| l.contains("ignored") && l.contains("MPE_SOURCE_SUBSCRIPTIONS")), "{:?}", r.logs);
+    // A manual replay for it is refused too.
+    let r = h.host.invoke_replay(&json!({ "mpeId": id.as_str() }).to_string(), &[]).await;
+    assert_eq!(r.http.as_ref().map(|o| o.status_code), Some(403), "{r:?}");
     let rep = h.sim.report();
     assert_eq!(work_queue(&rep).sent, 0, "{}", dump(&h));
     assert!(h.sim.work_messages().is_empty() && h.sim.parked().is_empty());
@@ -588,6 +598,13 @@ async fn replay_checks_an_mpe_whose_events_were_lost() {
     d.until("approval", |h| approved(h, &id)).await;
     d.until_done(&id).await;
     assert_approved_cleanly(&h, &id, "replayed");
+
+    // A second replay (the id in the query this time) of an approved MPE changes nothing.
+    let r = h.host.invoke_replay("", &[("mpeId", id.as_str())]).await;
+    assert_eq!(r.http.as_ref().map(|o| o.status_code), Some(202), "{r:?}");
+    d.until_done(&id).await;
+    assert_eq!(return_value(d.for_mpe(&id).last().expect("checks")), "already approved");
+    assert_eq!(mpe_report(&h, &id).approve_puts, 1, "no second approval\n{}", dump(&h));
 
     let bad = [
         "not json".to_string(),

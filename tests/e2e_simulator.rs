@@ -588,6 +588,7 @@ async fn replay_checks_an_mpe_whose_events_were_lost() {
     let id = mpe_id("Data Explorer", "mpe-replayed");
     h.sim.add_mpe(MpeSpec::new(id.clone(), storage("streplay")).timing(secs(2), secs(4))).unwrap();
     wait_for(&h, "the MPE to go pending", |h| h.sim.mpe_phase(&id) == Some(SimPhase::AwaitingApproval)).await;
+    let first_replay = h.clock.now();
     let r = h.host.invoke_replay(&json!({ "mpeId": id.as_str() }).to_string(), &[]).await;
     let http = r.http.clone().expect("http output");
     assert_eq!(http.status_code, 202, "{r:?}");
@@ -599,9 +600,12 @@ async fn replay_checks_an_mpe_whose_events_were_lost() {
     d.until_done(&id).await;
     assert_approved_cleanly(&h, &id, "replayed");
 
-    // A second replay (the id in the query this time) of an approved MPE changes nothing.
+    // A second replay (the id in the query this time) of an approved MPE changes nothing. Replays are
+    // keyed by the second they were asked in (a double submit collapses), so ask two seconds later.
+    wait_for(&h, "a later second", |h| h.clock.now().timestamp() >= first_replay.timestamp() + 2).await;
     let r = h.host.invoke_replay("", &[("mpeId", id.as_str())]).await;
     assert_eq!(r.http.as_ref().map(|o| o.status_code), Some(202), "{r:?}");
+    assert_eq!(work_for(&h, &id), 1, "the second replay is queued\n{}", dump(&h));
     d.until_done(&id).await;
     assert_eq!(return_value(d.for_mpe(&id).last().expect("checks")), "already approved");
     assert_eq!(mpe_report(&h, &id).approve_puts, 1, "no second approval\n{}", dump(&h));

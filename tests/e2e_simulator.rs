@@ -238,7 +238,7 @@ async fn wait_for(h: &Harness, what: &str, cond: impl Fn(&Harness) -> bool) {
 async fn every_provider_to_every_target_is_approved_once_after_pending() {
     let _serial = SERIAL.lock().await;
     // 25 MPEs at once: a slower clock keeps the latency check meaningful on a busy machine.
-    let h = start_scaled(25.0, &[]).await;
+    let h = start_scaled(20.0, &[]).await;
     let mut mpes = Vec::new();
     for (si, service) in SERVICES.iter().enumerate() {
         for (ti, (target_label, target)) in all_targets().into_iter().enumerate() {
@@ -297,6 +297,7 @@ async fn duplicate_events_make_one_work_chain_and_one_approval() {
         .filter_map(|r| r.logs.iter().find_map(|l| l.split("attempt=").nth(1)))
         .filter_map(|s| s.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
         .collect();
+    assert!(attempts.len() >= 2, "the chain should take a few checks: {attempts:?}");
     let expected: Vec<u64> = (0..attempts.len() as u64).collect();
     assert_eq!(attempts, expected, "each attempt checked once, in order");
     assert_approved_cleanly(&h, &id, "duplicate events");

@@ -82,12 +82,12 @@ impl WorkItem {
 
     /// Deterministic Service Bus `MessageId`: a UUIDv5 of the MPE id (lower-cased), the chain and the attempt.
     /// Event Grid items share one chain per MPE, so duplicate events collapse; a replay starts its own
-    /// chain (keyed by when it was requested) so it is not swallowed by an earlier one.
+    /// chain (keyed by the millisecond it was requested) so it is not swallowed by an earlier one.
     pub fn message_id(&self) -> String {
         let chain = match self.origin {
             Origin::EventGrid => "eventGrid".to_string(),
             Origin::Replay | Origin::Sweep => {
-                format!("{:?}@{}", self.origin, self.first_seen.timestamp())
+                format!("{:?}@{}", self.origin, self.first_seen.timestamp_millis())
             }
         };
         let name = format!("{}|{}|{}", self.mpe_id.key(), chain, self.attempt);

@@ -143,7 +143,7 @@ fn assert_clean(h: &Harness) {
 /// Approved once, after the MPE went pending, within a few simulated seconds of it.
 #[track_caller]
 fn assert_approved_cleanly(h: &Harness, id: &ResourceId, label: &str) {
-    assert_approved_within(h, id, label, 6.0)
+    assert_approved_within(h, id, label, 10.0)
 }
 
 /// Approved once, after the MPE went pending, at most `max_latency` simulated seconds after it.

@@ -72,6 +72,14 @@ fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
     at.duration_since(std::time::SystemTime::now()).ok()
 }
 
+/// The HTTP client for Azure calls: 30 s timeout, our user agent.
+pub(crate) fn http_client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .user_agent(concat!("mpe-approver/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
 impl ArmClient {
     pub fn new(
         endpoint: &Url,
@@ -79,10 +87,7 @@ impl ArmClient {
         tokens: Arc<dyn TokenSource>,
         clock: SharedClock,
     ) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .user_agent(concat!("mpe-approver/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = http_client()?;
         Ok(ArmClient {
             http,
             endpoint: endpoint.as_str().trim_end_matches('/').to_string(),

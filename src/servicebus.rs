@@ -54,10 +54,7 @@ impl RestSender {
         tokens: Arc<dyn TokenSource>,
         clock: SharedClock,
     ) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .user_agent(concat!("mpe-approver/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = crate::arm::http_client()?;
         Ok(RestSender { http, endpoint, audience, tokens, clock })
     }
 

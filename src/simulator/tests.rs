@@ -23,7 +23,8 @@ fn id(s: &str) -> ResourceId {
 async fn sim() -> Simulator {
     // 1 real ms = 1 simulated s.
     let clock: SharedClock = Arc::new(ScaledClock::new(Utc::now(), 1000.0));
-    let options = SimOptions { approval_lro: Duration::from_secs(100), ..Default::default() };
+    // Long enough (1.5 s real at 1000x) that "still in progress" checks right after a PUT hold on a loaded machine.
+    let options = SimOptions { approval_lro: Duration::from_secs(1500), ..Default::default() };
     Simulator::start(clock, options).await.unwrap()
 }
 
@@ -130,7 +131,8 @@ async fn arm_requires_token_audience_and_api_version() {
 async fn mpe_lifecycle_over_http_case_insensitive() {
     let sim = sim().await;
     let name = sim
-        .add_mpe(MpeSpec::new(id(ASA), id(STORAGE)).timing(Duration::from_secs(100), Duration::from_secs(5000)))
+        // A wide window (1.5 s real) before the PEC appears, so a loaded machine cannot overrun it.
+        .add_mpe(MpeSpec::new(id(ASA), id(STORAGE)).timing(Duration::from_secs(1500), Duration::from_secs(500_000)))
         .unwrap();
     let tok = token(&sim, "https://management.azure.com").await;
     let (s, v) = arm_get(&sim, &tok, &ASA.to_lowercase()).await;
@@ -148,7 +150,7 @@ async fn mpe_lifecycle_over_http_case_insensitive() {
     .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["value"].as_array().unwrap().len(), 0);
-    sleep_sim(150).await;
+    sleep_sim(1700).await;
     let (_, v) = arm_get(&sim, &tok, &format!("{STORAGE}/privateEndpointConnections")).await;
     let pec = &v["value"][0];
     assert_eq!(pec["name"], name.as_str());
@@ -202,7 +204,7 @@ async fn iot_hub_lists_bare_arrays_and_approves_asynchronously() {
     assert_eq!(v["properties"]["provisioningState"], "Updating");
     let st: Value = reqwest::Client::new().get(&op).bearer_auth(&tok).send().await.unwrap().json().await.unwrap();
     assert_eq!(st["status"], "InProgress");
-    sleep_sim(120).await;
+    sleep_sim(1700).await;
     let st: Value = reqwest::Client::new().get(&op).bearer_auth(&tok).send().await.unwrap().json().await.unwrap();
     assert_eq!(st["status"], "Succeeded");
     let (_, v) = arm_get(&sim, &tok, &format!("{IOT}/PrivateEndpointConnections/{name}")).await;

@@ -248,3 +248,41 @@ async fn send_failures_fail_the_invocation() {
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert!(v["Logs"].is_array());
 }
+
+#[tokio::test]
+async fn repeated_transient_failures_back_off_instead_of_burning_deliveries() {
+    // Service Bus redelivers a failed message at once; by the third delivery the handler acknowledges it and
+    // schedules the same check 30 s later, so an ARM outage does not dead-letter the work.
+    let rec = Arc::new(Recorder::default());
+    let item =
+        json!({"v": 1, "mpeId": MPE, "attempt": 4, "firstSeen": NOW, "correlationId": "c", "origin": "eventGrid"});
+    let body = |delivery: &str| {
+        json!({"Data": {"message": serde_json::to_string(&item.to_string()).unwrap()},
+               "Metadata": {"DeliveryCount": delivery}})
+        .to_string()
+    };
+    let (status, _) = post(app(rec.clone()), "/MpeCheck", body("2")).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(rec.sent.lock().unwrap().is_empty());
+    let (status, v) = post(app(rec.clone()), "/MpeCheck", body("3")).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let sent = rec.sent.lock().unwrap();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].0, "mpe-approvals");
+    assert_eq!(sent[0].1.scheduled_enqueue_utc, Some("2026-11-23T10:00:30Z".parse().unwrap()));
+    let next: Value = serde_json::from_str(&sent[0].1.body).unwrap();
+    assert_eq!(next["attempt"], 5);
+}
+
+#[tokio::test]
+async fn transient_failures_past_the_give_up_time_are_parked() {
+    let rec = Arc::new(Recorder::default());
+    let item = json!({"v": 1, "mpeId": MPE, "attempt": 90, "firstSeen": "2026-11-23T06:00:00Z", "correlationId": "c", "origin": "eventGrid"});
+    let body = json!({"Data": {"message": serde_json::to_string(&item.to_string()).unwrap()},
+                      "Metadata": {"DeliveryCount": "3"}});
+    let (status, _) = post(app(rec.clone()), "/MpeCheck", body.to_string()).await;
+    assert_eq!(status, StatusCode::OK);
+    let sent = rec.sent.lock().unwrap();
+    assert_eq!(sent[0].0, "mpe-approvals-parked");
+    assert!(sent[0].1.properties.iter().any(|(k, v)| k == "ParkReason" && v.contains("gave up")));
+}

@@ -17,6 +17,12 @@ use serde_json::Value;
 use std::time::Duration;
 use tracing::{Instrument, Level};
 
+/// Deliveries of one message that may fail outright (Service Bus redelivers each at once) before a
+/// transient failure is answered with a scheduled retry instead.
+pub const IMMEDIATE_DELIVERIES: u64 = 3;
+/// The delay of that scheduled retry, at least.
+pub const TRANSIENT_BACKOFF: Duration = Duration::from_secs(30);
+
 /// How a check ended, for the reply log.
 enum Step {
     Finished(Decision),
@@ -51,9 +57,26 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
         let prefix = format!("mpe={} correlation={} attempt={}", item.mpe_id, item.correlation_id, item.attempt);
         let step = reconcile(app, &item, &mut reply).await;
         match step {
-            Step::Retry(why) => {
+            Step::Retry(why) if delivery < IMMEDIATE_DELIVERIES => {
                 reply.resp.log(Level::WARN, format!("{prefix}: transient failure, Service Bus will redeliver: {why}"));
                 reply.fail = true;
+            }
+            Step::Retry(why) => {
+                // Service Bus redelivers at once; a longer outage would burn the queue's delivery count and
+                // dead-letter healthy work. Acknowledge and schedule the same check later instead.
+                let elapsed = (app.clock.now() - item.first_seen).to_std().unwrap_or_default();
+                let decision = if elapsed > app.config.schedule.give_up_after {
+                    Decision::Park {
+                        reason: format!("gave up after {}s of transient failures: {why}", elapsed.as_secs()),
+                    }
+                } else {
+                    let after = TRANSIENT_BACKOFF.max(app.config.schedule.delay(item.attempt, item.seed()));
+                    Decision::CheckAgain { after, reason: format!("transient failure on delivery {delivery}: {why}") }
+                };
+                if let Err(e) = act(app, &item, decision, &prefix, &mut reply).await {
+                    reply.resp.log(Level::ERROR, format!("{prefix}: {e}"));
+                    reply.fail = true;
+                }
             }
             Step::Finished(decision) => {
                 if let Err(e) = act(app, &item, decision, &prefix, &mut reply).await {

@@ -117,6 +117,7 @@ async fn binary_with_only_its_environment_approves_what_it_should_and_nothing_el
     for m in [&asa, &adf] {
         let r = report.mpe(m.as_str()).unwrap();
         let latency = r.approval_latency_secs.unwrap();
+        eprintln!("{}: pending→approved {latency:.2}s", r.service);
         assert!(latency >= 0.0, "approved before the MPE was pending: {r:?}");
         assert!(latency <= 3.0, "approved {latency:.1}s after pending; expected within a couple of seconds: {r:?}");
         assert_eq!(r.approve_puts, 1, "{r:?}");

@@ -203,12 +203,12 @@ pub async fn enqueue_public(app: &App, item: &crate::workitem::WorkItem) -> Resu
     enqueue(app, item, std::time::Duration::ZERO).await
 }
 
-/// `now + delay`, rounded up to a whole second: `ScheduledEnqueueTimeUtc` travels as RFC 1123, which has
-/// no fractions, and a check must never run before its delay has passed.
+/// `now + delay`, rounded to the nearest whole second: `ScheduledEnqueueTimeUtc` travels as RFC 1123,
+/// which has no fractions. Nearest (not up) keeps the average interval at the schedule's; a check a
+/// fraction of a second early is harmless, since only the MPE's own state gates an approval.
 pub fn scheduled_time(now: chrono::DateTime<chrono::Utc>, delay: std::time::Duration) -> chrono::DateTime<chrono::Utc> {
     let at = now + chrono::Duration::from_std(delay).unwrap_or_else(|_| chrono::Duration::seconds(1));
-    let whole = at.timestamp();
-    let whole = if at.timestamp_subsec_nanos() > 0 { whole + 1 } else { whole };
+    let whole = at.timestamp() + i64::from(at.timestamp_subsec_nanos() >= 500_000_000);
     chrono::DateTime::from_timestamp(whole, 0).unwrap_or(at)
 }
 
@@ -218,7 +218,7 @@ mod tests {
     use std::time::Duration;
 
     #[test]
-    fn scheduled_times_round_up_to_whole_seconds() {
+    fn scheduled_times_round_to_whole_seconds() {
         let now: chrono::DateTime<chrono::Utc> = "2026-11-23T10:00:00.200Z".parse().unwrap();
         assert_eq!(
             scheduled_time(now, Duration::from_millis(1800)),
@@ -226,6 +226,10 @@ mod tests {
         );
         assert_eq!(
             scheduled_time(now, Duration::from_millis(1900)),
+            "2026-11-23T10:00:02Z".parse::<chrono::DateTime<chrono::Utc>>().unwrap()
+        );
+        assert_eq!(
+            scheduled_time(now, Duration::from_millis(2300)),
             "2026-11-23T10:00:03Z".parse::<chrono::DateTime<chrono::Utc>>().unwrap()
         );
         let whole: chrono::DateTime<chrono::Utc> = "2026-11-23T10:00:00Z".parse().unwrap();

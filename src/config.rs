@@ -27,12 +27,15 @@ pub struct Config {
     pub message_ttl: Duration,
 }
 
-/// A case-insensitive list of subscription ids; empty allows all.
+/// A case-insensitive list of subscription ids, named after its setting; empty allows all.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct AllowList(Vec<String>);
+pub struct AllowList {
+    setting: &'static str,
+    ids: Vec<String>,
+}
 
 impl AllowList {
-    pub fn parse(s: &str) -> Result<AllowList, String> {
+    pub fn parse(setting: &'static str, s: &str) -> Result<AllowList, String> {
         let mut v = Vec::new();
         for p in s.split([',', ';', ' ']).map(str::trim).filter(|p| !p.is_empty()) {
             if !p.chars().all(|c| c.is_ascii_hexdigit() || c == '-') || p.len() != 36 {
@@ -40,13 +43,14 @@ impl AllowList {
             }
             v.push(p.to_ascii_lowercase());
         }
-        Ok(AllowList(v))
+        Ok(AllowList { setting, ids: v })
     }
     pub fn permits(&self, subscription: &str) -> bool {
-        self.0.is_empty() || self.0.iter().any(|s| s.eq_ignore_ascii_case(subscription))
+        self.ids.is_empty() || self.ids.iter().any(|s| s.eq_ignore_ascii_case(subscription))
     }
-    pub fn is_open(&self) -> bool {
-        self.0.is_empty()
+    /// Why `subscription` is refused, naming the setting; `None` when it is allowed.
+    pub fn refusal(&self, subscription: &str) -> Option<String> {
+        (!self.permits(subscription)).then(|| format!("subscription {subscription} is not in {}", self.setting))
     }
 }
 
@@ -179,10 +183,16 @@ impl Config {
             first_check_delay,
             schedule,
             dry_run,
-            source_subscriptions: AllowList::parse(&get("MPE_SOURCE_SUBSCRIPTIONS").unwrap_or_default())
-                .map_err(|e| bad("MPE_SOURCE_SUBSCRIPTIONS", e))?,
-            target_subscriptions: AllowList::parse(&get("MPE_TARGET_SUBSCRIPTIONS").unwrap_or_default())
-                .map_err(|e| bad("MPE_TARGET_SUBSCRIPTIONS", e))?,
+            source_subscriptions: AllowList::parse(
+                "MPE_SOURCE_SUBSCRIPTIONS",
+                &get("MPE_SOURCE_SUBSCRIPTIONS").unwrap_or_default(),
+            )
+            .map_err(|e| bad("MPE_SOURCE_SUBSCRIPTIONS", e))?,
+            target_subscriptions: AllowList::parse(
+                "MPE_TARGET_SUBSCRIPTIONS",
+                &get("MPE_TARGET_SUBSCRIPTIONS").unwrap_or_default(),
+            )
+            .map_err(|e| bad("MPE_TARGET_SUBSCRIPTIONS", e))?,
             message_ttl,
         })
     }
@@ -225,6 +235,11 @@ mod tests {
         assert_eq!(c.schedule.interval(3), Duration::from_secs(5));
         assert!(c.source_subscriptions.permits("00000000-0000-0000-0000-000000000002"));
         assert!(!c.source_subscriptions.permits("00000000-0000-0000-0000-000000000003"));
+        assert_eq!(
+            c.source_subscriptions.refusal("00000000-0000-0000-0000-000000000003").as_deref(),
+            Some("subscription 00000000-0000-0000-0000-000000000003 is not in MPE_SOURCE_SUBSCRIPTIONS")
+        );
+        assert_eq!(c.target_subscriptions.refusal("anything"), None, "empty allows all");
         for (k, v) in [
             ("MPE_ARM_ENDPOINT", "http://evil.example.com"),
             ("MPE_CHECK_SCHEDULE", "abc"),

@@ -202,15 +202,37 @@ pub fn decide(obs: Observation<'_>, progress: Progress, schedule: &Schedule, see
 }
 
 fn check_again(reason: String, progress: Progress, schedule: &Schedule, seed: u64, view: &MpeView) -> Decision {
-    let after = schedule.delay(progress.attempt, seed);
+    retry_later(reason, &view.raw_status, Duration::ZERO, progress, schedule, seed)
+}
+
+/// After repeated transient failures (ARM, tokens, sends): check again no sooner than `min_delay`, or park
+/// once the give-up time would pass, by the same rule as any other "check again".
+pub fn after_transient_failure(
+    why: &str,
+    min_delay: Duration,
+    progress: Progress,
+    schedule: &Schedule,
+    seed: u64,
+) -> Decision {
+    retry_later(format!("transient failure: {why}"), "unknown", min_delay, progress, schedule, seed)
+}
+
+/// The schedule's next interval (at least `min_delay`), or `Park` once that would pass the give-up time.
+fn retry_later(
+    reason: String,
+    last_state: &str,
+    min_delay: Duration,
+    progress: Progress,
+    schedule: &Schedule,
+    seed: u64,
+) -> Decision {
+    let after = schedule.delay(progress.attempt, seed).max(min_delay);
     if progress.elapsed + after > schedule.give_up_after {
         return Decision::Park {
             reason: format!(
-                "gave up after {}s and {} checks; last state: {} ({})",
+                "gave up after {}s and {} checks; last state: {reason} ({last_state})",
                 progress.elapsed.as_secs(),
-                progress.attempt + 1,
-                reason,
-                view.raw_status
+                progress.attempt + 1
             ),
         };
     }

@@ -103,7 +103,7 @@ async fn replay(mpe_id: &str) -> anyhow::Result<()> {
     let config = Config::from_env()?;
     let app = build_app(config, Arc::new(SystemClock))?;
     let item = WorkItem::new(id, chrono::Utc::now(), uuid::Uuid::new_v4().to_string(), Origin::Replay);
-    let msg = handler::enqueue_public(&app, &item).await?;
+    let msg = handler::enqueue(&app, &item, std::time::Duration::ZERO).await?;
     println!("queued check of {} (message {}, correlation {})", item.mpe_id, msg.message_id, item.correlation_id);
     Ok(())
 }

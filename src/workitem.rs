@@ -105,6 +105,11 @@ impl WorkItem {
 /// Namespace for our UUIDv5 message ids.
 const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6d70_6561_7070_726f_7665_722d_6d73_6964);
 
+/// The caller's correlation id when it is a valid one, otherwise a new one.
+pub fn correlation_or_new(candidate: Option<&str>) -> String {
+    candidate.filter(|c| valid_correlation_id(c)).map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string)
+}
+
 pub fn valid_correlation_id(s: &str) -> bool {
     (1..=128).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
 }

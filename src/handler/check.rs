@@ -6,7 +6,7 @@
 
 use super::{enqueue, App, Reply};
 use crate::arm::ArmError;
-use crate::decision::{decide, Decision, Observation, Outcome, Progress};
+use crate::decision::{after_transient_failure, decide, Decision, Observation, Outcome, Progress};
 use crate::functions::{number, string, text, InvocationRequest};
 use crate::pec::{self, approval_settled, Pec, PecStatus};
 use crate::providers::{self, MpeView};
@@ -64,15 +64,13 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
             Step::Retry(why) => {
                 // Service Bus redelivers at once; a longer outage would burn the queue's delivery count and
                 // dead-letter healthy work. Acknowledge and schedule the same check later instead.
-                let elapsed = (app.clock.now() - item.first_seen).to_std().unwrap_or_default();
-                let decision = if elapsed > app.config.schedule.give_up_after {
-                    Decision::Park {
-                        reason: format!("gave up after {}s of transient failures: {why}", elapsed.as_secs()),
-                    }
-                } else {
-                    let after = TRANSIENT_BACKOFF.max(app.config.schedule.delay(item.attempt, item.seed()));
-                    Decision::CheckAgain { after, reason: format!("transient failure on delivery {delivery}: {why}") }
-                };
+                let decision = after_transient_failure(
+                    &format!("delivery {delivery}: {why}"),
+                    TRANSIENT_BACKOFF,
+                    progress(app, &item),
+                    &app.config.schedule,
+                    item.seed(),
+                );
                 if let Err(e) = act(app, &item, decision, &prefix, &mut reply).await {
                     reply.resp.log(Level::ERROR, format!("{prefix}: {e}"));
                     reply.fail = true;
@@ -91,29 +89,32 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
     reply
 }
 
+fn park(reason: String) -> Step {
+    Step::Finished(Decision::Park { reason })
+}
+
 fn arm_step(e: ArmError, what: &str) -> Step {
     if e.is_transient() {
         Step::Retry(format!("{what}: {e}"))
     } else {
-        Step::Finished(Decision::Park { reason: format!("{what}: {e}") })
+        park(format!("{what}: {e}"))
     }
+}
+
+/// Where the work item stands: checks so far, time since the MPE was first seen.
+fn progress(app: &App, item: &WorkItem) -> Progress {
+    Progress { attempt: item.attempt, elapsed: (app.clock.now() - item.first_seen).to_std().unwrap_or(Duration::ZERO) }
 }
 
 /// Observe and decide; approve when the core says so.
 async fn reconcile(app: &App, item: &WorkItem, reply: &mut Reply) -> Step {
     let Some(provider) = providers::for_id(&item.mpe_id) else {
-        return Step::Finished(Decision::Park {
-            reason: format!("unsupported MPE type {}", item.mpe_id.resource_type()),
-        });
+        return park(format!("unsupported MPE type {}", item.mpe_id.resource_type()));
     };
-    if !app.config.source_subscriptions.permits(item.mpe_id.subscription()) {
-        return Step::Finished(Decision::Park {
-            reason: format!("subscription {} is not in MPE_SOURCE_SUBSCRIPTIONS", item.mpe_id.subscription()),
-        });
+    if let Some(why) = app.config.source_subscriptions.refusal(item.mpe_id.subscription()) {
+        return park(why);
     }
-    let now = app.clock.now();
-    let progress =
-        Progress { attempt: item.attempt, elapsed: (now - item.first_seen).to_std().unwrap_or(Duration::ZERO) };
+    let progress = progress(app, item);
     let schedule = &app.config.schedule;
     let seed = item.seed();
 
@@ -126,9 +127,7 @@ async fn reconcile(app: &App, item: &WorkItem, reply: &mut Reply) -> Step {
     };
     let view = match provider.parse(&item.mpe_id, &body) {
         Ok(v) => v,
-        Err(e) => {
-            return Step::Finished(Decision::Park { reason: format!("unreadable {} MPE: {e}", provider.service()) })
-        }
+        Err(e) => return park(format!("unreadable {} MPE: {e}", provider.service())),
     };
     let endpoint_name = provider.endpoint_name(&item.mpe_id);
     reply.resp.log(
@@ -142,14 +141,10 @@ async fn reconcile(app: &App, item: &WorkItem, reply: &mut Reply) -> Step {
     }
 
     let Some(target_type) = targets::lookup(&view.target) else {
-        return Step::Finished(Decision::Park {
-            reason: format!("unsupported target type {}", view.target.resource_type()),
-        });
+        return park(format!("unsupported target type {}", view.target.resource_type()));
     };
-    if !app.config.target_subscriptions.permits(view.target.subscription()) {
-        return Step::Finished(Decision::Park {
-            reason: format!("target subscription {} is not in MPE_TARGET_SUBSCRIPTIONS", view.target.subscription()),
-        });
+    if let Some(why) = app.config.target_subscriptions.refusal(view.target.subscription()) {
+        return park(format!("target {why}"));
     }
     let pecs = match read_pecs(app, &view, target_type, reply).await {
         Ok(p) => p,
@@ -166,16 +161,14 @@ async fn read_pecs(app: &App, view: &MpeView, tt: &targets::TargetType, reply: &
     let path = if tt.list { format!("{}/privateEndpointConnections", view.target) } else { view.target.to_string() };
     let mut page = match app.arm.get_path(&path, tt.api_version).await {
         Ok(Some(b)) => b,
-        Ok(None) => {
-            return Err(Step::Finished(Decision::Park { reason: format!("target {} does not exist", view.target) }))
-        }
+        Ok(None) => return Err(park(format!("target {} does not exist", view.target))),
         Err(e) => return Err(arm_step(e, "listing the target's private endpoint connections")),
     };
     let mut all = Vec::new();
     for _ in 0..20 {
         let (items, next) = match pec::list_items(&page) {
             Ok(x) => x,
-            Err(e) => return Err(Step::Finished(Decision::Park { reason: format!("target {}: {e}", view.target) })),
+            Err(e) => return Err(park(format!("target {}: {e}", view.target))),
         };
         for it in items {
             match pec::parse_pec(it) {
@@ -209,11 +202,7 @@ async fn approve(
 ) -> Step {
     let pec_id = match ResourceId::parse(&pec.id) {
         Ok(id) if view.target.contains(&id) => id,
-        _ => {
-            return Step::Finished(Decision::Park {
-                reason: format!("PEC id {:?} is not under the target {}", pec.id, view.target),
-            })
-        }
+        _ => return park(format!("PEC id {:?} is not under the target {}", pec.id, view.target)),
     };
     if app.config.dry_run {
         return Step::Finished(Decision::Done(Outcome::DryRun { pec_id: pec_id.to_string() }));
@@ -231,7 +220,7 @@ async fn approve(
         Ok(p) => {
             return Step::Finished(again(app, item, &format!("PEC changed before approval (now {:?})", p.status)));
         }
-        Err(e) => return Step::Finished(Decision::Park { reason: format!("PEC {pec_id} unreadable: {e}") }),
+        Err(e) => return park(format!("PEC {pec_id} unreadable: {e}")),
     }
     let description = format!("Approved by mpe-approver for {} (correlation {})", item.mpe_id, item.correlation_id);
     let body = pec::approval_body(&current, &description);
@@ -239,7 +228,7 @@ async fn approve(
     let written = match app.arm.put(&pec_id, tt.api_version, &body).await {
         Ok(w) => w,
         Err(ArmError::Refused { status: 403, message, .. }) => {
-            return Step::Finished(Decision::Park { reason: format!("not allowed to approve {pec_id}: {message}") })
+            return park(format!("not allowed to approve {pec_id}: {message}"))
         }
         Err(e @ ArmError::Refused { .. }) => {
             return Step::Finished(again(app, item, &format!("approval refused: {e}")))

@@ -7,7 +7,7 @@ use super::{enqueue, App, Reply};
 use crate::functions::{unwrap_json, InvocationRequest};
 use crate::providers;
 use crate::resource_id::ResourceId;
-use crate::workitem::{valid_correlation_id, Origin, WorkItem};
+use crate::workitem::{correlation_or_new, Origin, WorkItem};
 use serde_json::Value;
 use tracing::{Instrument, Level};
 
@@ -22,7 +22,7 @@ pub(crate) enum Verdict {
 }
 
 /// Pure: classify one Event Grid event.
-pub(crate) fn classify(event: &Value, source_allowed: impl Fn(&str) -> bool) -> Verdict {
+pub(crate) fn classify(event: &Value, source_refusal: impl Fn(&str) -> Option<String>) -> Verdict {
     let Some(obj) = event.as_object() else {
         return Verdict::Invalid("event is not a JSON object".into());
     };
@@ -59,15 +59,10 @@ pub(crate) fn classify(event: &Value, source_allowed: impl Fn(&str) -> bool) -> 
             return Verdict::Invalid(format!("subject {subject} and data.resourceUri {id} disagree"));
         }
     }
-    if !source_allowed(id.subscription()) {
-        return Verdict::Ignore(format!("subscription {} is not in MPE_SOURCE_SUBSCRIPTIONS", id.subscription()));
+    if let Some(why) = source_refusal(id.subscription()) {
+        return Verdict::Ignore(why);
     }
-    let correlation_id = data
-        .get("correlationId")
-        .and_then(Value::as_str)
-        .filter(|c| valid_correlation_id(c))
-        .map(str::to_string)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let correlation_id = correlation_or_new(data.get("correlationId").and_then(Value::as_str));
     Verdict::Enqueue { mpe_id: id, correlation_id }
 }
 
@@ -86,7 +81,7 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
         let event_id = event.get("id").and_then(Value::as_str).unwrap_or("-").chars().take(64).collect::<String>();
         let span = tracing::info_span!("event", invocation, event_id = %event_id);
         async {
-            match classify(&event, |s| app.config.source_subscriptions.permits(s)) {
+            match classify(&event, |s| app.config.source_subscriptions.refusal(s)) {
                 Verdict::Ignore(why) => reply.resp.log(Level::DEBUG, format!("ignored event {event_id}: {why}")),
                 Verdict::Invalid(why) => {
                     reply.resp.log(Level::ERROR, format!("invalid event {event_id}: {why}; parking it"));
@@ -141,32 +136,32 @@ mod tests {
     fn classifies() {
         let id = "/subscriptions/00000000-0000-0000-0000-000000000001/resourcegroups/rg/providers/Microsoft.StreamAnalytics/clusters/c/privateEndpoints/pe";
         assert!(matches!(
-            classify(&ev("Microsoft.StreamAnalytics/clusters/privateEndpoints/write", id), |_| true),
+            classify(&ev("Microsoft.StreamAnalytics/clusters/privateEndpoints/write", id), |_| None),
             Verdict::Enqueue { .. }
         ));
         assert!(matches!(
-            classify(&ev("MICROSOFT.STREAMANALYTICS/CLUSTERS/PRIVATEENDPOINTS/WRITE", id), |_| true),
+            classify(&ev("MICROSOFT.STREAMANALYTICS/CLUSTERS/PRIVATEENDPOINTS/WRITE", id), |_| None),
             Verdict::Enqueue { .. }
         ));
         assert!(matches!(
-            classify(&ev("Microsoft.StreamAnalytics/clusters/privateEndpoints/write", id), |_| false),
+            classify(&ev("Microsoft.StreamAnalytics/clusters/privateEndpoints/write", id), |_| Some("refused".into())),
             Verdict::Ignore(_)
         ));
-        assert!(matches!(classify(&ev("Microsoft.Storage/storageAccounts/write", id), |_| true), Verdict::Ignore(_)));
+        assert!(matches!(classify(&ev("Microsoft.Storage/storageAccounts/write", id), |_| None), Verdict::Ignore(_)));
         assert!(matches!(
             classify(&ev("Microsoft.StreamAnalytics/clusters/privateEndpoints/write", "/subscriptions/x/../y"), |_| {
-                true
+                None
             }),
             Verdict::Invalid(_)
         ));
         let sa = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/a";
         assert!(matches!(
-            classify(&ev("Microsoft.StreamAnalytics/clusters/privateEndpoints/write", sa), |_| true),
+            classify(&ev("Microsoft.StreamAnalytics/clusters/privateEndpoints/write", sa), |_| None),
             Verdict::Invalid(_)
         ));
-        assert!(matches!(classify(&json!("x"), |_| true), Verdict::Invalid(_)));
+        assert!(matches!(classify(&json!("x"), |_| None), Verdict::Invalid(_)));
         assert!(matches!(
-            classify(&json!({"eventType": "Microsoft.Resources.ResourceDeleteSuccess"}), |_| true),
+            classify(&json!({"eventType": "Microsoft.Resources.ResourceDeleteSuccess"}), |_| None),
             Verdict::Ignore(_)
         ));
     }

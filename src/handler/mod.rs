@@ -180,7 +180,7 @@ async fn shutdown_signal() {
 }
 
 /// Enqueue a work item on the work queue, scheduled `delay` from now.
-pub(crate) async fn enqueue(
+pub async fn enqueue(
     app: &App,
     item: &crate::workitem::WorkItem,
     delay: std::time::Duration,
@@ -196,11 +196,6 @@ pub(crate) async fn enqueue(
     };
     app.sender.send(&app.config.queue, msg.clone()).await?;
     Ok(msg)
-}
-
-/// Enqueue an immediate check (the CLI's replay).
-pub async fn enqueue_public(app: &App, item: &crate::workitem::WorkItem) -> Result<OutgoingMessage, SendError> {
-    enqueue(app, item, std::time::Duration::ZERO).await
 }
 
 /// `now + delay`, rounded to the nearest whole second: `ScheduledEnqueueTimeUtc` travels as RFC 1123,

@@ -6,7 +6,7 @@ use super::{enqueue, App, Reply};
 use crate::functions::{http_response, unwrap_json, InvocationRequest};
 use crate::providers;
 use crate::resource_id::ResourceId;
-use crate::workitem::{valid_correlation_id, Origin, WorkItem};
+use crate::workitem::{correlation_or_new, Origin, WorkItem};
 use serde_json::{json, Value};
 use std::time::Duration;
 use tracing::Level;
@@ -35,17 +35,12 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
             (400, json!({"error": why}))
         }
         Ok(id) if !app.config.source_subscriptions.permits(id.subscription()) => {
-            let why = format!("subscription {} is not in MPE_SOURCE_SUBSCRIPTIONS", id.subscription());
+            let why = app.config.source_subscriptions.refusal(id.subscription()).unwrap_or_default();
             reply.resp.log(Level::WARN, format!("replay {invocation}: {why}"));
             (403, json!({"error": why}))
         }
         Ok(id) => {
-            let correlation = http
-                .pointer("/Headers/x-correlation-id/0")
-                .and_then(Value::as_str)
-                .filter(|c| valid_correlation_id(c))
-                .map(str::to_string)
-                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            let correlation = correlation_or_new(http.pointer("/Headers/x-correlation-id/0").and_then(Value::as_str));
             let item = WorkItem::new(id, app.clock.now(), correlation, Origin::Replay);
             match enqueue(app, &item, Duration::ZERO).await {
                 Ok(msg) => {

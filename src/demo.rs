@@ -10,6 +10,7 @@ use crate::clock::{ScaledClock, SharedClock};
 use crate::config::Config;
 use crate::handler::{self, App};
 use crate::resource_id::ResourceId;
+use crate::servicebus::props;
 use crate::simulator::{self, FunctionsHost, MpeSpec, SimOptions, Simulator};
 use anyhow::Context;
 use async_trait::async_trait;
@@ -331,13 +332,8 @@ fn parked_reason(h: &Harness, id: &ResourceId) -> Option<String> {
     h.sim
         .parked()
         .into_iter()
-        .find(|m| property(&m.properties, "MpeId").is_some_and(|v| v.eq_ignore_ascii_case(id.as_str())))
-        .map(|m| property(&m.properties, "ParkReason").unwrap_or_default().to_string())
-}
-
-/// An application property by name; HTTP carries them as headers, so names compare case-insensitively.
-fn property<'a>(props: &'a std::collections::BTreeMap<String, String>, name: &str) -> Option<&'a str> {
-    props.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        .find(|m| m.properties.get(props::MPE_ID).is_some_and(|v| v.eq_ignore_ascii_case(id.as_str())))
+        .map(|m| m.properties.get(props::PARK_REASON).cloned().unwrap_or_default())
 }
 
 fn pending_work_for(h: &Harness, id: &ResourceId) -> bool {

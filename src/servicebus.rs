@@ -13,6 +13,21 @@ use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
 
+/// Application property names we set. They travel as HTTP headers, whose names HTTP clients lower-case
+/// (HTTP/2 requires it), so Service Bus stores them lower-case: name them as they will be read.
+pub mod props {
+    /// Why an item was parked.
+    pub const PARK_REASON: &str = "parkreason";
+    /// The function that parked it.
+    pub const PARKED_BY: &str = "parkedby";
+    /// When (RFC 3339).
+    pub const PARKED_AT: &str = "parkedat";
+    /// The MPE the message is about.
+    pub const MPE_ID: &str = "mpeid";
+    /// The check number of a work item.
+    pub const ATTEMPT: &str = "attempt";
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutgoingMessage {
     pub body: String,
@@ -20,7 +35,7 @@ pub struct OutgoingMessage {
     pub correlation_id: Option<String>,
     pub scheduled_enqueue_utc: Option<DateTime<Utc>>,
     pub time_to_live: Option<Duration>,
-    /// Application properties (e.g. `ParkReason`).
+    /// Application properties, sent as HTTP headers; names are lower-case on the wire (see [`props`]).
     pub properties: Vec<(String, String)>,
 }
 

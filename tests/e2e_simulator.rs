@@ -8,6 +8,7 @@
 use mpe_approver::demo::{self, DemoOptions, Harness};
 use mpe_approver::providers::SimPhase;
 use mpe_approver::resource_id::ResourceId;
+use mpe_approver::servicebus::props;
 use mpe_approver::simulator::{
     self, FaultKind, InvocationResult, MpeReport, MpeSpec, PecStatus, QueueReport, SbMessage, SimReport, ViolationKind,
 };
@@ -95,7 +96,7 @@ fn dump(h: &Harness) -> String {
         .iter()
         .map(|m| {
             let p = |k| property(&m.properties, k).unwrap_or("-").to_string();
-            (p("MpeId"), p("ParkReason"))
+            (p(props::MPE_ID), p(props::PARK_REASON))
         })
         .collect();
     let report = serde_json::to_string_pretty(&r).unwrap_or_else(|e| format!("<report not serialisable: {e}>"));
@@ -108,7 +109,7 @@ fn property<'a>(props: &'a BTreeMap<String, String>, name: &str) -> Option<&'a s
 }
 
 fn is_for(m: &SbMessage, id: &ResourceId) -> bool {
-    property(&m.properties, "MpeId").is_some_and(|v| v.eq_ignore_ascii_case(id.as_str()))
+    property(&m.properties, props::MPE_ID).is_some_and(|v| v.eq_ignore_ascii_case(id.as_str()))
 }
 
 /// Work messages (visible or scheduled) for this MPE.
@@ -118,7 +119,11 @@ fn work_for(h: &Harness, id: &ResourceId) -> usize {
 
 /// The parking reason of this MPE's parked item, if parked.
 fn parked_reason(h: &Harness, id: &ResourceId) -> Option<String> {
-    h.sim.parked().iter().find(|m| is_for(m, id)).map(|m| property(&m.properties, "ParkReason").unwrap_or("").into())
+    h.sim
+        .parked()
+        .iter()
+        .find(|m| is_for(m, id))
+        .map(|m| property(&m.properties, props::PARK_REASON).unwrap_or("").into())
 }
 
 fn mpe_report(h: &Harness, id: &ResourceId) -> MpeReport {

@@ -11,7 +11,7 @@ use mpe_approver::auth::{AuthError, TokenSource};
 use mpe_approver::clock::Clock;
 use mpe_approver::config::Config;
 use mpe_approver::handler::{router, App};
-use mpe_approver::servicebus::{OutgoingMessage, QueueSender, SendError};
+use mpe_approver::servicebus::{props, OutgoingMessage, QueueSender, SendError};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -162,7 +162,7 @@ async fn hostile_event_is_parked_with_a_reason() {
     let sent = rec.sent.lock().unwrap();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].0, "mpe-approvals-parked");
-    let reason = sent[0].1.properties.iter().find(|(k, _)| k == "ParkReason").map(|(_, v)| v.clone()).unwrap();
+    let reason = sent[0].1.properties.iter().find(|(k, _)| k == props::PARK_REASON).map(|(_, v)| v.clone()).unwrap();
     assert!(reason.contains("invalid event"), "{reason}");
 }
 
@@ -202,7 +202,7 @@ async fn unsupported_mpe_type_in_a_work_item_is_parked() {
     assert_eq!(status, StatusCode::OK);
     let sent = rec.sent.lock().unwrap();
     assert_eq!(sent[0].0, "mpe-approvals-parked");
-    assert!(sent[0].1.properties.iter().any(|(k, v)| k == "ParkReason" && v.contains("unsupported MPE type")));
+    assert!(sent[0].1.properties.iter().any(|(k, v)| k == props::PARK_REASON && v.contains("unsupported MPE type")));
 }
 
 #[tokio::test]
@@ -284,5 +284,5 @@ async fn transient_failures_past_the_give_up_time_are_parked() {
     assert_eq!(status, StatusCode::OK);
     let sent = rec.sent.lock().unwrap();
     assert_eq!(sent[0].0, "mpe-approvals-parked");
-    assert!(sent[0].1.properties.iter().any(|(k, v)| k == "ParkReason" && v.contains("gave up")));
+    assert!(sent[0].1.properties.iter().any(|(k, v)| k == props::PARK_REASON && v.contains("gave up")));
 }

@@ -12,7 +12,7 @@ use crate::arm::ArmClient;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::functions::{InvocationRequest, InvocationResponse};
-use crate::servicebus::{OutgoingMessage, QueueSender, SendError};
+use crate::servicebus::{props, OutgoingMessage, QueueSender, SendError};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -55,12 +55,12 @@ impl App {
         source: &str,
     ) -> Result<(), SendError> {
         let mut properties = vec![
-            ("ParkReason".to_string(), reason.to_string()),
-            ("ParkedBy".to_string(), source.to_string()),
-            ("ParkedAt".to_string(), self.clock.now().to_rfc3339()),
+            (props::PARK_REASON.to_string(), reason.to_string()),
+            (props::PARKED_BY.to_string(), source.to_string()),
+            (props::PARKED_AT.to_string(), self.clock.now().to_rfc3339()),
         ];
         if let Some(id) = mpe_id {
-            properties.push(("MpeId".to_string(), id.to_string()));
+            properties.push((props::MPE_ID.to_string(), id.to_string()));
         }
         let msg = OutgoingMessage {
             body,
@@ -192,7 +192,10 @@ pub async fn enqueue(
         correlation_id: Some(item.correlation_id.clone()),
         scheduled_enqueue_utc: if delay.is_zero() { None } else { Some(at) },
         time_to_live: Some(app.config.message_ttl),
-        properties: vec![("MpeId".into(), item.mpe_id.to_string()), ("Attempt".into(), item.attempt.to_string())],
+        properties: vec![
+            (props::MPE_ID.into(), item.mpe_id.to_string()),
+            (props::ATTEMPT.into(), item.attempt.to_string()),
+        ],
     };
     app.sender.send(&app.config.queue, msg.clone()).await?;
     Ok(msg)

@@ -65,6 +65,27 @@ fn bad(setting: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError { setting, reason: reason.into() }
 }
 
+/// Every setting [`Config::from_lookup`] reads (the configuration contract). The deployment wires them
+/// (`infra/main.bicep`), and a test checks this list against what `from_lookup` actually asks for.
+pub const SETTINGS: &[&str] = &[
+    "MPE_QUEUE_NAME",
+    "MPE_PARKING_QUEUE_NAME",
+    "MPE_ARM_ENDPOINT",
+    "MPE_SERVICEBUS_ENDPOINT",
+    "ServiceBusConnection__fullyQualifiedNamespace",
+    "MPE_CHECK_SCHEDULE",
+    "MPE_GIVE_UP_AFTER",
+    "MPE_CHECK_JITTER",
+    "MPE_FIRST_CHECK_DELAY",
+    "MPE_MESSAGE_TTL",
+    "MPE_DRY_RUN",
+    "AZURE_CLIENT_ID",
+    "MPE_ARM_AUDIENCE",
+    "MPE_SERVICEBUS_AUDIENCE",
+    "MPE_SOURCE_SUBSCRIPTIONS",
+    "MPE_TARGET_SUBSCRIPTIONS",
+];
+
 pub const DEFAULT_ARM_ENDPOINT: &str = "https://management.azure.com";
 pub const DEFAULT_ARM_AUDIENCE: &str = "https://management.azure.com";
 pub const DEFAULT_SERVICEBUS_AUDIENCE: &str = "https://servicebus.azure.net";
@@ -206,6 +227,18 @@ mod tests {
     fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn settings_list_is_what_from_lookup_reads() {
+        let asked = std::sync::Mutex::new(std::collections::BTreeSet::new());
+        Config::from_lookup(|k| {
+            asked.lock().unwrap().insert(k.to_string());
+            (k == "ServiceBusConnection__fullyQualifiedNamespace").then(|| "ns.servicebus.windows.net".to_string())
+        })
+        .unwrap();
+        let listed: std::collections::BTreeSet<String> = SETTINGS.iter().map(|s| s.to_string()).collect();
+        assert_eq!(asked.into_inner().unwrap(), listed);
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod decision;
 pub mod demo;
+pub mod deploy;
 pub mod functions;
 pub mod handler;
 pub mod pec;

@@ -50,6 +50,43 @@ enum Command {
         /// The MPE's resource id.
         mpe_id: String,
     },
+    /// Print what a deployment needs from the code, as JSON (infra/generated/ holds the checked-in copies).
+    Print {
+        #[command(subcommand)]
+        what: PrintWhat,
+    },
+}
+
+#[derive(Subcommand)]
+enum PrintWhat {
+    /// The MPE write operations Event Grid must deliver (the event subscription's operationName filter).
+    Operations,
+    /// The least-privilege custom role, as `az role definition create --role-definition @file` takes it.
+    Role {
+        /// An assignable scope, e.g. /subscriptions/<id> (repeatable); a placeholder when none is given.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+    },
+}
+
+fn print(what: PrintWhat) -> anyhow::Result<()> {
+    use mpe_approver::deploy;
+    let json = match what {
+        PrintWhat::Operations => serde_json::to_string_pretty(&deploy::watched_operations())?,
+        PrintWhat::Role { scopes } => {
+            for s in &scopes {
+                anyhow::ensure!(
+                    s.starts_with('/') && !s.contains(char::is_whitespace),
+                    "--scope {s:?} is not a resource id such as /subscriptions/<id>"
+                );
+            }
+            let scopes = if scopes.is_empty() { vec![deploy::PLACEHOLDER_SCOPE.to_string()] } else { scopes };
+            serde_json::to_string_pretty(&deploy::role_definition(scopes))?
+        }
+    };
+    // A closed pipe (`| head`) is an error to report, not a panic.
+    use std::io::Write;
+    writeln!(std::io::stdout().lock(), "{json}").context("writing to stdout")
 }
 
 fn init_tracing(default_filter: &str) {
@@ -128,7 +165,11 @@ async fn demo(json: bool, time_scale: f64) -> anyhow::Result<ExitCode> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo prints a table; handler and simulator logs stay at error unless RUST_LOG asks for more.
-    init_tracing(if matches!(cli.command, Some(Command::Demo { .. })) { "error" } else { "info" });
+    init_tracing(if matches!(cli.command, Some(Command::Demo { .. } | Command::Print { .. })) {
+        "error"
+    } else {
+        "info"
+    });
     let command = match cli.command {
         Some(c) => c,
         None if std::env::var_os("FUNCTIONS_CUSTOMHANDLER_PORT").is_some() => Command::Serve { port: None },
@@ -139,23 +180,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let rt = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let result = match command {
+        Command::Print { what } => print(what).map(|_| ExitCode::SUCCESS),
+        command => run_async(command),
     };
-    let result = rt.block_on(async {
-        match command {
-            Command::Serve { port } => serve(port).await.map(|_| ExitCode::SUCCESS),
-            Command::Replay { mpe_id } => replay(&mpe_id).await.map(|_| ExitCode::SUCCESS),
-            Command::Demo { json, time_scale } => demo(json, time_scale).await,
-            Command::Simulate { port, time_scale } => {
-                mpe_approver::simulator::run_standalone(port, time_scale).await.map(|_| ExitCode::SUCCESS)
-            }
-        }
-    });
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -163,4 +191,20 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The commands that need the async runtime.
+fn run_async(command: Command) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    rt.block_on(async {
+        match command {
+            Command::Serve { port } => serve(port).await.map(|_| ExitCode::SUCCESS),
+            Command::Replay { mpe_id } => replay(&mpe_id).await.map(|_| ExitCode::SUCCESS),
+            Command::Demo { json, time_scale } => demo(json, time_scale).await,
+            Command::Simulate { port, time_scale } => {
+                mpe_approver::simulator::run_standalone(port, time_scale).await.map(|_| ExitCode::SUCCESS)
+            }
+            Command::Print { what } => print(what).map(|_| ExitCode::SUCCESS),
+        }
+    })
 }

@@ -1,0 +1,255 @@
+#!/usr/bin/env python3
+"""Static checks of the Bicep in infra/, for a machine without the Bicep CLI.
+
+The Bicep compiler downloads itself and cannot be installed here, so this is the best available
+stand-in (see infra/README.md, "What CI validates"):
+
+- every .bicep file parses (pycep-parser, the Bicep parser checkov uses);
+- every resource declaration's `Type@apiVersion` is listed in infra/api-versions.json, which cites the
+  REST API specification that proves it, and every listed entry is used (no stale rows);
+- API versions are GA unless the table says why a preview is needed;
+- every local module exists and parses, gets only parameters it declares, and gets every parameter
+  it requires;
+- every load*Content() file exists;
+- main.bicep is resource-group scoped, subscription.bicep subscription scoped;
+- every parameter and output has a @description;
+- every GUID literal is a known built-in role (a typo in a role id would grant the wrong role);
+- no keys or secrets: no list*() calls, no `AccountKey=`, no SAS.
+
+Usage: validate_bicep.py [INFRA_DIR]   (exit 1 and one line per problem when something is wrong)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+from pycep import BicepParser
+
+# Built-in role definition ids (Azure RBAC "built-in roles" reference; the same ids appear in
+# Microsoft's Flex Consumption samples). A GUID literal in the Bicep must be one of these.
+KNOWN_BUILTIN_ROLES = {
+    "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39": "Azure Service Bus Data Sender",
+    "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0": "Azure Service Bus Data Receiver",
+    "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
+    "ba92f5b4-2d11-453d-a403-e96b0029c9fe": "Storage Blob Data Contributor",
+    "974c5e8b-45b9-4653-ba55-5f855dd0fb88": "Storage Queue Data Contributor",
+    "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": "Storage Table Data Contributor",
+    "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
+}
+
+EXPECTED_SCOPES = {"main.bicep": "resourceGroup", "subscription.bicep": "subscription"}
+
+GUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
+API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
+LOAD_FUNCTIONS = {"load_json_content", "load_text_content", "load_file_as_base64", "load_yaml_content"}
+SECRET_PATTERNS = [
+    (re.compile(r"\blist\w*\s*\("), "calls a list*() function (keys or secrets)"),
+    (re.compile(r"AccountKey=", re.IGNORECASE), "builds a connection string with an account key"),
+    (re.compile(r"SharedAccessSignature|SharedAccessKey", re.IGNORECASE), "uses a SAS or shared access key"),
+]
+
+
+def walk(node: Any) -> Iterator[Any]:
+    """Every dict, list and scalar in a parsed tree."""
+    yield node
+    if isinstance(node, dict):
+        for v in node.values():
+            yield from walk(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from walk(v)
+
+
+def strip_comments(text: str) -> str:
+    """Bicep source without // and /* */ comments (string contents are kept)."""
+    out, i, n = [], 0, len(text)
+    in_string = False
+    while i < n:
+        c = text[i]
+        if in_string:
+            out.append(c)
+            if c == "\\" and i + 1 < n:
+                out.append(text[i + 1])
+                i += 2
+                continue
+            if c == "'":
+                in_string = False
+        elif text.startswith("'''", i):
+            end = text.find("'''", i + 3)
+            end = n if end < 0 else end + 3
+            out.append(text[i:end])
+            i = end
+            continue
+        elif c == "'":
+            in_string = True
+            out.append(c)
+        elif text.startswith("//", i):
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+            continue
+        elif text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            i = n if end < 0 else end + 2
+            continue
+        else:
+            out.append(c)
+        i += 1
+    return "".join(out)
+
+
+class Validator:
+    def __init__(self, infra: Path) -> None:
+        self.infra = infra
+        self.parser = BicepParser()
+        self.errors: list[str] = []
+        self.parsed: dict[Path, dict] = {}
+
+    def error(self, path: Path, message: str) -> None:
+        try:
+            shown = path.relative_to(self.infra.parent)
+        except ValueError:
+            shown = path
+        self.errors.append(f"{shown}: {message}")
+
+    def parse(self, path: Path) -> dict | None:
+        if path in self.parsed:
+            return self.parsed[path]
+        try:
+            tree = self.parser.parse(file_path=path)
+        except Exception as e:  # lark's errors carry line and column
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            self.error(path, f"does not parse: {first}")
+            return None
+        self.parsed[path] = tree
+        return tree
+
+    def run(self) -> list[str]:
+        files = sorted(self.infra.rglob("*.bicep"))
+        for name in EXPECTED_SCOPES:
+            if not (self.infra / name).is_file():
+                self.error(self.infra / name, "is missing")
+        table = self.load_api_versions()
+        used: set[tuple[str, str]] = set()
+        for path in files:
+            tree = self.parse(path)
+            if tree is None:
+                continue
+            self.check_scope(path, tree)
+            self.check_resources(path, tree, table, used)
+            self.check_modules(path, tree)
+            self.check_loads(path, tree)
+            self.check_descriptions(path, tree)
+            self.check_text(path)
+        for key in sorted(set(table) - used):
+            self.error(self.infra / "api-versions.json", f"{key[0]}@{key[1]} is listed but no Bicep file uses it")
+        return self.errors
+
+    def load_api_versions(self) -> dict[tuple[str, str], dict]:
+        path = self.infra / "api-versions.json"
+        try:
+            rows = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            self.error(path, f"cannot be read: {e}")
+            return {}
+        table: dict[tuple[str, str], dict] = {}
+        for row in rows if isinstance(rows, list) else []:
+            key = (str(row.get("type", "")), str(row.get("apiVersion", "")))
+            if not row.get("source"):
+                self.error(path, f"{key[0]}@{key[1]} has no source")
+            if not API_VERSION.match(key[1]):
+                self.error(path, f"{key[0]}@{key[1]}: not an API version")
+            elif key[1].endswith("-preview") and not row.get("previewBecause"):
+                self.error(path, f"{key[0]}@{key[1]} is a preview version without a previewBecause")
+            table[key] = row
+        if not isinstance(rows, list):
+            self.error(path, "must be a JSON array of {type, apiVersion, source}")
+        return table
+
+    def check_scope(self, path: Path, tree: dict) -> None:
+        expected = EXPECTED_SCOPES.get(path.name) if path.parent == self.infra else None
+        if expected is None:
+            return
+        scope = tree.get("globals", {}).get("scope", {}).get("value", "resourceGroup")
+        if scope != expected:
+            self.error(path, f"targetScope is {scope!r}, expected {expected!r}")
+
+    def check_resources(self, path: Path, tree: dict, table: dict, used: set) -> None:
+        for name, res in (tree.get("resources") or {}).items():
+            key = (res.get("type", ""), res.get("api_version", ""))
+            # ARM resource types are case-insensitive; the table is written as the specification spells them.
+            match = next((k for k in table if k[0].lower() == key[0].lower() and k[1] == key[1]), None)
+            if match is None:
+                self.error(path, f"resource {name}: {key[0]}@{key[1]} is not in api-versions.json")
+            else:
+                used.add(match)
+
+    def check_modules(self, path: Path, tree: dict) -> None:
+        for name, mod in (tree.get("modules") or {}).items():
+            if mod.get("type") != "local":
+                self.error(path, f"module {name}: only local modules are used here")
+                continue
+            target = (path.parent / mod["detail"]["path"]).resolve()
+            if not target.is_file():
+                self.error(path, f"module {name}: {mod['detail']['path']} does not exist")
+                continue
+            sub = self.parse(target)
+            if sub is None:
+                continue
+            declared = sub.get("parameters") or {}
+            passed = (mod.get("config") or {}).get("params") or {}
+            if not isinstance(passed, dict):
+                continue  # params given as one object expression: nothing to check statically
+            for p in sorted(set(passed) - set(declared)):
+                self.error(path, f"module {name}: passes {p!r}, which {target.name} does not declare")
+            for p, spec in sorted(declared.items()):
+                # pycep reads a parameter without a default as `"default": None`.
+                if spec.get("default") is None and p not in passed:
+                    self.error(path, f"module {name}: does not pass {p!r}, which {target.name} requires")
+
+    def check_loads(self, path: Path, tree: dict) -> None:
+        for node in walk(tree):
+            if isinstance(node, dict) and node.get("type") in LOAD_FUNCTIONS:
+                rel = (node.get("parameters") or {}).get("file_path")
+                if isinstance(rel, str) and not (path.parent / rel).is_file():
+                    self.error(path, f"{node['type']}: {rel} does not exist")
+
+    def check_descriptions(self, path: Path, tree: dict) -> None:
+        for kind in ("parameters", "outputs"):
+            for name, spec in (tree.get(kind) or {}).items():
+                decorators = spec.get("decorators") or []
+                if not any(d.get("type") == "description" for d in decorators if isinstance(d, dict)):
+                    self.error(path, f"{kind[:-1]} {name} has no @description")
+
+    def check_text(self, path: Path) -> None:
+        code = strip_comments(path.read_text())
+        for guid in sorted(set(g.lower() for g in GUID.findall(code))):
+            if guid not in KNOWN_BUILTIN_ROLES:
+                self.error(path, f"GUID {guid} is not a known built-in role id")
+        for pattern, what in SECRET_PATTERNS:
+            if pattern.search(code):
+                self.error(path, what)
+
+
+def validate(infra: Path) -> list[str]:
+    return Validator(infra.resolve()).run()
+
+
+def main(argv: list[str]) -> int:
+    infra = Path(argv[1]) if len(argv) > 1 else Path(__file__).resolve().parent
+    errors = validate(infra)
+    for e in errors:
+        print(e)
+    files = len(list(infra.rglob("*.bicep")))
+    if errors:
+        print(f"bicep validation: {len(errors)} problem(s) in {files} file(s)", file=sys.stderr)
+        return 1
+    print(f"bicep validation: {files} file(s) parse; resource types, API versions, modules, loads and role ids check out")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

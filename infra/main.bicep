@@ -1,0 +1,622 @@
+// mpe-approver: the approver itself, in one resource group.
+//
+// Deploys: a user-assigned identity (the only identity the app uses), Log Analytics + workspace-based
+// Application Insights (Entra-only ingestion), a storage account (Functions host storage, the Flex
+// deployment package container, the Event Grid dead-letter container; no shared keys), a Service Bus
+// namespace with the work and parking queues (Entra-only), the data-plane role assignments of the
+// identity, and the Function App on a Flex Consumption plan (custom handler, Linux).
+//
+// Deploy order:
+//   1. this file:     az deployment group create -g <rg> -f infra/main.bicep [-p name=... dryRun=true ...]
+//   2. the code:      zip host.json, the mpe-approver binary (executable, built for glibc <= 2.31) and the
+//                     MpeCheck/ MpeEvent/ MpeReplay/ folders (function.json each) at the zip root, then
+//                     az functionapp deployment source config-zip -g <rg> -n <functionAppName> --src app.zip
+//   3. per watched subscription (the MpeEvent function must exist by then):
+//                     az deployment sub create --subscription <sub> -l <location> -f infra/subscription.bicep \
+//                       -p functionAppId=<functionAppId> identityPrincipalId=<identityPrincipalId> \
+//                          deadLetterStorageAccountId=<storageAccountId>
+//      and with watchEvents=false for a subscription that only holds target resources (role only).
+// Every value step 3 needs is an output of this file.
+//
+// Alternative host: Elastic Premium (EP1) instead of Flex Consumption, e.g. where Flex is not offered or
+// always-warm instances / slots are wanted. What changes:
+//   - plan: Microsoft.Web/serverfarms sku { name: 'EP1', tier: 'ElasticPremium' }, kind: 'elastic',
+//     properties { reserved: true, maximumElasticWorkerCount: <n> } (Linux needs reserved: true).
+//   - site: no functionAppConfig. siteConfig.linuxFxVersion: '' (the 'custom' entry of the Functions stack
+//     list has no language image: linuxFxVersion '' and app setting FUNCTIONS_WORKER_RUNTIME=custom), plus
+//     app settings FUNCTIONS_WORKER_RUNTIME=custom and FUNCTIONS_EXTENSION_VERSION=~4 (both must NOT be set on
+//     Flex, where functionAppConfig.runtime replaces them); scale-out via siteConfig.functionAppScaleLimit,
+//     always-ready via siteConfig.minimumElasticInstanceCount.
+//   - code: WEBSITE_RUN_FROM_PACKAGE=<blob URL of the zip> with WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID=
+//     <identity resource id> (Storage Blob Data Owner below covers the read), or zip deploy with
+//     WEBSITE_RUN_FROM_PACKAGE=1.
+//   - content share: EP normally mounts an Azure Files share (WEBSITE_CONTENTAZUREFILECONNECTIONSTRING,
+//     WEBSITE_CONTENTSHARE), which takes an account key and so conflicts with allowSharedKeyAccess: false.
+//     Check the current Functions storage guidance for Linux EP without a content share before choosing EP.
+//   - unchanged: the identity, AzureWebJobsStorage__*, ServiceBusConnection__*, every MPE_* setting, the
+//     queues, the roles and subscription.bicep.
+
+targetScope = 'resourceGroup'
+
+// ---------------------------------------------------------------------------------------------------
+// Parameters: naming and hosting
+// ---------------------------------------------------------------------------------------------------
+
+@description('Name prefix for every resource (lower-case letters, digits and hyphens); a hash of the resource group id is appended.')
+@minLength(2)
+@maxLength(16)
+param name string = 'mpe-approver'
+
+@description('Region of every resource.')
+param location string = resourceGroup().location
+
+@description('Tags applied to every resource.')
+param tags object = {}
+
+@description('Flex Consumption: the most instances the app may scale out to (the plan allows 40 to 1000).')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Flex Consumption: memory per instance in MB. The handler needs little; 2048 is the platform default.')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Service Bus tier. Basic is not offered: it has no duplicate detection, which the work queue relies on to collapse duplicate events.')
+@allowed([
+  'Standard'
+  'Premium'
+])
+param serviceBusSku string = 'Standard'
+
+@description('Days Log Analytics keeps the logs (Application Insights data lives in this workspace).')
+@minValue(30)
+@maxValue(730)
+param logRetentionInDays int = 30
+
+// ---------------------------------------------------------------------------------------------------
+// Parameters: queues
+// ---------------------------------------------------------------------------------------------------
+
+@description('The work queue (MPE_QUEUE_NAME).')
+@minLength(1)
+@maxLength(260)
+param workQueueName string = 'mpe-approvals'
+
+@description('The parking queue (MPE_PARKING_QUEUE_NAME): items that cannot succeed, with a parkreason property.')
+@minLength(1)
+@maxLength(260)
+param parkingQueueName string = 'mpe-approvals-parked'
+
+@description('Work queue duplicate-detection window (ISO 8601). It must cover a whole check chain: checks stop after giveUpAfter (2 h by default). Can only be chosen when the queue is created together with duplicate detection; the window itself can be changed later.')
+param duplicateDetectionWindow string = 'PT3H'
+
+@description('How long parked items stay on the parking queue (ISO 8601).')
+param parkingMessageTimeToLive string = 'P14D'
+
+// ---------------------------------------------------------------------------------------------------
+// Parameters: the handler's tunables (defaults are the code's defaults; see the Configuration table)
+// ---------------------------------------------------------------------------------------------------
+
+@description('MPE_DRY_RUN: decide and log "would approve", change nothing.')
+param dryRun bool = false
+
+@description('MPE_SOURCE_SUBSCRIPTIONS: subscription ids whose MPEs are handled; empty = all.')
+param sourceSubscriptions array = []
+
+@description('MPE_TARGET_SUBSCRIPTIONS: subscription ids whose private endpoint connections may be approved; empty = all.')
+param targetSubscriptions array = []
+
+@description('MPE_FIRST_CHECK_DELAY: delay from the event to the first check (500ms, 5s, 2m, 1h).')
+param firstCheckDelay string = '2s'
+
+@description('MPE_CHECK_SCHEDULE: intervals between checks, interval*count, the last repeats.')
+param checkSchedule string = '2s*15,3s*20,10s*24,30s'
+
+@description('MPE_CHECK_JITTER: +/- fraction applied to each interval, 0 to 0.5 (a string: Bicep has no decimals).')
+param checkJitter string = '0.1'
+
+@description('MPE_GIVE_UP_AFTER: stop checking and park the item after this long. Keep it below duplicateDetectionWindow.')
+param giveUpAfter string = '2h'
+
+@description('MPE_MESSAGE_TTL: time-to-live of queued work items. Must not exceed the work queue\'s default TTL (2 days here).')
+param messageTtl string = '24h'
+
+@description('MPE_SERVICEBUS_AUDIENCE: token audience for Service Bus.')
+param serviceBusAudience string = 'https://servicebus.azure.net'
+
+@description('RUST_LOG: the handler\'s log filter.')
+param rustLog string = 'info'
+
+// ---------------------------------------------------------------------------------------------------
+// Variables
+// ---------------------------------------------------------------------------------------------------
+
+var token = uniqueString(resourceGroup().id)
+var prefix = toLower(name)
+var functionAppName = 'func-${prefix}-${token}'
+var planName = 'plan-${prefix}-${token}'
+var identityName = 'id-${prefix}-${token}'
+var logAnalyticsName = 'log-${prefix}-${token}'
+var appInsightsName = 'appi-${prefix}-${token}'
+var serviceBusName = 'sb-${prefix}-${token}'
+var storageAccountName = take('st${replace(prefix, '-', '')}${token}', 24)
+var deploymentContainerName = 'app-package'
+var deadLetterContainerName = 'eventgrid-deadletter'
+
+// ARM base URL and token audience of the cloud we are deployed in (sovereign clouds included), without the
+// trailing slash: environment().resourceManager is e.g. 'https://management.azure.com/'.
+var resourceManager = environment().resourceManager
+var armEndpoint = endsWith(resourceManager, '/') ? substring(resourceManager, 0, length(resourceManager) - 1) : resourceManager
+
+// Built-in role definition ids (the same in every cloud).
+var roles = {
+  storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+  storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+  serviceBusDataSender: '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'
+  serviceBusDataReceiver: '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0'
+  monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Identity
+// ---------------------------------------------------------------------------------------------------
+
+// The one identity: host storage, deployment storage, Service Bus (host trigger and handler), Application
+// Insights, and the handler's ARM calls (its custom role is assigned per subscription by subscription.bicep).
+resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: identityName
+  location: location
+  tags: tags
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Monitoring
+// ---------------------------------------------------------------------------------------------------
+
+resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
+  name: logAnalyticsName
+  location: location
+  tags: tags
+  properties: {
+    sku: {
+      name: 'PerGB2018'
+    }
+    retentionInDays: logRetentionInDays
+  }
+}
+
+// Local (instrumentation key) authentication is off: the host sends telemetry with the identity
+// (APPLICATIONINSIGHTS_AUTHENTICATION_STRING below), which needs Monitoring Metrics Publisher here.
+resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
+  name: appInsightsName
+  location: location
+  tags: tags
+  kind: 'web'
+  properties: {
+    Application_Type: 'web'
+    WorkspaceResourceId: logAnalytics.id
+    DisableLocalAuth: true
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Storage: host storage, deployment package, Event Grid dead letters
+// ---------------------------------------------------------------------------------------------------
+
+resource storage 'Microsoft.Storage/storageAccounts@2024-01-01' = {
+  name: storageAccountName
+  location: location
+  tags: tags
+  kind: 'StorageV2'
+  sku: {
+    name: 'Standard_LRS'
+  }
+  properties: {
+    accessTier: 'Hot'
+    allowBlobPublicAccess: false
+    allowSharedKeyAccess: false
+    allowCrossTenantReplication: false
+    defaultToOAuthAuthentication: true
+    minimumTlsVersion: 'TLS1_2'
+    supportsHttpsTrafficOnly: true
+    publicNetworkAccess: 'Enabled'
+    networkAcls: {
+      bypass: 'AzureServices'
+      defaultAction: 'Allow'
+    }
+  }
+}
+
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2024-01-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2024-01-01' = {
+  parent: blobService
+  name: deploymentContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+// Event Grid writes undeliverable events here; subscription.bicep gives each system topic's identity
+// Storage Blob Data Contributor on this container only.
+resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2024-01-01' = {
+  parent: blobService
+  name: deadLetterContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Service Bus
+// ---------------------------------------------------------------------------------------------------
+
+resource serviceBus 'Microsoft.ServiceBus/namespaces@2024-01-01' = {
+  name: serviceBusName
+  location: location
+  tags: tags
+  sku: {
+    name: serviceBusSku
+    tier: serviceBusSku
+  }
+  properties: {
+    disableLocalAuth: true
+    minimumTlsVersion: '1.2'
+    publicNetworkAccess: 'Enabled'
+  }
+}
+
+// The work queue. The handler sets a deterministic MessageId per MPE, chain and attempt, so duplicate
+// detection collapses duplicate events and duplicate sends within the window.
+// lockDuration PT2M: host.json's functionTimeout is 2 minutes, so a message is never unlocked while its
+// invocation may still run (a check is a handful of ARM calls, normally well under a second each; the
+// Service Bus extension also renews locks). A lost lock would only cause a harmless repeat check.
+// maxDeliveryCount 10: the handler itself stops failing a message from its third delivery (it reschedules
+// instead), so the dead-letter queue only sees messages the host could not hand over at all.
+// defaultMessageTimeToLive P2D: messages carry their own TTL (MPE_MESSAGE_TTL, 24 h); Service Bus applies the
+// smaller of the two, so the queue default must be at least that. Expired items go to the dead-letter queue.
+resource workQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
+  parent: serviceBus
+  name: workQueueName
+  properties: {
+    lockDuration: 'PT2M'
+    maxDeliveryCount: 10
+    requiresDuplicateDetection: true
+    duplicateDetectionHistoryTimeWindow: duplicateDetectionWindow
+    defaultMessageTimeToLive: 'P2D'
+    deadLetteringOnMessageExpiration: true
+    requiresSession: false
+    enablePartitioning: false
+  }
+}
+
+// The parking queue: read by people, not by the app; no duplicate detection needed.
+resource parkingQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
+  parent: serviceBus
+  name: parkingQueueName
+  properties: {
+    lockDuration: 'PT1M'
+    maxDeliveryCount: 10
+    requiresDuplicateDetection: false
+    defaultMessageTimeToLive: parkingMessageTimeToLive
+    deadLetteringOnMessageExpiration: false
+    requiresSession: false
+    enablePartitioning: false
+  }
+}
+
+// Host name of the namespace, from the endpoint Service Bus reports (https://<ns>.<suffix>:443/), so it is
+// right in sovereign clouds too.
+var serviceBusFqdn = split(replace(serviceBus.properties.serviceBusEndpoint, 'https://', ''), ':')[0]
+
+// ---------------------------------------------------------------------------------------------------
+// Role assignments of the identity (data plane). The ARM role is in subscription.bicep.
+// ---------------------------------------------------------------------------------------------------
+
+// The handler sends work items and parked items.
+resource serviceBusSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(serviceBus.id, identity.id, roles.serviceBusDataSender)
+  scope: serviceBus
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataSender)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// The Functions host's Service Bus trigger receives from the work queue.
+resource serviceBusReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(serviceBus.id, identity.id, roles.serviceBusDataReceiver)
+  scope: serviceBus
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataReceiver)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Functions host storage ("Connecting to host storage with an identity"): Storage Blob Data Owner is the
+// documented minimum (blob coordination, key store, container creation); it also covers reading and
+// writing the Flex deployment package.
+resource storageBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, identity.id, roles.storageBlobDataOwner)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataOwner)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// The same documentation lists Storage Table Data Contributor for the host's diagnostic events (written to
+// table storage when, for example, the app cannot start: the first place to look when the custom handler
+// does not come up). Storage Queue Data Contributor is only needed by the blob trigger and Durable
+// Functions, which this app does not use, so it is not assigned.
+resource storageTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, identity.id, roles.storageTableDataContributor)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataContributor)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Entra-authenticated telemetry ingestion.
+resource appInsightsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(appInsights.id, identity.id, roles.monitoringMetricsPublisher)
+  scope: appInsights
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Flex Consumption plan and Function App
+// ---------------------------------------------------------------------------------------------------
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    name: 'FC1'
+    tier: 'FlexConsumption'
+  }
+  properties: {
+    reserved: true
+  }
+}
+
+// App settings. On Flex, FUNCTIONS_WORKER_RUNTIME and FUNCTIONS_EXTENSION_VERSION are not set (see the Flex
+// Consumption deprecations in the Functions app settings reference): functionAppConfig.runtime says
+// "custom" and the platform sets the host version. Every setting of the handler's configuration contract
+// (src/config.rs SETTINGS) appears here by name.
+var appSettings = [
+  // Host storage, identity-based. Service URIs instead of __accountName so sovereign clouds work.
+  {
+    name: 'AzureWebJobsStorage__blobServiceUri'
+    value: storage.properties.primaryEndpoints.blob
+  }
+  {
+    name: 'AzureWebJobsStorage__queueServiceUri'
+    value: storage.properties.primaryEndpoints.queue
+  }
+  {
+    name: 'AzureWebJobsStorage__tableServiceUri'
+    value: storage.properties.primaryEndpoints.table
+  }
+  {
+    name: 'AzureWebJobsStorage__credential'
+    value: 'managedidentity'
+  }
+  {
+    name: 'AzureWebJobsStorage__clientId'
+    value: identity.properties.clientId
+  }
+  // Telemetry: the connection string only locates the resource (local auth is disabled); the
+  // authentication string makes the host use the identity.
+  {
+    name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
+    value: appInsights.properties.ConnectionString
+  }
+  {
+    name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
+    value: 'ClientId=${identity.properties.clientId};Authorization=AAD'
+  }
+  // The Service Bus trigger's connection (function.json: "connection": "ServiceBusConnection"); the
+  // handler reads the namespace from the same setting.
+  {
+    name: 'ServiceBusConnection__fullyQualifiedNamespace'
+    value: serviceBusFqdn
+  }
+  {
+    name: 'ServiceBusConnection__credential'
+    value: 'managedidentity'
+  }
+  {
+    name: 'ServiceBusConnection__clientId'
+    value: identity.properties.clientId
+  }
+  // The handler (src/config.rs).
+  {
+    name: 'AZURE_CLIENT_ID'
+    value: identity.properties.clientId
+  }
+  {
+    name: 'MPE_QUEUE_NAME'
+    value: workQueue.name
+  }
+  {
+    name: 'MPE_PARKING_QUEUE_NAME'
+    value: parkingQueue.name
+  }
+  {
+    name: 'MPE_ARM_ENDPOINT'
+    value: armEndpoint
+  }
+  {
+    name: 'MPE_ARM_AUDIENCE'
+    value: armEndpoint
+  }
+  {
+    name: 'MPE_SERVICEBUS_ENDPOINT'
+    value: 'https://${serviceBusFqdn}'
+  }
+  {
+    name: 'MPE_SERVICEBUS_AUDIENCE'
+    value: serviceBusAudience
+  }
+  {
+    name: 'MPE_FIRST_CHECK_DELAY'
+    value: firstCheckDelay
+  }
+  {
+    name: 'MPE_CHECK_SCHEDULE'
+    value: checkSchedule
+  }
+  {
+    name: 'MPE_CHECK_JITTER'
+    value: checkJitter
+  }
+  {
+    name: 'MPE_GIVE_UP_AFTER'
+    value: giveUpAfter
+  }
+  {
+    name: 'MPE_MESSAGE_TTL'
+    value: messageTtl
+  }
+  {
+    name: 'MPE_DRY_RUN'
+    value: dryRun ? 'true' : 'false'
+  }
+  {
+    name: 'MPE_SOURCE_SUBSCRIPTIONS'
+    value: join(sourceSubscriptions, ',')
+  }
+  {
+    name: 'MPE_TARGET_SUBSCRIPTIONS'
+    value: join(targetSubscriptions, ',')
+  }
+  {
+    name: 'RUST_LOG'
+    value: rustLog
+  }
+  {
+    name: 'MPE_LOG_FORMAT'
+    value: 'json'
+  }
+]
+
+resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
+  name: functionAppName
+  location: location
+  tags: tags
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identity.id}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    // Only appSettings and minTlsVersion here: Flex rejects many siteConfig properties (linuxFxVersion,
+    // alwaysOn, functionAppScaleLimit, ...); runtime and scale live in functionAppConfig.
+    siteConfig: {
+      minTlsVersion: '1.2'
+      appSettings: appSettings
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${storage.properties.primaryEndpoints.blob}${deploymentContainer.name}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identity.id
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: instanceMemoryMB
+      }
+      // The Flex runtime stack list gives the custom handler runtime version '1.0'.
+      runtime: {
+        name: 'custom'
+        version: '1.0'
+      }
+    }
+  }
+  // Let the roles exist before the host first starts (role propagation can still take a few minutes).
+  dependsOn: [
+    storageBlobOwner
+    storageTableContributor
+    serviceBusReceiver
+    serviceBusSender
+    appInsightsPublisher
+  ]
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Outputs (what subscription.bicep and the deploy commands need)
+// ---------------------------------------------------------------------------------------------------
+
+@description('Name of the Function App (for the code deployment).')
+output functionAppName string = functionApp.name
+
+@description('Resource id of the Function App (subscription.bicep: functionAppId).')
+output functionAppId string = functionApp.id
+
+@description('Host name of the Function App (MpeReplay: POST https://<host>/api/replay).')
+output functionAppHostName string = functionApp.properties.defaultHostName
+
+@description('Principal (object) id of the identity (subscription.bicep: identityPrincipalId).')
+output identityPrincipalId string = identity.properties.principalId
+
+@description('Client id of the identity (AZURE_CLIENT_ID; for running mpe-approver replay with the same identity).')
+output identityClientId string = identity.properties.clientId
+
+@description('Resource id of the identity.')
+output identityId string = identity.id
+
+@description('Fully qualified Service Bus namespace (ServiceBusConnection__fullyQualifiedNamespace).')
+output serviceBusNamespaceFqdn string = serviceBusFqdn
+
+@description('Resource id of the Service Bus namespace.')
+output serviceBusNamespaceId string = serviceBus.id
+
+@description('The work queue (MPE_QUEUE_NAME).')
+output workQueueName string = workQueue.name
+
+@description('The parking queue (MPE_PARKING_QUEUE_NAME).')
+output parkingQueueName string = parkingQueue.name
+
+@description('Resource id of the storage account (subscription.bicep: deadLetterStorageAccountId).')
+output storageAccountId string = storage.id
+
+@description('Name of the storage account.')
+output storageAccountName string = storage.name
+
+@description('Blob container holding the Flex deployment package.')
+output deploymentContainerName string = deploymentContainer.name
+
+@description('Blob container for Event Grid dead letters (subscription.bicep: deadLetterContainerName).')
+output deadLetterContainerName string = deadLetterContainer.name
+
+@description('Application Insights resource id.')
+output appInsightsId string = appInsights.id

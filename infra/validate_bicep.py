@@ -101,6 +101,14 @@ def strip_comments(text: str) -> str:
     return "".join(out)
 
 
+def module_body(mod: dict) -> dict:
+    """A module's `{name, scope, params, ...}`, under any `if (...)` or `for` wrappers pycep nests it in."""
+    body = mod.get("config") or {}
+    while isinstance(body, dict) and "params" not in body and isinstance(body.get("config"), dict):
+        body = body["config"]
+    return body if isinstance(body, dict) else {}
+
+
 class Validator:
     def __init__(self, infra: Path) -> None:
         self.infra = infra
@@ -200,7 +208,7 @@ class Validator:
             if sub is None:
                 continue
             declared = sub.get("parameters") or {}
-            passed = (mod.get("config") or {}).get("params") or {}
+            passed = module_body(mod).get("params") or {}
             if not isinstance(passed, dict):
                 continue  # params given as one object expression: nothing to check statically
             for p in sorted(set(passed) - set(declared)):

@@ -81,11 +81,13 @@ impl WorkItem {
     }
 
     /// Deterministic Service Bus `MessageId`: a UUIDv5 of the MPE id (lower-cased), the chain and the attempt.
-    /// Event Grid items share one chain per MPE, so duplicate events collapse; a replay starts its own
-    /// chain (keyed by the millisecond it was requested) so it is not swallowed by an earlier one.
+    /// An Event Grid chain is keyed by the ARM operation's correlation id: a redelivered event collapses
+    /// into its chain, while a new write of the MPE (deleted and created again under the same name, within
+    /// the queue's duplicate-detection window) starts a chain of its own instead of being dropped as a
+    /// duplicate. A replay starts its own chain (keyed by the millisecond it was requested).
     pub fn message_id(&self) -> String {
         let chain = match self.origin {
-            Origin::EventGrid => "eventGrid".to_string(),
+            Origin::EventGrid => format!("eventGrid@{}", self.correlation_id),
             Origin::Replay | Origin::Sweep => {
                 format!("{:?}@{}", self.origin, self.first_seen.timestamp_millis())
             }

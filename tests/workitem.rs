@@ -20,9 +20,15 @@ fn message_id_is_deterministic_per_mpe_and_attempt_and_ignores_case() {
     );
     assert_eq!(a.message_id(), odd.message_id());
     assert_eq!(a.seed(), odd.seed());
-    // same MPE, later event (other time, other correlation id): same Event Grid chain, same id
-    let later = WorkItem::new(rid(MPE), "2026-11-23T11:00:00Z".parse().unwrap(), "corr-2".into(), Origin::EventGrid);
-    assert_eq!(later.message_id(), a.message_id());
+    // the same event delivered again later (same ARM correlation id): same Event Grid chain, same id
+    let redelivered =
+        WorkItem::new(rid(MPE), "2026-11-23T11:00:00Z".parse().unwrap(), "corr-1".into(), Origin::EventGrid);
+    assert_eq!(redelivered.message_id(), a.message_id());
+    // a new write of the same MPE (deleted and created again: another ARM operation) starts its own chain,
+    // so the queue's duplicate detection cannot swallow it
+    let recreated =
+        WorkItem::new(rid(MPE), "2026-11-23T10:30:00Z".parse().unwrap(), "corr-2".into(), Origin::EventGrid);
+    assert_ne!(recreated.message_id(), a.message_id());
     // attempts differ
     let ids: std::collections::HashSet<String> =
         std::iter::successors(Some(a.clone()), |w| Some(w.next())).take(50).map(|w| w.message_id()).collect();

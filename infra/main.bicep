@@ -572,6 +572,23 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   ]
 }
 
+// No basic-auth publishing: FTP and the SCM site accept Entra ID only (az functionapp deployment uses it).
+resource ftpBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: functionApp
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: functionApp
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Outputs (what subscription.bicep and the deploy commands need)
 // ---------------------------------------------------------------------------------------------------

@@ -119,6 +119,24 @@ async fn mpe_event_is_queued_once_per_mpe() {
 }
 
 #[tokio::test]
+async fn an_mpe_written_again_starts_a_new_chain() {
+    // Deleted and created again under the same name: another ARM operation, another correlation id. Its
+    // first check must not share a MessageId with the earlier chain, or duplicate detection would drop it.
+    let rec = Arc::new(Recorder::default());
+    let a = app(rec.clone());
+    let first = event("Microsoft.StreamAnalytics/clusters/privateEndpoints/write", MPE);
+    let mut again = first.clone();
+    again["Data"]["event"]["data"]["correlationId"] = json!("corr-2");
+    again["Data"]["event"]["id"] = json!("e2");
+    post(a.clone(), "/MpeEvent", first.to_string()).await;
+    post(a, "/MpeEvent", again.to_string()).await;
+    let sent = rec.sent.lock().unwrap();
+    assert_eq!(sent.len(), 2);
+    assert_ne!(sent[0].1.message_id, sent[1].1.message_id);
+    assert_eq!(sent[1].1.correlation_id.as_deref(), Some("corr-2"));
+}
+
+#[tokio::test]
 async fn event_given_as_a_json_string_or_array_is_accepted() {
     let rec = Arc::new(Recorder::default());
     let ev = event("Microsoft.StreamAnalytics/clusters/privateEndpoints/write", MPE);

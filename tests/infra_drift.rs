@@ -57,7 +57,8 @@ fn print_role_takes_scopes() {
     let role: serde_json::Value =
         serde_json::from_str(&print(&["role", "--scope", "/subscriptions/a", "--scope", "/subscriptions/b"])).unwrap();
     assert_eq!(role["AssignableScopes"], serde_json::json!(["/subscriptions/a", "/subscriptions/b"]));
-    let bad = Command::new(env!("CARGO_BIN_EXE_mpe-approver")).args(["print", "role", "--scope", "x y"]).output().unwrap();
+    let bad =
+        Command::new(env!("CARGO_BIN_EXE_mpe-approver")).args(["print", "role", "--scope", "x y"]).output().unwrap();
     assert!(!bad.status.success());
 }
 

@@ -180,11 +180,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let result = match command {
-        Command::Print { what } => print(what).map(|_| ExitCode::SUCCESS),
-        command => run_async(command),
-    };
-    match result {
+    match run(command) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -193,8 +189,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// The commands that need the async runtime.
-fn run_async(command: Command) -> anyhow::Result<ExitCode> {
+fn run(command: Command) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     rt.block_on(async {
         match command {

@@ -80,6 +80,9 @@ mod tests {
     fn operations_cover_every_provider_and_nothing_else() {
         let ops = watched_operations();
         assert_eq!(ops.len(), providers::registry().len());
+        // Event Grid takes at most 25 values across an event subscription's advanced filters; past that
+        // the StringIn filter on data.operationName must be split (or move to a prefix filter).
+        assert!(ops.len() <= 25, "{} operations exceed Event Grid's 25 filter values", ops.len());
         for op in &ops {
             assert!(providers::for_operation(op).is_some(), "{op}");
             assert!(op.ends_with("/write"));

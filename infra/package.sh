@@ -114,14 +114,5 @@ PY
 echo "== infra/check_package.py --repo . $out"
 python3 infra/check_package.py --repo "$root" "$out"
 
-glibc=$(python3 - "$binary" <<'PY'
-import sys
-sys.path.insert(0, "infra")
-from check_package import highest_glibc, needed_versions
-print(highest_glibc(needed_versions(open(sys.argv[1], "rb").read())) or "none (static)")
-PY
-)
 size=$(stat -c %s "$out")
-echo "package: $out"
-echo "size:    $size bytes ($(( (size + 524288) / 1048576 )) MiB)"
-echo "glibc:   needs at most $glibc"
+echo "package: $out ($size bytes; the checker's summary above gives the glibc ceiling)"

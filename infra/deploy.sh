@@ -81,15 +81,13 @@ main_args=(--subscription "$subscription" --resource-group "$resource_group" --n
 extra=()
 [ ${#main_params[@]} -eq 0 ] || extra=(--parameters "${main_params[@]}")
 az deployment group create "${main_args[@]}" --template-file "$repo/infra/main.bicep" ${extra[@]+"${extra[@]}"} --output none
-output() {
-  az deployment group show "${main_args[@]}" --query "properties.outputs.$1.value" --output tsv
-}
-app_name="$(output functionAppName)"
-app_id="$(output functionAppId)"
-principal_id="$(output identityPrincipalId)"
-storage_id="$(output storageAccountId)"
-dead_letter_container="$(output deadLetterContainerName)"
-host_name="$(output functionAppHostName)"
+# All outputs the later steps need, in one call (tsv: one value per line, in this order).
+outputs="$(az deployment group show "${main_args[@]}" --output tsv --query "[properties.outputs.functionAppName.value, \
+properties.outputs.functionAppId.value, properties.outputs.identityPrincipalId.value, \
+properties.outputs.storageAccountId.value, properties.outputs.deadLetterContainerName.value, \
+properties.outputs.functionAppHostName.value]")"
+{ read -r app_name; read -r app_id; read -r principal_id; read -r storage_id; read -r dead_letter_container
+  read -r host_name; } <<<"$outputs" || true
 for value in "$app_name" "$app_id" "$principal_id" "$storage_id" "$dead_letter_container" "$host_name"; do
   [ -n "$value" ] || die "the main.bicep deployment lacks an output (functionAppName, functionAppId, ...)"
 done

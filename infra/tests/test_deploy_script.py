@@ -22,20 +22,24 @@ TARGETS = "33333333-3333-3333-3333-333333333333"
 APP_ID = f"/subscriptions/{MAIN_SUB}/resourceGroups/rg-mpe/providers/Microsoft.Web/sites/func-mpe-x"
 STORAGE_ID = f"/subscriptions/{MAIN_SUB}/resourceGroups/rg-mpe/providers/Microsoft.Storage/storageAccounts/stmpex"
 
-# Outputs of main.bicep as `az deployment group show --query properties.outputs.<name>.value -o tsv` prints them.
+# Outputs of main.bicep as `az deployment group show -o tsv --query "[properties.outputs.<name>.value, ...]"`
+# prints them: one value per line, in the order asked.
 FAKE_AZ = f"""#!/usr/bin/env bash
 echo "$*" >> "$AZ_LOG"
 case "$*" in
   "account show"*) echo {MAIN_SUB} ;;
   "deployment group show"*)
-    case "$*" in
-      *outputs.functionAppName.*) echo func-mpe-x ;;
-      *outputs.functionAppId.*) echo {APP_ID} ;;
-      *outputs.identityPrincipalId.*) echo aaaaaaaa-0000-0000-0000-000000000001 ;;
-      *outputs.storageAccountId.*) echo {STORAGE_ID} ;;
-      *outputs.deadLetterContainerName.*) echo eventgrid-deadletter ;;
-      *outputs.functionAppHostName.*) echo func-mpe-x.azurewebsites.net ;;
-    esac ;;
+    # One query for every output, answered as tsv: one value per line in the order asked.
+    for name in $(echo "$*" | grep -o 'outputs\\.[A-Za-z]*' | cut -d. -f2); do
+      case "$name" in
+        functionAppName) echo func-mpe-x ;;
+        functionAppId) echo {APP_ID} ;;
+        identityPrincipalId) echo aaaaaaaa-0000-0000-0000-000000000001 ;;
+        storageAccountId) echo {STORAGE_ID} ;;
+        deadLetterContainerName) echo eventgrid-deadletter ;;
+        functionAppHostName) echo func-mpe-x.azurewebsites.net ;;
+      esac
+    done ;;
   "functionapp deployment source config-zip"*)
     # Fails the first time, as a fresh role assignment on the deployment storage does.
     if [ ! -f "$AZ_LOG.zipped" ]; then touch "$AZ_LOG.zipped"; echo "BlobUploadFailed 403" >&2; exit 1; fi ;;
@@ -77,6 +81,8 @@ def test_full_deployment(env):
             "--watch", WATCHED, "--targets-only", TARGETS, "-p", "dryRun=true")
     assert r.returncode == 0, r.stderr
     log = calls(env)
+    shows = [c for c in log if c.startswith("deployment group show")]
+    assert len(shows) == 1, "main.bicep's outputs are read in one call"
     steps = [c for c in log if not c.startswith("deployment group show")]
     assert steps[0] == "account show --query id -o tsv"
     assert steps[1].startswith(f"group create --subscription {MAIN_SUB} --name rg-mpe --location westeurope")

@@ -5,6 +5,7 @@
 //! header is an application property. Behind [`QueueSender`] so the handler does not care where
 //! messages go.
 
+use crate::arm::{read_body_capped, Timeouts};
 use crate::auth::TokenSource;
 use crate::clock::{self, SharedClock};
 use async_trait::async_trait;
@@ -54,12 +55,16 @@ pub trait QueueSender: Send + Sync {
     async fn send(&self, queue: &str, msg: OutgoingMessage) -> Result<(), SendError>;
 }
 
+/// Largest Service Bus error body we read (only its first 500 characters are kept).
+pub const MAX_ERROR_BODY: usize = 64 * 1024;
+
 pub struct RestSender {
     http: reqwest::Client,
     endpoint: Url,
     audience: String,
     tokens: Arc<dyn TokenSource>,
     clock: SharedClock,
+    timeouts: Timeouts,
 }
 
 impl RestSender {
@@ -69,8 +74,19 @@ impl RestSender {
         tokens: Arc<dyn TokenSource>,
         clock: SharedClock,
     ) -> anyhow::Result<Self> {
-        let http = crate::arm::http_client()?;
-        Ok(RestSender { http, endpoint, audience, tokens, clock })
+        Self::with_timeouts(endpoint, audience, tokens, clock, Timeouts::default())
+    }
+
+    /// As [`RestSender::new`], with explicit time limits (tests inject short ones).
+    pub fn with_timeouts(
+        endpoint: Url,
+        audience: String,
+        tokens: Arc<dyn TokenSource>,
+        clock: SharedClock,
+        timeouts: Timeouts,
+    ) -> anyhow::Result<Self> {
+        let http = crate::arm::http_client_with(&timeouts)?;
+        Ok(RestSender { http, endpoint, audience, tokens, clock, timeouts })
     }
 
     fn url(&self, queue: &str) -> String {
@@ -114,7 +130,7 @@ impl QueueSender for RestSender {
             if attempt > 0 {
                 clock::sleep(self.clock.as_ref(), Duration::from_millis(250 << attempt)).await;
             }
-            let token = self.tokens.token(&self.audience).await?;
+            let token = crate::auth::token_within(self.tokens.as_ref(), &self.audience, self.timeouts.token).await?;
             let mut req = self
                 .http
                 .post(&url)
@@ -130,7 +146,10 @@ impl QueueSender for RestSender {
                 Ok(r) if r.status().as_u16() == 201 || r.status().is_success() => return Ok(()),
                 Ok(r) => {
                     let status = r.status().as_u16();
-                    let body: String = r.text().await.unwrap_or_default().chars().take(500).collect();
+                    let body: String = match read_body_capped(r, MAX_ERROR_BODY).await {
+                        Ok(b) => String::from_utf8_lossy(&b).chars().take(500).collect(),
+                        Err(e) => format!("({e})"),
+                    };
                     let e = SendError::Status { queue: queue.to_string(), status, body };
                     // 401/403/410 will not get better by retrying now.
                     if !(status == 429 || status >= 500) {

@@ -105,7 +105,7 @@ impl TokenSource for AzureIdentity {
         let fail = |message: String| AuthError { audience: audience.to_string(), message };
         match tokio::time::timeout(self.token_timeout, self.credential.get_token(&[scope.as_str()], None)).await {
             Ok(Ok(t)) => Ok(t.token.secret().to_string()),
-            Ok(Err(e)) => Err(fail(format!("{} ({})", e, self.kind))),
+            Ok(Err(e)) => Err(fail(format!("{} ({})", chain(&e), self.kind))),
             Err(_) => Err(fail(format!(
                 "no token within {} ms ({}: identity endpoint too slow or not answering)",
                 self.token_timeout.as_millis(),
@@ -113,6 +113,21 @@ impl TokenSource for AzureIdentity {
             ))),
         }
     }
+}
+
+/// An error and its causes, `outer: inner: ...` (the SDK wraps the transport's reason in a generic one).
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cur = e.source();
+    while let Some(inner) = cur {
+        let t = inner.to_string();
+        if !text.contains(&t) {
+            text.push_str(": ");
+            text.push_str(&t);
+        }
+        cur = inner.source();
+    }
+    text
 }
 
 /// The managed identity's HTTP transport: our reqwest client (connect and request timeouts) and a

@@ -7,8 +7,8 @@
 //! escaping.
 //!
 //! Every outbound request is bounded: connect and total timeouts ([`Timeouts`]) on the shared
-//! [`http_client`] (ARM and Service Bus), a time limit on each token acquisition, and every response
-//! body read through [`read_body_capped`].
+//! [`http_client`] (ARM and Service Bus), a time limit on each token acquisition, a deadline on each
+//! call with its retries ([`CALL_TIMEOUT`]), and every response body read through [`read_body_capped`].
 
 use crate::auth::TokenSource;
 use crate::clock::{self, SharedClock};
@@ -36,9 +36,12 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// One token acquisition, including the identity client's own retries: past it the token request is
 /// abandoned and the call fails as transient.
 pub const TOKEN_TIMEOUT: Duration = Duration::from_secs(8);
+/// One call (an ARM request or a Service Bus send) with all its retries and in-call waits: no retry
+/// starts, and no attempt runs, past it. A hanging server costs one call this, not four request timeouts.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Time limits of outbound calls. `Default` is the production values ([`CONNECT_TIMEOUT`],
-/// [`REQUEST_TIMEOUT`], [`TOKEN_TIMEOUT`]); tests inject short ones.
+/// [`REQUEST_TIMEOUT`], [`TOKEN_TIMEOUT`], [`CALL_TIMEOUT`]); tests inject short ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     /// Connecting (TCP and TLS).
@@ -47,11 +50,13 @@ pub struct Timeouts {
     pub request: Duration,
     /// One token acquisition, retries included.
     pub token: Duration,
+    /// One call with all its retries and waits (ARM request, Service Bus send).
+    pub call: Duration,
 }
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Timeouts { connect: CONNECT_TIMEOUT, request: REQUEST_TIMEOUT, token: TOKEN_TIMEOUT }
+        Timeouts { connect: CONNECT_TIMEOUT, request: REQUEST_TIMEOUT, token: TOKEN_TIMEOUT, call: CALL_TIMEOUT }
     }
 }
 
@@ -250,16 +255,23 @@ impl ArmClient {
         };
         let mut attempt = 0;
         let mut slept = Duration::ZERO;
+        let deadline = tokio::time::Instant::now() + self.timeouts.call;
         loop {
-            let token = crate::auth::token_within(self.tokens.as_ref(), &self.audience, self.timeouts.token)
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Err(transient(format!("no answer within {} ms", self.timeouts.call.as_millis()), None));
+            }
+            let token = crate::auth::token_within(self.tokens.as_ref(), &self.audience, self.timeouts.token.min(left))
                 .await
                 .map_err(|e| transient(e.to_string(), None))?;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             self.calls.fetch_add(1, Ordering::Relaxed);
             let mut req = match method {
                 "PUT" => self.http.put(url),
                 _ => self.http.get(url),
             }
-            .bearer_auth(token);
+            .bearer_auth(token)
+            .timeout(self.timeouts.request.min(left));
             if let Some(b) = body {
                 req = req.json(b);
             }
@@ -309,9 +321,10 @@ impl ArmClient {
                 }
             };
             let wait = ra.unwrap_or(Duration::from_millis(500 << attempt)).min(MAX_RETRY_AFTER);
-            if attempt >= MAX_RETRIES || slept + wait > MAX_RETRY_SLEEP {
-                // Out of retries, or this request has waited its share inside the invocation: hand the
-                // server's wait to the caller (to reschedule by) instead of sleeping on.
+            let past_deadline = tokio::time::Instant::now() + self.clock.real(wait) >= deadline;
+            if attempt >= MAX_RETRIES || slept + wait > MAX_RETRY_SLEEP || past_deadline {
+                // Out of retries, or this request has waited its share inside the invocation, or its time
+                // is up: hand the server's wait to the caller (to reschedule by) instead of sleeping on.
                 return Err(transient(failure, ra));
             }
             tracing::debug!(method, path, attempt, wait_ms = wait.as_millis() as u64, "ARM retrying");

@@ -126,17 +126,29 @@ impl QueueSender for RestSender {
         let url = self.url(queue);
         let bp = broker_properties(&msg);
         let mut last = None;
+        let deadline = tokio::time::Instant::now() + self.timeouts.call;
         for attempt in 0..3u32 {
             if attempt > 0 {
-                clock::sleep(self.clock.as_ref(), Duration::from_millis(250 << attempt)).await;
+                let wait = Duration::from_millis(250 << attempt);
+                if tokio::time::Instant::now() + self.clock.real(wait) >= deadline {
+                    break;
+                }
+                clock::sleep(self.clock.as_ref(), wait).await;
             }
-            let token = crate::auth::token_within(self.tokens.as_ref(), &self.audience, self.timeouts.token).await?;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let token =
+                crate::auth::token_within(self.tokens.as_ref(), &self.audience, self.timeouts.token.min(left)).await?;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let mut req = self
                 .http
                 .post(&url)
                 .bearer_auth(token)
                 .header("Content-Type", "application/json")
-                .header("BrokerProperties", &bp);
+                .header("BrokerProperties", &bp)
+                .timeout(self.timeouts.request.min(left));
             for (k, v) in &msg.properties {
                 if property_name_ok(k) {
                     req = req.header(k.as_str(), property_value(v));
@@ -160,8 +172,10 @@ impl QueueSender for RestSender {
                 Err(e) => last = Some(SendError::Transport { queue: queue.to_string(), message: e.to_string() }),
             }
         }
-        Err(last
-            .unwrap_or_else(|| SendError::Transport { queue: queue.to_string(), message: "no attempt made".into() }))
+        Err(last.unwrap_or_else(|| SendError::Transport {
+            queue: queue.to_string(),
+            message: format!("no answer within {} ms", self.timeouts.call.as_millis()),
+        }))
     }
 }
 

@@ -42,6 +42,7 @@ fn short() -> Timeouts {
         connect: Duration::from_millis(200),
         request: Duration::from_millis(200),
         token: Duration::from_millis(200),
+        call: Duration::from_secs(30),
     }
 }
 
@@ -73,6 +74,34 @@ async fn arm_get_against_a_server_that_never_answers_is_transient() {
     assert_eq!(e.retry_after(), None);
     // The first attempt and its retries, each cut off by the request timeout.
     assert_eq!(arm.calls(), 4, "{e}");
+}
+
+#[tokio::test]
+async fn arm_call_deadline_cuts_the_retries_of_a_hanging_server_short() {
+    let server = faulty_server::start(Fault::Hang).await;
+    let timeouts = Timeouts { call: Duration::from_millis(300), ..short() };
+    let arm = arm(&server, Arc::new(StaticTokens), timeouts);
+    let e = guarded(arm.get(&mpe(), "2020-03-01")).await.expect_err("no answer is not a success");
+    assert!(e.is_transient(), "{e}");
+    // A 200 ms attempt, then one cut to what is left of the 300 ms: not the four attempts retries allow.
+    assert!((2..4).contains(&arm.calls()), "{} calls: {e}", arm.calls());
+}
+
+#[tokio::test]
+async fn servicebus_call_deadline_cuts_the_retries_of_a_hanging_server_short() {
+    let server = faulty_server::start(Fault::Hang).await;
+    let sender = RestSender::with_timeouts(
+        Url::parse(&server.url()).expect("url"),
+        "https://servicebus.azure.net".into(),
+        Arc::new(StaticTokens),
+        fast_clock(),
+        Timeouts { call: Duration::from_millis(300), ..short() },
+    )
+    .expect("sender");
+    let e = guarded(sender.send("q", message())).await.expect_err("no answer");
+    assert!(matches!(e, SendError::Transport { .. }), "{e}");
+    let tries = server.requests.load(std::sync::atomic::Ordering::Relaxed);
+    assert!((1..3).contains(&tries), "{tries} sends");
 }
 
 #[tokio::test]

@@ -24,6 +24,7 @@ fn short() -> Timeouts {
         connect: Duration::from_millis(200),
         request: Duration::from_millis(200),
         token: Duration::from_millis(1500),
+        call: Duration::from_secs(30),
     }
 }
 

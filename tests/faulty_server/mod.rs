@@ -99,7 +99,7 @@ async fn serve(
                 return;
             }
             let mut frame = format!("{chunk:x}\r\n").into_bytes();
-            frame.extend(std::iter::repeat(b' ').take(chunk));
+            frame.resize(frame.len() + chunk, b' ');
             frame.extend_from_slice(b"\r\n");
             let mut mine = 0u64;
             loop {

@@ -37,6 +37,7 @@ fn bench_decide() {
             description: None,
             group_ids: vec![],
             provisioning_state: None,
+            etag: None,
         })
         .collect();
     let schedule = Schedule::default();
@@ -44,7 +45,8 @@ fn bench_decide() {
     let start = Instant::now();
     let mut approvals = 0;
     for i in 0..n {
-        let obs = Observation::Mpe { view: &view, endpoint_name: "pe-7", pecs: Some(&pecs) };
+        let obs =
+            Observation::Mpe { view: &view, endpoint_name: "pe-7", pecs: Some(&pecs), customer_subscriptions: &[] };
         if matches!(
             decide(obs, Progress { attempt: i % 50, elapsed: Duration::from_secs(10) }, &schedule, i as u64),
             mpe_approver::decision::Decision::Approve { .. }

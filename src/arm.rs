@@ -130,10 +130,18 @@ impl ArmClient {
         self.send("GET", next_link, next_link, None).await.map(|w| w.body)
     }
 
-    /// PUT a resource body.
-    pub async fn put(&self, id: &ResourceId, api_version: &str, body: &Value) -> Result<Written, ArmError> {
+    /// PUT a resource body, once: no retry here, so a caller can re-read before trying again (a retried
+    /// PUT without `If-Match` could overwrite a change made in between). `if_match` is sent as `If-Match`;
+    /// a resource changed since it was read then answers 412 ([`ArmError::Refused`]).
+    pub async fn put(
+        &self,
+        id: &ResourceId,
+        api_version: &str,
+        body: &Value,
+        if_match: Option<&str>,
+    ) -> Result<Written, ArmError> {
         let url = self.url(id.as_str(), api_version);
-        self.send("PUT", id.as_str(), &url, Some(body)).await
+        self.send("PUT", id.as_str(), &url, Some((body, if_match))).await
     }
 
     async fn send(
@@ -141,8 +149,9 @@ impl ArmClient {
         method: &'static str,
         path: &str,
         url: &str,
-        body: Option<&Value>,
+        body: Option<(&Value, Option<&str>)>,
     ) -> Result<Written, ArmError> {
+        let max_retries = if body.is_some() { 0 } else { MAX_RETRIES };
         let transient = |message: String| ArmError::Transient { method, path: path.to_string(), message };
         let mut attempt = 0;
         loop {
@@ -153,13 +162,16 @@ impl ArmClient {
                 _ => self.http.get(url),
             }
             .bearer_auth(token);
-            if let Some(b) = body {
+            if let Some((b, if_match)) = body {
                 req = req.json(b);
+                if let Some(etag) = if_match {
+                    req = req.header(reqwest::header::IF_MATCH, etag);
+                }
             }
             let wait = match req.send().await {
                 Err(e) => {
                     tracing::warn!(method, path, error = %e, attempt, "ARM request failed");
-                    if attempt >= MAX_RETRIES {
+                    if attempt >= max_retries {
                         return Err(transient(e.to_string()));
                     }
                     Duration::from_millis(500 << attempt)
@@ -201,7 +213,7 @@ impl ArmClient {
                         408 | 429 | 500..=599 => {
                             let (code, msg) = arm_error_parts(&bytes);
                             tracing::warn!(method, path, status, code, attempt, "ARM throttled or failed; retrying");
-                            if attempt >= MAX_RETRIES {
+                            if attempt >= max_retries {
                                 return Err(transient(format!("HTTP {status} {code}: {msg}")));
                             }
                             ra.unwrap_or(Duration::from_millis(500 << attempt)).min(MAX_RETRY_AFTER)

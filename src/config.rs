@@ -2,6 +2,7 @@
 //! the README documents each. Invalid configuration fails at start with a message naming the setting.
 
 use crate::decision::{parse_duration, Schedule};
+use crate::policy::Policy;
 use std::time::Duration;
 use url::Url;
 
@@ -25,6 +26,8 @@ pub struct Config {
     pub target_subscriptions: AllowList,
     /// How long a message may live on the queue before Service Bus drops it.
     pub message_ttl: Duration,
+    /// `MPE_ALLOW`: which sources may be approved to which targets (default: same subscription).
+    pub policy: Policy,
 }
 
 /// A case-insensitive list of subscription ids, named after its setting; empty allows all.
@@ -44,6 +47,10 @@ impl AllowList {
             v.push(p.to_ascii_lowercase());
         }
         Ok(AllowList { setting, ids: v })
+    }
+    /// The subscription ids listed (lower-case).
+    pub fn ids(&self) -> &[String] {
+        &self.ids
     }
     pub fn permits(&self, subscription: &str) -> bool {
         self.ids.is_empty() || self.ids.iter().any(|s| s.eq_ignore_ascii_case(subscription))
@@ -84,6 +91,7 @@ pub const SETTINGS: &[&str] = &[
     "MPE_SERVICEBUS_AUDIENCE",
     "MPE_SOURCE_SUBSCRIPTIONS",
     "MPE_TARGET_SUBSCRIPTIONS",
+    "MPE_ALLOW",
 ];
 
 pub const DEFAULT_ARM_ENDPOINT: &str = "https://management.azure.com";
@@ -187,6 +195,7 @@ impl Config {
             Some(s) if matches!(s.as_str(), "0" | "false" | "no") => false,
             Some(s) => return Err(bad("MPE_DRY_RUN", format!("{s:?}: use true or false"))),
         };
+        let policy = Policy::parse(get("MPE_ALLOW").as_deref()).map_err(|e| bad("MPE_ALLOW", e))?;
         let client_id = get("AZURE_CLIENT_ID");
         if let Some(c) = &client_id {
             if uuid::Uuid::parse_str(c).is_err() {
@@ -215,7 +224,19 @@ impl Config {
             )
             .map_err(|e| bad("MPE_TARGET_SUBSCRIPTIONS", e))?,
             message_ttl,
+            policy,
         })
+    }
+
+    /// Subscriptions the configuration names as customers' (watched, target, policy rules): a private
+    /// endpoint in one of them is never a managed private endpoint.
+    pub fn customer_subscriptions(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.source_subscriptions.ids().to_vec();
+        v.extend(self.target_subscriptions.ids().iter().cloned());
+        v.extend(self.policy.subscriptions());
+        v.sort();
+        v.dedup();
+        v
     }
 }
 

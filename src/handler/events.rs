@@ -4,6 +4,7 @@
 //! invocation, so Event Grid retries it.
 
 use super::{enqueue, App, Reply};
+use crate::decision::{ParkCode, ParkReason};
 use crate::functions::{unwrap_json, InvocationRequest};
 use crate::providers;
 use crate::resource_id::ResourceId;
@@ -86,7 +87,13 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
                 Verdict::Invalid(why) => {
                     reply.resp.log(Level::ERROR, format!("invalid event {event_id}: {why}; parking it"));
                     if let Err(e) = app
-                        .park(event.to_string(), &format!("invalid event: {why}"), None, None, super::EVENT_FUNCTION)
+                        .park(
+                            event.to_string(),
+                            &ParkReason::new(ParkCode::InvalidInput, format!("invalid event: {why}")),
+                            None,
+                            None,
+                            super::EVENT_FUNCTION,
+                        )
                         .await
                     {
                         reply.resp.log(Level::ERROR, format!("could not park event {event_id}: {e}"));

@@ -49,13 +49,14 @@ impl App {
     pub(crate) async fn park(
         &self,
         body: String,
-        reason: &str,
+        reason: &crate::decision::ParkReason,
         mpe_id: Option<&str>,
         correlation_id: Option<&str>,
         source: &str,
     ) -> Result<(), SendError> {
         let mut properties = vec![
-            (props::PARK_REASON.to_string(), reason.to_string()),
+            (props::PARK_REASON.to_string(), reason.text.clone()),
+            (props::PARK_CODE.to_string(), reason.code.as_str().to_string()),
             (props::PARKED_BY.to_string(), source.to_string()),
             (props::PARKED_AT.to_string(), self.clock.now().to_rfc3339()),
         ];

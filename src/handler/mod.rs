@@ -35,6 +35,12 @@ pub struct App {
 impl App {
     /// The production wiring: ARM client and Service Bus REST sender over one token source.
     pub fn new(config: Config, tokens: Arc<dyn crate::auth::TokenSource>, clock: SharedClock) -> anyhow::Result<App> {
+        if config.policy.allows_everything() {
+            tracing::warn!(
+                "MPE_ALLOW holds *->*: any MPE in a watched subscription may be approved on any target the \
+                 approver's role reaches (the confused-deputy risk the default same-subscription rule prevents)"
+            );
+        }
         let arm = ArmClient::new(&config.arm_endpoint, config.arm_audience.clone(), tokens.clone(), clock.clone())?;
         let sender: Arc<dyn QueueSender> = Arc::new(crate::servicebus::RestSender::new(
             config.servicebus_endpoint.clone(),

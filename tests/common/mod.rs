@@ -6,6 +6,7 @@
 
 mod ids;
 
+#[allow(unused_imports)] // not every test uses the id helpers
 pub use ids::*;
 use serde_json::Value;
 use std::path::PathBuf;

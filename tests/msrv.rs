@@ -84,7 +84,8 @@ fn rust_version_covers_every_locked_dependency() {
         .filter(|p| !members.contains(&p["id"].as_str().unwrap_or_default()))
         .filter_map(|p| {
             let v = p["rust_version"].as_str()?;
-            Some((parse_version(v), format!("{} {} (rust_version {v})", p["name"], p["version"])))
+            let (name, version) = (p["name"].as_str().unwrap_or_default(), p["version"].as_str().unwrap_or_default());
+            Some((parse_version(v), format!("{name} {version} (rust_version {v})")))
         })
         .max_by(|a, b| cmp_versions(&a.0, &b.0))
         .expect("some locked package declares a rust_version");

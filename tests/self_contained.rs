@@ -5,11 +5,13 @@
 //! These tests keep it so: no code under `src/`, `tests/` or `benches/` names the old place again, and
 //! every fixture file has a provenance row (and every row a file).
 
+mod common;
+
+use common::FIXTURES_ROOT as FIXTURES;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
 /// Every file under `dir`, recursively, sorted.
 fn files(dir: &Path) -> Vec<PathBuf> {

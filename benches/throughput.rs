@@ -4,6 +4,10 @@
 //! 2. A burst of MPEs through the simulator and the in-process handler (compressed time): real time
 //!    until all are approved, invocation latency percentiles, ARM calls per MPE, peak RSS.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::in_group;
 use mpe_approver::decision::{decide, Observation, Progress, Schedule};
 use mpe_approver::demo::Harness;
 use mpe_approver::pec::{Pec, PecStatus};
@@ -15,12 +19,9 @@ use std::time::{Duration, Instant};
 const SUB: &str = "7d3c2b1a-0000-4000-8000-00000000be4c";
 
 fn bench_decide() {
-    let target = ResourceId::parse(&format!(
-        "/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st"
-    ))
-    .unwrap();
+    let target = in_group(SUB, "rg/providers/Microsoft.Storage/storageAccounts/st");
     let view = MpeView {
-        id: ResourceId::parse(&format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.StreamAnalytics/clusters/c/privateEndpoints/pe-7")).unwrap(),
+        id: in_group(SUB, "rg/providers/Microsoft.StreamAnalytics/clusters/c/privateEndpoints/pe-7"),
         target: target.clone(),
         group_id: Some("blob".into()),
         request_message: None,
@@ -65,22 +66,17 @@ fn peak_rss_kib() -> Option<u64> {
 
 async fn bench_burst(n: usize, scale: f64) -> anyhow::Result<()> {
     let h = Harness::start(scale, &[]).await?;
-    let targets: Vec<ResourceId> = (0..10)
-        .map(|i| {
-            ResourceId::parse(&format!(
-                "/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st{i}"
-            ))
-        })
-        .collect::<Result<_, _>>()?;
+    let targets: Vec<ResourceId> =
+        (0..10).map(|i| in_group(SUB, &format!("rg/providers/Microsoft.Storage/storageAccounts/st{i}"))).collect();
     for t in &targets {
         h.sim.add_target(t)?;
     }
     let mut ids = Vec::new();
     for i in 0..n {
-        let id = ResourceId::parse(&format!(
-            "/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.StreamAnalytics/clusters/c{}/privateEndpoints/pe{i}",
-            i % 7
-        ))?;
+        let id = in_group(
+            SUB,
+            &format!("rg/providers/Microsoft.StreamAnalytics/clusters/c{}/privateEndpoints/pe{i}", i % 7),
+        );
         let pending = 3 + (i % 20) as u64;
         h.sim.add_mpe(
             MpeSpec::new(id.clone(), targets[i % targets.len()].clone())

@@ -2,6 +2,8 @@
 //! nothing panics, invalid input is parked with a reason, and only transient trouble fails an invocation.
 //! ARM points at a closed port: none of these cases may reach it.
 
+mod common;
+
 use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -151,11 +153,7 @@ async fn event_given_as_a_json_string_or_array_is_accepted() {
 async fn non_mpe_events_are_ignored() {
     // The Microsoft docs sample (captures/event-grid-resource-write-success.json) is a storage account write.
     let rec = Arc::new(Recorder::default());
-    let sample = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/functions/captures/event-grid-resource-write-success.json"
-    ))
-    .unwrap();
+    let sample = common::capture("event-grid-resource-write-success.json");
     let events: Value = serde_json::from_str(&sample).unwrap();
     let body = json!({"Data": {"event": events[0]}, "Metadata": {}});
     let (status, v) = post(app(rec.clone()), "/MpeEvent", body.to_string()).await;

@@ -687,11 +687,10 @@ impl World {
             .map(|(k, m)| {
                 let pec = self.own_pec(k);
                 let pec_appeared_at =
-                    pec.map(|p| p.appears_at).filter(|a| *a <= now && !m.deleted_at.is_some_and(|d| d <= *a));
+                    pec.map(|p| p.appears_at).filter(|a| *a <= now && m.deleted_at.is_none_or(|d| d > *a));
                 let pending = at(m.created_at, m.spec.pending_after);
-                let pending_at = Some(pending).filter(|p| {
-                    *p <= now && !m.deleted_at.is_some_and(|d| d <= *p) && !m.failed_at.is_some_and(|f| f <= *p)
-                });
+                let pending_at = Some(pending)
+                    .filter(|p| *p <= now && m.deleted_at.is_none_or(|d| d > *p) && m.failed_at.is_none_or(|f| f > *p));
                 let approval = pec.and_then(|p| p.approval.as_ref()).filter(|a| a.at <= now);
                 let phase = match self.mpe_phase(&m.spec.id, now) {
                     None => "Deleted".to_string(),

@@ -29,6 +29,8 @@ pub const TRANSIENT_BACKOFF: Duration = Duration::from_secs(30);
 /// Pages of a target's PEC list read at most; a `nextLink` left after them parks the item (a decision
 /// is only ever taken on a complete list).
 pub const MAX_PEC_PAGES: usize = 20;
+/// How long to wait before reading a 404 MPE again (a read replica may lag the write that announced it).
+pub const NOT_FOUND_CONFIRM_DELAY: Duration = Duration::from_secs(3);
 /// Re-read-then-PUT rounds of one approval within an invocation (a transient PUT failure re-reads).
 const PUT_ROUNDS: u32 = 3;
 /// The Tags API (`Tags - Get At Scope`, `{scope}/providers/Microsoft.Resources/tags/default`, body
@@ -149,10 +151,19 @@ async fn reconcile(app: &App, item: &WorkItem, audit: &mut Audit, reply: &mut Re
     let schedule = &app.config.schedule;
     let seed = item.seed();
 
-    let body = match app.arm.get(&item.mpe_id, provider.api_version()).await {
+    let mut body = match app.arm.get(&item.mpe_id, provider.api_version()).await {
         Ok(b) => b,
         Err(e) => return arm_step(e, "reading the MPE"),
     };
+    if body.is_none() {
+        // ARM's reads may lag its writes right after the MPE's write event: confirm a 404 before the
+        // chain ends.
+        crate::clock::sleep(app.clock.as_ref(), NOT_FOUND_CONFIRM_DELAY).await;
+        body = match app.arm.get(&item.mpe_id, provider.api_version()).await {
+            Ok(b) => b,
+            Err(e) => return arm_step(e, "reading the MPE again after a 404"),
+        };
+    }
     let Some(body) = body else {
         return Step::Finished(decide(Observation::MpeGone, progress, schedule, seed));
     };

@@ -139,7 +139,21 @@ async fn on_event(State(app): State<Arc<App>>, headers: HeaderMap, body: axum::b
 async fn on_check(State(app): State<Arc<App>>, headers: HeaderMap, body: axum::body::Bytes) -> Reply {
     match envelope(CHECK_FUNCTION, &body) {
         Ok(req) => check::run(&app, req, &invocation_id(&headers)).await,
-        Err(r) => r,
+        // Answering 200 would complete the message and lose it: park what arrived (or fail, so Service
+        // Bus redelivers, when even that is impossible).
+        Err(mut r) => {
+            let reason = crate::decision::ParkReason::new(
+                crate::decision::ParkCode::InvalidInput,
+                "MpeCheck invocation body is not a Functions envelope",
+            );
+            if let Err(e) =
+                app.park(String::from_utf8_lossy(&body).into_owned(), &reason, None, None, CHECK_FUNCTION).await
+            {
+                r.resp.log(tracing::Level::ERROR, format!("could not park the unreadable invocation: {e}"));
+                r.fail = true;
+            }
+            r
+        }
     }
 }
 

@@ -11,6 +11,7 @@ pub mod config;
 pub mod decision;
 pub mod demo;
 pub mod deploy;
+pub mod eventgrid;
 pub mod functions;
 pub mod handler;
 pub mod pec;

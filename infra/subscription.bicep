@@ -38,10 +38,15 @@ param deadLetterContainerName string = 'eventgrid-deadletter'
 @description('Watch this subscription\'s MPE writes (system topic + event subscription). False: only the role, for a subscription that only holds targets.')
 param watchEvents bool = true
 
+@description('Name of this approver instance (lower-case letters, digits, hyphens). Every name that could collide with another approver in the same tenant derives from it: the role name and id, the events resource group, the system topic, the event subscription and the deployment names. The default instance keeps the original names, so an upgrade renames nothing.')
+@minLength(1)
+@maxLength(20)
+param instanceName string = 'default'
+
 @description('Resource group for the Event Grid resources: created here, or, with useExistingSystemTopic, the group that already holds the subscription\'s system topic.')
 @minLength(1)
 @maxLength(90)
-param eventsResourceGroupName string = 'rg-mpe-approver-events'
+param eventsResourceGroupName string = instanceName == 'default' ? 'rg-mpe-approver-events' : 'rg-mpe-approver-${instanceName}-events'
 
 @description('Region of the events resource group (the system topic itself is global).')
 param location string = deployment().location
@@ -53,10 +58,13 @@ param useExistingSystemTopic bool = false
 param existingSystemTopicName string = ''
 
 @description('Name of the system topic created when useExistingSystemTopic is false.')
-param systemTopicName string = 'mpe-approver-subscription-events'
+param systemTopicName string = instanceName == 'default' ? 'mpe-approver-subscription-events' : 'mpe-approver-${instanceName}-subscription-events'
 
 @description('Name of the event subscription.')
-param eventSubscriptionName string = 'mpe-approver'
+param eventSubscriptionName string = instanceName == 'default' ? 'mpe-approver' : 'mpe-approver-${instanceName}'
+
+@description('Actions added to the default role, e.g. the Actions of generated/role-opt-in.json (target types whose actions the Azure permissions reference does not list). ARM rejects the whole role if one of them is unknown in this cloud: check before opting in.')
+param additionalRoleActions array = []
 
 @description('Tags for the resources created here.')
 param tags object = {}
@@ -69,16 +77,20 @@ var role = loadJsonContent('generated/role.json')
 // ---------------------------------------------------------------------------------------------------
 
 // Role names are unique per tenant, and this definition is assignable in this subscription only, so the
-// subscription id is part of its name.
+// subscription id is part of its name, and so is the instance name (except for the default instance, which
+// keeps the original name and id).
+var roleDefinitionName = instanceName == 'default' ? guid(subscription().id, 'mpe-approver-role') : guid(subscription().id, 'mpe-approver-role', instanceName)
+var roleName = instanceName == 'default' ? '${role.Name} (${subscription().subscriptionId})' : '${role.Name} ${instanceName} (${subscription().subscriptionId})'
+
 resource approverRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
-  name: guid(subscription().id, 'mpe-approver-role')
+  name: roleDefinitionName
   properties: {
-    roleName: '${role.Name} (${subscription().subscriptionId})'
+    roleName: roleName
     description: role.Description
     type: 'CustomRole'
     permissions: [
       {
-        actions: role.Actions
+        actions: concat(role.Actions, additionalRoleActions)
         notActions: role.NotActions
         dataActions: role.DataActions
         notDataActions: role.NotDataActions
@@ -110,7 +122,7 @@ resource eventsResourceGroup 'Microsoft.Resources/resourceGroups@2024-11-01' = i
 }
 
 module events 'modules/events.bicep' = if (watchEvents) {
-  name: 'mpe-approver-events'
+  name: instanceName == 'default' ? 'mpe-approver-events' : 'mpe-approver-${instanceName}-events'
   scope: resourceGroup(eventsResourceGroupName)
   params: {
     useExistingSystemTopic: useExistingSystemTopic
@@ -119,6 +131,7 @@ module events 'modules/events.bicep' = if (watchEvents) {
     functionAppId: functionAppId
     deadLetterStorageAccountId: deadLetterStorageAccountId
     deadLetterContainerName: deadLetterContainerName
+    instanceName: instanceName
     tags: tags
   }
   dependsOn: [
@@ -138,3 +151,6 @@ output eventSubscriptionName string = watchEvents ? events.outputs.eventSubscrip
 
 @description('Resource id of the custom role definition.')
 output roleDefinitionId string = approverRole.id
+
+@description('Name of the custom role definition (unique per tenant).')
+output roleName string = roleName

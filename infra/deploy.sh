@@ -232,6 +232,8 @@ if [ "$uninstall" = true ]; then
       echo "   $sub: no system topic"
     else
       IFS=$'\t' read -r t_name t_rg _ <<<"$topic"
+      # `az eventgrid system-topic event-subscription delete/list` take --resource-group, --system-topic-name
+      # (and --name, --yes for delete), as the CLI's own tests call them (azure-cli eventgrid test_eventgrid_commands.py).
       az eventgrid system-topic event-subscription delete --subscription "$sub" --resource-group "$t_rg" \
         --system-topic-name "$t_name" --name "$event_subscription" --yes --output none ||
         echo "   $sub: event subscription $event_subscription not deleted (already gone?)" >&2
@@ -268,9 +270,15 @@ if [ "$uninstall" = true ]; then
     # The group existed before: delete only what main.bicep deployed (the deployment's outputResources).
     mapfile -t ids < <(az deployment group show --subscription "$subscription" --resource-group "$resource_group" \
       --name "$main_deployment" --query "properties.outputResources[].id" -o tsv 2>/dev/null || true)
-    if [ ${#ids[@]} -gt 0 ]; then
-      az resource delete --subscription "$subscription" --ids "${ids[@]}" --output none
-    fi
+    # One at a time, then once more for those that failed: the order of outputResources is not the order of
+    # dependencies (a plan cannot go before its site).
+    failed=()
+    for id in ${ids[@]+"${ids[@]}"}; do
+      az resource delete --subscription "$subscription" --ids "$id" --output none 2>/dev/null || failed+=("$id")
+    done
+    for id in ${failed[@]+"${failed[@]}"}; do
+      az resource delete --subscription "$subscription" --ids "$id" --output none || die "could not delete $id"
+    done
     echo "removed: ${#ids[@]} resource(s) of $main_deployment; kept $resource_group (it was not created by deploy.sh)"
   fi
   exit 0

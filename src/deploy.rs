@@ -176,6 +176,17 @@ mod tests {
     }
 
     #[test]
+    fn the_mpe_side_is_the_watched_operations_as_reads_and_disjoint_from_the_target_side() {
+        // subscription.bicep derives the MPE side from generated/operations.json this way (role only,
+        // without the MPE reads, for a subscription that only holds targets).
+        let derived: Vec<String> =
+            watched_operations().iter().map(|op| format!("{}/read", op.strip_suffix("/write").unwrap())).collect();
+        assert_eq!(derived, mpe_side_actions());
+        let targets = target_side_actions();
+        assert!(!mpe_side_actions().iter().any(|a| targets.contains(a)), "an action on both sides");
+    }
+
+    #[test]
     fn opt_in_and_retired_types_are_not_in_the_role() {
         let actions = role_actions();
         for (t, _) in OPT_IN_TARGETS.iter().chain(RETIRED_TARGETS) {

@@ -493,7 +493,8 @@ def test_uninstall_never_removes_an_adopted_topic(env):
         assert any(c.startswith(f"role assignment delete --subscription {sub} --assignee aaaaaaaa-") for c in log)
     # The main group was not created by deploy.sh (no tag): only the deployment's resources go.
     assert not any(c.startswith(f"group delete --subscription {MAIN_SUB} --name rg-mpe ") for c in log)
-    assert any(c.startswith("resource delete") and APP_ID in c and STORAGE_ID in c for c in log)
+    deletes = [c for c in log if c.startswith("resource delete")]
+    assert any(APP_ID in c for c in deletes) and any(STORAGE_ID in c for c in deletes)
 
 
 def test_uninstall_removes_its_own_topic_and_group(env):
@@ -525,6 +526,12 @@ def test_uninstall_of_a_second_instance_touches_only_its_names(env):
         "the default instance's topic is adopted from staging's point of view"
     assert any(c.startswith(f"role definition delete --subscription {MAIN_SUB} --name MPE Approver staging ({MAIN_SUB})")
                for c in log)
+
+
+def test_targets_only_subscriptions_get_no_event_grid_calls(env):
+    r = run(env, "-g", "rg-mpe", "-l", "westeurope", "--skip-code", "--targets-only", TARGETS, "--yes")
+    assert r.returncode == 0, r.stderr
+    assert not any(TARGETS in c for c in calls(env) if c.startswith(("provider", "eventgrid")))
 
 
 def test_uninstall_needs_a_confirmation_too(env):

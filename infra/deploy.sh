@@ -77,8 +77,9 @@ for kv in ${main_params[@]+"${main_params[@]}"}; do
     allowRules) user_allow_rules=true ;;
   esac
 done
+rule_re='^(\*|/[^,>[:space:]]+)->(\*|/[^,>[:space:]]+)$' # <source scope>-><target scope>, a scope * or /...
 for rule in ${allow[@]+"${allow[@]}"}; do
-  [[ "$rule" == same-subscription || "$rule" =~ ^(\*|/[^,[:space:]]+)-\>(\*|/[^,[:space:]]+)$ ]] ||
+  [[ "$rule" == same-subscription || "$rule" =~ $rule_re ]] ||
     die "--allow $rule: expected same-subscription or <source scope>-><target scope> (* or a /subscriptions/... id)"
 done
 if [ "$user_allow_rules" = true ] && [ ${#allow[@]} -gt 0 ]; then
@@ -199,7 +200,9 @@ confirm() {
 # name, id, topicType, source, identity, ...; azure-rest-api-specs eventgrid stable 2025-02-15); the
 # resource group is read from the id, topicType compared case-insensitively.
 find_system_topic() {
-  local sub="$1" name id type identity
+  local sub="$1" name id type identity list
+  list="$(az eventgrid system-topic list --subscription "$sub" --query "[].[name, id, topicType, identity.type]" -o tsv)" ||
+    return 2
   while IFS=$'\t' read -r name id type identity; do
     [ -n "$name" ] || continue
     if [ "$(lower "$type")" = microsoft.resources.subscriptions ]; then
@@ -208,8 +211,8 @@ find_system_topic() {
       printf '%s\t%s\t%s\n' "$name" "${rg%%/*}" "$identity"
       return 0
     fi
-  done < <(az eventgrid system-topic list --subscription "$sub" \
-    --query "[].[name, id, topicType, identity.type]" -o tsv)
+  done <<<"$list"
+  return 0
 }
 
 # ---------------------------------------------------------------------------------------------------
@@ -227,7 +230,7 @@ if [ "$uninstall" = true ]; then
   echo "   An adopted system topic (one this script did not create) is never removed."
   confirm "remove instance $instance?"
   for sub in "${watch[@]}"; do
-    topic="$(find_system_topic "$sub")"
+    topic="$(find_system_topic "$sub" || true)"
     if [ -z "$topic" ]; then
       echo "   $sub: no system topic"
     else
@@ -355,8 +358,9 @@ if [ "$skip_code" = true ]; then
   echo "== 2/3 code: skipped (--skip-code)"
 else
   echo "== 2/3 code: $package to $app_name"
-  # The storage 403 right after the identity's new role assignment on the package container.
-  retry 5 30 '\b403\b.*(blob|storage)|(blob|storage).*\b403\b|AuthorizationPermissionMismatch|BlobUploadFailed' \
+  # The storage 403 right after the identity's new role assignment on the package container: in this step a
+  # 403 is that (the deployer's own rights were enough for step 1).
+  retry 5 30 '\b403\b|Forbidden|AuthorizationPermissionMismatch|BlobUploadFailed' \
     az functionapp deployment source config-zip --subscription "$subscription" \
     --resource-group "$resource_group" --name "$app_name" --src "$package" --output none ||
     die "the code deployment failed; run again, or see the app's deployment logs"
@@ -405,7 +409,7 @@ for sub in "${watch[@]}"; do
       die "could not register Microsoft.EventGrid in $sub (needs */register/action, e.g. Contributor)"
   fi
   extra=()
-  topic="$(find_system_topic "$sub")"
+  topic="$(find_system_topic "$sub")" || die "could not list the Event Grid system topics of $sub"
   if [ -n "$topic" ]; then
     IFS=$'\t' read -r t_name t_rg t_identity <<<"$topic"
     if [ "$(lower "$t_rg")" = "$(lower "$events_group")" ] && [ "$(lower "$t_name")" = "$(lower "$topic_name")" ]; then

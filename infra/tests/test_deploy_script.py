@@ -30,6 +30,7 @@ STORAGE_ID = f"/subscriptions/{MAIN_SUB}/resourceGroups/rg-mpe/providers/Microso
 #   group-exists         "true" when the main resource group exists (default false)
 #   group-tag            the main group's mpe-approver-instance tag
 #   sub-create-error     stderr of a failing `deployment sub create`; sub-create-fails: how many times it fails
+#   topics-error         stderr of a failing `az eventgrid system-topic list`
 #   other-event-subs     names `az eventgrid system-topic event-subscription list` returns
 FAKE_AZ = f"""#!/usr/bin/env bash
 echo "$*" >> "$AZ_LOG"
@@ -41,7 +42,9 @@ case "$*" in
   "group show"*) cat "$d/group-tag" 2>/dev/null || true ;;
   "functionapp list-flexconsumption-locations"*) printf 'eastus\\nnortheurope\\nwesteurope\\nswedencentral\\n' ;;
   "provider show"*) cat "$d/eg-$(sub_of "$*")" 2>/dev/null || echo Registered ;;
-  "eventgrid system-topic list"*) cat "$d/topics-$(sub_of "$*")" 2>/dev/null || true ;;
+  "eventgrid system-topic list"*)
+    if [ -f "$d/topics-error" ]; then cat "$d/topics-error" >&2; exit 1; fi
+    cat "$d/topics-$(sub_of "$*")" 2>/dev/null || true ;;
   "eventgrid system-topic event-subscription list"*) cat "$d/other-event-subs" 2>/dev/null || true ;;
   "deployment group show"*outputResources*)
     echo {APP_ID}; echo {STORAGE_ID} ;;
@@ -319,6 +322,13 @@ def test_an_adopted_topic_without_identity_is_refused_with_the_fix(env):
     az_state(env, f"topics-{MAIN_SUB}", topic_row("other", "rg-other", MAIN_SUB, identity="None"))
     r = run(env, "-g", "rg-mpe", "-l", "westeurope", "--skip-code", "--yes")
     assert r.returncode != 0 and "--identity systemassigned" in r.stderr
+    assert not any(c.startswith("deployment sub create") for c in calls(env))
+
+
+def test_a_failing_topic_lookup_stops_instead_of_guessing(env):
+    az_state(env, "topics-error", "ERROR: (AuthorizationFailed) 403\n")
+    r = run(env, "-g", "rg-mpe", "-l", "westeurope", "--skip-code", "--yes")
+    assert r.returncode != 0 and "could not list the Event Grid system topics" in r.stderr
     assert not any(c.startswith("deployment sub create") for c in calls(env))
 
 

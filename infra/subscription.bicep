@@ -74,11 +74,11 @@ param tags object = {}
 // The role, as `mpe-approver print role` generates it. Never copied here: loaded.
 var role = loadJsonContent('generated/role.json')
 
-// Read and write are split: the MPE side only reads (`<MPE type>/read`, one for each watched operation
-// `<MPE type>/write`, see deploy::mpe_side_actions), the target side reads and writes connections. A
-// subscription that only holds targets (watchEvents false) gets the target side only.
-var mpeSideActions = map(loadJsonContent('generated/operations.json'), op => '${substring(op, 0, length(op) - length('/write'))}/read')
-var roleActions = watchEvents ? role.Actions : filter(role.Actions, action => !contains(mpeSideActions, action))
+// Read and write are split: the MPE side only reads, the target side reads and writes connections
+// (deploy::mpe_side_actions, deploy::target_side_actions). A subscription that only holds targets
+// (watchEvents false) gets the target side only: generated/role-target-side.json, which the drift tests
+// keep equal to the code and a subset of role.json.
+var roleActions = watchEvents ? role.Actions : loadJsonContent('generated/role-target-side.json')
 
 // ---------------------------------------------------------------------------------------------------
 // Custom role and its assignment

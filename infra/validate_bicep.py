@@ -18,7 +18,7 @@ stand-in (see infra/README.md, "What CI validates"):
   and id, events resource group, system topic, event subscription, deployment names, the main token)
   derives from the `instanceName` parameter, which each of those files declares with the default
   'default';
-- every action of generated/role.json is documented (reference/actions.tsv, see
+- every action of generated/role.json and generated/role-target-side.json is documented (reference/actions.tsv, see
   reference/PROVENANCE.md): ARM rejects a whole role definition naming one unknown action;
 - no keys or secrets: no list*() calls, no `AccountKey=`, no SAS.
 
@@ -294,14 +294,19 @@ class Validator:
             cols = line.split("\t")
             if len(cols) > 1:
                 documented.add(cols[1].strip().lower())
-        try:
-            actions = json.loads(role_path.read_text()).get("Actions", [])
-        except (OSError, json.JSONDecodeError, AttributeError) as e:
-            self.error(role_path, f"cannot be read: {e}")
-            return
-        for action in actions:
-            if action.lower() not in documented:
-                self.error(role_path, f"{action} is not a documented action (reference/actions.tsv); ARM would reject the role")
+        # role.json (an object with Actions) and role-target-side.json (an array: the targets-only role).
+        for path in (role_path, self.infra / "generated" / "role-target-side.json"):
+            if not path.is_file():
+                continue
+            try:
+                data = json.loads(path.read_text())
+                actions = data.get("Actions", []) if isinstance(data, dict) else data
+            except (OSError, json.JSONDecodeError) as e:
+                self.error(path, f"cannot be read: {e}")
+                continue
+            for action in actions:
+                if str(action).lower() not in documented:
+                    self.error(path, f"{action} is not a documented action (reference/actions.tsv); ARM would reject the role")
 
     def check_text(self, path: Path) -> None:
         code = strip_comments(path.read_text())

@@ -177,8 +177,8 @@ mod tests {
 
     #[test]
     fn the_mpe_side_is_the_watched_operations_as_reads_and_disjoint_from_the_target_side() {
-        // subscription.bicep derives the MPE side from generated/operations.json this way (role only,
-        // without the MPE reads, for a subscription that only holds targets).
+        // One read per watched operation, and no action on both sides (a targets-only subscription gets
+        // the target side alone: nothing it needs may be on the MPE side).
         let derived: Vec<String> =
             watched_operations().iter().map(|op| format!("{}/read", op.strip_suffix("/write").unwrap())).collect();
         assert_eq!(derived, mpe_side_actions());

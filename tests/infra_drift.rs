@@ -87,6 +87,17 @@ fn opt_in_list_matches_the_code() {
 }
 
 #[test]
+fn target_side_file_matches_the_code() {
+    let printed = serde_json::to_string_pretty(&deploy::target_side_actions()).unwrap();
+    assert_same(&printed, "infra/generated/role-target-side.json", "copy the printed JSON below into the file");
+    // The role is exactly the two sides, so the target side is a subset of role.json.
+    let mut both: Vec<String> = deploy::mpe_side_actions().into_iter().chain(deploy::target_side_actions()).collect();
+    both.sort();
+    both.dedup();
+    assert_eq!(both, deploy::role_actions());
+}
+
+#[test]
 fn version_flag_prints_the_crate_version() {
     let out = Command::new(env!("CARGO_BIN_EXE_mpe-approver")).arg("--version").output().expect("run binary");
     assert!(out.status.success());
@@ -128,6 +139,7 @@ fn bicep_loads_the_generated_files_and_copies_nothing() {
     let all: String = files.iter().map(|(_, t)| t.as_str()).collect();
     assert!(all.contains("generated/operations.json'"), "the event filter must loadJsonContent the operations");
     assert!(all.contains("generated/role.json'"), "the role must loadJsonContent generated/role.json");
+    assert!(all.contains("generated/role-target-side.json'"), "targets-only roles must load the target side");
     for (path, text) in &files {
         for op in deploy::watched_operations() {
             assert!(!text.to_lowercase().contains(&op.to_lowercase()), "{path} hand-copies the operation {op}");

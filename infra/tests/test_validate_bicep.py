@@ -171,6 +171,12 @@ def test_an_undocumented_role_action_fails(infra: Path):
     one_error_containing(validate(infra), "Microsoft.Media/mediaservices/privateEndpointConnections/write is not a documented")
 
 
+def test_an_undocumented_target_side_action_fails(infra: Path):
+    path = infra / "generated" / "role-target-side.json"
+    path.write_text(json.dumps(json.loads(path.read_text()) + ["Microsoft.PowerBI/privateLinkServicesForPowerBI/read"]))
+    one_error_containing(validate(infra), "role-target-side.json: Microsoft.PowerBI/privateLinkServicesForPowerBI/read is not")
+
+
 def test_the_reference_is_a_copy_with_provenance():
     ref = INFRA / "reference" / "actions.tsv"
     prov = (INFRA / "reference" / "PROVENANCE.md").read_text()

@@ -74,7 +74,8 @@ resource topic 'Microsoft.EventGrid/systemTopics@2025-02-15' existing = {
 
 module deadLetterAccess 'deadletter-access.bicep' = {
   // Unique per watched subscription: all of them deploy into the main resource group.
-  name: instanceName == 'default' ? 'mpe-approver-deadletter-${subscription().subscriptionId}' : 'mpe-approver-${instanceName}-deadletter-${subscription().subscriptionId}'
+  // (Deployment names have at most 64 characters: another instance's uses a hash of the subscription id.)
+  name: instanceName == 'default' ? 'mpe-approver-deadletter-${subscription().subscriptionId}' : 'mpe-approver-${instanceName}-dl-${uniqueString(subscription().id)}'
   scope: resourceGroup(deadLetterIdParts[2], deadLetterIdParts[4])
   params: {
     storageAccountName: deadLetterIdParts[8]

@@ -386,6 +386,12 @@ def test_two_instances_in_templates_share_no_resource_role_or_guid_name():
         assert "instanceName" in other, other
         a, b = (other.replace("${instanceName}", v).replace("instanceName", f"'{v}'") for v in ("a", "b"))
         assert a != b and a != default and b != default, other
+        # Names that Azure limits to 64 characters (deployments, event subscriptions) stay within it for the
+        # longest instance name (20) and the longest expansion of the functions used.
+        longest = other.replace("${instanceName}", "x" * 20).replace("${subscription().subscriptionId}", "0" * 36)
+        longest = longest.replace("${uniqueString(subscription().id)}", "u" * 13)
+        if longest.startswith("'") and longest.endswith("'") and "(" not in longest:  # a plain string name
+            assert len(longest.strip("'")) <= 64, longest
 
 
 # --- allow rules ------------------------------------------------------------------------------------

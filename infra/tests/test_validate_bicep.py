@@ -120,7 +120,7 @@ def test_undocumented_parameter_fails(infra: Path):
         ("main.bicep", "var token = instanceName == 'default' ? uniqueString(resourceGroup().id) : "
          "uniqueString(resourceGroup().id, instanceName)", "var token = uniqueString(resourceGroup().id)", "var token"),
         ("modules/events.bicep", "name: instanceName == 'default' ? 'mpe-approver-deadletter-${subscription().subscriptionId}' : "
-         "'mpe-approver-${instanceName}-deadletter-${subscription().subscriptionId}'",
+         "'mpe-approver-${instanceName}-dl-${uniqueString(subscription().id)}'",
          "name: 'mpe-approver-deadletter-${subscription().subscriptionId}'",
          "module deadLetterAccess"),
     ],

@@ -12,6 +12,10 @@
 #[path = "../tests/faulty_server/mod.rs"]
 mod faulty_server;
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::in_group;
 use mpe_approver::decision::{decide, Observation, Progress, Schedule};
 use mpe_approver::demo::Harness;
 use mpe_approver::pec::{Pec, PecStatus};
@@ -24,12 +28,9 @@ use std::time::{Duration, Instant};
 const SUB: &str = "7d3c2b1a-0000-4000-8000-00000000be4c";
 
 fn bench_decide() {
-    let target = ResourceId::parse(&format!(
-        "/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st"
-    ))
-    .unwrap();
+    let target = in_group(SUB, "rg/providers/Microsoft.Storage/storageAccounts/st");
     let view = MpeView {
-        id: ResourceId::parse(&format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.StreamAnalytics/clusters/c/privateEndpoints/pe-7")).unwrap(),
+        id: in_group(SUB, "rg/providers/Microsoft.StreamAnalytics/clusters/c/privateEndpoints/pe-7"),
         target: target.clone(),
         group_id: Some("blob".into()),
         request_message: None,
@@ -46,6 +47,7 @@ fn bench_decide() {
             description: None,
             group_ids: vec![],
             provisioning_state: None,
+            etag: None,
         })
         .collect();
     let schedule = Schedule::default();
@@ -53,7 +55,8 @@ fn bench_decide() {
     let start = Instant::now();
     let mut approvals = 0;
     for i in 0..n {
-        let obs = Observation::Mpe { view: &view, endpoint_name: "pe-7", pecs: Some(&pecs) };
+        let obs =
+            Observation::Mpe { view: &view, endpoint_name: "pe-7", pecs: Some(&pecs), customer_subscriptions: &[] };
         if matches!(
             decide(obs, Progress { attempt: i % 50, elapsed: Duration::from_secs(10) }, &schedule, i as u64),
             mpe_approver::decision::Decision::Approve { .. }
@@ -126,22 +129,17 @@ async fn bench_endless_body() -> anyhow::Result<()> {
 
 async fn bench_burst(n: usize, scale: f64) -> anyhow::Result<()> {
     let h = Harness::start(scale, &[]).await?;
-    let targets: Vec<ResourceId> = (0..10)
-        .map(|i| {
-            ResourceId::parse(&format!(
-                "/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st{i}"
-            ))
-        })
-        .collect::<Result<_, _>>()?;
+    let targets: Vec<ResourceId> =
+        (0..10).map(|i| in_group(SUB, &format!("rg/providers/Microsoft.Storage/storageAccounts/st{i}"))).collect();
     for t in &targets {
         h.sim.add_target(t)?;
     }
     let mut ids = Vec::new();
     for i in 0..n {
-        let id = ResourceId::parse(&format!(
-            "/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.StreamAnalytics/clusters/c{}/privateEndpoints/pe{i}",
-            i % 7
-        ))?;
+        let id = in_group(
+            SUB,
+            &format!("rg/providers/Microsoft.StreamAnalytics/clusters/c{}/privateEndpoints/pe{i}", i % 7),
+        );
         let pending = 3 + (i % 20) as u64;
         h.sim.add_mpe(
             MpeSpec::new(id.clone(), targets[i % targets.len()].clone())

@@ -47,6 +47,11 @@ targetScope = 'resourceGroup'
 @maxLength(16)
 param name string = 'mpe-approver'
 
+@description('Name of this approver instance (subscription.bicep instanceName). A second approver in the same resource group needs its own; the default instance keeps the original resource names.')
+@minLength(1)
+@maxLength(20)
+param instanceName string = 'default'
+
 @description('Region of every resource.')
 param location string = resourceGroup().location
 
@@ -111,6 +116,9 @@ param sourceSubscriptions array = []
 @description('MPE_TARGET_SUBSCRIPTIONS: subscription ids whose private endpoint connections may be approved; empty = all.')
 param targetSubscriptions array = []
 
+@description('MPE_ALLOW: comma-separated approval rules, each same-subscription or <source scope>-><target scope> (scope: *, /subscriptions/<id>, a resource group id or a resource id). Empty means same-subscription.')
+param allowRules string = 'same-subscription'
+
 @description('MPE_FIRST_CHECK_DELAY: delay from the event to the first check (500ms, 5s, 2m, 1h).')
 param firstCheckDelay string = '2s'
 
@@ -136,7 +144,7 @@ param rustLog string = 'info'
 // Variables
 // ---------------------------------------------------------------------------------------------------
 
-var token = uniqueString(resourceGroup().id)
+var token = instanceName == 'default' ? uniqueString(resourceGroup().id) : uniqueString(resourceGroup().id, instanceName)
 var prefix = toLower(name)
 var functionAppName = 'func-${prefix}-${token}'
 var planName = 'plan-${prefix}-${token}'
@@ -509,6 +517,10 @@ var appSettings = [
   {
     name: 'MPE_TARGET_SUBSCRIPTIONS'
     value: join(targetSubscriptions, ',')
+  }
+  {
+    name: 'MPE_ALLOW'
+    value: allowRules
   }
   {
     name: 'RUST_LOG'

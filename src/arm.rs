@@ -234,10 +234,18 @@ impl ArmClient {
         self.send("GET", next_link, next_link, None).await.map(|w| w.body)
     }
 
-    /// PUT a resource body.
-    pub async fn put(&self, id: &ResourceId, api_version: &str, body: &Value) -> Result<Written, ArmError> {
+    /// PUT a resource body, once: no retry here, so a caller can re-read before trying again (a retried
+    /// PUT without `If-Match` could overwrite a change made in between). `if_match` is sent as `If-Match`;
+    /// a resource changed since it was read then answers 412 ([`ArmError::Refused`]).
+    pub async fn put(
+        &self,
+        id: &ResourceId,
+        api_version: &str,
+        body: &Value,
+        if_match: Option<&str>,
+    ) -> Result<Written, ArmError> {
         let url = self.url(id.as_str(), api_version);
-        self.send("PUT", id.as_str(), &url, Some(body)).await
+        self.send("PUT", id.as_str(), &url, Some((body, if_match))).await
     }
 
     async fn send(
@@ -245,8 +253,9 @@ impl ArmClient {
         method: &'static str,
         path: &str,
         url: &str,
-        body: Option<&Value>,
+        body: Option<(&Value, Option<&str>)>,
     ) -> Result<Written, ArmError> {
+        let max_retries = if body.is_some() { 0 } else { MAX_RETRIES };
         let transient = |message: String, retry_after: Option<Duration>| ArmError::Transient {
             method,
             path: path.to_string(),
@@ -272,8 +281,11 @@ impl ArmClient {
             }
             .bearer_auth(token)
             .timeout(self.timeouts.request.min(left));
-            if let Some(b) = body {
+            if let Some((b, if_match)) = body {
                 req = req.json(b);
+                if let Some(etag) = if_match {
+                    req = req.header(reqwest::header::IF_MATCH, etag);
+                }
             }
             // A retryable failure: what went wrong and the server's Retry-After, if any.
             let (failure, ra) = match req.send().await {
@@ -322,7 +334,7 @@ impl ArmClient {
             };
             let wait = ra.unwrap_or(Duration::from_millis(500 << attempt)).min(MAX_RETRY_AFTER);
             let past_deadline = tokio::time::Instant::now() + self.clock.real(wait) >= deadline;
-            if attempt >= MAX_RETRIES || slept + wait > MAX_RETRY_SLEEP || past_deadline {
+            if attempt >= max_retries || slept + wait > MAX_RETRY_SLEEP || past_deadline {
                 // Out of retries, or this request has waited its share inside the invocation, or its time
                 // is up: hand the server's wait to the caller (to reschedule by) instead of sleeping on.
                 return Err(transient(failure, ra));

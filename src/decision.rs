@@ -14,8 +14,11 @@ use std::time::Duration;
 pub enum Observation<'a> {
     /// The MPE is gone (ARM answered 404).
     MpeGone,
-    /// The MPE; `pecs` is `None` until the target has been read.
-    Mpe { view: &'a MpeView, endpoint_name: &'a str, pecs: Option<&'a [Pec]> },
+    /// The MPE; `pecs` is `None` until the target has been read, and then the complete list.
+    /// `customer_subscriptions` are the subscriptions the approver's configuration names (watched,
+    /// target, policy rules; the MPE's and the target's are added here): a managed private endpoint
+    /// lives in a Microsoft-managed subscription, so a private endpoint in one of these is never the MPE's.
+    Mpe { view: &'a MpeView, endpoint_name: &'a str, pecs: Option<&'a [Pec]>, customer_subscriptions: &'a [String] },
 }
 
 /// Where the work item stands in time.
@@ -42,8 +45,109 @@ pub enum Decision {
     Done(Outcome),
     /// Cannot or must not proceed automatically: send to the parking queue for a human.
     Park {
-        reason: String,
+        reason: ParkReason,
     },
+}
+
+/// Why a work item was parked: a stable code (the `parkcode` message property, the audit event, the
+/// README's table) and the text for a human (the `parkreason` property).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ParkCode {
+    /// Several PECs could be the MPE's and the evidence does not single one out.
+    Ambiguous,
+    /// The only candidate PEC fails part of the evidence that ties a PEC to the MPE.
+    EvidenceMismatch,
+    /// No approval rule allows this source and target (or the target is tagged deny).
+    PolicyRefused,
+    /// The target lists more PEC pages than the approver reads.
+    PagingLimit,
+    /// ARM refused a write or read for good (400 and the like): retrying will not help.
+    ArmRefused,
+    /// The approver's identity lacks a permission (403).
+    Forbidden,
+    /// The MPE did not reach a decidable state before `MPE_GIVE_UP_AFTER`.
+    GaveUp,
+    UnsupportedMpeType,
+    UnsupportedTargetType,
+    /// The MPE's subscription is outside `MPE_SOURCE_SUBSCRIPTIONS`.
+    SourceNotAllowed,
+    /// The target's subscription is outside `MPE_TARGET_SUBSCRIPTIONS`.
+    TargetNotAllowed,
+    TargetMissing,
+    /// A body from Azure we cannot read (MPE, PEC list, PEC).
+    UnreadableResponse,
+    /// A queue message or event that is not what the function takes.
+    InvalidInput,
+}
+
+impl ParkCode {
+    pub const ALL: [ParkCode; 14] = [
+        ParkCode::Ambiguous,
+        ParkCode::EvidenceMismatch,
+        ParkCode::PolicyRefused,
+        ParkCode::PagingLimit,
+        ParkCode::ArmRefused,
+        ParkCode::Forbidden,
+        ParkCode::GaveUp,
+        ParkCode::UnsupportedMpeType,
+        ParkCode::UnsupportedTargetType,
+        ParkCode::SourceNotAllowed,
+        ParkCode::TargetNotAllowed,
+        ParkCode::TargetMissing,
+        ParkCode::UnreadableResponse,
+        ParkCode::InvalidInput,
+    ];
+    /// The stable code, kebab-case. Never change one: operators filter on them.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParkCode::Ambiguous => "ambiguous",
+            ParkCode::EvidenceMismatch => "evidence-mismatch",
+            ParkCode::PolicyRefused => "policy-refused",
+            ParkCode::PagingLimit => "paging-limit",
+            ParkCode::ArmRefused => "arm-refused",
+            ParkCode::Forbidden => "forbidden",
+            ParkCode::GaveUp => "gave-up",
+            ParkCode::UnsupportedMpeType => "unsupported-mpe-type",
+            ParkCode::UnsupportedTargetType => "unsupported-target-type",
+            ParkCode::SourceNotAllowed => "source-not-allowed",
+            ParkCode::TargetNotAllowed => "target-not-allowed",
+            ParkCode::TargetMissing => "target-missing",
+            ParkCode::UnreadableResponse => "unreadable-response",
+            ParkCode::InvalidInput => "invalid-input",
+        }
+    }
+}
+
+impl fmt::Display for ParkCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A park reason: the code and the human text. Derefs to the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParkReason {
+    pub code: ParkCode,
+    pub text: String,
+}
+
+impl ParkReason {
+    pub fn new(code: ParkCode, text: impl Into<String>) -> Self {
+        ParkReason { code, text: text.into() }
+    }
+}
+
+impl std::ops::Deref for ParkReason {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl fmt::Display for ParkReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +164,21 @@ pub enum Outcome {
     DryRun {
         pec_id: String,
     },
+}
+
+impl Outcome {
+    /// A stable code for the audit event.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Outcome::Approved => "approved",
+            Outcome::AlreadyApproved => "already-approved",
+            Outcome::Deleted => "deleted",
+            Outcome::Rejected => "rejected",
+            Outcome::Disconnected => "disconnected",
+            Outcome::Failed(_) => "failed",
+            Outcome::DryRun { .. } => "dry-run",
+        }
+    }
 }
 
 impl fmt::Display for Outcome {
@@ -183,7 +302,9 @@ impl Schedule {
 pub fn decide(obs: Observation<'_>, progress: Progress, schedule: &Schedule, seed: u64) -> Decision {
     let (view, endpoint_name, pecs) = match obs {
         Observation::MpeGone => return Decision::Done(Outcome::Deleted),
-        Observation::Mpe { view, endpoint_name, pecs } => (view, endpoint_name, pecs),
+        Observation::Mpe { view, endpoint_name, pecs, customer_subscriptions } => {
+            (view, endpoint_name, pecs.map(|p| (p, customer_subscriptions)))
+        }
     };
     let again = |reason: String| check_again(reason, progress, schedule, seed, view);
     match &view.status {
@@ -196,13 +317,19 @@ pub fn decide(obs: Observation<'_>, progress: Progress, schedule: &Schedule, see
         MpeStatus::Unknown(s) => again(format!("unknown MPE state ({s}); not treated as pending")),
         MpeStatus::AwaitingApproval | MpeStatus::ProvisionedCheckTarget => match pecs {
             None => Decision::ReadTarget,
-            Some(pecs) => decide_on_pecs(view, endpoint_name, pecs, again),
+            Some((pecs, subs)) => decide_on_pecs(view, endpoint_name, pecs, subs, again),
         },
     }
 }
 
 fn check_again(reason: String, progress: Progress, schedule: &Schedule, seed: u64, view: &MpeView) -> Decision {
     retry_later(reason, &view.raw_status, Duration::ZERO, progress, schedule, seed)
+}
+
+/// Check again by the schedule for a reason the shell found (a PEC changed under us, a 409/412), or
+/// park once that would pass the give-up time.
+pub fn check_later(reason: String, progress: Progress, schedule: &Schedule, seed: u64) -> Decision {
+    retry_later(reason, "unknown", Duration::ZERO, progress, schedule, seed)
 }
 
 /// After repeated transient failures (ARM, tokens, sends): check again no sooner than `min_delay`, or park
@@ -229,10 +356,13 @@ fn retry_later(
     let after = schedule.delay(progress.attempt, seed).max(min_delay);
     if progress.elapsed + after > schedule.give_up_after {
         return Decision::Park {
-            reason: format!(
-                "gave up after {}s and {} checks; last state: {reason} ({last_state})",
-                progress.elapsed.as_secs(),
-                progress.attempt + 1
+            reason: ParkReason::new(
+                ParkCode::GaveUp,
+                format!(
+                    "gave up after {}s and {} checks; last state: {reason} ({last_state})",
+                    progress.elapsed.as_secs(),
+                    progress.attempt + 1
+                ),
             ),
         };
     }
@@ -257,27 +387,69 @@ pub fn candidates(view: &MpeView, endpoint_name: &str, pecs: &[Pec]) -> Vec<usiz
         .collect()
 }
 
-/// Among several candidates, those whose description is the MPE's request message (shown while Pending).
-fn by_request_message(view: &MpeView, pecs: &[Pec], idx: &[usize]) -> Vec<usize> {
-    match view.request_message.as_deref() {
-        Some(msg) => {
-            idx.iter().copied().filter(|&i| pecs[i].description.as_deref().map(str::trim) == Some(msg.trim())).collect()
+/// The subscription of a PEC's private endpoint (`/subscriptions/<id>/...`), if its id says one.
+pub fn endpoint_subscription(p: &Pec) -> Option<&str> {
+    let mut parts = p.endpoint_id.as_deref()?.split('/').filter(|s| !s.is_empty());
+    parts.next().filter(|s| s.eq_ignore_ascii_case("subscriptions"))?;
+    parts.next()
+}
+
+/// A private endpoint in a subscription the approver knows as a customer's (or with no readable
+/// subscription) is never a managed private endpoint.
+fn in_customer_subscription(p: &Pec, view: &MpeView, customer_subscriptions: &[String]) -> bool {
+    match endpoint_subscription(p) {
+        None => true,
+        Some(s) => {
+            s.eq_ignore_ascii_case(view.id.subscription())
+                || s.eq_ignore_ascii_case(view.target.subscription())
+                || customer_subscriptions.iter().any(|c| c.eq_ignore_ascii_case(s))
         }
-        None => Vec::new(),
     }
+}
+
+/// Does the PEC's description hold the MPE's request message? Only a non-empty message is evidence;
+/// `None` when the MPE has none. The target shows the message as the description while Pending, and
+/// our approval appends to it (see [`crate::pec::approved_description`]).
+pub fn message_matches(view: &MpeView, p: &Pec) -> Option<bool> {
+    let msg = view.request_message.as_deref().map(str::trim).filter(|m| !m.is_empty())?;
+    Some(p.description.as_deref().map(str::trim).is_some_and(|d| d == msg))
+}
+
+/// Among several candidates, those whose description is the MPE's (non-empty) request message.
+fn by_request_message(view: &MpeView, pecs: &[Pec], idx: &[usize]) -> Vec<usize> {
+    idx.iter().copied().filter(|&i| message_matches(view, &pecs[i]) == Some(true)).collect()
 }
 
 fn ambiguous(pecs: &[Pec], idx: &[usize], why: &str) -> Decision {
     let ids: Vec<&str> = idx.iter().map(|&i| pecs[i].id.as_str()).collect();
     Decision::Park {
-        reason: format!("ambiguous: {} PECs could belong to this MPE ({why}): {}", ids.len(), ids.join(", ")),
+        reason: ParkReason::new(
+            ParkCode::Ambiguous,
+            format!("ambiguous: {} PECs could belong to this MPE ({why}): {}", ids.len(), ids.join(", ")),
+        ),
     }
 }
 
-fn decide_on_pecs(view: &MpeView, endpoint_name: &str, pecs: &[Pec], again: impl Fn(String) -> Decision) -> Decision {
-    let cands = candidates(view, endpoint_name, pecs);
+fn decide_on_pecs(
+    view: &MpeView,
+    endpoint_name: &str,
+    pecs: &[Pec],
+    customer_subscriptions: &[String],
+    again: impl Fn(String) -> Decision,
+) -> Decision {
+    let named = candidates(view, endpoint_name, pecs);
+    let cands: Vec<usize> =
+        named.iter().copied().filter(|&i| !in_customer_subscription(&pecs[i], view, customer_subscriptions)).collect();
     if cands.is_empty() {
-        return again(format!("no PEC from private endpoint {endpoint_name:?} at the target yet"));
+        let why = if named.is_empty() {
+            format!("no PEC from private endpoint {endpoint_name:?} at the target yet")
+        } else {
+            format!(
+                "no PEC from private endpoint {endpoint_name:?} at the target yet ({} from a customer subscription ignored)",
+                named.len()
+            )
+        };
+        return again(why);
     }
     let pending: Vec<usize> = cands.iter().copied().filter(|&i| pecs[i].status == PecStatus::Pending).collect();
     if view.status == MpeStatus::AwaitingApproval {
@@ -292,19 +464,85 @@ fn decide_on_pecs(view: &MpeView, endpoint_name: &str, pecs: &[Pec], again: impl
             },
         };
     }
-    // ProvisionedCheckTarget: the MPE does not tell, the target decides; the candidate must be unique.
-    let chosen = match cands.as_slice() {
-        [one] => *one,
-        _ => match by_request_message(view, pecs, &cands).as_slice() {
-            [one] => *one,
-            _ => return ambiguous(pecs, &cands, "same private endpoint name, MPE state does not tell them apart"),
+    // ProvisionedCheckTarget (Data Explorer): the MPE does not report its connection, the target decides.
+    // A PEC we approved for this MPE (our marker) means done: no other candidate is ever considered.
+    if cands.iter().any(|&i| pecs[i].status == PecStatus::Approved && crate::pec::carries_marker(&pecs[i], &view.id)) {
+        return Decision::Done(Outcome::AlreadyApproved);
+    }
+    match (cands.as_slice(), pending.as_slice()) {
+        ([one], [_]) => match message_matches(view, &pecs[*one]) {
+            Some(false) => Decision::Park {
+                reason: ParkReason::new(
+                    ParkCode::EvidenceMismatch,
+                    format!(
+                        "the only candidate PEC {} does not carry the MPE's request message {:?} (its description is {:?}); not approved",
+                        pecs[*one].id,
+                        view.request_message.as_deref().unwrap_or_default(),
+                        pecs[*one].description.as_deref().unwrap_or_default()
+                    ),
+                ),
+            },
+            _ => Decision::Approve { pec: *one },
         },
-    };
-    match &pecs[chosen].status {
-        PecStatus::Pending => Decision::Approve { pec: chosen },
+        ([one], []) => status_outcome(&pecs[*one].status, again),
+        (_, []) => match by_request_message(view, pecs, &cands).as_slice() {
+            [one] => status_outcome(&pecs[*one].status, again),
+            _ => ambiguous(pecs, &cands, "same private endpoint name, MPE state does not tell them apart"),
+        },
+        (_, _) => {
+            // Beside a pending candidate only leftovers of an earlier endpoint (Disconnected) may sit:
+            // an Approved or Rejected one may be ours, decided by someone, and then the pending one is not.
+            if cands.iter().any(|&i| !matches!(pecs[i].status, PecStatus::Pending | PecStatus::Disconnected)) {
+                return ambiguous(pecs, &cands, "a decided PEC with the MPE's name sits beside a pending one");
+            }
+            match by_request_message(view, pecs, &pending).as_slice() {
+                [one] => Decision::Approve { pec: *one },
+                _ => ambiguous(pecs, &cands, "same private endpoint name, request message does not single one out"),
+            }
+        }
+    }
+}
+
+fn status_outcome(status: &PecStatus, again: impl Fn(String) -> Decision) -> Decision {
+    match status {
+        PecStatus::Pending => again("PEC pending".into()),
         PecStatus::Approved => Decision::Done(Outcome::AlreadyApproved),
         PecStatus::Rejected => Decision::Done(Outcome::Rejected),
         PecStatus::Disconnected => Decision::Done(Outcome::Disconnected),
         PecStatus::Other(s) => again(format!("PEC in unknown state {s:?}")),
+    }
+}
+
+/// What ties a PEC to its MPE, for the audit event: the evidence the decision used.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Evidence {
+    /// The private endpoint's name as the service names it for this MPE.
+    pub name: String,
+    /// `matched`, or `not reported by the target`.
+    pub group: &'static str,
+    /// `matched`, `not checked (...)`, or `no request message`.
+    pub message: &'static str,
+    /// The private endpoint's subscription (never one the configuration names).
+    pub subscription: String,
+}
+
+/// The evidence for an approved candidate (see [`decide`]).
+pub fn evidence(view: &MpeView, endpoint_name: &str, p: &Pec) -> Evidence {
+    let group = match (&view.group_id, p.group_ids.is_empty()) {
+        (Some(_), false) => "matched",
+        _ => "not reported by the target",
+    };
+    let message = match (message_matches(view, p), &view.status) {
+        (Some(true), _) => "matched",
+        (Some(false), MpeStatus::AwaitingApproval) => "not checked (the MPE reports its connection pending)",
+        (Some(false), _) => "mismatch",
+        (None, _) => "no request message",
+    };
+    Evidence {
+        name: endpoint_name.to_string(),
+        group,
+        message,
+        subscription: endpoint_subscription(p).unwrap_or_default().to_string(),
     }
 }

@@ -3,7 +3,7 @@
 //! Shapes accepted: `{ "value": [...] }`, a bare array (IoT Hub, Data Factory examples), and a parent
 //! resource carrying `properties.privateEndpointConnections` (Key Vault, Web, SignalR, Cosmos DB ...).
 
-use crate::resource_id::last_segment;
+use crate::resource_id::{last_segment, ResourceId};
 use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +38,9 @@ pub struct Pec {
     /// `groupId` / `groupIds` where the target reports them (Cosmos DB, Kusto, SignalR).
     pub group_ids: Vec<String>,
     pub provisioning_state: Option<String>,
+    /// The PEC's `etag` where the target returns a non-empty one (Key Vault): the approval PUT carries
+    /// it as `If-Match`, so a change since our read (a human's rejection) fails with 412.
+    pub etag: Option<String>,
 }
 
 impl Pec {
@@ -76,6 +79,7 @@ pub fn parse_pec(v: &Value) -> Result<Pec, PecError> {
         description: state.get("description").and_then(Value::as_str).map(str::to_string),
         group_ids,
         provisioning_state: props.get("provisioningState").and_then(Value::as_str).map(str::to_string),
+        etag: v.get("etag").and_then(Value::as_str).map(str::trim).filter(|e| !e.is_empty()).map(str::to_string),
         id,
     })
 }
@@ -107,6 +111,47 @@ pub fn parse_list(body: &Value) -> Result<(Vec<Pec>, Vec<PecError>), PecError> {
         }
     }
     Ok((ok, bad))
+}
+
+/// Descriptions are capped near 140 characters by some services: the marker is trimmed, never the message.
+pub const MAX_DESCRIPTION: usize = 140;
+
+/// The 8 hex digits that name an MPE in our marker: the start of a UUIDv5 of its case-folded id.
+pub fn marker_hash(mpe_id: &ResourceId) -> String {
+    let u = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("mpe-approver:{}", mpe_id.key()).as_bytes());
+    u.simple().to_string()[..8].to_string()
+}
+
+/// The marker we append to a PEC's description when we approve it for `mpe_id`.
+pub fn marker(mpe_id: &ResourceId) -> String {
+    format!("[mpe-approver #{}]", marker_hash(mpe_id))
+}
+
+/// Whether the PEC's description says we approved it for `mpe_id`: our marker (full or short form),
+/// or the description earlier versions wrote (`Approved by mpe-approver for <mpe id> (...)`).
+pub fn carries_marker(pec: &Pec, mpe_id: &ResourceId) -> bool {
+    let Some(d) = pec.description.as_deref() else { return false };
+    let d = d.to_ascii_lowercase();
+    d.contains(&format!("#{}]", marker_hash(mpe_id)))
+        || d.contains(&format!("approved by mpe-approver for {} ", mpe_id.key()))
+}
+
+/// The description of the approved PEC: the current one (the request message) kept whole, our marker
+/// appended; the marker shortens, then goes, when the whole would pass [`MAX_DESCRIPTION`].
+pub fn approved_description(current: Option<&str>, mpe_id: &ResourceId) -> String {
+    let base = current.unwrap_or("").trim_end();
+    let hash = marker_hash(mpe_id);
+    if base.to_ascii_lowercase().contains(&format!("#{hash}]")) {
+        return base.to_string();
+    }
+    let sep = if base.is_empty() { "" } else { " " };
+    for m in [marker(mpe_id), format!("[#{hash}]")] {
+        let whole = format!("{base}{sep}{m}");
+        if whole.chars().count() <= MAX_DESCRIPTION {
+            return whole;
+        }
+    }
+    base.to_string()
 }
 
 /// The PUT body that approves a PEC: the whole GET body back, with the state set to Approved, as the
@@ -165,5 +210,47 @@ mod tests {
         let _ = approval_body(&json!([1, 2]), "ok");
         let _ = approval_body(&json!({"properties": 3}), "ok");
         let _ = approval_body(&json!({"properties": {"privateLinkServiceConnectionState": "x"}}), "ok");
+    }
+
+    fn id(s: &str) -> ResourceId {
+        ResourceId::parse(s).unwrap()
+    }
+
+    #[test]
+    fn the_marker_is_appended_bounded_and_recognised() {
+        let mpe =
+            id("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Kusto/clusters/c/managedPrivateEndpoints/m");
+        let other =
+            id("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Kusto/clusters/c/managedPrivateEndpoints/m2");
+        assert_eq!(marker_hash(&mpe).len(), 8);
+        assert_ne!(marker_hash(&mpe), marker_hash(&other));
+        let upper = id(&mpe.as_str().replace("managedPrivateEndpoints/m", "MANAGEDPRIVATEENDPOINTS/M"));
+        assert_eq!(marker_hash(&mpe), marker_hash(&upper), "ids compare case-insensitively");
+        let d = approved_description(Some("Please approve "), &mpe);
+        assert_eq!(d, format!("Please approve {}", marker(&mpe)));
+        assert_eq!(approved_description(Some(&d), &mpe), d, "never appended twice");
+        assert_eq!(approved_description(None, &mpe), marker(&mpe));
+        // near the cap the marker shortens, then goes; the message is never cut
+        let long = "x".repeat(120);
+        let d = approved_description(Some(&long), &mpe);
+        assert!(d.starts_with(&long) && d.ends_with(&format!("[#{}]", marker_hash(&mpe))) && d.len() <= 140, "{d}");
+        let longer = "y".repeat(139);
+        assert_eq!(approved_description(Some(&longer), &mpe), longer);
+        let p = |desc: &str| Pec {
+            id: "x".into(),
+            endpoint_id: None,
+            status: PecStatus::Approved,
+            description: Some(desc.into()),
+            group_ids: vec![],
+            provisioning_state: None,
+            etag: None,
+        };
+        assert!(carries_marker(&p(&approved_description(Some(&long), &mpe)), &mpe));
+        assert!(carries_marker(&p(&approved_description(Some("m"), &mpe)), &mpe));
+        assert!(!carries_marker(&p(&approved_description(Some("m"), &other)), &mpe));
+        let legacy = format!("Approved by mpe-approver for {} (correlation c1)", mpe.as_str());
+        assert!(carries_marker(&p(&legacy), &mpe));
+        assert!(!carries_marker(&p(&legacy), &other), "m is a prefix of m2, never a match");
+        assert!(!carries_marker(&p("Please approve"), &mpe));
     }
 }

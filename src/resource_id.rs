@@ -82,7 +82,7 @@ impl ResourceId {
             return Err(err(input, "provider namespace must look like Microsoft.Something"));
         }
         let tail = &segs[6..];
-        if tail.len() % 2 != 0 {
+        if !tail.len().is_multiple_of(2) {
             return Err(err(input, "resource types and names must come in pairs"));
         }
         if tail.iter().any(|s| s.eq_ignore_ascii_case("providers")) {

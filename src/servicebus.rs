@@ -19,6 +19,8 @@ use url::Url;
 pub mod props {
     /// Why an item was parked.
     pub const PARK_REASON: &str = "parkreason";
+    /// Its stable code (`decision::ParkCode`), for filters and replays.
+    pub const PARK_CODE: &str = "parkcode";
     /// The function that parked it.
     pub const PARKED_BY: &str = "parkedby";
     /// When (RFC 3339).

@@ -5,7 +5,7 @@
 mod common;
 
 use common::rid;
-use mpe_approver::decision::{candidates, decide, Decision, Observation, Outcome, Progress, Schedule};
+use mpe_approver::decision::{candidates, decide, Decision, Observation, Outcome, ParkCode, Progress, Schedule};
 use mpe_approver::pec::{Pec, PecStatus};
 use mpe_approver::providers::{MpeStatus, MpeView};
 use mpe_approver::resource_id::ResourceId;
@@ -38,9 +38,15 @@ fn pec(target: &str, n: u32, endpoint: &str, status: PecStatus, group: &[&str], 
         description: desc.map(str::to_string),
         group_ids: group.iter().map(|s| s.to_string()).collect(),
         provisioning_state: Some("Succeeded".into()),
+        etag: None,
     }
 }
+/// Our PEC: while Pending the target shows the MPE's request message as its description.
 fn mine(n: u32, status: PecStatus) -> Pec {
+    pec(TARGET, n, EP, status, &["blob"], Some(MSG))
+}
+/// Named like ours, another description.
+fn other_msg(n: u32, status: PecStatus) -> Pec {
     pec(TARGET, n, EP, status, &["blob"], Some("Awaiting approval"))
 }
 
@@ -82,7 +88,7 @@ fn situations() -> Vec<(&'static str, Vec<Pec>)> {
         ("other-target", vec![pec(OTHER_TARGET, 0, EP, Pending, &["blob"], Some(MSG))]),
         ("other-group", vec![pec(TARGET, 0, EP, Pending, &["file"], Some(MSG))]),
         ("twins", vec![mine(0, Pending), mine(1, Pending)]),
-        ("twins-one-msg", vec![mine(0, Pending), pec(TARGET, 1, EP, Pending, &["blob"], Some(MSG))]),
+        ("twins-one-msg", vec![other_msg(0, Pending), pec(TARGET, 1, EP, Pending, &["blob"], Some(MSG))]),
         (
             "approved+pending",
             vec![pec(TARGET, 0, EP, Approved, &["blob"], Some("Approved by admin")), mine(1, Pending)],
@@ -131,7 +137,12 @@ fn early() -> Progress {
 }
 
 fn run(v: &MpeView, pecs: Option<&[Pec]>, progress: Progress) -> Decision {
-    decide(Observation::Mpe { view: v, endpoint_name: EP, pecs }, progress, &Schedule::default(), SEED)
+    decide(
+        Observation::Mpe { view: v, endpoint_name: EP, pecs, customer_subscriptions: &[] },
+        progress,
+        &Schedule::default(),
+        SEED,
+    )
 }
 
 fn matches(d: &Decision, want: &Want) -> bool {
@@ -214,7 +225,7 @@ fn twins_park_unless_the_request_message_singles_one_out() {
         // the MPE has no request message: nothing singles one out
         let mut v = view(status.clone());
         v.request_message = None;
-        let one = vec![mine(0, Pending), pec(TARGET, 1, EP, Pending, &["blob"], Some(MSG))];
+        let one = vec![other_msg(0, Pending), pec(TARGET, 1, EP, Pending, &["blob"], Some(MSG))];
         assert!(matches!(run(&v, Some(&one), early()), Decision::Park { .. }));
         // the request message singles one out
         assert_eq!(run(&view(status), Some(&one), early()), Decision::Approve { pec: 1 });
@@ -278,13 +289,23 @@ fn gives_up_near_give_up_after() {
     {
         let v = view(status.clone());
         let late = Progress { attempt: 500, elapsed: s.give_up_after - Duration::from_secs(1) };
-        let d = decide(Observation::Mpe { view: &v, endpoint_name: EP, pecs: Some(&pending_nothing) }, late, &s, SEED);
+        let d = decide(
+            Observation::Mpe { view: &v, endpoint_name: EP, pecs: Some(&pending_nothing), customer_subscriptions: &[] },
+            late,
+            &s,
+            SEED,
+        );
         let Decision::Park { reason } = d else { panic!("{status:?}: {d:?}") };
         assert!(reason.starts_with("gave up after 7199s and 501 checks"), "{reason}");
         assert!(reason.contains(&v.raw_status), "{reason}");
         // with time to spare it checks again
         let ok = Progress { attempt: 500, elapsed: s.give_up_after - Duration::from_secs(60) };
-        let d = decide(Observation::Mpe { view: &v, endpoint_name: EP, pecs: Some(&pending_nothing) }, ok, &s, SEED);
+        let d = decide(
+            Observation::Mpe { view: &v, endpoint_name: EP, pecs: Some(&pending_nothing), customer_subscriptions: &[] },
+            ok,
+            &s,
+            SEED,
+        );
         assert!(matches!(&d, Decision::CheckAgain { after, .. } if *after == s.delay(500, SEED)), "{d:?}");
     }
     // a pending PEC is approved even at the last moment: giving up concerns waiting only
@@ -292,7 +313,12 @@ fn gives_up_near_give_up_after() {
     let v = view(MpeStatus::AwaitingApproval);
     let late = Progress { attempt: 500, elapsed: s.give_up_after + Duration::from_secs(1) };
     assert_eq!(
-        decide(Observation::Mpe { view: &v, endpoint_name: EP, pecs: Some(&pecs) }, late, &s, SEED),
+        decide(
+            Observation::Mpe { view: &v, endpoint_name: EP, pecs: Some(&pecs), customer_subscriptions: &[] },
+            late,
+            &s,
+            SEED
+        ),
         Decision::Approve { pec: 0 }
     );
 }
@@ -456,7 +482,12 @@ fn random_observations_keep_the_safety_invariant() {
         };
         let seed = rng.next();
         let d = decide(
-            Observation::Mpe { view: &v, endpoint_name: endpoint, pecs: read.then_some(&pecs[..]) },
+            Observation::Mpe {
+                view: &v,
+                endpoint_name: endpoint,
+                pecs: read.then_some(&pecs[..]),
+                customer_subscriptions: &[],
+            },
             progress,
             &Schedule::default(),
             seed,
@@ -486,7 +517,13 @@ fn random_observations_keep_the_safety_invariant() {
             }
             Decision::Park { reason } => {
                 parks += 1;
-                assert!(reason.starts_with("ambiguous") || reason.starts_with("gave up"), "case {case}: {reason}");
+                match reason.code {
+                    ParkCode::Ambiguous | ParkCode::GaveUp => {}
+                    ParkCode::EvidenceMismatch => {
+                        assert_eq!(v.status, MpeStatus::ProvisionedCheckTarget, "case {case}: {reason}")
+                    }
+                    other => panic!("case {case}: parked {other}: {reason}"),
+                }
             }
             Decision::CheckAgain { after, .. } => {
                 agains += 1;
@@ -505,5 +542,5 @@ fn random_observations_keep_the_safety_invariant() {
         }
     }
     // the generator reaches every branch often enough to mean something
-    assert!(approvals > 100 && parks > 300 && agains > 3000, "{approvals} {parks} {agains}");
+    assert!(approvals > 50 && parks > 300 && agains > 3000, "{approvals} {parks} {agains}");
 }

@@ -4,8 +4,10 @@
 //! so the figures are the ones a deployment would see: approval within a couple of seconds of the MPE
 //! reporting pending, tokens fetched by azure_identity from the identity endpoint, nothing else approved.
 
+mod common;
+
+use common::in_group;
 use mpe_approver::clock::{SharedClock, SystemClock};
-use mpe_approver::resource_id::ResourceId;
 use mpe_approver::simulator::{write_success_event, MpeSpec, SimOptions, Simulator};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -53,10 +55,6 @@ fn spawn(env: &[(String, String)], port: u16) -> Handler {
 
 const SUB: &str = "2f4a9838-26b7-47ee-be60-ccc1fdec5953";
 
-fn id(s: &str) -> ResourceId {
-    ResourceId::parse(&format!("/subscriptions/{SUB}/resourceGroups/{s}")).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_with_only_its_environment_approves_what_it_should_and_nothing_else() {
     let clock: SharedClock = Arc::new(SystemClock);
@@ -71,12 +69,13 @@ async fn binary_with_only_its_environment_approves_what_it_should_and_nothing_el
     )
     .await
     .unwrap();
-    let storage = id("rg/providers/Microsoft.Storage/storageAccounts/stdata");
-    let vault = id("rg/providers/Microsoft.KeyVault/vaults/kvdata");
+    let storage = in_group(SUB, "rg/providers/Microsoft.Storage/storageAccounts/stdata");
+    let vault = in_group(SUB, "rg/providers/Microsoft.KeyVault/vaults/kvdata");
     sim.add_target(&storage).unwrap();
     sim.add_target(&vault).unwrap();
-    let asa = id("rg/providers/Microsoft.StreamAnalytics/clusters/asa/privateEndpoints/pe-st");
-    let adf = id(
+    let asa = in_group(SUB, "rg/providers/Microsoft.StreamAnalytics/clusters/asa/privateEndpoints/pe-st");
+    let adf = in_group(
+        SUB,
         "rg/providers/Microsoft.DataFactory/factories/adf/managedVirtualNetworks/default/managedPrivateEndpoints/kv",
     );
     sim.add_mpe(MpeSpec::new(asa.clone(), storage.clone()).timing(Duration::from_millis(500), Duration::from_secs(2)))

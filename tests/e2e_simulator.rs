@@ -5,6 +5,9 @@
 //! real-time bound and fails with the simulator's report as JSON. Unless a test is about a violation, it
 //! asserts that the simulator saw none (no race, no stranger or twin approved).
 
+mod common;
+
+use common::in_group;
 use mpe_approver::demo::{self, DemoOptions, Harness};
 use mpe_approver::providers::SimPhase;
 use mpe_approver::resource_id::ResourceId;
@@ -31,10 +34,6 @@ fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 
-fn rid(tail: &str) -> ResourceId {
-    ResourceId::parse(&format!("/subscriptions/{SUB}/resourceGroups/{tail}")).unwrap_or_else(|e| panic!("{e}"))
-}
-
 /// The five MPE services: (label, id of an MPE called `name`).
 const SERVICES: [&str; 5] = ["Stream Analytics", "Data Explorer", "Data Factory", "SignalR", "Web PubSub"];
 
@@ -51,7 +50,7 @@ fn mpe_id(service: &str, name: &str) -> ResourceId {
         }
         other => panic!("unknown service {other}"),
     };
-    rid(&tail)
+    in_group(SUB, &tail)
 }
 
 fn asa(name: &str) -> ResourceId {
@@ -59,17 +58,17 @@ fn asa(name: &str) -> ResourceId {
 }
 
 fn storage(name: &str) -> ResourceId {
-    rid(&format!("rg-data/providers/Microsoft.Storage/storageAccounts/{name}"))
+    in_group(SUB, &format!("rg-data/providers/Microsoft.Storage/storageAccounts/{name}"))
 }
 
 /// One target of each kind the simulator serves: (label, id).
 fn all_targets() -> Vec<(&'static str, ResourceId)> {
     vec![
         ("Storage", storage("ste2e")),
-        ("Key Vault", rid("rg-data/providers/Microsoft.KeyVault/vaults/kv-e2e")),
-        ("Web", rid("rg-app/providers/Microsoft.Web/sites/func-e2e")),
-        ("IoT Hub", rid("rg-data/providers/Microsoft.Devices/IotHubs/iot-e2e")),
-        ("SQL", rid("rg-data/providers/Microsoft.Sql/servers/sql-e2e")),
+        ("Key Vault", in_group(SUB, "rg-data/providers/Microsoft.KeyVault/vaults/kv-e2e")),
+        ("Web", in_group(SUB, "rg-app/providers/Microsoft.Web/sites/func-e2e")),
+        ("IoT Hub", in_group(SUB, "rg-data/providers/Microsoft.Devices/IotHubs/iot-e2e")),
+        ("SQL", in_group(SUB, "rg-data/providers/Microsoft.Sql/servers/sql-e2e")),
     ]
 }
 
@@ -476,7 +475,7 @@ async fn transient_arm_faults_are_retried_to_approval() {
     let _serial = SERIAL.lock().await;
     let h = start(&[]).await;
     let id = mpe_id("SignalR", "kv-faults");
-    let target = rid("rg-data/providers/Microsoft.KeyVault/vaults/kv-faults");
+    let target = in_group(SUB, "rg-data/providers/Microsoft.KeyVault/vaults/kv-faults");
     h.sim.add_mpe(MpeSpec::new(id.clone(), target).timing(secs(3), secs(20))).unwrap();
     deliver(&h, &id).await;
     // Throttling while the MPE is Creating: more than one invocation's worth of retries.
@@ -507,7 +506,7 @@ async fn dry_run_approves_nothing_and_says_so() {
     let _serial = SERIAL.lock().await;
     let h = start(&[("MPE_DRY_RUN", "true")]).await;
     let id = mpe_id("Web PubSub", "func-dry");
-    let target = rid("rg-app/providers/Microsoft.Web/sites/func-dry");
+    let target = in_group(SUB, "rg-app/providers/Microsoft.Web/sites/func-dry");
     h.sim.add_mpe(MpeSpec::new(id.clone(), target.clone()).timing(secs(3), secs(6))).unwrap();
     deliver(&h, &id).await;
     let mut d = Driver::new(&h);

@@ -2,6 +2,8 @@
 //! nothing panics, invalid input is parked with a reason, and only transient trouble fails an invocation.
 //! ARM points at a closed port: none of these cases may reach it.
 
+mod common;
+
 use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -151,11 +153,7 @@ async fn event_given_as_a_json_string_or_array_is_accepted() {
 async fn non_mpe_events_are_ignored() {
     // The Microsoft docs sample (captures/event-grid-resource-write-success.json) is a storage account write.
     let rec = Arc::new(Recorder::default());
-    let sample = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/functions/captures/event-grid-resource-write-success.json"
-    ))
-    .unwrap();
+    let sample = common::capture("event-grid-resource-write-success.json");
     let events: Value = serde_json::from_str(&sample).unwrap();
     let body = json!({"Data": {"event": events[0]}, "Metadata": {}});
     let (status, v) = post(app(rec.clone()), "/MpeEvent", body.to_string()).await;
@@ -194,6 +192,26 @@ async fn garbage_envelopes_get_json_replies() {
             assert!(v.get("Logs").is_some() || v.get("Outputs").is_some(), "{path} {body:?}: {v}");
         }
     }
+}
+
+/// A check message is never acknowledged and dropped: a body that is no envelope, or an envelope
+/// without a message, is parked with the `invalid-input` code (issue 10: both used to answer 200 and
+/// lose the message).
+#[tokio::test]
+async fn check_messages_that_cannot_be_read_are_parked_not_dropped() {
+    for body in ["", "not json", "[]", "{\"Data\": 5}", "{\"Data\": {}, \"Metadata\": {}}"] {
+        let rec = Arc::new(Recorder::default());
+        let (status, v) = post(app(rec.clone()), "/MpeCheck", body).await;
+        assert_eq!(status, StatusCode::OK, "{body:?}: {v}");
+        let sent = rec.sent.lock().unwrap();
+        assert_eq!(sent.len(), 1, "{body:?} parked once");
+        assert_eq!(sent[0].0, "mpe-approvals-parked", "{body:?}");
+        assert!(sent[0].1.properties.iter().any(|(k, v)| k == props::PARK_CODE && v == "invalid-input"), "{body:?}");
+    }
+    // when parking fails too, the invocation fails so Service Bus redelivers
+    let rec = Arc::new(Recorder { fail: true, ..Default::default() });
+    let (status, _) = post(app(rec), "/MpeCheck", "not json").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
 }
 
 #[tokio::test]

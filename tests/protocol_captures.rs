@@ -1,15 +1,13 @@
-//! The Functions envelope decoded on the real captures in `../shared/functions/captures/`
+//! The Functions envelope decoded on the real captures in `tests/fixtures/functions/captures/`
 //! (verbatim payloads of the Functions host), and the function definitions checked against the
 //! handler's function and binding names.
 
+mod common;
+
+use common::capture;
 use mpe_approver::functions::{number, string, text, InvocationRequest};
 use mpe_approver::handler::{CHECK_FUNCTION, EVENT_FUNCTION, REPLAY_FUNCTION};
 use serde_json::Value;
-
-fn capture(name: &str) -> String {
-    let p = format!("{}/../shared/functions/captures/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
-}
 
 #[test]
 fn queue_trigger_string_is_double_encoded() {

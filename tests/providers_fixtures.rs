@@ -43,46 +43,6 @@ fn status(id: &ResourceId, body: &Value) -> MpeStatus {
     parse(id, body).status
 }
 
-fn asa_id(rel: &str) -> ResourceId {
-    id_from_params(
-        rel,
-        &format!(
-            "Microsoft.StreamAnalytics/clusters/{}/privateEndpoints/{}",
-            param(rel, "clusterName"),
-            param(rel, "privateEndpointName")
-        ),
-    )
-}
-fn kusto_id(rel: &str) -> ResourceId {
-    id_from_params(
-        rel,
-        &format!(
-            "Microsoft.Kusto/clusters/{}/managedPrivateEndpoints/{}",
-            param(rel, "clusterName"),
-            param(rel, "managedPrivateEndpointName")
-        ),
-    )
-}
-fn adf_id(rel: &str) -> ResourceId {
-    id_from_params(
-        rel,
-        &format!(
-            "Microsoft.DataFactory/factories/{}/managedVirtualNetworks/{}/managedPrivateEndpoints/{}",
-            param(rel, "factoryName"),
-            param(rel, "managedVirtualNetworkName"),
-            param(rel, "managedPrivateEndpointName")
-        ),
-    )
-}
-/// SignalR / Web PubSub: the example bodies carry a `.../privateEndpointConnections/upstream` id, so the
-/// MPE id is built from the request parameters (`kind` = `signalR` or `webPubSub`).
-fn splr_id(rel: &str, kind: &str, name: &str) -> ResourceId {
-    id_from_params(
-        rel,
-        &format!("Microsoft.SignalRService/{kind}/{}/sharedPrivateLinkResources/{name}", param(rel, "resourceName")),
-    )
-}
-
 fn assert_view(v: &MpeView, target: &str, group: Option<&str>, msg: Option<&str>, status: MpeStatus) {
     assert_eq!(v.target.as_str(), target);
     assert_eq!(v.group_id.as_deref(), group);

@@ -6,14 +6,17 @@
 
 use super::{enqueue, App, Reply};
 use crate::arm::ArmError;
-use crate::decision::{after_transient_failure, decide, Decision, Observation, Outcome, Progress};
+use crate::decision::{
+    self, after_transient_failure, decide, Decision, Evidence, Observation, Outcome, ParkCode, ParkReason, Progress,
+};
 use crate::functions::{number, string, text, InvocationRequest};
 use crate::pec::{self, approval_settled, Pec, PecStatus};
+use crate::policy::Tags;
 use crate::providers::{self, MpeView};
 use crate::resource_id::ResourceId;
 use crate::targets;
 use crate::workitem::WorkItem;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::time::Duration;
 use tracing::{Instrument, Level};
 
@@ -23,11 +26,31 @@ pub const IMMEDIATE_DELIVERIES: u64 = 3;
 /// The delay of that scheduled retry, at least.
 pub const TRANSIENT_BACKOFF: Duration = Duration::from_secs(30);
 
+/// Pages of a target's PEC list read at most; a `nextLink` left after them parks the item (a decision
+/// is only ever taken on a complete list).
+pub const MAX_PEC_PAGES: usize = 20;
+/// How long to wait before reading a 404 MPE again (a read replica may lag the write that announced it).
+pub const NOT_FOUND_CONFIRM_DELAY: Duration = Duration::from_secs(3);
+/// Re-read-then-PUT rounds of one approval within an invocation (a transient PUT failure re-reads).
+const PUT_ROUNDS: u32 = 3;
+/// The Tags API (`Tags - Get At Scope`, `{scope}/providers/Microsoft.Resources/tags/default`, body
+/// `{"properties": {"tags": {...}}}`): one api-version for every target type.
+pub const TAGS_API_VERSION: &str = "2021-04-01";
+
 /// How a check ended, for the reply log.
 enum Step {
     Finished(Decision),
     /// Transient: fail the invocation.
     Retry(String),
+}
+
+/// What the audit event says about the PEC a decision concerns (empty until a PEC is chosen).
+#[derive(Default)]
+struct Audit {
+    pec_id: Option<String>,
+    private_endpoint_id: Option<String>,
+    evidence: Option<Evidence>,
+    allowed_by: Option<String>,
 }
 
 pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> Reply {
@@ -36,13 +59,20 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
     let message_id = string(req.metadata.get("MessageId")).unwrap_or_default();
     let raw = req.data.get("message").or_else(|| req.data.values().next()).and_then(text);
     let Some(raw) = raw else {
-        reply.resp.log(Level::ERROR, format!("message {message_id}: no body in Data.message; nothing to do"));
+        // Acknowledging would drop the message: park what arrived instead.
+        let reason = ParkReason::new(ParkCode::InvalidInput, "no message body in Data.message");
+        reply.resp.log(Level::ERROR, format!("message {message_id}: {reason}; parking it"));
+        let body = serde_json::to_string(&req.data).unwrap_or_default();
+        if let Err(e) = app.park(body, &reason, None, None, super::CHECK_FUNCTION).await {
+            reply.resp.log(Level::ERROR, format!("could not park message {message_id}: {e}"));
+            reply.fail = true;
+        }
         return reply;
     };
     let item = match WorkItem::from_json(&raw) {
         Ok(item) => item,
         Err(e) => {
-            let reason = format!("unreadable work item: {e}");
+            let reason = ParkReason::new(ParkCode::InvalidInput, format!("unreadable work item: {e}"));
             reply.resp.log(Level::ERROR, format!("message {message_id}: {reason}; parking it"));
             if let Err(e) = app.park(raw, &reason, None, None, super::CHECK_FUNCTION).await {
                 reply.resp.log(Level::ERROR, format!("could not park message {message_id}: {e}"));
@@ -55,33 +85,28 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
         attempt = item.attempt, delivery, invocation);
     async {
         let prefix = format!("mpe={} correlation={} attempt={}", item.mpe_id, item.correlation_id, item.attempt);
-        let step = reconcile(app, &item, &mut reply).await;
-        match step {
+        let mut audit = Audit::default();
+        let step = reconcile(app, &item, &mut audit, &mut reply).await;
+        let decision = match step {
             Step::Retry(why) if delivery < IMMEDIATE_DELIVERIES => {
                 reply.resp.log(Level::WARN, format!("{prefix}: transient failure, Service Bus will redeliver: {why}"));
                 reply.fail = true;
+                return;
             }
-            Step::Retry(why) => {
-                // Service Bus redelivers at once; a longer outage would burn the queue's delivery count and
-                // dead-letter healthy work. Acknowledge and schedule the same check later instead.
-                let decision = after_transient_failure(
-                    &format!("delivery {delivery}: {why}"),
-                    TRANSIENT_BACKOFF,
-                    progress(app, &item),
-                    &app.config.schedule,
-                    item.seed(),
-                );
-                if let Err(e) = act(app, &item, decision, &prefix, &mut reply).await {
-                    reply.resp.log(Level::ERROR, format!("{prefix}: {e}"));
-                    reply.fail = true;
-                }
-            }
-            Step::Finished(decision) => {
-                if let Err(e) = act(app, &item, decision, &prefix, &mut reply).await {
-                    reply.resp.log(Level::ERROR, format!("{prefix}: {e}"));
-                    reply.fail = true;
-                }
-            }
+            // Service Bus redelivers at once; a longer outage would burn the queue's delivery count and
+            // dead-letter healthy work. Acknowledge and schedule the same check later instead.
+            Step::Retry(why) => after_transient_failure(
+                &format!("delivery {delivery}: {why}"),
+                TRANSIENT_BACKOFF,
+                progress(app, &item),
+                &app.config.schedule,
+                item.seed(),
+            ),
+            Step::Finished(decision) => decision,
+        };
+        if let Err(e) = act(app, &item, decision, &audit, &prefix, &mut reply).await {
+            reply.resp.log(Level::ERROR, format!("{prefix}: {e}"));
+            reply.fail = true;
         }
     }
     .instrument(span)
@@ -89,15 +114,18 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
     reply
 }
 
-fn park(reason: String) -> Step {
-    Step::Finished(Decision::Park { reason })
+fn park(code: ParkCode, text: String) -> Step {
+    Step::Finished(Decision::Park { reason: ParkReason::new(code, text) })
 }
 
+/// An ARM failure: transient ones retry; a 403 is a missing permission; other refusals (400 ...) will
+/// not change by waiting and park with ARM's code and message.
 fn arm_step(e: ArmError, what: &str) -> Step {
-    if e.is_transient() {
-        Step::Retry(format!("{what}: {e}"))
-    } else {
-        park(format!("{what}: {e}"))
+    match &e {
+        ArmError::Transient { .. } => Step::Retry(format!("{what}: {e}")),
+        ArmError::Refused { status: 403, .. } => park(ParkCode::Forbidden, format!("{what}: {e}")),
+        ArmError::Refused { .. } => park(ParkCode::ArmRefused, format!("{what}: {e}")),
+        ArmError::BadBody { .. } => park(ParkCode::UnreadableResponse, format!("{what}: {e}")),
     }
 }
 
@@ -106,69 +134,123 @@ fn progress(app: &App, item: &WorkItem) -> Progress {
     Progress { attempt: item.attempt, elapsed: (app.clock.now() - item.first_seen).to_std().unwrap_or(Duration::ZERO) }
 }
 
-/// Observe and decide; approve when the core says so.
-async fn reconcile(app: &App, item: &WorkItem, reply: &mut Reply) -> Step {
+/// Check again later by the schedule (or park once past the give-up time).
+fn again(app: &App, item: &WorkItem, reason: &str) -> Step {
+    Step::Finished(decision::check_later(reason.to_string(), progress(app, item), &app.config.schedule, item.seed()))
+}
+
+/// Observe and decide; approve when the core says so and the policy allows it.
+async fn reconcile(app: &App, item: &WorkItem, audit: &mut Audit, reply: &mut Reply) -> Step {
     let Some(provider) = providers::for_id(&item.mpe_id) else {
-        return park(format!("unsupported MPE type {}", item.mpe_id.resource_type()));
+        return park(ParkCode::UnsupportedMpeType, format!("unsupported MPE type {}", item.mpe_id.resource_type()));
     };
     if let Some(why) = app.config.source_subscriptions.refusal(item.mpe_id.subscription()) {
-        return park(why);
+        return park(ParkCode::SourceNotAllowed, why);
     }
     let progress = progress(app, item);
     let schedule = &app.config.schedule;
     let seed = item.seed();
 
-    let body = match app.arm.get(&item.mpe_id, provider.api_version()).await {
+    let mut body = match app.arm.get(&item.mpe_id, provider.api_version()).await {
         Ok(b) => b,
         Err(e) => return arm_step(e, "reading the MPE"),
     };
+    if body.is_none() {
+        // ARM's reads may lag its writes right after the MPE's write event: confirm a 404 before the
+        // chain ends.
+        crate::clock::sleep(app.clock.as_ref(), NOT_FOUND_CONFIRM_DELAY).await;
+        body = match app.arm.get(&item.mpe_id, provider.api_version()).await {
+            Ok(b) => b,
+            Err(e) => return arm_step(e, "reading the MPE again after a 404"),
+        };
+    }
     let Some(body) = body else {
         return Step::Finished(decide(Observation::MpeGone, progress, schedule, seed));
     };
     let view = match provider.parse(&item.mpe_id, &body) {
         Ok(v) => v,
-        Err(e) => return park(format!("unreadable {} MPE: {e}", provider.service())),
+        Err(e) => return park(ParkCode::UnreadableResponse, format!("unreadable {} MPE: {e}", provider.service())),
     };
     let endpoint_name = provider.endpoint_name(&item.mpe_id);
     reply.resp.log(
         Level::INFO,
         format!("mpe={} {} state: {} → {:?}", item.mpe_id, provider.service(), view.raw_status, view.status),
     );
-    let obs = Observation::Mpe { view: &view, endpoint_name: &endpoint_name, pecs: None };
+    let subs = app.config.customer_subscriptions();
+    let obs =
+        Observation::Mpe { view: &view, endpoint_name: &endpoint_name, pecs: None, customer_subscriptions: &subs };
     let first = decide(obs, progress, schedule, seed);
     if first != Decision::ReadTarget {
         return Step::Finished(first);
     }
 
     let Some(target_type) = targets::lookup(&view.target) else {
-        return park(format!("unsupported target type {}", view.target.resource_type()));
+        return park(
+            ParkCode::UnsupportedTargetType,
+            format!("unsupported target type {}", view.target.resource_type()),
+        );
     };
     if let Some(why) = app.config.target_subscriptions.refusal(view.target.subscription()) {
-        return park(format!("target {why}"));
+        return park(ParkCode::TargetNotAllowed, format!("target {why}"));
     }
     let pecs = match read_pecs(app, &view, target_type, reply).await {
         Ok(p) => p,
         Err(step) => return step,
     };
-    let obs = Observation::Mpe { view: &view, endpoint_name: &endpoint_name, pecs: Some(&pecs) };
-    match decide(obs, progress, schedule, seed) {
-        Decision::Approve { pec } => approve(app, item, &view, &endpoint_name, &pecs[pec], target_type, reply).await,
-        other => Step::Finished(other),
+    let obs = Observation::Mpe {
+        view: &view,
+        endpoint_name: &endpoint_name,
+        pecs: Some(&pecs),
+        customer_subscriptions: &subs,
+    };
+    let chosen = match decide(obs, progress, schedule, seed) {
+        Decision::Approve { pec } => &pecs[pec],
+        other => return Step::Finished(other),
+    };
+    audit.pec_id = Some(chosen.id.clone());
+    audit.private_endpoint_id = chosen.endpoint_id.clone();
+    audit.evidence = Some(decision::evidence(&view, &endpoint_name, chosen));
+
+    // The policy: MPE_ALLOW's rules and the target's own tags (a deny tag refuses whatever else says).
+    let tags = match read_tags(app, &view.target).await {
+        Ok(t) => t,
+        Err(step) => return step,
+    };
+    match app.config.policy.evaluate(&item.mpe_id, &view.target, &tags) {
+        Ok(allowed) => audit.allowed_by = Some(allowed.to_string()),
+        Err(why) => return park(ParkCode::PolicyRefused, why),
+    }
+    approve(app, item, &view, chosen, target_type, reply).await
+}
+
+/// The target's tags (`Microsoft.Resources/tags/read`).
+async fn read_tags(app: &App, target: &ResourceId) -> Result<Tags, Step> {
+    let path = format!("{target}/providers/Microsoft.Resources/tags/default");
+    match app.arm.get_path(&path, TAGS_API_VERSION).await {
+        Ok(Some(b)) => Ok(Tags::from_body(&b)),
+        Ok(None) => Ok(Tags::default()),
+        Err(e @ ArmError::Refused { status: 403, .. }) => Err(park(
+            ParkCode::Forbidden,
+            format!("reading the target's tags (the role needs Microsoft.Resources/tags/read): {e}"),
+        )),
+        Err(e) => Err(arm_step(e, "reading the target's tags")),
     }
 }
 
+/// Every PEC of the target, or a step: a list is only ever decided on whole. A failed next page is
+/// transient; a `nextLink` still there after [`MAX_PEC_PAGES`] pages parks.
 async fn read_pecs(app: &App, view: &MpeView, tt: &targets::TargetType, reply: &mut Reply) -> Result<Vec<Pec>, Step> {
     let path = if tt.list { format!("{}/privateEndpointConnections", view.target) } else { view.target.to_string() };
     let mut page = match app.arm.get_path(&path, tt.api_version).await {
         Ok(Some(b)) => b,
-        Ok(None) => return Err(park(format!("target {} does not exist", view.target))),
+        Ok(None) => return Err(park(ParkCode::TargetMissing, format!("target {} does not exist", view.target))),
         Err(e) => return Err(arm_step(e, "listing the target's private endpoint connections")),
     };
     let mut all = Vec::new();
-    for _ in 0..20 {
+    for n in 1..=MAX_PEC_PAGES {
         let (items, next) = match pec::list_items(&page) {
             Ok(x) => x,
-            Err(e) => return Err(park(format!("target {}: {e}", view.target))),
+            Err(e) => return Err(park(ParkCode::UnreadableResponse, format!("target {}: {e}", view.target))),
         };
         for it in items {
             match pec::parse_pec(it) {
@@ -179,61 +261,114 @@ async fn read_pecs(app: &App, view: &MpeView, tt: &targets::TargetType, reply: &
             }
         }
         let Some(next) = next.map(str::to_string) else {
-            break;
+            return Ok(all);
         };
+        if n == MAX_PEC_PAGES {
+            break;
+        }
         page = match app.arm.get_next(&next).await {
             Ok(Some(b)) => b,
-            Ok(None) => break,
-            Err(e) => return Err(arm_step(e, "reading the next page of PECs")),
+            Ok(None) => return Err(Step::Retry(format!("page {} of the target's PECs answered no body", n + 1))),
+            Err(e) => return Err(arm_step(e, &format!("reading page {} of the target's PECs", n + 1))),
         };
     }
-    Ok(all)
+    Err(park(
+        ParkCode::PagingLimit,
+        format!(
+            "target {} lists more than {MAX_PEC_PAGES} pages of private endpoint connections (the limit read); \
+             not deciding on a partial list",
+            view.target
+        ),
+    ))
 }
 
-/// Approve our PEC: re-read it, PUT the whole body back with the state Approved, confirm by GET.
+/// Approve our PEC: re-read it right before each PUT, PUT the whole body back with the state Approved
+/// and our marker appended to the description (`If-Match` on its ETag where it has one), confirm by GET.
 async fn approve(
     app: &App,
     item: &WorkItem,
     view: &MpeView,
-    endpoint_name: &str,
-    pec: &Pec,
+    chosen: &Pec,
     tt: &targets::TargetType,
     reply: &mut Reply,
 ) -> Step {
-    let pec_id = match ResourceId::parse(&pec.id) {
+    let pec_id = match ResourceId::parse(&chosen.id) {
         Ok(id) if view.target.contains(&id) => id,
-        _ => return park(format!("PEC id {:?} is not under the target {}", pec.id, view.target)),
+        _ => {
+            return park(
+                ParkCode::UnreadableResponse,
+                format!("PEC id {:?} is not under the target {}", chosen.id, view.target),
+            )
+        }
     };
     if app.config.dry_run {
         return Step::Finished(Decision::Done(Outcome::DryRun { pec_id: pec_id.to_string() }));
     }
-    // Re-read: the list may be stale, and we PUT back exactly what the target gave us.
-    let current = match app.arm.get(&pec_id, tt.api_version).await {
-        Ok(Some(b)) => b,
-        Ok(None) => return Step::Finished(again(app, item, "PEC vanished before approval")),
-        Err(e) => return arm_step(e, "reading the PEC before approval"),
-    };
-    match pec::parse_pec(&current) {
-        Ok(p)
-            if p.status == PecStatus::Pending
-                && p.endpoint_name().is_some_and(|n| n.eq_ignore_ascii_case(endpoint_name)) => {}
-        Ok(p) => {
-            return Step::Finished(again(app, item, &format!("PEC changed before approval (now {:?})", p.status)));
+    let mut written = None;
+    for round in 0..PUT_ROUNDS {
+        // Re-read: the list may be stale, we PUT back exactly what the target gave us, and never over a
+        // state other than Pending (a human may have decided in between).
+        let current = match app.arm.get(&pec_id, tt.api_version).await {
+            Ok(Some(b)) => b,
+            Ok(None) => return again(app, item, "PEC vanished before approval"),
+            Err(e) => return arm_step(e, "reading the PEC before approval"),
+        };
+        let p = match pec::parse_pec(&current) {
+            Ok(p) => p,
+            Err(e) => return park(ParkCode::UnreadableResponse, format!("PEC {pec_id} unreadable: {e}")),
+        };
+        let same_endpoint = match (&p.endpoint_id, &chosen.endpoint_id) {
+            (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+            _ => false,
+        };
+        if !same_endpoint {
+            return again(app, item, &format!("PEC {pec_id} now names another private endpoint ({:?})", p.endpoint_id));
         }
-        Err(e) => return park(format!("PEC {pec_id} unreadable: {e}")),
+        match &p.status {
+            PecStatus::Pending => {}
+            // An earlier PUT of ours landed (its answer was lost).
+            PecStatus::Approved if pec::carries_marker(&p, &item.mpe_id) => {
+                return Step::Finished(Decision::Done(Outcome::Approved))
+            }
+            PecStatus::Approved => return Step::Finished(Decision::Done(Outcome::AlreadyApproved)),
+            PecStatus::Rejected => return Step::Finished(Decision::Done(Outcome::Rejected)),
+            PecStatus::Disconnected => return Step::Finished(Decision::Done(Outcome::Disconnected)),
+            PecStatus::Other(s) => return again(app, item, &format!("PEC changed before approval (now {s:?})")),
+        }
+        let description = pec::approved_description(p.description.as_deref(), &item.mpe_id);
+        let body = pec::approval_body(&current, &description);
+        let if_match = p.etag.as_deref();
+        reply.resp.log(
+            Level::INFO,
+            format!("mpe={} approving PEC {pec_id} (If-Match: {})", item.mpe_id, if_match.unwrap_or("none: re-read")),
+        );
+        match app.arm.put(&pec_id, tt.api_version, &body, if_match).await {
+            Ok(w) => {
+                written = Some(w);
+                break;
+            }
+            Err(e @ ArmError::Refused { status: 409 | 412 | 404, .. }) => {
+                return again(app, item, &format!("approval not applied ({e}); reading again and deciding again"))
+            }
+            Err(e @ ArmError::Refused { status: 403, .. }) => {
+                return park(ParkCode::Forbidden, format!("not allowed to approve {pec_id}: {e}"))
+            }
+            Err(e @ ArmError::Refused { .. }) => {
+                return park(ParkCode::ArmRefused, format!("ARM refused the approval of {pec_id}: {e}"))
+            }
+            // A 2xx we cannot read: the write may have happened; the next check reads it.
+            Err(e @ ArmError::BadBody { .. }) => return again(app, item, &format!("approval answer unreadable: {e}")),
+            Err(e @ ArmError::Transient { .. }) => {
+                if round + 1 == PUT_ROUNDS {
+                    return Step::Retry(format!("approving the PEC: {e}"));
+                }
+                tracing::warn!(error = %e, round, "approval PUT failed; re-reading before trying again");
+                crate::clock::sleep(app.clock.as_ref(), Duration::from_millis(500 << round)).await;
+            }
+        }
     }
-    let description = format!("Approved by mpe-approver for {} (correlation {})", item.mpe_id, item.correlation_id);
-    let body = pec::approval_body(&current, &description);
-    reply.resp.log(Level::INFO, format!("mpe={} approving PEC {pec_id}", item.mpe_id));
-    let written = match app.arm.put(&pec_id, tt.api_version, &body).await {
-        Ok(w) => w,
-        Err(ArmError::Refused { status: 403, message, .. }) => {
-            return park(format!("not allowed to approve {pec_id}: {message}"))
-        }
-        Err(e @ ArmError::Refused { .. }) => {
-            return Step::Finished(again(app, item, &format!("approval refused: {e}")))
-        }
-        Err(e) => return arm_step(e, "approving the PEC"),
+    let Some(written) = written else {
+        return Step::Retry("approving the PEC: no attempt succeeded".into());
     };
     if written.status == 200 {
         if let Some(p) = written.body.as_ref().and_then(|b| pec::parse_pec(b).ok()) {
@@ -248,12 +383,9 @@ async fn approve(
         match app.arm.get(&pec_id, tt.api_version).await {
             Ok(Some(b)) => match pec::parse_pec(&b) {
                 Ok(p) if approval_settled(&p) => return Step::Finished(Decision::Done(Outcome::Approved)),
-                Ok(p) if matches!(p.status, PecStatus::Rejected | PecStatus::Disconnected) => {
-                    return Step::Finished(Decision::Done(if p.status == PecStatus::Rejected {
-                        Outcome::Rejected
-                    } else {
-                        Outcome::Disconnected
-                    }))
+                Ok(p) if p.status == PecStatus::Rejected => return Step::Finished(Decision::Done(Outcome::Rejected)),
+                Ok(p) if p.status == PecStatus::Disconnected => {
+                    return Step::Finished(Decision::Done(Outcome::Disconnected))
                 }
                 _ => {}
             },
@@ -262,25 +394,48 @@ async fn approve(
             Err(e) => return arm_step(e, "confirming the approval"),
         }
     }
-    Step::Finished(again(
-        app,
-        item,
-        &format!("approval of {pec_id} accepted (HTTP {}), not confirmed yet", written.status),
-    ))
+    again(app, item, &format!("approval of {pec_id} accepted (HTTP {}), not confirmed yet", written.status))
 }
 
-fn again(app: &App, item: &WorkItem, reason: &str) -> Decision {
-    Decision::CheckAgain { after: app.config.schedule.delay(item.attempt, item.seed()), reason: reason.to_string() }
+/// One audit line per decision that ends a chain or concerns a PEC: `mpe.audit {json}`.
+fn audit_line(item: &WorkItem, decision: &Decision, audit: &Audit) -> Option<String> {
+    let (outcome, park) = match decision {
+        Decision::Done(o) => (o.code(), None),
+        Decision::Park { reason } => ("parked", Some(reason)),
+        Decision::CheckAgain { .. } if audit.pec_id.is_some() => ("check-again", None),
+        _ => return None,
+    };
+    let v = json!({
+        "event": "mpe.audit",
+        "mpeId": item.mpe_id.as_str(),
+        "correlationId": item.correlation_id,
+        "attempt": item.attempt,
+        "pecId": audit.pec_id,
+        "privateEndpointId": audit.private_endpoint_id,
+        "evidence": audit.evidence,
+        "allowedBy": audit.allowed_by,
+        "outcome": outcome,
+        "parkCode": park.map(|r| r.code.as_str()),
+        "reason": match decision {
+            Decision::Park { reason } => reason.text.clone(),
+            Decision::CheckAgain { reason, .. } => reason.clone(),
+            Decision::Done(o) => o.to_string(),
+            _ => String::new(),
+        },
+    });
+    Some(format!("mpe.audit {v}"))
 }
 
 async fn act(
     app: &App,
     item: &WorkItem,
     decision: Decision,
+    audit: &Audit,
     prefix: &str,
     reply: &mut Reply,
 ) -> Result<(), crate::servicebus::SendError> {
-    match decision {
+    let line = audit_line(item, &decision, audit);
+    match &decision {
         Decision::Done(outcome) => {
             let level = match outcome {
                 Outcome::Failed(_) => Level::WARN,
@@ -291,25 +446,11 @@ async fn act(
         }
         Decision::CheckAgain { after, reason } => {
             let next = item.next();
-            enqueue(app, &next, after).await?;
+            enqueue(app, &next, *after).await?;
             reply.resp.log(Level::INFO, format!("{prefix}: check again in {:.1}s: {reason}", after.as_secs_f64()));
             reply.resp.return_value = Value::String("check again".into());
         }
         Decision::Park { reason } => {
-            app.park(
-                item.to_json(),
-                &reason,
-                Some(item.mpe_id.as_str()),
-                Some(&item.correlation_id),
-                super::CHECK_FUNCTION,
-            )
-            .await?;
-            reply.resp.log(Level::WARN, format!("{prefix}: parked: {reason}"));
-            reply.resp.return_value = Value::String("parked".into());
-        }
-        Decision::ReadTarget | Decision::Approve { .. } => {
-            // reconcile() resolves these; reaching here would be a bug, so say so and park.
-            let reason = "internal: unresolved decision";
             app.park(
                 item.to_json(),
                 reason,
@@ -318,8 +459,25 @@ async fn act(
                 super::CHECK_FUNCTION,
             )
             .await?;
+            reply.resp.log(Level::WARN, format!("{prefix}: parked [{}]: {reason}", reason.code));
+            reply.resp.return_value = Value::String("parked".into());
+        }
+        Decision::ReadTarget | Decision::Approve { .. } => {
+            // reconcile() resolves these before act(); the type allows them, so say so and park.
+            let reason = ParkReason::new(ParkCode::InvalidInput, "internal: unresolved decision");
+            app.park(
+                item.to_json(),
+                &reason,
+                Some(item.mpe_id.as_str()),
+                Some(&item.correlation_id),
+                super::CHECK_FUNCTION,
+            )
+            .await?;
             reply.resp.log(Level::ERROR, format!("{prefix}: {reason}"));
         }
+    }
+    if let Some(line) = line {
+        reply.resp.log(Level::INFO, line);
     }
     Ok(())
 }

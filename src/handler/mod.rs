@@ -35,6 +35,12 @@ pub struct App {
 impl App {
     /// The production wiring: ARM client and Service Bus REST sender over one token source.
     pub fn new(config: Config, tokens: Arc<dyn crate::auth::TokenSource>, clock: SharedClock) -> anyhow::Result<App> {
+        if config.policy.allows_everything() {
+            tracing::warn!(
+                "MPE_ALLOW holds *->*: any MPE in a watched subscription may be approved on any target the \
+                 approver's role reaches (the confused-deputy risk the default same-subscription rule prevents)"
+            );
+        }
         let arm = ArmClient::new(&config.arm_endpoint, config.arm_audience.clone(), tokens.clone(), clock.clone())?;
         let sender: Arc<dyn QueueSender> = Arc::new(crate::servicebus::RestSender::new(
             config.servicebus_endpoint.clone(),
@@ -49,13 +55,14 @@ impl App {
     pub(crate) async fn park(
         &self,
         body: String,
-        reason: &str,
+        reason: &crate::decision::ParkReason,
         mpe_id: Option<&str>,
         correlation_id: Option<&str>,
         source: &str,
     ) -> Result<(), SendError> {
         let mut properties = vec![
-            (props::PARK_REASON.to_string(), reason.to_string()),
+            (props::PARK_REASON.to_string(), reason.text.clone()),
+            (props::PARK_CODE.to_string(), reason.code.as_str().to_string()),
             (props::PARKED_BY.to_string(), source.to_string()),
             (props::PARKED_AT.to_string(), self.clock.now().to_rfc3339()),
         ];
@@ -132,7 +139,21 @@ async fn on_event(State(app): State<Arc<App>>, headers: HeaderMap, body: axum::b
 async fn on_check(State(app): State<Arc<App>>, headers: HeaderMap, body: axum::body::Bytes) -> Reply {
     match envelope(CHECK_FUNCTION, &body) {
         Ok(req) => check::run(&app, req, &invocation_id(&headers)).await,
-        Err(r) => r,
+        // Answering 200 would complete the message and lose it: park what arrived (or fail, so Service
+        // Bus redelivers, when even that is impossible).
+        Err(mut r) => {
+            let reason = crate::decision::ParkReason::new(
+                crate::decision::ParkCode::InvalidInput,
+                "MpeCheck invocation body is not a Functions envelope",
+            );
+            if let Err(e) =
+                app.park(String::from_utf8_lossy(&body).into_owned(), &reason, None, None, CHECK_FUNCTION).await
+            {
+                r.resp.log(tracing::Level::ERROR, format!("could not park the unreadable invocation: {e}"));
+                r.fail = true;
+            }
+            r
+        }
     }
 }
 

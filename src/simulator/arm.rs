@@ -167,8 +167,28 @@ fn dispatch(st: &AppState, req: &Req<'_>) -> Response {
             return operation(st, req, op, kind.eq_ignore_ascii_case("operationResults"));
         }
     }
-    // `{target}/privateEndpointConnections`: the list.
     let lower = req.path.to_ascii_lowercase();
+    // `{target}/providers/Microsoft.Resources/tags/default` (Tags - Get At Scope): the target's tags.
+    if let Some(prefix_len) = lower.strip_suffix("/providers/microsoft.resources/tags/default").map(str::len) {
+        if req.method != Method::GET {
+            return method_not_allowed(req.method);
+        }
+        let Ok(target) = ResourceId::parse(&req.path[..prefix_len]) else {
+            return not_found(req.path);
+        };
+        let world = lock(&st.world);
+        return match world.target_tags(&target) {
+            Some(tags) => Json(json!({
+                "id": req.path,
+                "name": "default",
+                "type": "Microsoft.Resources/tags",
+                "properties": { "tags": tags },
+            }))
+            .into_response(),
+            None => not_found(target.as_str()),
+        };
+    }
+    // `{target}/privateEndpointConnections`: the list.
     if let Some(prefix_len) = lower.strip_suffix("/privateendpointconnections").map(str::len) {
         let Ok(target) = ResourceId::parse(&req.path[..prefix_len]) else {
             return arm_error(

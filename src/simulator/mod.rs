@@ -248,6 +248,11 @@ impl Simulator {
         lock(&self.state.world).add_stranger(target, endpoint_name, "Please approve my request!", now)
     }
     /// A second Pending PEC on the MPE's target whose endpoint has the MPE's endpoint name. Returns its name.
+    /// Tag a target (`mpe-approver: deny`, `mpe-approver-allow-from: ...`).
+    pub fn set_target_tag(&self, target: &ResourceId, name: &str, value: &str) -> Result<(), WorldError> {
+        lock(&self.state.world).set_target_tag(target, name, value)
+    }
+
     pub fn add_twin(&self, mpe: &ResourceId, description: Option<&str>) -> Result<String, WorldError> {
         let now = self.state.clock.now();
         lock(&self.state.world).add_twin(mpe, description, now)

@@ -174,7 +174,7 @@ impl ServiceBus {
             return Vec::new();
         };
         let before = q.messages.len();
-        q.messages.retain(|m| !m.expires_at.is_some_and(|e| e <= now));
+        q.messages.retain(|m| m.expires_at.is_none_or(|e| e > now));
         q.expired += (before - q.messages.len()) as u64;
         let (mut due, rest): (Vec<_>, Vec<_>) =
             std::mem::take(&mut q.messages).into_iter().partition(|m| m.visible_at <= now);

@@ -212,6 +212,8 @@ struct TargetRec {
     id: ResourceId,
     kind: TargetKind,
     pecs: Vec<PecRec>,
+    /// The target's tags, as `Microsoft.Resources/tags/default` reports them.
+    tags: BTreeMap<String, String>,
 }
 
 struct MpeRec {
@@ -356,8 +358,27 @@ impl World {
 
     pub fn add_target(&mut self, id: &ResourceId) -> Result<TargetKind, WorldError> {
         let kind = TargetKind::of(id).ok_or_else(|| WorldError::UnsupportedTarget(id.to_string()))?;
-        self.targets.entry(id.key()).or_insert_with(|| TargetRec { id: id.clone(), kind, pecs: Vec::new() });
+        self.targets.entry(id.key()).or_insert_with(|| TargetRec {
+            id: id.clone(),
+            kind,
+            pecs: Vec::new(),
+            tags: BTreeMap::new(),
+        });
         Ok(kind)
+    }
+
+    /// Set a tag on a target (added if needed).
+    pub fn set_target_tag(&mut self, id: &ResourceId, name: &str, value: &str) -> Result<(), WorldError> {
+        self.add_target(id)?;
+        if let Some(t) = self.targets.get_mut(&id.key()) {
+            t.tags.insert(name.to_string(), value.to_string());
+        }
+        Ok(())
+    }
+
+    /// A target's tags; `None` for an unknown target.
+    pub fn target_tags(&self, id: &ResourceId) -> Option<&BTreeMap<String, String>> {
+        self.targets.get(&id.key()).map(|t| &t.tags)
     }
 
     /// Add an MPE created at `now`; its target is added if needed. Returns the PEC name it will have.
@@ -666,11 +687,10 @@ impl World {
             .map(|(k, m)| {
                 let pec = self.own_pec(k);
                 let pec_appeared_at =
-                    pec.map(|p| p.appears_at).filter(|a| *a <= now && !m.deleted_at.is_some_and(|d| d <= *a));
+                    pec.map(|p| p.appears_at).filter(|a| *a <= now && m.deleted_at.is_none_or(|d| d > *a));
                 let pending = at(m.created_at, m.spec.pending_after);
-                let pending_at = Some(pending).filter(|p| {
-                    *p <= now && !m.deleted_at.is_some_and(|d| d <= *p) && !m.failed_at.is_some_and(|f| f <= *p)
-                });
+                let pending_at = Some(pending)
+                    .filter(|p| *p <= now && m.deleted_at.is_none_or(|d| d > *p) && m.failed_at.is_none_or(|f| f > *p));
                 let approval = pec.and_then(|p| p.approval.as_ref()).filter(|a| a.at <= now);
                 let phase = match self.mpe_phase(&m.spec.id, now) {
                     None => "Deleted".to_string(),

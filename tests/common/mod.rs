@@ -1,13 +1,30 @@
-//! Shared helpers for the integration tests: loading the official ARM examples in `../shared/arm-examples`
-//! (each file is `{parameters, responses: {"<code>": {headers?, body?}}}`) and editing JSON bodies.
+//! Shared helpers for the integration tests: loading the fixtures in `tests/fixtures/` (the official ARM
+//! examples in `arm-examples/`, each file `{parameters, responses: {"<code>": {headers?, body?}}}`, and the
+//! Functions host's envelopes in `functions/captures/`; see `tests/fixtures/PROVENANCE.md`), making resource
+//! ids, and editing JSON bodies.
 #![allow(dead_code)]
 
-use mpe_approver::resource_id::ResourceId;
+mod ids;
+
+#[allow(unused_imports)] // not every test uses the id helpers
+pub use ids::*;
 use serde_json::Value;
 use std::path::PathBuf;
 
-/// Where CI keeps the fixtures: `../shared` beside the repository.
-pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/arm-examples");
+/// The fixtures, inside the repository (copied verbatim; sources in `tests/fixtures/PROVENANCE.md`).
+pub const FIXTURES_ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+
+/// The official ARM examples, `<provider>/<api-version>/<file>.json`.
+pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/arm-examples");
+
+/// The Functions host's request envelopes, recorded verbatim.
+pub const CAPTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/functions/captures");
+
+/// The text of a capture, e.g. `capture("timer-trigger.json")`.
+pub fn capture(name: &str) -> String {
+    let path: PathBuf = [CAPTURES, name].iter().collect();
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read capture {}: {e}", path.display()))
+}
 
 /// The whole example file, e.g. `example("Microsoft.Sql/2025-01-01/PrivateEndpointConnectionGet.json")`.
 pub fn example(rel: &str) -> Value {
@@ -36,20 +53,6 @@ pub fn param(rel: &str, name: &str) -> String {
         .and_then(Value::as_str)
         .unwrap_or_else(|| panic!("fixture {rel} has no string parameter {name}"))
         .to_string()
-}
-
-/// `/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/{tail}` from the example's parameters.
-pub fn id_from_params(rel: &str, tail: &str) -> ResourceId {
-    let s = format!(
-        "/subscriptions/{}/resourceGroups/{}/providers/{tail}",
-        param(rel, "subscriptionId"),
-        param(rel, "resourceGroupName")
-    );
-    ResourceId::parse(&s).unwrap_or_else(|e| panic!("{e}"))
-}
-
-pub fn rid(s: &str) -> ResourceId {
-    ResourceId::parse(s).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A copy of `v` with the JSON pointer `ptr` set to `new` (the parent must exist; the key is created).

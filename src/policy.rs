@@ -1,0 +1,312 @@
+//! The approval policy: which MPE sources may be approved to which targets. Pure.
+//!
+//! `MPE_ALLOW` holds comma-separated rules, each `same-subscription` (source and target in one
+//! subscription) or `<source scope>-><target scope>`, where a scope is `*`, `/subscriptions/<id>`, a
+//! resource group id or a resource id, matched case-insensitively on whole id segments
+//! (`/resourceGroups/rg1` does not match `rg10`). Unset means `same-subscription`; set, only the listed
+//! rules apply. On top, the target's own tags (read at approval time):
+//! - `mpe-approver: deny` refuses whatever the rules say;
+//! - `mpe-approver-allow-from: <sub>,<sub>` allows MPEs from those subscriptions.
+
+use crate::resource_id::ResourceId;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The tag that, set to `deny` on a target, refuses every approval to it.
+pub const DENY_TAG: &str = "mpe-approver";
+/// The tag listing source subscriptions a target accepts MPEs from (comma-separated ids).
+pub const ALLOW_FROM_TAG: &str = "mpe-approver-allow-from";
+/// The setting the rules come from.
+pub const SETTING: &str = "MPE_ALLOW";
+
+/// A scope: `*`, or the lower-cased segments of an id prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    Any,
+    Prefix(Vec<String>),
+}
+
+impl Scope {
+    pub fn parse(s: &str) -> Result<Scope, String> {
+        let s = s.trim();
+        if s == "*" {
+            return Ok(Scope::Any);
+        }
+        if !s.starts_with('/') {
+            return Err(format!("scope {s:?} must be *, /subscriptions/<id>, a resource group id or a resource id"));
+        }
+        if s.chars().any(|c| matches!(c, '?' | '#' | '%' | '*' | '\\') || c.is_whitespace() || c.is_control()) {
+            return Err(format!("scope {s:?} holds a character ids never hold"));
+        }
+        let segs: Vec<String> = s.trim_end_matches('/')[1..].split('/').map(str::to_ascii_lowercase).collect();
+        if segs.iter().any(|p| p.is_empty() || p == "." || p == "..") {
+            return Err(format!("scope {s:?} has an empty or relative segment"));
+        }
+        if segs.len() < 2 || segs[0] != "subscriptions" {
+            return Err(format!("scope {s:?} must start with /subscriptions/<id>"));
+        }
+        if segs.len() >= 3 && segs[2] != "resourcegroups" && segs[2] != "providers" {
+            return Err(format!("scope {s:?}: after the subscription comes resourceGroups or providers"));
+        }
+        if segs.len() == 3 {
+            return Err(format!("scope {s:?} ends after {:?} without a name", segs[2]));
+        }
+        Ok(Scope::Prefix(segs))
+    }
+
+    /// Whether `id` lies at or under this scope, on whole segments.
+    pub fn contains(&self, id: &ResourceId) -> bool {
+        match self {
+            Scope::Any => true,
+            Scope::Prefix(segs) => {
+                let mut parts = id.as_str().split('/').filter(|p| !p.is_empty());
+                segs.iter().all(|s| parts.next().is_some_and(|p| p.eq_ignore_ascii_case(s)))
+            }
+        }
+    }
+
+    /// The subscription this scope names, if any.
+    pub fn subscription(&self) -> Option<&str> {
+        match self {
+            Scope::Any => None,
+            Scope::Prefix(segs) => segs.get(1).map(String::as_str),
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::Any => f.write_str("*"),
+            Scope::Prefix(segs) => write!(f, "/{}", segs.join("/")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rule {
+    SameSubscription,
+    Pair { source: Scope, target: Scope },
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rule::SameSubscription => f.write_str("same-subscription"),
+            Rule::Pair { source, target } => write!(f, "{source}->{target}"),
+        }
+    }
+}
+
+impl Rule {
+    fn allows(&self, source: &ResourceId, target: &ResourceId) -> bool {
+        match self {
+            Rule::SameSubscription => source.subscription().eq_ignore_ascii_case(target.subscription()),
+            Rule::Pair { source: s, target: t } => s.contains(source) && t.contains(target),
+        }
+    }
+}
+
+/// The rules of `MPE_ALLOW`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    pub rules: Vec<Rule>,
+    /// `MPE_ALLOW` was set (otherwise the default `same-subscription` applies).
+    pub configured: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy { rules: vec![Rule::SameSubscription], configured: false }
+    }
+}
+
+/// What allowed an approval, for the audit event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Allowed {
+    Rule(String),
+    Tag(String),
+}
+
+impl fmt::Display for Allowed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Allowed::Rule(r) => write!(f, "{SETTING} rule {r}"),
+            Allowed::Tag(sub) => write!(f, "target tag {ALLOW_FROM_TAG} lists {sub}"),
+        }
+    }
+}
+
+/// The target's tags as ARM reports them (`properties.tags` of `tags/default`), names compared
+/// case-insensitively (ARM tag names are case-insensitive).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tags(BTreeMap<String, String>);
+
+impl Tags {
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Tags {
+        Tags(pairs.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v.to_string())).collect())
+    }
+    /// From a `Microsoft.Resources/tags/default` body: `{"properties": {"tags": {...}}}`; non-string
+    /// values are ignored.
+    pub fn from_body(body: &serde_json::Value) -> Tags {
+        let mut m = BTreeMap::new();
+        if let Some(obj) = body.pointer("/properties/tags").and_then(serde_json::Value::as_object) {
+            for (k, v) in obj {
+                if let Some(v) = v.as_str() {
+                    m.insert(k.to_ascii_lowercase(), v.to_string());
+                }
+            }
+        }
+        Tags(m)
+    }
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(&name.to_ascii_lowercase()).map(String::as_str)
+    }
+}
+
+impl Policy {
+    /// Parse `MPE_ALLOW`. An empty or absent value is the default (`same-subscription`).
+    pub fn parse(value: Option<&str>) -> Result<Policy, String> {
+        let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+            return Ok(Policy::default());
+        };
+        let mut rules = Vec::new();
+        for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            if part.eq_ignore_ascii_case("same-subscription") {
+                rules.push(Rule::SameSubscription);
+                continue;
+            }
+            let (s, t) = part.split_once("->").ok_or_else(|| {
+                format!("rule {part:?} is neither same-subscription nor <source scope>-><target scope>")
+            })?;
+            rules.push(Rule::Pair { source: Scope::parse(s)?, target: Scope::parse(t)? });
+        }
+        if rules.is_empty() {
+            return Ok(Policy::default());
+        }
+        Ok(Policy { rules, configured: true })
+    }
+
+    /// Whether a rule allows any source to any target (`*->*`): worth a warning at start.
+    pub fn allows_everything(&self) -> bool {
+        self.rules.iter().any(|r| matches!(r, Rule::Pair { source: Scope::Any, target: Scope::Any }))
+    }
+
+    /// Subscriptions the rules name (customer subscriptions: a managed private endpoint never lives there).
+    pub fn subscriptions(&self) -> Vec<String> {
+        self.rules
+            .iter()
+            .filter_map(|r| match r {
+                Rule::Pair { source, target } => Some([source.subscription(), target.subscription()]),
+                Rule::SameSubscription => None,
+            })
+            .flatten()
+            .flatten()
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn rules_text(&self) -> String {
+        let rules: Vec<String> = self.rules.iter().map(Rule::to_string).collect();
+        if self.configured {
+            format!("{SETTING}={}", rules.join(","))
+        } else {
+            format!("{SETTING} unset (default same-subscription)")
+        }
+    }
+
+    /// Decide: the deny tag first, then any rule, then the target's allow-from tag.
+    pub fn evaluate(&self, source: &ResourceId, target: &ResourceId, tags: &Tags) -> Result<Allowed, String> {
+        if tags.get(DENY_TAG).is_some_and(|v| v.trim().eq_ignore_ascii_case("deny")) {
+            return Err(format!("target {target} is tagged {DENY_TAG}: deny"));
+        }
+        if let Some(r) = self.rules.iter().find(|r| r.allows(source, target)) {
+            return Ok(Allowed::Rule(r.to_string()));
+        }
+        let sub = source.subscription();
+        if let Some(list) = tags.get(ALLOW_FROM_TAG) {
+            if list.split([',', ';', ' ']).map(str::trim).any(|s| !s.is_empty() && s.eq_ignore_ascii_case(sub)) {
+                return Ok(Allowed::Tag(sub.to_string()));
+            }
+        }
+        let tag = match tags.get(ALLOW_FROM_TAG) {
+            Some(v) => format!("its {ALLOW_FROM_TAG} tag ({v:?}) does not list {sub}"),
+            None => format!("it has no {ALLOW_FROM_TAG} tag"),
+        };
+        Err(format!("no rule allows MPEs in {sub} to be approved on target {target}: {}, and {tag}", self.rules_text()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> ResourceId {
+        ResourceId::parse(s).unwrap()
+    }
+    const SRC: &str = "/subscriptions/aaaa/resourceGroups/rg1/providers/Microsoft.DataFactory/factories/f/managedVirtualNetworks/default/managedPrivateEndpoints/m";
+    const DST_SAME: &str = "/subscriptions/aaaa/resourceGroups/rg1/providers/Microsoft.KeyVault/vaults/kv";
+    const DST_OTHER: &str = "/subscriptions/bbbb/resourceGroups/rg10/providers/Microsoft.KeyVault/vaults/kv";
+
+    #[test]
+    fn default_is_same_subscription() {
+        let p = Policy::parse(None).unwrap();
+        assert_eq!(p, Policy::parse(Some("  ")).unwrap());
+        assert!(p.evaluate(&id(SRC), &id(DST_SAME), &Tags::default()).is_ok());
+        let e = p.evaluate(&id(SRC), &id(DST_OTHER), &Tags::default()).unwrap_err();
+        assert!(e.contains("MPE_ALLOW unset") && e.contains("mpe-approver-allow-from"), "{e}");
+    }
+
+    #[test]
+    fn scopes_match_whole_segments() {
+        let p = Policy::parse(Some("/subscriptions/AAAA->/subscriptions/bbbb/resourceGroups/rg1")).unwrap();
+        assert!(p.configured);
+        assert!(p.evaluate(&id(SRC), &id(DST_OTHER), &Tags::default()).is_err(), "rg1 must not match rg10");
+        let p = Policy::parse(Some("/subscriptions/aaaa->/subscriptions/BBBB/resourcegroups/RG10")).unwrap();
+        assert_eq!(
+            p.evaluate(&id(SRC), &id(DST_OTHER), &Tags::default()).unwrap(),
+            Allowed::Rule("/subscriptions/aaaa->/subscriptions/bbbb/resourcegroups/rg10".into())
+        );
+        // set rules replace the default
+        let p = Policy::parse(Some("/subscriptions/cccc->*")).unwrap();
+        assert!(p.evaluate(&id(SRC), &id(DST_SAME), &Tags::default()).is_err());
+        assert!(Policy::parse(Some("*->*")).unwrap().allows_everything());
+        // a resource id scope
+        let p = Policy::parse(Some(&format!("*->{DST_OTHER}"))).unwrap();
+        assert!(p.evaluate(&id(SRC), &id(DST_OTHER), &Tags::default()).is_ok());
+        let longer = format!("{DST_OTHER}x");
+        assert!(p.evaluate(&id(SRC), &id(&longer), &Tags::default()).is_err());
+    }
+
+    #[test]
+    fn bad_rules_are_refused_with_a_reason() {
+        for bad in [
+            "everything",
+            "/subscriptions/a->",
+            "subscriptions/a->*",
+            "/subscriptions->*",
+            "/subscriptions/a/../b->*",
+            "/subscriptions/a//b->*",
+            "/subscriptions/a?x->*",
+            "/subscriptions/a/foo/b->*",
+            "/subscriptions/a/resourceGroups->*",
+            "/subscriptions/a%2f->*",
+        ] {
+            assert!(Policy::parse(Some(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tags_deny_first_then_allow_from() {
+        let p = Policy::parse(Some("*->*")).unwrap();
+        let deny = Tags::from_pairs([("MPE-Approver", " Deny ")]);
+        assert!(p.evaluate(&id(SRC), &id(DST_SAME), &deny).unwrap_err().contains("deny"));
+        let p = Policy::default();
+        let allow =
+            Tags::from_body(&serde_json::json!({"properties": {"tags": {"mpe-approver-allow-from": "cccc, AAAA"}}}));
+        assert_eq!(p.evaluate(&id(SRC), &id(DST_OTHER), &allow).unwrap(), Allowed::Tag("aaaa".into()));
+        let other = Tags::from_pairs([("mpe-approver-allow-from", "aaaa0")]);
+        assert!(p.evaluate(&id(SRC), &id(DST_OTHER), &other).unwrap_err().contains("does not list"));
+        assert_eq!(Policy::parse(Some("/subscriptions/x->/subscriptions/y")).unwrap().subscriptions(), ["x", "y"]);
+    }
+}

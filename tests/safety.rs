@@ -1,0 +1,816 @@
+//! The adversarial suite (issue 8): a stranger's connection is never approved, a decision is only taken on
+//! a complete list, the approval policy holds by default, and a human's decision is never overwritten.
+//!
+//! A scripted ARM (axum on loopback) serves exactly the bodies each case needs — shapes as in the official
+//! REST examples (MPE bodies per provider, PEC bodies of Storage and Key Vault, `Tags - Get At Scope`) —
+//! and records every request. The real handler (`MpeCheck` through the router) runs against it with a
+//! recording queue sender and a fixed clock whose sleeps take no time.
+
+use async_trait::async_trait;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, Request, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use mpe_approver::arm::ArmClient;
+use mpe_approver::auth::{AuthError, TokenSource};
+use mpe_approver::clock::Clock;
+use mpe_approver::config::Config;
+use mpe_approver::handler::{router, App};
+use mpe_approver::pec;
+use mpe_approver::resource_id::ResourceId;
+use mpe_approver::servicebus::{props, OutgoingMessage, QueueSender, SendError};
+use mpe_approver::workitem::{Origin, WorkItem};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tower::ServiceExt;
+
+const NOW: &str = "2026-11-23T10:00:00Z";
+const SUB_A: &str = "00000000-0000-0000-0000-00000000000a";
+const SUB_B: &str = "00000000-0000-0000-0000-00000000000b";
+/// The Microsoft-managed subscription a managed private endpoint lives in.
+const MANAGED: &str = "9f8e7d6c-5b4a-4321-8fed-cba987654321";
+/// A subscription nobody configured: an attacker's, in another tenant.
+const ATTACKER: &str = "00000000-0000-0000-0000-0000000000ff";
+const MSG: &str = "Please approve, from the platform team";
+
+// ---- the scripted ARM ----------------------------------------------------------------------------------
+
+#[derive(Default)]
+struct Arm {
+    /// MPE bodies by lower-case id.
+    mpes: HashMap<String, Value>,
+    /// PEC bodies by lower-case target id, in list order.
+    pecs: HashMap<String, Vec<Value>>,
+    /// Tags by lower-case target id.
+    tags: HashMap<String, Value>,
+    /// PECs per list page (0: all on one page).
+    page_size: usize,
+    /// This page number (2 = the first nextLink) answers 500.
+    failing_page: Option<usize>,
+    /// After the n-th GET of a single PEC, a human rejects it (a new ETag where it has one).
+    reject_after_pec_get: Option<usize>,
+    pec_gets: usize,
+    /// Answers for the next PUTs, in order, before the normal behaviour (status, ARM error code).
+    put_faults: Vec<(u16, &'static str)>,
+    /// The first n reads of an MPE answer 404 (a read replica behind the write).
+    mpe_missing_reads: usize,
+    /// Every request: method, path, If-Match, body.
+    log: Vec<(String, String, Option<String>, Option<Value>)>,
+    base: String,
+}
+
+type Shared = Arc<Mutex<Arm>>;
+
+fn arm_error(status: u16, code: &str, message: &str) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, Json(json!({"error": {"code": code, "message": message}}))).into_response()
+}
+
+async fn serve_arm(State(st): State<Shared>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let path = uri.path().to_string();
+    let query = uri.query().unwrap_or("").to_string();
+    let lower = path.to_ascii_lowercase();
+    let if_match = headers.get("if-match").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let json_body: Option<Value> = serde_json::from_slice(&body).ok();
+    let mut arm = st.lock().unwrap();
+    arm.log.push((method.to_string(), path.clone(), if_match.clone(), json_body.clone()));
+    if let Some(target) = lower.strip_suffix("/providers/microsoft.resources/tags/default") {
+        let tags = arm.tags.get(target).cloned().unwrap_or_else(|| json!({}));
+        return Json(
+            json!({"id": path, "name": "default", "type": "Microsoft.Resources/tags", "properties": {"tags": tags}}),
+        )
+        .into_response();
+    }
+    if let Some(m) = arm.mpes.get(&lower).cloned() {
+        if arm.mpe_missing_reads > 0 {
+            arm.mpe_missing_reads -= 1;
+            return arm_error(404, "ResourceNotFound", "not there yet");
+        }
+        return Json(m).into_response();
+    }
+    // Key Vault (and others) list their connections in the parent's GET.
+    if let Some(pecs) = arm.pecs.get(&lower) {
+        return Json(json!({"id": path, "name": path.rsplit('/').next(), "location": "westeurope",
+            "properties": {"provisioningState": "Succeeded", "privateEndpointConnections": pecs}}))
+        .into_response();
+    }
+    if let Some(target) = lower.strip_suffix("/privateendpointconnections") {
+        let Some(all) = arm.pecs.get(target).cloned() else { return arm_error(404, "ResourceNotFound", "no target") };
+        let page: usize =
+            query.split('&').find_map(|kv| kv.strip_prefix("$skiptoken=")).and_then(|n| n.parse().ok()).unwrap_or(1);
+        if arm.failing_page == Some(page) {
+            return arm_error(500, "InternalServerError", "page failed");
+        }
+        if arm.page_size == 0 {
+            return Json(json!({"value": all})).into_response();
+        }
+        let items: Vec<Value> = all.iter().skip((page - 1) * arm.page_size).take(arm.page_size).cloned().collect();
+        let mut v = json!({"value": items});
+        if page * arm.page_size < all.len() {
+            v["nextLink"] = json!(format!("{}{path}?api-version=2023-05-01&$skiptoken={}", arm.base, page + 1));
+        }
+        return Json(v).into_response();
+    }
+    // a single PEC
+    let Some((target, _)) = lower.rsplit_once("/privateendpointconnections/") else {
+        return arm_error(404, "ResourceNotFound", "not scripted");
+    };
+    let target = target.to_string();
+    let Some(idx) = arm
+        .pecs
+        .get(&target)
+        .and_then(|l| l.iter().position(|p| p["id"].as_str().is_some_and(|id| id.eq_ignore_ascii_case(&path))))
+    else {
+        return arm_error(404, "PrivateEndpointConnectionNotFound", "no such PEC");
+    };
+    match method {
+        Method::GET => {
+            arm.pec_gets += 1;
+            let current = arm.pecs[&target][idx].clone();
+            if arm.reject_after_pec_get == Some(arm.pec_gets) {
+                let p = &mut arm.pecs.get_mut(&target).unwrap()[idx];
+                p["properties"]["privateLinkServiceConnectionState"]["status"] = json!("Rejected");
+                p["properties"]["privateLinkServiceConnectionState"]["description"] = json!("Rejected by the owner");
+                if p.get("etag").is_some() {
+                    p["etag"] = json!("\"etag-after-rejection\"");
+                }
+            }
+            Json(current).into_response()
+        }
+        Method::PUT => {
+            if !arm.put_faults.is_empty() {
+                let (status, code) = arm.put_faults.remove(0);
+                return arm_error(status, code, "scripted PUT failure");
+            }
+            let current = &arm.pecs[&target][idx];
+            if let (Some(want), Some(have)) = (&if_match, current.get("etag").and_then(Value::as_str)) {
+                if want != have {
+                    return arm_error(412, "PreconditionFailed", "The resource was changed since it was read.");
+                }
+            }
+            let Some(mut new) = json_body else { return arm_error(400, "InvalidRequestContent", "not JSON") };
+            if new.get("etag").is_some() {
+                new["etag"] = json!("\"etag-after-approval\"");
+            }
+            arm.pecs.get_mut(&target).unwrap()[idx] = new.clone();
+            Json(new).into_response()
+        }
+        _ => arm_error(405, "MethodNotAllowed", "not scripted"),
+    }
+}
+
+async fn start_arm(arm: Arm) -> (Shared, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let st: Shared = Arc::new(Mutex::new(Arm { base: base.clone(), ..arm }));
+    let app = axum::Router::new().fallback(serve_arm).with_state(st.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (st, base)
+}
+
+// ---- the handler's side --------------------------------------------------------------------------------
+
+struct Fixed(DateTime<Utc>);
+impl Clock for Fixed {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+    }
+    fn real(&self, _: Duration) -> Duration {
+        Duration::ZERO
+    }
+}
+
+struct Tokens;
+#[async_trait]
+impl TokenSource for Tokens {
+    async fn token(&self, _: &str) -> Result<String, AuthError> {
+        Ok("token".into())
+    }
+}
+
+#[derive(Default)]
+struct Recorder {
+    sent: Mutex<Vec<(String, OutgoingMessage)>>,
+}
+#[async_trait]
+impl QueueSender for Recorder {
+    async fn send(&self, queue: &str, msg: OutgoingMessage) -> Result<(), SendError> {
+        self.sent.lock().unwrap().push((queue.to_string(), msg));
+        Ok(())
+    }
+}
+
+struct Run {
+    status: StatusCode,
+    reply: Value,
+    sent: Vec<(String, OutgoingMessage)>,
+}
+
+impl Run {
+    fn result(&self) -> &str {
+        self.reply["ReturnValue"].as_str().unwrap_or("")
+    }
+    fn logs(&self) -> String {
+        self.reply["Logs"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("\n"))
+            .unwrap_or_default()
+    }
+    fn parked(&self) -> Option<(String, String)> {
+        self.sent.iter().find(|(q, _)| q == "mpe-approvals-parked").map(|(_, m)| {
+            let get = |k: &str| m.properties.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+            (get(props::PARK_CODE), get(props::PARK_REASON))
+        })
+    }
+    fn audit(&self) -> Vec<Value> {
+        self.logs()
+            .lines()
+            .filter_map(|l| l.split_once("mpe.audit ").map(|(_, json)| json))
+            .map(|j| serde_json::from_str(j).unwrap())
+            .collect()
+    }
+}
+
+/// One `MpeCheck` invocation for `mpe` with `settings`.
+async fn check(base: &str, mpe: &ResourceId, settings: &[(&str, &str)]) -> Run {
+    let mut env: HashMap<String, String> = settings.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    env.insert("MPE_ARM_ENDPOINT".into(), base.to_string());
+    env.insert("MPE_SERVICEBUS_ENDPOINT".into(), "http://127.0.0.1:9/sb".into());
+    let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+    let clock: Arc<dyn Clock> = Arc::new(Fixed(NOW.parse().unwrap()));
+    let arm =
+        ArmClient::new(&config.arm_endpoint, config.arm_audience.clone(), Arc::new(Tokens), clock.clone()).unwrap();
+    let sender = Arc::new(Recorder::default());
+    let app = Arc::new(App { config, arm, sender: sender.clone(), clock: clock.clone() });
+    let item = WorkItem::new(mpe.clone(), clock.now(), "corr-safety".into(), Origin::EventGrid);
+    let body = json!({"Data": {"message": item.to_json()}, "Metadata": {"DeliveryCount": 1, "MessageId": "m1"}});
+    let req = Request::post("/MpeCheck").header("content-type", "application/json").body(Body::from(body.to_string()));
+    let resp = router(app).oneshot(req.unwrap()).await.unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    let reply: Value = serde_json::from_slice(&bytes).unwrap();
+    let sent = sender.sent.lock().unwrap().clone();
+    Run { status, reply, sent }
+}
+
+fn puts(arm: &Shared) -> Vec<(String, Option<String>, Value)> {
+    arm.lock()
+        .unwrap()
+        .log
+        .iter()
+        .filter(|(m, ..)| m == "PUT")
+        .map(|(_, p, im, b)| (p.clone(), im.clone(), b.clone().unwrap_or(Value::Null)))
+        .collect()
+}
+
+fn status_of(arm: &Shared, target: &ResourceId, pec_name: &str) -> String {
+    let a = arm.lock().unwrap();
+    let p = a.pecs[&target.key()].iter().find(|p| p["name"] == pec_name).unwrap();
+    p["properties"]["privateLinkServiceConnectionState"]["status"].as_str().unwrap().to_string()
+}
+
+// ---- bodies, as the official examples shape them --------------------------------------------------------
+
+fn rid(s: &str) -> ResourceId {
+    ResourceId::parse(s).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn storage(sub: &str, name: &str) -> ResourceId {
+    rid(&format!("/subscriptions/{sub}/resourceGroups/rg-data/providers/Microsoft.Storage/storageAccounts/{name}"))
+}
+
+fn vault(sub: &str, name: &str) -> ResourceId {
+    rid(&format!("/subscriptions/{sub}/resourceGroups/rg-data/providers/Microsoft.KeyVault/vaults/{name}"))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Service {
+    StreamAnalytics,
+    DataExplorer,
+    DataFactory,
+    SignalR,
+    WebPubSub,
+}
+
+const SERVICES: [Service; 5] =
+    [Service::StreamAnalytics, Service::DataExplorer, Service::DataFactory, Service::SignalR, Service::WebPubSub];
+
+fn mpe_id(service: Service, sub: &str, name: &str) -> ResourceId {
+    let tail = match service {
+        Service::StreamAnalytics => format!("Microsoft.StreamAnalytics/clusters/asa1/privateEndpoints/{name}"),
+        Service::DataExplorer => format!("Microsoft.Kusto/clusters/kusto1/managedPrivateEndpoints/{name}"),
+        Service::DataFactory => {
+            format!(
+                "Microsoft.DataFactory/factories/adf1/managedVirtualNetworks/default/managedPrivateEndpoints/{name}"
+            )
+        }
+        Service::SignalR => format!("Microsoft.SignalRService/signalR/sr1/sharedPrivateLinkResources/{name}"),
+        Service::WebPubSub => format!("Microsoft.SignalRService/webPubSub/wps1/sharedPrivateLinkResources/{name}"),
+    };
+    rid(&format!("/subscriptions/{sub}/resourceGroups/rg-mpe/providers/{tail}"))
+}
+
+/// The private endpoint's name as the service gives it (Data Factory: `<factory>.<mpe>`).
+fn endpoint_name(service: Service, mpe: &ResourceId) -> String {
+    match service {
+        Service::DataFactory => format!("adf1.{}", mpe.name()),
+        _ => mpe.name().to_string(),
+    }
+}
+
+/// The MPE body reporting "waiting for approval" in the service's own vocabulary (Data Explorer: provisioned).
+fn mpe_body(service: Service, id: &ResourceId, target: &ResourceId, group: &str) -> Value {
+    match service {
+        Service::StreamAnalytics => {
+            json!({"id": id.as_str(), "name": id.name(), "type": "Microsoft.StreamAnalytics/clusters/privateEndpoints",
+            "properties": {"manualPrivateLinkServiceConnections": [{"properties": {
+                "privateLinkServiceId": target.as_str(), "groupIds": [group], "requestMessage": MSG,
+                "privateLinkServiceConnectionState": {"status": "PendingCustomerApproval", "description": "", "actionsRequired": ""}}}]}})
+        }
+        Service::DataExplorer => {
+            json!({"id": id.as_str(), "name": format!("kusto1/{}", id.name()), "type": "Microsoft.Kusto/Clusters/ManagedPrivateEndpoints",
+            "properties": {"privateLinkResourceId": target.as_str(), "groupId": group, "requestMessage": MSG, "provisioningState": "Succeeded"}})
+        }
+        Service::DataFactory => {
+            json!({"id": id.as_str(), "name": id.name(), "type": "Microsoft.DataFactory/factories/managedVirtualNetworks/managedPrivateEndpoints",
+            "properties": {"privateLinkResourceId": target.as_str(), "groupId": group, "provisioningState": "Succeeded",
+                "connectionState": {"status": "Pending", "description": "", "actionsRequired": ""}, "fqdns": []}})
+        }
+        Service::SignalR | Service::WebPubSub => {
+            json!({"id": id.as_str(), "name": id.name(), "type": "Microsoft.SignalRService/signalR/sharedPrivateLinkResources",
+            "properties": {"privateLinkResourceId": target.as_str(), "groupId": group, "requestMessage": MSG,
+                "provisioningState": "Succeeded", "status": "Pending"}})
+        }
+    }
+}
+
+/// A PEC at `target` from private endpoint `endpoint` in `endpoint_sub`; Key Vault's carry an ETag.
+fn pec_body(target: &ResourceId, name: &str, endpoint_sub: &str, endpoint: &str, status: &str, desc: &str) -> Value {
+    let is_vault = target.is_type("Microsoft.KeyVault/vaults");
+    let mut v = json!({
+        "id": format!("{target}/privateEndpointConnections/{name}"),
+        "name": name,
+        "type": format!("{}/privateEndpointConnections", target.resource_type()),
+        "properties": {
+            "provisioningState": "Succeeded",
+            "privateEndpoint": {"id": format!("/subscriptions/{endpoint_sub}/resourceGroups/managed-rg/providers/Microsoft.Network/privateEndpoints/{endpoint}")},
+            "privateLinkServiceConnectionState": {"status": status, "description": desc, (if is_vault { "actionsRequired" } else { "actionRequired" }): "None"}
+        }
+    });
+    if is_vault {
+        v["etag"] = json!(format!("\"etag-{name}\""));
+    }
+    v
+}
+
+/// An ARM holding one MPE (waiting for approval) towards `target`, and `pecs` there.
+async fn world(service: Service, mpe: &ResourceId, target: &ResourceId, pecs: Vec<Value>) -> (Shared, String) {
+    let mut arm = Arm::default();
+    arm.mpes.insert(mpe.key(), mpe_body(service, mpe, target, "blob"));
+    arm.pecs.insert(target.key(), pecs);
+    start_arm(arm).await
+}
+
+fn ours(service: Service, mpe: &ResourceId, target: &ResourceId, status: &str, desc: &str) -> Value {
+    pec_body(target, "ours.1", MANAGED, &endpoint_name(service, mpe), status, desc)
+}
+
+fn stranger(service: Service, mpe: &ResourceId, target: &ResourceId, sub: &str) -> Value {
+    pec_body(target, "stranger.1", sub, &endpoint_name(service, mpe), "Pending", MSG)
+}
+
+// ---- 1. a stranger, named like the MPE, with its request message ------------------------------------------
+
+/// Reproduction 1: after ours was approved (our marker appended), a stranger from another subscription
+/// with the same name and request message appears; the next check (a replay, a tag update) must end,
+/// not approve it. (The old code replaced the description, so the message tie-break chose the stranger.)
+#[tokio::test]
+async fn data_explorer_never_approves_a_stranger_after_ours_was_approved() {
+    let s = Service::DataExplorer;
+    let mpe = mpe_id(s, SUB_A, "mpe-st");
+    let target = storage(SUB_A, "st1");
+    let approved_desc = pec::approved_description(Some(MSG), &mpe);
+    for attacker_sub in [ATTACKER, SUB_A, MANAGED] {
+        let pecs = vec![ours(s, &mpe, &target, "Approved", &approved_desc), stranger(s, &mpe, &target, attacker_sub)];
+        let (arm, base) = world(s, &mpe, &target, pecs).await;
+        let run = check(&base, &mpe, &[]).await;
+        assert_eq!(run.result(), "already approved", "stranger in {attacker_sub}: {}", run.logs());
+        assert!(puts(&arm).is_empty(), "stranger in {attacker_sub}: nothing may be PUT");
+        assert_eq!(status_of(&arm, &target, "stranger.1"), "Pending");
+    }
+}
+
+/// Also the description an earlier version wrote ("Approved by mpe-approver for <id> ...") counts as ours.
+#[tokio::test]
+async fn data_explorer_recognises_approvals_of_earlier_versions() {
+    let s = Service::DataExplorer;
+    let mpe = mpe_id(s, SUB_A, "mpe-legacy");
+    let target = storage(SUB_A, "st1");
+    let legacy = format!("Approved by mpe-approver for {mpe} (correlation c-old)");
+    let pecs = vec![ours(s, &mpe, &target, "Approved", &legacy), stranger(s, &mpe, &target, ATTACKER)];
+    let (arm, base) = world(s, &mpe, &target, pecs).await;
+    let run = check(&base, &mpe, &[]).await;
+    assert_eq!(run.result(), "already approved", "{}", run.logs());
+    assert!(puts(&arm).is_empty());
+}
+
+/// Before ours is approved: a stranger with identical name, group and message from a subscription the
+/// configuration names is never a candidate (managed private endpoints live in Microsoft's
+/// subscriptions), for every provider; ours is approved.
+#[tokio::test]
+async fn a_stranger_from_a_known_subscription_is_never_a_candidate() {
+    for s in SERVICES {
+        let mpe = mpe_id(s, SUB_A, "mpe-known");
+        let target = storage(SUB_A, "st1");
+        for stranger_sub in [SUB_A, SUB_B] {
+            let pecs = vec![stranger(s, &mpe, &target, stranger_sub), ours(s, &mpe, &target, "Pending", MSG)];
+            let (arm, base) = world(s, &mpe, &target, pecs).await;
+            let settings = [("MPE_ALLOW", format!("same-subscription,/subscriptions/{SUB_B}->/subscriptions/{SUB_A}"))];
+            let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let run = check(&base, &mpe, &settings).await;
+            assert_eq!(run.result(), "approved", "{s:?}, stranger in {stranger_sub}: {}", run.logs());
+            let p = puts(&arm);
+            assert_eq!(p.len(), 1, "{s:?}");
+            assert!(p[0].0.ends_with("/ours.1"), "{s:?}: approved {}", p[0].0);
+            assert_eq!(status_of(&arm, &target, "stranger.1"), "Pending", "{s:?}");
+        }
+    }
+}
+
+/// A stranger from an unknown subscription with identical name, group and message beside ours, before
+/// ours is approved: nothing tells them apart, so nothing is approved (every provider).
+#[tokio::test]
+async fn an_indistinguishable_stranger_parks_for_every_provider() {
+    for s in SERVICES {
+        let mpe = mpe_id(s, SUB_A, "mpe-twin");
+        let target = storage(SUB_A, "st1");
+        let pecs = vec![stranger(s, &mpe, &target, ATTACKER), ours(s, &mpe, &target, "Pending", MSG)];
+        let (arm, base) = world(s, &mpe, &target, pecs).await;
+        let run = check(&base, &mpe, &[]).await;
+        let (code, reason) = run.parked().unwrap_or_else(|| panic!("{s:?} not parked: {}", run.logs()));
+        assert_eq!(code, "ambiguous", "{s:?}: {reason}");
+        assert!(puts(&arm).is_empty(), "{s:?}");
+    }
+}
+
+/// Data Explorer: a lone candidate whose description is not the MPE's request message is parked.
+#[tokio::test]
+async fn data_explorer_parks_a_lone_candidate_without_the_request_message() {
+    let s = Service::DataExplorer;
+    let mpe = mpe_id(s, SUB_A, "mpe-lone");
+    let target = storage(SUB_A, "st1");
+    let pecs = vec![pec_body(&target, "x.1", ATTACKER, "mpe-lone", "Pending", "let me in")];
+    let (arm, base) = world(s, &mpe, &target, pecs).await;
+    let run = check(&base, &mpe, &[]).await;
+    let (code, reason) = run.parked().expect("parked");
+    assert_eq!(code, "evidence-mismatch", "{reason}");
+    assert!(reason.contains("let me in") && reason.contains(MSG), "{reason}");
+    assert!(puts(&arm).is_empty());
+}
+
+// ---- 2. partial lists ------------------------------------------------------------------------------------
+
+/// Reproduction 2: a name-alike stranger on page 1, ours on page 22. The old code read 20 pages and
+/// approved the stranger; now a `nextLink` left after the page limit parks, for every provider.
+#[tokio::test]
+async fn a_list_longer_than_the_page_limit_parks_and_approves_nothing() {
+    for s in SERVICES {
+        let mpe = mpe_id(s, SUB_A, "mpe-paged");
+        let target = storage(SUB_A, "st1");
+        let mut pecs = vec![pec_body(&target, "stranger.1", MANAGED, &endpoint_name(s, &mpe), "Pending", "hi")];
+        for i in 0..20 {
+            pecs.push(pec_body(&target, &format!("other{i}.1"), MANAGED, &format!("other{i}"), "Pending", ""));
+        }
+        pecs.push(ours(s, &mpe, &target, "Pending", MSG));
+        let mut arm = Arm { page_size: 1, ..Default::default() };
+        arm.mpes.insert(mpe.key(), mpe_body(s, &mpe, &target, "blob"));
+        arm.pecs.insert(target.key(), pecs);
+        let (arm, base) = start_arm(arm).await;
+        let run = check(&base, &mpe, &[]).await;
+        let (code, reason) = run.parked().unwrap_or_else(|| panic!("{s:?}: {}", run.logs()));
+        assert_eq!(code, "paging-limit", "{s:?}: {reason}");
+        assert!(reason.contains("20 pages"), "{reason}");
+        assert!(puts(&arm).is_empty(), "{s:?}");
+    }
+}
+
+/// Within the limit, a list over many pages is read whole: ours on page 3 is found and approved.
+#[tokio::test]
+async fn a_paged_list_is_read_whole() {
+    for s in SERVICES {
+        let mpe = mpe_id(s, SUB_A, "mpe-pages");
+        let target = storage(SUB_A, "st1");
+        let pecs = vec![
+            pec_body(&target, "other.1", MANAGED, "other", "Pending", ""),
+            pec_body(&target, "other.2", MANAGED, &format!("x{}", endpoint_name(s, &mpe)), "Pending", MSG),
+            ours(s, &mpe, &target, "Pending", MSG),
+        ];
+        let mut arm = Arm { page_size: 1, ..Default::default() };
+        arm.mpes.insert(mpe.key(), mpe_body(s, &mpe, &target, "blob"));
+        arm.pecs.insert(target.key(), pecs);
+        let (arm, base) = start_arm(arm).await;
+        let run = check(&base, &mpe, &[]).await;
+        assert_eq!(run.result(), "approved", "{s:?}: {}", run.logs());
+        let p = puts(&arm);
+        assert!(p.len() == 1 && p[0].0.ends_with("/ours.1"), "{s:?}: {p:?}");
+    }
+}
+
+/// A page that fails is transient: the invocation fails (Service Bus redelivers), nothing is approved,
+/// and it is never read as the end of the list.
+#[tokio::test]
+async fn a_failing_page_is_transient_never_the_end_of_the_list() {
+    for s in SERVICES {
+        let mpe = mpe_id(s, SUB_A, "mpe-fail");
+        let target = storage(SUB_A, "st1");
+        let pecs = vec![
+            pec_body(&target, "stranger.1", MANAGED, &endpoint_name(s, &mpe), "Pending", "hi"),
+            ours(s, &mpe, &target, "Pending", MSG),
+        ];
+        let mut arm = Arm { page_size: 1, failing_page: Some(2), ..Default::default() };
+        arm.mpes.insert(mpe.key(), mpe_body(s, &mpe, &target, "blob"));
+        arm.pecs.insert(target.key(), pecs);
+        let (arm, base) = start_arm(arm).await;
+        let run = check(&base, &mpe, &[]).await;
+        assert_eq!(run.status, StatusCode::INTERNAL_SERVER_ERROR, "{s:?}: {}", run.logs());
+        assert!(run.sent.is_empty(), "{s:?}: nothing queued or parked on a transient failure");
+        assert!(puts(&arm).is_empty(), "{s:?}");
+    }
+}
+
+// ---- 3. the approval policy --------------------------------------------------------------------------------
+
+/// Reproduction 3: a Data Factory in one subscription reached a Key Vault in another. With no policy
+/// configured a cross-subscription MPE is parked with the policy reason; a same-subscription one is approved.
+#[tokio::test]
+async fn cross_subscription_is_refused_by_default_for_every_provider() {
+    for s in SERVICES {
+        let mpe = mpe_id(s, SUB_A, "mpe-x");
+        let prod = vault(SUB_B, "kv-prod");
+        let (arm, base) = world(s, &mpe, &prod, vec![ours(s, &mpe, &prod, "Pending", MSG)]).await;
+        let run = check(&base, &mpe, &[]).await;
+        let (code, reason) = run.parked().unwrap_or_else(|| panic!("{s:?}: {}", run.logs()));
+        assert_eq!(code, "policy-refused", "{s:?}");
+        assert!(reason.contains("MPE_ALLOW") && reason.contains("mpe-approver-allow-from"), "{reason}");
+        assert!(puts(&arm).is_empty(), "{s:?}");
+        let audit = run.audit();
+        assert_eq!(audit.last().unwrap()["parkCode"], "policy-refused");
+
+        let same = vault(SUB_A, "kv-dev");
+        let (arm, base) = world(s, &mpe, &same, vec![ours(s, &mpe, &same, "Pending", MSG)]).await;
+        let run = check(&base, &mpe, &[]).await;
+        assert_eq!(run.result(), "approved", "{s:?}: {}", run.logs());
+        assert_eq!(puts(&arm).len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_rule_or_the_targets_tag_allows_and_the_deny_tag_refuses() {
+    let s = Service::DataFactory;
+    let mpe = mpe_id(s, SUB_A, "mpe-rule");
+    let prod = vault(SUB_B, "kv-prod");
+    let rule = format!("/subscriptions/{SUB_A}->/subscriptions/{SUB_B}/resourceGroups/rg-data");
+    let (arm, base) = world(s, &mpe, &prod, vec![ours(s, &mpe, &prod, "Pending", MSG)]).await;
+    let run = check(&base, &mpe, &[("MPE_ALLOW", &rule)]).await;
+    assert_eq!(run.result(), "approved", "{}", run.logs());
+    let audit = run.audit();
+    let a = audit.last().unwrap();
+    assert_eq!(a["outcome"], "approved");
+    assert!(a["allowedBy"].as_str().unwrap().contains(&rule.to_ascii_lowercase()), "{a}");
+    assert_eq!(a["pecId"], format!("{prod}/privateEndpointConnections/ours.1"));
+    assert!(a["privateEndpointId"].as_str().unwrap().contains(MANAGED));
+    assert_eq!(a["evidence"]["name"], "adf1.mpe-rule");
+    assert_eq!(a["evidence"]["subscription"], MANAGED);
+    assert_eq!(puts(&arm).len(), 1);
+
+    // a rule for another resource group does not match (whole segments)
+    let (arm, base) = world(s, &mpe, &prod, vec![ours(s, &mpe, &prod, "Pending", MSG)]).await;
+    let other_rg = format!("/subscriptions/{SUB_A}->/subscriptions/{SUB_B}/resourceGroups/rg-dat");
+    let run = check(&base, &mpe, &[("MPE_ALLOW", &other_rg)]).await;
+    assert_eq!(run.parked().unwrap().0, "policy-refused");
+    assert!(puts(&arm).is_empty());
+
+    // the target's owner allows the source subscription by tag
+    let mut a = Arm::default();
+    a.mpes.insert(mpe.key(), mpe_body(s, &mpe, &prod, "blob"));
+    a.pecs.insert(prod.key(), vec![ours(s, &mpe, &prod, "Pending", MSG)]);
+    a.tags.insert(prod.key(), json!({"mpe-approver-allow-from": format!("{SUB_B},{SUB_A}")}));
+    let (arm, base) = start_arm(a).await;
+    let run = check(&base, &mpe, &[]).await;
+    assert_eq!(run.result(), "approved", "{}", run.logs());
+    assert!(run.audit().last().unwrap()["allowedBy"].as_str().unwrap().contains("mpe-approver-allow-from"));
+    assert_eq!(puts(&arm).len(), 1);
+
+    // deny wins over everything, even *->*
+    let mut a = Arm::default();
+    a.mpes.insert(mpe.key(), mpe_body(s, &mpe, &prod, "blob"));
+    a.pecs.insert(prod.key(), vec![ours(s, &mpe, &prod, "Pending", MSG)]);
+    a.tags.insert(prod.key(), json!({"mpe-approver": "deny", "mpe-approver-allow-from": SUB_A}));
+    let (arm, base) = start_arm(a).await;
+    let run = check(&base, &mpe, &[("MPE_ALLOW", "*->*")]).await;
+    let (code, reason) = run.parked().expect("parked");
+    assert_eq!(code, "policy-refused");
+    assert!(reason.contains("deny"), "{reason}");
+    assert!(puts(&arm).is_empty());
+}
+
+// ---- 4. never undo a human --------------------------------------------------------------------------------
+
+/// Reproduction 4: a rejection lands between our re-read and our PUT. Where the PEC has an ETag (Key
+/// Vault) the PUT carries `If-Match`, is refused 412, and the next check reads the rejection.
+#[tokio::test]
+async fn a_rejection_racing_our_put_is_never_overwritten_with_an_etag() {
+    for s in SERVICES {
+        let mpe = mpe_id(s, SUB_A, "mpe-race");
+        let kv = vault(SUB_A, "kv1");
+        let mut a = Arm { reject_after_pec_get: Some(1), ..Default::default() };
+        a.mpes.insert(mpe.key(), mpe_body(s, &mpe, &kv, "blob"));
+        a.pecs.insert(kv.key(), vec![ours(s, &mpe, &kv, "Pending", MSG)]);
+        let (arm, base) = start_arm(a).await;
+        let run = check(&base, &mpe, &[]).await;
+        assert_eq!(run.result(), "check again", "{s:?}: {}", run.logs());
+        let p = puts(&arm);
+        assert_eq!(p.len(), 1, "{s:?}");
+        assert_eq!(p[0].1.as_deref(), Some("\"etag-ours.1\""), "{s:?}: If-Match on the ETag we read");
+        assert_eq!(status_of(&arm, &kv, "ours.1"), "Rejected", "{s:?}: the human's decision stands");
+        // the next check sees the rejection and never PUTs again
+        let run = check(&base, &mpe, &[]).await;
+        assert_ne!(run.result(), "approved", "{s:?}: {}", run.logs());
+        assert_eq!(puts(&arm).len(), 1, "{s:?}");
+        assert_eq!(status_of(&arm, &kv, "ours.1"), "Rejected");
+    }
+}
+
+/// Without an ETag (Storage) every PUT attempt is preceded by a fresh read: a PUT that failed
+/// transiently is not retried blindly over a rejection that landed meanwhile.
+#[tokio::test]
+async fn without_an_etag_a_retried_put_re_reads_first() {
+    let s = Service::StreamAnalytics;
+    let mpe = mpe_id(s, SUB_A, "mpe-noetag");
+    let st = storage(SUB_A, "st1");
+    // GET 1 (before PUT 1, which fails 503) → the human rejects → GET 2 sees it.
+    let mut a =
+        Arm { reject_after_pec_get: Some(1), put_faults: vec![(503, "ServiceUnavailable")], ..Default::default() };
+    a.mpes.insert(mpe.key(), mpe_body(s, &mpe, &st, "blob"));
+    a.pecs.insert(st.key(), vec![ours(s, &mpe, &st, "Pending", MSG)]);
+    let (arm, base) = start_arm(a).await;
+    let run = check(&base, &mpe, &[]).await;
+    assert_eq!(run.result(), "rejected", "{}", run.logs());
+    let p = puts(&arm);
+    assert_eq!(p.len(), 1, "one PUT, never a second over the rejection");
+    assert_eq!(p[0].1, None, "Storage PECs have no ETag");
+    assert_eq!(status_of(&arm, &st, "ours.1"), "Rejected");
+}
+
+/// A PUT answered 400 parks with ARM's code and message (it will not succeed later); 409 reads again.
+#[tokio::test]
+async fn a_put_answered_400_parks_with_arms_error_and_409_reads_again() {
+    let s = Service::SignalR;
+    let mpe = mpe_id(s, SUB_A, "mpe-400");
+    let st = storage(SUB_A, "st1");
+    let mut a =
+        Arm { put_faults: vec![(400, "ApproveOrRejectPrivateEndpointConnectionBadRequest")], ..Default::default() };
+    a.mpes.insert(mpe.key(), mpe_body(s, &mpe, &st, "blob"));
+    a.pecs.insert(st.key(), vec![ours(s, &mpe, &st, "Pending", MSG)]);
+    let (arm, base) = start_arm(a).await;
+    let run = check(&base, &mpe, &[]).await;
+    let (code, reason) = run.parked().expect("parked");
+    assert_eq!(code, "arm-refused");
+    assert!(
+        reason.contains("ApproveOrRejectPrivateEndpointConnectionBadRequest")
+            && reason.contains("scripted PUT failure")
+    );
+    assert_eq!(puts(&arm).len(), 1, "a 400 is not retried");
+
+    let mut a = Arm { put_faults: vec![(409, "Conflict")], ..Default::default() };
+    a.mpes.insert(mpe.key(), mpe_body(s, &mpe, &st, "blob"));
+    a.pecs.insert(st.key(), vec![ours(s, &mpe, &st, "Pending", MSG)]);
+    let (arm, base) = start_arm(a).await;
+    let run = check(&base, &mpe, &[]).await;
+    assert_eq!(run.result(), "check again", "{}", run.logs());
+    assert!(run.parked().is_none());
+    let run = check(&base, &mpe, &[]).await;
+    assert_eq!(run.result(), "approved", "{}", run.logs());
+    assert_eq!(puts(&arm).len(), 2);
+}
+
+// ---- the approval itself ---------------------------------------------------------------------------------------
+
+/// The request message stays in the description: our marker is appended.
+#[tokio::test]
+async fn the_approval_appends_our_marker_to_the_request_message() {
+    for s in SERVICES {
+        let mpe = mpe_id(s, SUB_A, "mpe-desc");
+        let st = storage(SUB_A, "st1");
+        let (arm, base) = world(s, &mpe, &st, vec![ours(s, &mpe, &st, "Pending", MSG)]).await;
+        let run = check(&base, &mpe, &[]).await;
+        assert_eq!(run.result(), "approved", "{s:?}: {}", run.logs());
+        let p = puts(&arm);
+        let state = &p[0].2["properties"]["privateLinkServiceConnectionState"];
+        assert_eq!(state["status"], "Approved");
+        assert_eq!(state["description"], format!("{MSG} {}", pec::marker(&mpe)));
+    }
+}
+
+/// Two Data Explorer MPEs to one target at once: each approves its own PEC, and the second check of the
+/// first ends as already approved (its marker), never touching the other's.
+#[tokio::test]
+async fn two_data_explorer_mpes_to_one_target() {
+    let s = Service::DataExplorer;
+    let m1 = mpe_id(s, SUB_A, "mpe-one");
+    let m2 = mpe_id(s, SUB_A, "mpe-two");
+    let st = storage(SUB_A, "st1");
+    let mut a = Arm::default();
+    a.mpes.insert(m1.key(), mpe_body(s, &m1, &st, "blob"));
+    a.mpes.insert(m2.key(), mpe_body(s, &m2, &st, "blob"));
+    a.pecs.insert(
+        st.key(),
+        vec![
+            pec_body(&st, "one.1", MANAGED, "mpe-one", "Pending", MSG),
+            pec_body(&st, "two.1", MANAGED, "mpe-two", "Pending", MSG),
+        ],
+    );
+    let (arm, base) = start_arm(a).await;
+    assert_eq!(check(&base, &m1, &[]).await.result(), "approved");
+    assert_eq!(status_of(&arm, &st, "two.1"), "Pending");
+    assert_eq!(check(&base, &m2, &[]).await.result(), "approved");
+    assert_eq!(check(&base, &m1, &[]).await.result(), "already approved");
+    let p = puts(&arm);
+    assert_eq!(p.len(), 2);
+    assert!(p[0].0.ends_with("/one.1") && p[1].0.ends_with("/two.1"), "{p:?}");
+}
+
+/// An MPE deleted and created again with the same name: the old PEC (Disconnected, our old marker) is
+/// never revived; the new one is approved.
+#[tokio::test]
+async fn an_mpe_recreated_with_the_same_name() {
+    let s = Service::DataExplorer;
+    let mpe = mpe_id(s, SUB_A, "mpe-again");
+    let st = storage(SUB_A, "st1");
+    let old_desc = pec::approved_description(Some(MSG), &mpe);
+    let pecs = vec![
+        pec_body(&st, "old.1", MANAGED, "mpe-again", "Disconnected", &old_desc),
+        pec_body(&st, "new.1", MANAGED, "mpe-again", "Pending", MSG),
+    ];
+    let (arm, base) = world(s, &mpe, &st, pecs).await;
+    let run = check(&base, &mpe, &[]).await;
+    assert_eq!(run.result(), "approved", "{}", run.logs());
+    let p = puts(&arm);
+    assert!(p.len() == 1 && p[0].0.ends_with("/new.1"), "{p:?}");
+    assert_eq!(status_of(&arm, &st, "old.1"), "Disconnected");
+
+    // for a service that reports its connection, the same
+    let s = Service::StreamAnalytics;
+    let mpe = mpe_id(s, SUB_A, "mpe-again");
+    let pecs = vec![
+        pec_body(&st, "old.1", MANAGED, "mpe-again", "Disconnected", &old_desc),
+        pec_body(&st, "new.1", MANAGED, "mpe-again", "Pending", MSG),
+    ];
+    let (arm, base) = world(s, &mpe, &st, pecs).await;
+    assert_eq!(check(&base, &mpe, &[]).await.result(), "approved");
+    assert!(puts(&arm)[0].0.ends_with("/new.1"));
+}
+
+/// A check that ends writes one audit line with the outcome; every park carries its code.
+#[tokio::test]
+async fn every_finished_check_writes_an_audit_line() {
+    let s = Service::DataExplorer;
+    let mpe = mpe_id(s, SUB_A, "mpe-audit");
+    let st = storage(SUB_A, "st1");
+    let (_arm, base) = world(s, &mpe, &st, vec![ours(s, &mpe, &st, "Pending", MSG)]).await;
+    let run = check(&base, &mpe, &[]).await;
+    let audit = run.audit();
+    assert_eq!(audit.len(), 1, "{}", run.logs());
+    let a = &audit[0];
+    assert_eq!(a["event"], "mpe.audit");
+    assert_eq!(a["mpeId"], mpe.as_str());
+    assert_eq!(a["correlationId"], "corr-safety");
+    assert_eq!(a["outcome"], "approved");
+    assert_eq!(a["evidence"]["message"], "matched");
+    assert_eq!(a["evidence"]["group"], "not reported by the target");
+    assert_eq!(a["allowedBy"], "MPE_ALLOW rule same-subscription");
+}
+
+/// A 404 right after the MPE's write event is confirmed by a second read before the chain ends
+/// (issue 10: a read replica may lag the write); a second 404 ends it.
+#[tokio::test]
+async fn a_404_mpe_is_read_again_before_the_chain_ends() {
+    let s = Service::StreamAnalytics;
+    let mpe = mpe_id(s, SUB_A, "mpe-lag");
+    let st = storage(SUB_A, "st1");
+    let mut a = Arm { mpe_missing_reads: 1, ..Default::default() };
+    a.mpes.insert(mpe.key(), mpe_body(s, &mpe, &st, "blob"));
+    a.pecs.insert(st.key(), vec![ours(s, &mpe, &st, "Pending", MSG)]);
+    let (arm, base) = start_arm(a).await;
+    assert_eq!(check(&base, &mpe, &[]).await.result(), "approved");
+
+    let gone = mpe_id(s, SUB_A, "mpe-gone");
+    let run = check(&base, &gone, &[]).await;
+    assert_eq!(run.result(), "MPE deleted", "{}", run.logs());
+    let reads = arm.lock().unwrap().log.iter().filter(|(m, p, ..)| m == "GET" && p.ends_with("/mpe-gone")).count();
+    assert_eq!(reads, 2, "read twice before ending");
+}

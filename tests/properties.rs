@@ -1,7 +1,8 @@
 //! Property tests of the decoders that meet untrusted input: the resource id parser, the Functions
-//! envelope, the work item, each provider adapter, and the PEC parser. 256 cases per property keeps
+//! envelope, the Event Grid event, the work item, each provider adapter, and the PEC parser. 256 cases per property keeps
 //! `cargo test` quick; `PROPTEST_CASES=10000 cargo test --test properties` digs deeper.
 
+use mpe_approver::eventgrid::Event;
 use mpe_approver::functions::{self, InvocationRequest};
 use mpe_approver::pec::{self, PecStatus};
 use mpe_approver::providers::{self, MpeStatus, SimMpe, SimPhase};
@@ -46,6 +47,16 @@ const KEYS: &[&str] = &[
     "firstSeen",
     "correlationId",
     "origin",
+    "eventType",
+    "subject",
+    "topic",
+    "eventTime",
+    "data",
+    "operationName",
+    "resourceUri",
+    "authorization",
+    "action",
+    "scope",
 ];
 
 /// Strings worth trying besides arbitrary ones: status words, ids, double encodings, base64.
@@ -435,5 +446,31 @@ proptest! {
             let (items, _) = pec::list_items(&list).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(items.len(), 1);
         }
+    }
+
+    #[test]
+    fn event_grid_decoder_never_panics(doc in json_value(), data in json_value(), event_type in interesting_string()) {
+        let _ = Event::from_value(&doc);
+        let _ = Event::from_value(&json!({"eventType": event_type, "data": data}));
+        let _ = Event::from_value(&json!({"eventType": event_type, "data": data.to_string()}));
+    }
+
+    #[test]
+    fn event_grid_data_decodes_the_same_double_encoded(
+        event_type in interesting_string(),
+        subject in proptest::option::of(interesting_string()),
+        operation in proptest::option::of(interesting_string()),
+        resource in proptest::option::of(interesting_string()),
+        action in proptest::option::of(interesting_string()),
+    ) {
+        let data = json!({"operationName": operation, "resourceUri": resource, "authorization": {"action": action}});
+        let plain = json!({"eventType": event_type, "subject": subject, "data": data});
+        let twice = json!({"eventType": event_type, "subject": subject, "data": data.to_string()});
+        let a = Event::from_value(&plain).map_err(TestCaseError::fail)?;
+        let b = Event::from_value(&twice).map_err(TestCaseError::fail)?;
+        prop_assert_eq!(&a, &b);
+        // The operation is operationName, else the authorization action; the resource resourceUri, else the subject.
+        prop_assert_eq!(a.operation(), operation.as_deref().or(action.as_deref()).unwrap_or(""));
+        prop_assert_eq!(a.resource(), resource.as_deref().or(subject.as_deref()));
     }
 }

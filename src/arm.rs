@@ -384,6 +384,21 @@ mod tests {
     }
 
     #[test]
+    fn transient_display_is_unchanged_by_retry_after() {
+        let e = ArmError::Transient {
+            method: "GET",
+            path: "/x".into(),
+            message: "HTTP 429 TooManyRequests: slow down".into(),
+            retry_after: Some(Duration::from_secs(30)),
+        };
+        assert_eq!(e.to_string(), "ARM GET /x: transient failure: HTTP 429 TooManyRequests: slow down");
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(30)));
+        let refused =
+            ArmError::Refused { method: "PUT", path: "/x".into(), status: 400, code: "C".into(), message: "m".into() };
+        assert_eq!(refused.retry_after(), None);
+    }
+
+    #[test]
     fn arm_error_bodies_never_panic() {
         assert_eq!(arm_error_parts(br#"{"error":{"code":"X","message":"m"}}"#), ("X".into(), "m".into()));
         assert_eq!(arm_error_parts(b"").0, "");

@@ -145,6 +145,24 @@ async fn arm_endless_body_is_refused_and_the_connection_dropped() {
 }
 
 #[tokio::test]
+async fn arm_truncated_body_is_transient() {
+    let server = faulty_server::start(Fault::Truncated { declared: 1000, body: r#"{"properties":"#.into() }).await;
+    let arm = arm(&server, Arc::new(StaticTokens), short());
+    let e = guarded(arm.get(&mpe(), "2020-03-01")).await.expect_err("a truncated body is not a success");
+    assert!(e.is_transient(), "{e}");
+}
+
+#[tokio::test]
+async fn arm_body_that_never_finishes_is_cut_by_the_request_timeout() {
+    // Bytes keep coming, so only the total request timeout (not a read timeout) can end it.
+    let mut server = faulty_server::start(Fault::Trickle { every: Duration::from_millis(20) }).await;
+    let arm = arm(&server, Arc::new(StaticTokens), Timeouts { call: Duration::from_millis(500), ..short() });
+    let e = guarded(arm.get(&mpe(), "2020-03-01")).await.expect_err("an unfinished body is not a success");
+    assert!(e.is_transient(), "{e}");
+    guarded(server.client_gone.recv()).await.expect("the server saw the client go");
+}
+
+#[tokio::test]
 async fn capped_read_stops_within_one_chunk_of_the_cap() {
     let chunk = 16 * 1024;
     let cap = 64 * 1024;

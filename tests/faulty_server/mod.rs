@@ -16,6 +16,10 @@ pub enum Fault {
     Hang,
     /// `status` (e.g. `200 OK`), `Transfer-Encoding: chunked`, and chunks of `chunk` bytes forever.
     EndlessChunked { status: &'static str, chunk: usize },
+    /// `200 OK` announcing `declared` bytes, sending `body` (shorter), then closing: a truncated body.
+    Truncated { declared: usize, body: String },
+    /// `200 OK`, chunked, one byte of body every `every` forever: a body that never finishes.
+    Trickle { every: std::time::Duration },
     /// A complete response: status line tail (e.g. `429 Too Many Requests`), extra header lines, body.
     Answer { status: &'static str, headers: Vec<String>, body: String },
 }
@@ -109,6 +113,29 @@ async fn serve(
                 }
                 mine += chunk as u64;
                 written.fetch_add(chunk as u64, Ordering::Relaxed);
+            }
+        }
+        Fault::Truncated { declared, body } => {
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {declared}\r\n\r\n{body}"
+            );
+            let _ = stream.write_all(resp.as_bytes()).await;
+            let _ = stream.shutdown().await;
+        }
+        Fault::Trickle { every } => {
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+            if stream.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            let mut mine = 0u64;
+            loop {
+                if stream.write_all(b"1\r\n \r\n").await.is_err() {
+                    let _ = gone.send(mine);
+                    return;
+                }
+                mine += 1;
+                written.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(every).await;
             }
         }
         Fault::Answer { status, headers, body } => {

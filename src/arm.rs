@@ -33,9 +33,9 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Total timeout of one outbound request, from sending it to its last body byte. A server that accepts
 /// and never answers, or trickles a body, costs at most this per attempt.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
-/// One token acquisition, including the identity client's own retries: past it the token request is
-/// abandoned and the call fails as transient.
-pub const TOKEN_TIMEOUT: Duration = Duration::from_secs(8);
+/// One managed identity token acquisition, including the identity client's own retries (each attempt
+/// gets at most half of it): past it the token request is abandoned and the call fails as transient.
+pub const TOKEN_TIMEOUT: Duration = Duration::from_secs(5);
 /// One call (an ARM request or a Service Bus send) with all its retries and in-call waits: no retry
 /// starts, and no attempt runs, past it. A hanging server costs one call this, not four request timeouts.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(20);
@@ -48,7 +48,7 @@ pub struct Timeouts {
     pub connect: Duration,
     /// One request, from sending to the last byte of the response body.
     pub request: Duration,
-    /// One token acquisition, retries included.
+    /// One managed identity token acquisition, retries included (see [`crate::auth::AzureIdentity`]).
     pub token: Duration,
     /// One call with all its retries and waits (ARM request, Service Bus send).
     pub call: Duration,
@@ -270,7 +270,8 @@ impl ArmClient {
             if left.is_zero() {
                 return Err(transient(format!("no answer within {} ms", self.timeouts.call.as_millis()), None));
             }
-            let token = crate::auth::token_within(self.tokens.as_ref(), &self.audience, self.timeouts.token.min(left))
+            // The token source bounds itself (AzureIdentity); whatever the source, not past the deadline.
+            let token = crate::auth::token_within(self.tokens.as_ref(), &self.audience, left)
                 .await
                 .map_err(|e| transient(e.to_string(), None))?;
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());

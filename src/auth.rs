@@ -4,8 +4,10 @@
 //!
 //! Bounded like every outbound call: the managed identity's requests go through our own transport
 //! (connect and request timeouts of [`Timeouts`], body read with [`read_body_capped`]), its own retries
-//! are capped ([`identity_retry`]), and each token acquisition is abandoned after [`Timeouts::token`],
-//! so a hanging or failing identity endpoint becomes a prompt (transient) error.
+//! are capped ([`identity_retry`]), and each token acquisition is abandoned after [`Timeouts::token`]
+//! (developer tools: [`DEVELOPER_TOKEN_TIMEOUT`]), so a hanging or failing identity endpoint becomes a
+//! prompt error, which ARM reports as transient. Callers also bound any [`TokenSource`] by their own
+//! deadline ([`token_within`]).
 
 use crate::arm::{read_body_capped, BodyError, Timeouts};
 use async_trait::async_trait;
@@ -16,6 +18,9 @@ use std::time::Duration;
 
 /// Largest identity endpoint response we read; a token response is a few KiB.
 pub const IDENTITY_MAX_BODY: usize = 64 * 1024;
+/// A developer credential runs the Azure CLI or azd, which can take seconds on a cold machine: its
+/// token acquisitions get at least this long (local runs only; Azure uses the managed identity).
+pub const DEVELOPER_TOKEN_TIMEOUT: Duration = Duration::from_secs(20);
 /// Retries of the identity client itself (after the first attempt). With [`identity_retry`]'s delays
 /// a failing endpoint costs a few seconds, not the SDK default's minute.
 pub const IDENTITY_MAX_RETRIES: u32 = 2;
@@ -76,7 +81,9 @@ impl AzureIdentity {
         };
         let in_azure = std::env::var_os("IDENTITY_ENDPOINT").is_some() || std::env::var_os("MPE_USE_IMDS").is_some();
         if in_azure {
-            let transport = CappedTransport { http: crate::arm::http_client_with(&timeouts)? };
+            // Each attempt gets at most half the token time, so one hung attempt leaves room for a retry.
+            let attempt = Timeouts { request: timeouts.request.min(timeouts.token / 2), ..timeouts };
+            let transport = CappedTransport { http: crate::arm::http_client_with(&attempt)? };
             let options = ManagedIdentityCredentialOptions {
                 user_assigned_id: client_id.map(UserAssignedId::ClientId),
                 client_options: ClientOptions {
@@ -89,7 +96,11 @@ impl AzureIdentity {
             Ok(AzureIdentity { credential, kind: "managed identity", token_timeout: timeouts.token })
         } else {
             let credential = DeveloperToolsCredential::new(None)?;
-            Ok(AzureIdentity { credential, kind: "developer tools (Azure CLI / azd)", token_timeout: timeouts.token })
+            Ok(AzureIdentity {
+                credential,
+                kind: "developer tools (Azure CLI / azd)",
+                token_timeout: timeouts.token.max(DEVELOPER_TOKEN_TIMEOUT),
+            })
         }
     }
 

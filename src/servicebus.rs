@@ -141,8 +141,7 @@ impl QueueSender for RestSender {
             if left.is_zero() {
                 break;
             }
-            let token =
-                crate::auth::token_within(self.tokens.as_ref(), &self.audience, self.timeouts.token.min(left)).await?;
+            let token = crate::auth::token_within(self.tokens.as_ref(), &self.audience, left).await?;
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let mut req = self
                 .http

@@ -86,7 +86,13 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
     async {
         let prefix = format!("mpe={} correlation={} attempt={}", item.mpe_id, item.correlation_id, item.attempt);
         let mut audit = Audit::default();
-        let step = reconcile(app, &item, &mut audit, &mut reply).await;
+        // The reconciliation gets the budget less a sixth, kept for acting on the outcome (a send).
+        let budget = app.config.budgets.check;
+        let step = match tokio::time::timeout(budget - budget / 6, reconcile(app, &item, &mut audit, &mut reply)).await
+        {
+            Ok(step) => step,
+            Err(_) => Step::Retry(format!("the check ran past its budget ({}s)", budget.as_secs_f64())),
+        };
         let decision = match step {
             Step::Retry(why) if delivery < IMMEDIATE_DELIVERIES => {
                 reply.resp.log(Level::WARN, format!("{prefix}: transient failure, Service Bus will redeliver: {why}"));

@@ -120,6 +120,54 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
     reply
 }
 
+/// What one reconciliation saw and decided, for `mpe-approver check` (nothing is queued or parked).
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Inspection {
+    pub mpe_id: String,
+    /// `approved`, `would approve (dry run)`, `check again`, `parked` (would be), `transient failure`, ...
+    pub outcome: String,
+    /// Why, in a sentence.
+    pub reason: String,
+    /// The park code, when it would be parked.
+    pub park_code: Option<&'static str>,
+    /// The reconciliation's log lines, in order.
+    pub logs: Vec<String>,
+    /// The audit event it would write.
+    pub audit: Option<Value>,
+}
+
+/// Run one reconciliation of `item` now, within the check budget, and report it without acting on the
+/// queue: no next check is scheduled and nothing is parked. It approves only when `app.config.dry_run`
+/// is off (the CLI turns it on unless `--approve`).
+pub async fn inspect(app: &App, item: &WorkItem) -> Inspection {
+    let mut reply = Reply::new();
+    let mut audit = Audit::default();
+    let budget = app.config.budgets.check;
+    let step = match tokio::time::timeout(budget, reconcile(app, item, &mut audit, &mut reply)).await {
+        Ok(step) => step,
+        Err(_) => Step::Retry(format!("the check ran past its budget ({}s)", budget.as_secs_f64())),
+    };
+    let (outcome, reason, park_code, decision) = match step {
+        Step::Retry(why) => ("transient failure".to_string(), why, None, None),
+        Step::Finished(d) => match &d {
+            Decision::Done(o) => (o.code().to_string(), o.to_string(), None, Some(d.clone())),
+            Decision::CheckAgain { after, reason } => {
+                (format!("check again in {:.0}s", after.as_secs_f64()), reason.clone(), None, Some(d.clone()))
+            }
+            Decision::Park { reason } => {
+                ("parked".into(), reason.text.clone(), Some(reason.code.as_str()), Some(d.clone()))
+            }
+            Decision::ReadTarget | Decision::Approve { .. } => ("undecided".into(), String::new(), None, None),
+        },
+    };
+    let audit = decision
+        .as_ref()
+        .and_then(|d| audit_line(item, d, &audit))
+        .and_then(|l| l.strip_prefix("mpe.audit ").and_then(|j| serde_json::from_str(j).ok()));
+    Inspection { mpe_id: item.mpe_id.to_string(), outcome, reason, park_code, logs: reply.resp.logs.clone(), audit }
+}
+
 fn park(code: ParkCode, text: String) -> Step {
     Step::Finished(Decision::Park { reason: ParkReason::new(code, text) })
 }

@@ -5,6 +5,7 @@
 //! invocation on purpose, for transient trouble only: Service Bus then redelivers, Event Grid retries.
 
 mod check;
+pub use check::{inspect, Inspection};
 mod events;
 mod replay;
 

@@ -131,6 +131,15 @@ param checkJitter string = '0.1'
 @description('MPE_GIVE_UP_AFTER: stop checking and park the item after this long. Keep it below duplicateDetectionWindow.')
 param giveUpAfter string = '2h'
 
+@description('MPE_CHECK_BUDGET: time budget of one MpeCheck invocation; below host.json functionTimeout (2 min).')
+param checkBudget string = '60s'
+
+@description('MPE_EVENT_BUDGET: time budget of one MpeEvent invocation (Event Grid waits about 30 s).')
+param eventBudget string = '20s'
+
+@description('MPE_REPLAY_BUDGET: time budget of one MpeReplay invocation.')
+param replayBudget string = '20s'
+
 @description('MPE_MESSAGE_TTL: time-to-live of queued work items. Must not exceed the work queue\'s default TTL (2 days here).')
 param messageTtl string = '24h'
 
@@ -501,6 +510,18 @@ var appSettings = [
   {
     name: 'MPE_GIVE_UP_AFTER'
     value: giveUpAfter
+  }
+  {
+    name: 'MPE_CHECK_BUDGET'
+    value: checkBudget
+  }
+  {
+    name: 'MPE_EVENT_BUDGET'
+    value: eventBudget
+  }
+  {
+    name: 'MPE_REPLAY_BUDGET'
+    value: replayBudget
   }
   {
     name: 'MPE_MESSAGE_TTL'

@@ -28,7 +28,23 @@ pub struct Config {
     pub message_ttl: Duration,
     /// `MPE_ALLOW`: which sources may be approved to which targets (default: same subscription).
     pub policy: Policy,
+    /// How long each function may run, whatever its dependencies do.
+    pub budgets: Budgets,
 }
+
+/// Time budgets per invocation (`MPE_EVENT_BUDGET`, `MPE_CHECK_BUDGET`, `MPE_REPLAY_BUDGET`), in real time.
+/// Event Grid waits about 30 s for an answer and the host kills an invocation at `functionTimeout`
+/// (2 min in `host.json`): past its budget an invocation gives up cleanly (the check reschedules or
+/// fails for redelivery) instead of being killed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budgets {
+    pub event: Duration,
+    pub check: Duration,
+    pub replay: Duration,
+}
+
+/// The host's `functionTimeout` (host.json); every budget must stay below it.
+pub const FUNCTION_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A case-insensitive list of subscription ids, named after its setting; empty allows all.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -130,6 +146,9 @@ pub const SETTINGS: &[Setting] = &[
     row("MPE_DRY_RUN", Value("false"), "decide and log \"would approve\", change nothing"),
     row("MPE_SOURCE_SUBSCRIPTIONS", Text("all"), "comma-separated subscription ids whose MPEs are handled"),
     row("MPE_TARGET_SUBSCRIPTIONS", Text("all"), "comma-separated subscription ids whose PECs may be approved"),
+    row("MPE_EVENT_BUDGET", Value("20s"), "time budget of one `MpeEvent` invocation (Event Grid waits about 30 s)"),
+    row("MPE_CHECK_BUDGET", Value("60s"), "time budget of one `MpeCheck` invocation; past it the check is rescheduled or redelivered"),
+    row("MPE_REPLAY_BUDGET", Value("20s"), "time budget of one `MpeReplay` invocation"),
     row("MPE_ALLOW", Value("same-subscription"), "approval rules, comma-separated: `same-subscription` or `<source scope>-><target scope>` (see \"Approval policy\")"),
 ];
 
@@ -249,6 +268,21 @@ impl Config {
             Some(s) => return Err(bad("MPE_DRY_RUN", format!("{s:?}: use true or false"))),
         };
         let policy = Policy::parse(set("MPE_ALLOW").as_deref()).map_err(|e| bad("MPE_ALLOW", e))?;
+        let budget = |k: &'static str| -> Result<Duration, ConfigError> {
+            let d = duration(k, &get(k).unwrap_or_default())?;
+            if d.is_zero() || d >= FUNCTION_TIMEOUT {
+                return Err(bad(
+                    k,
+                    format!("must be above 0 and below the host's functionTimeout ({}s)", FUNCTION_TIMEOUT.as_secs()),
+                ));
+            }
+            Ok(d)
+        };
+        let budgets = Budgets {
+            event: budget("MPE_EVENT_BUDGET")?,
+            check: budget("MPE_CHECK_BUDGET")?,
+            replay: budget("MPE_REPLAY_BUDGET")?,
+        };
         let client_id = get("AZURE_CLIENT_ID");
         if let Some(c) = &client_id {
             if uuid::Uuid::parse_str(c).is_err() {
@@ -278,6 +312,7 @@ impl Config {
             .map_err(|e| bad("MPE_TARGET_SUBSCRIPTIONS", e))?,
             message_ttl,
             policy,
+            budgets,
         })
     }
 

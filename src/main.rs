@@ -50,6 +50,18 @@ enum Command {
         /// The MPE's resource id.
         mpe_id: String,
     },
+    /// Run one reconciliation of an MPE now and print what it saw and decided, and why. Approves only
+    /// with --approve; never queues or parks anything.
+    Check {
+        /// The MPE's resource id.
+        mpe_id: String,
+        /// Approve when the decision is to approve (otherwise a dry run).
+        #[arg(long)]
+        approve: bool,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print what a deployment needs from the code, as JSON (infra/generated/ holds the checked-in copies).
     Print {
         #[command(subcommand)]
@@ -145,6 +157,36 @@ async fn replay(mpe_id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn check(mpe_id: &str, approve: bool, json: bool) -> anyhow::Result<ExitCode> {
+    let id = ResourceId::parse(mpe_id)?;
+    anyhow::ensure!(
+        mpe_approver::providers::for_id(&id).is_some(),
+        "{} is not a supported MPE type",
+        id.resource_type()
+    );
+    let mut config = Config::from_env()?;
+    if config.dry_run && approve {
+        eprintln!("MPE_DRY_RUN is set: --approve is ignored, nothing is changed");
+    }
+    config.dry_run = config.dry_run || !approve;
+    let app = build_app(config, Arc::new(SystemClock))?;
+    let item = WorkItem::new(id, chrono::Utc::now(), uuid::Uuid::new_v4().to_string(), Origin::Replay);
+    let r = handler::inspect(&app, &item).await;
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&r)?).context("writing to stdout")?;
+    } else {
+        writeln!(out, "MPE      {}", r.mpe_id)?;
+        writeln!(out, "outcome  {}{}", r.outcome, r.park_code.map(|c| format!(" [{c}]")).unwrap_or_default())?;
+        writeln!(out, "why      {}", r.reason)?;
+        for l in &r.logs {
+            writeln!(out, "  {l}")?;
+        }
+    }
+    Ok(if r.outcome == "transient failure" { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
 async fn demo(json: bool, time_scale: f64) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(time_scale.is_finite() && (1.0..=1000.0).contains(&time_scale), "--time-scale must be 1 to 1000");
     let opts = mpe_approver::demo::DemoOptions { time_scale, progress: !json, ..Default::default() };
@@ -195,6 +237,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         match command {
             Command::Serve { port } => serve(port).await.map(|_| ExitCode::SUCCESS),
             Command::Replay { mpe_id } => replay(&mpe_id).await.map(|_| ExitCode::SUCCESS),
+            Command::Check { mpe_id, approve, json } => check(&mpe_id, approve, json).await,
             Command::Demo { json, time_scale } => demo(json, time_scale).await,
             Command::Simulate { port, time_scale } => {
                 mpe_approver::simulator::run_standalone(port, time_scale).await.map(|_| ExitCode::SUCCESS)

@@ -814,3 +814,43 @@ async fn a_404_mpe_is_read_again_before_the_chain_ends() {
     let reads = arm.lock().unwrap().log.iter().filter(|(m, p, ..)| m == "GET" && p.ends_with("/mpe-gone")).count();
     assert_eq!(reads, 2, "read twice before ending");
 }
+
+/// `mpe-approver check <id>` (handler::inspect): a dry run unless asked to approve, and it never
+/// queues or parks anything.
+#[tokio::test]
+async fn check_command_is_a_dry_run_unless_asked_to_approve() {
+    let s = Service::DataExplorer;
+    let mpe = mpe_id(s, SUB_A, "mpe-cli");
+    let st = storage(SUB_A, "st1");
+    let (arm, base) = world(s, &mpe, &st, vec![ours(s, &mpe, &st, "Pending", MSG)]).await;
+    let inspect = |dry_run: bool| {
+        let base = base.clone();
+        let mpe = mpe.clone();
+        async move {
+            let mut config = Config::from_lookup(|k| match k {
+                "MPE_ARM_ENDPOINT" => Some(base.clone()),
+                "MPE_SERVICEBUS_ENDPOINT" => Some("http://127.0.0.1:9/sb".into()),
+                _ => None,
+            })
+            .unwrap();
+            config.dry_run = dry_run;
+            let clock: Arc<dyn Clock> = Arc::new(Fixed(NOW.parse().unwrap()));
+            let armc =
+                ArmClient::new(&config.arm_endpoint, config.arm_audience.clone(), Arc::new(Tokens), clock.clone())
+                    .unwrap();
+            let sender = Arc::new(Recorder::default());
+            let app = App { config, arm: armc, sender: sender.clone(), clock: clock.clone() };
+            let item = WorkItem::new(mpe, clock.now(), "corr-cli".into(), Origin::Replay);
+            let r = mpe_approver::handler::inspect(&app, &item).await;
+            assert!(sender.sent.lock().unwrap().is_empty(), "inspect never sends");
+            r
+        }
+    };
+    let r = inspect(true).await;
+    assert_eq!(r.outcome, "dry-run", "{r:?}");
+    assert!(puts(&arm).is_empty());
+    assert_eq!(r.audit.as_ref().unwrap()["evidence"]["message"], "matched");
+    let r = inspect(false).await;
+    assert_eq!(r.outcome, "approved", "{r:?}");
+    assert_eq!(puts(&arm).len(), 1);
+}

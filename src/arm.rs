@@ -135,6 +135,41 @@ pub struct ArmClient {
     clock: SharedClock,
     timeouts: Timeouts,
     calls: AtomicU64,
+    /// Per subscription (lower-case id): no ARM call before this time. Shared by every invocation of the
+    /// process, so concurrent checks stop calling a subscription ARM asked to wait.
+    not_before: std::sync::Mutex<std::collections::HashMap<String, chrono::DateTime<chrono::Utc>>>,
+}
+
+/// A wait this short for a throttled subscription is slept inside the call; a longer one is handed back
+/// to the caller (`ArmError::Transient::retry_after`) to reschedule by.
+pub const MAX_INLINE_THROTTLE_WAIT: Duration = Duration::from_secs(1);
+/// When ARM reports fewer remaining requests than this for a subscription (`x-ms-ratelimit-remaining-
+/// subscription-reads` / `-writes`), calls to it pause for [`LOW_REMAINING_PAUSE`]: slowing down before a 429.
+/// ARM's token bucket refills a subscription's reads at 25 per second (Azure docs, "Understand how
+/// Azure Resource Manager throttles requests"), so one second refills about this many.
+pub const LOW_REMAINING: u64 = 25;
+pub const LOW_REMAINING_PAUSE: Duration = Duration::from_secs(1);
+/// The longest `Retry-After` slept inside a call; a longer one returns at once with the wait.
+pub const MAX_INLINE_RETRY_AFTER: Duration = Duration::from_secs(2);
+/// The wait assumed for a 429 without `Retry-After`.
+const DEFAULT_THROTTLE: Duration = Duration::from_secs(5);
+
+/// The subscription id (lower-case) an ARM path or URL is in, if it names one.
+fn subscription_of(path: &str) -> Option<String> {
+    let lower = path.to_ascii_lowercase();
+    let at = lower.find("/subscriptions/")? + "/subscriptions/".len();
+    let sub: String = lower[at..].chars().take_while(|c| *c != '/' && *c != '?').collect();
+    (!sub.is_empty()).then_some(sub)
+}
+
+/// The remaining-requests count ARM reports for the subscription on this response, if any.
+fn remaining(h: &reqwest::header::HeaderMap, method: &str) -> Option<u64> {
+    let name = if method == "GET" {
+        "x-ms-ratelimit-remaining-subscription-reads"
+    } else {
+        "x-ms-ratelimit-remaining-subscription-writes"
+    };
+    h.get(name)?.to_str().ok()?.trim().parse().ok()
 }
 
 fn arm_error_parts(body: &[u8]) -> (String, String) {
@@ -199,7 +234,26 @@ impl ArmClient {
             clock,
             timeouts,
             calls: AtomicU64::new(0),
+            not_before: Default::default(),
         })
+    }
+
+    /// How much longer ARM asked us to leave `subscription` alone, if it did.
+    pub fn throttled_for(&self, subscription: &str) -> Option<Duration> {
+        let until = *self.not_before.lock().ok()?.get(&subscription.to_ascii_lowercase())?;
+        (until - self.clock.now()).to_std().ok().filter(|d| !d.is_zero())
+    }
+
+    /// Leave `subscription` alone for `wait` (the later of this and any earlier hold wins).
+    fn hold(&self, subscription: &str, wait: Duration) {
+        let Ok(d) = chrono::Duration::from_std(wait) else { return };
+        let until = self.clock.now() + d;
+        if let Ok(mut m) = self.not_before.lock() {
+            let e = m.entry(subscription.to_string()).or_insert(until);
+            if *e < until {
+                *e = until;
+            }
+        }
     }
 
     /// ARM requests made so far (each retry counts).
@@ -265,10 +319,28 @@ impl ArmClient {
         let mut attempt = 0;
         let mut slept = Duration::ZERO;
         let deadline = tokio::time::Instant::now() + self.timeouts.call;
+        let subscription = subscription_of(path);
+        let mut waited_for_hold = false;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             if left.is_zero() {
                 return Err(transient(format!("no answer within {} ms", self.timeouts.call.as_millis()), None));
+            }
+            // ARM asked every client of this subscription to wait: do not call it before that time.
+            if let Some((sub, wait)) = subscription.as_deref().and_then(|s| Some((s, self.throttled_for(s)?))) {
+                if wait > MAX_INLINE_THROTTLE_WAIT || self.clock.real(wait) >= left || waited_for_hold {
+                    return Err(transient(
+                        format!(
+                            "subscription {sub} is throttled by ARM for {:.1}s more; not calling",
+                            wait.as_secs_f64()
+                        ),
+                        Some(wait),
+                    ));
+                }
+                // Once per call: a hold that is still there after its wait is handed back.
+                waited_for_hold = true;
+                clock::sleep(self.clock.as_ref(), wait).await;
+                continue;
             }
             // The token source bounds itself (AzureIdentity); whatever the source, not past the deadline.
             let token = crate::auth::token_within(self.tokens.as_ref(), &self.audience, left)
@@ -297,6 +369,13 @@ impl ArmClient {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let ra = retry_after(resp.headers());
+                    if let Some(sub) = subscription.as_deref() {
+                        if status == 429 {
+                            self.hold(sub, ra.unwrap_or(DEFAULT_THROTTLE));
+                        } else if remaining(resp.headers(), method).is_some_and(|n| n < LOW_REMAINING) {
+                            self.hold(sub, LOW_REMAINING_PAUSE);
+                        }
+                    }
                     let bytes = match read_body_capped(resp, MAX_BODY).await {
                         Ok(b) => b,
                         Err(e @ BodyError::TooLarge { .. }) => {
@@ -335,7 +414,9 @@ impl ArmClient {
             };
             let wait = ra.unwrap_or(Duration::from_millis(500 << attempt)).min(MAX_RETRY_AFTER);
             let past_deadline = tokio::time::Instant::now() + self.clock.real(wait) >= deadline;
-            if attempt >= max_retries || slept + wait > MAX_RETRY_SLEEP || past_deadline {
+            // A long Retry-After is honoured in full by the caller rescheduling, not by sleeping here.
+            let long_wait = ra.is_some_and(|r| r > MAX_INLINE_RETRY_AFTER);
+            if attempt >= max_retries || slept + wait > MAX_RETRY_SLEEP || past_deadline || long_wait {
                 // Out of retries, or this request has waited its share inside the invocation, or its time
                 // is up: hand the server's wait to the caller (to reschedule by) instead of sleeping on.
                 return Err(transient(failure, ra));

@@ -336,12 +336,17 @@ fn pec_body(target: &ResourceId, name: &str, endpoint_sub: &str, endpoint: &str,
     v
 }
 
-/// An ARM holding one MPE (waiting for approval) towards `target`, and `pecs` there.
-async fn world(service: Service, mpe: &ResourceId, target: &ResourceId, pecs: Vec<Value>) -> (Shared, String) {
+/// A script holding one MPE (waiting for approval) towards `target`, and `pecs` there.
+fn scripted(service: Service, mpe: &ResourceId, target: &ResourceId, pecs: Vec<Value>) -> Arm {
     let mut arm = Arm::default();
     arm.mpes.insert(mpe.key(), mpe_body(service, mpe, target, "blob"));
     arm.pecs.insert(target.key(), pecs);
-    start_arm(arm).await
+    arm
+}
+
+/// That script, started.
+async fn world(service: Service, mpe: &ResourceId, target: &ResourceId, pecs: Vec<Value>) -> (Shared, String) {
+    start_arm(scripted(service, mpe, target, pecs)).await
 }
 
 fn ours(service: Service, mpe: &ResourceId, target: &ResourceId, status: &str, desc: &str) -> Value {
@@ -455,9 +460,7 @@ async fn a_list_longer_than_the_page_limit_parks_and_approves_nothing() {
             pecs.push(pec_body(&target, &format!("other{i}.1"), MANAGED, &format!("other{i}"), "Pending", ""));
         }
         pecs.push(ours(s, &mpe, &target, "Pending", MSG));
-        let mut arm = Arm { page_size: 1, ..Default::default() };
-        arm.mpes.insert(mpe.key(), mpe_body(s, &mpe, &target, "blob"));
-        arm.pecs.insert(target.key(), pecs);
+        let arm = Arm { page_size: 1, ..scripted(s, &mpe, &target, pecs) };
         let (arm, base) = start_arm(arm).await;
         let run = check(&base, &mpe, &[]).await;
         let (code, reason) = run.parked().unwrap_or_else(|| panic!("{s:?}: {}", run.logs()));
@@ -478,9 +481,7 @@ async fn a_paged_list_is_read_whole() {
             pec_body(&target, "other.2", MANAGED, &format!("x{}", endpoint_name(s, &mpe)), "Pending", MSG),
             ours(s, &mpe, &target, "Pending", MSG),
         ];
-        let mut arm = Arm { page_size: 1, ..Default::default() };
-        arm.mpes.insert(mpe.key(), mpe_body(s, &mpe, &target, "blob"));
-        arm.pecs.insert(target.key(), pecs);
+        let arm = Arm { page_size: 1, ..scripted(s, &mpe, &target, pecs) };
         let (arm, base) = start_arm(arm).await;
         let run = check(&base, &mpe, &[]).await;
         assert_eq!(run.result(), "approved", "{s:?}: {}", run.logs());
@@ -500,9 +501,7 @@ async fn a_failing_page_is_transient_never_the_end_of_the_list() {
             pec_body(&target, "stranger.1", MANAGED, &endpoint_name(s, &mpe), "Pending", "hi"),
             ours(s, &mpe, &target, "Pending", MSG),
         ];
-        let mut arm = Arm { page_size: 1, failing_page: Some(2), ..Default::default() };
-        arm.mpes.insert(mpe.key(), mpe_body(s, &mpe, &target, "blob"));
-        arm.pecs.insert(target.key(), pecs);
+        let arm = Arm { page_size: 1, failing_page: Some(2), ..scripted(s, &mpe, &target, pecs) };
         let (arm, base) = start_arm(arm).await;
         let run = check(&base, &mpe, &[]).await;
         assert_eq!(run.status, StatusCode::INTERNAL_SERVER_ERROR, "{s:?}: {}", run.logs());
@@ -564,9 +563,7 @@ async fn a_rule_or_the_targets_tag_allows_and_the_deny_tag_refuses() {
     assert!(puts(&arm).is_empty());
 
     // the target's owner allows the source subscription by tag
-    let mut a = Arm::default();
-    a.mpes.insert(mpe.key(), mpe_body(s, &mpe, &prod, "blob"));
-    a.pecs.insert(prod.key(), vec![ours(s, &mpe, &prod, "Pending", MSG)]);
+    let mut a = scripted(s, &mpe, &prod, vec![ours(s, &mpe, &prod, "Pending", MSG)]);
     a.tags.insert(prod.key(), json!({"mpe-approver-allow-from": format!("{SUB_B},{SUB_A}")}));
     let (arm, base) = start_arm(a).await;
     let run = check(&base, &mpe, &[]).await;
@@ -575,9 +572,7 @@ async fn a_rule_or_the_targets_tag_allows_and_the_deny_tag_refuses() {
     assert_eq!(puts(&arm).len(), 1);
 
     // deny wins over everything, even *->*
-    let mut a = Arm::default();
-    a.mpes.insert(mpe.key(), mpe_body(s, &mpe, &prod, "blob"));
-    a.pecs.insert(prod.key(), vec![ours(s, &mpe, &prod, "Pending", MSG)]);
+    let mut a = scripted(s, &mpe, &prod, vec![ours(s, &mpe, &prod, "Pending", MSG)]);
     a.tags.insert(prod.key(), json!({"mpe-approver": "deny", "mpe-approver-allow-from": SUB_A}));
     let (arm, base) = start_arm(a).await;
     let run = check(&base, &mpe, &[("MPE_ALLOW", "*->*")]).await;
@@ -596,9 +591,8 @@ async fn a_rejection_racing_our_put_is_never_overwritten_with_an_etag() {
     for s in SERVICES {
         let mpe = mpe_id(s, SUB_A, "mpe-race");
         let kv = vault(SUB_A, "kv1");
-        let mut a = Arm { reject_after_pec_get: Some(1), ..Default::default() };
-        a.mpes.insert(mpe.key(), mpe_body(s, &mpe, &kv, "blob"));
-        a.pecs.insert(kv.key(), vec![ours(s, &mpe, &kv, "Pending", MSG)]);
+        let a =
+            Arm { reject_after_pec_get: Some(1), ..scripted(s, &mpe, &kv, vec![ours(s, &mpe, &kv, "Pending", MSG)]) };
         let (arm, base) = start_arm(a).await;
         let run = check(&base, &mpe, &[]).await;
         assert_eq!(run.result(), "check again", "{s:?}: {}", run.logs());
@@ -655,9 +649,8 @@ async fn a_put_answered_400_parks_with_arms_error_and_409_reads_again() {
     );
     assert_eq!(puts(&arm).len(), 1, "a 400 is not retried");
 
-    let mut a = Arm { put_faults: vec![(409, "Conflict")], ..Default::default() };
-    a.mpes.insert(mpe.key(), mpe_body(s, &mpe, &st, "blob"));
-    a.pecs.insert(st.key(), vec![ours(s, &mpe, &st, "Pending", MSG)]);
+    let a =
+        Arm { put_faults: vec![(409, "Conflict")], ..scripted(s, &mpe, &st, vec![ours(s, &mpe, &st, "Pending", MSG)]) };
     let (arm, base) = start_arm(a).await;
     let run = check(&base, &mpe, &[]).await;
     assert_eq!(run.result(), "check again", "{}", run.logs());
@@ -771,9 +764,7 @@ async fn a_404_mpe_is_read_again_before_the_chain_ends() {
     let s = Service::StreamAnalytics;
     let mpe = mpe_id(s, SUB_A, "mpe-lag");
     let st = storage(SUB_A, "st1");
-    let mut a = Arm { mpe_missing_reads: 1, ..Default::default() };
-    a.mpes.insert(mpe.key(), mpe_body(s, &mpe, &st, "blob"));
-    a.pecs.insert(st.key(), vec![ours(s, &mpe, &st, "Pending", MSG)]);
+    let a = Arm { mpe_missing_reads: 1, ..scripted(s, &mpe, &st, vec![ours(s, &mpe, &st, "Pending", MSG)]) };
     let (arm, base) = start_arm(a).await;
     assert_eq!(check(&base, &mpe, &[]).await.result(), "approved");
 

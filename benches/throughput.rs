@@ -7,13 +7,13 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use azure_sim::{write_success_event, MpeSpec};
 use common::in_group;
 use mpe_approver::decision::{decide, Observation, Progress, Schedule};
 use mpe_approver::demo::Harness;
 use mpe_approver::pec::{Pec, PecStatus};
 use mpe_approver::providers::{MpeStatus, MpeView};
 use mpe_approver::resource_id::ResourceId;
-use mpe_approver::simulator::{write_success_event, MpeSpec};
 use std::time::{Duration, Instant};
 
 const SUB: &str = "7d3c2b1a-0000-4000-8000-00000000be4c";

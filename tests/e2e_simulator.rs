@@ -7,14 +7,14 @@
 
 mod common;
 
+use azure_sim::MpePhase as SimPhase;
+use azure_sim::{
+    FaultKind, InvocationResult, MpeReport, MpeSpec, PecStatus, QueueReport, SbMessage, SimReport, ViolationKind,
+};
 use common::in_group;
 use mpe_approver::demo::{self, DemoOptions, Harness};
-use mpe_approver::providers::SimPhase;
 use mpe_approver::resource_id::ResourceId;
 use mpe_approver::servicebus::props;
-use mpe_approver::simulator::{
-    self, FaultKind, InvocationResult, MpeReport, MpeSpec, PecStatus, QueueReport, SbMessage, SimReport, ViolationKind,
-};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -179,7 +179,7 @@ fn return_value(r: &InvocationResult) -> String {
 
 /// Deliver the MPE's write event (the way Event Grid does), asserting the handler took it.
 async fn deliver(h: &Harness, id: &ResourceId) -> Value {
-    let ev = simulator::write_success_event(id, h.clock.now());
+    let ev = azure_sim::write_success_event(id, h.clock.now());
     let r = h.host.deliver_event(&ev).await.expect("deliver event");
     assert!(r.success, "MpeEvent failed: {:?} {:?}", r.error, r.logs);
     ev
@@ -450,13 +450,13 @@ async fn a_non_mpe_write_queues_nothing() {
     let h = start(&[]).await;
     let target = storage("stplain");
     h.sim.add_target(&target).unwrap();
-    let ev = simulator::resource_write_success_event(&target, "Microsoft.Storage/storageAccounts/write", h.clock.now());
+    let ev = azure_sim::resource_write_success_event(&target, "Microsoft.Storage/storageAccounts/write", h.clock.now());
     let r = h.host.deliver_event(&ev).await.unwrap();
     assert!(r.success, "{r:?}");
     assert!(r.logs.iter().any(|l| l.contains("ignored")), "logs: {:?}", r.logs);
     // Nor is anything about an MPE but its write.
     let id = asa("pe-deleted-event");
-    let mut ev = simulator::write_success_event(&id, h.clock.now());
+    let mut ev = azure_sim::write_success_event(&id, h.clock.now());
     ev["eventType"] = json!("Microsoft.Resources.ResourceDeleteSuccess");
     ev["data"]["operationName"] = json!("Microsoft.StreamAnalytics/clusters/privateEndpoints/delete");
     let r = h.host.deliver_event(&ev).await.unwrap();
@@ -548,7 +548,7 @@ async fn an_mpe_outside_the_source_subscriptions_is_ignored() {
     let h = start(&[("MPE_SOURCE_SUBSCRIPTIONS", OTHER_SUB)]).await;
     let id = asa("pe-foreign-source");
     h.sim.add_mpe(MpeSpec::new(id.clone(), storage("stsrc")).timing(secs(1), secs(2))).unwrap();
-    let ev = simulator::write_success_event(&id, h.clock.now());
+    let ev = azure_sim::write_success_event(&id, h.clock.now());
     let r = h.host.deliver_event(&ev).await.unwrap();
     assert!(r.success, "{r:?}");
     assert!(r.logs.iter().any(|l| l.contains("ignored") && l.contains("MPE_SOURCE_SUBSCRIPTIONS")), "{:?}", r.logs);

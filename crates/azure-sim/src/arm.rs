@@ -1,15 +1,15 @@
 //! The simulated Azure Resource Manager: MPE GETs, target PEC list/get/approve, parent resource GETs,
 //! long-running operation status, injected throttling, and per-MPE call counting.
 //!
-//! Bodies follow the official ARM examples per target type (`shared/arm-examples/`). This file must
+//! Bodies follow the official ARM examples per target type (`tests/fixtures/arm-examples/` in the repository). This file must
 //! never panic on a request (any path, method, header or body), serve anything without a valid ARM
 //! bearer token and `api-version`, or change the world except through [`World::approve`].
 
 use super::identity::ARM_AUDIENCE;
 use super::state::{ApproveOutcome, Operation, PecSnapshot, PecStatus, TargetKind, WorldError};
 use super::{lock, AppState};
-use crate::providers;
-use crate::resource_id::ResourceId;
+use crate::id::ResourceId;
+use crate::mpe::MpeType;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
@@ -206,7 +206,7 @@ fn dispatch(st: &AppState, req: &Req<'_>) -> Response {
         Ok(id) => id,
         Err(e) => return arm_error(StatusCode::BAD_REQUEST, "InvalidResourceId", e.to_string()),
     };
-    if providers::for_id(&id).is_some() {
+    if MpeType::of(&id).is_some() {
         if req.method != Method::GET {
             return method_not_allowed(req.method);
         }

@@ -155,15 +155,17 @@ impl Harness {
     /// Start the simulator and an in-process handler configured only through `Config::from_lookup`
     /// over the simulator's environment plus `extra` settings.
     pub async fn start(time_scale: f64, extra: &[(&str, &str)]) -> anyhow::Result<Harness> {
+        Self::start_with(time_scale, extra, SimOptions::default()).await
+    }
+
+    /// [`Harness::start`] with the simulator's options (e.g. paged PEC lists); the queues are always
+    /// the handler's defaults.
+    pub async fn start_with(time_scale: f64, extra: &[(&str, &str)], options: SimOptions) -> anyhow::Result<Harness> {
         let sim_clock: azure_sim::SharedClock = Arc::new(ScaledClock::new(chrono::Utc::now(), time_scale));
         let clock: SharedClock = Arc::new(SimTime(sim_clock.clone()));
         let sim = Simulator::start(
             sim_clock,
-            SimOptions {
-                work_queue: "mpe-approvals".into(),
-                parking_queue: "mpe-approvals-parked".into(),
-                ..Default::default()
-            },
+            SimOptions { work_queue: "mpe-approvals".into(), parking_queue: "mpe-approvals-parked".into(), ..options },
         )
         .await?;
         let mut env: HashMap<String, String> = sim.handler_env().into_iter().collect();

@@ -389,6 +389,29 @@ async fn a_strangers_pending_pec_stays_pending() {
     assert_clean(&h);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ours_is_found_on_the_last_page_of_a_paged_list() {
+    let _serial = SERIAL.lock().await;
+    let options = azure_sim::SimOptions { pec_page_size: Some(2), ..Default::default() };
+    let h = Harness::start_with(SCALE, &[], options).await.unwrap_or_else(|e| panic!("harness: {e:#}"));
+    let target = storage("stpaged");
+    // Four strangers first: ours is the fifth PEC, on the third page.
+    for n in ["a", "b", "c", "d"] {
+        h.sim.add_stranger(&target, &format!("someone-{n}")).unwrap();
+    }
+    let id = asa("pe-paged");
+    let ours = h.sim.add_mpe(MpeSpec::new(id.clone(), target.clone()).timing(secs(3), secs(6))).unwrap();
+    deliver(&h, &id).await;
+    let mut d = Driver::new(&h);
+    d.until("approval", |h| approved(h, &id)).await;
+    d.until_done(&id).await;
+    let pecs = h.sim.pecs(&target);
+    assert_eq!(pecs.iter().filter(|p| p.status == PecStatus::Pending).count(), 4, "{pecs:?}");
+    assert_eq!(pecs.iter().find(|p| p.name == ours).map(|p| p.status), Some(PecStatus::Approved));
+    assert_approved_cleanly(&h, &id, "ours on the last page");
+    assert_clean(&h);
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // 6. twins
 

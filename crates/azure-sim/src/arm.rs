@@ -96,6 +96,8 @@ struct Req<'a> {
     method: &'a Method,
     path: &'a str,
     api_version: &'a str,
+    /// `$skiptoken` of a list page (what our `nextLink`s carry): items to skip.
+    skip: usize,
     principal: String,
     body: &'a [u8],
     now: DateTime<Utc>,
@@ -147,7 +149,8 @@ pub async fn handler(
             return r;
         }
     }
-    let req = Req { method: &method, path, api_version, principal, body: &body, now: st.clock.now() };
+    let skip = query.get("$skiptoken").and_then(|t| t.parse().ok()).unwrap_or(0);
+    let req = Req { method: &method, path, api_version, skip, principal, body: &body, now: st.clock.now() };
     let mut r = dispatch(&st, &req);
     if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
         r.headers_mut().insert("x-ms-request-id", v);
@@ -252,10 +255,22 @@ fn list_pecs(st: &AppState, req: &Req<'_>, target: &ResourceId) -> Response {
     let items: Vec<Value> =
         world.pecs(&tid, req.now).unwrap_or_default().iter().map(|p| pec_json(&tid, kind, p)).collect();
     if kind == TargetKind::IotHub {
-        Json(Value::Array(items)).into_response()
-    } else {
-        Json(json!({ "value": items })).into_response()
+        // IoT Hub answers a bare array: no paging.
+        return Json(Value::Array(items)).into_response();
     }
+    // Pages of `pec_page_size` items, each but the last with an absolute `nextLink` on this ARM host
+    // carrying a `$skiptoken`, as ARM's list APIs answer.
+    let Some(size) = st.options.pec_page_size.filter(|n| *n > 0) else {
+        return Json(json!({ "value": items })).into_response();
+    };
+    let page: Vec<Value> = items.iter().skip(req.skip).take(size).cloned().collect();
+    let mut body = json!({ "value": page });
+    let next = req.skip.saturating_add(size);
+    if next < items.len() {
+        body["nextLink"] =
+            json!(format!("{}{}?api-version={}&$skiptoken={next}", st.arm_base(), req.path, req.api_version));
+    }
+    Json(body).into_response()
 }
 
 fn get_pec(st: &AppState, req: &Req<'_>, target: &ResourceId, name: &str) -> Response {

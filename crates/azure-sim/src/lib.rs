@@ -54,6 +54,9 @@ pub struct SimOptions {
     pub parking_queue: String,
     /// How long a target's asynchronous approval (Web, IoT Hub, SQL) runs, in simulated time.
     pub approval_lro: Duration,
+    /// Page the `privateEndpointConnections` lists (not IoT Hub's bare array) into pages of this many
+    /// items linked by `nextLink`; `None`: one page.
+    pub pec_page_size: Option<usize>,
 }
 
 impl Default for SimOptions {
@@ -64,6 +67,7 @@ impl Default for SimOptions {
             work_queue: "mpe-approvals".into(),
             parking_queue: "mpe-approvals-parked".into(),
             approval_lro: Duration::from_secs(3),
+            pec_page_size: None,
         }
     }
 }

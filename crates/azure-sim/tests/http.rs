@@ -424,3 +424,36 @@ async fn hostile_requests_never_panic() {
         .unwrap();
     assert!(!r.status().is_server_error());
 }
+
+#[tokio::test]
+async fn pec_lists_page_with_next_links_when_asked() {
+    let clock: SharedClock = Arc::new(ScaledClock::new(Utc::now(), 1000.0));
+    let sim = Simulator::start(clock, SimOptions { pec_page_size: Some(2), ..Default::default() }).await.unwrap();
+    sim.add_mpe(MpeSpec::new(ASA, STORAGE).timing(Duration::ZERO, Duration::ZERO)).unwrap();
+    for n in ["s1", "s2", "s3", "s4"] {
+        sim.add_stranger(STORAGE, n).unwrap();
+    }
+    let tok = token(&sim, "https://management.azure.com").await;
+    let (s, mut page) = arm_get(&sim, &tok, &format!("{STORAGE}/privateEndpointConnections")).await;
+    assert_eq!(s, StatusCode::OK);
+    let mut names = Vec::new();
+    let mut pages = 1;
+    loop {
+        let items = page["value"].as_array().unwrap();
+        assert!(items.len() <= 2);
+        names.extend(items.iter().map(|p| p["name"].as_str().unwrap().to_string()));
+        let Some(next) = page.get("nextLink").and_then(Value::as_str) else { break };
+        assert!(next.starts_with(&sim.arm_endpoint()), "{next}");
+        let r = reqwest::Client::new().get(next).bearer_auth(&tok).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        page = r.json().await.unwrap();
+        pages += 1;
+    }
+    assert_eq!((names.len(), pages), (5, 3));
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 5, "no PEC twice across pages");
+    // The list embedded in the parent is not paged; IoT Hub's bare array neither.
+    let (_, kv) = arm_get(&sim, &tok, STORAGE).await;
+    assert_eq!(kv["properties"]["privateEndpointConnections"].as_array().unwrap().len(), 5);
+}

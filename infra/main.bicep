@@ -47,6 +47,11 @@ targetScope = 'resourceGroup'
 @maxLength(16)
 param name string = 'mpe-approver'
 
+@description('Name of this approver instance (subscription.bicep instanceName). A second approver in the same resource group needs its own; the default instance keeps the original resource names.')
+@minLength(1)
+@maxLength(20)
+param instanceName string = 'default'
+
 @description('Region of every resource.')
 param location string = resourceGroup().location
 
@@ -111,6 +116,9 @@ param sourceSubscriptions array = []
 @description('MPE_TARGET_SUBSCRIPTIONS: subscription ids whose private endpoint connections may be approved; empty = all.')
 param targetSubscriptions array = []
 
+@description('MPE_ALLOW: comma-separated approval rules, each same-subscription or <source scope>-><target scope> (scope: *, /subscriptions/<id>, a resource group id or a resource id). Empty means same-subscription.')
+param allowRules string = 'same-subscription'
+
 @description('MPE_FIRST_CHECK_DELAY: delay from the event to the first check (500ms, 5s, 2m, 1h).')
 param firstCheckDelay string = '2s'
 
@@ -122,6 +130,15 @@ param checkJitter string = '0.1'
 
 @description('MPE_GIVE_UP_AFTER: stop checking and park the item after this long. Keep it below duplicateDetectionWindow.')
 param giveUpAfter string = '2h'
+
+@description('MPE_CHECK_BUDGET: time budget of one MpeCheck invocation; below host.json functionTimeout (2 min).')
+param checkBudget string = '60s'
+
+@description('MPE_EVENT_BUDGET: time budget of one MpeEvent invocation (Event Grid waits about 30 s).')
+param eventBudget string = '20s'
+
+@description('MPE_REPLAY_BUDGET: time budget of one MpeReplay invocation.')
+param replayBudget string = '20s'
 
 @description('MPE_MESSAGE_TTL: time-to-live of queued work items. Must not exceed the work queue\'s default TTL (2 days here).')
 param messageTtl string = '24h'
@@ -136,7 +153,7 @@ param rustLog string = 'info'
 // Variables
 // ---------------------------------------------------------------------------------------------------
 
-var token = uniqueString(resourceGroup().id)
+var token = instanceName == 'default' ? uniqueString(resourceGroup().id) : uniqueString(resourceGroup().id, instanceName)
 var prefix = toLower(name)
 var functionAppName = 'func-${prefix}-${token}'
 var planName = 'plan-${prefix}-${token}'
@@ -495,6 +512,18 @@ var appSettings = [
     value: giveUpAfter
   }
   {
+    name: 'MPE_CHECK_BUDGET'
+    value: checkBudget
+  }
+  {
+    name: 'MPE_EVENT_BUDGET'
+    value: eventBudget
+  }
+  {
+    name: 'MPE_REPLAY_BUDGET'
+    value: replayBudget
+  }
+  {
     name: 'MPE_MESSAGE_TTL'
     value: messageTtl
   }
@@ -509,6 +538,10 @@ var appSettings = [
   {
     name: 'MPE_TARGET_SUBSCRIPTIONS'
     value: join(targetSubscriptions, ',')
+  }
+  {
+    name: 'MPE_ALLOW'
+    value: allowRules
   }
   {
     name: 'RUST_LOG'

@@ -14,6 +14,12 @@ stand-in (see infra/README.md, "What CI validates"):
 - main.bicep is resource-group scoped, subscription.bicep subscription scoped;
 - every parameter and output has a @description;
 - every GUID literal is a known built-in role (a typo in a role id would grant the wrong role);
+- every name that could collide between two approvers in one tenant (INSTANCE_SCOPED_NAMES: role name
+  and id, events resource group, system topic, event subscription, deployment names, the main token)
+  derives from the `instanceName` parameter, which each of those files declares with the default
+  'default';
+- every action of generated/role.json and generated/role-target-side.json is documented (reference/actions.tsv, see
+  reference/PROVENANCE.md): ARM rejects a whole role definition naming one unknown action;
 - no keys or secrets: no list*() calls, no `AccountKey=`, no SAS.
 
 Usage: validate_bicep.py [INFRA_DIR]   (exit 1 and one line per problem when something is wrong)
@@ -40,6 +46,23 @@ KNOWN_BUILTIN_ROLES = {
     "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": "Storage Table Data Contributor",
     "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
 }
+
+# Names that must derive from instanceName, per file: `var x` / `param x` (its value or default),
+# `resource x` / `module x` (its `name:`), or `resource x.prop` (the property `prop:` in its body).
+INSTANCE_SCOPED_NAMES = {
+    "main.bicep": ["var token"],
+    "subscription.bicep": [
+        "resource approverRole",
+        "resource approverRole.roleName",
+        "param eventsResourceGroupName",
+        "param systemTopicName",
+        "param eventSubscriptionName",
+        "module events",
+    ],
+    "modules/events.bicep": ["module deadLetterAccess"],
+}
+INSTANCE_PARAM = re.compile(r"^param instanceName string = 'default'\s*$", re.MULTILINE)
+IDENTIFIER = re.compile(r"(?<![.\w'])([A-Za-z_]\w*)")
 
 EXPECTED_SCOPES = {"main.bicep": "resourceGroup", "subscription.bicep": "subscription"}
 
@@ -152,6 +175,8 @@ class Validator:
             self.check_loads(path, tree)
             self.check_descriptions(path, tree)
             self.check_text(path)
+        self.check_instance_names()
+        self.check_role_reference()
         for key in sorted(set(table) - used):
             self.error(self.infra / "api-versions.json", f"{key[0]}@{key[1]} is listed but no Bicep file uses it")
         return self.errors
@@ -232,6 +257,57 @@ class Validator:
                 if not any(d.get("type") == "description" for d in decorators if isinstance(d, dict)):
                     self.error(path, f"{kind[:-1]} {name} has no @description")
 
+    def check_instance_names(self) -> None:
+        for rel, names in INSTANCE_SCOPED_NAMES.items():
+            path = self.infra / rel
+            if not path.is_file():
+                continue  # reported as missing elsewhere (or not part of this tree)
+            code = strip_comments(path.read_text())
+            if not INSTANCE_PARAM.search(code):
+                self.error(path, "does not declare param instanceName string = 'default'")
+            for spec in names:
+                kind, _, rest = spec.partition(" ")
+                name, _, prop = rest.partition(".")
+                body = declaration(code, kind, name)
+                if body is None:
+                    self.error(path, f"{spec}: not found (INSTANCE_SCOPED_NAMES lists it)")
+                    continue
+                if kind in ("var", "param"):
+                    expr = body.split("=", 1)[1] if "=" in body else ""
+                else:
+                    key = rf"\s+{prop}" if prop else "  name"  # a resource's own name is at the first indent
+                    m = re.search(rf"^{key}:\s*(.+)$", body, re.MULTILINE)
+                    expr = m.group(1) if m else ""
+                if not derives_from_instance(code, expr):
+                    self.error(path, f"{spec}: the name does not derive from instanceName (two instances would collide)")
+
+    def check_role_reference(self) -> None:
+        role_path = self.infra / "generated" / "role.json"
+        ref_path = self.infra / "reference" / "actions.tsv"
+        if not role_path.is_file():
+            return
+        if not ref_path.is_file():
+            self.error(ref_path, "is missing (the documented actions the role is checked against)")
+            return
+        documented = set()
+        for line in ref_path.read_text().splitlines()[1:]:
+            cols = line.split("\t")
+            if len(cols) > 1:
+                documented.add(cols[1].strip().lower())
+        # role.json (an object with Actions) and role-target-side.json (an array: the targets-only role).
+        for path in (role_path, self.infra / "generated" / "role-target-side.json"):
+            if not path.is_file():
+                continue
+            try:
+                data = json.loads(path.read_text())
+                actions = data.get("Actions", []) if isinstance(data, dict) else data
+            except (OSError, json.JSONDecodeError) as e:
+                self.error(path, f"cannot be read: {e}")
+                continue
+            for action in actions:
+                if str(action).lower() not in documented:
+                    self.error(path, f"{action} is not a documented action (reference/actions.tsv); ARM would reject the role")
+
     def check_text(self, path: Path) -> None:
         code = strip_comments(path.read_text())
         for guid in sorted(set(g.lower() for g in GUID.findall(code))):
@@ -240,6 +316,42 @@ class Validator:
         for pattern, what in SECRET_PATTERNS:
             if pattern.search(code):
                 self.error(path, what)
+
+
+def declaration(code: str, kind: str, name: str) -> str | None:
+    """The text of a top-level `kind name ...` declaration: one line for var/param, the braced body for
+    resource/module (up to the closing `}` in column 0)."""
+    m = re.search(rf"^{kind} {re.escape(name)}\b(.*)$", code, re.MULTILINE)
+    if m is None:
+        return None
+    if kind in ("var", "param"):
+        return m.group(1)
+    end = re.search(r"^}", code[m.end():], re.MULTILINE)
+    return code[m.start(): m.end() + (end.start() if end else len(code))]
+
+
+def string_free(expr: str) -> str:
+    """An expression with string literals reduced to their ${...} interpolations."""
+    out = []
+    for part in re.split(r"('(?:[^'\\]|\\.)*')", expr):
+        if part.startswith("'"):
+            out.extend(re.findall(r"\$\{([^}]*)\}", part))
+        else:
+            out.append(part)
+    return " ".join(out)
+
+
+def derives_from_instance(code: str, expr: str, seen: frozenset = frozenset()) -> bool:
+    """Whether an expression uses instanceName, directly or through variables."""
+    for ident in IDENTIFIER.findall(string_free(expr)):
+        if ident == "instanceName":
+            return True
+        if ident in seen:
+            continue
+        var = declaration(code, "var", ident)
+        if var is not None and derives_from_instance(code, var.split("=", 1)[-1], seen | {ident}):
+            return True
+    return False
 
 
 def validate(infra: Path) -> list[str]:

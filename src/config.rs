@@ -28,7 +28,23 @@ pub struct Config {
     pub message_ttl: Duration,
     /// `MPE_ALLOW`: which sources may be approved to which targets (default: same subscription).
     pub policy: Policy,
+    /// How long each function may run, whatever its dependencies do.
+    pub budgets: Budgets,
 }
+
+/// Time budgets per invocation (`MPE_EVENT_BUDGET`, `MPE_CHECK_BUDGET`, `MPE_REPLAY_BUDGET`), in real time.
+/// Event Grid waits about 30 s for an answer and the host kills an invocation at `functionTimeout`
+/// (2 min in `host.json`): past its budget an invocation gives up cleanly (the check reschedules or
+/// fails for redelivery) instead of being killed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budgets {
+    pub event: Duration,
+    pub check: Duration,
+    pub replay: Duration,
+}
+
+/// The host's `functionTimeout` (host.json); every budget must stay below it.
+pub const FUNCTION_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A case-insensitive list of subscription ids, named after its setting; empty allows all.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -72,27 +88,91 @@ fn bad(setting: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError { setting, reason: reason.into() }
 }
 
-/// Every setting [`Config::from_lookup`] reads (the configuration contract). The deployment wires them
-/// (`infra/main.bicep`), and a test checks this list against what `from_lookup` actually asks for.
-pub const SETTINGS: &[&str] = &[
-    "MPE_QUEUE_NAME",
-    "MPE_PARKING_QUEUE_NAME",
-    "MPE_ARM_ENDPOINT",
-    "MPE_SERVICEBUS_ENDPOINT",
-    "ServiceBusConnection__fullyQualifiedNamespace",
-    "MPE_CHECK_SCHEDULE",
-    "MPE_GIVE_UP_AFTER",
-    "MPE_CHECK_JITTER",
-    "MPE_FIRST_CHECK_DELAY",
-    "MPE_MESSAGE_TTL",
-    "MPE_DRY_RUN",
-    "AZURE_CLIENT_ID",
-    "MPE_ARM_AUDIENCE",
-    "MPE_SERVICEBUS_AUDIENCE",
-    "MPE_SOURCE_SUBSCRIPTIONS",
-    "MPE_TARGET_SUBSCRIPTIONS",
-    "MPE_ALLOW",
+/// A setting's default: a value the code uses when the setting is unset, or a description of what
+/// happens then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingDefault {
+    Value(&'static str),
+    Text(&'static str),
+}
+
+/// One row of the configuration contract: the README's table is checked against these rows
+/// (`tests/settings_table.rs`), `infra/main.bicep` must wire every handler setting (`tests/infra_drift.rs`),
+/// and [`Config::from_lookup`] takes its defaults from here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Setting {
+    pub name: &'static str,
+    pub default: SettingDefault,
+    pub meaning: &'static str,
+}
+
+impl std::fmt::Display for Setting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+impl Setting {
+    /// The README's cell for the default.
+    pub fn default_cell(&self) -> String {
+        match self.default {
+            SettingDefault::Value(v) => format!("`{v}`"),
+            SettingDefault::Text(t) => t.to_string(),
+        }
+    }
+}
+
+const fn row(name: &'static str, default: SettingDefault, meaning: &'static str) -> Setting {
+    Setting { name, default, meaning }
+}
+use SettingDefault::{Text, Value};
+
+/// Every setting [`Config::from_lookup`] reads (the configuration contract), written down once. A test
+/// checks this list against what `from_lookup` actually asks for.
+pub const SETTINGS: &[Setting] = &[
+    row("ServiceBusConnection__fullyQualifiedNamespace", Text("— (required in Azure)"), "`<ns>.servicebus.windows.net`; also used by the Functions host's Service Bus trigger"),
+    row("MPE_QUEUE_NAME", Value("mpe-approvals"), "the work queue (the Service Bus trigger reads `%MPE_QUEUE_NAME%`)"),
+    row("MPE_PARKING_QUEUE_NAME", Value("mpe-approvals-parked"), "where items that cannot succeed go, with `parkreason` and `parkcode` properties"),
+    row("AZURE_CLIENT_ID", Text("—"), "client id of the user-assigned managed identity to use"),
+    row("MPE_ARM_ENDPOINT", Value(DEFAULT_ARM_ENDPOINT), "ARM base URL (sovereign clouds; `http://127.0.0.1:<port>/...` for local tests)"),
+    row("MPE_SERVICEBUS_ENDPOINT", Text("`https://<fullyQualifiedNamespace>`"), "Service Bus base URL; messages go to `<endpoint>/<queue>/messages`"),
+    row("MPE_ARM_AUDIENCE", Value(DEFAULT_ARM_AUDIENCE), "token audience for ARM (sovereign clouds)"),
+    row("MPE_SERVICEBUS_AUDIENCE", Value(DEFAULT_SERVICEBUS_AUDIENCE), "token audience for Service Bus"),
+    row("MPE_FIRST_CHECK_DELAY", Value("2s"), "delay from the event to the first check"),
+    row("MPE_CHECK_SCHEDULE", Value("2s*15,3s*20,10s*24,30s"), "intervals between checks: `interval*count`, the last repeats (2 s for 30 s, 3 s to 90 s, 10 s to 5.5 min, then 30 s)"),
+    row("MPE_CHECK_JITTER", Value("0.1"), "± fraction applied to each interval (0–0.5), deterministic per MPE"),
+    row("MPE_GIVE_UP_AFTER", Value("2h"), "stop checking and park the item after this long"),
+    row("MPE_MESSAGE_TTL", Value("24h"), "time-to-live of queued work items"),
+    row("MPE_DRY_RUN", Value("false"), "decide and log \"would approve\", change nothing"),
+    row("MPE_SOURCE_SUBSCRIPTIONS", Text("all"), "comma-separated subscription ids whose MPEs are handled"),
+    row("MPE_TARGET_SUBSCRIPTIONS", Text("all"), "comma-separated subscription ids whose PECs may be approved"),
+    row("MPE_EVENT_BUDGET", Value("20s"), "time budget of one `MpeEvent` invocation (Event Grid waits about 30 s)"),
+    row("MPE_CHECK_BUDGET", Value("60s"), "time budget of one `MpeCheck` invocation; past it the check is rescheduled or redelivered"),
+    row("MPE_REPLAY_BUDGET", Value("20s"), "time budget of one `MpeReplay` invocation"),
+    row("MPE_ALLOW", Value("same-subscription"), "approval rules, comma-separated: `same-subscription` or `<source scope>-><target scope>` (see \"Approval policy\")"),
 ];
+
+/// Variables the process reads that are not the handler's configuration: set by the platform, or read by
+/// the logging and credential libraries. Listed in the README's table too.
+pub const ENVIRONMENT: &[Setting] = &[
+    row("IDENTITY_ENDPOINT", Text("set by App Service"), "the managed identity endpoint, read by azure_identity"),
+    row("IDENTITY_HEADER", Text("set by App Service"), "the secret header for that endpoint, read by azure_identity"),
+    row("RUST_LOG", Value("info"), "log filter"),
+    row("MPE_LOG_FORMAT", Text("text"), "`json` for JSON log lines (what `infra/` sets)"),
+    row(
+        "FUNCTIONS_CUSTOMHANDLER_PORT",
+        Text("set by the host"),
+        "the port to serve on; when set, the binary serves without arguments",
+    ),
+];
+
+/// The default value of a handler setting, from [`SETTINGS`].
+fn default_value(name: &str) -> Option<&'static str> {
+    SETTINGS.iter().find(|s| s.name == name).and_then(|s| match s.default {
+        Value(v) => Some(v),
+        Text(_) => None,
+    })
+}
 
 pub const DEFAULT_ARM_ENDPOINT: &str = "https://management.azure.com";
 pub const DEFAULT_ARM_AUDIENCE: &str = "https://management.azure.com";
@@ -135,17 +215,15 @@ impl Config {
 
     /// Read through `get`, so tests can supply their own environment.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let get = |k: &str| get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-        let queue = queue_name("MPE_QUEUE_NAME", &get("MPE_QUEUE_NAME").unwrap_or_else(|| "mpe-approvals".into()))?;
-        let parking_queue = queue_name(
-            "MPE_PARKING_QUEUE_NAME",
-            &get("MPE_PARKING_QUEUE_NAME").unwrap_or_else(|| "mpe-approvals-parked".into()),
-        )?;
+        let set = |k: &str| get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        // Unset settings take the table's default (a setting without a default value stays unset).
+        let get = |k: &str| set(k).or_else(|| default_value(k).map(str::to_string));
+        let queue = queue_name("MPE_QUEUE_NAME", &get("MPE_QUEUE_NAME").unwrap_or_default())?;
+        let parking_queue = queue_name("MPE_PARKING_QUEUE_NAME", &get("MPE_PARKING_QUEUE_NAME").unwrap_or_default())?;
         if queue.eq_ignore_ascii_case(&parking_queue) {
             return Err(bad("MPE_PARKING_QUEUE_NAME", "must differ from MPE_QUEUE_NAME"));
         }
-        let arm_endpoint =
-            parse_url("MPE_ARM_ENDPOINT", &get("MPE_ARM_ENDPOINT").unwrap_or_else(|| DEFAULT_ARM_ENDPOINT.into()))?;
+        let arm_endpoint = parse_url("MPE_ARM_ENDPOINT", &get("MPE_ARM_ENDPOINT").unwrap_or_default())?;
         let servicebus_endpoint = match (
             get("MPE_SERVICEBUS_ENDPOINT"),
             get("ServiceBusConnection__fullyQualifiedNamespace"),
@@ -181,21 +259,30 @@ impl Config {
             }
             schedule.jitter = j;
         }
-        let first_check_delay = match get("MPE_FIRST_CHECK_DELAY") {
-            Some(s) => duration("MPE_FIRST_CHECK_DELAY", &s)?,
-            None => Duration::from_secs(2),
-        };
-        let message_ttl = match get("MPE_MESSAGE_TTL") {
-            Some(s) => duration("MPE_MESSAGE_TTL", &s)?,
-            None => Duration::from_secs(24 * 3600),
-        };
+        let first_check_delay = duration("MPE_FIRST_CHECK_DELAY", &get("MPE_FIRST_CHECK_DELAY").unwrap_or_default())?;
+        let message_ttl = duration("MPE_MESSAGE_TTL", &get("MPE_MESSAGE_TTL").unwrap_or_default())?;
         let dry_run = match get("MPE_DRY_RUN").map(|s| s.to_ascii_lowercase()) {
             None => false,
             Some(s) if matches!(s.as_str(), "1" | "true" | "yes") => true,
             Some(s) if matches!(s.as_str(), "0" | "false" | "no") => false,
             Some(s) => return Err(bad("MPE_DRY_RUN", format!("{s:?}: use true or false"))),
         };
-        let policy = Policy::parse(get("MPE_ALLOW").as_deref()).map_err(|e| bad("MPE_ALLOW", e))?;
+        let policy = Policy::parse(set("MPE_ALLOW").as_deref()).map_err(|e| bad("MPE_ALLOW", e))?;
+        let budget = |k: &'static str| -> Result<Duration, ConfigError> {
+            let d = duration(k, &get(k).unwrap_or_default())?;
+            if d.is_zero() || d >= FUNCTION_TIMEOUT {
+                return Err(bad(
+                    k,
+                    format!("must be above 0 and below the host's functionTimeout ({}s)", FUNCTION_TIMEOUT.as_secs()),
+                ));
+            }
+            Ok(d)
+        };
+        let budgets = Budgets {
+            event: budget("MPE_EVENT_BUDGET")?,
+            check: budget("MPE_CHECK_BUDGET")?,
+            replay: budget("MPE_REPLAY_BUDGET")?,
+        };
         let client_id = get("AZURE_CLIENT_ID");
         if let Some(c) = &client_id {
             if uuid::Uuid::parse_str(c).is_err() {
@@ -206,9 +293,9 @@ impl Config {
             queue,
             parking_queue,
             arm_endpoint,
-            arm_audience: get("MPE_ARM_AUDIENCE").unwrap_or_else(|| DEFAULT_ARM_AUDIENCE.into()),
+            arm_audience: get("MPE_ARM_AUDIENCE").unwrap_or_default(),
             servicebus_endpoint,
-            servicebus_audience: get("MPE_SERVICEBUS_AUDIENCE").unwrap_or_else(|| DEFAULT_SERVICEBUS_AUDIENCE.into()),
+            servicebus_audience: get("MPE_SERVICEBUS_AUDIENCE").unwrap_or_default(),
             client_id,
             first_check_delay,
             schedule,
@@ -225,6 +312,7 @@ impl Config {
             .map_err(|e| bad("MPE_TARGET_SUBSCRIPTIONS", e))?,
             message_ttl,
             policy,
+            budgets,
         })
     }
 
@@ -260,6 +348,21 @@ mod tests {
         .unwrap();
         let listed: std::collections::BTreeSet<String> = SETTINGS.iter().map(|s| s.to_string()).collect();
         assert_eq!(asked.into_inner().unwrap(), listed);
+    }
+
+    #[test]
+    fn the_tables_defaults_are_the_codes() {
+        let c = cfg(&[("ServiceBusConnection__fullyQualifiedNamespace", "ns.servicebus.windows.net")]).unwrap();
+        assert_eq!(c.schedule, Schedule::default(), "MPE_CHECK_SCHEDULE, _GIVE_UP_AFTER, _JITTER defaults");
+        assert_eq!(c.first_check_delay, Duration::from_secs(2));
+        assert_eq!(c.message_ttl, Duration::from_secs(24 * 3600));
+        assert_eq!(c.policy, Policy::default());
+        assert!(!c.policy.configured, "the default rule is not a configured MPE_ALLOW");
+        let mut names: Vec<&str> = SETTINGS.iter().chain(ENVIRONMENT).map(|s| s.name).collect();
+        names.sort();
+        let n = names.len();
+        names.dedup();
+        assert_eq!(names.len(), n, "a setting is listed once");
     }
 
     #[test]

@@ -49,6 +49,38 @@ pub enum Decision {
     },
 }
 
+/// A decision that ends a check: what the shell does with the work item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    CheckAgain { after: Duration, reason: String },
+    Done(Outcome),
+    Park { reason: ParkReason },
+}
+
+impl From<Verdict> for Decision {
+    fn from(v: Verdict) -> Decision {
+        match v {
+            Verdict::CheckAgain { after, reason } => Decision::CheckAgain { after, reason },
+            Verdict::Done(o) => Decision::Done(o),
+            Verdict::Park { reason } => Decision::Park { reason },
+        }
+    }
+}
+
+/// What the MPE alone decides: the target must be read, or the check ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MpeNext {
+    ReadTarget,
+    Final(Verdict),
+}
+
+/// What the target's complete PEC list decides: approve this PEC (index into the list), or the check ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetNext {
+    Approve { pec: usize },
+    Final(Verdict),
+}
+
 /// Why a work item was parked: a stable code (the `parkcode` message property, the audit event, the
 /// README's table) and the text for a human (the `parkreason` property).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -298,37 +330,65 @@ impl Schedule {
     }
 }
 
-/// Decide the next step. Pure: the same observation always gives the same answer.
+/// Decide the next step. Pure: the same observation always gives the same answer. The composition of
+/// [`decide_mpe`] and [`decide_target`], which the shell calls one after the other.
 pub fn decide(obs: Observation<'_>, progress: Progress, schedule: &Schedule, seed: u64) -> Decision {
-    let (view, endpoint_name, pecs) = match obs {
+    let (view, endpoint_name, pecs, subs) = match obs {
         Observation::MpeGone => return Decision::Done(Outcome::Deleted),
         Observation::Mpe { view, endpoint_name, pecs, customer_subscriptions } => {
-            (view, endpoint_name, pecs.map(|p| (p, customer_subscriptions)))
+            (view, endpoint_name, pecs, customer_subscriptions)
         }
     };
-    let again = |reason: String| check_again(reason, progress, schedule, seed, view);
-    match &view.status {
-        MpeStatus::Approved => Decision::Done(Outcome::AlreadyApproved),
-        MpeStatus::Rejected => Decision::Done(Outcome::Rejected),
-        MpeStatus::Disconnected => Decision::Done(Outcome::Disconnected),
-        MpeStatus::Failed(why) => Decision::Done(Outcome::Failed(why.clone())),
-        MpeStatus::Deleting => Decision::Done(Outcome::Deleted),
-        MpeStatus::Provisioning(s) => again(format!("service still provisioning ({s})")),
-        MpeStatus::Unknown(s) => again(format!("unknown MPE state ({s}); not treated as pending")),
-        MpeStatus::AwaitingApproval | MpeStatus::ProvisionedCheckTarget => match pecs {
-            None => Decision::ReadTarget,
-            Some((pecs, subs)) => decide_on_pecs(view, endpoint_name, pecs, subs, again),
-        },
+    match (decide_mpe(Some(view), progress, schedule, seed), pecs) {
+        (MpeNext::Final(v), _) => v.into(),
+        (MpeNext::ReadTarget, None) => Decision::ReadTarget,
+        (MpeNext::ReadTarget, Some(pecs)) => {
+            match decide_target(view, endpoint_name, pecs, subs, progress, schedule, seed) {
+                TargetNext::Approve { pec } => Decision::Approve { pec },
+                TargetNext::Final(v) => v.into(),
+            }
+        }
     }
 }
 
-fn check_again(reason: String, progress: Progress, schedule: &Schedule, seed: u64, view: &MpeView) -> Decision {
-    retry_later(reason, &view.raw_status, Duration::ZERO, progress, schedule, seed)
+/// Step one, on the MPE alone (`None`: ARM says it does not exist).
+pub fn decide_mpe(view: Option<&MpeView>, progress: Progress, schedule: &Schedule, seed: u64) -> MpeNext {
+    let Some(view) = view else {
+        return MpeNext::Final(Verdict::Done(Outcome::Deleted));
+    };
+    let again = |reason: String| {
+        MpeNext::Final(retry_later(reason, &view.raw_status, Duration::ZERO, progress, schedule, seed))
+    };
+    match &view.status {
+        MpeStatus::Approved => MpeNext::Final(Verdict::Done(Outcome::AlreadyApproved)),
+        MpeStatus::Rejected => MpeNext::Final(Verdict::Done(Outcome::Rejected)),
+        MpeStatus::Disconnected => MpeNext::Final(Verdict::Done(Outcome::Disconnected)),
+        MpeStatus::Failed(why) => MpeNext::Final(Verdict::Done(Outcome::Failed(why.clone()))),
+        MpeStatus::Deleting => MpeNext::Final(Verdict::Done(Outcome::Deleted)),
+        MpeStatus::Provisioning(s) => again(format!("service still provisioning ({s})")),
+        MpeStatus::Unknown(s) => again(format!("unknown MPE state ({s}); not treated as pending")),
+        MpeStatus::AwaitingApproval | MpeStatus::ProvisionedCheckTarget => MpeNext::ReadTarget,
+    }
+}
+
+/// Step two, once [`decide_mpe`] asked for the target: on its complete PEC list. `customer_subscriptions`
+/// as in [`Observation::Mpe`].
+pub fn decide_target(
+    view: &MpeView,
+    endpoint_name: &str,
+    pecs: &[Pec],
+    customer_subscriptions: &[String],
+    progress: Progress,
+    schedule: &Schedule,
+    seed: u64,
+) -> TargetNext {
+    let again = |reason: String| retry_later(reason, &view.raw_status, Duration::ZERO, progress, schedule, seed);
+    decide_on_pecs(view, endpoint_name, pecs, customer_subscriptions, again)
 }
 
 /// Check again by the schedule for a reason the shell found (a PEC changed under us, a 409/412), or
 /// park once that would pass the give-up time.
-pub fn check_later(reason: String, progress: Progress, schedule: &Schedule, seed: u64) -> Decision {
+pub fn check_later(reason: String, progress: Progress, schedule: &Schedule, seed: u64) -> Verdict {
     retry_later(reason, "unknown", Duration::ZERO, progress, schedule, seed)
 }
 
@@ -340,7 +400,7 @@ pub fn after_transient_failure(
     progress: Progress,
     schedule: &Schedule,
     seed: u64,
-) -> Decision {
+) -> Verdict {
     retry_later(format!("transient failure: {why}"), "unknown", min_delay, progress, schedule, seed)
 }
 
@@ -352,10 +412,10 @@ fn retry_later(
     progress: Progress,
     schedule: &Schedule,
     seed: u64,
-) -> Decision {
+) -> Verdict {
     let after = schedule.delay(progress.attempt, seed).max(min_delay);
     if progress.elapsed + after > schedule.give_up_after {
-        return Decision::Park {
+        return Verdict::Park {
             reason: ParkReason::new(
                 ParkCode::GaveUp,
                 format!(
@@ -366,7 +426,7 @@ fn retry_later(
             ),
         };
     }
-    Decision::CheckAgain { after, reason }
+    Verdict::CheckAgain { after, reason }
 }
 
 /// PECs that could belong to this MPE: under the MPE's target, private endpoint named as the service
@@ -420,14 +480,14 @@ fn by_request_message(view: &MpeView, pecs: &[Pec], idx: &[usize]) -> Vec<usize>
     idx.iter().copied().filter(|&i| message_matches(view, &pecs[i]) == Some(true)).collect()
 }
 
-fn ambiguous(pecs: &[Pec], idx: &[usize], why: &str) -> Decision {
+fn ambiguous(pecs: &[Pec], idx: &[usize], why: &str) -> TargetNext {
     let ids: Vec<&str> = idx.iter().map(|&i| pecs[i].id.as_str()).collect();
-    Decision::Park {
+    TargetNext::Final(Verdict::Park {
         reason: ParkReason::new(
             ParkCode::Ambiguous,
             format!("ambiguous: {} PECs could belong to this MPE ({why}): {}", ids.len(), ids.join(", ")),
         ),
-    }
+    })
 }
 
 fn decide_on_pecs(
@@ -435,8 +495,10 @@ fn decide_on_pecs(
     endpoint_name: &str,
     pecs: &[Pec],
     customer_subscriptions: &[String],
-    again: impl Fn(String) -> Decision,
-) -> Decision {
+    again: impl Fn(String) -> Verdict,
+) -> TargetNext {
+    let approve = |pec: usize| TargetNext::Approve { pec };
+    let again = |reason: String| TargetNext::Final(again(reason));
     let named = candidates(view, endpoint_name, pecs);
     let cands: Vec<usize> =
         named.iter().copied().filter(|&i| !in_customer_subscription(&pecs[i], view, customer_subscriptions)).collect();
@@ -457,9 +519,9 @@ fn decide_on_pecs(
         // not ours (or the service will catch up): only pending candidates count.
         return match pending.len() {
             0 => again("matching PEC not pending at the target yet".into()),
-            1 => Decision::Approve { pec: pending[0] },
+            1 => approve(pending[0]),
             _ => match by_request_message(view, pecs, &pending).as_slice() {
-                [one] => Decision::Approve { pec: *one },
+                [one] => approve(*one),
                 _ => ambiguous(pecs, &pending, "same private endpoint name, request message does not single one out"),
             },
         };
@@ -467,11 +529,11 @@ fn decide_on_pecs(
     // ProvisionedCheckTarget (Data Explorer): the MPE does not report its connection, the target decides.
     // A PEC we approved for this MPE (our marker) means done: no other candidate is ever considered.
     if cands.iter().any(|&i| pecs[i].status == PecStatus::Approved && crate::pec::carries_marker(&pecs[i], &view.id)) {
-        return Decision::Done(Outcome::AlreadyApproved);
+        return TargetNext::Final(Verdict::Done(Outcome::AlreadyApproved));
     }
     match (cands.as_slice(), pending.as_slice()) {
         ([one], [_]) => match message_matches(view, &pecs[*one]) {
-            Some(false) => Decision::Park {
+            Some(false) => TargetNext::Final(Verdict::Park {
                 reason: ParkReason::new(
                     ParkCode::EvidenceMismatch,
                     format!(
@@ -481,12 +543,12 @@ fn decide_on_pecs(
                         pecs[*one].description.as_deref().unwrap_or_default()
                     ),
                 ),
-            },
-            _ => Decision::Approve { pec: *one },
+            }),
+            _ => approve(*one),
         },
-        ([one], []) => status_outcome(&pecs[*one].status, again),
+        ([one], []) => TargetNext::Final(status_outcome(&pecs[*one].status, &again)),
         (_, []) => match by_request_message(view, pecs, &cands).as_slice() {
-            [one] => status_outcome(&pecs[*one].status, again),
+            [one] => TargetNext::Final(status_outcome(&pecs[*one].status, &again)),
             _ => ambiguous(pecs, &cands, "same private endpoint name, MPE state does not tell them apart"),
         },
         (_, _) => {
@@ -496,19 +558,26 @@ fn decide_on_pecs(
                 return ambiguous(pecs, &cands, "a decided PEC with the MPE's name sits beside a pending one");
             }
             match by_request_message(view, pecs, &pending).as_slice() {
-                [one] => Decision::Approve { pec: *one },
+                [one] => approve(*one),
                 _ => ambiguous(pecs, &cands, "same private endpoint name, request message does not single one out"),
             }
         }
     }
 }
 
-fn status_outcome(status: &PecStatus, again: impl Fn(String) -> Decision) -> Decision {
+fn status_outcome(status: &PecStatus, again: &impl Fn(String) -> TargetNext) -> Verdict {
+    let again = |r: String| match again(r) {
+        TargetNext::Final(v) => v,
+        // `again` only ever schedules or parks; an approval here would be a bug, so park.
+        TargetNext::Approve { .. } => {
+            Verdict::Park { reason: ParkReason::new(ParkCode::Ambiguous, "internal: approval where none was decided") }
+        }
+    };
     match status {
         PecStatus::Pending => again("PEC pending".into()),
-        PecStatus::Approved => Decision::Done(Outcome::AlreadyApproved),
-        PecStatus::Rejected => Decision::Done(Outcome::Rejected),
-        PecStatus::Disconnected => Decision::Done(Outcome::Disconnected),
+        PecStatus::Approved => Verdict::Done(Outcome::AlreadyApproved),
+        PecStatus::Rejected => Verdict::Done(Outcome::Rejected),
+        PecStatus::Disconnected => Verdict::Done(Outcome::Disconnected),
         PecStatus::Other(s) => again(format!("PEC in unknown state {s:?}")),
     }
 }

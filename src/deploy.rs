@@ -33,23 +33,79 @@ pub struct RoleDefinition {
     pub assignable_scopes: Vec<String>,
 }
 
-/// The control-plane actions the handler uses, sorted, no wildcards:
-/// - `read` on each supported MPE type (the handler re-reads the MPE on every check);
-/// - `privateEndpointConnections/read` and `/write` on each supported target type (list, re-read,
-///   approve by PUT, confirm by GET);
-/// - `read` on the target itself where the type lists its connections in the parent's GET.
-pub fn role_actions() -> Vec<String> {
+/// Target types left out of the default role because the Azure permissions reference
+/// (`infra/reference/actions.tsv`) does not document their actions: ARM rejects a whole role definition
+/// naming one action it does not know (`InvalidActionOrNotAction`). Their actions are in
+/// `infra/generated/role-opt-in.json` for whoever has checked them in their cloud
+/// (`subscription.bicep` `additionalRoleActions`, `deploy.sh --role-opt-in`).
+pub const OPT_IN_TARGETS: &[(&str, &str)] = &[(
+    "Microsoft.PowerBI/privateLinkServicesForPowerBI",
+    "the privateLinkServicesForPowerBI actions are not in the Azure permissions reference",
+)];
+
+/// Target types never put in a role: the service is retired.
+pub const RETIRED_TARGETS: &[(&str, &str)] =
+    &[("Microsoft.Media/mediaservices", "Azure Media Services was retired on 30 June 2024")];
+
+/// Reading a target's tags (`mpe-approver`, `mpe-approver-allow-from`) through the tags API.
+pub const TAGS_READ: &str = "Microsoft.Resources/tags/read";
+
+fn excluded(resource_type: &str) -> bool {
+    OPT_IN_TARGETS.iter().chain(RETIRED_TARGETS).any(|(t, _)| t.eq_ignore_ascii_case(resource_type))
+}
+
+fn target_actions(t: &crate::targets::TargetType, actions: &mut BTreeSet<String>) {
+    actions.insert(format!("{}/privateEndpointConnections/read", t.resource_type));
+    actions.insert(format!("{}/privateEndpointConnections/write", t.resource_type));
+    if !t.list {
+        actions.insert(format!("{}/read", t.resource_type));
+    }
+}
+
+/// The MPE side: only reads. `read` on each supported MPE type (the handler re-reads the MPE on every
+/// check); nothing on the MPE side is ever written.
+pub fn mpe_side_actions() -> Vec<String> {
+    let actions: BTreeSet<String> =
+        providers::registry().iter().map(|p| format!("{}/read", p.resource_type())).collect();
+    actions.into_iter().collect()
+}
+
+/// The target side: `privateEndpointConnections/read` and `/write` on each supported target type (list,
+/// re-read, approve by PUT, confirm by GET), `read` on the target itself where the type lists its
+/// connections in the parent's GET, and the target's tags. Opt-in and retired types are left out.
+pub fn target_side_actions() -> Vec<String> {
+    let mut actions = BTreeSet::from([TAGS_READ.to_string()]);
+    for t in TARGETS.iter().filter(|t| !excluded(t.resource_type)) {
+        target_actions(t, &mut actions);
+    }
+    actions.into_iter().collect()
+}
+
+/// The actions of the opt-in target types (`OPT_IN_TARGETS`), sorted: not in the default role.
+pub fn opt_in_actions() -> Vec<String> {
     let mut actions = BTreeSet::new();
-    for p in providers::registry() {
-        actions.insert(format!("{}/read", p.resource_type()));
+    for t in TARGETS.iter().filter(|t| OPT_IN_TARGETS.iter().any(|(o, _)| o.eq_ignore_ascii_case(t.resource_type))) {
+        target_actions(t, &mut actions);
     }
-    for t in TARGETS {
-        actions.insert(format!("{}/privateEndpointConnections/read", t.resource_type));
-        actions.insert(format!("{}/privateEndpointConnections/write", t.resource_type));
-        if !t.list {
-            actions.insert(format!("{}/read", t.resource_type));
-        }
-    }
+    actions.into_iter().collect()
+}
+
+/// The opt-in list as checked in at `infra/generated/role-opt-in.json`.
+pub fn opt_in_list() -> serde_json::Value {
+    serde_json::json!({
+        "Note": "Not in the default role: these actions are not in the Azure permissions reference \
+                 (infra/reference/actions.tsv), and ARM rejects a whole role definition that names an action it \
+                 does not know. Add them (subscription.bicep additionalRoleActions, deploy.sh --role-opt-in) only \
+                 after checking that your cloud accepts them.",
+        "Targets": OPT_IN_TARGETS.iter().map(|(t, why)| serde_json::json!({"Type": t, "Why": why})).collect::<Vec<_>>(),
+        "Actions": opt_in_actions(),
+    })
+}
+
+/// The control-plane actions of the default role, sorted, no wildcards: the MPE side (reads) and the
+/// target side (connection reads and writes), see `mpe_side_actions` and `target_side_actions`.
+pub fn role_actions() -> Vec<String> {
+    let actions: BTreeSet<String> = mpe_side_actions().into_iter().chain(target_side_actions()).collect();
     actions.into_iter().collect()
 }
 
@@ -105,6 +161,42 @@ mod tests {
         assert!(actions.contains(&"Microsoft.KeyVault/vaults/read".to_string()));
         assert!(!actions.contains(&"Microsoft.Storage/storageAccounts/read".to_string()));
         let writes = actions.iter().filter(|a| a.ends_with("/write")).count();
-        assert_eq!(writes, TARGETS.len());
+        assert_eq!(writes, TARGETS.len() - OPT_IN_TARGETS.len() - RETIRED_TARGETS.len());
+        assert!(actions.contains(&TAGS_READ.to_string()));
+    }
+
+    #[test]
+    fn read_and_write_are_split_by_side() {
+        for a in mpe_side_actions() {
+            assert!(a.ends_with("/read"), "the MPE side only reads: {a}");
+        }
+        for a in target_side_actions() {
+            assert!(a.ends_with("/read") || a.ends_with("/privateEndpointConnections/write"), "{a}");
+        }
+    }
+
+    #[test]
+    fn the_mpe_side_is_the_watched_operations_as_reads_and_disjoint_from_the_target_side() {
+        // One read per watched operation, and no action on both sides (a targets-only subscription gets
+        // the target side alone: nothing it needs may be on the MPE side).
+        let derived: Vec<String> =
+            watched_operations().iter().map(|op| format!("{}/read", op.strip_suffix("/write").unwrap())).collect();
+        assert_eq!(derived, mpe_side_actions());
+        let targets = target_side_actions();
+        assert!(!mpe_side_actions().iter().any(|a| targets.contains(a)), "an action on both sides");
+    }
+
+    #[test]
+    fn opt_in_and_retired_types_are_not_in_the_role() {
+        let actions = role_actions();
+        for (t, _) in OPT_IN_TARGETS.iter().chain(RETIRED_TARGETS) {
+            assert!(TARGETS.iter().any(|x| x.resource_type == *t), "{t} is not a target type");
+            assert!(!actions.iter().any(|a| a.to_lowercase().starts_with(&format!("{}/", t.to_lowercase()))), "{t}");
+        }
+        let opt_in = opt_in_actions();
+        assert!(
+            opt_in.contains(&"Microsoft.PowerBI/privateLinkServicesForPowerBI/privateEndpointConnections/write".into())
+        );
+        assert!(!opt_in.iter().any(|a| a.starts_with("Microsoft.Media/")), "retired services are not opt-in");
     }
 }

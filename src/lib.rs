@@ -13,6 +13,7 @@ pub mod decision;
 #[cfg(feature = "simulator")]
 pub mod demo;
 pub mod deploy;
+pub mod eventgrid;
 pub mod functions;
 pub mod handler;
 pub mod pec;

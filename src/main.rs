@@ -51,6 +51,18 @@ enum Command {
         /// The MPE's resource id.
         mpe_id: String,
     },
+    /// Run one reconciliation of an MPE now and print what it saw and decided, and why. Approves only
+    /// with --approve; never queues or parks anything.
+    Check {
+        /// The MPE's resource id.
+        mpe_id: String,
+        /// Approve when the decision is to approve (otherwise a dry run).
+        #[arg(long)]
+        approve: bool,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print what a deployment needs from the code, as JSON (infra/generated/ holds the checked-in copies).
     Print {
         #[command(subcommand)]
@@ -146,6 +158,36 @@ async fn replay(mpe_id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn check(mpe_id: &str, approve: bool, json: bool) -> anyhow::Result<ExitCode> {
+    let id = ResourceId::parse(mpe_id)?;
+    anyhow::ensure!(
+        mpe_approver::providers::for_id(&id).is_some(),
+        "{} is not a supported MPE type",
+        id.resource_type()
+    );
+    let mut config = Config::from_env()?;
+    if config.dry_run && approve {
+        eprintln!("MPE_DRY_RUN is set: --approve is ignored, nothing is changed");
+    }
+    config.dry_run = config.dry_run || !approve;
+    let app = build_app(config, Arc::new(SystemClock))?;
+    let item = WorkItem::new(id, chrono::Utc::now(), uuid::Uuid::new_v4().to_string(), Origin::Replay);
+    let r = handler::inspect(&app, &item).await;
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&r)?).context("writing to stdout")?;
+    } else {
+        writeln!(out, "MPE      {}", r.mpe_id)?;
+        writeln!(out, "outcome  {}{}", r.outcome, r.park_code.map(|c| format!(" [{c}]")).unwrap_or_default())?;
+        writeln!(out, "why      {}", r.reason)?;
+        for l in &r.logs {
+            writeln!(out, "  {l}")?;
+        }
+    }
+    Ok(if r.outcome == "transient failure" { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
 /// What `demo` and `simulate` say in a build without the simulator (the deployed package).
 #[cfg(not(feature = "simulator"))]
 const NO_SIMULATOR: &str = "this build of mpe-approver has no simulator (it was built with --no-default-features, \
@@ -224,6 +266,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         match command {
             Command::Serve { port } => serve(port).await.map(|_| ExitCode::SUCCESS),
             Command::Replay { mpe_id } => replay(&mpe_id).await.map(|_| ExitCode::SUCCESS),
+            Command::Check { mpe_id, approve, json } => check(&mpe_id, approve, json).await,
             Command::Demo { json, time_scale } => demo(json, time_scale).await,
             Command::Simulate { port, time_scale } => simulate(port, time_scale).await,
             Command::Print { what } => print(what).map(|_| ExitCode::SUCCESS),

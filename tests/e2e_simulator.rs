@@ -144,10 +144,13 @@ fn assert_clean(h: &Harness) {
     assert!(h.sim.dead_letters().is_empty(), "dead letters: {:?}\n{}", h.sim.dead_letters(), dump(h));
 }
 
-/// Approved once, after the MPE went pending, within a few simulated seconds of it.
+/// Approved once, after the MPE went pending, within a bound in simulated seconds. The schedule checks
+/// every 2 s at first; the bound is wide (30 s) because simulated time runs 20x faster than the CPU on
+/// a loaded 2-core machine: it catches a chain that stops being rescheduled, not a slow one (speed is
+/// measured by the benchmark and the demo's table, never asserted on wall-clock time).
 #[track_caller]
 fn assert_approved_cleanly(h: &Harness, id: &ResourceId, label: &str) {
-    assert_approved_within(h, id, label, 10.0)
+    assert_approved_within(h, id, label, 30.0)
 }
 
 /// Approved once, after the MPE went pending, at most `max_latency` simulated seconds after it.

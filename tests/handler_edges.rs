@@ -194,6 +194,26 @@ async fn garbage_envelopes_get_json_replies() {
     }
 }
 
+/// A check message is never acknowledged and dropped: a body that is no envelope, or an envelope
+/// without a message, is parked with the `invalid-input` code (issue 10: both used to answer 200 and
+/// lose the message).
+#[tokio::test]
+async fn check_messages_that_cannot_be_read_are_parked_not_dropped() {
+    for body in ["", "not json", "[]", "{\"Data\": 5}", "{\"Data\": {}, \"Metadata\": {}}"] {
+        let rec = Arc::new(Recorder::default());
+        let (status, v) = post(app(rec.clone()), "/MpeCheck", body).await;
+        assert_eq!(status, StatusCode::OK, "{body:?}: {v}");
+        let sent = rec.sent.lock().unwrap();
+        assert_eq!(sent.len(), 1, "{body:?} parked once");
+        assert_eq!(sent[0].0, "mpe-approvals-parked", "{body:?}");
+        assert!(sent[0].1.properties.iter().any(|(k, v)| k == props::PARK_CODE && v == "invalid-input"), "{body:?}");
+    }
+    // when parking fails too, the invocation fails so Service Bus redelivers
+    let rec = Arc::new(Recorder { fail: true, ..Default::default() });
+    let (status, _) = post(app(rec), "/MpeCheck", "not json").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+}
+
 #[tokio::test]
 async fn truncated_work_item_is_parked() {
     let rec = Arc::new(Recorder::default());

@@ -52,6 +52,58 @@ fn generated_role_matches_the_code() {
     assert_eq!(actions, deploy::role_actions());
 }
 
+/// The documented actions (`infra/reference/actions.tsv`, see `infra/reference/PROVENANCE.md`), lower-cased:
+/// ARM treats actions case-insensitively.
+fn documented_actions() -> std::collections::BTreeSet<String> {
+    let tsv = read("infra/reference/actions.tsv");
+    let mut lines = tsv.lines();
+    assert_eq!(lines.next().map(|h| h.split('\t').nth(1)), Some(Some("action")), "actions.tsv lost its header");
+    lines.filter_map(|l| l.split('\t').nth(1)).map(|a| a.trim().to_lowercase()).collect()
+}
+
+#[test]
+fn role_actions_are_documented() {
+    let documented = documented_actions();
+    assert!(documented.len() > 1000, "actions.tsv looks truncated");
+    let role: serde_json::Value = serde_json::from_str(&read("infra/generated/role.json")).expect("JSON object");
+    let actions: Vec<String> = serde_json::from_value(role["Actions"].clone()).expect("Actions");
+    let undocumented: Vec<&String> = actions.iter().filter(|a| !documented.contains(&a.to_lowercase())).collect();
+    assert!(
+        undocumented.is_empty(),
+        "infra/generated/role.json names actions the Azure permissions reference does not list (ARM rejects the whole \
+         role): {undocumented:?}; move their target type to deploy::OPT_IN_TARGETS or fix the name"
+    );
+    assert!(documented.contains(&deploy::TAGS_READ.to_lowercase()));
+}
+
+#[test]
+fn opt_in_list_matches_the_code() {
+    let printed = serde_json::to_string_pretty(&deploy::opt_in_list()).unwrap();
+    assert_same(&printed, "infra/generated/role-opt-in.json", "copy the printed JSON below into the file");
+    let role = deploy::role_actions();
+    for a in deploy::opt_in_actions() {
+        assert!(!role.contains(&a), "{a} is both opt-in and in the default role");
+    }
+}
+
+#[test]
+fn target_side_file_matches_the_code() {
+    let printed = serde_json::to_string_pretty(&deploy::target_side_actions()).unwrap();
+    assert_same(&printed, "infra/generated/role-target-side.json", "copy the printed JSON below into the file");
+    // The role is exactly the two sides, so the target side is a subset of role.json.
+    let mut both: Vec<String> = deploy::mpe_side_actions().into_iter().chain(deploy::target_side_actions()).collect();
+    both.sort();
+    both.dedup();
+    assert_eq!(both, deploy::role_actions());
+}
+
+#[test]
+fn version_flag_prints_the_crate_version() {
+    let out = Command::new(env!("CARGO_BIN_EXE_mpe-approver")).arg("--version").output().expect("run binary");
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("mpe-approver {}", env!("CARGO_PKG_VERSION")));
+}
+
 #[test]
 fn print_role_takes_scopes() {
     let role: serde_json::Value =
@@ -87,6 +139,7 @@ fn bicep_loads_the_generated_files_and_copies_nothing() {
     let all: String = files.iter().map(|(_, t)| t.as_str()).collect();
     assert!(all.contains("generated/operations.json'"), "the event filter must loadJsonContent the operations");
     assert!(all.contains("generated/role.json'"), "the role must loadJsonContent generated/role.json");
+    assert!(all.contains("generated/role-target-side.json'"), "targets-only roles must load the target side");
     for (path, text) in &files {
         for op in deploy::watched_operations() {
             assert!(!text.to_lowercase().contains(&op.to_lowercase()), "{path} hand-copies the operation {op}");

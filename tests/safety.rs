@@ -56,6 +56,8 @@ struct Arm {
     pec_gets: usize,
     /// Answers for the next PUTs, in order, before the normal behaviour (status, ARM error code).
     put_faults: Vec<(u16, &'static str)>,
+    /// The first n reads of an MPE answer 404 (a read replica behind the write).
+    mpe_missing_reads: usize,
     /// Every request: method, path, If-Match, body.
     log: Vec<(String, String, Option<String>, Option<Value>)>,
     base: String,
@@ -83,8 +85,12 @@ async fn serve_arm(State(st): State<Shared>, method: Method, uri: Uri, headers: 
         )
         .into_response();
     }
-    if let Some(m) = arm.mpes.get(&lower) {
-        return Json(m.clone()).into_response();
+    if let Some(m) = arm.mpes.get(&lower).cloned() {
+        if arm.mpe_missing_reads > 0 {
+            arm.mpe_missing_reads -= 1;
+            return arm_error(404, "ResourceNotFound", "not there yet");
+        }
+        return Json(m).into_response();
     }
     // Key Vault (and others) list their connections in the parent's GET.
     if let Some(pecs) = arm.pecs.get(&lower) {
@@ -787,4 +793,64 @@ async fn every_finished_check_writes_an_audit_line() {
     assert_eq!(a["evidence"]["message"], "matched");
     assert_eq!(a["evidence"]["group"], "not reported by the target");
     assert_eq!(a["allowedBy"], "MPE_ALLOW rule same-subscription");
+}
+
+/// A 404 right after the MPE's write event is confirmed by a second read before the chain ends
+/// (issue 10: a read replica may lag the write); a second 404 ends it.
+#[tokio::test]
+async fn a_404_mpe_is_read_again_before_the_chain_ends() {
+    let s = Service::StreamAnalytics;
+    let mpe = mpe_id(s, SUB_A, "mpe-lag");
+    let st = storage(SUB_A, "st1");
+    let mut a = Arm { mpe_missing_reads: 1, ..Default::default() };
+    a.mpes.insert(mpe.key(), mpe_body(s, &mpe, &st, "blob"));
+    a.pecs.insert(st.key(), vec![ours(s, &mpe, &st, "Pending", MSG)]);
+    let (arm, base) = start_arm(a).await;
+    assert_eq!(check(&base, &mpe, &[]).await.result(), "approved");
+
+    let gone = mpe_id(s, SUB_A, "mpe-gone");
+    let run = check(&base, &gone, &[]).await;
+    assert_eq!(run.result(), "MPE deleted", "{}", run.logs());
+    let reads = arm.lock().unwrap().log.iter().filter(|(m, p, ..)| m == "GET" && p.ends_with("/mpe-gone")).count();
+    assert_eq!(reads, 2, "read twice before ending");
+}
+
+/// `mpe-approver check <id>` (handler::inspect): a dry run unless asked to approve, and it never
+/// queues or parks anything.
+#[tokio::test]
+async fn check_command_is_a_dry_run_unless_asked_to_approve() {
+    let s = Service::DataExplorer;
+    let mpe = mpe_id(s, SUB_A, "mpe-cli");
+    let st = storage(SUB_A, "st1");
+    let (arm, base) = world(s, &mpe, &st, vec![ours(s, &mpe, &st, "Pending", MSG)]).await;
+    let inspect = |dry_run: bool| {
+        let base = base.clone();
+        let mpe = mpe.clone();
+        async move {
+            let mut config = Config::from_lookup(|k| match k {
+                "MPE_ARM_ENDPOINT" => Some(base.clone()),
+                "MPE_SERVICEBUS_ENDPOINT" => Some("http://127.0.0.1:9/sb".into()),
+                _ => None,
+            })
+            .unwrap();
+            config.dry_run = dry_run;
+            let clock: Arc<dyn Clock> = Arc::new(Fixed(NOW.parse().unwrap()));
+            let armc =
+                ArmClient::new(&config.arm_endpoint, config.arm_audience.clone(), Arc::new(Tokens), clock.clone())
+                    .unwrap();
+            let sender = Arc::new(Recorder::default());
+            let app = App { config, arm: armc, sender: sender.clone(), clock: clock.clone() };
+            let item = WorkItem::new(mpe, clock.now(), "corr-cli".into(), Origin::Replay);
+            let r = mpe_approver::handler::inspect(&app, &item).await;
+            assert!(sender.sent.lock().unwrap().is_empty(), "inspect never sends");
+            r
+        }
+    };
+    let r = inspect(true).await;
+    assert_eq!(r.outcome, "dry-run", "{r:?}");
+    assert!(puts(&arm).is_empty());
+    assert_eq!(r.audit.as_ref().unwrap()["evidence"]["message"], "matched");
+    let r = inspect(false).await;
+    assert_eq!(r.outcome, "approved", "{r:?}");
+    assert_eq!(puts(&arm).len(), 1);
 }

@@ -41,6 +41,9 @@ param maxDeliveryAttempts int = 30
 @maxValue(1440)
 param eventTimeToLiveInMinutes int = 1440
 
+@description('Name of the approver instance (subscription.bicep instanceName); the default instance keeps the original names.')
+param instanceName string = 'default'
+
 @description('Tags for the system topic.')
 param tags object = {}
 
@@ -71,7 +74,8 @@ resource topic 'Microsoft.EventGrid/systemTopics@2025-02-15' existing = {
 
 module deadLetterAccess 'deadletter-access.bicep' = {
   // Unique per watched subscription: all of them deploy into the main resource group.
-  name: 'mpe-approver-deadletter-${subscription().subscriptionId}'
+  // (Deployment names have at most 64 characters: another instance's uses a hash of the subscription id.)
+  name: instanceName == 'default' ? 'mpe-approver-deadletter-${subscription().subscriptionId}' : 'mpe-approver-${instanceName}-dl-${uniqueString(subscription().id)}'
   scope: resourceGroup(deadLetterIdParts[2], deadLetterIdParts[4])
   params: {
     storageAccountName: deadLetterIdParts[8]

@@ -102,3 +102,94 @@ def test_undocumented_parameter_fails(infra: Path):
     main = infra / "main.bicep"
     main.write_text(main.read_text() + "\nparam undocumented string = 'x'\n")
     one_error_containing(validate(infra), "parameter undocumented has no @description")
+
+
+# --- instance-scoped names (issue 12) ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "rel, old, new, message",
+    [
+        ("subscription.bicep",
+         "param eventSubscriptionName string = instanceName == 'default' ? 'mpe-approver' : 'mpe-approver-${instanceName}'",
+         "param eventSubscriptionName string = 'mpe-approver'", "param eventSubscriptionName"),
+        ("subscription.bicep", "name: roleDefinitionName", "name: guid(subscription().id, 'mpe-approver-role')",
+         "resource approverRole:"),
+        ("subscription.bicep", "roleName: roleName", "roleName: '${role.Name} (${subscription().subscriptionId})'",
+         "resource approverRole.roleName"),
+        ("main.bicep", "var token = instanceName == 'default' ? uniqueString(resourceGroup().id) : "
+         "uniqueString(resourceGroup().id, instanceName)", "var token = uniqueString(resourceGroup().id)", "var token"),
+        ("modules/events.bicep", "name: instanceName == 'default' ? 'mpe-approver-deadletter-${subscription().subscriptionId}' : "
+         "'mpe-approver-${instanceName}-dl-${uniqueString(subscription().id)}'",
+         "name: 'mpe-approver-deadletter-${subscription().subscriptionId}'",
+         "module deadLetterAccess"),
+    ],
+)
+def test_a_name_not_derived_from_instance_name_fails(infra: Path, rel, old, new, message):
+    f = infra / rel
+    src = f.read_text()
+    assert old in src, f"{rel} no longer holds {old!r}"
+    f.write_text(src.replace(old, new))
+    one_error_containing(validate(infra), f"{message}")
+    assert any("does not derive from instanceName" in e for e in validate(infra))
+
+
+def test_a_name_in_a_string_literal_only_does_not_count(infra: Path):
+    f = infra / "subscription.bicep"
+    src = f.read_text()
+    old = "param eventSubscriptionName string = instanceName == 'default' ? 'mpe-approver' : 'mpe-approver-${instanceName}'"
+    f.write_text(src.replace(old, "param eventSubscriptionName string = 'mpe-approver-instanceName'"))
+    one_error_containing(validate(infra), "param eventSubscriptionName: the name does not derive from instanceName")
+
+
+def test_instance_name_parameter_must_default_to_default(infra: Path):
+    f = infra / "subscription.bicep"
+    f.write_text(f.read_text().replace("param instanceName string = 'default'", "param instanceName string = 'prod'"))
+    one_error_containing(validate(infra), "does not declare param instanceName string = 'default'")
+
+
+def test_default_instance_keeps_todays_names():
+    """The default branch of every instance-scoped name is the name the previous release used."""
+    sub = (INFRA / "subscription.bicep").read_text()
+    for old in ["'rg-mpe-approver-events'", "'mpe-approver-subscription-events'", "'mpe-approver'",
+                "guid(subscription().id, 'mpe-approver-role')", "'${role.Name} (${subscription().subscriptionId})'",
+                "'mpe-approver-events'"]:
+        assert f"instanceName == 'default' ? {old}" in sub, old
+    assert "instanceName == 'default' ? uniqueString(resourceGroup().id) :" in (INFRA / "main.bicep").read_text()
+    events = (INFRA / "modules" / "events.bicep").read_text()
+    assert "instanceName == 'default' ? 'mpe-approver-deadletter-${subscription().subscriptionId}'" in events
+
+
+# --- documented role actions (issue 12) -------------------------------------------------------------
+
+
+def test_an_undocumented_role_action_fails(infra: Path):
+    role_path = infra / "generated" / "role.json"
+    role = json.loads(role_path.read_text())
+    role["Actions"].append("Microsoft.Media/mediaservices/privateEndpointConnections/write")
+    role_path.write_text(json.dumps(role))
+    one_error_containing(validate(infra), "Microsoft.Media/mediaservices/privateEndpointConnections/write is not a documented")
+
+
+def test_an_undocumented_target_side_action_fails(infra: Path):
+    path = infra / "generated" / "role-target-side.json"
+    path.write_text(json.dumps(json.loads(path.read_text()) + ["Microsoft.PowerBI/privateLinkServicesForPowerBI/read"]))
+    one_error_containing(validate(infra), "role-target-side.json: Microsoft.PowerBI/privateLinkServicesForPowerBI/read is not")
+
+
+def test_the_reference_is_a_copy_with_provenance():
+    ref = INFRA / "reference" / "actions.tsv"
+    prov = (INFRA / "reference" / "PROVENANCE.md").read_text()
+    import hashlib
+
+    assert hashlib.sha256(ref.read_bytes()).hexdigest() in prov, "PROVENANCE.md states the copy's sha256"
+    assert "commit 03e5750a" in prov
+    assert ref.read_text().splitlines()[0].split("\t")[:2] == ["namespace", "action"]
+
+
+def test_opt_in_actions_are_not_in_the_role_and_not_documented():
+    role = json.loads((INFRA / "generated" / "role.json").read_text())["Actions"]
+    opt_in = json.loads((INFRA / "generated" / "role-opt-in.json").read_text())
+    assert opt_in["Actions"] and opt_in["Note"]
+    assert not set(opt_in["Actions"]) & set(role)
+    assert not any(a.startswith("Microsoft.Media/") for a in role + opt_in["Actions"]), "Media Services is retired"

@@ -7,7 +7,8 @@
 use super::{enqueue, App, Reply};
 use crate::arm::ArmError;
 use crate::decision::{
-    self, after_transient_failure, decide, Decision, Evidence, Observation, Outcome, ParkCode, ParkReason, Progress,
+    self, after_transient_failure, decide_mpe, decide_target, Evidence, MpeNext, Outcome, ParkCode, ParkReason,
+    Progress, TargetNext, Verdict,
 };
 use crate::functions::{number, string, text, InvocationRequest};
 use crate::pec::{self, approval_settled, Pec, PecStatus};
@@ -29,6 +30,8 @@ pub const TRANSIENT_BACKOFF: Duration = Duration::from_secs(30);
 /// Pages of a target's PEC list read at most; a `nextLink` left after them parks the item (a decision
 /// is only ever taken on a complete list).
 pub const MAX_PEC_PAGES: usize = 20;
+/// How long to wait before reading a 404 MPE again (a read replica may lag the write that announced it).
+pub const NOT_FOUND_CONFIRM_DELAY: Duration = Duration::from_secs(3);
 /// Re-read-then-PUT rounds of one approval within an invocation (a transient PUT failure re-reads).
 const PUT_ROUNDS: u32 = 3;
 /// The Tags API (`Tags - Get At Scope`, `{scope}/providers/Microsoft.Resources/tags/default`, body
@@ -37,7 +40,7 @@ pub const TAGS_API_VERSION: &str = "2021-04-01";
 
 /// How a check ended, for the reply log.
 enum Step {
-    Finished(Decision),
+    Finished(Verdict),
     /// Transient: fail the invocation.
     Retry(String),
 }
@@ -84,7 +87,13 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
     async {
         let prefix = format!("mpe={} correlation={} attempt={}", item.mpe_id, item.correlation_id, item.attempt);
         let mut audit = Audit::default();
-        let step = reconcile(app, &item, &mut audit, &mut reply).await;
+        // The reconciliation gets the budget less a sixth, kept for acting on the outcome (a send).
+        let budget = app.config.budgets.check;
+        let step = match tokio::time::timeout(budget - budget / 6, reconcile(app, &item, &mut audit, &mut reply)).await
+        {
+            Ok(step) => step,
+            Err(_) => Step::Retry(format!("the check ran past its budget ({}s)", budget.as_secs_f64())),
+        };
         let decision = match step {
             Step::Retry(why) if delivery < IMMEDIATE_DELIVERIES => {
                 reply.resp.log(Level::WARN, format!("{prefix}: transient failure, Service Bus will redeliver: {why}"));
@@ -112,8 +121,55 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
     reply
 }
 
+/// What one reconciliation saw and decided, for `mpe-approver check` (nothing is queued or parked).
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Inspection {
+    pub mpe_id: String,
+    /// `approved`, `would approve (dry run)`, `check again`, `parked` (would be), `transient failure`, ...
+    pub outcome: String,
+    /// Why, in a sentence.
+    pub reason: String,
+    /// The park code, when it would be parked.
+    pub park_code: Option<&'static str>,
+    /// The reconciliation's log lines, in order.
+    pub logs: Vec<String>,
+    /// The audit event it would write.
+    pub audit: Option<Value>,
+}
+
+/// Run one reconciliation of `item` now, within the check budget, and report it without acting on the
+/// queue: no next check is scheduled and nothing is parked. It approves only when `app.config.dry_run`
+/// is off (the CLI turns it on unless `--approve`).
+pub async fn inspect(app: &App, item: &WorkItem) -> Inspection {
+    let mut reply = Reply::new();
+    let mut audit = Audit::default();
+    let budget = app.config.budgets.check;
+    let step = match tokio::time::timeout(budget, reconcile(app, item, &mut audit, &mut reply)).await {
+        Ok(step) => step,
+        Err(_) => Step::Retry(format!("the check ran past its budget ({}s)", budget.as_secs_f64())),
+    };
+    let (outcome, reason, park_code, decision) = match step {
+        Step::Retry(why) => ("transient failure".to_string(), why, None, None),
+        Step::Finished(d) => match &d {
+            Verdict::Done(o) => (o.code().to_string(), o.to_string(), None, Some(d.clone())),
+            Verdict::CheckAgain { after, reason } => {
+                (format!("check again in {:.0}s", after.as_secs_f64()), reason.clone(), None, Some(d.clone()))
+            }
+            Verdict::Park { reason } => {
+                ("parked".into(), reason.text.clone(), Some(reason.code.as_str()), Some(d.clone()))
+            }
+        },
+    };
+    let audit = decision
+        .as_ref()
+        .and_then(|d| audit_line(item, d, &audit))
+        .and_then(|l| l.strip_prefix("mpe.audit ").and_then(|j| serde_json::from_str(j).ok()));
+    Inspection { mpe_id: item.mpe_id.to_string(), outcome, reason, park_code, logs: reply.resp.logs.clone(), audit }
+}
+
 fn park(code: ParkCode, text: String) -> Step {
-    Step::Finished(Decision::Park { reason: ParkReason::new(code, text) })
+    Step::Finished(Verdict::Park { reason: ParkReason::new(code, text) })
 }
 
 /// An ARM failure: transient ones retry; a 403 is a missing permission; other refusals (400 ...) will
@@ -149,12 +205,24 @@ async fn reconcile(app: &App, item: &WorkItem, audit: &mut Audit, reply: &mut Re
     let schedule = &app.config.schedule;
     let seed = item.seed();
 
-    let body = match app.arm.get(&item.mpe_id, provider.api_version()).await {
+    let mut body = match app.arm.get(&item.mpe_id, provider.api_version()).await {
         Ok(b) => b,
         Err(e) => return arm_step(e, "reading the MPE"),
     };
+    if body.is_none() {
+        // ARM's reads may lag its writes right after the MPE's write event: confirm a 404 before the
+        // chain ends.
+        crate::clock::sleep(app.clock.as_ref(), NOT_FOUND_CONFIRM_DELAY).await;
+        body = match app.arm.get(&item.mpe_id, provider.api_version()).await {
+            Ok(b) => b,
+            Err(e) => return arm_step(e, "reading the MPE again after a 404"),
+        };
+    }
     let Some(body) = body else {
-        return Step::Finished(decide(Observation::MpeGone, progress, schedule, seed));
+        return match decide_mpe(None, progress, schedule, seed) {
+            MpeNext::Final(v) => Step::Finished(v),
+            MpeNext::ReadTarget => park(ParkCode::InvalidInput, "internal: a missing MPE asked for its target".into()),
+        };
     };
     let view = match provider.parse(&item.mpe_id, &body) {
         Ok(v) => v,
@@ -166,11 +234,8 @@ async fn reconcile(app: &App, item: &WorkItem, audit: &mut Audit, reply: &mut Re
         format!("mpe={} {} state: {} → {:?}", item.mpe_id, provider.service(), view.raw_status, view.status),
     );
     let subs = app.config.customer_subscriptions();
-    let obs =
-        Observation::Mpe { view: &view, endpoint_name: &endpoint_name, pecs: None, customer_subscriptions: &subs };
-    let first = decide(obs, progress, schedule, seed);
-    if first != Decision::ReadTarget {
-        return Step::Finished(first);
+    if let MpeNext::Final(v) = decide_mpe(Some(&view), progress, schedule, seed) {
+        return Step::Finished(v);
     }
 
     let Some(target_type) = targets::lookup(&view.target) else {
@@ -186,15 +251,9 @@ async fn reconcile(app: &App, item: &WorkItem, audit: &mut Audit, reply: &mut Re
         Ok(p) => p,
         Err(step) => return step,
     };
-    let obs = Observation::Mpe {
-        view: &view,
-        endpoint_name: &endpoint_name,
-        pecs: Some(&pecs),
-        customer_subscriptions: &subs,
-    };
-    let chosen = match decide(obs, progress, schedule, seed) {
-        Decision::Approve { pec } => &pecs[pec],
-        other => return Step::Finished(other),
+    let chosen = match decide_target(&view, &endpoint_name, &pecs, &subs, progress, schedule, seed) {
+        TargetNext::Approve { pec } => &pecs[pec],
+        TargetNext::Final(v) => return Step::Finished(v),
     };
     audit.pec_id = Some(chosen.id.clone());
     audit.private_endpoint_id = chosen.endpoint_id.clone();
@@ -291,7 +350,7 @@ async fn approve(
         }
     };
     if app.config.dry_run {
-        return Step::Finished(Decision::Done(Outcome::DryRun { pec_id: pec_id.to_string() }));
+        return Step::Finished(Verdict::Done(Outcome::DryRun { pec_id: pec_id.to_string() }));
     }
     let mut written = None;
     for round in 0..PUT_ROUNDS {
@@ -317,11 +376,11 @@ async fn approve(
             PecStatus::Pending => {}
             // An earlier PUT of ours landed (its answer was lost).
             PecStatus::Approved if pec::carries_marker(&p, &item.mpe_id) => {
-                return Step::Finished(Decision::Done(Outcome::Approved))
+                return Step::Finished(Verdict::Done(Outcome::Approved))
             }
-            PecStatus::Approved => return Step::Finished(Decision::Done(Outcome::AlreadyApproved)),
-            PecStatus::Rejected => return Step::Finished(Decision::Done(Outcome::Rejected)),
-            PecStatus::Disconnected => return Step::Finished(Decision::Done(Outcome::Disconnected)),
+            PecStatus::Approved => return Step::Finished(Verdict::Done(Outcome::AlreadyApproved)),
+            PecStatus::Rejected => return Step::Finished(Verdict::Done(Outcome::Rejected)),
+            PecStatus::Disconnected => return Step::Finished(Verdict::Done(Outcome::Disconnected)),
             PecStatus::Other(s) => return again(app, item, &format!("PEC changed before approval (now {s:?})")),
         }
         let description = pec::approved_description(p.description.as_deref(), &item.mpe_id);
@@ -362,7 +421,7 @@ async fn approve(
     if written.status == 200 {
         if let Some(p) = written.body.as_ref().and_then(|b| pec::parse_pec(b).ok()) {
             if approval_settled(&p) {
-                return Step::Finished(Decision::Done(Outcome::Approved));
+                return Step::Finished(Verdict::Done(Outcome::Approved));
             }
         }
     }
@@ -371,10 +430,10 @@ async fn approve(
         crate::clock::sleep(app.clock.as_ref(), wait).await;
         match app.arm.get(&pec_id, tt.api_version).await {
             Ok(Some(b)) => match pec::parse_pec(&b) {
-                Ok(p) if approval_settled(&p) => return Step::Finished(Decision::Done(Outcome::Approved)),
-                Ok(p) if p.status == PecStatus::Rejected => return Step::Finished(Decision::Done(Outcome::Rejected)),
+                Ok(p) if approval_settled(&p) => return Step::Finished(Verdict::Done(Outcome::Approved)),
+                Ok(p) if p.status == PecStatus::Rejected => return Step::Finished(Verdict::Done(Outcome::Rejected)),
                 Ok(p) if p.status == PecStatus::Disconnected => {
-                    return Step::Finished(Decision::Done(Outcome::Disconnected))
+                    return Step::Finished(Verdict::Done(Outcome::Disconnected))
                 }
                 _ => {}
             },
@@ -387,11 +446,11 @@ async fn approve(
 }
 
 /// One audit line per decision that ends a chain or concerns a PEC: `mpe.audit {json}`.
-fn audit_line(item: &WorkItem, decision: &Decision, audit: &Audit) -> Option<String> {
+fn audit_line(item: &WorkItem, decision: &Verdict, audit: &Audit) -> Option<String> {
     let (outcome, park) = match decision {
-        Decision::Done(o) => (o.code(), None),
-        Decision::Park { reason } => ("parked", Some(reason)),
-        Decision::CheckAgain { .. } if audit.pec_id.is_some() => ("check-again", None),
+        Verdict::Done(o) => (o.code(), None),
+        Verdict::Park { reason } => ("parked", Some(reason)),
+        Verdict::CheckAgain { .. } if audit.pec_id.is_some() => ("check-again", None),
         _ => return None,
     };
     let v = json!({
@@ -406,10 +465,9 @@ fn audit_line(item: &WorkItem, decision: &Decision, audit: &Audit) -> Option<Str
         "outcome": outcome,
         "parkCode": park.map(|r| r.code.as_str()),
         "reason": match decision {
-            Decision::Park { reason } => reason.text.clone(),
-            Decision::CheckAgain { reason, .. } => reason.clone(),
-            Decision::Done(o) => o.to_string(),
-            _ => String::new(),
+            Verdict::Park { reason } => reason.text.clone(),
+            Verdict::CheckAgain { reason, .. } => reason.clone(),
+            Verdict::Done(o) => o.to_string(),
         },
     });
     Some(format!("mpe.audit {v}"))
@@ -418,14 +476,14 @@ fn audit_line(item: &WorkItem, decision: &Decision, audit: &Audit) -> Option<Str
 async fn act(
     app: &App,
     item: &WorkItem,
-    decision: Decision,
+    decision: Verdict,
     audit: &Audit,
     prefix: &str,
     reply: &mut Reply,
 ) -> Result<(), crate::servicebus::SendError> {
     let line = audit_line(item, &decision, audit);
     match &decision {
-        Decision::Done(outcome) => {
+        Verdict::Done(outcome) => {
             let level = match outcome {
                 Outcome::Failed(_) => Level::WARN,
                 _ => Level::INFO,
@@ -433,13 +491,13 @@ async fn act(
             reply.resp.log(level, format!("{prefix}: done: {outcome}"));
             reply.resp.return_value = Value::String(outcome.to_string());
         }
-        Decision::CheckAgain { after, reason } => {
+        Verdict::CheckAgain { after, reason } => {
             let next = item.next();
             enqueue(app, &next, *after).await?;
             reply.resp.log(Level::INFO, format!("{prefix}: check again in {:.1}s: {reason}", after.as_secs_f64()));
             reply.resp.return_value = Value::String("check again".into());
         }
-        Decision::Park { reason } => {
+        Verdict::Park { reason } => {
             app.park(
                 item.to_json(),
                 reason,
@@ -450,19 +508,6 @@ async fn act(
             .await?;
             reply.resp.log(Level::WARN, format!("{prefix}: parked [{}]: {reason}", reason.code));
             reply.resp.return_value = Value::String("parked".into());
-        }
-        Decision::ReadTarget | Decision::Approve { .. } => {
-            // reconcile() resolves these before act(); the type allows them, so say so and park.
-            let reason = ParkReason::new(ParkCode::InvalidInput, "internal: unresolved decision");
-            app.park(
-                item.to_json(),
-                &reason,
-                Some(item.mpe_id.as_str()),
-                Some(&item.correlation_id),
-                super::CHECK_FUNCTION,
-            )
-            .await?;
-            reply.resp.log(Level::ERROR, format!("{prefix}: {reason}"));
         }
     }
     if let Some(line) = line {

@@ -5,6 +5,7 @@
 
 use super::{enqueue, App, Reply};
 use crate::decision::{ParkCode, ParkReason};
+use crate::eventgrid::Event;
 use crate::functions::{unwrap_json, InvocationRequest};
 use crate::providers;
 use crate::resource_id::ResourceId;
@@ -23,26 +24,20 @@ pub(crate) enum Verdict {
 }
 
 /// Pure: classify one Event Grid event.
-pub(crate) fn classify(event: &Value, source_refusal: impl Fn(&str) -> Option<String>) -> Verdict {
-    let Some(obj) = event.as_object() else {
-        return Verdict::Invalid("event is not a JSON object".into());
+pub(crate) fn classify(raw: &Value, source_refusal: impl Fn(&str) -> Option<String>) -> Verdict {
+    let event = match Event::from_value(raw) {
+        Ok(e) => e,
+        Err(why) => return Verdict::Invalid(why),
     };
-    let event_type = obj.get("eventType").and_then(Value::as_str).unwrap_or("");
+    let event_type = event.event_type.as_str();
     if !event_type.eq_ignore_ascii_case(WRITE_SUCCESS) {
         return Verdict::Ignore(format!("event type {event_type:?} is not {WRITE_SUCCESS}"));
     }
-    let data = obj.get("data").map(unwrap_json).unwrap_or(Value::Null);
-    let operation = data
-        .get("operationName")
-        .and_then(Value::as_str)
-        .or_else(|| data.pointer("/authorization/action").and_then(Value::as_str))
-        .unwrap_or("");
+    let operation = event.operation();
     let Some(provider) = providers::for_operation(operation) else {
         return Verdict::Ignore(format!("operation {operation:?} is not an MPE write"));
     };
-    let Some(uri) =
-        data.get("resourceUri").and_then(Value::as_str).or_else(|| obj.get("subject").and_then(Value::as_str))
-    else {
+    let Some(uri) = event.resource() else {
         return Verdict::Invalid(format!("{operation} event without data.resourceUri or subject"));
     };
     let id = match ResourceId::parse(uri) {
@@ -55,7 +50,7 @@ pub(crate) fn classify(event: &Value, source_refusal: impl Fn(&str) -> Option<St
             id.resource_type()
         ));
     }
-    if let Some(subject) = obj.get("subject").and_then(Value::as_str) {
+    if let Some(subject) = event.subject.as_deref() {
         if ResourceId::parse(subject).map(|s| s != id).unwrap_or(false) {
             return Verdict::Invalid(format!("subject {subject} and data.resourceUri {id} disagree"));
         }
@@ -63,7 +58,7 @@ pub(crate) fn classify(event: &Value, source_refusal: impl Fn(&str) -> Option<St
     if let Some(why) = source_refusal(id.subscription()) {
         return Verdict::Ignore(why);
     }
-    let correlation_id = correlation_or_new(data.get("correlationId").and_then(Value::as_str));
+    let correlation_id = correlation_or_new(event.data.correlation_id.as_deref());
     Verdict::Enqueue { mpe_id: id, correlation_id }
 }
 

@@ -5,6 +5,7 @@
 //! invocation on purpose, for transient trouble only: Service Bus then redelivers, Event Grid retries.
 
 mod check;
+pub use check::{inspect, Inspection};
 mod events;
 mod replay;
 
@@ -129,23 +130,84 @@ fn invocation_id(headers: &HeaderMap) -> String {
         .to_string()
 }
 
+/// Run a function within its budget (real time): past it the invocation fails (Event Grid and Service
+/// Bus deliver again), so no dependency can hold it until the host kills it.
+async fn within_budget(
+    function: &str,
+    budget: std::time::Duration,
+    run: impl std::future::Future<Output = Reply>,
+) -> Reply {
+    match tokio::time::timeout(budget, run).await {
+        Ok(r) => r,
+        Err(_) => {
+            let mut r = Reply::new();
+            r.resp.log(
+                tracing::Level::ERROR,
+                format!(
+                    "{function}: ran past its budget of {}s; failing the invocation for redelivery",
+                    budget.as_secs_f64()
+                ),
+            );
+            r.fail = true;
+            r
+        }
+    }
+}
+
 async fn on_event(State(app): State<Arc<App>>, headers: HeaderMap, body: axum::body::Bytes) -> Reply {
     match envelope(EVENT_FUNCTION, &body) {
-        Ok(req) => events::run(&app, req, &invocation_id(&headers)).await,
+        Ok(req) => {
+            within_budget(EVENT_FUNCTION, app.config.budgets.event, events::run(&app, req, &invocation_id(&headers)))
+                .await
+        }
         Err(r) => r,
     }
 }
 
 async fn on_check(State(app): State<Arc<App>>, headers: HeaderMap, body: axum::body::Bytes) -> Reply {
     match envelope(CHECK_FUNCTION, &body) {
-        Ok(req) => check::run(&app, req, &invocation_id(&headers)).await,
-        Err(r) => r,
+        Ok(req) => {
+            within_budget(CHECK_FUNCTION, app.config.budgets.check, check::run(&app, req, &invocation_id(&headers)))
+                .await
+        }
+        // Answering 200 would complete the message and lose it: park what arrived (or fail, so Service
+        // Bus redelivers, when even that is impossible).
+        Err(mut r) => {
+            let reason = crate::decision::ParkReason::new(
+                crate::decision::ParkCode::InvalidInput,
+                "MpeCheck invocation body is not a Functions envelope",
+            );
+            if let Err(e) =
+                app.park(String::from_utf8_lossy(&body).into_owned(), &reason, None, None, CHECK_FUNCTION).await
+            {
+                r.resp.log(tracing::Level::ERROR, format!("could not park the unreadable invocation: {e}"));
+                r.fail = true;
+            }
+            r
+        }
     }
 }
 
 async fn on_replay(State(app): State<Arc<App>>, headers: HeaderMap, body: axum::body::Bytes) -> Reply {
     match envelope(REPLAY_FUNCTION, &body) {
-        Ok(req) => replay::run(&app, req, &invocation_id(&headers)).await,
+        Ok(req) => {
+            let mut r = within_budget(
+                REPLAY_FUNCTION,
+                app.config.budgets.replay,
+                replay::run(&app, req, &invocation_id(&headers)),
+            )
+            .await;
+            if r.fail && !r.resp.outputs.contains_key("res") {
+                r.resp.outputs.insert(
+                    "res".into(),
+                    crate::functions::http_response(
+                        503,
+                        &serde_json::json!({"error": "replay ran past its budget; try again"}),
+                    ),
+                );
+            }
+            r
+        }
         Err(mut r) => {
             r.resp.outputs.insert(
                 "res".into(),

@@ -415,6 +415,24 @@ async fn ours_is_found_on_the_last_page_of_a_paged_list() {
     assert_clean(&h);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_vault_approval_carries_the_pecs_etag() {
+    let _serial = SERIAL.lock().await;
+    let h = start(&[]).await;
+    let id = asa("pe-etag");
+    let target = in_group(SUB, "rg-data/providers/Microsoft.KeyVault/vaults/kv-etag");
+    h.sim.add_mpe(MpeSpec::new(id.clone(), target.clone()).timing(secs(3), secs(6))).unwrap();
+    deliver(&h, &id).await;
+    let mut d = Driver::new(&h);
+    d.until("approval", |h| approved(h, &id)).await;
+    d.until_done(&id).await;
+    // The simulated Key Vault refuses a PUT whose If-Match is stale; the handler sent the one it read.
+    let sent = d.results.iter().flat_map(|r| &r.logs).any(|l| l.contains("If-Match: \""));
+    assert!(sent, "no approval with If-Match in the logs");
+    assert_approved_cleanly(&h, &id, "Key Vault with If-Match");
+    assert_clean(&h);
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // 6. twins
 

@@ -76,9 +76,20 @@ pub fn pec_json(target: &ResourceId, kind: TargetKind, p: &PecSnapshot) -> Value
         "properties": Value::Object(props),
     });
     if kind == TargetKind::KeyVault {
-        v["etag"] = json!("");
+        v["etag"] = json!(etag(p));
     }
     v
+}
+
+/// The ETag of a Key Vault PEC (the other simulated targets give none): a digest of what the PEC says
+/// now, so an approval, a rejection or a removal gives a new one. A PUT whose `If-Match` names another
+/// ETag is refused with 412.
+pub fn etag(p: &PecSnapshot) -> String {
+    use std::hash::{Hash, Hasher};
+    // SipHash with fixed keys: the same PEC state gives the same ETag for the simulator's whole life.
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (p.name.to_ascii_lowercase(), p.status.as_str(), &p.description, p.updating).hash(&mut h);
+    format!("\"{:016x}\"", h.finish())
 }
 
 fn parent_json(target: &ResourceId, kind: TargetKind, pecs: &[PecSnapshot]) -> Value {
@@ -98,6 +109,7 @@ struct Req<'a> {
     api_version: &'a str,
     /// `$skiptoken` of a list page (what our `nextLink`s carry): items to skip.
     skip: usize,
+    if_match: Option<&'a str>,
     principal: String,
     body: &'a [u8],
     now: DateTime<Utc>,
@@ -150,7 +162,8 @@ pub async fn handler(
         }
     }
     let skip = query.get("$skiptoken").and_then(|t| t.parse().ok()).unwrap_or(0);
-    let req = Req { method: &method, path, api_version, skip, principal, body: &body, now: st.clock.now() };
+    let if_match = headers.get("if-match").and_then(|v| v.to_str().ok()).map(str::trim);
+    let req = Req { method: &method, path, api_version, skip, if_match, principal, body: &body, now: st.clock.now() };
     let mut r = dispatch(&st, &req);
     if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
         r.headers_mut().insert("x-ms-request-id", v);
@@ -314,6 +327,17 @@ fn put_pec(st: &AppState, req: &Req<'_>, target: &ResourceId, name: &str) -> Res
     let Some((tid, kind)) = world.target(target) else {
         return not_found(target.as_str());
     };
+    // Key Vault honours If-Match (the targets without ETags ignore it).
+    if let (TargetKind::KeyVault, Some(want)) = (kind, req.if_match) {
+        let current = world.pec(&tid, name, req.now).map(|p| etag(&p));
+        if want != "*" && current.as_deref() != Some(want) {
+            return arm_error(
+                StatusCode::PRECONDITION_FAILED,
+                "PreconditionFailed",
+                format!("The ETag {want} does not match private endpoint connection '{name}' any more."),
+            );
+        }
+    }
     let outcome = match world.approve(&tid, name, &req.principal, description, req.now) {
         Ok(o) => o,
         Err(WorldError::NotApprovable { name, status }) => {

@@ -457,3 +457,50 @@ async fn pec_lists_page_with_next_links_when_asked() {
     let (_, kv) = arm_get(&sim, &tok, STORAGE).await;
     assert_eq!(kv["properties"]["privateEndpointConnections"].as_array().unwrap().len(), 5);
 }
+
+#[tokio::test]
+async fn key_vault_pecs_carry_an_etag_and_honour_if_match() {
+    let sim = sim().await;
+    let name = sim.add_mpe(MpeSpec::new(ASA, KV).timing(Duration::ZERO, Duration::ZERO)).unwrap();
+    let tok = token(&sim, "https://management.azure.com").await;
+    let path = format!("{KV}/privateEndpointConnections/{name}");
+    let (_, pec) = arm_get(&sim, &tok, &path).await;
+    let tag = pec["etag"].as_str().unwrap().to_string();
+    assert!(tag.len() > 2, "an ETag: {tag:?}");
+    let (_, again) = arm_get(&sim, &tok, &path).await;
+    assert_eq!(again["etag"], tag.as_str(), "stable while nothing changes");
+    let (_, parent) = arm_get(&sim, &tok, KV).await;
+    assert_eq!(parent["properties"]["privateEndpointConnections"][0]["etag"], tag.as_str());
+    let put = |if_match: &str| {
+        reqwest::Client::new()
+            .put(format!("{}{path}?api-version=2024-01-01", sim.arm_endpoint()))
+            .bearer_auth(&tok)
+            .header("If-Match", if_match)
+            .json(&approval_body(&pec, "ok"))
+            .send()
+    };
+    let r = put("\"stale\"").await.unwrap();
+    assert_eq!(r.status(), StatusCode::PRECONDITION_FAILED);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "PreconditionFailed");
+    assert_eq!(sim.pecs(KV)[0].status, PecStatus::Pending);
+    assert_eq!(put(&tag).await.unwrap().status(), StatusCode::OK);
+    let (_, approved) = arm_get(&sim, &tok, &path).await;
+    assert_ne!(approved["etag"], tag.as_str(), "an approval changes the ETag");
+    // The old ETag no longer matches.
+    assert_eq!(put(&tag).await.unwrap().status(), StatusCode::PRECONDITION_FAILED);
+    // Targets without ETags ignore If-Match.
+    let st = sim.add_mpe(MpeSpec::new(KUSTO, STORAGE).timing(Duration::ZERO, Duration::ZERO)).unwrap();
+    let spath = format!("{STORAGE}/privateEndpointConnections/{st}");
+    let (_, spec) = arm_get(&sim, &tok, &spath).await;
+    assert!(spec.get("etag").is_none());
+    let r = reqwest::Client::new()
+        .put(format!("{}{spath}?api-version=2024-01-01", sim.arm_endpoint()))
+        .bearer_auth(&tok)
+        .header("If-Match", "\"anything\"")
+        .json(&approval_body(&spec, "ok"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}

@@ -1,8 +1,16 @@
 //! `cargo bench`: figures, not assertions.
 //!
-//! 1. The pure decision: ns per `decide()` with a target holding 20 PECs.
-//! 2. A burst of MPEs through the simulator and the in-process handler (compressed time): real time
+//! 1. Memory under a response body without end: RSS before and after the ARM client reads an endless
+//!    chunked body from a local server (the streaming size cap must stop it).
+//! 2. The pure decision: ns per `decide()` with a target holding 20 PECs.
+//! 3. A burst of MPEs through the simulator and the in-process handler (compressed time): real time
 //!    until all are approved, invocation latency percentiles, ARM calls per MPE, peak RSS.
+//!
+//! `cargo bench --bench throughput -- endless-body` runs only the first (it needs no optimised build to
+//! be meaningful: `cargo bench --profile dev --bench throughput -- endless-body`).
+
+#[path = "../tests/faulty_server/mod.rs"]
+mod faulty_server;
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -14,6 +22,7 @@ use mpe_approver::demo::Harness;
 use mpe_approver::pec::{Pec, PecStatus};
 use mpe_approver::providers::{MpeStatus, MpeView};
 use mpe_approver::resource_id::ResourceId;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const SUB: &str = "7d3c2b1a-0000-4000-8000-00000000be4c";
@@ -59,9 +68,63 @@ fn bench_decide() {
     println!("decide(): {per:.0} ns per decision over 20 PECs ({n} decisions, {approvals} approvals)");
 }
 
-fn peak_rss_kib() -> Option<u64> {
+/// A `/proc/self/status` figure in KiB: `VmHWM` (peak RSS) or `VmRSS` (current).
+fn status_kib(field: &str) -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    s.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
+    s.lines().find(|l| l.starts_with(field))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn peak_rss_kib() -> Option<u64> {
+    status_kib("VmHWM:")
+}
+
+fn mib(kib: Option<u64>) -> String {
+    kib.map_or_else(|| "?".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
+}
+
+struct BenchTokens;
+#[async_trait::async_trait]
+impl mpe_approver::auth::TokenSource for BenchTokens {
+    async fn token(&self, _: &str) -> Result<String, mpe_approver::auth::AuthError> {
+        Ok("bench".into())
+    }
+}
+
+/// RSS before and after reading an endless chunked body through the ARM client (production limits).
+async fn bench_endless_body() -> anyhow::Result<()> {
+    use mpe_approver::arm::{ArmClient, MAX_BODY};
+    let server =
+        faulty_server::start(faulty_server::Fault::EndlessChunked { status: "200 OK", chunk: 64 * 1024 }).await;
+    let arm = ArmClient::new(
+        &url::Url::parse(&server.url())?,
+        "https://management.azure.com".into(),
+        Arc::new(BenchTokens),
+        Arc::new(mpe_approver::clock::SystemClock),
+    )?;
+    let id = ResourceId::parse(&format!(
+        "/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.StreamAnalytics/clusters/c/privateEndpoints/pe"
+    ))?;
+    let (rss0, hwm0) = (status_kib("VmRSS:"), status_kib("VmHWM:"));
+    let started = Instant::now();
+    let outcome = match arm.get(&id, "2020-03-01").await {
+        Ok(_) => "read to the end (unexpected)".to_string(),
+        Err(e) => format!("refused: {e}"),
+    };
+    let took = started.elapsed();
+    let (rss1, hwm1) = (status_kib("VmRSS:"), status_kib("VmHWM:"));
+    let sent = server.body_bytes_written.load(std::sync::atomic::Ordering::Relaxed);
+    println!("endless chunked body through the ARM client (cap {} MiB):", MAX_BODY / (1024 * 1024));
+    println!("  {outcome}");
+    println!(
+        "  after {:.0} ms; the server had written {:.1} MiB; RSS {} -> {}, peak RSS {} -> {}",
+        took.as_secs_f64() * 1000.0,
+        sent as f64 / (1024.0 * 1024.0),
+        mib(rss0),
+        mib(rss1),
+        mib(hwm0),
+        mib(hwm1)
+    );
+    Ok(())
 }
 
 async fn bench_burst(n: usize, scale: f64) -> anyhow::Result<()> {
@@ -136,7 +199,13 @@ fn main() -> anyhow::Result<()> {
     if std::env::args().any(|a| a == "--list") {
         return Ok(());
     }
-    bench_decide();
+    let only_endless = std::env::args().any(|a| a == "endless-body");
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // First, while the process is small, so its peak RSS is the body's doing.
+    rt.block_on(bench_endless_body())?;
+    if only_endless {
+        return Ok(());
+    }
+    bench_decide();
     rt.block_on(bench_burst(300, 20.0))
 }

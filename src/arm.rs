@@ -1,8 +1,14 @@
 //! Azure Resource Manager over reqwest with an Entra ID token.
 //!
-//! Retries 429 and 5xx honouring `Retry-After` (bounded), maps 404 and 204 to "absent", never panics on
-//! a response body, refuses to follow a `nextLink` to another host (our token goes only to ARM), and
-//! counts calls. Resource ids were validated by `ResourceId`, so paths need no escaping.
+//! Retries 429 and 5xx honouring `Retry-After` (bounded: at most [`MAX_RETRY_SLEEP`] of waiting per
+//! request, then the wait is handed to the caller on [`ArmError::Transient`]), maps 404 and 204 to
+//! "absent", never panics on a response body, refuses to follow a `nextLink` to another host (our token
+//! goes only to ARM), and counts calls. Resource ids were validated by `ResourceId`, so paths need no
+//! escaping.
+//!
+//! Every outbound request is bounded: connect and total timeouts ([`Timeouts`]) on the shared
+//! [`http_client`] (ARM and Service Bus), a time limit on each token acquisition, a deadline on each
+//! call with its retries ([`CALL_TIMEOUT`]), and every response body read through [`read_body_capped`].
 
 use crate::auth::TokenSource;
 use crate::clock::{self, SharedClock};
@@ -13,15 +19,53 @@ use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
 
-const MAX_BODY: usize = 8 * 1024 * 1024;
+/// Largest ARM response body we read (a PEC list of a busy target is well under 1 MiB).
+pub const MAX_BODY: usize = 8 * 1024 * 1024;
 const MAX_RETRIES: u32 = 3;
+/// Longest single in-invocation wait for a `Retry-After`.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
+/// Longest total in-invocation waiting across the retries of one request. Past it the request fails
+/// as transient, carrying the server's `Retry-After` so the caller can reschedule instead of sleeping.
+pub const MAX_RETRY_SLEEP: Duration = Duration::from_secs(10);
+
+/// Connect timeout of every outbound request (TCP and TLS), ARM, Service Bus and identity alike.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Total timeout of one outbound request, from sending it to its last body byte. A server that accepts
+/// and never answers, or trickles a body, costs at most this per attempt.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// One managed identity token acquisition, including the identity client's own retries (each attempt
+/// gets at most half of it): past it the token request is abandoned and the call fails as transient.
+pub const TOKEN_TIMEOUT: Duration = Duration::from_secs(5);
+/// One call (an ARM request or a Service Bus send) with all its retries and in-call waits: no retry
+/// starts, and no attempt runs, past it. A hanging server costs one call this, not four request timeouts.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Time limits of outbound calls. `Default` is the production values ([`CONNECT_TIMEOUT`],
+/// [`REQUEST_TIMEOUT`], [`TOKEN_TIMEOUT`], [`CALL_TIMEOUT`]); tests inject short ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Connecting (TCP and TLS).
+    pub connect: Duration,
+    /// One request, from sending to the last byte of the response body.
+    pub request: Duration,
+    /// One managed identity token acquisition, retries included (see [`crate::auth::AzureIdentity`]).
+    pub token: Duration,
+    /// One call with all its retries and waits (ARM request, Service Bus send).
+    pub call: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts { connect: CONNECT_TIMEOUT, request: REQUEST_TIMEOUT, token: TOKEN_TIMEOUT, call: CALL_TIMEOUT }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArmError {
-    /// Worth retrying later: throttling, server errors, network, tokens.
+    /// Worth retrying later: throttling, server errors, network, tokens. `retry_after` is the server's
+    /// `Retry-After` when it sent one, for the caller to reschedule by.
     #[error("ARM {method} {path}: transient failure: {message}")]
-    Transient { method: &'static str, path: String, message: String },
+    Transient { method: &'static str, path: String, message: String, retry_after: Option<Duration> },
     /// Will not succeed by retrying: 400, 403 (missing role), 409 ...
     #[error("ARM {method} {path}: HTTP {status} {code}: {message}")]
     Refused { method: &'static str, path: String, status: u16, code: String, message: String },
@@ -33,6 +77,47 @@ impl ArmError {
     pub fn is_transient(&self) -> bool {
         matches!(self, ArmError::Transient { .. })
     }
+
+    /// How long the server asked us to wait (`Retry-After` of the last answer), when it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ArmError::Transient { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// Why a response body was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// More than the cap arrived (or was announced by `Content-Length`); reading stopped there.
+    #[error("response body larger than {cap} bytes (stopped after {read} bytes)")]
+    TooLarge { cap: usize, read: usize },
+    /// The connection failed or timed out while the body was read.
+    #[error("response body could not be read: {0}")]
+    Transport(#[source] reqwest::Error),
+}
+
+/// Read a response body chunk by chunk and stop as soon as more than `cap` bytes have arrived,
+/// whatever `Content-Length` says (an announced length above the cap is refused before reading).
+/// At most `cap` bytes plus one chunk are ever held; the connection is dropped on the error.
+/// Every response body of ARM, Service Bus and the identity endpoint is read through this.
+pub async fn read_body_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, BodyError> {
+    let announced = resp.content_length();
+    if let Some(len) = announced {
+        if len > cap as u64 {
+            return Err(BodyError::TooLarge { cap, read: 0 });
+        }
+    }
+    let mut buf = Vec::with_capacity(announced.map_or(0, |l| l as usize).min(cap).min(64 * 1024));
+    while let Some(chunk) = resp.chunk().await.map_err(BodyError::Transport)? {
+        let read = buf.len() + chunk.len();
+        if read > cap {
+            return Err(BodyError::TooLarge { cap, read });
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf)
 }
 
 /// A response to a write.
@@ -48,7 +133,43 @@ pub struct ArmClient {
     audience: String,
     tokens: Arc<dyn TokenSource>,
     clock: SharedClock,
+    timeouts: Timeouts,
     calls: AtomicU64,
+    /// Per subscription (lower-case id): no ARM call before this time. Shared by every invocation of the
+    /// process, so concurrent checks stop calling a subscription ARM asked to wait.
+    not_before: std::sync::Mutex<std::collections::HashMap<String, chrono::DateTime<chrono::Utc>>>,
+}
+
+/// A wait this short for a throttled subscription is slept inside the call; a longer one is handed back
+/// to the caller (`ArmError::Transient::retry_after`) to reschedule by.
+pub const MAX_INLINE_THROTTLE_WAIT: Duration = Duration::from_secs(1);
+/// When ARM reports fewer remaining requests than this for a subscription (`x-ms-ratelimit-remaining-
+/// subscription-reads` / `-writes`), calls to it pause for [`LOW_REMAINING_PAUSE`]: slowing down before a 429.
+/// ARM's token bucket refills a subscription's reads at 25 per second (Azure docs, "Understand how
+/// Azure Resource Manager throttles requests"), so one second refills about this many.
+pub const LOW_REMAINING: u64 = 25;
+pub const LOW_REMAINING_PAUSE: Duration = Duration::from_secs(1);
+/// The longest `Retry-After` slept inside a call; a longer one returns at once with the wait.
+pub const MAX_INLINE_RETRY_AFTER: Duration = Duration::from_secs(2);
+/// The wait assumed for a 429 without `Retry-After`.
+const DEFAULT_THROTTLE: Duration = Duration::from_secs(5);
+
+/// The subscription id (lower-case) an ARM path or URL is in, if it names one.
+fn subscription_of(path: &str) -> Option<String> {
+    let lower = path.to_ascii_lowercase();
+    let at = lower.find("/subscriptions/")? + "/subscriptions/".len();
+    let sub: String = lower[at..].chars().take_while(|c| *c != '/' && *c != '?').collect();
+    (!sub.is_empty()).then_some(sub)
+}
+
+/// The remaining-requests count ARM reports for the subscription on this response, if any.
+fn remaining(h: &reqwest::header::HeaderMap, method: &str) -> Option<u64> {
+    let name = if method == "GET" {
+        "x-ms-ratelimit-remaining-subscription-reads"
+    } else {
+        "x-ms-ratelimit-remaining-subscription-writes"
+    };
+    h.get(name)?.to_str().ok()?.trim().parse().ok()
 }
 
 fn arm_error_parts(body: &[u8]) -> (String, String) {
@@ -72,10 +193,16 @@ fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
     at.duration_since(std::time::SystemTime::now()).ok()
 }
 
-/// The HTTP client for Azure calls: 30 s timeout, our user agent.
-pub(crate) fn http_client() -> reqwest::Result<reqwest::Client> {
+/// The HTTP client for Azure calls: [`CONNECT_TIMEOUT`], [`REQUEST_TIMEOUT`], our user agent.
+pub fn http_client() -> reqwest::Result<reqwest::Client> {
+    http_client_with(&Timeouts::default())
+}
+
+/// The HTTP client for Azure calls with the given connect and request timeouts, our user agent.
+pub fn http_client_with(t: &Timeouts) -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
+        .connect_timeout(t.connect)
+        .timeout(t.request)
         .user_agent(concat!("mpe-approver/", env!("CARGO_PKG_VERSION")))
         .build()
 }
@@ -87,15 +214,46 @@ impl ArmClient {
         tokens: Arc<dyn TokenSource>,
         clock: SharedClock,
     ) -> anyhow::Result<Self> {
-        let http = http_client()?;
+        Self::with_timeouts(endpoint, audience, tokens, clock, Timeouts::default())
+    }
+
+    /// As [`ArmClient::new`], with explicit time limits (tests inject short ones).
+    pub fn with_timeouts(
+        endpoint: &Url,
+        audience: String,
+        tokens: Arc<dyn TokenSource>,
+        clock: SharedClock,
+        timeouts: Timeouts,
+    ) -> anyhow::Result<Self> {
+        let http = http_client_with(&timeouts)?;
         Ok(ArmClient {
             http,
             endpoint: endpoint.as_str().trim_end_matches('/').to_string(),
             audience,
             tokens,
             clock,
+            timeouts,
             calls: AtomicU64::new(0),
+            not_before: Default::default(),
         })
+    }
+
+    /// How much longer ARM asked us to leave `subscription` alone, if it did.
+    pub fn throttled_for(&self, subscription: &str) -> Option<Duration> {
+        let until = *self.not_before.lock().ok()?.get(&subscription.to_ascii_lowercase())?;
+        (until - self.clock.now()).to_std().ok().filter(|d| !d.is_zero())
+    }
+
+    /// Leave `subscription` alone for `wait` (the later of this and any earlier hold wins).
+    fn hold(&self, subscription: &str, wait: Duration) {
+        let Ok(d) = chrono::Duration::from_std(wait) else { return };
+        let until = self.clock.now() + d;
+        if let Ok(mut m) = self.not_before.lock() {
+            let e = m.entry(subscription.to_string()).or_insert(until);
+            if *e < until {
+                *e = until;
+            }
+        }
     }
 
     /// ARM requests made so far (each retry counts).
@@ -152,50 +310,79 @@ impl ArmClient {
         body: Option<(&Value, Option<&str>)>,
     ) -> Result<Written, ArmError> {
         let max_retries = if body.is_some() { 0 } else { MAX_RETRIES };
-        let transient = |message: String| ArmError::Transient { method, path: path.to_string(), message };
+        let transient = |message: String, retry_after: Option<Duration>| ArmError::Transient {
+            method,
+            path: path.to_string(),
+            message,
+            retry_after,
+        };
         let mut attempt = 0;
+        let mut slept = Duration::ZERO;
+        let deadline = tokio::time::Instant::now() + self.timeouts.call;
+        let subscription = subscription_of(path);
+        let mut waited_for_hold = false;
         loop {
-            let token = self.tokens.token(&self.audience).await.map_err(|e| transient(e.to_string()))?;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Err(transient(format!("no answer within {} ms", self.timeouts.call.as_millis()), None));
+            }
+            // ARM asked every client of this subscription to wait: do not call it before that time.
+            if let Some((sub, wait)) = subscription.as_deref().and_then(|s| Some((s, self.throttled_for(s)?))) {
+                if wait > MAX_INLINE_THROTTLE_WAIT || self.clock.real(wait) >= left || waited_for_hold {
+                    return Err(transient(
+                        format!(
+                            "subscription {sub} is throttled by ARM for {:.1}s more; not calling",
+                            wait.as_secs_f64()
+                        ),
+                        Some(wait),
+                    ));
+                }
+                // Once per call: a hold that is still there after its wait is handed back.
+                waited_for_hold = true;
+                clock::sleep(self.clock.as_ref(), wait).await;
+                continue;
+            }
+            // The token source bounds itself (AzureIdentity); whatever the source, not past the deadline.
+            let token = crate::auth::token_within(self.tokens.as_ref(), &self.audience, left)
+                .await
+                .map_err(|e| transient(e.to_string(), None))?;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             self.calls.fetch_add(1, Ordering::Relaxed);
             let mut req = match method {
                 "PUT" => self.http.put(url),
                 _ => self.http.get(url),
             }
-            .bearer_auth(token);
+            .bearer_auth(token)
+            .timeout(self.timeouts.request.min(left));
             if let Some((b, if_match)) = body {
                 req = req.json(b);
                 if let Some(etag) = if_match {
                     req = req.header(reqwest::header::IF_MATCH, etag);
                 }
             }
-            let wait = match req.send().await {
+            // A retryable failure: what went wrong and the server's Retry-After, if any.
+            let (failure, ra) = match req.send().await {
                 Err(e) => {
                     tracing::warn!(method, path, error = %e, attempt, "ARM request failed");
-                    if attempt >= max_retries {
-                        return Err(transient(e.to_string()));
-                    }
-                    Duration::from_millis(500 << attempt)
+                    (e.to_string(), None)
                 }
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let ra = retry_after(resp.headers());
-                    if let Some(len) = resp.content_length() {
-                        if len as usize > MAX_BODY {
-                            return Err(ArmError::BadBody {
-                                method,
-                                path: path.into(),
-                                message: format!("{len} byte body"),
-                            });
+                    if let Some(sub) = subscription.as_deref() {
+                        if status == 429 {
+                            self.hold(sub, ra.unwrap_or(DEFAULT_THROTTLE));
+                        } else if remaining(resp.headers(), method).is_some_and(|n| n < LOW_REMAINING) {
+                            self.hold(sub, LOW_REMAINING_PAUSE);
                         }
                     }
-                    let bytes = resp.bytes().await.map_err(|e| transient(e.to_string()))?;
-                    if bytes.len() > MAX_BODY {
-                        return Err(ArmError::BadBody {
-                            method,
-                            path: path.into(),
-                            message: format!("{} byte body", bytes.len()),
-                        });
-                    }
+                    let bytes = match read_body_capped(resp, MAX_BODY).await {
+                        Ok(b) => b,
+                        Err(e @ BodyError::TooLarge { .. }) => {
+                            return Err(ArmError::BadBody { method, path: path.into(), message: e.to_string() })
+                        }
+                        Err(e @ BodyError::Transport(_)) => return Err(transient(e.to_string(), ra)),
+                    };
                     match status {
                         200..=299 => {
                             let body = if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -212,23 +399,31 @@ impl ArmClient {
                         404 if method == "GET" => return Ok(Written { status, body: None }),
                         408 | 429 | 500..=599 => {
                             let (code, msg) = arm_error_parts(&bytes);
-                            tracing::warn!(method, path, status, code, attempt, "ARM throttled or failed; retrying");
-                            if attempt >= max_retries {
-                                return Err(transient(format!("HTTP {status} {code}: {msg}")));
-                            }
-                            ra.unwrap_or(Duration::from_millis(500 << attempt)).min(MAX_RETRY_AFTER)
+                            tracing::warn!(method, path, status, code, attempt, "ARM throttled or failed");
+                            (format!("HTTP {status} {code}: {msg}"), ra)
                         }
                         _ => {
                             let (code, message) = arm_error_parts(&bytes);
                             if status == 401 {
-                                return Err(transient(format!("HTTP 401 {code}: {message}")));
+                                return Err(transient(format!("HTTP 401 {code}: {message}"), ra));
                             }
                             return Err(ArmError::Refused { method, path: path.into(), status, code, message });
                         }
                     }
                 }
             };
+            let wait = ra.unwrap_or(Duration::from_millis(500 << attempt)).min(MAX_RETRY_AFTER);
+            let past_deadline = tokio::time::Instant::now() + self.clock.real(wait) >= deadline;
+            // A long Retry-After is honoured in full by the caller rescheduling, not by sleeping here.
+            let long_wait = ra.is_some_and(|r| r > MAX_INLINE_RETRY_AFTER);
+            if attempt >= max_retries || slept + wait > MAX_RETRY_SLEEP || past_deadline || long_wait {
+                // Out of retries, or this request has waited its share inside the invocation, or its time
+                // is up: hand the server's wait to the caller (to reschedule by) instead of sleeping on.
+                return Err(transient(failure, ra));
+            }
+            tracing::debug!(method, path, attempt, wait_ms = wait.as_millis() as u64, "ARM retrying");
             attempt += 1;
+            slept += wait;
             clock::sleep(self.clock.as_ref(), wait).await;
         }
     }
@@ -268,6 +463,21 @@ mod tests {
         }
         assert_eq!(tokens.0.load(Ordering::Relaxed), 0, "no token was fetched for a foreign host");
         assert_eq!(arm.calls(), 0);
+    }
+
+    #[test]
+    fn transient_display_is_unchanged_by_retry_after() {
+        let e = ArmError::Transient {
+            method: "GET",
+            path: "/x".into(),
+            message: "HTTP 429 TooManyRequests: slow down".into(),
+            retry_after: Some(Duration::from_secs(30)),
+        };
+        assert_eq!(e.to_string(), "ARM GET /x: transient failure: HTTP 429 TooManyRequests: slow down");
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(30)));
+        let refused =
+            ArmError::Refused { method: "PUT", path: "/x".into(), status: 400, code: "C".into(), message: "m".into() };
+        assert_eq!(refused.retry_after(), None);
     }
 
     #[test]

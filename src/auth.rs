@@ -1,10 +1,29 @@
 //! Entra ID tokens. Production: azure_identity's `ManagedIdentityCredential` when running in Azure
 //! (App Service sets `IDENTITY_ENDPOINT`/`IDENTITY_HEADER`), a developer credential (Azure CLI / azd)
 //! otherwise. Behind a trait so the simulator's in-process demo can hand out its own tokens.
+//!
+//! Bounded like every outbound call: the managed identity's requests go through our own transport
+//! (connect and request timeouts of [`Timeouts`], body read with [`read_body_capped`]), its own retries
+//! are capped ([`identity_retry`]), and each token acquisition is abandoned after [`Timeouts::token`]
+//! (developer tools: [`DEVELOPER_TOKEN_TIMEOUT`]), so a hanging or failing identity endpoint becomes a
+//! prompt error, which ARM reports as transient. Callers also bound any [`TokenSource`] by their own
+//! deadline ([`token_within`]).
 
+use crate::arm::{read_body_capped, BodyError, Timeouts};
 use async_trait::async_trait;
 use azure_core::credentials::TokenCredential;
+use azure_core::http::{AsyncRawResponse, ClientOptions, ExponentialRetryOptions, RetryOptions, Transport};
 use std::sync::Arc;
+use std::time::Duration;
+
+/// Largest identity endpoint response we read; a token response is a few KiB.
+pub const IDENTITY_MAX_BODY: usize = 64 * 1024;
+/// A developer credential runs the Azure CLI or azd, which can take seconds on a cold machine: its
+/// token acquisitions get at least this long (local runs only; Azure uses the managed identity).
+pub const DEVELOPER_TOKEN_TIMEOUT: Duration = Duration::from_secs(20);
+/// Retries of the identity client itself (after the first attempt). With [`identity_retry`]'s delays
+/// a failing endpoint costs a few seconds, not the SDK default's minute.
+pub const IDENTITY_MAX_RETRIES: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 #[error("could not get a token for {audience}: {message}")]
@@ -19,29 +38,69 @@ pub trait TokenSource: Send + Sync {
     async fn token(&self, audience: &str) -> Result<String, AuthError>;
 }
 
+/// A token from `tokens`, abandoned (as an [`AuthError`]) when it takes longer than `limit`.
+pub async fn token_within(tokens: &dyn TokenSource, audience: &str, limit: Duration) -> Result<String, AuthError> {
+    match tokio::time::timeout(limit, tokens.token(audience)).await {
+        Ok(r) => r,
+        Err(_) => Err(AuthError {
+            audience: audience.to_string(),
+            message: format!("no token within {} ms (identity endpoint too slow or not answering)", limit.as_millis()),
+        }),
+    }
+}
+
+/// The identity client's retry policy: [`IDENTITY_MAX_RETRIES`] retries, 200 ms then 400 ms apart,
+/// never more than 3 s of retrying.
+pub fn identity_retry() -> RetryOptions {
+    use azure_core::time::Duration as SdkDuration;
+    RetryOptions::exponential(ExponentialRetryOptions {
+        initial_delay: SdkDuration::milliseconds(200),
+        max_retries: IDENTITY_MAX_RETRIES,
+        max_total_elapsed: SdkDuration::seconds(3),
+        max_delay: SdkDuration::seconds(1),
+    })
+}
+
 pub struct AzureIdentity {
     credential: Arc<dyn TokenCredential>,
     kind: &'static str,
+    token_timeout: Duration,
 }
 
 impl AzureIdentity {
     /// Managed identity when the App Service identity endpoint is present (or `MSI_ENDPOINT`/IMDS is
     /// requested with `AZURE_CLIENT_ID` on a VM), otherwise the developer tools (Azure CLI, azd).
     pub fn from_env(client_id: Option<String>) -> anyhow::Result<AzureIdentity> {
+        Self::from_env_with(client_id, Timeouts::default())
+    }
+
+    /// As [`AzureIdentity::from_env`], with explicit time limits (tests inject short ones).
+    pub fn from_env_with(client_id: Option<String>, timeouts: Timeouts) -> anyhow::Result<AzureIdentity> {
         use azure_identity::{
             DeveloperToolsCredential, ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,
         };
         let in_azure = std::env::var_os("IDENTITY_ENDPOINT").is_some() || std::env::var_os("MPE_USE_IMDS").is_some();
         if in_azure {
+            // Each attempt gets at most half the token time, so one hung attempt leaves room for a retry.
+            let attempt = Timeouts { request: timeouts.request.min(timeouts.token / 2), ..timeouts };
+            let transport = CappedTransport { http: crate::arm::http_client_with(&attempt)? };
             let options = ManagedIdentityCredentialOptions {
                 user_assigned_id: client_id.map(UserAssignedId::ClientId),
-                ..Default::default()
+                client_options: ClientOptions {
+                    retry: identity_retry(),
+                    transport: Some(Transport::new(Arc::new(transport))),
+                    ..Default::default()
+                },
             };
             let credential = ManagedIdentityCredential::new(Some(options))?;
-            Ok(AzureIdentity { credential, kind: "managed identity" })
+            Ok(AzureIdentity { credential, kind: "managed identity", token_timeout: timeouts.token })
         } else {
             let credential = DeveloperToolsCredential::new(None)?;
-            Ok(AzureIdentity { credential, kind: "developer tools (Azure CLI / azd)" })
+            Ok(AzureIdentity {
+                credential,
+                kind: "developer tools (Azure CLI / azd)",
+                token_timeout: timeouts.token.max(DEVELOPER_TOKEN_TIMEOUT),
+            })
         }
     }
 
@@ -54,10 +113,80 @@ impl AzureIdentity {
 impl TokenSource for AzureIdentity {
     async fn token(&self, audience: &str) -> Result<String, AuthError> {
         let scope = format!("{}/.default", audience.trim_end_matches('/'));
-        self.credential
-            .get_token(&[scope.as_str()], None)
-            .await
-            .map(|t| t.token.secret().to_string())
-            .map_err(|e| AuthError { audience: audience.to_string(), message: format!("{} ({})", e, self.kind) })
+        let fail = |message: String| AuthError { audience: audience.to_string(), message };
+        match tokio::time::timeout(self.token_timeout, self.credential.get_token(&[scope.as_str()], None)).await {
+            Ok(Ok(t)) => Ok(t.token.secret().to_string()),
+            Ok(Err(e)) => Err(fail(format!("{} ({})", chain(&e), self.kind))),
+            Err(_) => Err(fail(format!(
+                "no token within {} ms ({}: identity endpoint too slow or not answering)",
+                self.token_timeout.as_millis(),
+                self.kind
+            ))),
+        }
+    }
+}
+
+/// An error and its causes, `outer: inner: ...` (the SDK wraps the transport's reason in a generic one).
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cur = e.source();
+    while let Some(inner) = cur {
+        let t = inner.to_string();
+        if !text.contains(&t) {
+            text.push_str(": ");
+            text.push_str(&t);
+        }
+        cur = inner.source();
+    }
+    text
+}
+
+/// The managed identity's HTTP transport: our reqwest client (connect and request timeouts) and a
+/// capped body read, instead of the SDK's default client (20 s connect, 60 s read, unbounded body).
+#[derive(Debug)]
+struct CappedTransport {
+    http: reqwest::Client,
+}
+
+#[async_trait]
+impl azure_core::http::HttpClient for CappedTransport {
+    async fn execute_request(&self, request: &azure_core::http::Request) -> azure_core::Result<AsyncRawResponse> {
+        use azure_core::error::ErrorKind;
+        use azure_core::http::headers::{HeaderName, HeaderValue, Headers};
+        use azure_core::http::{Body, Method};
+        let unsupported = |what: String| azure_core::Error::with_message(ErrorKind::Other, what);
+        let method = match request.method() {
+            Method::Get => reqwest::Method::GET,
+            Method::Post => reqwest::Method::POST,
+            other => return Err(unsupported(format!("identity transport: method {other:?} not supported"))),
+        };
+        let mut req = self.http.request(method, request.url().as_str());
+        for (name, value) in request.headers().iter() {
+            req = req.header(name.as_str(), value.as_str());
+        }
+        match request.body() {
+            Body::Bytes(b) if b.is_empty() => {}
+            Body::Bytes(b) => req = req.body(b.clone()),
+            Body::SeekableStream(_) => {
+                return Err(unsupported("identity transport: streamed request bodies are not supported".into()))
+            }
+        }
+        let resp = req.send().await.map_err(|e| {
+            let kind = if e.is_connect() { ErrorKind::Connection } else { ErrorKind::Io };
+            azure_core::Error::with_error(kind, e, "identity endpoint request failed")
+        })?;
+        let status = resp.status().as_u16();
+        let mut headers = Headers::new();
+        for (k, v) in resp.headers() {
+            if let Ok(v) = v.to_str() {
+                headers.insert(HeaderName::from(k.as_str().to_string()), HeaderValue::from(v.to_string()));
+            }
+        }
+        let body = read_body_capped(resp, IDENTITY_MAX_BODY).await.map_err(|e| match e {
+            // Too large is not worth the SDK's retries; a broken read is.
+            e @ BodyError::TooLarge { .. } => azure_core::Error::with_message(ErrorKind::Other, e.to_string()),
+            e @ BodyError::Transport(_) => azure_core::Error::with_message(ErrorKind::Io, e.to_string()),
+        })?;
+        Ok(AsyncRawResponse::from_bytes(status.into(), headers, body))
     }
 }

@@ -104,6 +104,9 @@ impl ResourceId {
     pub fn subscription(&self) -> &str {
         &self.subscription
     }
+    pub fn resource_group(&self) -> &str {
+        &self.resource_group
+    }
     pub fn namespace(&self) -> &str {
         &self.namespace
     }

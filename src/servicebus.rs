@@ -5,6 +5,7 @@
 //! header is an application property. Behind [`QueueSender`] so the handler does not care where
 //! messages go.
 
+use crate::arm::{read_body_capped, Timeouts};
 use crate::auth::TokenSource;
 use crate::clock::{self, SharedClock};
 use async_trait::async_trait;
@@ -56,12 +57,16 @@ pub trait QueueSender: Send + Sync {
     async fn send(&self, queue: &str, msg: OutgoingMessage) -> Result<(), SendError>;
 }
 
+/// Largest Service Bus error body we read (only its first 500 characters are kept).
+pub const MAX_ERROR_BODY: usize = 64 * 1024;
+
 pub struct RestSender {
     http: reqwest::Client,
     endpoint: Url,
     audience: String,
     tokens: Arc<dyn TokenSource>,
     clock: SharedClock,
+    timeouts: Timeouts,
 }
 
 impl RestSender {
@@ -71,8 +76,19 @@ impl RestSender {
         tokens: Arc<dyn TokenSource>,
         clock: SharedClock,
     ) -> anyhow::Result<Self> {
-        let http = crate::arm::http_client()?;
-        Ok(RestSender { http, endpoint, audience, tokens, clock })
+        Self::with_timeouts(endpoint, audience, tokens, clock, Timeouts::default())
+    }
+
+    /// As [`RestSender::new`], with explicit time limits (tests inject short ones).
+    pub fn with_timeouts(
+        endpoint: Url,
+        audience: String,
+        tokens: Arc<dyn TokenSource>,
+        clock: SharedClock,
+        timeouts: Timeouts,
+    ) -> anyhow::Result<Self> {
+        let http = crate::arm::http_client_with(&timeouts)?;
+        Ok(RestSender { http, endpoint, audience, tokens, clock, timeouts })
     }
 
     fn url(&self, queue: &str) -> String {
@@ -112,17 +128,28 @@ impl QueueSender for RestSender {
         let url = self.url(queue);
         let bp = broker_properties(&msg);
         let mut last = None;
+        let deadline = tokio::time::Instant::now() + self.timeouts.call;
         for attempt in 0..3u32 {
             if attempt > 0 {
-                clock::sleep(self.clock.as_ref(), Duration::from_millis(250 << attempt)).await;
+                let wait = Duration::from_millis(250 << attempt);
+                if tokio::time::Instant::now() + self.clock.real(wait) >= deadline {
+                    break;
+                }
+                clock::sleep(self.clock.as_ref(), wait).await;
             }
-            let token = self.tokens.token(&self.audience).await?;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let token = crate::auth::token_within(self.tokens.as_ref(), &self.audience, left).await?;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let mut req = self
                 .http
                 .post(&url)
                 .bearer_auth(token)
                 .header("Content-Type", "application/json")
-                .header("BrokerProperties", &bp);
+                .header("BrokerProperties", &bp)
+                .timeout(self.timeouts.request.min(left));
             for (k, v) in &msg.properties {
                 if property_name_ok(k) {
                     req = req.header(k.as_str(), property_value(v));
@@ -132,7 +159,10 @@ impl QueueSender for RestSender {
                 Ok(r) if r.status().as_u16() == 201 || r.status().is_success() => return Ok(()),
                 Ok(r) => {
                     let status = r.status().as_u16();
-                    let body: String = r.text().await.unwrap_or_default().chars().take(500).collect();
+                    let body: String = match read_body_capped(r, MAX_ERROR_BODY).await {
+                        Ok(b) => String::from_utf8_lossy(&b).chars().take(500).collect(),
+                        Err(e) => format!("({e})"),
+                    };
                     let e = SendError::Status { queue: queue.to_string(), status, body };
                     // 401/403/410 will not get better by retrying now.
                     if !(status == 429 || status >= 500) {
@@ -143,8 +173,10 @@ impl QueueSender for RestSender {
                 Err(e) => last = Some(SendError::Transport { queue: queue.to_string(), message: e.to_string() }),
             }
         }
-        Err(last
-            .unwrap_or_else(|| SendError::Transport { queue: queue.to_string(), message: "no attempt made".into() }))
+        Err(last.unwrap_or_else(|| SendError::Transport {
+            queue: queue.to_string(),
+            message: format!("no answer within {} ms", self.timeouts.call.as_millis()),
+        }))
     }
 }
 

@@ -4,50 +4,22 @@
 //! nothing is lost and nothing waits for the host's kill. No wall-clock assertion: a generous guard only
 //! keeps a regression from hanging the suite.
 
-use async_trait::async_trait;
+mod common;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use chrono::{DateTime, Utc};
+use common::doubles::{Fixed, Recorder, Tokens};
 use mpe_approver::arm::ArmClient;
-use mpe_approver::auth::{AuthError, TokenSource};
 use mpe_approver::clock::Clock;
 use mpe_approver::config::Config;
 use mpe_approver::handler::{router, App};
 use mpe_approver::resource_id::ResourceId;
-use mpe_approver::servicebus::{OutgoingMessage, QueueSender, SendError};
+use mpe_approver::servicebus::OutgoingMessage;
 use mpe_approver::workitem::{Origin, WorkItem};
 use serde_json::{json, Value};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt;
-
-struct Fixed(DateTime<Utc>);
-impl Clock for Fixed {
-    fn now(&self) -> DateTime<Utc> {
-        self.0
-    }
-    fn real(&self, d: Duration) -> Duration {
-        d
-    }
-}
-
-struct Tokens;
-#[async_trait]
-impl TokenSource for Tokens {
-    async fn token(&self, _: &str) -> Result<String, AuthError> {
-        Ok("t".into())
-    }
-}
-
-#[derive(Default)]
-struct Recorder(Mutex<Vec<(String, OutgoingMessage)>>);
-#[async_trait]
-impl QueueSender for Recorder {
-    async fn send(&self, queue: &str, msg: OutgoingMessage) -> Result<(), SendError> {
-        self.0.lock().unwrap().push((queue.to_string(), msg));
-        Ok(())
-    }
-}
 
 /// A server that accepts and never answers.
 async fn hanging_server() -> String {
@@ -70,9 +42,9 @@ async fn check(base: &str, delivery: u32) -> (StatusCode, Value, Vec<(String, Ou
         _ => None,
     })
     .unwrap();
-    let clock: Arc<dyn Clock> = Arc::new(Fixed("2026-11-23T10:00:00Z".parse().unwrap()));
-    let arm =
-        ArmClient::new(&config.arm_endpoint, config.arm_audience.clone(), Arc::new(Tokens), clock.clone()).unwrap();
+    let clock: Arc<dyn Clock> = Arc::new(Fixed::real_sleeps("2026-11-23T10:00:00Z"));
+    let arm = ArmClient::new(&config.arm_endpoint, config.arm_audience.clone(), Arc::new(Tokens::Fixed), clock.clone())
+        .unwrap();
     let rec = Arc::new(Recorder::default());
     let app = Arc::new(App { config, arm, sender: rec.clone(), clock: clock.clone() });
     let mpe = ResourceId::parse("/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.StreamAnalytics/clusters/c/privateEndpoints/pe").unwrap();
@@ -88,7 +60,7 @@ async fn check(base: &str, delivery: u32) -> (StatusCode, Value, Vec<(String, Ou
         .unwrap();
     let status = resp.status();
     let v: Value = serde_json::from_slice(&axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap()).unwrap();
-    let sent = rec.0.lock().unwrap().clone();
+    let sent = rec.sent.lock().unwrap().clone();
     (status, v, sent)
 }
 

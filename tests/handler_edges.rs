@@ -4,54 +4,17 @@
 
 mod common;
 
-use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use chrono::{DateTime, Utc};
+use common::doubles::{Fixed, Recorder, Tokens};
 use mpe_approver::arm::ArmClient;
-use mpe_approver::auth::{AuthError, TokenSource};
 use mpe_approver::clock::Clock;
 use mpe_approver::config::Config;
 use mpe_approver::handler::{router, App};
-use mpe_approver::servicebus::{props, OutgoingMessage, QueueSender, SendError};
+use mpe_approver::servicebus::props;
 use serde_json::{json, Value};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 use tower::ServiceExt;
-
-struct Fixed(DateTime<Utc>);
-impl Clock for Fixed {
-    fn now(&self) -> DateTime<Utc> {
-        self.0
-    }
-    fn real(&self, _: Duration) -> Duration {
-        Duration::ZERO
-    }
-}
-
-struct NoTokens;
-#[async_trait]
-impl TokenSource for NoTokens {
-    async fn token(&self, audience: &str) -> Result<String, AuthError> {
-        Err(AuthError { audience: audience.into(), message: "no tokens in this test".into() })
-    }
-}
-
-#[derive(Default)]
-struct Recorder {
-    sent: Mutex<Vec<(String, OutgoingMessage)>>,
-    fail: bool,
-}
-#[async_trait]
-impl QueueSender for Recorder {
-    async fn send(&self, queue: &str, msg: OutgoingMessage) -> Result<(), SendError> {
-        if self.fail {
-            return Err(SendError::Transport { queue: queue.into(), message: "down".into() });
-        }
-        self.sent.lock().unwrap().push((queue.to_string(), msg));
-        Ok(())
-    }
-}
 
 const NOW: &str = "2026-11-23T10:00:00Z";
 const MPE: &str = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.StreamAnalytics/clusters/asa1/privateEndpoints/pe-storage";
@@ -63,9 +26,9 @@ fn app(sender: Arc<Recorder>) -> Arc<App> {
         _ => None,
     })
     .unwrap();
-    let clock: Arc<dyn Clock> = Arc::new(Fixed(NOW.parse().unwrap()));
-    let arm =
-        ArmClient::new(&config.arm_endpoint, config.arm_audience.clone(), Arc::new(NoTokens), clock.clone()).unwrap();
+    let clock: Arc<dyn Clock> = Arc::new(Fixed::instant(NOW));
+    let arm = ArmClient::new(&config.arm_endpoint, config.arm_audience.clone(), Arc::new(Tokens::None), clock.clone())
+        .unwrap();
     Arc::new(App { config, arm, sender, clock })
 }
 

@@ -6,26 +6,25 @@
 //! and records every request. The real handler (`MpeCheck` through the router) runs against it with a
 //! recording queue sender and a fixed clock whose sleeps take no time.
 
-use async_trait::async_trait;
+mod common;
+
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, Request, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::{DateTime, Utc};
+use common::doubles::{Fixed, Recorder, Tokens};
 use mpe_approver::arm::ArmClient;
-use mpe_approver::auth::{AuthError, TokenSource};
 use mpe_approver::clock::Clock;
 use mpe_approver::config::Config;
 use mpe_approver::handler::{router, App};
 use mpe_approver::pec;
 use mpe_approver::resource_id::ResourceId;
-use mpe_approver::servicebus::{props, OutgoingMessage, QueueSender, SendError};
+use mpe_approver::servicebus::{props, OutgoingMessage};
 use mpe_approver::workitem::{Origin, WorkItem};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tower::ServiceExt;
 
 const NOW: &str = "2026-11-23T10:00:00Z";
@@ -174,36 +173,6 @@ async fn start_arm(arm: Arm) -> (Shared, String) {
 
 // ---- the handler's side --------------------------------------------------------------------------------
 
-struct Fixed(DateTime<Utc>);
-impl Clock for Fixed {
-    fn now(&self) -> DateTime<Utc> {
-        self.0
-    }
-    fn real(&self, _: Duration) -> Duration {
-        Duration::ZERO
-    }
-}
-
-struct Tokens;
-#[async_trait]
-impl TokenSource for Tokens {
-    async fn token(&self, _: &str) -> Result<String, AuthError> {
-        Ok("token".into())
-    }
-}
-
-#[derive(Default)]
-struct Recorder {
-    sent: Mutex<Vec<(String, OutgoingMessage)>>,
-}
-#[async_trait]
-impl QueueSender for Recorder {
-    async fn send(&self, queue: &str, msg: OutgoingMessage) -> Result<(), SendError> {
-        self.sent.lock().unwrap().push((queue.to_string(), msg));
-        Ok(())
-    }
-}
-
 struct Run {
     status: StatusCode,
     reply: Value,
@@ -241,9 +210,9 @@ async fn check(base: &str, mpe: &ResourceId, settings: &[(&str, &str)]) -> Run {
     env.insert("MPE_ARM_ENDPOINT".into(), base.to_string());
     env.insert("MPE_SERVICEBUS_ENDPOINT".into(), "http://127.0.0.1:9/sb".into());
     let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
-    let clock: Arc<dyn Clock> = Arc::new(Fixed(NOW.parse().unwrap()));
-    let arm =
-        ArmClient::new(&config.arm_endpoint, config.arm_audience.clone(), Arc::new(Tokens), clock.clone()).unwrap();
+    let clock: Arc<dyn Clock> = Arc::new(Fixed::instant(NOW));
+    let arm = ArmClient::new(&config.arm_endpoint, config.arm_audience.clone(), Arc::new(Tokens::Fixed), clock.clone())
+        .unwrap();
     let sender = Arc::new(Recorder::default());
     let app = Arc::new(App { config, arm, sender: sender.clone(), clock: clock.clone() });
     let item = WorkItem::new(mpe.clone(), clock.now(), "corr-safety".into(), Origin::EventGrid);
@@ -834,10 +803,14 @@ async fn check_command_is_a_dry_run_unless_asked_to_approve() {
             })
             .unwrap();
             config.dry_run = dry_run;
-            let clock: Arc<dyn Clock> = Arc::new(Fixed(NOW.parse().unwrap()));
-            let armc =
-                ArmClient::new(&config.arm_endpoint, config.arm_audience.clone(), Arc::new(Tokens), clock.clone())
-                    .unwrap();
+            let clock: Arc<dyn Clock> = Arc::new(Fixed::instant(NOW));
+            let armc = ArmClient::new(
+                &config.arm_endpoint,
+                config.arm_audience.clone(),
+                Arc::new(Tokens::Fixed),
+                clock.clone(),
+            )
+            .unwrap();
             let sender = Arc::new(Recorder::default());
             let app = App { config, arm: armc, sender: sender.clone(), clock: clock.clone() };
             let item = WorkItem::new(mpe, clock.now(), "corr-cli".into(), Origin::Replay);

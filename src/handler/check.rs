@@ -5,7 +5,7 @@
 //! Anything retrying cannot fix is parked with the reason and acknowledged: never an endless retry.
 
 use super::{enqueue, App, Reply};
-use crate::arm::ArmError;
+use crate::arm::{ArmError, MAX_INLINE_RETRY_AFTER};
 use crate::decision::{
     self, after_transient_failure, decide_mpe, decide_target, Evidence, MpeNext, Outcome, ParkCode, ParkReason,
     Progress, TargetNext, Verdict,
@@ -41,8 +41,8 @@ pub const TAGS_API_VERSION: &str = "2021-04-01";
 /// How a check ended, for the reply log.
 enum Step {
     Finished(Verdict),
-    /// Transient: fail the invocation.
-    Retry(String),
+    /// Transient: fail the invocation (or schedule the check again), with the wait ARM asked for.
+    Retry(String, Option<Duration>),
 }
 
 /// What the audit event says about the PEC a decision concerns (empty until a PEC is chosen).
@@ -92,23 +92,30 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
         let step = match tokio::time::timeout(budget - budget / 6, reconcile(app, &item, &mut audit, &mut reply)).await
         {
             Ok(step) => step,
-            Err(_) => Step::Retry(format!("the check ran past its budget ({}s)", budget.as_secs_f64())),
+            Err(_) => Step::Retry(format!("the check ran past its budget ({}s)", budget.as_secs_f64()), None),
         };
         let decision = match step {
-            Step::Retry(why) if delivery < IMMEDIATE_DELIVERIES => {
+            Step::Retry(why, wait)
+                if delivery < IMMEDIATE_DELIVERIES && wait.is_none_or(|w| w <= MAX_INLINE_RETRY_AFTER) =>
+            {
                 reply.resp.log(Level::WARN, format!("{prefix}: transient failure, Service Bus will redeliver: {why}"));
                 reply.fail = true;
                 return;
             }
-            // Service Bus redelivers at once; a longer outage would burn the queue's delivery count and
-            // dead-letter healthy work. Acknowledge and schedule the same check later instead.
-            Step::Retry(why) => after_transient_failure(
-                &format!("delivery {delivery}: {why}"),
-                TRANSIENT_BACKOFF,
-                progress(app, &item),
-                &app.config.schedule,
-                item.seed(),
-            ),
+            // ARM asked us to wait longer than a redelivery would (429/503 Retry-After, or a subscription
+            // still inside such a wait): honour it in full by scheduling the check for then. And from the
+            // third delivery on (Service Bus redelivers at once; a longer outage would burn the delivery
+            // count and dead-letter healthy work), acknowledge and schedule the same check later instead.
+            Step::Retry(why, wait) => {
+                let floor = if delivery < IMMEDIATE_DELIVERIES { Duration::ZERO } else { TRANSIENT_BACKOFF };
+                after_transient_failure(
+                    &format!("delivery {delivery}: {why}"),
+                    floor.max(wait.unwrap_or_default()),
+                    progress(app, &item),
+                    &app.config.schedule,
+                    item.seed(),
+                )
+            }
             Step::Finished(decision) => decision,
         };
         if let Err(e) = act(app, &item, decision, &audit, &prefix, &mut reply).await {
@@ -147,10 +154,10 @@ pub async fn inspect(app: &App, item: &WorkItem) -> Inspection {
     let budget = app.config.budgets.check;
     let step = match tokio::time::timeout(budget, reconcile(app, item, &mut audit, &mut reply)).await {
         Ok(step) => step,
-        Err(_) => Step::Retry(format!("the check ran past its budget ({}s)", budget.as_secs_f64())),
+        Err(_) => Step::Retry(format!("the check ran past its budget ({}s)", budget.as_secs_f64()), None),
     };
     let (outcome, reason, park_code, decision) = match step {
-        Step::Retry(why) => ("transient failure".to_string(), why, None, None),
+        Step::Retry(why, _) => ("transient failure".to_string(), why, None, None),
         Step::Finished(d) => match &d {
             Verdict::Done(o) => (o.code().to_string(), o.to_string(), None, Some(d.clone())),
             Verdict::CheckAgain { after, reason } => {
@@ -176,7 +183,7 @@ fn park(code: ParkCode, text: String) -> Step {
 /// not change by waiting and park with ARM's code and message.
 fn arm_step(e: ArmError, what: &str) -> Step {
     match &e {
-        ArmError::Transient { .. } => Step::Retry(format!("{what}: {e}")),
+        ArmError::Transient { .. } => Step::Retry(format!("{what}: {e}"), e.retry_after()),
         ArmError::Refused { status: 403, .. } => park(ParkCode::Forbidden, format!("{what}: {e}")),
         ArmError::Refused { .. } => park(ParkCode::ArmRefused, format!("{what}: {e}")),
         ArmError::BadBody { .. } => park(ParkCode::UnreadableResponse, format!("{what}: {e}")),
@@ -316,7 +323,7 @@ async fn read_pecs(app: &App, view: &MpeView, tt: &targets::TargetType, reply: &
         }
         page = match app.arm.get_next(&next).await {
             Ok(Some(b)) => b,
-            Ok(None) => return Err(Step::Retry(format!("page {} of the target's PECs answered no body", n + 1))),
+            Ok(None) => return Err(Step::Retry(format!("page {} of the target's PECs answered no body", n + 1), None)),
             Err(e) => return Err(arm_step(e, &format!("reading page {} of the target's PECs", n + 1))),
         };
     }
@@ -408,7 +415,7 @@ async fn approve(
             Err(e @ ArmError::BadBody { .. }) => return again(app, item, &format!("approval answer unreadable: {e}")),
             Err(e @ ArmError::Transient { .. }) => {
                 if round + 1 == PUT_ROUNDS {
-                    return Step::Retry(format!("approving the PEC: {e}"));
+                    return Step::Retry(format!("approving the PEC: {e}"), e.retry_after());
                 }
                 tracing::warn!(error = %e, round, "approval PUT failed; re-reading before trying again");
                 crate::clock::sleep(app.clock.as_ref(), Duration::from_millis(500 << round)).await;
@@ -416,7 +423,7 @@ async fn approve(
         }
     }
     let Some(written) = written else {
-        return Step::Retry("approving the PEC: no attempt succeeded".into());
+        return Step::Retry("approving the PEC: no attempt succeeded".into(), None);
     };
     if written.status == 200 {
         if let Some(p) = written.body.as_ref().and_then(|b| pec::parse_pec(b).ok()) {

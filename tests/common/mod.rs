@@ -4,6 +4,7 @@
 //! ids, and editing JSON bodies.
 #![allow(dead_code)]
 
+pub mod doubles;
 mod ids;
 
 #[allow(unused_imports)] // not every test uses the id helpers

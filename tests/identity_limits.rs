@@ -1,0 +1,105 @@
+//! The managed identity client is bounded: an App Service identity endpoint (a local faulty server)
+//! that hangs, answers 500, or sends a body without end costs a few (injected, short) timeouts and
+//! ends in an error that ARM reports as transient; a good endpoint still yields a token.
+//!
+//! `ManagedIdentityCredential` reads `IDENTITY_ENDPOINT`/`IDENTITY_HEADER` from the process
+//! environment, so this binary holds a single test that sets them for each scenario in turn.
+
+mod faulty_server;
+
+use faulty_server::Fault;
+use mpe_approver::arm::{ArmClient, Timeouts};
+use mpe_approver::auth::{AzureIdentity, TokenSource};
+use mpe_approver::clock::ScaledClock;
+use mpe_approver::resource_id::ResourceId;
+use std::sync::Arc;
+use std::time::Duration;
+
+const AUDIENCE: &str = "https://management.azure.com";
+/// Only a guard: a scenario that takes this long has hung (the SDK default would take minutes).
+const HANG_GUARD: Duration = Duration::from_secs(60);
+
+fn short() -> Timeouts {
+    Timeouts {
+        connect: Duration::from_millis(200),
+        request: Duration::from_millis(200),
+        token: Duration::from_millis(1500),
+        call: Duration::from_secs(30),
+    }
+}
+
+/// A credential pointed at `fault` (a fresh one each time: the SDK caches tokens per credential).
+async fn identity_for(fault: Fault) -> (AzureIdentity, faulty_server::FaultyServer) {
+    let server = faulty_server::start(fault).await;
+    std::env::set_var("IDENTITY_ENDPOINT", format!("{}/msi/token", server.url()));
+    std::env::set_var("IDENTITY_HEADER", "secret");
+    let identity = AzureIdentity::from_env_with(None, short()).expect("managed identity credential");
+    assert_eq!(identity.kind(), "managed identity");
+    (identity, server)
+}
+
+async fn token(identity: &AzureIdentity) -> Result<String, String> {
+    tokio::time::timeout(HANG_GUARD, identity.token(AUDIENCE)).await.expect("token acquisition hung").map_err(|e| {
+        assert_eq!(e.audience, AUDIENCE);
+        e.to_string()
+    })
+}
+
+#[tokio::test]
+async fn identity_endpoint_faults_end_promptly_in_errors() {
+    // A good endpoint: the capped transport carries the token response.
+    let expires = (chrono::Utc::now() + chrono::Duration::hours(1)).timestamp();
+    let (identity, server) = identity_for(Fault::Answer {
+        status: "200 OK",
+        headers: vec!["Content-Type: application/json".into()],
+        body: format!(
+            r#"{{"access_token":"tok-1","expires_on":"{expires}","resource":"{AUDIENCE}","token_type":"Bearer"}}"#
+        ),
+    })
+    .await;
+    assert_eq!(token(&identity).await.expect("a token"), "tok-1");
+    assert_eq!(server.requests.load(std::sync::atomic::Ordering::Relaxed), 1);
+
+    // Hangs: cut off by the request timeout (and the token timeout around the retries).
+    let (identity, server) = identity_for(Fault::Hang).await;
+    let e = token(&identity).await.expect_err("a hanging endpoint gives no token");
+    assert!(server.requests.load(std::sync::atomic::Ordering::Relaxed) >= 1, "{e}");
+
+    // ... and ARM turns that into a transient failure without calling ARM.
+    let arm = ArmClient::with_timeouts(
+        &url::Url::parse("http://127.0.0.1:9").expect("url"),
+        AUDIENCE.into(),
+        Arc::new(identity),
+        Arc::new(ScaledClock::new(chrono::Utc::now(), 1000.0)),
+        short(),
+    )
+    .expect("ARM client");
+    let id = ResourceId::parse(
+        "/subscriptions/s/resourceGroups/rg/providers/Microsoft.StreamAnalytics/clusters/c/privateEndpoints/pe",
+    )
+    .expect("id");
+    let e =
+        tokio::time::timeout(HANG_GUARD, arm.get(&id, "2020-03-01")).await.expect("ARM hung").expect_err("no token");
+    assert!(e.is_transient(), "{e}");
+    assert_eq!(arm.calls(), 0, "no ARM request without a token");
+
+    // 500: the identity client's own retries are capped (the SDK default is 8 over a minute).
+    let (identity, server) = identity_for(Fault::Answer {
+        status: "500 Internal Server Error",
+        headers: vec![],
+        body: r#"{"error":"boom"}"#.into(),
+    })
+    .await;
+    token(&identity).await.expect_err("a failing endpoint gives no token");
+    let tries = server.requests.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        (1..=1 + u64::from(mpe_approver::auth::IDENTITY_MAX_RETRIES)).contains(&tries),
+        "{tries} identity requests"
+    );
+
+    // A body without end: stopped at the cap, not retried, connection dropped.
+    let (identity, mut server) = identity_for(Fault::EndlessChunked { status: "200 OK", chunk: 16 * 1024 }).await;
+    let e = token(&identity).await.expect_err("an endless body gives no token");
+    assert!(e.contains("larger than"), "{e}");
+    tokio::time::timeout(HANG_GUARD, server.client_gone.recv()).await.expect("client never hung up").expect("gone");
+}

@@ -1,0 +1,130 @@
+//! Throttling as ARM asks (issue 10): a `Retry-After` longer than a redelivery is honoured in full by
+//! scheduling the check for then (never slept inside the invocation, never an immediate redelivery), the
+//! wait is remembered per subscription for every invocation of the process, and a low
+//! `x-ms-ratelimit-remaining-subscription-reads` slows calls to that subscription before the 429.
+
+mod common;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{Request, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use common::doubles::{Fixed, Recorder, Tokens};
+use mpe_approver::arm::ArmClient;
+use mpe_approver::clock::Clock;
+use mpe_approver::config::Config;
+use mpe_approver::handler::{router, App};
+use mpe_approver::workitem::{Origin, WorkItem};
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tower::ServiceExt;
+
+const NOW: &str = "2026-11-23T10:00:00Z";
+const THROTTLED: &str = "00000000-0000-0000-0000-0000000000a1";
+const LOW: &str = "00000000-0000-0000-0000-0000000000a2";
+const CALM: &str = "00000000-0000-0000-0000-0000000000a3";
+
+/// ARM: every call to THROTTLED answers 429 `Retry-After: 30`; LOW answers 404 with only 3 reads left;
+/// CALM answers 404. Records the paths called.
+async fn arm(State(calls): State<Arc<Mutex<Vec<String>>>>, uri: Uri) -> Response {
+    let path = uri.path().to_string();
+    calls.lock().unwrap().push(path.clone());
+    let body = json!({"error": {"code": "x", "message": "y"}}).to_string();
+    if path.contains(THROTTLED) {
+        return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "30")], body).into_response();
+    }
+    if path.contains(LOW) {
+        return (StatusCode::NOT_FOUND, [("x-ms-ratelimit-remaining-subscription-reads", "3")], body).into_response();
+    }
+    (StatusCode::NOT_FOUND, body).into_response()
+}
+
+fn mpe(sub: &str, name: &str) -> String {
+    format!(
+        "/subscriptions/{sub}/resourceGroups/rg/providers/Microsoft.StreamAnalytics/clusters/c/privateEndpoints/{name}"
+    )
+}
+
+struct Harness {
+    app: Arc<App>,
+    calls: Arc<Mutex<Vec<String>>>,
+    sender: Arc<Recorder>,
+}
+
+async fn start() -> Harness {
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = axum::Router::new().fallback(arm).with_state(calls.clone());
+    tokio::spawn(async move { axum::serve(listener, server).await });
+    let config = Config::from_lookup(|k| match k {
+        "MPE_ARM_ENDPOINT" => Some(base.clone()),
+        "MPE_SERVICEBUS_ENDPOINT" => Some("http://127.0.0.1:9/sb".into()),
+        _ => None,
+    })
+    .unwrap();
+    let clock: Arc<dyn Clock> = Arc::new(Fixed::instant(NOW));
+    let armc =
+        ArmClient::new(&config.arm_endpoint, config.arm_audience.clone(), Arc::new(Tokens::Fixed), clock.clone())
+            .unwrap();
+    let sender = Arc::new(Recorder::default());
+    Harness { app: Arc::new(App { config, arm: armc, sender: sender.clone(), clock }), calls, sender }
+}
+
+/// One `MpeCheck` delivery (the first) through the shared app: (HTTP status, reply).
+async fn check(h: &Harness, id: &str) -> (StatusCode, Value) {
+    let item = WorkItem::new(
+        mpe_approver::resource_id::ResourceId::parse(id).unwrap(),
+        NOW.parse().unwrap(),
+        "corr-throttle".into(),
+        Origin::EventGrid,
+    );
+    let body = json!({"Data": {"message": item.to_json()}, "Metadata": {"DeliveryCount": 1, "MessageId": "m"}});
+    let req = Request::post("/MpeCheck").header("content-type", "application/json").body(Body::from(body.to_string()));
+    let resp = router(h.app.clone()).oneshot(req.unwrap()).await.unwrap();
+    let status = resp.status();
+    let v = serde_json::from_slice(&axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap()).unwrap();
+    (status, v)
+}
+
+fn calls_to(h: &Harness, sub: &str) -> usize {
+    h.calls.lock().unwrap().iter().filter(|p| p.contains(sub)).count()
+}
+
+#[tokio::test]
+async fn a_long_retry_after_reschedules_the_check_and_holds_the_subscription() {
+    let h = start().await;
+    let (status, v) = check(&h, &mpe(THROTTLED, "pe1")).await;
+    assert_eq!(status, StatusCode::OK, "acknowledged and rescheduled, not redelivered at once: {v}");
+    assert_eq!(calls_to(&h, THROTTLED), 1, "one call, no retry slept inside the invocation");
+    {
+        let sent = h.sender.sent.lock().unwrap();
+        assert_eq!(sent.len(), 1, "{v}");
+        assert_eq!(sent[0].0, "mpe-approvals");
+        let at = sent[0].1.scheduled_enqueue_utc.expect("scheduled");
+        let now: chrono::DateTime<chrono::Utc> = NOW.parse().unwrap();
+        assert!(at >= now + chrono::Duration::seconds(30), "scheduled at {at}: not before ARM's Retry-After");
+    }
+    assert_eq!(h.app.arm.throttled_for(THROTTLED), Some(Duration::from_secs(30)));
+
+    // Another MPE of the same subscription, in another invocation: ARM is not called at all.
+    let (status, _) = check(&h, &mpe(THROTTLED, "pe2")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(calls_to(&h, THROTTLED), 1, "no call to a subscription inside its wait");
+    assert_eq!(h.sender.sent.lock().unwrap().len(), 2, "the second check is rescheduled too");
+
+    // Another subscription is not held back.
+    check(&h, &mpe(CALM, "pe3")).await;
+    assert!(calls_to(&h, CALM) >= 1);
+    assert_eq!(h.app.arm.throttled_for(CALM), None);
+}
+
+#[tokio::test]
+async fn few_remaining_reads_slow_the_subscription_down_before_a_429() {
+    let h = start().await;
+    check(&h, &mpe(LOW, "pe1")).await;
+    let held = h.app.arm.throttled_for(LOW).expect("a pause after the low remaining count");
+    assert!(held <= mpe_approver::arm::LOW_REMAINING_PAUSE, "{held:?}");
+    assert_eq!(h.app.arm.throttled_for(CALM), None);
+}

@@ -15,13 +15,13 @@ mod faulty_server;
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use azure_sim::{write_success_event, MpeSpec};
 use common::in_group;
 use mpe_approver::decision::{decide, Observation, Progress, Schedule};
 use mpe_approver::demo::Harness;
 use mpe_approver::pec::{Pec, PecStatus};
 use mpe_approver::providers::{MpeStatus, MpeView};
 use mpe_approver::resource_id::ResourceId;
-use mpe_approver::simulator::{write_success_event, MpeSpec};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

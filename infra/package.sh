@@ -67,13 +67,14 @@ fi
 # The host target's standard library; a no-op when it is the host (x86_64 Linux).
 if command -v rustup >/dev/null; then rustup --quiet target add "$TARGET"; fi
 
-echo "== cargo zigbuild --profile dist --locked --target $TARGET.$GLIBC"
+# --no-default-features: the deployed binary has no simulator (its `demo` and `simulate` say so).
+echo "== cargo zigbuild --profile dist --locked --no-default-features --target $TARGET.$GLIBC"
 # cargo-zigbuild runs zig as `$CARGO_ZIGBUILD_PYTHON_PATH -m ziglang` (default: the
 # python3 on PATH) before it looks for a `zig` binary, so point it at the venv: the
 # zig used is then exactly the pinned ziglang, whatever else is installed.
 unset CARGO_ZIGBUILD_ZIG_PATH
 PATH="$venv/bin:$PATH" CARGO_ZIGBUILD_PYTHON_PATH="$venv/bin/python" \
-  cargo zigbuild --profile dist --locked --bin "$BIN" --target "$TARGET.$GLIBC"
+  cargo zigbuild --profile dist --locked --no-default-features --bin "$BIN" --target "$TARGET.$GLIBC"
 
 # Honour CARGO_TARGET_DIR / .cargo/config: ask cargo where the target directory is.
 target_dir=$(cargo metadata --format-version 1 --no-deps --locked |

@@ -1,5 +1,6 @@
-//! Time, injected. Production uses the system clock; the simulator, demo and tests use a
-//! compressed clock so minutes of Azure behaviour play out in seconds, deterministically ordered.
+//! Time, injected. Production uses the system clock; tests use a compressed clock ([`ScaledClock`]) so
+//! minutes of behaviour play out in seconds. The demo and the end-to-end tests drive the handler with the
+//! simulator's own clock (crate azure-sim) through an adapter, `demo::SimTime`.
 
 use chrono::{DateTime, Utc};
 use std::sync::Arc;

@@ -1,19 +1,20 @@
-//! `mpe-approver demo`: the whole flow on the local simulator, no Azure needed.
+//! `mpe-approver demo`: the whole flow on the local simulator, no Azure needed (feature `simulator`).
 //!
-//! Starts the simulator and the handler (the same router as `serve`, on loopback), plays the Functions
+//! The one place that knows both crates: it wires `azure-sim` (what Azure answers) to this crate's
+//! handler (what we decide). Starts the simulator and the handler (the same router as `serve`, on loopback), plays the Functions
 //! host (Event Grid events to `MpeEvent`, scheduled Service Bus messages to `MpeCheck`), waits while
 //! showing progress, and ends with a table. Time is compressed by `time_scale`; figures are in simulated
 //! seconds. Fails (non-zero exit) if any case did not end as expected or any race was triggered.
 
 use crate::auth::{AuthError, TokenSource};
-use crate::clock::{ScaledClock, SharedClock};
+use crate::clock::{Clock, SharedClock};
 use crate::config::Config;
 use crate::handler::{self, App};
 use crate::resource_id::ResourceId;
 use crate::servicebus::props;
-use crate::simulator::{self, FunctionsHost, MpeSpec, SimOptions, Simulator};
 use anyhow::Context;
 use async_trait::async_trait;
+use azure_sim::{self as simulator, FunctionsHost, MpeSpec, ScaledClock, SimOptions, Simulator};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::io::Write;
@@ -80,6 +81,19 @@ pub struct DemoReport {
     pub ok: bool,
 }
 
+/// The simulator's clock as the handler's [`Clock`]: the one adapter between the two crates' time, so
+/// the handler's schedule and the simulated Azure run on the same compressed time.
+pub struct SimTime(pub azure_sim::SharedClock);
+
+impl Clock for SimTime {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.now()
+    }
+    fn real(&self, d: Duration) -> Duration {
+        self.0.real(d)
+    }
+}
+
 /// Tokens from the simulator's App Service identity endpoint, over the same protocol as in Azure.
 pub struct IdentityEndpointTokens {
     http: reqwest::Client,
@@ -126,6 +140,7 @@ impl TokenSource for IdentityEndpointTokens {
 pub struct Harness {
     pub sim: Simulator,
     pub host: FunctionsHost,
+    /// The simulator's clock, as the handler sees it.
     pub clock: SharedClock,
     handler: tokio::task::JoinHandle<()>,
 }
@@ -140,14 +155,17 @@ impl Harness {
     /// Start the simulator and an in-process handler configured only through `Config::from_lookup`
     /// over the simulator's environment plus `extra` settings.
     pub async fn start(time_scale: f64, extra: &[(&str, &str)]) -> anyhow::Result<Harness> {
-        let clock: SharedClock = Arc::new(ScaledClock::new(chrono::Utc::now(), time_scale));
+        Self::start_with(time_scale, extra, SimOptions::default()).await
+    }
+
+    /// [`Harness::start`] with the simulator's options (e.g. paged PEC lists); the queues are always
+    /// the handler's defaults.
+    pub async fn start_with(time_scale: f64, extra: &[(&str, &str)], options: SimOptions) -> anyhow::Result<Harness> {
+        let sim_clock: azure_sim::SharedClock = Arc::new(ScaledClock::new(chrono::Utc::now(), time_scale));
+        let clock: SharedClock = Arc::new(SimTime(sim_clock.clone()));
         let sim = Simulator::start(
-            clock.clone(),
-            SimOptions {
-                work_queue: "mpe-approvals".into(),
-                parking_queue: "mpe-approvals-parked".into(),
-                ..Default::default()
-            },
+            sim_clock,
+            SimOptions { work_queue: "mpe-approvals".into(), parking_queue: "mpe-approvals-parked".into(), ..options },
         )
         .await?;
         let mut env: HashMap<String, String> = sim.handler_env().into_iter().collect();
@@ -294,7 +312,7 @@ async fn set_up(h: &Harness) -> anyhow::Result<(Vec<Case>, String)> {
     ];
     let mut cases = Vec::new();
     for (name, service, target_label, expected, spec) in specs {
-        let id = spec.id.clone();
+        let id = ResourceId::parse(&spec.id)?;
         h.sim.add_mpe(spec)?;
         if expected == Expect::Parked {
             h.sim.add_twin(&id, Some("Please approve this managed private endpoint"))?;

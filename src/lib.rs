@@ -2,13 +2,15 @@
 //!
 //! See ARCHITECTURE.md for the map. Functional core: [`resource_id`], [`providers`], [`pec`],
 //! [`decision`], [`policy`], [`workitem`]. Imperative shell: [`arm`], [`servicebus`], [`auth`], [`functions`],
-//! [`handler`]. The local Azure: [`simulator`], driven by [`demo`].
+//! [`handler`]. With the default `simulator` feature, [`demo`] wires the handler to the local Azure of
+//! the `azure-sim` crate (which knows nothing of this one).
 
 pub mod arm;
 pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod decision;
+#[cfg(feature = "simulator")]
 pub mod demo;
 pub mod deploy;
 pub mod eventgrid;
@@ -19,6 +21,5 @@ pub mod policy;
 pub mod providers;
 pub mod resource_id;
 pub mod servicebus;
-pub mod simulator;
 pub mod targets;
 pub mod workitem;

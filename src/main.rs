@@ -1,5 +1,6 @@
 //! `mpe-approver`: the custom handler (`serve`, the default under the Functions host), the local demo,
-//! the simulator, and a replay command.
+//! the simulator, and a replay command. `demo` and `simulate` need the default `simulator` feature; a
+//! build without it (the deployed package) keeps the commands and says how to get a build that has them.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -187,6 +188,34 @@ async fn check(mpe_id: &str, approve: bool, json: bool) -> anyhow::Result<ExitCo
     Ok(if r.outcome == "transient failure" { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
+/// What `demo` and `simulate` say in a build without the simulator (the deployed package).
+#[cfg(not(feature = "simulator"))]
+const NO_SIMULATOR: &str = "this build of mpe-approver has no simulator (it was built with --no-default-features, \
+as infra/package.sh builds the deployed function binary). For the local demo, build from a source checkout \
+with the default features: `cargo run --release -- demo` (or `cargo run --release -- simulate`).";
+
+#[cfg(not(feature = "simulator"))]
+fn no_simulator(command: &str) -> anyhow::Result<ExitCode> {
+    eprintln!("mpe-approver {command}: {NO_SIMULATOR}");
+    Ok(ExitCode::from(3))
+}
+
+#[cfg(not(feature = "simulator"))]
+async fn demo(_json: bool, _time_scale: f64) -> anyhow::Result<ExitCode> {
+    no_simulator("demo")
+}
+
+#[cfg(not(feature = "simulator"))]
+async fn simulate(_port: u16, _time_scale: f64) -> anyhow::Result<ExitCode> {
+    no_simulator("simulate")
+}
+
+#[cfg(feature = "simulator")]
+async fn simulate(port: u16, time_scale: f64) -> anyhow::Result<ExitCode> {
+    azure_sim::run_standalone(port, time_scale).await.map(|_| ExitCode::SUCCESS)
+}
+
+#[cfg(feature = "simulator")]
 async fn demo(json: bool, time_scale: f64) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(time_scale.is_finite() && (1.0..=1000.0).contains(&time_scale), "--time-scale must be 1 to 1000");
     let opts = mpe_approver::demo::DemoOptions { time_scale, progress: !json, ..Default::default() };
@@ -239,9 +268,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             Command::Replay { mpe_id } => replay(&mpe_id).await.map(|_| ExitCode::SUCCESS),
             Command::Check { mpe_id, approve, json } => check(&mpe_id, approve, json).await,
             Command::Demo { json, time_scale } => demo(json, time_scale).await,
-            Command::Simulate { port, time_scale } => {
-                mpe_approver::simulator::run_standalone(port, time_scale).await.map(|_| ExitCode::SUCCESS)
-            }
+            Command::Simulate { port, time_scale } => simulate(port, time_scale).await,
             Command::Print { what } => print(what).map(|_| ExitCode::SUCCESS),
         }
     })

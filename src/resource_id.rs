@@ -141,10 +141,6 @@ impl ResourceId {
         p.raw = p.rebuild();
         Some(p)
     }
-    /// A child resource id, keeping this id's casing.
-    pub fn child(&self, ty: &str, name: &str) -> Result<ResourceId, ResourceIdError> {
-        ResourceId::parse(&format!("{}/{}/{}", self.raw, ty, name))
-    }
     /// True when `other` is this resource or lies beneath it (case-insensitive).
     pub fn contains(&self, other: &ResourceId) -> bool {
         let mine = self.raw.to_ascii_lowercase();
@@ -180,6 +176,13 @@ impl Eq for ResourceId {}
 impl std::hash::Hash for ResourceId {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.key().hash(state)
+    }
+}
+
+/// The id as written, so an id can be handed to APIs that take `impl AsRef<str>` (the simulator's).
+impl AsRef<str> for ResourceId {
+    fn as_ref(&self) -> &str {
+        &self.raw
     }
 }
 

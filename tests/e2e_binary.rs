@@ -6,9 +6,9 @@
 
 mod common;
 
+use azure_sim::{write_success_event, MpeSpec, SimOptions, Simulator};
+use azure_sim::{SharedClock, SystemClock};
 use common::in_group;
-use mpe_approver::clock::{SharedClock, SystemClock};
-use mpe_approver::simulator::{write_success_event, MpeSpec, SimOptions, Simulator};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

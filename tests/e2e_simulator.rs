@@ -7,14 +7,14 @@
 
 mod common;
 
+use azure_sim::MpePhase as SimPhase;
+use azure_sim::{
+    FaultKind, InvocationResult, MpeReport, MpeSpec, PecStatus, QueueReport, SbMessage, SimReport, ViolationKind,
+};
 use common::in_group;
 use mpe_approver::demo::{self, DemoOptions, Harness};
-use mpe_approver::providers::SimPhase;
 use mpe_approver::resource_id::ResourceId;
 use mpe_approver::servicebus::props;
-use mpe_approver::simulator::{
-    self, FaultKind, InvocationResult, MpeReport, MpeSpec, PecStatus, QueueReport, SbMessage, SimReport, ViolationKind,
-};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -182,7 +182,7 @@ fn return_value(r: &InvocationResult) -> String {
 
 /// Deliver the MPE's write event (the way Event Grid does), asserting the handler took it.
 async fn deliver(h: &Harness, id: &ResourceId) -> Value {
-    let ev = simulator::write_success_event(id, h.clock.now());
+    let ev = azure_sim::write_success_event(id, h.clock.now());
     let r = h.host.deliver_event(&ev).await.expect("deliver event");
     assert!(r.success, "MpeEvent failed: {:?} {:?}", r.error, r.logs);
     ev
@@ -392,6 +392,47 @@ async fn a_strangers_pending_pec_stays_pending() {
     assert_clean(&h);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ours_is_found_on_the_last_page_of_a_paged_list() {
+    let _serial = SERIAL.lock().await;
+    let options = azure_sim::SimOptions { pec_page_size: Some(2), ..Default::default() };
+    let h = Harness::start_with(SCALE, &[], options).await.unwrap_or_else(|e| panic!("harness: {e:#}"));
+    let target = storage("stpaged");
+    // Four strangers first: ours is the fifth PEC, on the third page.
+    for n in ["a", "b", "c", "d"] {
+        h.sim.add_stranger(&target, &format!("someone-{n}")).unwrap();
+    }
+    let id = asa("pe-paged");
+    let ours = h.sim.add_mpe(MpeSpec::new(id.clone(), target.clone()).timing(secs(3), secs(6))).unwrap();
+    deliver(&h, &id).await;
+    let mut d = Driver::new(&h);
+    d.until("approval", |h| approved(h, &id)).await;
+    d.until_done(&id).await;
+    let pecs = h.sim.pecs(&target);
+    assert_eq!(pecs.iter().filter(|p| p.status == PecStatus::Pending).count(), 4, "{pecs:?}");
+    assert_eq!(pecs.iter().find(|p| p.name == ours).map(|p| p.status), Some(PecStatus::Approved));
+    assert_approved_cleanly(&h, &id, "ours on the last page");
+    assert_clean(&h);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_vault_approval_carries_the_pecs_etag() {
+    let _serial = SERIAL.lock().await;
+    let h = start(&[]).await;
+    let id = asa("pe-etag");
+    let target = in_group(SUB, "rg-data/providers/Microsoft.KeyVault/vaults/kv-etag");
+    h.sim.add_mpe(MpeSpec::new(id.clone(), target.clone()).timing(secs(3), secs(6))).unwrap();
+    deliver(&h, &id).await;
+    let mut d = Driver::new(&h);
+    d.until("approval", |h| approved(h, &id)).await;
+    d.until_done(&id).await;
+    // The simulated Key Vault refuses a PUT whose If-Match is stale; the handler sent the one it read.
+    let sent = d.results.iter().flat_map(|r| &r.logs).any(|l| l.contains("If-Match: \""));
+    assert!(sent, "no approval with If-Match in the logs");
+    assert_approved_cleanly(&h, &id, "Key Vault with If-Match");
+    assert_clean(&h);
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // 6. twins
 
@@ -453,13 +494,13 @@ async fn a_non_mpe_write_queues_nothing() {
     let h = start(&[]).await;
     let target = storage("stplain");
     h.sim.add_target(&target).unwrap();
-    let ev = simulator::resource_write_success_event(&target, "Microsoft.Storage/storageAccounts/write", h.clock.now());
+    let ev = azure_sim::resource_write_success_event(&target, "Microsoft.Storage/storageAccounts/write", h.clock.now());
     let r = h.host.deliver_event(&ev).await.unwrap();
     assert!(r.success, "{r:?}");
     assert!(r.logs.iter().any(|l| l.contains("ignored")), "logs: {:?}", r.logs);
     // Nor is anything about an MPE but its write.
     let id = asa("pe-deleted-event");
-    let mut ev = simulator::write_success_event(&id, h.clock.now());
+    let mut ev = azure_sim::write_success_event(&id, h.clock.now());
     ev["eventType"] = json!("Microsoft.Resources.ResourceDeleteSuccess");
     ev["data"]["operationName"] = json!("Microsoft.StreamAnalytics/clusters/privateEndpoints/delete");
     let r = h.host.deliver_event(&ev).await.unwrap();
@@ -551,7 +592,7 @@ async fn an_mpe_outside_the_source_subscriptions_is_ignored() {
     let h = start(&[("MPE_SOURCE_SUBSCRIPTIONS", OTHER_SUB)]).await;
     let id = asa("pe-foreign-source");
     h.sim.add_mpe(MpeSpec::new(id.clone(), storage("stsrc")).timing(secs(1), secs(2))).unwrap();
-    let ev = simulator::write_success_event(&id, h.clock.now());
+    let ev = azure_sim::write_success_event(&id, h.clock.now());
     let r = h.host.deliver_event(&ev).await.unwrap();
     assert!(r.success, "{r:?}");
     assert!(r.logs.iter().any(|l| l.contains("ignored") && l.contains("MPE_SOURCE_SUBSCRIPTIONS")), "{:?}", r.logs);

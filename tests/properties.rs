@@ -2,10 +2,11 @@
 //! envelope, the Event Grid event, the work item, each provider adapter, and the PEC parser. 256 cases per property keeps
 //! `cargo test` quick; `PROPTEST_CASES=10000 cargo test --test properties` digs deeper.
 
+use azure_sim::MpePhase as SimPhase;
 use mpe_approver::eventgrid::Event;
 use mpe_approver::functions::{self, InvocationRequest};
 use mpe_approver::pec::{self, PecStatus};
-use mpe_approver::providers::{self, MpeStatus, SimMpe, SimPhase};
+use mpe_approver::providers::{self, MpeStatus};
 use mpe_approver::resource_id::ResourceId;
 use mpe_approver::workitem::{Origin, WorkItem, VERSION};
 use proptest::prelude::*;
@@ -221,10 +222,15 @@ fn provider_id(p: &dyn providers::Provider) -> ResourceId {
 
 fn sim_body(p: &dyn providers::Provider, phase: SimPhase) -> (ResourceId, Value) {
     let id = provider_id(p);
-    let target = ResourceId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st")
-        .expect("target id");
-    let body = p.sim_body(&SimMpe { id: &id, target: &target, group_id: "blob", request_message: "please", phase });
-    (id, body)
+    // The body as the simulator renders it (crates/azure-sim/src/mpe.rs, written from the service's examples).
+    let sim_id = azure_sim::ResourceId::parse(id.as_str()).expect("a simulator id");
+    let target = azure_sim::ResourceId::parse(
+        "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st",
+    )
+    .expect("target id");
+    let t = azure_sim::MpeType::of(&sim_id).expect("the simulator serves every provider's type");
+    let facts = azure_sim::MpeFacts { id: &sim_id, target: &target, group_id: "blob", request_message: "please" };
+    (id, t.render(&facts, phase))
 }
 
 const PENDING_WORDS: &[&str] = &["pending", "pendingcustomerapproval"];

@@ -5,7 +5,6 @@
 //! `provisioningState` (as in the spec example) is unknown, never pending.
 
 use super::*;
-use serde_json::json;
 
 pub struct DataExplorer;
 
@@ -38,25 +37,6 @@ impl Provider for DataExplorer {
             request_message: nonempty(str_at(props, &["requestMessage"])),
             status,
             raw_status: format!("provisioningState={:?}", ps.unwrap_or("")),
-        })
-    }
-
-    fn sim_body(&self, m: &SimMpe<'_>) -> Value {
-        let ps = match m.phase {
-            SimPhase::Creating => "Provisioning",
-            SimPhase::Failed => "Failed",
-            _ => "Succeeded",
-        };
-        json!({
-            "id": m.id.as_str(),
-            "name": format!("{}/{}", m.id.name_at(0).unwrap_or_default(), m.id.name()),
-            "type": "Microsoft.Kusto/Clusters/ManagedPrivateEndpoints",
-            "properties": {
-                "privateLinkResourceId": m.target.as_str(),
-                "groupId": m.group_id,
-                "requestMessage": m.request_message,
-                "provisioningState": ps
-            }
         })
     }
 }

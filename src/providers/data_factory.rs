@@ -5,7 +5,6 @@
 //! counts only once provisioning has Succeeded. The private endpoint is named `<factoryName>.<mpeName>`.
 
 use super::*;
-use serde_json::json;
 
 pub struct DataFactory;
 
@@ -39,26 +38,5 @@ impl Provider for DataFactory {
 
     fn endpoint_name(&self, id: &ResourceId) -> String {
         format!("{}.{}", id.name_at(0).unwrap_or_default(), id.name())
-    }
-
-    fn sim_body(&self, m: &SimMpe<'_>) -> Value {
-        let (ps, cs) = match m.phase {
-            SimPhase::Creating => ("Provisioning", ""),
-            SimPhase::Failed => ("Failed", ""),
-            p => ("Succeeded", sim_connection_status(p).unwrap_or("")),
-        };
-        json!({
-            "id": m.id.as_str(),
-            "name": m.id.name(),
-            "type": "Microsoft.DataFactory/factories/managedVirtualNetworks/managedPrivateEndpoints",
-            "properties": {
-                "provisioningState": ps,
-                "privateLinkResourceId": m.target.as_str(),
-                "groupId": m.group_id,
-                "fqdns": [],
-                "connectionState": { "status": cs, "description": "", "actionsRequired": "None" }
-            },
-            "etag": "000046c4-0000-0000-0000-5b2198bf0000"
-        })
     }
 }

@@ -1,9 +1,9 @@
 //! Provider adapters: everything about one Azure service's managed private endpoints lives in one file.
 //!
 //! An adapter knows its ARM resource type and api-version, how to turn the service's own JSON into the
-//! normalised [`MpeView`], what the service names its private endpoint (the PEC matching rule), and
-//! how the simulator renders that service's MPE in each phase. Adding a service is a new file here,
-//! a fixture set, and one line in [`registry`].
+//! normalised [`MpeView`], and what the service names its private endpoint (the PEC matching rule).
+//! Adding a service is a new file here, a fixture set, and one line in [`registry`] (and, for the
+//! demo and end-to-end tests, the service's rendering in `crates/azure-sim/src/mpe.rs`).
 
 mod data_explorer;
 mod data_factory;
@@ -61,28 +61,6 @@ pub enum ProviderError {
     },
 }
 
-/// The phases the simulator walks an MPE through; each provider renders them in its own vocabulary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SimPhase {
-    Creating,
-    AwaitingApproval,
-    Approved,
-    Rejected,
-    Disconnected,
-    /// The service broke the endpoint (what the race does to some services).
-    Failed,
-}
-
-/// Facts the simulator gives a provider to render its MPE body.
-#[derive(Debug, Clone)]
-pub struct SimMpe<'a> {
-    pub id: &'a ResourceId,
-    pub target: &'a ResourceId,
-    pub group_id: &'a str,
-    pub request_message: &'a str,
-    pub phase: SimPhase,
-}
-
 pub trait Provider: Send + Sync + 'static {
     /// Human name, e.g. "Stream Analytics".
     fn service(&self) -> &'static str;
@@ -101,8 +79,6 @@ pub trait Provider: Send + Sync + 'static {
     fn endpoint_name(&self, id: &ResourceId) -> String {
         id.name().to_string()
     }
-    /// Render the MPE as the service's ARM API would, for the simulator.
-    fn sim_body(&self, mpe: &SimMpe<'_>) -> Value;
 }
 
 static STREAM_ANALYTICS: stream_analytics::StreamAnalytics = stream_analytics::StreamAnalytics;
@@ -224,17 +200,6 @@ pub(crate) fn connection_status(status: &str) -> MpeStatus {
 
 pub(crate) fn nonempty(s: Option<&str>) -> Option<String> {
     s.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
-}
-
-pub(crate) fn sim_connection_status(phase: SimPhase) -> Option<&'static str> {
-    match phase {
-        SimPhase::Creating => None,
-        SimPhase::AwaitingApproval => Some("Pending"),
-        SimPhase::Approved => Some("Approved"),
-        SimPhase::Rejected => Some("Rejected"),
-        SimPhase::Disconnected => Some("Disconnected"),
-        SimPhase::Failed => Some("Disconnected"),
-    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@
 //! Web PubSub shares this shape (see `web_pubsub.rs`).
 
 use super::*;
-use serde_json::json;
 
 pub struct SignalR;
 
@@ -21,9 +20,6 @@ impl Provider for SignalR {
     }
     fn parse(&self, id: &ResourceId, body: &Value) -> Result<MpeView, ProviderError> {
         parse_shared_private_link(self.service(), id, body)
-    }
-    fn sim_body(&self, m: &SimMpe<'_>) -> Value {
-        render_shared_private_link("Microsoft.SignalRService/SignalR/sharedPrivateLinkResources", m)
     }
 }
 
@@ -42,25 +38,5 @@ pub(super) fn parse_shared_private_link(
         request_message: nonempty(str_at(props, &["requestMessage"])),
         status,
         raw_status,
-    })
-}
-
-pub(super) fn render_shared_private_link(type_name: &str, m: &SimMpe<'_>) -> Value {
-    let (ps, st) = match m.phase {
-        SimPhase::Creating => ("Creating", "Pending"),
-        SimPhase::Failed => ("Failed", "Disconnected"),
-        p => ("Succeeded", sim_connection_status(p).unwrap_or("Pending")),
-    };
-    json!({
-        "properties": {
-            "groupId": m.group_id,
-            "privateLinkResourceId": m.target.as_str(),
-            "provisioningState": ps,
-            "requestMessage": m.request_message,
-            "status": st
-        },
-        "id": m.id.as_str(),
-        "name": m.id.name(),
-        "type": type_name
     })
 }

@@ -5,7 +5,6 @@
 //! example says `Pending`. There is no provisioningState.
 
 use super::*;
-use serde_json::json;
 
 pub struct StreamAnalytics;
 
@@ -51,38 +50,6 @@ impl Provider for StreamAnalytics {
             request_message: nonempty(str_at(conn, &["requestMessage"])),
             status,
             raw_status: format!("privateLinkServiceConnectionState.status={raw:?}"),
-        })
-    }
-
-    fn sim_body(&self, m: &SimMpe<'_>) -> Value {
-        let status = match m.phase {
-            SimPhase::Creating => "PendingCreation",
-            SimPhase::AwaitingApproval => "PendingCustomerApproval",
-            SimPhase::Approved => "SetUpComplete",
-            SimPhase::Rejected => "Rejected",
-            SimPhase::Disconnected => "Disconnected",
-            SimPhase::Failed => "Failed",
-        };
-        json!({
-            "id": m.id.as_str(),
-            "name": m.id.name(),
-            "type": "Microsoft.StreamAnalytics/clusters/privateEndpoints",
-            "properties": {
-                "createdDate": "2026-01-01T00:00Z",
-                "manualPrivateLinkServiceConnections": [{
-                    "properties": {
-                        "privateLinkServiceId": m.target.as_str(),
-                        "groupIds": [m.group_id],
-                        "requestMessage": m.request_message,
-                        "privateLinkServiceConnectionState": {
-                            "status": status,
-                            "description": "",
-                            "actionsRequired": "None"
-                        }
-                    }
-                }]
-            },
-            "etag": "00000000-0000-0000-0000-000000000000"
         })
     }
 }

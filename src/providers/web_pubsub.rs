@@ -1,7 +1,7 @@
 //! Web PubSub shared private link resources (`Microsoft.SignalRService/webPubSub/sharedPrivateLinkResources`).
 //! Same data model as SignalR's.
 
-use super::signalr::{parse_shared_private_link, render_shared_private_link};
+use super::signalr::parse_shared_private_link;
 use super::*;
 
 pub struct WebPubSub;
@@ -18,8 +18,5 @@ impl Provider for WebPubSub {
     }
     fn parse(&self, id: &ResourceId, body: &Value) -> Result<MpeView, ProviderError> {
         parse_shared_private_link(self.service(), id, body)
-    }
-    fn sim_body(&self, m: &SimMpe<'_>) -> Value {
-        render_shared_private_link("Microsoft.SignalRService/WebPubSub/sharedPrivateLinkResources", m)
     }
 }

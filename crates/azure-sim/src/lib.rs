@@ -1,26 +1,34 @@
-//! A local Azure on loopback: the App Service managed-identity endpoint, ARM (MPEs of the five supported
-//! services and five target types, with the race rule), Service Bus REST, Event Grid event builders, and
-//! a Functions-host emulator ([`host`]). Used by `mpe-approver simulate`, the demo, and end-to-end tests.
+//! azure-sim: a local Azure on loopback, written from Azure's wire format only: the App Service
+//! managed-identity endpoint, ARM (MPEs of five services in their own vocabularies, five target types
+//! with their PEC list shapes, tags, the race rule), Service Bus REST, Event Grid event builders, and a
+//! Functions-host emulator ([`host`]) that drives any custom-handler binary through its HTTP contract.
+//! Used by `mpe-approver simulate`, the demo, and end-to-end tests; it knows nothing of the approver.
 //!
 //! One axum server on `127.0.0.1`: `/msi/token`, `/arm/...`, `/servicebus/{queue}/messages`. Time is the
 //! injected [`SharedClock`]; MPE phases are computed lazily from timestamps. The simulator must never
 //! listen beyond loopback, panic on a request, or call real Azure.
+//!
+//! Ids are passed as strings (anything `AsRef<str>`, e.g. another crate's id type) and parsed here.
 
 pub mod arm;
+pub mod clock;
 pub mod events;
 pub mod host;
+pub mod id;
 pub mod identity;
+pub mod mpe;
 pub mod servicebus;
 pub mod state;
 
 pub use arm::FaultKind;
+pub use clock::{Clock, ScaledClock, SharedClock, SystemClock};
 pub use events::{resource_write_success_event, write_success_event};
 pub use host::{FunctionsHost, HttpOutput, InvocationRecord, InvocationResult, QueuePump};
+pub use id::ResourceId;
+pub use mpe::{MpeFacts, MpePhase, MpeType};
 pub use servicebus::{DeadLetter, OutgoingMessage, QueueReport, SbMessage, SendOutcome, ServiceBus};
 pub use state::{MpeReport, MpeSpec, PecSnapshot, PecStatus, TargetKind, Violation, ViolationKind, WorldError};
 
-use crate::clock::SharedClock;
-use crate::resource_id::ResourceId;
 use anyhow::Context;
 use axum::routing::{any, get, post};
 use axum::Router;
@@ -46,6 +54,9 @@ pub struct SimOptions {
     pub parking_queue: String,
     /// How long a target's asynchronous approval (Web, IoT Hub, SQL) runs, in simulated time.
     pub approval_lro: Duration,
+    /// Page the `privateEndpointConnections` lists (not IoT Hub's bare array) into pages of this many
+    /// items linked by `nextLink`; `None`: one page.
+    pub pec_page_size: Option<usize>,
 }
 
 impl Default for SimOptions {
@@ -56,6 +67,7 @@ impl Default for SimOptions {
             work_queue: "mpe-approvals".into(),
             parking_queue: "mpe-approvals-parked".into(),
             approval_lro: Duration::from_secs(3),
+            pec_page_size: None,
         }
     }
 }
@@ -126,7 +138,7 @@ impl Drop for Simulator {
 
 fn router(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/", get(|| async { "mpe-approver simulator: /msi/token, /arm/..., /servicebus/{queue}/messages\n" }))
+        .route("/", get(|| async { "azure-sim: /msi/token, /arm/..., /servicebus/{queue}/messages\n" }))
         .route("/msi/token", get(identity::token))
         .route("/arm", any(arm::handler))
         .route("/arm/", any(arm::handler))
@@ -234,8 +246,9 @@ impl Simulator {
         lock(&self.state.tokens).issue(audience, None, self.state.clock.now())
     }
 
-    pub fn add_target(&self, target: &ResourceId) -> Result<TargetKind, WorldError> {
-        lock(&self.state.world).add_target(target)
+    pub fn add_target(&self, target: impl AsRef<str>) -> Result<TargetKind, WorldError> {
+        let target = ResourceId::parse(target.as_ref())?;
+        lock(&self.state.world).add_target(&target)
     }
     /// Add an MPE created now. Returns the name its PEC will have at the target.
     pub fn add_mpe(&self, spec: MpeSpec) -> Result<String, WorldError> {
@@ -243,40 +256,46 @@ impl Simulator {
         lock(&self.state.world).add_mpe(spec, now)
     }
     /// A stranger's Pending PEC (private endpoint `endpoint_name`) on `target`. Returns the PEC name.
-    pub fn add_stranger(&self, target: &ResourceId, endpoint_name: &str) -> Result<String, WorldError> {
+    pub fn add_stranger(&self, target: impl AsRef<str>, endpoint_name: &str) -> Result<String, WorldError> {
+        let target = ResourceId::parse(target.as_ref())?;
         let now = self.state.clock.now();
-        lock(&self.state.world).add_stranger(target, endpoint_name, "Please approve my request!", now)
+        lock(&self.state.world).add_stranger(&target, endpoint_name, "Please approve my request!", now)
+    }
+    /// Tag a target (`Microsoft.Resources/tags/default` then reports it).
+    pub fn set_target_tag(&self, target: impl AsRef<str>, name: &str, value: &str) -> Result<(), WorldError> {
+        let target = ResourceId::parse(target.as_ref())?;
+        lock(&self.state.world).set_target_tag(&target, name, value)
     }
     /// A second Pending PEC on the MPE's target whose endpoint has the MPE's endpoint name. Returns its name.
-    /// Tag a target (`mpe-approver: deny`, `mpe-approver-allow-from: ...`).
-    pub fn set_target_tag(&self, target: &ResourceId, name: &str, value: &str) -> Result<(), WorldError> {
-        lock(&self.state.world).set_target_tag(target, name, value)
-    }
-
-    pub fn add_twin(&self, mpe: &ResourceId, description: Option<&str>) -> Result<String, WorldError> {
+    pub fn add_twin(&self, mpe: impl AsRef<str>, description: Option<&str>) -> Result<String, WorldError> {
+        let mpe = ResourceId::parse(mpe.as_ref())?;
         let now = self.state.clock.now();
-        lock(&self.state.world).add_twin(mpe, description, now)
+        lock(&self.state.world).add_twin(&mpe, description, now)
     }
-    pub fn delete_mpe(&self, mpe: &ResourceId) -> Result<(), WorldError> {
+    pub fn delete_mpe(&self, mpe: impl AsRef<str>) -> Result<(), WorldError> {
         self.delete_mpe_at(mpe, self.state.clock.now())
     }
-    pub fn delete_mpe_at(&self, mpe: &ResourceId, when: DateTime<Utc>) -> Result<(), WorldError> {
-        lock(&self.state.world).delete_mpe(mpe, when)
+    pub fn delete_mpe_at(&self, mpe: impl AsRef<str>, when: DateTime<Utc>) -> Result<(), WorldError> {
+        let mpe = ResourceId::parse(mpe.as_ref())?;
+        lock(&self.state.world).delete_mpe(&mpe, when)
     }
     /// A human rejects the MPE's PEC now.
-    pub fn reject_pec(&self, mpe: &ResourceId) -> Result<(), WorldError> {
+    pub fn reject_pec(&self, mpe: impl AsRef<str>) -> Result<(), WorldError> {
         self.reject_pec_at(mpe, self.state.clock.now())
     }
-    pub fn reject_pec_at(&self, mpe: &ResourceId, when: DateTime<Utc>) -> Result<(), WorldError> {
-        lock(&self.state.world).reject_pec(mpe, when)
+    pub fn reject_pec_at(&self, mpe: impl AsRef<str>, when: DateTime<Utc>) -> Result<(), WorldError> {
+        let mpe = ResourceId::parse(mpe.as_ref())?;
+        lock(&self.state.world).reject_pec(&mpe, when)
     }
     /// The MPE's phase now (`None` when deleted or unknown).
-    pub fn mpe_phase(&self, mpe: &ResourceId) -> Option<crate::providers::SimPhase> {
-        lock(&self.state.world).mpe_phase(mpe, self.state.clock.now())
+    pub fn mpe_phase(&self, mpe: impl AsRef<str>) -> Option<MpePhase> {
+        let mpe = ResourceId::parse(mpe.as_ref()).ok()?;
+        lock(&self.state.world).mpe_phase(&mpe, self.state.clock.now())
     }
     /// The PECs visible at `target` now.
-    pub fn pecs(&self, target: &ResourceId) -> Vec<PecSnapshot> {
-        lock(&self.state.world).pecs(target, self.state.clock.now()).unwrap_or_default()
+    pub fn pecs(&self, target: impl AsRef<str>) -> Vec<PecSnapshot> {
+        let Ok(target) = ResourceId::parse(target.as_ref()) else { return Vec::new() };
+        lock(&self.state.world).pecs(&target, self.state.clock.now()).unwrap_or_default()
     }
     /// Answer the next `n` ARM requests with `kind` (429 or 503, `Retry-After: 1`).
     pub fn inject_faults(&self, n: u32, kind: FaultKind) {
@@ -323,9 +342,9 @@ impl Simulator {
 /// `mpe-approver simulate`: run a simulator on `port` with a clock `factor` times faster than real
 /// time, print the environment a handler needs, and serve until Ctrl-C.
 pub async fn run_standalone(port: u16, factor: f64) -> anyhow::Result<()> {
-    let clock: SharedClock = Arc::new(crate::clock::ScaledClock::new(Utc::now(), factor));
+    let clock: SharedClock = Arc::new(ScaledClock::new(Utc::now(), factor));
     let sim = Simulator::start(clock, SimOptions { port, ..Default::default() }).await?;
-    println!("# mpe-approver simulator on {} (time x{factor})", sim.base_url());
+    println!("# azure-sim on {} (time x{factor})", sim.base_url());
     for (k, v) in sim.handler_env() {
         println!("export {k}={v}");
     }
@@ -333,6 +352,3 @@ pub async fn run_standalone(port: u16, factor: f64) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(&sim.report())?);
     Ok(())
 }
-
-#[cfg(test)]
-mod tests;

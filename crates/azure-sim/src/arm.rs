@@ -1,15 +1,15 @@
 //! The simulated Azure Resource Manager: MPE GETs, target PEC list/get/approve, parent resource GETs,
 //! long-running operation status, injected throttling, and per-MPE call counting.
 //!
-//! Bodies follow the official ARM examples per target type (`shared/arm-examples/`). This file must
+//! Bodies follow the official ARM examples per target type (`tests/fixtures/arm-examples/` in the repository). This file must
 //! never panic on a request (any path, method, header or body), serve anything without a valid ARM
 //! bearer token and `api-version`, or change the world except through [`World::approve`].
 
 use super::identity::ARM_AUDIENCE;
 use super::state::{ApproveOutcome, Operation, PecSnapshot, PecStatus, TargetKind, WorldError};
 use super::{lock, AppState};
-use crate::providers;
-use crate::resource_id::ResourceId;
+use crate::id::ResourceId;
+use crate::mpe::MpeType;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
@@ -76,9 +76,20 @@ pub fn pec_json(target: &ResourceId, kind: TargetKind, p: &PecSnapshot) -> Value
         "properties": Value::Object(props),
     });
     if kind == TargetKind::KeyVault {
-        v["etag"] = json!("");
+        v["etag"] = json!(etag(p));
     }
     v
+}
+
+/// The ETag of a Key Vault PEC (the other simulated targets give none): a digest of what the PEC says
+/// now, so an approval, a rejection or a removal gives a new one. A PUT whose `If-Match` names another
+/// ETag is refused with 412.
+pub fn etag(p: &PecSnapshot) -> String {
+    use std::hash::{Hash, Hasher};
+    // SipHash with fixed keys: the same PEC state gives the same ETag for the simulator's whole life.
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (p.name.to_ascii_lowercase(), p.status.as_str(), &p.description, p.updating).hash(&mut h);
+    format!("\"{:016x}\"", h.finish())
 }
 
 fn parent_json(target: &ResourceId, kind: TargetKind, pecs: &[PecSnapshot]) -> Value {
@@ -96,6 +107,9 @@ struct Req<'a> {
     method: &'a Method,
     path: &'a str,
     api_version: &'a str,
+    /// `$skiptoken` of a list page (what our `nextLink`s carry): items to skip.
+    skip: usize,
+    if_match: Option<&'a str>,
     principal: String,
     body: &'a [u8],
     now: DateTime<Utc>,
@@ -147,7 +161,9 @@ pub async fn handler(
             return r;
         }
     }
-    let req = Req { method: &method, path, api_version, principal, body: &body, now: st.clock.now() };
+    let skip = query.get("$skiptoken").and_then(|t| t.parse().ok()).unwrap_or(0);
+    let if_match = headers.get("if-match").and_then(|v| v.to_str().ok()).map(str::trim);
+    let req = Req { method: &method, path, api_version, skip, if_match, principal, body: &body, now: st.clock.now() };
     let mut r = dispatch(&st, &req);
     if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
         r.headers_mut().insert("x-ms-request-id", v);
@@ -206,7 +222,7 @@ fn dispatch(st: &AppState, req: &Req<'_>) -> Response {
         Ok(id) => id,
         Err(e) => return arm_error(StatusCode::BAD_REQUEST, "InvalidResourceId", e.to_string()),
     };
-    if providers::for_id(&id).is_some() {
+    if MpeType::of(&id).is_some() {
         if req.method != Method::GET {
             return method_not_allowed(req.method);
         }
@@ -252,10 +268,22 @@ fn list_pecs(st: &AppState, req: &Req<'_>, target: &ResourceId) -> Response {
     let items: Vec<Value> =
         world.pecs(&tid, req.now).unwrap_or_default().iter().map(|p| pec_json(&tid, kind, p)).collect();
     if kind == TargetKind::IotHub {
-        Json(Value::Array(items)).into_response()
-    } else {
-        Json(json!({ "value": items })).into_response()
+        // IoT Hub answers a bare array: no paging.
+        return Json(Value::Array(items)).into_response();
     }
+    // Pages of `pec_page_size` items, each but the last with an absolute `nextLink` on this ARM host
+    // carrying a `$skiptoken`, as ARM's list APIs answer.
+    let Some(size) = st.options.pec_page_size.filter(|n| *n > 0) else {
+        return Json(json!({ "value": items })).into_response();
+    };
+    let page: Vec<Value> = items.iter().skip(req.skip).take(size).cloned().collect();
+    let mut body = json!({ "value": page });
+    let next = req.skip.saturating_add(size);
+    if next < items.len() {
+        body["nextLink"] =
+            json!(format!("{}{}?api-version={}&$skiptoken={next}", st.arm_base(), req.path, req.api_version));
+    }
+    Json(body).into_response()
 }
 
 fn get_pec(st: &AppState, req: &Req<'_>, target: &ResourceId, name: &str) -> Response {
@@ -299,6 +327,17 @@ fn put_pec(st: &AppState, req: &Req<'_>, target: &ResourceId, name: &str) -> Res
     let Some((tid, kind)) = world.target(target) else {
         return not_found(target.as_str());
     };
+    // Key Vault honours If-Match (the targets without ETags ignore it).
+    if let (TargetKind::KeyVault, Some(want)) = (kind, req.if_match) {
+        let current = world.pec(&tid, name, req.now).map(|p| etag(&p));
+        if want != "*" && current.as_deref() != Some(want) {
+            return arm_error(
+                StatusCode::PRECONDITION_FAILED,
+                "PreconditionFailed",
+                format!("The ETag {want} does not match private endpoint connection '{name}' any more."),
+            );
+        }
+    }
     let outcome = match world.approve(&tid, name, &req.principal, description, req.now) {
         Ok(o) => o,
         Err(WorldError::NotApprovable { name, status }) => {

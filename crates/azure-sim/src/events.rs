@@ -3,40 +3,55 @@
 //!
 //! Pure builders: this file must never do I/O or read a clock (the caller passes the event time).
 
-use crate::providers;
-use crate::resource_id::ResourceId;
+use crate::id::ResourceId;
+use crate::mpe::MpeType;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
 /// Tenant the simulated events come from.
 pub const SIM_TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 
-/// The write event for an MPE (operation `<mpe type>/write` from its provider) or any other resource
-/// (operation `<resource type>/write`).
-pub fn write_success_event(resource: &ResourceId, now: DateTime<Utc>) -> Value {
-    let operation = match providers::for_id(resource) {
-        Some(p) => p.write_operation(),
-        None => format!("{}/write", resource.resource_type()),
+/// The write event for an MPE (operation `<mpe type>/write`, in the type's documented casing) or any
+/// other resource (operation `<resource type>/write`).
+pub fn write_success_event(resource: impl AsRef<str>, now: DateTime<Utc>) -> Value {
+    let resource = resource.as_ref();
+    let parsed = ResourceId::parse(resource).ok();
+    let operation = match parsed.as_ref().map(|id| (MpeType::of(id), id)) {
+        Some((Some(t), _)) => t.write_operation(),
+        Some((None, id)) => format!("{}/write", id.resource_type()),
+        None => "Microsoft.Resources/write".to_string(),
     };
     resource_write_success_event(resource, &operation, now)
 }
 
+/// The segment after `name` in an id-like path (case-insensitive), or "".
+fn segment_after<'a>(path: &'a str, name: &str) -> &'a str {
+    let mut it = path.split('/');
+    while let Some(s) = it.next() {
+        if s.eq_ignore_ascii_case(name) {
+            return it.next().unwrap_or_default();
+        }
+    }
+    ""
+}
+
 /// A ResourceWriteSuccess event for `resource` with the given `operationName`, fresh `id` and
 /// `correlationId`. Use it for non-MPE writes (e.g. `Microsoft.Storage/storageAccounts/write`).
-pub fn resource_write_success_event(resource: &ResourceId, operation: &str, now: DateTime<Utc>) -> Value {
-    let sub = resource.subscription();
-    let provider = resource.namespace();
+pub fn resource_write_success_event(resource: impl AsRef<str>, operation: &str, now: DateTime<Utc>) -> Value {
+    let resource = resource.as_ref();
+    let sub = segment_after(resource, "subscriptions");
+    let provider = segment_after(resource, "providers");
     let id = uuid::Uuid::new_v4().to_string();
     let correlation = uuid::Uuid::new_v4().to_string();
     let t = now.to_rfc3339_opts(SecondsFormat::AutoSi, true);
     json!({
-        "subject": resource.as_str(),
+        "subject": resource,
         "eventType": "Microsoft.Resources.ResourceWriteSuccess",
         "eventTime": t,
         "id": id,
         "data": {
             "authorization": {
-                "scope": resource.as_str(),
+                "scope": resource,
                 "action": operation,
                 "evidence": { "role": "Contributor" }
             },
@@ -56,7 +71,7 @@ pub fn resource_write_success_event(resource: &ResourceId, operation: &str, now:
             },
             "correlationId": correlation,
             "resourceProvider": provider,
-            "resourceUri": resource.as_str(),
+            "resourceUri": resource,
             "operationName": operation,
             "status": "Succeeded",
             "subscriptionId": sub,
@@ -79,6 +94,7 @@ mod tests {
         )
         .unwrap();
         let e = write_success_event(&id, Utc::now());
+        assert_eq!(e["data"]["resourceProvider"], "Microsoft.Kusto");
         assert_eq!(e["subject"], id.as_str());
         assert_eq!(e["data"]["resourceUri"], id.as_str());
         assert_eq!(e["data"]["operationName"], "Microsoft.Kusto/clusters/managedPrivateEndpoints/write");
@@ -93,7 +109,7 @@ mod tests {
         // Same keys as the Microsoft docs sample (a verbatim copy in the repository's test fixtures).
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/functions/captures/event-grid-resource-write-success.json"
+            "/../../tests/fixtures/functions/captures/event-grid-resource-write-success.json"
         );
         let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let sample: Value = serde_json::from_str(&text).unwrap();

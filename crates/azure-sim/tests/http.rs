@@ -1,10 +1,22 @@
 //! HTTP-level tests of the simulator: identity, ARM auth and shapes, approvals, faults, Service Bus REST.
+//! Approval bodies are built here as a client would (the whole PEC back with the status Approved).
 
-use super::*;
-use crate::clock::ScaledClock;
-use crate::providers::SimPhase;
+use azure_sim::*;
+use chrono::Utc;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The PEC body back, with `privateLinkServiceConnectionState` Approved and `description`.
+fn approval_body(pec: &Value, description: &str) -> Value {
+    let mut b = pec.clone();
+    if let Some(state) = b.pointer_mut("/properties/privateLinkServiceConnectionState").and_then(Value::as_object_mut) {
+        state.insert("status".into(), json!("Approved"));
+        state.insert("description".into(), json!(description));
+    }
+    b
+}
 
 const STORAGE: &str = "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/acct";
 const IOT: &str =
@@ -15,10 +27,6 @@ const KV: &str =
     "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv";
 const ASA: &str = "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg/providers/Microsoft.StreamAnalytics/clusters/c/privateEndpoints/pe1";
 const KUSTO: &str = "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg/providers/Microsoft.Kusto/clusters/k/managedPrivateEndpoints/m1";
-
-fn id(s: &str) -> ResourceId {
-    ResourceId::parse(s).unwrap()
-}
 
 async fn sim() -> Simulator {
     // 1 real ms = 1 simulated s.
@@ -94,7 +102,7 @@ async fn identity_requires_the_secret() {
 #[tokio::test]
 async fn arm_requires_token_audience_and_api_version() {
     let sim = sim().await;
-    sim.add_mpe(MpeSpec::new(id(ASA), id(STORAGE))).unwrap();
+    sim.add_mpe(MpeSpec::new(ASA, STORAGE)).unwrap();
     let client = reqwest::Client::new();
     let url = format!("{}{ASA}?api-version=2020-03-01", sim.arm_endpoint());
     assert_eq!(client.get(&url).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
@@ -132,7 +140,7 @@ async fn mpe_lifecycle_over_http_case_insensitive() {
     let sim = sim().await;
     let name = sim
         // A wide window (1.5 s real) before the PEC appears, so a loaded machine cannot overrun it.
-        .add_mpe(MpeSpec::new(id(ASA), id(STORAGE)).timing(Duration::from_secs(1500), Duration::from_secs(500_000)))
+        .add_mpe(MpeSpec::new(ASA, STORAGE).timing(Duration::from_secs(1500), Duration::from_secs(500_000)))
         .unwrap();
     let tok = token(&sim, "https://management.azure.com").await;
     let (s, v) = arm_get(&sim, &tok, &ASA.to_lowercase()).await;
@@ -157,12 +165,9 @@ async fn mpe_lifecycle_over_http_case_insensitive() {
     assert_eq!(pec["properties"]["privateLinkServiceConnectionState"]["status"], "Pending");
     assert_eq!(pec["properties"]["privateLinkServiceConnectionState"]["actionRequired"], "None");
     assert!(pec["properties"]["privateEndpoint"]["id"].as_str().unwrap().ends_with("/privateEndpoints/pe1"));
-    let (pecs, bad) = crate::pec::parse_list(&v).unwrap();
-    assert!(bad.is_empty());
-    assert_eq!(pecs[0].endpoint_name(), Some("pe1"));
 
     // Approve too early: the race rule fires.
-    let body = crate::pec::approval_body(pec, "approved by test");
+    let body = approval_body(pec, "approved by test");
     let r = arm_put(&sim, &tok, &format!("{STORAGE}/privateEndpointConnections/{name}"), &body).await;
     assert_eq!(r.status(), StatusCode::OK);
     let v: Value = r.json().await.unwrap();
@@ -170,11 +175,11 @@ async fn mpe_lifecycle_over_http_case_insensitive() {
     let rep = sim.report();
     assert_eq!(rep.violations.len(), 1);
     assert_eq!(rep.violations[0].kind, ViolationKind::Race);
-    assert_eq!(sim.mpe_phase(&id(ASA)), Some(SimPhase::Failed));
+    assert_eq!(sim.mpe_phase(ASA), Some(MpePhase::Failed));
     assert!(rep.mpe(ASA).unwrap().arm_calls >= 4);
     assert!(rep.mpe(ASA).unwrap().approved_by.as_deref().unwrap().contains("managed identity"));
 
-    sim.delete_mpe(&id(ASA)).unwrap();
+    sim.delete_mpe(ASA).unwrap();
     let (s, v) = arm_get(&sim, &tok, ASA).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert_eq!(v["error"]["code"], "ResourceNotFound");
@@ -185,9 +190,7 @@ async fn iot_hub_lists_bare_arrays_and_approves_asynchronously() {
     let sim = sim().await;
     let name = sim
         .add_mpe(
-            MpeSpec::new(id(ASA), id(IOT))
-                .timing(Duration::ZERO, Duration::ZERO)
-                .request_message("Please approve my request!"),
+            MpeSpec::new(ASA, IOT).timing(Duration::ZERO, Duration::ZERO).request_message("Please approve my request!"),
         )
         .unwrap();
     let tok = token(&sim, "https://management.azure.com").await;
@@ -195,7 +198,7 @@ async fn iot_hub_lists_bare_arrays_and_approves_asynchronously() {
     let arr = v.as_array().expect("bare array");
     assert_eq!(arr[0]["properties"]["privateLinkServiceConnectionState"]["description"], "Please approve my request!");
     assert!(arr[0]["properties"].get("provisioningState").is_none());
-    let body = crate::pec::approval_body(&arr[0], "ok");
+    let body = approval_body(&arr[0], "ok");
     let r = arm_put(&sim, &tok, &format!("{IOT}/PrivateEndpointConnections/{name}"), &body).await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let op = r.headers().get("azure-asyncoperation").unwrap().to_str().unwrap().to_string();
@@ -208,27 +211,22 @@ async fn iot_hub_lists_bare_arrays_and_approves_asynchronously() {
     let st: Value = reqwest::Client::new().get(&op).bearer_auth(&tok).send().await.unwrap().json().await.unwrap();
     assert_eq!(st["status"], "Succeeded");
     let (_, v) = arm_get(&sim, &tok, &format!("{IOT}/PrivateEndpointConnections/{name}")).await;
-    let pec = crate::pec::parse_pec(&v).unwrap();
-    assert!(crate::pec::approval_settled(&pec));
+    assert_eq!(v["properties"]["privateLinkServiceConnectionState"]["status"], "Approved");
+    assert!(v["properties"].get("provisioningState").is_none(), "IoT Hub reports no provisioningState once settled");
     assert!(sim.report().violations.is_empty());
 }
 
 #[tokio::test]
 async fn sql_keyvault_shapes_rejection_and_faults() {
     let sim = sim().await;
-    let kusto_pec = sim.add_mpe(MpeSpec::new(id(KUSTO), id(SQL)).timing(Duration::ZERO, Duration::ZERO)).unwrap();
+    let kusto_pec = sim.add_mpe(MpeSpec::new(KUSTO, SQL).timing(Duration::ZERO, Duration::ZERO)).unwrap();
     let tok = token(&sim, "https://management.azure.com").await;
     let (_, v) = arm_get(&sim, &tok, KUSTO).await;
     assert_eq!(v["properties"]["provisioningState"], "Succeeded");
     let (_, v) = arm_get(&sim, &tok, &format!("{SQL}/privateEndpointConnections/{kusto_pec}")).await;
     assert_eq!(v["properties"]["provisioningState"], "Ready");
-    let r = arm_put(
-        &sim,
-        &tok,
-        &format!("{SQL}/privateEndpointConnections/{kusto_pec}"),
-        &crate::pec::approval_body(&v, "ok"),
-    )
-    .await;
+    let r =
+        arm_put(&sim, &tok, &format!("{SQL}/privateEndpointConnections/{kusto_pec}"), &approval_body(&v, "ok")).await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     assert!(r.headers().get("location").is_some());
     let (_, v) = arm_get(&sim, &tok, &format!("{SQL}/privateEndpointConnections/{kusto_pec}")).await;
@@ -236,22 +234,17 @@ async fn sql_keyvault_shapes_rejection_and_faults() {
 
     // Key Vault: parent resource lists PECs; a missing PEC is 204; a rejected PEC cannot be approved.
     let adf = "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg/providers/Microsoft.DataFactory/factories/f/managedVirtualNetworks/default/managedPrivateEndpoints/m";
-    let kv_pec = sim.add_mpe(MpeSpec::new(id(adf), id(KV)).timing(Duration::ZERO, Duration::ZERO)).unwrap();
+    let kv_pec = sim.add_mpe(MpeSpec::new(adf, KV).timing(Duration::ZERO, Duration::ZERO)).unwrap();
     let (_, v) = arm_get(&sim, &tok, KV).await;
     let pecs = v["properties"]["privateEndpointConnections"].as_array().unwrap();
     assert!(pecs[0]["properties"]["privateEndpoint"]["id"].as_str().unwrap().ends_with("/f.m"));
     let (s, _) = arm_get(&sim, &tok, &format!("{KV}/privateEndpointConnections/nope")).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    sim.reject_pec(&id(adf)).unwrap();
-    let r = arm_put(
-        &sim,
-        &tok,
-        &format!("{KV}/privateEndpointConnections/{kv_pec}"),
-        &crate::pec::approval_body(&pecs[0], "ok"),
-    )
-    .await;
+    sim.reject_pec(adf).unwrap();
+    let r =
+        arm_put(&sim, &tok, &format!("{KV}/privateEndpointConnections/{kv_pec}"), &approval_body(&pecs[0], "ok")).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(sim.mpe_phase(&id(adf)), Some(SimPhase::Rejected));
+    assert_eq!(sim.mpe_phase(adf), Some(MpePhase::Rejected));
 
     // Faults.
     sim.inject_faults(2, FaultKind::Throttle);
@@ -273,21 +266,16 @@ async fn sql_keyvault_shapes_rejection_and_faults() {
 #[tokio::test]
 async fn strangers_and_twins_over_http() {
     let sim = sim().await;
-    sim.add_mpe(MpeSpec::new(id(ASA), id(STORAGE)).timing(Duration::ZERO, Duration::ZERO)).unwrap();
-    let s = sim.add_stranger(&id(STORAGE), "intruder").unwrap();
-    let t = sim.add_twin(&id(ASA), Some("different")).unwrap();
+    sim.add_mpe(MpeSpec::new(ASA, STORAGE).timing(Duration::ZERO, Duration::ZERO)).unwrap();
+    let s = sim.add_stranger(STORAGE, "intruder").unwrap();
+    let t = sim.add_twin(ASA, Some("different")).unwrap();
     let tok = token(&sim, "https://management.azure.com").await;
     let (_, v) = arm_get(&sim, &tok, &format!("{STORAGE}/privateEndpointConnections")).await;
     assert_eq!(v["value"].as_array().unwrap().len(), 3);
     for name in [&s, &t] {
         let (_, pec) = arm_get(&sim, &tok, &format!("{STORAGE}/privateEndpointConnections/{name}")).await;
-        let r = arm_put(
-            &sim,
-            &tok,
-            &format!("{STORAGE}/privateEndpointConnections/{name}"),
-            &crate::pec::approval_body(&pec, "x"),
-        )
-        .await;
+        let r = arm_put(&sim, &tok, &format!("{STORAGE}/privateEndpointConnections/{name}"), &approval_body(&pec, "x"))
+            .await;
         assert_eq!(r.status(), StatusCode::OK);
     }
     let kinds: Vec<_> = sim.report().violations.iter().map(|v| v.kind).collect();
@@ -366,7 +354,7 @@ async fn host_invocations_appear_in_the_report() {
     });
     let host = sim.host(&url);
     host.wait_ready(Duration::from_secs(5)).await.unwrap();
-    let ev = write_success_event(&id(ASA), sim.clock().now());
+    let ev = write_success_event(ASA, sim.clock().now());
     assert!(host.deliver_event(&ev).await.unwrap().success);
     sim.service_bus().send(sim.work_queue_name(), OutgoingMessage { body: "{}".into(), ..Default::default() }).unwrap();
     let pump = host.run_queue_pump(sim.work_queue_name(), Duration::from_millis(5)).unwrap();
@@ -386,7 +374,7 @@ async fn host_invocations_appear_in_the_report() {
 #[tokio::test]
 async fn hostile_requests_never_panic() {
     let sim = sim().await;
-    sim.add_mpe(MpeSpec::new(id(ASA), id(STORAGE)).timing(Duration::ZERO, Duration::ZERO)).unwrap();
+    sim.add_mpe(MpeSpec::new(ASA, STORAGE).timing(Duration::ZERO, Duration::ZERO)).unwrap();
     let arm = token(&sim, "https://management.azure.com").await;
     let sb = token(&sim, "https://servicebus.azure.net").await;
     let client = reqwest::Client::new();
@@ -435,4 +423,84 @@ async fn hostile_requests_never_panic() {
         .await
         .unwrap();
     assert!(!r.status().is_server_error());
+}
+
+#[tokio::test]
+async fn pec_lists_page_with_next_links_when_asked() {
+    let clock: SharedClock = Arc::new(ScaledClock::new(Utc::now(), 1000.0));
+    let sim = Simulator::start(clock, SimOptions { pec_page_size: Some(2), ..Default::default() }).await.unwrap();
+    sim.add_mpe(MpeSpec::new(ASA, STORAGE).timing(Duration::ZERO, Duration::ZERO)).unwrap();
+    for n in ["s1", "s2", "s3", "s4"] {
+        sim.add_stranger(STORAGE, n).unwrap();
+    }
+    let tok = token(&sim, "https://management.azure.com").await;
+    let (s, mut page) = arm_get(&sim, &tok, &format!("{STORAGE}/privateEndpointConnections")).await;
+    assert_eq!(s, StatusCode::OK);
+    let mut names = Vec::new();
+    let mut pages = 1;
+    loop {
+        let items = page["value"].as_array().unwrap();
+        assert!(items.len() <= 2);
+        names.extend(items.iter().map(|p| p["name"].as_str().unwrap().to_string()));
+        let Some(next) = page.get("nextLink").and_then(Value::as_str) else { break };
+        assert!(next.starts_with(&sim.arm_endpoint()), "{next}");
+        let r = reqwest::Client::new().get(next).bearer_auth(&tok).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        page = r.json().await.unwrap();
+        pages += 1;
+    }
+    assert_eq!((names.len(), pages), (5, 3));
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 5, "no PEC twice across pages");
+    // The list embedded in the parent is not paged; IoT Hub's bare array neither.
+    let (_, kv) = arm_get(&sim, &tok, STORAGE).await;
+    assert_eq!(kv["properties"]["privateEndpointConnections"].as_array().unwrap().len(), 5);
+}
+
+#[tokio::test]
+async fn key_vault_pecs_carry_an_etag_and_honour_if_match() {
+    let sim = sim().await;
+    let name = sim.add_mpe(MpeSpec::new(ASA, KV).timing(Duration::ZERO, Duration::ZERO)).unwrap();
+    let tok = token(&sim, "https://management.azure.com").await;
+    let path = format!("{KV}/privateEndpointConnections/{name}");
+    let (_, pec) = arm_get(&sim, &tok, &path).await;
+    let tag = pec["etag"].as_str().unwrap().to_string();
+    assert!(tag.len() > 2, "an ETag: {tag:?}");
+    let (_, again) = arm_get(&sim, &tok, &path).await;
+    assert_eq!(again["etag"], tag.as_str(), "stable while nothing changes");
+    let (_, parent) = arm_get(&sim, &tok, KV).await;
+    assert_eq!(parent["properties"]["privateEndpointConnections"][0]["etag"], tag.as_str());
+    let put = |if_match: &str| {
+        reqwest::Client::new()
+            .put(format!("{}{path}?api-version=2024-01-01", sim.arm_endpoint()))
+            .bearer_auth(&tok)
+            .header("If-Match", if_match)
+            .json(&approval_body(&pec, "ok"))
+            .send()
+    };
+    let r = put("\"stale\"").await.unwrap();
+    assert_eq!(r.status(), StatusCode::PRECONDITION_FAILED);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "PreconditionFailed");
+    assert_eq!(sim.pecs(KV)[0].status, PecStatus::Pending);
+    assert_eq!(put(&tag).await.unwrap().status(), StatusCode::OK);
+    let (_, approved) = arm_get(&sim, &tok, &path).await;
+    assert_ne!(approved["etag"], tag.as_str(), "an approval changes the ETag");
+    // The old ETag no longer matches.
+    assert_eq!(put(&tag).await.unwrap().status(), StatusCode::PRECONDITION_FAILED);
+    // Targets without ETags ignore If-Match.
+    let st = sim.add_mpe(MpeSpec::new(KUSTO, STORAGE).timing(Duration::ZERO, Duration::ZERO)).unwrap();
+    let spath = format!("{STORAGE}/privateEndpointConnections/{st}");
+    let (_, spec) = arm_get(&sim, &tok, &spath).await;
+    assert!(spec.get("etag").is_none());
+    let r = reqwest::Client::new()
+        .put(format!("{}{spath}?api-version=2024-01-01", sim.arm_endpoint()))
+        .bearer_auth(&tok)
+        .header("If-Match", "\"anything\"")
+        .json(&approval_body(&spec, "ok"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
 }

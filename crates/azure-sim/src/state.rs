@@ -4,8 +4,8 @@
 //! nothing ticks in the background and the model is unit-testable without HTTP or a clock.
 //! This file must never do I/O, sleep, or read a clock itself.
 
-use crate::providers::{self, Provider, SimPhase};
-use crate::resource_id::ResourceId;
+use crate::id::ResourceId;
+use crate::mpe::{MpeFacts, MpePhase, MpeType};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -67,8 +67,10 @@ impl TargetKind {
 /// How an MPE behaves over time. Offsets are from the moment it is added.
 #[derive(Debug, Clone)]
 pub struct MpeSpec {
-    pub id: ResourceId,
-    pub target: ResourceId,
+    /// The MPE's ARM id (one of the [`MpeType`]s).
+    pub id: String,
+    /// Its `privateLinkResourceId`: a target the simulator serves ([`TargetKind`]).
+    pub target: String,
     pub group_id: Option<String>,
     pub request_message: String,
     /// The PEC shows up Pending at the target this long after creation.
@@ -85,10 +87,10 @@ pub struct MpeSpec {
 
 impl MpeSpec {
     /// Defaults: PEC after 5 s, MPE pending after 10 s, settles 5 s after approval.
-    pub fn new(id: ResourceId, target: ResourceId) -> Self {
+    pub fn new(id: impl AsRef<str>, target: impl AsRef<str>) -> Self {
         MpeSpec {
-            id,
-            target,
+            id: id.as_ref().to_string(),
+            target: target.as_ref().to_string(),
             group_id: None,
             request_message: "Please approve this managed private endpoint".into(),
             pec_appears_after: Duration::from_secs(5),
@@ -127,6 +129,8 @@ impl MpeSpec {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum WorldError {
+    #[error("{0}")]
+    BadId(#[from] crate::id::IdError),
     #[error("{0} is not a supported MPE type")]
     UnsupportedMpe(String),
     #[error("{0} is not a supported target type (Storage, Key Vault, Web sites, IoT Hub, SQL servers)")]
@@ -218,7 +222,9 @@ struct TargetRec {
 
 struct MpeRec {
     spec: MpeSpec,
-    provider: &'static dyn Provider,
+    id: ResourceId,
+    target: ResourceId,
+    kind: MpeType,
     created_at: DateTime<Utc>,
     deleted_at: Option<DateTime<Utc>>,
     failed_at: Option<DateTime<Utc>>,
@@ -383,21 +389,23 @@ impl World {
 
     /// Add an MPE created at `now`; its target is added if needed. Returns the PEC name it will have.
     pub fn add_mpe(&mut self, mut spec: MpeSpec, now: DateTime<Utc>) -> Result<String, WorldError> {
-        let provider = providers::for_id(&spec.id).ok_or_else(|| WorldError::UnsupportedMpe(spec.id.to_string()))?;
-        if self.mpes.contains_key(&spec.id.key()) {
-            return Err(WorldError::DuplicateMpe(spec.id.to_string()));
+        let id = ResourceId::parse(&spec.id)?;
+        let mpe_type = MpeType::of(&id).ok_or_else(|| WorldError::UnsupportedMpe(spec.id.clone()))?;
+        if self.mpes.contains_key(&id.key()) {
+            return Err(WorldError::DuplicateMpe(spec.id.clone()));
         }
-        let kind = self.add_target(&spec.target)?;
+        let target = ResourceId::parse(&spec.target)?;
+        let kind = self.add_target(&target)?;
         spec.pending_after = spec.pending_after.max(spec.pec_appears_after);
         if spec.group_id.is_none() {
             spec.group_id = Some(kind.default_group_id().to_string());
         }
-        let endpoint_name = provider.endpoint_name(&spec.id);
-        let rg = format!("managed-rg-{}", spec.id.name_at(0).unwrap_or("mpe"));
+        let endpoint_name = mpe_type.endpoint_name(&id);
+        let rg = format!("managed-rg-{}", id.name_at(0).unwrap_or("mpe"));
         let pec = PecRec {
             name: Self::pec_name(&endpoint_name),
             endpoint_id: self.endpoint_id(&rg, &endpoint_name),
-            owner: PecOwner::Mpe(spec.id.key()),
+            owner: PecOwner::Mpe(id.key()),
             appears_at: at(now, spec.pec_appears_after),
             request: spec.request_message.clone(),
             approval: None,
@@ -405,15 +413,17 @@ impl World {
             disconnected_at: spec.delete_after.map(|d| at(now, d)),
         };
         let name = pec.name.clone();
-        if let Some(t) = self.targets.get_mut(&spec.target.key()) {
+        if let Some(t) = self.targets.get_mut(&target.key()) {
             t.pecs.push(pec);
         }
         let deleted_at = spec.delete_after.map(|d| at(now, d));
         self.mpes.insert(
-            spec.id.key(),
+            id.key(),
             MpeRec {
                 spec,
-                provider,
+                id,
+                target,
+                kind: mpe_type,
                 created_at: now,
                 deleted_at,
                 failed_at: None,
@@ -460,8 +470,8 @@ impl World {
         now: DateTime<Utc>,
     ) -> Result<String, WorldError> {
         let m = self.mpes.get(&mpe.key()).ok_or_else(|| WorldError::NoMpe(mpe.to_string()))?;
-        let endpoint_name = m.provider.endpoint_name(&m.spec.id);
-        let target_key = m.spec.target.key();
+        let endpoint_name = m.kind.endpoint_name(&m.id);
+        let target_key = m.target.key();
         let request = description.unwrap_or(&m.spec.request_message).to_string();
         let pec = PecRec {
             name: Self::pec_name(&endpoint_name),
@@ -480,12 +490,12 @@ impl World {
     }
 
     fn own_pec_mut(&mut self, mpe_key: &str) -> Option<&mut PecRec> {
-        let target = self.mpes.get(mpe_key)?.spec.target.key();
+        let target = self.mpes.get(mpe_key)?.target.key();
         self.targets.get_mut(&target)?.pecs.iter_mut().find(|p| p.owner == PecOwner::Mpe(mpe_key.to_string()))
     }
 
     fn own_pec(&self, mpe_key: &str) -> Option<&PecRec> {
-        let target = self.mpes.get(mpe_key)?.spec.target.key();
+        let target = self.mpes.get(mpe_key)?.target.key();
         self.targets.get(&target)?.pecs.iter().find(|p| p.owner == PecOwner::Mpe(mpe_key.to_string()))
     }
 
@@ -510,46 +520,45 @@ impl World {
     }
 
     /// The MPE's phase at `now`; `None` when unknown or deleted.
-    pub fn mpe_phase(&self, mpe: &ResourceId, now: DateTime<Utc>) -> Option<SimPhase> {
+    pub fn mpe_phase(&self, mpe: &ResourceId, now: DateTime<Utc>) -> Option<MpePhase> {
         let m = self.mpes.get(&mpe.key())?;
         if m.deleted_at.is_some_and(|d| d <= now) {
             return None;
         }
         if m.failed_at.is_some_and(|f| f <= now) {
-            return Some(SimPhase::Failed);
+            return Some(MpePhase::Failed);
         }
         if let Some(snap) = self.own_pec(&mpe.key()).and_then(|p| p.snapshot(now)) {
             match snap.status {
-                PecStatus::Rejected => return Some(SimPhase::Rejected),
-                PecStatus::Disconnected => return Some(SimPhase::Disconnected),
+                PecStatus::Rejected => return Some(MpePhase::Rejected),
+                PecStatus::Disconnected => return Some(MpePhase::Disconnected),
                 PecStatus::Approved => {
                     let approved_at = self.own_pec(&mpe.key()).and_then(|p| p.approval.as_ref()).map(|a| a.at);
                     if approved_at.is_some_and(|a| now >= at(a, m.spec.settle_after_approval)) {
-                        return Some(SimPhase::Approved);
+                        return Some(MpePhase::Approved);
                     }
                 }
                 PecStatus::Pending => {}
             }
         }
         if now < at(m.created_at, m.spec.pending_after) {
-            Some(SimPhase::Creating)
+            Some(MpePhase::Creating)
         } else {
-            Some(SimPhase::AwaitingApproval)
+            Some(MpePhase::AwaitingApproval)
         }
     }
 
-    /// The MPE's ARM body at `now`, rendered by its provider; `None` when unknown or deleted (404).
+    /// The MPE's ARM body at `now`, in its service's vocabulary ([`MpeType::render`]); `None` when unknown or deleted (404).
     pub fn mpe_body(&self, mpe: &ResourceId, now: DateTime<Utc>) -> Option<serde_json::Value> {
         let phase = self.mpe_phase(mpe, now)?;
         let m = self.mpes.get(&mpe.key())?;
-        let group = m.spec.group_id.clone().unwrap_or_default();
-        Some(m.provider.sim_body(&providers::SimMpe {
-            id: &m.spec.id,
-            target: &m.spec.target,
-            group_id: &group,
+        let facts = MpeFacts {
+            id: &m.id,
+            target: &m.target,
+            group_id: m.spec.group_id.as_deref().unwrap_or_default(),
             request_message: &m.spec.request_message,
-            phase,
-        }))
+        };
+        Some(m.kind.render(&facts, phase))
     }
 
     /// The target's id and kind (case-insensitive lookup).
@@ -567,11 +576,6 @@ impl World {
     pub fn pec(&self, target: &ResourceId, name: &str, now: DateTime<Utc>) -> Option<PecSnapshot> {
         let t = self.targets.get(&target.key())?;
         t.pecs.iter().find(|p| p.name.eq_ignore_ascii_case(name)).and_then(|p| p.snapshot(now))
-    }
-
-    /// The name of the MPE's own PEC.
-    pub fn own_pec_name(&self, mpe: &ResourceId) -> Option<String> {
-        self.own_pec(&mpe.key()).map(|p| p.name.clone())
     }
 
     /// Approve a PEC at `now` on behalf of `by`. Applies the race rule and records violations.
@@ -603,9 +607,9 @@ impl World {
         let mut violation = None;
         match &snap.owner {
             PecOwner::Mpe(k) => {
-                let id = self.mpes.get(k).map(|m| m.spec.id.clone());
+                let id = self.mpes.get(k).map(|m| m.id.clone());
                 if let Some(id) = id {
-                    if self.mpe_phase(&id, now) == Some(SimPhase::Creating) {
+                    if self.mpe_phase(&id, now) == Some(MpePhase::Creating) {
                         if let Some(m) = self.mpes.get_mut(k) {
                             m.failed_at = Some(now);
                         }
@@ -643,7 +647,7 @@ impl World {
             if let Some(m) = mpe.as_ref().and_then(|k| self.mpes.get_mut(k)) {
                 m.violations.push(detail.clone());
             }
-            let mpe = mpe.and_then(|k| self.mpes.get(&k).map(|m| m.spec.id.to_string()));
+            let mpe = mpe.and_then(|k| self.mpes.get(&k).map(|m| m.id.to_string()));
             self.violations.push(Violation { at: now, mpe, kind, detail });
         }
         Ok(ApproveOutcome::Approved { settles_at })
@@ -674,7 +678,7 @@ impl World {
             self.targets.keys().filter(|t| key == **t || key.starts_with(&format!("{t}/"))).cloned().collect();
         for (mk, m) in self.mpes.iter_mut() {
             let about_mpe = key == *mk || key.starts_with(&format!("{mk}/"));
-            let about_target = target_keys.contains(&m.spec.target.key());
+            let about_target = target_keys.contains(&m.target.key());
             if about_mpe || about_target {
                 m.arm_calls += 1;
             }
@@ -692,14 +696,14 @@ impl World {
                 let pending_at = Some(pending)
                     .filter(|p| *p <= now && m.deleted_at.is_none_or(|d| d > *p) && m.failed_at.is_none_or(|f| f > *p));
                 let approval = pec.and_then(|p| p.approval.as_ref()).filter(|a| a.at <= now);
-                let phase = match self.mpe_phase(&m.spec.id, now) {
+                let phase = match self.mpe_phase(&m.id, now) {
                     None => "Deleted".to_string(),
                     Some(p) => format!("{p:?}"),
                 };
                 MpeReport {
-                    id: m.spec.id.to_string(),
-                    service: m.provider.service().to_string(),
-                    target: m.spec.target.to_string(),
+                    id: m.id.to_string(),
+                    service: m.kind.service().to_string(),
+                    target: m.target.to_string(),
                     created_at: m.created_at,
                     pec_appeared_at,
                     pending_at,
@@ -753,14 +757,14 @@ mod tests {
     #[test]
     fn lifecycle_phases() {
         let (w, name) = world();
-        assert_eq!(w.mpe_phase(&mpe(), plus(1)), Some(SimPhase::Creating));
+        assert_eq!(w.mpe_phase(&mpe(), plus(1)), Some(MpePhase::Creating));
         assert!(w.pec(&target(), &name, plus(1)).is_none());
         let p = w.pec(&target(), &name, plus(6)).unwrap();
         assert_eq!(p.status, PecStatus::Pending);
         assert_eq!(p.description, "Please approve this managed private endpoint");
         assert!(p.endpoint_id.ends_with("/Microsoft.Network/privateEndpoints/pe1"));
-        assert_eq!(w.mpe_phase(&mpe(), plus(6)), Some(SimPhase::Creating));
-        assert_eq!(w.mpe_phase(&mpe(), plus(11)), Some(SimPhase::AwaitingApproval));
+        assert_eq!(w.mpe_phase(&mpe(), plus(6)), Some(MpePhase::Creating));
+        assert_eq!(w.mpe_phase(&mpe(), plus(11)), Some(MpePhase::AwaitingApproval));
     }
 
     #[test]
@@ -768,8 +772,8 @@ mod tests {
         let (mut w, name) = world();
         let out = w.approve(&target(), &name, "mi", "ok", plus(12)).unwrap();
         assert_eq!(out, ApproveOutcome::Approved { settles_at: plus(12) });
-        assert_eq!(w.mpe_phase(&mpe(), plus(13)), Some(SimPhase::AwaitingApproval));
-        assert_eq!(w.mpe_phase(&mpe(), plus(18)), Some(SimPhase::Approved));
+        assert_eq!(w.mpe_phase(&mpe(), plus(13)), Some(MpePhase::AwaitingApproval));
+        assert_eq!(w.mpe_phase(&mpe(), plus(18)), Some(MpePhase::Approved));
         assert_eq!(w.approve(&target(), &name, "mi", "ok", plus(20)).unwrap(), ApproveOutcome::AlreadyApproved);
         assert!(w.violations().is_empty());
         let r = &w.mpe_reports(plus(20))[0];
@@ -785,8 +789,8 @@ mod tests {
         let (mut w, name) = world();
         // PEC visible at +6, MPE still Creating until +10.
         w.approve(&target(), &name, "mi", "ok", plus(7)).unwrap();
-        assert_eq!(w.mpe_phase(&mpe(), plus(8)), Some(SimPhase::Failed));
-        assert_eq!(w.mpe_phase(&mpe(), plus(1000)), Some(SimPhase::Failed));
+        assert_eq!(w.mpe_phase(&mpe(), plus(8)), Some(MpePhase::Failed));
+        assert_eq!(w.mpe_phase(&mpe(), plus(1000)), Some(MpePhase::Failed));
         assert_eq!(w.violations().len(), 1);
         assert_eq!(w.violations()[0].kind, ViolationKind::Race);
         assert_eq!(w.mpe_reports(plus(20))[0].violations.len(), 1);
@@ -796,8 +800,8 @@ mod tests {
     fn rejection_and_deletion() {
         let (mut w, name) = world();
         w.reject_pec(&mpe(), plus(11)).unwrap();
-        assert_eq!(w.mpe_phase(&mpe(), plus(10)), Some(SimPhase::AwaitingApproval));
-        assert_eq!(w.mpe_phase(&mpe(), plus(12)), Some(SimPhase::Rejected));
+        assert_eq!(w.mpe_phase(&mpe(), plus(10)), Some(MpePhase::AwaitingApproval));
+        assert_eq!(w.mpe_phase(&mpe(), plus(12)), Some(MpePhase::Rejected));
         assert_eq!(w.pec(&target(), &name, plus(12)).unwrap().status, PecStatus::Rejected);
         assert!(matches!(
             w.approve(&target(), &name, "mi", "ok", plus(13)),
@@ -832,7 +836,7 @@ mod tests {
         let kinds: Vec<_> = w.violations().iter().map(|v| v.kind).collect();
         assert_eq!(kinds, vec![ViolationKind::StrangerApproved, ViolationKind::TwinApproved]);
         // The MPE itself is untouched.
-        assert_eq!(w.mpe_phase(&mpe(), plus(30)), Some(SimPhase::AwaitingApproval));
+        assert_eq!(w.mpe_phase(&mpe(), plus(30)), Some(MpePhase::AwaitingApproval));
     }
 
     #[test]
@@ -848,7 +852,7 @@ mod tests {
         assert!(!w.pec(&sql, &name, plus(6)).unwrap().updating);
         assert_eq!(
             w.mpe_phase(&ResourceId::parse(&mpe().as_str().to_lowercase()).unwrap(), plus(2)),
-            Some(SimPhase::AwaitingApproval)
+            Some(MpePhase::AwaitingApproval)
         );
     }
 

@@ -1,0 +1,87 @@
+//! The workspace has two crates and one direction of dependency: the approver (this package) may use
+//! the simulator (`crates/azure-sim`) for its demo and tests; the simulator never uses the approver, so
+//! what it answers is written from Azure's wire format, not from the code it is meant to check.
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn metadata() -> Value {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(ROOT)
+        .args(["metadata", "--format-version", "1", "--no-deps", "--locked", "--offline"])
+        .output()
+        .expect("run cargo metadata");
+    assert!(out.status.success(), "cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("cargo metadata prints JSON")
+}
+
+#[test]
+fn the_simulator_does_not_depend_on_the_approver() {
+    let meta = metadata();
+    let packages = meta["packages"].as_array().expect("packages");
+    let names: Vec<&str> = packages.iter().filter_map(|p| p["name"].as_str()).collect();
+    assert!(names.contains(&"mpe-approver") && names.contains(&"azure-sim"), "workspace members: {names:?}");
+    let sim = packages.iter().find(|p| p["name"] == "azure-sim").unwrap();
+    let deps: Vec<&str> = sim["dependencies"].as_array().unwrap().iter().filter_map(|d| d["name"].as_str()).collect();
+    assert!(!deps.is_empty());
+    // No member of the workspace (and so nothing that could reach the approver) among its dependencies.
+    let path_deps: Vec<&Value> =
+        sim["dependencies"].as_array().unwrap().iter().filter(|d| d["path"].is_string()).collect();
+    assert!(!deps.contains(&"mpe-approver"), "azure-sim depends on mpe-approver: {deps:?}");
+    assert!(path_deps.is_empty(), "azure-sim has path dependencies: {path_deps:?}");
+}
+
+#[test]
+fn the_approver_uses_the_simulator_only_optionally_and_in_tests() {
+    let meta = metadata();
+    let approver = meta["packages"].as_array().unwrap().iter().find(|p| p["name"] == "mpe-approver").unwrap();
+    let uses: Vec<(&str, bool)> = approver["dependencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["name"] == "azure-sim")
+        .map(|d| (d["kind"].as_str().unwrap_or("normal"), d["optional"].as_bool().unwrap_or(false)))
+        .collect();
+    assert!(uses.contains(&("dev", false)), "{uses:?}");
+    assert!(uses.contains(&("normal", true)), "the normal dependency must be optional (feature `simulator`): {uses:?}");
+    assert!(!uses.contains(&("normal", false)), "{uses:?}");
+    let default = approver["features"]["default"].as_array().unwrap();
+    assert!(default.iter().any(|f| f == "simulator"), "`simulator` must be a default feature: {default:?}");
+}
+
+/// Production code names the simulator only where the `simulator` feature wires it in: the demo and
+/// the `demo`/`simulate` commands. No hook from an adapter or the handler into the simulator.
+#[test]
+fn only_the_demo_and_the_cli_name_the_simulator() {
+    let mut offenders = Vec::new();
+    let mut todo = vec![Path::new(ROOT).join("src")];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                todo.push(path);
+                continue;
+            }
+            let rel = path.strip_prefix(ROOT).unwrap().to_string_lossy().replace('\\', "/");
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            if matches!(rel.as_str(), "src/demo.rs" | "src/main.rs") {
+                continue;
+            }
+            for (n, line) in text.lines().enumerate() {
+                if line.contains("azure_sim") || line.contains("sim_body") || line.contains("SimPhase") {
+                    offenders.push(format!("{rel}:{}: {}", n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "production code reaching into the simulator:\n{}", offenders.join("\n"));
+    let lib = std::fs::read_to_string(Path::new(ROOT).join("src/lib.rs")).unwrap();
+    assert!(
+        lib.contains("#[cfg(feature = \"simulator\")]\npub mod demo;"),
+        "src/lib.rs must gate `demo` on the feature"
+    );
+}

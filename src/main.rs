@@ -28,7 +28,8 @@ enum Command {
         #[arg(long)]
         port: Option<u16>,
     },
-    /// Run the whole flow on the local Azure simulator and print a summary (no Azure needed).
+    /// Run the whole flow on the local Azure simulator and print a summary (no Azure needed; needs a build
+    /// with the default `simulator` feature: the deployment package has none).
     Demo {
         /// Print the summary as JSON.
         #[arg(long)]
@@ -37,7 +38,8 @@ enum Command {
         #[arg(long, default_value_t = 10.0)]
         time_scale: f64,
     },
-    /// Run the local Azure simulator (ARM, identity endpoint, Service Bus) and print the handler's environment.
+    /// Run the local Azure simulator (ARM, identity endpoint, Service Bus) and print the handler's environment
+    /// (needs the default `simulator` feature).
     Simulate {
         /// Port on 127.0.0.1.
         #[arg(long, default_value_t = 7780)]

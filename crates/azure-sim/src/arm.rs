@@ -3,7 +3,7 @@
 //!
 //! Bodies follow the official ARM examples per target type (`tests/fixtures/arm-examples/` in the repository). This file must
 //! never panic on a request (any path, method, header or body), serve anything without a valid ARM
-//! bearer token and `api-version`, or change the world except through [`World::approve`].
+//! bearer token and `api-version`, or change the world except through [`crate::state::World::approve`].
 
 use super::identity::ARM_AUDIENCE;
 use super::state::{ApproveOutcome, Operation, PecSnapshot, PecStatus, TargetKind, WorldError};

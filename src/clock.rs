@@ -1,10 +1,10 @@
-//! Time, injected. Production uses the system clock; tests use a compressed clock ([`ScaledClock`]) so
-//! minutes of behaviour play out in seconds. The demo and the end-to-end tests drive the handler with the
-//! simulator's own clock (crate azure-sim) through an adapter, `demo::SimTime`.
+//! Time, injected. Production uses the system clock. The demo and the tests drive the handler with the
+//! simulator's compressed clock (crate azure-sim's `ScaledClock`) through an adapter (`demo::SimTime`,
+//! `tests/common/doubles.rs`), so minutes of behaviour play out in seconds.
 
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub trait Clock: Send + Sync + 'static {
     /// Current time as the rest of the system (ARM, Service Bus) sees it.
@@ -29,56 +29,5 @@ impl Clock for SystemClock {
     }
     fn real(&self, d: Duration) -> Duration {
         d
-    }
-}
-
-/// A clock that runs `factor` times faster than real time from a given origin.
-/// With factor 10, one real second is ten seconds of simulated Azure time.
-#[derive(Debug, Clone)]
-pub struct ScaledClock {
-    origin_real: Instant,
-    origin: DateTime<Utc>,
-    factor: f64,
-}
-
-impl ScaledClock {
-    pub fn new(origin: DateTime<Utc>, factor: f64) -> Self {
-        let factor = if factor.is_finite() && factor >= 1.0 { factor } else { 1.0 };
-        ScaledClock { origin_real: Instant::now(), origin, factor }
-    }
-    pub fn factor(&self) -> f64 {
-        self.factor
-    }
-}
-
-impl Clock for ScaledClock {
-    fn now(&self) -> DateTime<Utc> {
-        let real = self.origin_real.elapsed();
-        let scaled = real.mul_f64(self.factor);
-        self.origin + chrono::Duration::from_std(scaled).unwrap_or(chrono::Duration::zero())
-    }
-    fn real(&self, d: Duration) -> Duration {
-        d.div_f64(self.factor)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scaled_clock_compresses_time() {
-        let c = ScaledClock::new(Utc::now(), 100.0);
-        assert_eq!(c.real(Duration::from_secs(10)), Duration::from_millis(100));
-        let a = c.now();
-        std::thread::sleep(Duration::from_millis(20));
-        let b = c.now();
-        assert!((b - a).num_milliseconds() >= 2000);
-    }
-
-    #[test]
-    fn scaled_clock_refuses_slowing_down() {
-        assert_eq!(ScaledClock::new(Utc::now(), 0.0).factor(), 1.0);
-        assert_eq!(ScaledClock::new(Utc::now(), f64::NAN).factor(), 1.0);
     }
 }

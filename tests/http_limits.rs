@@ -2,12 +2,14 @@
 //! body without end, or throttles. Short timeouts are injected; sleeps run on a compressed clock; a
 //! generous tokio timeout only guards against a hang (no wall-clock assertions).
 
+mod common;
 mod faulty_server;
 
+use common::doubles::compressed;
 use faulty_server::{Fault, FaultyServer};
 use mpe_approver::arm::{read_body_capped, ArmClient, ArmError, BodyError, Timeouts};
 use mpe_approver::auth::{AuthError, TokenSource};
-use mpe_approver::clock::{ScaledClock, SharedClock};
+use mpe_approver::clock::SharedClock;
 use mpe_approver::resource_id::ResourceId;
 use mpe_approver::servicebus::{OutgoingMessage, QueueSender, RestSender, SendError};
 use std::future::Future;
@@ -48,7 +50,7 @@ fn short() -> Timeouts {
 
 /// Retry sleeps of seconds play out in milliseconds.
 fn fast_clock() -> SharedClock {
-    Arc::new(ScaledClock::new(chrono::Utc::now(), 1000.0))
+    Arc::new(compressed(1000.0))
 }
 
 fn arm(server: &FaultyServer, tokens: Arc<dyn TokenSource>, timeouts: Timeouts) -> ArmClient {

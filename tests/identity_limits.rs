@@ -5,12 +5,13 @@
 //! `ManagedIdentityCredential` reads `IDENTITY_ENDPOINT`/`IDENTITY_HEADER` from the process
 //! environment, so this binary holds a single test that sets them for each scenario in turn.
 
+mod common;
 mod faulty_server;
 
+use common::doubles::compressed;
 use faulty_server::Fault;
 use mpe_approver::arm::{ArmClient, Timeouts};
 use mpe_approver::auth::{AzureIdentity, TokenSource};
-use mpe_approver::clock::ScaledClock;
 use mpe_approver::resource_id::ResourceId;
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,7 +71,7 @@ async fn identity_endpoint_faults_end_promptly_in_errors() {
         &url::Url::parse("http://127.0.0.1:9").expect("url"),
         AUDIENCE.into(),
         Arc::new(identity),
-        Arc::new(ScaledClock::new(chrono::Utc::now(), 1000.0)),
+        Arc::new(compressed(1000.0)),
         short(),
     )
     .expect("ARM client");

@@ -38,6 +38,12 @@ impl Clock for Fixed {
     }
 }
 
+/// The simulator's compressed clock (`factor` times real time) as the approver's [`Clock`], through the
+/// demo's adapter: retry sleeps of seconds play out in milliseconds.
+pub fn compressed(factor: f64) -> mpe_approver::demo::SimTime {
+    mpe_approver::demo::SimTime(std::sync::Arc::new(azure_sim::ScaledClock::new(Utc::now(), factor)))
+}
+
 /// Hands out a fixed token, or refuses every request (`Tokens::None`).
 pub enum Tokens {
     Fixed,

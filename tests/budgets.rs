@@ -100,3 +100,39 @@ fn budgets_are_checked_against_the_hosts_timeout() {
         assert_eq!(e.setting, "MPE_CHECK_BUDGET", "{bad}");
     }
 }
+
+/// A queue send that never returns cannot hold `MpeEvent` past its budget: the invocation fails (Event
+/// Grid delivers again), it is never answered as done.
+#[tokio::test]
+async fn a_hanging_send_cannot_hold_an_event_past_its_budget() {
+    struct Hangs;
+    #[async_trait::async_trait]
+    impl mpe_approver::servicebus::QueueSender for Hangs {
+        async fn send(&self, _: &str, _: OutgoingMessage) -> Result<(), mpe_approver::servicebus::SendError> {
+            std::future::pending().await
+        }
+    }
+    let config = Config::from_lookup(|k| match k {
+        "MPE_ARM_ENDPOINT" => Some("http://127.0.0.1:9".into()),
+        "MPE_SERVICEBUS_ENDPOINT" => Some("http://127.0.0.1:9/sb".into()),
+        "MPE_EVENT_BUDGET" => Some("300ms".into()),
+        _ => None,
+    })
+    .unwrap();
+    let clock: Arc<dyn Clock> = Arc::new(Fixed::real_sleeps("2026-11-23T10:00:00Z"));
+    let arm = ArmClient::new(&config.arm_endpoint, config.arm_audience.clone(), Arc::new(Tokens::Fixed), clock.clone())
+        .unwrap();
+    let app = Arc::new(App { config, arm, sender: Arc::new(Hangs), clock });
+    let id = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.StreamAnalytics/clusters/c/privateEndpoints/pe";
+    let body = json!({"Data": {"event": {"id": "e1", "eventType": "Microsoft.Resources.ResourceWriteSuccess", "subject": id,
+        "data": {"operationName": "Microsoft.StreamAnalytics/clusters/privateEndpoints/write", "resourceUri": id,
+                 "correlationId": "c1"}}}, "Metadata": {}});
+    let req = Request::post("/MpeEvent").header("content-type", "application/json").body(Body::from(body.to_string()));
+    let resp = tokio::time::timeout(Duration::from_secs(30), router(app).oneshot(req.unwrap()))
+        .await
+        .expect("the event must end within its budget, not hang")
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let v: Value = serde_json::from_slice(&axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap()).unwrap();
+    assert!(v["Logs"].to_string().contains("budget"), "{v}");
+}

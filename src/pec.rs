@@ -98,19 +98,33 @@ pub fn list_items(body: &Value) -> Result<(&[Value], Option<&str>), PecError> {
     Err(PecError::UnknownListShape)
 }
 
-/// Parse a list; entries that cannot be read are returned as errors beside the good ones, so one odd
-/// entry neither hides the others nor gets approved.
-pub fn parse_list(body: &Value) -> Result<(Vec<Pec>, Vec<PecError>), PecError> {
-    let (items, _) = list_items(body)?;
-    let mut ok = Vec::new();
-    let mut bad = Vec::new();
+/// One page of a PEC list, parsed.
+#[derive(Debug)]
+pub struct PecPage {
+    pub pecs: Vec<Pec>,
+    /// Entries that cannot be read, beside the good ones: one odd entry neither hides the others nor gets
+    /// approved.
+    pub unreadable: Vec<PecError>,
+    /// The next page's link (`{value, nextLink}` pages only).
+    pub next_link: Option<String>,
+}
+
+/// Parse one page of a PEC list in any of the shapes ARM uses.
+pub fn parse_page(body: &Value) -> Result<PecPage, PecError> {
+    let (items, next) = list_items(body)?;
+    let mut page = PecPage { pecs: Vec::new(), unreadable: Vec::new(), next_link: next.map(str::to_string) };
     for it in items {
         match parse_pec(it) {
-            Ok(p) => ok.push(p),
-            Err(e) => bad.push(e),
+            Ok(p) => page.pecs.push(p),
+            Err(e) => page.unreadable.push(e),
         }
     }
-    Ok((ok, bad))
+    Ok(page)
+}
+
+/// [`parse_page`] without the next link: the PECs and the unreadable entries.
+pub fn parse_list(body: &Value) -> Result<(Vec<Pec>, Vec<PecError>), PecError> {
+    parse_page(body).map(|p| (p.pecs, p.unreadable))
 }
 
 /// Descriptions are capped near 140 characters by some services: the marker is trimmed, never the message.

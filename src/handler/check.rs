@@ -303,19 +303,15 @@ async fn read_pecs(app: &App, view: &MpeView, tt: &targets::TargetType, reply: &
     };
     let mut all = Vec::new();
     for n in 1..=MAX_PEC_PAGES {
-        let (items, next) = match pec::list_items(&page) {
+        let parsed = match pec::parse_page(&page) {
             Ok(x) => x,
             Err(e) => return Err(park(ParkCode::UnreadableResponse, format!("target {}: {e}", view.target))),
         };
-        for it in items {
-            match pec::parse_pec(it) {
-                Ok(p) => all.push(p),
-                Err(e) => {
-                    reply.resp.log(Level::WARN, format!("target {}: skipping an unreadable PEC: {e}", view.target))
-                }
-            }
+        for e in parsed.unreadable {
+            reply.resp.log(Level::WARN, format!("target {}: skipping an unreadable PEC: {e}", view.target));
         }
-        let Some(next) = next.map(str::to_string) else {
+        all.extend(parsed.pecs);
+        let Some(next) = parsed.next_link else {
             return Ok(all);
         };
         if n == MAX_PEC_PAGES {

@@ -3,6 +3,7 @@
 
 use crate::decision::{parse_duration, Schedule};
 use crate::policy::Policy;
+use crate::resource_id::{ListScope, ResourceId};
 use std::time::Duration;
 use url::Url;
 
@@ -30,6 +31,18 @@ pub struct Config {
     pub policy: Policy,
     /// How long each function may run, whatever its dependencies do.
     pub budgets: Budgets,
+    /// `MPE_REPLAY_MAX`: messages one `MpeReplay` call moves at most.
+    pub replay_max: u32,
+    /// `MPE_REPLAY_ROLE`: the app role an `MpeReplay` caller must hold (App Service authentication).
+    pub replay_role: Option<String>,
+    /// `MPE_SERVICEBUS_RESOURCE_ID`: the namespace, for queue depths through ARM.
+    pub servicebus_resource_id: Option<ResourceId>,
+    /// `MPE_SWEEP_SCHEDULE`: read by the host from function.json; checked here so a typo fails at start.
+    pub sweep_schedule: String,
+    /// `MPE_SWEEP_SCOPES` (default: the source subscriptions).
+    pub sweep_scopes: Vec<ListScope>,
+    /// `MPE_SWEEP_MAX_CALLS`.
+    pub sweep_max_calls: u32,
 }
 
 /// Time budgets per invocation (`MPE_EVENT_BUDGET`, `MPE_CHECK_BUDGET`, `MPE_REPLAY_BUDGET`), in real time.
@@ -150,6 +163,12 @@ pub const SETTINGS: &[Setting] = &[
     row("MPE_CHECK_BUDGET", Value("60s"), "time budget of one `MpeCheck` invocation; past it the check is rescheduled or redelivered"),
     row("MPE_REPLAY_BUDGET", Value("20s"), "time budget of one `MpeReplay` invocation"),
     row("MPE_ALLOW", Value("same-subscription"), "approval rules, comma-separated: `same-subscription` or `<source scope>-><target scope>` (see \"Approval policy\")"),
+    row("MPE_REPLAY_MAX", Value("10"), "queued messages one `MpeReplay` call moves at most (1–100); the CLI's `--max` defaults to 100"),
+    row("MPE_REPLAY_ROLE", Text("— (function key only)"), "app role a caller of `MpeReplay` must hold, read from the `X-MS-CLIENT-PRINCIPAL` header App Service authentication adds (`infra/` sets `MpeReplay.Operator`)"),
+    row("MPE_SERVICEBUS_RESOURCE_ID", Text("—"), "ARM id of the Service Bus namespace: `status` reads queue depths from it (`countDetails`)"),
+    row("MPE_SWEEP_SCHEDULE", Value("0 30 3 * * *"), "NCRONTAB schedule of the `MpeSweep` timer (function.json reads `%MPE_SWEEP_SCHEDULE%`): daily at 03:30 UTC"),
+    row("MPE_SWEEP_SCOPES", Text("the `MPE_SOURCE_SUBSCRIPTIONS`"), "comma-separated subscription or resource group ids the sweep enumerates for MPEs not yet approved"),
+    row("MPE_SWEEP_MAX_CALLS", Value("500"), "ARM calls one sweep run may make; past it the run stops and says what it did not reach"),
 ];
 
 /// Variables the process reads that are not the handler's configuration: set by the platform, or read by
@@ -283,6 +302,50 @@ impl Config {
             check: budget("MPE_CHECK_BUDGET")?,
             replay: budget("MPE_REPLAY_BUDGET")?,
         };
+        let count = |k: &'static str, range: std::ops::RangeInclusive<u32>| -> Result<u32, ConfigError> {
+            let s = get(k).unwrap_or_default();
+            s.parse::<u32>()
+                .ok()
+                .filter(|n| range.contains(n))
+                .ok_or_else(|| bad(k, format!("{s:?} is not a whole number from {} to {}", range.start(), range.end())))
+        };
+        let replay_max = count("MPE_REPLAY_MAX", 1..=100)?;
+        let sweep_max_calls = count("MPE_SWEEP_MAX_CALLS", 1..=100_000)?;
+        let replay_role = get("MPE_REPLAY_ROLE");
+        if let Some(r) = &replay_role {
+            if r.len() > 120 || !r.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')) {
+                return Err(bad("MPE_REPLAY_ROLE", format!("{r:?} is not an app role value")));
+            }
+        }
+        let servicebus_resource_id = match get("MPE_SERVICEBUS_RESOURCE_ID") {
+            None => None,
+            Some(s) => {
+                let id = ResourceId::parse(&s).map_err(|e| bad("MPE_SERVICEBUS_RESOURCE_ID", e.to_string()))?;
+                if !id.is_type("Microsoft.ServiceBus/namespaces") {
+                    return Err(bad(
+                        "MPE_SERVICEBUS_RESOURCE_ID",
+                        format!("{s:?} is not a Microsoft.ServiceBus/namespaces id"),
+                    ));
+                }
+                Some(id)
+            }
+        };
+        let sweep_schedule = get("MPE_SWEEP_SCHEDULE").unwrap_or_default();
+        if sweep_schedule.split_whitespace().count() != 6 {
+            return Err(bad(
+                "MPE_SWEEP_SCHEDULE",
+                format!("{sweep_schedule:?} is not an NCRONTAB expression (six fields: second minute hour day month weekday)"),
+            ));
+        }
+        let sweep_scopes = match set("MPE_SWEEP_SCOPES") {
+            Some(s) => s
+                .split([',', ';', ' '])
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| ListScope::parse(p).map_err(|e| bad("MPE_SWEEP_SCOPES", e)))
+                .collect::<Result<Vec<_>, _>>()?,
+            None => Vec::new(),
+        };
         let client_id = get("AZURE_CLIENT_ID");
         if let Some(c) = &client_id {
             if uuid::Uuid::parse_str(c).is_err() {
@@ -313,7 +376,26 @@ impl Config {
             message_ttl,
             policy,
             budgets,
+            replay_max,
+            replay_role,
+            servicebus_resource_id,
+            sweep_schedule,
+            sweep_scopes,
+            sweep_max_calls,
         })
+    }
+
+    /// What the sweep enumerates: `MPE_SWEEP_SCOPES`, or else every subscription of
+    /// `MPE_SOURCE_SUBSCRIPTIONS` (empty when neither names one: nothing to sweep).
+    pub fn sweep_scopes(&self) -> Vec<ListScope> {
+        if !self.sweep_scopes.is_empty() {
+            return self.sweep_scopes.clone();
+        }
+        self.source_subscriptions
+            .ids()
+            .iter()
+            .filter_map(|s| ListScope::parse(&format!("/subscriptions/{s}")).ok())
+            .collect()
     }
 
     /// Subscriptions the configuration names as customers' (watched, target, policy rules): a private

@@ -209,6 +209,62 @@ impl<'de> serde::Deserialize<'de> for ResourceId {
     }
 }
 
+/// What `replay --scope` and the sweep enumerate: a subscription (`/subscriptions/<guid>`) or a resource
+/// group (`/subscriptions/<guid>/resourceGroups/<name>`), nothing narrower or wider. Casing is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListScope {
+    subscription: String,
+    resource_group: Option<String>,
+}
+
+impl ListScope {
+    pub fn parse(input: &str) -> Result<ListScope, String> {
+        let shown: String = input.chars().take(200).collect();
+        let rest = input.trim().trim_end_matches('/');
+        let segs: Vec<&str> = rest.strip_prefix('/').unwrap_or("").split('/').collect();
+        let guid = |s: &str| s.len() == 36 && s.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+        match segs.as_slice() {
+            [s, sub] if s.eq_ignore_ascii_case("subscriptions") && guid(sub) => {
+                Ok(ListScope { subscription: sub.to_string(), resource_group: None })
+            }
+            [s, sub, r, rg]
+                if s.eq_ignore_ascii_case("subscriptions")
+                    && guid(sub)
+                    && r.eq_ignore_ascii_case("resourceGroups")
+                    && segment_ok(rg)
+                    && rg.len() <= 90 =>
+            {
+                Ok(ListScope { subscription: sub.to_string(), resource_group: Some(rg.to_string()) })
+            }
+            _ => Err(format!(
+                "{shown:?} is not a scope: give /subscriptions/<subscription id> or \
+                 /subscriptions/<subscription id>/resourceGroups/<name>"
+            )),
+        }
+    }
+    pub fn subscription(&self) -> &str {
+        &self.subscription
+    }
+    pub fn resource_group(&self) -> Option<&str> {
+        self.resource_group.as_deref()
+    }
+    /// Whether `id` lies in this scope (case-insensitive).
+    pub fn contains(&self, id: &ResourceId) -> bool {
+        id.subscription().eq_ignore_ascii_case(&self.subscription)
+            && self.resource_group.as_deref().is_none_or(|rg| id.resource_group().eq_ignore_ascii_case(rg))
+    }
+}
+
+impl fmt::Display for ListScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "/subscriptions/{}", self.subscription)?;
+        if let Some(rg) = &self.resource_group {
+            write!(f, "/resourceGroups/{rg}")?;
+        }
+        Ok(())
+    }
+}
+
 /// Last segment of an id-like path without requiring it to be a full ARM id (private endpoint ids live
 /// in Microsoft-owned subscriptions and are only compared by their leaf name).
 pub fn last_segment(path: &str) -> Option<&str> {
@@ -220,6 +276,28 @@ mod tests {
     use super::*;
 
     const KUSTO: &str = "/subscriptions/12345678-1234-1234-1234-123456789098/resourceGroups/kustorptest/providers/Microsoft.Kusto/Clusters/kustoCluster/ManagedPrivateEndpoints/managedPrivateEndpointTest";
+
+    #[test]
+    fn list_scopes_are_a_subscription_or_a_resource_group() {
+        let sub = "/subscriptions/12345678-1234-1234-1234-123456789098";
+        assert_eq!(ListScope::parse(sub).unwrap().to_string(), sub);
+        let rg = ListScope::parse(&format!("{sub}/resourceGroups/My-RG/")).unwrap();
+        assert_eq!(rg.to_string(), format!("{sub}/resourceGroups/My-RG"));
+        assert!(rg.contains(&ResourceId::parse(KUSTO.replace("kustorptest", "my-rg").as_str()).unwrap()));
+        assert!(!rg.contains(&ResourceId::parse(KUSTO).unwrap()));
+        for bad in [
+            "",
+            "/",
+            "/subscriptions/not-a-guid",
+            "/subscriptions/12345678-1234-1234-1234-123456789098/resourceGroups",
+            "/subscriptions/12345678-1234-1234-1234-123456789098/resourceGroups/..",
+            "/subscriptions/12345678-1234-1234-1234-123456789098/resourceGroups/rg/providers/Microsoft.Kusto/clusters/c",
+            "/providers/Microsoft.Management/managementGroups/mg",
+            "subscriptions/12345678-1234-1234-1234-123456789098",
+        ] {
+            assert!(ListScope::parse(bad).unwrap_err().contains("is not a scope"), "{bad:?}");
+        }
+    }
 
     #[test]
     fn parses_and_keeps_casing() {

@@ -54,6 +54,7 @@ pub struct Budgets {
     pub event: Duration,
     pub check: Duration,
     pub replay: Duration,
+    pub sweep: Duration,
 }
 
 /// The host's `functionTimeout` (host.json); every budget must stay below it.
@@ -168,6 +169,7 @@ pub const SETTINGS: &[Setting] = &[
     row("MPE_SERVICEBUS_RESOURCE_ID", Text("—"), "ARM id of the Service Bus namespace: `status` reads queue depths from it (`countDetails`)"),
     row("MPE_SWEEP_SCHEDULE", Value("0 30 3 * * *"), "NCRONTAB schedule of the `MpeSweep` timer (function.json reads `%MPE_SWEEP_SCHEDULE%`): daily at 03:30 UTC"),
     row("MPE_SWEEP_SCOPES", Text("the `MPE_SOURCE_SUBSCRIPTIONS`"), "comma-separated subscription or resource group ids the sweep enumerates for MPEs not yet approved"),
+    row("MPE_SWEEP_BUDGET", Value("100s"), "time budget of one `MpeSweep` run"),
     row("MPE_SWEEP_MAX_CALLS", Value("500"), "ARM calls one sweep run may make; past it the run stops and says what it did not reach"),
 ];
 
@@ -301,6 +303,7 @@ impl Config {
             event: budget("MPE_EVENT_BUDGET")?,
             check: budget("MPE_CHECK_BUDGET")?,
             replay: budget("MPE_REPLAY_BUDGET")?,
+            sweep: budget("MPE_SWEEP_BUDGET")?,
         };
         let count = |k: &'static str, range: std::ops::RangeInclusive<u32>| -> Result<u32, ConfigError> {
             let s = get(k).unwrap_or_default();

@@ -351,6 +351,19 @@ pub fn decide(obs: Observation<'_>, progress: Progress, schedule: &Schedule, see
     }
 }
 
+/// Whether a sweep should queue a check of an MPE in this state: everything not final yet (still
+/// provisioning, awaiting approval, Data Explorer's "ask the target", an unknown value).
+pub fn worth_checking(status: &MpeStatus) -> bool {
+    !matches!(
+        status,
+        MpeStatus::Approved
+            | MpeStatus::Rejected
+            | MpeStatus::Disconnected
+            | MpeStatus::Failed(_)
+            | MpeStatus::Deleting
+    )
+}
+
 /// Step one, on the MPE alone (`None`: ARM says it does not exist).
 pub fn decide_mpe(view: Option<&MpeView>, progress: Progress, schedule: &Schedule, seed: u64) -> MpeNext {
     let Some(view) = view else {

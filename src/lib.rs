@@ -19,6 +19,7 @@ pub mod handler;
 pub mod pec;
 pub mod policy;
 pub mod providers;
+pub mod replay;
 pub mod resource_id;
 pub mod servicebus;
 pub mod targets;

@@ -48,10 +48,44 @@ enum Command {
         #[arg(long, default_value_t = 1.0)]
         time_scale: f64,
     },
-    /// Queue an immediate check of one MPE (manual replay), using the same settings as the handler.
+    /// Manual replay, with the same settings and credential as the handler: queue an immediate check of
+    /// MPEs by id, move parked (--parked) or dead-lettered (--dead-letter) messages back into flight, or
+    /// queue a check of every MPE not yet approved under a scope (--scope).
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["mpe_ids", "parked", "dead_letter", "scope"]).multiple(true)))]
+    #[command(group(clap::ArgGroup::new("queued").args(["parked", "dead_letter"])))]
     Replay {
-        /// The MPE's resource id.
-        mpe_id: String,
+        /// MPE resource ids.
+        mpe_ids: Vec<String>,
+        /// Replay messages of the parking queue.
+        #[arg(long, conflicts_with_all = ["mpe_ids", "dead_letter", "scope"])]
+        parked: bool,
+        /// Replay messages of the work queue's dead-letter queue.
+        #[arg(long, conflicts_with_all = ["mpe_ids", "scope"])]
+        dead_letter: bool,
+        /// Every supported MPE under /subscriptions/<id> or /subscriptions/<id>/resourceGroups/<name>.
+        #[arg(long, conflicts_with = "mpe_ids")]
+        scope: Option<String>,
+        /// Only messages with this park code (or dead-letter reason).
+        #[arg(long, requires = "queued")]
+        reason: Option<String>,
+        /// Messages to look at, at most (each is locked while the scan runs).
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10000), requires = "queued")]
+        max: u32,
+        /// List what would be replayed; move nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Queue depths (work, parked, dead-letter) from ARM, and the parked messages grouped by reason.
+    Status {
+        /// Parked and dead-lettered messages to look at, at most.
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=10000))]
+        max: u32,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Run one reconciliation of an MPE now and print what it saw and decided, and why. Approves only
     /// with --approve; never queues or parks anything.
@@ -145,19 +179,141 @@ async fn serve(port: Option<u16>) -> anyhow::Result<()> {
     handler::serve(listener, app).await
 }
 
-async fn replay(mpe_id: &str) -> anyhow::Result<()> {
-    let id = ResourceId::parse(mpe_id)?;
-    anyhow::ensure!(
-        mpe_approver::providers::for_id(&id).is_some(),
-        "{} is not a supported MPE type",
-        id.resource_type()
-    );
+struct ReplayArgs {
+    mpe_ids: Vec<String>,
+    parked: bool,
+    dead_letter: bool,
+    scope: Option<String>,
+    reason: Option<String>,
+    max: u32,
+    dry_run: bool,
+    json: bool,
+}
+
+/// How long a CLI replay or sweep may run (a laptop has no host to kill it, but no run should hang).
+const CLI_BUDGET: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+async fn replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
+    use mpe_approver::replay::{QueuedReplay, Source};
+    use mpe_approver::resource_id::ListScope;
+    use std::io::Write;
+    // Validate everything before touching Azure.
+    let mut ids = Vec::new();
+    for raw in &a.mpe_ids {
+        let id = ResourceId::parse(raw)?;
+        anyhow::ensure!(
+            mpe_approver::providers::for_id(&id).is_some(),
+            "{} is not a supported MPE type",
+            id.resource_type()
+        );
+        ids.push(id);
+    }
+    let scope = a.scope.as_deref().map(ListScope::parse).transpose().map_err(anyhow::Error::msg)?;
+    let config = Config::from_env()?;
+    let deadline = tokio::time::Instant::now() + CLI_BUDGET;
+    let app = build_app(config, Arc::new(SystemClock))?;
+    let mut out = std::io::stdout().lock();
+    if a.parked || a.dead_letter {
+        let q = QueuedReplay {
+            source: if a.parked { Source::Parked } else { Source::DeadLetter },
+            reason: a.reason,
+            max: a.max,
+            dry_run: a.dry_run,
+        };
+        let progress = |r: &mpe_approver::replay::Row| {
+            eprintln!("{}  {}  {}", r.message_id, r.mpe_id.as_deref().unwrap_or("-"), r.action);
+        };
+        let r = handler::replay_queued(&app, &q, deadline, &progress).await;
+        if a.json {
+            writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?;
+        } else {
+            writeln!(
+                out,
+                "{:<36}  {:<18}  {:<6}  {:<25}  {:<14}  mpe",
+                "message", "reason", "count", "parked at", "action"
+            )?;
+            for row in &r.rows {
+                let action: String = row.action.chars().take(60).collect();
+                writeln!(
+                    out,
+                    "{:<36}  {:<18}  {:<6}  {:<25}  {:<14}  {}",
+                    row.message_id,
+                    row.reason.as_deref().unwrap_or("-"),
+                    row.delivery_count,
+                    row.parked_at.as_deref().unwrap_or("-"),
+                    action,
+                    row.mpe_id.as_deref().unwrap_or("-")
+                )?;
+            }
+            writeln!(
+                out,
+                "{}: {} seen, {} replayed, {} failed{}{}",
+                r.queue,
+                r.seen,
+                r.replayed,
+                r.failed,
+                if r.more { "; more may remain (raise --max or run again)" } else { "" },
+                r.stopped.as_deref().map(|s| format!("; stopped: {s}")).unwrap_or_default()
+            )?;
+        }
+        let bad = r.failed > 0 || (r.stopped.is_some() && !r.more);
+        return Ok(if bad { ExitCode::FAILURE } else { ExitCode::SUCCESS });
+    }
+    if let Some(scope) = scope {
+        let max_calls = app.config.sweep_max_calls;
+        let r = handler::sweep(&app, std::slice::from_ref(&scope), max_calls, a.dry_run, deadline).await;
+        if a.json {
+            writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?;
+        } else {
+            for f in &r.found {
+                let what = match (f.enqueue, a.dry_run) {
+                    (true, true) => "would queue",
+                    (true, false) => "queued",
+                    (false, _) => "final",
+                };
+                writeln!(out, "{what:<12} {:<28} {}", f.status.chars().take(28).collect::<String>(), f.mpe_id)?;
+            }
+            writeln!(out, "{scope}: {} MPEs, {} queued, {} ARM calls", r.found.len(), r.enqueued, r.arm_calls)?;
+            for why in &r.incomplete {
+                writeln!(out, "incomplete: {why}")?;
+            }
+        }
+        return Ok(if r.incomplete.is_empty() && r.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+    }
+    let mut failed = false;
+    for id in ids {
+        let item = WorkItem::new(id, chrono::Utc::now(), uuid::Uuid::new_v4().to_string(), Origin::Replay);
+        if a.dry_run {
+            writeln!(out, "would queue a check of {}", item.mpe_id)?;
+            continue;
+        }
+        match handler::enqueue(&app, &item, std::time::Duration::ZERO).await {
+            Ok(msg) => writeln!(
+                out,
+                "queued check of {} (message {}, correlation {})",
+                item.mpe_id, msg.message_id, item.correlation_id
+            )?,
+            Err(e) => {
+                failed = true;
+                eprintln!("{}: not queued: {e}", item.mpe_id);
+            }
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+async fn status(max: u32, json: bool) -> anyhow::Result<ExitCode> {
     let config = Config::from_env()?;
     let app = build_app(config, Arc::new(SystemClock))?;
-    let item = WorkItem::new(id, chrono::Utc::now(), uuid::Uuid::new_v4().to_string(), Origin::Replay);
-    let msg = handler::enqueue(&app, &item, std::time::Duration::ZERO).await?;
-    println!("queued check of {} (message {}, correlation {})", item.mpe_id, msg.message_id, item.correlation_id);
-    Ok(())
+    let r = handler::status(&app, max, tokio::time::Instant::now() + CLI_BUDGET).await;
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?;
+    } else {
+        write!(out, "{}", r.render())?;
+    }
+    Ok(if r.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 async fn check(mpe_id: &str, approve: bool, json: bool) -> anyhow::Result<ExitCode> {
@@ -267,7 +423,10 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
     rt.block_on(async {
         match command {
             Command::Serve { port } => serve(port).await.map(|_| ExitCode::SUCCESS),
-            Command::Replay { mpe_id } => replay(&mpe_id).await.map(|_| ExitCode::SUCCESS),
+            Command::Replay { mpe_ids, parked, dead_letter, scope, reason, max, dry_run, json } => {
+                replay(ReplayArgs { mpe_ids, parked, dead_letter, scope, reason, max, dry_run, json }).await
+            }
+            Command::Status { max, json } => status(max, json).await,
             Command::Check { mpe_id, approve, json } => check(&mpe_id, approve, json).await,
             Command::Demo { json, time_scale } => demo(json, time_scale).await,
             Command::Simulate { port, time_scale } => simulate(port, time_scale).await,

@@ -1,4 +1,4 @@
-//! Sending to Service Bus over its documented REST protocol with an Entra ID token.
+//! Sending to and receiving from Service Bus over its documented REST protocol with an Entra ID token.
 //!
 //! `POST {endpoint}/{queue}/messages`, `Authorization: Bearer`, `BrokerProperties` (JSON) carrying
 //! `MessageId`, `CorrelationId`, `TimeToLive` and `ScheduledEnqueueTimeUtc` (RFC 1123); every other
@@ -10,6 +10,7 @@ use crate::auth::TokenSource;
 use crate::clock::{self, SharedClock};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
@@ -55,6 +56,11 @@ pub enum SendError {
 #[async_trait]
 pub trait QueueSender: Send + Sync {
     async fn send(&self, queue: &str, msg: OutgoingMessage) -> Result<(), SendError>;
+    /// The same client's peek-lock side, when it has one (the REST client does; test recorders that only
+    /// send do not, and replaying queued messages then says so).
+    fn as_receiver(&self) -> Option<&dyn QueueReceiver> {
+        None
+    }
 }
 
 /// Largest Service Bus error body we read (only its first 500 characters are kept).
@@ -178,11 +184,254 @@ impl QueueSender for RestSender {
             message: format!("no answer within {} ms", self.timeouts.call.as_millis()),
         }))
     }
+
+    fn as_receiver(&self) -> Option<&dyn QueueReceiver> {
+        Some(self)
+    }
+}
+
+/// A message received with **peek-lock**: it stays in its queue, invisible to others, until it is
+/// completed (removed), unlocked (visible again at once) or its lock expires (visible again then).
+/// Every lock counts as a delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LockedMessage {
+    /// The queue path it came from: `<queue>` or `<queue>/$DeadLetterQueue`.
+    pub queue: String,
+    pub body: String,
+    pub message_id: String,
+    pub lock_token: String,
+    pub sequence_number: Option<u64>,
+    pub delivery_count: u32,
+    pub enqueued_at: Option<DateTime<Utc>>,
+    pub locked_until: Option<DateTime<Utc>>,
+    pub correlation_id: Option<String>,
+    /// Application properties: header names lower-cased, JSON-string values unquoted.
+    pub properties: BTreeMap<String, String>,
+}
+
+impl LockedMessage {
+    pub fn property(&self, name: &str) -> Option<&str> {
+        self.properties.get(&name.to_ascii_lowercase()).map(String::as_str)
+    }
+}
+
+/// What to do with a locked message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settle {
+    /// `DELETE .../messages/{id}/{lock}`: remove it (after its replacement was sent).
+    Complete,
+    /// `PUT`: release the lock; the message is visible again at once.
+    Unlock,
+    /// `POST`: hold the lock for another lock duration.
+    Renew,
+}
+
+impl Settle {
+    fn verb(self) -> &'static str {
+        match self {
+            Settle::Complete => "complete",
+            Settle::Unlock => "unlock",
+            Settle::Renew => "renew-lock",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiveError {
+    #[error("Service Bus {op} on {queue} failed: HTTP {status}: {body}")]
+    Status { op: &'static str, queue: String, status: u16, body: String },
+    #[error("Service Bus {op} on {queue} failed: {message}")]
+    Transport { op: &'static str, queue: String, message: String },
+    #[error("Service Bus {op} on {queue}: {message}")]
+    Malformed { op: &'static str, queue: String, message: String },
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
+}
+
+/// Peek-lock receive and settlement. Behind a trait so the replay can be tested without a bus.
+#[async_trait]
+pub trait QueueReceiver: Send + Sync {
+    /// Lock the next available message of `queue` (a queue or `<queue>/$DeadLetterQueue`); `None`
+    /// when none is available.
+    async fn lock_next(&self, queue: &str) -> Result<Option<LockedMessage>, ReceiveError>;
+    async fn settle(&self, msg: &LockedMessage, how: Settle) -> Result<(), ReceiveError>;
+}
+
+/// The dead-letter sub-queue of `queue`.
+pub fn dead_letter_queue(queue: &str) -> String {
+    format!("{queue}/$DeadLetterQueue")
+}
+
+/// Headers of a received message that are the protocol's, not application properties.
+const PROTOCOL_HEADERS: &[&str] = &[
+    "brokerproperties",
+    "content-type",
+    "content-length",
+    "date",
+    "server",
+    "location",
+    "transfer-encoding",
+    "strict-transport-security",
+    "connection",
+    "keep-alive",
+];
+
+/// Read a peek-lock answer's headers (`BrokerProperties`, application properties) and body.
+pub fn locked_message(
+    queue: &str,
+    headers: &reqwest::header::HeaderMap,
+    body: String,
+) -> Result<LockedMessage, String> {
+    let bp = headers
+        .get("brokerproperties")
+        .and_then(|v| v.to_str().ok())
+        .ok_or("the answer has no BrokerProperties header")?;
+    let bp: serde_json::Value = serde_json::from_str(bp).map_err(|e| format!("BrokerProperties is not JSON: {e}"))?;
+    let text = |k: &str| bp.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    let number = |k: &str| bp.get(k).and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())));
+    let date = |k: &str| {
+        text(k).and_then(|s| httpdate::parse_http_date(&s).ok().map(DateTime::<Utc>::from).or_else(|| s.parse().ok()))
+    };
+    let message_id = text("MessageId").filter(|s| !s.is_empty()).ok_or("BrokerProperties has no MessageId")?;
+    let lock_token = text("LockToken").filter(|s| !s.is_empty()).ok_or("BrokerProperties has no LockToken")?;
+    let mut properties = BTreeMap::new();
+    for (name, value) in headers {
+        let name = name.as_str().to_ascii_lowercase();
+        if PROTOCOL_HEADERS.contains(&name.as_str()) || name.starts_with("x-ms-") {
+            continue;
+        }
+        let Ok(v) = value.to_str() else { continue };
+        // Service Bus sends string properties JSON-quoted; numbers and booleans bare.
+        let v = serde_json::from_str::<String>(v).unwrap_or_else(|_| v.to_string());
+        properties.insert(name, v);
+    }
+    Ok(LockedMessage {
+        queue: queue.to_string(),
+        body,
+        message_id,
+        lock_token,
+        sequence_number: number("SequenceNumber"),
+        delivery_count: number("DeliveryCount").and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
+        enqueued_at: date("EnqueuedTimeUtc"),
+        locked_until: date("LockedUntilUtc"),
+        correlation_id: text("CorrelationId"),
+        properties,
+    })
+}
+
+/// Largest body of a received message we read: ours are < 1 KiB; a parked unreadable input can be
+/// larger (the Functions host caps what it forwards at a few hundred KiB).
+pub const MAX_RECEIVED_BODY: usize = 1024 * 1024;
+
+impl RestSender {
+    fn settle_url(&self, msg: &LockedMessage) -> String {
+        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        format!(
+            "{}/{}/messages/{}/{}",
+            self.endpoint.as_str().trim_end_matches('/'),
+            msg.queue,
+            enc(&msg.message_id),
+            enc(&msg.lock_token)
+        )
+    }
+
+    async fn error_body(r: reqwest::Response) -> String {
+        match read_body_capped(r, MAX_ERROR_BODY).await {
+            Ok(b) => String::from_utf8_lossy(&b).chars().take(500).collect(),
+            Err(e) => format!("({e})"),
+        }
+    }
+}
+
+#[async_trait]
+impl QueueReceiver for RestSender {
+    async fn lock_next(&self, queue: &str) -> Result<Option<LockedMessage>, ReceiveError> {
+        const OP: &str = "peek-lock";
+        let url = format!("{}/messages/head?timeout=1", self.url(queue).trim_end_matches("/messages"));
+        let deadline = tokio::time::Instant::now() + self.timeouts.call;
+        let token = crate::auth::token_within(self.tokens.as_ref(), &self.audience, self.timeouts.call).await?;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let transport = |e: &dyn std::fmt::Display| ReceiveError::Transport {
+            op: OP,
+            queue: queue.to_string(),
+            message: e.to_string(),
+        };
+        let r = self
+            .http
+            .post(&url)
+            .bearer_auth(token)
+            .header("Content-Length", "0")
+            .timeout(self.timeouts.request.min(left))
+            .send()
+            .await
+            .map_err(|e| transport(&e))?;
+        match r.status().as_u16() {
+            204 => Ok(None),
+            200 | 201 => {
+                let headers = r.headers().clone();
+                let body = read_body_capped(r, MAX_RECEIVED_BODY).await.map_err(|e| transport(&e))?;
+                let body = String::from_utf8_lossy(&body).into_owned();
+                locked_message(queue, &headers, body).map(Some).map_err(|message| ReceiveError::Malformed {
+                    op: OP,
+                    queue: queue.to_string(),
+                    message,
+                })
+            }
+            status => {
+                Err(ReceiveError::Status { op: OP, queue: queue.to_string(), status, body: Self::error_body(r).await })
+            }
+        }
+    }
+
+    async fn settle(&self, msg: &LockedMessage, how: Settle) -> Result<(), ReceiveError> {
+        let op = how.verb();
+        let token = crate::auth::token_within(self.tokens.as_ref(), &self.audience, self.timeouts.call).await?;
+        let url = self.settle_url(msg);
+        let req = match how {
+            Settle::Complete => self.http.delete(&url),
+            Settle::Unlock => self.http.put(&url),
+            Settle::Renew => self.http.post(&url),
+        };
+        let r = req
+            .bearer_auth(token)
+            .header("Content-Length", "0")
+            .timeout(self.timeouts.request)
+            .send()
+            .await
+            .map_err(|e| ReceiveError::Transport { op, queue: msg.queue.clone(), message: e.to_string() })?;
+        if r.status().is_success() {
+            return Ok(());
+        }
+        let status = r.status().as_u16();
+        Err(ReceiveError::Status { op, queue: msg.queue.clone(), status, body: Self::error_body(r).await })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn locked_messages_read_broker_and_application_properties() {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert(
+            "brokerproperties",
+            r#"{"MessageId":"m1","LockToken":"l1","SequenceNumber":7,"DeliveryCount":3,"EnqueuedTimeUtc":"Sun, 06 Nov 1994 08:49:37 GMT","LockedUntilUtc":"Sun, 06 Nov 1994 08:50:37 GMT"}"#.parse().unwrap(),
+        );
+        h.insert("parkcode", "\"policy-refused\"".parse().unwrap());
+        h.insert("deadletterreason", "MaxDeliveryCountExceeded".parse().unwrap());
+        h.insert("content-type", "application/json".parse().unwrap());
+        h.insert("x-ms-request-id", "abc".parse().unwrap());
+        let m = locked_message("q/$DeadLetterQueue", &h, "{}".into()).unwrap();
+        assert_eq!((m.message_id.as_str(), m.lock_token.as_str(), m.delivery_count), ("m1", "l1", 3));
+        assert_eq!(m.sequence_number, Some(7));
+        assert_eq!(m.enqueued_at.unwrap().to_rfc3339(), "1994-11-06T08:49:37+00:00");
+        assert_eq!(m.property("ParkCode"), Some("policy-refused"));
+        assert_eq!(m.property("deadletterreason"), Some("MaxDeliveryCountExceeded"));
+        assert_eq!(m.properties.len(), 2, "{:?}", m.properties);
+        h.remove("brokerproperties");
+        assert!(locked_message("q", &h, String::new()).unwrap_err().contains("BrokerProperties"));
+    }
 
     #[test]
     fn broker_properties_use_rfc1123() {

@@ -84,13 +84,14 @@ impl WorkItem {
     /// An Event Grid chain is keyed by the ARM operation's correlation id: a redelivered event collapses
     /// into its chain, while a new write of the MPE (deleted and created again under the same name, within
     /// the queue's duplicate-detection window) starts a chain of its own instead of being dropped as a
-    /// duplicate. A replay starts its own chain (keyed by the millisecond it was requested).
+    /// duplicate. A replay starts its own chain (keyed by the millisecond it was requested); a sweep one per hour.
     pub fn message_id(&self) -> String {
         let chain = match self.origin {
             Origin::EventGrid => format!("eventGrid@{}", self.correlation_id),
-            Origin::Replay | Origin::Sweep => {
-                format!("{:?}@{}", self.origin, self.first_seen.timestamp_millis())
-            }
+            Origin::Replay => format!("Replay@{}", self.first_seen.timestamp_millis()),
+            // One sweep chain per MPE and hour: the timer and `replay --scope` within the same hour (and
+            // a sweep run the host retries) collapse in duplicate detection.
+            Origin::Sweep => format!("Sweep@{}", self.first_seen.timestamp().div_euclid(3600)),
         };
         let name = format!("{}|{}|{}", self.mpe_id.key(), chain, self.attempt);
         uuid::Uuid::new_v5(&NAMESPACE, name.as_bytes()).to_string()

@@ -7,6 +7,8 @@
 mod check;
 pub use check::{inspect, Inspection};
 mod events;
+mod queued;
+pub use queued::{replay_queued, status, sweep, Found, QueueDepth, Status, Sweep};
 mod replay;
 
 use crate::arm::ArmClient;
@@ -24,6 +26,7 @@ use std::sync::Arc;
 pub const EVENT_FUNCTION: &str = "MpeEvent";
 pub const CHECK_FUNCTION: &str = "MpeCheck";
 pub const REPLAY_FUNCTION: &str = "MpeReplay";
+pub const SWEEP_FUNCTION: &str = "MpeSweep";
 
 /// Everything a function needs: configuration, the ARM client, the queue sender and the clock.
 pub struct App {
@@ -107,6 +110,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route(&format!("/{EVENT_FUNCTION}"), post(on_event))
         .route(&format!("/{CHECK_FUNCTION}"), post(on_check))
         .route(&format!("/{REPLAY_FUNCTION}"), post(on_replay))
+        .route(&format!("/{SWEEP_FUNCTION}"), post(on_sweep))
         .fallback(|| async { (StatusCode::NOT_FOUND, Json(serde_json::json!({"error": "no such function"}))) })
         .layer(DefaultBodyLimit::max(1024 * 1024))
         .with_state(app)
@@ -218,6 +222,45 @@ async fn on_replay(State(app): State<Arc<App>>, headers: HeaderMap, body: axum::
     }
 }
 
+/// The timer: queue a check of every MPE not yet approved under the sweep scopes. A timer invocation
+/// is not retried by the host, so the run always answers; what it could not reach is logged as an error
+/// and the next run (or `replay --scope`) covers it.
+async fn on_sweep(State(app): State<Arc<App>>, headers: HeaderMap, body: axum::body::Bytes) -> Reply {
+    let mut r = match envelope(SWEEP_FUNCTION, &body) {
+        Ok(_) => Reply::new(),
+        Err(r) => r,
+    };
+    let invocation = invocation_id(&headers);
+    let scopes = app.config.sweep_scopes();
+    if scopes.is_empty() {
+        r.resp.log(
+            tracing::Level::WARN,
+            format!(
+                "{SWEEP_FUNCTION} {invocation}: nothing to sweep: set MPE_SWEEP_SCOPES or MPE_SOURCE_SUBSCRIPTIONS"
+            ),
+        );
+        return r;
+    }
+    let budget = app.config.budgets.sweep;
+    let deadline = tokio::time::Instant::now() + budget.mul_f64(0.9);
+    let run = sweep(&app, &scopes, app.config.sweep_max_calls, app.config.dry_run, deadline).await;
+    let wanted = run.found.iter().filter(|f| f.enqueue).count();
+    r.resp.log(
+        tracing::Level::INFO,
+        format!(
+            "{SWEEP_FUNCTION} {invocation}: {} MPEs under {}, {wanted} not yet approved, {} queued, {} ARM calls",
+            run.found.len(),
+            run.scopes.join(", "),
+            run.enqueued,
+            run.arm_calls
+        ),
+    );
+    for why in run.incomplete.iter().take(20) {
+        r.resp.log(tracing::Level::ERROR, format!("{SWEEP_FUNCTION} {invocation}: incomplete: {why}"));
+    }
+    r
+}
+
 /// Serve until the process is told to stop.
 pub async fn serve(listener: tokio::net::TcpListener, app: Arc<App>) -> anyhow::Result<()> {
     axum::serve(listener, router(app)).with_graceful_shutdown(shutdown_signal()).await?;
@@ -254,8 +297,17 @@ pub async fn enqueue(
     item: &crate::workitem::WorkItem,
     delay: std::time::Duration,
 ) -> Result<OutgoingMessage, SendError> {
+    let msg = work_message(app, item, delay);
+    app.sender.send(&app.config.queue, msg.clone()).await?;
+    Ok(msg)
+}
+
+/// The work-queue message for `item`, scheduled `delay` from now (its id from [`WorkItem::message_id`]).
+///
+/// [`WorkItem::message_id`]: crate::workitem::WorkItem::message_id
+pub fn work_message(app: &App, item: &crate::workitem::WorkItem, delay: std::time::Duration) -> OutgoingMessage {
     let at = scheduled_time(app.clock.now(), delay);
-    let msg = OutgoingMessage {
+    OutgoingMessage {
         body: item.to_json(),
         message_id: item.message_id(),
         correlation_id: Some(item.correlation_id.clone()),
@@ -265,9 +317,7 @@ pub async fn enqueue(
             (props::MPE_ID.into(), item.mpe_id.to_string()),
             (props::ATTEMPT.into(), item.attempt.to_string()),
         ],
-    };
-    app.sender.send(&app.config.queue, msg.clone()).await?;
-    Ok(msg)
+    }
 }
 
 /// `now + delay`, rounded to the nearest whole second: `ScheduledEnqueueTimeUtc` travels as RFC 1123,

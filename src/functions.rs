@@ -27,15 +27,13 @@ pub struct InvocationResponse {
 }
 
 impl InvocationResponse {
-    /// Record a line in the invocation's log (Application Insights traces) and in our own tracing.
+    /// Record a line in the invocation's log (the host writes it to Application Insights as a trace of
+    /// this invocation). Our own tracing gets it at debug level only (`RUST_LOG=debug`): the host also
+    /// captures stdout, and a line written to both would appear twice. What a chain ended with is the
+    /// `mpe.outcome` event, on stdout or stderr (see `handler::check`).
     pub fn log(&mut self, level: tracing::Level, line: impl Into<String>) {
         let line = line.into();
-        match level {
-            tracing::Level::ERROR => tracing::error!("{line}"),
-            tracing::Level::WARN => tracing::warn!("{line}"),
-            tracing::Level::INFO => tracing::info!("{line}"),
-            _ => tracing::debug!("{line}"),
-        }
+        tracing::debug!(severity = %level, "{line}");
         self.logs.push(format!("{level}: {line}"));
     }
 }

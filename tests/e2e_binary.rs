@@ -128,7 +128,21 @@ async fn binary_with_only_its_environment_approves_what_it_should_and_nothing_el
     assert!(report.tokens_issued >= 2, "tokens for ARM and Service Bus come from the identity endpoint");
     let log = handler.log();
     assert!(log.contains("custom handler listening"), "{log}");
-    assert!(log.contains("correlation"), "decisions are logged with the correlation id: {log}");
+    // One mpe.outcome event per finished chain, as one JSON line, and nothing else written twice.
+    for m in [&asa, &adf] {
+        let events: Vec<serde_json::Value> = log
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["event"] == "mpe.outcome" && v["mpeId"] == m.as_str())
+            .collect();
+        assert_eq!(events.len(), 1, "one mpe.outcome for {m}: {log}");
+        let e = &events[0];
+        assert_eq!(e["outcome"], "approved", "{e}");
+        assert!(e["correlationId"].as_str().is_some_and(|c| !c.is_empty()), "{e}");
+        assert!(e["pecId"].as_str().is_some() && e["attempts"].as_u64() >= Some(1), "{e}");
+        assert!(e["secondsToApprove"].as_f64().is_some_and(|s| s > 0.0), "{e}");
+    }
+    assert!(!log.contains("mpe.audit"), "the audit line travels in the reply's Logs only, not also on stdout: {log}");
 }
 
 #[test]

@@ -476,6 +476,59 @@ fn audit_line(item: &WorkItem, decision: &Verdict, audit: &Audit) -> Option<Stri
     Some(format!("mpe.audit {v}"))
 }
 
+/// The `mpe.outcome` event of a chain that ends with `decision` (`None` while it goes on): the audit
+/// fields plus attempts and, for an approval, the seconds from the first event to it.
+fn outcome_event(
+    item: &WorkItem,
+    decision: &Verdict,
+    audit: &Audit,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<Value> {
+    let (outcome, park) = match decision {
+        Verdict::Done(o) => (o.code(), None),
+        Verdict::Park { reason } => ("parked", Some(reason)),
+        Verdict::CheckAgain { .. } => return None,
+    };
+    let approved = matches!(decision, Verdict::Done(Outcome::Approved));
+    let seconds = (now - item.first_seen).num_milliseconds().max(0) as f64 / 1000.0;
+    Some(json!({
+        "event": "mpe.outcome",
+        "at": now.to_rfc3339(),
+        "mpeId": item.mpe_id.as_str(),
+        "correlationId": item.correlation_id,
+        "origin": item.origin,
+        "pecId": audit.pec_id,
+        "privateEndpointId": audit.private_endpoint_id,
+        "evidence": audit.evidence,
+        "allowedBy": audit.allowed_by,
+        "outcome": outcome,
+        "parkCode": park.map(|r| r.code.as_str()),
+        "reason": match decision {
+            Verdict::Park { reason } => reason.text.clone(),
+            Verdict::CheckAgain { reason, .. } => reason.clone(),
+            Verdict::Done(o) => o.to_string(),
+        },
+        "attempts": item.attempt.saturating_add(1),
+        "secondsToApprove": approved.then_some(seconds),
+    }))
+}
+
+/// Write the event as one JSON line: stdout, or stderr for a parked or failed chain (the host records
+/// stderr as errors). One `write` of a whole line, so concurrent invocations never interleave.
+fn emit_outcome(event: &Value) {
+    use std::io::Write;
+    let line = format!("{event}\n");
+    let bad = matches!(event.get("outcome").and_then(Value::as_str), Some("parked" | "failed"));
+    let written = if bad {
+        std::io::stderr().lock().write_all(line.as_bytes())
+    } else {
+        std::io::stdout().lock().write_all(line.as_bytes())
+    };
+    if let Err(e) = written {
+        tracing::warn!("could not write the mpe.outcome event: {e}");
+    }
+}
+
 async fn act(
     app: &App,
     item: &WorkItem,
@@ -516,5 +569,36 @@ async fn act(
     if let Some(line) = line {
         reply.resp.log(Level::INFO, line);
     }
+    if let Some(event) = outcome_event(item, &decision, audit, app.clock.now()) {
+        emit_outcome(&event);
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workitem::Origin;
+
+    #[test]
+    fn the_outcome_event_ends_chains_only() {
+        let id = ResourceId::parse(
+            "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.Kusto/clusters/c/managedPrivateEndpoints/m",
+        )
+        .unwrap();
+        let first: chrono::DateTime<chrono::Utc> = "2026-12-02T10:00:00Z".parse().unwrap();
+        let item = WorkItem::new(id, first, "corr".into(), Origin::EventGrid).next().next();
+        let now = first + chrono::Duration::milliseconds(12_500);
+        let audit = Audit { pec_id: Some("pec-1".into()), ..Default::default() };
+        let approved = outcome_event(&item, &Verdict::Done(Outcome::Approved), &audit, now).unwrap();
+        assert_eq!(approved["event"], "mpe.outcome");
+        assert_eq!((approved["attempts"].as_u64(), approved["secondsToApprove"].as_f64()), (Some(3), Some(12.5)));
+        assert_eq!(approved["pecId"], "pec-1");
+        let parked = Verdict::Park { reason: ParkReason::new(ParkCode::PolicyRefused, "no rule") };
+        let parked = outcome_event(&item, &parked, &audit, now).unwrap();
+        assert_eq!((parked["outcome"].as_str(), parked["parkCode"].as_str()), (Some("parked"), Some("policy-refused")));
+        assert!(parked["secondsToApprove"].is_null());
+        let again = Verdict::CheckAgain { after: std::time::Duration::from_secs(2), reason: "x".into() };
+        assert!(outcome_event(&item, &again, &audit, now).is_none());
+    }
 }

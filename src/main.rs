@@ -172,6 +172,7 @@ async fn serve(port: Option<u16>) -> anyhow::Result<()> {
         servicebus = %config.servicebus_endpoint, dry_run = config.dry_run, "configuration loaded"
     );
     let app = Arc::new(build_app(config, Arc::new(SystemClock))?);
+    handler::write_outcome_events(true);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .with_context(|| format!("binding 127.0.0.1:{port}"))?;

@@ -513,10 +513,22 @@ fn outcome_event(
     }))
 }
 
+/// Whether `mpe.outcome` events are written (`serve` turns it on; the in-process demo and tests keep
+/// their terminal for their own output).
+static OUTCOME_EVENTS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Write `mpe.outcome` events from now on (what `mpe-approver serve` does).
+pub fn write_outcome_events(on: bool) {
+    OUTCOME_EVENTS.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Write the event as one JSON line: stdout, or stderr for a parked or failed chain (the host records
 /// stderr as errors). One `write` of a whole line, so concurrent invocations never interleave.
 fn emit_outcome(event: &Value) {
     use std::io::Write;
+    if !OUTCOME_EVENTS.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
     let line = format!("{event}\n");
     let bad = matches!(event.get("outcome").and_then(Value::as_str), Some("parked" | "failed"));
     let written = if bad {

@@ -1,11 +1,11 @@
-//! The custom handler's HTTP edge: one axum `Router`, three functions, the readiness ping.
+//! The custom handler's HTTP edge: one axum `Router`, four functions, the readiness ping.
 //!
-//! `POST /MpeEvent` (Event Grid), `POST /MpeCheck` (Service Bus), `POST /MpeReplay` (HTTP). Each takes
-//! the Functions envelope and answers `{Outputs, Logs, ReturnValue}`. A 500 (still JSON) fails the
+//! `POST /MpeEvent` (Event Grid), `POST /MpeCheck` (Service Bus), `POST /MpeReplay` (HTTP), `POST /MpeSweep`
+//! (timer). Each takes the Functions envelope and answers `{Outputs, Logs, ReturnValue}`. A 500 (still JSON) fails the
 //! invocation on purpose, for transient trouble only: Service Bus then redelivers, Event Grid retries.
 
 mod check;
-pub use check::{inspect, Inspection};
+pub use check::{inspect, write_outcome_events, Inspection};
 mod events;
 mod queued;
 pub use queued::{replay_queued, status, sweep, Found, QueueDepth, Status, Sweep};

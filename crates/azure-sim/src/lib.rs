@@ -26,11 +26,14 @@ pub use events::{resource_write_success_event, write_success_event};
 pub use host::{FunctionsHost, HttpOutput, InvocationRecord, InvocationResult, QueuePump};
 pub use id::ResourceId;
 pub use mpe::{MpeFacts, MpePhase, MpeType};
-pub use servicebus::{DeadLetter, OutgoingMessage, QueueReport, SbMessage, SendOutcome, ServiceBus};
+pub use servicebus::{
+    dead_letter_path, BusError, DeadLetter, OutgoingMessage, QueueCounts, QueueReport, Received, SbMessage,
+    SendOutcome, ServiceBus, DEAD_LETTER_QUEUE, LOCK_DURATION, MAX_DELIVERY_COUNT,
+};
 pub use state::{MpeReport, MpeSpec, PecSnapshot, PecStatus, TargetKind, Violation, ViolationKind, WorldError};
 
 use anyhow::Context;
-use axum::routing::{any, get, post};
+use axum::routing::{any, get};
 use axum::Router;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -143,7 +146,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/arm", any(arm::handler))
         .route("/arm/", any(arm::handler))
         .route("/arm/{*rest}", any(arm::handler))
-        .route("/servicebus/{queue}/messages", post(servicebus::send_handler))
+        .route("/servicebus/{*rest}", any(servicebus::handler))
         .with_state(state)
 }
 

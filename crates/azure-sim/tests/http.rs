@@ -504,3 +504,177 @@ async fn key_vault_pecs_carry_an_etag_and_honour_if_match() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 }
+
+/// `BrokerProperties` of a reply, as JSON.
+fn broker_properties(r: &reqwest::Response) -> Value {
+    let raw = r.headers().get("brokerproperties").and_then(|v| v.to_str().ok()).unwrap_or("null");
+    serde_json::from_str(raw).unwrap()
+}
+
+fn header(r: &reqwest::Response, name: &str) -> Option<String> {
+    r.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+#[tokio::test]
+async fn service_bus_rest_peek_lock_complete_unlock_renew() {
+    let sim = sim().await;
+    let q = sim.work_queue_name().to_string();
+    let base = sim.servicebus_endpoint();
+    let head = format!("{base}/{q}/messages/head?timeout=5");
+    // Locks outlive this test on a loaded machine (60 simulated s would be 60 real ms).
+    sim.service_bus().set_lock_duration(&q, Duration::from_secs(3600)).unwrap();
+    let client = reqwest::Client::new();
+    assert_eq!(client.post(&head).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let tok = token(&sim, "https://servicebus.azure.net").await;
+    let recv = || client.post(&head).bearer_auth(&tok).send();
+    assert_eq!(recv().await.unwrap().status(), StatusCode::NO_CONTENT, "empty: 204 at once");
+    let r = client
+        .post(format!("{base}/{q}/messages"))
+        .bearer_auth(&tok)
+        .header("BrokerProperties", r#"{"MessageId":"m-1","CorrelationId":"c1","TimeToLive":3600}"#)
+        .header("Content-Type", "application/json")
+        .header("reason", "\"first check\"")
+        .body(r#"{"v":1}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    let r = recv().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let bp = broker_properties(&r);
+    assert_eq!(bp["MessageId"], "m-1");
+    assert_eq!(bp["CorrelationId"], "c1");
+    assert_eq!(bp["DeliveryCount"], 1);
+    assert_eq!(bp["TimeToLive"], 3600.0);
+    assert!(bp["SequenceNumber"].as_u64().is_some());
+    let token1 = bp["LockToken"].as_str().unwrap().to_string();
+    assert!(uuid::Uuid::parse_str(&token1).is_ok());
+    for k in ["EnqueuedTimeUtc", "LockedUntilUtc"] {
+        let d = bp[k].as_str().unwrap();
+        assert!(d.ends_with(" GMT") && httpdate::parse_http_date(d).is_ok(), "{k}: {d}");
+    }
+    assert_eq!(header(&r, "reason").as_deref(), Some("\"first check\""));
+    assert_eq!(header(&r, "content-type").as_deref(), Some("application/json"));
+    let location = header(&r, "location").unwrap();
+    assert_eq!(location, format!("{base}/{q}/messages/m-1/{token1}"));
+    assert_eq!(r.text().await.unwrap(), r#"{"v":1}"#);
+
+    // Locked: neither a second receiver nor the Functions host gets it.
+    assert_eq!(recv().await.unwrap().status(), StatusCode::NO_CONTENT);
+    assert!(sim.service_bus().take_due(&q).is_empty());
+    assert_eq!(sim.service_bus().locked(&q).len(), 1);
+
+    // Renew, then unlock: visible again, delivery count kept (the next lock makes it 2).
+    let r = client.post(&location).bearer_auth(&tok).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let wrong = format!("{base}/{q}/messages/m-1/{}", uuid::Uuid::new_v4());
+    for m in [reqwest::Method::DELETE, reqwest::Method::PUT, reqwest::Method::POST] {
+        let r = client.request(m.clone(), &wrong).bearer_auth(&tok).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{m} with a wrong token");
+    }
+    assert_eq!(client.put(&location).bearer_auth(&tok).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(client.put(&location).bearer_auth(&tok).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    let r = recv().await.unwrap();
+    let bp = broker_properties(&r);
+    assert_eq!(bp["DeliveryCount"], 2);
+    let location = header(&r, "location").unwrap();
+    assert_ne!(bp["LockToken"], token1.as_str());
+
+    // A failed complete leaves it locked; the retry completes it.
+    sim.service_bus().fail_completes(&q, 1).unwrap();
+    let r = client.delete(&location).bearer_auth(&tok).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(sim.service_bus().locked(&q).len(), 1);
+    assert_eq!(client.delete(&location).bearer_auth(&tok).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(client.delete(&location).bearer_auth(&tok).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert!(sim.work_messages().is_empty());
+    let rep = sim.report();
+    let wq = rep.queues.iter().find(|r| r.name == q).unwrap();
+    assert_eq!((wq.locks, wq.completes, wq.unlocks, wq.renewals), (2, 1, 1, 1));
+
+    // Unknown queues are Gone; other methods are refused; nothing panics.
+    let r = client.post(format!("{base}/nope/messages/head")).bearer_auth(&tok).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::GONE);
+    let r = client.post(format!("{base}/{q}/sub/messages/head")).bearer_auth(&tok).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = client.get(format!("{base}/{q}/messages/head")).bearer_auth(&tok).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    for p in ["", "/", "%ff", "x/y/z/w/v/u", &format!("{q}/messages/%zz/1"), &format!("{q}/$DeadLetterQueue")] {
+        let r = client.post(format!("{base}/{p}")).bearer_auth(&tok).send().await.unwrap();
+        assert!(!r.status().is_server_error(), "{p}: {}", r.status());
+    }
+}
+
+#[tokio::test]
+async fn service_bus_rest_locks_expire_and_used_up_messages_are_dead_lettered() {
+    let sim = sim().await; // 1 real ms = 1 simulated s
+    let q = sim.work_queue_name().to_string();
+    let bus = sim.service_bus();
+    bus.set_max_delivery_count(&q, 2).unwrap();
+    bus.set_lock_duration(&q, Duration::from_secs(1000)).unwrap();
+    let base = sim.servicebus_endpoint();
+    let client = reqwest::Client::new();
+    let tok = token(&sim, "https://servicebus.azure.net").await;
+    let mut props = std::collections::BTreeMap::new();
+    props.insert("parkreason".to_string(), "ünïcode \"quoted\"".to_string());
+    bus.send(
+        &q,
+        OutgoingMessage { message_id: Some("m/1".into()), body: "x".into(), properties: props, ..Default::default() },
+    )
+    .unwrap();
+    let head = format!("{base}/{q}/messages/head");
+    let recv = || client.post(&head).bearer_auth(&tok).send();
+    let r = recv().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let location = header(&r, "location").unwrap();
+    assert!(location.contains("/messages/m%2F1/"), "{location}");
+    let prop: String = serde_json::from_str(&header(&r, "parkreason").unwrap()).unwrap();
+    assert_eq!(prop, "ünïcode \"quoted\"");
+    sleep_sim(1100).await; // the lock (1000 s) expires
+    assert_eq!(client.delete(&location).bearer_auth(&tok).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    let r = recv().await.unwrap();
+    assert_eq!(broker_properties(&r)["DeliveryCount"], 2);
+    let location = header(&r, "location").unwrap();
+    // Abandoned with its deliveries used up: dead-lettered.
+    assert_eq!(client.put(&location).bearer_auth(&tok).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(recv().await.unwrap().status(), StatusCode::NO_CONTENT);
+    assert_eq!(sim.dead_letters()[0].reason, "MaxDeliveryCountExceeded");
+
+    // The dead-letter sub-queue is receivable, with its reason as properties.
+    let dlq = format!("{base}/{q}/%24DeadLetterQueue/messages/head");
+    let r = client.post(&dlq).bearer_auth(&tok).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(header(&r, "deadletterreason").as_deref(), Some("\"MaxDeliveryCountExceeded\""));
+    assert!(header(&r, "deadlettererrordescription").is_some());
+    let location = header(&r, "location").unwrap();
+    assert!(location.starts_with(&format!("{base}/{q}/$DeadLetterQueue/messages/m%2F1/")), "{location}");
+    assert_eq!(client.post(&dlq).bearer_auth(&tok).send().await.unwrap().status(), StatusCode::NO_CONTENT);
+    assert_eq!(sim.service_bus().locked(&dead_letter_path(&q)).len(), 1);
+    assert_eq!(client.delete(&location).bearer_auth(&tok).send().await.unwrap().status(), StatusCode::OK);
+    assert!(sim.dead_letters().is_empty());
+    // Sending to a dead-letter queue is refused.
+    let r =
+        client.post(format!("{base}/{q}/$DeadLetterQueue/messages")).bearer_auth(&tok).body("x").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn service_bus_rest_send_faults_and_duplicates() {
+    let sim = sim().await;
+    let q = sim.work_queue_name().to_string();
+    let url = format!("{}/{q}/messages", sim.servicebus_endpoint());
+    let tok = token(&sim, "https://servicebus.azure.net").await;
+    let client = reqwest::Client::new();
+    let send =
+        || client.post(&url).bearer_auth(&tok).header("BrokerProperties", r#"{"MessageId":"d"}"#).body("x").send();
+    sim.service_bus().fail_sends(&q, 2).unwrap();
+    assert_eq!(send().await.unwrap().status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(send().await.unwrap().status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(sim.work_messages().is_empty(), "a failed send enqueues nothing");
+    assert_eq!(send().await.unwrap().status(), StatusCode::CREATED);
+    assert_eq!(send().await.unwrap().status(), StatusCode::CREATED);
+    assert_eq!(sim.work_messages().len(), 1, "the duplicate is dropped");
+    let rep = sim.report();
+    assert_eq!(rep.queues.iter().find(|r| r.name == q).unwrap().duplicates_dropped, 1);
+}

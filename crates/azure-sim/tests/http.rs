@@ -678,3 +678,183 @@ async fn service_bus_rest_send_faults_and_duplicates() {
     let rep = sim.report();
     assert_eq!(rep.queues.iter().find(|r| r.name == q).unwrap().duplicates_dropped, 1);
 }
+
+const SUB: &str = "/subscriptions/11111111-2222-3333-4444-555555555555";
+
+async fn sim_with(options: SimOptions) -> Simulator {
+    let clock: SharedClock = Arc::new(ScaledClock::new(Utc::now(), 1000.0));
+    Simulator::start(clock, options).await.unwrap()
+}
+
+/// Every item of a list, following `nextLink`s; the number of pages.
+async fn arm_list_all(sim: &Simulator, tok: &str, path: &str) -> (Vec<Value>, usize) {
+    let (s, mut page) = arm_get(sim, tok, path).await;
+    assert_eq!(s, StatusCode::OK, "{path}: {page}");
+    let (mut items, mut pages) = (Vec::new(), 1);
+    loop {
+        items.extend(page["value"].as_array().unwrap().iter().cloned());
+        let Some(next) = page.get("nextLink").and_then(Value::as_str) else { break };
+        assert!(next.starts_with(&sim.arm_endpoint()) && next.contains("$skiptoken="), "{next}");
+        let r = reqwest::Client::new().get(next).bearer_auth(tok).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        page = r.json().await.unwrap();
+        pages += 1;
+    }
+    (items, pages)
+}
+
+fn names(items: &[Value]) -> Vec<&str> {
+    items.iter().map(|v| v["name"].as_str().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn arm_lists_walk_each_mpe_type_from_the_top() {
+    let sim = sim().await;
+    let now = Duration::ZERO;
+    let kusto = |rg: &str, cluster: &str, mpe: &str| {
+        format!("{SUB}/resourceGroups/{rg}/providers/Microsoft.Kusto/Clusters/{cluster}/managedPrivateEndpoints/{mpe}")
+    };
+    let adf = format!("{SUB}/resourceGroups/rg/providers/Microsoft.DataFactory/factories/F1/managedVirtualNetworks/default/managedPrivateEndpoints/m1");
+    let other_sub = "/subscriptions/99999999-2222-3333-4444-555555555555/resourceGroups/rg/providers/Microsoft.Kusto/clusters/far/managedPrivateEndpoints/x";
+    for id in [
+        kusto("rg", "k1", "a"),
+        kusto("rg", "k1", "b"),
+        kusto("RG2", "k2", "c"),
+        adf.clone(),
+        other_sub.into(),
+        ASA.into(),
+    ] {
+        sim.add_mpe(MpeSpec::new(&id, STORAGE).timing(now, now)).unwrap();
+    }
+    let gone = kusto("rg", "k3", "d");
+    sim.add_mpe(MpeSpec::new(&gone, STORAGE)).unwrap();
+    sim.delete_mpe(&gone).unwrap();
+    let tok = token(&sim, "https://management.azure.com").await;
+
+    // Top-level parents by subscription (case-insensitive), by resource group; deleted MPEs leave no parent.
+    let (items, _) = arm_list_all(&sim, &tok, &format!("{SUB}/providers/microsoft.kusto/CLUSTERS")).await;
+    assert_eq!(names(&items), ["k1", "k2"]);
+    assert_eq!(items[0]["id"], format!("{SUB}/resourceGroups/rg/providers/Microsoft.Kusto/Clusters/k1"));
+    assert_eq!(items[0]["type"], "Microsoft.Kusto/Clusters");
+    assert!(items[0]["location"].is_string());
+    let (items, _) =
+        arm_list_all(&sim, &tok, &format!("{SUB}/resourceGroups/rg2/providers/Microsoft.Kusto/clusters")).await;
+    assert_eq!(names(&items), ["k2"]);
+    let (items, _) = arm_list_all(&sim, &tok, &format!("{SUB}/providers/Microsoft.SignalRService/webPubSub")).await;
+    assert!(items.is_empty());
+
+    // The MPE level: the bodies the single GET answers.
+    let k1 = format!("{SUB}/resourceGroups/rg/providers/Microsoft.Kusto/Clusters/k1");
+    let (items, _) = arm_list_all(&sim, &tok, &format!("{k1}/managedPrivateEndpoints")).await;
+    assert_eq!(items.len(), 2);
+    let (_, single) = arm_get(&sim, &tok, &kusto("rg", "k1", "a")).await;
+    assert_eq!(items[0], single);
+
+    // Data Factory: factories → managedVirtualNetworks → managedPrivateEndpoints.
+    let (items, _) = arm_list_all(&sim, &tok, &format!("{SUB}/providers/Microsoft.DataFactory/factories")).await;
+    assert_eq!(names(&items), ["F1"]);
+    let factory = items[0]["id"].as_str().unwrap().to_string();
+    let (nets, _) = arm_list_all(&sim, &tok, &format!("{factory}/managedVirtualNetworks")).await;
+    assert_eq!(nets.len(), 1);
+    assert_eq!(nets[0]["name"], "default");
+    assert_eq!(nets[0]["type"], "Microsoft.DataFactory/factories/managedVirtualNetworks");
+    assert_eq!(nets[0]["properties"], json!({}));
+    let net = nets[0]["id"].as_str().unwrap().to_string();
+    let (mpes, _) = arm_list_all(&sim, &tok, &format!("{net}/managedPrivateEndpoints")).await;
+    let (_, single) = arm_get(&sim, &tok, &adf).await;
+    assert_eq!(mpes, vec![single]);
+    // Stream Analytics.
+    let (items, _) = arm_list_all(&sim, &tok, &format!("{SUB}/providers/Microsoft.StreamAnalytics/clusters")).await;
+    let (eps, _) = arm_list_all(&sim, &tok, &format!("{}/privateEndpoints", items[0]["id"].as_str().unwrap())).await;
+    assert_eq!(eps[0]["id"], ASA);
+
+    // An unknown parent is not found; other methods are refused.
+    let (s, v) = arm_get(
+        &sim,
+        &tok,
+        &format!("{SUB}/resourceGroups/rg/providers/Microsoft.Kusto/clusters/k3/managedPrivateEndpoints"),
+    )
+    .await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("ResourceNotFound")));
+    let r = arm_put(&sim, &tok, &format!("{k1}/managedPrivateEndpoints"), &json!({})).await;
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+
+    // The other routes still answer as before; list calls are counted.
+    let (s, _) = arm_get(&sim, &tok, &kusto("rg", "k1", "a")).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, pecs) = arm_get(&sim, &tok, &format!("{STORAGE}/privateEndpointConnections")).await;
+    assert_eq!((s, pecs["value"].as_array().map(Vec::len)), (StatusCode::OK, Some(6)));
+    let rep = sim.report();
+    assert_eq!(rep.arm_calls_by_resource.get(&format!("{k1}/managedprivateendpoints").to_lowercase()), Some(&2));
+}
+
+#[tokio::test]
+async fn arm_lists_page_with_next_links_when_asked() {
+    let sim = sim_with(SimOptions { list_page_size: Some(2), ..Default::default() }).await;
+    let cluster = format!("{SUB}/resourceGroups/rg/providers/Microsoft.Kusto/clusters/k");
+    for n in 0..5 {
+        sim.add_mpe(MpeSpec::new(format!("{cluster}/managedPrivateEndpoints/m{n}"), STORAGE)).unwrap();
+        sim.add_mpe(MpeSpec::new(
+            format!("{SUB}/resourceGroups/rg/providers/Microsoft.Kusto/clusters/c{n}/managedPrivateEndpoints/m"),
+            STORAGE,
+        ))
+        .unwrap();
+    }
+    let tok = token(&sim, "https://management.azure.com").await;
+    let (items, pages) = arm_list_all(&sim, &tok, &format!("{cluster}/managedPrivateEndpoints")).await;
+    assert_eq!((items.len(), pages), (5, 3));
+    let mut n: Vec<&str> = names(&items);
+    n.dedup();
+    assert_eq!(n.len(), 5, "no MPE twice across pages");
+    let (items, pages) = arm_list_all(&sim, &tok, &format!("{SUB}/providers/Microsoft.Kusto/clusters")).await;
+    assert_eq!((items.len(), pages), (6, 3));
+}
+
+#[tokio::test]
+async fn arm_serves_service_bus_queue_counts() {
+    let sim = sim().await;
+    let ns = sim.servicebus_resource_id().to_string();
+    assert_eq!(ns, DEFAULT_SERVICEBUS_NAMESPACE_ID);
+    assert!(sim.handler_env().iter().any(|(k, v)| k == "MPE_SERVICEBUS_RESOURCE_ID" && *v == ns));
+    let q = sim.work_queue_name().to_string();
+    let bus = sim.service_bus();
+    let later = sim.clock().now() + chrono::Duration::seconds(3600);
+    let send = |id: &str, at| {
+        let m =
+            OutgoingMessage { message_id: Some(id.into()), body: "x".into(), scheduled_at: at, ..Default::default() };
+        bus.send(&q, m).unwrap()
+    };
+    send("a", None);
+    let taken = bus.take_due(&q).remove(0);
+    bus.dead_letter(&q, taken, "Test", "dead");
+    send("b", None);
+    send("c", Some(later));
+    bus.lock(&q).unwrap().unwrap(); // a locked message is still active
+    let tok = token(&sim, "https://management.azure.com").await;
+    let path = format!("{ns}/queues/{}", q.to_uppercase());
+    let r = reqwest::Client::new()
+        .get(format!("{}{path}?api-version=2021-11-01", sim.arm_endpoint()))
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["id"], format!("{ns}/queues/{q}"));
+    assert_eq!(v["name"], q.as_str());
+    assert_eq!(v["type"], "Microsoft.ServiceBus/namespaces/queues");
+    let p = &v["properties"];
+    assert_eq!(p["messageCount"], 3);
+    assert_eq!(
+        p["countDetails"],
+        json!({"activeMessageCount": 1, "deadLetterMessageCount": 1, "scheduledMessageCount": 1,
+               "transferMessageCount": 0, "transferDeadLetterMessageCount": 0})
+    );
+    assert_eq!((p["lockDuration"].as_str(), p["maxDeliveryCount"].as_u64()), (Some("PT1M"), Some(10)));
+    for bad in [format!("{ns}/queues/nope"), format!("{}/queues/{q}", ns.replace("mpe-approver-sim", "other"))] {
+        let (s, v) = arm_get(&sim, &tok, &bad).await;
+        assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("ResourceNotFound")), "{bad}");
+    }
+    let (s, _) = arm_get(&sim, "not-a-token", &path).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}

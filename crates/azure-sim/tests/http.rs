@@ -388,6 +388,12 @@ async fn hostile_requests_never_panic() {
         "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/%FF".into(),
         "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/ünï".into(),
         format!("/{}", "a/".repeat(600)),
+        format!("{SUB}/providers/Microsoft.Kusto/clusters"),
+        format!("{SUB}/resourceGroups/rg/providers/Microsoft.StreamAnalytics/clusters/c/privateEndpoints"),
+        format!("{SUB}/resourceGroups/rg/providers/Microsoft.DataFactory/factories/f/managedVirtualNetworks"),
+        "/subscriptions//providers/Microsoft.Kusto/clusters".into(),
+        format!("{DEFAULT_SERVICEBUS_NAMESPACE_ID}/queues/mpe-approvals"),
+        format!("{DEFAULT_SERVICEBUS_NAMESPACE_ID}/queues/%FF"),
     ];
     let bodies: [&[u8]; 5] =
         [b"", b"null", b"[1,2]", b"{\"properties\":{\"privateLinkServiceConnectionState\":7}}", &[0xff, 0xfe, 0x00]];

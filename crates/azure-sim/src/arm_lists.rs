@@ -10,10 +10,11 @@
 //!   `managedVirtualNetworks` (`{id, name, type, properties: {}}`), or at the MPE level every MPE's
 //!   body exactly as its own GET renders it ([`crate::state::World::mpe_body`]). A parent with no MPEs
 //!   is unknown here: 404 `ResourceNotFound`.
-//! - `GET {namespaceId}/queues/{queue}` (`Microsoft.ServiceBus/namespaces/queues`, "Queues - Get",
-//!   api-version 2021-11-01, <https://learn.microsoft.com/rest/api/servicebus/controlplane-stable/queues/get>;
-//!   example `SBQueueGet.json` in azure-rest-api-specs `specification/servicebus/resource-manager/
-//!   Microsoft.ServiceBus/stable/2021-11-01/examples/Queues/`): `properties.messageCount` and
+//! - `GET {namespaceId}/queues/{queue}` (`Microsoft.ServiceBus/namespaces/queues`, ARM's "Queues - Get",
+//!   api-version 2021-11-01; shape from the SBQueue model as Azure PowerShell's `Get-AzServiceBusQueue`
+//!   example shows it (`Azure/azure-powershell`, `src/ServiceBus/ServiceBus.Autorest/examples/
+//!   Get-AzServiceBusQueue.md`) and Azure Policy's alias list for the type (`properties.messageCount`,
+//!   `properties.countDetails.*`)): `properties.messageCount` and
 //!   `properties.countDetails.{activeMessageCount, deadLetterMessageCount, scheduledMessageCount,
 //!   transferMessageCount, transferDeadLetterMessageCount}` computed from the simulated bus, with the
 //!   queue's settings (`lockDuration`, `maxDeliveryCount`, duplicate detection...).

@@ -172,6 +172,16 @@ pub async fn handler(
 }
 
 fn dispatch(st: &AppState, req: &Req<'_>) -> Response {
+    let list = crate::arm_lists::ListReq {
+        method: req.method,
+        path: req.path,
+        api_version: req.api_version,
+        skip: req.skip,
+        now: req.now,
+    };
+    if let Some(r) = crate::arm_lists::dispatch(st, &list) {
+        return r; // lists per MPE type, Service Bus queues (arm_lists.rs)
+    }
     let segs: Vec<&str> = req.path.split('/').collect();
     if segs.len() >= 3 {
         let kind = segs[segs.len() - 2];

@@ -7,7 +7,7 @@
 //! injected clock's time), nor treat a non-2xx or non-JSON reply as success.
 
 use super::lock;
-use super::servicebus::{SbMessage, ServiceBus, MAX_DELIVERY_COUNT};
+use super::servicebus::{SbMessage, ServiceBus};
 use crate::clock::SharedClock;
 use anyhow::{bail, Context};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -327,12 +327,13 @@ impl FunctionsHost {
     }
 
     /// Deliver a taken message and settle it like the Service Bus extension: complete on success,
-    /// otherwise abandon (redelivered at once) or, after the 10th delivery, dead-letter it.
+    /// otherwise abandon (redelivered at once) or, after the queue's maxDeliveryCount deliveries (10 by
+    /// default), dead-letter it.
     pub async fn deliver_message(&self, queue: &str, m: SbMessage) -> anyhow::Result<InvocationResult> {
         let bus = self.bus.clone().context("this host has no Service Bus (use with_service_bus)")?;
         let result = self.invoke_check(&m).await;
         if !result.success {
-            if m.delivery_count >= MAX_DELIVERY_COUNT {
+            if m.delivery_count >= bus.max_delivery_count(queue) {
                 let why = result.error.clone().unwrap_or_default();
                 bus.dead_letter(queue, m, "MaxDeliveryCountExceeded", &why);
             } else {

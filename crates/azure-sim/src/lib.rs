@@ -4,13 +4,14 @@
 //! Functions-host emulator ([`host`]) that drives any custom-handler binary through its HTTP contract.
 //! Used by `mpe-approver simulate`, the demo, and end-to-end tests; it knows nothing of the approver.
 //!
-//! One axum server on `127.0.0.1`: `/msi/token`, `/arm/...`, `/servicebus/{queue}/messages`. Time is the
+//! One axum server on `127.0.0.1`: `/msi/token`, `/arm/...`, `/servicebus/{queuePath}/messages...`. Time is the
 //! injected [`SharedClock`]; MPE phases are computed lazily from timestamps. The simulator must never
 //! listen beyond loopback, panic on a request, or call real Azure.
 //!
 //! Ids are passed as strings (anything `AsRef<str>`, e.g. another crate's id type) and parsed here.
 
 pub mod arm;
+pub mod arm_lists;
 pub mod clock;
 pub mod events;
 pub mod host;
@@ -26,11 +27,14 @@ pub use events::{resource_write_success_event, write_success_event};
 pub use host::{FunctionsHost, HttpOutput, InvocationRecord, InvocationResult, QueuePump};
 pub use id::ResourceId;
 pub use mpe::{MpeFacts, MpePhase, MpeType};
-pub use servicebus::{DeadLetter, OutgoingMessage, QueueReport, SbMessage, SendOutcome, ServiceBus};
+pub use servicebus::{
+    dead_letter_path, BusError, DeadLetter, OutgoingMessage, QueueCounts, QueueReport, Received, SbMessage,
+    SendOutcome, ServiceBus, DEAD_LETTER_QUEUE, LOCK_DURATION, MAX_DELIVERY_COUNT,
+};
 pub use state::{MpeReport, MpeSpec, PecSnapshot, PecStatus, TargetKind, Violation, ViolationKind, WorldError};
 
 use anyhow::Context;
-use axum::routing::{any, get, post};
+use axum::routing::{any, get};
 use axum::Router;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -57,7 +61,16 @@ pub struct SimOptions {
     /// Page the `privateEndpointConnections` lists (not IoT Hub's bare array) into pages of this many
     /// items linked by `nextLink`; `None`: one page.
     pub pec_page_size: Option<usize>,
+    /// Page the ARM lists of MPE parents and children ([`arm_lists`]) into pages of this many items
+    /// linked by `nextLink` (`$skiptoken`); `None`: one page.
+    pub list_page_size: Option<usize>,
+    /// The ARM id of the simulated Service Bus namespace (its queues answer
+    /// `GET {arm}{id}/queues/{queue}`); handed out as `MPE_SERVICEBUS_RESOURCE_ID`.
+    pub servicebus_namespace_id: String,
 }
+
+/// [`SimOptions::servicebus_namespace_id`]'s default.
+pub const DEFAULT_SERVICEBUS_NAMESPACE_ID: &str = "/subscriptions/00000000-0000-0000-0000-00000000a5b1/resourceGroups/mpe-approver/providers/Microsoft.ServiceBus/namespaces/mpe-approver-sim";
 
 impl Default for SimOptions {
     fn default() -> Self {
@@ -68,6 +81,8 @@ impl Default for SimOptions {
             parking_queue: "mpe-approvals-parked".into(),
             approval_lro: Duration::from_secs(3),
             pec_page_size: None,
+            list_page_size: None,
+            servicebus_namespace_id: DEFAULT_SERVICEBUS_NAMESPACE_ID.into(),
         }
     }
 }
@@ -143,7 +158,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/arm", any(arm::handler))
         .route("/arm/", any(arm::handler))
         .route("/arm/{*rest}", any(arm::handler))
-        .route("/servicebus/{queue}/messages", post(servicebus::send_handler))
+        .route("/servicebus/{*rest}", any(servicebus::handler))
         .with_state(state)
 }
 
@@ -204,6 +219,10 @@ impl Simulator {
     pub fn servicebus_endpoint(&self) -> String {
         format!("{}/servicebus", self.state.base_url)
     }
+    /// The ARM id of the simulated Service Bus namespace ([`SimOptions::servicebus_namespace_id`]).
+    pub fn servicebus_resource_id(&self) -> &str {
+        &self.state.options.servicebus_namespace_id
+    }
     pub fn service_bus(&self) -> ServiceBus {
         self.state.bus.clone()
     }
@@ -238,6 +257,7 @@ impl Simulator {
             ("ServiceBusConnection__fullyQualifiedNamespace".into(), "localhost".into()),
             ("MPE_QUEUE_NAME".into(), work_queue.into()),
             ("MPE_PARKING_QUEUE_NAME".into(), parking_queue.into()),
+            ("MPE_SERVICEBUS_RESOURCE_ID".into(), self.servicebus_resource_id().into()),
         ]
     }
 

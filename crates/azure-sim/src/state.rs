@@ -561,6 +561,11 @@ impl World {
         Some(m.kind.render(&facts, phase))
     }
 
+    /// The ids of the MPEs that exist at `now` (created, not yet deleted), in key order, casing as added.
+    pub fn live_mpes(&self, now: DateTime<Utc>) -> Vec<ResourceId> {
+        self.mpes.values().filter(|m| m.deleted_at.is_none_or(|d| d > now)).map(|m| m.id.clone()).collect()
+    }
+
     /// The target's id and kind (case-insensitive lookup).
     pub fn target(&self, id: &ResourceId) -> Option<(ResourceId, TargetKind)> {
         self.targets.get(&id.key()).map(|t| (t.id.clone(), t.kind))
@@ -864,6 +869,15 @@ mod tests {
         w.count_arm_call("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/acct2");
         assert_eq!(w.arm_calls_total, 3);
         assert_eq!(w.mpe_reports(t0())[0].arm_calls, 2);
+    }
+
+    #[test]
+    fn live_mpes_leave_out_the_deleted() {
+        let (mut w, _) = world();
+        assert_eq!(w.live_mpes(plus(1)), vec![mpe()]);
+        w.delete_mpe(&mpe(), plus(5)).unwrap();
+        assert_eq!(w.live_mpes(plus(4)).len(), 1);
+        assert!(w.live_mpes(plus(5)).is_empty());
     }
 
     #[test]

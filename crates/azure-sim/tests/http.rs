@@ -388,6 +388,12 @@ async fn hostile_requests_never_panic() {
         "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/%FF".into(),
         "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/ünï".into(),
         format!("/{}", "a/".repeat(600)),
+        format!("{SUB}/providers/Microsoft.Kusto/clusters"),
+        format!("{SUB}/resourceGroups/rg/providers/Microsoft.StreamAnalytics/clusters/c/privateEndpoints"),
+        format!("{SUB}/resourceGroups/rg/providers/Microsoft.DataFactory/factories/f/managedVirtualNetworks"),
+        "/subscriptions//providers/Microsoft.Kusto/clusters".into(),
+        format!("{DEFAULT_SERVICEBUS_NAMESPACE_ID}/queues/mpe-approvals"),
+        format!("{DEFAULT_SERVICEBUS_NAMESPACE_ID}/queues/%FF"),
     ];
     let bodies: [&[u8]; 5] =
         [b"", b"null", b"[1,2]", b"{\"properties\":{\"privateLinkServiceConnectionState\":7}}", &[0xff, 0xfe, 0x00]];
@@ -503,4 +509,358 @@ async fn key_vault_pecs_carry_an_etag_and_honour_if_match() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// `BrokerProperties` of a reply, as JSON.
+fn broker_properties(r: &reqwest::Response) -> Value {
+    let raw = r.headers().get("brokerproperties").and_then(|v| v.to_str().ok()).unwrap_or("null");
+    serde_json::from_str(raw).unwrap()
+}
+
+fn header(r: &reqwest::Response, name: &str) -> Option<String> {
+    r.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+#[tokio::test]
+async fn service_bus_rest_peek_lock_complete_unlock_renew() {
+    let sim = sim().await;
+    let q = sim.work_queue_name().to_string();
+    let base = sim.servicebus_endpoint();
+    let head = format!("{base}/{q}/messages/head?timeout=5");
+    // Locks outlive this test on a loaded machine (60 simulated s would be 60 real ms).
+    sim.service_bus().set_lock_duration(&q, Duration::from_secs(3600)).unwrap();
+    let client = reqwest::Client::new();
+    assert_eq!(client.post(&head).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let tok = token(&sim, "https://servicebus.azure.net").await;
+    let recv = || client.post(&head).bearer_auth(&tok).send();
+    assert_eq!(recv().await.unwrap().status(), StatusCode::NO_CONTENT, "empty: 204 at once");
+    let r = client
+        .post(format!("{base}/{q}/messages"))
+        .bearer_auth(&tok)
+        .header("BrokerProperties", r#"{"MessageId":"m-1","CorrelationId":"c1","TimeToLive":3600}"#)
+        .header("Content-Type", "application/json")
+        .header("reason", "\"first check\"")
+        .body(r#"{"v":1}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    let r = recv().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let bp = broker_properties(&r);
+    assert_eq!(bp["MessageId"], "m-1");
+    assert_eq!(bp["CorrelationId"], "c1");
+    assert_eq!(bp["DeliveryCount"], 1);
+    assert_eq!(bp["TimeToLive"], 3600.0);
+    assert!(bp["SequenceNumber"].as_u64().is_some());
+    let token1 = bp["LockToken"].as_str().unwrap().to_string();
+    assert!(uuid::Uuid::parse_str(&token1).is_ok());
+    for k in ["EnqueuedTimeUtc", "LockedUntilUtc"] {
+        let d = bp[k].as_str().unwrap();
+        assert!(d.ends_with(" GMT") && httpdate::parse_http_date(d).is_ok(), "{k}: {d}");
+    }
+    assert_eq!(header(&r, "reason").as_deref(), Some("\"first check\""));
+    assert_eq!(header(&r, "content-type").as_deref(), Some("application/json"));
+    let location = header(&r, "location").unwrap();
+    assert_eq!(location, format!("{base}/{q}/messages/m-1/{token1}"));
+    assert_eq!(r.text().await.unwrap(), r#"{"v":1}"#);
+
+    // Locked: neither a second receiver nor the Functions host gets it.
+    assert_eq!(recv().await.unwrap().status(), StatusCode::NO_CONTENT);
+    assert!(sim.service_bus().take_due(&q).is_empty());
+    assert_eq!(sim.service_bus().locked(&q).len(), 1);
+
+    // Renew, then unlock: visible again, delivery count kept (the next lock makes it 2).
+    let r = client.post(&location).bearer_auth(&tok).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let wrong = format!("{base}/{q}/messages/m-1/{}", uuid::Uuid::new_v4());
+    for m in [reqwest::Method::DELETE, reqwest::Method::PUT, reqwest::Method::POST] {
+        let r = client.request(m.clone(), &wrong).bearer_auth(&tok).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{m} with a wrong token");
+    }
+    assert_eq!(client.put(&location).bearer_auth(&tok).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(client.put(&location).bearer_auth(&tok).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    let r = recv().await.unwrap();
+    let bp = broker_properties(&r);
+    assert_eq!(bp["DeliveryCount"], 2);
+    let location = header(&r, "location").unwrap();
+    assert_ne!(bp["LockToken"], token1.as_str());
+
+    // A failed complete leaves it locked; the retry completes it.
+    sim.service_bus().fail_completes(&q, 1).unwrap();
+    let r = client.delete(&location).bearer_auth(&tok).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(sim.service_bus().locked(&q).len(), 1);
+    assert_eq!(client.delete(&location).bearer_auth(&tok).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(client.delete(&location).bearer_auth(&tok).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert!(sim.work_messages().is_empty());
+    let rep = sim.report();
+    let wq = rep.queues.iter().find(|r| r.name == q).unwrap();
+    assert_eq!((wq.locks, wq.completes, wq.unlocks, wq.renewals), (2, 1, 1, 1));
+
+    // Unknown queues are Gone; other methods are refused; nothing panics.
+    let r = client.post(format!("{base}/nope/messages/head")).bearer_auth(&tok).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::GONE);
+    let r = client.post(format!("{base}/{q}/sub/messages/head")).bearer_auth(&tok).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = client.get(format!("{base}/{q}/messages/head")).bearer_auth(&tok).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    for p in ["", "/", "%ff", "x/y/z/w/v/u", &format!("{q}/messages/%zz/1"), &format!("{q}/$DeadLetterQueue")] {
+        let r = client.post(format!("{base}/{p}")).bearer_auth(&tok).send().await.unwrap();
+        assert!(!r.status().is_server_error(), "{p}: {}", r.status());
+    }
+}
+
+#[tokio::test]
+async fn service_bus_rest_locks_expire_and_used_up_messages_are_dead_lettered() {
+    let sim = sim().await; // 1 real ms = 1 simulated s
+    let q = sim.work_queue_name().to_string();
+    let bus = sim.service_bus();
+    bus.set_max_delivery_count(&q, 2).unwrap();
+    bus.set_lock_duration(&q, Duration::from_secs(1000)).unwrap();
+    let base = sim.servicebus_endpoint();
+    let client = reqwest::Client::new();
+    let tok = token(&sim, "https://servicebus.azure.net").await;
+    let mut props = std::collections::BTreeMap::new();
+    props.insert("parkreason".to_string(), "ünïcode \"quoted\"".to_string());
+    bus.send(
+        &q,
+        OutgoingMessage { message_id: Some("m/1".into()), body: "x".into(), properties: props, ..Default::default() },
+    )
+    .unwrap();
+    let head = format!("{base}/{q}/messages/head");
+    let recv = || client.post(&head).bearer_auth(&tok).send();
+    let r = recv().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let location = header(&r, "location").unwrap();
+    assert!(location.contains("/messages/m%2F1/"), "{location}");
+    let prop: String = serde_json::from_str(&header(&r, "parkreason").unwrap()).unwrap();
+    assert_eq!(prop, "ünïcode \"quoted\"");
+    sleep_sim(1100).await; // the lock (1000 s) expires
+    assert_eq!(client.delete(&location).bearer_auth(&tok).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    let r = recv().await.unwrap();
+    assert_eq!(broker_properties(&r)["DeliveryCount"], 2);
+    let location = header(&r, "location").unwrap();
+    // Abandoned with its deliveries used up: dead-lettered.
+    assert_eq!(client.put(&location).bearer_auth(&tok).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(recv().await.unwrap().status(), StatusCode::NO_CONTENT);
+    assert_eq!(sim.dead_letters()[0].reason, "MaxDeliveryCountExceeded");
+
+    // The dead-letter sub-queue is receivable, with its reason as properties.
+    let dlq = format!("{base}/{q}/%24DeadLetterQueue/messages/head");
+    let r = client.post(&dlq).bearer_auth(&tok).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(header(&r, "deadletterreason").as_deref(), Some("\"MaxDeliveryCountExceeded\""));
+    assert!(header(&r, "deadlettererrordescription").is_some());
+    let location = header(&r, "location").unwrap();
+    assert!(location.starts_with(&format!("{base}/{q}/$DeadLetterQueue/messages/m%2F1/")), "{location}");
+    assert_eq!(client.post(&dlq).bearer_auth(&tok).send().await.unwrap().status(), StatusCode::NO_CONTENT);
+    assert_eq!(sim.service_bus().locked(&dead_letter_path(&q)).len(), 1);
+    assert_eq!(client.delete(&location).bearer_auth(&tok).send().await.unwrap().status(), StatusCode::OK);
+    assert!(sim.dead_letters().is_empty());
+    // Sending to a dead-letter queue is refused.
+    let r =
+        client.post(format!("{base}/{q}/$DeadLetterQueue/messages")).bearer_auth(&tok).body("x").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn service_bus_rest_send_faults_and_duplicates() {
+    let sim = sim().await;
+    let q = sim.work_queue_name().to_string();
+    let url = format!("{}/{q}/messages", sim.servicebus_endpoint());
+    let tok = token(&sim, "https://servicebus.azure.net").await;
+    let client = reqwest::Client::new();
+    let send =
+        || client.post(&url).bearer_auth(&tok).header("BrokerProperties", r#"{"MessageId":"d"}"#).body("x").send();
+    sim.service_bus().fail_sends(&q, 2).unwrap();
+    assert_eq!(send().await.unwrap().status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(send().await.unwrap().status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(sim.work_messages().is_empty(), "a failed send enqueues nothing");
+    assert_eq!(send().await.unwrap().status(), StatusCode::CREATED);
+    assert_eq!(send().await.unwrap().status(), StatusCode::CREATED);
+    assert_eq!(sim.work_messages().len(), 1, "the duplicate is dropped");
+    let rep = sim.report();
+    assert_eq!(rep.queues.iter().find(|r| r.name == q).unwrap().duplicates_dropped, 1);
+}
+
+const SUB: &str = "/subscriptions/11111111-2222-3333-4444-555555555555";
+
+async fn sim_with(options: SimOptions) -> Simulator {
+    let clock: SharedClock = Arc::new(ScaledClock::new(Utc::now(), 1000.0));
+    Simulator::start(clock, options).await.unwrap()
+}
+
+/// Every item of a list, following `nextLink`s; the number of pages.
+async fn arm_list_all(sim: &Simulator, tok: &str, path: &str) -> (Vec<Value>, usize) {
+    let (s, mut page) = arm_get(sim, tok, path).await;
+    assert_eq!(s, StatusCode::OK, "{path}: {page}");
+    let (mut items, mut pages) = (Vec::new(), 1);
+    loop {
+        items.extend(page["value"].as_array().unwrap().iter().cloned());
+        let Some(next) = page.get("nextLink").and_then(Value::as_str) else { break };
+        assert!(next.starts_with(&sim.arm_endpoint()) && next.contains("$skiptoken="), "{next}");
+        let r = reqwest::Client::new().get(next).bearer_auth(tok).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        page = r.json().await.unwrap();
+        pages += 1;
+    }
+    (items, pages)
+}
+
+fn names(items: &[Value]) -> Vec<&str> {
+    items.iter().map(|v| v["name"].as_str().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn arm_lists_walk_each_mpe_type_from_the_top() {
+    let sim = sim().await;
+    let now = Duration::ZERO;
+    let kusto = |rg: &str, cluster: &str, mpe: &str| {
+        format!("{SUB}/resourceGroups/{rg}/providers/Microsoft.Kusto/Clusters/{cluster}/managedPrivateEndpoints/{mpe}")
+    };
+    let adf = format!("{SUB}/resourceGroups/rg/providers/Microsoft.DataFactory/factories/F1/managedVirtualNetworks/default/managedPrivateEndpoints/m1");
+    let other_sub = "/subscriptions/99999999-2222-3333-4444-555555555555/resourceGroups/rg/providers/Microsoft.Kusto/clusters/far/managedPrivateEndpoints/x";
+    for id in [
+        kusto("rg", "k1", "a"),
+        kusto("rg", "k1", "b"),
+        kusto("RG2", "k2", "c"),
+        adf.clone(),
+        other_sub.into(),
+        ASA.into(),
+    ] {
+        sim.add_mpe(MpeSpec::new(&id, STORAGE).timing(now, now)).unwrap();
+    }
+    let gone = kusto("rg", "k3", "d");
+    sim.add_mpe(MpeSpec::new(&gone, STORAGE)).unwrap();
+    sim.delete_mpe(&gone).unwrap();
+    let tok = token(&sim, "https://management.azure.com").await;
+
+    // Top-level parents by subscription (case-insensitive), by resource group; deleted MPEs leave no parent.
+    let (items, _) = arm_list_all(&sim, &tok, &format!("{SUB}/providers/microsoft.kusto/CLUSTERS")).await;
+    assert_eq!(names(&items), ["k1", "k2"]);
+    assert_eq!(items[0]["id"], format!("{SUB}/resourceGroups/rg/providers/Microsoft.Kusto/Clusters/k1"));
+    assert_eq!(items[0]["type"], "Microsoft.Kusto/Clusters");
+    assert!(items[0]["location"].is_string());
+    let (items, _) =
+        arm_list_all(&sim, &tok, &format!("{SUB}/resourceGroups/rg2/providers/Microsoft.Kusto/clusters")).await;
+    assert_eq!(names(&items), ["k2"]);
+    let (items, _) = arm_list_all(&sim, &tok, &format!("{SUB}/providers/Microsoft.SignalRService/webPubSub")).await;
+    assert!(items.is_empty());
+
+    // The MPE level: the bodies the single GET answers.
+    let k1 = format!("{SUB}/resourceGroups/rg/providers/Microsoft.Kusto/Clusters/k1");
+    let (items, _) = arm_list_all(&sim, &tok, &format!("{k1}/managedPrivateEndpoints")).await;
+    assert_eq!(items.len(), 2);
+    let (_, single) = arm_get(&sim, &tok, &kusto("rg", "k1", "a")).await;
+    assert_eq!(items[0], single);
+
+    // Data Factory: factories → managedVirtualNetworks → managedPrivateEndpoints.
+    let (items, _) = arm_list_all(&sim, &tok, &format!("{SUB}/providers/Microsoft.DataFactory/factories")).await;
+    assert_eq!(names(&items), ["F1"]);
+    let factory = items[0]["id"].as_str().unwrap().to_string();
+    let (nets, _) = arm_list_all(&sim, &tok, &format!("{factory}/managedVirtualNetworks")).await;
+    assert_eq!(nets.len(), 1);
+    assert_eq!(nets[0]["name"], "default");
+    assert_eq!(nets[0]["type"], "Microsoft.DataFactory/factories/managedVirtualNetworks");
+    assert_eq!(nets[0]["properties"], json!({}));
+    let net = nets[0]["id"].as_str().unwrap().to_string();
+    let (mpes, _) = arm_list_all(&sim, &tok, &format!("{net}/managedPrivateEndpoints")).await;
+    let (_, single) = arm_get(&sim, &tok, &adf).await;
+    assert_eq!(mpes, vec![single]);
+    // Stream Analytics.
+    let (items, _) = arm_list_all(&sim, &tok, &format!("{SUB}/providers/Microsoft.StreamAnalytics/clusters")).await;
+    let (eps, _) = arm_list_all(&sim, &tok, &format!("{}/privateEndpoints", items[0]["id"].as_str().unwrap())).await;
+    assert_eq!(eps[0]["id"], ASA);
+
+    // An unknown parent is not found; other methods are refused.
+    let (s, v) = arm_get(
+        &sim,
+        &tok,
+        &format!("{SUB}/resourceGroups/rg/providers/Microsoft.Kusto/clusters/k3/managedPrivateEndpoints"),
+    )
+    .await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("ResourceNotFound")));
+    let r = arm_put(&sim, &tok, &format!("{k1}/managedPrivateEndpoints"), &json!({})).await;
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+
+    // The other routes still answer as before; list calls are counted.
+    let (s, _) = arm_get(&sim, &tok, &kusto("rg", "k1", "a")).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, pecs) = arm_get(&sim, &tok, &format!("{STORAGE}/privateEndpointConnections")).await;
+    assert_eq!((s, pecs["value"].as_array().map(Vec::len)), (StatusCode::OK, Some(6)));
+    let rep = sim.report();
+    assert_eq!(rep.arm_calls_by_resource.get(&format!("{k1}/managedprivateendpoints").to_lowercase()), Some(&2));
+}
+
+#[tokio::test]
+async fn arm_lists_page_with_next_links_when_asked() {
+    let sim = sim_with(SimOptions { list_page_size: Some(2), ..Default::default() }).await;
+    let cluster = format!("{SUB}/resourceGroups/rg/providers/Microsoft.Kusto/clusters/k");
+    for n in 0..5 {
+        sim.add_mpe(MpeSpec::new(format!("{cluster}/managedPrivateEndpoints/m{n}"), STORAGE)).unwrap();
+        sim.add_mpe(MpeSpec::new(
+            format!("{SUB}/resourceGroups/rg/providers/Microsoft.Kusto/clusters/c{n}/managedPrivateEndpoints/m"),
+            STORAGE,
+        ))
+        .unwrap();
+    }
+    let tok = token(&sim, "https://management.azure.com").await;
+    let (items, pages) = arm_list_all(&sim, &tok, &format!("{cluster}/managedPrivateEndpoints")).await;
+    assert_eq!((items.len(), pages), (5, 3));
+    let mut n: Vec<&str> = names(&items);
+    n.dedup();
+    assert_eq!(n.len(), 5, "no MPE twice across pages");
+    let (items, pages) = arm_list_all(&sim, &tok, &format!("{SUB}/providers/Microsoft.Kusto/clusters")).await;
+    assert_eq!((items.len(), pages), (6, 3));
+}
+
+#[tokio::test]
+async fn arm_serves_service_bus_queue_counts() {
+    let sim = sim().await;
+    let ns = sim.servicebus_resource_id().to_string();
+    assert_eq!(ns, DEFAULT_SERVICEBUS_NAMESPACE_ID);
+    assert!(sim.handler_env().iter().any(|(k, v)| k == "MPE_SERVICEBUS_RESOURCE_ID" && *v == ns));
+    let q = sim.work_queue_name().to_string();
+    let bus = sim.service_bus();
+    let later = sim.clock().now() + chrono::Duration::seconds(3600);
+    let send = |id: &str, at| {
+        let m =
+            OutgoingMessage { message_id: Some(id.into()), body: "x".into(), scheduled_at: at, ..Default::default() };
+        bus.send(&q, m).unwrap()
+    };
+    send("a", None);
+    let taken = bus.take_due(&q).remove(0);
+    bus.dead_letter(&q, taken, "Test", "dead");
+    send("b", None);
+    send("c", Some(later));
+    bus.lock(&q).unwrap().unwrap(); // a locked message is still active
+    let tok = token(&sim, "https://management.azure.com").await;
+    let path = format!("{ns}/queues/{}", q.to_uppercase());
+    let r = reqwest::Client::new()
+        .get(format!("{}{path}?api-version=2021-11-01", sim.arm_endpoint()))
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["id"], format!("{ns}/queues/{q}"));
+    assert_eq!(v["name"], q.as_str());
+    assert_eq!(v["type"], "Microsoft.ServiceBus/namespaces/queues");
+    let p = &v["properties"];
+    assert_eq!(p["messageCount"], 3);
+    assert_eq!(
+        p["countDetails"],
+        json!({"activeMessageCount": 1, "deadLetterMessageCount": 1, "scheduledMessageCount": 1,
+               "transferMessageCount": 0, "transferDeadLetterMessageCount": 0})
+    );
+    assert_eq!((p["lockDuration"].as_str(), p["maxDeliveryCount"].as_u64()), (Some("PT1M"), Some(10)));
+    for bad in [format!("{ns}/queues/nope"), format!("{}/queues/{q}", ns.replace("mpe-approver-sim", "other"))] {
+        let (s, v) = arm_get(&sim, &tok, &bad).await;
+        assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("ResourceNotFound")), "{bad}");
+    }
+    let (s, _) = arm_get(&sim, "not-a-token", &path).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
 }

@@ -1,0 +1,285 @@
+//! The simulated ARM's list calls, walking an MPE type's resource hierarchy from the top, and the
+//! Service Bus queue GET a `status` command reads queue depths from.
+//!
+//! - `GET /subscriptions/{sub}[/resourceGroups/{rg}]/providers/{Namespace}/{topType}`: the distinct
+//!   top-level parents (Stream Analytics and Kusto clusters, Data Factory factories, SignalR and Web
+//!   PubSub resources) of the MPEs that exist now in that scope, as ARM's "list by subscription" and
+//!   "list by resource group" calls answer: `{"value": [{id, name, type, location, properties}],
+//!   "nextLink"?}`.
+//! - `GET {parentId}/{childType}`: the children one level down: Data Factory's
+//!   `managedVirtualNetworks` (`{id, name, type, properties: {}}`), or at the MPE level every MPE's
+//!   body exactly as its own GET renders it ([`crate::state::World::mpe_body`]). A parent with no MPEs
+//!   is unknown here: 404 `ResourceNotFound`.
+//! - `GET {namespaceId}/queues/{queue}` (`Microsoft.ServiceBus/namespaces/queues`, ARM's "Queues - Get",
+//!   api-version 2021-11-01; shape from the SBQueue model as Azure PowerShell's `Get-AzServiceBusQueue`
+//!   example shows it (`Azure/azure-powershell`, `src/ServiceBus/ServiceBus.Autorest/examples/
+//!   Get-AzServiceBusQueue.md`) and Azure Policy's alias list for the type (`properties.messageCount`,
+//!   `properties.countDetails.*`)): `properties.messageCount` and
+//!   `properties.countDetails.{activeMessageCount, deadLetterMessageCount, scheduledMessageCount,
+//!   transferMessageCount, transferDeadLetterMessageCount}` computed from the simulated bus, with the
+//!   queue's settings (`lockDuration`, `maxDeliveryCount`, duplicate detection...).
+//!
+//! Lists page with `nextLink` (`$skiptoken` on this ARM host) when [`crate::SimOptions::list_page_size`]
+//! is set. [`dispatch`] claims only these shapes, so the other ARM routes are untouched. This file must
+//! never panic on a request.
+
+use super::{lock, AppState};
+use crate::arm::arm_error;
+use crate::id::ResourceId;
+use crate::mpe::MpeType;
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The type of a Service Bus queue.
+pub const QUEUE_TYPE: &str = "Microsoft.ServiceBus/namespaces/queues";
+
+/// A request the lists answer (a view of `arm.rs`'s request).
+pub(crate) struct ListReq<'a> {
+    pub method: &'a Method,
+    pub path: &'a str,
+    pub api_version: &'a str,
+    /// Items to skip (`$skiptoken`).
+    pub skip: usize,
+    pub now: DateTime<Utc>,
+}
+
+/// How the services spell the types of an MPE's ancestors in the bodies they answer (Kusto and
+/// SignalR capitalise); other types as the request spells them.
+fn type_name(resource_type: &str) -> String {
+    const KNOWN: [&str; 6] = [
+        "Microsoft.StreamAnalytics/clusters",
+        "Microsoft.Kusto/Clusters",
+        "Microsoft.DataFactory/factories",
+        "Microsoft.DataFactory/factories/managedVirtualNetworks",
+        "Microsoft.SignalRService/SignalR",
+        "Microsoft.SignalRService/WebPubSub",
+    ];
+    KNOWN
+        .iter()
+        .find(|k| k.eq_ignore_ascii_case(resource_type))
+        .map_or_else(|| resource_type.to_string(), |k| k.to_string())
+}
+
+/// `t` is `prefix` or lies under it (`prefix/...`), case-insensitively.
+fn type_under(t: &str, prefix: &str) -> bool {
+    let (t, prefix) = (t.to_ascii_lowercase(), prefix.to_ascii_lowercase());
+    t == prefix || t.starts_with(&format!("{prefix}/"))
+}
+
+/// The id and its ancestors, innermost first.
+fn lineage(id: &ResourceId) -> Vec<ResourceId> {
+    let mut out = vec![id.clone()];
+    while let Some(p) = out.last().and_then(ResourceId::parent) {
+        out.push(p);
+    }
+    out
+}
+
+/// Answer the request if it is one of this file's shapes; `None` leaves it to the other routes.
+pub(crate) fn dispatch(st: &AppState, req: &ListReq<'_>) -> Option<Response> {
+    let segs: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
+    let is = |i: usize, s: &str| segs.get(i).is_some_and(|v| v.eq_ignore_ascii_case(s));
+    // `/subscriptions/{sub}[/resourceGroups/{rg}]/providers/{Namespace}/{topType}`.
+    let scope = match segs.len() {
+        5 if is(0, "subscriptions") && is(2, "providers") => Some((segs[1], None, segs[3], segs[4])),
+        7 if is(0, "subscriptions") && is(2, "resourceGroups") && is(4, "providers") => {
+            Some((segs[1], Some(segs[3]), segs[5], segs[6]))
+        }
+        _ => None,
+    };
+    if let Some((sub, rg, namespace, top)) = scope {
+        let top_type = format!("{namespace}/{top}");
+        if !MpeType::ALL.iter().any(|t| type_under(t.resource_type(), &top_type)) || sub.is_empty() {
+            return None;
+        }
+        return Some(only_get(req).unwrap_or_else(|| list_top(st, req, sub, rg, &top_type)));
+    }
+    // `{parentId}/{childType}`, the child type on an MPE type's path.
+    if let Some((parent, child)) = req.path.rsplit_once('/') {
+        if let Ok(parent) = ResourceId::parse(parent) {
+            let full = format!("{}/{child}", parent.resource_type());
+            if !child.is_empty() && MpeType::ALL.iter().any(|t| type_under(t.resource_type(), &full)) {
+                return Some(only_get(req).unwrap_or_else(|| list_children(st, req, &parent, &full)));
+            }
+        }
+    }
+    // `{namespaceId}/queues/{queue}`.
+    let id = ResourceId::parse(req.path).ok().filter(|id| id.is_type(QUEUE_TYPE))?;
+    Some(only_get(req).unwrap_or_else(|| get_queue(st, &id)))
+}
+
+fn only_get(req: &ListReq<'_>) -> Option<Response> {
+    (req.method != Method::GET).then(|| {
+        arm_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            format!("The simulator does not support {} here.", req.method),
+        )
+    })
+}
+
+fn not_found(what: &str) -> Response {
+    arm_error(StatusCode::NOT_FOUND, "ResourceNotFound", format!("The Resource '{what}' was not found."))
+}
+
+/// `{"value": page, "nextLink"?}`: pages of `list_page_size` items, each but the last linking the
+/// next with an absolute `nextLink` on this ARM host carrying `$skiptoken`, as ARM's lists do.
+fn paged(st: &AppState, req: &ListReq<'_>, items: Vec<Value>) -> Response {
+    let Some(size) = st.options.list_page_size.filter(|n| *n > 0) else {
+        return Json(json!({ "value": items })).into_response();
+    };
+    let total = items.len();
+    let page: Vec<Value> = items.into_iter().skip(req.skip).take(size).collect();
+    let mut body = json!({ "value": page });
+    let next = req.skip.saturating_add(size);
+    if next < total {
+        body["nextLink"] =
+            json!(format!("{}{}?api-version={}&$skiptoken={next}", st.arm_base(), req.path, req.api_version));
+    }
+    Json(body).into_response()
+}
+
+/// The top-level parents of type `top_type` of the MPEs alive now under the subscription (and group).
+fn list_top(st: &AppState, req: &ListReq<'_>, sub: &str, rg: Option<&str>, top_type: &str) -> Response {
+    let scope = match rg {
+        None => format!("/subscriptions/{sub}/").to_ascii_lowercase(),
+        Some(rg) => format!("/subscriptions/{sub}/resourceGroups/{rg}/providers/").to_ascii_lowercase(),
+    };
+    let mpes = lock(&st.world).live_mpes(req.now);
+    let mut parents: BTreeMap<String, ResourceId> = BTreeMap::new();
+    for m in &mpes {
+        let Some(top) = lineage(m).pop() else { continue };
+        if top.is_type(top_type) && top.key().starts_with(&scope) {
+            parents.entry(top.key()).or_insert(top);
+        }
+    }
+    let items = parents
+        .values()
+        .map(|p| {
+            json!({
+                "id": p.as_str(),
+                "name": p.name(),
+                "type": type_name(&p.resource_type()),
+                "location": "westeurope",
+                "properties": { "provisioningState": "Succeeded" },
+            })
+        })
+        .collect();
+    paged(st, req, items)
+}
+
+/// The children of type `full` (`{parent's type}/{childType}`) of `parent`: intermediate resources, or
+/// the MPEs' bodies at the MPE level.
+fn list_children(st: &AppState, req: &ListReq<'_>, parent: &ResourceId, full: &str) -> Response {
+    let world = lock(&st.world);
+    let mut children: BTreeMap<String, Value> = BTreeMap::new();
+    for m in world.live_mpes(req.now) {
+        let Some(child) = lineage(&m).into_iter().find(|a| a.is_type(full) && a.parent().as_ref() == Some(parent))
+        else {
+            continue;
+        };
+        if child.key() == m.key() {
+            if let Some(body) = world.mpe_body(&m, req.now) {
+                children.insert(child.key(), body);
+            }
+        } else {
+            children.entry(child.key()).or_insert_with(|| {
+                json!({
+                    "id": child.as_str(),
+                    "name": child.name(),
+                    "type": type_name(&child.resource_type()),
+                    "properties": {},
+                })
+            });
+        }
+    }
+    drop(world);
+    if children.is_empty() {
+        // Parents are known only through their MPEs.
+        return not_found(parent.as_str());
+    }
+    paged(st, req, children.into_values().collect())
+}
+
+/// ISO 8601 duration, as ARM writes `lockDuration` (`PT1M`, `PT30S`).
+fn iso_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    if s > 0 && s.is_multiple_of(60) {
+        format!("PT{}M", s / 60)
+    } else {
+        format!("PT{s}S")
+    }
+}
+
+/// `GET {namespace}/queues/{queue}`: the queue's description with its counts now.
+fn get_queue(st: &AppState, id: &ResourceId) -> Response {
+    let namespace_ok =
+        id.parent().is_some_and(|ns| ns.as_str().eq_ignore_ascii_case(&st.options.servicebus_namespace_id));
+    let bus = &st.bus;
+    let (Some(name), true) = (bus.queue_name(id.name()), namespace_ok) else {
+        return not_found(id.as_str());
+    };
+    let Some(c) = bus.counts(&name) else {
+        return not_found(id.as_str());
+    };
+    let size: usize = bus.peek(&name).iter().map(|m| m.body.len()).sum::<usize>()
+        + bus.dead_letters(&name).iter().map(|d| d.message.body.len()).sum::<usize>();
+    Json(json!({
+        "id": format!("{}/queues/{name}", st.options.servicebus_namespace_id),
+        "name": name,
+        "type": QUEUE_TYPE,
+        "location": "westeurope",
+        "properties": {
+            "messageCount": c.active + c.scheduled + c.dead_letter,
+            "sizeInBytes": size,
+            "countDetails": {
+                "activeMessageCount": c.active,
+                "deadLetterMessageCount": c.dead_letter,
+                "scheduledMessageCount": c.scheduled,
+                "transferMessageCount": 0,
+                "transferDeadLetterMessageCount": 0,
+            },
+            "lockDuration": iso_duration(bus.lock_duration(&name)),
+            "maxDeliveryCount": bus.max_delivery_count(&name),
+            "maxSizeInMegabytes": 1024,
+            "requiresDuplicateDetection": true,
+            "duplicateDetectionHistoryTimeWindow": iso_duration(crate::servicebus::DUPLICATE_WINDOW),
+            "requiresSession": false,
+            "defaultMessageTimeToLive": "P10675199DT2H48M5.4775807S",
+            "deadLetteringOnMessageExpiration": false,
+            "enableBatchedOperations": true,
+            "enablePartitioning": false,
+            "enableExpress": false,
+            "status": "Active",
+        },
+    }))
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_and_lineage() {
+        assert!(type_under(
+            "Microsoft.DataFactory/factories/managedVirtualNetworks/managedPrivateEndpoints",
+            "microsoft.datafactory/FACTORIES"
+        ));
+        assert!(!type_under("Microsoft.DataFactory/factoriesX", "Microsoft.DataFactory/factories"));
+        assert_eq!(type_name("microsoft.kusto/clusters"), "Microsoft.Kusto/Clusters");
+        assert_eq!(type_name("Microsoft.Foo/bars"), "Microsoft.Foo/bars");
+        let id = ResourceId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.DataFactory/factories/f/managedVirtualNetworks/default/managedPrivateEndpoints/m").unwrap();
+        let l = lineage(&id);
+        assert_eq!(l.len(), 3);
+        assert_eq!(l[2].as_str(), "/subscriptions/s/resourceGroups/rg/providers/Microsoft.DataFactory/factories/f");
+        assert_eq!(iso_duration(Duration::from_secs(60)), "PT1M");
+        assert_eq!(iso_duration(Duration::from_secs(30)), "PT30S");
+        assert_eq!(iso_duration(Duration::ZERO), "PT0S");
+    }
+}

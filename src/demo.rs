@@ -168,25 +168,38 @@ impl Harness {
             SimOptions { work_queue: "mpe-approvals".into(), parking_queue: "mpe-approvals-parked".into(), ..options },
         )
         .await?;
-        let mut env: HashMap<String, String> = sim.handler_env().into_iter().collect();
-        for (k, v) in extra {
-            env.insert(k.to_string(), v.to_string());
-        }
-        let config = Config::from_lookup(|k| env.get(k).cloned())?;
-        let tokens: Arc<dyn TokenSource> =
-            Arc::new(IdentityEndpointTokens::new(sim.identity_endpoint(), sim.identity_header().to_string()));
-        let app = Arc::new(App::new(config, tokens, clock.clone())?);
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.context("binding the handler")?;
-        let url = format!("http://{}", listener.local_addr()?);
-        let handler = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, handler::router(app)).await {
-                tracing::error!(error = %e, "handler stopped");
-            }
-        });
+        let (url, handler, _) = serve_handler(&sim, clock.clone(), extra).await?;
         let host = sim.host(&url);
         host.wait_ready(Duration::from_secs(10)).await?;
         Ok(Harness { sim, host, clock, handler })
     }
+}
+
+/// Start an in-process handler over `sim`, configured only through `Config::from_lookup` over the
+/// simulator's environment plus `extra` settings. Returns its URL, its task and its `App` (for calling
+/// the operator functions, e.g. `handler::replay_queued`, with the same configuration).
+pub async fn serve_handler(
+    sim: &Simulator,
+    clock: SharedClock,
+    extra: &[(&str, &str)],
+) -> anyhow::Result<(String, tokio::task::JoinHandle<()>, Arc<App>)> {
+    let mut env: HashMap<String, String> = sim.handler_env().into_iter().collect();
+    for (k, v) in extra {
+        env.insert(k.to_string(), v.to_string());
+    }
+    let config = Config::from_lookup(|k| env.get(k).cloned())?;
+    let tokens: Arc<dyn TokenSource> =
+        Arc::new(IdentityEndpointTokens::new(sim.identity_endpoint(), sim.identity_header().to_string()));
+    let app = Arc::new(App::new(config, tokens, clock)?);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.context("binding the handler")?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let served = app.clone();
+    let handler = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, handler::router(served)).await {
+            tracing::error!(error = %e, "handler stopped");
+        }
+    });
+    Ok((url, handler, app))
 }
 
 const SUB: &str = "0b5e55ed-0000-4000-8000-00000000d310";

@@ -187,12 +187,15 @@ pub async fn sweep(app: &App, scopes: &[ListScope], max_calls: u32, dry_run: boo
         incomplete: Vec::new(),
     };
     let mut mpes: Vec<(ResourceId, providers::MpeStatus)> = Vec::new();
-    'scopes: for scope in scopes {
+    for scope in scopes {
         for p in providers::registry() {
             let mut walk = Walk { app, run: &mut run, max_calls, deadline };
-            if !walk.provider(scope, *p, &mut mpes).await {
-                break 'scopes;
+            if !walk.within_limits() {
+                let why = if walk.run.arm_calls >= max_calls { "the ARM call limit" } else { "the time budget" };
+                walk.run.incomplete.push(format!("{scope}: {} not enumerated, {why} was reached", p.resource_type()));
+                continue;
             }
+            walk.provider(scope, *p, &mut mpes).await;
         }
     }
     mpes.sort_by_key(|(id, _)| id.key());
@@ -227,20 +230,20 @@ struct Walk<'a> {
 
 impl Walk<'_> {
     /// Walk one provider's hierarchy under `scope`: list the top-level parents, then each level's
-    /// children, down to the MPEs. False when the run must stop (call limit, budget).
+    /// children, down to the MPEs; what it cannot read (a failed list, the limits) is noted in the run.
     async fn provider(
         &mut self,
         scope: &ListScope,
         p: &dyn Provider,
         out: &mut Vec<(ResourceId, providers::MpeStatus)>,
-    ) -> bool {
+    ) {
         let mut types = p.resource_type().split('/');
         let namespace = types.next().unwrap_or_default();
         let levels: Vec<&str> = types.collect();
-        let Some((top, children)) = levels.split_first() else { return true };
+        let Some((top, children)) = levels.split_first() else { return };
         let mut parents: Vec<String> = Vec::new();
         let Some(items) = self.list(&format!("{scope}/providers/{namespace}/{top}"), p.api_version()).await else {
-            return self.within_limits();
+            return;
         };
         parents.extend(items.iter().filter_map(|v| v.get("id").and_then(Value::as_str).map(str::to_string)));
         for (depth, child) in children.iter().enumerate() {
@@ -255,9 +258,6 @@ impl Walk<'_> {
                     continue;
                 }
                 let Some(items) = self.list(&format!("{pid}/{child}"), p.api_version()).await else {
-                    if !self.within_limits() {
-                        return false;
-                    }
                     continue;
                 };
                 for v in items {
@@ -277,7 +277,6 @@ impl Walk<'_> {
             }
             parents = next;
         }
-        self.within_limits()
     }
 
     fn within_limits(&self) -> bool {

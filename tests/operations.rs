@@ -1,0 +1,321 @@
+//! Operations end to end, on the local simulator: replaying parked and dead-lettered messages (CLI code
+//! path and the HTTP `MpeReplay`), failures between the send and the complete, dry runs and `--max`,
+//! `replay --scope` over MPEs in every state, and `status`.
+
+mod common;
+
+use azure_sim::{MpeSpec, SbMessage};
+use common::in_group;
+use mpe_approver::demo::{self, Harness};
+use mpe_approver::handler::{self, App};
+use mpe_approver::replay::{QueuedReplay, Source};
+use mpe_approver::resource_id::{ListScope, ResourceId};
+use mpe_approver::servicebus::props;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const SCALE: f64 = 50.0;
+const WAIT: Duration = Duration::from_secs(20);
+const WORK: &str = "mpe-approvals";
+const PARKED: &str = "mpe-approvals-parked";
+const SUB: &str = "0b5e55ed-0000-4000-8000-00000000ab01";
+const TARGET_SUB: &str = "0b5e55ed-0000-4000-8000-00000000ab02";
+
+/// The simulator's queues and clock are shared by the tests of one harness; harnesses are many, so the
+/// tests run one at a time to keep simulated time honest on 2 cores.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn far_deadline() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(60)
+}
+
+fn asa(name: &str) -> ResourceId {
+    in_group(SUB, &format!("rg-ops/providers/Microsoft.StreamAnalytics/clusters/asa-ops/privateEndpoints/{name}"))
+}
+
+fn other_storage() -> ResourceId {
+    in_group(TARGET_SUB, "rg-data/providers/Microsoft.Storage/storageAccounts/stcross")
+}
+
+fn is_for(m: &SbMessage, id: &ResourceId) -> bool {
+    m.properties.iter().any(|(k, v)| k.eq_ignore_ascii_case(props::MPE_ID) && v.eq_ignore_ascii_case(id.as_str()))
+}
+
+async fn wait_for(what: &str, cond: impl Fn() -> bool, dump: impl Fn() -> String) {
+    let until = Instant::now() + WAIT;
+    while !cond() {
+        assert!(Instant::now() < until, "timed out waiting for {what}\n{}", dump());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn approved(h: &Harness, id: &ResourceId) -> bool {
+    h.sim.report().mpe(id.as_str()).is_some_and(|m| m.approved_by.is_some())
+}
+
+fn puts(h: &Harness, id: &ResourceId) -> u32 {
+    h.sim.report().mpe(id.as_str()).map(|m| m.approve_puts).unwrap_or(0) as u32
+}
+
+/// A cross-subscription MPE, parked `policy-refused` under the default policy.
+async fn parked_cross_subscription(h: &Harness, name: &str) -> ResourceId {
+    let target = other_storage();
+    h.sim.add_target(&target).unwrap();
+    let mpe = asa(name);
+    h.sim.add_mpe(MpeSpec::new(mpe.clone(), target).timing(Duration::from_secs(1), Duration::from_secs(3))).unwrap();
+    let ev = azure_sim::write_success_event(&mpe, h.clock.now());
+    assert!(h.host.deliver_event(&ev).await.unwrap().success);
+    let pump = h.host.run_queue_pump(WORK, Duration::from_millis(20)).unwrap();
+    wait_for(
+        "the policy refusal to be parked",
+        || h.sim.parked().iter().any(|m| is_for(m, &mpe)),
+        || format!("{:#?}", h.sim.report().queues),
+    )
+    .await;
+    pump.stop().await;
+    let parked = h.sim.parked();
+    let code = parked.iter().find(|m| is_for(m, &mpe)).and_then(|m| m.properties.get(props::PARK_CODE)).cloned();
+    assert_eq!(code.as_deref(), Some("policy-refused"));
+    assert!(!approved(h, &mpe));
+    mpe
+}
+
+/// A second handler over the same simulator, with the rule that allows the cross-subscription pair.
+async fn with_rule(h: &Harness) -> (azure_sim::FunctionsHost, Arc<App>, tokio::task::JoinHandle<()>) {
+    let rule = format!("same-subscription,/subscriptions/{SUB}->/subscriptions/{TARGET_SUB}");
+    let (url, task, app) = demo::serve_handler(&h.sim, h.clock.clone(), &[("MPE_ALLOW", &rule)]).await.unwrap();
+    let host = h.sim.host(&url);
+    host.wait_ready(Duration::from_secs(10)).await.unwrap();
+    (host, app, task)
+}
+
+fn parked_queue(max: u32, dry_run: bool) -> QueuedReplay {
+    QueuedReplay { source: Source::Parked, reason: None, max, dry_run }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_refusal_is_approved_after_the_rule_is_added_and_replay_parked_runs() {
+    let _serial = SERIAL.lock().await;
+    let h = Harness::start(SCALE, &[]).await.unwrap();
+    let mpe = parked_cross_subscription(&h, "pe-cli").await;
+    let (host, app, _task) = with_rule(&h).await;
+
+    let filtered = handler::replay_queued(
+        &app,
+        &QueuedReplay { reason: Some("forbidden".into()), ..parked_queue(10, false) },
+        far_deadline(),
+        &|_| {},
+    )
+    .await;
+    assert_eq!((filtered.seen, filtered.replayed), (1, 0), "another reason moves nothing: {filtered:?}");
+    assert_eq!(h.sim.parked().len(), 1, "and it is unlocked again");
+
+    let r = handler::replay_queued(
+        &app,
+        &QueuedReplay { reason: Some("policy-refused".into()), ..parked_queue(10, false) },
+        far_deadline(),
+        &|_| {},
+    )
+    .await;
+    assert_eq!((r.seen, r.replayed, r.failed, r.more), (1, 1, 0, false), "{r:?}");
+    assert_eq!(r.rows[0].action, "replayed");
+    assert!(h.sim.parked().is_empty(), "the original is completed after the send");
+    let sent = h.sim.work_messages();
+    let replayed = sent.iter().find(|m| is_for(m, &mpe)).expect("a fresh check was queued");
+    assert_eq!(replayed.properties.get("replayof"), Some(&r.rows[0].message_id));
+    assert_eq!(replayed.properties.get("originalparkcode").map(String::as_str), Some("policy-refused"));
+
+    let pump = host.run_queue_pump(WORK, Duration::from_millis(20)).unwrap();
+    wait_for("the replayed check to approve", || approved(&h, &mpe), || format!("{:#?}", h.sim.report())).await;
+    pump.stop().await;
+    assert_eq!(puts(&h, &mpe), 1);
+    assert!(h.sim.report().violations.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_through_mpe_replay_over_http() {
+    let _serial = SERIAL.lock().await;
+    let h = Harness::start(SCALE, &[]).await.unwrap();
+    let mpe = parked_cross_subscription(&h, "pe-http").await;
+    let (host, _app, _task) = with_rule(&h).await;
+
+    let dry = host.invoke_replay(&json!({"source": "parked", "dryRun": true}).to_string(), &[]).await;
+    assert_eq!(dry.http.as_ref().map(|r| r.status_code), Some(200), "{dry:?}");
+    assert_eq!(h.sim.parked().len(), 1, "a dry run moves nothing");
+
+    let r = host.invoke_replay(&json!({"source": "parked", "reason": "policy-refused"}).to_string(), &[]).await;
+    assert_eq!(r.http.as_ref().map(|r| r.status_code), Some(202), "{r:?}");
+    let body: Value = serde_json::from_str(r.http.as_ref().map_or("{}", |r| r.body.as_str())).unwrap_or_default();
+    assert_eq!(body["replayed"], 1, "{r:?}");
+    assert_eq!(body["more"], false);
+    assert!(h.sim.parked().is_empty());
+    let pump = host.run_queue_pump(WORK, Duration::from_millis(20)).unwrap();
+    wait_for("the replayed check to approve", || approved(&h, &mpe), || format!("{:#?}", h.sim.report())).await;
+    pump.stop().await;
+    assert_eq!(puts(&h, &mpe), 1);
+
+    for bad in [json!({"source": "work"}), json!({"source": "parked", "mpeId": mpe.as_str()}), json!({"sourc": 1})] {
+        let r = host.invoke_replay(&bad.to_string(), &[]).await;
+        assert_eq!(r.http.as_ref().map(|r| r.status_code), Some(400), "{bad}: {r:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_between_send_and_complete_loses_nothing_and_approves_once() {
+    let _serial = SERIAL.lock().await;
+    let h = Harness::start(SCALE, &[]).await.unwrap();
+    let mpe = parked_cross_subscription(&h, "pe-fail").await;
+    let (host, app, _task) = with_rule(&h).await;
+    let bus = h.sim.service_bus();
+
+    // The send fails: the original is unlocked and stays.
+    bus.fail_sends(WORK, 5).unwrap(); // more than the client's own retries
+    let r = handler::replay_queued(&app, &parked_queue(10, false), far_deadline(), &|_| {}).await;
+    assert_eq!((r.replayed, r.failed), (0, 1), "{r:?}");
+    assert_eq!(h.sim.parked().len(), 1, "the original stays in the parking queue");
+    assert!(bus.locked(PARKED).is_empty(), "and is not left locked");
+    assert!(!h.sim.work_messages().iter().any(|m| is_for(m, &mpe)));
+
+    // The send succeeds, the complete fails: the original stays (locked until its lock expires).
+    bus.fail_completes(PARKED, 1).unwrap();
+    let first = handler::replay_queued(&app, &parked_queue(10, false), far_deadline(), &|_| {}).await;
+    assert_eq!(first.replayed, 1, "{first:?}");
+    assert!(first.rows[0].action.contains("could not be completed"), "{first:?}");
+    assert_eq!(h.sim.parked().len(), 1, "the original is still in the parking queue");
+    let pump = host.run_queue_pump(WORK, Duration::from_millis(20)).unwrap();
+    wait_for("the replayed check to approve", || approved(&h, &mpe), || format!("{:#?}", h.sim.report())).await;
+
+    // Once its lock expires the original is visible again; a second replay collapses into the first
+    // check by its derived MessageId and completes the original.
+    wait_for("the lock to expire", || bus.locked(PARKED).is_empty(), || format!("{:#?}", bus.locked(PARKED))).await;
+    let second = handler::replay_queued(&app, &parked_queue(10, false), far_deadline(), &|_| {}).await;
+    assert_eq!((second.seen, second.replayed), (1, 1), "{second:?}");
+    assert_eq!(second.rows[0].new_message_id, first.rows[0].new_message_id, "the same derived id");
+    assert!(h.sim.parked().is_empty(), "completed this time");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    pump.stop().await;
+    assert_eq!(puts(&h, &mpe), 1, "approved once");
+    assert!(h.sim.report().violations.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letter_dry_run_lists_moves_nothing_and_honours_max() {
+    let _serial = SERIAL.lock().await;
+    let h = Harness::start(SCALE, &[]).await.unwrap();
+    let bus = h.sim.service_bus();
+    let app = demo::serve_handler(&h.sim, h.clock.clone(), &[]).await.unwrap().2;
+    for i in 0..3 {
+        let id = asa(&format!("pe-dl-{i}"));
+        let item = mpe_approver::workitem::WorkItem::new(
+            id.clone(),
+            h.clock.now(),
+            format!("corr-{i}"),
+            mpe_approver::workitem::Origin::EventGrid,
+        );
+        let m = azure_sim::OutgoingMessage {
+            message_id: Some(item.message_id()),
+            body: item.to_json(),
+            properties: [(props::MPE_ID.to_string(), id.to_string())].into_iter().collect(),
+            ..Default::default()
+        };
+        bus.send(WORK, m).unwrap();
+    }
+    for m in bus.take_due(WORK) {
+        bus.dead_letter(WORK, m, "MaxDeliveryCountExceeded", "delivered 10 times");
+    }
+    assert_eq!(h.sim.dead_letters().len(), 3);
+
+    let dl = QueuedReplay { source: Source::DeadLetter, reason: None, max: 2, dry_run: true };
+    let r = handler::replay_queued(&app, &dl, far_deadline(), &|_| {}).await;
+    assert_eq!((r.seen, r.replayed, r.more), (2, 0, true), "--max 2 looks at two and says more remain: {r:?}");
+    assert!(r.rows.iter().all(|row| row.action == "would replay" && row.mpe_id.is_some()), "{r:?}");
+    assert_eq!(r.rows[0].reason.as_deref(), Some("MaxDeliveryCountExceeded"));
+    assert_eq!(h.sim.dead_letters().len(), 3, "a dry run moves nothing");
+    assert!(bus.locked(&format!("{WORK}/$DeadLetterQueue")).is_empty(), "and leaves nothing locked");
+    assert!(h.sim.work_messages().is_empty());
+
+    let all = QueuedReplay { max: 100, dry_run: false, ..dl };
+    let r = handler::replay_queued(&app, &all, far_deadline(), &|_| {}).await;
+    assert_eq!((r.seen, r.replayed, r.more), (3, 3, false), "{r:?}");
+    assert!(h.sim.dead_letters().is_empty());
+    assert_eq!(h.sim.work_messages().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_scope_enqueues_exactly_the_unapproved_mpes() {
+    let _serial = SERIAL.lock().await;
+    let h = Harness::start(SCALE, &[]).await.unwrap();
+    let storage = in_group(SUB, "rg-data/providers/Microsoft.Storage/storageAccounts/stscope");
+    h.sim.add_target(&storage).unwrap();
+    let spec = |id: &ResourceId, pec: u64, pending: u64| {
+        MpeSpec::new(id.clone(), storage.clone()).timing(Duration::from_secs(pec), Duration::from_secs(pending))
+    };
+    let creating = asa("pe-creating");
+    let pending = asa("pe-pending");
+    let approved_one = asa("pe-approved");
+    let rejected = asa("pe-rejected");
+    let adx_pending = in_group(SUB, "rg-ops/providers/Microsoft.Kusto/clusters/adxops/managedPrivateEndpoints/pe-adx");
+    let adf_pending = in_group(
+        SUB,
+        "rg-ops/providers/Microsoft.DataFactory/factories/adf-ops/managedVirtualNetworks/default/managedPrivateEndpoints/pe-adf",
+    );
+    let elsewhere =
+        in_group(SUB, "rg-other/providers/Microsoft.StreamAnalytics/clusters/asa-other/privateEndpoints/pe-x");
+    h.sim.add_mpe(spec(&creating, 3600, 7200)).unwrap();
+    for id in [&pending, &approved_one, &rejected, &adx_pending, &adf_pending, &elsewhere] {
+        h.sim.add_mpe(spec(id, 1, 2)).unwrap();
+    }
+    // One is approved through the approver, one rejected by the target's owner.
+    assert!(h.host.deliver_event(&azure_sim::write_success_event(&approved_one, h.clock.now())).await.unwrap().success);
+    let pump = h.host.run_queue_pump(WORK, Duration::from_millis(20)).unwrap();
+    wait_for("the first to be approved", || approved(&h, &approved_one), || format!("{:#?}", h.sim.report())).await;
+    pump.stop().await;
+    h.sim.reject_pec(&rejected).unwrap();
+    // Drop what is left in the work queue, so that only the sweep's messages remain.
+    let bus = h.sim.service_bus();
+    let _ = bus.take_due(WORK);
+    assert!(h.sim.work_messages().is_empty(), "{:#?}", h.sim.work_messages());
+
+    let app = demo::serve_handler(&h.sim, h.clock.clone(), &[]).await.unwrap().2;
+    let scope = ListScope::parse(&format!("/subscriptions/{SUB}/resourceGroups/rg-ops")).unwrap();
+    let dry = handler::sweep(&app, std::slice::from_ref(&scope), 500, true, far_deadline()).await;
+    assert!(dry.incomplete.is_empty(), "{dry:#?}");
+    assert!(h.sim.work_messages().is_empty(), "a dry run queues nothing");
+
+    let r = handler::sweep(&app, std::slice::from_ref(&scope), 500, false, far_deadline()).await;
+    let queued: Vec<&str> = r.found.iter().filter(|f| f.enqueue).map(|f| f.mpe_id.as_str()).collect();
+    let mut expected = vec![creating.as_str(), pending.as_str(), adx_pending.as_str(), adf_pending.as_str()];
+    expected.sort_by_key(|s| s.to_ascii_lowercase());
+    assert_eq!(queued, expected, "{r:#?}");
+    assert_eq!(r.found.len(), 6, "the resource group holds six MPEs (not the one in rg-other): {r:#?}");
+    assert_eq!(r.enqueued, 4);
+    let work = h.sim.work_messages();
+    assert_eq!(work.len(), 4, "{work:#?}");
+    for id in [&approved_one, &rejected, &elsewhere] {
+        assert!(!work.iter().any(|m| is_for(m, id)), "{id} must not be queued");
+    }
+    // The same sweep again within the hour collapses by message id.
+    let again = handler::sweep(&app, std::slice::from_ref(&scope), 500, false, far_deadline()).await;
+    assert_eq!(again.enqueued, 4);
+    assert_eq!(h.sim.work_messages().len(), 4, "duplicate detection collapsed the second sweep");
+
+    // A call limit stops the run and says what it did not reach.
+    let limited = handler::sweep(&app, std::slice::from_ref(&scope), 2, true, far_deadline()).await;
+    assert!(limited.arm_calls <= 2 && !limited.incomplete.is_empty(), "{limited:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_reports_depths_and_parked_by_reason() {
+    let _serial = SERIAL.lock().await;
+    let h = Harness::start(SCALE, &[]).await.unwrap();
+    let _mpe = parked_cross_subscription(&h, "pe-status").await;
+    let app = demo::serve_handler(&h.sim, h.clock.clone(), &[]).await.unwrap().2;
+    let st = handler::status(&app, 50, far_deadline()).await;
+    assert!(st.errors.is_empty(), "{st:#?}");
+    let parked = st.queues.iter().find(|q| q.queue == PARKED).expect("the parking queue's depth");
+    assert_eq!(parked.active, 1, "{st:#?}");
+    assert_eq!(st.parked_by_reason.get("policy-refused"), Some(&1), "{st:#?}");
+    assert_eq!(h.sim.parked().len(), 1, "status moves nothing");
+    assert!(st.render().contains("policy-refused"));
+}

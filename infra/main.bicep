@@ -140,6 +140,23 @@ param eventBudget string = '20s'
 @description('MPE_REPLAY_BUDGET: time budget of one MpeReplay invocation.')
 param replayBudget string = '20s'
 
+@description('MPE_REPLAY_MAX: queued messages one MpeReplay call moves at most (1 to 100; the CLI\'s --max is separate).')
+@minValue(1)
+@maxValue(100)
+param replayMax int = 10
+
+@description('MPE_SWEEP_SCHEDULE: NCRONTAB schedule (six fields, UTC) of the MpeSweep timer, which enumerates MPEs not yet approved and queues a check for each. Default: daily at 03:30.')
+@minLength(11)
+param sweepSchedule string = '0 30 3 * * *'
+
+@description('MPE_SWEEP_SCOPES: subscription or resource group ids (/subscriptions/<id>[/resourceGroups/<name>]) the sweep enumerates. Empty = the sourceSubscriptions; with those empty too the sweep has nothing to enumerate (deploy.sh passes the watched subscriptions).')
+param sweepScopes array = []
+
+@description('MPE_SWEEP_MAX_CALLS: ARM calls one sweep run may make (1 to 100000); past it the run stops and logs what it did not reach.')
+@minValue(1)
+@maxValue(100000)
+param sweepMaxCalls int = 500
+
 @description('MPE_MESSAGE_TTL: time-to-live of queued work items. Must not exceed the work queue\'s default TTL (2 days here).')
 param messageTtl string = '24h'
 
@@ -148,6 +165,13 @@ param serviceBusAudience string = 'https://servicebus.azure.net'
 
 @description('RUST_LOG: the handler\'s log filter.')
 param rustLog string = 'info'
+
+// ---------------------------------------------------------------------------------------------------
+// Parameters: operations (who may replay)
+// ---------------------------------------------------------------------------------------------------
+
+@description('Client (application) id of an existing Entra ID app registration that defines the app role MpeReplay.Operator (Bicep cannot create app registrations; infra/README.md "Who may replay" has the commands). Set: the Function App gets App Service authentication (Entra ID, 401 for requests without a valid token, the Event Grid webhook excluded) and MpeReplay also requires that role (MPE_REPLAY_ROLE). Empty: MpeReplay is protected by its function key alone.')
+param replayAuthClientId string = ''
 
 // ---------------------------------------------------------------------------------------------------
 // Variables
@@ -164,6 +188,10 @@ var serviceBusName = 'sb-${prefix}-${token}'
 var storageAccountName = take('st${replace(prefix, '-', '')}${token}', 24)
 var deploymentContainerName = 'app-package'
 var deadLetterContainerName = 'eventgrid-deadletter'
+
+// App Service authentication in front of MpeReplay (see functionAppAuth below).
+var replayAuth = !empty(replayAuthClientId)
+var replayOperatorRole = 'MpeReplay.Operator'
 
 // ARM base URL and token audience of the cloud we are deployed in (sovereign clouds included), without the
 // trailing slash: environment().resourceManager is e.g. 'https://management.azure.com/'.
@@ -528,6 +556,33 @@ var appSettings = [
     value: messageTtl
   }
   {
+    name: 'MPE_REPLAY_MAX'
+    value: string(replayMax)
+  }
+  // The app role MpeReplay requires, only when App Service authentication is configured (replayAuthClientId):
+  // without it nobody could hold the role, and an empty value means "function key only".
+  {
+    name: 'MPE_REPLAY_ROLE'
+    value: replayAuth ? replayOperatorRole : ''
+  }
+  {
+    name: 'MPE_SERVICEBUS_RESOURCE_ID'
+    value: serviceBus.id
+  }
+  // Also read by the Functions host: MpeSweep/function.json has "schedule": "%MPE_SWEEP_SCHEDULE%".
+  {
+    name: 'MPE_SWEEP_SCHEDULE'
+    value: sweepSchedule
+  }
+  {
+    name: 'MPE_SWEEP_SCOPES'
+    value: join(sweepScopes, ',')
+  }
+  {
+    name: 'MPE_SWEEP_MAX_CALLS'
+    value: string(sweepMaxCalls)
+  }
+  {
     name: 'MPE_DRY_RUN'
     value: dryRun ? 'true' : 'false'
   }
@@ -622,6 +677,55 @@ resource scmBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@20
   }
 }
 
+// App Service authentication ("Easy Auth", only with replayAuthClientId): every request needs an Entra ID
+// token for the app registration, else 401 (an API: no login redirects, no token store), and the platform
+// passes the caller's claims to the handler in X-MS-CLIENT-PRINCIPAL, where MpeReplay checks the roles
+// claim for MPE_REPLAY_ROLE. The function key is still required on /api/replay (authLevel: function).
+// Excluded: /runtime/webhooks/eventgrid, where Event Grid delivers to MpeEvent with the Event Grid system key
+// and no Entra token (the Functions host's /admin endpoints are not blocked by App Service authentication;
+// the Service Bus and timer triggers are not HTTP). Properties: Microsoft.Web/sites/config 'authsettingsV2'
+// (SiteAuthSettingsV2 in the 2024-04-01 specification). The issuer is the tenant's v2.0 endpoint: the app
+// registration should issue v2 tokens (api.requestedAccessTokenVersion 2), whose audience is the client id.
+resource functionAppAuth 'Microsoft.Web/sites/config@2024-04-01' = if (replayAuth) {
+  parent: functionApp
+  name: 'authsettingsV2'
+  properties: {
+    platform: {
+      enabled: true
+    }
+    globalValidation: {
+      requireAuthentication: true
+      unauthenticatedClientAction: 'Return401'
+      excludedPaths: [
+        '/runtime/webhooks/eventgrid'
+      ]
+    }
+    httpSettings: {
+      requireHttps: true
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: replayAuthClientId
+          openIdIssuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
+        }
+        validation: {
+          allowedAudiences: [
+            replayAuthClientId
+            'api://${replayAuthClientId}'
+          ]
+        }
+      }
+    }
+    login: {
+      tokenStore: {
+        enabled: false
+      }
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Outputs (what subscription.bicep and the deploy commands need)
 // ---------------------------------------------------------------------------------------------------
@@ -670,3 +774,6 @@ output deadLetterContainerName string = deadLetterContainer.name
 
 @description('Application Insights resource id.')
 output appInsightsId string = appInsights.id
+
+@description('The app role MpeReplay requires (MPE_REPLAY_ROLE); empty without replayAuthClientId.')
+output replayOperatorRole string = replayAuth ? replayOperatorRole : ''

@@ -78,10 +78,10 @@ param instanceMemoryMB int = 2048
 ])
 param serviceBusSku string = 'Standard'
 
-@description('Days Log Analytics keeps the logs (Application Insights data lives in this workspace).')
+@description('Days Log Analytics keeps the logs, 30 to 730 (the PerGB2018 range). Application Insights is workspace-based, so its data (every decision and approval) follows. Default 90: the audit trail of approvals needs more than a month (and Application Insights tables keep 90 days at no retention charge).')
 @minValue(30)
 @maxValue(730)
-param logRetentionInDays int = 30
+param logRetentionInDays int = 90
 
 // ---------------------------------------------------------------------------------------------------
 // Parameters: queues
@@ -100,8 +100,13 @@ param parkingQueueName string = 'mpe-approvals-parked'
 @description('Work queue duplicate-detection window (ISO 8601). It must cover a whole check chain: checks stop after giveUpAfter (2 h by default). Can only be chosen when the queue is created together with duplicate detection; the window itself can be changed later.')
 param duplicateDetectionWindow string = 'PT3H'
 
-@description('How long parked items stay on the parking queue (ISO 8601).')
-param parkingMessageTimeToLive string = 'P14D'
+@description('How long parked items stay on the parking queue (ISO 8601). Default: the Service Bus maximum, i.e. no expiry: a parked item stays until someone replays or removes it. A shorter value moves expired items to the parking queue\'s dead-letter queue (never drops them), which the dead-letter alert watches.')
+param parkingMessageTimeToLive string = 'P10675199DT2H48M5.4775807S'
+
+@description('Parking queue maxDeliveryCount (Service Bus: at least 1, default 10): deliveries after which Service Bus dead-letters a message. Every peek-lock receive that ends without completing the message counts, and replay scans the parking queue that way, so the default is high enough that looking at a parked item never dead-letters it.')
+@minValue(1)
+@maxValue(2147483647)
+param parkingMaxDeliveryCount int = 1000
 
 // ---------------------------------------------------------------------------------------------------
 // Parameters: the handler's tunables (defaults are the code's defaults; see the Configuration table)
@@ -343,16 +348,21 @@ resource workQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
   }
 }
 
-// The parking queue: read by people, not by the app; no duplicate detection needed.
+// The parking queue: items that cannot succeed, read by people (mpe-approver status) and moved back by replay
+// (MpeReplay or the CLI); no duplicate detection needed. Nothing on it expires or disappears silently:
+// defaultMessageTimeToLive is the Service Bus maximum unless parkingMessageTimeToLive says otherwise, and
+// then expired items are dead-lettered; maxDeliveryCount (parkingMaxDeliveryCount, 1000) is far above what
+// replay scans (each peek-lock receive counts as a delivery) add up to. Both dead-letter queues and the
+// parking queue itself are watched by the alerts below.
 resource parkingQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
   parent: serviceBus
   name: parkingQueueName
   properties: {
     lockDuration: 'PT1M'
-    maxDeliveryCount: 10
+    maxDeliveryCount: parkingMaxDeliveryCount
     requiresDuplicateDetection: false
     defaultMessageTimeToLive: parkingMessageTimeToLive
-    deadLetteringOnMessageExpiration: false
+    deadLetteringOnMessageExpiration: true
     requiresSession: false
     enablePartitioning: false
   }

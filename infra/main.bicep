@@ -83,6 +83,9 @@ param serviceBusSku string = 'Standard'
 @maxValue(730)
 param logRetentionInDays int = 90
 
+@description('Resource id of an existing action group (Microsoft.Insights/actionGroups) the alerts on parked and dead-lettered items notify. Empty: the alerts still fire and show in Azure Monitor, without notifying anyone.')
+param actionGroupId string = ''
+
 // ---------------------------------------------------------------------------------------------------
 // Parameters: queues
 // ---------------------------------------------------------------------------------------------------
@@ -365,6 +368,109 @@ resource parkingQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
     deadLetteringOnMessageExpiration: true
     requiresSession: false
     enablePartitioning: false
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Alerts: anything parked or dead-lettered
+// ---------------------------------------------------------------------------------------------------
+
+// Azure Monitor metric alerts on the namespace's per-queue gauges. Metric names and the dimension are those of
+// the Azure Monitor reference "Supported metrics - Microsoft.ServiceBus/Namespaces": ActiveMessages and
+// DeadletteredMessages (Count; Average, Minimum, Maximum; dimension EntityName; PT1M grain), in Standard and
+// Premium. Stateful (autoMitigate): an alert fires once when its queue becomes non-empty and resolves when
+// it is empty again, instead of notifying every evaluation. Every five minutes, over the last fifteen.
+var alertActions = empty(actionGroupId) ? [] : [
+  {
+    actionGroupId: actionGroupId
+  }
+]
+
+// A parked item: an MPE the approver gave up on (parkreason / parkcode say why): mpe-approver status lists
+// them, replay retries them once the cause is fixed.
+resource parkedAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = {
+  name: 'alert-${prefix}-${token}-parked'
+  location: 'global'
+  tags: tags
+  properties: {
+    description: 'mpe-approver: items on the parking queue (MPEs it could not approve; see mpe-approver status, then replay).'
+    severity: 2
+    enabled: true
+    scopes: [
+      serviceBus.id
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    criteria: {
+      'odata.type': 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'
+      allOf: [
+        {
+          criterionType: 'StaticThresholdCriterion'
+          name: 'parked'
+          metricNamespace: 'Microsoft.ServiceBus/namespaces'
+          metricName: 'ActiveMessages'
+          dimensions: [
+            {
+              name: 'EntityName'
+              operator: 'Include'
+              values: [
+                parkingQueue.name
+              ]
+            }
+          ]
+          operator: 'GreaterThan'
+          threshold: 0
+          timeAggregation: 'Maximum'
+        }
+      ]
+    }
+    autoMitigate: true
+    actions: alertActions
+  }
+}
+
+// A dead-lettered item, on either queue: on the work queue a message the host could not hand over 10 times
+// or that outlived its time-to-live; on the parking queue one past parkingMaxDeliveryCount or a
+// parkingMessageTimeToLive shorter than the default. mpe-approver replay moves them back.
+resource deadLetterAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = {
+  name: 'alert-${prefix}-${token}-deadlettered'
+  location: 'global'
+  tags: tags
+  properties: {
+    description: 'mpe-approver: dead-lettered items on the work or parking queue (see mpe-approver status, then replay).'
+    severity: 2
+    enabled: true
+    scopes: [
+      serviceBus.id
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    criteria: {
+      'odata.type': 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'
+      allOf: [
+        {
+          criterionType: 'StaticThresholdCriterion'
+          name: 'deadlettered'
+          metricNamespace: 'Microsoft.ServiceBus/namespaces'
+          metricName: 'DeadletteredMessages'
+          dimensions: [
+            {
+              name: 'EntityName'
+              operator: 'Include'
+              values: [
+                workQueue.name
+                parkingQueue.name
+              ]
+            }
+          ]
+          operator: 'GreaterThan'
+          threshold: 0
+          timeAggregation: 'Maximum'
+        }
+      ]
+    }
+    autoMitigate: true
+    actions: alertActions
   }
 }
 
@@ -784,6 +890,12 @@ output deadLetterContainerName string = deadLetterContainer.name
 
 @description('Application Insights resource id.')
 output appInsightsId string = appInsights.id
+
+@description('Resource ids of the alerts on parked and dead-lettered items.')
+output alertIds array = [
+  parkedAlert.id
+  deadLetterAlert.id
+]
 
 @description('The app role MpeReplay requires (MPE_REPLAY_ROLE); empty without replayAuthClientId.')
 output replayOperatorRole string = replayAuth ? replayOperatorRole : ''

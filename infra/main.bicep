@@ -181,6 +181,9 @@ param rustLog string = 'info'
 @description('Client (application) id of an existing Entra ID app registration that defines the app role MpeReplay.Operator (Bicep cannot create app registrations; infra/README.md "Who may replay" has the commands). Set: the Function App gets App Service authentication (Entra ID, 401 for requests without a valid token, the Event Grid webhook excluded) and MpeReplay also requires that role (MPE_REPLAY_ROLE). Empty: MpeReplay is protected by its function key alone.')
 param replayAuthClientId string = ''
 
+@description('Object ids of the users or groups who operate the approver with the mpe-approver CLI (status, replay). Each gets, with Entra ID only: Azure Service Bus Data Sender on the work queue (replay queues work), Azure Service Bus Data Receiver on the work queue (its dead-letter queue) and on the parking queue (replay takes items off them), and Reader on the namespace (status reads queue depths through ARM). Nothing on the resource group. Empty: none.')
+param operatorPrincipalIds array = []
+
 // ---------------------------------------------------------------------------------------------------
 // Variables
 // ---------------------------------------------------------------------------------------------------
@@ -213,6 +216,7 @@ var roles = {
   serviceBusDataSender: '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'
   serviceBusDataReceiver: '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
+  reader: 'acdd72a7-3385-48ef-bd42-f606fba81ae7'
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -493,7 +497,8 @@ resource serviceBusSender 'Microsoft.Authorization/roleAssignments@2022-04-01' =
   }
 }
 
-// The Functions host's Service Bus trigger receives from the work queue.
+// The Functions host's Service Bus trigger receives from the work queue; MpeReplay receives from the parking
+// queue and the work queue's dead-letter queue. The namespace scope covers all of them.
 resource serviceBusReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(serviceBus.id, identity.id, roles.serviceBusDataReceiver)
   scope: serviceBus
@@ -541,6 +546,55 @@ resource appInsightsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-0
     principalType: 'ServicePrincipal'
   }
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Role assignments of the operators (operatorPrincipalIds): what the mpe-approver CLI needs, queue by queue
+// ---------------------------------------------------------------------------------------------------
+
+// Replay sends work items to the work queue.
+resource operatorWorkSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for principalId in operatorPrincipalIds: {
+  name: guid(workQueue.id, principalId, roles.serviceBusDataSender)
+  scope: workQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataSender)
+    principalId: principalId
+    description: 'mpe-approver operator: replay queues work items.'
+  }
+}]
+
+// Replay receives from the work queue's dead-letter queue, which is authorized through the queue's scope
+// (<queue>/$DeadLetterQueue is a sub-queue, not an entity of its own).
+resource operatorWorkReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for principalId in operatorPrincipalIds: {
+  name: guid(workQueue.id, principalId, roles.serviceBusDataReceiver)
+  scope: workQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataReceiver)
+    principalId: principalId
+    description: 'mpe-approver operator: replay takes dead-lettered work items.'
+  }
+}]
+
+// Replay receives parked items (and the parking queue's dead letters).
+resource operatorParkingReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for principalId in operatorPrincipalIds: {
+  name: guid(parkingQueue.id, principalId, roles.serviceBusDataReceiver)
+  scope: parkingQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataReceiver)
+    principalId: principalId
+    description: 'mpe-approver operator: replay takes parked items.'
+  }
+}]
+
+// status reads the queues' countDetails through ARM (Microsoft.ServiceBus/namespaces/queues/read).
+resource operatorNamespaceReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for principalId in operatorPrincipalIds: {
+  name: guid(serviceBus.id, principalId, roles.reader)
+  scope: serviceBus
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.reader)
+    principalId: principalId
+    description: 'mpe-approver operator: status reads queue depths.'
+  }
+}]
 
 // ---------------------------------------------------------------------------------------------------
 // Flex Consumption plan and Function App

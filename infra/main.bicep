@@ -9,7 +9,7 @@
 // Deploy order:
 //   1. this file:     az deployment group create -g <rg> -f infra/main.bicep [-p name=... dryRun=true ...]
 //   2. the code:      zip host.json, the mpe-approver binary (executable, built for glibc <= 2.31) and the
-//                     MpeCheck/ MpeEvent/ MpeReplay/ folders (function.json each) at the zip root, then
+//                     MpeCheck/ MpeEvent/ MpeReplay/ MpeSweep/ folders (function.json each) at the zip root, then
 //                     az functionapp deployment source config-zip -g <rg> -n <functionAppName> --src app.zip
 //   3. per watched subscription (the MpeEvent function must exist by then):
 //                     az deployment sub create --subscription <sub> -l <location> -f infra/subscription.bicep \

@@ -730,7 +730,8 @@ var appSettings = [
     value: string(replayMax)
   }
   // The app role MpeReplay requires, only when App Service authentication is configured (replayAuthClientId):
-  // without it nobody could hold the role, and an empty value means "function key only".
+  // only then does the platform write X-MS-CLIENT-PRINCIPAL (without it a caller could send its own). An
+  // empty value means "function key only".
   {
     name: 'MPE_REPLAY_ROLE'
     value: replayAuth ? replayOperatorRole : ''

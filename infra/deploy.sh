@@ -69,12 +69,13 @@ for id in ${watch[@]+"${watch[@]}"} ${targets_only[@]+"${targets_only[@]}"}; do
 done
 [[ "$instance" =~ ^[a-z0-9][a-z0-9-]{0,19}$ ]] ||
   die "--instance $instance: 1 to 20 lower-case letters, digits and hyphens, starting with a letter or digit"
-user_allow_rules=false
+user_allow_rules=false user_sweep_scopes=false
 for kv in ${main_params[@]+"${main_params[@]}"}; do
   [[ "$kv" == *=* ]] || die "-p $kv: expected key=value"
   case "${kv%%=*}" in
     instanceName) die "-p instanceName: use --instance (it names the subscription deployments too)" ;;
     allowRules) user_allow_rules=true ;;
+    sweepScopes) user_sweep_scopes=true ;;
   esac
 done
 rule_re='^(\*|/[^,>[:space:]]+)->(\*|/[^,>[:space:]]+)$' # <source scope>-><target scope>, a scope * or /...
@@ -317,6 +318,13 @@ if [ "$user_allow_rules" = false ]; then
   rules+=(${allow[@]+"${allow[@]}"})
   allow_rules="$(printf '%s\n' "${rules[@]}" | awk '!seen[$0]++' | paste -sd, -)"
   main_params+=("allowRules=$allow_rules")
+fi
+# MPE_SWEEP_SCOPES: unless given as -p sweepScopes=..., the watched subscriptions: the daily sweep looks for
+# MPEs not yet approved where the events come from (the template's empty default falls back to
+# sourceSubscriptions, and with those empty too the sweep would have nothing to enumerate).
+if [ "$user_sweep_scopes" = false ]; then
+  scopes="$(printf '"/subscriptions/%s",' "${watch[@]}")"
+  main_params+=("sweepScopes=[${scopes%,}]")
 fi
 main_params+=("instanceName=$instance")
 

@@ -9,7 +9,7 @@
 // Deploy order:
 //   1. this file:     az deployment group create -g <rg> -f infra/main.bicep [-p name=... dryRun=true ...]
 //   2. the code:      zip host.json, the mpe-approver binary (executable, built for glibc <= 2.31) and the
-//                     MpeCheck/ MpeEvent/ MpeReplay/ folders (function.json each) at the zip root, then
+//                     MpeCheck/ MpeEvent/ MpeReplay/ MpeSweep/ folders (function.json each) at the zip root, then
 //                     az functionapp deployment source config-zip -g <rg> -n <functionAppName> --src app.zip
 //   3. per watched subscription (the MpeEvent function must exist by then):
 //                     az deployment sub create --subscription <sub> -l <location> -f infra/subscription.bicep \
@@ -78,10 +78,13 @@ param instanceMemoryMB int = 2048
 ])
 param serviceBusSku string = 'Standard'
 
-@description('Days Log Analytics keeps the logs (Application Insights data lives in this workspace).')
+@description('Days Log Analytics keeps the logs, 30 to 730 (the PerGB2018 range). Application Insights is workspace-based, so its data (every decision and approval) follows. Default 90: the audit trail of approvals needs more than a month (and Application Insights tables keep 90 days at no retention charge).')
 @minValue(30)
 @maxValue(730)
-param logRetentionInDays int = 30
+param logRetentionInDays int = 90
+
+@description('Resource id of an existing action group (Microsoft.Insights/actionGroups) the alerts on parked and dead-lettered items notify. Empty: the alerts still fire and show in Azure Monitor, without notifying anyone.')
+param actionGroupId string = ''
 
 // ---------------------------------------------------------------------------------------------------
 // Parameters: queues
@@ -100,8 +103,13 @@ param parkingQueueName string = 'mpe-approvals-parked'
 @description('Work queue duplicate-detection window (ISO 8601). It must cover a whole check chain: checks stop after giveUpAfter (2 h by default). Can only be chosen when the queue is created together with duplicate detection; the window itself can be changed later.')
 param duplicateDetectionWindow string = 'PT3H'
 
-@description('How long parked items stay on the parking queue (ISO 8601).')
-param parkingMessageTimeToLive string = 'P14D'
+@description('How long parked items stay on the parking queue (ISO 8601). Default: the Service Bus maximum, i.e. no expiry: a parked item stays until someone replays or removes it. A shorter value moves expired items to the parking queue\'s dead-letter queue (never drops them), which the dead-letter alert watches.')
+param parkingMessageTimeToLive string = 'P10675199DT2H48M5.4775807S'
+
+@description('Parking queue maxDeliveryCount (Service Bus: at least 1, default 10): deliveries after which Service Bus dead-letters a message. Every peek-lock receive that ends without completing the message counts, and replay scans the parking queue that way, so the default is high enough that looking at a parked item never dead-letters it.')
+@minValue(1)
+@maxValue(2147483647)
+param parkingMaxDeliveryCount int = 1000
 
 // ---------------------------------------------------------------------------------------------------
 // Parameters: the handler's tunables (defaults are the code's defaults; see the Configuration table)
@@ -140,6 +148,23 @@ param eventBudget string = '20s'
 @description('MPE_REPLAY_BUDGET: time budget of one MpeReplay invocation.')
 param replayBudget string = '20s'
 
+@description('MPE_REPLAY_MAX: queued messages one MpeReplay call moves at most (1 to 100; the CLI\'s --max is separate).')
+@minValue(1)
+@maxValue(100)
+param replayMax int = 10
+
+@description('MPE_SWEEP_SCHEDULE: NCRONTAB schedule (six fields, UTC) of the MpeSweep timer, which enumerates MPEs not yet approved and queues a check for each. Default: daily at 03:30.')
+@minLength(11)
+param sweepSchedule string = '0 30 3 * * *'
+
+@description('MPE_SWEEP_SCOPES: subscription or resource group ids (/subscriptions/<id>[/resourceGroups/<name>]) the sweep enumerates. Empty = the sourceSubscriptions; with those empty too the sweep has nothing to enumerate (deploy.sh passes the watched subscriptions).')
+param sweepScopes array = []
+
+@description('MPE_SWEEP_MAX_CALLS: ARM calls one sweep run may make (1 to 100000); past it the run stops and logs what it did not reach.')
+@minValue(1)
+@maxValue(100000)
+param sweepMaxCalls int = 500
+
 @description('MPE_MESSAGE_TTL: time-to-live of queued work items. Must not exceed the work queue\'s default TTL (2 days here).')
 param messageTtl string = '24h'
 
@@ -148,6 +173,16 @@ param serviceBusAudience string = 'https://servicebus.azure.net'
 
 @description('RUST_LOG: the handler\'s log filter.')
 param rustLog string = 'info'
+
+// ---------------------------------------------------------------------------------------------------
+// Parameters: operations (who may replay)
+// ---------------------------------------------------------------------------------------------------
+
+@description('Client (application) id of an existing Entra ID app registration that defines the app role MpeReplay.Operator (Bicep cannot create app registrations; infra/README.md "Who may replay" has the commands). Set: the Function App gets App Service authentication (Entra ID, 401 for requests without a valid token, the Event Grid webhook excluded) and MpeReplay also requires that role (MPE_REPLAY_ROLE). Empty: MpeReplay is protected by its function key alone.')
+param replayAuthClientId string = ''
+
+@description('Object ids of the users or groups who operate the approver with the mpe-approver CLI (status, replay). Each gets, with Entra ID only: Azure Service Bus Data Sender on the work queue (replay queues work), Azure Service Bus Data Receiver on the work queue (its dead-letter queue) and on the parking queue (replay takes items off them), and Reader on the namespace (status reads queue depths through ARM). Nothing on the resource group. Empty: none.')
+param operatorPrincipalIds array = []
 
 // ---------------------------------------------------------------------------------------------------
 // Variables
@@ -165,6 +200,10 @@ var storageAccountName = take('st${replace(prefix, '-', '')}${token}', 24)
 var deploymentContainerName = 'app-package'
 var deadLetterContainerName = 'eventgrid-deadletter'
 
+// App Service authentication in front of MpeReplay (see functionAppAuth below).
+var replayAuth = !empty(replayAuthClientId)
+var replayOperatorRole = 'MpeReplay.Operator'
+
 // ARM base URL and token audience of the cloud we are deployed in (sovereign clouds included), without the
 // trailing slash: environment().resourceManager is e.g. 'https://management.azure.com/'.
 var resourceManager = environment().resourceManager
@@ -177,6 +216,7 @@ var roles = {
   serviceBusDataSender: '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'
   serviceBusDataReceiver: '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
+  reader: 'acdd72a7-3385-48ef-bd42-f606fba81ae7'
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -315,18 +355,126 @@ resource workQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
   }
 }
 
-// The parking queue: read by people, not by the app; no duplicate detection needed.
+// The parking queue: items that cannot succeed, read by people (mpe-approver status) and moved back by replay
+// (MpeReplay or the CLI); no duplicate detection needed. Nothing on it expires or disappears silently:
+// defaultMessageTimeToLive is the Service Bus maximum unless parkingMessageTimeToLive says otherwise, and
+// then expired items are dead-lettered; maxDeliveryCount (parkingMaxDeliveryCount, 1000) is far above what
+// replay scans (each peek-lock receive counts as a delivery) add up to. Both dead-letter queues and the
+// parking queue itself are watched by the alerts below.
 resource parkingQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
   parent: serviceBus
   name: parkingQueueName
   properties: {
     lockDuration: 'PT1M'
-    maxDeliveryCount: 10
+    maxDeliveryCount: parkingMaxDeliveryCount
     requiresDuplicateDetection: false
     defaultMessageTimeToLive: parkingMessageTimeToLive
-    deadLetteringOnMessageExpiration: false
+    deadLetteringOnMessageExpiration: true
     requiresSession: false
     enablePartitioning: false
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Alerts: anything parked or dead-lettered
+// ---------------------------------------------------------------------------------------------------
+
+// Azure Monitor metric alerts on the namespace's per-queue gauges. Metric names and the dimension are those of
+// the Azure Monitor reference "Supported metrics - Microsoft.ServiceBus/Namespaces": ActiveMessages and
+// DeadletteredMessages (Count; Average, Minimum, Maximum; dimension EntityName; PT1M grain), in Standard and
+// Premium. Stateful (autoMitigate): an alert fires once when its queue becomes non-empty and resolves when
+// it is empty again, instead of notifying every evaluation. Every five minutes, over the last fifteen.
+var alertActions = empty(actionGroupId) ? [] : [
+  {
+    actionGroupId: actionGroupId
+  }
+]
+
+// A parked item: an MPE the approver gave up on (parkreason / parkcode say why): mpe-approver status lists
+// them, replay retries them once the cause is fixed.
+resource parkedAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = {
+  name: 'alert-${prefix}-${token}-parked'
+  location: 'global'
+  tags: tags
+  properties: {
+    description: 'mpe-approver: items on the parking queue (MPEs it could not approve; see mpe-approver status, then replay).'
+    severity: 2
+    enabled: true
+    scopes: [
+      serviceBus.id
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    criteria: {
+      'odata.type': 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'
+      allOf: [
+        {
+          criterionType: 'StaticThresholdCriterion'
+          name: 'parked'
+          metricNamespace: 'Microsoft.ServiceBus/namespaces'
+          metricName: 'ActiveMessages'
+          dimensions: [
+            {
+              name: 'EntityName'
+              operator: 'Include'
+              values: [
+                parkingQueue.name
+              ]
+            }
+          ]
+          operator: 'GreaterThan'
+          threshold: 0
+          timeAggregation: 'Maximum'
+        }
+      ]
+    }
+    autoMitigate: true
+    actions: alertActions
+  }
+}
+
+// A dead-lettered item, on either queue: on the work queue a message the host could not hand over 10 times
+// or that outlived its time-to-live; on the parking queue one past parkingMaxDeliveryCount or a
+// parkingMessageTimeToLive shorter than the default. mpe-approver replay moves them back.
+resource deadLetterAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = {
+  name: 'alert-${prefix}-${token}-deadlettered'
+  location: 'global'
+  tags: tags
+  properties: {
+    description: 'mpe-approver: dead-lettered items on the work or parking queue (see mpe-approver status, then replay).'
+    severity: 2
+    enabled: true
+    scopes: [
+      serviceBus.id
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    criteria: {
+      'odata.type': 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'
+      allOf: [
+        {
+          criterionType: 'StaticThresholdCriterion'
+          name: 'deadlettered'
+          metricNamespace: 'Microsoft.ServiceBus/namespaces'
+          metricName: 'DeadletteredMessages'
+          dimensions: [
+            {
+              name: 'EntityName'
+              operator: 'Include'
+              values: [
+                workQueue.name
+                parkingQueue.name
+              ]
+            }
+          ]
+          operator: 'GreaterThan'
+          threshold: 0
+          timeAggregation: 'Maximum'
+        }
+      ]
+    }
+    autoMitigate: true
+    actions: alertActions
   }
 }
 
@@ -349,7 +497,8 @@ resource serviceBusSender 'Microsoft.Authorization/roleAssignments@2022-04-01' =
   }
 }
 
-// The Functions host's Service Bus trigger receives from the work queue.
+// The Functions host's Service Bus trigger receives from the work queue; MpeReplay receives from the parking
+// queue and the work queue's dead-letter queue. The namespace scope covers all of them.
 resource serviceBusReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(serviceBus.id, identity.id, roles.serviceBusDataReceiver)
   scope: serviceBus
@@ -397,6 +546,55 @@ resource appInsightsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-0
     principalType: 'ServicePrincipal'
   }
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Role assignments of the operators (operatorPrincipalIds): what the mpe-approver CLI needs, queue by queue
+// ---------------------------------------------------------------------------------------------------
+
+// Replay sends work items to the work queue.
+resource operatorWorkSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for principalId in operatorPrincipalIds: {
+  name: guid(workQueue.id, principalId, roles.serviceBusDataSender)
+  scope: workQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataSender)
+    principalId: principalId
+    description: 'mpe-approver operator: replay queues work items.'
+  }
+}]
+
+// Replay receives from the work queue's dead-letter queue, which is authorized through the queue's scope
+// (<queue>/$DeadLetterQueue is a sub-queue, not an entity of its own).
+resource operatorWorkReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for principalId in operatorPrincipalIds: {
+  name: guid(workQueue.id, principalId, roles.serviceBusDataReceiver)
+  scope: workQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataReceiver)
+    principalId: principalId
+    description: 'mpe-approver operator: replay takes dead-lettered work items.'
+  }
+}]
+
+// Replay receives parked items (and the parking queue's dead letters).
+resource operatorParkingReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for principalId in operatorPrincipalIds: {
+  name: guid(parkingQueue.id, principalId, roles.serviceBusDataReceiver)
+  scope: parkingQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataReceiver)
+    principalId: principalId
+    description: 'mpe-approver operator: replay takes parked items.'
+  }
+}]
+
+// status reads the queues' countDetails through ARM (Microsoft.ServiceBus/namespaces/queues/read).
+resource operatorNamespaceReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for principalId in operatorPrincipalIds: {
+  name: guid(serviceBus.id, principalId, roles.reader)
+  scope: serviceBus
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.reader)
+    principalId: principalId
+    description: 'mpe-approver operator: status reads queue depths.'
+  }
+}]
 
 // ---------------------------------------------------------------------------------------------------
 // Flex Consumption plan and Function App
@@ -528,6 +726,34 @@ var appSettings = [
     value: messageTtl
   }
   {
+    name: 'MPE_REPLAY_MAX'
+    value: string(replayMax)
+  }
+  // The app role MpeReplay requires, only when App Service authentication is configured (replayAuthClientId):
+  // only then does the platform write X-MS-CLIENT-PRINCIPAL (without it a caller could send its own). An
+  // empty value means "function key only".
+  {
+    name: 'MPE_REPLAY_ROLE'
+    value: replayAuth ? replayOperatorRole : ''
+  }
+  {
+    name: 'MPE_SERVICEBUS_RESOURCE_ID'
+    value: serviceBus.id
+  }
+  // Also read by the Functions host: MpeSweep/function.json has "schedule": "%MPE_SWEEP_SCHEDULE%".
+  {
+    name: 'MPE_SWEEP_SCHEDULE'
+    value: sweepSchedule
+  }
+  {
+    name: 'MPE_SWEEP_SCOPES'
+    value: join(sweepScopes, ',')
+  }
+  {
+    name: 'MPE_SWEEP_MAX_CALLS'
+    value: string(sweepMaxCalls)
+  }
+  {
     name: 'MPE_DRY_RUN'
     value: dryRun ? 'true' : 'false'
   }
@@ -622,6 +848,63 @@ resource scmBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@20
   }
 }
 
+// App Service authentication ("Easy Auth", only with replayAuthClientId): every request needs an Entra ID
+// token for the app registration, else 401 (an API: no login redirects, no token store), and the platform
+// passes the caller's claims to the handler in X-MS-CLIENT-PRINCIPAL, where MpeReplay checks the roles
+// claim for MPE_REPLAY_ROLE. The function key is still required on /api/replay (authLevel: function).
+// Excluded: /runtime/webhooks/eventgrid, where Event Grid delivers to MpeEvent with the Event Grid system key
+// and no Entra token (the Functions host's /admin endpoints are not blocked by App Service authentication;
+// the Service Bus and timer triggers are not HTTP). Properties: Microsoft.Web/sites/config 'authsettingsV2'
+// (SiteAuthSettingsV2 in the 2024-04-01 specification). The issuer is the tenant's v2.0 endpoint: the app
+// registration should issue v2 tokens (api.requestedAccessTokenVersion 2), whose audience is the client id.
+resource functionAppAuth 'Microsoft.Web/sites/config@2024-04-01' = if (replayAuth) {
+  parent: functionApp
+  name: 'authsettingsV2'
+  properties: {
+    // checkov reads every sites/config as the v1 authsettings (properties.enabled) or as the web config;
+    // authsettingsV2 turns authentication on with platform.enabled and has none of the web config's properties.
+    // checkov:skip=CKV_AZURE_13: authentication is on (platform.enabled: authsettingsV2, not the v1 authsettings)
+    // checkov:skip=CKV_AZURE_63: HTTP logging belongs to the web config, not to authsettingsV2
+    // checkov:skip=CKV_AZURE_65: detailed error messages belong to the web config, not to authsettingsV2
+    // checkov:skip=CKV_AZURE_66: failed request tracing belongs to the web config, not to authsettingsV2
+    // checkov:skip=CKV_AZURE_80: no .NET Framework (a custom handler); the web config, not authsettingsV2
+    // checkov:skip=CKV_AZURE_88: Azure Files belongs to the web config (and Flex mounts no content share)
+    platform: {
+      enabled: true
+    }
+    globalValidation: {
+      requireAuthentication: true
+      unauthenticatedClientAction: 'Return401'
+      excludedPaths: [
+        '/runtime/webhooks/eventgrid'
+      ]
+    }
+    httpSettings: {
+      requireHttps: true
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: replayAuthClientId
+          openIdIssuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
+        }
+        validation: {
+          allowedAudiences: [
+            replayAuthClientId
+            'api://${replayAuthClientId}'
+          ]
+        }
+      }
+    }
+    login: {
+      tokenStore: {
+        enabled: false
+      }
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Outputs (what subscription.bicep and the deploy commands need)
 // ---------------------------------------------------------------------------------------------------
@@ -670,3 +953,12 @@ output deadLetterContainerName string = deadLetterContainer.name
 
 @description('Application Insights resource id.')
 output appInsightsId string = appInsights.id
+
+@description('Resource ids of the alerts on parked and dead-lettered items.')
+output alertIds array = [
+  parkedAlert.id
+  deadLetterAlert.id
+]
+
+@description('The app role MpeReplay requires (MPE_REPLAY_ROLE); empty without replayAuthClientId.')
+output replayOperatorRole string = replayAuth ? replayOperatorRole : ''

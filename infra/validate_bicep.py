@@ -20,7 +20,15 @@ stand-in (see infra/README.md, "What CI validates"):
   'default';
 - every action of generated/role.json and generated/role-target-side.json is documented (reference/actions.tsv, see
   reference/PROVENANCE.md): ARM rejects a whole role definition naming one unknown action;
-- no keys or secrets: no list*() calls, no `AccountKey=`, no SAS.
+- no keys or secrets: no list*() calls, no `AccountKey=`, no SAS;
+- role assignments in resource-group-scoped files name their `scope:` (a resource of the file: never the whole
+  resource group), their name is a guid() of that scope's id (no collisions between scopes), and a Service
+  Bus data role is scoped to a namespace or a queue (ROLE_SCOPE_TYPES);
+- nothing on a Service Bus queue expires silently (deadLetteringOnMessageExpiration: true), every queue's
+  dead letters are watched by a metric alert on DeadletteredMessages, and the parking queue (the one wired
+  to MPE_PARKING_QUEUE_NAME) by one on ActiveMessages;
+- App Service authentication (sites/config 'authsettingsV2'), where declared, answers 401/403 (never a login
+  redirect: MpeReplay is an API) and excludes the Event Grid webhook the MpeEvent trigger is delivered on.
 
 Usage: validate_bicep.py [INFRA_DIR]   (exit 1 and one line per problem when something is wrong)
 """
@@ -45,7 +53,17 @@ KNOWN_BUILTIN_ROLES = {
     "974c5e8b-45b9-4653-ba55-5f855dd0fb88": "Storage Queue Data Contributor",
     "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": "Storage Table Data Contributor",
     "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
+    "acdd72a7-3385-48ef-bd42-f606fba81ae7": "Reader",
 }
+
+# Role ids whose assignments must be scoped to one of these resource types (data roles: no wider than the
+# entities they are about).
+ROLE_SCOPE_TYPES = {
+    "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39": ("Microsoft.ServiceBus/namespaces", "Microsoft.ServiceBus/namespaces/queues"),
+    "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0": ("Microsoft.ServiceBus/namespaces", "Microsoft.ServiceBus/namespaces/queues"),
+}
+RESOURCE_DECL = re.compile(r"^resource (\w+) '([^'@]+)@[^']*'", re.MULTILINE)
+EVENT_GRID_WEBHOOK = "/runtime/webhooks/eventgrid"
 
 # Names that must derive from instanceName, per file: `var x` / `param x` (its value or default),
 # `resource x` / `module x` (its `name:`), or `resource x.prop` (the property `prop:` in its body).
@@ -175,6 +193,9 @@ class Validator:
             self.check_loads(path, tree)
             self.check_descriptions(path, tree)
             self.check_text(path)
+            self.check_role_assignments(path, tree)
+            self.check_queues_and_alerts(path)
+            self.check_auth_settings(path)
         self.check_instance_names()
         self.check_role_reference()
         for key in sorted(set(table) - used):
@@ -308,6 +329,73 @@ class Validator:
                 if str(action).lower() not in documented:
                     self.error(path, f"{action} is not a documented action (reference/actions.tsv); ARM would reject the role")
 
+    def check_role_assignments(self, path: Path, tree: dict) -> None:
+        scope = tree.get("globals", {}).get("scope", {}).get("value", "resourceGroup")
+        if scope != "resourceGroup":
+            return  # subscription.bicep assigns its custom role at the subscription, by design
+        code = strip_comments(path.read_text())
+        types = resource_types(code)
+        for name, rtype in types.items():
+            if rtype.lower() != "microsoft.authorization/roleassignments":
+                continue
+            body = declaration(code, "resource", name) or ""
+            m = re.search(r"^  scope: (\w+)\s*$", body, re.MULTILINE)
+            if m is None:
+                self.error(path, f"resource {name}: a role assignment without `scope:` applies to the whole resource group; "
+                                 "scope it to the resource it is about")
+                continue
+            target = m.group(1)
+            if target not in types:
+                self.error(path, f"resource {name}: scope {target} is not a resource declared in this file")
+                continue
+            assignment_name = re.search(r"^  name: (.+)$", body, re.MULTILINE)
+            if assignment_name is None or not re.search(rf"guid\([^)]*\b{target}\.id\b", assignment_name.group(1)):
+                self.error(path, f"resource {name}: the name must be guid({target}.id, ...) so assignments at different "
+                                 "scopes never share a name")
+            for role in role_ids(code, body):
+                allowed = ROLE_SCOPE_TYPES.get(role)
+                if allowed and types[target] not in allowed:
+                    self.error(path, f"resource {name}: {KNOWN_BUILTIN_ROLES.get(role, role)} must be scoped to "
+                                     f"{' or '.join(allowed)}, not {types[target]} ({target})")
+
+    def check_queues_and_alerts(self, path: Path) -> None:
+        code = strip_comments(path.read_text())
+        types = resource_types(code)
+        queues = [n for n, t in types.items() if t.lower() == "microsoft.servicebus/namespaces/queues"
+                  and "existing" not in (declaration(code, "resource", n) or "").splitlines()[0]]
+        if not queues:
+            return
+        alerts = [declaration(code, "resource", n) or "" for n, t in types.items()
+                  if t.lower() == "microsoft.insights/metricalerts"]
+
+        def watched(metric: str, queue: str) -> bool:
+            return any(f"metricName: '{metric}'" in a and re.search(rf"\b{queue}\.name\b", a)
+                       and "name: 'EntityName'" in a for a in alerts)
+
+        for q in queues:
+            body = declaration(code, "resource", q) or ""
+            if not re.search(r"^\s+deadLetteringOnMessageExpiration: true\s*$", body, re.MULTILINE):
+                self.error(path, f"resource {q}: deadLetteringOnMessageExpiration must be true (expired items would vanish)")
+            if not watched("DeadletteredMessages", q):
+                self.error(path, f"resource {q}: no metric alert on DeadletteredMessages with EntityName {q}.name")
+        m = re.search(r"name: 'MPE_PARKING_QUEUE_NAME'\s*\n\s*value: (\w+)\.name", code)
+        if m and m.group(1) in queues and not watched("ActiveMessages", m.group(1)):
+            self.error(path, f"resource {m.group(1)}: the parking queue has no metric alert on ActiveMessages "
+                             f"with EntityName {m.group(1)}.name (parked items would go unnoticed)")
+
+    def check_auth_settings(self, path: Path) -> None:
+        code = strip_comments(path.read_text())
+        for name, rtype in resource_types(code).items():
+            body = declaration(code, "resource", name) or ""
+            if rtype.lower() != "microsoft.web/sites/config" or "name: 'authsettingsV2'" not in body:
+                continue
+            action = re.search(r"unauthenticatedClientAction: '(\w+)'", body)
+            if action is None or action.group(1) not in ("Return401", "Return403"):
+                self.error(path, f"resource {name}: unauthenticatedClientAction must be Return401 or Return403 (an API)")
+            if f"'{EVENT_GRID_WEBHOOK}'" not in body:
+                self.error(path, f"resource {name}: excludedPaths must hold {EVENT_GRID_WEBHOOK} (Event Grid delivers "
+                                 "MpeEvent there without an Entra token)")
+
     def check_text(self, path: Path) -> None:
         code = strip_comments(path.read_text())
         for guid in sorted(set(g.lower() for g in GUID.findall(code))):
@@ -328,6 +416,29 @@ def declaration(code: str, kind: str, name: str) -> str | None:
         return m.group(1)
     end = re.search(r"^}", code[m.end():], re.MULTILINE)
     return code[m.start(): m.end() + (end.start() if end else len(code))]
+
+
+def resource_types(code: str) -> dict[str, str]:
+    """Symbolic name -> resource type of every top-level resource declaration."""
+    return {m.group(1): m.group(2) for m in RESOURCE_DECL.finditer(code)}
+
+
+def role_ids(code: str, body: str) -> set[str]:
+    """The built-in role ids a role assignment body names: GUID literals, `roles.<key>` entries of a
+    `var roles = {...}` table, or a var holding a GUID."""
+    ids = {g.lower() for g in GUID.findall(body)}
+    table = re.search(r"^var roles = \{(.*?)^\}", code, re.MULTILINE | re.DOTALL)
+    entries = dict(re.findall(r"^\s+(\w+): '([0-9a-fA-F-]{36})'", table.group(1), re.MULTILINE)) if table else {}
+    m = re.search(r"roleDefinitionId: .*$", body, re.MULTILINE)
+    for key in re.findall(r"\broles\.(\w+)", body):
+        if key in entries:
+            ids.add(entries[key].lower())
+    if m:
+        for ident in re.findall(r"(?<![.\w])([A-Za-z_]\w*)(?![\w(.])", string_free(m.group(0).split(":", 1)[1])):
+            var = declaration(code, "var", ident)
+            if var is not None:
+                ids.update(g.lower() for g in GUID.findall(var))
+    return ids
 
 
 def string_free(expr: str) -> str:

@@ -63,10 +63,28 @@ fn target_actions(t: &crate::targets::TargetType, actions: &mut BTreeSet<String>
 }
 
 /// The MPE side: only reads. `read` on each supported MPE type (the handler re-reads the MPE on every
-/// check); nothing on the MPE side is ever written.
+/// check) and on each of its parents ([`mpe_parent_reads`]); nothing on the MPE side is ever written.
 pub fn mpe_side_actions() -> Vec<String> {
     let actions: BTreeSet<String> =
-        providers::registry().iter().map(|p| format!("{}/read", p.resource_type())).collect();
+        providers::registry().iter().map(|p| format!("{}/read", p.resource_type())).chain(mpe_parent_reads()).collect();
+    actions.into_iter().collect()
+}
+
+/// `read` on every parent type of each supported MPE type, derived from the type itself
+/// (`Microsoft.DataFactory/factories/managedVirtualNetworks/managedPrivateEndpoints` has the parents
+/// `factories` and `factories/managedVirtualNetworks`), sorted. The sweep (`MpeSweep`) and a scoped replay
+/// find MPEs by listing their parents in a subscription or resource group and then each parent's MPEs, and
+/// both lists are authorized by the parent's `read`. The casing is the code's; ARM compares actions
+/// case-insensitively, and so do the checks against `infra/reference/actions.tsv`.
+pub fn mpe_parent_reads() -> Vec<String> {
+    let mut actions = BTreeSet::new();
+    for p in providers::registry() {
+        let segments: Vec<&str> = p.resource_type().split('/').collect();
+        // segments[0] is the namespace; a parent needs at least one type segment, the MPE type is the last.
+        for n in 2..segments.len() {
+            actions.insert(format!("{}/read", segments[..n].join("/")));
+        }
+    }
     actions.into_iter().collect()
 }
 
@@ -176,14 +194,49 @@ mod tests {
     }
 
     #[test]
-    fn the_mpe_side_is_the_watched_operations_as_reads_and_disjoint_from_the_target_side() {
-        // One read per watched operation, and no action on both sides (a targets-only subscription gets
-        // the target side alone: nothing it needs may be on the MPE side).
-        let derived: Vec<String> =
-            watched_operations().iter().map(|op| format!("{}/read", op.strip_suffix("/write").unwrap())).collect();
-        assert_eq!(derived, mpe_side_actions());
-        let targets = target_side_actions();
-        assert!(!mpe_side_actions().iter().any(|a| targets.contains(a)), "an action on both sides");
+    fn the_mpe_side_is_the_watched_operations_and_their_parents_as_reads() {
+        // One read per watched operation plus the parents' reads. A targets-only subscription gets the
+        // target side alone, so nothing the target side needs may come from the MPE side only: the one
+        // overlap allowed is a parent read that is also a target's own read (SignalR and Web PubSub are both
+        // MPE parents and target types).
+        let derived: BTreeSet<String> = watched_operations()
+            .iter()
+            .map(|op| format!("{}/read", op.strip_suffix("/write").unwrap()))
+            .chain(mpe_parent_reads())
+            .collect();
+        assert_eq!(derived.into_iter().collect::<Vec<_>>(), mpe_side_actions());
+        let parents = mpe_parent_reads();
+        for a in target_side_actions() {
+            assert!(!mpe_side_actions().contains(&a) || parents.contains(&a), "{a} is on both sides");
+        }
+    }
+
+    #[test]
+    fn every_mpe_parent_can_be_read() {
+        let parents = mpe_parent_reads();
+        for expected in [
+            "Microsoft.Kusto/clusters/read",
+            "Microsoft.StreamAnalytics/clusters/read",
+            "Microsoft.DataFactory/factories/read",
+            "Microsoft.DataFactory/factories/managedVirtualNetworks/read",
+            "Microsoft.SignalRService/signalR/read",
+            "Microsoft.SignalRService/webPubSub/read",
+        ] {
+            assert!(parents.iter().any(|a| a == expected), "{expected} missing from {parents:?}");
+        }
+        assert_eq!(parents.len(), 6, "{parents:?}");
+        for p in providers::registry() {
+            // Every parent is a proper prefix of some MPE type; no MPE type is its own parent.
+            assert!(!parents.contains(&format!("{}/read", p.resource_type())));
+        }
+        for a in &parents {
+            let t = a.strip_suffix("/read").unwrap();
+            assert!(providers::registry().iter().any(|p| p.resource_type().starts_with(&format!("{t}/"))), "{a}");
+        }
+        // No two actions of the role differ only in case (ARM would see one action twice).
+        let role = role_actions();
+        let lower: BTreeSet<String> = role.iter().map(|a| a.to_lowercase()).collect();
+        assert_eq!(lower.len(), role.len());
     }
 
     #[test]

@@ -8,6 +8,7 @@ subscriptions, the retry while roles propagate, and clear refusals of bad input.
 from __future__ import annotations
 
 import os
+import json
 import shlex
 import subprocess
 from pathlib import Path
@@ -430,6 +431,35 @@ def test_allow_rules_given_as_a_parameter_are_kept(env):
             "-p", "allowRules=*->*", "--yes")
     assert r.returncode == 0, r.stderr
     assert main_param(env, "allowRules") == "*->*"
+
+
+def raw_main_param(env: dict[str, str], key: str) -> str:
+    """A main.bicep parameter as deploy.sh passed it (the log joins the words with spaces, so no shlex: a JSON
+    value keeps its quotes)."""
+    main = next(c for c in calls(env) if c.startswith("deployment group create")).split(" ")
+    values = [a.split("=", 1)[1] for a in main if a.startswith(key + "=")]
+    assert len(values) == 1, main
+    return values[0]
+
+
+def test_the_sweep_covers_the_watched_subscriptions(env):
+    r = run(env, "-g", "rg-mpe", "-l", "westeurope", "--skip-code", "--watch", MAIN_SUB, "--watch", WATCHED,
+            "--targets-only", TARGETS, "--yes")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(raw_main_param(env, "sweepScopes")) == [f"/subscriptions/{MAIN_SUB}", f"/subscriptions/{WATCHED}"]
+
+
+def test_the_sweep_defaults_to_the_approvers_subscription(env):
+    r = run(env, "-g", "rg-mpe", "-l", "westeurope", "--skip-code", "--yes")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(raw_main_param(env, "sweepScopes")) == [f"/subscriptions/{MAIN_SUB}"]
+
+
+def test_sweep_scopes_given_as_a_parameter_are_kept(env):
+    scopes = f'["/subscriptions/{WATCHED}/resourceGroups/data"]'
+    r = run(env, "-g", "rg-mpe", "-l", "westeurope", "--skip-code", "-p", f"sweepScopes={scopes}", "--yes")
+    assert r.returncode == 0, r.stderr
+    assert raw_main_param(env, "sweepScopes") == scopes
 
 
 # --- role opt-in ------------------------------------------------------------------------------------

@@ -193,3 +193,136 @@ def test_opt_in_actions_are_not_in_the_role_and_not_documented():
     assert opt_in["Actions"] and opt_in["Note"]
     assert not set(opt_in["Actions"]) & set(role)
     assert not any(a.startswith("Microsoft.Media/") for a in role + opt_in["Actions"]), "Media Services is retired"
+
+
+# --- operations (issue 11): role scopes, nothing expires silently, alerts, who may replay -------------
+
+
+def edit(infra: Path, rel: str, old: str, new: str) -> None:
+    f = infra / rel
+    src = f.read_text()
+    assert src.count(old) == 1, f"{rel} no longer holds {old!r} exactly once"
+    f.write_text(src.replace(old, new))
+
+
+def test_a_role_assignment_without_scope_fails(infra: Path):
+    edit(infra, "main.bicep", "  scope: parkingQueue\n", "")
+    one_error_containing(validate(infra), "resource operatorParkingReceiver: a role assignment without `scope:`")
+
+
+def test_a_service_bus_role_on_the_storage_account_fails(infra: Path):
+    edit(infra, "main.bicep", "  name: guid(parkingQueue.id, principalId, roles.serviceBusDataReceiver)\n  scope: parkingQueue\n",
+         "  name: guid(storage.id, principalId, roles.serviceBusDataReceiver)\n  scope: storage\n")
+    one_error_containing(validate(infra), "operatorParkingReceiver: Azure Service Bus Data Receiver must be scoped to")
+
+
+def test_a_role_assignment_name_not_derived_from_its_scope_fails(infra: Path):
+    edit(infra, "main.bicep", "name: guid(parkingQueue.id, principalId, roles.serviceBusDataReceiver)",
+         "name: guid(serviceBus.id, principalId, roles.serviceBusDataReceiver)")
+    one_error_containing(validate(infra), "operatorParkingReceiver: the name must be guid(parkingQueue.id")
+
+
+def test_a_module_role_assignment_is_checked_too(infra: Path):
+    edit(infra, "modules/deadletter-access.bicep", "  scope: container\n", "")
+    one_error_containing(validate(infra), "deadletter-access.bicep: resource deadLetterWriter: a role assignment without")
+
+
+def test_a_queue_whose_items_expire_silently_fails(infra: Path):
+    main = (infra / "main.bicep").read_text()
+    start = main.index("resource parkingQueue ")
+    body = main[start:main.index("\n}\n", start)]
+    assert body.count("deadLetteringOnMessageExpiration: true") == 1
+    (infra / "main.bicep").write_text(main.replace(body, body.replace(
+        "deadLetteringOnMessageExpiration: true", "deadLetteringOnMessageExpiration: false")))
+    one_error_containing(validate(infra), "resource parkingQueue: deadLetteringOnMessageExpiration must be true")
+
+
+def test_a_parking_queue_without_its_alert_fails(infra: Path):
+    edit(infra, "main.bicep", "metricName: 'ActiveMessages'", "metricName: 'IncomingMessages'")
+    one_error_containing(validate(infra), "resource parkingQueue: the parking queue has no metric alert on ActiveMessages")
+
+
+def test_a_queue_without_a_dead_letter_alert_fails(infra: Path):
+    edit(infra, "main.bicep", "                workQueue.name\n                parkingQueue.name\n",
+         "                parkingQueue.name\n")
+    errors = validate(infra)
+    one_error_containing(errors, "resource workQueue: no metric alert on DeadletteredMessages")
+    assert not any("resource parkingQueue: no metric alert" in e for e in errors)
+
+
+def test_auth_must_answer_401_and_keep_the_event_grid_webhook_open(infra: Path):
+    edit(infra, "main.bicep", "unauthenticatedClientAction: 'Return401'", "unauthenticatedClientAction: 'RedirectToLoginPage'")
+    edit(infra, "main.bicep", "        '/runtime/webhooks/eventgrid'\n", "")
+    errors = validate(infra)
+    one_error_containing(errors, "resource functionAppAuth: unauthenticatedClientAction must be Return401 or Return403")
+    one_error_containing(errors, "resource functionAppAuth: excludedPaths must hold /runtime/webhooks/eventgrid")
+
+
+def bicep_resource(name: str, rel: str = "main.bicep") -> str:
+    """The text of one top-level resource declaration of the real infra/."""
+    src = (INFRA / rel).read_text()
+    start = src.index(f"\nresource {name} ") + 1
+    return src[start:src.index("\n}", start) + 2]
+
+
+def test_operators_get_what_the_cli_needs_queue_by_queue():
+    expected = {
+        "operatorWorkSender": ("workQueue", "roles.serviceBusDataSender"),
+        "operatorWorkReceiver": ("workQueue", "roles.serviceBusDataReceiver"),
+        "operatorParkingReceiver": ("parkingQueue", "roles.serviceBusDataReceiver"),
+        "operatorNamespaceReader": ("serviceBus", "roles.reader"),
+    }
+    for name, (scope, role) in expected.items():
+        body = bicep_resource(name)
+        assert "= [for principalId in operatorPrincipalIds: {" in body, name
+        assert f"  scope: {scope}\n" in body, name
+        assert f"roleDefinitions', {role})" in body, name
+        assert f"name: guid({scope}.id, principalId, {role})" in body, name
+    roles = (INFRA / "main.bicep").read_text()
+    assert "  reader: 'acdd72a7-3385-48ef-bd42-f606fba81ae7'\n" in roles
+
+
+def test_the_identity_receives_from_every_queue_through_the_namespace():
+    # MpeReplay receives from the parking queue and the work queue's dead letters; the host's trigger from the
+    # work queue: one Data Receiver assignment on the namespace covers them all.
+    body = bicep_resource("serviceBusReceiver")
+    assert "  scope: serviceBus\n" in body and "roles.serviceBusDataReceiver" in body
+    assert "principalId: identity.properties.principalId" in body
+
+
+def test_nothing_parked_expires_and_replay_scans_do_not_dead_letter():
+    main = (INFRA / "main.bicep").read_text()
+    # Public contract: the parameter keeps its name; its default is now the Service Bus maximum (no expiry).
+    assert "param parkingMessageTimeToLive string = 'P10675199DT2H48M5.4775807S'\n" in main
+    m = re.search(r"param parkingMaxDeliveryCount int = (\d+)\n", main)
+    assert m and int(m.group(1)) >= 1000
+    body = bicep_resource("parkingQueue")
+    assert "maxDeliveryCount: parkingMaxDeliveryCount" in body
+    assert "defaultMessageTimeToLive: parkingMessageTimeToLive" in body
+
+
+def test_audit_logs_are_kept_90_days_in_a_workspace_based_application_insights():
+    main = (INFRA / "main.bicep").read_text()
+    assert re.search(r"@minValue\(30\)\n@maxValue\(730\)\nparam logRetentionInDays int = 90\n", main)
+    assert "retentionInDays: logRetentionInDays" in bicep_resource("logAnalytics")
+    assert "WorkspaceResourceId: logAnalytics.id" in bicep_resource("appInsights")
+
+
+def test_replay_auth_is_optional_and_sets_the_role_only_with_it():
+    main = (INFRA / "main.bicep").read_text()
+    assert "param replayAuthClientId string = ''\n" in main
+    assert bicep_resource("functionAppAuth").startswith(
+        "resource functionAppAuth 'Microsoft.Web/sites/config@2024-04-01' = if (replayAuth) {")
+    assert "var replayAuth = !empty(replayAuthClientId)\n" in main
+    assert "name: 'MPE_REPLAY_ROLE'\n    value: replayAuth ? replayOperatorRole : ''" in main
+    assert "var replayOperatorRole = 'MpeReplay.Operator'\n" in main
+
+
+def test_alerts_notify_the_action_group_only_when_given():
+    main = (INFRA / "main.bicep").read_text()
+    assert "param actionGroupId string = ''\n" in main
+    assert "var alertActions = empty(actionGroupId) ? [] : [" in main
+    for name in ("parkedAlert", "deadLetterAlert"):
+        body = bicep_resource(name)
+        assert "actions: alertActions" in body and "autoMitigate: true" in body
+        assert "name: 'alert-${prefix}-${token}-" in body, "alert names derive from the instance token"

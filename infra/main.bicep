@@ -160,6 +160,9 @@ param sweepSchedule string = '0 30 3 * * *'
 @description('MPE_SWEEP_SCOPES: subscription or resource group ids (/subscriptions/<id>[/resourceGroups/<name>]) the sweep enumerates. Empty = the sourceSubscriptions; with those empty too the sweep has nothing to enumerate (deploy.sh passes the watched subscriptions).')
 param sweepScopes array = []
 
+@description('MPE_SWEEP_BUDGET: time budget of one MpeSweep run (below the host\'s functionTimeout of 2 minutes).')
+param sweepBudget string = '100s'
+
 @description('MPE_SWEEP_MAX_CALLS: ARM calls one sweep run may make (1 to 100000); past it the run stops and logs what it did not reach.')
 @minValue(1)
 @maxValue(100000)
@@ -752,6 +755,10 @@ var appSettings = [
   {
     name: 'MPE_SWEEP_MAX_CALLS'
     value: string(sweepMaxCalls)
+  }
+  {
+    name: 'MPE_SWEEP_BUDGET'
+    value: sweepBudget
   }
   {
     name: 'MPE_DRY_RUN'

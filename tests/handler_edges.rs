@@ -148,7 +148,7 @@ async fn hostile_event_is_parked_with_a_reason() {
 #[tokio::test]
 async fn garbage_envelopes_get_json_replies() {
     let rec = Arc::new(Recorder::default());
-    for path in ["/MpeEvent", "/MpeCheck", "/MpeReplay"] {
+    for path in ["/MpeEvent", "/MpeCheck", "/MpeReplay", "/MpeSweep"] {
         for body in ["", "not json", "[]", "{\"Data\": 5}", "{\"Data\": {\"event\": null}}"] {
             let (status, v) = post(app(rec.clone()), path, body).await;
             assert_eq!(status, StatusCode::OK, "{path} {body:?}: {v}");
@@ -284,4 +284,35 @@ async fn transient_failures_past_the_give_up_time_are_parked() {
     let sent = rec.sent.lock().unwrap();
     assert_eq!(sent[0].0, "mpe-approvals-parked");
     assert!(sent[0].1.properties.iter().any(|(k, v)| k == props::PARK_REASON && v.contains("gave up")));
+}
+
+/// Every function folder the host reads has a route here, and the timer's schedule is the setting.
+#[tokio::test]
+async fn every_function_definition_is_served() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/function-definitions");
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(names, ["MpeCheck", "MpeEvent", "MpeReplay", "MpeSweep"]);
+    for name in &names {
+        let (status, v) = post(app(Arc::new(Recorder::default())), &format!("/{name}"), "{}").await;
+        assert_eq!(status, StatusCode::OK, "{name} is routed: {v}");
+        assert_ne!(v.get("error").and_then(Value::as_str), Some("no such function"), "{name}");
+    }
+    let timer: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{dir}/MpeSweep/function.json")).unwrap()).unwrap();
+    assert_eq!(timer["bindings"][0]["type"], "timerTrigger");
+    assert_eq!(timer["bindings"][0]["schedule"], "%MPE_SWEEP_SCHEDULE%");
+}
+
+/// The timer as the host sends it (the recorded envelope): with no scope to sweep it says so, touches
+/// nothing (ARM is a closed port here) and answers 200 (a timer is not retried).
+#[tokio::test]
+async fn the_sweep_timer_without_scopes_says_there_is_nothing_to_sweep() {
+    let rec = Arc::new(Recorder::default());
+    let (status, v) = post(app(rec.clone()), "/MpeSweep", common::capture("timer-trigger.json")).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let logs = v["Logs"].to_string();
+    assert!(logs.contains("nothing to sweep"), "{logs}");
+    assert!(rec.sent.lock().unwrap().is_empty());
 }

@@ -55,7 +55,7 @@ fn approved(h: &Harness, id: &ResourceId) -> bool {
 }
 
 fn puts(h: &Harness, id: &ResourceId) -> u32 {
-    h.sim.report().mpe(id.as_str()).map(|m| m.approve_puts).unwrap_or(0) as u32
+    h.sim.report().mpe(id.as_str()).map(|m| m.approve_puts).unwrap_or(0)
 }
 
 /// A cross-subscription MPE, parked `policy-refused` under the default policy.

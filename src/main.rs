@@ -138,15 +138,18 @@ fn print(what: PrintWhat) -> anyhow::Result<()> {
     writeln!(std::io::stdout().lock(), "{json}").context("writing to stdout")
 }
 
-fn init_tracing(default_filter: &str) {
+/// Logs go to stdout under the host (`serve`, which captures it) and to stderr for the CLI commands,
+/// whose stdout is their result (a table, or JSON for scripts).
+fn init_tracing(default_filter: &str, to_stdout: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter));
     let json = std::env::var("MPE_LOG_FORMAT").map(|v| v.eq_ignore_ascii_case("json")).unwrap_or(false);
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stdout).with_ansi(false);
-    if json {
-        builder.json().flatten_event(true).with_current_span(true).init();
-    } else {
-        builder.init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false);
+    match (json, to_stdout) {
+        (true, true) => builder.json().flatten_event(true).with_current_span(true).with_writer(std::io::stdout).init(),
+        (true, false) => builder.json().flatten_event(true).with_current_span(true).with_writer(std::io::stderr).init(),
+        (false, true) => builder.with_writer(std::io::stdout).init(),
+        (false, false) => builder.with_writer(std::io::stderr).init(),
     }
 }
 
@@ -395,11 +398,10 @@ async fn demo(json: bool, time_scale: f64) -> anyhow::Result<ExitCode> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo prints a table; handler and simulator logs stay at error unless RUST_LOG asks for more.
-    init_tracing(if matches!(cli.command, Some(Command::Demo { .. } | Command::Print { .. })) {
-        "error"
-    } else {
-        "info"
-    });
+    init_tracing(
+        if matches!(cli.command, Some(Command::Demo { .. } | Command::Print { .. })) { "error" } else { "info" },
+        matches!(cli.command, None | Some(Command::Serve { .. })),
+    );
     let command = match cli.command {
         Some(c) => c,
         None if std::env::var_os("FUNCTIONS_CUSTOMHANDLER_PORT").is_some() => Command::Serve { port: None },

@@ -165,3 +165,100 @@ fn binary_refuses_bad_configuration_with_the_setting_name() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("ServiceBusConnection__fullyQualifiedNamespace"));
 }
+
+/// The CLI as an operator runs it: only the app's settings and the managed identity in the environment.
+async fn cli(env: &[(String, String)], args: &[&str]) -> std::process::Output {
+    let env = env.to_vec();
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_mpe-approver"))
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .args(&args)
+            .output()
+            .expect("run the CLI")
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_replays_parked_messages_and_refuses_bad_input_before_touching_anything() {
+    let clock: SharedClock = Arc::new(SystemClock);
+    let sim = Simulator::start(
+        clock.clone(),
+        SimOptions {
+            work_queue: "mpe-approvals".into(),
+            parking_queue: "mpe-approvals-parked".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mpe = in_group(SUB, "rg/providers/Microsoft.Kusto/clusters/adx/managedPrivateEndpoints/mpe-cli");
+    let item = mpe_approver::workitem::WorkItem::new(
+        mpe.clone(),
+        clock.now(),
+        "corr-cli".into(),
+        mpe_approver::workitem::Origin::EventGrid,
+    );
+    let parked = azure_sim::OutgoingMessage {
+        message_id: Some("parked-1".into()),
+        body: item.to_json(),
+        properties: [
+            ("mpeid".to_string(), mpe.to_string()),
+            ("parkcode".to_string(), "policy-refused".to_string()),
+            ("parkreason".to_string(), "no rule allows it".to_string()),
+        ]
+        .into_iter()
+        .collect(),
+        ..Default::default()
+    };
+    sim.service_bus().send("mpe-approvals-parked", parked).unwrap();
+    let env = sim.handler_env();
+
+    for bad in [
+        vec!["replay", "--scope", "/subscriptions/not-a-guid"],
+        vec![
+            "replay",
+            "--scope",
+            &format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Kusto/clusters/adx"),
+        ],
+        vec!["replay", "/subscriptions/x/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/a"],
+        vec!["replay", "--parked", "--max", "0"],
+        vec!["replay", "--parked", "--scope", &format!("/subscriptions/{SUB}")],
+        vec!["replay", "--reason", "policy-refused"],
+        vec!["replay", "--parkd"],
+    ] {
+        let out = cli(&env, &bad).await;
+        assert!(!out.status.success(), "{bad:?} was accepted");
+        assert!(!out.stderr.is_empty(), "{bad:?} says why");
+    }
+    assert_eq!(sim.parked().len(), 1, "bad input changed nothing");
+    assert!(sim.work_messages().is_empty());
+
+    let out = cli(&env, &["replay", "--parked", "--dry-run", "--json"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((r["seen"].as_u64(), r["replayed"].as_u64()), (Some(1), Some(0)), "{r}");
+    assert_eq!(r["rows"][0]["action"], "would replay");
+    assert_eq!(r["rows"][0]["reason"], "policy-refused");
+    assert_eq!(r["rows"][0]["mpeId"], mpe.as_str());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("would replay"), "progress on stderr");
+    assert_eq!(sim.parked().len(), 1);
+
+    let out = cli(&env, &["replay", "--parked", "--reason", "policy-refused"]).await;
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{table}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(table.contains("1 seen, 1 replayed, 0 failed"), "{table}");
+    assert!(sim.parked().is_empty());
+    let work = sim.work_messages();
+    assert_eq!(work.len(), 1);
+    assert_eq!(work[0].properties.get("replayof").map(String::as_str), Some("parked-1"));
+
+    let out = cli(&env, &["status", "--json"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let work_depth = st["queues"].as_array().unwrap().iter().find(|q| q["queue"] == "mpe-approvals").cloned();
+    assert_eq!(work_depth.map(|q| q["active"].clone()), Some(serde_json::json!(1)), "{st}");
+}

@@ -19,6 +19,7 @@ pub mod identity;
 pub mod mpe;
 pub mod servicebus;
 pub mod state;
+pub mod throttle;
 
 pub use arm::FaultKind;
 pub use clock::{Clock, ScaledClock, SharedClock, SystemClock};
@@ -28,6 +29,7 @@ pub use id::ResourceId;
 pub use mpe::{MpeFacts, MpePhase, MpeType};
 pub use servicebus::{DeadLetter, OutgoingMessage, QueueReport, SbMessage, SendOutcome, ServiceBus};
 pub use state::{MpeReport, MpeSpec, PecSnapshot, PecStatus, TargetKind, Violation, ViolationKind, WorldError};
+pub use throttle::{Throttle, ThrottleReport};
 
 use anyhow::Context;
 use axum::routing::{any, get, post};
@@ -57,6 +59,9 @@ pub struct SimOptions {
     /// Page the `privateEndpointConnections` lists (not IoT Hub's bare array) into pages of this many
     /// items linked by `nextLink`; `None`: one page.
     pub pec_page_size: Option<usize>,
+    /// Per-subscription ARM throttling ([`throttle`]): every `every`-th call of a subscription is
+    /// answered 429 and the subscription then answers 429 until `wait` has passed; `None`: off.
+    pub throttle: Option<Throttle>,
 }
 
 impl Default for SimOptions {
@@ -68,6 +73,7 @@ impl Default for SimOptions {
             parking_queue: "mpe-approvals-parked".into(),
             approval_lro: Duration::from_secs(3),
             pec_page_size: None,
+            throttle: None,
         }
     }
 }
@@ -80,6 +86,7 @@ pub struct AppState {
     pub(crate) tokens: Mutex<identity::TokenBook>,
     pub(crate) world: Mutex<state::World>,
     pub(crate) faults: Mutex<arm::FaultPlan>,
+    pub(crate) throttle: Mutex<throttle::ThrottleBook>,
     pub(crate) bus: ServiceBus,
     pub(crate) invocations: Arc<Mutex<Vec<InvocationRecord>>>,
     pub(crate) options: SimOptions,
@@ -99,6 +106,8 @@ pub struct SimReport {
     pub arm_calls_total: u64,
     pub arm_calls_by_resource: BTreeMap<String, u64>,
     pub faults_injected: u64,
+    /// Per-subscription throttling ([`SimOptions::throttle`]): 429s and calls inside a wait.
+    pub throttle: ThrottleReport,
     pub tokens_issued: usize,
     pub mpes: Vec<MpeReport>,
     pub violations: Vec<Violation>,
@@ -164,6 +173,7 @@ impl Simulator {
             tokens: Mutex::new(identity::TokenBook::default()),
             world: Mutex::new(state::World::new(options.approval_lro)),
             faults: Mutex::new(arm::FaultPlan::default()),
+            throttle: Mutex::new(throttle::ThrottleBook::new(options.throttle)),
             bus,
             invocations: Arc::new(Mutex::new(Vec::new())),
             options,
@@ -324,6 +334,7 @@ impl Simulator {
             arm_calls_total: world.arm_calls_total,
             arm_calls_by_resource: world.arm_calls_by_resource.clone(),
             faults_injected: lock(&self.state.faults).injected,
+            throttle: lock(&self.state.throttle).report(),
             tokens_issued: lock(&self.state.tokens).issued(),
             mpes: world.mpe_reports(now),
             violations: world.violations().to_vec(),

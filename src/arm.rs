@@ -138,17 +138,29 @@ pub struct ArmClient {
     /// Per subscription (lower-case id): no ARM call before this time. Shared by every invocation of the
     /// process, so concurrent checks stop calling a subscription ARM asked to wait.
     not_before: std::sync::Mutex<std::collections::HashMap<String, chrono::DateTime<chrono::Utc>>>,
+    /// Per subscription (lower-case id) whose last answer reported few remaining requests (or a 429):
+    /// a turn of one, so its calls go one at a time and each sees the answer (a 429's wait) of the one
+    /// before. Without it, calls already on their way when ARM starts a wait land inside it.
+    turns: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+tokio::task_local! {
+    /// The subscription (lower-case) whose turn this task holds for a whole unit of work
+    /// ([`ArmClient::with_turn`]): its calls then need no turn of their own.
+    static HELD_TURN: String;
 }
 
 /// A wait this short for a throttled subscription is slept inside the call; a longer one is handed back
 /// to the caller (`ArmError::Transient::retry_after`) to reschedule by.
 pub const MAX_INLINE_THROTTLE_WAIT: Duration = Duration::from_secs(1);
 /// When ARM reports fewer remaining requests than this for a subscription (`x-ms-ratelimit-remaining-
-/// subscription-reads` / `-writes`), calls to it pause for [`LOW_REMAINING_PAUSE`]: slowing down before a 429.
-/// ARM's token bucket refills a subscription's reads at 25 per second (Azure docs, "Understand how
-/// Azure Resource Manager throttles requests"), so one second refills about this many.
+/// subscription-reads` / `-writes`), or answers it 429, calls to that subscription go one at a time
+/// (every invocation of the process) until an answer reports more again: each call sees the previous
+/// answer, so the call ARM throttles is the only one on its way and none arrives inside the wait it
+/// starts. One call at a time (tens of milliseconds each) is also slower than ARM's token bucket
+/// refills a subscription's reads, 25 per second (Azure docs, "Understand how Azure Resource Manager
+/// throttles requests").
 pub const LOW_REMAINING: u64 = 25;
-pub const LOW_REMAINING_PAUSE: Duration = Duration::from_secs(1);
 /// The longest `Retry-After` slept inside a call; a longer one returns at once with the wait.
 pub const MAX_INLINE_RETRY_AFTER: Duration = Duration::from_secs(2);
 /// The wait assumed for a 429 without `Retry-After`.
@@ -235,7 +247,52 @@ impl ArmClient {
             timeouts,
             calls: AtomicU64::new(0),
             not_before: Default::default(),
+            turns: Default::default(),
         })
+    }
+
+    /// Whether calls to `subscription` currently go one at a time (few remaining requests, or a 429).
+    pub fn one_at_a_time(&self, subscription: &str) -> bool {
+        self.turns.lock().is_ok_and(|m| m.contains_key(&subscription.to_ascii_lowercase()))
+    }
+
+    /// The subscription's turn, when its calls go one at a time and this task does not hold it already.
+    fn turn_of(&self, subscription: &str) -> Option<Arc<tokio::sync::Mutex<()>>> {
+        if HELD_TURN.try_with(|held| held == subscription).unwrap_or(false) {
+            return None;
+        }
+        self.turns.lock().ok()?.get(subscription).cloned()
+    }
+
+    /// Run `work` (one check) as a unit on `subscription`: while the subscription's calls go one at a
+    /// time ([`ArmClient::one_at_a_time`]), it waits for the subscription's turn, at most `wait` (this
+    /// clock's time; `None` when no turn came), and keeps it until it ends, so its calls are not
+    /// interleaved with other checks' calls: a 429 then interrupts one check, not every check of the
+    /// subscription halfway (each of which would start again from its first read).
+    pub async fn with_turn<F: std::future::Future>(
+        &self,
+        subscription: &str,
+        wait: Duration,
+        work: F,
+    ) -> Option<F::Output> {
+        let sub = subscription.to_ascii_lowercase();
+        let Some(turn) = self.turn_of(&sub) else { return Some(work.await) };
+        let guard = tokio::time::timeout(self.clock.real(wait), turn.lock_owned()).await.ok()?;
+        let out = HELD_TURN.scope(sub, work).await;
+        drop(guard);
+        Some(out)
+    }
+
+    /// Record what ARM said of the subscription's remaining requests: low (or a 429) makes its calls
+    /// go one at a time; plenty (or nothing said) lets them run concurrently again.
+    fn set_low(&self, subscription: &str, low: bool) {
+        if let Ok(mut m) = self.turns.lock() {
+            if low {
+                m.entry(subscription.to_string()).or_default();
+            } else {
+                m.remove(subscription);
+            }
+        }
     }
 
     /// How much longer ARM asked us to leave `subscription` alone, if it did.
@@ -326,6 +383,21 @@ impl ArmClient {
             if left.is_zero() {
                 return Err(transient(format!("no answer within {} ms", self.timeouts.call.as_millis()), None));
             }
+            // Few requests left for this subscription: wait for its turn (the call before may be the
+            // one ARM throttles; its wait is then seen below).
+            let turn = match subscription.as_deref().and_then(|s| self.turn_of(s)) {
+                Some(t) => match tokio::time::timeout(left, t.lock_owned()).await {
+                    Ok(g) => Some(g),
+                    Err(_) => {
+                        return Err(transient(
+                            format!("no turn to call the subscription within {} ms", self.timeouts.call.as_millis()),
+                            None,
+                        ))
+                    }
+                },
+                None => None,
+            };
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             // ARM asked every client of this subscription to wait: do not call it before that time.
             if let Some((sub, wait)) = subscription.as_deref().and_then(|s| Some((s, self.throttled_for(s)?))) {
                 if wait > MAX_INLINE_THROTTLE_WAIT || self.clock.real(wait) >= left || waited_for_hold {
@@ -372,8 +444,9 @@ impl ArmClient {
                     if let Some(sub) = subscription.as_deref() {
                         if status == 429 {
                             self.hold(sub, ra.unwrap_or(DEFAULT_THROTTLE));
-                        } else if remaining(resp.headers(), method).is_some_and(|n| n < LOW_REMAINING) {
-                            self.hold(sub, LOW_REMAINING_PAUSE);
+                            self.set_low(sub, true);
+                        } else {
+                            self.set_low(sub, remaining(resp.headers(), method).is_some_and(|n| n < LOW_REMAINING));
                         }
                     }
                     let bytes = match read_body_capped(resp, MAX_BODY).await {
@@ -424,6 +497,7 @@ impl ArmClient {
             tracing::debug!(method, path, attempt, wait_ms = wait.as_millis() as u64, "ARM retrying");
             attempt += 1;
             slept += wait;
+            drop(turn);
             clock::sleep(self.clock.as_ref(), wait).await;
         }
     }

@@ -27,6 +27,12 @@ pub const IMMEDIATE_DELIVERIES: u64 = 3;
 /// The delay of that scheduled retry, at least.
 pub const TRANSIENT_BACKOFF: Duration = Duration::from_secs(30);
 
+/// How long a check waits for its subscription's turn while ARM reports the subscription nearly out of
+/// requests ([`crate::arm::ArmClient::with_turn`]) before it is scheduled again, [`TURN_BACKOFF`] later
+/// at least (acknowledged, not redelivered).
+pub const TURN_WAIT: Duration = Duration::from_secs(20);
+pub const TURN_BACKOFF: Duration = Duration::from_secs(5);
+
 /// Pages of a target's PEC list read at most; a `nextLink` left after them parks the item (a decision
 /// is only ever taken on a complete list).
 pub const MAX_PEC_PAGES: usize = 20;
@@ -89,9 +95,15 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
         let mut audit = Audit::default();
         // The reconciliation gets the budget less a sixth, kept for acting on the outcome (a send).
         let budget = app.config.budgets.check;
-        let step = match tokio::time::timeout(budget - budget / 6, reconcile(app, &item, &mut audit, &mut reply)).await
-        {
-            Ok(step) => step,
+        // While ARM reports the MPE's subscription nearly out of requests, its checks run one at a time.
+        let work =
+            app.arm.with_turn(item.mpe_id.subscription(), TURN_WAIT, reconcile(app, &item, &mut audit, &mut reply));
+        let step = match tokio::time::timeout(budget - budget / 6, work).await {
+            Ok(Some(step)) => step,
+            Ok(None) => Step::Retry(
+                format!("the subscription's other checks kept it busy for {}s", TURN_WAIT.as_secs()),
+                Some(TURN_BACKOFF),
+            ),
             Err(_) => Step::Retry(format!("the check ran past its budget ({}s)", budget.as_secs_f64()), None),
         };
         let decision = match step {

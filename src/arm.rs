@@ -71,6 +71,10 @@ pub enum ArmError {
     Refused { method: &'static str, path: String, status: u16, code: String, message: String },
     #[error("ARM {method} {path}: unreadable response: {message}")]
     BadBody { method: &'static str, path: String, message: String },
+    /// No token: the managed identity endpoint refused us for good (HTTP `status`, see
+    /// [`crate::auth::AuthError::refused`]). ARM was not called.
+    #[error("ARM {method} {path}: no token: {message}")]
+    Identity { method: &'static str, path: String, status: u16, message: String },
 }
 
 impl ArmError {
@@ -415,9 +419,15 @@ impl ArmClient {
                 continue;
             }
             // The token source bounds itself (AzureIdentity); whatever the source, not past the deadline.
-            let token = crate::auth::token_within(self.tokens.as_ref(), &self.audience, left)
-                .await
-                .map_err(|e| transient(e.to_string(), None))?;
+            let token =
+                crate::auth::token_within(self.tokens.as_ref(), &self.audience, left).await.map_err(|e| {
+                    match e.refused {
+                        Some(status) => {
+                            ArmError::Identity { method, path: path.to_string(), status, message: e.to_string() }
+                        }
+                        None => transient(e.to_string(), None),
+                    }
+                })?;
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             self.calls.fetch_add(1, Ordering::Relaxed);
             let mut req = match method {

@@ -191,14 +191,16 @@ fn park(code: ParkCode, text: String) -> Step {
     Step::Finished(Verdict::Park { reason: ParkReason::new(code, text) })
 }
 
-/// An ARM failure: transient ones retry; a 403 is a missing permission; other refusals (400 ...) will
-/// not change by waiting and park with ARM's code and message.
+/// An ARM failure: transient ones retry; a 403 (or the identity endpoint refusing a token) is a missing
+/// permission; other refusals (400 ...) will not change by waiting and park with ARM's code and message.
 fn arm_step(e: ArmError, what: &str) -> Step {
     match &e {
         ArmError::Transient { .. } => Step::Retry(format!("{what}: {e}"), e.retry_after()),
         ArmError::Refused { status: 403, .. } => park(ParkCode::Forbidden, format!("{what}: {e}")),
         ArmError::Refused { .. } => park(ParkCode::ArmRefused, format!("{what}: {e}")),
         ArmError::BadBody { .. } => park(ParkCode::UnreadableResponse, format!("{what}: {e}")),
+        // The identity endpoint refused a token twice (400/401/403): a configuration to fix, not a wait.
+        ArmError::Identity { .. } => park(ParkCode::Forbidden, format!("{what}: {e}")),
     }
 }
 
@@ -413,7 +415,7 @@ async fn approve(
             Err(e @ ArmError::Refused { status: 409 | 412 | 404, .. }) => {
                 return again(app, item, &format!("approval not applied ({e}); reading again and deciding again"))
             }
-            Err(e @ ArmError::Refused { status: 403, .. }) => {
+            Err(e @ (ArmError::Refused { status: 403, .. } | ArmError::Identity { .. })) => {
                 return park(ParkCode::Forbidden, format!("not allowed to approve {pec_id}: {e}"))
             }
             Err(e @ ArmError::Refused { .. }) => {

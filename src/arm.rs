@@ -1,9 +1,9 @@
 //! Azure Resource Manager over reqwest with an Entra ID token.
 //!
-//! Retries 429 and 5xx honouring `Retry-After` (bounded: at most [`MAX_RETRY_SLEEP`] of waiting per
-//! request, then the wait is handed to the caller on [`ArmError::Transient`]), maps 404 and 204 to
-//! "absent", never panics on a response body, refuses to follow a `nextLink` to another host (our token
-//! goes only to ARM), and counts calls. Resource ids were validated by `ResourceId`, so paths need no
+//! Retries 429 and 5xx (and a read's 409/412) honouring `Retry-After` (bounded: at most
+//! [`MAX_RETRY_SLEEP`] of waiting per request, then the wait is handed to the caller on
+//! [`ArmError::Transient`]), maps 404 and 204 to "absent", never panics on a response body, refuses
+//! to follow a `nextLink` to another host (our token goes only to ARM), and counts calls. Resource ids were validated by `ResourceId`, so paths need no
 //! escaping.
 //!
 //! Every outbound request is bounded: connect and total timeouts ([`Timeouts`]) on the shared
@@ -480,7 +480,8 @@ impl ArmClient {
                             return Ok(Written { status, body });
                         }
                         404 if method == "GET" => return Ok(Written { status, body: None }),
-                        408 | 429 | 500..=599 => {
+                        // 409/412 to a read: the resource is in the middle of a change; read it again.
+                        408 | 429 | 500..=599 | 409 | 412 if method == "GET" || !matches!(status, 409 | 412) => {
                             let (code, msg) = arm_error_parts(&bytes);
                             tracing::warn!(method, path, status, code, attempt, "ARM throttled or failed");
                             (format!("HTTP {status} {code}: {msg}"), ra)

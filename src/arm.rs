@@ -142,10 +142,11 @@ pub struct ArmClient {
     /// Per subscription (lower-case id): no ARM call before this time. Shared by every invocation of the
     /// process, so concurrent checks stop calling a subscription ARM asked to wait.
     not_before: std::sync::Mutex<std::collections::HashMap<String, chrono::DateTime<chrono::Utc>>>,
-    /// Per subscription (lower-case id) whose last answer reported few remaining requests (or a 429):
-    /// a turn of one, so its calls go one at a time and each sees the answer (a 429's wait) of the one
-    /// before. Without it, calls already on their way when ARM starts a wait land inside it.
-    turns: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Per subscription (lower-case id) whose last answer reported few remaining requests (or a 429),
+    /// or that has not answered yet: a turn of one (`Some`), so its calls go one at a time and each
+    /// sees the answer (a 429's wait) of the one before. Without it, calls already on their way when
+    /// ARM starts a wait land inside it. `None`: plenty left, calls run concurrently.
+    turns: std::sync::Mutex<std::collections::HashMap<String, Option<Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 tokio::task_local! {
@@ -257,7 +258,7 @@ impl ArmClient {
 
     /// Whether calls to `subscription` currently go one at a time (few remaining requests, or a 429).
     pub fn one_at_a_time(&self, subscription: &str) -> bool {
-        self.turns.lock().is_ok_and(|m| m.contains_key(&subscription.to_ascii_lowercase()))
+        self.turns.lock().is_ok_and(|m| matches!(m.get(&subscription.to_ascii_lowercase()), Some(Some(_))))
     }
 
     /// The subscription's turn, when its calls go one at a time and this task does not hold it already.
@@ -265,7 +266,10 @@ impl ArmClient {
         if HELD_TURN.try_with(|held| held == subscription).unwrap_or(false) {
             return None;
         }
-        self.turns.lock().ok()?.get(subscription).cloned()
+        // A subscription not heard from yet starts one at a time: its first answer tells how many
+        // requests are left before a burst of concurrent first calls could run into a 429's wait.
+        let mut m = self.turns.lock().ok()?;
+        m.entry(subscription.to_string()).or_insert_with(|| Some(Default::default())).clone()
     }
 
     /// Run `work` (one check) as a unit on `subscription`: while the subscription's calls go one at a
@@ -291,10 +295,11 @@ impl ArmClient {
     /// go one at a time; plenty (or nothing said) lets them run concurrently again.
     fn set_low(&self, subscription: &str, low: bool) {
         if let Ok(mut m) = self.turns.lock() {
-            if low {
-                m.entry(subscription.to_string()).or_default();
-            } else {
-                m.remove(subscription);
+            let turn = m.entry(subscription.to_string()).or_default();
+            if !low {
+                *turn = None;
+            } else if turn.is_none() {
+                *turn = Some(Default::default());
             }
         }
     }

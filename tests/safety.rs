@@ -81,6 +81,9 @@ async fn serve_arm(State(st): State<Shared>, method: Method, uri: Uri, headers: 
     arm.log.push((method.to_string(), path.clone(), if_match.clone(), json_body.clone()));
     if method == Method::GET && !arm.read_faults.is_empty() {
         let status = arm.read_faults.remove(0);
+        if status == 403 {
+            return arm_error(403, "AuthorizationFailed", "The client does not have authorization to perform action.");
+        }
         return arm_error(status, "Conflict", "The resource is being updated; retry the read.");
     }
     if let Some(target) = lower.strip_suffix("/providers/microsoft.resources/tags/default") {
@@ -806,6 +809,24 @@ async fn a_read_answered_409_or_412_is_read_again() {
     assert_eq!(run.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", run.logs());
     assert!(run.logs().contains("transient"), "{}", run.logs());
     assert!(run.parked().is_none() && puts(&arm).is_empty());
+}
+
+/// ARM answering a read 403 (the role is missing): parked `forbidden` with ARM's code and message,
+/// acknowledged, never retried and nothing approved.
+#[tokio::test]
+async fn a_read_answered_403_parks_forbidden_with_arms_message() {
+    let s = Service::DataFactory;
+    let st = storage(SUB_A, "st1");
+    let mpe = mpe_id(s, SUB_A, "mpe-403");
+    let a = Arm { read_faults: vec![403], ..scripted(s, &mpe, &st, vec![ours(s, &mpe, &st, "Pending", MSG)]) };
+    let (arm, base) = start_arm(a).await;
+    let run = check(&base, &mpe, &[]).await;
+    assert_eq!(run.status, StatusCode::OK, "{}", run.logs());
+    let (code, reason) = run.parked().expect("parked");
+    assert_eq!(code, "forbidden");
+    assert!(reason.contains("AuthorizationFailed") && reason.contains("does not have authorization"), "{reason}");
+    assert_eq!(arm.lock().unwrap().log.len(), 1, "one read, not retried");
+    assert!(puts(&arm).is_empty());
 }
 
 /// `mpe-approver check <id>` (handler::inspect): a dry run unless asked to approve, and it never

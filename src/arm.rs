@@ -286,6 +286,11 @@ impl ArmClient {
         let sub = subscription.to_ascii_lowercase();
         let Some(turn) = self.turn_of(&sub) else { return Some(work.await) };
         let guard = tokio::time::timeout(self.clock.real(wait), turn.lock_owned()).await.ok()?;
+        if !self.one_at_a_time(&sub) {
+            // The check before learned that plenty is left: no need to queue behind each other.
+            drop(guard);
+            return Some(work.await);
+        }
         let out = HELD_TURN.scope(sub, work).await;
         drop(guard);
         Some(out)
@@ -396,6 +401,8 @@ impl ArmClient {
             // one ARM throttles; its wait is then seen below).
             let turn = match subscription.as_deref().and_then(|s| self.turn_of(s)) {
                 Some(t) => match tokio::time::timeout(left, t.lock_owned()).await {
+                    // Plenty left after all (the call before said so): go without holding the turn.
+                    Ok(_) if subscription.as_deref().is_some_and(|s| !self.one_at_a_time(s)) => None,
                     Ok(g) => Some(g),
                     Err(_) => {
                         return Err(transient(

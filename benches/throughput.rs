@@ -5,7 +5,12 @@
 //! 2. The pure decision: ns per `decide()` with a target holding 20 PECs.
 //! 3. A burst of MPEs through the simulator and the in-process handler (compressed time): real time
 //!    until all are approved, invocation latency percentiles, ARM calls per MPE, peak RSS.
+//! 4. The same under a busy tenant's throttling (the simulator's `SimOptions::throttle`): 200 MPEs
+//!    across 20 subscriptions, every 25th call of a subscription 429 with a 20 s wait, then every 5th
+//!    with a 1 s wait: outcomes, wrong approvals, ARM calls per approval, calls made inside a
+//!    subscription's wait, failed invocations, pending→approved percentiles.
 //!
+//! `cargo bench --bench throughput -- throttled` runs only the throttled runs;
 //! `cargo bench --bench throughput -- endless-body` runs only the first (it needs no optimised build to
 //! be meaningful: `cargo bench --profile dev --bench throughput -- endless-body`).
 
@@ -15,7 +20,7 @@ mod faulty_server;
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use azure_sim::{write_success_event, MpeSpec};
+use azure_sim::{write_success_event, MpeSpec, SimOptions, Throttle};
 use common::in_group;
 use mpe_approver::decision::{decide, Observation, Progress, Schedule};
 use mpe_approver::demo::Harness;
@@ -195,17 +200,113 @@ async fn bench_burst(n: usize, scale: f64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// 200 MPEs across 20 subscriptions (one Storage target each, the default same-subscription policy)
+/// under `throttle`, in compressed time; prints the figures README's "When Azure misbehaves" quotes.
+async fn bench_throttled(n: usize, subs: usize, throttle: Throttle, scale: f64) -> anyhow::Result<()> {
+    let options = SimOptions { throttle: Some(throttle), ..Default::default() };
+    let h = Harness::start_with(scale, &[], options).await?;
+    let sub_ids: Vec<String> = (0..subs).map(|s| format!("7d3c2b1a-0000-4000-8000-{s:012x}")).collect();
+    let targets: Vec<ResourceId> =
+        sub_ids.iter().map(|s| in_group(s, "rg/providers/Microsoft.Storage/storageAccounts/st")).collect();
+    for t in &targets {
+        h.sim.add_target(t)?;
+    }
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let s = i % subs;
+        let id = in_group(
+            &sub_ids[s],
+            &format!("rg/providers/Microsoft.StreamAnalytics/clusters/c{}/privateEndpoints/pe{i}", i % 3),
+        );
+        let pending = 3 + (i % 20) as u64;
+        h.sim.add_mpe(
+            MpeSpec::new(id.clone(), targets[s].clone()).timing(Duration::from_secs(2), Duration::from_secs(pending)),
+        )?;
+        ids.push(id);
+    }
+    let started = Instant::now();
+    let t0 = mpe_approver::clock::Clock::now(h.clock.as_ref());
+    let pump = h.host.run_queue_pump("mpe-approvals", Duration::from_millis(5))?;
+    for id in &ids {
+        h.host.deliver_event(&write_success_event(id, mpe_approver::clock::Clock::now(h.clock.as_ref()))).await?;
+    }
+    // At most 30 simulated minutes (the give-up time is 2 h): every MPE approved, parked or dead-lettered.
+    let limit = chrono::Duration::minutes(30);
+    loop {
+        let r = h.sim.report();
+        let approved = r.mpes.iter().filter(|m| m.pec_approved_at.is_some()).count();
+        let settled = approved + h.sim.parked().len() + h.sim.dead_letters().len();
+        if settled >= n || mpe_approver::clock::Clock::now(h.clock.as_ref()) - t0 > limit {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let real = started.elapsed();
+    let simulated = (mpe_approver::clock::Clock::now(h.clock.as_ref()) - t0).num_milliseconds() as f64 / 1000.0;
+    pump.stop().await;
+    let r = h.sim.report();
+    let approved = r.mpes.iter().filter(|m| m.pec_approved_at.is_some()).count();
+    let puts: u64 = r.mpes.iter().map(|m| u64::from(m.approve_puts)).sum();
+    let reads = r.arm_calls_total.saturating_sub(puts);
+    let mut lat: Vec<f64> = r.mpes.iter().filter_map(|m| m.approval_latency_secs).collect();
+    lat.sort_by(|a, b| a.total_cmp(b));
+    let pct = |v: &[f64], p: f64| v.get(((v.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(f64::NAN);
+    let per = |x: u64| if approved == 0 { f64::NAN } else { x as f64 / approved as f64 };
+    let t = r.throttle;
+    println!(
+        "throttled: {n} MPEs across {subs} subscriptions, every {}th call of a subscription 429 + {} s wait \
+         ({simulated:.0} simulated s in {:.1} s real, {scale}x compressed):",
+        throttle.every,
+        throttle.wait.as_secs(),
+        real.as_secs_f64()
+    );
+    println!(
+        "  approved {approved}/{n}, parked {}, dead-lettered {}, wrong approvals (race violations) {}",
+        h.sim.parked().len(),
+        h.sim.dead_letters().len(),
+        r.violations.len()
+    );
+    println!(
+        "  ARM calls {} ({:.1} per approval; reads {reads}, {:.1} per approval); 429s that started a wait {}",
+        r.arm_calls_total,
+        per(r.arm_calls_total),
+        per(reads),
+        t.waits_started
+    );
+    println!(
+        "  calls inside a subscription's wait: {} ({:.1}% of calls)",
+        t.inside_wait,
+        if r.arm_calls_total == 0 { 0.0 } else { 100.0 * t.inside_wait as f64 / r.arm_calls_total as f64 }
+    );
+    println!(
+        "  invocations {} ({} failed, i.e. redelivered); pending→approved (simulated s): median {:.1}  p95 {:.1}  max {:.1}",
+        r.invocations.total,
+        r.invocations.failed,
+        pct(&lat, 0.5),
+        pct(&lat, 0.95),
+        lat.last().copied().unwrap_or(f64::NAN)
+    );
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     if std::env::args().any(|a| a == "--list") {
         return Ok(());
     }
     let only_endless = std::env::args().any(|a| a == "endless-body");
+    let only_throttled = std::env::args().any(|a| a == "throttled");
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    // First, while the process is small, so its peak RSS is the body's doing.
-    rt.block_on(bench_endless_body())?;
-    if only_endless {
-        return Ok(());
+    if !only_throttled {
+        // First, while the process is small, so its peak RSS is the body's doing.
+        rt.block_on(bench_endless_body())?;
+        if only_endless {
+            return Ok(());
+        }
+        bench_decide();
+        rt.block_on(bench_burst(300, 20.0))?;
     }
-    bench_decide();
-    rt.block_on(bench_burst(300, 20.0))
+    for (every, wait) in [(25, 20), (5, 1)] {
+        rt.block_on(bench_throttled(200, 20, Throttle { every, wait: Duration::from_secs(wait) }, 20.0))?;
+    }
+    Ok(())
 }

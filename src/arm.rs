@@ -1,9 +1,9 @@
 //! Azure Resource Manager over reqwest with an Entra ID token.
 //!
-//! Retries 429 and 5xx honouring `Retry-After` (bounded: at most [`MAX_RETRY_SLEEP`] of waiting per
-//! request, then the wait is handed to the caller on [`ArmError::Transient`]), maps 404 and 204 to
-//! "absent", never panics on a response body, refuses to follow a `nextLink` to another host (our token
-//! goes only to ARM), and counts calls. Resource ids were validated by `ResourceId`, so paths need no
+//! Retries 429 and 5xx (and a read's 409/412) honouring `Retry-After` (bounded: at most
+//! [`MAX_RETRY_SLEEP`] of waiting per request, then the wait is handed to the caller on
+//! [`ArmError::Transient`]), maps 404 and 204 to "absent", never panics on a response body, refuses
+//! to follow a `nextLink` to another host (our token goes only to ARM), and counts calls. Resource ids were validated by `ResourceId`, so paths need no
 //! escaping.
 //!
 //! Every outbound request is bounded: connect and total timeouts ([`Timeouts`]) on the shared
@@ -71,6 +71,10 @@ pub enum ArmError {
     Refused { method: &'static str, path: String, status: u16, code: String, message: String },
     #[error("ARM {method} {path}: unreadable response: {message}")]
     BadBody { method: &'static str, path: String, message: String },
+    /// No token: the managed identity endpoint refused us for good (HTTP `status`, see
+    /// [`crate::auth::AuthError::refused`]). ARM was not called.
+    #[error("ARM {method} {path}: no token: {message}")]
+    Identity { method: &'static str, path: String, status: u16, message: String },
 }
 
 impl ArmError {
@@ -138,17 +142,30 @@ pub struct ArmClient {
     /// Per subscription (lower-case id): no ARM call before this time. Shared by every invocation of the
     /// process, so concurrent checks stop calling a subscription ARM asked to wait.
     not_before: std::sync::Mutex<std::collections::HashMap<String, chrono::DateTime<chrono::Utc>>>,
+    /// Per subscription (lower-case id) whose last answer reported few remaining requests (or a 429),
+    /// or that has not answered yet: a turn of one (`Some`), so its calls go one at a time and each
+    /// sees the answer (a 429's wait) of the one before. Without it, calls already on their way when
+    /// ARM starts a wait land inside it. `None`: plenty left, calls run concurrently.
+    turns: std::sync::Mutex<std::collections::HashMap<String, Option<Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+tokio::task_local! {
+    /// The subscription (lower-case) whose turn this task holds for a whole unit of work
+    /// ([`ArmClient::with_turn`]): its calls then need no turn of their own.
+    static HELD_TURN: String;
 }
 
 /// A wait this short for a throttled subscription is slept inside the call; a longer one is handed back
 /// to the caller (`ArmError::Transient::retry_after`) to reschedule by.
 pub const MAX_INLINE_THROTTLE_WAIT: Duration = Duration::from_secs(1);
 /// When ARM reports fewer remaining requests than this for a subscription (`x-ms-ratelimit-remaining-
-/// subscription-reads` / `-writes`), calls to it pause for [`LOW_REMAINING_PAUSE`]: slowing down before a 429.
-/// ARM's token bucket refills a subscription's reads at 25 per second (Azure docs, "Understand how
-/// Azure Resource Manager throttles requests"), so one second refills about this many.
+/// subscription-reads` / `-writes`), or answers it 429, calls to that subscription go one at a time
+/// (every invocation of the process) until an answer reports more again: each call sees the previous
+/// answer, so the call ARM throttles is the only one on its way and none arrives inside the wait it
+/// starts. One call at a time (tens of milliseconds each) is also slower than ARM's token bucket
+/// refills a subscription's reads, 25 per second (Azure docs, "Understand how Azure Resource Manager
+/// throttles requests").
 pub const LOW_REMAINING: u64 = 25;
-pub const LOW_REMAINING_PAUSE: Duration = Duration::from_secs(1);
 /// The longest `Retry-After` slept inside a call; a longer one returns at once with the wait.
 pub const MAX_INLINE_RETRY_AFTER: Duration = Duration::from_secs(2);
 /// The wait assumed for a 429 without `Retry-After`.
@@ -235,7 +252,61 @@ impl ArmClient {
             timeouts,
             calls: AtomicU64::new(0),
             not_before: Default::default(),
+            turns: Default::default(),
         })
+    }
+
+    /// Whether calls to `subscription` currently go one at a time (few remaining requests, or a 429).
+    pub fn one_at_a_time(&self, subscription: &str) -> bool {
+        self.turns.lock().is_ok_and(|m| matches!(m.get(&subscription.to_ascii_lowercase()), Some(Some(_))))
+    }
+
+    /// The subscription's turn, when its calls go one at a time and this task does not hold it already.
+    fn turn_of(&self, subscription: &str) -> Option<Arc<tokio::sync::Mutex<()>>> {
+        if HELD_TURN.try_with(|held| held == subscription).unwrap_or(false) {
+            return None;
+        }
+        // A subscription not heard from yet starts one at a time: its first answer tells how many
+        // requests are left before a burst of concurrent first calls could run into a 429's wait.
+        let mut m = self.turns.lock().ok()?;
+        m.entry(subscription.to_string()).or_insert_with(|| Some(Default::default())).clone()
+    }
+
+    /// Run `work` (one check) as a unit on `subscription`: while the subscription's calls go one at a
+    /// time ([`ArmClient::one_at_a_time`]), it waits for the subscription's turn, at most `wait` (this
+    /// clock's time; `None` when no turn came), and keeps it until it ends, so its calls are not
+    /// interleaved with other checks' calls: a 429 then interrupts one check, not every check of the
+    /// subscription halfway (each of which would start again from its first read).
+    pub async fn with_turn<F: std::future::Future>(
+        &self,
+        subscription: &str,
+        wait: Duration,
+        work: F,
+    ) -> Option<F::Output> {
+        let sub = subscription.to_ascii_lowercase();
+        let Some(turn) = self.turn_of(&sub) else { return Some(work.await) };
+        let guard = tokio::time::timeout(self.clock.real(wait), turn.lock_owned()).await.ok()?;
+        if !self.one_at_a_time(&sub) {
+            // The check before learned that plenty is left: no need to queue behind each other.
+            drop(guard);
+            return Some(work.await);
+        }
+        let out = HELD_TURN.scope(sub, work).await;
+        drop(guard);
+        Some(out)
+    }
+
+    /// Record what ARM said of the subscription's remaining requests: low (or a 429) makes its calls
+    /// go one at a time; plenty (or nothing said) lets them run concurrently again.
+    fn set_low(&self, subscription: &str, low: bool) {
+        if let Ok(mut m) = self.turns.lock() {
+            let turn = m.entry(subscription.to_string()).or_default();
+            if !low {
+                *turn = None;
+            } else if turn.is_none() {
+                *turn = Some(Default::default());
+            }
+        }
     }
 
     /// How much longer ARM asked us to leave `subscription` alone, if it did.
@@ -326,6 +397,23 @@ impl ArmClient {
             if left.is_zero() {
                 return Err(transient(format!("no answer within {} ms", self.timeouts.call.as_millis()), None));
             }
+            // Few requests left for this subscription: wait for its turn (the call before may be the
+            // one ARM throttles; its wait is then seen below).
+            let turn = match subscription.as_deref().and_then(|s| self.turn_of(s)) {
+                Some(t) => match tokio::time::timeout(left, t.lock_owned()).await {
+                    // Plenty left after all (the call before said so): go without holding the turn.
+                    Ok(_) if subscription.as_deref().is_some_and(|s| !self.one_at_a_time(s)) => None,
+                    Ok(g) => Some(g),
+                    Err(_) => {
+                        return Err(transient(
+                            format!("no turn to call the subscription within {} ms", self.timeouts.call.as_millis()),
+                            None,
+                        ))
+                    }
+                },
+                None => None,
+            };
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             // ARM asked every client of this subscription to wait: do not call it before that time.
             if let Some((sub, wait)) = subscription.as_deref().and_then(|s| Some((s, self.throttled_for(s)?))) {
                 if wait > MAX_INLINE_THROTTLE_WAIT || self.clock.real(wait) >= left || waited_for_hold {
@@ -343,9 +431,15 @@ impl ArmClient {
                 continue;
             }
             // The token source bounds itself (AzureIdentity); whatever the source, not past the deadline.
-            let token = crate::auth::token_within(self.tokens.as_ref(), &self.audience, left)
-                .await
-                .map_err(|e| transient(e.to_string(), None))?;
+            let token =
+                crate::auth::token_within(self.tokens.as_ref(), &self.audience, left).await.map_err(|e| {
+                    match e.refused {
+                        Some(status) => {
+                            ArmError::Identity { method, path: path.to_string(), status, message: e.to_string() }
+                        }
+                        None => transient(e.to_string(), None),
+                    }
+                })?;
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             self.calls.fetch_add(1, Ordering::Relaxed);
             let mut req = match method {
@@ -372,8 +466,9 @@ impl ArmClient {
                     if let Some(sub) = subscription.as_deref() {
                         if status == 429 {
                             self.hold(sub, ra.unwrap_or(DEFAULT_THROTTLE));
-                        } else if remaining(resp.headers(), method).is_some_and(|n| n < LOW_REMAINING) {
-                            self.hold(sub, LOW_REMAINING_PAUSE);
+                            self.set_low(sub, true);
+                        } else {
+                            self.set_low(sub, remaining(resp.headers(), method).is_some_and(|n| n < LOW_REMAINING));
                         }
                     }
                     let bytes = match read_body_capped(resp, MAX_BODY).await {
@@ -397,7 +492,8 @@ impl ArmClient {
                             return Ok(Written { status, body });
                         }
                         404 if method == "GET" => return Ok(Written { status, body: None }),
-                        408 | 429 | 500..=599 => {
+                        // 409/412 to a read: the resource is in the middle of a change; read it again.
+                        408 | 429 | 500..=599 | 409 | 412 if method == "GET" || !matches!(status, 409 | 412) => {
                             let (code, msg) = arm_error_parts(&bytes);
                             tracing::warn!(method, path, status, code, attempt, "ARM throttled or failed");
                             (format!("HTTP {status} {code}: {msg}"), ra)
@@ -424,6 +520,7 @@ impl ArmClient {
             tracing::debug!(method, path, attempt, wait_ms = wait.as_millis() as u64, "ARM retrying");
             attempt += 1;
             slept += wait;
+            drop(turn);
             clock::sleep(self.clock.as_ref(), wait).await;
         }
     }

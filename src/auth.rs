@@ -30,7 +30,22 @@ pub const IDENTITY_MAX_RETRIES: u32 = 2;
 pub struct AuthError {
     pub audience: String,
     pub message: String,
+    /// The identity endpoint refused the request (HTTP 400, 401 or 403: the identity is not assigned,
+    /// the secret header is wrong, or the identity may not have a token), again after one fresh
+    /// request. Waiting will not help: the check parks with the reason. `None`: a transient failure.
+    pub refused: Option<u16>,
 }
+
+impl AuthError {
+    /// A failure worth retrying later (slow, unreachable or failing endpoint).
+    pub fn transient(audience: &str, message: impl Into<String>) -> Self {
+        AuthError { audience: audience.to_string(), message: message.into(), refused: None }
+    }
+}
+
+/// Identity endpoint answers that no retry fixes: 400 (identity not assigned), 401 (wrong secret
+/// header), 403 (not allowed).
+pub const REFUSED_STATUSES: [u16; 3] = [400, 401, 403];
 
 #[async_trait]
 pub trait TokenSource: Send + Sync {
@@ -42,10 +57,10 @@ pub trait TokenSource: Send + Sync {
 pub async fn token_within(tokens: &dyn TokenSource, audience: &str, limit: Duration) -> Result<String, AuthError> {
     match tokio::time::timeout(limit, tokens.token(audience)).await {
         Ok(r) => r,
-        Err(_) => Err(AuthError {
-            audience: audience.to_string(),
-            message: format!("no token within {} ms (identity endpoint too slow or not answering)", limit.as_millis()),
-        }),
+        Err(_) => Err(AuthError::transient(
+            audience,
+            format!("no token within {} ms (identity endpoint too slow or not answering)", limit.as_millis()),
+        )),
     }
 }
 
@@ -113,17 +128,57 @@ impl AzureIdentity {
 impl TokenSource for AzureIdentity {
     async fn token(&self, audience: &str) -> Result<String, AuthError> {
         let scope = format!("{}/.default", audience.trim_end_matches('/'));
-        let fail = |message: String| AuthError { audience: audience.to_string(), message };
-        match tokio::time::timeout(self.token_timeout, self.credential.get_token(&[scope.as_str()], None)).await {
-            Ok(Ok(t)) => Ok(t.token.secret().to_string()),
-            Ok(Err(e)) => Err(fail(format!("{} ({})", chain(&e), self.kind))),
-            Err(_) => Err(fail(format!(
+        let fail = |message: String| AuthError::transient(audience, message);
+        let started = tokio::time::Instant::now();
+        let too_slow = || {
+            fail(format!(
                 "no token within {} ms ({}: identity endpoint too slow or not answering)",
                 self.token_timeout.as_millis(),
                 self.kind
-            ))),
+            ))
+        };
+        let mut refreshed = false;
+        loop {
+            let left = self.token_timeout.saturating_sub(started.elapsed());
+            match tokio::time::timeout(left, self.credential.get_token(&[scope.as_str()], None)).await {
+                Ok(Ok(t)) => return Ok(t.token.secret().to_string()),
+                Ok(Err(e)) => match refused_status(&e) {
+                    // 401/403/400: once more with a fresh request (a secret or an assignment may just
+                    // have changed), then it is the answer.
+                    Some(_) if !refreshed => refreshed = true,
+                    Some(status) => {
+                        return Err(AuthError {
+                            refused: Some(status),
+                            ..fail(format!(
+                                "the identity endpoint refused the token request (HTTP {status}), twice: {} ({})",
+                                chain(&e),
+                                self.kind
+                            ))
+                        })
+                    }
+                    None => return Err(fail(format!("{} ({})", chain(&e), self.kind))),
+                },
+                Err(_) => return Err(too_slow()),
+            }
         }
     }
+}
+
+/// The identity endpoint's HTTP status when it refused the request for good ([`REFUSED_STATUSES`]),
+/// found anywhere in the error's chain (the credential wraps the endpoint's response in its own error).
+fn refused_status(e: &azure_core::Error) -> Option<u16> {
+    let of = |e: &azure_core::Error| match e.kind() {
+        azure_core::error::ErrorKind::HttpResponse { status, .. } => Some(u16::from(*status)),
+        _ => None,
+    };
+    let mut status = of(e);
+    let mut cur = std::error::Error::source(e);
+    while status.is_none() {
+        let Some(inner) = cur else { break };
+        status = inner.downcast_ref::<azure_core::Error>().and_then(of);
+        cur = inner.source();
+    }
+    status.filter(|s| REFUSED_STATUSES.contains(s))
 }
 
 /// An error and its causes, `outer: inner: ...` (the SDK wraps the transport's reason in a generic one).

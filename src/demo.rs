@@ -111,7 +111,7 @@ impl IdentityEndpointTokens {
 #[async_trait]
 impl TokenSource for IdentityEndpointTokens {
     async fn token(&self, audience: &str) -> Result<String, AuthError> {
-        let err = |m: String| AuthError { audience: audience.to_string(), message: m };
+        let err = |m: String| AuthError::transient(audience, m);
         if let Some(t) = self.cache.lock().map_err(|_| err("token cache poisoned".into()))?.get(audience) {
             return Ok(t.clone());
         }

@@ -1,6 +1,7 @@
 //! The managed identity client is bounded: an App Service identity endpoint (a local faulty server)
 //! that hangs, answers 500, or sends a body without end costs a few (injected, short) timeouts and
-//! ends in an error that ARM reports as transient; a good endpoint still yields a token.
+//! ends in an error that ARM reports as transient; one that answers 400, 401 or 403 is asked once more
+//! and then parks the check with its reason; a good endpoint still yields a token.
 //!
 //! `ManagedIdentityCredential` reads `IDENTITY_ENDPOINT`/`IDENTITY_HEADER` from the process
 //! environment, so this binary holds a single test that sets them for each scenario in turn.
@@ -103,4 +104,71 @@ async fn identity_endpoint_faults_end_promptly_in_errors() {
     let e = token(&identity).await.expect_err("an endless body gives no token");
     assert!(e.contains("larger than"), "{e}");
     tokio::time::timeout(HANG_GUARD, server.client_gone.recv()).await.expect("client never hung up").expect("gone");
+
+    // 400 (identity not assigned), 401 (wrong secret header), 403 (not allowed): asked once more (one
+    // token refresh), then refused for good. ARM turns that into `ArmError::Identity` without calling
+    // ARM, and a check parks `forbidden` with the identity endpoint's reason instead of retrying.
+    for (status, body) in [
+        ("400 Bad Request", r#"{"error":"invalid_request","error_description":"Identity not found"}"#),
+        ("401 Unauthorized", r#"{"statusCode":401,"message":"Unauthorized: the X-IDENTITY-HEADER is not valid"}"#),
+        ("403 Forbidden", r#"{"statusCode":403,"message":"Forbidden: no token for this identity"}"#),
+    ] {
+        let code: u16 = status[..3].parse().expect("status code");
+        let (identity, server) = identity_for(Fault::Answer { status, headers: vec![], body: body.into() }).await;
+        let e = tokio::time::timeout(HANG_GUARD, identity.token(AUDIENCE)).await.expect("hung").expect_err("refused");
+        assert_eq!(e.refused, Some(code), "{status}: {e}");
+        assert_eq!(
+            server.requests.load(std::sync::atomic::Ordering::Relaxed),
+            2,
+            "{status}: one refresh, then the answer"
+        );
+        check_parks_when_the_identity_refuses(identity, code).await;
+    }
+}
+
+/// One `MpeCheck` with a token source the identity endpoint refuses: parked `forbidden` with the
+/// endpoint's status, acknowledged (not redelivered), ARM never called.
+async fn check_parks_when_the_identity_refuses(identity: AzureIdentity, status: u16) {
+    use axum::http::Request;
+    use common::doubles::Recorder;
+    use mpe_approver::handler::{router, App};
+    use mpe_approver::servicebus::props;
+    use mpe_approver::workitem::{Origin, WorkItem};
+    use tower::ServiceExt;
+    let config = mpe_approver::config::Config::from_lookup(|k| match k {
+        "MPE_ARM_ENDPOINT" => Some("http://127.0.0.1:9".into()),
+        "MPE_SERVICEBUS_ENDPOINT" => Some("http://127.0.0.1:9/sb".into()),
+        _ => None,
+    })
+    .expect("config");
+    let clock: Arc<dyn mpe_approver::clock::Clock> = Arc::new(compressed(1000.0));
+    let arm =
+        ArmClient::with_timeouts(&config.arm_endpoint, AUDIENCE.into(), Arc::new(identity), clock.clone(), short())
+            .expect("ARM client");
+    let sender = Arc::new(Recorder::default());
+    let app = Arc::new(App { config, arm, sender: sender.clone(), clock: clock.clone() });
+    let id = ResourceId::parse(
+        "/subscriptions/s/resourceGroups/rg/providers/Microsoft.StreamAnalytics/clusters/c/privateEndpoints/pe",
+    )
+    .expect("id");
+    let item = WorkItem::new(id, mpe_approver::clock::Clock::now(clock.as_ref()), "corr-id".into(), Origin::EventGrid);
+    let body =
+        serde_json::json!({"Data": {"message": item.to_json()}, "Metadata": {"DeliveryCount": 1, "MessageId": "m"}});
+    let req = Request::post("/MpeCheck")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(body.to_string()));
+    let resp = tokio::time::timeout(HANG_GUARD, router(app.clone()).oneshot(req.expect("request")))
+        .await
+        .expect("check hung")
+        .expect("response");
+    assert_eq!(resp.status(), axum::http::StatusCode::OK, "{status}: acknowledged, not redelivered");
+    assert_eq!(app.arm.calls(), 0, "{status}: no ARM request without a token");
+    let sent = sender.sent.lock().unwrap();
+    assert_eq!(sent.len(), 1, "{status}: parked");
+    let (queue, m) = &sent[0];
+    assert_eq!(queue, "mpe-approvals-parked");
+    let get = |k: &str| m.properties.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    assert_eq!(get(props::PARK_CODE), "forbidden", "{status}");
+    let reason = get(props::PARK_REASON);
+    assert!(reason.contains(&format!("HTTP {status}")), "{status}: the reason names the identity's answer: {reason}");
 }

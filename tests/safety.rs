@@ -57,6 +57,8 @@ struct Arm {
     put_faults: Vec<(u16, &'static str)>,
     /// The first n reads of an MPE answer 404 (a read replica behind the write).
     mpe_missing_reads: usize,
+    /// Answers for the next GETs (any resource), in order, before the normal behaviour.
+    read_faults: Vec<u16>,
     /// Every request: method, path, If-Match, body.
     log: Vec<(String, String, Option<String>, Option<Value>)>,
     base: String,
@@ -77,6 +79,13 @@ async fn serve_arm(State(st): State<Shared>, method: Method, uri: Uri, headers: 
     let json_body: Option<Value> = serde_json::from_slice(&body).ok();
     let mut arm = st.lock().unwrap();
     arm.log.push((method.to_string(), path.clone(), if_match.clone(), json_body.clone()));
+    if method == Method::GET && !arm.read_faults.is_empty() {
+        let status = arm.read_faults.remove(0);
+        if status == 403 {
+            return arm_error(403, "AuthorizationFailed", "The client does not have authorization to perform action.");
+        }
+        return arm_error(status, "Conflict", "The resource is being updated; retry the read.");
+    }
     if let Some(target) = lower.strip_suffix("/providers/microsoft.resources/tags/default") {
         let tags = arm.tags.get(target).cloned().unwrap_or_else(|| json!({}));
         return Json(
@@ -773,6 +782,51 @@ async fn a_404_mpe_is_read_again_before_the_chain_ends() {
     assert_eq!(run.result(), "MPE deleted", "{}", run.logs());
     let reads = arm.lock().unwrap().log.iter().filter(|(m, p, ..)| m == "GET" && p.ends_with("/mpe-gone")).count();
     assert_eq!(reads, 2, "read twice before ending");
+}
+
+/// ARM answering a read 409 (Conflict) or 412 (Precondition Failed): the resource is in the middle of
+/// a change, so it is read again (inside the call, then by redelivery), never parked as refused.
+#[tokio::test]
+async fn a_read_answered_409_or_412_is_read_again() {
+    let s = Service::StreamAnalytics;
+    let st = storage(SUB_A, "st1");
+    for (name, faults) in [("mpe-409", vec![409]), ("mpe-412", vec![412]), ("mpe-both", vec![409, 412])] {
+        let mpe = mpe_id(s, SUB_A, name);
+        let a = Arm { read_faults: faults.clone(), ..scripted(s, &mpe, &st, vec![ours(s, &mpe, &st, "Pending", MSG)]) };
+        let (arm, base) = start_arm(a).await;
+        let run = check(&base, &mpe, &[]).await;
+        assert_eq!(run.result(), "approved", "{faults:?}: {}", run.logs());
+        assert!(run.parked().is_none());
+        assert_eq!(puts(&arm).len(), 1);
+        let reads = arm.lock().unwrap().log.iter().filter(|(m, p, ..)| m == "GET" && p.ends_with(name)).count();
+        assert_eq!(reads, faults.len() + 1, "{faults:?}: the MPE was read again after each");
+    }
+    // A read that keeps answering 409: a transient failure (Service Bus redelivers), never parked.
+    let mpe = mpe_id(s, SUB_A, "mpe-busy");
+    let a = Arm { read_faults: vec![409; 50], ..scripted(s, &mpe, &st, vec![ours(s, &mpe, &st, "Pending", MSG)]) };
+    let (arm, base) = start_arm(a).await;
+    let run = check(&base, &mpe, &[]).await;
+    assert_eq!(run.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", run.logs());
+    assert!(run.logs().contains("transient"), "{}", run.logs());
+    assert!(run.parked().is_none() && puts(&arm).is_empty());
+}
+
+/// ARM answering a read 403 (the role is missing): parked `forbidden` with ARM's code and message,
+/// acknowledged, never retried and nothing approved.
+#[tokio::test]
+async fn a_read_answered_403_parks_forbidden_with_arms_message() {
+    let s = Service::DataFactory;
+    let st = storage(SUB_A, "st1");
+    let mpe = mpe_id(s, SUB_A, "mpe-403");
+    let a = Arm { read_faults: vec![403], ..scripted(s, &mpe, &st, vec![ours(s, &mpe, &st, "Pending", MSG)]) };
+    let (arm, base) = start_arm(a).await;
+    let run = check(&base, &mpe, &[]).await;
+    assert_eq!(run.status, StatusCode::OK, "{}", run.logs());
+    let (code, reason) = run.parked().expect("parked");
+    assert_eq!(code, "forbidden");
+    assert!(reason.contains("AuthorizationFailed") && reason.contains("does not have authorization"), "{reason}");
+    assert_eq!(arm.lock().unwrap().log.len(), 1, "one read, not retried");
+    assert!(puts(&arm).is_empty());
 }
 
 /// `mpe-approver check <id>` (handler::inspect): a dry run unless asked to approve, and it never

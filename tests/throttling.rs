@@ -1,7 +1,8 @@
 //! Throttling as ARM asks (issue 10): a `Retry-After` longer than a redelivery is honoured in full by
 //! scheduling the check for then (never slept inside the invocation, never an immediate redelivery), the
 //! wait is remembered per subscription for every invocation of the process, and a low
-//! `x-ms-ratelimit-remaining-subscription-reads` slows calls to that subscription before the 429.
+//! `x-ms-ratelimit-remaining-subscription-reads` makes calls to that subscription go one at a time, so
+//! none is on its way when ARM starts a wait.
 
 mod common;
 
@@ -16,6 +17,7 @@ use mpe_approver::config::Config;
 use mpe_approver::handler::{router, App};
 use mpe_approver::workitem::{Origin, WorkItem};
 use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tower::ServiceExt;
@@ -24,6 +26,9 @@ const NOW: &str = "2026-11-23T10:00:00Z";
 const THROTTLED: &str = "00000000-0000-0000-0000-0000000000a1";
 const LOW: &str = "00000000-0000-0000-0000-0000000000a2";
 const CALM: &str = "00000000-0000-0000-0000-0000000000a3";
+
+static LOW_IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+static LOW_MAX_IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 
 /// ARM: every call to THROTTLED answers 429 `Retry-After: 30`; LOW answers 404 with only 3 reads left;
 /// CALM answers 404. Records the paths called.
@@ -35,6 +40,11 @@ async fn arm(State(calls): State<Arc<Mutex<Vec<String>>>>, uri: Uri) -> Response
         return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "30")], body).into_response();
     }
     if path.contains(LOW) {
+        // Long enough for concurrent calls to overlap, were they let through together.
+        let now = LOW_IN_FLIGHT.fetch_add(1, Ordering::SeqCst) + 1;
+        LOW_MAX_IN_FLIGHT.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        LOW_IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
         return (StatusCode::NOT_FOUND, [("x-ms-ratelimit-remaining-subscription-reads", "3")], body).into_response();
     }
     (StatusCode::NOT_FOUND, body).into_response()
@@ -121,10 +131,23 @@ async fn a_long_retry_after_reschedules_the_check_and_holds_the_subscription() {
 }
 
 #[tokio::test]
-async fn few_remaining_reads_slow_the_subscription_down_before_a_429() {
+async fn few_remaining_reads_make_the_subscriptions_calls_go_one_at_a_time() {
     let h = start().await;
     check(&h, &mpe(LOW, "pe1")).await;
-    let held = h.app.arm.throttled_for(LOW).expect("a pause after the low remaining count");
-    assert!(held <= mpe_approver::arm::LOW_REMAINING_PAUSE, "{held:?}");
-    assert_eq!(h.app.arm.throttled_for(CALM), None);
+    assert!(h.app.arm.one_at_a_time(LOW), "a low remaining count makes the subscription's calls go one at a time");
+    assert_eq!(h.app.arm.throttled_for(LOW), None, "not a pause: the next call may go at once");
+    assert!(!h.app.arm.one_at_a_time(CALM));
+    // Five concurrent reads of the subscription (five checks' worth): never two on their way at once,
+    // so a 429 ARM gives one of them is seen before the next goes.
+    LOW_MAX_IN_FLIGHT.store(0, Ordering::SeqCst);
+    let mut reads = tokio::task::JoinSet::new();
+    for i in 0..5 {
+        let id = mpe_approver::resource_id::ResourceId::parse(&mpe(LOW, &format!("pe-c{i}"))).unwrap();
+        let app = h.app.clone();
+        reads.spawn(async move { app.arm.get(&id, "2020-03-01").await.map(|_| ()) });
+    }
+    while let Some(r) = reads.join_next().await {
+        assert!(r.unwrap().is_ok());
+    }
+    assert_eq!(LOW_MAX_IN_FLIGHT.load(Ordering::SeqCst), 1);
 }

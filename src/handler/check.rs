@@ -27,6 +27,12 @@ pub const IMMEDIATE_DELIVERIES: u64 = 3;
 /// The delay of that scheduled retry, at least.
 pub const TRANSIENT_BACKOFF: Duration = Duration::from_secs(30);
 
+/// How long a check waits for its subscription's turn while ARM reports the subscription nearly out of
+/// requests ([`crate::arm::ArmClient::with_turn`]) before it is scheduled again, [`TURN_BACKOFF`] later
+/// at least (acknowledged, not redelivered).
+pub const TURN_WAIT: Duration = Duration::from_secs(20);
+pub const TURN_BACKOFF: Duration = Duration::from_secs(5);
+
 /// Pages of a target's PEC list read at most; a `nextLink` left after them parks the item (a decision
 /// is only ever taken on a complete list).
 pub const MAX_PEC_PAGES: usize = 20;
@@ -89,9 +95,15 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
         let mut audit = Audit::default();
         // The reconciliation gets the budget less a sixth, kept for acting on the outcome (a send).
         let budget = app.config.budgets.check;
-        let step = match tokio::time::timeout(budget - budget / 6, reconcile(app, &item, &mut audit, &mut reply)).await
-        {
-            Ok(step) => step,
+        // While ARM reports the MPE's subscription nearly out of requests, its checks run one at a time.
+        let work =
+            app.arm.with_turn(item.mpe_id.subscription(), TURN_WAIT, reconcile(app, &item, &mut audit, &mut reply));
+        let step = match tokio::time::timeout(budget - budget / 6, work).await {
+            Ok(Some(step)) => step,
+            Ok(None) => Step::Retry(
+                format!("the subscription's other checks kept it busy for {}s", TURN_WAIT.as_secs()),
+                Some(TURN_BACKOFF),
+            ),
             Err(_) => Step::Retry(format!("the check ran past its budget ({}s)", budget.as_secs_f64()), None),
         };
         let decision = match step {
@@ -179,14 +191,16 @@ fn park(code: ParkCode, text: String) -> Step {
     Step::Finished(Verdict::Park { reason: ParkReason::new(code, text) })
 }
 
-/// An ARM failure: transient ones retry; a 403 is a missing permission; other refusals (400 ...) will
-/// not change by waiting and park with ARM's code and message.
+/// An ARM failure: transient ones retry; a 403 (or the identity endpoint refusing a token) is a missing
+/// permission; other refusals (400 ...) will not change by waiting and park with ARM's code and message.
 fn arm_step(e: ArmError, what: &str) -> Step {
     match &e {
         ArmError::Transient { .. } => Step::Retry(format!("{what}: {e}"), e.retry_after()),
         ArmError::Refused { status: 403, .. } => park(ParkCode::Forbidden, format!("{what}: {e}")),
         ArmError::Refused { .. } => park(ParkCode::ArmRefused, format!("{what}: {e}")),
         ArmError::BadBody { .. } => park(ParkCode::UnreadableResponse, format!("{what}: {e}")),
+        // The identity endpoint refused a token twice (400/401/403): a configuration to fix, not a wait.
+        ArmError::Identity { .. } => park(ParkCode::Forbidden, format!("{what}: {e}")),
     }
 }
 
@@ -401,7 +415,7 @@ async fn approve(
             Err(e @ ArmError::Refused { status: 409 | 412 | 404, .. }) => {
                 return again(app, item, &format!("approval not applied ({e}); reading again and deciding again"))
             }
-            Err(e @ ArmError::Refused { status: 403, .. }) => {
+            Err(e @ (ArmError::Refused { status: 403, .. } | ArmError::Identity { .. })) => {
                 return park(ParkCode::Forbidden, format!("not allowed to approve {pec_id}: {e}"))
             }
             Err(e @ ArmError::Refused { .. }) => {

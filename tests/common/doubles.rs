@@ -55,7 +55,7 @@ impl TokenSource for Tokens {
     async fn token(&self, audience: &str) -> Result<String, AuthError> {
         match self {
             Tokens::Fixed => Ok("token".into()),
-            Tokens::None => Err(AuthError { audience: audience.into(), message: "no tokens in this test".into() }),
+            Tokens::None => Err(AuthError::transient(audience, "no tokens in this test")),
         }
     }
 }

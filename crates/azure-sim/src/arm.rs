@@ -161,12 +161,36 @@ pub async fn handler(
             return r;
         }
     }
+    // Per-subscription throttling (`SimOptions::throttle`): a 429, or the reads/writes left.
+    let remaining = match lock(&st.throttle).admit(path, st.clock.now()) {
+        Some(crate::throttle::Admission::Throttled { retry_after_secs, .. }) => {
+            let mut r = arm_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "SubscriptionRequestsThrottled",
+                format!("Number of requests for this subscription exceeded the limit. Retry after {retry_after_secs} seconds."),
+            );
+            if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                r.headers_mut().insert("retry-after", v);
+            }
+            return r;
+        }
+        Some(crate::throttle::Admission::Pass { remaining }) => Some(remaining),
+        None => None,
+    };
     let skip = query.get("$skiptoken").and_then(|t| t.parse().ok()).unwrap_or(0);
     let if_match = headers.get("if-match").and_then(|v| v.to_str().ok()).map(str::trim);
     let req = Req { method: &method, path, api_version, skip, if_match, principal, body: &body, now: st.clock.now() };
     let mut r = dispatch(&st, &req);
     if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
         r.headers_mut().insert("x-ms-request-id", v);
+    }
+    if let Some(n) = remaining {
+        let name = if method == Method::GET {
+            "x-ms-ratelimit-remaining-subscription-reads"
+        } else {
+            "x-ms-ratelimit-remaining-subscription-writes"
+        };
+        r.headers_mut().insert(name, HeaderValue::from(n));
     }
     r
 }

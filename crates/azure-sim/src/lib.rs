@@ -20,6 +20,7 @@ pub mod identity;
 pub mod mpe;
 pub mod servicebus;
 pub mod state;
+pub mod throttle;
 
 pub use arm::FaultKind;
 pub use clock::{Clock, ScaledClock, SharedClock, SystemClock};
@@ -32,6 +33,7 @@ pub use servicebus::{
     SendOutcome, ServiceBus, DEAD_LETTER_QUEUE, LOCK_DURATION, MAX_DELIVERY_COUNT,
 };
 pub use state::{MpeReport, MpeSpec, PecSnapshot, PecStatus, TargetKind, Violation, ViolationKind, WorldError};
+pub use throttle::{Throttle, ThrottleReport};
 
 use anyhow::Context;
 use axum::routing::{any, get};
@@ -67,6 +69,9 @@ pub struct SimOptions {
     /// The ARM id of the simulated Service Bus namespace (its queues answer
     /// `GET {arm}{id}/queues/{queue}`); handed out as `MPE_SERVICEBUS_RESOURCE_ID`.
     pub servicebus_namespace_id: String,
+    /// Per-subscription ARM throttling ([`throttle`]): every `every`-th call of a subscription is
+    /// answered 429 and the subscription then answers 429 until `wait` has passed; `None`: off.
+    pub throttle: Option<Throttle>,
 }
 
 /// [`SimOptions::servicebus_namespace_id`]'s default.
@@ -83,6 +88,7 @@ impl Default for SimOptions {
             pec_page_size: None,
             list_page_size: None,
             servicebus_namespace_id: DEFAULT_SERVICEBUS_NAMESPACE_ID.into(),
+            throttle: None,
         }
     }
 }
@@ -95,6 +101,7 @@ pub struct AppState {
     pub(crate) tokens: Mutex<identity::TokenBook>,
     pub(crate) world: Mutex<state::World>,
     pub(crate) faults: Mutex<arm::FaultPlan>,
+    pub(crate) throttle: Mutex<throttle::ThrottleBook>,
     pub(crate) bus: ServiceBus,
     pub(crate) invocations: Arc<Mutex<Vec<InvocationRecord>>>,
     pub(crate) options: SimOptions,
@@ -114,6 +121,8 @@ pub struct SimReport {
     pub arm_calls_total: u64,
     pub arm_calls_by_resource: BTreeMap<String, u64>,
     pub faults_injected: u64,
+    /// Per-subscription throttling ([`SimOptions::throttle`]): 429s and calls inside a wait.
+    pub throttle: ThrottleReport,
     pub tokens_issued: usize,
     pub mpes: Vec<MpeReport>,
     pub violations: Vec<Violation>,
@@ -179,6 +188,7 @@ impl Simulator {
             tokens: Mutex::new(identity::TokenBook::default()),
             world: Mutex::new(state::World::new(options.approval_lro)),
             faults: Mutex::new(arm::FaultPlan::default()),
+            throttle: Mutex::new(throttle::ThrottleBook::new(options.throttle)),
             bus,
             invocations: Arc::new(Mutex::new(Vec::new())),
             options,
@@ -344,6 +354,7 @@ impl Simulator {
             arm_calls_total: world.arm_calls_total,
             arm_calls_by_resource: world.arm_calls_by_resource.clone(),
             faults_injected: lock(&self.state.faults).injected,
+            throttle: lock(&self.state.throttle).report(),
             tokens_issued: lock(&self.state.tokens).issued(),
             mpes: world.mpe_reports(now),
             violations: world.violations().to_vec(),

@@ -864,3 +864,52 @@ async fn arm_serves_service_bus_queue_counts() {
     let (s, _) = arm_get(&sim, "not-a-token", &path).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 }
+
+/// A clock the test moves by hand.
+struct ManualClock(std::sync::Mutex<chrono::DateTime<Utc>>);
+impl Clock for ManualClock {
+    fn now(&self) -> chrono::DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+    fn real(&self, d: Duration) -> Duration {
+        d
+    }
+}
+
+#[tokio::test]
+async fn per_subscription_throttling_answers_429_until_the_wait_has_passed() {
+    let clock = Arc::new(ManualClock(std::sync::Mutex::new(Utc::now())));
+    let throttle = Throttle { every: 3, wait: Duration::from_secs(10) };
+    let sim =
+        Simulator::start(clock.clone(), SimOptions { throttle: Some(throttle), ..Default::default() }).await.unwrap();
+    sim.add_target(STORAGE).unwrap();
+    let other = STORAGE.replace("11111111-2222-3333-4444-555555555555", "99999999-2222-3333-4444-555555555555");
+    sim.add_target(&other).unwrap();
+    let tok = sim.issue_token("https://management.azure.com");
+    let get = |path: String| {
+        let (sim_url, tok) = (sim.arm_endpoint(), tok.clone());
+        async move {
+            let r = reqwest::Client::new()
+                .get(format!("{sim_url}{path}"))
+                .query(&[("api-version", "2023-05-01")])
+                .bearer_auth(tok)
+                .send()
+                .await
+                .unwrap();
+            let h = |n: &str| r.headers().get(n).map(|v| v.to_str().unwrap().to_string());
+            (r.status(), h("retry-after"), h("x-ms-ratelimit-remaining-subscription-reads"))
+        }
+    };
+    let advance = |secs: i64| *clock.0.lock().unwrap() += chrono::Duration::seconds(secs);
+    assert_eq!(get(STORAGE.into()).await, (StatusCode::OK, None, Some("1".into())));
+    assert_eq!(get(STORAGE.into()).await, (StatusCode::OK, None, Some("0".into())));
+    assert_eq!(get(STORAGE.into()).await, (StatusCode::TOO_MANY_REQUESTS, Some("10".into()), None));
+    advance(4);
+    assert_eq!(get(STORAGE.into()).await, (StatusCode::TOO_MANY_REQUESTS, Some("6".into()), None));
+    // Another subscription has its own count and no wait.
+    assert_eq!(get(other.clone()).await, (StatusCode::OK, None, Some("1".into())));
+    advance(6);
+    assert_eq!(get(STORAGE.into()).await, (StatusCode::OK, None, Some("1".into())));
+    let t = sim.report().throttle;
+    assert_eq!((t.calls, t.waits_started, t.inside_wait), (6, 1, 1), "{t:?}");
+}

@@ -269,7 +269,13 @@ async fn replay_scope_enqueues_exactly_the_unapproved_mpes() {
     // One is approved through the approver, one rejected by the target's owner.
     assert!(h.host.deliver_event(&azure_sim::write_success_event(&approved_one, h.clock.now())).await.unwrap().success);
     let pump = h.host.run_queue_pump(WORK, Duration::from_millis(20)).unwrap();
-    wait_for("the first to be approved", || approved(&h, &approved_one), || format!("{:#?}", h.sim.report())).await;
+    // Approved at the target, and the MPE itself says so (the service takes a moment to notice).
+    wait_for(
+        "the first to be approved",
+        || h.sim.mpe_phase(&approved_one) == Some(azure_sim::MpePhase::Approved),
+        || format!("{:#?}", h.sim.report()),
+    )
+    .await;
     pump.stop().await;
     h.sim.reject_pec(&rejected).unwrap();
     // Drop what is left in the work queue, so that only the sweep's messages remain.

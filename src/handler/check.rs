@@ -180,10 +180,7 @@ pub async fn inspect(app: &App, item: &WorkItem) -> Inspection {
             }
         },
     };
-    let audit = decision
-        .as_ref()
-        .and_then(|d| audit_line(item, d, &audit))
-        .and_then(|l| l.strip_prefix("mpe.audit ").and_then(|j| serde_json::from_str(j).ok()));
+    let audit = decision.as_ref().and_then(|d| audit_event(item, d, &audit));
     Inspection { mpe_id: item.mpe_id.to_string(), outcome, reason, park_code, logs: reply.resp.logs.clone(), audit }
 }
 
@@ -462,15 +459,15 @@ async fn approve(
     again(app, item, &format!("approval of {pec_id} accepted (HTTP {}), not confirmed yet", written.status))
 }
 
-/// One audit line per decision that ends a chain or concerns a PEC: `mpe.audit {json}`.
-fn audit_line(item: &WorkItem, decision: &Verdict, audit: &Audit) -> Option<String> {
+/// The audit event of a decision that ends a chain or concerns a PEC (`None` otherwise).
+fn audit_event(item: &WorkItem, decision: &Verdict, audit: &Audit) -> Option<Value> {
     let (outcome, park) = match decision {
         Verdict::Done(o) => (o.code(), None),
         Verdict::Park { reason } => ("parked", Some(reason)),
         Verdict::CheckAgain { .. } if audit.pec_id.is_some() => ("check-again", None),
         _ => return None,
     };
-    let v = json!({
+    Some(json!({
         "event": "mpe.audit",
         "mpeId": item.mpe_id.as_str(),
         "correlationId": item.correlation_id,
@@ -486,45 +483,36 @@ fn audit_line(item: &WorkItem, decision: &Verdict, audit: &Audit) -> Option<Stri
             Verdict::CheckAgain { reason, .. } => reason.clone(),
             Verdict::Done(o) => o.to_string(),
         },
-    });
-    Some(format!("mpe.audit {v}"))
+    }))
+}
+
+/// One audit line: `mpe.audit {json}`.
+fn audit_line(item: &WorkItem, decision: &Verdict, audit: &Audit) -> Option<String> {
+    audit_event(item, decision, audit).map(|v| format!("mpe.audit {v}"))
 }
 
 /// The `mpe.outcome` event of a chain that ends with `decision` (`None` while it goes on): the audit
-/// fields plus attempts and, for an approval, the seconds from the first event to it.
+/// event's fields plus when, the origin, the checks it took and, for an approval, the seconds from the
+/// first event to it.
 fn outcome_event(
     item: &WorkItem,
     decision: &Verdict,
     audit: &Audit,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Option<Value> {
-    let (outcome, park) = match decision {
-        Verdict::Done(o) => (o.code(), None),
-        Verdict::Park { reason } => ("parked", Some(reason)),
-        Verdict::CheckAgain { .. } => return None,
-    };
+    if matches!(decision, Verdict::CheckAgain { .. }) {
+        return None;
+    }
+    let mut v = audit_event(item, decision, audit)?;
     let approved = matches!(decision, Verdict::Done(Outcome::Approved));
     let seconds = (now - item.first_seen).num_milliseconds().max(0) as f64 / 1000.0;
-    Some(json!({
-        "event": "mpe.outcome",
-        "at": now.to_rfc3339(),
-        "mpeId": item.mpe_id.as_str(),
-        "correlationId": item.correlation_id,
-        "origin": item.origin,
-        "pecId": audit.pec_id,
-        "privateEndpointId": audit.private_endpoint_id,
-        "evidence": audit.evidence,
-        "allowedBy": audit.allowed_by,
-        "outcome": outcome,
-        "parkCode": park.map(|r| r.code.as_str()),
-        "reason": match decision {
-            Verdict::Park { reason } => reason.text.clone(),
-            Verdict::CheckAgain { reason, .. } => reason.clone(),
-            Verdict::Done(o) => o.to_string(),
-        },
-        "attempts": item.attempt.saturating_add(1),
-        "secondsToApprove": approved.then_some(seconds),
-    }))
+    let o = v.as_object_mut()?;
+    o.insert("event".into(), json!("mpe.outcome"));
+    o.insert("at".into(), json!(now.to_rfc3339()));
+    o.insert("origin".into(), json!(item.origin));
+    o.insert("attempts".into(), json!(item.attempt.saturating_add(1)));
+    o.insert("secondsToApprove".into(), json!(approved.then_some(seconds)));
+    Some(v)
 }
 
 /// Whether `mpe.outcome` events are written (`serve` turns it on; the in-process demo and tests keep

@@ -185,16 +185,8 @@ async fn cli(env: &[(String, String)], args: &[&str]) -> std::process::Output {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_replays_parked_messages_and_refuses_bad_input_before_touching_anything() {
     let clock: SharedClock = Arc::new(SystemClock);
-    let sim = Simulator::start(
-        clock.clone(),
-        SimOptions {
-            work_queue: "mpe-approvals".into(),
-            parking_queue: "mpe-approvals-parked".into(),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    // The default queues are the handler's defaults.
+    let sim = Simulator::start(clock.clone(), SimOptions::default()).await.unwrap();
     let mpe = in_group(SUB, "rg/providers/Microsoft.Kusto/clusters/adx/managedPrivateEndpoints/mpe-cli");
     let item = mpe_approver::workitem::WorkItem::new(
         mpe.clone(),

@@ -325,3 +325,29 @@ async fn status_reports_depths_and_parked_by_reason() {
     assert_eq!(h.sim.parked().len(), 1, "status moves nothing");
     assert!(st.render().contains("policy-refused"));
 }
+
+/// Service Bus refusing sends (503, more often than the client's own retries): the event invocation
+/// fails, so Event Grid delivers it again, and once the queue takes messages again the MPE is approved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_work_queue_refusing_sends_fails_the_event_and_its_retry_approves() {
+    let _serial = SERIAL.lock().await;
+    let h = Harness::start(SCALE, &[]).await.unwrap();
+    let storage = in_group(SUB, "rg-data/providers/Microsoft.Storage/storageAccounts/stsend");
+    h.sim.add_target(&storage).unwrap();
+    let mpe = asa("pe-send");
+    h.sim.add_mpe(MpeSpec::new(mpe.clone(), storage).timing(Duration::from_secs(1), Duration::from_secs(3))).unwrap();
+    let bus = h.sim.service_bus();
+    bus.fail_sends(WORK, 100).unwrap();
+    let ev = azure_sim::write_success_event(&mpe, h.clock.now());
+    let first = h.host.deliver_event(&ev).await.unwrap();
+    assert!(!first.success, "a send that cannot be made fails the event for Event Grid's retry: {first:?}");
+    assert!(h.sim.work_messages().is_empty() && h.sim.parked().is_empty(), "nothing half-done");
+    bus.fail_sends(WORK, 0).unwrap();
+    let retry = h.host.deliver_event(&ev).await.unwrap();
+    assert!(retry.success, "{retry:?}");
+    let pump = h.host.run_queue_pump(WORK, Duration::from_millis(20)).unwrap();
+    wait_for("approval after the queue recovered", || approved(&h, &mpe), || format!("{:#?}", h.sim.report())).await;
+    pump.stop().await;
+    assert_eq!(puts(&h, &mpe), 1);
+    assert!(h.sim.report().violations.is_empty());
+}

@@ -8,7 +8,6 @@ use mpe_approver::auth::{AzureIdentity, TokenSource};
 use mpe_approver::clock::{SharedClock, SystemClock};
 use mpe_approver::config::Config;
 use mpe_approver::handler::{self, App};
-use mpe_approver::resource_id::ResourceId;
 use mpe_approver::workitem::{Origin, WorkItem};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -204,13 +203,7 @@ async fn replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     // Validate everything before touching Azure.
     let mut ids = Vec::new();
     for raw in &a.mpe_ids {
-        let id = ResourceId::parse(raw)?;
-        anyhow::ensure!(
-            mpe_approver::providers::for_id(&id).is_some(),
-            "{} is not a supported MPE type",
-            id.resource_type()
-        );
-        ids.push(id);
+        ids.push(mpe_approver::providers::parse_mpe_id(raw).map_err(anyhow::Error::msg)?);
     }
     let scope = a.scope.as_deref().map(ListScope::parse).transpose().map_err(anyhow::Error::msg)?;
     let config = Config::from_env()?;
@@ -321,12 +314,7 @@ async fn status(max: u32, json: bool) -> anyhow::Result<ExitCode> {
 }
 
 async fn check(mpe_id: &str, approve: bool, json: bool) -> anyhow::Result<ExitCode> {
-    let id = ResourceId::parse(mpe_id)?;
-    anyhow::ensure!(
-        mpe_approver::providers::for_id(&id).is_some(),
-        "{} is not a supported MPE type",
-        id.resource_type()
-    );
+    let id = mpe_approver::providers::parse_mpe_id(mpe_id).map_err(anyhow::Error::msg)?;
     let mut config = Config::from_env()?;
     if config.dry_run && approve {
         eprintln!("MPE_DRY_RUN is set: --approve is ignored, nothing is changed");

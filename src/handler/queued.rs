@@ -156,6 +156,7 @@ async fn renew_due(app: &App, rx: &dyn crate::servicebus::QueueReceiver, held: &
 #[serde(rename_all = "camelCase")]
 pub struct Found {
     pub mpe_id: String,
+    /// The MPE's own status fields, in its service's vocabulary (`provisioningState=... status=...`).
     pub status: String,
     /// Not yet approved (nor otherwise final): a check is (or would be) queued.
     pub enqueue: bool,
@@ -186,7 +187,7 @@ pub async fn sweep(app: &App, scopes: &[ListScope], max_calls: u32, dry_run: boo
         failed: 0,
         incomplete: Vec::new(),
     };
-    let mut mpes: Vec<(ResourceId, providers::MpeStatus)> = Vec::new();
+    let mut mpes: Vec<(ResourceId, providers::MpeStatus, String)> = Vec::new();
     for scope in scopes {
         for p in providers::registry() {
             let mut walk = Walk { app, run: &mut run, max_calls, deadline };
@@ -198,11 +199,11 @@ pub async fn sweep(app: &App, scopes: &[ListScope], max_calls: u32, dry_run: boo
             walk.provider(scope, *p, &mut mpes).await;
         }
     }
-    mpes.sort_by_key(|(id, _)| id.key());
-    mpes.dedup_by_key(|(id, _)| id.key());
-    for (id, status) in mpes {
+    mpes.sort_by_key(|(id, ..)| id.key());
+    mpes.dedup_by_key(|(id, ..)| id.key());
+    for (id, status, raw_status) in mpes {
         let enqueue = decision::worth_checking(&status) && app.config.source_subscriptions.permits(id.subscription());
-        let mut found = Found { mpe_id: id.to_string(), status: format!("{status:?}"), enqueue, message_id: None };
+        let mut found = Found { mpe_id: id.to_string(), status: raw_status, enqueue, message_id: None };
         if enqueue {
             let item = WorkItem::new(id, app.clock.now(), uuid::Uuid::new_v4().to_string(), Origin::Sweep);
             found.message_id = Some(item.message_id());
@@ -235,7 +236,7 @@ impl Walk<'_> {
         &mut self,
         scope: &ListScope,
         p: &dyn Provider,
-        out: &mut Vec<(ResourceId, providers::MpeStatus)>,
+        out: &mut Vec<(ResourceId, providers::MpeStatus, String)>,
     ) {
         let mut types = p.resource_type().split('/');
         let namespace = types.next().unwrap_or_default();
@@ -268,8 +269,10 @@ impl Walk<'_> {
                     }
                     match ResourceId::parse(raw) {
                         Ok(id) if id.is_type(p.resource_type()) => match p.parse(&id, &v) {
-                            Ok(view) => out.push((id, view.status)),
-                            Err(e) => out.push((id, providers::MpeStatus::Unknown(e.to_string()))),
+                            Ok(view) => out.push((id, view.status, view.raw_status)),
+                            Err(e) => {
+                                out.push((id, providers::MpeStatus::Unknown(e.to_string()), format!("unreadable: {e}")))
+                            }
                         },
                         _ => self.run.incomplete.push(format!("not an MPE id in {pid}/{child}: {raw:.200}")),
                     }

@@ -26,12 +26,7 @@ pub(crate) fn requested_mpe(req: &Value) -> Result<ResourceId, String> {
         req.get("Body").map(unwrap_json).and_then(|b| b.get("mpeId").and_then(Value::as_str).map(str::to_string));
     let raw =
         from_body.or(from_query).ok_or("give the MPE id as JSON {\"mpeId\": \"/subscriptions/...\"} or ?mpeId=")?;
-    let id = ResourceId::parse(&raw).map_err(|e| e.to_string())?;
-    if providers::for_id(&id).is_none() {
-        let types: Vec<&str> = providers::registry().iter().map(|p| p.resource_type()).collect();
-        return Err(format!("{} is not a supported MPE type (supported: {})", id.resource_type(), types.join(", ")));
-    }
-    Ok(id)
+    providers::parse_mpe_id(&raw)
 }
 
 /// Largest request body `MpeReplay` reads.
@@ -75,7 +70,7 @@ pub(crate) fn request(req: &Value, max: u32) -> Result<Request, (u16, String)> {
         let mut v = Vec::new();
         for id in ids {
             let s = id.as_str().ok_or((400, "mpeIds must be an array of strings".to_string()))?;
-            v.push(requested_mpe(&json!({"Query": {"mpeId": s}})).map_err(|e| (400, e))?);
+            v.push(providers::parse_mpe_id(s).map_err(|e| (400, e))?);
         }
         return Ok(Request::Many(v));
     }

@@ -98,6 +98,17 @@ pub fn for_id(id: &ResourceId) -> Option<&'static dyn Provider> {
     registry().iter().copied().find(|p| id.is_type(p.resource_type()))
 }
 
+/// Parse `raw` as the id of an MPE of a supported type: the one check behind the CLI's ids, `MpeReplay`'s
+/// and a replayed message's, with the same message everywhere.
+pub fn parse_mpe_id(raw: &str) -> Result<ResourceId, String> {
+    let id = ResourceId::parse(raw).map_err(|e| e.to_string())?;
+    if for_id(&id).is_none() {
+        let types: Vec<&str> = registry().iter().map(|p| p.resource_type()).collect();
+        return Err(format!("{} is not a supported MPE type (supported: {})", id.resource_type(), types.join(", ")));
+    }
+    Ok(id)
+}
+
 /// The provider whose MPE write operation this is (case-insensitive).
 pub fn for_operation(operation: &str) -> Option<&'static dyn Provider> {
     registry().iter().copied().find(|p| p.write_operation().eq_ignore_ascii_case(operation))

@@ -46,7 +46,7 @@ pub async fn replay_queued(
         return report;
     };
     let started = app.clock.now();
-    let mut held: Vec<LockedMessage> = Vec::new();
+    let mut held: Vec<Held> = Vec::new();
     let record = |report: &mut Report, row: Row| {
         progress(&row);
         report.rows.push(row);
@@ -63,55 +63,56 @@ pub async fn replay_queued(
             break;
         }
         renew_due(app, rx, &mut held).await;
-        let msg = match rx.lock_next(&queue).await {
-            Ok(Some(m)) => m,
+        let lock = match rx.lock_next(&queue).await {
+            Ok(Some(m)) => Held::new(m, app.clock.now()),
             Ok(None) => break,
             Err(e) => {
                 report.stopped = Some(e.to_string());
                 break;
             }
         };
+        let msg = &lock.msg;
         // Queues are FIFO: a message enqueued after the scan began (a replayed item parked again) is for
         // the next run, and so is everything behind it.
         if msg.enqueued_at.is_some_and(|t| t > started) {
-            held.push(msg);
+            held.push(lock);
             break;
         }
         report.seen += 1;
-        let plan = replay::plan(&msg, app.clock.now());
-        if !replay::selected(&msg, req.reason.as_deref()) {
-            record(&mut report, Row::of(&msg, &plan, "skipped: another reason"));
-            held.push(msg);
+        let plan = replay::plan(msg, app.clock.now());
+        if !replay::selected(msg, req.reason.as_deref()) {
+            record(&mut report, Row::of(msg, &plan, "skipped: another reason"));
+            held.push(lock);
             continue;
         }
         let item = match &plan {
             Plan::NotReplayable(why) => {
-                record(&mut report, Row::of(&msg, &plan, format!("not replayable: {why}")));
-                held.push(msg);
+                record(&mut report, Row::of(msg, &plan, format!("not replayable: {why}")));
+                held.push(lock);
                 continue;
             }
             Plan::Replay(item) => item.clone(),
         };
         if req.dry_run {
-            record(&mut report, Row::of(&msg, &plan, "would replay"));
-            held.push(msg);
+            record(&mut report, Row::of(msg, &plan, "would replay"));
+            held.push(lock);
             continue;
         }
         let mut out = work_message(app, &item, Duration::ZERO);
-        out.message_id = replay::replay_message_id(&msg);
-        out.properties.extend(replay::carried_properties(&msg));
+        out.message_id = replay::replay_message_id(msg);
+        out.properties.extend(replay::carried_properties(msg));
         if let Err(e) = app.sender.send(&app.config.queue, out).await {
             report.failed += 1;
-            record(&mut report, Row::of(&msg, &plan, format!("failed: {e}; the original stays")));
-            held.push(msg);
+            record(&mut report, Row::of(msg, &plan, format!("failed: {e}; the original stays")));
+            held.push(lock);
             report.stopped = Some("the work queue refused a send".into());
             break;
         }
-        match rx.settle(&msg, Settle::Complete).await {
+        match rx.settle(msg, Settle::Complete).await {
             Ok(()) => {
                 report.replayed += 1;
                 tracing::info!(mpe = %item.mpe_id, original = %msg.message_id, queue = %queue, "replayed");
-                record(&mut report, Row::of(&msg, &plan, "replayed"));
+                record(&mut report, Row::of(msg, &plan, "replayed"));
             }
             // Sent but not completed: the original comes back when its lock expires, and replaying it
             // again sends the same MessageId, which duplicate detection collapses.
@@ -120,7 +121,7 @@ pub async fn replay_queued(
                 record(
                     &mut report,
                     Row::of(
-                        &msg,
+                        msg,
                         &plan,
                         format!(
                             "replayed; the original could not be completed ({e}) and returns when its lock expires"
@@ -130,7 +131,7 @@ pub async fn replay_queued(
             }
         }
     }
-    for m in &held {
+    for Held { msg: m, .. } in &held {
         if let Err(e) = rx.settle(m, Settle::Unlock).await {
             tracing::warn!(message = %m.message_id, "could not unlock (it returns when its lock expires): {e}");
         }
@@ -138,14 +139,30 @@ pub async fn replay_queued(
     report
 }
 
-async fn renew_due(app: &App, rx: &dyn crate::servicebus::QueueReceiver, held: &mut [LockedMessage]) {
+/// A message the scan holds locked, with the length of its lock (the queue's lock duration, as the
+/// lock first reported it), so renewals keep pace whatever the queue's setting.
+struct Held {
+    msg: LockedMessage,
+    lock_for: chrono::Duration,
+}
+
+impl Held {
+    fn new(msg: LockedMessage, now: chrono::DateTime<chrono::Utc>) -> Held {
+        let lock_for = msg.locked_until.map(|t| t - now).filter(|d| *d > chrono::Duration::zero());
+        // Service Bus's default lock duration when the answer did not say.
+        Held { msg, lock_for: lock_for.unwrap_or(chrono::Duration::seconds(60)) }
+    }
+}
+
+/// Renew the held locks with less than a third of their length (at most [`RENEW_MARGIN`]) left.
+async fn renew_due(app: &App, rx: &dyn crate::servicebus::QueueReceiver, held: &mut [Held]) {
     let now = app.clock.now();
-    for m in held.iter_mut() {
-        let due = m.locked_until.is_some_and(|t| (t - now).to_std().unwrap_or_default() < RENEW_MARGIN);
-        if due {
-            match rx.settle(m, Settle::Renew).await {
-                Ok(()) => m.locked_until = Some(now + chrono::Duration::from_std(RENEW_MARGIN * 2).unwrap_or_default()),
-                Err(e) => tracing::warn!(message = %m.message_id, "could not renew a held lock: {e}"),
+    for h in held.iter_mut() {
+        let margin = (h.lock_for / 3).min(chrono::Duration::from_std(RENEW_MARGIN).unwrap_or_default());
+        if h.msg.locked_until.is_some_and(|t| t - now < margin) {
+            match rx.settle(&h.msg, Settle::Renew).await {
+                Ok(()) => h.msg.locked_until = Some(now + h.lock_for),
+                Err(e) => tracing::warn!(message = %h.msg.message_id, "could not renew a held lock: {e}"),
             }
         }
     }

@@ -66,7 +66,7 @@ pub enum ArmError {
     /// `Retry-After` when it sent one, for the caller to reschedule by.
     #[error("ARM {method} {path}: transient failure: {message}")]
     Transient { method: &'static str, path: String, message: String, retry_after: Option<Duration> },
-    /// Will not succeed by retrying: 400, 403 (missing role), 409 ...
+    /// Will not succeed by retrying: 400, 401 (again with a fresh token), 403 (missing role), 409 ...
     #[error("ARM {method} {path}: HTTP {status} {code}: {message}")]
     Refused { method: &'static str, path: String, status: u16, code: String, message: String },
     #[error("ARM {method} {path}: unreadable response: {message}")]
@@ -80,6 +80,12 @@ pub enum ArmError {
 impl ArmError {
     pub fn is_transient(&self) -> bool {
         matches!(self, ArmError::Transient { .. })
+    }
+
+    /// Our identity may not do this: ARM answered 403 (a missing role) or 401 (also to a fresh token:
+    /// a token for another tenant, a disabled identity), or the identity endpoint refused a token.
+    pub fn is_forbidden(&self) -> bool {
+        matches!(self, ArmError::Refused { status: 401 | 403, .. } | ArmError::Identity { .. })
     }
 
     /// How long the server asked us to wait (`Retry-After` of the last answer), when it said.
@@ -392,6 +398,9 @@ impl ArmClient {
         let deadline = tokio::time::Instant::now() + self.timeouts.call;
         let subscription = subscription_of(path);
         let mut waited_for_hold = false;
+        // A 401 is answered once with a fresh token (the cached one may have expired early or been
+        // issued before a change); a second 401 is the answer.
+        let mut fetch = crate::auth::Fetch::Cached;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             if left.is_zero() {
@@ -431,15 +440,14 @@ impl ArmClient {
                 continue;
             }
             // The token source bounds itself (AzureIdentity); whatever the source, not past the deadline.
-            let token =
-                crate::auth::token_within(self.tokens.as_ref(), &self.audience, left).await.map_err(|e| {
-                    match e.refused {
-                        Some(status) => {
-                            ArmError::Identity { method, path: path.to_string(), status, message: e.to_string() }
-                        }
-                        None => transient(e.to_string(), None),
+            let token = crate::auth::token_within(self.tokens.as_ref(), &self.audience, left, fetch).await.map_err(
+                |e| match e.refused {
+                    Some(status) => {
+                        ArmError::Identity { method, path: path.to_string(), status, message: e.to_string() }
                     }
-                })?;
+                    None => transient(e.to_string(), None),
+                },
+            )?;
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             self.calls.fetch_add(1, Ordering::Relaxed);
             let mut req = match method {
@@ -500,8 +508,13 @@ impl ArmClient {
                         }
                         _ => {
                             let (code, message) = arm_error_parts(&bytes);
-                            if status == 401 {
-                                return Err(transient(format!("HTTP 401 {code}: {message}"), ra));
+                            // ARM refused the token before looking at the request (a PUT was not
+                            // applied): once more with a fresh one.
+                            if status == 401 && fetch == crate::auth::Fetch::Cached {
+                                tracing::warn!(method, path, code, "ARM answered 401; asking for a fresh token");
+                                fetch = crate::auth::Fetch::Fresh;
+                                drop(turn);
+                                continue;
                             }
                             return Err(ArmError::Refused { method, path: path.into(), status, code, message });
                         }
@@ -560,6 +573,82 @@ mod tests {
         }
         assert_eq!(tokens.0.load(Ordering::Relaxed), 0, "no token was fetched for a foreign host");
         assert_eq!(arm.calls(), 0);
+    }
+
+    /// Hands out "old" from the cache and "new" when asked for a fresh token; counts both.
+    #[derive(Default)]
+    struct StaleTokens {
+        cached: std::sync::atomic::AtomicU32,
+        fresh: std::sync::atomic::AtomicU32,
+    }
+    #[async_trait::async_trait]
+    impl TokenSource for StaleTokens {
+        async fn token(&self, _: &str) -> Result<String, AuthError> {
+            self.cached.fetch_add(1, Ordering::Relaxed);
+            Ok("old".into())
+        }
+        async fn fresh_token(&self, _: &str) -> Result<String, AuthError> {
+            self.fresh.fetch_add(1, Ordering::Relaxed);
+            Ok("new".into())
+        }
+    }
+
+    /// A local ARM that answers 401 `ExpiredAuthenticationToken` to the token "old" (and, with
+    /// `refuse_all`, `InvalidAuthenticationTokenTenant` to every token), 200 `{}` otherwise.
+    async fn token_checking_arm(refuse_all: bool) -> String {
+        use axum::http::{HeaderMap, StatusCode};
+        let app = axum::Router::new().fallback(move |headers: HeaderMap| async move {
+            let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+            let refused = |code: &str| {
+                (StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({"error": {"code": code, "message": "no"}})))
+            };
+            if refuse_all {
+                refused("InvalidAuthenticationTokenTenant")
+            } else if auth == "Bearer old" {
+                refused("ExpiredAuthenticationToken")
+            } else {
+                (StatusCode::OK, axum::Json(serde_json::json!({})))
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    fn client(url: &str, tokens: Arc<StaleTokens>) -> ArmClient {
+        ArmClient::new(&Url::parse(url).unwrap(), "aud".into(), tokens, Arc::new(crate::clock::SystemClock)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_401_is_asked_once_more_with_a_fresh_token_for_reads_and_writes() {
+        let url = token_checking_arm(false).await;
+        let tokens = Arc::new(StaleTokens::default());
+        let arm = client(&url, tokens.clone());
+        let id = ResourceId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/a")
+            .unwrap();
+        assert!(arm.get(&id, "1").await.unwrap().is_some());
+        assert_eq!((arm.calls(), tokens.fresh.load(Ordering::Relaxed)), (2, 1), "the read, then once more");
+        // A PUT refused 401 was not applied: it is sent again with the fresh token, once.
+        let w = arm.put(&id, "1", &serde_json::json!({}), Some("\"e\"")).await.unwrap();
+        assert_eq!((w.status, arm.calls(), tokens.fresh.load(Ordering::Relaxed)), (200, 4, 2));
+    }
+
+    #[tokio::test]
+    async fn a_401_to_the_fresh_token_too_is_refused_as_forbidden() {
+        let url = token_checking_arm(true).await;
+        let tokens = Arc::new(StaleTokens::default());
+        let arm = client(&url, tokens.clone());
+        let id = ResourceId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/a")
+            .unwrap();
+        for e in [
+            arm.get(&id, "1").await.unwrap_err(),
+            arm.put(&id, "1", &serde_json::json!({}), None).await.unwrap_err(),
+        ] {
+            assert!(matches!(&e, ArmError::Refused { status: 401, code, .. } if code == "InvalidAuthenticationTokenTenant"), "{e}");
+            assert!(e.is_forbidden() && !e.is_transient(), "{e}");
+        }
+        assert_eq!((arm.calls(), tokens.fresh.load(Ordering::Relaxed)), (4, 2), "two calls each, one fresh token each");
     }
 
     #[test]

@@ -49,13 +49,38 @@ pub const REFUSED_STATUSES: [u16; 3] = [400, 401, 403];
 
 #[async_trait]
 pub trait TokenSource: Send + Sync {
-    /// A bearer token for `audience` (e.g. `https://management.azure.com`).
+    /// A bearer token for `audience` (e.g. `https://management.azure.com`), cached while it is valid.
     async fn token(&self, audience: &str) -> Result<String, AuthError>;
+
+    /// A token fetched anew, not from any cache (which it then replaces): asked for once when ARM or
+    /// Service Bus refused the cached one with 401 (expired early, revoked, or issued before a role or
+    /// tenant change). A source without a cache need not override it.
+    async fn fresh_token(&self, audience: &str) -> Result<String, AuthError> {
+        self.token(audience).await
+    }
+}
+
+/// Which token a call asks for: the cached one, or (after a 401) a fresh one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fetch {
+    Cached,
+    Fresh,
 }
 
 /// A token from `tokens`, abandoned (as an [`AuthError`]) when it takes longer than `limit`.
-pub async fn token_within(tokens: &dyn TokenSource, audience: &str, limit: Duration) -> Result<String, AuthError> {
-    match tokio::time::timeout(limit, tokens.token(audience)).await {
+pub async fn token_within(
+    tokens: &dyn TokenSource,
+    audience: &str,
+    limit: Duration,
+    fetch: Fetch,
+) -> Result<String, AuthError> {
+    let get = async {
+        match fetch {
+            Fetch::Cached => tokens.token(audience).await,
+            Fetch::Fresh => tokens.fresh_token(audience).await,
+        }
+    };
+    match tokio::time::timeout(limit, get).await {
         Ok(r) => r,
         Err(_) => Err(AuthError::transient(
             audience,
@@ -76,8 +101,13 @@ pub fn identity_retry() -> RetryOptions {
     })
 }
 
+/// Makes a credential; called again for a fresh token, since a new credential starts with an empty
+/// cache (azure_identity 1.0 caches managed identity tokens inside the credential and offers no bypass).
+type MakeCredential = Box<dyn Fn() -> azure_core::Result<Arc<dyn TokenCredential>> + Send + Sync>;
+
 pub struct AzureIdentity {
-    credential: Arc<dyn TokenCredential>,
+    credential: std::sync::RwLock<Arc<dyn TokenCredential>>,
+    make: MakeCredential,
     kind: &'static str,
     token_timeout: Duration,
 }
@@ -99,23 +129,38 @@ impl AzureIdentity {
             // Each attempt gets at most half the token time, so one hung attempt leaves room for a retry.
             let attempt = Timeouts { request: timeouts.request.min(timeouts.token / 2), ..timeouts };
             let transport = CappedTransport { http: crate::arm::http_client_with(&attempt)? };
-            let options = ManagedIdentityCredentialOptions {
-                user_assigned_id: client_id.map(UserAssignedId::ClientId),
-                client_options: ClientOptions {
-                    retry: identity_retry(),
-                    transport: Some(Transport::new(Arc::new(transport))),
-                    ..Default::default()
-                },
-            };
-            let credential = ManagedIdentityCredential::new(Some(options))?;
-            Ok(AzureIdentity { credential, kind: "managed identity", token_timeout: timeouts.token })
+            let transport = Transport::new(Arc::new(transport));
+            let make: MakeCredential = Box::new(move || {
+                let options = ManagedIdentityCredentialOptions {
+                    user_assigned_id: client_id.clone().map(UserAssignedId::ClientId),
+                    client_options: ClientOptions {
+                        retry: identity_retry(),
+                        transport: Some(transport.clone()),
+                        ..Default::default()
+                    },
+                };
+                let credential: Arc<dyn TokenCredential> = ManagedIdentityCredential::new(Some(options))?;
+                Ok(credential)
+            });
+            Self::with_maker(make, "managed identity", timeouts.token)
         } else {
-            let credential = DeveloperToolsCredential::new(None)?;
-            Ok(AzureIdentity {
-                credential,
-                kind: "developer tools (Azure CLI / azd)",
-                token_timeout: timeouts.token.max(DEVELOPER_TOKEN_TIMEOUT),
-            })
+            let make: MakeCredential = Box::new(|| {
+                let credential: Arc<dyn TokenCredential> = DeveloperToolsCredential::new(None)?;
+                Ok(credential)
+            });
+            Self::with_maker(make, "developer tools (Azure CLI / azd)", timeouts.token.max(DEVELOPER_TOKEN_TIMEOUT))
+        }
+    }
+
+    fn with_maker(make: MakeCredential, kind: &'static str, token_timeout: Duration) -> anyhow::Result<AzureIdentity> {
+        let credential = std::sync::RwLock::new(make()?);
+        Ok(AzureIdentity { credential, make, kind, token_timeout })
+    }
+
+    fn current(&self) -> Arc<dyn TokenCredential> {
+        match self.credential.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 
@@ -127,6 +172,24 @@ impl AzureIdentity {
 #[async_trait]
 impl TokenSource for AzureIdentity {
     async fn token(&self, audience: &str) -> Result<String, AuthError> {
+        self.token_from(self.current(), audience).await
+    }
+
+    /// A new credential (an empty cache) asks the identity endpoint again; it replaces the old one, so
+    /// later calls reuse the fresh token.
+    async fn fresh_token(&self, audience: &str) -> Result<String, AuthError> {
+        let credential = (self.make)()
+            .map_err(|e| AuthError::transient(audience, format!("could not make a new credential: {}", chain(&e))))?;
+        match self.credential.write() {
+            Ok(mut c) => *c = credential.clone(),
+            Err(poisoned) => *poisoned.into_inner() = credential.clone(),
+        }
+        self.token_from(credential, audience).await
+    }
+}
+
+impl AzureIdentity {
+    async fn token_from(&self, credential: Arc<dyn TokenCredential>, audience: &str) -> Result<String, AuthError> {
         let scope = format!("{}/.default", audience.trim_end_matches('/'));
         let fail = |message: String| AuthError::transient(audience, message);
         let started = tokio::time::Instant::now();
@@ -140,7 +203,7 @@ impl TokenSource for AzureIdentity {
         let mut refreshed = false;
         loop {
             let left = self.token_timeout.saturating_sub(started.elapsed());
-            match tokio::time::timeout(left, self.credential.get_token(&[scope.as_str()], None)).await {
+            match tokio::time::timeout(left, credential.get_token(&[scope.as_str()], None)).await {
                 Ok(Ok(t)) => return Ok(t.token.secret().to_string()),
                 Ok(Err(e)) => match refused_status(&e) {
                     // 401/403/400: once more with a fresh request (a secret or an assignment may just

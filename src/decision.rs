@@ -95,7 +95,8 @@ pub enum ParkCode {
     PagingLimit,
     /// ARM refused a write or read for good (400 and the like): retrying will not help.
     ArmRefused,
-    /// The approver's identity lacks a permission (403).
+    /// The approver's identity may not do this: ARM answered 403 (a missing role) or 401 also to a fresh
+    /// token, or the identity endpoint refused a token.
     Forbidden,
     /// The MPE did not reach a decidable state before `MPE_GIVE_UP_AFTER`.
     GaveUp,
@@ -110,10 +111,13 @@ pub enum ParkCode {
     UnreadableResponse,
     /// A queue message or event that is not what the function takes.
     InvalidInput,
+    /// Service Bus refused the work item for good (401 also to a fresh token, 400, 404/410 no such
+    /// queue): the work queue would not take the next check, so it was parked instead.
+    QueueRefused,
 }
 
 impl ParkCode {
-    pub const ALL: [ParkCode; 14] = [
+    pub const ALL: [ParkCode; 15] = [
         ParkCode::Ambiguous,
         ParkCode::EvidenceMismatch,
         ParkCode::PolicyRefused,
@@ -128,6 +132,7 @@ impl ParkCode {
         ParkCode::TargetMissing,
         ParkCode::UnreadableResponse,
         ParkCode::InvalidInput,
+        ParkCode::QueueRefused,
     ];
     /// The stable code, kebab-case. Never change one: operators filter on them.
     pub fn as_str(self) -> &'static str {
@@ -146,6 +151,7 @@ impl ParkCode {
             ParkCode::TargetMissing => "target-missing",
             ParkCode::UnreadableResponse => "unreadable-response",
             ParkCode::InvalidInput => "invalid-input",
+            ParkCode::QueueRefused => "queue-refused",
         }
     }
 }

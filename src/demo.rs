@@ -115,6 +115,12 @@ impl TokenSource for IdentityEndpointTokens {
         if let Some(t) = self.cache.lock().map_err(|_| err("token cache poisoned".into()))?.get(audience) {
             return Ok(t.clone());
         }
+        self.fresh_token(audience).await
+    }
+
+    /// Ask the endpoint, whatever the cache holds, and cache the answer.
+    async fn fresh_token(&self, audience: &str) -> Result<String, AuthError> {
+        let err = |m: String| AuthError::transient(audience, m);
         let resp = self
             .http
             .get(&self.endpoint)

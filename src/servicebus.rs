@@ -128,6 +128,57 @@ fn property_name_ok(n: &str) -> bool {
     !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
+/// Why an authorised request got no answer.
+enum NoAnswer {
+    Auth(crate::auth::AuthError),
+    Transport(String),
+}
+
+impl RestSender {
+    /// One request built by `build` (given the bearer token), within `limit`. A 401 (an expired or
+    /// revoked token, or a token issued before a role was assigned) is asked once more with a fresh
+    /// token; the second answer is returned whatever it is.
+    async fn authorised(
+        &self,
+        limit: Duration,
+        build: impl Fn(&str) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, NoAnswer> {
+        use crate::auth::Fetch;
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut fetch = Fetch::Cached;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Err(NoAnswer::Transport(format!("no answer within {} ms", limit.as_millis())));
+            }
+            let token = crate::auth::token_within(self.tokens.as_ref(), &self.audience, left, fetch)
+                .await
+                .map_err(NoAnswer::Auth)?;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let r = build(&token)
+                .timeout(self.timeouts.request.min(left))
+                .send()
+                .await
+                .map_err(|e| NoAnswer::Transport(e.to_string()))?;
+            if r.status().as_u16() == 401 && fetch == Fetch::Cached {
+                tracing::warn!(url = %r.url().path(), "Service Bus answered 401; asking for a fresh token");
+                fetch = Fetch::Fresh;
+                continue;
+            }
+            return Ok(r);
+        }
+    }
+}
+
+impl SendError {
+    /// Service Bus refused the message for good: 401 (also to a fresh token: the identity lacks Azure
+    /// Service Bus Data Sender), 400, 404/410 (no such queue), 413. Retrying will not help. 403 is not
+    /// among them: Service Bus answers it for a full queue (quota exceeded) too, which drains.
+    pub fn is_refused(&self) -> bool {
+        matches!(self, SendError::Status { status, .. } if (400..500).contains(status) && !matches!(status, 403 | 408 | 429))
+    }
+}
+
 #[async_trait]
 impl QueueSender for RestSender {
     async fn send(&self, queue: &str, msg: OutgoingMessage) -> Result<(), SendError> {
@@ -147,36 +198,36 @@ impl QueueSender for RestSender {
             if left.is_zero() {
                 break;
             }
-            let token = crate::auth::token_within(self.tokens.as_ref(), &self.audience, left).await?;
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let mut req = self
-                .http
-                .post(&url)
-                .bearer_auth(token)
-                .header("Content-Type", "application/json")
-                .header("BrokerProperties", &bp)
-                .timeout(self.timeouts.request.min(left));
-            for (k, v) in &msg.properties {
-                if property_name_ok(k) {
-                    req = req.header(k.as_str(), property_value(v));
+            let build = |token: &str| {
+                let mut req = self
+                    .http
+                    .post(&url)
+                    .bearer_auth(token)
+                    .header("Content-Type", "application/json")
+                    .header("BrokerProperties", &bp);
+                for (k, v) in &msg.properties {
+                    if property_name_ok(k) {
+                        req = req.header(k.as_str(), property_value(v));
+                    }
                 }
-            }
-            match req.body(msg.body.clone()).send().await {
-                Ok(r) if r.status().as_u16() == 201 || r.status().is_success() => return Ok(()),
+                req.body(msg.body.clone())
+            };
+            match self.authorised(left, build).await {
+                Ok(r) if r.status().is_success() => return Ok(()),
                 Ok(r) => {
                     let status = r.status().as_u16();
-                    let body: String = match read_body_capped(r, MAX_ERROR_BODY).await {
-                        Ok(b) => String::from_utf8_lossy(&b).chars().take(500).collect(),
-                        Err(e) => format!("({e})"),
-                    };
+                    let body = Self::error_body(r).await;
                     let e = SendError::Status { queue: queue.to_string(), status, body };
-                    // 401/403/410 will not get better by retrying now.
+                    // 401 (to a fresh token too), 403, 410 ... will not get better by retrying now.
                     if !(status == 429 || status >= 500) {
                         return Err(e);
                     }
                     last = Some(e);
                 }
-                Err(e) => last = Some(SendError::Transport { queue: queue.to_string(), message: e.to_string() }),
+                Err(NoAnswer::Auth(e)) => return Err(e.into()),
+                Err(NoAnswer::Transport(message)) => {
+                    last = Some(SendError::Transport { queue: queue.to_string(), message })
+                }
             }
         }
         Err(last.unwrap_or_else(|| SendError::Transport {
@@ -348,23 +399,20 @@ impl QueueReceiver for RestSender {
     async fn lock_next(&self, queue: &str) -> Result<Option<LockedMessage>, ReceiveError> {
         const OP: &str = "peek-lock";
         let url = format!("{}/messages/head?timeout=1", self.url(queue).trim_end_matches("/messages"));
-        let deadline = tokio::time::Instant::now() + self.timeouts.call;
-        let token = crate::auth::token_within(self.tokens.as_ref(), &self.audience, self.timeouts.call).await?;
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let transport = |e: &dyn std::fmt::Display| ReceiveError::Transport {
             op: OP,
             queue: queue.to_string(),
             message: e.to_string(),
         };
         let r = self
-            .http
-            .post(&url)
-            .bearer_auth(token)
-            .header("Content-Length", "0")
-            .timeout(self.timeouts.request.min(left))
-            .send()
+            .authorised(self.timeouts.call, |token| {
+                self.http.post(&url).bearer_auth(token).header("Content-Length", "0")
+            })
             .await
-            .map_err(|e| transport(&e))?;
+            .map_err(|e| match e {
+                NoAnswer::Auth(e) => ReceiveError::Auth(e),
+                NoAnswer::Transport(m) => transport(&m),
+            })?;
         match r.status().as_u16() {
             204 => Ok(None),
             200 | 201 => {
@@ -385,20 +433,19 @@ impl QueueReceiver for RestSender {
 
     async fn settle(&self, msg: &LockedMessage, how: Settle) -> Result<(), ReceiveError> {
         let op = how.verb();
-        let token = crate::auth::token_within(self.tokens.as_ref(), &self.audience, self.timeouts.call).await?;
         let url = self.settle_url(msg);
-        let req = match how {
-            Settle::Complete => self.http.delete(&url),
-            Settle::Unlock => self.http.put(&url),
-            Settle::Renew => self.http.post(&url),
+        let build = |token: &str| {
+            let req = match how {
+                Settle::Complete => self.http.delete(&url),
+                Settle::Unlock => self.http.put(&url),
+                Settle::Renew => self.http.post(&url),
+            };
+            req.bearer_auth(token).header("Content-Length", "0")
         };
-        let r = req
-            .bearer_auth(token)
-            .header("Content-Length", "0")
-            .timeout(self.timeouts.request)
-            .send()
-            .await
-            .map_err(|e| ReceiveError::Transport { op, queue: msg.queue.clone(), message: e.to_string() })?;
+        let r = self.authorised(self.timeouts.call, build).await.map_err(|e| match e {
+            NoAnswer::Auth(e) => ReceiveError::Auth(e),
+            NoAnswer::Transport(message) => ReceiveError::Transport { op, queue: msg.queue.clone(), message },
+        })?;
         if r.status().is_success() {
             return Ok(());
         }

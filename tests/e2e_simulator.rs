@@ -8,15 +8,13 @@
 mod common;
 
 use azure_sim::MpePhase as SimPhase;
-use azure_sim::{
-    FaultKind, InvocationResult, MpeReport, MpeSpec, PecStatus, QueueReport, SbMessage, SimReport, ViolationKind,
-};
+use azure_sim::{FaultKind, InvocationResult, MpeReport, MpeSpec, PecStatus, QueueReport, SimReport, ViolationKind};
 use common::in_group;
+use common::sim::{approved, is_for, property};
 use mpe_approver::demo::{self, DemoOptions, Harness};
 use mpe_approver::resource_id::ResourceId;
 use mpe_approver::servicebus::props;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// Simulated seconds per real second.
@@ -102,15 +100,6 @@ fn dump(h: &Harness) -> String {
     format!("parked: {parked:#?}\nreport: {report}")
 }
 
-/// An application property by name; HTTP carries them as headers, so names compare case-insensitively.
-fn property<'a>(props: &'a BTreeMap<String, String>, name: &str) -> Option<&'a str> {
-    props.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-}
-
-fn is_for(m: &SbMessage, id: &ResourceId) -> bool {
-    property(&m.properties, props::MPE_ID).is_some_and(|v| v.eq_ignore_ascii_case(id.as_str()))
-}
-
 /// Work messages (visible or scheduled) for this MPE.
 fn work_for(h: &Harness, id: &ResourceId) -> usize {
     h.sim.work_messages().iter().filter(|m| is_for(m, id)).count()
@@ -127,10 +116,6 @@ fn parked_reason(h: &Harness, id: &ResourceId) -> Option<String> {
 
 fn mpe_report(h: &Harness, id: &ResourceId) -> MpeReport {
     h.sim.report().mpe(id.as_str()).cloned().unwrap_or_else(|| panic!("the simulator does not know {id}\n{}", dump(h)))
-}
-
-fn approved(h: &Harness, id: &ResourceId) -> bool {
-    h.sim.report().mpe(id.as_str()).is_some_and(|m| m.approved_by.is_some())
 }
 
 fn work_queue(r: &SimReport) -> &QueueReport {

@@ -4,8 +4,9 @@
 
 mod common;
 
-use azure_sim::{MpeSpec, SbMessage};
+use azure_sim::MpeSpec;
 use common::in_group;
+use common::sim::{approved, is_for, puts, wait_until};
 use mpe_approver::demo::{self, Harness};
 use mpe_approver::handler::{self, App};
 use mpe_approver::replay::{QueuedReplay, Source};
@@ -13,7 +14,7 @@ use mpe_approver::resource_id::{ListScope, ResourceId};
 use mpe_approver::servicebus::props;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const SCALE: f64 = 50.0;
 const WAIT: Duration = Duration::from_secs(20);
@@ -38,24 +39,8 @@ fn other_storage() -> ResourceId {
     in_group(TARGET_SUB, "rg-data/providers/Microsoft.Storage/storageAccounts/stcross")
 }
 
-fn is_for(m: &SbMessage, id: &ResourceId) -> bool {
-    m.properties.iter().any(|(k, v)| k.eq_ignore_ascii_case(props::MPE_ID) && v.eq_ignore_ascii_case(id.as_str()))
-}
-
 async fn wait_for(what: &str, cond: impl Fn() -> bool, dump: impl Fn() -> String) {
-    let until = Instant::now() + WAIT;
-    while !cond() {
-        assert!(Instant::now() < until, "timed out waiting for {what}\n{}", dump());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn approved(h: &Harness, id: &ResourceId) -> bool {
-    h.sim.report().mpe(id.as_str()).is_some_and(|m| m.approved_by.is_some())
-}
-
-fn puts(h: &Harness, id: &ResourceId) -> u32 {
-    h.sim.report().mpe(id.as_str()).map(|m| m.approve_puts).unwrap_or(0)
+    wait_until(what, WAIT, cond, dump).await
 }
 
 /// A cross-subscription MPE, parked `policy-refused` under the default policy.

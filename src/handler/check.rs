@@ -193,10 +193,11 @@ fn park(code: ParkCode, text: String) -> Step {
 fn arm_step(e: ArmError, what: &str) -> Step {
     match &e {
         ArmError::Transient { .. } => Step::Retry(format!("{what}: {e}"), e.retry_after()),
-        ArmError::Refused { status: 403, .. } => park(ParkCode::Forbidden, format!("{what}: {e}")),
+        // 403, 401 to a fresh token, or the identity endpoint refusing a token twice (400/401/403): a
+        // configuration to fix, not a wait.
+        _ if e.is_forbidden() => park(ParkCode::Forbidden, format!("{what}: {e}")),
         ArmError::Refused { .. } => park(ParkCode::ArmRefused, format!("{what}: {e}")),
         ArmError::BadBody { .. } => park(ParkCode::UnreadableResponse, format!("{what}: {e}")),
-        // The identity endpoint refused a token twice (400/401/403): a configuration to fix, not a wait.
         ArmError::Identity { .. } => park(ParkCode::Forbidden, format!("{what}: {e}")),
     }
 }
@@ -295,7 +296,7 @@ async fn read_tags(app: &App, target: &ResourceId) -> Result<Tags, Step> {
     match app.arm.get_path(&path, TAGS_API_VERSION).await {
         Ok(Some(b)) => Ok(Tags::from_body(&b)),
         Ok(None) => Ok(Tags::default()),
-        Err(e @ ArmError::Refused { status: 403, .. }) => Err(park(
+        Err(e) if e.is_forbidden() => Err(park(
             ParkCode::Forbidden,
             format!("reading the target's tags (the role needs Microsoft.Resources/tags/read): {e}"),
         )),
@@ -412,7 +413,7 @@ async fn approve(
             Err(e @ ArmError::Refused { status: 409 | 412 | 404, .. }) => {
                 return again(app, item, &format!("approval not applied ({e}); reading again and deciding again"))
             }
-            Err(e @ (ArmError::Refused { status: 403, .. } | ArmError::Identity { .. })) => {
+            Err(e @ (ArmError::Refused { status: 401 | 403, .. } | ArmError::Identity { .. })) => {
                 return park(ParkCode::Forbidden, format!("not allowed to approve {pec_id}: {e}"))
             }
             Err(e @ ArmError::Refused { .. }) => {
@@ -551,6 +552,24 @@ async fn act(
     prefix: &str,
     reply: &mut Reply,
 ) -> Result<(), crate::servicebus::SendError> {
+    // Service Bus refusing the next check for good (a missing role, no such queue) parks it instead:
+    // redelivering would only be refused again.
+    let decision = match decision {
+        Verdict::CheckAgain { after, reason } => match enqueue(app, &item.next(), after).await {
+            Ok(_) => Verdict::CheckAgain { after, reason },
+            Err(e) if e.is_refused() => {
+                reply.resp.log(Level::ERROR, format!("{prefix}: the next check was refused: {e}; parking it"));
+                Verdict::Park {
+                    reason: ParkReason::new(
+                        ParkCode::QueueRefused,
+                        format!("the next check ({reason}) could not be queued: {e}"),
+                    ),
+                }
+            }
+            Err(e) => return Err(e),
+        },
+        other => other,
+    };
     let line = audit_line(item, &decision, audit);
     match &decision {
         Verdict::Done(outcome) => {
@@ -562,8 +581,6 @@ async fn act(
             reply.resp.return_value = Value::String(outcome.to_string());
         }
         Verdict::CheckAgain { after, reason } => {
-            let next = item.next();
-            enqueue(app, &next, *after).await?;
             reply.resp.log(Level::INFO, format!("{prefix}: check again in {:.1}s: {reason}", after.as_secs_f64()));
             reply.resp.return_value = Value::String("check again".into());
         }

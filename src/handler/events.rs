@@ -1,6 +1,7 @@
 //! Event Grid function: `Microsoft.Resources.ResourceWriteSuccess` for an MPE write → a work item on
 //! the queue, scheduled for the first check. Other events are acknowledged with a debug log. A
-//! malformed event is parked with the reason (retrying cannot fix it); only a failed send fails the
+//! malformed event is parked with the reason (retrying cannot fix it), and so is a work item the work
+//! queue refuses for good; only a failed send (transient, or the parking queue refusing too) fails the
 //! invocation, so Event Grid retries it.
 
 use super::{enqueue, App, Reply};
@@ -107,6 +108,34 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
                                     item.mpe_id, item.correlation_id, app.config.first_check_delay, msg.message_id
                                 ),
                             ),
+                            // Refused for good (a missing role, no such queue): parked with the reason,
+                            // as retrying the event would be refused again.
+                            Err(e) if e.is_refused() => {
+                                reply.resp.log(
+                                    Level::ERROR,
+                                    format!(
+                                        "mpe={} the work queue refused the first check: {e}; parking it",
+                                        item.mpe_id
+                                    ),
+                                );
+                                let reason = ParkReason::new(
+                                    ParkCode::QueueRefused,
+                                    format!("the first check could not be queued: {e}"),
+                                );
+                                let parked = app
+                                    .park(
+                                        item.to_json(),
+                                        &reason,
+                                        Some(item.mpe_id.as_str()),
+                                        Some(&item.correlation_id),
+                                        super::EVENT_FUNCTION,
+                                    )
+                                    .await;
+                                if let Err(e) = parked {
+                                    reply.resp.log(Level::ERROR, format!("mpe={} could not park it: {e}", item.mpe_id));
+                                    reply.fail = true;
+                                }
+                            }
                             Err(e) => {
                                 reply.resp.log(Level::ERROR, format!("mpe={} could not enqueue: {e}", item.mpe_id));
                                 reply.fail = true;

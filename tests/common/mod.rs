@@ -6,6 +6,7 @@
 
 pub mod doubles;
 mod ids;
+pub mod sim;
 
 #[allow(unused_imports)] // not every test uses the id helpers
 pub use ids::*;

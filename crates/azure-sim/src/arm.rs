@@ -129,7 +129,7 @@ pub async fn handler(
     let principal = match lock(&st.tokens).check(&headers, ARM_AUDIENCE) {
         Ok(t) => t.principal(),
         Err(why) => {
-            let mut r = arm_error(StatusCode::UNAUTHORIZED, "AuthenticationFailed", why);
+            let mut r = arm_error(StatusCode::UNAUTHORIZED, why.code, why.message);
             r.headers_mut().insert(
                 "www-authenticate",
                 HeaderValue::from_static("Bearer authorization_uri=\"https://login.microsoftonline.com/common\""),

@@ -327,6 +327,16 @@ impl Simulator {
         let Ok(target) = ResourceId::parse(target.as_ref()) else { return Vec::new() };
         lock(&self.state.world).pecs(&target, self.state.clock.now()).unwrap_or_default()
     }
+    /// Every token issued so far expires now: ARM answers its next use 401 `ExpiredAuthenticationToken`
+    /// (Service Bus 401); a token fetched afterwards is good.
+    pub fn expire_tokens(&self) {
+        lock(&self.state.tokens).expire_all();
+    }
+    /// While `on`, every token for `audience` (old or new) is answered 401
+    /// `InvalidAuthenticationTokenTenant` (a token from the wrong tenant).
+    pub fn refuse_tokens(&self, audience: &str, on: bool) {
+        lock(&self.state.tokens).refuse(audience, on);
+    }
     /// Answer the next `n` ARM requests with `kind` (429 or 503, `Retry-After: 1`).
     pub fn inject_faults(&self, n: u32, kind: FaultKind) {
         let mut f = lock(&self.state.faults);

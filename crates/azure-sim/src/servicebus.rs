@@ -170,6 +170,8 @@ struct Queue {
     /// Injected faults: REST sends / completes still to answer 503.
     fail_sends: u32,
     fail_completes: u32,
+    /// Every REST send answered with this status until cleared ([`ServiceBus::refuse_sends`]).
+    refuse_sends: Option<u16>,
     sent: u64,
     duplicates: u64,
     delivered: u64,
@@ -337,6 +339,16 @@ impl ServiceBus {
     /// Answer the next `n` REST sends to `queue` with 503 Service Unavailable (nothing is enqueued).
     pub fn fail_sends(&self, queue: &str, n: u32) -> Result<(), BusError> {
         self.with_queue(queue, |q| q.fail_sends = n)
+    }
+
+    /// Answer every REST send to `queue` with `status` (401: the sender lacks Azure Service Bus Data
+    /// Sender; 403: quota exceeded; 410: no such queue) until called with `None`. Nothing is enqueued.
+    pub fn refuse_sends(&self, queue: &str, status: Option<u16>) -> Result<(), BusError> {
+        self.with_queue(queue, |q| q.refuse_sends = status)
+    }
+
+    fn send_refusal(&self, queue: &str) -> Option<u16> {
+        self.with_queue(queue, |q| q.refuse_sends).ok().flatten()
     }
 
     /// Answer the next `n` REST completes (`DELETE`) on `queue` or its dead-letter sub-queue with 503
@@ -702,7 +714,7 @@ pub async fn handler(
     body: Bytes,
 ) -> Response {
     if let Err(why) = lock(&st.tokens).check(&headers, SERVICEBUS_AUDIENCE) {
-        return sb_error(StatusCode::UNAUTHORIZED, why);
+        return sb_error(StatusCode::UNAUTHORIZED, &format!("{}: {}", why.code, why.message));
     }
     let rest = uri.path().strip_prefix("/servicebus/").unwrap_or_default();
     let Some(segs) = rest.split('/').map(percent_decode).collect::<Option<Vec<String>>>() else {
@@ -734,6 +746,16 @@ pub async fn handler(
 
 /// `POST {queue}/messages`.
 fn send(st: &AppState, queue: &str, headers: &HeaderMap, body: Bytes) -> Response {
+    if let Some(status) = st.bus.send_refusal(queue) {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::UNAUTHORIZED);
+        // Service Bus's words for a token without the Send claim (its REST error body is XML).
+        let detail = match status.as_u16() {
+            401 => format!("Unauthorized access. 'Send' claim(s) are required to perform this operation. Resource: 'sb://sim/{queue}'."),
+            403 => format!("The maximum entity size has been reached or exceeded for Queue: '{queue}'. QuotaExceeded."),
+            _ => format!("refused by the simulator for {queue}"),
+        };
+        return sb_error(status, &detail);
+    }
     if st.bus.take_send_fault(queue) {
         tracing::debug!(target: "simulator", queue, "injected Service Bus send fault");
         return sb_error(StatusCode::SERVICE_UNAVAILABLE, "Injected by the simulator. Please retry.");

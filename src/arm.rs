@@ -641,11 +641,13 @@ mod tests {
         let arm = client(&url, tokens.clone());
         let id = ResourceId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/a")
             .unwrap();
-        for e in [
-            arm.get(&id, "1").await.unwrap_err(),
-            arm.put(&id, "1", &serde_json::json!({}), None).await.unwrap_err(),
-        ] {
-            assert!(matches!(&e, ArmError::Refused { status: 401, code, .. } if code == "InvalidAuthenticationTokenTenant"), "{e}");
+        for e in
+            [arm.get(&id, "1").await.unwrap_err(), arm.put(&id, "1", &serde_json::json!({}), None).await.unwrap_err()]
+        {
+            assert!(
+                matches!(&e, ArmError::Refused { status: 401, code, .. } if code == "InvalidAuthenticationTokenTenant"),
+                "{e}"
+            );
             assert!(e.is_forbidden() && !e.is_transient(), "{e}");
         }
         assert_eq!((arm.calls(), tokens.fresh.load(Ordering::Relaxed)), (4, 2), "two calls each, one fresh token each");

@@ -17,6 +17,7 @@ pub mod events;
 pub mod host;
 pub mod id;
 pub mod identity;
+pub mod latency;
 pub mod mpe;
 pub mod servicebus;
 pub mod state;
@@ -27,6 +28,7 @@ pub use clock::{Clock, ScaledClock, SharedClock, SystemClock};
 pub use events::{resource_write_success_event, write_success_event};
 pub use host::{FunctionsHost, HttpOutput, InvocationRecord, InvocationResult, QueuePump};
 pub use id::ResourceId;
+pub use latency::Dependency;
 pub use mpe::{MpeFacts, MpePhase, MpeType};
 pub use servicebus::{
     dead_letter_path, BusError, DeadLetter, OutgoingMessage, QueueCounts, QueueReport, Received, SbMessage,
@@ -102,6 +104,7 @@ pub struct AppState {
     pub(crate) world: Mutex<state::World>,
     pub(crate) faults: Mutex<arm::FaultPlan>,
     pub(crate) throttle: Mutex<throttle::ThrottleBook>,
+    pub(crate) latency: Mutex<latency::Latencies>,
     pub(crate) bus: ServiceBus,
     pub(crate) invocations: Arc<Mutex<Vec<InvocationRecord>>>,
     pub(crate) options: SimOptions,
@@ -168,6 +171,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/arm/", any(arm::handler))
         .route("/arm/{*rest}", any(arm::handler))
         .route("/servicebus/{*rest}", any(servicebus::handler))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), latency::delay))
         .with_state(state)
 }
 
@@ -189,6 +193,7 @@ impl Simulator {
             world: Mutex::new(state::World::new(options.approval_lro)),
             faults: Mutex::new(arm::FaultPlan::default()),
             throttle: Mutex::new(throttle::ThrottleBook::new(options.throttle)),
+            latency: Mutex::new(latency::Latencies::default()),
             bus,
             invocations: Arc::new(Mutex::new(Vec::new())),
             options,
@@ -336,6 +341,11 @@ impl Simulator {
     /// `InvalidAuthenticationTokenTenant` (a token from the wrong tenant).
     pub fn refuse_tokens(&self, audience: &str, on: bool) {
         lock(&self.state.tokens).refuse(audience, on);
+    }
+    /// Answer every request of `dependency` only after `delay` of real time (`None`: at once again):
+    /// a slow dependency, not a failing one.
+    pub fn set_latency(&self, dependency: Dependency, delay: Option<Duration>) {
+        lock(&self.state.latency).set(dependency, delay);
     }
     /// Answer the next `n` ARM requests with `kind` (429 or 503, `Retry-After: 1`).
     pub fn inject_faults(&self, n: u32, kind: FaultKind) {

@@ -1,7 +1,8 @@
 //! The managed identity client is bounded: an App Service identity endpoint (a local faulty server)
-//! that hangs, answers 500, or sends a body without end costs a few (injected, short) timeouts and
+//! that hangs, is not listening, answers 429, 500 or 503, truncates or sends a body without end costs a few (injected, short) timeouts and
 //! ends in an error that ARM reports as transient; one that answers 400, 401 or 403 is asked once more
-//! and then parks the check with its reason; a good endpoint still yields a token.
+//! and then parks the check with its reason; a good endpoint still yields a token, cached, and a fresh
+//! one on request (after ARM or Service Bus refused the cached one).
 //!
 //! `ManagedIdentityCredential` reads `IDENTITY_ENDPOINT`/`IDENTITY_HEADER` from the process
 //! environment, so this binary holds a single test that sets them for each scenario in turn.
@@ -61,6 +62,34 @@ async fn identity_endpoint_faults_end_promptly_in_errors() {
     .await;
     assert_eq!(token(&identity).await.expect("a token"), "tok-1");
     assert_eq!(server.requests.load(std::sync::atomic::Ordering::Relaxed), 1);
+    // Cached by the SDK's credential; a fresh token (asked for after a 401) bypasses that cache.
+    assert_eq!(token(&identity).await.expect("a token"), "tok-1");
+    assert_eq!(server.requests.load(std::sync::atomic::Ordering::Relaxed), 1, "the second token came from the cache");
+    let fresh = tokio::time::timeout(HANG_GUARD, identity.fresh_token(AUDIENCE)).await.expect("hung");
+    assert_eq!(fresh.expect("a fresh token"), "tok-1");
+    assert_eq!(server.requests.load(std::sync::atomic::Ordering::Relaxed), 2, "a fresh token asks the endpoint");
+    assert_eq!(token(&identity).await.expect("a token"), "tok-1");
+    assert_eq!(server.requests.load(std::sync::atomic::Ordering::Relaxed), 2, "and is the one cached from then on");
+
+    // Refused (nothing listens), 429, 503 and a truncated token response: transient errors, promptly;
+    // never "refused for good".
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr")
+    };
+    std::env::set_var("IDENTITY_ENDPOINT", format!("http://{closed}/msi/token"));
+    let identity = AzureIdentity::from_env_with(None, short()).expect("managed identity credential");
+    let e = tokio::time::timeout(HANG_GUARD, identity.token(AUDIENCE)).await.expect("hung").expect_err("refused");
+    assert_eq!(e.refused, None, "a closed port is transient: {e}");
+    for fault in [
+        Fault::Answer { status: "429 Too Many Requests", headers: vec!["Retry-After: 1".into()], body: "{}".into() },
+        Fault::Answer { status: "503 Service Unavailable", headers: vec![], body: "{}".into() },
+        Fault::Truncated { declared: 400, body: r#"{"access_token":"tok-"#.into() },
+    ] {
+        let (identity, _server) = identity_for(fault.clone()).await;
+        let e = tokio::time::timeout(HANG_GUARD, identity.token(AUDIENCE)).await.expect("hung").expect_err("no token");
+        assert_eq!(e.refused, None, "{fault:?} is transient: {e}");
+    }
 
     // Hangs: cut off by the request timeout (and the token timeout around the retries).
     let (identity, server) = identity_for(Fault::Hang).await;

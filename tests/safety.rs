@@ -669,6 +669,75 @@ async fn a_put_answered_400_parks_with_arms_error_and_409_reads_again() {
     assert_eq!(puts(&arm).len(), 2);
 }
 
+/// The approving PUT against each fault of the matrix (issue 10): 401 twice (a fresh token refused too)
+/// and 403 park `forbidden`; 404 reads again at the next check; 429 (no `Retry-After`: the subscription
+/// is held 5 s) schedules the check for when the wait is over, nothing parked; 500/503 re-read and PUT once more in the same check.
+/// Never more PUTs than listed, and nothing approved over the fault.
+#[tokio::test]
+async fn the_approving_put_against_every_fault() {
+    let s = Service::DataFactory;
+    let st = storage(SUB_A, "st1");
+    type Expect = fn(&Run) -> Result<(), String>;
+    let parked = |want: &'static str| -> Expect {
+        match want {
+            "forbidden" => |r: &Run| match r.parked() {
+                Some((c, reason)) if c == "forbidden" && reason.contains("scripted PUT failure") => Ok(()),
+                other => Err(format!("not parked forbidden with ARM's words: {other:?}")),
+            },
+            _ => unreachable!(),
+        }
+    };
+    let cases: Vec<(&str, Vec<(u16, &'static str)>, Expect, usize)> = vec![
+        (
+            "401 twice",
+            vec![(401, "InvalidAuthenticationTokenTenant"), (401, "InvalidAuthenticationTokenTenant")],
+            parked("forbidden"),
+            2,
+        ),
+        ("403", vec![(403, "AuthorizationFailed")], parked("forbidden"), 1),
+        (
+            "404",
+            vec![(404, "NotFound")],
+            |r| (r.result() == "check again" && r.parked().is_none()).then_some(()).ok_or_else(|| r.logs()),
+            1,
+        ),
+        (
+            "429",
+            vec![(429, "TooManyRequests")],
+            |r| {
+                (r.result() == "check again" && r.logs().contains("check again in 5.0s") && r.parked().is_none())
+                    .then_some(())
+                    .ok_or_else(|| r.logs())
+            },
+            1,
+        ),
+        (
+            "500",
+            vec![(500, "InternalServerError")],
+            |r| (r.result() == "approved").then_some(()).ok_or_else(|| r.logs()),
+            2,
+        ),
+        (
+            "503",
+            vec![(503, "ServiceUnavailable")],
+            |r| (r.result() == "approved").then_some(()).ok_or_else(|| r.logs()),
+            2,
+        ),
+    ];
+    for (name, faults, expect, want_puts) in cases {
+        let mpe = mpe_id(s, SUB_A, "mpe-putfault");
+        let a = Arm { put_faults: faults, ..scripted(s, &mpe, &st, vec![ours(s, &mpe, &st, "Pending", MSG)]) };
+        let (arm, base) = start_arm(a).await;
+        let run = check(&base, &mpe, &[]).await;
+        if let Err(why) = expect(&run) {
+            panic!("PUT {name}: {why}\nstatus {}, result {:?}", run.status, run.result());
+        }
+        assert_eq!(puts(&arm).len(), want_puts, "PUT {name}: {}", run.logs());
+        let approved = status_of(&arm, &st, "ours.1") == "Approved";
+        assert_eq!(approved, run.result() == "approved", "PUT {name}: approved only when the check says so");
+    }
+}
+
 // ---- the approval itself ---------------------------------------------------------------------------------------
 
 /// The request message stays in the description: our marker is appended.

@@ -678,6 +678,7 @@ async fn the_approving_put_against_every_fault() {
     let s = Service::DataFactory;
     let st = storage(SUB_A, "st1");
     type Expect = fn(&Run) -> Result<(), String>;
+    type Case = (&'static str, Vec<(u16, &'static str)>, Expect, usize);
     let parked = |want: &'static str| -> Expect {
         match want {
             "forbidden" => |r: &Run| match r.parked() {
@@ -687,7 +688,7 @@ async fn the_approving_put_against_every_fault() {
             _ => unreachable!(),
         }
     };
-    let cases: Vec<(&str, Vec<(u16, &'static str)>, Expect, usize)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "401 twice",
             vec![(401, "InvalidAuthenticationTokenTenant"), (401, "InvalidAuthenticationTokenTenant")],

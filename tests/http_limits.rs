@@ -278,3 +278,45 @@ async fn servicebus_endless_error_body_is_capped() {
     }
     guarded(server.client_gone.recv()).await.expect("the server saw the client go");
 }
+
+#[tokio::test]
+async fn servicebus_send_to_a_closed_port_is_transient() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a port").port();
+    let sender = RestSender::with_timeouts(
+        Url::parse(&format!("http://127.0.0.1:{port}")).expect("url"),
+        "https://servicebus.azure.net".into(),
+        Arc::new(StaticTokens),
+        fast_clock(),
+        short(),
+    )
+    .expect("sender");
+    let e = guarded(sender.send("q", message())).await.expect_err("refused is not a success");
+    assert!(matches!(e, SendError::Transport { .. }) && !e.is_refused(), "{e}");
+}
+
+/// What each Service Bus answer to a send becomes: 429 and 5xx are tried three times, then transient;
+/// 401 is asked once more (a fresh token), then refused for good; 403 (quota exceeded) is transient
+/// and not retried at once; 410 (no such queue) is refused for good at once.
+#[tokio::test]
+async fn servicebus_send_answers_are_retried_refreshed_or_refused() {
+    for (status, requests, refused) in [
+        ("429 Too Many Requests", 3, false),
+        ("500 Internal Server Error", 3, false),
+        ("503 Service Unavailable", 3, false),
+        ("401 Unauthorized", 2, true),
+        ("403 Forbidden", 1, false),
+        ("410 Gone", 1, true),
+    ] {
+        let server = faulty_server::start(Fault::Answer {
+            status,
+            headers: vec!["Content-Type: application/xml".into()],
+            body: "<Error><Code>x</Code><Detail>scripted</Detail></Error>".into(),
+        })
+        .await;
+        let e = guarded(sender(&server, Arc::new(StaticTokens)).send("q", message())).await.expect_err(status);
+        let code: u16 = status[..3].parse().expect("status");
+        assert!(matches!(e, SendError::Status { status, .. } if status == code), "{status}: {e}");
+        assert_eq!(e.is_refused(), refused, "{status}: {e}");
+        assert_eq!(server.requests.load(std::sync::atomic::Ordering::Relaxed), requests, "{status}");
+    }
+}

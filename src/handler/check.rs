@@ -188,8 +188,9 @@ fn park(code: ParkCode, text: String) -> Step {
     Step::Finished(Verdict::Park { reason: ParkReason::new(code, text) })
 }
 
-/// An ARM failure: transient ones retry; a 403 (or the identity endpoint refusing a token) is a missing
-/// permission; other refusals (400 ...) will not change by waiting and park with ARM's code and message.
+/// An ARM failure: transient ones retry; a 403, a 401 also to a fresh token, or the identity endpoint
+/// refusing a token is a missing permission; other refusals (400 ...) will not change by waiting and
+/// park with ARM's code and message.
 fn arm_step(e: ArmError, what: &str) -> Step {
     match &e {
         ArmError::Transient { .. } => Step::Retry(format!("{what}: {e}"), e.retry_after()),
@@ -198,6 +199,7 @@ fn arm_step(e: ArmError, what: &str) -> Step {
         _ if e.is_forbidden() => park(ParkCode::Forbidden, format!("{what}: {e}")),
         ArmError::Refused { .. } => park(ParkCode::ArmRefused, format!("{what}: {e}")),
         ArmError::BadBody { .. } => park(ParkCode::UnreadableResponse, format!("{what}: {e}")),
+        // Covered by `is_forbidden` above; named for the match to be exhaustive.
         ArmError::Identity { .. } => park(ParkCode::Forbidden, format!("{what}: {e}")),
     }
 }
@@ -296,7 +298,8 @@ async fn read_tags(app: &App, target: &ResourceId) -> Result<Tags, Step> {
     match app.arm.get_path(&path, TAGS_API_VERSION).await {
         Ok(Some(b)) => Ok(Tags::from_body(&b)),
         Ok(None) => Ok(Tags::default()),
-        Err(e) if e.is_forbidden() => Err(park(
+        // A missing tags/read; a refused token (401 twice, the identity endpoint) parks in arm_step.
+        Err(e @ ArmError::Refused { status: 403, .. }) => Err(park(
             ParkCode::Forbidden,
             format!("reading the target's tags (the role needs Microsoft.Resources/tags/read): {e}"),
         )),

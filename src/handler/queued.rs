@@ -62,7 +62,7 @@ pub async fn replay_queued(
             report.stopped = Some("the time budget ran out".into());
             break;
         }
-        renew_due(app, rx, &mut held).await;
+        renew_due(app.clock.now(), rx, &mut held).await;
         let lock = match rx.lock_next(&queue).await {
             Ok(Some(m)) => Held::new(m, app.clock.now()),
             Ok(None) => break,
@@ -155,8 +155,7 @@ impl Held {
 }
 
 /// Renew the held locks with less than a third of their length (at most [`RENEW_MARGIN`]) left.
-async fn renew_due(app: &App, rx: &dyn crate::servicebus::QueueReceiver, held: &mut [Held]) {
-    let now = app.clock.now();
+async fn renew_due(now: chrono::DateTime<chrono::Utc>, rx: &dyn crate::servicebus::QueueReceiver, held: &mut [Held]) {
     for h in held.iter_mut() {
         let margin = (h.lock_for / 3).min(chrono::Duration::from_std(RENEW_MARGIN).unwrap_or_default());
         if h.msg.locked_until.is_some_and(|t| t - now < margin) {
@@ -439,4 +438,64 @@ pub async fn status(app: &App, max: u32, deadline: Instant) -> Status {
         }
     }
     st
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::servicebus::{QueueReceiver, ReceiveError};
+    use std::sync::Mutex;
+
+    /// Records the settlements asked of it; every one succeeds.
+    #[derive(Default)]
+    struct Settlements(Mutex<Vec<(String, Settle)>>);
+
+    #[async_trait::async_trait]
+    impl QueueReceiver for Settlements {
+        async fn lock_next(&self, _: &str) -> Result<Option<LockedMessage>, ReceiveError> {
+            Ok(None)
+        }
+        async fn settle(&self, msg: &LockedMessage, how: Settle) -> Result<(), ReceiveError> {
+            self.0.lock().unwrap().push((msg.message_id.clone(), how));
+            Ok(())
+        }
+    }
+
+    fn locked(id: &str, until: chrono::DateTime<chrono::Utc>) -> LockedMessage {
+        LockedMessage {
+            queue: "q".into(),
+            body: String::new(),
+            message_id: id.into(),
+            lock_token: format!("lock-{id}"),
+            sequence_number: None,
+            delivery_count: 1,
+            enqueued_at: None,
+            locked_until: Some(until),
+            correlation_id: None,
+            properties: Default::default(),
+        }
+    }
+
+    /// Held locks are renewed once less than a third of their own length (20 s at most) is left, by
+    /// their own length, and not before.
+    #[tokio::test]
+    async fn held_locks_are_renewed_by_their_own_length_when_a_third_is_left() {
+        let t0: chrono::DateTime<chrono::Utc> = "2026-12-02T10:00:00Z".parse().unwrap();
+        let s = chrono::Duration::seconds;
+        // A 30 s lock and a 5 min lock, both taken at t0.
+        let mut held = vec![Held::new(locked("short", t0 + s(30)), t0), Held::new(locked("long", t0 + s(300)), t0)];
+        let rx = Settlements::default();
+        renew_due(t0 + s(15), &rx, &mut held).await;
+        assert!(rx.0.lock().unwrap().is_empty(), "15 s of 30 left: not yet");
+        renew_due(t0 + s(21), &rx, &mut held).await;
+        assert_eq!(*rx.0.lock().unwrap(), vec![("short".to_string(), Settle::Renew)], "9 s of 30 left: renewed");
+        assert_eq!(held[0].msg.locked_until, Some(t0 + s(51)), "by its own length, from now");
+        renew_due(t0 + s(279), &rx, &mut held).await;
+        let settled = rx.0.lock().unwrap().clone();
+        assert!(!settled.contains(&("long".to_string(), Settle::Renew)), "21 s of 5 min left: not yet (20 s margin)");
+        renew_due(t0 + s(281), &rx, &mut held).await;
+        let settled = rx.0.lock().unwrap().clone();
+        assert!(settled.contains(&("long".to_string(), Settle::Renew)), "19 s left: renewed: {settled:?}");
+        assert_eq!(held[1].msg.locked_until, Some(t0 + s(581)));
+    }
 }

@@ -41,7 +41,9 @@ fn bench_decide() {
         request_message: None,
         status: MpeStatus::AwaitingApproval,
         raw_status: String::new(),
+        created_at: None,
     };
+    let now = chrono::Utc::now();
     let pecs: Vec<Pec> = (0..20)
         .map(|i| Pec {
             id: format!("{target}/privateEndpointConnections/pe-{i}.guid"),
@@ -63,7 +65,7 @@ fn bench_decide() {
         let obs =
             Observation::Mpe { view: &view, endpoint_name: "pe-7", pecs: Some(&pecs), customer_subscriptions: &[] };
         if matches!(
-            decide(obs, Progress { attempt: i % 50, elapsed: Duration::from_secs(10) }, &schedule, i as u64),
+            decide(obs, Progress { attempt: i % 50, elapsed: Duration::from_secs(10), now }, &schedule, i as u64),
             mpe_approver::decision::Decision::Approve { .. }
         ) {
             approvals += 1;

@@ -3,9 +3,10 @@
 //! No I/O here. The Service Bus function observes (reads the MPE, then the PECs when asked to), calls
 //! [`decide`], and acts on the [`Decision`]. A table-driven test walks every MPE state × PEC state.
 
-use crate::pec::{Pec, PecStatus};
+use crate::pec::{self, Marked, Pec, PecStatus};
 use crate::providers::{MpeStatus, MpeView};
 use crate::resource_id::ResourceId;
+use chrono::{DateTime, Utc};
 use std::fmt;
 use std::time::Duration;
 
@@ -28,7 +29,12 @@ pub struct Progress {
     pub attempt: u32,
     /// Time since the MPE was first seen.
     pub elapsed: Duration,
+    /// Now, to tell an MPE's age from its `created_at`.
+    pub now: DateTime<Utc>,
 }
+
+/// How far ahead of our clock a time from Azure or a work item may be and still be believed.
+pub const CLOCK_SKEW: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -114,10 +120,14 @@ pub enum ParkCode {
     /// Service Bus refused the work item for good (401 also to a fresh token, 400, 404/410 no such
     /// queue): the work queue would not take the next check, so it was parked instead.
     QueueRefused,
+    /// An MPE whose connection only the target shows (Data Explorer) cannot be shown to be new and not
+    /// yet approved: created longer than `MPE_GIVE_UP_AFTER` ago or at a time it does not report, or a
+    /// connection we approved for it was disconnected or rejected since. Nothing is approved.
+    NotNew,
 }
 
 impl ParkCode {
-    pub const ALL: [ParkCode; 15] = [
+    pub const ALL: [ParkCode; 16] = [
         ParkCode::Ambiguous,
         ParkCode::EvidenceMismatch,
         ParkCode::PolicyRefused,
@@ -133,6 +143,7 @@ impl ParkCode {
         ParkCode::UnreadableResponse,
         ParkCode::InvalidInput,
         ParkCode::QueueRefused,
+        ParkCode::NotNew,
     ];
     /// The stable code, kebab-case. Never change one: operators filter on them.
     pub fn as_str(self) -> &'static str {
@@ -152,6 +163,7 @@ impl ParkCode {
             ParkCode::UnreadableResponse => "unreadable-response",
             ParkCode::InvalidInput => "invalid-input",
             ParkCode::QueueRefused => "queue-refused",
+            ParkCode::NotNew => "not-new",
         }
     }
 }
@@ -357,17 +369,31 @@ pub fn decide(obs: Observation<'_>, progress: Progress, schedule: &Schedule, see
     }
 }
 
-/// Whether a sweep should queue a check of an MPE in this state: everything not final yet (still
-/// provisioning, awaiting approval, Data Explorer's "ask the target", an unknown value).
-pub fn worth_checking(status: &MpeStatus) -> bool {
-    !matches!(
-        status,
-        MpeStatus::Approved
-            | MpeStatus::Rejected
-            | MpeStatus::Disconnected
-            | MpeStatus::Failed(_)
-            | MpeStatus::Deleting
-    )
+/// Whether a sweep should queue a check of this MPE: everything not final yet (still provisioning,
+/// awaiting approval, an unknown value), and an MPE whose connection only the target shows (Data
+/// Explorer) only while it is new ([`is_new`]): an older one is never approved by a check, so a sweep
+/// has nothing to do for it.
+pub fn worth_checking(view: &MpeView, now: DateTime<Utc>, schedule: &Schedule) -> bool {
+    match view.status {
+        MpeStatus::ProvisionedCheckTarget => is_new(view, now, schedule),
+        _ => !matches!(
+            view.status,
+            MpeStatus::Approved
+                | MpeStatus::Rejected
+                | MpeStatus::Disconnected
+                | MpeStatus::Failed(_)
+                | MpeStatus::Deleting
+        ),
+    }
+}
+
+/// Whether the MPE was created (ARM's `systemData.createdAt`) within the schedule's give-up time of
+/// `now`: the time its own chain of checks runs. Unknown creation times are not new.
+pub fn is_new(view: &MpeView, now: DateTime<Utc>, schedule: &Schedule) -> bool {
+    view.created_at.is_some_and(|c| match (now - c).to_std() {
+        Ok(age) => age <= schedule.give_up_after,
+        Err(_) => (c - now).to_std().is_ok_and(|ahead| ahead <= CLOCK_SKEW),
+    })
 }
 
 /// Step one, on the MPE alone (`None`: ARM says it does not exist).
@@ -402,7 +428,34 @@ pub fn decide_target(
     seed: u64,
 ) -> TargetNext {
     let again = |reason: String| retry_later(reason, &view.raw_status, Duration::ZERO, progress, schedule, seed);
-    decide_on_pecs(view, endpoint_name, pecs, customer_subscriptions, again)
+    let new = is_new(view, progress.now, schedule);
+    match decide_on_pecs(view, endpoint_name, pecs, customer_subscriptions, again) {
+        TargetNext::Approve { .. } if view.status == MpeStatus::ProvisionedCheckTarget && !new => {
+            TargetNext::Final(Verdict::Park { reason: not_new(view, progress.now, schedule) })
+        }
+        next => next,
+    }
+}
+
+/// Why an MPE whose connection only the target shows is not approved now: it cannot be shown to be new.
+fn not_new(view: &MpeView, now: DateTime<Utc>, schedule: &Schedule) -> ParkReason {
+    let when = match view.created_at {
+        None => "does not report when it was created (no systemData.createdAt)".to_string(),
+        Some(c) => format!(
+            "was created at {} ({}s before now), more than MPE_GIVE_UP_AFTER ({}s) ago",
+            c.to_rfc3339(),
+            (now - c).num_seconds(),
+            schedule.give_up_after.as_secs()
+        ),
+    };
+    ParkReason::new(
+        ParkCode::NotNew,
+        format!(
+            "the MPE {when}: a pending PEC at its target may be a stranger's beside a connection approved and \
+             removed before, so it is not approved automatically; verify the PEC and approve it by hand, or \
+             create the MPE again"
+        ),
+    )
 }
 
 /// Check again by the schedule for a reason the shell found (a PEC changed under us, a 409/412), or
@@ -545,10 +598,37 @@ fn decide_on_pecs(
             },
         };
     }
-    // ProvisionedCheckTarget (Data Explorer): the MPE does not report its connection, the target decides.
-    // A PEC we approved for this MPE (our marker) means done: no other candidate is ever considered.
-    if cands.iter().any(|&i| pecs[i].status == PecStatus::Approved && crate::pec::carries_marker(&pecs[i], &view.id)) {
+    // ProvisionedCheckTarget (Data Explorer): the MPE does not report its connection, the target decides,
+    // once per incarnation of the MPE. A PEC we approved for an earlier MPE of this name is a leftover.
+    let inc = view.incarnation();
+    let marked = |i: usize| pec::marked(&pecs[i], &view.id, inc.as_deref());
+    let cands: Vec<usize> = cands.into_iter().filter(|&i| marked(i) != Marked::EarlierIncarnation).collect();
+    if cands.is_empty() {
+        return again(format!(
+            "no PEC from private endpoint {endpoint_name:?} at the target yet (only leftovers of an earlier MPE of this name)"
+        ));
+    }
+    let pending: Vec<usize> = cands.iter().copied().filter(|&i| pecs[i].status == PecStatus::Pending).collect();
+    let ours: Vec<usize> = cands.iter().copied().filter(|&i| marked(i) == Marked::ThisIncarnation).collect();
+    // A PEC we approved for this MPE means done: no other candidate is ever considered.
+    if ours.iter().any(|&i| pecs[i].status == PecStatus::Approved) {
         return TargetNext::Final(Verdict::Done(Outcome::AlreadyApproved));
+    }
+    // One we approved and someone disconnected or rejected since: this MPE had its approval.
+    if let Some(&o) = ours.first() {
+        if let Some(&p) = pending.iter().find(|i| !ours.contains(i)) {
+            return TargetNext::Final(Verdict::Park {
+                reason: ParkReason::new(
+                    ParkCode::NotNew,
+                    format!(
+                        "the PEC approved for this MPE ({}) is now {:?}; another PEC with its name is pending ({}): \
+                         not approved, one approval per MPE (create the MPE again for a new connection)",
+                        pecs[o].id, pecs[o].status, pecs[p].id
+                    ),
+                ),
+            });
+        }
+        return TargetNext::Final(status_outcome(&pecs[o].status, &again));
     }
     match (cands.as_slice(), pending.as_slice()) {
         ([one], [_]) => match message_matches(view, &pecs[*one]) {

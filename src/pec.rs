@@ -136,30 +136,84 @@ pub fn marker_hash(mpe_id: &ResourceId) -> String {
     u.simple().to_string()[..8].to_string()
 }
 
-/// The marker we append to a PEC's description when we approve it for `mpe_id`.
-pub fn marker(mpe_id: &ResourceId) -> String {
-    format!("[mpe-approver #{}]", marker_hash(mpe_id))
+/// The marker we append to a PEC's description when we approve it for `mpe_id`: `[mpe-approver #<hash>]`,
+/// or `[mpe-approver #<hash>.<incarnation>]` when the MPE reports when it was created
+/// ([`crate::providers::MpeView::incarnation`]), so a PEC approved for an earlier MPE of the same name is
+/// told apart from one approved for this one.
+pub fn marker(mpe_id: &ResourceId, incarnation: Option<&str>) -> String {
+    format!("[mpe-approver #{}]", tagged_hash(mpe_id, incarnation))
 }
 
-/// Whether the PEC's description says we approved it for `mpe_id`: our marker (full or short form),
-/// or the description earlier versions wrote (`Approved by mpe-approver for <mpe id> (...)`).
+fn tagged_hash(mpe_id: &ResourceId, incarnation: Option<&str>) -> String {
+    match incarnation {
+        Some(i) => format!("{}.{i}", marker_hash(mpe_id)),
+        None => marker_hash(mpe_id),
+    }
+}
+
+/// Whether the PEC's description says we approved it for `mpe_id` (any incarnation): our marker (full
+/// or short form), or the description earlier versions wrote (`Approved by mpe-approver for <mpe id> (...)`).
 pub fn carries_marker(pec: &Pec, mpe_id: &ResourceId) -> bool {
-    let Some(d) = pec.description.as_deref() else { return false };
-    let d = d.to_ascii_lowercase();
-    d.contains(&format!("#{}]", marker_hash(mpe_id)))
-        || d.contains(&format!("approved by mpe-approver for {} ", mpe_id.key()))
+    !marker_tags(pec, mpe_id).is_empty()
+}
+
+/// Every marker for `mpe_id` on the PEC, in order: `None` for one that names no incarnation, `Some(tag)`
+/// for one that does. Empty when the PEC carries none.
+pub fn marker_tags(pec: &Pec, mpe_id: &ResourceId) -> Vec<Option<String>> {
+    let Some(d) = pec.description.as_deref().map(str::to_ascii_lowercase) else { return Vec::new() };
+    let mut tags = Vec::new();
+    if d.contains(&format!("approved by mpe-approver for {} ", mpe_id.key())) {
+        tags.push(None);
+    }
+    let needle = format!("#{}", marker_hash(mpe_id));
+    let mut rest = d.as_str();
+    while let Some(at) = rest.find(&needle) {
+        let after = &rest[at + needle.len()..];
+        if after.starts_with(']') {
+            tags.push(None);
+        } else if let Some((tag, _)) = after.strip_prefix('.').and_then(|t| t.split_once(']')) {
+            if !tag.is_empty() && tag.len() <= 16 && tag.chars().all(|c| c.is_ascii_hexdigit()) {
+                tags.push(Some(tag.to_string()));
+            }
+        }
+        rest = after;
+    }
+    tags
+}
+
+/// Whom our marker on a PEC names, seen from an MPE's incarnation (`None`: the MPE does not say).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Marked {
+    /// No marker for this MPE.
+    No,
+    /// Approved by us for this MPE as it is now, or for an incarnation that cannot be told apart (a
+    /// marker without a tag, or an MPE that does not report its creation).
+    ThisIncarnation,
+    /// Approved by us for an earlier MPE of the same name, deleted since: a leftover, not this MPE's.
+    EarlierIncarnation,
+}
+
+pub fn marked(pec: &Pec, mpe_id: &ResourceId, incarnation: Option<&str>) -> Marked {
+    let tags = marker_tags(pec, mpe_id);
+    if tags.is_empty() {
+        return Marked::No;
+    }
+    match incarnation {
+        Some(now) if tags.iter().all(|t| t.as_deref().is_some_and(|t| t != now)) => Marked::EarlierIncarnation,
+        _ => Marked::ThisIncarnation,
+    }
 }
 
 /// The description of the approved PEC: the current one (the request message) kept whole, our marker
 /// appended; the marker shortens, then goes, when the whole would pass [`MAX_DESCRIPTION`].
-pub fn approved_description(current: Option<&str>, mpe_id: &ResourceId) -> String {
+pub fn approved_description(current: Option<&str>, mpe_id: &ResourceId, incarnation: Option<&str>) -> String {
     let base = current.unwrap_or("").trim_end();
-    let hash = marker_hash(mpe_id);
+    let hash = tagged_hash(mpe_id, incarnation);
     if base.to_ascii_lowercase().contains(&format!("#{hash}]")) {
         return base.to_string();
     }
     let sep = if base.is_empty() { "" } else { " " };
-    for m in [marker(mpe_id), format!("[#{hash}]")] {
+    for m in [marker(mpe_id, incarnation), format!("[#{hash}]")] {
         let whole = format!("{base}{sep}{m}");
         if whole.chars().count() <= MAX_DESCRIPTION {
             return whole;
@@ -240,16 +294,16 @@ mod tests {
         assert_ne!(marker_hash(&mpe), marker_hash(&other));
         let upper = id(&mpe.as_str().replace("managedPrivateEndpoints/m", "MANAGEDPRIVATEENDPOINTS/M"));
         assert_eq!(marker_hash(&mpe), marker_hash(&upper), "ids compare case-insensitively");
-        let d = approved_description(Some("Please approve "), &mpe);
-        assert_eq!(d, format!("Please approve {}", marker(&mpe)));
-        assert_eq!(approved_description(Some(&d), &mpe), d, "never appended twice");
-        assert_eq!(approved_description(None, &mpe), marker(&mpe));
+        let d = approved_description(Some("Please approve "), &mpe, None);
+        assert_eq!(d, format!("Please approve {}", marker(&mpe, None)));
+        assert_eq!(approved_description(Some(&d), &mpe, None), d, "never appended twice");
+        assert_eq!(approved_description(None, &mpe, None), marker(&mpe, None));
         // near the cap the marker shortens, then goes; the message is never cut
         let long = "x".repeat(120);
-        let d = approved_description(Some(&long), &mpe);
+        let d = approved_description(Some(&long), &mpe, None);
         assert!(d.starts_with(&long) && d.ends_with(&format!("[#{}]", marker_hash(&mpe))) && d.len() <= 140, "{d}");
         let longer = "y".repeat(139);
-        assert_eq!(approved_description(Some(&longer), &mpe), longer);
+        assert_eq!(approved_description(Some(&longer), &mpe, None), longer);
         let p = |desc: &str| Pec {
             id: "x".into(),
             endpoint_id: None,
@@ -259,12 +313,32 @@ mod tests {
             provisioning_state: None,
             etag: None,
         };
-        assert!(carries_marker(&p(&approved_description(Some(&long), &mpe)), &mpe));
-        assert!(carries_marker(&p(&approved_description(Some("m"), &mpe)), &mpe));
-        assert!(!carries_marker(&p(&approved_description(Some("m"), &other)), &mpe));
+        assert!(carries_marker(&p(&approved_description(Some(&long), &mpe, None)), &mpe));
+        assert!(carries_marker(&p(&approved_description(Some("m"), &mpe, None)), &mpe));
+        assert!(!carries_marker(&p(&approved_description(Some("m"), &other, None)), &mpe));
         let legacy = format!("Approved by mpe-approver for {} (correlation c1)", mpe.as_str());
         assert!(carries_marker(&p(&legacy), &mpe));
         assert!(!carries_marker(&p(&legacy), &other), "m is a prefix of m2, never a match");
         assert!(!carries_marker(&p("Please approve"), &mpe));
+        // an incarnation tag names the MPE's creation; each form is told apart, the short one too
+        let tagged = approved_description(Some("m"), &mpe, Some("a1b2"));
+        assert_eq!(tagged, format!("m {}", marker(&mpe, Some("a1b2"))));
+        assert_eq!(marker_tags(&p(&tagged), &mpe), vec![Some("a1b2".to_string())]);
+        let short = approved_description(Some(&long), &mpe, Some("a1b2"));
+        assert_eq!(marker_tags(&p(&short), &mpe), vec![Some("a1b2".to_string())], "{short}");
+        assert_eq!(marker_tags(&p(&approved_description(Some("m"), &mpe, None)), &mpe), vec![None]);
+        assert_eq!(marker_tags(&p(&legacy), &mpe), vec![None]);
+        assert!(marker_tags(&p(&tagged), &other).is_empty());
+        assert_eq!(approved_description(Some(&tagged), &mpe, Some("a1b2")), tagged, "never appended twice");
+        let both = approved_description(Some(&tagged), &mpe, Some("c3d4"));
+        assert!(both.ends_with(&marker(&mpe, Some("c3d4"))), "another incarnation gets its own marker: {both}");
+        assert!(marker_tags(&p(&format!("#{}.zz] x", marker_hash(&mpe))), &mpe).is_empty(), "not hex: not ours");
+        // seen from an incarnation
+        assert_eq!(marked(&p("m"), &mpe, Some("a1b2")), Marked::No);
+        assert_eq!(marked(&p(&tagged), &mpe, Some("a1b2")), Marked::ThisIncarnation);
+        assert_eq!(marked(&p(&tagged), &mpe, Some("c3d4")), Marked::EarlierIncarnation);
+        assert_eq!(marked(&p(&both), &mpe, Some("c3d4")), Marked::ThisIncarnation);
+        assert_eq!(marked(&p(&tagged), &mpe, None), Marked::ThisIncarnation, "an MPE that does not say: fail closed");
+        assert_eq!(marked(&p(&legacy), &mpe, Some("c3d4")), Marked::ThisIncarnation, "an untagged marker: fail closed");
     }
 }

@@ -5,7 +5,8 @@
 //!  "firstSeen":"2026-11-23T10:00:00Z","correlationId":"...","origin":"eventGrid"}
 //! ```
 //! Its `MessageId` is deterministic per MPE, chain and attempt, so the queue's duplicate detection
-//! collapses duplicate events for the same MPE.
+//! collapses duplicate events for the same MPE; a chain's key (`chain`) is a value no mere sender to the
+//! queue knows, so nobody can claim a check's `MessageId` before the check is sent.
 
 use crate::resource_id::ResourceId;
 use chrono::{DateTime, Utc};
@@ -32,7 +33,19 @@ pub struct WorkItem {
     pub first_seen: DateTime<Utc>,
     pub correlation_id: String,
     pub origin: Origin,
+    /// The chain's key: random for a sweep or a replay, derived from the Event Grid event's id for an
+    /// event. The `MessageId` of every check of the chain is derived from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<String>,
+    /// The PEC whose approval this chain's last check sent and could not confirm yet: the next check
+    /// confirms it and writes the approval's audit line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approving: Option<String>,
 }
+
+/// Checks of one chain at most: far beyond any schedule within the longest give-up time, so only a
+/// forged item carries more.
+pub const MAX_ATTEMPT: u32 = 1_000_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkItemError {
@@ -44,16 +57,48 @@ pub enum WorkItemError {
     Version(u32),
     #[error("correlationId must be 1-128 characters of [A-Za-z0-9-_.:]")]
     CorrelationId,
+    #[error("chain must be 1-64 characters of [A-Za-z0-9-]")]
+    Chain,
+    #[error("approving must be 1-1024 characters")]
+    Approving,
+    #[error("firstSeen {0} is in the future")]
+    FirstSeenAhead(DateTime<Utc>),
+    #[error("attempt {0} is more than a chain ever takes ({MAX_ATTEMPT})")]
+    Attempt(u32),
 }
 
 impl WorkItem {
+    /// A first check. A sweep's or a replay's chain gets a random key; an Event Grid chain gets its key
+    /// from the event ([`WorkItem::with_event_chain`]).
     pub fn new(mpe_id: ResourceId, now: DateTime<Utc>, correlation_id: String, origin: Origin) -> Self {
-        WorkItem { v: VERSION, mpe_id, attempt: 0, first_seen: now, correlation_id, origin }
+        let chain = match origin {
+            Origin::EventGrid => None,
+            Origin::Replay | Origin::Sweep => Some(uuid::Uuid::new_v4().simple().to_string()),
+        };
+        WorkItem { v: VERSION, mpe_id, attempt: 0, first_seen: now, correlation_id, origin, chain, approving: None }
     }
 
-    /// The item for the next check.
+    /// Key the chain by the Event Grid event's id (with the ARM operation's correlation id): the same
+    /// event delivered again joins its chain, and only a subscriber of the event knows the key.
+    pub fn with_event_chain(mut self, event_id: &str) -> Self {
+        let name = format!("eventGrid|{}|{event_id}", self.correlation_id);
+        self.chain = Some(uuid::Uuid::new_v5(&NAMESPACE, name.as_bytes()).simple().to_string());
+        self
+    }
+
+    /// The item for the next check (it confirms no approval unless told to).
     pub fn next(&self) -> WorkItem {
-        WorkItem { attempt: self.attempt.saturating_add(1), ..self.clone() }
+        WorkItem { attempt: self.attempt.saturating_add(1), approving: None, ..self.clone() }
+    }
+
+    /// Why this item, though well-formed, is not one the approver sent: a first-seen time ahead of
+    /// `now` (its chain would never give up) or more checks than a chain ever takes.
+    pub fn implausible(&self, now: DateTime<Utc>) -> Option<WorkItemError> {
+        let skew = chrono::Duration::from_std(crate::decision::CLOCK_SKEW).unwrap_or_default();
+        if self.first_seen > now + skew {
+            return Some(WorkItemError::FirstSeenAhead(self.first_seen));
+        }
+        (self.attempt > MAX_ATTEMPT).then_some(WorkItemError::Attempt(self.attempt))
     }
 
     pub fn to_json(&self) -> String {
@@ -77,15 +122,30 @@ impl WorkItem {
         if !valid_correlation_id(&item.correlation_id) {
             return Err(WorkItemError::CorrelationId);
         }
+        let chain_ok =
+            |c: &str| (1..=64).contains(&c.len()) && c.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if item.chain.as_deref().is_some_and(|c| !chain_ok(c)) {
+            return Err(WorkItemError::Chain);
+        }
+        if item.approving.as_deref().is_some_and(|a| !(1..=1024).contains(&a.len())) {
+            return Err(WorkItemError::Approving);
+        }
         Ok(item)
     }
 
-    /// Deterministic Service Bus `MessageId`: a UUIDv5 of the MPE id (lower-cased), the chain and the attempt.
-    /// An Event Grid chain is keyed by the ARM operation's correlation id: a redelivered event collapses
-    /// into its chain, while a new write of the MPE (deleted and created again under the same name, within
-    /// the queue's duplicate-detection window) starts a chain of its own instead of being dropped as a
-    /// duplicate. A replay starts its own chain (keyed by the millisecond it was requested); a sweep one per hour.
+    /// Deterministic Service Bus `MessageId`: a UUIDv5 of the MPE id (lower-cased), the chain and the attempt,
+    /// so a check sent twice (an invocation retried after its send) collapses in duplicate detection.
+    ///
+    /// With a chain key ([`WorkItem::chain`]) the id derives from the key: a redelivered event joins its
+    /// chain, a new write of the MPE (another event) starts its own, and a sender to the queue who does not
+    /// know the key cannot send a message under a check's id first to have the check dropped. Without a key
+    /// an Event Grid chain is keyed by the ARM operation's correlation id, a replay by the millisecond it
+    /// was requested, a sweep by the hour.
     pub fn message_id(&self) -> String {
+        if let Some(key) = &self.chain {
+            let name = format!("{}|{key}|{}", self.mpe_id.key(), self.attempt);
+            return uuid::Uuid::new_v5(&NAMESPACE, name.as_bytes()).to_string();
+        }
         let chain = match self.origin {
             Origin::EventGrid => format!("eventGrid@{}", self.correlation_id),
             Origin::Replay => format!("Replay@{}", self.first_seen.timestamp_millis()),

@@ -25,7 +25,18 @@ fn view(status: MpeStatus) -> MpeView {
         request_message: Some(MSG.into()),
         status,
         raw_status: "provisioningState=\"x\"".into(),
+        created_at: Some(created()),
     }
+}
+
+/// The time the checks here run at.
+fn now() -> chrono::DateTime<chrono::Utc> {
+    "2026-11-23T10:00:00Z".parse().unwrap()
+}
+
+/// When the MPE here was created: a minute before [`now`] (new).
+fn created() -> chrono::DateTime<chrono::Utc> {
+    now() - chrono::Duration::minutes(1)
 }
 
 fn pec(target: &str, n: u32, endpoint: &str, status: PecStatus, group: &[&str], desc: Option<&str>) -> Pec {
@@ -133,7 +144,7 @@ fn expected(status: &MpeStatus, situation: &str) -> Want {
 }
 
 fn early() -> Progress {
-    Progress { attempt: 3, elapsed: Duration::from_secs(10) }
+    Progress { attempt: 3, elapsed: Duration::from_secs(10), now: now() }
 }
 
 fn run(v: &MpeView, pecs: Option<&[Pec]>, progress: Progress) -> Decision {
@@ -288,7 +299,7 @@ fn gives_up_near_give_up_after() {
         [MpeStatus::Provisioning("Creating".into()), MpeStatus::Unknown("x".into()), MpeStatus::AwaitingApproval]
     {
         let v = view(status.clone());
-        let late = Progress { attempt: 500, elapsed: s.give_up_after - Duration::from_secs(1) };
+        let late = Progress { attempt: 500, elapsed: s.give_up_after - Duration::from_secs(1), now: now() };
         let d = decide(
             Observation::Mpe { view: &v, endpoint_name: EP, pecs: Some(&pending_nothing), customer_subscriptions: &[] },
             late,
@@ -299,7 +310,7 @@ fn gives_up_near_give_up_after() {
         assert!(reason.starts_with("gave up after 7199s and 501 checks"), "{reason}");
         assert!(reason.contains(&v.raw_status), "{reason}");
         // with time to spare it checks again
-        let ok = Progress { attempt: 500, elapsed: s.give_up_after - Duration::from_secs(60) };
+        let ok = Progress { attempt: 500, elapsed: s.give_up_after - Duration::from_secs(60), now: now() };
         let d = decide(
             Observation::Mpe { view: &v, endpoint_name: EP, pecs: Some(&pending_nothing), customer_subscriptions: &[] },
             ok,
@@ -311,7 +322,7 @@ fn gives_up_near_give_up_after() {
     // a pending PEC is approved even at the last moment: giving up concerns waiting only
     let pecs = vec![mine(0, PecStatus::Pending)];
     let v = view(MpeStatus::AwaitingApproval);
-    let late = Progress { attempt: 500, elapsed: s.give_up_after + Duration::from_secs(1) };
+    let late = Progress { attempt: 500, elapsed: s.give_up_after + Duration::from_secs(1), now: now() };
     assert_eq!(
         decide(
             Observation::Mpe { view: &v, endpoint_name: EP, pecs: Some(&pecs), customer_subscriptions: &[] },
@@ -479,6 +490,7 @@ fn random_observations_keep_the_safety_invariant() {
         let progress = Progress {
             attempt: rng.below(200) as u32,
             elapsed: Duration::from_secs(rng.pick(&[0u64, 10, 600, 7100, 7199, 8000])),
+            now: now(),
         };
         let seed = rng.next();
         let d = decide(

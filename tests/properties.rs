@@ -164,14 +164,18 @@ fn work_item() -> impl Strategy<Value = WorkItem> {
         0u32..1_000_000_000,
         "[A-Za-z0-9_.:-]{1,128}",
         prop::sample::select(vec![Origin::EventGrid, Origin::Replay, Origin::Sweep]),
+        prop::option::of("[A-Za-z0-9-]{1,64}"),
+        prop::option::of("/subscriptions/[a-z0-9]{1,8}/x"),
     )
-        .prop_map(|(id, attempt, secs, nanos, correlation_id, origin)| WorkItem {
+        .prop_map(|(id, attempt, secs, nanos, correlation_id, origin, chain, approving)| WorkItem {
             v: VERSION,
             mpe_id: ResourceId::parse(&id.text).expect("generated ids are valid"),
             attempt,
             first_seen: chrono::DateTime::from_timestamp(secs, nanos).expect("in range"),
             correlation_id,
             origin,
+            chain,
+            approving,
         })
 }
 
@@ -229,7 +233,13 @@ fn sim_body(p: &dyn providers::Provider, phase: SimPhase) -> (ResourceId, Value)
     )
     .expect("target id");
     let t = azure_sim::MpeType::of(&sim_id).expect("the simulator serves every provider's type");
-    let facts = azure_sim::MpeFacts { id: &sim_id, target: &target, group_id: "blob", request_message: "please" };
+    let facts = azure_sim::MpeFacts {
+        id: &sim_id,
+        target: &target,
+        group_id: "blob",
+        request_message: "please",
+        created_at: "2026-11-23T09:50:00Z".parse().expect("a time"),
+    };
     (id, t.render(&facts, phase))
 }
 

@@ -28,6 +28,8 @@ use std::sync::{Arc, Mutex};
 use tower::ServiceExt;
 
 const NOW: &str = "2026-11-23T10:00:00Z";
+/// When the Data Explorer MPEs here were created (`systemData.createdAt`): ten minutes before [`NOW`].
+const CREATED: &str = "2026-11-23T09:50:00Z";
 const SUB_A: &str = "00000000-0000-0000-0000-00000000000a";
 const SUB_B: &str = "00000000-0000-0000-0000-00000000000b";
 /// The Microsoft-managed subscription a managed private endpoint lives in.
@@ -235,6 +237,24 @@ async fn check(base: &str, mpe: &ResourceId, settings: &[(&str, &str)]) -> Run {
     Run { status, reply, sent }
 }
 
+/// The incarnation tag our marker carries for an MPE created at `created` (as the approver derives it).
+fn incarnation(created: &str) -> String {
+    let view = mpe_approver::providers::MpeView {
+        id: ResourceId::parse(
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Kusto/clusters/c/managedPrivateEndpoints/m",
+        )
+        .unwrap(),
+        target: ResourceId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st")
+            .unwrap(),
+        group_id: None,
+        request_message: None,
+        status: mpe_approver::providers::MpeStatus::ProvisionedCheckTarget,
+        raw_status: String::new(),
+        created_at: Some(created.parse().unwrap()),
+    };
+    view.incarnation().unwrap()
+}
+
 fn puts(arm: &Shared) -> Vec<(String, Option<String>, Value)> {
     arm.lock()
         .unwrap()
@@ -311,7 +331,8 @@ fn mpe_body(service: Service, id: &ResourceId, target: &ResourceId, group: &str)
         }
         Service::DataExplorer => {
             json!({"id": id.as_str(), "name": format!("kusto1/{}", id.name()), "type": "Microsoft.Kusto/Clusters/ManagedPrivateEndpoints",
-            "properties": {"privateLinkResourceId": target.as_str(), "groupId": group, "requestMessage": MSG, "provisioningState": "Succeeded"}})
+            "properties": {"privateLinkResourceId": target.as_str(), "groupId": group, "requestMessage": MSG, "provisioningState": "Succeeded"},
+            "systemData": {"createdAt": CREATED, "createdByType": "User"}})
         }
         Service::DataFactory => {
             json!({"id": id.as_str(), "name": id.name(), "type": "Microsoft.DataFactory/factories/managedVirtualNetworks/managedPrivateEndpoints",
@@ -376,7 +397,7 @@ async fn data_explorer_never_approves_a_stranger_after_ours_was_approved() {
     let s = Service::DataExplorer;
     let mpe = mpe_id(s, SUB_A, "mpe-st");
     let target = storage(SUB_A, "st1");
-    let approved_desc = pec::approved_description(Some(MSG), &mpe);
+    let approved_desc = pec::approved_description(Some(MSG), &mpe, Some(&incarnation(CREATED)));
     for attacker_sub in [ATTACKER, SUB_A, MANAGED] {
         let pecs = vec![ours(s, &mpe, &target, "Approved", &approved_desc), stranger(s, &mpe, &target, attacker_sub)];
         let (arm, base) = world(s, &mpe, &target, pecs).await;
@@ -753,7 +774,8 @@ async fn the_approval_appends_our_marker_to_the_request_message() {
         let p = puts(&arm);
         let state = &p[0].2["properties"]["privateLinkServiceConnectionState"];
         assert_eq!(state["status"], "Approved");
-        assert_eq!(state["description"], format!("{MSG} {}", pec::marker(&mpe)));
+        let inc = (s == Service::DataExplorer).then(|| incarnation(CREATED));
+        assert_eq!(state["description"], format!("{MSG} {}", pec::marker(&mpe, inc.as_deref())), "{s:?}");
     }
 }
 
@@ -785,14 +807,14 @@ async fn two_data_explorer_mpes_to_one_target() {
     assert!(p[0].0.ends_with("/one.1") && p[1].0.ends_with("/two.1"), "{p:?}");
 }
 
-/// An MPE deleted and created again with the same name: the old PEC (Disconnected, our old marker) is
-/// never revived; the new one is approved.
+/// An MPE deleted and created again with the same name: the old PEC (Disconnected, our marker for the
+/// earlier MPE) is never revived; the new one is approved.
 #[tokio::test]
 async fn an_mpe_recreated_with_the_same_name() {
     let s = Service::DataExplorer;
     let mpe = mpe_id(s, SUB_A, "mpe-again");
     let st = storage(SUB_A, "st1");
-    let old_desc = pec::approved_description(Some(MSG), &mpe);
+    let old_desc = pec::approved_description(Some(MSG), &mpe, Some(&incarnation("2026-11-20T08:00:00Z")));
     let pecs = vec![
         pec_body(&st, "old.1", MANAGED, "mpe-again", "Disconnected", &old_desc),
         pec_body(&st, "new.1", MANAGED, "mpe-again", "Pending", MSG),
@@ -807,6 +829,7 @@ async fn an_mpe_recreated_with_the_same_name() {
     // for a service that reports its connection, the same
     let s = Service::StreamAnalytics;
     let mpe = mpe_id(s, SUB_A, "mpe-again");
+    let old_desc = pec::approved_description(Some(MSG), &mpe, None);
     let pecs = vec![
         pec_body(&st, "old.1", MANAGED, "mpe-again", "Disconnected", &old_desc),
         pec_body(&st, "new.1", MANAGED, "mpe-again", "Pending", MSG),
@@ -814,6 +837,67 @@ async fn an_mpe_recreated_with_the_same_name() {
     let (arm, base) = world(s, &mpe, &st, pecs).await;
     assert_eq!(check(&base, &mpe, &[]).await.result(), "approved");
     assert!(puts(&arm)[0].0.ends_with("/new.1"));
+}
+
+/// Data Explorer: one approval per MPE. Once we approved its connection and the target's owner
+/// disconnected or rejected it, a pending PEC that looks like the MPE's (a stranger's with its name,
+/// group and message, from an unconfigured subscription) is never approved: the check parks `not-new`,
+/// or ends with the connection's state when nothing else is pending. A marker that names no incarnation
+/// counts as this MPE's (fail closed).
+#[tokio::test]
+async fn data_explorer_approves_one_connection_per_mpe() {
+    let s = Service::DataExplorer;
+    let mpe = mpe_id(s, SUB_A, "mpe-once");
+    let st = storage(SUB_A, "st1");
+    let tagged = pec::approved_description(Some(MSG), &mpe, Some(&incarnation(CREATED)));
+    let untagged = pec::approved_description(Some(MSG), &mpe, None);
+    for (state, desc) in [("Disconnected", &tagged), ("Rejected", &tagged), ("Disconnected", &untagged)] {
+        let pecs = vec![ours(s, &mpe, &st, state, desc), stranger(s, &mpe, &st, ATTACKER)];
+        let (arm, base) = world(s, &mpe, &st, pecs).await;
+        let run = check(&base, &mpe, &[]).await;
+        assert_eq!(run.result(), "parked", "{state}: {}", run.logs());
+        assert_eq!(run.parked().map(|p| p.0).as_deref(), Some("not-new"), "{state}");
+        assert!(puts(&arm).is_empty(), "{state}: nothing may be PUT");
+        let (arm, base) = world(s, &mpe, &st, vec![ours(s, &mpe, &st, state, desc)]).await;
+        let run = check(&base, &mpe, &[]).await;
+        assert_eq!(run.result(), state.to_lowercase(), "{state} alone: {}", run.logs());
+        assert!(puts(&arm).is_empty());
+    }
+}
+
+/// Data Explorer: a PEC that looks like the MPE's is approved only while the MPE is new (created within
+/// `MPE_GIVE_UP_AFTER`, by `systemData.createdAt`). An older MPE, or one that does not say when it was
+/// created, is never approved: whatever its PEC's history (ours removed and a stranger's in its place, as
+/// a nightly sweep would find), the check parks `not-new`.
+#[tokio::test]
+async fn data_explorer_approves_only_a_new_mpe() {
+    let s = Service::DataExplorer;
+    let st = storage(SUB_A, "st1");
+    for (name, created) in
+        [("mpe-old", Some("2026-11-01T10:00:00Z")), ("mpe-undated", None), ("mpe-ahead", Some("2027-01-01T00:00:00Z"))]
+    {
+        let mpe = mpe_id(s, SUB_A, name);
+        let mut a = Arm::default();
+        let mut body = mpe_body(s, &mpe, &st, "blob");
+        match created {
+            Some(c) => body["systemData"]["createdAt"] = json!(c),
+            None => {
+                body.as_object_mut().unwrap().remove("systemData");
+            }
+        }
+        a.mpes.insert(mpe.key(), body);
+        a.pecs.insert(st.key(), vec![stranger(s, &mpe, &st, ATTACKER)]);
+        let (arm, base) = start_arm(a).await;
+        let run = check(&base, &mpe, &[]).await;
+        assert_eq!(run.result(), "parked", "{name}: {}", run.logs());
+        assert_eq!(run.parked().map(|p| p.0).as_deref(), Some("not-new"), "{name}");
+        assert!(puts(&arm).is_empty(), "{name}: nothing may be PUT");
+    }
+    // created within the give-up time: approved
+    let mpe = mpe_id(s, SUB_A, "mpe-new");
+    let (arm, base) = world(s, &mpe, &st, vec![ours(s, &mpe, &st, "Pending", MSG)]).await;
+    assert_eq!(check(&base, &mpe, &[]).await.result(), "approved");
+    assert_eq!(puts(&arm).len(), 1);
 }
 
 /// A check that ends writes one audit line with the outcome; every park carries its code.

@@ -65,8 +65,14 @@ fn every_rendered_body_reads_as_its_phase() {
         let id = common::rid(&raw);
         let provider = providers::for_id(&id).unwrap_or_else(|| panic!("no adapter for {}", t.resource_type()));
         for phase in MpePhase::ALL {
-            let facts =
-                MpeFacts { id: &sim_id, target: &target, group_id: "blob", request_message: "Please approve me" };
+            let created: chrono::DateTime<chrono::Utc> = "2026-11-23T09:50:00.250Z".parse().unwrap();
+            let facts = MpeFacts {
+                id: &sim_id,
+                target: &target,
+                group_id: "blob",
+                request_message: "Please approve me",
+                created_at: created,
+            };
             let body = t.render(&facts, phase);
             let view = provider.parse(&id, &body).unwrap_or_else(|e| panic!("{t:?} {phase:?}: {e}\n{body:#}"));
             assert_eq!(
@@ -81,6 +87,10 @@ fn every_rendered_body_reads_as_its_phase() {
             // Data Factory's MPE carries no request message (ManagedPrivateEndpoints_Get.json).
             let message = if t == MpeType::DataFactory { None } else { Some("Please approve me") };
             assert_eq!(view.request_message.as_deref(), message, "{t:?} {phase:?}: request message");
+            // Data Explorer's connection is read at the target, once per incarnation: its creation time.
+            if t == MpeType::DataExplorer {
+                assert_eq!(view.created_at, Some(created), "{t:?} {phase:?}: systemData.createdAt");
+            }
             checked += 1;
         }
     }

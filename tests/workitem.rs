@@ -65,15 +65,72 @@ fn attempt_saturates() {
 
 #[test]
 fn json_roundtrip_and_shape() {
-    let w = item(MPE, Origin::Sweep).next();
+    let w = item(MPE, Origin::EventGrid).next();
     let text = w.to_json();
     assert_eq!(
         text,
         format!(
-            r#"{{"v":{VERSION},"mpeId":"{MPE}","attempt":1,"firstSeen":"2026-11-23T10:00:00Z","correlationId":"corr-1","origin":"sweep"}}"#
+            r#"{{"v":{VERSION},"mpeId":"{MPE}","attempt":1,"firstSeen":"2026-11-23T10:00:00Z","correlationId":"corr-1","origin":"eventGrid"}}"#
         )
     );
     assert_eq!(WorkItem::from_json(&text).unwrap(), w);
+    // a chain key and an approval to confirm travel along; both are bounded
+    let mut keyed = item(MPE, Origin::Sweep);
+    keyed.approving = Some(format!("{MPE}/x"));
+    let back = WorkItem::from_json(&keyed.to_json()).unwrap();
+    assert_eq!(back, keyed);
+    assert!(keyed.chain.as_deref().is_some_and(|c| c.len() == 32));
+    for bad in [
+        keyed.to_json().replace(keyed.chain.as_deref().unwrap(), "a b"),
+        keyed.to_json().replace(keyed.chain.as_deref().unwrap(), &"a".repeat(65)),
+        keyed.to_json().replace(&format!("{MPE}/x"), ""),
+    ] {
+        assert!(WorkItem::from_json(&bad).is_err(), "accepted {bad}");
+    }
+}
+
+/// A check's `MessageId` cannot be claimed by someone who can only send to the queue: every chain this
+/// approver starts has a key the sender does not know (random for a sweep or replay, the Event Grid
+/// event's id for an event), and each attempt's id derives from it. A redelivered event keeps its key.
+#[test]
+fn message_ids_derive_from_a_chain_key_no_sender_knows() {
+    let sweep = item(MPE, Origin::Sweep);
+    let again = item(MPE, Origin::Sweep);
+    assert_ne!(sweep.message_id(), again.message_id(), "two sweeps within the same hour: two chains");
+    let legacy = WorkItem { chain: None, ..sweep.clone() };
+    assert_ne!(sweep.message_id(), legacy.message_id(), "not the hour-keyed id a sender could compute");
+    assert_ne!(sweep.next().message_id(), legacy.next().message_id());
+    assert_ne!(item(MPE, Origin::Replay).message_id(), item(MPE, Origin::Replay).message_id());
+    // an event: keyed by its id; the same event again shares every id, another event does not
+    let ev = item(MPE, Origin::EventGrid).with_event_chain("event-1");
+    assert_eq!(ev.message_id(), item(MPE, Origin::EventGrid).with_event_chain("event-1").message_id());
+    assert_eq!(
+        ev.next().next().message_id(),
+        item(MPE, Origin::EventGrid).with_event_chain("event-1").next().next().message_id()
+    );
+    assert_ne!(ev.message_id(), item(MPE, Origin::EventGrid).with_event_chain("event-2").message_id());
+    assert_ne!(ev.message_id(), item(MPE, Origin::EventGrid).message_id(), "not the correlation-keyed id");
+    // the key survives the queue: a redelivered check sends the same next id
+    let back = WorkItem::from_json(&ev.next().to_json()).unwrap();
+    assert_eq!(back.next().message_id(), ev.next().next().message_id());
+}
+
+/// A forged item cannot start a chain that never ends: a first-seen time ahead of the clock (its age
+/// would read as zero forever) or an absurd attempt count is implausible, and the check parks it.
+#[test]
+fn implausible_items_are_named() {
+    let now: chrono::DateTime<chrono::Utc> = "2026-11-23T10:00:00Z".parse().unwrap();
+    let mut w = item(MPE, Origin::EventGrid);
+    assert!(w.implausible(now).is_none());
+    w.first_seen = "9999-12-31T00:00:00Z".parse().unwrap();
+    assert!(w.implausible(now).is_some_and(|e| e.to_string().contains("in the future")));
+    w.first_seen = now + chrono::Duration::seconds(60);
+    assert!(w.implausible(now).is_none(), "a minute of clock skew is believed");
+    w.first_seen = now;
+    w.attempt = mpe_approver::workitem::MAX_ATTEMPT + 1;
+    assert!(w.implausible(now).is_some());
+    w.attempt = mpe_approver::workitem::MAX_ATTEMPT;
+    assert!(w.implausible(now).is_none());
 }
 
 #[test]

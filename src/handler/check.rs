@@ -58,6 +58,8 @@ struct Audit {
     private_endpoint_id: Option<String>,
     evidence: Option<Evidence>,
     allowed_by: Option<String>,
+    /// The PEC whose approval was sent and not confirmed yet: the next check confirms it.
+    approving: Option<String>,
 }
 
 pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> Reply {
@@ -88,6 +90,17 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
             return reply;
         }
     };
+    if let Some(e) = item.implausible(app.clock.now()) {
+        let reason = ParkReason::new(ParkCode::InvalidInput, format!("implausible work item: {e}"));
+        reply.resp.log(Level::ERROR, format!("message {message_id:?}: {reason}; parking it"));
+        if let Err(e) =
+            app.park(raw, &reason, Some(item.mpe_id.as_str()), Some(&item.correlation_id), super::CHECK_FUNCTION).await
+        {
+            reply.resp.log(Level::ERROR, format!("could not park message {message_id:?}: {e}"));
+            reply.fail = true;
+        }
+        return reply;
+    }
     let span = tracing::info_span!("check", mpe_id = %item.mpe_id, correlation_id = %item.correlation_id,
         attempt = item.attempt, delivery, invocation);
     async {
@@ -206,7 +219,8 @@ fn arm_step(e: ArmError, what: &str) -> Step {
 
 /// Where the work item stands: checks so far, time since the MPE was first seen.
 fn progress(app: &App, item: &WorkItem) -> Progress {
-    Progress { attempt: item.attempt, elapsed: (app.clock.now() - item.first_seen).to_std().unwrap_or(Duration::ZERO) }
+    let now = app.clock.now();
+    Progress { attempt: item.attempt, elapsed: (now - item.first_seen).to_std().unwrap_or(Duration::ZERO), now }
 }
 
 /// Check again later by the schedule (or park once past the give-up time).
@@ -255,6 +269,11 @@ async fn reconcile(app: &App, item: &WorkItem, audit: &mut Audit, reply: &mut Re
         format!("mpe={} {} state: {} → {:?}", item.mpe_id, provider.service(), view.raw_status, view.status),
     );
     let subs = app.config.customer_subscriptions();
+    if let Some(pec_id) = &item.approving {
+        if let Some(step) = confirm(app, item, &view, &endpoint_name, pec_id, audit).await {
+            return step;
+        }
+    }
     if let MpeNext::Final(v) = decide_mpe(Some(&view), progress, schedule, seed) {
         return Step::Finished(v);
     }
@@ -289,7 +308,7 @@ async fn reconcile(app: &App, item: &WorkItem, audit: &mut Audit, reply: &mut Re
         Ok(allowed) => audit.allowed_by = Some(allowed.to_string()),
         Err(why) => return park(ParkCode::PolicyRefused, why),
     }
-    approve(app, item, &view, chosen, target_type, reply).await
+    approve(app, item, &view, chosen, target_type, audit, reply).await
 }
 
 /// The target's tags (`Microsoft.Resources/tags/read`).
@@ -348,6 +367,54 @@ async fn read_pecs(app: &App, view: &MpeView, tt: &targets::TargetType, reply: &
     ))
 }
 
+/// Confirm the approval the chain's last check sent (`approving`): read that PEC; once it reads approved
+/// with our marker, the chain ends `approved` and its audit line names it. `None`: it is gone, or not a
+/// PEC of this MPE's target type, and the check goes on as any other. It only reads.
+async fn confirm(
+    app: &App,
+    item: &WorkItem,
+    view: &MpeView,
+    endpoint_name: &str,
+    raw: &str,
+    audit: &mut Audit,
+) -> Option<Step> {
+    let pec_id = match ResourceId::parse(raw) {
+        Ok(id) if view.target.contains(&id) => id,
+        _ => {
+            return Some(park(
+                ParkCode::InvalidInput,
+                format!("the work item's approving PEC {raw:?} is not under the MPE's target {}", view.target),
+            ))
+        }
+    };
+    let tt = targets::lookup(&view.target)?;
+    let p = match app.arm.get(&pec_id, tt.api_version).await {
+        Ok(Some(b)) => match pec::parse_pec(&b) {
+            Ok(p) => p,
+            Err(e) => return Some(park(ParkCode::UnreadableResponse, format!("PEC {pec_id} unreadable: {e}"))),
+        },
+        Ok(None) => return None,
+        Err(e) => return Some(arm_step(e, "reading the PEC whose approval was sent")),
+    };
+    audit.pec_id = Some(pec_id.to_string());
+    audit.private_endpoint_id = p.endpoint_id.clone();
+    audit.evidence = Some(decision::evidence(view, endpoint_name, &p));
+    Some(match &p.status {
+        PecStatus::Approved if approval_settled(&p) && pec::carries_marker(&p, &item.mpe_id) => {
+            Step::Finished(Verdict::Done(Outcome::Approved))
+        }
+        PecStatus::Approved if !pec::carries_marker(&p, &item.mpe_id) => {
+            Step::Finished(Verdict::Done(Outcome::AlreadyApproved))
+        }
+        PecStatus::Rejected => Step::Finished(Verdict::Done(Outcome::Rejected)),
+        PecStatus::Disconnected => Step::Finished(Verdict::Done(Outcome::Disconnected)),
+        _ => {
+            audit.approving = Some(pec_id.to_string());
+            again(app, item, &format!("approval of {pec_id} sent, not confirmed yet ({:?})", p.status))
+        }
+    })
+}
+
 /// Approve our PEC: re-read it right before each PUT, PUT the whole body back with the state Approved
 /// and our marker appended to the description (`If-Match` on its ETag where it has one), confirm by GET.
 async fn approve(
@@ -356,6 +423,7 @@ async fn approve(
     view: &MpeView,
     chosen: &Pec,
     tt: &targets::TargetType,
+    audit: &mut Audit,
     reply: &mut Reply,
 ) -> Step {
     let pec_id = match ResourceId::parse(&chosen.id) {
@@ -370,6 +438,7 @@ async fn approve(
     if app.config.dry_run {
         return Step::Finished(Verdict::Done(Outcome::DryRun { pec_id: pec_id.to_string() }));
     }
+    let incarnation = view.incarnation();
     let mut written = None;
     for round in 0..PUT_ROUNDS {
         // Re-read: the list may be stale, we PUT back exactly what the target gave us, and never over a
@@ -401,7 +470,7 @@ async fn approve(
             PecStatus::Disconnected => return Step::Finished(Verdict::Done(Outcome::Disconnected)),
             PecStatus::Other(s) => return again(app, item, &format!("PEC changed before approval (now {s:?})")),
         }
-        let description = pec::approved_description(p.description.as_deref(), &item.mpe_id);
+        let description = pec::approved_description(p.description.as_deref(), &item.mpe_id, incarnation.as_deref());
         let body = pec::approval_body(&current, &description);
         let if_match = p.etag.as_deref();
         reply.resp.log(
@@ -460,6 +529,7 @@ async fn approve(
             Err(e) => return arm_step(e, "confirming the approval"),
         }
     }
+    audit.approving = Some(pec_id.to_string());
     again(app, item, &format!("approval of {pec_id} accepted (HTTP {}), not confirmed yet", written.status))
 }
 
@@ -557,8 +627,9 @@ async fn act(
 ) -> Result<(), crate::servicebus::SendError> {
     // Service Bus refusing the next check for good (a missing role, no such queue) parks it instead:
     // redelivering would only be refused again.
+    let next = WorkItem { approving: audit.approving.clone(), ..item.next() };
     let decision = match decision {
-        Verdict::CheckAgain { after, reason } => match enqueue(app, &item.next(), after).await {
+        Verdict::CheckAgain { after, reason } => match enqueue(app, &next, after).await {
             Ok(_) => Verdict::CheckAgain { after, reason },
             Err(e) if e.is_refused() => {
                 reply.resp.log(Level::ERROR, format!("{prefix}: the next check was refused: {e}; parking it"));

@@ -19,7 +19,12 @@ const WRITE_SUCCESS: &str = "Microsoft.Resources.ResourceWriteSuccess";
 /// What to do with one event.
 #[derive(Debug, PartialEq)]
 pub(crate) enum Verdict {
-    Enqueue { mpe_id: ResourceId, correlation_id: String },
+    /// `event_id`: the event's id (empty when it has none), the key of the check chain it starts.
+    Enqueue {
+        mpe_id: ResourceId,
+        correlation_id: String,
+        event_id: String,
+    },
     Ignore(String),
     Invalid(String),
 }
@@ -60,7 +65,7 @@ pub(crate) fn classify(raw: &Value, source_refusal: impl Fn(&str) -> Option<Stri
         return Verdict::Ignore(why);
     }
     let correlation_id = correlation_or_new(event.data.correlation_id.as_deref());
-    Verdict::Enqueue { mpe_id: id, correlation_id }
+    Verdict::Enqueue { mpe_id: id, correlation_id, event_id: event.id.clone().unwrap_or_default() }
 }
 
 pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> Reply {
@@ -96,8 +101,9 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
                         reply.fail = true;
                     }
                 }
-                Verdict::Enqueue { mpe_id, correlation_id } => {
-                    let item = WorkItem::new(mpe_id, app.clock.now(), correlation_id, Origin::EventGrid);
+                Verdict::Enqueue { mpe_id, correlation_id, event_id } => {
+                    let item = WorkItem::new(mpe_id, app.clock.now(), correlation_id, Origin::EventGrid)
+                        .with_event_chain(&event_id);
                     let span = tracing::info_span!("mpe", mpe_id = %item.mpe_id, correlation_id = %item.correlation_id);
                     async {
                         match enqueue(app, &item, app.config.first_check_delay).await {

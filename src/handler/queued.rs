@@ -203,7 +203,7 @@ pub async fn sweep(app: &App, scopes: &[ListScope], max_calls: u32, dry_run: boo
         failed: 0,
         incomplete: Vec::new(),
     };
-    let mut mpes: Vec<(ResourceId, providers::MpeStatus, String)> = Vec::new();
+    let mut mpes: Vec<(ResourceId, bool, String)> = Vec::new();
     for scope in scopes {
         for p in providers::registry() {
             let mut walk = Walk { app, run: &mut run, max_calls, deadline };
@@ -217,8 +217,8 @@ pub async fn sweep(app: &App, scopes: &[ListScope], max_calls: u32, dry_run: boo
     }
     mpes.sort_by_key(|(id, ..)| id.key());
     mpes.dedup_by_key(|(id, ..)| id.key());
-    for (id, status, raw_status) in mpes {
-        let enqueue = decision::worth_checking(&status) && app.config.source_subscriptions.permits(id.subscription());
+    for (id, worth, raw_status) in mpes {
+        let enqueue = worth && app.config.source_subscriptions.permits(id.subscription());
         let mut found = Found { mpe_id: id.to_string(), status: raw_status, enqueue, message_id: None };
         if enqueue {
             let item = WorkItem::new(id, app.clock.now(), uuid::Uuid::new_v4().to_string(), Origin::Sweep);
@@ -248,12 +248,7 @@ struct Walk<'a> {
 impl Walk<'_> {
     /// Walk one provider's hierarchy under `scope`: list the top-level parents, then each level's
     /// children, down to the MPEs; what it cannot read (a failed list, the limits) is noted in the run.
-    async fn provider(
-        &mut self,
-        scope: &ListScope,
-        p: &dyn Provider,
-        out: &mut Vec<(ResourceId, providers::MpeStatus, String)>,
-    ) {
+    async fn provider(&mut self, scope: &ListScope, p: &dyn Provider, out: &mut Vec<(ResourceId, bool, String)>) {
         let mut types = p.resource_type().split('/');
         let namespace = types.next().unwrap_or_default();
         let levels: Vec<&str> = types.collect();
@@ -285,10 +280,12 @@ impl Walk<'_> {
                     }
                     match ResourceId::parse(raw) {
                         Ok(id) if id.is_type(p.resource_type()) => match p.parse(&id, &v) {
-                            Ok(view) => out.push((id, view.status, view.raw_status)),
-                            Err(e) => {
-                                out.push((id, providers::MpeStatus::Unknown(e.to_string()), format!("unreadable: {e}")))
+                            Ok(view) => {
+                                let worth =
+                                    decision::worth_checking(&view, self.app.clock.now(), &self.app.config.schedule);
+                                out.push((id, worth, view.raw_status))
                             }
+                            Err(e) => out.push((id, true, format!("unreadable: {e}"))),
                         },
                         _ => self.run.incomplete.push(format!("not an MPE id in {pid}/{child}: {raw:.200}")),
                     }

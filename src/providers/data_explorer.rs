@@ -37,6 +37,7 @@ impl Provider for DataExplorer {
             request_message: nonempty(str_at(props, &["requestMessage"])),
             status,
             raw_status: format!("provisioningState={:?}", ps.unwrap_or("")),
+            created_at: system_created_at(body),
         })
     }
 }

@@ -33,6 +33,7 @@ impl Provider for DataFactory {
             request_message: None,
             status,
             raw_status,
+            created_at: system_created_at(body),
         })
     }
 

@@ -46,6 +46,25 @@ pub struct MpeView {
     pub status: MpeStatus,
     /// The service's own status fields, verbatim, for logs (`provisioningState=Succeeded status=Pending`).
     pub raw_status: String,
+    /// When this MPE was created: ARM's read-only `systemData.createdAt`, where the service reports it.
+    /// An MPE deleted and created again under the same name has a new one: it names the incarnation.
+    pub created_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl MpeView {
+    /// A short, stable tag of this MPE's incarnation (its creation time), for our approval marker;
+    /// `None` when the service does not report when the MPE was created.
+    pub fn incarnation(&self) -> Option<String> {
+        let at = self.created_at?;
+        let u = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, at.timestamp_millis().to_string().as_bytes());
+        Some(u.simple().to_string()[..4].to_string())
+    }
+}
+
+/// ARM's `systemData.createdAt` of a resource body, when present and a valid RFC 3339 time.
+pub(crate) fn system_created_at(body: &Value) -> Option<chrono::DateTime<chrono::Utc>> {
+    let raw = str_at(body, &["systemData", "createdAt"])?;
+    chrono::DateTime::parse_from_rfc3339(raw).ok().map(|t| t.with_timezone(&chrono::Utc))
 }
 
 #[derive(Debug, thiserror::Error)]

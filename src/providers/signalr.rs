@@ -38,5 +38,6 @@ pub(super) fn parse_shared_private_link(
         request_message: nonempty(str_at(props, &["requestMessage"])),
         status,
         raw_status,
+        created_at: system_created_at(body),
     })
 }

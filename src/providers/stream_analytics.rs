@@ -50,6 +50,7 @@ impl Provider for StreamAnalytics {
             request_message: nonempty(str_at(conn, &["requestMessage"])),
             status,
             raw_status: format!("privateLinkServiceConnectionState.status={raw:?}"),
+            created_at: system_created_at(body),
         })
     }
 }

@@ -60,6 +60,8 @@ pub struct MpeFacts<'a> {
     pub target: &'a ResourceId,
     pub group_id: &'a str,
     pub request_message: &'a str,
+    /// When the MPE was created (`systemData.createdAt` where the service reports it).
+    pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl MpeType {
@@ -161,7 +163,9 @@ fn stream_analytics(m: &MpeFacts<'_>, phase: MpePhase) -> Value {
 
 /// `KustoManagedPrivateEndpointsGet.json` (2024-04-13): `name` is `cluster/mpe`, the type capitalised;
 /// the model's only state is `provisioningState` (Creating/Provisioning → Succeeded, or Failed), which
-/// does not say whether the connection is pending or approved: the target's PEC does.
+/// does not say whether the connection is pending or approved: the target's PEC does. The resource also
+/// carries ARM's read-only `systemData` (the 2024-04-13 spec declares it on `ManagedPrivateEndpoint`; the
+/// example omits it): `createdAt` is when this MPE, under this name, was created.
 fn data_explorer(m: &MpeFacts<'_>, phase: MpePhase) -> Value {
     let provisioning = match phase {
         MpePhase::Creating => "Provisioning",
@@ -177,6 +181,14 @@ fn data_explorer(m: &MpeFacts<'_>, phase: MpePhase) -> Value {
             "groupId": m.group_id,
             "requestMessage": m.request_message,
             "provisioningState": provisioning
+        },
+        "systemData": {
+            "createdBy": "kusto-admin@contoso.com",
+            "createdByType": "User",
+            "createdAt": m.created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "lastModifiedBy": "kusto-admin@contoso.com",
+            "lastModifiedByType": "User",
+            "lastModifiedAt": m.created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
         }
     })
 }

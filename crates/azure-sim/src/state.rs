@@ -557,6 +557,7 @@ impl World {
             target: &m.target,
             group_id: m.spec.group_id.as_deref().unwrap_or_default(),
             request_message: &m.spec.request_message,
+            created_at: m.created_at,
         };
         Some(m.kind.render(&facts, phase))
     }

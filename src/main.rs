@@ -324,6 +324,17 @@ async fn check(mpe_id: &str, approve: bool, json: bool) -> anyhow::Result<ExitCo
     let item = WorkItem::new(id, chrono::Utc::now(), uuid::Uuid::new_v4().to_string(), Origin::Replay);
     let r = handler::inspect(&app, &item).await;
     use std::io::Write;
+    if !app.config.dry_run {
+        // An approving check writes what the function writes, where the operator's logs go (stderr): the
+        // audit line and, when it ends the MPE's chain, the outcome event.
+        let mut err = std::io::stderr().lock();
+        if let Some(audit) = &r.audit {
+            writeln!(err, "mpe.audit {audit}").context("writing to stderr")?;
+        }
+        if let Some(event) = &r.outcome_event {
+            writeln!(err, "{event}").context("writing to stderr")?;
+        }
+    }
     let mut out = std::io::stdout().lock();
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&r)?).context("writing to stdout")?;

@@ -254,3 +254,37 @@ async fn cli_replays_parked_messages_and_refuses_bad_input_before_touching_anyth
     let work_depth = st["queues"].as_array().unwrap().iter().find(|q| q["queue"] == "mpe-approvals").cloned();
     assert_eq!(work_depth.map(|q| q["active"].clone()), Some(serde_json::json!(1)), "{st}");
 }
+
+/// `check --approve` approves as the function does and writes the same audit line and outcome event,
+/// on stderr (stdout keeps the result); without `--approve` it changes nothing and writes neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_check_approve_writes_the_audit_line_and_the_outcome_event() {
+    let clock: SharedClock = Arc::new(SystemClock);
+    let sim = Simulator::start(clock.clone(), SimOptions::default()).await.unwrap();
+    let mpe = in_group(SUB, "rg/providers/Microsoft.StreamAnalytics/clusters/asa/privateEndpoints/pe-cli");
+    let target = in_group(SUB, "rg/providers/Microsoft.Storage/storageAccounts/stcli");
+    sim.add_mpe(MpeSpec::new(mpe.as_str(), target.as_str()).timing(Duration::ZERO, Duration::ZERO)).unwrap();
+    let env = sim.handler_env();
+
+    let dry = cli(&env, &["check", mpe.as_str()]).await;
+    assert!(dry.status.success(), "{}", String::from_utf8_lossy(&dry.stderr));
+    let stderr = String::from_utf8_lossy(&dry.stderr);
+    assert!(!stderr.lines().any(|l| l.starts_with("mpe.audit") || l.contains("\"mpe.outcome\"")), "{stderr}");
+
+    let out = cli(&env, &["check", mpe.as_str(), "--approve"]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("approved"), "{}", String::from_utf8_lossy(&out.stdout));
+    let audit: Vec<serde_json::Value> =
+        stderr.lines().filter_map(|l| l.strip_prefix("mpe.audit ")).map(|j| serde_json::from_str(j).unwrap()).collect();
+    assert_eq!(audit.len(), 1, "{stderr}");
+    assert_eq!(audit[0]["outcome"], "approved");
+    assert!(audit[0]["pecId"].as_str().is_some_and(|p| p.starts_with(target.as_str())), "{}", audit[0]);
+    let outcome: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "mpe.outcome")
+        .collect();
+    assert_eq!(outcome.len(), 1, "{stderr}");
+    assert_eq!((outcome[0]["outcome"].as_str(), outcome[0]["origin"].as_str()), (Some("approved"), Some("replay")));
+}

@@ -61,6 +61,10 @@ struct Arm {
     mpe_missing_reads: usize,
     /// Answers for the next GETs (any resource), in order, before the normal behaviour.
     read_faults: Vec<u16>,
+    /// An approving PUT is accepted and applied slowly: answered 202 without a body (`Some(202)`) or 200
+    /// with the PEC `Updating` (`Some(200)`); the PEC reads `Updating` until `updating_gets` more GETs.
+    slow_put: Option<u16>,
+    updating_gets: usize,
     /// Every request: method, path, If-Match, body.
     log: Vec<(String, String, Option<String>, Option<Value>)>,
     base: String,
@@ -140,6 +144,12 @@ async fn serve_arm(State(st): State<Shared>, method: Method, uri: Uri, headers: 
     match method {
         Method::GET => {
             arm.pec_gets += 1;
+            if arm.updating_gets > 0 {
+                arm.updating_gets -= 1;
+                if arm.updating_gets == 0 {
+                    arm.pecs.get_mut(&target).unwrap()[idx]["properties"]["provisioningState"] = json!("Succeeded");
+                }
+            }
             let current = arm.pecs[&target][idx].clone();
             if arm.reject_after_pec_get == Some(arm.pec_gets) {
                 let p = &mut arm.pecs.get_mut(&target).unwrap()[idx];
@@ -166,8 +176,14 @@ async fn serve_arm(State(st): State<Shared>, method: Method, uri: Uri, headers: 
             if new.get("etag").is_some() {
                 new["etag"] = json!("\"etag-after-approval\"");
             }
+            if arm.slow_put.is_some() {
+                new["properties"]["provisioningState"] = json!("Updating");
+            }
             arm.pecs.get_mut(&target).unwrap()[idx] = new.clone();
-            Json(new).into_response()
+            match arm.slow_put {
+                Some(202) => StatusCode::ACCEPTED.into_response(),
+                _ => Json(new).into_response(),
+            }
         }
         _ => arm_error(405, "MethodNotAllowed", "not scripted"),
     }
@@ -217,6 +233,12 @@ impl Run {
 
 /// One `MpeCheck` invocation for `mpe` with `settings`.
 async fn check(base: &str, mpe: &ResourceId, settings: &[(&str, &str)]) -> Run {
+    let item = WorkItem::new(mpe.clone(), NOW.parse().unwrap(), "corr-safety".into(), Origin::EventGrid);
+    check_item(base, &item, settings).await
+}
+
+/// One `MpeCheck` invocation of `item` against the scripted ARM, at [`NOW`].
+async fn check_item(base: &str, item: &WorkItem, settings: &[(&str, &str)]) -> Run {
     let mut env: HashMap<String, String> = settings.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     env.insert("MPE_ARM_ENDPOINT".into(), base.to_string());
     env.insert("MPE_SERVICEBUS_ENDPOINT".into(), "http://127.0.0.1:9/sb".into());
@@ -226,7 +248,6 @@ async fn check(base: &str, mpe: &ResourceId, settings: &[(&str, &str)]) -> Run {
         .unwrap();
     let sender = Arc::new(Recorder::default());
     let app = Arc::new(App { config, arm, sender: sender.clone(), clock: clock.clone() });
-    let item = WorkItem::new(mpe.clone(), clock.now(), "corr-safety".into(), Origin::EventGrid);
     let body = json!({"Data": {"message": item.to_json()}, "Metadata": {"DeliveryCount": 1, "MessageId": "m1"}});
     let req = Request::post("/MpeCheck").header("content-type", "application/json").body(Body::from(body.to_string()));
     let resp = router(app).oneshot(req.unwrap()).await.unwrap();
@@ -898,6 +919,69 @@ async fn data_explorer_approves_only_a_new_mpe() {
     let (arm, base) = world(s, &mpe, &st, vec![ours(s, &mpe, &st, "Pending", MSG)]).await;
     assert_eq!(check(&base, &mpe, &[]).await.result(), "approved");
     assert_eq!(puts(&arm).len(), 1);
+}
+
+/// An approval ARM applies slowly (the PUT answered 202, or the PEC still `Updating` past the check's
+/// confirmation reads) is audited once, as `approved` with its PEC id, by the check that confirms it:
+/// the check that sent it says `check-again`, and its next work item names the PEC to confirm.
+#[tokio::test]
+async fn an_approval_confirmed_later_is_audited_once_with_its_pec() {
+    for (s, answer) in [(Service::StreamAnalytics, 202), (Service::StreamAnalytics, 200), (Service::DataExplorer, 202)]
+    {
+        let mpe = mpe_id(s, SUB_A, "mpe-slow");
+        let st = storage(SUB_A, "st1");
+        let mut a = scripted(s, &mpe, &st, vec![ours(s, &mpe, &st, "Pending", MSG)]);
+        a.slow_put = Some(answer);
+        a.updating_gets = 100;
+        let (arm, base) = start_arm(a).await;
+        let first = check(&base, &mpe, &[]).await;
+        assert_eq!(first.result(), "check again", "{s:?} {answer}: {}", first.logs());
+        assert!(first.audit().iter().all(|a| a["outcome"] != "approved"), "{s:?} {answer}: {}", first.logs());
+        let next = first.sent.iter().find(|(q, _)| q == "mpe-approvals").map(|(_, m)| m.body.clone()).unwrap();
+        let next = WorkItem::from_json(&next).unwrap();
+        let pec_id = format!("{st}/privateEndpointConnections/ours.1");
+        assert_eq!(next.approving.as_deref(), Some(pec_id.as_str()), "{s:?} {answer}");
+
+        // ARM finishes; the service reports its connection approved.
+        arm.lock().unwrap().updating_gets = 1;
+        if s == Service::StreamAnalytics {
+            let key = mpe.key();
+            let mut guard = arm.lock().unwrap();
+            let body = guard.mpes.get_mut(&key).unwrap();
+            body["properties"]["manualPrivateLinkServiceConnections"][0]["properties"]
+                ["privateLinkServiceConnectionState"]["status"] = json!("SetUpComplete");
+        }
+        let second = check_item(&base, &next, &[]).await;
+        assert_eq!(second.result(), "approved", "{s:?} {answer}: {}", second.logs());
+        let audit = second.audit();
+        assert_eq!(audit.len(), 1, "{s:?} {answer}: {}", second.logs());
+        assert_eq!(
+            (audit[0]["outcome"].as_str(), audit[0]["pecId"].as_str()),
+            (Some("approved"), Some(pec_id.as_str()))
+        );
+        assert!(audit[0]["evidence"].is_object(), "{}", audit[0]);
+        assert_eq!(puts(&arm).len(), 1, "{s:?} {answer}: confirming never writes");
+    }
+}
+
+/// A forged work item whose first-seen time lies in the future (its age would read as zero, so the chain
+/// would never give up) is parked `invalid-input` before ARM is asked anything.
+#[tokio::test]
+async fn a_work_item_from_the_future_is_parked_not_checked_forever() {
+    let s = Service::StreamAnalytics;
+    let mpe = mpe_id(s, SUB_A, "mpe-future");
+    let st = storage(SUB_A, "st1");
+    let (arm, base) = world(s, &mpe, &st, vec![ours(s, &mpe, &st, "Pending", MSG)]).await;
+    let mut item =
+        WorkItem::new(mpe.clone(), "9999-12-31T00:00:00Z".parse().unwrap(), "corr-x".into(), Origin::EventGrid);
+    let run = check_item(&base, &item, &[]).await;
+    assert_eq!(run.parked().map(|p| p.0).as_deref(), Some("invalid-input"), "{}", run.logs());
+    assert!(!run.sent.iter().any(|(q, _)| q == "mpe-approvals"), "no next check");
+    assert!(arm.lock().unwrap().log.is_empty(), "ARM untouched");
+    item.first_seen = NOW.parse().unwrap();
+    item.attempt = u32::MAX;
+    let run = check_item(&base, &item, &[]).await;
+    assert_eq!(run.parked().map(|p| p.0).as_deref(), Some("invalid-input"), "{}", run.logs());
 }
 
 /// A check that ends writes one audit line with the outcome; every park carries its code.

@@ -168,6 +168,8 @@ pub struct Inspection {
     pub logs: Vec<String>,
     /// The audit event it would write.
     pub audit: Option<Value>,
+    /// The `mpe.outcome` event of a check that ends the MPE's chain (what the function writes then).
+    pub outcome_event: Option<Value>,
 }
 
 /// Run one reconciliation of `item` now, within the check budget, and report it without acting on the
@@ -193,8 +195,17 @@ pub async fn inspect(app: &App, item: &WorkItem) -> Inspection {
             }
         },
     };
+    let outcome_event = decision.as_ref().and_then(|d| outcome_event(item, d, &audit, app.clock.now()));
     let audit = decision.as_ref().and_then(|d| audit_event(item, d, &audit));
-    Inspection { mpe_id: item.mpe_id.to_string(), outcome, reason, park_code, logs: reply.resp.logs.clone(), audit }
+    Inspection {
+        mpe_id: item.mpe_id.to_string(),
+        outcome,
+        reason,
+        park_code,
+        logs: reply.resp.logs.clone(),
+        audit,
+        outcome_event,
+    }
 }
 
 fn park(code: ParkCode, text: String) -> Step {

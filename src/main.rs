@@ -263,14 +263,16 @@ async fn replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
             writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?;
         } else {
             for f in &r.found {
-                let what = match (f.enqueue, a.dry_run) {
-                    (true, true) => "would queue",
-                    (true, false) => "queued",
-                    (false, _) => "final",
+                let what = match (f.enqueue, a.dry_run, &f.not_queued) {
+                    (true, true, _) => "would queue",
+                    (true, false, None) => "queued",
+                    (true, false, Some(_)) => "not queued",
+                    (false, _, _) => "final",
                 };
-                writeln!(out, "{what:<12} {:<28} {}", f.status.chars().take(28).collect::<String>(), f.mpe_id)?;
+                let status: String = f.status.chars().take(28).collect();
+                writeln!(out, "{what:<12} {:<28} {}", format!("{status:?}"), f.mpe_id)?;
             }
-            writeln!(out, "{scope}: {} MPEs, {} queued, {} ARM calls", r.found.len(), r.enqueued, r.arm_calls)?;
+            writeln!(out, "{}", r.summary())?;
             for why in &r.incomplete {
                 writeln!(out, "incomplete: {why}")?;
             }

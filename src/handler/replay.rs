@@ -168,15 +168,7 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
         Ok(Request::Scope { scope, dry_run }) => {
             let r =
                 super::sweep(app, std::slice::from_ref(&scope), app.config.sweep_max_calls, dry_run, deadline).await;
-            reply.resp.log(
-                Level::INFO,
-                format!(
-                    "replay {invocation}: scope {scope}: {} MPEs, {} queued, {} ARM calls",
-                    r.found.len(),
-                    r.enqueued,
-                    r.arm_calls
-                ),
-            );
+            reply.resp.log(Level::INFO, format!("replay {invocation}: scope {scope}: {}", r.summary()));
             (if dry_run { 200 } else { 202 }, serde_json::to_value(&r).unwrap_or_default())
         }
         Ok(Request::Many(ids)) => {

@@ -207,6 +207,17 @@ async fn replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     }
     let scope = a.scope.as_deref().map(ListScope::parse).transpose().map_err(anyhow::Error::msg)?;
     let config = Config::from_env()?;
+    // What the function refuses (403), the CLI refuses too, before anything is listed or queued.
+    let watched = &config.source_subscriptions;
+    let refused: Vec<String> = ids
+        .iter()
+        .map(|id| id.subscription())
+        .chain(scope.as_ref().map(ListScope::subscription))
+        .filter_map(|s| watched.refusal(s))
+        .collect();
+    if !refused.is_empty() {
+        anyhow::bail!("refused, nothing was queued: {}", refused.join("; "));
+    }
     let deadline = tokio::time::Instant::now() + CLI_BUDGET;
     let app = build_app(config, Arc::new(SystemClock))?;
     let mut out = std::io::stdout().lock();

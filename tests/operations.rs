@@ -336,3 +336,76 @@ async fn a_work_queue_refusing_sends_fails_the_event_and_its_retry_approves() {
     assert_eq!(puts(&h, &mpe), 1);
     assert!(h.sim.report().violations.is_empty());
 }
+
+/// `MpeReplay` whose replacements were all refused by the work queue answers 503 (the parked message
+/// stays); the scope form likewise when none of its checks could be queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_whose_replacements_all_failed_answers_503() {
+    let _serial = SERIAL.lock().await;
+    let h = Harness::start(SCALE, &[]).await.unwrap();
+    let _mpe = parked_cross_subscription(&h, "pe-503").await;
+    let bus = h.sim.service_bus();
+    bus.fail_sends(WORK, 1000).unwrap();
+    let status_and_body = |r: &azure_sim::InvocationResult| {
+        let http = r.http.as_ref();
+        let body: Value = serde_json::from_str(http.map_or("{}", |h| h.body.as_str())).unwrap_or_default();
+        (http.map(|h| h.status_code), body)
+    };
+    let r = h.host.invoke_replay(&json!({"source": "parked"}).to_string(), &[]).await;
+    let (status, body) = status_and_body(&r);
+    assert_eq!(status, Some(503), "{r:?}");
+    assert_eq!((body["replayed"].as_u64(), body["failed"].as_u64()), (Some(0), Some(1)), "{body}");
+    assert_eq!(h.sim.parked().len(), 1, "the original stays");
+
+    let scope = format!("/subscriptions/{SUB}/resourceGroups/rg-ops");
+    let r = h.host.invoke_replay(&json!({"scope": scope}).to_string(), &[]).await;
+    let (status, body) = status_and_body(&r);
+    assert_eq!(status, Some(503), "{r:?}");
+    assert_eq!((body["enqueued"].as_u64(), body["failed"].as_u64()), (Some(0), Some(1)), "{body}");
+    bus.fail_sends(WORK, 0).unwrap();
+    let r = h.host.invoke_replay(&json!({"source": "parked"}).to_string(), &[]).await;
+    assert_eq!(status_and_body(&r).0, Some(202), "{r:?}");
+}
+
+/// The CLI as an operator runs it, with the function app's settings.
+fn cli(h: &Harness, extra: &[(&str, &str)], args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_mpe-approver"))
+        .env_clear()
+        .envs(h.sim.handler_env())
+        .envs(extra.iter().copied())
+        .args(args)
+        .output()
+        .expect("run the binary")
+}
+
+/// Outside `MPE_SOURCE_SUBSCRIPTIONS`: `MpeReplay {scope}` answers 403 before any ARM call, and the CLI's
+/// `replay <id>` and `replay --scope` exit non-zero with the function's words, queueing nothing; a watched
+/// id is queued by the same command and settings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replays_outside_the_watched_subscriptions_are_refused_by_the_cli_and_the_scope_form() {
+    let _serial = SERIAL.lock().await;
+    let watched = [("MPE_SOURCE_SUBSCRIPTIONS", SUB)];
+    let h = Harness::start(SCALE, &watched).await.unwrap();
+    let outside = in_group(TARGET_SUB, "rg-x/providers/Microsoft.StreamAnalytics/clusters/asa-x/privateEndpoints/pe-x");
+    let calls = h.sim.report().arm_calls_total;
+
+    let r = h.host.invoke_replay(&json!({"scope": format!("/subscriptions/{TARGET_SUB}")}).to_string(), &[]).await;
+    assert_eq!(r.http.as_ref().map(|r| r.status_code), Some(403), "{r:?}");
+    let r = h.host.invoke_replay(&json!({"mpeId": outside.as_str()}).to_string(), &[]).await;
+    assert_eq!(r.http.as_ref().map(|r| r.status_code), Some(403), "{r:?}");
+
+    let scope = format!("/subscriptions/{TARGET_SUB}");
+    for args in [vec!["replay", outside.as_str()], vec!["replay", "--scope", &scope]] {
+        let out = cli(&h, &watched, &args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}: {stderr}");
+        assert!(stderr.contains(&format!("subscription {TARGET_SUB} is not in MPE_SOURCE_SUBSCRIPTIONS")), "{stderr}");
+    }
+    assert_eq!(h.sim.report().arm_calls_total, calls, "nothing was listed");
+    assert!(h.sim.work_messages().is_empty(), "nothing was queued: {:#?}", h.sim.work_messages());
+
+    let ours = asa("pe-watched");
+    let out = cli(&h, &watched, &["replay", ours.as_str()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(h.sim.work_messages().iter().any(|m| is_for(m, &ours)));
+}

@@ -7,8 +7,9 @@
 //! - `{"scope": "/subscriptions/<id>[/resourceGroups/<rg>]", "dryRun"?: bool}`: a check of every MPE
 //!   not yet approved under the scope.
 //!
-//! 400 for bad input, 401/403 when `MPE_REPLAY_ROLE` is set and the caller lacks it, 413 for a body
-//! too large, 503 when the queue cannot be reached.
+//! 400 for bad input, 401/403 when `MPE_REPLAY_ROLE` is set and the caller lacks it, 403 for an MPE or
+//! a scope outside `MPE_SOURCE_SUBSCRIPTIONS` (before anything is listed or sent), 413 for a body too
+//! large, 503 when the queue cannot be reached or refused every replacement.
 
 use super::{enqueue, App, Reply};
 use crate::functions::{http_response, unwrap_json, InvocationRequest};
@@ -156,7 +157,8 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
                     r.more
                 ),
             );
-            let status = if r.stopped.is_some() && r.seen == 0 {
+            // Every replacement refused (or the queue unreadable): the caller must not read success.
+            let status = if (r.stopped.is_some() && r.seen == 0) || (r.replayed == 0 && r.failed > 0) {
                 503
             } else if q.dry_run {
                 200
@@ -165,11 +167,23 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
             };
             (status, serde_json::to_value(&r).unwrap_or_default())
         }
+        Ok(Request::Scope { scope, .. }) if !app.config.source_subscriptions.permits(scope.subscription()) => {
+            let why = app.config.source_subscriptions.refusal(scope.subscription()).unwrap_or_default();
+            reply.resp.log(Level::WARN, format!("replay {invocation}: scope {scope} refused: {why}"));
+            (403, json!({"error": why, "scope": scope.to_string()}))
+        }
         Ok(Request::Scope { scope, dry_run }) => {
             let r =
                 super::sweep(app, std::slice::from_ref(&scope), app.config.sweep_max_calls, dry_run, deadline).await;
             reply.resp.log(Level::INFO, format!("replay {invocation}: scope {scope}: {}", r.summary()));
-            (if dry_run { 200 } else { 202 }, serde_json::to_value(&r).unwrap_or_default())
+            let status = if dry_run {
+                200
+            } else if r.enqueued == 0 && r.failed > 0 {
+                503
+            } else {
+                202
+            };
+            (status, serde_json::to_value(&r).unwrap_or_default())
         }
         Ok(Request::Many(ids)) => {
             let mut queued = Vec::new();

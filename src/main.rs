@@ -255,11 +255,12 @@ async fn replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
             }
             writeln!(
                 out,
-                "{}: {} seen, {} replayed, {} failed{}{}",
+                "{}: {} seen, {} replayed, {} failed, {} too large to receive (left in place){}{}",
                 r.queue,
                 r.seen,
                 r.replayed,
                 r.failed,
+                r.too_large,
                 if r.more { "; more may remain (raise --max or run again)" } else { "" },
                 r.stopped.as_deref().map(|s| format!("; stopped: {s}")).unwrap_or_default()
             )?;

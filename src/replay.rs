@@ -158,6 +158,8 @@ pub struct Report {
     pub seen: u32,
     pub replayed: u32,
     pub failed: u32,
+    /// Messages whose body is over the receive cap: listed, left in place, never replayed.
+    pub too_large: u32,
     /// The scan stopped at `max` or at its budget: more messages may wait.
     pub more: bool,
     /// Why the scan stopped early, when it did (a Service Bus error, the budget).

@@ -409,3 +409,50 @@ async fn replays_outside_the_watched_subscriptions_are_refused_by_the_cli_and_th
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(h.sim.work_messages().iter().any(|m| is_for(m, &ours)));
 }
+
+/// A parked message whose body is over the 1 MiB receive cap, at the head of the parking queue: every
+/// scan lists it as a row (skipped, too large), counts it, leaves it in place and unlocked, and goes on
+/// to replay what is behind it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_too_large_to_receive_is_skipped_and_the_scan_goes_on_behind_it() {
+    let _serial = SERIAL.lock().await;
+    let h = Harness::start(SCALE, &[]).await.unwrap();
+    let bus = h.sim.service_bus();
+    let big_for = asa("pe-big");
+    let big = azure_sim::OutgoingMessage {
+        message_id: Some("big-1".into()),
+        body: format!("{{\"junk\":\"{}\"}}", "x".repeat(mpe_approver::servicebus::MAX_RECEIVED_BODY + 1024)),
+        properties: [
+            (props::MPE_ID.to_string(), big_for.to_string()),
+            (props::PARK_CODE.to_string(), "invalid-input".to_string()),
+        ]
+        .into_iter()
+        .collect(),
+        ..Default::default()
+    };
+    bus.send(PARKED, big).unwrap();
+    let mpe = parked_cross_subscription(&h, "pe-behind").await;
+    let (host, app, _task) = with_rule(&h).await;
+
+    for dry_run in [true, false] {
+        let r = handler::replay_queued(&app, &parked_queue(10, dry_run), far_deadline(), &|_| {}).await;
+        assert_eq!((r.seen, r.too_large, r.stopped.as_deref()), (2, 1, None), "{r:#?}");
+        assert_eq!(r.replayed, u32::from(!dry_run), "{r:#?}");
+        let row = &r.rows[0];
+        assert_eq!(row.message_id, "big-1");
+        assert!(row.action.starts_with("skipped: its body is over the 1024 KiB receive cap"), "{row:?}");
+        assert_eq!((row.mpe_id.as_deref(), row.new_message_id.as_deref()), (Some(big_for.as_str()), None));
+        assert_eq!(r.rows[1].action, if dry_run { "would replay" } else { "replayed" }, "{r:#?}");
+        assert!(bus.locked(PARKED).is_empty(), "nothing is left locked");
+    }
+    let parked = h.sim.parked();
+    assert_eq!(parked.len(), 1, "the large one stays in place");
+    assert_eq!(parked[0].message_id, "big-1");
+    let pump = host.run_queue_pump(WORK, Duration::from_millis(20)).unwrap();
+    wait_for("the one behind it to be approved", || approved(&h, &mpe), || format!("{:#?}", h.sim.report())).await;
+    pump.stop().await;
+
+    let r = host.invoke_replay(&json!({"source": "parked"}).to_string(), &[]).await;
+    let body: Value = serde_json::from_str(r.http.as_ref().map_or("{}", |r| r.body.as_str())).unwrap_or_default();
+    assert_eq!((body["tooLarge"].as_u64(), body["seen"].as_u64()), (Some(1), Some(1)), "{r:?}");
+}

@@ -12,7 +12,7 @@ use crate::decision;
 use crate::providers::{self, Provider};
 use crate::replay::{self, Plan, QueuedReplay, Report, Row};
 use crate::resource_id::{ListScope, ResourceId};
-use crate::servicebus::{LockedMessage, Settle};
+use crate::servicebus::{LockedMessage, ReceiveError, Settle};
 use crate::workitem::{Origin, WorkItem};
 use serde::Serialize;
 use serde_json::Value;
@@ -37,6 +37,7 @@ pub async fn replay_queued(
         seen: 0,
         replayed: 0,
         failed: 0,
+        too_large: 0,
         more: false,
         stopped: None,
         rows: Vec::new(),
@@ -63,9 +64,10 @@ pub async fn replay_queued(
             break;
         }
         renew_due(app.clock.now(), rx, &mut held).await;
-        let lock = match rx.lock_next(&queue).await {
-            Ok(Some(m)) => Held::new(m, app.clock.now()),
+        let (lock, too_large) = match rx.lock_next(&queue).await {
+            Ok(Some(m)) => (Held::new(m, app.clock.now()), None),
             Ok(None) => break,
+            Err(ReceiveError::TooLarge { locked, cap }) => (Held::new(*locked, app.clock.now()), Some(cap)),
             Err(e) => {
                 report.stopped = Some(e.to_string());
                 break;
@@ -79,6 +81,19 @@ pub async fn replay_queued(
             break;
         }
         report.seen += 1;
+        // Its body cannot be read here: held (so the scan moves past it), listed, never replayed.
+        if let Some(cap) = too_large {
+            report.too_large += 1;
+            let why = format!("its body is over the {} KiB receive cap", cap / 1024);
+            let action = format!(
+                "skipped: {why}; left in place (read it in the portal's Service Bus explorer, then replay its MPE \
+                 by id)"
+            );
+            tracing::warn!(message = ?msg.message_id, queue = %queue, "{why}: skipped, left in place");
+            record(&mut report, Row::of(msg, &Plan::NotReplayable(why), action));
+            held.push(lock);
+            continue;
+        }
         let plan = replay::plan(msg, app.clock.now());
         if !replay::selected(msg, req.reason.as_deref()) {
             record(&mut report, Row::of(msg, &plan, "skipped: another reason"));
@@ -604,7 +619,7 @@ pub async fn status(app: &App, max: u32, deadline: Instant) -> Status {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::servicebus::{QueueReceiver, ReceiveError};
+    use crate::servicebus::QueueReceiver;
     use std::sync::Mutex;
 
     /// Records the settlements asked of it; every one succeeds.

@@ -148,12 +148,13 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
             reply.resp.log(
                 Level::INFO,
                 format!(
-                    "replay {invocation}: {} from {}: seen {}, replayed {}, failed {}, more {}",
+                    "replay {invocation}: {} from {}: seen {}, replayed {}, failed {}, too large {}, more {}",
                     if q.dry_run { "dry run" } else { "moved" },
                     r.queue,
                     r.seen,
                     r.replayed,
                     r.failed,
+                    r.too_large,
                     r.more
                 ),
             );

@@ -456,3 +456,50 @@ async fn a_message_too_large_to_receive_is_skipped_and_the_scan_goes_on_behind_i
     let body: Value = serde_json::from_str(r.http.as_ref().map_or("{}", |r| r.body.as_str())).unwrap_or_default();
     assert_eq!((body["tooLarge"].as_u64(), body["seen"].as_u64()), (Some(1), Some(1)), "{r:?}");
 }
+
+/// Read-only scans count deliveries (Service Bus REST has no browse): with the parking queue's
+/// maxDeliveryCount at 2, two dry runs move a parked item into the parking queue's own dead-letter
+/// queue. `status` counts it there, `replay --parked` no longer sees it, and the `parkedDeadLetter`
+/// source (CLI `--parked-dead-letter`) replays it to approval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parked_items_dead_lettered_by_scans_are_counted_and_replayed_from_the_parking_dead_letter_queue() {
+    let _serial = SERIAL.lock().await;
+    let h = Harness::start(SCALE, &[]).await.unwrap();
+    let bus = h.sim.service_bus();
+    bus.set_max_delivery_count(PARKED, 2).unwrap();
+    let mpe = parked_cross_subscription(&h, "pe-scanned").await;
+    let (host, app, _task) = with_rule(&h).await;
+    for _ in 0..2 {
+        let r = handler::replay_queued(&app, &parked_queue(10, true), far_deadline(), &|_| {}).await;
+        assert_eq!((r.seen, r.replayed), (1, 0), "{r:#?}");
+    }
+    assert!(h.sim.parked().is_empty(), "the second scan used up its deliveries");
+    assert_eq!(bus.dead_letters(PARKED).len(), 1, "it is in the parking queue's dead-letter queue");
+
+    let st = handler::status(&app, 50, far_deadline()).await;
+    assert_eq!(st.parked_dead_lettered_by_reason.get("policy-refused"), Some(&1), "{st:#?}");
+    assert!(st.parked_by_reason.is_empty(), "{st:#?}");
+    assert!(st.render().contains("--parked-dead-letter"), "{}", st.render());
+
+    let none = handler::replay_queued(&app, &parked_queue(10, false), far_deadline(), &|_| {}).await;
+    assert_eq!(none.seen, 0, "{none:#?}");
+    let dry = host.invoke_replay(&json!({"source": "parkedDeadLetter", "dryRun": true}).to_string(), &[]).await;
+    assert_eq!(dry.http.as_ref().map(|r| r.status_code), Some(200), "{dry:?}");
+    let r =
+        host.invoke_replay(&json!({"source": "parkedDeadLetter", "reason": "policy-refused"}).to_string(), &[]).await;
+    assert_eq!(r.http.as_ref().map(|r| r.status_code), Some(202), "{r:?}");
+    let body: Value = serde_json::from_str(r.http.as_ref().map_or("{}", |r| r.body.as_str())).unwrap_or_default();
+    assert_eq!((body["source"].as_str(), body["replayed"].as_u64()), (Some("parkedDeadLetter"), Some(1)), "{body}");
+    assert_eq!(body["queue"].as_str(), Some(format!("{PARKED}/$DeadLetterQueue").as_str()));
+    assert!(bus.dead_letters(PARKED).is_empty(), "completed after the send");
+    let pump = host.run_queue_pump(WORK, Duration::from_millis(20)).unwrap();
+    wait_for("the replayed check to approve", || approved(&h, &mpe), || format!("{:#?}", h.sim.report())).await;
+    pump.stop().await;
+    assert_eq!(puts(&h, &mpe), 1);
+
+    // The CLI takes the same source; its flags parse (the run itself is the code above).
+    let out = cli(&h, &[], &["replay", "--parked-dead-letter", "--dry-run", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert_eq!((v["source"].as_str(), v["seen"].as_u64()), (Some("parkedDeadLetter"), Some(0)), "{v}");
+}

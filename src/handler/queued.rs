@@ -533,6 +533,9 @@ pub struct Status {
     pub parked_by_reason: std::collections::BTreeMap<String, u32>,
     /// Dead-lettered messages of the work queue by dead-letter reason.
     pub dead_lettered_by_reason: std::collections::BTreeMap<String, u32>,
+    /// Messages of the parking queue's own dead-letter queue (parked items whose deliveries, scans
+    /// included, were used up) by park code, or dead-letter reason when they have none.
+    pub parked_dead_lettered_by_reason: std::collections::BTreeMap<String, u32>,
     /// A scan stopped at its bound: the groups count only what it saw.
     pub partial: bool,
     pub errors: Vec<String>,
@@ -546,12 +549,17 @@ impl Status {
         for q in &self.queues {
             let _ = writeln!(s, "{:<32} {:>8} {:>12} {:>10}", q.queue, q.active, q.dead_lettered, q.scheduled);
         }
-        for (title, groups) in
-            [("parked by reason", &self.parked_by_reason), ("dead-lettered by reason", &self.dead_lettered_by_reason)]
-        {
+        for (title, groups) in [
+            ("parked by reason", &self.parked_by_reason),
+            ("dead-lettered by reason", &self.dead_lettered_by_reason),
+            (
+                "parked, then dead-lettered (replay --parked-dead-letter), by reason",
+                &self.parked_dead_lettered_by_reason,
+            ),
+        ] {
             let _ = writeln!(s, "{title}:{}", if groups.is_empty() { " none" } else { "" });
             for (reason, n) in groups {
-                let _ = writeln!(s, "  {reason:<30} {n:>6}");
+                let _ = writeln!(s, "  {:<30} {n:>6}", format!("{reason:?}"));
             }
         }
         if self.partial {
@@ -565,12 +573,13 @@ impl Status {
 }
 
 /// Queue depths from ARM and the parked / dead-lettered messages grouped by reason (dry-run scans of at
-/// most `max` messages each: nothing moves).
+/// most `max` messages each: nothing moves, but every message looked at counts a delivery).
 pub async fn status(app: &App, max: u32, deadline: Instant) -> Status {
     let mut st = Status {
         queues: Vec::new(),
         parked_by_reason: Default::default(),
         dead_lettered_by_reason: Default::default(),
+        parked_dead_lettered_by_reason: Default::default(),
         partial: false,
         errors: Vec::new(),
     };
@@ -598,7 +607,7 @@ pub async fn status(app: &App, max: u32, deadline: Instant) -> Status {
             }
         }
     }
-    for source in [replay::Source::Parked, replay::Source::DeadLetter] {
+    for source in [replay::Source::Parked, replay::Source::DeadLetter, replay::Source::ParkedDeadLetter] {
         let q = QueuedReplay { source, reason: None, max, dry_run: true };
         let r = replay_queued(app, &q, deadline, &|_| {}).await;
         st.partial |= r.more;
@@ -608,6 +617,7 @@ pub async fn status(app: &App, max: u32, deadline: Instant) -> Status {
         let groups = match source {
             replay::Source::Parked => &mut st.parked_by_reason,
             replay::Source::DeadLetter => &mut st.dead_lettered_by_reason,
+            replay::Source::ParkedDeadLetter => &mut st.parked_dead_lettered_by_reason,
         };
         for row in r.rows {
             *groups.entry(row.reason.unwrap_or_else(|| "(none)".into())).or_default() += 1;

@@ -1,7 +1,7 @@
 //! HTTP function (manual replay), `POST /api/replay`, one of:
 //! - `{"mpeId": "..."}` (or `?mpeId=`): an immediate check of one MPE; 202 with the message id;
 //! - `{"mpeIds": ["...", ...]}` (at most 100): the same for each;
-//! - `{"source": "parked" | "deadLetter", "reason"?: "<park code>", "max"?: N, "dryRun"?: bool}`: replay
+//! - `{"source": "parked" | "deadLetter" | "parkedDeadLetter", "reason"?: "<park code>", "max"?: N, "dryRun"?: bool}`: replay
 //!   queued messages (at most `MPE_REPLAY_MAX` per call); 202 with what moved and whether more remain
 //!   (200 for a dry run);
 //! - `{"scope": "/subscriptions/<id>[/resourceGroups/<rg>]", "dryRun"?: bool}`: a check of every MPE

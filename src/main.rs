@@ -48,19 +48,23 @@ enum Command {
         time_scale: f64,
     },
     /// Manual replay, with the same settings and credential as the handler: queue an immediate check of
-    /// MPEs by id, move parked (--parked) or dead-lettered (--dead-letter) messages back into flight, or
-    /// queue a check of every MPE not yet approved under a scope (--scope).
-    #[command(group(clap::ArgGroup::new("what").required(true).args(["mpe_ids", "parked", "dead_letter", "scope"]).multiple(true)))]
-    #[command(group(clap::ArgGroup::new("queued").args(["parked", "dead_letter"])))]
+    /// MPEs by id, move parked (--parked) or dead-lettered (--dead-letter, --parked-dead-letter) messages
+    /// back into flight, or queue a check of every MPE not yet approved under a scope (--scope).
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["mpe_ids", "parked", "dead_letter", "parked_dead_letter", "scope"]).multiple(true)))]
+    #[command(group(clap::ArgGroup::new("queued").args(["parked", "dead_letter", "parked_dead_letter"])))]
     Replay {
         /// MPE resource ids.
         mpe_ids: Vec<String>,
         /// Replay messages of the parking queue.
-        #[arg(long, conflicts_with_all = ["mpe_ids", "dead_letter", "scope"])]
+        #[arg(long, conflicts_with_all = ["mpe_ids", "dead_letter", "parked_dead_letter", "scope"])]
         parked: bool,
         /// Replay messages of the work queue's dead-letter queue.
-        #[arg(long, conflicts_with_all = ["mpe_ids", "scope"])]
+        #[arg(long, conflicts_with_all = ["mpe_ids", "parked_dead_letter", "scope"])]
         dead_letter: bool,
+        /// Replay messages of the parking queue's own dead-letter queue (parked items whose deliveries,
+        /// scans included, reached the parking queue's maxDeliveryCount).
+        #[arg(long, conflicts_with_all = ["mpe_ids", "scope"])]
+        parked_dead_letter: bool,
         /// Every supported MPE under /subscriptions/<id> or /subscriptions/<id>/resourceGroups/<name>.
         #[arg(long, conflicts_with = "mpe_ids")]
         scope: Option<String>,
@@ -77,7 +81,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Queue depths (work, parked, dead-letter) from ARM, and the parked messages grouped by reason.
+    /// Queue depths (work, parked, dead-letter) from ARM, and the parked and dead-lettered messages
+    /// grouped by reason (every message looked at counts a delivery).
     Status {
         /// Parked and dead-lettered messages to look at, at most.
         #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=10000))]
@@ -186,6 +191,7 @@ struct ReplayArgs {
     mpe_ids: Vec<String>,
     parked: bool,
     dead_letter: bool,
+    parked_dead_letter: bool,
     scope: Option<String>,
     reason: Option<String>,
     max: u32,
@@ -207,16 +213,27 @@ async fn replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     }
     let scope = a.scope.as_deref().map(ListScope::parse).transpose().map_err(anyhow::Error::msg)?;
     let config = Config::from_env()?;
+    // What the function refuses (403), the CLI refuses too, before anything is listed or queued.
+    let watched = &config.source_subscriptions;
+    let refused: Vec<String> = ids
+        .iter()
+        .map(|id| id.subscription())
+        .chain(scope.as_ref().map(ListScope::subscription))
+        .filter_map(|s| watched.refusal(s))
+        .collect();
+    if !refused.is_empty() {
+        anyhow::bail!("refused, nothing was queued: {}", refused.join("; "));
+    }
     let deadline = tokio::time::Instant::now() + CLI_BUDGET;
     let app = build_app(config, Arc::new(SystemClock))?;
     let mut out = std::io::stdout().lock();
-    if a.parked || a.dead_letter {
-        let q = QueuedReplay {
-            source: if a.parked { Source::Parked } else { Source::DeadLetter },
-            reason: a.reason,
-            max: a.max,
-            dry_run: a.dry_run,
+    if a.parked || a.dead_letter || a.parked_dead_letter {
+        let source = match (a.parked, a.dead_letter) {
+            (true, _) => Source::Parked,
+            (false, true) => Source::DeadLetter,
+            (false, false) => Source::ParkedDeadLetter,
         };
+        let q = QueuedReplay { source, reason: a.reason, max: a.max, dry_run: a.dry_run };
         let progress = |r: &mpe_approver::replay::Row| {
             eprintln!("{}  {}  {}", r.message_id, r.mpe_id.as_deref().unwrap_or("-"), r.action);
         };
@@ -244,11 +261,12 @@ async fn replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
             }
             writeln!(
                 out,
-                "{}: {} seen, {} replayed, {} failed{}{}",
+                "{}: {} seen, {} replayed, {} failed, {} too large to receive (left in place){}{}",
                 r.queue,
                 r.seen,
                 r.replayed,
                 r.failed,
+                r.too_large,
                 if r.more { "; more may remain (raise --max or run again)" } else { "" },
                 r.stopped.as_deref().map(|s| format!("; stopped: {s}")).unwrap_or_default()
             )?;
@@ -263,14 +281,16 @@ async fn replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
             writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?;
         } else {
             for f in &r.found {
-                let what = match (f.enqueue, a.dry_run) {
-                    (true, true) => "would queue",
-                    (true, false) => "queued",
-                    (false, _) => "final",
+                let what = match (f.enqueue, a.dry_run, &f.not_queued) {
+                    (true, true, _) => "would queue",
+                    (true, false, None) => "queued",
+                    (true, false, Some(_)) => "not queued",
+                    (false, _, _) => "final",
                 };
-                writeln!(out, "{what:<12} {:<28} {}", f.status.chars().take(28).collect::<String>(), f.mpe_id)?;
+                let status: String = f.status.chars().take(28).collect();
+                writeln!(out, "{what:<12} {:<28} {}", format!("{status:?}"), f.mpe_id)?;
             }
-            writeln!(out, "{scope}: {} MPEs, {} queued, {} ARM calls", r.found.len(), r.enqueued, r.arm_calls)?;
+            writeln!(out, "{}", r.summary())?;
             for why in &r.incomplete {
                 writeln!(out, "incomplete: {why}")?;
             }
@@ -425,8 +445,10 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
     rt.block_on(async {
         match command {
             Command::Serve { port } => serve(port).await.map(|_| ExitCode::SUCCESS),
-            Command::Replay { mpe_ids, parked, dead_letter, scope, reason, max, dry_run, json } => {
-                replay(ReplayArgs { mpe_ids, parked, dead_letter, scope, reason, max, dry_run, json }).await
+            Command::Replay { mpe_ids, parked, dead_letter, parked_dead_letter, scope, reason, max, dry_run, json } => {
+                let what =
+                    ReplayArgs { mpe_ids, parked, dead_letter, parked_dead_letter, scope, reason, max, dry_run, json };
+                replay(what).await
             }
             Command::Status { max, json } => status(max, json).await,
             Command::Check { mpe_id, approve, json } => check(&mpe_id, approve, json).await,

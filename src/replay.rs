@@ -16,6 +16,9 @@ pub enum Source {
     Parked,
     /// The work queue's dead-letter sub-queue: deliveries Service Bus gave up on.
     DeadLetter,
+    /// The parking queue's own dead-letter sub-queue: parked items whose deliveries (every peek-lock of a
+    /// scan, dry runs and `status` included) reached the parking queue's `maxDeliveryCount`.
+    ParkedDeadLetter,
 }
 
 impl Source {
@@ -23,7 +26,8 @@ impl Source {
         match s.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
             "parked" | "parking" => Ok(Source::Parked),
             "deadletter" | "deadlettered" | "dlq" => Ok(Source::DeadLetter),
-            _ => Err(format!("source {s:?} is neither \"parked\" nor \"deadLetter\"")),
+            "parkeddeadletter" | "parkeddeadlettered" | "parkeddlq" => Ok(Source::ParkedDeadLetter),
+            _ => Err(format!("source {s:?} is none of \"parked\", \"deadLetter\", \"parkedDeadLetter\"")),
         }
     }
     /// The queue path to receive from.
@@ -31,6 +35,7 @@ impl Source {
         match self {
             Source::Parked => parking_queue.to_string(),
             Source::DeadLetter => dead_letter_queue(work_queue),
+            Source::ParkedDeadLetter => dead_letter_queue(parking_queue),
         }
     }
 }
@@ -158,6 +163,8 @@ pub struct Report {
     pub seen: u32,
     pub replayed: u32,
     pub failed: u32,
+    /// Messages whose body is over the receive cap: listed, left in place, never replayed.
+    pub too_large: u32,
     /// The scan stopped at `max` or at its budget: more messages may wait.
     pub more: bool,
     /// Why the scan stopped early, when it did (a Service Bus error, the budget).
@@ -240,5 +247,9 @@ mod tests {
         assert_eq!(Source::parse("parked"), Ok(Source::Parked));
         assert!(Source::parse("work").is_err());
         assert_eq!(Source::DeadLetter.queue("w", "p"), "w/$DeadLetterQueue");
+        assert_eq!(Source::parse("parkedDeadLetter"), Ok(Source::ParkedDeadLetter));
+        assert_eq!(Source::parse("parked-dead-letter"), Ok(Source::ParkedDeadLetter));
+        assert_eq!(Source::ParkedDeadLetter.queue("w", "p"), "p/$DeadLetterQueue");
+        assert_eq!(serde_json::to_value(Source::ParkedDeadLetter).unwrap(), "parkedDeadLetter");
     }
 }

@@ -295,6 +295,10 @@ pub enum ReceiveError {
     Transport { op: &'static str, queue: String, message: String },
     #[error("Service Bus {op} on {queue}: {message}")]
     Malformed { op: &'static str, queue: String, message: String },
+    /// The message was locked, but its body is over [`MAX_RECEIVED_BODY`]: `locked` holds its lock and
+    /// properties with an empty body (the caller settles it like any other).
+    #[error("Service Bus peek-lock on {}: message {:?} has a body over the {cap}-byte receive cap", .locked.queue, .locked.message_id)]
+    TooLarge { locked: Box<LockedMessage>, cap: usize },
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthError),
 }
@@ -417,13 +421,18 @@ impl QueueReceiver for RestSender {
             204 => Ok(None),
             200 | 201 => {
                 let headers = r.headers().clone();
-                let body = read_body_capped(r, MAX_RECEIVED_BODY).await.map_err(|e| transport(&e))?;
-                let body = String::from_utf8_lossy(&body).into_owned();
-                locked_message(queue, &headers, body).map(Some).map_err(|message| ReceiveError::Malformed {
-                    op: OP,
-                    queue: queue.to_string(),
-                    message,
-                })
+                // The lock is in the headers: read them first, so a body too large to read still
+                // leaves a message the scan can hold and move past.
+                let mut msg = locked_message(queue, &headers, String::new())
+                    .map_err(|message| ReceiveError::Malformed { op: OP, queue: queue.to_string(), message })?;
+                match read_body_capped(r, MAX_RECEIVED_BODY).await {
+                    Ok(body) => msg.body = String::from_utf8_lossy(&body).into_owned(),
+                    Err(crate::arm::BodyError::TooLarge { cap, .. }) => {
+                        return Err(ReceiveError::TooLarge { locked: Box::new(msg), cap })
+                    }
+                    Err(e) => return Err(transport(&e)),
+                }
+                Ok(Some(msg))
             }
             status => {
                 Err(ReceiveError::Status { op: OP, queue: queue.to_string(), status, body: Self::error_body(r).await })

@@ -149,8 +149,6 @@ impl WorkItem {
         let chain = match self.origin {
             Origin::EventGrid => format!("eventGrid@{}", self.correlation_id),
             Origin::Replay => format!("Replay@{}", self.first_seen.timestamp_millis()),
-            // One sweep chain per MPE and hour: the timer and `replay --scope` within the same hour (and
-            // a sweep run the host retries) collapse in duplicate detection.
             Origin::Sweep => format!("Sweep@{}", self.first_seen.timestamp().div_euclid(3600)),
         };
         let name = format!("{}|{}|{}", self.mpe_id.key(), chain, self.attempt);

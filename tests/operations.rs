@@ -340,3 +340,170 @@ async fn a_work_queue_refusing_sends_fails_the_event_and_its_retry_approves() {
     assert_eq!(puts(&h, &mpe), 1);
     assert!(h.sim.report().violations.is_empty());
 }
+
+/// `MpeReplay` whose replacements were all refused by the work queue answers 503 (the parked message
+/// stays); the scope form likewise when none of its checks could be queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_whose_replacements_all_failed_answers_503() {
+    let _serial = SERIAL.lock().await;
+    let h = Harness::start(SCALE, &[]).await.unwrap();
+    let _mpe = parked_cross_subscription(&h, "pe-503").await;
+    let bus = h.sim.service_bus();
+    bus.fail_sends(WORK, 1000).unwrap();
+    let status_and_body = |r: &azure_sim::InvocationResult| {
+        let http = r.http.as_ref();
+        let body: Value = serde_json::from_str(http.map_or("{}", |h| h.body.as_str())).unwrap_or_default();
+        (http.map(|h| h.status_code), body)
+    };
+    let r = h.host.invoke_replay(&json!({"source": "parked"}).to_string(), &[]).await;
+    let (status, body) = status_and_body(&r);
+    assert_eq!(status, Some(503), "{r:?}");
+    assert_eq!((body["replayed"].as_u64(), body["failed"].as_u64()), (Some(0), Some(1)), "{body}");
+    assert_eq!(h.sim.parked().len(), 1, "the original stays");
+
+    let scope = format!("/subscriptions/{SUB}/resourceGroups/rg-ops");
+    let r = h.host.invoke_replay(&json!({"scope": scope}).to_string(), &[]).await;
+    let (status, body) = status_and_body(&r);
+    assert_eq!(status, Some(503), "{r:?}");
+    assert_eq!((body["enqueued"].as_u64(), body["failed"].as_u64()), (Some(0), Some(1)), "{body}");
+    bus.fail_sends(WORK, 0).unwrap();
+    let r = h.host.invoke_replay(&json!({"source": "parked"}).to_string(), &[]).await;
+    assert_eq!(status_and_body(&r).0, Some(202), "{r:?}");
+}
+
+/// The CLI as an operator runs it, with the function app's settings.
+fn cli(h: &Harness, extra: &[(&str, &str)], args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_mpe-approver"))
+        .env_clear()
+        .envs(h.sim.handler_env())
+        .envs(extra.iter().copied())
+        .args(args)
+        .output()
+        .expect("run the binary")
+}
+
+/// Outside `MPE_SOURCE_SUBSCRIPTIONS`: `MpeReplay {scope}` answers 403 before any ARM call, and the CLI's
+/// `replay <id>` and `replay --scope` exit non-zero with the function's words, queueing nothing; a watched
+/// id is queued by the same command and settings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replays_outside_the_watched_subscriptions_are_refused_by_the_cli_and_the_scope_form() {
+    let _serial = SERIAL.lock().await;
+    let watched = [("MPE_SOURCE_SUBSCRIPTIONS", SUB)];
+    let h = Harness::start(SCALE, &watched).await.unwrap();
+    let outside = in_group(TARGET_SUB, "rg-x/providers/Microsoft.StreamAnalytics/clusters/asa-x/privateEndpoints/pe-x");
+    let calls = h.sim.report().arm_calls_total;
+
+    let r = h.host.invoke_replay(&json!({"scope": format!("/subscriptions/{TARGET_SUB}")}).to_string(), &[]).await;
+    assert_eq!(r.http.as_ref().map(|r| r.status_code), Some(403), "{r:?}");
+    let r = h.host.invoke_replay(&json!({"mpeId": outside.as_str()}).to_string(), &[]).await;
+    assert_eq!(r.http.as_ref().map(|r| r.status_code), Some(403), "{r:?}");
+
+    let scope = format!("/subscriptions/{TARGET_SUB}");
+    for args in [vec!["replay", outside.as_str()], vec!["replay", "--scope", &scope]] {
+        let out = cli(&h, &watched, &args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}: {stderr}");
+        assert!(stderr.contains(&format!("subscription {TARGET_SUB} is not in MPE_SOURCE_SUBSCRIPTIONS")), "{stderr}");
+    }
+    assert_eq!(h.sim.report().arm_calls_total, calls, "nothing was listed");
+    assert!(h.sim.work_messages().is_empty(), "nothing was queued: {:#?}", h.sim.work_messages());
+
+    let ours = asa("pe-watched");
+    let out = cli(&h, &watched, &["replay", ours.as_str()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(h.sim.work_messages().iter().any(|m| is_for(m, &ours)));
+}
+
+/// A parked message whose body is over the 1 MiB receive cap, at the head of the parking queue: every
+/// scan lists it as a row (skipped, too large), counts it, leaves it in place and unlocked, and goes on
+/// to replay what is behind it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_too_large_to_receive_is_skipped_and_the_scan_goes_on_behind_it() {
+    let _serial = SERIAL.lock().await;
+    let h = Harness::start(SCALE, &[]).await.unwrap();
+    let bus = h.sim.service_bus();
+    let big_for = asa("pe-big");
+    let big = azure_sim::OutgoingMessage {
+        message_id: Some("big-1".into()),
+        body: format!("{{\"junk\":\"{}\"}}", "x".repeat(mpe_approver::servicebus::MAX_RECEIVED_BODY + 1024)),
+        properties: [
+            (props::MPE_ID.to_string(), big_for.to_string()),
+            (props::PARK_CODE.to_string(), "invalid-input".to_string()),
+        ]
+        .into_iter()
+        .collect(),
+        ..Default::default()
+    };
+    bus.send(PARKED, big).unwrap();
+    let mpe = parked_cross_subscription(&h, "pe-behind").await;
+    let (host, app, _task) = with_rule(&h).await;
+
+    for dry_run in [true, false] {
+        let r = handler::replay_queued(&app, &parked_queue(10, dry_run), far_deadline(), &|_| {}).await;
+        assert_eq!((r.seen, r.too_large, r.stopped.as_deref()), (2, 1, None), "{r:#?}");
+        assert_eq!(r.replayed, u32::from(!dry_run), "{r:#?}");
+        let row = &r.rows[0];
+        assert_eq!(row.message_id, "big-1");
+        assert!(row.action.starts_with("skipped: its body is over the 1024 KiB receive cap"), "{row:?}");
+        assert_eq!((row.mpe_id.as_deref(), row.new_message_id.as_deref()), (Some(big_for.as_str()), None));
+        assert_eq!(r.rows[1].action, if dry_run { "would replay" } else { "replayed" }, "{r:#?}");
+        assert!(bus.locked(PARKED).is_empty(), "nothing is left locked");
+    }
+    let parked = h.sim.parked();
+    assert_eq!(parked.len(), 1, "the large one stays in place");
+    assert_eq!(parked[0].message_id, "big-1");
+    let pump = host.run_queue_pump(WORK, Duration::from_millis(20)).unwrap();
+    wait_for("the one behind it to be approved", || approved(&h, &mpe), || format!("{:#?}", h.sim.report())).await;
+    pump.stop().await;
+
+    let r = host.invoke_replay(&json!({"source": "parked"}).to_string(), &[]).await;
+    let body: Value = serde_json::from_str(r.http.as_ref().map_or("{}", |r| r.body.as_str())).unwrap_or_default();
+    assert_eq!((body["tooLarge"].as_u64(), body["seen"].as_u64()), (Some(1), Some(1)), "{r:?}");
+}
+
+/// Read-only scans count deliveries (Service Bus REST has no browse): with the parking queue's
+/// maxDeliveryCount at 2, two dry runs move a parked item into the parking queue's own dead-letter
+/// queue. `status` counts it there, `replay --parked` no longer sees it, and the `parkedDeadLetter`
+/// source (CLI `--parked-dead-letter`) replays it to approval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parked_items_dead_lettered_by_scans_are_counted_and_replayed_from_the_parking_dead_letter_queue() {
+    let _serial = SERIAL.lock().await;
+    let h = Harness::start(SCALE, &[]).await.unwrap();
+    let bus = h.sim.service_bus();
+    bus.set_max_delivery_count(PARKED, 2).unwrap();
+    let mpe = parked_cross_subscription(&h, "pe-scanned").await;
+    let (host, app, _task) = with_rule(&h).await;
+    for _ in 0..2 {
+        let r = handler::replay_queued(&app, &parked_queue(10, true), far_deadline(), &|_| {}).await;
+        assert_eq!((r.seen, r.replayed), (1, 0), "{r:#?}");
+    }
+    assert!(h.sim.parked().is_empty(), "the second scan used up its deliveries");
+    assert_eq!(bus.dead_letters(PARKED).len(), 1, "it is in the parking queue's dead-letter queue");
+
+    let st = handler::status(&app, 50, far_deadline()).await;
+    assert_eq!(st.parked_dead_lettered_by_reason.get("policy-refused"), Some(&1), "{st:#?}");
+    assert!(st.parked_by_reason.is_empty(), "{st:#?}");
+    assert!(st.render().contains("--parked-dead-letter"), "{}", st.render());
+
+    let none = handler::replay_queued(&app, &parked_queue(10, false), far_deadline(), &|_| {}).await;
+    assert_eq!(none.seen, 0, "{none:#?}");
+    let dry = host.invoke_replay(&json!({"source": "parkedDeadLetter", "dryRun": true}).to_string(), &[]).await;
+    assert_eq!(dry.http.as_ref().map(|r| r.status_code), Some(200), "{dry:?}");
+    let r =
+        host.invoke_replay(&json!({"source": "parkedDeadLetter", "reason": "policy-refused"}).to_string(), &[]).await;
+    assert_eq!(r.http.as_ref().map(|r| r.status_code), Some(202), "{r:?}");
+    let body: Value = serde_json::from_str(r.http.as_ref().map_or("{}", |r| r.body.as_str())).unwrap_or_default();
+    assert_eq!((body["source"].as_str(), body["replayed"].as_u64()), (Some("parkedDeadLetter"), Some(1)), "{body}");
+    assert_eq!(body["queue"].as_str(), Some(format!("{PARKED}/$DeadLetterQueue").as_str()));
+    assert!(bus.dead_letters(PARKED).is_empty(), "completed after the send");
+    let pump = host.run_queue_pump(WORK, Duration::from_millis(20)).unwrap();
+    wait_for("the replayed check to approve", || approved(&h, &mpe), || format!("{:#?}", h.sim.report())).await;
+    pump.stop().await;
+    assert_eq!(puts(&h, &mpe), 1);
+
+    // The CLI takes the same source; its flags parse (the run itself is the code above).
+    let out = cli(&h, &[], &["replay", "--parked-dead-letter", "--dry-run", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert_eq!((v["source"].as_str(), v["seen"].as_u64()), (Some("parkedDeadLetter"), Some(0)), "{v}");
+}

@@ -8,7 +8,7 @@ mod check;
 pub use check::{inspect, write_outcome_events, Inspection};
 mod events;
 mod queued;
-pub use queued::{replay_queued, status, sweep, Found, QueueDepth, Status, Sweep};
+pub use queued::{replay_queued, rotation, status, sweep, Found, QueueDepth, Status, Sweep};
 mod replay;
 
 use crate::arm::ArmClient;
@@ -222,15 +222,21 @@ async fn on_replay(State(app): State<Arc<App>>, headers: HeaderMap, body: axum::
     }
 }
 
-/// The timer: queue a check of every MPE not yet approved under the sweep scopes. A timer invocation
-/// is not retried by the host, so the run always answers; what it could not reach is logged as an error
-/// and the next run (or `replay --scope`) covers it.
+/// The timer: queue a check of every MPE not yet approved under the sweep scopes. The whole run, the
+/// lists and the sends, stays within `MPE_SWEEP_BUDGET`: the walk stops at nine tenths of it and says
+/// what it left, and [`within_budget`] ends the invocation at the budget whatever a dependency does. A
+/// timer invocation is not retried by the host, so what a run could not reach is logged as an error
+/// and the next run (which starts elsewhere, see [`queued::rotation`]) or `replay --scope` covers it.
 async fn on_sweep(State(app): State<Arc<App>>, headers: HeaderMap, body: axum::body::Bytes) -> Reply {
-    let mut r = match envelope(SWEEP_FUNCTION, &body) {
+    let r = match envelope(SWEEP_FUNCTION, &body) {
         Ok(_) => Reply::new(),
         Err(r) => r,
     };
     let invocation = invocation_id(&headers);
+    within_budget(SWEEP_FUNCTION, app.config.budgets.sweep, sweep_run(&app, r, &invocation)).await
+}
+
+async fn sweep_run(app: &App, mut r: Reply, invocation: &str) -> Reply {
     let scopes = app.config.sweep_scopes();
     if scopes.is_empty() {
         r.resp.log(
@@ -241,20 +247,9 @@ async fn on_sweep(State(app): State<Arc<App>>, headers: HeaderMap, body: axum::b
         );
         return r;
     }
-    let budget = app.config.budgets.sweep;
-    let deadline = tokio::time::Instant::now() + budget.mul_f64(0.9);
-    let run = sweep(&app, &scopes, app.config.sweep_max_calls, app.config.dry_run, deadline).await;
-    let wanted = run.found.iter().filter(|f| f.enqueue).count();
-    r.resp.log(
-        tracing::Level::INFO,
-        format!(
-            "{SWEEP_FUNCTION} {invocation}: {} MPEs under {}, {wanted} not yet approved, {} queued, {} ARM calls",
-            run.found.len(),
-            run.scopes.join(", "),
-            run.enqueued,
-            run.arm_calls
-        ),
-    );
+    let deadline = tokio::time::Instant::now() + app.config.budgets.sweep.mul_f64(0.9);
+    let run = sweep(app, &scopes, app.config.sweep_max_calls, app.config.dry_run, deadline).await;
+    r.resp.log(tracing::Level::INFO, format!("{SWEEP_FUNCTION} {invocation}: {}", run.summary()));
     for why in run.incomplete.iter().take(20) {
         r.resp.log(tracing::Level::ERROR, format!("{SWEEP_FUNCTION} {invocation}: incomplete: {why}"));
     }

@@ -12,7 +12,7 @@ use crate::decision;
 use crate::providers::{self, Provider};
 use crate::replay::{self, Plan, QueuedReplay, Report, Row};
 use crate::resource_id::{ListScope, ResourceId};
-use crate::servicebus::{LockedMessage, Settle};
+use crate::servicebus::{LockedMessage, ReceiveError, Settle};
 use crate::workitem::{Origin, WorkItem};
 use serde::Serialize;
 use serde_json::Value;
@@ -37,6 +37,7 @@ pub async fn replay_queued(
         seen: 0,
         replayed: 0,
         failed: 0,
+        too_large: 0,
         more: false,
         stopped: None,
         rows: Vec::new(),
@@ -63,9 +64,10 @@ pub async fn replay_queued(
             break;
         }
         renew_due(app.clock.now(), rx, &mut held).await;
-        let lock = match rx.lock_next(&queue).await {
-            Ok(Some(m)) => Held::new(m, app.clock.now()),
+        let (lock, too_large) = match rx.lock_next(&queue).await {
+            Ok(Some(m)) => (Held::new(m, app.clock.now()), None),
             Ok(None) => break,
+            Err(ReceiveError::TooLarge { locked, cap }) => (Held::new(*locked, app.clock.now()), Some(cap)),
             Err(e) => {
                 report.stopped = Some(e.to_string());
                 break;
@@ -79,6 +81,19 @@ pub async fn replay_queued(
             break;
         }
         report.seen += 1;
+        // Its body cannot be read here: held (so the scan moves past it), listed, never replayed.
+        if let Some(cap) = too_large {
+            report.too_large += 1;
+            let why = format!("its body is over the {} KiB receive cap", cap / 1024);
+            let action = format!(
+                "skipped: {why}; left in place (read it in the portal's Service Bus explorer, then replay its MPE \
+                 by id)"
+            );
+            tracing::warn!(message = ?msg.message_id, queue = %queue, "{why}: skipped, left in place");
+            record(&mut report, Row::of(msg, &Plan::NotReplayable(why), action));
+            held.push(lock);
+            continue;
+        }
         let plan = replay::plan(msg, app.clock.now());
         if !replay::selected(msg, req.reason.as_deref()) {
             record(&mut report, Row::of(msg, &plan, "skipped: another reason"));
@@ -177,6 +192,9 @@ pub struct Found {
     /// Not yet approved (nor otherwise final): a check is (or would be) queued.
     pub enqueue: bool,
     pub message_id: Option<String>,
+    /// Worth a check but not queued: why (the time budget ran out, the send failed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_queued: Option<String>,
 }
 
 /// What a scope enumeration found and did.
@@ -190,11 +208,100 @@ pub struct Sweep {
     pub failed: u32,
     /// What the run could not read (a list that failed, the call limit); empty when it saw everything.
     pub incomplete: Vec<String>,
+    /// Where this run's walk started ([`rotation`]), as a 64-bit fraction in hex.
+    pub rotation: String,
+    /// MPE types (per scope) whose parents were not listed: the limits were reached first.
+    pub types_not_listed: u32,
+    /// Parents (clusters, factories, ...) listed but whose MPEs were not: the limits were reached first.
+    pub parents_not_listed: u32,
+    /// MPEs listed and worth a check whose check was not queued: the time budget ran out first.
+    pub not_queued: u32,
+}
+
+impl Sweep {
+    /// The MPEs listed that are worth a check (queued or not).
+    pub fn wanted(&self) -> usize {
+        self.found.iter().filter(|f| f.enqueue).count()
+    }
+
+    /// One line for the log and the CLI: what was listed, queued, and what was left for the next run.
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "{} MPEs under {}, {} not yet approved, {} queued, {} ARM calls",
+            self.found.len(),
+            self.scopes.join(", "),
+            self.wanted(),
+            self.enqueued,
+            self.arm_calls
+        );
+        if self.not_queued + self.failed + self.parents_not_listed + self.types_not_listed > 0 {
+            s.push_str(&format!(
+                "; left for the next run: {} listed but not queued, {} failed to queue, {} parents and {} MPE \
+                 types not listed (rotation {})",
+                self.not_queued, self.failed, self.parents_not_listed, self.types_not_listed, self.rotation
+            ));
+        }
+        s
+    }
+}
+
+/// Where a sweep run starts, from the run's time: the fraction `frac(h/φ)` of the hour number `h`, as a
+/// 64-bit fixed-point number (Fibonacci hashing, a Weyl sequence). The parents (clusters, factories,
+/// ...) of every MPE type are put in one order by a hash of their id, which interleaves the types, and
+/// a run walks them from that fraction of the list, wrapping around (the MPE types are listed from the
+/// same fraction of their list). A run cut short by `MPE_SWEEP_MAX_CALLS` or `MPE_SWEEP_BUDGET` thus
+/// leaves a different part of the scope for the next, with no state kept between runs. Successive
+/// starts of a timer with any fixed period spread evenly over the list (the three-gap theorem) and
+/// never repeat, so every parent comes early in some run within a bounded number of runs: no MPE is
+/// skipped forever. A daily run moves its start back by a sixth of the list (`frac(24/φ)` ≈ 0.833), so
+/// runs that each reach a sixth of the parents (and one more) reach them all within six days; runs in the same
+/// hour start at the same place.
+pub fn rotation(now: chrono::DateTime<chrono::Utc>) -> u64 {
+    (now.timestamp().div_euclid(3600) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// `⌊start / 2^64 × len⌋`: the index a rotation starts at in a list of `len`.
+fn fraction_of(start: u64, len: usize) -> usize {
+    ((u128::from(start) * len as u128) >> 64) as usize
+}
+
+/// A parent's place in the sweep's order: FNV-1a of its lower-cased id, mixed (SplitMix64's finaliser)
+/// so that ids differing only at the end spread out. Stable across builds and runs.
+fn order_key(key: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
+}
+
+/// At most 200 characters of an outside string, for a message (which quotes it with `{:?}`).
+fn shown(s: &str) -> String {
+    s.chars().take(200).collect()
+}
+
+/// A top-level parent to walk: its scope, its MPE type and its id.
+struct Parent {
+    position: u64,
+    scope: usize,
+    provider: &'static dyn Provider,
+    id: ResourceId,
 }
 
 /// Enumerate every supported MPE under `scopes` (ARM list calls per MPE type, paged, at most
-/// `max_calls`) and, unless `dry_run`, queue a check for each one not yet approved.
+/// `max_calls`) and, unless `dry_run`, queue a check for each one not yet approved; everything, the
+/// lists and the sends, ends by `deadline`.
+///
+/// First the top-level parents of each MPE type under each scope (the types in an order rotated by
+/// [`rotation`]), then parent by parent, in hash order from the rotation's start: list the
+/// parent's MPEs and queue their checks before the next parent, so what a cut-short run did is whole
+/// parents, and what it left (types and parents not listed, MPEs not queued) is counted in the report.
 pub async fn sweep(app: &App, scopes: &[ListScope], max_calls: u32, dry_run: bool, deadline: Instant) -> Sweep {
+    let start = rotation(app.clock.now());
     let mut run = Sweep {
         scopes: scopes.iter().map(ToString::to_string).collect(),
         arm_calls: 0,
@@ -202,39 +309,80 @@ pub async fn sweep(app: &App, scopes: &[ListScope], max_calls: u32, dry_run: boo
         enqueued: 0,
         failed: 0,
         incomplete: Vec::new(),
+        rotation: format!("{start:016x}"),
+        types_not_listed: 0,
+        parents_not_listed: 0,
+        not_queued: 0,
     };
-    let mut mpes: Vec<(ResourceId, bool, String)> = Vec::new();
-    for scope in scopes {
-        for p in providers::registry() {
+    let registry = providers::registry();
+    let first = fraction_of(start, registry.len());
+    let mut parents: Vec<Parent> = Vec::new();
+    let mut seen_parents = std::collections::HashSet::new();
+    for (si, scope) in scopes.iter().enumerate() {
+        for i in 0..registry.len() {
+            let p = registry[(first + i) % registry.len()];
             let mut walk = Walk { app, run: &mut run, max_calls, deadline };
-            if !walk.within_limits() {
-                let why = if walk.run.arm_calls >= max_calls { "the ARM call limit" } else { "the time budget" };
-                walk.run.incomplete.push(format!("{scope}: {} not enumerated, {why} was reached", p.resource_type()));
+            if let Some(why) = walk.limit_reached() {
+                walk.run.types_not_listed += 1;
+                walk.run.incomplete.push(format!("{scope}: {} not listed, {why} was reached", p.resource_type()));
                 continue;
             }
-            walk.provider(scope, *p, &mut mpes).await;
-        }
-    }
-    mpes.sort_by_key(|(id, ..)| id.key());
-    mpes.dedup_by_key(|(id, ..)| id.key());
-    for (id, worth, raw_status) in mpes {
-        let enqueue = worth && app.config.source_subscriptions.permits(id.subscription());
-        let mut found = Found { mpe_id: id.to_string(), status: raw_status, enqueue, message_id: None };
-        if enqueue {
-            let item = WorkItem::new(id, app.clock.now(), uuid::Uuid::new_v4().to_string(), Origin::Sweep);
-            found.message_id = Some(item.message_id());
-            if !dry_run {
-                match super::enqueue(app, &item, Duration::ZERO).await {
-                    Ok(_) => run.enqueued += 1,
-                    Err(e) => {
-                        run.failed += 1;
-                        run.incomplete.push(format!("{}: not queued: {e}", item.mpe_id));
-                    }
+            for id in walk.top_parents(scope, p).await {
+                if seen_parents.insert(id.key()) {
+                    parents.push(Parent { position: order_key(&id.key()), scope: si, provider: p, id });
                 }
             }
         }
-        run.found.push(found);
     }
+    parents.sort_by_key(|p| (p.position, p.id.key()));
+    let offset = fraction_of(start, parents.len());
+    parents.rotate_left(offset);
+    let mut seen_mpes = std::collections::HashSet::new();
+    for (i, parent) in parents.iter().enumerate() {
+        let mut walk = Walk { app, run: &mut run, max_calls, deadline };
+        if let Some(why) = walk.limit_reached() {
+            let left = (parents.len() - i) as u32;
+            walk.run.parents_not_listed += left;
+            walk.run.incomplete.push(format!("{left} parents not listed ({} first), {why} was reached", parent.id));
+            break;
+        }
+        let mut mpes = walk.subtree(&scopes[parent.scope], parent.provider, &parent.id).await;
+        mpes.retain(|(id, ..)| seen_mpes.insert(id.key()));
+        mpes.sort_by_key(|(id, ..)| id.key());
+        for (id, worth, raw_status) in mpes {
+            let enqueue = worth && app.config.source_subscriptions.permits(id.subscription());
+            let mut found =
+                Found { mpe_id: id.to_string(), status: raw_status, enqueue, message_id: None, not_queued: None };
+            if enqueue {
+                let item = WorkItem::new(id, app.clock.now(), uuid::Uuid::new_v4().to_string(), Origin::Sweep);
+                found.message_id = Some(item.message_id());
+                if !dry_run {
+                    let sent = if Instant::now() < deadline {
+                        tokio::time::timeout_at(deadline, super::enqueue(app, &item, Duration::ZERO)).await.ok()
+                    } else {
+                        None
+                    };
+                    match sent {
+                        Some(Ok(_)) => run.enqueued += 1,
+                        Some(Err(e)) => {
+                            run.failed += 1;
+                            run.incomplete.push(format!("{}: not queued: {e}", item.mpe_id));
+                            found.not_queued = Some(format!("the send failed: {e}"));
+                        }
+                        None => {
+                            run.not_queued += 1;
+                            found.not_queued = Some("the time budget ran out before its check was queued".into());
+                        }
+                    }
+                }
+            }
+            run.found.push(found);
+        }
+    }
+    if run.not_queued > 0 {
+        run.incomplete.push(format!("{} MPEs listed but not queued: the time budget ran out", run.not_queued));
+    }
+    run.found.sort_by_key(|f| f.mpe_id.to_ascii_lowercase());
     run
 }
 
@@ -246,24 +394,43 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
-    /// Walk one provider's hierarchy under `scope`: list the top-level parents, then each level's
-    /// children, down to the MPEs; what it cannot read (a failed list, the limits) is noted in the run.
-    async fn provider(&mut self, scope: &ListScope, p: &dyn Provider, out: &mut Vec<(ResourceId, bool, String)>) {
+    /// The top-level parents of `p`'s MPEs under `scope` (e.g. the clusters, the factories); none when
+    /// the list could not be read whole (noted in the run).
+    async fn top_parents(&mut self, scope: &ListScope, p: &dyn Provider) -> Vec<ResourceId> {
         let mut types = p.resource_type().split('/');
         let namespace = types.next().unwrap_or_default();
-        let levels: Vec<&str> = types.collect();
-        let Some((top, children)) = levels.split_first() else { return };
-        let mut parents: Vec<String> = Vec::new();
+        let Some(top) = types.next() else { return Vec::new() };
         let Some(items) = self.list(&format!("{scope}/providers/{namespace}/{top}"), p.api_version()).await else {
-            return;
+            return Vec::new();
         };
-        parents.extend(items.iter().filter_map(|v| v.get("id").and_then(Value::as_str).map(str::to_string)));
+        let mut out = Vec::new();
+        for raw in items.iter().filter_map(|v| v.get("id").and_then(Value::as_str)) {
+            match ResourceId::parse(raw) {
+                Ok(pid) if scope.contains(&pid) => out.push(pid),
+                Ok(_) => {}
+                Err(_) => self.run.incomplete.push(format!("a list answered an id that is not one: {:?}", shown(raw))),
+            }
+        }
+        out
+    }
+
+    /// The MPEs under one top-level parent, walking `p`'s type hierarchy down from it; what it cannot
+    /// read (a failed list, the limits) is noted in the run.
+    async fn subtree(
+        &mut self,
+        scope: &ListScope,
+        p: &dyn Provider,
+        top: &ResourceId,
+    ) -> Vec<(ResourceId, bool, String)> {
+        let children: Vec<&str> = p.resource_type().split('/').skip(2).collect();
+        let mut out = Vec::new();
+        let mut parents = vec![top.to_string()];
         for (depth, child) in children.iter().enumerate() {
             let leaf = depth + 1 == children.len();
             let mut next = Vec::new();
             for parent in &parents {
                 let Ok(pid) = ResourceId::parse(parent) else {
-                    self.run.incomplete.push(format!("a list answered an id that is not one: {parent:.200}"));
+                    self.run.incomplete.push(format!("a list answered an id that is not one: {:?}", shown(parent)));
                     continue;
                 };
                 if !scope.contains(&pid) {
@@ -287,16 +454,24 @@ impl Walk<'_> {
                             }
                             Err(e) => out.push((id, true, format!("unreadable: {e}"))),
                         },
-                        _ => self.run.incomplete.push(format!("not an MPE id in {pid}/{child}: {raw:.200}")),
+                        _ => self.run.incomplete.push(format!("not an MPE id in {pid}/{child}: {:?}", shown(raw))),
                     }
                 }
             }
             parents = next;
         }
+        out
     }
 
-    fn within_limits(&self) -> bool {
-        self.run.arm_calls < self.max_calls && Instant::now() < self.deadline
+    /// Which limit the run has reached, if any.
+    fn limit_reached(&self) -> Option<&'static str> {
+        if self.run.arm_calls >= self.max_calls {
+            Some("the ARM call limit")
+        } else if Instant::now() >= self.deadline {
+            Some("the time budget")
+        } else {
+            None
+        }
     }
 
     /// Every item of a list (following `nextLink`), or `None` when it could not be read whole.
@@ -304,15 +479,20 @@ impl Walk<'_> {
         let mut items = Vec::new();
         let mut page = None::<String>;
         loop {
-            if !self.within_limits() {
-                let why = if self.run.arm_calls >= self.max_calls { "the ARM call limit" } else { "the time budget" };
+            if let Some(why) = self.limit_reached() {
                 self.run.incomplete.push(format!("{path}: not read, {why} was reached"));
                 return None;
             }
             self.run.arm_calls += 1;
-            let got = match &page {
-                None => self.app.arm.get_path(path, api_version).await,
-                Some(next) => self.app.arm.get_next(next).await,
+            let call = async {
+                match &page {
+                    None => self.app.arm.get_path(path, api_version).await,
+                    Some(next) => self.app.arm.get_next(next).await,
+                }
+            };
+            let Ok(got) = tokio::time::timeout_at(self.deadline, call).await else {
+                self.run.incomplete.push(format!("{path}: not read whole, the time budget was reached"));
+                return None;
             };
             let body = match got {
                 Ok(Some(b)) => b,
@@ -354,6 +534,9 @@ pub struct Status {
     pub parked_by_reason: std::collections::BTreeMap<String, u32>,
     /// Dead-lettered messages of the work queue by dead-letter reason.
     pub dead_lettered_by_reason: std::collections::BTreeMap<String, u32>,
+    /// Messages of the parking queue's own dead-letter queue (parked items whose deliveries, scans
+    /// included, were used up) by park code, or dead-letter reason when they have none.
+    pub parked_dead_lettered_by_reason: std::collections::BTreeMap<String, u32>,
     /// A scan stopped at its bound: the groups count only what it saw.
     pub partial: bool,
     pub errors: Vec<String>,
@@ -367,12 +550,17 @@ impl Status {
         for q in &self.queues {
             let _ = writeln!(s, "{:<32} {:>8} {:>12} {:>10}", q.queue, q.active, q.dead_lettered, q.scheduled);
         }
-        for (title, groups) in
-            [("parked by reason", &self.parked_by_reason), ("dead-lettered by reason", &self.dead_lettered_by_reason)]
-        {
+        for (title, groups) in [
+            ("parked by reason", &self.parked_by_reason),
+            ("dead-lettered by reason", &self.dead_lettered_by_reason),
+            (
+                "parked, then dead-lettered (replay --parked-dead-letter), by reason",
+                &self.parked_dead_lettered_by_reason,
+            ),
+        ] {
             let _ = writeln!(s, "{title}:{}", if groups.is_empty() { " none" } else { "" });
             for (reason, n) in groups {
-                let _ = writeln!(s, "  {reason:<30} {n:>6}");
+                let _ = writeln!(s, "  {:<30} {n:>6}", format!("{reason:?}"));
             }
         }
         if self.partial {
@@ -386,12 +574,13 @@ impl Status {
 }
 
 /// Queue depths from ARM and the parked / dead-lettered messages grouped by reason (dry-run scans of at
-/// most `max` messages each: nothing moves).
+/// most `max` messages each: nothing moves, but every message looked at counts a delivery).
 pub async fn status(app: &App, max: u32, deadline: Instant) -> Status {
     let mut st = Status {
         queues: Vec::new(),
         parked_by_reason: Default::default(),
         dead_lettered_by_reason: Default::default(),
+        parked_dead_lettered_by_reason: Default::default(),
         partial: false,
         errors: Vec::new(),
     };
@@ -419,7 +608,7 @@ pub async fn status(app: &App, max: u32, deadline: Instant) -> Status {
             }
         }
     }
-    for source in [replay::Source::Parked, replay::Source::DeadLetter] {
+    for source in [replay::Source::Parked, replay::Source::DeadLetter, replay::Source::ParkedDeadLetter] {
         let q = QueuedReplay { source, reason: None, max, dry_run: true };
         let r = replay_queued(app, &q, deadline, &|_| {}).await;
         st.partial |= r.more;
@@ -429,6 +618,7 @@ pub async fn status(app: &App, max: u32, deadline: Instant) -> Status {
         let groups = match source {
             replay::Source::Parked => &mut st.parked_by_reason,
             replay::Source::DeadLetter => &mut st.dead_lettered_by_reason,
+            replay::Source::ParkedDeadLetter => &mut st.parked_dead_lettered_by_reason,
         };
         for row in r.rows {
             *groups.entry(row.reason.unwrap_or_else(|| "(none)".into())).or_default() += 1;
@@ -440,7 +630,7 @@ pub async fn status(app: &App, max: u32, deadline: Instant) -> Status {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::servicebus::{QueueReceiver, ReceiveError};
+    use crate::servicebus::QueueReceiver;
     use std::sync::Mutex;
 
     /// Records the settlements asked of it; every one succeeds.
@@ -471,6 +661,30 @@ mod tests {
             correlation_id: None,
             properties: Default::default(),
         }
+    }
+
+    /// Daily runs at 03:30 that each reach a sixth of the parents (rounded up) reach every one of them
+    /// within six days, whatever the number of parents; hourly runs reaching a third, within five hours.
+    #[test]
+    fn rotated_starts_reach_every_parent_within_a_few_runs() {
+        let t0: chrono::DateTime<chrono::Utc> = "2026-12-01T03:30:00Z".parse().unwrap();
+        for (period_h, share, runs) in [(24, 6, 6), (1, 3, 5)] {
+            for n in [1usize, 5, 12, 60, 301, 1000] {
+                let k = n.div_ceil(share) + 1;
+                let mut reached = vec![false; n];
+                for r in 0..runs {
+                    let start = fraction_of(rotation(t0 + chrono::Duration::hours(period_h * r)), n);
+                    for i in 0..k {
+                        reached[(start + i) % n] = true;
+                    }
+                }
+                let missed = reached.iter().filter(|r| !**r).count();
+                assert_eq!(missed, 0, "{n} parents, every {period_h} h, {k} per run: {missed} never reached");
+            }
+        }
+        assert_eq!(rotation(t0), rotation(t0 + chrono::Duration::minutes(29)), "the same hour, the same start");
+        assert_eq!(fraction_of(u64::MAX, 5), 4);
+        assert_eq!(fraction_of(0, 0), 0);
     }
 
     /// Held locks are renewed once less than a third of their own length (20 s at most) is left, by

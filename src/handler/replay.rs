@@ -1,14 +1,15 @@
 //! HTTP function (manual replay), `POST /api/replay`, one of:
 //! - `{"mpeId": "..."}` (or `?mpeId=`): an immediate check of one MPE; 202 with the message id;
 //! - `{"mpeIds": ["...", ...]}` (at most 100): the same for each;
-//! - `{"source": "parked" | "deadLetter", "reason"?: "<park code>", "max"?: N, "dryRun"?: bool}`: replay
+//! - `{"source": "parked" | "deadLetter" | "parkedDeadLetter", "reason"?: "<park code>", "max"?: N, "dryRun"?: bool}`: replay
 //!   queued messages (at most `MPE_REPLAY_MAX` per call); 202 with what moved and whether more remain
 //!   (200 for a dry run);
 //! - `{"scope": "/subscriptions/<id>[/resourceGroups/<rg>]", "dryRun"?: bool}`: a check of every MPE
 //!   not yet approved under the scope.
 //!
-//! 400 for bad input, 401/403 when `MPE_REPLAY_ROLE` is set and the caller lacks it, 413 for a body
-//! too large, 503 when the queue cannot be reached.
+//! 400 for bad input, 401/403 when `MPE_REPLAY_ROLE` is set and the caller lacks it, 403 for an MPE or
+//! a scope outside `MPE_SOURCE_SUBSCRIPTIONS` (before anything is listed or sent), 413 for a body too
+//! large, 503 when the queue cannot be reached or refused every replacement.
 
 use super::{enqueue, App, Reply};
 use crate::functions::{http_response, unwrap_json, InvocationRequest};
@@ -147,16 +148,18 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
             reply.resp.log(
                 Level::INFO,
                 format!(
-                    "replay {invocation}: {} from {}: seen {}, replayed {}, failed {}, more {}",
+                    "replay {invocation}: {} from {}: seen {}, replayed {}, failed {}, too large {}, more {}",
                     if q.dry_run { "dry run" } else { "moved" },
                     r.queue,
                     r.seen,
                     r.replayed,
                     r.failed,
+                    r.too_large,
                     r.more
                 ),
             );
-            let status = if r.stopped.is_some() && r.seen == 0 {
+            // Every replacement refused (or the queue unreadable): the caller must not read success.
+            let status = if (r.stopped.is_some() && r.seen == 0) || (r.replayed == 0 && r.failed > 0) {
                 503
             } else if q.dry_run {
                 200
@@ -165,19 +168,23 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
             };
             (status, serde_json::to_value(&r).unwrap_or_default())
         }
+        Ok(Request::Scope { scope, .. }) if !app.config.source_subscriptions.permits(scope.subscription()) => {
+            let why = app.config.source_subscriptions.refusal(scope.subscription()).unwrap_or_default();
+            reply.resp.log(Level::WARN, format!("replay {invocation}: scope {scope} refused: {why}"));
+            (403, json!({"error": why, "scope": scope.to_string()}))
+        }
         Ok(Request::Scope { scope, dry_run }) => {
             let r =
                 super::sweep(app, std::slice::from_ref(&scope), app.config.sweep_max_calls, dry_run, deadline).await;
-            reply.resp.log(
-                Level::INFO,
-                format!(
-                    "replay {invocation}: scope {scope}: {} MPEs, {} queued, {} ARM calls",
-                    r.found.len(),
-                    r.enqueued,
-                    r.arm_calls
-                ),
-            );
-            (if dry_run { 200 } else { 202 }, serde_json::to_value(&r).unwrap_or_default())
+            reply.resp.log(Level::INFO, format!("replay {invocation}: scope {scope}: {}", r.summary()));
+            let status = if dry_run {
+                200
+            } else if r.enqueued == 0 && r.failed > 0 {
+                503
+            } else {
+                202
+            };
+            (status, serde_json::to_value(&r).unwrap_or_default())
         }
         Ok(Request::Many(ids)) => {
             let mut queued = Vec::new();

@@ -1,0 +1,124 @@
+//! The sweep, bounded and fair, on the local simulator: a run cut short by `MPE_SWEEP_MAX_CALLS` starts
+//! elsewhere the next time, so every MPE is reached over a few runs; a run whose sends are slow ends
+//! within `MPE_SWEEP_BUDGET` (the lists and the sends) and reports what it did not queue.
+
+mod common;
+
+use azure_sim::{Dependency, MpeSpec};
+use common::doubles::Fixed;
+use common::in_group;
+use mpe_approver::demo::{self, Harness};
+use mpe_approver::handler;
+use mpe_approver::resource_id::{ListScope, ResourceId};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const SCALE: f64 = 50.0;
+const SUB: &str = "0b5e55ed-0000-4000-8000-00000000c501";
+
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// `n` MPEs of three types, each under its own parent (cluster or factory), all pending soon.
+fn add_mpes(h: &Harness, n: usize) -> Vec<ResourceId> {
+    let storage = in_group(SUB, "rg-data/providers/Microsoft.Storage/storageAccounts/stsweep");
+    h.sim.add_target(&storage).unwrap();
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let tail = match i % 3 {
+            0 => format!("rg-sw/providers/Microsoft.StreamAnalytics/clusters/asa-{i}/privateEndpoints/pe-{i}"),
+            1 => format!("rg-sw/providers/Microsoft.Kusto/clusters/adx{i}/managedPrivateEndpoints/pe-{i}"),
+            _ => format!(
+                "rg-sw/providers/Microsoft.DataFactory/factories/adf-{i}/managedVirtualNetworks/default/managedPrivateEndpoints/pe-{i}"
+            ),
+        };
+        let id = in_group(SUB, &tail);
+        h.sim
+            .add_mpe(MpeSpec::new(id.clone(), storage.clone()).timing(Duration::from_secs(1), Duration::from_secs(2)))
+            .unwrap();
+        ids.push(id);
+    }
+    ids
+}
+
+fn key(id: &str) -> String {
+    id.to_ascii_lowercase()
+}
+
+/// Daily runs (03:30 UTC, as `MPE_SWEEP_SCHEDULE` defaults) with a call limit that reaches about a
+/// third of the parents each: every run stays within the limit and reports what it left, and together
+/// they reach every MPE, Data Explorer's and Data Factory's included, within a week.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_cut_short_by_its_call_limit_reaches_every_mpe_over_a_few_runs() {
+    let _serial = SERIAL.lock().await;
+    let h = Harness::start(SCALE, &[]).await.unwrap();
+    let all: BTreeSet<String> = add_mpes(&h, 12).iter().map(|id| key(id.as_str())).collect();
+    let scope = ListScope::parse(&format!("/subscriptions/{SUB}")).unwrap();
+    // Five MPE types: five top-level lists, then about four parents' worth of calls.
+    let max_calls = 9;
+    let mut reached = BTreeSet::new();
+    let mut rotations = BTreeSet::new();
+    let mut runs = 0;
+    for day in 1..=7 {
+        let clock = Arc::new(Fixed::instant(&format!("2026-12-{day:02}T03:30:00Z")));
+        let app = demo::serve_handler(&h.sim, clock, &[]).await.unwrap().2;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let r = handler::sweep(&app, std::slice::from_ref(&scope), max_calls, true, deadline).await;
+        runs += 1;
+        assert!(r.arm_calls <= max_calls, "{r:#?}");
+        assert!(r.found.len() < all.len(), "the limit is too small for the whole scope: {r:#?}");
+        assert!(r.parents_not_listed > 0 && !r.incomplete.is_empty(), "what it left is reported: {r:#?}");
+        assert!(r.summary().contains("parents"), "{}", r.summary());
+        rotations.insert(r.rotation.clone());
+        reached.extend(r.found.iter().map(|f| key(&f.mpe_id)));
+        if reached == all {
+            break;
+        }
+    }
+    assert_eq!(reached, all, "every MPE is reached within a week of daily runs ({runs} runs)");
+    assert_eq!(rotations.len(), runs, "each day starts elsewhere");
+}
+
+/// Service Bus answering each send in 400 ms and `MPE_SWEEP_BUDGET=2s`: the timer's whole run ends
+/// within its budget (no failed invocation), queues what it can and reports the rest as listed but not
+/// queued; the same run through `handler::sweep` counts them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_with_slow_sends_ends_within_its_budget_and_reports_what_it_did_not_queue() {
+    let _serial = SERIAL.lock().await;
+    let h = Harness::start(SCALE, &[("MPE_SWEEP_BUDGET", "2s"), ("MPE_SOURCE_SUBSCRIPTIONS", SUB)]).await.unwrap();
+    let ids = add_mpes(&h, 12);
+    // Pending (not final) before the sweep looks.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    h.sim.set_latency(Dependency::ServiceBus, Some(Duration::from_millis(400)));
+
+    let started = Instant::now();
+    let timer: Map<String, Value> = [(
+        "inMsg".to_string(),
+        json!({"Schedule": {"AdjustForDST": true}, "ScheduleStatus": null, "IsPastDue": false}),
+    )]
+    .into_iter()
+    .collect();
+    let inv = h.host.invoke("MpeSweep", timer, Map::new(), 1).await;
+    let took = started.elapsed();
+    assert!(inv.success, "the run answers within its budget, it does not fail: {inv:?}");
+    assert!(took < Duration::from_millis(2500), "the whole run took {took:?} (budget 2 s)");
+    let logs = format!("{inv:?}");
+    assert!(logs.contains("listed but not queued"), "{logs}");
+    let queued = h.sim.work_messages().len();
+    assert!(queued > 0 && queued < ids.len(), "{queued} of {} queued", ids.len());
+
+    // The same through the library: every MPE worth a check is queued, failed or counted as not queued.
+    let app = demo::serve_handler(&h.sim, h.clock.clone(), &[]).await.unwrap().2;
+    let scope = ListScope::parse(&format!("/subscriptions/{SUB}")).unwrap();
+    let started = Instant::now();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(1800);
+    let r = handler::sweep(&app, std::slice::from_ref(&scope), 500, false, deadline).await;
+    assert!(started.elapsed() < Duration::from_millis(2100), "{:?}", started.elapsed());
+    assert!(r.not_queued > 0, "{r:#?}");
+    assert_eq!(r.enqueued + r.failed + r.not_queued, r.wanted() as u32, "{r:#?}");
+    let not_queued = r.found.iter().filter(|f| f.not_queued.is_some()).count() as u32;
+    assert_eq!(not_queued, r.not_queued + r.failed, "each one is marked: {r:#?}");
+    assert!(r.summary().contains("listed but not queued"), "{}", r.summary());
+    h.sim.set_latency(Dependency::ServiceBus, None);
+}

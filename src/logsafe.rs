@@ -103,6 +103,26 @@ pub fn json<T: serde::Serialize + ?Sized>(value: &T, pretty: bool) -> serde_json
     Ok(s)
 }
 
+/// A writer for the log subscriber: each line written through it is [`scrub`]bed, its final newline
+/// kept, so no event (a field, a span's fields, a message) can break a line or send escapes to a
+/// terminal, whatever it holds. The subscriber writes each event with one `write_all`.
+pub struct Lines<W>(pub W);
+
+impl<W: std::io::Write> std::io::Write for Lines<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        let (body, end) = match text.strip_suffix('\n') {
+            Some(body) => (body, "\n"),
+            None => (&*text, ""),
+        };
+        self.0.write_all(format!("{}{end}", scrub(body)).as_bytes())?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +154,14 @@ mod tests {
     fn scrub_escapes_what_does_not_print_and_keeps_the_rest() {
         assert_eq!(scrub("INFO: mpe.audit {\"a\":\"b\\c\"}"), "INFO: mpe.audit {\"a\":\"b\\c\"}");
         assert_eq!(scrub("a\nb\u{1b}[2J\u{200b}"), "a\\nb\\u{1b}[2J\\u{200b}");
+    }
+
+    #[test]
+    fn lines_keep_one_newline_per_write() {
+        use std::io::Write;
+        let mut w = Lines(Vec::new());
+        w.write_all(b"INFO event{id=a\nmpe.audit {}}: x\x1b[2J\n").unwrap();
+        assert_eq!(String::from_utf8(w.0).unwrap(), "INFO event{id=a\\nmpe.audit {}}: x\\u{1b}[2J\n");
     }
 
     #[test]

@@ -12,6 +12,7 @@
 
 use crate::auth::TokenSource;
 use crate::clock::{self, SharedClock};
+use crate::logsafe::q;
 use crate::resource_id::ResourceId;
 use serde_json::Value;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -64,16 +65,16 @@ impl Default for Timeouts {
 pub enum ArmError {
     /// Worth retrying later: throttling, server errors, network, tokens. `retry_after` is the server's
     /// `Retry-After` when it sent one, for the caller to reschedule by.
-    #[error("ARM {method} {path}: transient failure: {message}")]
+    #[error("ARM {method} {path}: transient failure: {}", q(.message))]
     Transient { method: &'static str, path: String, message: String, retry_after: Option<Duration> },
     /// Will not succeed by retrying: 400, 401 (again with a fresh token), 403 (missing role), 409 ...
-    #[error("ARM {method} {path}: HTTP {status} {code}: {message}")]
+    #[error("ARM {method} {path}: HTTP {status} {}: {}", q(.code), q(.message))]
     Refused { method: &'static str, path: String, status: u16, code: String, message: String },
-    #[error("ARM {method} {path}: unreadable response: {message}")]
+    #[error("ARM {method} {path}: unreadable response: {}", q(.message))]
     BadBody { method: &'static str, path: String, message: String },
     /// No token: the managed identity endpoint refused us for good (HTTP `status`, see
     /// [`crate::auth::AuthError::refused`]). ARM was not called.
-    #[error("ARM {method} {path}: no token: {message}")]
+    #[error("ARM {method} {path}: no token: {}", q(.message))]
     Identity { method: &'static str, path: String, status: u16, message: String },
 }
 
@@ -661,7 +662,7 @@ mod tests {
             message: "HTTP 429 TooManyRequests: slow down".into(),
             retry_after: Some(Duration::from_secs(30)),
         };
-        assert_eq!(e.to_string(), "ARM GET /x: transient failure: HTTP 429 TooManyRequests: slow down");
+        assert_eq!(e.to_string(), r#"ARM GET /x: transient failure: "HTTP 429 TooManyRequests: slow down""#);
         assert_eq!(e.retry_after(), Some(Duration::from_secs(30)));
         let refused =
             ArmError::Refused { method: "PUT", path: "/x".into(), status: 400, code: "C".into(), message: "m".into() };

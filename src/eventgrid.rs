@@ -67,7 +67,7 @@ impl Event {
         // Event Grid sends null for absent optional fields in some envelopes: treat null as absent.
         obj.retain(|_, v| !v.is_null());
         serde_json::from_value(Value::Object(obj))
-            .map_err(|e| format!("event does not follow the Event Grid schema: {e}"))
+            .map_err(|e| format!("event does not follow the Event Grid schema: {}", crate::logsafe::q(&e.to_string())))
     }
 
     /// The ARM operation: `data.operationName`, else `data.authorization.action`.

@@ -30,9 +30,11 @@ impl InvocationResponse {
     /// Record a line in the invocation's log (the host writes it to Application Insights as a trace of
     /// this invocation). Our own tracing gets it at debug level only (`RUST_LOG=debug`): the host also
     /// captures stdout, and a line written to both would appear twice. What a chain ended with is the
-    /// `mpe.outcome` event, on stdout or stderr (see `handler::check`).
+    /// `mpe.outcome` event, on stdout or stderr (see `handler::check`). Every line starts with the level
+    /// and has anything unprintable escaped ([`crate::logsafe::scrub`]): no part of it can start a line.
     pub fn log(&mut self, level: tracing::Level, line: impl Into<String>) {
         let line = line.into();
+        let line = crate::logsafe::scrub(&line);
         tracing::debug!(severity = %level, "{line}");
         self.logs.push(format!("{level}: {line}"));
     }

@@ -8,6 +8,7 @@ use mpe_approver::auth::{AzureIdentity, TokenSource};
 use mpe_approver::clock::{SharedClock, SystemClock};
 use mpe_approver::config::Config;
 use mpe_approver::handler::{self, App};
+use mpe_approver::logsafe::{self, q, q_max, scrub};
 use mpe_approver::workitem::{Origin, WorkItem};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -143,17 +144,23 @@ fn print(what: PrintWhat) -> anyhow::Result<()> {
 }
 
 /// Logs go to stdout under the host (`serve`, which captures it) and to stderr for the CLI commands,
-/// whose stdout is their result (a table, or JSON for scripts).
+/// whose stdout is their result (a table, or JSON for scripts). Each line passes through
+/// [`logsafe::Lines`]: nothing an event holds can break it.
 fn init_tracing(default_filter: &str, to_stdout: bool) {
+    use mpe_approver::logsafe::Lines;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter));
     let json = std::env::var("MPE_LOG_FORMAT").map(|v| v.eq_ignore_ascii_case("json")).unwrap_or(false);
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false);
     match (json, to_stdout) {
-        (true, true) => builder.json().flatten_event(true).with_current_span(true).with_writer(std::io::stdout).init(),
-        (true, false) => builder.json().flatten_event(true).with_current_span(true).with_writer(std::io::stderr).init(),
-        (false, true) => builder.with_writer(std::io::stdout).init(),
-        (false, false) => builder.with_writer(std::io::stderr).init(),
+        (true, true) => {
+            builder.json().flatten_event(true).with_current_span(true).with_writer(|| Lines(std::io::stdout())).init()
+        }
+        (true, false) => {
+            builder.json().flatten_event(true).with_current_span(true).with_writer(|| Lines(std::io::stderr())).init()
+        }
+        (false, true) => builder.with_writer(|| Lines(std::io::stdout())).init(),
+        (false, false) => builder.with_writer(|| Lines(std::io::stderr())).init(),
     }
 }
 
@@ -233,30 +240,37 @@ async fn replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
             (false, true) => Source::DeadLetter,
             (false, false) => Source::ParkedDeadLetter,
         };
-        let q = QueuedReplay { source, reason: a.reason, max: a.max, dry_run: a.dry_run };
+        let request = QueuedReplay { source, reason: a.reason, max: a.max, dry_run: a.dry_run };
+        // Every value of a row is the queue's (a sender's) text: quoted, or scrubbed when it is ours.
         let progress = |r: &mpe_approver::replay::Row| {
-            eprintln!("{}  {}  {}", r.message_id, r.mpe_id.as_deref().unwrap_or("-"), r.action);
+            eprintln!(
+                "message {}  mpe {}  {}",
+                q(&r.message_id),
+                r.mpe_id.as_deref().map_or("-".into(), |m| q(m).to_string()),
+                scrub(&r.action)
+            );
         };
-        let r = handler::replay_queued(&app, &q, deadline, &progress).await;
+        let r = handler::replay_queued(&app, &request, deadline, &progress).await;
         if a.json {
-            writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?;
+            writeln!(out, "{}", logsafe::json(&r, true)?)?;
         } else {
             writeln!(
                 out,
-                "{:<36}  {:<18}  {:<6}  {:<25}  {:<14}  mpe",
+                "{:<38}  {:<20}  {:<6}  {:<27}  {:<14}  mpe",
                 "message", "reason", "count", "parked at", "action"
             )?;
+            let shown = |v: Option<&str>, max: usize| v.map_or_else(|| "-".to_string(), |v| q_max(v, max).to_string());
             for row in &r.rows {
-                let action: String = row.action.chars().take(60).collect();
+                let action: String = scrub(&row.action).chars().take(60).collect();
                 writeln!(
                     out,
-                    "{:<36}  {:<18}  {:<6}  {:<25}  {:<14}  {}",
-                    row.message_id,
-                    row.reason.as_deref().unwrap_or("-"),
+                    "{:<38}  {:<20}  {:<6}  {:<27}  {:<14}  {}",
+                    q_max(&row.message_id, 128),
+                    shown(row.reason.as_deref(), 64),
                     row.delivery_count,
-                    row.parked_at.as_deref().unwrap_or("-"),
+                    shown(row.parked_at.as_deref(), 40),
                     action,
-                    row.mpe_id.as_deref().unwrap_or("-")
+                    shown(row.mpe_id.as_deref(), 1024)
                 )?;
             }
             writeln!(
@@ -268,7 +282,7 @@ async fn replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
                 r.failed,
                 r.too_large,
                 if r.more { "; more may remain (raise --max or run again)" } else { "" },
-                r.stopped.as_deref().map(|s| format!("; stopped: {s}")).unwrap_or_default()
+                r.stopped.as_deref().map(|s| format!("; stopped: {}", scrub(s))).unwrap_or_default()
             )?;
         }
         let bad = r.failed > 0 || (r.stopped.is_some() && !r.more);
@@ -278,7 +292,7 @@ async fn replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         let max_calls = app.config.sweep_max_calls;
         let r = handler::sweep(&app, std::slice::from_ref(&scope), max_calls, a.dry_run, deadline).await;
         if a.json {
-            writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?;
+            writeln!(out, "{}", logsafe::json(&r, true)?)?;
         } else {
             for f in &r.found {
                 let what = match (f.enqueue, a.dry_run, &f.not_queued) {
@@ -287,12 +301,11 @@ async fn replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
                     (true, false, Some(_)) => "not queued",
                     (false, _, _) => "final",
                 };
-                let status: String = f.status.chars().take(28).collect();
-                writeln!(out, "{what:<12} {:<28} {}", format!("{status:?}"), f.mpe_id)?;
+                writeln!(out, "{what:<12} {:<30} {}", q_max(&f.status, 28), f.mpe_id)?;
             }
             writeln!(out, "{}", r.summary())?;
             for why in &r.incomplete {
-                writeln!(out, "incomplete: {why}")?;
+                writeln!(out, "incomplete: {}", scrub(why))?;
             }
         }
         return Ok(if r.incomplete.is_empty() && r.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE });
@@ -326,7 +339,7 @@ async fn status(max: u32, json: bool) -> anyhow::Result<ExitCode> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?;
+        writeln!(out, "{}", logsafe::json(&r, true)?)?;
     } else {
         write!(out, "{}", r.render())?;
     }
@@ -349,21 +362,22 @@ async fn check(mpe_id: &str, approve: bool, json: bool) -> anyhow::Result<ExitCo
         // audit line and, when it ends the MPE's chain, the outcome event.
         let mut err = std::io::stderr().lock();
         if let Some(audit) = &r.audit {
-            writeln!(err, "mpe.audit {audit}").context("writing to stderr")?;
+            writeln!(err, "mpe.audit {}", logsafe::json(audit, false)?).context("writing to stderr")?;
         }
         if let Some(event) = &r.outcome_event {
-            writeln!(err, "{event}").context("writing to stderr")?;
+            writeln!(err, "{}", logsafe::json(event, false)?).context("writing to stderr")?;
         }
     }
     let mut out = std::io::stdout().lock();
     if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&r)?).context("writing to stdout")?;
+        writeln!(out, "{}", logsafe::json(&r, true)?).context("writing to stdout")?;
     } else {
+        // The reason and the log lines quote what came from Azure; scrub keeps them one line each.
         writeln!(out, "MPE      {}", r.mpe_id)?;
-        writeln!(out, "outcome  {}{}", r.outcome, r.park_code.map(|c| format!(" [{c}]")).unwrap_or_default())?;
-        writeln!(out, "why      {}", r.reason)?;
+        writeln!(out, "outcome  {}{}", scrub(&r.outcome), r.park_code.map(|c| format!(" [{c}]")).unwrap_or_default())?;
+        writeln!(out, "why      {}", scrub(&r.reason))?;
         for l in &r.logs {
-            writeln!(out, "  {l}")?;
+            writeln!(out, "  {}", scrub(l))?;
         }
     }
     Ok(if r.outcome == "transient failure" { ExitCode::FAILURE } else { ExitCode::SUCCESS })
@@ -434,7 +448,7 @@ fn main() -> ExitCode {
     match run(command) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", scrub(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

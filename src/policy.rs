@@ -7,7 +7,13 @@
 //! rules apply. On top, the target's own tags (read at approval time):
 //! - `mpe-approver: deny` refuses whatever the rules say;
 //! - `mpe-approver-allow-from: <sub>,<sub>` allows MPEs from those subscriptions.
+//!
+//! Tags fail closed: a tag of ours whose value is not understood (anything but `deny`, surrounding
+//! whitespace and letter case aside; an allow-from entry that is not a subscription id), or a tag whose
+//! name is ours but for whitespace, invisible characters, `-`/`_` or case (`mpe-approver\u{200b}`),
+//! refuses the approval like `deny`, naming the tag and its value, quoted ([`crate::logsafe::q`]).
 
+use crate::logsafe::q;
 use crate::resource_id::ResourceId;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -142,6 +148,34 @@ impl fmt::Display for Allowed {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tags(BTreeMap<String, String>);
 
+/// What the target's tags say before any rule is looked at.
+enum TagVerdict {
+    Deny,
+    /// A tag of ours (or nearly ours) the approver does not understand: the reason.
+    NotUnderstood(String),
+}
+
+/// Whether a tag name is ours but for whitespace, invisible characters, `-`/`_` and letter case
+/// (`mpe_approver\u{200b}`, `MPE Approver`, `mpeapprover-allowfrom`).
+fn nearly_ours(name: &str) -> bool {
+    let loose: String = name
+        .chars()
+        .filter(|c| c.is_alphanumeric() && c.escape_debug().len() == 1)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    loose.starts_with("mpeapprover")
+}
+
+/// An allow-from entry as the approver reads it: letters, digits and `-` (a subscription id's).
+fn subscription_like(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// The entries of an allow-from value: separated by `,`, `;` or whitespace.
+fn allow_from_entries(value: &str) -> impl Iterator<Item = &str> {
+    value.split(|c: char| c == ',' || c == ';' || c.is_whitespace()).filter(|s| !s.is_empty())
+}
+
 impl Tags {
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Tags {
         Tags(pairs.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v.to_string())).collect())
@@ -161,6 +195,50 @@ impl Tags {
     }
     fn get(&self, name: &str) -> Option<&str> {
         self.0.get(&name.to_ascii_lowercase()).map(String::as_str)
+    }
+
+    /// The tags of ours (names compared after trimming whitespace, case-insensitively) and the
+    /// near-misses, read strictly: `deny` refuses; a value or a name not understood refuses too.
+    fn verdict(&self, target: &ResourceId) -> Option<TagVerdict> {
+        let mut not_understood = None;
+        for (name, value) in &self.0 {
+            let shown = || format!("{} = {}", q(name), q(value));
+            match name.trim() {
+                DENY_TAG if value.trim().eq_ignore_ascii_case("deny") => return Some(TagVerdict::Deny),
+                DENY_TAG => {
+                    not_understood.get_or_insert(format!(
+                        "target {target} is tagged {}, a value the approver does not understand (it knows \"deny\"); \
+                         refused as if denied: fix or remove the tag, then replay",
+                        shown()
+                    ));
+                }
+                ALLOW_FROM_TAG => {
+                    if let Some(bad) = allow_from_entries(value).find(|s| !subscription_like(s)) {
+                        not_understood.get_or_insert(format!(
+                            "target {target} is tagged {}, whose entry {} is not a subscription id; refused until \
+                             the tag lists subscription ids only (separated by commas)",
+                            shown(),
+                            q(bad)
+                        ));
+                    }
+                }
+                _ if nearly_ours(name) => {
+                    not_understood.get_or_insert(format!(
+                        "target {target} has a tag named {} (value {}), like the approver's {DENY_TAG} or \
+                         {ALLOW_FROM_TAG} but not either; refused as if denied: rename or remove it, then replay",
+                        q(name),
+                        q(value)
+                    ));
+                }
+                _ => {}
+            }
+        }
+        not_understood.map(TagVerdict::NotUnderstood)
+    }
+
+    /// The value of one of our tags, its name trimmed (`" mpe-approver-allow-from"` counts).
+    fn ours(&self, tag: &str) -> Option<&str> {
+        self.get(tag).or_else(|| self.0.iter().find(|(n, _)| n.trim() == tag).map(|(_, v)| v.as_str()))
     }
 }
 
@@ -215,22 +293,25 @@ impl Policy {
         }
     }
 
-    /// Decide: the deny tag first, then any rule, then the target's allow-from tag.
+    /// Decide: the deny tag (and any tag of ours not understood) first, then any rule, then the
+    /// target's allow-from tag.
     pub fn evaluate(&self, source: &ResourceId, target: &ResourceId, tags: &Tags) -> Result<Allowed, String> {
-        if tags.get(DENY_TAG).is_some_and(|v| v.trim().eq_ignore_ascii_case("deny")) {
-            return Err(format!("target {target} is tagged {DENY_TAG}: deny"));
+        match tags.verdict(target) {
+            Some(TagVerdict::Deny) => return Err(format!("target {target} is tagged {DENY_TAG}: deny")),
+            Some(TagVerdict::NotUnderstood(why)) => return Err(why),
+            None => {}
         }
         if let Some(r) = self.rules.iter().find(|r| r.allows(source, target)) {
             return Ok(Allowed::Rule(r.to_string()));
         }
         let sub = source.subscription();
-        if let Some(list) = tags.get(ALLOW_FROM_TAG) {
-            if list.split([',', ';', ' ']).map(str::trim).any(|s| !s.is_empty() && s.eq_ignore_ascii_case(sub)) {
+        if let Some(list) = tags.ours(ALLOW_FROM_TAG) {
+            if allow_from_entries(list).any(|s| s.eq_ignore_ascii_case(sub)) {
                 return Ok(Allowed::Tag(sub.to_string()));
             }
         }
-        let tag = match tags.get(ALLOW_FROM_TAG) {
-            Some(v) => format!("its {ALLOW_FROM_TAG} tag ({v:?}) does not list {sub}"),
+        let tag = match tags.ours(ALLOW_FROM_TAG) {
+            Some(v) => format!("its {ALLOW_FROM_TAG} tag ({}) does not list {sub}", q(v)),
             None => format!("it has no {ALLOW_FROM_TAG} tag"),
         };
         Err(format!("no rule allows MPEs in {sub} to be approved on target {target}: {}, and {tag}", self.rules_text()))
@@ -308,5 +389,43 @@ mod tests {
         let other = Tags::from_pairs([("mpe-approver-allow-from", "aaaa0")]);
         assert!(p.evaluate(&id(SRC), &id(DST_OTHER), &other).unwrap_err().contains("does not list"));
         assert_eq!(Policy::parse(Some("/subscriptions/x->/subscriptions/y")).unwrap().subscriptions(), ["x", "y"]);
+    }
+
+    /// A tag of ours the approver does not understand refuses, even where a rule (`*->*`) allows, and
+    /// the reason names the tag and quotes its value; what is understood still works.
+    #[test]
+    fn tags_not_understood_fail_closed() {
+        let p = Policy::parse(Some("*->*")).unwrap();
+        let refused = |pairs: &[(&str, &str)]| p.evaluate(&id(SRC), &id(DST_SAME), &Tags::from_pairs(pairs.to_vec()));
+        for value in ["deny\u{200b}", "\u{feff}deny", "dney", "deny!", "Deny, please", "", "allow", "no"] {
+            let why = refused(&[("mpe-approver", value)]).unwrap_err();
+            assert!(why.contains("mpe-approver") && why.contains("does not understand"), "{value:?}: {why}");
+            assert!(why.contains(&crate::logsafe::q(value).to_string()), "the value, quoted: {why}");
+            assert!(!why.contains(['\u{200b}', '\u{feff}']), "escaped: {why:?}");
+        }
+        for name in
+            ["mpe-approver\u{200b}", "\u{feff}mpe-approver", "mpe_approver", "MPE Approver", "mpeapprover-allowfrom"]
+        {
+            let why = refused(&[(name, "deny")]).unwrap_err();
+            assert!(why.contains("like the approver's mpe-approver"), "{name:?}: {why}");
+            assert!(!why.contains(['\u{200b}', '\u{feff}']), "escaped: {why:?}");
+        }
+        for value in ["aaaa,\u{200b}bbbb", "/subscriptions/aaaa", "aaaa\u{feff}", "aaaa|bbbb"] {
+            let why = refused(&[("mpe-approver-allow-from", value)]).unwrap_err();
+            assert!(
+                why.contains("mpe-approver-allow-from") && why.contains("not a subscription id"),
+                "{value:?}: {why}"
+            );
+        }
+        // Understood: deny with whitespace and any case (including under a name with spaces around it),
+        // allow-from with commas, semicolons, spaces, and tags that are not ours.
+        for deny in [("mpe-approver", "  DENY\t"), (" mpe-approver ", "deny"), ("mpe-approver", "\u{a0}deny")] {
+            assert_eq!(refused(&[deny]).unwrap_err(), format!("target {} is tagged mpe-approver: deny", id(DST_SAME)));
+        }
+        assert!(refused(&[("env", "deny\u{200b}"), ("mpe", "x"), ("approver", "x")]).is_ok());
+        let d = Policy::default();
+        let from = Tags::from_pairs([(" mpe-approver-allow-from", "cccc; aaaa dddd")]);
+        assert_eq!(d.evaluate(&id(SRC), &id(DST_OTHER), &from).unwrap(), Allowed::Tag("aaaa".into()));
+        assert!(d.evaluate(&id(SRC), &id(DST_OTHER), &Tags::from_pairs([("mpe-approver-allow-from", "")])).is_err());
     }
 }

@@ -45,7 +45,7 @@ pub struct OutgoingMessage {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
-    #[error("Service Bus send to {queue} failed: HTTP {status}: {body}")]
+    #[error("Service Bus send to {queue} failed: HTTP {status}: {}", crate::logsafe::q(.body))]
     Status { queue: String, status: u16, body: String },
     #[error("Service Bus send to {queue} failed: {message}")]
     Transport { queue: String, message: String },
@@ -289,11 +289,11 @@ impl Settle {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReceiveError {
-    #[error("Service Bus {op} on {queue} failed: HTTP {status}: {body}")]
+    #[error("Service Bus {op} on {queue} failed: HTTP {status}: {}", crate::logsafe::q(.body))]
     Status { op: &'static str, queue: String, status: u16, body: String },
     #[error("Service Bus {op} on {queue} failed: {message}")]
     Transport { op: &'static str, queue: String, message: String },
-    #[error("Service Bus {op} on {queue}: {message}")]
+    #[error("Service Bus {op} on {queue}: {}", crate::logsafe::q(.message))]
     Malformed { op: &'static str, queue: String, message: String },
     /// The message was locked, but its body is over [`MAX_RECEIVED_BODY`]: `locked` holds its lock and
     /// properties with an empty body (the caller settles it like any other).

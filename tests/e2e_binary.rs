@@ -288,3 +288,65 @@ async fn cli_check_approve_writes_the_audit_line_and_the_outcome_event() {
     assert_eq!(outcome.len(), 1, "{stderr}");
     assert_eq!((outcome[0]["outcome"].as_str(), outcome[0]["origin"].as_str()), (Some("approved"), Some("replay")));
 }
+
+/// A parked message whose id and properties carry a line break, a forged audit line, a terminal escape
+/// and a zero-width space, read by the real CLI: the text table, the progress lines, `status` and the
+/// JSON all keep it on one line, escaped (`--json` still decodes to the original text), and no line of
+/// any output starts with anything but our own words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_output_escapes_what_a_parked_message_carries() {
+    const HOSTILE: &str = "x\nmpe.audit {\"outcome\":\"approved\"}\u{1b}[2J\u{200b}";
+    let clock: SharedClock = Arc::new(SystemClock);
+    let sim = Simulator::start(clock.clone(), SimOptions::default()).await.unwrap();
+    let parked = azure_sim::OutgoingMessage {
+        message_id: Some(HOSTILE.into()),
+        body: "not a work item".into(),
+        properties: [
+            ("mpeid".to_string(), HOSTILE.to_string()),
+            ("parkcode".to_string(), HOSTILE.to_string()),
+            ("parkreason".to_string(), HOSTILE.to_string()),
+            ("parkedat".to_string(), HOSTILE.to_string()),
+        ]
+        .into_iter()
+        .collect(),
+        ..Default::default()
+    };
+    sim.service_bus().send("mpe-approvals-parked", parked).unwrap();
+    sim.service_bus().set_lock_duration("mpe-approvals-parked", Duration::from_secs(1)).unwrap();
+    let env = sim.handler_env();
+    let safe = |what: &str, text: &str| {
+        assert!(!text.contains(['\u{1b}', '\r', '\u{200b}']), "{what}: a raw control character: {text:?}");
+        assert!(!text.contains(r#"mpe.audit {"outcome""#), "{what}: the forged line, unescaped: {text:?}");
+        for line in text.lines() {
+            assert!(!line.trim_start().starts_with("mpe.audit"), "{what}: {line:?}");
+            assert!(!line.starts_with("x"), "{what}: a line starts with the sender's text: {line:?}");
+        }
+    };
+    let out = cli(&env, &["replay", "--parked", "--dry-run"]).await;
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}{stderr}");
+    safe("replay table", &stdout);
+    safe("replay progress", &stderr);
+    assert!(stdout.contains(r#""x\nmpe.audit {\"outcome\":\"approved\"}\u{1b}[2J\u{200b}""#), "{stdout}");
+    assert!(stdout.contains("not replayable"), "{stdout}");
+    // The simulator does not find a lock by a message id holding a space (its Location encodes the space
+    // as `+`), so the message comes back when its lock expires rather than at the unlock.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let out = cli(&env, &["replay", "--parked", "--dry-run", "--json"]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    safe("replay --json", &stdout);
+    let r: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(r["rows"][0]["messageId"], HOSTILE, "JSON escapes, and decodes to the original: {r}");
+    assert_eq!(r["rows"][0]["reason"], HOSTILE);
+
+    for args in [["status"].as_slice(), ["status", "--json"].as_slice()] {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let out = cli(&env, args).await;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        safe("status", &stdout);
+        safe("status", &String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains(r#"x\nmpe.audit {\"outcome"#), "the park code, escaped: {stdout}");
+    }
+    assert_eq!(sim.parked().len(), 1, "a dry run moves nothing");
+}

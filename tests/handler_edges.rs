@@ -316,3 +316,134 @@ async fn the_sweep_timer_without_scopes_says_there_is_nothing_to_sweep() {
     assert!(logs.contains("nothing to sweep"), "{logs}");
     assert!(rec.sent.lock().unwrap().is_empty());
 }
+
+/// What a hostile sender puts in every string it controls: a line break, a forged audit line, a
+/// terminal escape, a zero-width space.
+const HOSTILE: &str = "m-1\nmpe.audit {\"outcome\":\"approved\",\"pecId\":\"forged\"}\u{1b}[2J\u{200b}";
+
+/// Every line is one line that starts with our own text: no raw newline, carriage return or ESC, no line
+/// (nor what follows its level) begins with `mpe.audit` unless it is our audit event, and the forged
+/// JSON never appears unescaped.
+fn assert_safe_lines<'a>(lines: impl IntoIterator<Item = &'a str>) {
+    for line in lines {
+        assert!(!line.contains(['\n', '\r', '\u{1b}', '\u{200b}']), "a raw control character: {line:?}");
+        assert!(!line.contains(r#"mpe.audit {"outcome""#), "a forged audit line, unescaped: {line:?}");
+        let after_level = line.split_once(": ").map_or(line, |(_, rest)| rest);
+        for start in [line, after_level] {
+            if start.starts_with("mpe.audit") {
+                let json: Value = serde_json::from_str(start.trim_start_matches("mpe.audit ")).unwrap();
+                assert_eq!(json["event"], "mpe.audit", "{line:?}");
+            }
+        }
+    }
+}
+
+fn reply_lines(v: &Value) -> Vec<String> {
+    v["Logs"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().to_string()).collect()
+}
+
+/// A MessageId and a work item carrying the hostile text: the check parks what it cannot read and its
+/// log lines quote the sender's text; the text itself still travels intact in the parked message.
+#[tokio::test]
+async fn hostile_message_ids_and_work_items_are_quoted_in_the_logs() {
+    let item = json!({"v": 1, "mpeId": MPE, "attempt": 0, "firstSeen": NOW, "correlationId": "c", "origin": HOSTILE});
+    for data in [json!({}), json!({"message": serde_json::to_string(&item.to_string()).unwrap()})] {
+        let rec = Arc::new(Recorder::default());
+        let body = json!({"Data": data, "Metadata": {"DeliveryCount": "1", "MessageId": HOSTILE}});
+        let (status, v) = post(app(rec.clone()), "/MpeCheck", body.to_string()).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        let lines = reply_lines(&v);
+        assert_safe_lines(lines.iter().map(String::as_str));
+        assert!(lines.iter().any(|l| l.starts_with("ERROR: message \"m-1\\nmpe.audit {\\\"outcome")), "{lines:?}");
+        let sent = rec.sent.lock().unwrap();
+        assert_eq!(sent[0].0, "mpe-approvals-parked");
+        let reason = sent[0].1.properties.iter().find(|(k, _)| k == props::PARK_REASON).unwrap().1.clone();
+        assert!(!reason.contains(['\n', '\u{1b}']), "the park reason quotes it too: {reason:?}");
+    }
+}
+
+/// An Event Grid event whose id, subject and operation name carry the hostile text, and a host header
+/// that does: the event is parked or ignored, and every line quotes (or drops) the text.
+#[tokio::test]
+async fn hostile_event_fields_and_headers_are_quoted_in_the_logs() {
+    let op = "Microsoft.StreamAnalytics/clusters/privateEndpoints/write";
+    let mut disagree = event(op, MPE);
+    disagree["Data"]["event"]["id"] = json!(HOSTILE);
+    disagree["Data"]["event"]["subject"] = json!(format!("{MPE}x"));
+    let mut subject = event(op, MPE);
+    subject["Data"]["event"]["subject"] = json!(HOSTILE);
+    subject["Data"]["event"]["data"]["resourceUri"] = Value::Null;
+    let mut operation = event(HOSTILE, MPE);
+    operation["Data"]["event"]["id"] = json!(HOSTILE);
+    let mut topic = event(op, MPE);
+    topic["Data"]["event"]["topic"] = json!(HOSTILE);
+    topic["Data"]["event"]["eventType"] = json!(HOSTILE);
+    for ev in [disagree, subject, operation, topic] {
+        let rec = Arc::new(Recorder::default());
+        let (status, v) = post(app(rec.clone()), "/MpeEvent", ev.to_string()).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        assert_safe_lines(reply_lines(&v).iter().map(String::as_str));
+        for (_, msg) in rec.sent.lock().unwrap().iter() {
+            let reason = msg.properties.iter().find(|(k, _)| k == props::PARK_REASON).map(|(_, v)| v.as_str());
+            assert_safe_lines(reason);
+        }
+    }
+    // The host's invocation id header, as a sweep without scopes logs it.
+    let req = Request::post("/MpeSweep")
+        .header("x-azure-functions-invocationid", "mpe.audit {\"outcome\":\"approved\"}\t")
+        .body(Body::from("{}"))
+        .unwrap();
+    let resp = router(app(Arc::new(Recorder::default()))).oneshot(req).await.unwrap();
+    let v: Value = serde_json::from_slice(&axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap()).unwrap();
+    let lines = reply_lines(&v);
+    assert_safe_lines(lines.iter().map(String::as_str));
+    assert!(lines.iter().all(|l| !l.contains("mpe.audit")), "an unexpected header value is not logged: {lines:?}");
+}
+
+/// The handler's own log subscriber format (as `serve` sets it up, through `logsafe::Lines`), with debug
+/// on so every reply line is also a tracing event inside the event's span: each written line starts
+/// with its level.
+#[tokio::test]
+async fn tracing_lines_of_a_hostile_event_each_start_with_their_level() {
+    #[derive(Clone, Default)]
+    struct Shared(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let out = Shared::default();
+    for json_format in [false, true] {
+        let writer = out.clone();
+        let builder = tracing_subscriber::fmt()
+            .with_env_filter("debug")
+            .with_ansi(false)
+            .without_time()
+            .with_writer(move || mpe_approver::logsafe::Lines(writer.clone()));
+        let mut ev = event("Microsoft.StreamAnalytics/clusters/privateEndpoints/write", MPE);
+        ev["Data"]["event"]["id"] = json!(HOSTILE);
+        ev["Data"]["event"]["subject"] = json!(format!("{MPE}x"));
+        let subscriber: Box<dyn tracing::Subscriber + Send + Sync> = if json_format {
+            Box::new(builder.json().flatten_event(true).finish())
+        } else {
+            Box::new(builder.finish())
+        };
+        let _guard = tracing::subscriber::set_default(subscriber);
+        post(app(Arc::new(Recorder::default())), "/MpeEvent", ev.to_string()).await;
+    }
+    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("invalid event"), "{text}");
+    for line in text.lines() {
+        assert!(!line.contains(['\r', '\u{1b}', '\u{200b}']), "{line:?}");
+        assert!(!line.contains(r#"mpe.audit {"outcome""#), "{line:?}");
+        let level = line.trim_start();
+        assert!(
+            ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "{"].iter().any(|l| level.starts_with(l)),
+            "a line that does not start with its level: {line:?}"
+        );
+    }
+}

@@ -225,7 +225,7 @@ impl Run {
     fn audit(&self) -> Vec<Value> {
         self.logs()
             .lines()
-            .filter_map(|l| l.split_once("mpe.audit ").map(|(_, json)| json))
+            .filter_map(|l| l.strip_prefix("INFO: mpe.audit "))
             .map(|j| serde_json::from_str(j).unwrap())
             .collect()
     }
@@ -631,6 +631,50 @@ async fn a_rule_or_the_targets_tag_allows_and_the_deny_tag_refuses() {
     assert_eq!(code, "policy-refused");
     assert!(reason.contains("deny"), "{reason}");
     assert!(puts(&arm).is_empty());
+}
+
+/// A deny tag the approver does not understand (a zero-width space, a BOM, a typo, a forged log line
+/// in its value, a near-miss name) is not "no tag": the approval is refused and parked `policy-refused`
+/// with the tag's name and its value quoted, in the park reason and the audit line, for every provider.
+#[tokio::test]
+async fn a_deny_tag_the_approver_does_not_understand_refuses() {
+    let hostile = "deny\nmpe.audit {\"outcome\":\"approved\"}\u{1b}[2J";
+    let cases = [
+        ("mpe-approver", "deny\u{200b}"),
+        ("mpe-approver", "\u{feff}deny"),
+        ("mpe-approver", "dney"),
+        ("mpe-approver", hostile),
+        ("mpe-approver\u{200b}", "deny"),
+        ("mpe-approver-allow-from", "\u{200b}00000000-0000-0000-0000-00000000000a"),
+    ];
+    for s in SERVICES {
+        for (name, value) in cases {
+            let mpe = mpe_id(s, SUB_A, "mpe-tagged");
+            let same = vault(SUB_A, "kv-dev");
+            let mut a = scripted(s, &mpe, &same, vec![ours(s, &mpe, &same, "Pending", MSG)]);
+            a.tags.insert(same.key(), json!({ name: value, "env": "prod" }));
+            let (arm, base) = start_arm(a).await;
+            let run = check(&base, &mpe, &[]).await;
+            let (code, reason) = run.parked().unwrap_or_else(|| panic!("{s:?} {name:?}={value:?}: {}", run.logs()));
+            assert_eq!(code, "policy-refused", "{s:?} {value:?}: {reason}");
+            let quoted = mpe_approver::logsafe::q(value).to_string();
+            assert!(reason.contains(&quoted), "{s:?}: the value, quoted: {reason}");
+            assert!(!reason.contains(['\n', '\u{1b}', '\u{200b}', '\u{feff}']), "{reason:?}");
+            assert!(puts(&arm).is_empty(), "{s:?} {name:?}={value:?}: approved");
+            let audit = run.audit();
+            assert_eq!((audit.len(), audit[0]["parkCode"].as_str()), (1, Some("policy-refused")), "{}", run.logs());
+            for line in run.logs().lines() {
+                assert!(!line.contains(['\u{1b}', '\u{200b}', '\u{feff}']), "{line:?}");
+                assert!(!line.contains(r#"mpe.audit {"outcome""#), "{line:?}");
+            }
+        }
+        // The same target without the tag is approved: the tag alone refused.
+        let mpe = mpe_id(s, SUB_A, "mpe-tagged");
+        let same = vault(SUB_A, "kv-dev");
+        let (arm, base) = world(s, &mpe, &same, vec![ours(s, &mpe, &same, "Pending", MSG)]).await;
+        assert_eq!(check(&base, &mpe, &[]).await.result(), "approved", "{s:?}");
+        assert_eq!(puts(&arm).len(), 1);
+    }
 }
 
 // ---- 4. never undo a human --------------------------------------------------------------------------------

@@ -84,7 +84,7 @@ async fn arm_refusing_every_token_parks_forbidden_after_one_fresh_token_and_a_re
 
     let (code, reason) = parked_code(&h, &mpe).unwrap();
     assert_eq!(code, "forbidden", "{reason}");
-    assert!(reason.contains("HTTP 401 InvalidAuthenticationTokenTenant"), "ARM's code and message: {reason}");
+    assert!(reason.contains(r#"HTTP 401 "InvalidAuthenticationTokenTenant""#), "ARM's code and message: {reason}");
     let r = h.sim.report();
     assert_eq!(r.arm_calls_total, 2, "the cached token, then one fresh one; not retried: {r:#?}");
     assert_eq!(r.invocations.failed, 0, "parked and acknowledged, not redelivered");

@@ -11,6 +11,7 @@ use crate::decision::{
     Progress, TargetNext, Verdict,
 };
 use crate::functions::{number, string, text, InvocationRequest};
+use crate::logsafe::q;
 use crate::pec::{self, approval_settled, Pec, PecStatus};
 use crate::policy::Tags;
 use crate::providers::{self, MpeView};
@@ -70,10 +71,10 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
     let Some(raw) = raw else {
         // Acknowledging would drop the message: park what arrived instead.
         let reason = ParkReason::new(ParkCode::InvalidInput, "no message body in Data.message");
-        reply.resp.log(Level::ERROR, format!("message {message_id}: {reason}; parking it"));
+        reply.resp.log(Level::ERROR, format!("message {}: {reason}; parking it", q(&message_id)));
         let body = serde_json::to_string(&req.data).unwrap_or_default();
         if let Err(e) = app.park(body, &reason, None, None, super::CHECK_FUNCTION).await {
-            reply.resp.log(Level::ERROR, format!("could not park message {message_id}: {e}"));
+            reply.resp.log(Level::ERROR, format!("could not park message {}: {e}", q(&message_id)));
             reply.fail = true;
         }
         return reply;
@@ -81,10 +82,11 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
     let item = match WorkItem::from_json(&raw) {
         Ok(item) => item,
         Err(e) => {
-            let reason = ParkReason::new(ParkCode::InvalidInput, format!("unreadable work item: {e}"));
-            reply.resp.log(Level::ERROR, format!("message {message_id}: {reason}; parking it"));
+            let reason =
+                ParkReason::new(ParkCode::InvalidInput, format!("unreadable work item: {}", q(&e.to_string())));
+            reply.resp.log(Level::ERROR, format!("message {}: {reason}; parking it", q(&message_id)));
             if let Err(e) = app.park(raw, &reason, None, None, super::CHECK_FUNCTION).await {
-                reply.resp.log(Level::ERROR, format!("could not park message {message_id}: {e}"));
+                reply.resp.log(Level::ERROR, format!("could not park message {}: {e}", q(&message_id)));
                 reply.fail = true;
             }
             return reply;
@@ -277,7 +279,7 @@ async fn reconcile(app: &App, item: &WorkItem, audit: &mut Audit, reply: &mut Re
     let endpoint_name = provider.endpoint_name(&item.mpe_id);
     reply.resp.log(
         Level::INFO,
-        format!("mpe={} {} state: {} → {:?}", item.mpe_id, provider.service(), view.raw_status, view.status),
+        format!("mpe={} {} state: {} → {:?}", item.mpe_id, provider.service(), q(&view.raw_status), view.status),
     );
     let subs = app.config.customer_subscriptions();
     if let Some(pec_id) = &item.approving {
@@ -353,7 +355,9 @@ async fn read_pecs(app: &App, view: &MpeView, tt: &targets::TargetType, reply: &
             Err(e) => return Err(park(ParkCode::UnreadableResponse, format!("target {}: {e}", view.target))),
         };
         for e in parsed.unreadable {
-            reply.resp.log(Level::WARN, format!("target {}: skipping an unreadable PEC: {e}", view.target));
+            reply
+                .resp
+                .log(Level::WARN, format!("target {}: skipping an unreadable PEC: {}", view.target, q(&e.to_string())));
         }
         all.extend(parsed.pecs);
         let Some(next) = parsed.next_link else {
@@ -442,7 +446,7 @@ async fn approve(
         _ => {
             return park(
                 ParkCode::UnreadableResponse,
-                format!("PEC id {:?} is not under the target {}", chosen.id, view.target),
+                format!("PEC id {} is not under the target {}", q(&chosen.id), view.target),
             )
         }
     };
@@ -486,7 +490,11 @@ async fn approve(
         let if_match = p.etag.as_deref();
         reply.resp.log(
             Level::INFO,
-            format!("mpe={} approving PEC {pec_id} (If-Match: {})", item.mpe_id, if_match.unwrap_or("none: re-read")),
+            format!(
+                "mpe={} approving PEC {pec_id} (If-Match: {})",
+                item.mpe_id,
+                if_match.map_or("none: re-read".into(), |t| q(t).to_string())
+            ),
         );
         match app.arm.put(&pec_id, tt.api_version, &body, if_match).await {
             Ok(w) => {
@@ -573,7 +581,9 @@ fn audit_event(item: &WorkItem, decision: &Verdict, audit: &Audit) -> Option<Val
 
 /// One audit line: `mpe.audit {json}`.
 fn audit_line(item: &WorkItem, decision: &Verdict, audit: &Audit) -> Option<String> {
-    audit_event(item, decision, audit).map(|v| format!("mpe.audit {v}"))
+    audit_event(item, decision, audit)
+        .and_then(|v| crate::logsafe::json(&v, false).ok())
+        .map(|j| format!("mpe.audit {j}"))
 }
 
 /// The `mpe.outcome` event of a chain that ends with `decision` (`None` while it goes on): the audit
@@ -616,7 +626,7 @@ fn emit_outcome(event: &Value) {
     if !OUTCOME_EVENTS.load(std::sync::atomic::Ordering::Relaxed) {
         return;
     }
-    let line = format!("{event}\n");
+    let line = format!("{}\n", crate::logsafe::json(event, false).unwrap_or_else(|_| event.to_string()));
     let bad = matches!(event.get("outcome").and_then(Value::as_str), Some("parked" | "failed"));
     let written = if bad {
         std::io::stderr().lock().write_all(line.as_bytes())

@@ -8,6 +8,7 @@ use super::{enqueue, App, Reply};
 use crate::decision::{ParkCode, ParkReason};
 use crate::eventgrid::Event;
 use crate::functions::{unwrap_json, InvocationRequest};
+use crate::logsafe::{q, q_max};
 use crate::providers;
 use crate::resource_id::ResourceId;
 use crate::workitem::{correlation_or_new, Origin, WorkItem};
@@ -37,14 +38,14 @@ pub(crate) fn classify(raw: &Value, source_refusal: impl Fn(&str) -> Option<Stri
     };
     let event_type = event.event_type.as_str();
     if !event_type.eq_ignore_ascii_case(WRITE_SUCCESS) {
-        return Verdict::Ignore(format!("event type {event_type:?} is not {WRITE_SUCCESS}"));
+        return Verdict::Ignore(format!("event type {} is not {WRITE_SUCCESS}", q(event_type)));
     }
     let operation = event.operation();
     let Some(provider) = providers::for_operation(operation) else {
-        return Verdict::Ignore(format!("operation {operation:?} is not an MPE write"));
+        return Verdict::Ignore(format!("operation {} is not an MPE write", q(operation)));
     };
     let Some(uri) = event.resource() else {
-        return Verdict::Invalid(format!("{operation} event without data.resourceUri or subject"));
+        return Verdict::Invalid(format!("operation {} event without data.resourceUri or subject", q(operation)));
     };
     let id = match ResourceId::parse(uri) {
         Ok(id) => id,
@@ -52,13 +53,14 @@ pub(crate) fn classify(raw: &Value, source_refusal: impl Fn(&str) -> Option<Stri
     };
     if !id.is_type(provider.resource_type()) {
         return Verdict::Invalid(format!(
-            "operation {operation} does not match resource {id} (type {})",
+            "operation {} does not match resource {id} (type {})",
+            q(operation),
             id.resource_type()
         ));
     }
     if let Some(subject) = event.subject.as_deref() {
         if ResourceId::parse(subject).map(|s| s != id).unwrap_or(false) {
-            return Verdict::Invalid(format!("subject {subject} and data.resourceUri {id} disagree"));
+            return Verdict::Invalid(format!("subject {} and data.resourceUri {id} disagree", q(subject)));
         }
     }
     if let Some(why) = source_refusal(id.subscription()) {
@@ -80,7 +82,9 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
         other => vec![other],
     };
     for event in events {
-        let event_id = event.get("id").and_then(Value::as_str).unwrap_or("-").chars().take(64).collect::<String>();
+        // The event's id, as it is logged: quoted, escaped and bounded (it is the sender's text).
+        let event_id =
+            event.get("id").and_then(Value::as_str).map_or_else(|| "-".into(), |id| q_max(id, 64).to_string());
         let span = tracing::info_span!("event", invocation, event_id = %event_id);
         async {
             match classify(&event, |s| app.config.source_subscriptions.refusal(s)) {

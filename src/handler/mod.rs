@@ -120,16 +120,21 @@ pub fn router(app: Arc<App>) -> Router {
 fn envelope(function: &str, body: &[u8]) -> Result<InvocationRequest, Reply> {
     serde_json::from_slice::<InvocationRequest>(body).map_err(|e| {
         let mut r = Reply::new();
-        r.resp.log(tracing::Level::ERROR, format!("{function}: invocation body is not a Functions envelope: {e}"));
+        r.resp.log(
+            tracing::Level::ERROR,
+            format!("{function}: invocation body is not a Functions envelope: {}", crate::logsafe::q(&e.to_string())),
+        );
         r
     })
 }
 
+/// The host's invocation id header as logged: a GUID's characters (letters, digits, `-`), at most 64 of
+/// them, or `-`; any other value is not written anywhere.
 fn invocation_id(headers: &HeaderMap) -> String {
     headers
         .get("x-azure-functions-invocationid")
         .and_then(|v| v.to_str().ok())
-        .filter(|s| s.len() <= 64)
+        .filter(|s| !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
         .unwrap_or("-")
         .to_string()
 }

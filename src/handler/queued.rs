@@ -9,6 +9,7 @@
 
 use super::{work_message, App};
 use crate::decision;
+use crate::logsafe::{q, q_max};
 use crate::providers::{self, Provider};
 use crate::replay::{self, Plan, QueuedReplay, Report, Row};
 use crate::resource_id::{ListScope, ResourceId};
@@ -126,7 +127,7 @@ pub async fn replay_queued(
         match rx.settle(msg, Settle::Complete).await {
             Ok(()) => {
                 report.replayed += 1;
-                tracing::info!(mpe = %item.mpe_id, original = %msg.message_id, queue = %queue, "replayed");
+                tracing::info!(mpe = %item.mpe_id, original = %q(&msg.message_id), queue = %queue, "replayed");
                 record(&mut report, Row::of(msg, &plan, "replayed"));
             }
             // Sent but not completed: the original comes back when its lock expires, and replaying it
@@ -148,7 +149,7 @@ pub async fn replay_queued(
     }
     for Held { msg: m, .. } in &held {
         if let Err(e) = rx.settle(m, Settle::Unlock).await {
-            tracing::warn!(message = %m.message_id, "could not unlock (it returns when its lock expires): {e}");
+            tracing::warn!(message = %q(&m.message_id), "could not unlock (it returns when its lock expires): {e}");
         }
     }
     report
@@ -176,7 +177,7 @@ async fn renew_due(now: chrono::DateTime<chrono::Utc>, rx: &dyn crate::servicebu
         if h.msg.locked_until.is_some_and(|t| t - now < margin) {
             match rx.settle(&h.msg, Settle::Renew).await {
                 Ok(()) => h.msg.locked_until = Some(now + h.lock_for),
-                Err(e) => tracing::warn!(message = %h.msg.message_id, "could not renew a held lock: {e}"),
+                Err(e) => tracing::warn!(message = %q(&h.msg.message_id), "could not renew a held lock: {e}"),
             }
         }
     }
@@ -430,7 +431,7 @@ impl Walk<'_> {
             let mut next = Vec::new();
             for parent in &parents {
                 let Ok(pid) = ResourceId::parse(parent) else {
-                    self.run.incomplete.push(format!("a list answered an id that is not one: {:?}", shown(parent)));
+                    self.run.incomplete.push(format!("a list answered an id that is not one: {}", q_max(parent, 200)));
                     continue;
                 };
                 if !scope.contains(&pid) {
@@ -454,7 +455,7 @@ impl Walk<'_> {
                             }
                             Err(e) => out.push((id, true, format!("unreadable: {e}"))),
                         },
-                        _ => self.run.incomplete.push(format!("not an MPE id in {pid}/{child}: {:?}", shown(raw))),
+                        _ => self.run.incomplete.push(format!("not an MPE id in {pid}/{child}: {}", q_max(raw, 200))),
                     }
                 }
             }
@@ -560,14 +561,14 @@ impl Status {
         ] {
             let _ = writeln!(s, "{title}:{}", if groups.is_empty() { " none" } else { "" });
             for (reason, n) in groups {
-                let _ = writeln!(s, "  {:<30} {n:>6}", format!("{reason:?}"));
+                let _ = writeln!(s, "  {:<30} {n:>6}", q_max(reason, 28));
             }
         }
         if self.partial {
             let _ = writeln!(s, "(the scans stopped at --max: counts are of what they saw)");
         }
         for e in &self.errors {
-            let _ = writeln!(s, "error: {e}");
+            let _ = writeln!(s, "error: {}", crate::logsafe::scrub(e));
         }
         s
     }

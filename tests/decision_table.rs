@@ -5,7 +5,9 @@
 mod common;
 
 use common::rid;
-use mpe_approver::decision::{candidates, decide, Decision, Observation, Outcome, ParkCode, Progress, Schedule};
+use mpe_approver::decision::{
+    candidates, decide, worth_checking, Decision, Observation, Outcome, ParkCode, Progress, Schedule,
+};
 use mpe_approver::pec::{Pec, PecStatus};
 use mpe_approver::providers::{MpeStatus, MpeView};
 use mpe_approver::resource_id::ResourceId;
@@ -468,6 +470,14 @@ fn random_observations_keep_the_safety_invariant() {
         let mut v = view(mpe_status(rng.below(STATUSES)));
         v.group_id = rng.pick(&[None, Some("blob".to_string()), Some("Blob".to_string())]);
         v.request_message = rng.pick(&[None, Some(MSG.to_string())]);
+        v.created_at = rng.pick(&[
+            Some(created()),
+            Some(created()),
+            Some(now() - chrono::Duration::hours(3)),
+            Some(now() + chrono::Duration::days(2)),
+            None,
+        ]);
+        let new = v.created_at.is_some_and(|c| c <= now() && now() - c <= chrono::Duration::hours(2));
         let endpoint = rng.pick(&["mpe1", "Mpe1"]);
         let n = rng.below(5);
         let pecs: Vec<Pec> = (0..n)
@@ -511,6 +521,9 @@ fn random_observations_keep_the_safety_invariant() {
                 assert!(read, "case {case}: approved without reading the target");
                 let p = &pecs[*i];
                 assert!(awaiting, "case {case}: approved while {:?}", v.status);
+                if v.status == MpeStatus::ProvisionedCheckTarget {
+                    assert!(new, "case {case}: approved a Data Explorer MPE that is not new ({:?})", v.created_at);
+                }
                 assert_eq!(p.status, PecStatus::Pending, "case {case}: approved a non-pending PEC");
                 assert!(v.target.contains(&rid(&p.id)), "case {case}: outside target {}", p.id);
                 assert!(is_ours(&v, endpoint, p), "case {case}: approved a stranger {p:?}");
@@ -531,7 +544,7 @@ fn random_observations_keep_the_safety_invariant() {
                 parks += 1;
                 match reason.code {
                     ParkCode::Ambiguous | ParkCode::GaveUp => {}
-                    ParkCode::EvidenceMismatch => {
+                    ParkCode::EvidenceMismatch | ParkCode::NotNew => {
                         assert_eq!(v.status, MpeStatus::ProvisionedCheckTarget, "case {case}: {reason}")
                     }
                     other => panic!("case {case}: parked {other}: {reason}"),
@@ -555,4 +568,33 @@ fn random_observations_keep_the_safety_invariant() {
     }
     // the generator reaches every branch often enough to mean something
     assert!(approvals > 50 && parks > 300 && agains > 3000, "{approvals} {parks} {agains}");
+}
+
+/// The sweep queues a check of what is not known to be approved: a Data Explorer MPE (whose MPE never
+/// reports its connection) only while it is new, so an approved one is not checked night after night,
+/// and an old one, whose connection may have been approved and deleted since, is never re-decided.
+#[test]
+fn the_sweep_checks_data_explorer_only_while_it_is_new() {
+    let s = Schedule::default();
+    let de = |created: Option<chrono::DateTime<chrono::Utc>>| MpeView {
+        created_at: created,
+        ..view(MpeStatus::ProvisionedCheckTarget)
+    };
+    assert!(worth_checking(&de(Some(created())), now(), &s));
+    assert!(worth_checking(&de(Some(now() - chrono::Duration::from_std(s.give_up_after).unwrap())), now(), &s));
+    assert!(!worth_checking(&de(Some(now() - chrono::Duration::hours(3))), now(), &s), "older than the give-up time");
+    assert!(!worth_checking(&de(Some(now() + chrono::Duration::days(1))), now(), &s), "created in the future");
+    assert!(!worth_checking(&de(None), now(), &s), "creation not reported");
+    for (status, worth) in [
+        (MpeStatus::AwaitingApproval, true),
+        (MpeStatus::Provisioning("Creating".into()), true),
+        (MpeStatus::Unknown("x".into()), true),
+        (MpeStatus::Approved, false),
+        (MpeStatus::Rejected, false),
+        (MpeStatus::Disconnected, false),
+        (MpeStatus::Deleting, false),
+    ] {
+        let old = MpeView { created_at: Some(now() - chrono::Duration::days(30)), ..view(status.clone()) };
+        assert_eq!(worth_checking(&old, now(), &s), worth, "{status:?}");
+    }
 }

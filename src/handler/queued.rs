@@ -190,7 +190,8 @@ pub struct Found {
     pub mpe_id: String,
     /// The MPE's own status fields, in its service's vocabulary (`provisioningState=... status=...`).
     pub status: String,
-    /// Not yet approved (nor otherwise final): a check is (or would be) queued.
+    /// Not known to be approved (nor otherwise final): the MPE does not say it is, or, for Data Explorer
+    /// (whose MPE never says), it is still new. A check is (or would be) queued.
     pub enqueue: bool,
     pub message_id: Option<String>,
     /// Worth a check but not queued: why (the time budget ran out, the send failed).
@@ -228,7 +229,7 @@ impl Sweep {
     /// One line for the log and the CLI: what was listed, queued, and what was left for the next run.
     pub fn summary(&self) -> String {
         let mut s = format!(
-            "{} MPEs under {}, {} not yet approved, {} queued, {} ARM calls",
+            "{} MPEs under {}, {} not known to be approved, {} queued, {} ARM calls",
             self.found.len(),
             self.scopes.join(", "),
             self.wanted(),

@@ -122,3 +122,43 @@ async fn a_sweep_with_slow_sends_ends_within_its_budget_and_reports_what_it_did_
     assert!(r.summary().contains("listed but not queued"), "{}", r.summary());
     h.sim.set_latency(Dependency::ServiceBus, None);
 }
+
+/// A sender to the work queue who computes the ids a sweep's checks would have if they were keyed by MPE
+/// and hour, and sends harmless messages under them first, suppresses nothing: the sweep's check of the
+/// victim is queued under an id derived from a random key, and nothing of the sweep is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_who_claims_the_predictable_ids_first_suppresses_no_sweep_check() {
+    use mpe_approver::workitem::{Origin, WorkItem};
+    let _serial = SERIAL.lock().await;
+    let h = Harness::start(SCALE, &[]).await.unwrap();
+    let storage = in_group(SUB, "rg-data/providers/Microsoft.Storage/storageAccounts/stclaim");
+    h.sim.add_target(&storage).unwrap();
+    let victim = in_group(SUB, "rg-claim/providers/Microsoft.StreamAnalytics/clusters/asa-v/privateEndpoints/pe-v");
+    h.sim
+        .add_mpe(MpeSpec::new(victim.clone(), storage).timing(Duration::from_secs(3600), Duration::from_secs(7200)))
+        .unwrap();
+    let app = demo::serve_handler(&h.sim, h.clock.clone(), &[]).await.unwrap().2;
+    let bus = h.sim.service_bus();
+    let now = h.clock.now();
+    // The attacker's guesses: this hour's and the next's, every attempt up to 20.
+    for hour in [now, now + chrono::Duration::hours(1)] {
+        let guess = WorkItem { chain: None, ..WorkItem::new(victim.clone(), hour, "x".into(), Origin::Sweep) };
+        for item in std::iter::successors(Some(guess), |w| Some(w.next())).take(20) {
+            let harmless = azure_sim::OutgoingMessage {
+                message_id: Some(item.message_id()),
+                body: "{}".into(),
+                ..Default::default()
+            };
+            bus.send("mpe-approvals", harmless).unwrap();
+        }
+    }
+    let claimed = h.sim.work_messages().len();
+    let scope = ListScope::parse(&format!("/subscriptions/{SUB}/resourceGroups/rg-claim")).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let r = handler::sweep(&app, std::slice::from_ref(&scope), 100, false, deadline).await;
+    assert_eq!(r.enqueued, 1, "{r:#?}");
+    let work = h.sim.work_messages();
+    assert_eq!(work.len(), claimed + 1, "the sweep's check was not dropped as a duplicate: {work:#?}");
+    let ours = work.iter().filter_map(|m| WorkItem::from_json(&m.body).ok()).find(|w| w.mpe_id == victim);
+    assert!(ours.is_some_and(|w| w.origin == Origin::Sweep), "{work:#?}");
+}

@@ -16,7 +16,7 @@
 //! | `source-not-allowed` | [`source_not_allowed_the_subscription_added_then_replayed_is_approved`] |
 //! | `target-not-allowed` | [`target_not_allowed_the_subscription_added_then_replayed_is_approved`] |
 //! | `queue-refused` | `tests/token_refusals.rs`: `a_work_queue_refusing_the_next_check_parks_it_queue_refused_and_a_replay_resumes_the_chain` |
-//! | `not-new` | [`not_new_verified_and_approved_by_hand_then_replayed_ends_already_approved`] |
+//! | `not-new` | [`not_new_verified_and_approved_by_hand_then_replayed_ends_already_approved`], [`not_new_after_a_rejected_approval_the_mpe_created_again_then_replayed_is_approved`] |
 //! | `unsupported-mpe-type` | none: the build does not know the type; no setting or action at Azure makes it approvable |
 //! | `unsupported-target-type` | none: the build has no PEC reader for the target type; approve by hand outside the approver |
 //! | `target-missing` | none: the target is gone, so there is no connection to approve |
@@ -188,7 +188,7 @@ async fn ambiguous_data_explorer_the_strangers_connection_deleted_then_replayed_
 
     // Rejecting the stranger is not enough for Data Explorer: a Rejected PEC beside a pending one
     // could be ours, rejected by a human, so the check parks again.
-    h.sim.reject_connection(&target, &stranger).unwrap();
+    h.sim.reject_connection(&target, &stranger, None).unwrap();
     replay_cli(&cli(&h, &[]).await, "ambiguous").await;
     assert_parked(&chain_end(&h, &h.host, &mpe).await, "ambiguous");
 
@@ -263,6 +263,45 @@ async fn not_new_verified_and_approved_by_hand_then_replayed_ends_already_approv
     replay_cli(&cli(&h, &[]).await, "not-new").await;
     let end = chain_end(&h, &h.host, &mpe).await;
     assert_ends(&h, &end, "already-approved", &target, &ours);
+}
+
+/// A Data Explorer MPE whose approved connection the target's owner rejected (keeping its description,
+/// our marker), with a stranger's PEC of its name pending beside it: one approval per MPE, so it parks. The operator deletes the stranger's
+/// connection, creates the MPE again (a new `systemData.createdAt`, a new connection) and replays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_new_after_a_rejected_approval_the_mpe_created_again_then_replayed_is_approved() {
+    let _serial = SERIAL.lock().await;
+    let h = Harness::start(SCALE, &[]).await.unwrap();
+    let (mpe, target) = (adx("pe-again"), storage(SUB, "adxagain"));
+    let first = add_mpe(&h, &mpe, &target, Duration::from_secs(3));
+    announce(&h, &mpe).await;
+    assert_ends(&h, &chain_end(&h, &h.host, &mpe).await, "approved", &target, &first);
+
+    // Rejected by a script that PUTs the PEC back with only its status changed: the description, with
+    // our marker, stays.
+    let kept = pec_at(&h, &target, &first).description;
+    h.sim.reject_connection(&target, &first, Some(&kept)).unwrap();
+    let stranger = add_stranger_twin(&h, &mpe);
+    announce(&h, &mpe).await;
+    let end = chain_end(&h, &h.host, &mpe).await;
+    assert_parked(&end, "not-new");
+    assert_eq!(pec_at(&h, &target, &stranger).status, PecStatus::Pending, "the stranger is not approved");
+
+    h.sim.remove_connection(&target, &stranger).unwrap();
+    h.sim.delete_mpe(&mpe).unwrap();
+    let again = add_mpe(&h, &mpe, &target, Duration::from_secs(3));
+    // The new MPE's own write event would start a check too; here the replay does.
+    wait_until(
+        "the new MPE to be provisioned",
+        WAIT,
+        || h.sim.mpe_phase(&mpe) == Some(azure_sim::MpePhase::AwaitingApproval),
+        || format!("{:#?}", h.sim.report()),
+    )
+    .await;
+    replay_http(&h.host, "not-new").await;
+    let end = chain_end(&h, &h.host, &mpe).await;
+    assert_ends(&h, &end, "approved", &target, &again);
+    assert_eq!(pec_at(&h, &target, &first).status, PecStatus::Disconnected, "the first MPE's connection");
 }
 
 /// The MPE did not reach a decidable state within `MPE_GIVE_UP_AFTER` (here 30 s; the service took 90 s).

@@ -346,10 +346,16 @@ impl Simulator {
         let target = ResourceId::parse(target.as_ref())?;
         lock(&self.state.world).approve(&target, name, by, description, self.state.clock.now()).map(|_| ())
     }
-    /// The target's owner rejects a PEC by name now (`az network private-endpoint-connection reject`).
-    pub fn reject_connection(&self, target: impl AsRef<str>, name: &str) -> Result<(), WorldError> {
+    /// The target's owner rejects a PEC by name now (`az network private-endpoint-connection reject
+    /// --description <description>`); `None` writes the portal's "Rejected by an administrator".
+    pub fn reject_connection(
+        &self,
+        target: impl AsRef<str>,
+        name: &str,
+        description: Option<&str>,
+    ) -> Result<(), WorldError> {
         let target = ResourceId::parse(target.as_ref())?;
-        lock(&self.state.world).reject_connection(&target, name, self.state.clock.now())
+        lock(&self.state.world).reject_connection(&target, name, description, self.state.clock.now())
     }
     /// The target's owner deletes a PEC by name now (`az network private-endpoint-connection delete`):
     /// the target no longer lists it.

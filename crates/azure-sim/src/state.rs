@@ -208,6 +208,8 @@ struct PecRec {
     disconnected_at: Option<DateTime<Utc>>,
     /// When the target's owner deleted the connection: the target no longer lists it.
     removed_at: Option<DateTime<Utc>>,
+    /// The description a rejection wrote (`None`: the portal's "Rejected by an administrator").
+    rejection_description: Option<String>,
 }
 
 /// A PEC as the target shows it at one moment.
@@ -326,6 +328,10 @@ fn at(base: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
 }
 
 impl PecRec {
+    fn rejection(&self) -> String {
+        self.rejection_description.clone().unwrap_or_else(|| "Rejected by an administrator".into())
+    }
+
     fn snapshot(&self, now: DateTime<Utc>) -> Option<PecSnapshot> {
         if now < self.appears_at
             || self.disconnected_at.is_some_and(|d| d <= self.appears_at)
@@ -339,9 +345,9 @@ impl PecRec {
             (PecStatus::Disconnected, "The private endpoint was deleted".to_string(), false)
         } else {
             match (approved, rejected) {
-                (Some(a), Some(r)) if r > a.at => (PecStatus::Rejected, "Rejected by an administrator".into(), false),
+                (Some(a), Some(r)) if r > a.at => (PecStatus::Rejected, self.rejection(), false),
                 (Some(a), _) => (PecStatus::Approved, a.description.clone(), now < a.settles_at),
-                (None, Some(_)) => (PecStatus::Rejected, "Rejected by an administrator".into(), false),
+                (None, Some(_)) => (PecStatus::Rejected, self.rejection(), false),
                 (None, None) => (PecStatus::Pending, self.request.clone(), false),
             }
         };
@@ -410,7 +416,8 @@ impl World {
             .unwrap_or(DateTime::<Utc>::MIN_UTC);
         let id = ResourceId::parse(&spec.id)?;
         let mpe_type = MpeType::of(&id).ok_or_else(|| WorldError::UnsupportedMpe(spec.id.clone()))?;
-        if self.mpes.contains_key(&id.key()) {
+        // A name is free again once its MPE is deleted: the new MPE is another resource of the same id.
+        if self.mpes.get(&id.key()).is_some_and(|m| m.deleted_at.is_none_or(|d| d > now)) {
             return Err(WorldError::DuplicateMpe(spec.id.clone()));
         }
         let target = ResourceId::parse(&spec.target)?;
@@ -431,6 +438,7 @@ impl World {
             rejected_at: spec.reject_after.map(|d| at(now, d)),
             disconnected_at: spec.delete_after.map(|d| at(now, d)),
             removed_at: None,
+            rejection_description: None,
         };
         let name = pec.name.clone();
         if let Some(t) = self.targets.get_mut(&target.key()) {
@@ -474,6 +482,7 @@ impl World {
             rejected_at: None,
             disconnected_at: None,
             removed_at: None,
+            rejection_description: None,
         };
         let name = pec.name.clone();
         if let Some(t) = self.targets.get_mut(&target.key()) {
@@ -519,6 +528,7 @@ impl World {
             rejected_at: None,
             disconnected_at: None,
             removed_at: None,
+            rejection_description: None,
         };
         let name = pec.name.clone();
         let t = self.targets.get_mut(&target_key).ok_or_else(|| WorldError::NoTarget(target_key.clone()))?;
@@ -526,14 +536,15 @@ impl World {
         Ok(name)
     }
 
+    /// The MPE's own PEC: the newest of its id (an MPE created again under a deleted one's id has its own).
     fn own_pec_mut(&mut self, mpe_key: &str) -> Option<&mut PecRec> {
         let target = self.mpes.get(mpe_key)?.target.key();
-        self.targets.get_mut(&target)?.pecs.iter_mut().find(|p| p.owner == PecOwner::Mpe(mpe_key.to_string()))
+        self.targets.get_mut(&target)?.pecs.iter_mut().rev().find(|p| p.owner == PecOwner::Mpe(mpe_key.to_string()))
     }
 
     fn own_pec(&self, mpe_key: &str) -> Option<&PecRec> {
         let target = self.mpes.get(mpe_key)?.target.key();
-        self.targets.get(&target)?.pecs.iter().find(|p| p.owner == PecOwner::Mpe(mpe_key.to_string()))
+        self.targets.get(&target)?.pecs.iter().rev().find(|p| p.owner == PecOwner::Mpe(mpe_key.to_string()))
     }
 
     /// Delete the MPE at `when` (may be in the future): 404 afterwards, its PEC Disconnected.
@@ -557,15 +568,17 @@ impl World {
     }
 
     /// A human rejects a PEC of `target` by name at `when` (`az network private-endpoint-connection
-    /// reject`): whoever's it is.
+    /// reject --description`), whoever's it is; `None` writes the portal's "Rejected by an administrator".
     pub fn reject_connection(
         &mut self,
         target: &ResourceId,
         name: &str,
+        description: Option<&str>,
         when: DateTime<Utc>,
     ) -> Result<(), WorldError> {
         let p = self.connection_mut(target, name, when)?;
         p.rejected_at = Some(when);
+        p.rejection_description = description.map(str::to_string);
         Ok(())
     }
 
@@ -918,7 +931,7 @@ mod tests {
         let t = w.pec(&target(), &twin, plus(2)).unwrap();
         assert!(t.endpoint_id.starts_with(&format!("/subscriptions/{other}/")) && t.endpoint_id.ends_with("/pe1"));
         assert_eq!(t.description, "Please approve this managed private endpoint");
-        w.reject_connection(&target(), &twin, plus(3)).unwrap();
+        w.reject_connection(&target(), &twin, None, plus(3)).unwrap();
         assert_eq!(w.pec(&target(), &twin, plus(3)).unwrap().status, PecStatus::Rejected);
         w.remove_connection(&target(), &twin, plus(4)).unwrap();
         assert!(w.pec(&target(), &twin, plus(4)).is_none(), "a deleted connection is no longer listed");
@@ -927,6 +940,19 @@ mod tests {
         w.remove_connection(&target(), &name, plus(12)).unwrap();
         assert_eq!(w.mpe_phase(&mpe(), plus(12)), Some(MpePhase::Disconnected), "its own connection deleted");
         assert!(w.violations().is_empty());
+    }
+
+    #[test]
+    fn an_mpe_created_again_under_a_deleted_ones_id_has_a_pec_of_its_own() {
+        let (mut w, first) = world();
+        assert!(matches!(w.add_mpe(MpeSpec::new(mpe(), target()), plus(1)), Err(WorldError::DuplicateMpe(_))));
+        w.delete_mpe(&mpe(), plus(20)).unwrap();
+        let second = w.add_mpe(MpeSpec::new(mpe(), target()).timing(secs(5), secs(10)), plus(30)).unwrap();
+        assert_ne!(first, second);
+        assert_eq!(w.pec(&target(), &first, plus(36)).unwrap().status, PecStatus::Disconnected);
+        assert_eq!(w.pec(&target(), &second, plus(36)).unwrap().status, PecStatus::Pending);
+        assert_eq!(w.mpe_phase(&mpe(), plus(41)), Some(MpePhase::AwaitingApproval));
+        assert_eq!(w.mpe_reports(plus(41))[0].created_at, plus(30));
     }
 
     #[test]

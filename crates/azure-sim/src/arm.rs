@@ -35,6 +35,10 @@ pub struct FaultPlan {
     pub remaining: u32,
     pub kind: Option<FaultKind>,
     pub injected: u64,
+    /// The next PUTs of a PEC this many are refused for good with this status, ARM error code and message
+    /// (e.g. 400: the target would not take the change), without changing the PEC.
+    pub pec_puts_refused: u32,
+    pub pec_put_refusal: Option<(u16, String, String)>,
 }
 
 /// An ARM error response: `{"error": {"code", "message"}}`.
@@ -272,6 +276,7 @@ fn dispatch(st: &AppState, req: &Req<'_>) -> Response {
             return match *req.method {
                 Method::GET => get_pec(st, req, &parent, id.name()),
                 Method::PUT => put_pec(st, req, &parent, id.name()),
+                Method::DELETE => delete_pec(st, req, &parent, id.name()),
                 _ => method_not_allowed(req.method),
             };
         }
@@ -337,6 +342,17 @@ fn get_pec(st: &AppState, req: &Req<'_>, target: &ResourceId, name: &str) -> Res
 }
 
 fn put_pec(st: &AppState, req: &Req<'_>, target: &ResourceId, name: &str) -> Response {
+    {
+        let mut f = lock(&st.faults);
+        if f.pec_puts_refused > 0 {
+            f.pec_puts_refused -= 1;
+            f.injected += 1;
+            if let Some((status, code, message)) = f.pec_put_refusal.clone() {
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+                return arm_error(status, &code, message);
+            }
+        }
+    }
     let body: Value = match serde_json::from_slice(req.body) {
         Ok(v) => v,
         Err(e) => {
@@ -427,6 +443,19 @@ fn put_pec(st: &AppState, req: &Req<'_>, target: &ResourceId, name: &str) -> Res
     }
     h.insert("retry-after", HeaderValue::from_static("1"));
     r
+}
+
+/// `DELETE` of a PEC (the target's owner removes the connection): 200 when it was there, 204 when
+/// there was nothing to delete, as ARM answers deletes.
+fn delete_pec(st: &AppState, req: &Req<'_>, target: &ResourceId, name: &str) -> Response {
+    let mut world = lock(&st.world);
+    let Some((tid, _)) = world.target(target) else {
+        return not_found(target.as_str());
+    };
+    match world.remove_connection(&tid, name, req.now) {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(_) => StatusCode::NO_CONTENT.into_response(),
+    }
 }
 
 fn operation(st: &AppState, req: &Req<'_>, op: &str, result: bool) -> Response {

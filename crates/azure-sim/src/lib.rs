@@ -322,6 +322,52 @@ impl Simulator {
         let mpe = ResourceId::parse(mpe.as_ref())?;
         lock(&self.state.world).reject_pec(&mpe, when)
     }
+    /// [`Simulator::add_twin`] whose private endpoint lives in `subscription` (a stranger's own, e.g. in
+    /// another tenant): same endpoint name and group, and the MPE's request message unless `description`.
+    pub fn add_twin_in(
+        &self,
+        mpe: impl AsRef<str>,
+        subscription: &str,
+        description: Option<&str>,
+    ) -> Result<String, WorldError> {
+        let mpe = ResourceId::parse(mpe.as_ref())?;
+        let now = self.state.clock.now();
+        lock(&self.state.world).add_twin_in(&mpe, description, subscription, now)
+    }
+    /// The target's owner approves a PEC by name now (`az network private-endpoint-connection approve
+    /// --id <pec> --description <description>`), as `by`.
+    pub fn approve_connection(
+        &self,
+        target: impl AsRef<str>,
+        name: &str,
+        by: &str,
+        description: &str,
+    ) -> Result<(), WorldError> {
+        let target = ResourceId::parse(target.as_ref())?;
+        lock(&self.state.world).approve(&target, name, by, description, self.state.clock.now()).map(|_| ())
+    }
+    /// The target's owner rejects a PEC by name now (`az network private-endpoint-connection reject
+    /// --description <description>`); `None` writes the portal's "Rejected by an administrator".
+    pub fn reject_connection(
+        &self,
+        target: impl AsRef<str>,
+        name: &str,
+        description: Option<&str>,
+    ) -> Result<(), WorldError> {
+        let target = ResourceId::parse(target.as_ref())?;
+        lock(&self.state.world).reject_connection(&target, name, description, self.state.clock.now())
+    }
+    /// The target's owner deletes a PEC by name now (`az network private-endpoint-connection delete`):
+    /// the target no longer lists it.
+    pub fn remove_connection(&self, target: impl AsRef<str>, name: &str) -> Result<(), WorldError> {
+        let target = ResourceId::parse(target.as_ref())?;
+        lock(&self.state.world).remove_connection(&target, name, self.state.clock.now())
+    }
+    /// The MPE's owner gives it a new request message; its connection keeps the one it was requested with.
+    pub fn set_request_message(&self, mpe: impl AsRef<str>, message: &str) -> Result<(), WorldError> {
+        let mpe = ResourceId::parse(mpe.as_ref())?;
+        lock(&self.state.world).set_request_message(&mpe, message)
+    }
     /// The MPE's phase now (`None` when deleted or unknown).
     pub fn mpe_phase(&self, mpe: impl AsRef<str>) -> Option<MpePhase> {
         let mpe = ResourceId::parse(mpe.as_ref()).ok()?;
@@ -352,6 +398,13 @@ impl Simulator {
         let mut f = lock(&self.state.faults);
         f.remaining = n;
         f.kind = Some(kind);
+    }
+    /// Refuse the next `n` PUTs of a PEC for good with `status` and ARM's `{"error": {code, message}}`
+    /// (e.g. 400); the PEC is not changed. `n` 0 ends it.
+    pub fn refuse_pec_puts(&self, n: u32, status: u16, code: &str, message: &str) {
+        let mut f = lock(&self.state.faults);
+        f.pec_puts_refused = n;
+        f.pec_put_refusal = Some((status, code.to_string(), message.to_string()));
     }
     /// A Functions host emulator aimed at `handler_url`, wired to this simulator's Service Bus, whose
     /// invocations appear in [`Simulator::report`].

@@ -64,7 +64,8 @@ impl TargetKind {
     }
 }
 
-/// How an MPE behaves over time. Offsets are from the moment it is added.
+/// How an MPE behaves over time. Offsets are from its creation: the moment it is added, unless
+/// [`MpeSpec::created_ago`] says it existed before.
 #[derive(Debug, Clone)]
 pub struct MpeSpec {
     /// The MPE's ARM id (one of the [`MpeType`]s).
@@ -83,6 +84,9 @@ pub struct MpeSpec {
     pub delete_after: Option<Duration>,
     /// A human rejects the PEC this long after creation.
     pub reject_after: Option<Duration>,
+    /// The MPE was created this long before it is added to the simulation (it existed before the
+    /// approver was watching); every offset above counts from its creation.
+    pub created_ago: Duration,
 }
 
 impl MpeSpec {
@@ -98,6 +102,7 @@ impl MpeSpec {
             settle_after_approval: Duration::from_secs(5),
             delete_after: None,
             reject_after: None,
+            created_ago: Duration::ZERO,
         }
     }
     pub fn timing(mut self, pec_appears_after: Duration, pending_after: Duration) -> Self {
@@ -123,6 +128,10 @@ impl MpeSpec {
     }
     pub fn reject_after(mut self, d: Duration) -> Self {
         self.reject_after = Some(d);
+        self
+    }
+    pub fn created_ago(mut self, d: Duration) -> Self {
+        self.created_ago = d;
         self
     }
 }
@@ -197,6 +206,10 @@ struct PecRec {
     approval: Option<Approval>,
     rejected_at: Option<DateTime<Utc>>,
     disconnected_at: Option<DateTime<Utc>>,
+    /// When the target's owner deleted the connection: the target no longer lists it.
+    removed_at: Option<DateTime<Utc>>,
+    /// The description a rejection wrote (`None`: the portal's "Rejected by an administrator").
+    rejection_description: Option<String>,
 }
 
 /// A PEC as the target shows it at one moment.
@@ -315,8 +328,15 @@ fn at(base: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
 }
 
 impl PecRec {
+    fn rejection(&self) -> String {
+        self.rejection_description.clone().unwrap_or_else(|| "Rejected by an administrator".into())
+    }
+
     fn snapshot(&self, now: DateTime<Utc>) -> Option<PecSnapshot> {
-        if now < self.appears_at || self.disconnected_at.is_some_and(|d| d <= self.appears_at) {
+        if now < self.appears_at
+            || self.disconnected_at.is_some_and(|d| d <= self.appears_at)
+            || self.removed_at.is_some_and(|r| r <= now)
+        {
             return None;
         }
         let approved = self.approval.as_ref().filter(|a| a.at <= now);
@@ -325,9 +345,9 @@ impl PecRec {
             (PecStatus::Disconnected, "The private endpoint was deleted".to_string(), false)
         } else {
             match (approved, rejected) {
-                (Some(a), Some(r)) if r > a.at => (PecStatus::Rejected, "Rejected by an administrator".into(), false),
+                (Some(a), Some(r)) if r > a.at => (PecStatus::Rejected, self.rejection(), false),
                 (Some(a), _) => (PecStatus::Approved, a.description.clone(), now < a.settles_at),
-                (None, Some(_)) => (PecStatus::Rejected, "Rejected by an administrator".into(), false),
+                (None, Some(_)) => (PecStatus::Rejected, self.rejection(), false),
                 (None, None) => (PecStatus::Pending, self.request.clone(), false),
             }
         };
@@ -387,11 +407,17 @@ impl World {
         self.targets.get(&id.key()).map(|t| &t.tags)
     }
 
-    /// Add an MPE created at `now`; its target is added if needed. Returns the PEC name it will have.
-    pub fn add_mpe(&mut self, mut spec: MpeSpec, now: DateTime<Utc>) -> Result<String, WorldError> {
+    /// Add an MPE at `now`, created then or [`MpeSpec::created_ago`] before; its target is added if
+    /// needed. Returns the PEC name it will have.
+    pub fn add_mpe(&mut self, mut spec: MpeSpec, added: DateTime<Utc>) -> Result<String, WorldError> {
+        let now = chrono::Duration::from_std(spec.created_ago)
+            .ok()
+            .and_then(|d| added.checked_sub_signed(d))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
         let id = ResourceId::parse(&spec.id)?;
         let mpe_type = MpeType::of(&id).ok_or_else(|| WorldError::UnsupportedMpe(spec.id.clone()))?;
-        if self.mpes.contains_key(&id.key()) {
+        // A name is free again once its MPE is deleted: the new MPE is another resource of the same id.
+        if self.mpes.get(&id.key()).is_some_and(|m| m.deleted_at.is_none_or(|d| d > now)) {
             return Err(WorldError::DuplicateMpe(spec.id.clone()));
         }
         let target = ResourceId::parse(&spec.target)?;
@@ -411,6 +437,8 @@ impl World {
             approval: None,
             rejected_at: spec.reject_after.map(|d| at(now, d)),
             disconnected_at: spec.delete_after.map(|d| at(now, d)),
+            removed_at: None,
+            rejection_description: None,
         };
         let name = pec.name.clone();
         if let Some(t) = self.targets.get_mut(&target.key()) {
@@ -453,6 +481,8 @@ impl World {
             approval: None,
             rejected_at: None,
             disconnected_at: None,
+            removed_at: None,
+            rejection_description: None,
         };
         let name = pec.name.clone();
         if let Some(t) = self.targets.get_mut(&target.key()) {
@@ -469,19 +499,36 @@ impl World {
         description: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<String, WorldError> {
+        let managed = self.managed_subscription.clone();
+        self.add_twin_in(mpe, description, &managed, now)
+    }
+
+    /// [`World::add_twin`] whose private endpoint lives in `subscription` (e.g. a stranger's own
+    /// subscription, in another tenant): same endpoint name, group and, by default, request message.
+    pub fn add_twin_in(
+        &mut self,
+        mpe: &ResourceId,
+        description: Option<&str>,
+        subscription: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String, WorldError> {
         let m = self.mpes.get(&mpe.key()).ok_or_else(|| WorldError::NoMpe(mpe.to_string()))?;
         let endpoint_name = m.kind.endpoint_name(&m.id);
         let target_key = m.target.key();
         let request = description.unwrap_or(&m.spec.request_message).to_string();
         let pec = PecRec {
             name: Self::pec_name(&endpoint_name),
-            endpoint_id: self.endpoint_id("twin-rg", &endpoint_name),
+            endpoint_id: format!(
+                "/subscriptions/{subscription}/resourceGroups/twin-rg/providers/Microsoft.Network/privateEndpoints/{endpoint_name}"
+            ),
             owner: PecOwner::Twin(mpe.key()),
             appears_at: now,
             request,
             approval: None,
             rejected_at: None,
             disconnected_at: None,
+            removed_at: None,
+            rejection_description: None,
         };
         let name = pec.name.clone();
         let t = self.targets.get_mut(&target_key).ok_or_else(|| WorldError::NoTarget(target_key.clone()))?;
@@ -489,14 +536,15 @@ impl World {
         Ok(name)
     }
 
+    /// The MPE's own PEC: the newest of its id (an MPE created again under a deleted one's id has its own).
     fn own_pec_mut(&mut self, mpe_key: &str) -> Option<&mut PecRec> {
         let target = self.mpes.get(mpe_key)?.target.key();
-        self.targets.get_mut(&target)?.pecs.iter_mut().find(|p| p.owner == PecOwner::Mpe(mpe_key.to_string()))
+        self.targets.get_mut(&target)?.pecs.iter_mut().rev().find(|p| p.owner == PecOwner::Mpe(mpe_key.to_string()))
     }
 
     fn own_pec(&self, mpe_key: &str) -> Option<&PecRec> {
         let target = self.mpes.get(mpe_key)?.target.key();
-        self.targets.get(&target)?.pecs.iter().find(|p| p.owner == PecOwner::Mpe(mpe_key.to_string()))
+        self.targets.get(&target)?.pecs.iter().rev().find(|p| p.owner == PecOwner::Mpe(mpe_key.to_string()))
     }
 
     /// Delete the MPE at `when` (may be in the future): 404 afterwards, its PEC Disconnected.
@@ -519,6 +567,58 @@ impl World {
         Ok(())
     }
 
+    /// A human rejects a PEC of `target` by name at `when` (`az network private-endpoint-connection
+    /// reject --description`), whoever's it is; `None` writes the portal's "Rejected by an administrator".
+    pub fn reject_connection(
+        &mut self,
+        target: &ResourceId,
+        name: &str,
+        description: Option<&str>,
+        when: DateTime<Utc>,
+    ) -> Result<(), WorldError> {
+        let p = self.connection_mut(target, name, when)?;
+        p.rejected_at = Some(when);
+        p.rejection_description = description.map(str::to_string);
+        Ok(())
+    }
+
+    /// The target's owner deletes a PEC of `target` by name at `when` (`az network
+    /// private-endpoint-connection delete`): the target no longer lists it, and an MPE whose connection
+    /// it was reports it Disconnected.
+    pub fn remove_connection(
+        &mut self,
+        target: &ResourceId,
+        name: &str,
+        when: DateTime<Utc>,
+    ) -> Result<(), WorldError> {
+        let p = self.connection_mut(target, name, when)?;
+        p.removed_at = Some(when);
+        Ok(())
+    }
+
+    /// A PEC the target lists at `now`, by name (case-insensitive), to change.
+    fn connection_mut(
+        &mut self,
+        target: &ResourceId,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<&mut PecRec, WorldError> {
+        let t = self.targets.get_mut(&target.key()).ok_or_else(|| WorldError::NoTarget(target.to_string()))?;
+        t.pecs
+            .iter_mut()
+            .find(|p| p.name.eq_ignore_ascii_case(name) && p.snapshot(now).is_some())
+            .ok_or_else(|| WorldError::NoPec(name.to_string()))
+    }
+
+    /// The MPE's owner changes its request message (Data Explorer's and SignalR's MPEs take a new
+    /// `requestMessage` in an update): the MPE reports the new one, while its connection at the target
+    /// keeps the message it was requested with.
+    pub fn set_request_message(&mut self, mpe: &ResourceId, message: &str) -> Result<(), WorldError> {
+        let m = self.mpes.get_mut(&mpe.key()).ok_or_else(|| WorldError::NoMpe(mpe.to_string()))?;
+        m.spec.request_message = message.to_string();
+        Ok(())
+    }
+
     /// The MPE's phase at `now`; `None` when unknown or deleted.
     pub fn mpe_phase(&self, mpe: &ResourceId, now: DateTime<Utc>) -> Option<MpePhase> {
         let m = self.mpes.get(&mpe.key())?;
@@ -527,6 +627,9 @@ impl World {
         }
         if m.failed_at.is_some_and(|f| f <= now) {
             return Some(MpePhase::Failed);
+        }
+        if self.own_pec(&mpe.key()).is_some_and(|p| p.removed_at.is_some_and(|r| r <= now)) {
+            return Some(MpePhase::Disconnected);
         }
         if let Some(snap) = self.own_pec(&mpe.key()).and_then(|p| p.snapshot(now)) {
             match snap.status {
@@ -818,6 +921,55 @@ mod tests {
         assert!(w.mpe_body(&mpe(), plus(21)).is_none());
         assert_eq!(w.pec(&target(), &name, plus(21)).unwrap().status, PecStatus::Disconnected);
         assert!(w.approve(&target(), &name, "mi", "ok", plus(22)).is_err());
+    }
+
+    #[test]
+    fn owners_act_on_connections_by_name() {
+        let (mut w, name) = world();
+        let other = "00000000-0000-0000-0000-0000000000ff";
+        let twin = w.add_twin_in(&mpe(), None, other, plus(1)).unwrap();
+        let t = w.pec(&target(), &twin, plus(2)).unwrap();
+        assert!(t.endpoint_id.starts_with(&format!("/subscriptions/{other}/")) && t.endpoint_id.ends_with("/pe1"));
+        assert_eq!(t.description, "Please approve this managed private endpoint");
+        w.reject_connection(&target(), &twin, None, plus(3)).unwrap();
+        assert_eq!(w.pec(&target(), &twin, plus(3)).unwrap().status, PecStatus::Rejected);
+        w.remove_connection(&target(), &twin, plus(4)).unwrap();
+        assert!(w.pec(&target(), &twin, plus(4)).is_none(), "a deleted connection is no longer listed");
+        assert!(w.remove_connection(&target(), &twin, plus(5)).is_err(), "nothing left to delete");
+        assert_eq!(w.mpe_phase(&mpe(), plus(11)), Some(MpePhase::AwaitingApproval), "the MPE is untouched");
+        w.remove_connection(&target(), &name, plus(12)).unwrap();
+        assert_eq!(w.mpe_phase(&mpe(), plus(12)), Some(MpePhase::Disconnected), "its own connection deleted");
+        assert!(w.violations().is_empty());
+    }
+
+    #[test]
+    fn an_mpe_created_again_under_a_deleted_ones_id_has_a_pec_of_its_own() {
+        let (mut w, first) = world();
+        assert!(matches!(w.add_mpe(MpeSpec::new(mpe(), target()), plus(1)), Err(WorldError::DuplicateMpe(_))));
+        w.delete_mpe(&mpe(), plus(20)).unwrap();
+        let second = w.add_mpe(MpeSpec::new(mpe(), target()).timing(secs(5), secs(10)), plus(30)).unwrap();
+        assert_ne!(first, second);
+        assert_eq!(w.pec(&target(), &first, plus(36)).unwrap().status, PecStatus::Disconnected);
+        assert_eq!(w.pec(&target(), &second, plus(36)).unwrap().status, PecStatus::Pending);
+        assert_eq!(w.mpe_phase(&mpe(), plus(41)), Some(MpePhase::AwaitingApproval));
+        assert_eq!(w.mpe_reports(plus(41))[0].created_at, plus(30));
+    }
+
+    #[test]
+    fn an_mpe_created_before_it_was_added_is_already_along() {
+        let mut w = World::new(secs(3));
+        let name =
+            w.add_mpe(MpeSpec::new(mpe(), target()).timing(secs(5), secs(10)).created_ago(secs(3600)), t0()).unwrap();
+        assert_eq!(w.mpe_reports(t0())[0].created_at, plus(-3600));
+        assert_eq!(w.mpe_phase(&mpe(), t0()), Some(MpePhase::AwaitingApproval));
+        assert_eq!(w.pec(&target(), &name, t0()).unwrap().status, PecStatus::Pending);
+        w.set_request_message(&mpe(), "a new message").unwrap();
+        let body = w.mpe_body(&mpe(), t0()).unwrap();
+        assert_eq!(
+            body.pointer("/properties/manualPrivateLinkServiceConnections/0/properties/requestMessage"),
+            Some(&serde_json::json!("a new message"))
+        );
+        assert_eq!(w.pec(&target(), &name, t0()).unwrap().description, "Please approve this managed private endpoint");
     }
 
     #[test]

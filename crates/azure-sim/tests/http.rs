@@ -913,3 +913,33 @@ async fn per_subscription_throttling_answers_429_until_the_wait_has_passed() {
     let t = sim.report().throttle;
     assert_eq!((t.calls, t.waits_started, t.inside_wait), (6, 1, 1), "{t:?}");
 }
+
+#[tokio::test]
+async fn the_owner_deletes_a_connection_and_refused_puts_leave_the_pec_pending() {
+    let sim = sim().await;
+    sim.add_mpe(MpeSpec::new(ASA, STORAGE).timing(Duration::ZERO, Duration::ZERO)).unwrap();
+    let s = sim.add_stranger(STORAGE, "intruder").unwrap();
+    let tok = token(&sim, "https://management.azure.com").await;
+    let delete = |name: String| {
+        let url = format!("{}{STORAGE}/privateEndpointConnections/{name}?api-version=2024-01-01", sim.arm_endpoint());
+        let tok = tok.clone();
+        async move { reqwest::Client::new().delete(url).bearer_auth(tok).send().await.unwrap().status() }
+    };
+    assert_eq!(delete(s.clone()).await, StatusCode::OK);
+    assert_eq!(delete(s.clone()).await, StatusCode::NO_CONTENT, "nothing left to delete");
+    let (_, v) = arm_get(&sim, &tok, &format!("{STORAGE}/privateEndpointConnections")).await;
+    assert_eq!(v["value"].as_array().unwrap().len(), 1, "the deleted connection is no longer listed: {v}");
+
+    let ours = v["value"][0]["name"].as_str().unwrap().to_string();
+    let path = format!("{STORAGE}/privateEndpointConnections/{ours}");
+    sim.refuse_pec_puts(1, 400, "InvalidRequestFormat", "not now");
+    let (_, pec) = arm_get(&sim, &tok, &path).await;
+    let refused = arm_put(&sim, &tok, &path, &approval_body(&pec, "x")).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let err: Value = refused.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "InvalidRequestFormat");
+    let (_, still) = arm_get(&sim, &tok, &path).await;
+    assert_eq!(still["properties"]["privateLinkServiceConnectionState"]["status"], "Pending");
+    assert_eq!(arm_put(&sim, &tok, &path, &approval_body(&pec, "x")).await.status(), StatusCode::OK, "once only");
+    assert!(sim.report().violations.is_empty());
+}

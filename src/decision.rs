@@ -628,6 +628,10 @@ fn decide_on_pecs(
                 ),
             });
         }
+        // Someone approved another candidate by hand: their decision, the chain ends.
+        if cands.iter().any(|&i| !ours.contains(&i) && pecs[i].status == PecStatus::Approved) {
+            return TargetNext::Final(Verdict::Done(Outcome::AlreadyApproved));
+        }
         return TargetNext::Final(status_outcome(&pecs[o].status, &again));
     }
     match (cands.as_slice(), pending.as_slice()) {

@@ -162,3 +162,53 @@ async fn a_sender_who_claims_the_predictable_ids_first_suppresses_no_sweep_check
     let ours = work.iter().filter_map(|m| WorkItem::from_json(&m.body).ok()).find(|w| w.mpe_id == victim);
     assert!(ours.is_some_and(|w| w.origin == Origin::Sweep), "{work:#?}");
 }
+
+/// A Data Explorer MPE approved long ago (here: longer ago than a short `MPE_GIVE_UP_AFTER`); the
+/// target's owner then deletes its connection, and a stranger in a subscription nobody configured adds a
+/// private endpoint with the MPE's name, group and request message. Only the sweep runs: it does not
+/// queue a check of that MPE (it is not new, and its MPE never says it waits), and a check forced
+/// anyway (`check --approve`) parks `not-new`. The stranger stays Pending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_explorer_mpe_approved_long_ago_is_not_approved_again_by_the_sweep() {
+    use mpe_approver::workitem::{Origin, WorkItem};
+    let _serial = SERIAL.lock().await;
+    let settings = [("MPE_GIVE_UP_AFTER", "20s")];
+    let h = Harness::start(SCALE, &settings).await.unwrap();
+    let storage = in_group(SUB, "rg-data/providers/Microsoft.Storage/storageAccounts/stold");
+    h.sim.add_target(&storage).unwrap();
+    let mpe = in_group(SUB, "rg-old/providers/Microsoft.Kusto/clusters/adxold/managedPrivateEndpoints/pe-old");
+    let ours = h
+        .sim
+        .add_mpe(MpeSpec::new(mpe.clone(), storage.clone()).timing(Duration::from_secs(1), Duration::from_secs(2)))
+        .unwrap();
+    let created = h.clock.now();
+    assert!(h.host.deliver_event(&azure_sim::write_success_event(&mpe, created)).await.unwrap().success);
+    let status = |name: &str| h.sim.pecs(&storage).into_iter().find(|p| p.name == name).map(|p| p.status);
+    let until = Instant::now() + Duration::from_secs(30);
+    while status(&ours) != Some(azure_sim::PecStatus::Approved) {
+        assert!(Instant::now() < until, "{:#?}", h.sim.report());
+        h.host.drain_once("mpe-approvals").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    while h.clock.now() < created + chrono::Duration::seconds(30) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    h.sim.remove_connection(&storage, &ours).unwrap();
+    let stranger = h.sim.add_twin_in(&mpe, "0b5e55ed-0000-4000-8000-0000000000ff", None).unwrap();
+    let _ = h.sim.service_bus().take_due("mpe-approvals");
+
+    let app = demo::serve_handler(&h.sim, h.clock.clone(), &settings).await.unwrap().2;
+    let scope = ListScope::parse(&format!("/subscriptions/{SUB}/resourceGroups/rg-old")).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let r = handler::sweep(&app, std::slice::from_ref(&scope), 100, false, deadline).await;
+    let found = r.found.iter().find(|f| f.mpe_id.eq_ignore_ascii_case(mpe.as_str()));
+    assert!(found.is_some_and(|f| !f.enqueue), "listed, not queued: {r:#?}");
+    assert_eq!(r.enqueued, 0, "{r:#?}");
+    assert!(h.sim.work_messages().is_empty(), "{:#?}", h.sim.work_messages());
+
+    let forced =
+        handler::inspect(&app, &WorkItem::new(mpe.clone(), h.clock.now(), "corr-old".into(), Origin::Replay)).await;
+    assert_eq!(forced.park_code, Some("not-new"), "{forced:#?}");
+    assert_eq!(status(&stranger), Some(azure_sim::PecStatus::Pending), "the stranger is not approved");
+    assert!(h.sim.report().violations.is_empty());
+}

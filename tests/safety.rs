@@ -1008,6 +1008,34 @@ async fn an_approval_confirmed_later_is_audited_once_with_its_pec() {
     }
 }
 
+/// An approval that did not take (ARM accepted it, the PEC reads Pending again): the next check decides
+/// afresh and approves, rather than waiting for a confirmation that never comes.
+#[tokio::test]
+async fn an_approval_that_did_not_take_is_decided_again() {
+    let s = Service::StreamAnalytics;
+    let mpe = mpe_id(s, SUB_A, "mpe-lost");
+    let st = storage(SUB_A, "st1");
+    let mut a = scripted(s, &mpe, &st, vec![ours(s, &mpe, &st, "Pending", MSG)]);
+    a.slow_put = Some(202);
+    a.updating_gets = 100;
+    let (arm, base) = start_arm(a).await;
+    let first = check(&base, &mpe, &[]).await;
+    assert_eq!(first.result(), "check again", "{}", first.logs());
+    let next = first.sent.iter().find(|(q, _)| q == "mpe-approvals").map(|(_, m)| m.body.clone()).unwrap();
+    let next = WorkItem::from_json(&next).unwrap();
+    {
+        let mut guard = arm.lock().unwrap();
+        guard.slow_put = None;
+        guard.updating_gets = 0;
+        let p = &mut guard.pecs.get_mut(&st.key()).unwrap()[0];
+        p["properties"]["privateLinkServiceConnectionState"]["status"] = json!("Pending");
+        p["properties"]["provisioningState"] = json!("Succeeded");
+    }
+    let second = check_item(&base, &next, &[]).await;
+    assert_eq!(second.result(), "approved", "{}", second.logs());
+    assert_eq!(puts(&arm).len(), 2);
+}
+
 /// A forged work item whose first-seen time lies in the future (its age would read as zero, so the chain
 /// would never give up) is parked `invalid-input` before ARM is asked anything.
 #[tokio::test]

@@ -190,9 +190,9 @@ async fn a_data_explorer_mpe_approved_long_ago_is_not_approved_again_by_the_swee
         h.host.drain_once("mpe-approvals").await.unwrap();
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    while h.clock.now() < created + chrono::Duration::seconds(30) {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let later = created + chrono::Duration::seconds(30);
+    common::sim::wait_until("the give-up time to pass", Duration::from_secs(10), || h.clock.now() > later, String::new)
+        .await;
     h.sim.remove_connection(&storage, &ours).unwrap();
     let stranger = h.sim.add_twin_in(&mpe, "0b5e55ed-0000-4000-8000-0000000000ff", None).unwrap();
     let _ = h.sim.service_bus().take_due("mpe-approvals");

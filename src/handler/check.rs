@@ -383,8 +383,8 @@ async fn read_pecs(app: &App, view: &MpeView, tt: &targets::TargetType, reply: &
 }
 
 /// Confirm the approval the chain's last check sent (`approving`): read that PEC; once it reads approved
-/// with our marker, the chain ends `approved` and its audit line names it. `None`: it is gone, or not a
-/// PEC of this MPE's target type, and the check goes on as any other. It only reads.
+/// with our marker, the chain ends `approved` and its audit line names it. `None`: it is gone, Pending
+/// again, or not of a known target type, and the check goes on as any other. It only reads.
 async fn confirm(
     app: &App,
     item: &WorkItem,
@@ -411,6 +411,10 @@ async fn confirm(
         Ok(None) => return None,
         Err(e) => return Some(arm_step(e, "reading the PEC whose approval was sent")),
     };
+    // Pending again: the approval did not take; the check decides afresh.
+    if p.status == PecStatus::Pending {
+        return None;
+    }
     audit.pec_id = Some(pec_id.to_string());
     audit.private_endpoint_id = p.endpoint_id.clone();
     audit.evidence = Some(decision::evidence(view, endpoint_name, &p));

@@ -1,5 +1,5 @@
 //! Configuration from the environment (Functions app settings). These names are a public contract;
-//! the README documents each. Invalid configuration fails at start with a message naming the setting.
+//! docs/configuration.md documents each. Invalid configuration fails at start with a message naming the setting.
 
 use crate::decision::{parse_duration, Schedule};
 use crate::policy::Policy;
@@ -110,7 +110,7 @@ pub enum SettingDefault {
     Text(&'static str),
 }
 
-/// One row of the configuration contract: the README's table is checked against these rows
+/// One row of the configuration contract: the table in docs/configuration.md is checked against these rows
 /// (`tests/settings_table.rs`), `infra/main.bicep` must wire every handler setting (`tests/infra_drift.rs`),
 /// and [`Config::from_lookup`] takes its defaults from here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,7 +127,7 @@ impl std::fmt::Display for Setting {
 }
 
 impl Setting {
-    /// The README's cell for the default.
+    /// The documented cell for the default (docs/configuration.md).
     pub fn default_cell(&self) -> String {
         match self.default {
             SettingDefault::Value(v) => format!("`{v}`"),
@@ -174,7 +174,7 @@ pub const SETTINGS: &[Setting] = &[
 ];
 
 /// Variables the process reads that are not the handler's configuration: set by the platform, or read by
-/// the logging and credential libraries. Listed in the README's table too.
+/// the logging and credential libraries. Listed in docs/configuration.md's table too.
 pub const ENVIRONMENT: &[Setting] = &[
     row("IDENTITY_ENDPOINT", Text("set by App Service"), "the managed identity endpoint, read by azure_identity"),
     row("IDENTITY_HEADER", Text("set by App Service"), "the secret header for that endpoint, read by azure_identity"),

@@ -88,7 +88,7 @@ pub enum TargetNext {
 }
 
 /// Why a work item was parked: a stable code (the `parkcode` message property, the audit event, the
-/// README's table) and the text for a human (the `parkreason` property).
+/// park-code table in docs/operations.md) and the text for a human (the `parkreason` property).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ParkCode {
     /// Several PECs could be the MPE's and the evidence does not single one out.

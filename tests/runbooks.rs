@@ -1,4 +1,4 @@
-//! The README's park-code table, done: for every `parkcode` whose row says what to do, a test parks a
+//! The park-code table (docs/operations.md), done: for every `parkcode` whose row says what to do, a test parks a
 //! check on the local simulator for that reason, does exactly what the row says, replays the parked
 //! message through the code the CLI (`handler::replay_queued`) or `MpeReplay` runs, and sees the
 //! replayed check end `approved` or `already-approved`, the MPE's PEC Approved at the target and no
@@ -23,7 +23,7 @@
 //! | `unreadable-response` | none: Azure's body is what must change; the action is a report, not a replay |
 //! | `invalid-input` | none: the message names no MPE it may act on; replay the MPE by id if there is one |
 //!
-//! [`every_park_code_has_a_readme_row_and_a_runbook_here`] fails when a code has no README row or no
+//! [`every_park_code_has_a_readme_row_and_a_runbook_here`] fails when a code has no row in docs/operations.md or no
 //! line in this table.
 
 mod common;
@@ -417,9 +417,9 @@ async fn target_not_allowed_the_subscription_added_then_replayed_is_approved() {
     assert_ends(&h, &end, "approved", &target, &ours);
 }
 
-/// The rows of the README's park-code table: (codes in the first cell, what to do).
+/// The rows of the park-code table in docs/operations.md: (codes in the first cell, what to do).
 fn readme_rows() -> Vec<(Vec<String>, String)> {
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../docs/operations.md");
     let mut lines = readme.lines().skip_while(|l| !l.starts_with("| `parkcode` |")).skip(2);
     let mut rows = Vec::new();
     for line in lines.by_ref().take_while(|l| l.starts_with('|')) {
@@ -444,12 +444,12 @@ fn runbook_rows() -> Vec<String> {
 #[test]
 fn every_park_code_has_a_readme_row_and_a_runbook_here() {
     let readme = readme_rows();
-    assert!(readme.len() >= 10, "the README's park-code table was not found: {readme:?}");
+    assert!(readme.len() >= 10, "the park-code table of docs/operations.md was not found: {readme:?}");
     let here = runbook_rows();
     for code in ParkCode::ALL.map(ParkCode::as_str) {
         let row = readme.iter().find(|(codes, _)| codes.iter().any(|c| c == code));
-        let Some((_, todo)) = row else { panic!("README.md's park-code table has no row for `{code}`") };
-        assert!(!todo.is_empty(), "the README row of `{code}` says nothing to do, not even —");
+        let Some((_, todo)) = row else { panic!("docs/operations.md's park-code table has no row for `{code}`") };
+        assert!(!todo.is_empty(), "the docs/operations.md row of `{code}` says nothing to do, not even —");
         assert_eq!(
             here.iter().filter(|c| *c == code).count(),
             1,

@@ -1,7 +1,9 @@
 //! The functional core: given what we observed of an MPE and its target's PECs, what now?
 //!
-//! No I/O here. The Service Bus function observes (reads the MPE, then the PECs when asked to), calls
-//! [`decide`], and acts on the [`Decision`]. A table-driven test walks every MPE state × PEC state.
+//! No I/O here. The Service Bus function reads the MPE and asks [`decide_mpe`]; when that asks for the
+//! target, it reads the whole PEC list and asks [`decide_target`]; then it acts on the [`Verdict`] or
+//! approves. [`decide`] composes the two steps for the table-driven test that walks every MPE state ×
+//! PEC state.
 
 use crate::pec::{self, Marked, Pec, PecStatus};
 use crate::providers::{MpeStatus, MpeView};

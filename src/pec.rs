@@ -152,7 +152,7 @@ fn tagged_hash(mpe_id: &ResourceId, incarnation: Option<&str>) -> String {
 }
 
 /// Whether the PEC's description says we approved it for `mpe_id` (any incarnation): our marker (full
-/// or short form), or the description earlier versions wrote (`Approved by mpe-approver for <mpe id> (...)`).
+/// or short form), or the long form `Approved by mpe-approver for <mpe id> (...)`.
 pub fn carries_marker(pec: &Pec, mpe_id: &ResourceId) -> bool {
     !marker_tags(pec, mpe_id).is_empty()
 }

@@ -1,4 +1,4 @@
-//! Every invocation ends within its budget whatever ARM does (issue 10): against an ARM that accepts
+//! Every invocation ends within its budget whatever ARM does: against an ARM that accepts
 //! connections and never answers, `MpeCheck` gives up at its (short, injected) budget. The first
 //! deliveries fail for Service Bus to redeliver; from the third on the check is rescheduled instead, so
 //! nothing is lost and nothing waits for the host's kill. No wall-clock assertion: a generous guard only

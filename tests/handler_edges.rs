@@ -158,8 +158,7 @@ async fn garbage_envelopes_get_json_replies() {
 }
 
 /// A check message is never acknowledged and dropped: a body that is no envelope, or an envelope
-/// without a message, is parked with the `invalid-input` code (issue 10: both used to answer 200 and
-/// lose the message).
+/// without a message, is parked with the `invalid-input` code, never answered 200 and lost.
 #[tokio::test]
 async fn check_messages_that_cannot_be_read_are_parked_not_dropped() {
     for body in ["", "not json", "[]", "{\"Data\": 5}", "{\"Data\": {}, \"Metadata\": {}}"] {

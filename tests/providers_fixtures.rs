@@ -378,7 +378,7 @@ fn target_ptr(id: &ResourceId) -> &'static str {
 #[test]
 fn garbage_status_values_are_unknown_never_pending() {
     // fixtures: the Get example of every adapter, each status field replaced by a non-string or odd string.
-    // Found a bug: a number/bool/object status used to read as "no status yet" (Provisioning), hiding it.
+    // A number, bool or object status reads as unknown, never as "no status yet" (Provisioning).
     for (id, b, ptrs) in status_cases() {
         for ptr in ptrs {
             for garbage in

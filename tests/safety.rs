@@ -1,4 +1,4 @@
-//! The adversarial suite (issue 8): a stranger's connection is never approved, a decision is only taken on
+//! The adversarial suite: a stranger's connection is never approved, a decision is only taken on
 //! a complete list, the approval policy holds by default, and a human's decision is never overwritten.
 //!
 //! A scripted ARM (axum on loopback) serves exactly the bodies each case needs — shapes as in the official
@@ -410,9 +410,9 @@ fn stranger(service: Service, mpe: &ResourceId, target: &ResourceId, sub: &str) 
 
 // ---- 1. a stranger, named like the MPE, with its request message ------------------------------------------
 
-/// Reproduction 1: after ours was approved (our marker appended), a stranger from another subscription
+/// After ours was approved (our marker appended), a stranger from another subscription
 /// with the same name and request message appears; the next check (a replay, a tag update) must end,
-/// not approve it. (The old code replaced the description, so the message tie-break chose the stranger.)
+/// not approve it. (Our marker is appended to the description, so the request message still ties it to the MPE.)
 #[tokio::test]
 async fn data_explorer_never_approves_a_stranger_after_ours_was_approved() {
     let s = Service::DataExplorer;
@@ -499,8 +499,8 @@ async fn data_explorer_parks_a_lone_candidate_without_the_request_message() {
 
 // ---- 2. partial lists ------------------------------------------------------------------------------------
 
-/// Reproduction 2: a name-alike stranger on page 1, ours on page 22. The old code read 20 pages and
-/// approved the stranger; now a `nextLink` left after the page limit parks, for every provider.
+/// A name-alike stranger on page 1, ours on page 22: a `nextLink` left after the page limit parks, for
+/// every provider; a partial list never approves the stranger.
 #[tokio::test]
 async fn a_list_longer_than_the_page_limit_parks_and_approves_nothing() {
     for s in SERVICES {
@@ -563,7 +563,7 @@ async fn a_failing_page_is_transient_never_the_end_of_the_list() {
 
 // ---- 3. the approval policy --------------------------------------------------------------------------------
 
-/// Reproduction 3: a Data Factory in one subscription reached a Key Vault in another. With no policy
+/// a Data Factory in one subscription reached a Key Vault in another. With no policy
 /// configured a cross-subscription MPE is parked with the policy reason; a same-subscription one is approved.
 #[tokio::test]
 async fn cross_subscription_is_refused_by_default_for_every_provider() {
@@ -679,7 +679,7 @@ async fn a_deny_tag_the_approver_does_not_understand_refuses() {
 
 // ---- 4. never undo a human --------------------------------------------------------------------------------
 
-/// Reproduction 4: a rejection lands between our re-read and our PUT. Where the PEC has an ETag (Key
+/// a rejection lands between our re-read and our PUT. Where the PEC has an ETag (Key
 /// Vault) the PUT carries `If-Match`, is refused 412, and the next check reads the rejection.
 #[tokio::test]
 async fn a_rejection_racing_our_put_is_never_overwritten_with_an_etag() {
@@ -755,7 +755,7 @@ async fn a_put_answered_400_parks_with_arms_error_and_409_reads_again() {
     assert_eq!(puts(&arm).len(), 2);
 }
 
-/// The approving PUT against each fault of the matrix (issue 10): 401 twice (a fresh token refused too)
+/// The approving PUT against each fault of the matrix: 401 twice (a fresh token refused too)
 /// and 403 park `forbidden`; 404 reads again at the next check; 429 (no `Retry-After`: the subscription
 /// is held 5 s) schedules the check for when the wait is over, nothing parked; 500/503 re-read and PUT once more in the same check.
 /// Never more PUTs than listed, and nothing approved over the fault.

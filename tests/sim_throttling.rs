@@ -1,4 +1,4 @@
-//! A busy tenant's throttling, end to end (issue 10): the simulator answers every 25th ARM call of a
+//! A busy tenant's throttling, end to end: the simulator answers every 25th ARM call of a
 //! subscription 429 with a 20 s wait and 429s every call until the wait has passed; the approver,
 //! through the Functions host emulator, still approves every MPE, wrongly none, parks and dead-letters
 //! nothing, and never calls a subscription inside a wait ARM announced to it. Time is compressed.

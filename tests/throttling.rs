@@ -1,4 +1,4 @@
-//! Throttling as ARM asks (issue 10): a `Retry-After` longer than a redelivery is honoured in full by
+//! Throttling as ARM asks: a `Retry-After` longer than a redelivery is honoured in full by
 //! scheduling the check for then (never slept inside the invocation, never an immediate redelivery), the
 //! wait is remembered per subscription for every invocation of the process, and a low
 //! `x-ms-ratelimit-remaining-subscription-reads` makes calls to that subscription go one at a time, so

@@ -1,5 +1,5 @@
 //! Service Bus function, the reconciler: observe (read the MPE, then its target's PECs when the core
-//! asks), decide ([`crate::decision::decide`]), act (approve, schedule the next check, finish, or park).
+//! asks), decide ([`crate::decision::decide_mpe`], then [`crate::decision::decide_target`]), act (approve, schedule the next check, finish, or park).
 //!
 //! Transient trouble (ARM 429/5xx, tokens, sends) fails the invocation so Service Bus redelivers.
 //! Anything retrying cannot fix is parked with the reason and acknowledged: never an endless retry.

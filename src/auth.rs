@@ -9,7 +9,7 @@
 //! prompt error, which ARM reports as transient. Callers also bound any [`TokenSource`] by their own
 //! deadline ([`token_within`]).
 
-use crate::arm::{read_body_capped, BodyError, Timeouts};
+use crate::http::{read_body_capped, BodyError, Timeouts};
 use async_trait::async_trait;
 use azure_core::credentials::TokenCredential;
 use azure_core::http::{AsyncRawResponse, ClientOptions, ExponentialRetryOptions, RetryOptions, Transport};
@@ -128,7 +128,7 @@ impl AzureIdentity {
         if in_azure {
             // Each attempt gets at most half the token time, so one hung attempt leaves room for a retry.
             let attempt = Timeouts { request: timeouts.request.min(timeouts.token / 2), ..timeouts };
-            let transport = CappedTransport { http: crate::arm::http_client_with(&attempt)? };
+            let transport = CappedTransport { http: crate::http::client_with(&attempt)? };
             let transport = Transport::new(Arc::new(transport));
             let make: MakeCredential = Box::new(move || {
                 let options = ManagedIdentityCredentialOptions {

@@ -1,7 +1,7 @@
 //! mpe-approver: approves Azure managed private endpoint connections automatically, race-safe.
 //!
 //! See ARCHITECTURE.md for the map. Functional core: [`resource_id`], [`providers`], [`pec`],
-//! [`decision`], [`policy`], [`workitem`], [`logsafe`]. Imperative shell: [`arm`], [`servicebus`], [`auth`], [`functions`],
+//! [`decision`], [`policy`], [`workitem`], [`logsafe`]. Imperative shell: [`http`], [`arm`], [`servicebus`], [`auth`], [`functions`],
 //! [`handler`]. With the default `simulator` feature, [`demo`] wires the handler to the local Azure of
 //! the `azure-sim` crate (which knows nothing of this one).
 
@@ -16,6 +16,7 @@ pub mod deploy;
 pub mod eventgrid;
 pub mod functions;
 pub mod handler;
+pub mod http;
 pub mod logsafe;
 pub mod pec;
 pub mod policy;

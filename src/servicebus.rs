@@ -5,9 +5,9 @@
 //! header is an application property. Behind [`QueueSender`] so the handler does not care where
 //! messages go.
 
-use crate::arm::{read_body_capped, Timeouts};
 use crate::auth::TokenSource;
 use crate::clock::{self, SharedClock};
+use crate::http::{read_body_capped, BodyError, Timeouts};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -93,7 +93,7 @@ impl RestSender {
         clock: SharedClock,
         timeouts: Timeouts,
     ) -> anyhow::Result<Self> {
-        let http = crate::arm::http_client_with(&timeouts)?;
+        let http = crate::http::client_with(&timeouts)?;
         Ok(RestSender { http, endpoint, audience, tokens, clock, timeouts })
     }
 
@@ -427,7 +427,7 @@ impl QueueReceiver for RestSender {
                     .map_err(|message| ReceiveError::Malformed { op: OP, queue: queue.to_string(), message })?;
                 match read_body_capped(r, MAX_RECEIVED_BODY).await {
                     Ok(body) => msg.body = String::from_utf8_lossy(&body).into_owned(),
-                    Err(crate::arm::BodyError::TooLarge { cap, .. }) => {
+                    Err(BodyError::TooLarge { cap, .. }) => {
                         return Err(ReceiveError::TooLarge { locked: Box::new(msg), cap })
                     }
                     Err(e) => return Err(transport(&e)),

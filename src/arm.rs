@@ -10,9 +10,9 @@
 //! on each token acquisition, a deadline on each call with its retries ([`Timeouts::call`]), and the
 //! response body read through [`read_body_capped`] up to [`MAX_BODY`].
 
-use crate::auth::TokenSource;
 use crate::clock::{self, SharedClock};
 pub use crate::http::{read_body_capped, BodyError, Timeouts};
+use crate::http::{BearerClient, NoAnswer, TokenSource};
 use crate::logsafe::q;
 use crate::resource_id::ResourceId;
 use serde_json::Value;
@@ -75,12 +75,9 @@ pub struct Written {
 }
 
 pub struct ArmClient {
-    http: reqwest::Client,
+    bearer: BearerClient,
     endpoint: String,
-    audience: String,
-    tokens: Arc<dyn TokenSource>,
     clock: SharedClock,
-    timeouts: Timeouts,
     calls: AtomicU64,
     /// Per subscription (lower-case id): no ARM call before this time. Shared by every invocation of the
     /// process, so concurrent checks stop calling a subscription ARM asked to wait.
@@ -171,14 +168,10 @@ impl ArmClient {
         clock: SharedClock,
         timeouts: Timeouts,
     ) -> anyhow::Result<Self> {
-        let http = crate::http::client_with(&timeouts)?;
         Ok(ArmClient {
-            http,
+            bearer: BearerClient::new("ARM", audience, tokens, timeouts)?,
             endpoint: endpoint.as_str().trim_end_matches('/').to_string(),
-            audience,
-            tokens,
             clock,
-            timeouts,
             calls: AtomicU64::new(0),
             not_before: Default::default(),
             turns: Default::default(),
@@ -318,16 +311,15 @@ impl ArmClient {
         };
         let mut attempt = 0;
         let mut slept = Duration::ZERO;
-        let deadline = tokio::time::Instant::now() + self.timeouts.call;
+        // One deadline for the call and its retries, and one fresh token after a 401 (the cached one may
+        // have expired early or been issued before a change; a second 401 is the answer).
+        let mut call = self.bearer.call(self.bearer.timeouts().call);
         let subscription = subscription_of(path);
         let mut waited_for_hold = false;
-        // A 401 is answered once with a fresh token (the cached one may have expired early or been
-        // issued before a change); a second 401 is the answer.
-        let mut fetch = crate::auth::Fetch::Cached;
         loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let left = call.left();
             if left.is_zero() {
-                return Err(transient(format!("no answer within {} ms", self.timeouts.call.as_millis()), None));
+                return Err(transient(format!("no answer within {} ms", call.limit().as_millis()), None));
             }
             // Few requests left for this subscription: wait for its turn (the call before may be the
             // one ARM throttles; its wait is then seen below).
@@ -338,14 +330,14 @@ impl ArmClient {
                     Ok(g) => Some(g),
                     Err(_) => {
                         return Err(transient(
-                            format!("no turn to call the subscription within {} ms", self.timeouts.call.as_millis()),
+                            format!("no turn to call the subscription within {} ms", call.limit().as_millis()),
                             None,
                         ))
                     }
                 },
                 None => None,
             };
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let left = call.left();
             // ARM asked every client of this subscription to wait: do not call it before that time.
             if let Some((sub, wait)) = subscription.as_deref().and_then(|s| Some((s, self.throttled_for(s)?))) {
                 if wait > MAX_INLINE_THROTTLE_WAIT || self.clock.real(wait) >= left || waited_for_hold {
@@ -362,46 +354,49 @@ impl ArmClient {
                 clock::sleep(self.clock.as_ref(), wait).await;
                 continue;
             }
-            // The token source bounds itself (AzureIdentity); whatever the source, not past the deadline.
-            let token = crate::auth::token_within(self.tokens.as_ref(), &self.audience, left, fetch).await.map_err(
-                |e| match e.refused {
-                    Some(status) => {
-                        ArmError::Identity { method, path: path.to_string(), status, message: e.to_string() }
+            let build = |http: &reqwest::Client| {
+                self.calls.fetch_add(1, Ordering::Relaxed);
+                let mut req = match method {
+                    "PUT" => http.put(url),
+                    _ => http.get(url),
+                };
+                if let Some((b, if_match)) = body {
+                    req = req.json(b);
+                    if let Some(etag) = if_match {
+                        req = req.header(reqwest::header::IF_MATCH, etag);
                     }
-                    None => transient(e.to_string(), None),
-                },
-            )?;
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            self.calls.fetch_add(1, Ordering::Relaxed);
-            let mut req = match method {
-                "PUT" => self.http.put(url),
-                _ => self.http.get(url),
-            }
-            .bearer_auth(token)
-            .timeout(self.timeouts.request.min(left));
-            if let Some((b, if_match)) = body {
-                req = req.json(b);
-                if let Some(etag) = if_match {
-                    req = req.header(reqwest::header::IF_MATCH, etag);
                 }
-            }
+                req
+            };
+            // Every answer, a 401 asked again too, tells how much is left of the subscription's requests.
+            let seen = |resp: &reqwest::Response| {
+                if let Some(sub) = subscription.as_deref() {
+                    if resp.status().as_u16() == 429 {
+                        self.hold(sub, retry_after(resp.headers()).unwrap_or(DEFAULT_THROTTLE));
+                        self.set_low(sub, true);
+                    } else {
+                        self.set_low(sub, remaining(resp.headers(), method).is_some_and(|n| n < LOW_REMAINING));
+                    }
+                }
+            };
             // A retryable failure: what went wrong and the server's Retry-After, if any.
-            let (failure, ra) = match req.send().await {
-                Err(e) => {
+            let (failure, ra) = match call.send_seen(build, seen).await {
+                // The token source bounds itself (AzureIdentity); whatever the source, not past the deadline.
+                Err(NoAnswer::Auth(e)) => {
+                    return Err(match e.refused {
+                        Some(status) => {
+                            ArmError::Identity { method, path: path.to_string(), status, message: e.to_string() }
+                        }
+                        None => transient(e.to_string(), None),
+                    })
+                }
+                Err(NoAnswer::Transport(e)) => {
                     tracing::warn!(method, path, error = %e, attempt, "ARM request failed");
-                    (e.to_string(), None)
+                    (e, None)
                 }
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let ra = retry_after(resp.headers());
-                    if let Some(sub) = subscription.as_deref() {
-                        if status == 429 {
-                            self.hold(sub, ra.unwrap_or(DEFAULT_THROTTLE));
-                            self.set_low(sub, true);
-                        } else {
-                            self.set_low(sub, remaining(resp.headers(), method).is_some_and(|n| n < LOW_REMAINING));
-                        }
-                    }
                     let bytes = match read_body_capped(resp, MAX_BODY).await {
                         Ok(b) => b,
                         Err(e @ BodyError::TooLarge { .. }) => {
@@ -429,23 +424,17 @@ impl ArmClient {
                             tracing::warn!(method, path, status, code, attempt, "ARM throttled or failed");
                             (format!("HTTP {status} {code}: {msg}"), ra)
                         }
+                        // Among them a 401 to the fresh token too (a PUT refused 401 was not applied, and
+                        // was sent once more with the fresh token).
                         _ => {
                             let (code, message) = arm_error_parts(&bytes);
-                            // ARM refused the token before looking at the request (a PUT was not
-                            // applied): once more with a fresh one.
-                            if status == 401 && fetch == crate::auth::Fetch::Cached {
-                                tracing::warn!(method, path, code, "ARM answered 401; asking for a fresh token");
-                                fetch = crate::auth::Fetch::Fresh;
-                                drop(turn);
-                                continue;
-                            }
                             return Err(ArmError::Refused { method, path: path.into(), status, code, message });
                         }
                     }
                 }
             };
             let wait = ra.unwrap_or(Duration::from_millis(500 << attempt)).min(MAX_RETRY_AFTER);
-            let past_deadline = tokio::time::Instant::now() + self.clock.real(wait) >= deadline;
+            let past_deadline = self.clock.real(wait) >= call.left();
             // A long Retry-After is honoured in full by the caller rescheduling, not by sleeping here.
             let long_wait = ra.is_some_and(|r| r > MAX_INLINE_RETRY_AFTER);
             if attempt >= max_retries || slept + wait > MAX_RETRY_SLEEP || past_deadline || long_wait {
@@ -465,7 +454,7 @@ impl ArmClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::AuthError;
+    use crate::http::AuthError;
 
     struct CountingTokens(std::sync::atomic::AtomicU32);
     #[async_trait::async_trait]

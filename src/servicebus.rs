@@ -5,9 +5,8 @@
 //! header is an application property. Behind [`QueueSender`] so the handler does not care where
 //! messages go.
 
-use crate::auth::TokenSource;
 use crate::clock::{self, SharedClock};
-use crate::http::{read_body_capped, BodyError, Timeouts};
+use crate::http::{read_body_capped, BearerClient, BodyError, NoAnswer, Timeouts, TokenSource};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -50,7 +49,7 @@ pub enum SendError {
     #[error("Service Bus send to {queue} failed: {message}")]
     Transport { queue: String, message: String },
     #[error(transparent)]
-    Auth(#[from] crate::auth::AuthError),
+    Auth(#[from] crate::http::AuthError),
 }
 
 #[async_trait]
@@ -67,12 +66,9 @@ pub trait QueueSender: Send + Sync {
 pub const MAX_ERROR_BODY: usize = 64 * 1024;
 
 pub struct RestSender {
-    http: reqwest::Client,
+    bearer: BearerClient,
     endpoint: Url,
-    audience: String,
-    tokens: Arc<dyn TokenSource>,
     clock: SharedClock,
-    timeouts: Timeouts,
 }
 
 impl RestSender {
@@ -93,8 +89,7 @@ impl RestSender {
         clock: SharedClock,
         timeouts: Timeouts,
     ) -> anyhow::Result<Self> {
-        let http = crate::http::client_with(&timeouts)?;
-        Ok(RestSender { http, endpoint, audience, tokens, clock, timeouts })
+        Ok(RestSender { bearer: BearerClient::new("Service Bus", audience, tokens, timeouts)?, endpoint, clock })
     }
 
     fn url(&self, queue: &str) -> String {
@@ -128,48 +123,6 @@ fn property_name_ok(n: &str) -> bool {
     !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
-/// Why an authorised request got no answer.
-enum NoAnswer {
-    Auth(crate::auth::AuthError),
-    Transport(String),
-}
-
-impl RestSender {
-    /// One request built by `build` (given the bearer token), within `limit`. A 401 (an expired or
-    /// revoked token, or a token issued before a role was assigned) is asked once more with a fresh
-    /// token; the second answer is returned whatever it is.
-    async fn authorised(
-        &self,
-        limit: Duration,
-        build: impl Fn(&str) -> reqwest::RequestBuilder,
-    ) -> Result<reqwest::Response, NoAnswer> {
-        use crate::auth::Fetch;
-        let deadline = tokio::time::Instant::now() + limit;
-        let mut fetch = Fetch::Cached;
-        loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            if left.is_zero() {
-                return Err(NoAnswer::Transport(format!("no answer within {} ms", limit.as_millis())));
-            }
-            let token = crate::auth::token_within(self.tokens.as_ref(), &self.audience, left, fetch)
-                .await
-                .map_err(NoAnswer::Auth)?;
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let r = build(&token)
-                .timeout(self.timeouts.request.min(left))
-                .send()
-                .await
-                .map_err(|e| NoAnswer::Transport(e.to_string()))?;
-            if r.status().as_u16() == 401 && fetch == Fetch::Cached {
-                tracing::warn!(url = %r.url().path(), "Service Bus answered 401; asking for a fresh token");
-                fetch = Fetch::Fresh;
-                continue;
-            }
-            return Ok(r);
-        }
-    }
-}
-
 impl SendError {
     /// Service Bus refused the message for good: 401 (also to a fresh token: the identity lacks Azure
     /// Service Bus Data Sender), 400, 404/410 (no such queue), 413. Retrying will not help. 403 is not
@@ -185,7 +138,7 @@ impl QueueSender for RestSender {
         let url = self.url(queue);
         let bp = broker_properties(&msg);
         let mut last = None;
-        let deadline = tokio::time::Instant::now() + self.timeouts.call;
+        let deadline = tokio::time::Instant::now() + self.bearer.timeouts().call;
         for attempt in 0..3u32 {
             if attempt > 0 {
                 let wait = Duration::from_millis(250 << attempt);
@@ -198,13 +151,9 @@ impl QueueSender for RestSender {
             if left.is_zero() {
                 break;
             }
-            let build = |token: &str| {
-                let mut req = self
-                    .http
-                    .post(&url)
-                    .bearer_auth(token)
-                    .header("Content-Type", "application/json")
-                    .header("BrokerProperties", &bp);
+            let build = |http: &reqwest::Client| {
+                let mut req =
+                    http.post(&url).header("Content-Type", "application/json").header("BrokerProperties", &bp);
                 for (k, v) in &msg.properties {
                     if property_name_ok(k) {
                         req = req.header(k.as_str(), property_value(v));
@@ -212,7 +161,8 @@ impl QueueSender for RestSender {
                 }
                 req.body(msg.body.clone())
             };
-            match self.authorised(left, build).await {
+            // Each attempt is a call of its own, with its own fresh token after a 401.
+            match self.bearer.call(left).send(build).await {
                 Ok(r) if r.status().is_success() => return Ok(()),
                 Ok(r) => {
                     let status = r.status().as_u16();
@@ -232,7 +182,7 @@ impl QueueSender for RestSender {
         }
         Err(last.unwrap_or_else(|| SendError::Transport {
             queue: queue.to_string(),
-            message: format!("no answer within {} ms", self.timeouts.call.as_millis()),
+            message: format!("no answer within {} ms", self.bearer.timeouts().call.as_millis()),
         }))
     }
 
@@ -300,7 +250,7 @@ pub enum ReceiveError {
     #[error("Service Bus peek-lock on {}: message {:?} has a body over the {cap}-byte receive cap", .locked.queue, .locked.message_id)]
     TooLarge { locked: Box<LockedMessage>, cap: usize },
     #[error(transparent)]
-    Auth(#[from] crate::auth::AuthError),
+    Auth(#[from] crate::http::AuthError),
 }
 
 /// Peek-lock receive and settlement. Behind a trait so the replay can be tested without a bus.
@@ -409,9 +359,9 @@ impl QueueReceiver for RestSender {
             message: e.to_string(),
         };
         let r = self
-            .authorised(self.timeouts.call, |token| {
-                self.http.post(&url).bearer_auth(token).header("Content-Length", "0")
-            })
+            .bearer
+            .call(self.bearer.timeouts().call)
+            .send(|http| http.post(&url).header("Content-Length", "0"))
             .await
             .map_err(|e| match e {
                 NoAnswer::Auth(e) => ReceiveError::Auth(e),
@@ -443,15 +393,15 @@ impl QueueReceiver for RestSender {
     async fn settle(&self, msg: &LockedMessage, how: Settle) -> Result<(), ReceiveError> {
         let op = how.verb();
         let url = self.settle_url(msg);
-        let build = |token: &str| {
+        let build = |http: &reqwest::Client| {
             let req = match how {
-                Settle::Complete => self.http.delete(&url),
-                Settle::Unlock => self.http.put(&url),
-                Settle::Renew => self.http.post(&url),
+                Settle::Complete => http.delete(&url),
+                Settle::Unlock => http.put(&url),
+                Settle::Renew => http.post(&url),
             };
-            req.bearer_auth(token).header("Content-Length", "0")
+            req.header("Content-Length", "0")
         };
-        let r = self.authorised(self.timeouts.call, build).await.map_err(|e| match e {
+        let r = self.bearer.call(self.bearer.timeouts().call).send(build).await.map_err(|e| match e {
             NoAnswer::Auth(e) => ReceiveError::Auth(e),
             NoAnswer::Transport(message) => ReceiveError::Transport { op, queue: msg.queue.clone(), message },
         })?;

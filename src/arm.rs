@@ -4,7 +4,8 @@
 //! [`MAX_RETRY_SLEEP`] of waiting per request, then the wait is handed to the caller on
 //! [`ArmError::Transient`]), maps 404 and 204 to "absent", never panics on a response body, refuses
 //! to follow a `nextLink` to another host (our token goes only to ARM), and counts calls. Resource ids were validated by `ResourceId`, so paths need no
-//! escaping.
+//! escaping. Per subscription, a 429's wait and the turns of a nearly exhausted subscription are kept
+//! by [`crate::throttle`]: a call asks it before each request and tells it every answer.
 //!
 //! Every request is bounded by [`crate::http`]: connect and total timeouts ([`Timeouts`]), a time limit
 //! on each token acquisition, a deadline on each call with its retries ([`Timeouts::call`]), and the
@@ -15,6 +16,8 @@ pub use crate::http::{read_body_capped, BodyError, Timeouts};
 use crate::http::{BearerClient, NoAnswer, TokenSource};
 use crate::logsafe::q;
 use crate::resource_id::ResourceId;
+use crate::throttle::{subscription_of, Throttle};
+pub use crate::throttle::{LOW_REMAINING, MAX_INLINE_THROTTLE_WAIT};
 use serde_json::Value;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -79,56 +82,11 @@ pub struct ArmClient {
     endpoint: String,
     clock: SharedClock,
     calls: AtomicU64,
-    /// Per subscription (lower-case id): no ARM call before this time. Shared by every invocation of the
-    /// process, so concurrent checks stop calling a subscription ARM asked to wait.
-    not_before: std::sync::Mutex<std::collections::HashMap<String, chrono::DateTime<chrono::Utc>>>,
-    /// Per subscription (lower-case id) whose last answer reported few remaining requests (or a 429),
-    /// or that has not answered yet: a turn of one (`Some`), so its calls go one at a time and each
-    /// sees the answer (a 429's wait) of the one before. Without it, calls already on their way when
-    /// ARM starts a wait land inside it. `None`: plenty left, calls run concurrently.
-    turns: std::sync::Mutex<std::collections::HashMap<String, Option<Arc<tokio::sync::Mutex<()>>>>>,
+    throttle: Throttle,
 }
 
-tokio::task_local! {
-    /// The subscription (lower-case) whose turn this task holds for a whole unit of work
-    /// ([`ArmClient::with_turn`]): its calls then need no turn of their own.
-    static HELD_TURN: String;
-}
-
-/// A wait this short for a throttled subscription is slept inside the call; a longer one is handed back
-/// to the caller (`ArmError::Transient::retry_after`) to reschedule by.
-pub const MAX_INLINE_THROTTLE_WAIT: Duration = Duration::from_secs(1);
-/// When ARM reports fewer remaining requests than this for a subscription (`x-ms-ratelimit-remaining-
-/// subscription-reads` / `-writes`), or answers it 429, calls to that subscription go one at a time
-/// (every invocation of the process) until an answer reports more again: each call sees the previous
-/// answer, so the call ARM throttles is the only one on its way and none arrives inside the wait it
-/// starts. One call at a time (tens of milliseconds each) is also slower than ARM's token bucket
-/// refills a subscription's reads, 25 per second (Azure docs, "Understand how Azure Resource Manager
-/// throttles requests").
-pub const LOW_REMAINING: u64 = 25;
 /// The longest `Retry-After` slept inside a call; a longer one returns at once with the wait.
 pub const MAX_INLINE_RETRY_AFTER: Duration = Duration::from_secs(2);
-/// The wait assumed for a 429 without `Retry-After`.
-const DEFAULT_THROTTLE: Duration = Duration::from_secs(5);
-
-/// The subscription id (lower-case) an ARM path or URL is in, if it names one.
-fn subscription_of(path: &str) -> Option<String> {
-    let lower = path.to_ascii_lowercase();
-    let at = lower.find("/subscriptions/")? + "/subscriptions/".len();
-    let sub: String = lower[at..].chars().take_while(|c| *c != '/' && *c != '?').collect();
-    (!sub.is_empty()).then_some(sub)
-}
-
-/// The remaining-requests count ARM reports for the subscription on this response, if any.
-fn remaining(h: &reqwest::header::HeaderMap, method: &str) -> Option<u64> {
-    let name = if method == "GET" {
-        "x-ms-ratelimit-remaining-subscription-reads"
-    } else {
-        "x-ms-ratelimit-remaining-subscription-writes"
-    };
-    h.get(name)?.to_str().ok()?.trim().parse().ok()
-}
-
 fn arm_error_parts(body: &[u8]) -> (String, String) {
     let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let e = v.get("error").unwrap_or(&v);
@@ -171,82 +129,30 @@ impl ArmClient {
         Ok(ArmClient {
             bearer: BearerClient::new("ARM", audience, tokens, timeouts)?,
             endpoint: endpoint.as_str().trim_end_matches('/').to_string(),
+            throttle: Throttle::new(clock.clone()),
             clock,
             calls: AtomicU64::new(0),
-            not_before: Default::default(),
-            turns: Default::default(),
         })
     }
 
     /// Whether calls to `subscription` currently go one at a time (few remaining requests, or a 429).
     pub fn one_at_a_time(&self, subscription: &str) -> bool {
-        self.turns.lock().is_ok_and(|m| matches!(m.get(&subscription.to_ascii_lowercase()), Some(Some(_))))
+        self.throttle.one_at_a_time(subscription)
     }
 
-    /// The subscription's turn, when its calls go one at a time and this task does not hold it already.
-    fn turn_of(&self, subscription: &str) -> Option<Arc<tokio::sync::Mutex<()>>> {
-        if HELD_TURN.try_with(|held| held == subscription).unwrap_or(false) {
-            return None;
-        }
-        // A subscription not heard from yet starts one at a time: its first answer tells how many
-        // requests are left before a burst of concurrent first calls could run into a 429's wait.
-        let mut m = self.turns.lock().ok()?;
-        m.entry(subscription.to_string()).or_insert_with(|| Some(Default::default())).clone()
-    }
-
-    /// Run `work` (one check) as a unit on `subscription`: while the subscription's calls go one at a
-    /// time ([`ArmClient::one_at_a_time`]), it waits for the subscription's turn, at most `wait` (this
-    /// clock's time; `None` when no turn came), and keeps it until it ends, so its calls are not
-    /// interleaved with other checks' calls: a 429 then interrupts one check, not every check of the
-    /// subscription halfway (each of which would start again from its first read).
+    /// Run `work` (one check) as a unit on `subscription`: see [`Throttle::with_turn`].
     pub async fn with_turn<F: std::future::Future>(
         &self,
         subscription: &str,
         wait: Duration,
         work: F,
     ) -> Option<F::Output> {
-        let sub = subscription.to_ascii_lowercase();
-        let Some(turn) = self.turn_of(&sub) else { return Some(work.await) };
-        let guard = tokio::time::timeout(self.clock.real(wait), turn.lock_owned()).await.ok()?;
-        if !self.one_at_a_time(&sub) {
-            // The check before learned that plenty is left: no need to queue behind each other.
-            drop(guard);
-            return Some(work.await);
-        }
-        let out = HELD_TURN.scope(sub, work).await;
-        drop(guard);
-        Some(out)
-    }
-
-    /// Record what ARM said of the subscription's remaining requests: low (or a 429) makes its calls
-    /// go one at a time; plenty (or nothing said) lets them run concurrently again.
-    fn set_low(&self, subscription: &str, low: bool) {
-        if let Ok(mut m) = self.turns.lock() {
-            let turn = m.entry(subscription.to_string()).or_default();
-            if !low {
-                *turn = None;
-            } else if turn.is_none() {
-                *turn = Some(Default::default());
-            }
-        }
+        self.throttle.with_turn(subscription, wait, work).await
     }
 
     /// How much longer ARM asked us to leave `subscription` alone, if it did.
     pub fn throttled_for(&self, subscription: &str) -> Option<Duration> {
-        let until = *self.not_before.lock().ok()?.get(&subscription.to_ascii_lowercase())?;
-        (until - self.clock.now()).to_std().ok().filter(|d| !d.is_zero())
-    }
-
-    /// Leave `subscription` alone for `wait` (the later of this and any earlier hold wins).
-    fn hold(&self, subscription: &str, wait: Duration) {
-        let Ok(d) = chrono::Duration::from_std(wait) else { return };
-        let until = self.clock.now() + d;
-        if let Ok(mut m) = self.not_before.lock() {
-            let e = m.entry(subscription.to_string()).or_insert(until);
-            if *e < until {
-                *e = until;
-            }
-        }
+        self.throttle.throttled_for(subscription)
     }
 
     /// ARM requests made so far (each retry counts).
@@ -323,7 +229,7 @@ impl ArmClient {
             }
             // Few requests left for this subscription: wait for its turn (the call before may be the
             // one ARM throttles; its wait is then seen below).
-            let turn = match subscription.as_deref().and_then(|s| self.turn_of(s)) {
+            let turn = match subscription.as_deref().and_then(|s| self.throttle.turn_of(s)) {
                 Some(t) => match tokio::time::timeout(left, t.lock_owned()).await {
                     // Plenty left after all (the call before said so): go without holding the turn.
                     Ok(_) if subscription.as_deref().is_some_and(|s| !self.one_at_a_time(s)) => None,
@@ -371,12 +277,8 @@ impl ArmClient {
             // Every answer, a 401 asked again too, tells how much is left of the subscription's requests.
             let seen = |resp: &reqwest::Response| {
                 if let Some(sub) = subscription.as_deref() {
-                    if resp.status().as_u16() == 429 {
-                        self.hold(sub, retry_after(resp.headers()).unwrap_or(DEFAULT_THROTTLE));
-                        self.set_low(sub, true);
-                    } else {
-                        self.set_low(sub, remaining(resp.headers(), method).is_some_and(|n| n < LOW_REMAINING));
-                    }
+                    let headers = resp.headers();
+                    self.throttle.record(sub, method, resp.status().as_u16(), headers, retry_after(headers));
                 }
             };
             // A retryable failure: what went wrong and the server's Retry-After, if any.

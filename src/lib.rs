@@ -25,4 +25,5 @@ pub mod replay;
 pub mod resource_id;
 pub mod servicebus;
 pub mod targets;
+pub mod throttle;
 pub mod workitem;

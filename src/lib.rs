@@ -1,7 +1,8 @@
 //! mpe-approver: approves Azure managed private endpoint connections automatically, race-safe.
 //!
 //! See ARCHITECTURE.md for the map. Functional core: [`resource_id`], [`providers`], [`pec`],
-//! [`decision`], [`policy`], [`workitem`], [`logsafe`]. Imperative shell: [`http`], [`arm`], [`servicebus`], [`auth`], [`functions`],
+//! [`decision`], [`policy`], [`workitem`], [`queue_message`], [`replay`], [`logsafe`]. Imperative
+//! shell: [`http`] (under [`arm`], [`servicebus`] and [`auth`]), [`throttle`], [`functions`],
 //! [`handler`]. With the default `simulator` feature, [`demo`] wires the handler to the local Azure of
 //! the `azure-sim` crate (which knows nothing of this one).
 
@@ -21,6 +22,7 @@ pub mod logsafe;
 pub mod pec;
 pub mod policy;
 pub mod providers;
+pub mod queue_message;
 pub mod replay;
 pub mod resource_id;
 pub mod servicebus;

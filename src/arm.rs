@@ -4,16 +4,20 @@
 //! [`MAX_RETRY_SLEEP`] of waiting per request, then the wait is handed to the caller on
 //! [`ArmError::Transient`]), maps 404 and 204 to "absent", never panics on a response body, refuses
 //! to follow a `nextLink` to another host (our token goes only to ARM), and counts calls. Resource ids were validated by `ResourceId`, so paths need no
-//! escaping.
+//! escaping. Per subscription, a 429's wait and the turns of a nearly exhausted subscription are kept
+//! by [`crate::throttle`]: a call asks it before each request and tells it every answer.
 //!
-//! Every outbound request is bounded: connect and total timeouts ([`Timeouts`]) on the shared
-//! [`http_client`] (ARM and Service Bus), a time limit on each token acquisition, a deadline on each
-//! call with its retries ([`CALL_TIMEOUT`]), and every response body read through [`read_body_capped`].
+//! Every request is bounded by [`crate::http`]: connect and total timeouts ([`Timeouts`]), a time limit
+//! on each token acquisition, a deadline on each call with its retries ([`Timeouts::call`]), and the
+//! response body read through [`read_body_capped`] up to [`MAX_BODY`].
 
-use crate::auth::TokenSource;
 use crate::clock::{self, SharedClock};
+pub use crate::http::{read_body_capped, BodyError, Timeouts};
+use crate::http::{BearerClient, NoAnswer, TokenSource};
 use crate::logsafe::q;
 use crate::resource_id::ResourceId;
+use crate::throttle::{subscription_of, Throttle};
+pub use crate::throttle::{LOW_REMAINING, MAX_INLINE_THROTTLE_WAIT};
 use serde_json::Value;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -28,38 +32,6 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
 /// Longest total in-invocation waiting across the retries of one request. Past it the request fails
 /// as transient, carrying the server's `Retry-After` so the caller can reschedule instead of sleeping.
 pub const MAX_RETRY_SLEEP: Duration = Duration::from_secs(10);
-
-/// Connect timeout of every outbound request (TCP and TLS), ARM, Service Bus and identity alike.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Total timeout of one outbound request, from sending it to its last body byte. A server that accepts
-/// and never answers, or trickles a body, costs at most this per attempt.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
-/// One managed identity token acquisition, including the identity client's own retries (each attempt
-/// gets at most half of it): past it the token request is abandoned and the call fails as transient.
-pub const TOKEN_TIMEOUT: Duration = Duration::from_secs(5);
-/// One call (an ARM request or a Service Bus send) with all its retries and in-call waits: no retry
-/// starts, and no attempt runs, past it. A hanging server costs one call this, not four request timeouts.
-pub const CALL_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// Time limits of outbound calls. `Default` is the production values ([`CONNECT_TIMEOUT`],
-/// [`REQUEST_TIMEOUT`], [`TOKEN_TIMEOUT`], [`CALL_TIMEOUT`]); tests inject short ones.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
-    /// Connecting (TCP and TLS).
-    pub connect: Duration,
-    /// One request, from sending to the last byte of the response body.
-    pub request: Duration,
-    /// One managed identity token acquisition, retries included (see [`crate::auth::AzureIdentity`]).
-    pub token: Duration,
-    /// One call with all its retries and waits (ARM request, Service Bus send).
-    pub call: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Timeouts { connect: CONNECT_TIMEOUT, request: REQUEST_TIMEOUT, token: TOKEN_TIMEOUT, call: CALL_TIMEOUT }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArmError {
@@ -98,39 +70,6 @@ impl ArmError {
     }
 }
 
-/// Why a response body was not read.
-#[derive(Debug, thiserror::Error)]
-pub enum BodyError {
-    /// More than the cap arrived (or was announced by `Content-Length`); reading stopped there.
-    #[error("response body larger than {cap} bytes (stopped after {read} bytes)")]
-    TooLarge { cap: usize, read: usize },
-    /// The connection failed or timed out while the body was read.
-    #[error("response body could not be read: {0}")]
-    Transport(#[source] reqwest::Error),
-}
-
-/// Read a response body chunk by chunk and stop as soon as more than `cap` bytes have arrived,
-/// whatever `Content-Length` says (an announced length above the cap is refused before reading).
-/// At most `cap` bytes plus one chunk are ever held; the connection is dropped on the error.
-/// Every response body of ARM, Service Bus and the identity endpoint is read through this.
-pub async fn read_body_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, BodyError> {
-    let announced = resp.content_length();
-    if let Some(len) = announced {
-        if len > cap as u64 {
-            return Err(BodyError::TooLarge { cap, read: 0 });
-        }
-    }
-    let mut buf = Vec::with_capacity(announced.map_or(0, |l| l as usize).min(cap).min(64 * 1024));
-    while let Some(chunk) = resp.chunk().await.map_err(BodyError::Transport)? {
-        let read = buf.len() + chunk.len();
-        if read > cap {
-            return Err(BodyError::TooLarge { cap, read });
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(buf)
-}
-
 /// A response to a write.
 #[derive(Debug, Clone)]
 pub struct Written {
@@ -139,63 +78,15 @@ pub struct Written {
 }
 
 pub struct ArmClient {
-    http: reqwest::Client,
+    bearer: BearerClient,
     endpoint: String,
-    audience: String,
-    tokens: Arc<dyn TokenSource>,
     clock: SharedClock,
-    timeouts: Timeouts,
     calls: AtomicU64,
-    /// Per subscription (lower-case id): no ARM call before this time. Shared by every invocation of the
-    /// process, so concurrent checks stop calling a subscription ARM asked to wait.
-    not_before: std::sync::Mutex<std::collections::HashMap<String, chrono::DateTime<chrono::Utc>>>,
-    /// Per subscription (lower-case id) whose last answer reported few remaining requests (or a 429),
-    /// or that has not answered yet: a turn of one (`Some`), so its calls go one at a time and each
-    /// sees the answer (a 429's wait) of the one before. Without it, calls already on their way when
-    /// ARM starts a wait land inside it. `None`: plenty left, calls run concurrently.
-    turns: std::sync::Mutex<std::collections::HashMap<String, Option<Arc<tokio::sync::Mutex<()>>>>>,
+    throttle: Throttle,
 }
 
-tokio::task_local! {
-    /// The subscription (lower-case) whose turn this task holds for a whole unit of work
-    /// ([`ArmClient::with_turn`]): its calls then need no turn of their own.
-    static HELD_TURN: String;
-}
-
-/// A wait this short for a throttled subscription is slept inside the call; a longer one is handed back
-/// to the caller (`ArmError::Transient::retry_after`) to reschedule by.
-pub const MAX_INLINE_THROTTLE_WAIT: Duration = Duration::from_secs(1);
-/// When ARM reports fewer remaining requests than this for a subscription (`x-ms-ratelimit-remaining-
-/// subscription-reads` / `-writes`), or answers it 429, calls to that subscription go one at a time
-/// (every invocation of the process) until an answer reports more again: each call sees the previous
-/// answer, so the call ARM throttles is the only one on its way and none arrives inside the wait it
-/// starts. One call at a time (tens of milliseconds each) is also slower than ARM's token bucket
-/// refills a subscription's reads, 25 per second (Azure docs, "Understand how Azure Resource Manager
-/// throttles requests").
-pub const LOW_REMAINING: u64 = 25;
 /// The longest `Retry-After` slept inside a call; a longer one returns at once with the wait.
 pub const MAX_INLINE_RETRY_AFTER: Duration = Duration::from_secs(2);
-/// The wait assumed for a 429 without `Retry-After`.
-const DEFAULT_THROTTLE: Duration = Duration::from_secs(5);
-
-/// The subscription id (lower-case) an ARM path or URL is in, if it names one.
-fn subscription_of(path: &str) -> Option<String> {
-    let lower = path.to_ascii_lowercase();
-    let at = lower.find("/subscriptions/")? + "/subscriptions/".len();
-    let sub: String = lower[at..].chars().take_while(|c| *c != '/' && *c != '?').collect();
-    (!sub.is_empty()).then_some(sub)
-}
-
-/// The remaining-requests count ARM reports for the subscription on this response, if any.
-fn remaining(h: &reqwest::header::HeaderMap, method: &str) -> Option<u64> {
-    let name = if method == "GET" {
-        "x-ms-ratelimit-remaining-subscription-reads"
-    } else {
-        "x-ms-ratelimit-remaining-subscription-writes"
-    };
-    h.get(name)?.to_str().ok()?.trim().parse().ok()
-}
-
 fn arm_error_parts(body: &[u8]) -> (String, String) {
     let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let e = v.get("error").unwrap_or(&v);
@@ -217,20 +108,6 @@ fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
     at.duration_since(std::time::SystemTime::now()).ok()
 }
 
-/// The HTTP client for Azure calls: [`CONNECT_TIMEOUT`], [`REQUEST_TIMEOUT`], our user agent.
-pub fn http_client() -> reqwest::Result<reqwest::Client> {
-    http_client_with(&Timeouts::default())
-}
-
-/// The HTTP client for Azure calls with the given connect and request timeouts, our user agent.
-pub fn http_client_with(t: &Timeouts) -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .connect_timeout(t.connect)
-        .timeout(t.request)
-        .user_agent(concat!("mpe-approver/", env!("CARGO_PKG_VERSION")))
-        .build()
-}
-
 impl ArmClient {
     pub fn new(
         endpoint: &Url,
@@ -249,89 +126,33 @@ impl ArmClient {
         clock: SharedClock,
         timeouts: Timeouts,
     ) -> anyhow::Result<Self> {
-        let http = http_client_with(&timeouts)?;
         Ok(ArmClient {
-            http,
+            bearer: BearerClient::new("ARM", audience, tokens, timeouts)?,
             endpoint: endpoint.as_str().trim_end_matches('/').to_string(),
-            audience,
-            tokens,
+            throttle: Throttle::new(clock.clone()),
             clock,
-            timeouts,
             calls: AtomicU64::new(0),
-            not_before: Default::default(),
-            turns: Default::default(),
         })
     }
 
     /// Whether calls to `subscription` currently go one at a time (few remaining requests, or a 429).
     pub fn one_at_a_time(&self, subscription: &str) -> bool {
-        self.turns.lock().is_ok_and(|m| matches!(m.get(&subscription.to_ascii_lowercase()), Some(Some(_))))
+        self.throttle.one_at_a_time(subscription)
     }
 
-    /// The subscription's turn, when its calls go one at a time and this task does not hold it already.
-    fn turn_of(&self, subscription: &str) -> Option<Arc<tokio::sync::Mutex<()>>> {
-        if HELD_TURN.try_with(|held| held == subscription).unwrap_or(false) {
-            return None;
-        }
-        // A subscription not heard from yet starts one at a time: its first answer tells how many
-        // requests are left before a burst of concurrent first calls could run into a 429's wait.
-        let mut m = self.turns.lock().ok()?;
-        m.entry(subscription.to_string()).or_insert_with(|| Some(Default::default())).clone()
-    }
-
-    /// Run `work` (one check) as a unit on `subscription`: while the subscription's calls go one at a
-    /// time ([`ArmClient::one_at_a_time`]), it waits for the subscription's turn, at most `wait` (this
-    /// clock's time; `None` when no turn came), and keeps it until it ends, so its calls are not
-    /// interleaved with other checks' calls: a 429 then interrupts one check, not every check of the
-    /// subscription halfway (each of which would start again from its first read).
+    /// Run `work` (one check) as a unit on `subscription`: see [`Throttle::with_turn`].
     pub async fn with_turn<F: std::future::Future>(
         &self,
         subscription: &str,
         wait: Duration,
         work: F,
     ) -> Option<F::Output> {
-        let sub = subscription.to_ascii_lowercase();
-        let Some(turn) = self.turn_of(&sub) else { return Some(work.await) };
-        let guard = tokio::time::timeout(self.clock.real(wait), turn.lock_owned()).await.ok()?;
-        if !self.one_at_a_time(&sub) {
-            // The check before learned that plenty is left: no need to queue behind each other.
-            drop(guard);
-            return Some(work.await);
-        }
-        let out = HELD_TURN.scope(sub, work).await;
-        drop(guard);
-        Some(out)
-    }
-
-    /// Record what ARM said of the subscription's remaining requests: low (or a 429) makes its calls
-    /// go one at a time; plenty (or nothing said) lets them run concurrently again.
-    fn set_low(&self, subscription: &str, low: bool) {
-        if let Ok(mut m) = self.turns.lock() {
-            let turn = m.entry(subscription.to_string()).or_default();
-            if !low {
-                *turn = None;
-            } else if turn.is_none() {
-                *turn = Some(Default::default());
-            }
-        }
+        self.throttle.with_turn(subscription, wait, work).await
     }
 
     /// How much longer ARM asked us to leave `subscription` alone, if it did.
     pub fn throttled_for(&self, subscription: &str) -> Option<Duration> {
-        let until = *self.not_before.lock().ok()?.get(&subscription.to_ascii_lowercase())?;
-        (until - self.clock.now()).to_std().ok().filter(|d| !d.is_zero())
-    }
-
-    /// Leave `subscription` alone for `wait` (the later of this and any earlier hold wins).
-    fn hold(&self, subscription: &str, wait: Duration) {
-        let Ok(d) = chrono::Duration::from_std(wait) else { return };
-        let until = self.clock.now() + d;
-        if let Ok(mut m) = self.not_before.lock() {
-            let e = m.entry(subscription.to_string()).or_insert(until);
-            if *e < until {
-                *e = until;
-            }
-        }
+        self.throttle.throttled_for(subscription)
     }
 
     /// ARM requests made so far (each retry counts).
@@ -396,34 +217,33 @@ impl ArmClient {
         };
         let mut attempt = 0;
         let mut slept = Duration::ZERO;
-        let deadline = tokio::time::Instant::now() + self.timeouts.call;
+        // One deadline for the call and its retries, and one fresh token after a 401 (the cached one may
+        // have expired early or been issued before a change; a second 401 is the answer).
+        let mut call = self.bearer.call(self.bearer.timeouts().call);
         let subscription = subscription_of(path);
         let mut waited_for_hold = false;
-        // A 401 is answered once with a fresh token (the cached one may have expired early or been
-        // issued before a change); a second 401 is the answer.
-        let mut fetch = crate::auth::Fetch::Cached;
         loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let left = call.left();
             if left.is_zero() {
-                return Err(transient(format!("no answer within {} ms", self.timeouts.call.as_millis()), None));
+                return Err(transient(format!("no answer within {} ms", call.limit().as_millis()), None));
             }
             // Few requests left for this subscription: wait for its turn (the call before may be the
             // one ARM throttles; its wait is then seen below).
-            let turn = match subscription.as_deref().and_then(|s| self.turn_of(s)) {
+            let turn = match subscription.as_deref().and_then(|s| self.throttle.turn_of(s)) {
                 Some(t) => match tokio::time::timeout(left, t.lock_owned()).await {
                     // Plenty left after all (the call before said so): go without holding the turn.
                     Ok(_) if subscription.as_deref().is_some_and(|s| !self.one_at_a_time(s)) => None,
                     Ok(g) => Some(g),
                     Err(_) => {
                         return Err(transient(
-                            format!("no turn to call the subscription within {} ms", self.timeouts.call.as_millis()),
+                            format!("no turn to call the subscription within {} ms", call.limit().as_millis()),
                             None,
                         ))
                     }
                 },
                 None => None,
             };
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let left = call.left();
             // ARM asked every client of this subscription to wait: do not call it before that time.
             if let Some((sub, wait)) = subscription.as_deref().and_then(|s| Some((s, self.throttled_for(s)?))) {
                 if wait > MAX_INLINE_THROTTLE_WAIT || self.clock.real(wait) >= left || waited_for_hold {
@@ -440,46 +260,45 @@ impl ArmClient {
                 clock::sleep(self.clock.as_ref(), wait).await;
                 continue;
             }
-            // The token source bounds itself (AzureIdentity); whatever the source, not past the deadline.
-            let token = crate::auth::token_within(self.tokens.as_ref(), &self.audience, left, fetch).await.map_err(
-                |e| match e.refused {
-                    Some(status) => {
-                        ArmError::Identity { method, path: path.to_string(), status, message: e.to_string() }
+            let build = |http: &reqwest::Client| {
+                self.calls.fetch_add(1, Ordering::Relaxed);
+                let mut req = match method {
+                    "PUT" => http.put(url),
+                    _ => http.get(url),
+                };
+                if let Some((b, if_match)) = body {
+                    req = req.json(b);
+                    if let Some(etag) = if_match {
+                        req = req.header(reqwest::header::IF_MATCH, etag);
                     }
-                    None => transient(e.to_string(), None),
-                },
-            )?;
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            self.calls.fetch_add(1, Ordering::Relaxed);
-            let mut req = match method {
-                "PUT" => self.http.put(url),
-                _ => self.http.get(url),
-            }
-            .bearer_auth(token)
-            .timeout(self.timeouts.request.min(left));
-            if let Some((b, if_match)) = body {
-                req = req.json(b);
-                if let Some(etag) = if_match {
-                    req = req.header(reqwest::header::IF_MATCH, etag);
                 }
-            }
+                req
+            };
+            // Every answer, a 401 asked again too, tells how much is left of the subscription's requests.
+            let seen = |resp: &reqwest::Response| {
+                if let Some(sub) = subscription.as_deref() {
+                    let headers = resp.headers();
+                    self.throttle.record(sub, method, resp.status().as_u16(), headers, retry_after(headers));
+                }
+            };
             // A retryable failure: what went wrong and the server's Retry-After, if any.
-            let (failure, ra) = match req.send().await {
-                Err(e) => {
+            let (failure, ra) = match call.send_seen(build, seen).await {
+                // The token source bounds itself (AzureIdentity); whatever the source, not past the deadline.
+                Err(NoAnswer::Auth(e)) => {
+                    return Err(match e.refused {
+                        Some(status) => {
+                            ArmError::Identity { method, path: path.to_string(), status, message: e.to_string() }
+                        }
+                        None => transient(e.to_string(), None),
+                    })
+                }
+                Err(NoAnswer::Transport(e)) => {
                     tracing::warn!(method, path, error = %e, attempt, "ARM request failed");
-                    (e.to_string(), None)
+                    (e, None)
                 }
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let ra = retry_after(resp.headers());
-                    if let Some(sub) = subscription.as_deref() {
-                        if status == 429 {
-                            self.hold(sub, ra.unwrap_or(DEFAULT_THROTTLE));
-                            self.set_low(sub, true);
-                        } else {
-                            self.set_low(sub, remaining(resp.headers(), method).is_some_and(|n| n < LOW_REMAINING));
-                        }
-                    }
                     let bytes = match read_body_capped(resp, MAX_BODY).await {
                         Ok(b) => b,
                         Err(e @ BodyError::TooLarge { .. }) => {
@@ -507,23 +326,17 @@ impl ArmClient {
                             tracing::warn!(method, path, status, code, attempt, "ARM throttled or failed");
                             (format!("HTTP {status} {code}: {msg}"), ra)
                         }
+                        // Among them a 401 to the fresh token too (a PUT refused 401 was not applied, and
+                        // was sent once more with the fresh token).
                         _ => {
                             let (code, message) = arm_error_parts(&bytes);
-                            // ARM refused the token before looking at the request (a PUT was not
-                            // applied): once more with a fresh one.
-                            if status == 401 && fetch == crate::auth::Fetch::Cached {
-                                tracing::warn!(method, path, code, "ARM answered 401; asking for a fresh token");
-                                fetch = crate::auth::Fetch::Fresh;
-                                drop(turn);
-                                continue;
-                            }
                             return Err(ArmError::Refused { method, path: path.into(), status, code, message });
                         }
                     }
                 }
             };
             let wait = ra.unwrap_or(Duration::from_millis(500 << attempt)).min(MAX_RETRY_AFTER);
-            let past_deadline = tokio::time::Instant::now() + self.clock.real(wait) >= deadline;
+            let past_deadline = self.clock.real(wait) >= call.left();
             // A long Retry-After is honoured in full by the caller rescheduling, not by sleeping here.
             let long_wait = ra.is_some_and(|r| r > MAX_INLINE_RETRY_AFTER);
             if attempt >= max_retries || slept + wait > MAX_RETRY_SLEEP || past_deadline || long_wait {
@@ -543,7 +356,7 @@ impl ArmClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::AuthError;
+    use crate::http::AuthError;
 
     struct CountingTokens(std::sync::atomic::AtomicU32);
     #[async_trait::async_trait]

@@ -1,15 +1,17 @@
 //! Entra ID tokens. Production: azure_identity's `ManagedIdentityCredential` when running in Azure
 //! (App Service sets `IDENTITY_ENDPOINT`/`IDENTITY_HEADER`), a developer credential (Azure CLI / azd)
-//! otherwise. Behind a trait so the simulator's in-process demo can hand out its own tokens.
+//! otherwise. [`AzureIdentity`] is a [`TokenSource`] (the trait lives in [`crate::http`], whose
+//! authorised call asks it), so the simulator's in-process demo can hand out its own tokens.
 //!
 //! Bounded like every outbound call: the managed identity's requests go through our own transport
 //! (connect and request timeouts of [`Timeouts`], body read with [`read_body_capped`]), its own retries
 //! are capped ([`identity_retry`]), and each token acquisition is abandoned after [`Timeouts::token`]
 //! (developer tools: [`DEVELOPER_TOKEN_TIMEOUT`]), so a hanging or failing identity endpoint becomes a
-//! prompt error, which ARM reports as transient. Callers also bound any [`TokenSource`] by their own
-//! deadline ([`token_within`]).
+//! prompt error, which ARM reports as transient. The authorised call also bounds any [`TokenSource`] by
+//! the call's deadline ([`crate::http::Call`]).
 
-use crate::arm::{read_body_capped, BodyError, Timeouts};
+use crate::http::{read_body_capped, BodyError, Timeouts};
+pub use crate::http::{AuthError, TokenSource};
 use async_trait::async_trait;
 use azure_core::credentials::TokenCredential;
 use azure_core::http::{AsyncRawResponse, ClientOptions, ExponentialRetryOptions, RetryOptions, Transport};
@@ -25,69 +27,9 @@ pub const DEVELOPER_TOKEN_TIMEOUT: Duration = Duration::from_secs(20);
 /// a failing endpoint costs a few seconds, not the SDK default's minute.
 pub const IDENTITY_MAX_RETRIES: u32 = 2;
 
-#[derive(Debug, thiserror::Error)]
-#[error("could not get a token for {audience}: {message}")]
-pub struct AuthError {
-    pub audience: String,
-    pub message: String,
-    /// The identity endpoint refused the request (HTTP 400, 401 or 403: the identity is not assigned,
-    /// the secret header is wrong, or the identity may not have a token), again after one fresh
-    /// request. Waiting will not help: the check parks with the reason. `None`: a transient failure.
-    pub refused: Option<u16>,
-}
-
-impl AuthError {
-    /// A failure worth retrying later (slow, unreachable or failing endpoint).
-    pub fn transient(audience: &str, message: impl Into<String>) -> Self {
-        AuthError { audience: audience.to_string(), message: message.into(), refused: None }
-    }
-}
-
 /// Identity endpoint answers that no retry fixes: 400 (identity not assigned), 401 (wrong secret
 /// header), 403 (not allowed).
 pub const REFUSED_STATUSES: [u16; 3] = [400, 401, 403];
-
-#[async_trait]
-pub trait TokenSource: Send + Sync {
-    /// A bearer token for `audience` (e.g. `https://management.azure.com`), cached while it is valid.
-    async fn token(&self, audience: &str) -> Result<String, AuthError>;
-
-    /// A token fetched anew, not from any cache (which it then replaces): asked for once when ARM or
-    /// Service Bus refused the cached one with 401 (expired early, revoked, or issued before a role or
-    /// tenant change). A source without a cache need not override it.
-    async fn fresh_token(&self, audience: &str) -> Result<String, AuthError> {
-        self.token(audience).await
-    }
-}
-
-/// Which token a call asks for: the cached one, or (after a 401) a fresh one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fetch {
-    Cached,
-    Fresh,
-}
-
-/// A token from `tokens`, abandoned (as an [`AuthError`]) when it takes longer than `limit`.
-pub async fn token_within(
-    tokens: &dyn TokenSource,
-    audience: &str,
-    limit: Duration,
-    fetch: Fetch,
-) -> Result<String, AuthError> {
-    let get = async {
-        match fetch {
-            Fetch::Cached => tokens.token(audience).await,
-            Fetch::Fresh => tokens.fresh_token(audience).await,
-        }
-    };
-    match tokio::time::timeout(limit, get).await {
-        Ok(r) => r,
-        Err(_) => Err(AuthError::transient(
-            audience,
-            format!("no token within {} ms (identity endpoint too slow or not answering)", limit.as_millis()),
-        )),
-    }
-}
 
 /// The identity client's retry policy: [`IDENTITY_MAX_RETRIES`] retries, 200 ms then 400 ms apart,
 /// never more than 3 s of retrying.
@@ -128,7 +70,7 @@ impl AzureIdentity {
         if in_azure {
             // Each attempt gets at most half the token time, so one hung attempt leaves room for a retry.
             let attempt = Timeouts { request: timeouts.request.min(timeouts.token / 2), ..timeouts };
-            let transport = CappedTransport { http: crate::arm::http_client_with(&attempt)? };
+            let transport = CappedTransport { http: crate::http::client_with(&attempt)? };
             let transport = Transport::new(Arc::new(transport));
             let make: MakeCredential = Box::new(move || {
                 let options = ManagedIdentityCredentialOptions {

@@ -1,7 +1,8 @@
 //! mpe-approver: approves Azure managed private endpoint connections automatically, race-safe.
 //!
 //! See ARCHITECTURE.md for the map. Functional core: [`resource_id`], [`providers`], [`pec`],
-//! [`decision`], [`policy`], [`workitem`], [`logsafe`]. Imperative shell: [`arm`], [`servicebus`], [`auth`], [`functions`],
+//! [`decision`], [`policy`], [`workitem`], [`queue_message`], [`replay`], [`logsafe`]. Imperative
+//! shell: [`http`] (under [`arm`], [`servicebus`] and [`auth`]), [`throttle`], [`functions`],
 //! [`handler`]. With the default `simulator` feature, [`demo`] wires the handler to the local Azure of
 //! the `azure-sim` crate (which knows nothing of this one).
 
@@ -16,12 +17,15 @@ pub mod deploy;
 pub mod eventgrid;
 pub mod functions;
 pub mod handler;
+pub mod http;
 pub mod logsafe;
 pub mod pec;
 pub mod policy;
 pub mod providers;
+pub mod queue_message;
 pub mod replay;
 pub mod resource_id;
 pub mod servicebus;
 pub mod targets;
+pub mod throttle;
 pub mod workitem;

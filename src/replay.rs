@@ -3,7 +3,7 @@
 //! (`handler::queued`) locks, sends, completes and unlocks.
 
 use crate::providers;
-use crate::servicebus::{dead_letter_queue, props, LockedMessage};
+use crate::queue_message::{dead_letter_queue, props, LockedMessage};
 use crate::workitem::{correlation_or_new, Origin, WorkItem};
 use chrono::{DateTime, Utc};
 use serde::Serialize;

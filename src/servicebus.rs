@@ -3,45 +3,18 @@
 //! `POST {endpoint}/{queue}/messages`, `Authorization: Bearer`, `BrokerProperties` (JSON) carrying
 //! `MessageId`, `CorrelationId`, `TimeToLive` and `ScheduledEnqueueTimeUtc` (RFC 1123); every other
 //! header is an application property. Behind [`QueueSender`] so the handler does not care where
-//! messages go.
+//! messages go. The messages themselves are data in [`crate::queue_message`] (re-exported here); the
+//! authorised call (bearer token, one fresh token after a 401) and the body cap are [`crate::http`]'s.
 
-use crate::arm::{read_body_capped, Timeouts};
-use crate::auth::TokenSource;
 use crate::clock::{self, SharedClock};
+use crate::http::{read_body_capped, BearerClient, BodyError, NoAnswer, Timeouts, TokenSource};
+pub use crate::queue_message::{dead_letter_queue, props, LockedMessage, OutgoingMessage};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
-
-/// Application property names we set. They travel as HTTP headers, whose names HTTP clients lower-case
-/// (HTTP/2 requires it), so Service Bus stores them lower-case: name them as they will be read.
-pub mod props {
-    /// Why an item was parked.
-    pub const PARK_REASON: &str = "parkreason";
-    /// Its stable code (`decision::ParkCode`), for filters and replays.
-    pub const PARK_CODE: &str = "parkcode";
-    /// The function that parked it.
-    pub const PARKED_BY: &str = "parkedby";
-    /// When (RFC 3339).
-    pub const PARKED_AT: &str = "parkedat";
-    /// The MPE the message is about.
-    pub const MPE_ID: &str = "mpeid";
-    /// The check number of a work item.
-    pub const ATTEMPT: &str = "attempt";
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct OutgoingMessage {
-    pub body: String,
-    pub message_id: String,
-    pub correlation_id: Option<String>,
-    pub scheduled_enqueue_utc: Option<DateTime<Utc>>,
-    pub time_to_live: Option<Duration>,
-    /// Application properties, sent as HTTP headers; names are lower-case on the wire (see [`props`]).
-    pub properties: Vec<(String, String)>,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
@@ -50,7 +23,7 @@ pub enum SendError {
     #[error("Service Bus send to {queue} failed: {message}")]
     Transport { queue: String, message: String },
     #[error(transparent)]
-    Auth(#[from] crate::auth::AuthError),
+    Auth(#[from] crate::http::AuthError),
 }
 
 #[async_trait]
@@ -67,12 +40,9 @@ pub trait QueueSender: Send + Sync {
 pub const MAX_ERROR_BODY: usize = 64 * 1024;
 
 pub struct RestSender {
-    http: reqwest::Client,
+    bearer: BearerClient,
     endpoint: Url,
-    audience: String,
-    tokens: Arc<dyn TokenSource>,
     clock: SharedClock,
-    timeouts: Timeouts,
 }
 
 impl RestSender {
@@ -93,8 +63,7 @@ impl RestSender {
         clock: SharedClock,
         timeouts: Timeouts,
     ) -> anyhow::Result<Self> {
-        let http = crate::arm::http_client_with(&timeouts)?;
-        Ok(RestSender { http, endpoint, audience, tokens, clock, timeouts })
+        Ok(RestSender { bearer: BearerClient::new("Service Bus", audience, tokens, timeouts)?, endpoint, clock })
     }
 
     fn url(&self, queue: &str) -> String {
@@ -128,48 +97,6 @@ fn property_name_ok(n: &str) -> bool {
     !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
-/// Why an authorised request got no answer.
-enum NoAnswer {
-    Auth(crate::auth::AuthError),
-    Transport(String),
-}
-
-impl RestSender {
-    /// One request built by `build` (given the bearer token), within `limit`. A 401 (an expired or
-    /// revoked token, or a token issued before a role was assigned) is asked once more with a fresh
-    /// token; the second answer is returned whatever it is.
-    async fn authorised(
-        &self,
-        limit: Duration,
-        build: impl Fn(&str) -> reqwest::RequestBuilder,
-    ) -> Result<reqwest::Response, NoAnswer> {
-        use crate::auth::Fetch;
-        let deadline = tokio::time::Instant::now() + limit;
-        let mut fetch = Fetch::Cached;
-        loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            if left.is_zero() {
-                return Err(NoAnswer::Transport(format!("no answer within {} ms", limit.as_millis())));
-            }
-            let token = crate::auth::token_within(self.tokens.as_ref(), &self.audience, left, fetch)
-                .await
-                .map_err(NoAnswer::Auth)?;
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let r = build(&token)
-                .timeout(self.timeouts.request.min(left))
-                .send()
-                .await
-                .map_err(|e| NoAnswer::Transport(e.to_string()))?;
-            if r.status().as_u16() == 401 && fetch == Fetch::Cached {
-                tracing::warn!(url = %r.url().path(), "Service Bus answered 401; asking for a fresh token");
-                fetch = Fetch::Fresh;
-                continue;
-            }
-            return Ok(r);
-        }
-    }
-}
-
 impl SendError {
     /// Service Bus refused the message for good: 401 (also to a fresh token: the identity lacks Azure
     /// Service Bus Data Sender), 400, 404/410 (no such queue), 413. Retrying will not help. 403 is not
@@ -185,7 +112,7 @@ impl QueueSender for RestSender {
         let url = self.url(queue);
         let bp = broker_properties(&msg);
         let mut last = None;
-        let deadline = tokio::time::Instant::now() + self.timeouts.call;
+        let deadline = tokio::time::Instant::now() + self.bearer.timeouts().call;
         for attempt in 0..3u32 {
             if attempt > 0 {
                 let wait = Duration::from_millis(250 << attempt);
@@ -198,13 +125,9 @@ impl QueueSender for RestSender {
             if left.is_zero() {
                 break;
             }
-            let build = |token: &str| {
-                let mut req = self
-                    .http
-                    .post(&url)
-                    .bearer_auth(token)
-                    .header("Content-Type", "application/json")
-                    .header("BrokerProperties", &bp);
+            let build = |http: &reqwest::Client| {
+                let mut req =
+                    http.post(&url).header("Content-Type", "application/json").header("BrokerProperties", &bp);
                 for (k, v) in &msg.properties {
                     if property_name_ok(k) {
                         req = req.header(k.as_str(), property_value(v));
@@ -212,7 +135,8 @@ impl QueueSender for RestSender {
                 }
                 req.body(msg.body.clone())
             };
-            match self.authorised(left, build).await {
+            // Each attempt is a call of its own, with its own fresh token after a 401.
+            match self.bearer.call(left).send(build).await {
                 Ok(r) if r.status().is_success() => return Ok(()),
                 Ok(r) => {
                     let status = r.status().as_u16();
@@ -232,37 +156,12 @@ impl QueueSender for RestSender {
         }
         Err(last.unwrap_or_else(|| SendError::Transport {
             queue: queue.to_string(),
-            message: format!("no answer within {} ms", self.timeouts.call.as_millis()),
+            message: format!("no answer within {} ms", self.bearer.timeouts().call.as_millis()),
         }))
     }
 
     fn as_receiver(&self) -> Option<&dyn QueueReceiver> {
         Some(self)
-    }
-}
-
-/// A message received with **peek-lock**: it stays in its queue, invisible to others, until it is
-/// completed (removed), unlocked (visible again at once) or its lock expires (visible again then).
-/// Every lock counts as a delivery.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LockedMessage {
-    /// The queue path it came from: `<queue>` or `<queue>/$DeadLetterQueue`.
-    pub queue: String,
-    pub body: String,
-    pub message_id: String,
-    pub lock_token: String,
-    pub sequence_number: Option<u64>,
-    pub delivery_count: u32,
-    pub enqueued_at: Option<DateTime<Utc>>,
-    pub locked_until: Option<DateTime<Utc>>,
-    pub correlation_id: Option<String>,
-    /// Application properties: header names lower-cased, JSON-string values unquoted.
-    pub properties: BTreeMap<String, String>,
-}
-
-impl LockedMessage {
-    pub fn property(&self, name: &str) -> Option<&str> {
-        self.properties.get(&name.to_ascii_lowercase()).map(String::as_str)
     }
 }
 
@@ -300,7 +199,7 @@ pub enum ReceiveError {
     #[error("Service Bus peek-lock on {}: message {:?} has a body over the {cap}-byte receive cap", .locked.queue, .locked.message_id)]
     TooLarge { locked: Box<LockedMessage>, cap: usize },
     #[error(transparent)]
-    Auth(#[from] crate::auth::AuthError),
+    Auth(#[from] crate::http::AuthError),
 }
 
 /// Peek-lock receive and settlement. Behind a trait so the replay can be tested without a bus.
@@ -310,11 +209,6 @@ pub trait QueueReceiver: Send + Sync {
     /// when none is available.
     async fn lock_next(&self, queue: &str) -> Result<Option<LockedMessage>, ReceiveError>;
     async fn settle(&self, msg: &LockedMessage, how: Settle) -> Result<(), ReceiveError>;
-}
-
-/// The dead-letter sub-queue of `queue`.
-pub fn dead_letter_queue(queue: &str) -> String {
-    format!("{queue}/$DeadLetterQueue")
 }
 
 /// Headers of a received message that are the protocol's, not application properties.
@@ -409,9 +303,9 @@ impl QueueReceiver for RestSender {
             message: e.to_string(),
         };
         let r = self
-            .authorised(self.timeouts.call, |token| {
-                self.http.post(&url).bearer_auth(token).header("Content-Length", "0")
-            })
+            .bearer
+            .call(self.bearer.timeouts().call)
+            .send(|http| http.post(&url).header("Content-Length", "0"))
             .await
             .map_err(|e| match e {
                 NoAnswer::Auth(e) => ReceiveError::Auth(e),
@@ -427,7 +321,7 @@ impl QueueReceiver for RestSender {
                     .map_err(|message| ReceiveError::Malformed { op: OP, queue: queue.to_string(), message })?;
                 match read_body_capped(r, MAX_RECEIVED_BODY).await {
                     Ok(body) => msg.body = String::from_utf8_lossy(&body).into_owned(),
-                    Err(crate::arm::BodyError::TooLarge { cap, .. }) => {
+                    Err(BodyError::TooLarge { cap, .. }) => {
                         return Err(ReceiveError::TooLarge { locked: Box::new(msg), cap })
                     }
                     Err(e) => return Err(transport(&e)),
@@ -443,15 +337,15 @@ impl QueueReceiver for RestSender {
     async fn settle(&self, msg: &LockedMessage, how: Settle) -> Result<(), ReceiveError> {
         let op = how.verb();
         let url = self.settle_url(msg);
-        let build = |token: &str| {
+        let build = |http: &reqwest::Client| {
             let req = match how {
-                Settle::Complete => self.http.delete(&url),
-                Settle::Unlock => self.http.put(&url),
-                Settle::Renew => self.http.post(&url),
+                Settle::Complete => http.delete(&url),
+                Settle::Unlock => http.put(&url),
+                Settle::Renew => http.post(&url),
             };
-            req.bearer_auth(token).header("Content-Length", "0")
+            req.header("Content-Length", "0")
         };
-        let r = self.authorised(self.timeouts.call, build).await.map_err(|e| match e {
+        let r = self.bearer.call(self.bearer.timeouts().call).send(build).await.map_err(|e| match e {
             NoAnswer::Auth(e) => ReceiveError::Auth(e),
             NoAnswer::Transport(message) => ReceiveError::Transport { op, queue: msg.queue.clone(), message },
         })?;

@@ -85,3 +85,42 @@ fn only_the_demo_and_the_cli_name_the_simulator() {
         "src/lib.rs must gate `demo` on the feature"
     );
 }
+
+/// The crate paths (`crate::name`) a source file names outside comments.
+fn crate_paths(file: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(Path::new(ROOT).join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let mut names = Vec::new();
+    for line in text.lines().filter(|l| !l.trim_start().starts_with("//")) {
+        for (at, _) in line.match_indices("crate::") {
+            let name: String =
+                line[at + "crate::".len()..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            names.push(name);
+        }
+    }
+    names
+}
+
+/// The Azure clients point one way: `http` (timeouts, capped bodies, the authorised call) is under ARM,
+/// Service Bus and identity and imports none of them; ARM and Service Bus do not import each other;
+/// the throttling turns and the message types import no client; `replay`, pure, imports no client.
+#[test]
+fn the_http_plumbing_points_one_way() {
+    let forbidden: &[(&str, &[&str])] = &[
+        ("src/http.rs", &["arm", "servicebus", "auth", "throttle", "handler"]),
+        ("src/auth.rs", &["arm", "servicebus", "handler"]),
+        ("src/arm.rs", &["servicebus", "auth", "handler"]),
+        ("src/servicebus.rs", &["arm", "auth", "throttle", "handler"]),
+        ("src/throttle.rs", &["arm", "servicebus", "http", "auth", "handler"]),
+        ("src/queue_message.rs", &["arm", "servicebus", "http", "auth", "handler"]),
+        ("src/replay.rs", &["arm", "servicebus", "http", "auth", "handler"]),
+    ];
+    let mut offenders = Vec::new();
+    for (file, never) in forbidden {
+        for name in crate_paths(file) {
+            if never.contains(&name.as_str()) {
+                offenders.push(format!("{file} names crate::{name}"));
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "imports against the layering:\n{}", offenders.join("\n"));
+}

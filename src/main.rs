@@ -97,7 +97,8 @@ enum Command {
     Check {
         /// The MPE's resource id.
         mpe_id: String,
-        /// Approve when the decision is to approve (otherwise a dry run).
+        /// Approve when the decision is to approve (otherwise a dry run); writes the audit line and
+        /// the outcome event on stderr, as the function does.
         #[arg(long)]
         approve: bool,
         /// Print the result as JSON.

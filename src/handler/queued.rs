@@ -281,11 +281,6 @@ fn order_key(key: &str) -> u64 {
     h ^ (h >> 31)
 }
 
-/// At most 200 characters of an outside string, for a message (which quotes it with `{:?}`).
-fn shown(s: &str) -> String {
-    s.chars().take(200).collect()
-}
-
 /// A top-level parent to walk: its scope, its MPE type and its id.
 struct Parent {
     position: u64,
@@ -410,7 +405,9 @@ impl Walk<'_> {
             match ResourceId::parse(raw) {
                 Ok(pid) if scope.contains(&pid) => out.push(pid),
                 Ok(_) => {}
-                Err(_) => self.run.incomplete.push(format!("a list answered an id that is not one: {:?}", shown(raw))),
+                Err(_) => {
+                    self.run.incomplete.push(format!("a list answered an id that is not one: {}", q_max(raw, 200)))
+                }
             }
         }
         out

@@ -22,9 +22,10 @@ mod common;
 
 use azure_sim::{write_success_event, MpeSpec, SimOptions, Throttle};
 use common::in_group;
-use mpe_approver::decision::{decide, Observation, Progress, Schedule};
+use mpe_approver::decision::{decide, Action, MpeRead, PecList, Progress, Rules, Schedule, Seen};
 use mpe_approver::demo::Harness;
 use mpe_approver::pec::{Pec, PecStatus};
+use mpe_approver::policy::{AllowList, Policy, Tags};
 use mpe_approver::providers::{MpeStatus, MpeView};
 use mpe_approver::resource_id::ResourceId;
 use std::sync::Arc;
@@ -57,17 +58,36 @@ fn bench_decide() {
             etag: None,
         })
         .collect();
-    let schedule = Schedule::default();
+    let (schedule, policy, any) = (Schedule::default(), Policy::default(), AllowList::default());
+    let rules = Rules {
+        schedule: &schedule,
+        policy: &policy,
+        sources: &any,
+        targets: &any,
+        customer_subscriptions: vec![],
+        dry_run: false,
+    };
+    let mut seen = Seen {
+        mpe_id: view.id.clone(),
+        first_seen: now,
+        approving: None,
+        progress: Progress { attempt: 0, elapsed: Duration::from_secs(10), now },
+        seed: 0,
+        delivery: 1,
+        mpe: Some(MpeRead::Found(Box::new(view))),
+        approving_pec: None,
+        pecs: Some(PecList::All(pecs)),
+        tags: Some(Tags::default()),
+        approval: None,
+        failure: None,
+    };
     let n = 200_000u32;
     let start = Instant::now();
     let mut approvals = 0;
     for i in 0..n {
-        let obs =
-            Observation::Mpe { view: &view, endpoint_name: "pe-7", pecs: Some(&pecs), customer_subscriptions: &[] };
-        if matches!(
-            decide(obs, Progress { attempt: i % 50, elapsed: Duration::from_secs(10), now }, &schedule, i as u64),
-            mpe_approver::decision::Decision::Approve { .. }
-        ) {
+        seen.progress.attempt = i % 50;
+        seen.seed = i as u64;
+        if matches!(decide(&seen, &rules), Action::Approve(_)) {
             approvals += 1;
         }
     }

@@ -85,8 +85,10 @@ pub struct ArmClient {
     throttle: Throttle,
 }
 
-/// The longest `Retry-After` slept inside a call; a longer one returns at once with the wait.
-pub const MAX_INLINE_RETRY_AFTER: Duration = Duration::from_secs(2);
+/// The longest `Retry-After` slept inside a call; a longer one returns at once with the wait. The
+/// same as the longest wait a redelivery honours: a check fails for redelivery within it, and is
+/// scheduled for later beyond it.
+pub const MAX_INLINE_RETRY_AFTER: Duration = crate::decision::REDELIVER_WITHIN;
 fn arm_error_parts(body: &[u8]) -> (String, String) {
     let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let e = v.get("error").unwrap_or(&v);
@@ -141,12 +143,11 @@ impl ArmClient {
     }
 
     /// Run `work` (one check) as a unit on `subscription`: see [`Throttle::with_turn`].
-    pub async fn with_turn<F: std::future::Future>(
-        &self,
-        subscription: &str,
-        wait: Duration,
-        work: F,
-    ) -> Option<F::Output> {
+    pub async fn with_turn<F, W>(&self, subscription: &str, wait: Duration, work: W) -> F::Output
+    where
+        W: FnOnce(bool) -> F,
+        F: std::future::Future,
+    {
         self.throttle.with_turn(subscription, wait, work).await
     }
 

@@ -1,9 +1,10 @@
 //! Configuration from the environment (Functions app settings). These names are a public contract;
 //! docs/configuration.md documents each. Invalid configuration fails at start with a message naming the setting.
 
-use crate::decision::{parse_duration, Schedule};
+pub use crate::policy::AllowList;
 use crate::policy::Policy;
 use crate::resource_id::{ListScope, ResourceId};
+use crate::schedule::{parse_duration, Schedule};
 use std::time::Duration;
 use url::Url;
 
@@ -59,37 +60,6 @@ pub struct Budgets {
 
 /// The host's `functionTimeout` (host.json); every budget must stay below it.
 pub const FUNCTION_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// A case-insensitive list of subscription ids, named after its setting; empty allows all.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct AllowList {
-    setting: &'static str,
-    ids: Vec<String>,
-}
-
-impl AllowList {
-    pub fn parse(setting: &'static str, s: &str) -> Result<AllowList, String> {
-        let mut v = Vec::new();
-        for p in s.split([',', ';', ' ']).map(str::trim).filter(|p| !p.is_empty()) {
-            if !p.chars().all(|c| c.is_ascii_hexdigit() || c == '-') || p.len() != 36 {
-                return Err(format!("{p:?} is not a subscription id (a GUID)"));
-            }
-            v.push(p.to_ascii_lowercase());
-        }
-        Ok(AllowList { setting, ids: v })
-    }
-    /// The subscription ids listed (lower-case).
-    pub fn ids(&self) -> &[String] {
-        &self.ids
-    }
-    pub fn permits(&self, subscription: &str) -> bool {
-        self.ids.is_empty() || self.ids.iter().any(|s| s.eq_ignore_ascii_case(subscription))
-    }
-    /// Why `subscription` is refused, naming the setting; `None` when it is allowed.
-    pub fn refusal(&self, subscription: &str) -> Option<String> {
-        (!self.permits(subscription)).then(|| format!("subscription {subscription} is not in {}", self.setting))
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {setting}: {reason}")]

@@ -1,28 +1,26 @@
-//! The functional core: given what we observed of an MPE and its target's PECs, what now?
+//! The functional core: given what one check has seen of an MPE and its target, what now?
 //!
-//! No I/O here. The Service Bus function reads the MPE and asks [`decide_mpe`]; when that asks for the
-//! target, it reads the whole PEC list and asks [`decide_target`]; then it acts on the [`Verdict`] or
-//! approves. [`decide`] composes the two steps for the table-driven test that walks every MPE state ×
-//! PEC state.
+//! No I/O here. A check is one loop in the shell (`handler/pass.rs`): [`decide`] looks at what the check
+//! has [`Seen`] and answers one [`Action`]: read something more ([`Need`]), approve this PEC
+//! ([`Approve`]), or finish ([`Ending`]: a [`Verdict`] and what the audit says of it). The shell does what
+//! it says, records what came back ([`Observed`]: a read, what the approving protocol reported, or a
+//! [`Failure`]) and asks again. Every rule of a check is here: which PEC ([`crate::evidence`]), whether
+//! the policy allows it, what a PEC changed under us means, when to look again
+//! ([`crate::schedule`]), what a failure means.
 
-use crate::pec::{self, Marked, Pec, PecStatus};
-use crate::providers::{MpeStatus, MpeView};
+pub use crate::evidence::{candidates, endpoint_subscription, evidence, message_matches, Evidence};
+pub use crate::schedule::{parse_duration, Schedule, ScheduleError};
+
+use crate::evidence::{self as matching, Match};
+use crate::pec::{self, Pec, PecStatus};
+use crate::policy::{AllowList, Policy, Tags};
+use crate::providers::{self, MpeStatus, MpeView};
 use crate::resource_id::ResourceId;
+use crate::targets;
+use crate::workitem::{WorkItem, WorkItemError, MAX_ATTEMPT};
 use chrono::{DateTime, Utc};
 use std::fmt;
 use std::time::Duration;
-
-/// What we saw.
-#[derive(Debug, Clone, Copy)]
-pub enum Observation<'a> {
-    /// The MPE is gone (ARM answered 404).
-    MpeGone,
-    /// The MPE; `pecs` is `None` until the target has been read, and then the complete list.
-    /// `customer_subscriptions` are the subscriptions the approver's configuration names (watched,
-    /// target, policy rules; the MPE's and the target's are added here): a managed private endpoint
-    /// lives in a Microsoft-managed subscription, so a private endpoint in one of these is never the MPE's.
-    Mpe { view: &'a MpeView, endpoint_name: &'a str, pecs: Option<&'a [Pec]>, customer_subscriptions: &'a [String] },
-}
 
 /// Where the work item stands in time.
 #[derive(Debug, Clone, Copy)]
@@ -35,58 +33,40 @@ pub struct Progress {
     pub now: DateTime<Utc>,
 }
 
-/// How far ahead of our clock a time from Azure or a work item may be and still be believed.
-pub const CLOCK_SKEW: Duration = Duration::from_secs(300);
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
-    /// Read the target's PECs and decide again.
-    ReadTarget,
-    /// Approve this PEC (index into the observed list).
-    Approve {
-        pec: usize,
-    },
-    CheckAgain {
-        after: Duration,
-        reason: String,
-    },
-    Done(Outcome),
-    /// Cannot or must not proceed automatically: send to the parking queue for a human.
-    Park {
-        reason: ParkReason,
-    },
-}
-
-/// A decision that ends a check: what the shell does with the work item.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    CheckAgain { after: Duration, reason: String },
-    Done(Outcome),
-    Park { reason: ParkReason },
-}
-
-impl From<Verdict> for Decision {
-    fn from(v: Verdict) -> Decision {
-        match v {
-            Verdict::CheckAgain { after, reason } => Decision::CheckAgain { after, reason },
-            Verdict::Done(o) => Decision::Done(o),
-            Verdict::Park { reason } => Decision::Park { reason },
-        }
+impl Progress {
+    /// Where `item` stands at `now`.
+    pub fn of(item: &WorkItem, now: DateTime<Utc>) -> Progress {
+        Progress { attempt: item.attempt, elapsed: (now - item.first_seen).to_std().unwrap_or(Duration::ZERO), now }
     }
 }
 
-/// What the MPE alone decides: the target must be read, or the check ends.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MpeNext {
-    ReadTarget,
-    Final(Verdict),
-}
+/// How far ahead of our clock a time from Azure or a work item may be and still be believed.
+pub const CLOCK_SKEW: Duration = Duration::from_secs(300);
+/// Deliveries of one message that may end in a redelivery (Service Bus redelivers each at once) before
+/// a transient failure is answered with a scheduled check instead.
+pub const IMMEDIATE_DELIVERIES: u64 = 3;
+/// The delay of that scheduled check, at least.
+pub const TRANSIENT_BACKOFF: Duration = Duration::from_secs(30);
+/// The longest wait a server may ask for and still be honoured by a redelivery; a longer one schedules
+/// the check for then.
+pub const REDELIVER_WITHIN: Duration = Duration::from_secs(2);
+/// How long to wait before reading a 404 MPE again (a read replica may lag the write that announced it).
+pub const NOT_FOUND_CONFIRM_DELAY: Duration = Duration::from_secs(3);
+/// The Tags API (`Tags - Get At Scope`, `{scope}/providers/Microsoft.Resources/tags/default`): one
+/// api-version for every target type.
+pub const TAGS_API_VERSION: &str = "2021-04-01";
 
-/// What the target's complete PEC list decides: approve this PEC (index into the list), or the check ends.
+/// How a check ends: what the shell does with the work item.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TargetNext {
-    Approve { pec: usize },
-    Final(Verdict),
+pub enum Verdict {
+    /// Queue the next check `after` from now.
+    CheckAgain { after: Duration, reason: String },
+    /// The chain ends.
+    Done(Outcome),
+    /// Cannot or must not proceed automatically: the parking queue, for a human.
+    Park { reason: ParkReason },
+    /// Transient trouble: fail the invocation so Service Bus delivers the message again.
+    Redeliver { reason: String },
 }
 
 /// Why a work item was parked: a stable code (the `parkcode` message property, the audit event, the
@@ -247,126 +227,461 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// When to check again: `steps` of (interval, count), then `then` forever, and a give-up time.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Schedule {
-    pub steps: Vec<(Duration, u32)>,
-    pub then: Duration,
-    pub give_up_after: Duration,
-    /// Fraction of each delay added or removed at random-looking but deterministic points (0.0–0.5).
-    pub jitter: f64,
+/// The rules a check decides by: the configuration's part of every decision.
+#[derive(Debug, Clone)]
+pub struct Rules<'a> {
+    pub schedule: &'a Schedule,
+    pub policy: &'a Policy,
+    /// `MPE_SOURCE_SUBSCRIPTIONS`.
+    pub sources: &'a AllowList,
+    /// `MPE_TARGET_SUBSCRIPTIONS`.
+    pub targets: &'a AllowList,
+    /// The subscriptions the configuration names (watched, target, policy rules): a private endpoint in
+    /// one of them, or in the MPE's or the target's, is a customer's, never a managed one.
+    pub customer_subscriptions: Vec<String>,
+    /// `MPE_DRY_RUN`: decide, but approve nothing.
+    pub dry_run: bool,
 }
 
-impl Default for Schedule {
-    /// 2 s for the first 30 s, 3 s up to 90 s, 10 s up to 5.5 min, then every 30 s; give up after 2 h.
-    /// Stream Analytics to Storage is ready in ~5 s, to IoT Hub in 30–90 s; Data Explorer takes minutes.
-    fn default() -> Self {
-        Schedule {
-            steps: vec![(Duration::from_secs(2), 15), (Duration::from_secs(3), 20), (Duration::from_secs(10), 24)],
-            then: Duration::from_secs(30),
-            give_up_after: Duration::from_secs(2 * 3600),
-            jitter: 0.1,
+/// What one check has seen so far. The shell fills it in as [`decide`] asks ([`Seen::record`]).
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub mpe_id: ResourceId,
+    /// When the MPE's chain began (the work item's `firstSeen`).
+    pub first_seen: DateTime<Utc>,
+    /// The PEC whose approval the chain's last check sent and did not see confirmed (the work item's
+    /// `approving`): this check reads it first.
+    pub approving: Option<String>,
+    pub progress: Progress,
+    /// The work item's seed for the schedule's jitter.
+    pub seed: u64,
+    /// This delivery of the work item's message (1 for the first).
+    pub delivery: u64,
+    pub mpe: Option<MpeRead>,
+    /// The `approving` PEC as read (`Some(None)`: it is gone).
+    pub approving_pec: Option<Option<Pec>>,
+    pub pecs: Option<PecList>,
+    pub tags: Option<Tags>,
+    pub approval: Option<Approval>,
+    /// A read or write that failed: the check ends on it.
+    pub failure: Option<Failure>,
+}
+
+/// The MPE as read.
+#[derive(Debug, Clone)]
+pub enum MpeRead {
+    Found(Box<MpeView>),
+    /// ARM answered 404 this many times.
+    Missing {
+        reads: u32,
+    },
+}
+
+/// The target's private endpoint connections as read.
+#[derive(Debug, Clone)]
+pub enum PecList {
+    /// The complete list.
+    All(Vec<Pec>),
+    /// The target does not exist.
+    TargetMissing,
+    /// A `nextLink` was left after this many pages, the most a check reads.
+    TooLong { pages: usize },
+}
+
+/// A read or write that did not succeed, in the core's terms (the clients' errors map to it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// Worth trying again: throttling, server errors, network, tokens, a check out of time. The wait the
+    /// server asked for, when it did.
+    Transient { why: String, retry_after: Option<Duration> },
+    /// The approver's identity may not do this (403; 401 also to a fresh token; no token).
+    Forbidden(String),
+    /// Refused for good (400 and the like).
+    Refused(String),
+    /// An answer that cannot be read.
+    Unreadable(String),
+}
+
+/// What the approving protocol reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Approval {
+    /// Read right before the PUT, the PEC was not the chosen pending one any more: no longer Pending,
+    /// or from another private endpoint. Nothing was written.
+    Changed(Pec),
+    /// The PEC was gone before the PUT.
+    Vanished,
+    /// ARM did not apply the PUT (409, 412, 404) or its answer could not be read: why.
+    NotApplied(String),
+    /// ARM accepted the PUT with this HTTP status; `last` is the PEC as seen last after it (the PUT's
+    /// answer or a read to confirm), when readable.
+    Sent { status: u16, last: Option<Pec> },
+}
+
+/// Something the shell saw, for [`Seen::record`].
+#[derive(Debug, Clone)]
+pub enum Observed {
+    /// The MPE (`None`: ARM answered 404).
+    Mpe(Option<MpeView>),
+    /// The PEC being confirmed (`None`: gone).
+    ApprovingPec(Option<Pec>),
+    Pecs(PecList),
+    Tags(Tags),
+    Approval(Approval),
+    Failed(Failure),
+}
+
+/// What to read next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Need {
+    /// The MPE, `after` this long (a 404 is read twice).
+    Mpe { api_version: &'static str, after: Duration },
+    /// The PEC whose approval the last check sent.
+    Pec { id: ResourceId, api_version: &'static str },
+    /// Every page of the target's PEC list, from `path`.
+    Pecs { target: ResourceId, path: String, api_version: &'static str },
+    /// The target's tags.
+    Tags { target: ResourceId },
+}
+
+/// Approve this PEC: re-read it, PUT it back Approved with our marker appended to its description
+/// ([`pec::approved_description`] of `mpe_id` and `incarnation`), `If-Match` its ETag, confirm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approve {
+    pub pec_id: ResourceId,
+    /// The private endpoint the chosen PEC names: the PEC read before the PUT must name it too.
+    pub endpoint_id: Option<String>,
+    pub api_version: &'static str,
+    pub mpe_id: ResourceId,
+    pub incarnation: Option<String>,
+}
+
+/// What the audit event says about the PEC a decision concerns (empty until a PEC is chosen).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct About {
+    pub pec_id: Option<String>,
+    pub private_endpoint_id: Option<String>,
+    pub evidence: Option<Evidence>,
+    /// The policy rule or tag that allowed the approval.
+    pub allowed_by: Option<String>,
+    /// The PEC whose approval was sent and not confirmed yet: the next check confirms it.
+    pub approving: Option<String>,
+}
+
+/// How a check ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ending {
+    pub verdict: Verdict,
+    pub about: About,
+}
+
+impl Ending {
+    /// Park with `code` and `text`, about no PEC.
+    pub fn park(code: ParkCode, text: impl Into<String>) -> Ending {
+        Ending { verdict: Verdict::Park { reason: ParkReason::new(code, text) }, about: About::default() }
+    }
+}
+
+/// The one answer of [`decide`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Read(Need),
+    Approve(Approve),
+    Finish(Ending),
+}
+
+impl Seen {
+    /// Nothing seen yet of `item`'s MPE, at `now`, on this `delivery` of its message.
+    pub fn new(item: &WorkItem, now: DateTime<Utc>, delivery: u64) -> Seen {
+        Seen {
+            mpe_id: item.mpe_id.clone(),
+            first_seen: item.first_seen,
+            approving: item.approving.clone(),
+            progress: Progress::of(item, now),
+            seed: item.seed(),
+            delivery,
+            mpe: None,
+            approving_pec: None,
+            pecs: None,
+            tags: None,
+            approval: None,
+            failure: None,
+        }
+    }
+
+    /// Add what the shell saw.
+    pub fn record(&mut self, observed: Observed) {
+        match observed {
+            Observed::Mpe(Some(view)) => self.mpe = Some(MpeRead::Found(Box::new(view))),
+            Observed::Mpe(None) => {
+                let reads = match self.mpe {
+                    Some(MpeRead::Missing { reads }) => reads + 1,
+                    _ => 1,
+                };
+                self.mpe = Some(MpeRead::Missing { reads })
+            }
+            Observed::ApprovingPec(p) => self.approving_pec = Some(p),
+            Observed::Pecs(list) => self.pecs = Some(list),
+            Observed::Tags(tags) => self.tags = Some(tags),
+            Observed::Approval(a) => self.approval = Some(a),
+            Observed::Failed(f) => self.failure = Some(f),
         }
     }
 }
 
-#[derive(Debug, thiserror::Error, PartialEq)]
-#[error("invalid schedule {input:?}: {reason} (expected e.g. \"2s*15,3s*20,10s*24,30s\")")]
-pub struct ScheduleError {
-    pub input: String,
-    pub reason: String,
+/// What now, given what the check has seen. Pure: the same `seen` always gives the same answer.
+pub fn decide(seen: &Seen, rules: &Rules<'_>) -> Action {
+    let mut about = About::default();
+    match next(seen, rules, &mut about) {
+        Next::Read(need) => Action::Read(need),
+        Next::Approve(a) => Action::Approve(a),
+        Next::Then(verdict) => {
+            if !matches!(verdict, Verdict::CheckAgain { .. }) {
+                about.approving = None;
+            }
+            Action::Finish(Ending { verdict, about })
+        }
+    }
 }
 
-/// Parse `5s`, `1500ms`, `2m`, `1h`.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit() && c != '.')?);
-    let n: f64 = num.parse().ok()?;
-    if !n.is_finite() || n < 0.0 {
-        return None;
-    }
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" | "min" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return None,
+enum Next {
+    Read(Need),
+    Approve(Approve),
+    Then(Verdict),
+}
+
+fn park(code: ParkCode, text: impl Into<String>) -> Next {
+    Next::Then(Verdict::Park { reason: ParkReason::new(code, text) })
+}
+
+fn done(outcome: Outcome) -> Next {
+    Next::Then(Verdict::Done(outcome))
+}
+
+fn next(seen: &Seen, rules: &Rules<'_>, about: &mut About) -> Next {
+    let (progress, schedule, seed) = (seen.progress, rules.schedule, seen.seed);
+    // What the check needs next, unless the read or write that would give it failed.
+    let need = |n: Need| match &seen.failure {
+        Some(f) => Next::Then(after_failure(f, seen, schedule)),
+        None => Next::Read(n),
     };
-    if secs > 30.0 * 24.0 * 3600.0 {
-        return None;
+    // A work item the approver did not send (its chain would never give up) is not acted on.
+    if let Some(e) = implausible(seen.first_seen, progress.attempt, progress.now) {
+        return park(ParkCode::InvalidInput, format!("implausible work item: {e}"));
     }
-    Some(Duration::from_secs_f64(secs))
-}
+    let Some(provider) = providers::for_id(&seen.mpe_id) else {
+        return park(ParkCode::UnsupportedMpeType, format!("unsupported MPE type {}", seen.mpe_id.resource_type()));
+    };
+    if let Some(why) = rules.sources.refusal(seen.mpe_id.subscription()) {
+        return park(ParkCode::SourceNotAllowed, why);
+    }
+    let api_version = provider.api_version();
+    let view = match &seen.mpe {
+        None => return need(Need::Mpe { api_version, after: Duration::ZERO }),
+        // ARM's reads may lag its writes right after the MPE's write event: a 404 is read again.
+        Some(MpeRead::Missing { reads: 1 }) => return need(Need::Mpe { api_version, after: NOT_FOUND_CONFIRM_DELAY }),
+        Some(MpeRead::Missing { .. }) => return done(Outcome::Deleted),
+        Some(MpeRead::Found(view)) => view,
+    };
+    let new = is_new(view, progress.now, schedule);
+    let not_new = || not_new(view, progress.now, schedule);
+    let again =
+        |reason: String| Next::Then(retry_later(reason, &view.raw_status, Duration::ZERO, progress, schedule, seed));
+    let endpoint_name = provider.endpoint_name(&seen.mpe_id);
 
-impl Schedule {
-    /// Parse `"2s*15,3s*20,10s*24,30s"`: each `interval*count`, the last entry without a count repeats.
-    pub fn parse_steps(input: &str) -> Result<(Vec<(Duration, u32)>, Duration), ScheduleError> {
-        let e = |reason: &str| ScheduleError { input: input.to_string(), reason: reason.to_string() };
-        let parts: Vec<&str> = input.split(',').map(str::trim).collect();
-        let (last, rest) = parts.split_last().ok_or_else(|| e("empty"))?;
-        let mut steps = Vec::new();
-        for p in rest {
-            let (d, n) = p.split_once('*').ok_or_else(|| e("every entry but the last needs *count"))?;
-            let d = parse_duration(d).ok_or_else(|| e("bad interval"))?;
-            let n: u32 = n.trim().parse().map_err(|_| e("bad count"))?;
-            if d.is_zero() || n == 0 {
-                return Err(e("intervals and counts must be positive"));
+    // The approval the chain's last check sent: once the PEC reads decided, the chain ends on it.
+    // Gone, or Pending again (the approval did not take): decided afresh below.
+    if let Some(raw) = &seen.approving {
+        let pec_id = match ResourceId::parse(raw) {
+            Ok(id) if view.target.contains(&id) => id,
+            _ => {
+                return park(
+                    ParkCode::InvalidInput,
+                    format!("the work item's approving PEC {raw:?} is not under the MPE's target {}", view.target),
+                )
             }
-            steps.push((d, n));
-        }
-        if last.contains('*') {
-            return Err(e("the last entry repeats forever and takes no count"));
-        }
-        let then = parse_duration(last).ok_or_else(|| e("bad final interval"))?;
-        if then.is_zero() {
-            return Err(e("intervals must be positive"));
-        }
-        Ok((steps, then))
-    }
-
-    /// The nominal delay before check number `attempt + 1`.
-    pub fn interval(&self, attempt: u32) -> Duration {
-        let mut left = attempt;
-        for (d, n) in &self.steps {
-            if left < *n {
-                return *d;
+        };
+        if let Some(tt) = targets::lookup(&view.target) {
+            match &seen.approving_pec {
+                None => return need(Need::Pec { id: pec_id, api_version: tt.api_version }),
+                Some(Some(p)) if p.status != PecStatus::Pending => {
+                    about.concerns(view, &endpoint_name, p);
+                    return after_approval(p, view, true, about, again);
+                }
+                Some(_) => {}
             }
-            left -= n;
         }
-        self.then
     }
 
-    /// The delay with jitter; `seed` makes it deterministic per work item and attempt.
-    pub fn delay(&self, attempt: u32, seed: u64) -> Duration {
-        let base = self.interval(attempt);
-        let j = self.jitter.clamp(0.0, 0.5);
-        // splitmix64 of the seed → a fraction in [-1, 1)
-        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15).wrapping_add(attempt as u64);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        let frac = (z >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0;
-        base.mul_f64(1.0 + j * frac)
+    match &view.status {
+        MpeStatus::Approved => return done(Outcome::AlreadyApproved),
+        MpeStatus::Rejected => return done(Outcome::Rejected),
+        MpeStatus::Disconnected => return done(Outcome::Disconnected),
+        MpeStatus::Failed(why) => return done(Outcome::Failed(why.clone())),
+        MpeStatus::Deleting => return done(Outcome::Deleted),
+        MpeStatus::Provisioning(s) => return again(format!("service still provisioning ({s})")),
+        MpeStatus::Unknown(s) => return again(format!("unknown MPE state ({s}); not treated as pending")),
+        MpeStatus::AwaitingApproval | MpeStatus::ProvisionedCheckTarget => {}
     }
-}
 
-/// Decide the next step. Pure: the same observation always gives the same answer. The composition of
-/// [`decide_mpe`] and [`decide_target`], which the shell calls one after the other.
-pub fn decide(obs: Observation<'_>, progress: Progress, schedule: &Schedule, seed: u64) -> Decision {
-    let (view, endpoint_name, pecs, subs) = match obs {
-        Observation::MpeGone => return Decision::Done(Outcome::Deleted),
-        Observation::Mpe { view, endpoint_name, pecs, customer_subscriptions } => {
-            (view, endpoint_name, pecs, customer_subscriptions)
+    let Some(tt) = targets::lookup(&view.target) else {
+        return park(
+            ParkCode::UnsupportedTargetType,
+            format!("unsupported target type {}", view.target.resource_type()),
+        );
+    };
+    if let Some(why) = rules.targets.refusal(view.target.subscription()) {
+        return park(ParkCode::TargetNotAllowed, format!("target {why}"));
+    }
+    let pecs = match &seen.pecs {
+        None => {
+            let path =
+                if tt.list { format!("{}/privateEndpointConnections", view.target) } else { view.target.to_string() };
+            return need(Need::Pecs { target: view.target.clone(), path, api_version: tt.api_version });
+        }
+        Some(PecList::TargetMissing) => {
+            return park(ParkCode::TargetMissing, format!("target {} does not exist", view.target))
+        }
+        Some(PecList::TooLong { pages }) => {
+            return park(
+                ParkCode::PagingLimit,
+                format!(
+                    "target {} lists more than {pages} pages of private endpoint connections (the limit read); \
+                     not deciding on a partial list",
+                    view.target
+                ),
+            )
+        }
+        Some(PecList::All(pecs)) => pecs,
+    };
+    let chosen = match matching::choose(view, &endpoint_name, pecs, &rules.customer_subscriptions) {
+        Match::Approve(_) if view.status == MpeStatus::ProvisionedCheckTarget && !new => {
+            return Next::Then(Verdict::Park { reason: not_new() })
+        }
+        Match::Approve(i) => &pecs[i],
+        Match::Wait(reason) => return again(reason),
+        Match::Ended(outcome) => return done(outcome),
+        Match::Park(reason) => return Next::Then(Verdict::Park { reason }),
+    };
+    about.concerns(view, &endpoint_name, chosen);
+
+    // The policy: MPE_ALLOW's rules and the target's own tags (a deny tag refuses whatever else says).
+    // The tags are read only now, when the decision is about to approve.
+    let tags = match &seen.tags {
+        None => return need(Need::Tags { target: view.target.clone() }),
+        Some(tags) => tags,
+    };
+    match rules.policy.evaluate(&seen.mpe_id, &view.target, tags) {
+        Ok(allowed) => about.allowed_by = Some(allowed.to_string()),
+        Err(why) => return park(ParkCode::PolicyRefused, why),
+    }
+    let pec_id = match ResourceId::parse(&chosen.id) {
+        Ok(id) if view.target.contains(&id) => id,
+        _ => {
+            return park(
+                ParkCode::UnreadableResponse,
+                format!("PEC id {} is not under the target {}", crate::logsafe::q(&chosen.id), view.target),
+            )
         }
     };
-    match (decide_mpe(Some(view), progress, schedule, seed), pecs) {
-        (MpeNext::Final(v), _) => v.into(),
-        (MpeNext::ReadTarget, None) => Decision::ReadTarget,
-        (MpeNext::ReadTarget, Some(pecs)) => {
-            match decide_target(view, endpoint_name, pecs, subs, progress, schedule, seed) {
-                TargetNext::Approve { pec } => Decision::Approve { pec },
-                TargetNext::Final(v) => v.into(),
-            }
+    if rules.dry_run {
+        return done(Outcome::DryRun { pec_id: pec_id.to_string() });
+    }
+    let Some(report) = &seen.approval else {
+        return match &seen.failure {
+            Some(f) => Next::Then(after_failure(f, seen, schedule)),
+            None => Next::Approve(Approve {
+                pec_id,
+                endpoint_id: chosen.endpoint_id.clone(),
+                api_version: tt.api_version,
+                mpe_id: seen.mpe_id.clone(),
+                incarnation: view.incarnation(),
+            }),
+        };
+    };
+    match report {
+        Approval::Changed(p) if !same_endpoint(p, chosen) => {
+            again(format!("PEC {pec_id} now names another private endpoint ({:?})", p.endpoint_id))
+        }
+        Approval::Changed(p) => after_approval(p, view, false, about, again),
+        Approval::Vanished => again("PEC vanished before approval".into()),
+        Approval::NotApplied(why) => again(why.clone()),
+        Approval::Sent { last: Some(p), .. } if pec::approval_settled(p) => done(Outcome::Approved),
+        Approval::Sent { last: Some(p), .. } if p.status == PecStatus::Rejected => done(Outcome::Rejected),
+        Approval::Sent { last: Some(p), .. } if p.status == PecStatus::Disconnected => done(Outcome::Disconnected),
+        Approval::Sent { status, .. } => {
+            about.approving = Some(pec_id.to_string());
+            again(format!("approval of {pec_id} accepted (HTTP {status}), not confirmed yet"))
+        }
+    }
+}
+
+impl About {
+    /// The decision concerns PEC `p`.
+    fn concerns(&mut self, view: &MpeView, endpoint_name: &str, p: &Pec) {
+        self.pec_id = Some(p.id.clone());
+        self.private_endpoint_id = p.endpoint_id.clone();
+        self.evidence = Some(evidence(view, endpoint_name, p));
+    }
+}
+
+fn same_endpoint(a: &Pec, b: &Pec) -> bool {
+    match (&a.endpoint_id, &b.endpoint_id) {
+        (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+        _ => false,
+    }
+}
+
+/// A PEC we approved, or were about to, read not Pending: `confirming` when our approval was sent (by
+/// the chain's last check), not when the PEC changed before our PUT.
+fn after_approval(
+    p: &Pec,
+    view: &MpeView,
+    confirming: bool,
+    about: &mut About,
+    again: impl Fn(String) -> Next,
+) -> Next {
+    let ours = pec::carries_marker(p, &view.id);
+    match &p.status {
+        PecStatus::Approved if ours && (!confirming || pec::approval_settled(p)) => done(Outcome::Approved),
+        PecStatus::Approved if !ours => done(Outcome::AlreadyApproved),
+        PecStatus::Rejected => done(Outcome::Rejected),
+        PecStatus::Disconnected => done(Outcome::Disconnected),
+        status if confirming => {
+            about.approving = Some(p.id.clone());
+            again(format!("approval of {} sent, not confirmed yet ({status:?})", p.id))
+        }
+        status => again(format!("PEC changed before approval (now {status:?})")),
+    }
+}
+
+/// A failed read or write ends the check: transient trouble is delivered again (the first deliveries,
+/// when the server asked for no longer wait than a redelivery takes) or checked again later; anything
+/// waiting cannot fix parks.
+fn after_failure(f: &Failure, seen: &Seen, schedule: &Schedule) -> Verdict {
+    match f {
+        Failure::Transient { why, retry_after }
+            if seen.delivery < IMMEDIATE_DELIVERIES && retry_after.is_none_or(|w| w <= REDELIVER_WITHIN) =>
+        {
+            Verdict::Redeliver { reason: why.clone() }
+        }
+        // A longer wait than a redelivery: honour it in full by scheduling the check for then. From the
+        // third delivery on (Service Bus redelivers at once; a longer outage would burn the delivery
+        // count and dead-letter healthy work), the same check is scheduled later instead.
+        Failure::Transient { why, retry_after } => {
+            let floor = if seen.delivery < IMMEDIATE_DELIVERIES { Duration::ZERO } else { TRANSIENT_BACKOFF };
+            retry_later(
+                format!("transient failure: delivery {}: {why}", seen.delivery),
+                "unknown",
+                floor.max(retry_after.unwrap_or_default()),
+                seen.progress,
+                schedule,
+                seen.seed,
+            )
+        }
+        Failure::Forbidden(why) => Verdict::Park { reason: ParkReason::new(ParkCode::Forbidden, why.clone()) },
+        Failure::Refused(why) => Verdict::Park { reason: ParkReason::new(ParkCode::ArmRefused, why.clone()) },
+        Failure::Unreadable(why) => {
+            Verdict::Park { reason: ParkReason::new(ParkCode::UnreadableResponse, why.clone()) }
         }
     }
 }
@@ -389,6 +704,16 @@ pub fn worth_checking(view: &MpeView, now: DateTime<Utc>, schedule: &Schedule) -
     }
 }
 
+/// Why a well-formed work item is not one the approver sent: a first-seen time ahead of `now` (its
+/// chain would never give up) or more checks than a chain ever takes.
+pub fn implausible(first_seen: DateTime<Utc>, attempt: u32, now: DateTime<Utc>) -> Option<WorkItemError> {
+    let skew = chrono::Duration::from_std(CLOCK_SKEW).unwrap_or_default();
+    if first_seen > now + skew {
+        return Some(WorkItemError::FirstSeenAhead(first_seen));
+    }
+    (attempt > MAX_ATTEMPT).then_some(WorkItemError::Attempt(attempt))
+}
+
 /// Whether the MPE was created (ARM's `systemData.createdAt`) within the schedule's give-up time of
 /// `now`: the time its own chain of checks runs. Unknown creation times are not new.
 pub fn is_new(view: &MpeView, now: DateTime<Utc>, schedule: &Schedule) -> bool {
@@ -396,47 +721,6 @@ pub fn is_new(view: &MpeView, now: DateTime<Utc>, schedule: &Schedule) -> bool {
         Ok(age) => age <= schedule.give_up_after,
         Err(_) => (c - now).to_std().is_ok_and(|ahead| ahead <= CLOCK_SKEW),
     })
-}
-
-/// Step one, on the MPE alone (`None`: ARM says it does not exist).
-pub fn decide_mpe(view: Option<&MpeView>, progress: Progress, schedule: &Schedule, seed: u64) -> MpeNext {
-    let Some(view) = view else {
-        return MpeNext::Final(Verdict::Done(Outcome::Deleted));
-    };
-    let again = |reason: String| {
-        MpeNext::Final(retry_later(reason, &view.raw_status, Duration::ZERO, progress, schedule, seed))
-    };
-    match &view.status {
-        MpeStatus::Approved => MpeNext::Final(Verdict::Done(Outcome::AlreadyApproved)),
-        MpeStatus::Rejected => MpeNext::Final(Verdict::Done(Outcome::Rejected)),
-        MpeStatus::Disconnected => MpeNext::Final(Verdict::Done(Outcome::Disconnected)),
-        MpeStatus::Failed(why) => MpeNext::Final(Verdict::Done(Outcome::Failed(why.clone()))),
-        MpeStatus::Deleting => MpeNext::Final(Verdict::Done(Outcome::Deleted)),
-        MpeStatus::Provisioning(s) => again(format!("service still provisioning ({s})")),
-        MpeStatus::Unknown(s) => again(format!("unknown MPE state ({s}); not treated as pending")),
-        MpeStatus::AwaitingApproval | MpeStatus::ProvisionedCheckTarget => MpeNext::ReadTarget,
-    }
-}
-
-/// Step two, once [`decide_mpe`] asked for the target: on its complete PEC list. `customer_subscriptions`
-/// as in [`Observation::Mpe`].
-pub fn decide_target(
-    view: &MpeView,
-    endpoint_name: &str,
-    pecs: &[Pec],
-    customer_subscriptions: &[String],
-    progress: Progress,
-    schedule: &Schedule,
-    seed: u64,
-) -> TargetNext {
-    let again = |reason: String| retry_later(reason, &view.raw_status, Duration::ZERO, progress, schedule, seed);
-    let new = is_new(view, progress.now, schedule);
-    match decide_on_pecs(view, endpoint_name, pecs, customer_subscriptions, again) {
-        TargetNext::Approve { .. } if view.status == MpeStatus::ProvisionedCheckTarget && !new => {
-            TargetNext::Final(Verdict::Park { reason: not_new(view, progress.now, schedule) })
-        }
-        next => next,
-    }
 }
 
 /// Why an MPE whose connection only the target shows is not approved now: it cannot be shown to be new.
@@ -458,24 +742,6 @@ fn not_new(view: &MpeView, now: DateTime<Utc>, schedule: &Schedule) -> ParkReaso
              create the MPE again"
         ),
     )
-}
-
-/// Check again by the schedule for a reason the shell found (a PEC changed under us, a 409/412), or
-/// park once that would pass the give-up time.
-pub fn check_later(reason: String, progress: Progress, schedule: &Schedule, seed: u64) -> Verdict {
-    retry_later(reason, "unknown", Duration::ZERO, progress, schedule, seed)
-}
-
-/// After repeated transient failures (ARM, tokens, sends): check again no sooner than `min_delay`, or park
-/// once the give-up time would pass, by the same rule as any other "check again".
-pub fn after_transient_failure(
-    why: &str,
-    min_delay: Duration,
-    progress: Progress,
-    schedule: &Schedule,
-    seed: u64,
-) -> Verdict {
-    retry_later(format!("transient failure: {why}"), "unknown", min_delay, progress, schedule, seed)
 }
 
 /// The schedule's next interval (at least `min_delay`), or `Park` once that would pass the give-up time.
@@ -501,222 +767,4 @@ fn retry_later(
         };
     }
     Verdict::CheckAgain { after, reason }
-}
-
-/// PECs that could belong to this MPE: under the MPE's target, private endpoint named as the service
-/// names it (whole last segment, case-insensitive), and of the same group id where the PEC says one.
-pub fn candidates(view: &MpeView, endpoint_name: &str, pecs: &[Pec]) -> Vec<usize> {
-    pecs.iter()
-        .enumerate()
-        .filter(|(_, p)| {
-            // Cheap tests first; the id parse (the proof the PEC lies under our target) only for name matches.
-            let named = p.endpoint_name().is_some_and(|n| n.eq_ignore_ascii_case(endpoint_name));
-            let group_ok = match (&view.group_id, p.group_ids.is_empty()) {
-                (Some(g), false) => p.group_ids.iter().any(|pg| pg.eq_ignore_ascii_case(g)),
-                _ => true,
-            };
-            named && group_ok && ResourceId::parse(&p.id).map(|id| view.target.contains(&id)).unwrap_or(false)
-        })
-        .map(|(i, _)| i)
-        .collect()
-}
-
-/// The subscription of a PEC's private endpoint (`/subscriptions/<id>/...`), if its id says one.
-pub fn endpoint_subscription(p: &Pec) -> Option<&str> {
-    let mut parts = p.endpoint_id.as_deref()?.split('/').filter(|s| !s.is_empty());
-    parts.next().filter(|s| s.eq_ignore_ascii_case("subscriptions"))?;
-    parts.next()
-}
-
-/// A private endpoint in a subscription the approver knows as a customer's (or with no readable
-/// subscription) is never a managed private endpoint.
-fn in_customer_subscription(p: &Pec, view: &MpeView, customer_subscriptions: &[String]) -> bool {
-    match endpoint_subscription(p) {
-        None => true,
-        Some(s) => {
-            s.eq_ignore_ascii_case(view.id.subscription())
-                || s.eq_ignore_ascii_case(view.target.subscription())
-                || customer_subscriptions.iter().any(|c| c.eq_ignore_ascii_case(s))
-        }
-    }
-}
-
-/// Does the PEC's description hold the MPE's request message? Only a non-empty message is evidence;
-/// `None` when the MPE has none. The target shows the message as the description while Pending, and
-/// our approval appends to it (see [`crate::pec::approved_description`]).
-pub fn message_matches(view: &MpeView, p: &Pec) -> Option<bool> {
-    let msg = view.request_message.as_deref().map(str::trim).filter(|m| !m.is_empty())?;
-    Some(p.description.as_deref().map(str::trim).is_some_and(|d| d == msg))
-}
-
-/// Among several candidates, those whose description is the MPE's (non-empty) request message.
-fn by_request_message(view: &MpeView, pecs: &[Pec], idx: &[usize]) -> Vec<usize> {
-    idx.iter().copied().filter(|&i| message_matches(view, &pecs[i]) == Some(true)).collect()
-}
-
-fn ambiguous(pecs: &[Pec], idx: &[usize], why: &str) -> TargetNext {
-    let ids: Vec<&str> = idx.iter().map(|&i| pecs[i].id.as_str()).collect();
-    TargetNext::Final(Verdict::Park {
-        reason: ParkReason::new(
-            ParkCode::Ambiguous,
-            format!("ambiguous: {} PECs could belong to this MPE ({why}): {}", ids.len(), ids.join(", ")),
-        ),
-    })
-}
-
-fn decide_on_pecs(
-    view: &MpeView,
-    endpoint_name: &str,
-    pecs: &[Pec],
-    customer_subscriptions: &[String],
-    again: impl Fn(String) -> Verdict,
-) -> TargetNext {
-    let approve = |pec: usize| TargetNext::Approve { pec };
-    let again = |reason: String| TargetNext::Final(again(reason));
-    let named = candidates(view, endpoint_name, pecs);
-    let cands: Vec<usize> =
-        named.iter().copied().filter(|&i| !in_customer_subscription(&pecs[i], view, customer_subscriptions)).collect();
-    if cands.is_empty() {
-        let why = if named.is_empty() {
-            format!("no PEC from private endpoint {endpoint_name:?} at the target yet")
-        } else {
-            format!(
-                "no PEC from private endpoint {endpoint_name:?} at the target yet ({} from a customer subscription ignored)",
-                named.len()
-            )
-        };
-        return again(why);
-    }
-    let pending: Vec<usize> = cands.iter().copied().filter(|&i| pecs[i].status == PecStatus::Pending).collect();
-    if view.status == MpeStatus::AwaitingApproval {
-        // The service says our connection is not approved yet, so an approved or rejected candidate is
-        // not ours (or the service will catch up): only pending candidates count.
-        return match pending.len() {
-            0 => again("matching PEC not pending at the target yet".into()),
-            1 => approve(pending[0]),
-            _ => match by_request_message(view, pecs, &pending).as_slice() {
-                [one] => approve(*one),
-                _ => ambiguous(pecs, &pending, "same private endpoint name, request message does not single one out"),
-            },
-        };
-    }
-    // ProvisionedCheckTarget (Data Explorer): the MPE does not report its connection, the target decides,
-    // once per incarnation of the MPE. A PEC we approved for an earlier MPE of this name is a leftover.
-    let inc = view.incarnation();
-    let marked = |i: usize| pec::marked(&pecs[i], &view.id, inc.as_deref());
-    let cands: Vec<usize> = cands.into_iter().filter(|&i| marked(i) != Marked::EarlierIncarnation).collect();
-    if cands.is_empty() {
-        return again(format!(
-            "no PEC from private endpoint {endpoint_name:?} at the target yet (only leftovers of an earlier MPE of this name)"
-        ));
-    }
-    let pending: Vec<usize> = cands.iter().copied().filter(|&i| pecs[i].status == PecStatus::Pending).collect();
-    let ours: Vec<usize> = cands.iter().copied().filter(|&i| marked(i) == Marked::ThisIncarnation).collect();
-    // A PEC we approved for this MPE means done: no other candidate is ever considered.
-    if ours.iter().any(|&i| pecs[i].status == PecStatus::Approved) {
-        return TargetNext::Final(Verdict::Done(Outcome::AlreadyApproved));
-    }
-    // One we approved and someone disconnected or rejected since: this MPE had its approval.
-    if let Some(&o) = ours.first() {
-        if let Some(&p) = pending.iter().find(|i| !ours.contains(i)) {
-            return TargetNext::Final(Verdict::Park {
-                reason: ParkReason::new(
-                    ParkCode::NotNew,
-                    format!(
-                        "the PEC approved for this MPE ({}) is now {:?}; another PEC with its name is pending ({}): \
-                         not approved, one approval per MPE (create the MPE again for a new connection)",
-                        pecs[o].id, pecs[o].status, pecs[p].id
-                    ),
-                ),
-            });
-        }
-        // Someone approved another candidate by hand: their decision, the chain ends.
-        if cands.iter().any(|&i| !ours.contains(&i) && pecs[i].status == PecStatus::Approved) {
-            return TargetNext::Final(Verdict::Done(Outcome::AlreadyApproved));
-        }
-        return TargetNext::Final(status_outcome(&pecs[o].status, &again));
-    }
-    match (cands.as_slice(), pending.as_slice()) {
-        ([one], [_]) => match message_matches(view, &pecs[*one]) {
-            Some(false) => TargetNext::Final(Verdict::Park {
-                reason: ParkReason::new(
-                    ParkCode::EvidenceMismatch,
-                    format!(
-                        "the only candidate PEC {} does not carry the MPE's request message {:?} (its description is {:?}); not approved",
-                        pecs[*one].id,
-                        view.request_message.as_deref().unwrap_or_default(),
-                        pecs[*one].description.as_deref().unwrap_or_default()
-                    ),
-                ),
-            }),
-            _ => approve(*one),
-        },
-        ([one], []) => TargetNext::Final(status_outcome(&pecs[*one].status, &again)),
-        (_, []) => match by_request_message(view, pecs, &cands).as_slice() {
-            [one] => TargetNext::Final(status_outcome(&pecs[*one].status, &again)),
-            _ => ambiguous(pecs, &cands, "same private endpoint name, MPE state does not tell them apart"),
-        },
-        (_, _) => {
-            // Beside a pending candidate only leftovers of an earlier endpoint (Disconnected) may sit:
-            // an Approved or Rejected one may be ours, decided by someone, and then the pending one is not.
-            if cands.iter().any(|&i| !matches!(pecs[i].status, PecStatus::Pending | PecStatus::Disconnected)) {
-                return ambiguous(pecs, &cands, "a decided PEC with the MPE's name sits beside a pending one");
-            }
-            match by_request_message(view, pecs, &pending).as_slice() {
-                [one] => approve(*one),
-                _ => ambiguous(pecs, &cands, "same private endpoint name, request message does not single one out"),
-            }
-        }
-    }
-}
-
-fn status_outcome(status: &PecStatus, again: &impl Fn(String) -> TargetNext) -> Verdict {
-    let again = |r: String| match again(r) {
-        TargetNext::Final(v) => v,
-        // `again` only ever schedules or parks; an approval here would be a bug, so park.
-        TargetNext::Approve { .. } => {
-            Verdict::Park { reason: ParkReason::new(ParkCode::Ambiguous, "internal: approval where none was decided") }
-        }
-    };
-    match status {
-        PecStatus::Pending => again("PEC pending".into()),
-        PecStatus::Approved => Verdict::Done(Outcome::AlreadyApproved),
-        PecStatus::Rejected => Verdict::Done(Outcome::Rejected),
-        PecStatus::Disconnected => Verdict::Done(Outcome::Disconnected),
-        PecStatus::Other(s) => again(format!("PEC in unknown state {s:?}")),
-    }
-}
-
-/// What ties a PEC to its MPE, for the audit event: the evidence the decision used.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Evidence {
-    /// The private endpoint's name as the service names it for this MPE.
-    pub name: String,
-    /// `matched`, or `not reported by the target`.
-    pub group: &'static str,
-    /// `matched`, `not checked (...)`, or `no request message`.
-    pub message: &'static str,
-    /// The private endpoint's subscription (never one the configuration names).
-    pub subscription: String,
-}
-
-/// The evidence for an approved candidate (see [`decide`]).
-pub fn evidence(view: &MpeView, endpoint_name: &str, p: &Pec) -> Evidence {
-    let group = match (&view.group_id, p.group_ids.is_empty()) {
-        (Some(_), false) => "matched",
-        _ => "not reported by the target",
-    };
-    let message = match (message_matches(view, p), &view.status) {
-        (Some(true), _) => "matched",
-        (Some(false), MpeStatus::AwaitingApproval) => "not checked (the MPE reports its connection pending)",
-        (Some(false), _) => "mismatch",
-        (None, _) => "no request message",
-    };
-    Evidence {
-        name: endpoint_name.to_string(),
-        group,
-        message,
-        subscription: endpoint_subscription(p).unwrap_or_default().to_string(),
-    }
 }

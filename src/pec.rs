@@ -27,7 +27,7 @@ impl PecStatus {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pec {
     /// The PEC's ARM id as the target reported it.
     pub id: String,

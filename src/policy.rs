@@ -127,6 +127,37 @@ impl Default for Policy {
     }
 }
 
+/// A case-insensitive list of subscription ids, named after its setting; empty allows all.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AllowList {
+    setting: &'static str,
+    ids: Vec<String>,
+}
+
+impl AllowList {
+    pub fn parse(setting: &'static str, s: &str) -> Result<AllowList, String> {
+        let mut v = Vec::new();
+        for p in s.split([',', ';', ' ']).map(str::trim).filter(|p| !p.is_empty()) {
+            if !p.chars().all(|c| c.is_ascii_hexdigit() || c == '-') || p.len() != 36 {
+                return Err(format!("{p:?} is not a subscription id (a GUID)"));
+            }
+            v.push(p.to_ascii_lowercase());
+        }
+        Ok(AllowList { setting, ids: v })
+    }
+    /// The subscription ids listed (lower-case).
+    pub fn ids(&self) -> &[String] {
+        &self.ids
+    }
+    pub fn permits(&self, subscription: &str) -> bool {
+        self.ids.is_empty() || self.ids.iter().any(|s| s.eq_ignore_ascii_case(subscription))
+    }
+    /// Why `subscription` is refused, naming the setting; `None` when it is allowed.
+    pub fn refusal(&self, subscription: &str) -> Option<String> {
+        (!self.permits(subscription)).then(|| format!("subscription {subscription} is not in {}", self.setting))
+    }
+}
+
 /// What allowed an approval, for the audit event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Allowed {

@@ -87,26 +87,28 @@ impl Throttle {
 
     /// Run `work` (one check) as a unit on `subscription`: while the subscription's calls go one at a
     /// time ([`Throttle::one_at_a_time`]), it waits for the subscription's turn, at most `wait` (this
-    /// clock's time; `None` when no turn came), and keeps it until it ends, so its calls are not
-    /// interleaved with other checks' calls: a 429 then interrupts one check, not every check of the
-    /// subscription halfway (each of which would start again from its first read).
-    pub async fn with_turn<F: std::future::Future>(
-        &self,
-        subscription: &str,
-        wait: Duration,
-        work: F,
-    ) -> Option<F::Output> {
+    /// clock's time), and keeps it until it ends, so its calls are not interleaved with other checks'
+    /// calls: a 429 then interrupts one check, not every check of the subscription halfway (each of
+    /// which would start again from its first read). `work` is told whether it has its turn: `false`
+    /// when none came within `wait` (it should then make no ARM call).
+    pub async fn with_turn<F, W>(&self, subscription: &str, wait: Duration, work: W) -> F::Output
+    where
+        W: FnOnce(bool) -> F,
+        F: std::future::Future,
+    {
         let sub = subscription.to_ascii_lowercase();
-        let Some(turn) = self.turn_of(&sub) else { return Some(work.await) };
-        let guard = tokio::time::timeout(self.clock.real(wait), turn.lock_owned()).await.ok()?;
+        let Some(turn) = self.turn_of(&sub) else { return work(true).await };
+        let Ok(guard) = tokio::time::timeout(self.clock.real(wait), turn.lock_owned()).await else {
+            return work(false).await;
+        };
         if !self.one_at_a_time(&sub) {
             // The check before learned that plenty is left: no need to queue behind each other.
             drop(guard);
-            return Some(work.await);
+            return work(true).await;
         }
-        let out = HELD_TURN.scope(sub, work).await;
+        let out = HELD_TURN.scope(sub, work(true)).await;
         drop(guard);
-        Some(out)
+        out
     }
 
     /// Record what ARM said of the subscription's remaining requests: low (or a 429) makes its calls

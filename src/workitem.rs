@@ -91,14 +91,10 @@ impl WorkItem {
         WorkItem { attempt: self.attempt.saturating_add(1), approving: None, ..self.clone() }
     }
 
-    /// Why this item, though well-formed, is not one the approver sent: a first-seen time ahead of
-    /// `now` (its chain would never give up) or more checks than a chain ever takes.
+    /// Why this item, though well-formed, is not one the approver sent
+    /// ([`crate::decision::implausible`]); a check parks it.
     pub fn implausible(&self, now: DateTime<Utc>) -> Option<WorkItemError> {
-        let skew = chrono::Duration::from_std(crate::decision::CLOCK_SKEW).unwrap_or_default();
-        if self.first_seen > now + skew {
-            return Some(WorkItemError::FirstSeenAhead(self.first_seen));
-        }
-        (self.attempt > MAX_ATTEMPT).then_some(WorkItemError::Attempt(self.attempt))
+        crate::decision::implausible(self.first_seen, self.attempt, now)
     }
 
     pub fn to_json(&self) -> String {

@@ -6,9 +6,11 @@ mod common;
 
 use common::rid;
 use mpe_approver::decision::{
-    candidates, decide, worth_checking, Decision, Observation, Outcome, ParkCode, Progress, Schedule,
+    candidates, decide, worth_checking, Action, Ending, MpeRead, Need, Outcome, ParkCode, ParkReason, PecList,
+    Progress, Rules, Schedule, Seen, Verdict, NOT_FOUND_CONFIRM_DELAY,
 };
 use mpe_approver::pec::{Pec, PecStatus};
+use mpe_approver::policy::{AllowList, Policy, Tags};
 use mpe_approver::providers::{MpeStatus, MpeView};
 use mpe_approver::resource_id::ResourceId;
 use std::time::Duration;
@@ -149,13 +151,66 @@ fn early() -> Progress {
     Progress { attempt: 3, elapsed: Duration::from_secs(10), now: now() }
 }
 
-fn run(v: &MpeView, pecs: Option<&[Pec]>, progress: Progress) -> Decision {
-    decide(
-        Observation::Mpe { view: v, endpoint_name: EP, pecs, customer_subscriptions: &[] },
+/// What [`decide`] answers for an MPE read as `v` (its id names the private endpoint), with `pecs` read
+/// or not, the target untagged and the default policy.
+#[derive(Debug, Clone, PartialEq)]
+enum Decision {
+    ReadTarget,
+    Approve { pec: usize },
+    CheckAgain { after: Duration, reason: String },
+    Done(Outcome),
+    Park { reason: ParkReason },
+}
+
+/// What a check has seen of an MPE read as `v`, with `pecs` read or not and the target untagged.
+fn seen(v: &MpeView, pecs: Option<&[Pec]>, progress: Progress, seed: u64) -> Seen {
+    Seen {
+        mpe_id: v.id.clone(),
+        first_seen: progress.now,
+        approving: None,
         progress,
-        &Schedule::default(),
-        SEED,
-    )
+        seed,
+        delivery: 1,
+        mpe: Some(MpeRead::Found(Box::new(v.clone()))),
+        approving_pec: None,
+        pecs: pecs.map(|p| PecList::All(p.to_vec())),
+        tags: Some(Tags::default()),
+        approval: None,
+        failure: None,
+    }
+}
+
+/// [`decide`] under the default schedule and policy.
+fn answer(seen: &Seen) -> Action {
+    let (schedule, policy, any) = (Schedule::default(), Policy::default(), AllowList::default());
+    let rules = Rules {
+        schedule: &schedule,
+        policy: &policy,
+        sources: &any,
+        targets: &any,
+        customer_subscriptions: vec![],
+        dry_run: false,
+    };
+    decide(seen, &rules)
+}
+
+fn decide_on(v: &MpeView, pecs: Option<&[Pec]>, progress: Progress, seed: u64) -> Decision {
+    match answer(&seen(v, pecs, progress, seed)) {
+        Action::Read(Need::Pecs { .. }) => Decision::ReadTarget,
+        Action::Approve(a) => Decision::Approve {
+            pec: pecs.and_then(|p| p.iter().position(|x| x.id == a.pec_id.as_str())).expect("approved a listed PEC"),
+        },
+        Action::Finish(Ending { verdict: Verdict::CheckAgain { after, reason }, .. }) => {
+            Decision::CheckAgain { after, reason }
+        }
+        Action::Finish(Ending { verdict: Verdict::Done(o), .. }) => Decision::Done(o),
+        Action::Finish(Ending { verdict: Verdict::Park { reason }, .. }) => Decision::Park { reason },
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+fn run(v: &MpeView, pecs: Option<&[Pec]>, progress: Progress) -> Decision {
+    decide_on(v, pecs, progress, SEED)
 }
 
 fn matches(d: &Decision, want: &Want) -> bool {
@@ -289,8 +344,16 @@ fn endpoint_name_comparison_is_whole_segment_case_insensitive() {
 
 #[test]
 fn mpe_gone_is_deleted() {
-    let d = decide(Observation::MpeGone, early(), &Schedule::default(), SEED);
-    assert_eq!(d, Decision::Done(Outcome::Deleted));
+    // A 404 is read again a moment later (ARM's reads may lag its writes); a second 404 ends the chain.
+    let mut s = seen(&view(MpeStatus::AwaitingApproval), None, early(), SEED);
+    s.mpe = Some(MpeRead::Missing { reads: 1 });
+    assert!(
+        matches!(answer(&s), Action::Read(Need::Mpe { after, .. }) if after == NOT_FOUND_CONFIRM_DELAY),
+        "{:?}",
+        answer(&s)
+    );
+    s.mpe = Some(MpeRead::Missing { reads: 2 });
+    assert!(matches!(answer(&s), Action::Finish(Ending { verdict: Verdict::Done(Outcome::Deleted), .. })));
 }
 
 #[test]
@@ -302,38 +365,20 @@ fn gives_up_near_give_up_after() {
     {
         let v = view(status.clone());
         let late = Progress { attempt: 500, elapsed: s.give_up_after - Duration::from_secs(1), now: now() };
-        let d = decide(
-            Observation::Mpe { view: &v, endpoint_name: EP, pecs: Some(&pending_nothing), customer_subscriptions: &[] },
-            late,
-            &s,
-            SEED,
-        );
+        let d = decide_on(&v, Some(&pending_nothing), late, SEED);
         let Decision::Park { reason } = d else { panic!("{status:?}: {d:?}") };
         assert!(reason.starts_with("gave up after 7199s and 501 checks"), "{reason}");
         assert!(reason.contains(&v.raw_status), "{reason}");
         // with time to spare it checks again
         let ok = Progress { attempt: 500, elapsed: s.give_up_after - Duration::from_secs(60), now: now() };
-        let d = decide(
-            Observation::Mpe { view: &v, endpoint_name: EP, pecs: Some(&pending_nothing), customer_subscriptions: &[] },
-            ok,
-            &s,
-            SEED,
-        );
+        let d = decide_on(&v, Some(&pending_nothing), ok, SEED);
         assert!(matches!(&d, Decision::CheckAgain { after, .. } if *after == s.delay(500, SEED)), "{d:?}");
     }
     // a pending PEC is approved even at the last moment: giving up concerns waiting only
     let pecs = vec![mine(0, PecStatus::Pending)];
     let v = view(MpeStatus::AwaitingApproval);
     let late = Progress { attempt: 500, elapsed: s.give_up_after + Duration::from_secs(1), now: now() };
-    assert_eq!(
-        decide(
-            Observation::Mpe { view: &v, endpoint_name: EP, pecs: Some(&pecs), customer_subscriptions: &[] },
-            late,
-            &s,
-            SEED
-        ),
-        Decision::Approve { pec: 0 }
-    );
+    assert_eq!(decide_on(&v, Some(&pecs), late, SEED), Decision::Approve { pec: 0 });
 }
 
 // ---------------------------------------------------------------- schedule
@@ -503,17 +548,11 @@ fn random_observations_keep_the_safety_invariant() {
             now: now(),
         };
         let seed = rng.next();
-        let d = decide(
-            Observation::Mpe {
-                view: &v,
-                endpoint_name: endpoint,
-                pecs: read.then_some(&pecs[..]),
-                customer_subscriptions: &[],
-            },
-            progress,
-            &Schedule::default(),
-            seed,
-        );
+        // The private endpoint is named after the MPE (Data Explorer's rule), in either case.
+        v.id = rid(&format!(
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Kusto/clusters/c/managedPrivateEndpoints/{endpoint}"
+        ));
+        let d = decide_on(&v, read.then_some(&pecs[..]), progress, seed);
         let awaiting = matches!(v.status, MpeStatus::AwaitingApproval | MpeStatus::ProvisionedCheckTarget);
         match &d {
             Decision::Approve { pec: i } => {

@@ -19,7 +19,7 @@ const WRITE_SUCCESS: &str = "Microsoft.Resources.ResourceWriteSuccess";
 
 /// What to do with one event.
 #[derive(Debug, PartialEq)]
-pub(crate) enum Verdict {
+pub(crate) enum EventAction {
     /// `event_id`: the event's id (empty when it has none), the key of the check chain it starts.
     Enqueue {
         mpe_id: ResourceId,
@@ -31,28 +31,28 @@ pub(crate) enum Verdict {
 }
 
 /// Pure: classify one Event Grid event.
-pub(crate) fn classify(raw: &Value, source_refusal: impl Fn(&str) -> Option<String>) -> Verdict {
+pub(crate) fn classify(raw: &Value, source_refusal: impl Fn(&str) -> Option<String>) -> EventAction {
     let event = match Event::from_value(raw) {
         Ok(e) => e,
-        Err(why) => return Verdict::Invalid(why),
+        Err(why) => return EventAction::Invalid(why),
     };
     let event_type = event.event_type.as_str();
     if !event_type.eq_ignore_ascii_case(WRITE_SUCCESS) {
-        return Verdict::Ignore(format!("event type {} is not {WRITE_SUCCESS}", q(event_type)));
+        return EventAction::Ignore(format!("event type {} is not {WRITE_SUCCESS}", q(event_type)));
     }
     let operation = event.operation();
     let Some(provider) = providers::for_operation(operation) else {
-        return Verdict::Ignore(format!("operation {} is not an MPE write", q(operation)));
+        return EventAction::Ignore(format!("operation {} is not an MPE write", q(operation)));
     };
     let Some(uri) = event.resource() else {
-        return Verdict::Invalid(format!("operation {} event without data.resourceUri or subject", q(operation)));
+        return EventAction::Invalid(format!("operation {} event without data.resourceUri or subject", q(operation)));
     };
     let id = match ResourceId::parse(uri) {
         Ok(id) => id,
-        Err(e) => return Verdict::Invalid(e.to_string()),
+        Err(e) => return EventAction::Invalid(e.to_string()),
     };
     if !id.is_type(provider.resource_type()) {
-        return Verdict::Invalid(format!(
+        return EventAction::Invalid(format!(
             "operation {} does not match resource {id} (type {})",
             q(operation),
             id.resource_type()
@@ -60,14 +60,14 @@ pub(crate) fn classify(raw: &Value, source_refusal: impl Fn(&str) -> Option<Stri
     }
     if let Some(subject) = event.subject.as_deref() {
         if ResourceId::parse(subject).map(|s| s != id).unwrap_or(false) {
-            return Verdict::Invalid(format!("subject {} and data.resourceUri {id} disagree", q(subject)));
+            return EventAction::Invalid(format!("subject {} and data.resourceUri {id} disagree", q(subject)));
         }
     }
     if let Some(why) = source_refusal(id.subscription()) {
-        return Verdict::Ignore(why);
+        return EventAction::Ignore(why);
     }
     let correlation_id = correlation_or_new(event.data.correlation_id.as_deref());
-    Verdict::Enqueue { mpe_id: id, correlation_id, event_id: event.id.clone().unwrap_or_default() }
+    EventAction::Enqueue { mpe_id: id, correlation_id, event_id: event.id.clone().unwrap_or_default() }
 }
 
 pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> Reply {
@@ -88,24 +88,13 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
         let span = tracing::info_span!("event", invocation, event_id = %event_id);
         async {
             match classify(&event, |s| app.config.source_subscriptions.refusal(s)) {
-                Verdict::Ignore(why) => reply.resp.log(Level::DEBUG, format!("ignored event {event_id}: {why}")),
-                Verdict::Invalid(why) => {
-                    reply.resp.log(Level::ERROR, format!("invalid event {event_id}: {why}; parking it"));
-                    if let Err(e) = app
-                        .park(
-                            event.to_string(),
-                            &ParkReason::new(ParkCode::InvalidInput, format!("invalid event: {why}")),
-                            None,
-                            None,
-                            super::EVENT_FUNCTION,
-                        )
-                        .await
-                    {
-                        reply.resp.log(Level::ERROR, format!("could not park event {event_id}: {e}"));
-                        reply.fail = true;
-                    }
+                EventAction::Ignore(why) => reply.resp.log(Level::DEBUG, format!("ignored event {event_id}: {why}")),
+                EventAction::Invalid(why) => {
+                    let reason = ParkReason::new(ParkCode::InvalidInput, format!("invalid event: {why}"));
+                    let what = format!("event {event_id}");
+                    app.park_or_fail(&mut reply, &what, event.to_string(), &reason, None, super::EVENT_FUNCTION).await;
                 }
-                Verdict::Enqueue { mpe_id, correlation_id, event_id } => {
+                EventAction::Enqueue { mpe_id, correlation_id, event_id } => {
                     let item = WorkItem::new(mpe_id, app.clock.now(), correlation_id, Origin::EventGrid)
                         .with_event_chain(&event_id);
                     let span = tracing::info_span!("mpe", mpe_id = %item.mpe_id, correlation_id = %item.correlation_id);
@@ -121,30 +110,20 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
                             // Refused for good (a missing role, no such queue): parked with the reason,
                             // as retrying the event would be refused again.
                             Err(e) if e.is_refused() => {
-                                reply.resp.log(
-                                    Level::ERROR,
-                                    format!(
-                                        "mpe={} the work queue refused the first check: {e}; parking it",
-                                        item.mpe_id
-                                    ),
-                                );
                                 let reason = ParkReason::new(
                                     ParkCode::QueueRefused,
                                     format!("the first check could not be queued: {e}"),
                                 );
-                                let parked = app
-                                    .park(
-                                        item.to_json(),
-                                        &reason,
-                                        Some(item.mpe_id.as_str()),
-                                        Some(&item.correlation_id),
-                                        super::EVENT_FUNCTION,
-                                    )
-                                    .await;
-                                if let Err(e) = parked {
-                                    reply.resp.log(Level::ERROR, format!("mpe={} could not park it: {e}", item.mpe_id));
-                                    reply.fail = true;
-                                }
+                                let what = format!("mpe={} first check", item.mpe_id);
+                                app.park_or_fail(
+                                    &mut reply,
+                                    &what,
+                                    item.to_json(),
+                                    &reason,
+                                    Some(&item),
+                                    super::EVENT_FUNCTION,
+                                )
+                                .await;
                             }
                             Err(e) => {
                                 reply.resp.log(Level::ERROR, format!("mpe={} could not enqueue: {e}", item.mpe_id));
@@ -178,32 +157,35 @@ mod tests {
         let id = "/subscriptions/00000000-0000-0000-0000-000000000001/resourcegroups/rg/providers/Microsoft.StreamAnalytics/clusters/c/privateEndpoints/pe";
         assert!(matches!(
             classify(&ev("Microsoft.StreamAnalytics/clusters/privateEndpoints/write", id), |_| None),
-            Verdict::Enqueue { .. }
+            EventAction::Enqueue { .. }
         ));
         assert!(matches!(
             classify(&ev("MICROSOFT.STREAMANALYTICS/CLUSTERS/PRIVATEENDPOINTS/WRITE", id), |_| None),
-            Verdict::Enqueue { .. }
+            EventAction::Enqueue { .. }
         ));
         assert!(matches!(
             classify(&ev("Microsoft.StreamAnalytics/clusters/privateEndpoints/write", id), |_| Some("refused".into())),
-            Verdict::Ignore(_)
+            EventAction::Ignore(_)
         ));
-        assert!(matches!(classify(&ev("Microsoft.Storage/storageAccounts/write", id), |_| None), Verdict::Ignore(_)));
+        assert!(matches!(
+            classify(&ev("Microsoft.Storage/storageAccounts/write", id), |_| None),
+            EventAction::Ignore(_)
+        ));
         assert!(matches!(
             classify(&ev("Microsoft.StreamAnalytics/clusters/privateEndpoints/write", "/subscriptions/x/../y"), |_| {
                 None
             }),
-            Verdict::Invalid(_)
+            EventAction::Invalid(_)
         ));
         let sa = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/a";
         assert!(matches!(
             classify(&ev("Microsoft.StreamAnalytics/clusters/privateEndpoints/write", sa), |_| None),
-            Verdict::Invalid(_)
+            EventAction::Invalid(_)
         ));
-        assert!(matches!(classify(&json!("x"), |_| None), Verdict::Invalid(_)));
+        assert!(matches!(classify(&json!("x"), |_| None), EventAction::Invalid(_)));
         assert!(matches!(
             classify(&json!({"eventType": "Microsoft.Resources.ResourceDeleteSuccess"}), |_| None),
-            Verdict::Ignore(_)
+            EventAction::Ignore(_)
         ));
     }
 }

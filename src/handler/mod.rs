@@ -4,21 +4,24 @@
 //! (timer). Each takes the Functions envelope and answers `{Outputs, Logs, ReturnValue}`. A 500 (still JSON) fails the
 //! invocation on purpose, for transient trouble only: Service Bus then redelivers, Event Grid retries.
 
+mod app;
+pub(crate) use app::Reply;
+pub use app::{enqueue, scheduled_time, work_message, App};
+mod approving;
 mod check;
-pub use check::{inspect, write_outcome_events, Inspection};
+pub use check::{inspect, Inspection};
+pub use settle::write_outcome_events;
 mod events;
+mod observe;
+mod pass;
 mod queued;
 pub use queued::{replay_queued, rotation, status, sweep, Found, QueueDepth, Status, Sweep};
 mod replay;
+mod settle;
 
-use crate::arm::ArmClient;
-use crate::clock::SharedClock;
-use crate::config::Config;
-use crate::functions::{InvocationRequest, InvocationResponse};
-use crate::servicebus::{props, OutgoingMessage, QueueSender, SendError};
+use crate::functions::InvocationRequest;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use std::sync::Arc;
@@ -27,82 +30,6 @@ pub const EVENT_FUNCTION: &str = "MpeEvent";
 pub const CHECK_FUNCTION: &str = "MpeCheck";
 pub const REPLAY_FUNCTION: &str = "MpeReplay";
 pub const SWEEP_FUNCTION: &str = "MpeSweep";
-
-/// Everything a function needs: configuration, the ARM client, the queue sender and the clock.
-pub struct App {
-    pub config: Config,
-    pub arm: ArmClient,
-    pub sender: Arc<dyn QueueSender>,
-    pub clock: SharedClock,
-}
-
-impl App {
-    /// The production wiring: ARM client and Service Bus REST sender over one token source.
-    pub fn new(config: Config, tokens: Arc<dyn crate::auth::TokenSource>, clock: SharedClock) -> anyhow::Result<App> {
-        if config.policy.allows_everything() {
-            tracing::warn!(
-                "MPE_ALLOW holds *->*: any MPE in a watched subscription may be approved on any target the \
-                 approver's role reaches (the confused-deputy risk the default same-subscription rule prevents)"
-            );
-        }
-        let arm = ArmClient::new(&config.arm_endpoint, config.arm_audience.clone(), tokens.clone(), clock.clone())?;
-        let sender: Arc<dyn QueueSender> = Arc::new(crate::servicebus::RestSender::new(
-            config.servicebus_endpoint.clone(),
-            config.servicebus_audience.clone(),
-            tokens,
-            clock.clone(),
-        )?);
-        Ok(App { config, arm, sender, clock })
-    }
-
-    /// Put a message that cannot succeed on the parking queue, with the reason as an application property.
-    pub(crate) async fn park(
-        &self,
-        body: String,
-        reason: &crate::decision::ParkReason,
-        mpe_id: Option<&str>,
-        correlation_id: Option<&str>,
-        source: &str,
-    ) -> Result<(), SendError> {
-        let mut properties = vec![
-            (props::PARK_REASON.to_string(), reason.text.clone()),
-            (props::PARK_CODE.to_string(), reason.code.as_str().to_string()),
-            (props::PARKED_BY.to_string(), source.to_string()),
-            (props::PARKED_AT.to_string(), self.clock.now().to_rfc3339()),
-        ];
-        if let Some(id) = mpe_id {
-            properties.push((props::MPE_ID.to_string(), id.to_string()));
-        }
-        let msg = OutgoingMessage {
-            body,
-            message_id: uuid::Uuid::new_v4().to_string(),
-            correlation_id: correlation_id.map(str::to_string),
-            scheduled_enqueue_utc: None,
-            time_to_live: None,
-            properties,
-        };
-        self.sender.send(&self.config.parking_queue, msg).await
-    }
-}
-
-/// A function's result: the reply, and whether the invocation should fail (transient trouble).
-pub(crate) struct Reply {
-    pub resp: InvocationResponse,
-    pub fail: bool,
-}
-
-impl Reply {
-    pub fn new() -> Self {
-        Reply { resp: InvocationResponse::default(), fail: false }
-    }
-}
-
-impl IntoResponse for Reply {
-    fn into_response(self) -> Response {
-        let status = if self.fail { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::OK };
-        (status, Json(self.resp)).into_response()
-    }
-}
 
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
@@ -186,12 +113,8 @@ async fn on_check(State(app): State<Arc<App>>, headers: HeaderMap, body: axum::b
                 crate::decision::ParkCode::InvalidInput,
                 "MpeCheck invocation body is not a Functions envelope",
             );
-            if let Err(e) =
-                app.park(String::from_utf8_lossy(&body).into_owned(), &reason, None, None, CHECK_FUNCTION).await
-            {
-                r.resp.log(tracing::Level::ERROR, format!("could not park the unreadable invocation: {e}"));
-                r.fail = true;
-            }
+            let body = String::from_utf8_lossy(&body).into_owned();
+            app.park_or_fail(&mut r, "the unreadable invocation", body, &reason, None, CHECK_FUNCTION).await;
             r
         }
     }
@@ -289,70 +212,4 @@ async fn shutdown_signal() {
         let _ = tokio::signal::ctrl_c().await;
     }
     tracing::info!("shutting down after in-flight invocations");
-}
-
-/// Enqueue a work item on the work queue, scheduled `delay` from now.
-pub async fn enqueue(
-    app: &App,
-    item: &crate::workitem::WorkItem,
-    delay: std::time::Duration,
-) -> Result<OutgoingMessage, SendError> {
-    let msg = work_message(app, item, delay);
-    app.sender.send(&app.config.queue, msg.clone()).await?;
-    Ok(msg)
-}
-
-/// The work-queue message for `item`, scheduled `delay` from now (its id from [`WorkItem::message_id`]).
-///
-/// [`WorkItem::message_id`]: crate::workitem::WorkItem::message_id
-pub fn work_message(app: &App, item: &crate::workitem::WorkItem, delay: std::time::Duration) -> OutgoingMessage {
-    let at = scheduled_time(app.clock.now(), delay);
-    OutgoingMessage {
-        body: item.to_json(),
-        message_id: item.message_id(),
-        correlation_id: Some(item.correlation_id.clone()),
-        scheduled_enqueue_utc: if delay.is_zero() { None } else { Some(at) },
-        time_to_live: Some(app.config.message_ttl),
-        properties: vec![
-            (props::MPE_ID.into(), item.mpe_id.to_string()),
-            (props::ATTEMPT.into(), item.attempt.to_string()),
-        ],
-    }
-}
-
-/// `now + delay`, rounded to the nearest whole second: `ScheduledEnqueueTimeUtc` travels as RFC 1123,
-/// which has no fractions. Nearest (not up) keeps the average interval at the schedule's; a check a
-/// fraction of a second early is harmless, since only the MPE's own state gates an approval.
-pub fn scheduled_time(now: chrono::DateTime<chrono::Utc>, delay: std::time::Duration) -> chrono::DateTime<chrono::Utc> {
-    let at = now + chrono::Duration::from_std(delay).unwrap_or_else(|_| chrono::Duration::seconds(1));
-    let whole = at.timestamp() + i64::from(at.timestamp_subsec_nanos() >= 500_000_000);
-    chrono::DateTime::from_timestamp(whole, 0).unwrap_or(at)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::scheduled_time;
-    use std::time::Duration;
-
-    #[test]
-    fn scheduled_times_round_to_whole_seconds() {
-        let now: chrono::DateTime<chrono::Utc> = "2026-11-23T10:00:00.200Z".parse().unwrap();
-        assert_eq!(
-            scheduled_time(now, Duration::from_millis(1800)),
-            "2026-11-23T10:00:02Z".parse::<chrono::DateTime<chrono::Utc>>().unwrap()
-        );
-        assert_eq!(
-            scheduled_time(now, Duration::from_millis(1900)),
-            "2026-11-23T10:00:02Z".parse::<chrono::DateTime<chrono::Utc>>().unwrap()
-        );
-        assert_eq!(
-            scheduled_time(now, Duration::from_millis(2300)),
-            "2026-11-23T10:00:03Z".parse::<chrono::DateTime<chrono::Utc>>().unwrap()
-        );
-        let whole: chrono::DateTime<chrono::Utc> = "2026-11-23T10:00:00Z".parse().unwrap();
-        assert_eq!(
-            scheduled_time(whole, Duration::from_secs(2)),
-            "2026-11-23T10:00:02Z".parse::<chrono::DateTime<chrono::Utc>>().unwrap()
-        );
-    }
 }

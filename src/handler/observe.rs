@@ -1,0 +1,124 @@
+//! The check's reads: what [`crate::decision::decide`] asks for ([`Need`]), read from ARM and handed
+//! back as an [`Observed`]. No decision here: a failed read is reported as a [`Failure`].
+
+use super::{App, Reply};
+use crate::arm::ArmError;
+use crate::decision::{Failure, Need, Observed, PecList, TAGS_API_VERSION};
+use crate::logsafe::q;
+use crate::pec;
+use crate::policy::Tags;
+use crate::providers;
+use crate::resource_id::ResourceId;
+use tracing::Level;
+
+/// Pages of a target's PEC list read at most; a `nextLink` left after them is reported as
+/// [`PecList::TooLong`] (a decision is only ever taken on a complete list).
+pub const MAX_PEC_PAGES: usize = 20;
+
+/// Read what `need` names for the MPE `mpe_id`.
+pub(crate) async fn read(app: &App, mpe_id: &ResourceId, need: &Need, reply: &mut Reply) -> Observed {
+    match need {
+        Need::Pec { id, api_version } => match app.arm.get(id, api_version).await {
+            Ok(Some(b)) => match pec::parse_pec(&b) {
+                Ok(p) => Observed::ApprovingPec(Some(p)),
+                Err(e) => Observed::Failed(Failure::Unreadable(format!("PEC {id} unreadable: {e}"))),
+            },
+            Ok(None) => Observed::ApprovingPec(None),
+            Err(e) => Observed::Failed(failure(e, "reading the PEC whose approval was sent")),
+        },
+        Need::Pecs { target, path, api_version } => pecs(app, target, path, api_version, reply).await,
+        Need::Tags { target } => {
+            let path = format!("{target}/providers/Microsoft.Resources/tags/default");
+            match app.arm.get_path(&path, TAGS_API_VERSION).await {
+                Ok(Some(b)) => Observed::Tags(Tags::from_body(&b)),
+                Ok(None) => Observed::Tags(Tags::default()),
+                Err(e @ ArmError::Refused { status: 403, .. }) => Observed::Failed(Failure::Forbidden(format!(
+                    "reading the target's tags (the role needs Microsoft.Resources/tags/read): {e}"
+                ))),
+                Err(e) => Observed::Failed(failure(e, "reading the target's tags")),
+            }
+        }
+        Need::Mpe { api_version, after } => {
+            let what = if after.is_zero() {
+                "reading the MPE"
+            } else {
+                crate::clock::sleep(app.clock.as_ref(), *after).await;
+                "reading the MPE again after a 404"
+            };
+            match app.arm.get(mpe_id, api_version).await {
+                Ok(None) => Observed::Mpe(None),
+                Ok(Some(body)) => mpe(mpe_id, &body, reply),
+                Err(e) => Observed::Failed(failure(e, what)),
+            }
+        }
+    }
+}
+
+/// The MPE's body through its provider, logged with the service's own state.
+fn mpe(id: &ResourceId, body: &serde_json::Value, reply: &mut Reply) -> Observed {
+    let Some(provider) = providers::for_id(id) else {
+        return Observed::Failed(Failure::Unreadable(format!("unsupported MPE type {}", id.resource_type())));
+    };
+    match provider.parse(id, body) {
+        Ok(view) => {
+            reply.resp.log(
+                Level::INFO,
+                format!("mpe={id} {} state: {} → {:?}", provider.service(), q(&view.raw_status), view.status),
+            );
+            Observed::Mpe(Some(view))
+        }
+        Err(e) => Observed::Failed(Failure::Unreadable(format!("unreadable {} MPE: {e}", provider.service()))),
+    }
+}
+
+/// Every PEC of the target: a failed next page is transient; a `nextLink` still there after
+/// [`MAX_PEC_PAGES`] pages is [`PecList::TooLong`].
+async fn pecs(app: &App, target: &ResourceId, path: &str, api_version: &str, reply: &mut Reply) -> Observed {
+    let mut page = match app.arm.get_path(path, api_version).await {
+        Ok(Some(b)) => b,
+        Ok(None) => return Observed::Pecs(PecList::TargetMissing),
+        Err(e) => return Observed::Failed(failure(e, "listing the target's private endpoint connections")),
+    };
+    let mut all = Vec::new();
+    for n in 1..=MAX_PEC_PAGES {
+        let parsed = match pec::parse_page(&page) {
+            Ok(x) => x,
+            Err(e) => return Observed::Failed(Failure::Unreadable(format!("target {target}: {e}"))),
+        };
+        for e in parsed.unreadable {
+            reply.resp.log(Level::WARN, format!("target {target}: skipping an unreadable PEC: {}", q(&e.to_string())));
+        }
+        all.extend(parsed.pecs);
+        let Some(next) = parsed.next_link else {
+            return Observed::Pecs(PecList::All(all));
+        };
+        if n == MAX_PEC_PAGES {
+            break;
+        }
+        page = match app.arm.get_next(&next).await {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                return Observed::Failed(Failure::Transient {
+                    why: format!("page {} of the target's PECs answered no body", n + 1),
+                    retry_after: None,
+                })
+            }
+            Err(e) => return Observed::Failed(failure(e, &format!("reading page {} of the target's PECs", n + 1))),
+        };
+    }
+    Observed::Pecs(PecList::TooLong { pages: MAX_PEC_PAGES })
+}
+
+/// An ARM error as the core sees it, `what` the call was doing: transient ones are worth trying again;
+/// a 403, a 401 also to a fresh token, or the identity endpoint refusing a token is a missing
+/// permission; other refusals (400 ...) will not change by waiting.
+pub(crate) fn failure(e: ArmError, what: &str) -> Failure {
+    let why = format!("{what}: {e}");
+    match &e {
+        ArmError::Transient { .. } => Failure::Transient { why, retry_after: e.retry_after() },
+        _ if e.is_forbidden() => Failure::Forbidden(why),
+        ArmError::Identity { .. } => Failure::Forbidden(why),
+        ArmError::Refused { .. } => Failure::Refused(why),
+        ArmError::BadBody { .. } => Failure::Unreadable(why),
+    }
+}

@@ -6,10 +6,10 @@ mod common;
 
 use common::rid;
 use mpe_approver::decision::{
-    candidates, decide, worth_checking, Action, Ending, MpeRead, Need, Outcome, ParkCode, ParkReason, PecList,
-    Progress, Rules, Schedule, Seen, Verdict, NOT_FOUND_CONFIRM_DELAY,
+    candidates, decide, worth_checking, Action, Approval, Ending, Failure, MpeRead, Need, Outcome, ParkCode,
+    ParkReason, PecList, Progress, Rules, Schedule, Seen, Verdict, NOT_FOUND_CONFIRM_DELAY,
 };
-use mpe_approver::pec::{Pec, PecStatus};
+use mpe_approver::pec::{approved_description, Pec, PecStatus};
 use mpe_approver::policy::{AllowList, Policy, Tags};
 use mpe_approver::providers::{MpeStatus, MpeView};
 use mpe_approver::resource_id::ResourceId;
@@ -636,4 +636,133 @@ fn the_sweep_checks_data_explorer_only_while_it_is_new() {
         let old = MpeView { created_at: Some(now() - chrono::Duration::days(30)), ..view(status.clone()) };
         assert_eq!(worth_checking(&old, now(), &s), worth, "{status:?}");
     }
+}
+
+// ---------------------------------------------------------------- one pass: reads, approval reports, failures
+
+/// What the decision finishes with, or `None` when it asks for more.
+fn verdict(a: &Action) -> Option<&Verdict> {
+    match a {
+        Action::Finish(Ending { verdict, .. }) => Some(verdict),
+        _ => None,
+    }
+}
+
+/// A check reads only what the decision needs: the MPE first, the PEC list once the MPE awaits
+/// approval, the target's tags only once a PEC is chosen (so a check that waits costs no tags read),
+/// and it approves only when all of them are in.
+#[test]
+fn a_check_reads_only_what_the_decision_needs() {
+    let v = view(MpeStatus::AwaitingApproval);
+    let mut s = seen(&v, None, early(), SEED);
+    s.mpe = None;
+    s.tags = None;
+    assert!(matches!(answer(&s), Action::Read(Need::Mpe { after, .. }) if after.is_zero()));
+    s.mpe = Some(MpeRead::Found(Box::new(v.clone())));
+    assert!(matches!(answer(&s), Action::Read(Need::Pecs { .. })));
+    s.pecs = Some(PecList::All(vec![other_msg(0, PecStatus::Approved)]));
+    assert!(matches!(verdict(&answer(&s)), Some(Verdict::CheckAgain { .. })), "waiting reads no tags");
+    s.pecs = Some(PecList::All(vec![mine(0, PecStatus::Pending)]));
+    assert!(matches!(answer(&s), Action::Read(Need::Tags { .. })));
+    s.tags = Some(Tags::default());
+    let Action::Approve(a) = answer(&s) else { panic!("{:?}", answer(&s)) };
+    assert_eq!(a.pec_id.as_str(), mine(0, PecStatus::Pending).id);
+    assert_eq!(a.incarnation, v.incarnation(), "the marker names this incarnation");
+    // Still provisioning: nothing but the MPE is read.
+    let mut p = seen(&view(MpeStatus::Provisioning("Creating".into())), None, early(), SEED);
+    p.tags = None;
+    assert!(matches!(verdict(&answer(&p)), Some(Verdict::CheckAgain { .. })));
+}
+
+/// What the approving protocol reports is decided by the same decision: a PEC that changed before our
+/// PUT by its new state, an accepted PUT by what was read after it.
+#[test]
+fn the_approving_protocols_reports_are_decided_by_the_same_decision() {
+    let v = view(MpeStatus::AwaitingApproval);
+    let ours = mine(0, PecStatus::Pending);
+    let mut s = seen(&v, Some(std::slice::from_ref(&ours)), early(), SEED);
+    let with = |s: &Seen, a: Approval| {
+        let mut s = s.clone();
+        s.approval = Some(a);
+        answer(&s)
+    };
+    let approved_by_us = Pec {
+        status: PecStatus::Approved,
+        description: Some(approved_description(ours.description.as_deref(), &v.id, v.incarnation().as_deref())),
+        ..ours.clone()
+    };
+    let by_a_human = Pec { status: PecStatus::Approved, description: Some("ok".into()), ..ours.clone() };
+    let rejected = Pec { status: PecStatus::Rejected, ..ours.clone() };
+    let elsewhere =
+        Pec { endpoint_id: Some("/subscriptions/x/providers/n/privateEndpoints/other".into()), ..ours.clone() };
+    let cases: Vec<(Approval, &str)> = vec![
+        (Approval::Changed(approved_by_us.clone()), "approved"),
+        (Approval::Changed(by_a_human.clone()), "already-approved"),
+        (Approval::Changed(rejected.clone()), "rejected"),
+        (Approval::Changed(elsewhere), "check-again"),
+        (Approval::Vanished, "check-again"),
+        (Approval::NotApplied("HTTP 412".into()), "check-again"),
+        (Approval::Sent { status: 200, last: Some(approved_by_us.clone()) }, "approved"),
+        (Approval::Sent { status: 202, last: Some(rejected) }, "rejected"),
+        (Approval::Sent { status: 202, last: Some(ours.clone()) }, "check-again confirming"),
+        (Approval::Sent { status: 202, last: None }, "check-again confirming"),
+    ];
+    for (report, want) in cases {
+        let got = with(&s, report.clone());
+        let Action::Finish(Ending { verdict, about }) = &got else { panic!("{report:?}: {got:?}") };
+        let name = match verdict {
+            Verdict::Done(o) => o.code().to_string(),
+            Verdict::CheckAgain { .. } if about.approving.is_some() => "check-again confirming".into(),
+            Verdict::CheckAgain { .. } => "check-again".into(),
+            other => format!("{other:?}"),
+        };
+        assert_eq!(name, want, "{report:?}");
+        assert_eq!(about.pec_id.as_deref(), Some(ours.id.as_str()), "the audit names the PEC: {report:?}");
+    }
+    // The next check confirms the approval it was handed: once our PEC reads approved, the chain ends
+    // `approved` (the one approval audit line); Pending again is decided afresh.
+    s.approving = Some(ours.id.clone());
+    s.approving_pec = Some(Some(approved_by_us));
+    assert_eq!(verdict(&answer(&s)), Some(&Verdict::Done(Outcome::Approved)));
+    s.approving_pec = Some(Some(ours.clone()));
+    assert!(matches!(answer(&s), Action::Approve(_)));
+    s.approving_pec = Some(Some(by_a_human));
+    assert_eq!(verdict(&answer(&s)), Some(&Verdict::Done(Outcome::AlreadyApproved)));
+}
+
+/// A failed read ends the check: transient trouble is delivered again while deliveries are few and the
+/// server asked for no long wait, and checked again later otherwise; a refusal parks.
+#[test]
+fn failures_end_the_check_by_one_rule() {
+    let mut s = seen(&view(MpeStatus::AwaitingApproval), None, early(), SEED);
+    s.mpe = None;
+    let transient = |retry_after| Failure::Transient { why: "ARM 503".into(), retry_after };
+    s.failure = Some(transient(None));
+    assert!(matches!(verdict(&answer(&s)), Some(Verdict::Redeliver { .. })));
+    s.failure = Some(transient(Some(Duration::from_secs(60))));
+    assert!(
+        matches!(verdict(&answer(&s)), Some(Verdict::CheckAgain { after, .. }) if *after >= Duration::from_secs(60)),
+        "a long Retry-After is honoured by scheduling"
+    );
+    s.delivery = 3;
+    s.failure = Some(transient(None));
+    assert!(
+        matches!(verdict(&answer(&s)), Some(Verdict::CheckAgain { after, .. }) if *after >= Duration::from_secs(30)),
+        "from the third delivery on the check is scheduled, not redelivered"
+    );
+    for (f, code) in [
+        (Failure::Forbidden("403".into()), ParkCode::Forbidden),
+        (Failure::Refused("400".into()), ParkCode::ArmRefused),
+        (Failure::Unreadable("{".into()), ParkCode::UnreadableResponse),
+    ] {
+        s.failure = Some(f);
+        assert!(matches!(verdict(&answer(&s)), Some(Verdict::Park { reason }) if reason.code == code));
+    }
+    // A forged work item is parked before anything is read.
+    let mut forged = seen(&view(MpeStatus::AwaitingApproval), None, early(), SEED);
+    forged.mpe = None;
+    forged.first_seen = now() + chrono::Duration::days(1);
+    assert!(
+        matches!(verdict(&answer(&forged)), Some(Verdict::Park { reason }) if reason.code == ParkCode::InvalidInput)
+    );
 }

@@ -124,3 +124,39 @@ fn the_http_plumbing_points_one_way() {
     }
     assert!(offenders.is_empty(), "imports against the layering:\n{}", offenders.join("\n"));
 }
+
+/// The functional core decides from values: it names no Azure client, no handler, no configuration
+/// loader and no clock (the shell hands it `now` and the rules).
+#[test]
+fn the_core_imports_no_client() {
+    let shell = ["arm", "servicebus", "http", "auth", "throttle", "handler", "config", "clock", "functions"];
+    let mut core: Vec<String> = [
+        "src/decision.rs",
+        "src/evidence.rs",
+        "src/schedule.rs",
+        "src/policy.rs",
+        "src/pec.rs",
+        "src/targets.rs",
+        "src/workitem.rs",
+        "src/resource_id.rs",
+        "src/providers/mod.rs",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for entry in std::fs::read_dir(Path::new(ROOT).join("src/providers")).expect("src/providers") {
+        let path = entry.expect("a directory entry").path();
+        core.push(format!("src/providers/{}", path.file_name().and_then(|n| n.to_str()).unwrap_or_default()));
+    }
+    let offenders: Vec<String> = core
+        .iter()
+        .flat_map(|file| {
+            crate_paths(file)
+                .into_iter()
+                .filter(|n| shell.contains(&n.as_str()))
+                .map(move |n| format!("{file} names crate::{n}"))
+        })
+        .collect();
+    assert!(core.len() > 10, "{core:?}");
+    assert!(offenders.is_empty(), "the core imports the shell:\n{}", offenders.join("\n"));
+}

@@ -55,19 +55,15 @@ pub struct AzureIdentity {
 }
 
 impl AzureIdentity {
-    /// Managed identity when the App Service identity endpoint is present (or `MSI_ENDPOINT`/IMDS is
-    /// requested with `AZURE_CLIENT_ID` on a VM), otherwise the developer tools (Azure CLI, azd).
-    pub fn from_env(client_id: Option<String>) -> anyhow::Result<AzureIdentity> {
-        Self::from_env_with(client_id, Timeouts::default())
-    }
-
-    /// As [`AzureIdentity::from_env`], with explicit time limits (tests inject short ones).
-    pub fn from_env_with(client_id: Option<String>, timeouts: Timeouts) -> anyhow::Result<AzureIdentity> {
+    /// The managed identity (user-assigned `client_id`, or the system-assigned one) when
+    /// `managed_identity` ([`crate::config::ProcessEnv::managed_identity`]: App Service's identity
+    /// endpoint, or IMDS on request), otherwise the developer tools (Azure CLI, azd); within `timeouts`
+    /// (tests inject short ones).
+    pub fn new(client_id: Option<String>, managed_identity: bool, timeouts: Timeouts) -> anyhow::Result<AzureIdentity> {
         use azure_identity::{
             DeveloperToolsCredential, ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,
         };
-        let in_azure = std::env::var_os("IDENTITY_ENDPOINT").is_some() || std::env::var_os("MPE_USE_IMDS").is_some();
-        if in_azure {
+        if managed_identity {
             // Each attempt gets at most half the token time, so one hung attempt leaves room for a retry.
             let attempt = Timeouts { request: timeouts.request.min(timeouts.token / 2), ..timeouts };
             let transport = CappedTransport { http: crate::http::client_with(&attempt)? };

@@ -148,6 +148,11 @@ pub const SETTINGS: &[Setting] = &[
 pub const ENVIRONMENT: &[Setting] = &[
     row("IDENTITY_ENDPOINT", Text("set by App Service"), "the managed identity endpoint, read by azure_identity"),
     row("IDENTITY_HEADER", Text("set by App Service"), "the secret header for that endpoint, read by azure_identity"),
+    row(
+        "MPE_USE_IMDS",
+        Text("unset"),
+        "set (to anything) to use the managed identity where App Service's `IDENTITY_ENDPOINT` is absent (a VM's IMDS)",
+    ),
     row("RUST_LOG", Value("info"), "log filter"),
     row("MPE_LOG_FORMAT", Text("text"), "`json` for JSON log lines (what `infra/` sets)"),
     row(
@@ -156,6 +161,44 @@ pub const ENVIRONMENT: &[Setting] = &[
         "the port to serve on; when set, the binary serves without arguments",
     ),
 ];
+
+/// What the process reads beside the handler's settings ([`ENVIRONMENT`]), read here as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProcessEnv {
+    /// `MPE_LOG_FORMAT=json`: JSON log lines.
+    pub json_logs: bool,
+    /// `FUNCTIONS_CUSTOMHANDLER_PORT` as set (see [`ProcessEnv::port`]).
+    pub handler_port: Option<String>,
+    /// Use the managed identity: App Service's `IDENTITY_ENDPOINT` or `MPE_USE_IMDS` is set.
+    pub managed_identity: bool,
+}
+
+impl ProcessEnv {
+    pub fn from_env() -> ProcessEnv {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Read through `get`, so tests can supply their own environment.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> ProcessEnv {
+        ProcessEnv {
+            json_logs: get("MPE_LOG_FORMAT").is_some_and(|v| v.trim().eq_ignore_ascii_case("json")),
+            handler_port: get("FUNCTIONS_CUSTOMHANDLER_PORT"),
+            managed_identity: get("IDENTITY_ENDPOINT").is_some() || get("MPE_USE_IMDS").is_some(),
+        }
+    }
+
+    /// The port the host asks the handler to serve on.
+    pub fn port(&self) -> Result<u16, ConfigError> {
+        let raw = self.handler_port.as_deref().ok_or_else(|| ConfigError {
+            setting: "FUNCTIONS_CUSTOMHANDLER_PORT",
+            reason: "not set; pass --port".into(),
+        })?;
+        raw.trim().parse().map_err(|_| ConfigError {
+            setting: "FUNCTIONS_CUSTOMHANDLER_PORT",
+            reason: format!("{} is not a port number", crate::logsafe::q(raw)),
+        })
+    }
+}
 
 /// The default value of a handler setting, from [`SETTINGS`].
 fn default_value(name: &str) -> Option<&'static str> {
@@ -391,6 +434,22 @@ mod tests {
     fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn the_process_environment_is_read_here() {
+        let env = |pairs: &'static [(&str, &str)]| {
+            ProcessEnv::from_lookup(move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()))
+        };
+        assert_eq!(env(&[]), ProcessEnv::default());
+        assert!(env(&[("MPE_LOG_FORMAT", "JSON")]).json_logs);
+        assert!(!env(&[("MPE_LOG_FORMAT", "text")]).json_logs);
+        assert!(env(&[("IDENTITY_ENDPOINT", "http://127.0.0.1:1/msi")]).managed_identity);
+        assert!(env(&[("MPE_USE_IMDS", "1")]).managed_identity);
+        assert_eq!(env(&[("FUNCTIONS_CUSTOMHANDLER_PORT", " 7071 ")]).port().ok(), Some(7071));
+        let bad = env(&[("FUNCTIONS_CUSTOMHANDLER_PORT", "http")]).port().unwrap_err();
+        assert_eq!(bad.setting, "FUNCTIONS_CUSTOMHANDLER_PORT");
+        assert!(env(&[]).port().unwrap_err().reason.contains("not set"));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use mpe_approver::auth::{AzureIdentity, TokenSource};
 use mpe_approver::clock::{SharedClock, SystemClock};
-use mpe_approver::config::Config;
+use mpe_approver::config::{Config, ProcessEnv};
 use mpe_approver::handler::{self, App};
 use mpe_approver::logsafe::{self, q, q_max, scrub};
 use mpe_approver::workitem::{Origin, WorkItem};
@@ -151,7 +151,7 @@ fn init_tracing(default_filter: &str, to_stdout: bool) {
     use mpe_approver::logsafe::Lines;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter));
-    let json = std::env::var("MPE_LOG_FORMAT").map(|v| v.eq_ignore_ascii_case("json")).unwrap_or(false);
+    let json = ProcessEnv::from_env().json_logs;
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false);
     match (json, to_stdout) {
         (true, true) => {
@@ -166,7 +166,9 @@ fn init_tracing(default_filter: &str, to_stdout: bool) {
 }
 
 fn build_app(config: Config, clock: SharedClock) -> anyhow::Result<App> {
-    let identity = AzureIdentity::from_env(config.client_id.clone()).context("setting up the Azure credential")?;
+    let managed = ProcessEnv::from_env().managed_identity;
+    let identity = AzureIdentity::new(config.client_id.clone(), managed, Default::default())
+        .context("setting up the Azure credential")?;
     tracing::info!(credential = identity.kind(), "credential ready");
     let tokens: Arc<dyn TokenSource> = Arc::new(identity);
     App::new(config, tokens, clock)
@@ -175,11 +177,7 @@ fn build_app(config: Config, clock: SharedClock) -> anyhow::Result<App> {
 async fn serve(port: Option<u16>) -> anyhow::Result<()> {
     let port = match port {
         Some(p) => p,
-        None => std::env::var("FUNCTIONS_CUSTOMHANDLER_PORT")
-            .context("FUNCTIONS_CUSTOMHANDLER_PORT is not set; pass --port")?
-            .trim()
-            .parse()
-            .context("FUNCTIONS_CUSTOMHANDLER_PORT is not a port number")?,
+        None => ProcessEnv::from_env().port()?,
     };
     let config = Config::from_env()?;
     tracing::info!(
@@ -438,7 +436,7 @@ fn main() -> ExitCode {
     );
     let command = match cli.command {
         Some(c) => c,
-        None if std::env::var_os("FUNCTIONS_CUSTOMHANDLER_PORT").is_some() => Command::Serve { port: None },
+        None if ProcessEnv::from_env().handler_port.is_some() => Command::Serve { port: None },
         None => {
             eprintln!(
                 "no command given and FUNCTIONS_CUSTOMHANDLER_PORT is not set; try `mpe-approver demo` or --help"

@@ -36,7 +36,7 @@ async fn identity_for(fault: Fault) -> (AzureIdentity, faulty_server::FaultyServ
     let server = faulty_server::start(fault).await;
     std::env::set_var("IDENTITY_ENDPOINT", format!("{}/msi/token", server.url()));
     std::env::set_var("IDENTITY_HEADER", "secret");
-    let identity = AzureIdentity::from_env_with(None, short()).expect("managed identity credential");
+    let identity = AzureIdentity::new(None, true, short()).expect("managed identity credential");
     assert_eq!(identity.kind(), "managed identity");
     (identity, server)
 }
@@ -78,7 +78,7 @@ async fn identity_endpoint_faults_end_promptly_in_errors() {
         l.local_addr().expect("addr")
     };
     std::env::set_var("IDENTITY_ENDPOINT", format!("http://{closed}/msi/token"));
-    let identity = AzureIdentity::from_env_with(None, short()).expect("managed identity credential");
+    let identity = AzureIdentity::new(None, true, short()).expect("managed identity credential");
     let e = tokio::time::timeout(HANG_GUARD, identity.token(AUDIENCE)).await.expect("hung").expect_err("refused");
     assert_eq!(e.refused, None, "a closed port is transient: {e}");
     for fault in [

@@ -160,3 +160,24 @@ fn the_core_imports_no_client() {
     assert!(core.len() > 10, "{core:?}");
     assert!(offenders.is_empty(), "the core imports the shell:\n{}", offenders.join("\n"));
 }
+
+/// The environment is read in one place, `config.rs` (its tables document every variable).
+#[test]
+fn only_config_reads_the_environment() {
+    let mut offenders = Vec::new();
+    let mut dirs = vec![Path::new(ROOT).join("src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("a source directory") {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") && !path.ends_with("src/config.rs") {
+                let text = std::fs::read_to_string(&path).expect("a source file");
+                if text.contains("env::var") || text.contains("var_os(") {
+                    offenders.push(path.display().to_string());
+                }
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "read the environment outside config.rs: {offenders:?}");
+}

@@ -376,7 +376,7 @@ pub struct Ending {
 
 impl Ending {
     /// Park with `code` and `text`, about no PEC.
-    pub fn park(code: ParkCode, text: impl Into<String>) -> Ending {
+    pub fn parked(code: ParkCode, text: impl Into<String>) -> Ending {
         Ending { verdict: Verdict::Park { reason: ParkReason::new(code, text) }, about: About::default() }
     }
 }
@@ -449,7 +449,7 @@ enum Next {
     Then(Verdict),
 }
 
-fn park(code: ParkCode, text: impl Into<String>) -> Next {
+fn parked(code: ParkCode, text: impl Into<String>) -> Next {
     Next::Then(Verdict::Park { reason: ParkReason::new(code, text) })
 }
 
@@ -466,13 +466,13 @@ fn next(seen: &Seen, rules: &Rules<'_>, about: &mut About) -> Next {
     };
     // A work item the approver did not send (its chain would never give up) is not acted on.
     if let Some(e) = implausible(seen.first_seen, progress.attempt, progress.now) {
-        return park(ParkCode::InvalidInput, format!("implausible work item: {e}"));
+        return parked(ParkCode::InvalidInput, format!("implausible work item: {e}"));
     }
     let Some(provider) = providers::for_id(&seen.mpe_id) else {
-        return park(ParkCode::UnsupportedMpeType, format!("unsupported MPE type {}", seen.mpe_id.resource_type()));
+        return parked(ParkCode::UnsupportedMpeType, format!("unsupported MPE type {}", seen.mpe_id.resource_type()));
     };
     if let Some(why) = rules.sources.refusal(seen.mpe_id.subscription()) {
-        return park(ParkCode::SourceNotAllowed, why);
+        return parked(ParkCode::SourceNotAllowed, why);
     }
     let api_version = provider.api_version();
     let view = match &seen.mpe {
@@ -494,7 +494,7 @@ fn next(seen: &Seen, rules: &Rules<'_>, about: &mut About) -> Next {
         let pec_id = match ResourceId::parse(raw) {
             Ok(id) if view.target.contains(&id) => id,
             _ => {
-                return park(
+                return parked(
                     ParkCode::InvalidInput,
                     format!("the work item's approving PEC {raw:?} is not under the MPE's target {}", view.target),
                 )
@@ -524,13 +524,13 @@ fn next(seen: &Seen, rules: &Rules<'_>, about: &mut About) -> Next {
     }
 
     let Some(tt) = targets::lookup(&view.target) else {
-        return park(
+        return parked(
             ParkCode::UnsupportedTargetType,
             format!("unsupported target type {}", view.target.resource_type()),
         );
     };
     if let Some(why) = rules.targets.refusal(view.target.subscription()) {
-        return park(ParkCode::TargetNotAllowed, format!("target {why}"));
+        return parked(ParkCode::TargetNotAllowed, format!("target {why}"));
     }
     let pecs = match &seen.pecs {
         None => {
@@ -539,10 +539,10 @@ fn next(seen: &Seen, rules: &Rules<'_>, about: &mut About) -> Next {
             return need(Need::Pecs { target: view.target.clone(), path, api_version: tt.api_version });
         }
         Some(PecList::TargetMissing) => {
-            return park(ParkCode::TargetMissing, format!("target {} does not exist", view.target))
+            return parked(ParkCode::TargetMissing, format!("target {} does not exist", view.target))
         }
         Some(PecList::TooLong { pages }) => {
-            return park(
+            return parked(
                 ParkCode::PagingLimit,
                 format!(
                     "target {} lists more than {pages} pages of private endpoint connections (the limit read); \
@@ -572,12 +572,12 @@ fn next(seen: &Seen, rules: &Rules<'_>, about: &mut About) -> Next {
     };
     match rules.policy.evaluate(&seen.mpe_id, &view.target, tags) {
         Ok(allowed) => about.allowed_by = Some(allowed.to_string()),
-        Err(why) => return park(ParkCode::PolicyRefused, why),
+        Err(why) => return parked(ParkCode::PolicyRefused, why),
     }
     let pec_id = match ResourceId::parse(&chosen.id) {
         Ok(id) if view.target.contains(&id) => id,
         _ => {
-            return park(
+            return parked(
                 ParkCode::UnreadableResponse,
                 format!("PEC id {} is not under the target {}", crate::logsafe::q(&chosen.id), view.target),
             )

@@ -45,7 +45,10 @@ pub(crate) async fn check(app: &App, item: &WorkItem, delivery: u64, limit: Dura
                     Observed::Failed(Failure::Transient { why: out_of_time.clone(), retry_after: None })
                 }));
             }
-            Ending::park(ParkCode::InvalidInput, format!("internal: the check did not finish within {MAX_STEPS} steps"))
+            Ending::parked(
+                ParkCode::InvalidInput,
+                format!("internal: the check did not finish within {MAX_STEPS} steps"),
+            )
         })
         .await
 }

@@ -21,6 +21,18 @@ impl Provider for DataExplorer {
         "2024-04-13"
     }
 
+    fn ready(&self) -> &'static str {
+        "`provisioningState` `Succeeded` and our PEC `Pending` at the target, while the MPE is new \
+         (`systemData.createdAt` within `MPE_GIVE_UP_AFTER`)"
+    }
+    fn matched(&self) -> &'static str {
+        "private endpoint named after the MPE (`{mpe}`), the MPE's group, in no customer subscription; \
+         one approval per MPE (our marker), the request message between twins"
+    }
+    fn confidence(&self) -> Confidence {
+        Confidence::Verified
+    }
+
     fn parse(&self, id: &ResourceId, body: &Value) -> Result<MpeView, ProviderError> {
         let props = body.get("properties").ok_or(ProviderError::Missing { service: SERVICE, field: "properties" })?;
         let target = target_at(SERVICE, "privateLinkResourceId", str_at(props, &["privateLinkResourceId"]))?;

@@ -21,6 +21,16 @@ impl Provider for DataFactory {
         "2018-06-01"
     }
 
+    fn ready(&self) -> &'static str {
+        "`provisioningState` `Succeeded` and `connectionState.status` `Pending`"
+    }
+    fn matched(&self) -> &'static str {
+        "private endpoint named `{factory}.{mpe}`, the MPE's group, in no customer subscription"
+    }
+    fn confidence(&self) -> Confidence {
+        Confidence::Verified
+    }
+
     fn parse(&self, id: &ResourceId, body: &Value) -> Result<MpeView, ProviderError> {
         let props = body.get("properties").ok_or(ProviderError::Missing { service: SERVICE, field: "properties" })?;
         let target = target_at(SERVICE, "privateLinkResourceId", str_at(props, &["privateLinkResourceId"]))?;

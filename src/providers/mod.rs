@@ -1,15 +1,9 @@
 //! Provider adapters: everything about one Azure service's managed private endpoints lives in one file.
 //!
 //! An adapter knows its ARM resource type and api-version, how to turn the service's own JSON into the
-//! normalised [`MpeView`], and what the service names its private endpoint (the PEC matching rule).
-//! Adding a service is a new file here, a fixture set, and one line in [`registry`] (and, for the
-//! demo and end-to-end tests, the service's rendering in `crates/azure-sim/src/mpe.rs`).
-
-mod data_explorer;
-mod data_factory;
-mod signalr;
-mod stream_analytics;
-mod web_pubsub;
+//! normalised [`MpeView`], what the service names its private endpoint (the PEC matching rule), and
+//! what the README's services table says of it. Adding a service is a new file here and one line in
+//! the `providers!` list below; the operations, the role, the sweep and the README table follow.
 
 use crate::resource_id::{ResourceId, ResourceIdError};
 use serde_json::Value;
@@ -98,18 +92,73 @@ pub trait Provider: Send + Sync + 'static {
     fn endpoint_name(&self, id: &ResourceId) -> String {
         id.name().to_string()
     }
+    /// What "awaiting approval" means for this service, for the README's services table.
+    fn ready(&self) -> &'static str;
+    /// How its PEC at the target is told apart, for the same table.
+    fn matched(&self) -> &'static str {
+        "private endpoint named after the MPE (`{mpe}`), the MPE's group, in no customer subscription"
+    }
+    /// How sure the matching rule is.
+    fn confidence(&self) -> Confidence;
 }
 
-static STREAM_ANALYTICS: stream_analytics::StreamAnalytics = stream_analytics::StreamAnalytics;
-static DATA_EXPLORER: data_explorer::DataExplorer = data_explorer::DataExplorer;
-static DATA_FACTORY: data_factory::DataFactory = data_factory::DataFactory;
-static SIGNALR: signalr::SignalR = signalr::SignalR;
-static WEB_PUBSUB: web_pubsub::WebPubSub = web_pubsub::WebPubSub;
+/// How sure a provider's matching rule is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confidence {
+    /// Seen in the service's real answers (a recording, or observed live and written down).
+    Verified,
+    /// Written in the service's documentation.
+    Documented,
+    /// What public automation relies on, not confirmed by a recording or the documentation.
+    WorkingRule,
+}
 
-/// Every supported MPE type. One line per provider.
-pub fn registry() -> &'static [&'static dyn Provider] {
-    static ALL: [&dyn Provider; 5] = [&STREAM_ANALYTICS, &DATA_EXPLORER, &DATA_FACTORY, &SIGNALR, &WEB_PUBSUB];
-    &ALL
+impl Confidence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confidence::Verified => "verified (seen live)",
+            Confidence::Documented => "documented",
+            Confidence::WorkingRule => "a working rule",
+        }
+    }
+}
+
+/// The README's services table, one row per provider of the registry (`tests/services_table.rs` holds
+/// the README to it).
+pub fn services_table() -> String {
+    let mut out = String::from(
+        "| service | MPE resource type | \"awaiting approval\" means | its PEC is the one with | how sure |\n|---|---|---|---|---|\n",
+    );
+    for p in registry() {
+        out.push_str(&format!(
+            "| {} | `{}` | {} | {} | {} |\n",
+            p.service(),
+            p.resource_type(),
+            p.ready(),
+            p.matched(),
+            p.confidence().as_str()
+        ));
+    }
+    out
+}
+
+/// Declares each provider's module and lists it in [`registry`]: one line per provider.
+macro_rules! providers {
+    ($($module:ident :: $provider:ident),+ $(,)?) => {
+        $(mod $module;)+
+        /// Every supported MPE type, in the order the README's services table lists them.
+        pub fn registry() -> &'static [&'static dyn Provider] {
+            &[$(&$module::$provider as &dyn Provider),+]
+        }
+    };
+}
+
+providers! {
+    stream_analytics::StreamAnalytics,
+    data_explorer::DataExplorer,
+    data_factory::DataFactory,
+    signalr::SignalR,
+    web_pubsub::WebPubSub,
 }
 
 /// The provider for an MPE id, by its resource type (case-insensitive).

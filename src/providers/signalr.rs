@@ -18,6 +18,13 @@ impl Provider for SignalR {
     fn api_version(&self) -> &'static str {
         "2024-03-01"
     }
+    fn ready(&self) -> &'static str {
+        "`provisioningState` `Succeeded` and `status` `Pending`"
+    }
+    fn confidence(&self) -> Confidence {
+        Confidence::WorkingRule
+    }
+
     fn parse(&self, id: &ResourceId, body: &Value) -> Result<MpeView, ProviderError> {
         parse_shared_private_link(self.service(), id, body)
     }

@@ -34,6 +34,13 @@ impl Provider for StreamAnalytics {
         "2020-03-01"
     }
 
+    fn ready(&self) -> &'static str {
+        "connection status `PendingCustomerApproval` (or `Pending`)"
+    }
+    fn confidence(&self) -> Confidence {
+        Confidence::Verified
+    }
+
     fn parse(&self, id: &ResourceId, body: &Value) -> Result<MpeView, ProviderError> {
         let conn = body
             .pointer("/properties/manualPrivateLinkServiceConnections/0/properties")

@@ -10,6 +10,7 @@
 
 pub use crate::evidence::{candidates, endpoint_subscription, evidence, message_matches, Evidence};
 pub use crate::schedule::{parse_duration, Schedule, ScheduleError};
+pub use crate::verdict::{Outcome, ParkCode, ParkReason, Verdict};
 
 use crate::evidence::{self as matching, Match};
 use crate::pec::{self, Pec, PecStatus};
@@ -19,7 +20,6 @@ use crate::resource_id::ResourceId;
 use crate::targets;
 use crate::workitem::{WorkItem, WorkItemError, MAX_ATTEMPT};
 use chrono::{DateTime, Utc};
-use std::fmt;
 use std::time::Duration;
 
 /// Where the work item stands in time.
@@ -55,177 +55,6 @@ pub const NOT_FOUND_CONFIRM_DELAY: Duration = Duration::from_secs(3);
 /// The Tags API (`Tags - Get At Scope`, `{scope}/providers/Microsoft.Resources/tags/default`): one
 /// api-version for every target type.
 pub const TAGS_API_VERSION: &str = "2021-04-01";
-
-/// How a check ends: what the shell does with the work item.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    /// Queue the next check `after` from now.
-    CheckAgain { after: Duration, reason: String },
-    /// The chain ends.
-    Done(Outcome),
-    /// Cannot or must not proceed automatically: the parking queue, for a human.
-    Park { reason: ParkReason },
-    /// Transient trouble: fail the invocation so Service Bus delivers the message again.
-    Redeliver { reason: String },
-}
-
-/// Why a work item was parked: a stable code (the `parkcode` message property, the audit event, the
-/// park-code table in docs/operations.md) and the text for a human (the `parkreason` property).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ParkCode {
-    /// Several PECs could be the MPE's and the evidence does not single one out.
-    Ambiguous,
-    /// The only candidate PEC fails part of the evidence that ties a PEC to the MPE.
-    EvidenceMismatch,
-    /// No approval rule allows this source and target (or the target is tagged deny).
-    PolicyRefused,
-    /// The target lists more PEC pages than the approver reads.
-    PagingLimit,
-    /// ARM refused a write or read for good (400 and the like): retrying will not help.
-    ArmRefused,
-    /// The approver's identity may not do this: ARM answered 403 (a missing role) or 401 also to a fresh
-    /// token, or the identity endpoint refused a token.
-    Forbidden,
-    /// The MPE did not reach a decidable state before `MPE_GIVE_UP_AFTER`.
-    GaveUp,
-    UnsupportedMpeType,
-    UnsupportedTargetType,
-    /// The MPE's subscription is outside `MPE_SOURCE_SUBSCRIPTIONS`.
-    SourceNotAllowed,
-    /// The target's subscription is outside `MPE_TARGET_SUBSCRIPTIONS`.
-    TargetNotAllowed,
-    TargetMissing,
-    /// A body from Azure we cannot read (MPE, PEC list, PEC).
-    UnreadableResponse,
-    /// A queue message or event that is not what the function takes.
-    InvalidInput,
-    /// Service Bus refused the work item for good (401 also to a fresh token, 400, 404/410 no such
-    /// queue): the work queue would not take the next check, so it was parked instead.
-    QueueRefused,
-    /// An MPE whose connection only the target shows (Data Explorer) cannot be shown to be new and not
-    /// yet approved: created longer than `MPE_GIVE_UP_AFTER` ago or at a time it does not report, or a
-    /// connection we approved for it was disconnected or rejected since. Nothing is approved.
-    NotNew,
-}
-
-impl ParkCode {
-    pub const ALL: [ParkCode; 16] = [
-        ParkCode::Ambiguous,
-        ParkCode::EvidenceMismatch,
-        ParkCode::PolicyRefused,
-        ParkCode::PagingLimit,
-        ParkCode::ArmRefused,
-        ParkCode::Forbidden,
-        ParkCode::GaveUp,
-        ParkCode::UnsupportedMpeType,
-        ParkCode::UnsupportedTargetType,
-        ParkCode::SourceNotAllowed,
-        ParkCode::TargetNotAllowed,
-        ParkCode::TargetMissing,
-        ParkCode::UnreadableResponse,
-        ParkCode::InvalidInput,
-        ParkCode::QueueRefused,
-        ParkCode::NotNew,
-    ];
-    /// The stable code, kebab-case. Never change one: operators filter on them.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ParkCode::Ambiguous => "ambiguous",
-            ParkCode::EvidenceMismatch => "evidence-mismatch",
-            ParkCode::PolicyRefused => "policy-refused",
-            ParkCode::PagingLimit => "paging-limit",
-            ParkCode::ArmRefused => "arm-refused",
-            ParkCode::Forbidden => "forbidden",
-            ParkCode::GaveUp => "gave-up",
-            ParkCode::UnsupportedMpeType => "unsupported-mpe-type",
-            ParkCode::UnsupportedTargetType => "unsupported-target-type",
-            ParkCode::SourceNotAllowed => "source-not-allowed",
-            ParkCode::TargetNotAllowed => "target-not-allowed",
-            ParkCode::TargetMissing => "target-missing",
-            ParkCode::UnreadableResponse => "unreadable-response",
-            ParkCode::InvalidInput => "invalid-input",
-            ParkCode::QueueRefused => "queue-refused",
-            ParkCode::NotNew => "not-new",
-        }
-    }
-}
-
-impl fmt::Display for ParkCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A park reason: the code and the human text. Derefs to the text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParkReason {
-    pub code: ParkCode,
-    pub text: String,
-}
-
-impl ParkReason {
-    pub fn new(code: ParkCode, text: impl Into<String>) -> Self {
-        ParkReason { code, text: text.into() }
-    }
-}
-
-impl std::ops::Deref for ParkReason {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.text
-    }
-}
-
-impl fmt::Display for ParkReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// We approved the PEC and the target confirmed it.
-    Approved,
-    /// The connection was already approved (by us earlier, by a human, or auto-approved).
-    AlreadyApproved,
-    Deleted,
-    Rejected,
-    Disconnected,
-    Failed(String),
-    /// `MPE_DRY_RUN`: we would have approved this PEC.
-    DryRun {
-        pec_id: String,
-    },
-}
-
-impl Outcome {
-    /// A stable code for the audit event.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Outcome::Approved => "approved",
-            Outcome::AlreadyApproved => "already-approved",
-            Outcome::Deleted => "deleted",
-            Outcome::Rejected => "rejected",
-            Outcome::Disconnected => "disconnected",
-            Outcome::Failed(_) => "failed",
-            Outcome::DryRun { .. } => "dry-run",
-        }
-    }
-}
-
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Outcome::Approved => f.write_str("approved"),
-            Outcome::AlreadyApproved => f.write_str("already approved"),
-            Outcome::Deleted => f.write_str("MPE deleted"),
-            Outcome::Rejected => f.write_str("rejected"),
-            Outcome::Disconnected => f.write_str("disconnected"),
-            Outcome::Failed(why) => write!(f, "MPE failed ({why})"),
-            Outcome::DryRun { pec_id } => write!(f, "dry run: would approve {pec_id}"),
-        }
-    }
-}
 
 /// The rules a check decides by: the configuration's part of every decision.
 #[derive(Debug, Clone)]

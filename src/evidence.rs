@@ -4,10 +4,10 @@
 //! MPE's group where the PEC says one, and from a private endpoint in no customer subscription the
 //! configuration knows. [`choose`] picks the one PEC to approve, or says why none is (yet).
 
-use crate::decision::{Outcome, ParkCode, ParkReason};
 use crate::pec::{self, Marked, Pec, PecStatus};
 use crate::providers::{MpeStatus, MpeView};
 use crate::resource_id::ResourceId;
+use crate::verdict::{Outcome, ParkCode, ParkReason};
 
 /// What the target's PEC list says of the MPE's connection.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! mpe-approver: approves Azure managed private endpoint connections automatically, race-safe.
 //!
 //! See ARCHITECTURE.md for the map. Functional core: [`resource_id`], [`providers`], [`pec`],
-//! [`decision`], [`evidence`], [`schedule`], [`policy`], [`workitem`], [`queue_message`], [`replay`], [`logsafe`]. Imperative
+//! [`decision`], [`verdict`], [`evidence`], [`schedule`], [`policy`], [`workitem`], [`queue_message`], [`replay`], [`logsafe`]. Imperative
 //! shell: [`http`] (under [`arm`], [`servicebus`] and [`auth`]), [`throttle`], [`functions`],
 //! [`handler`]. With the default `simulator` feature, [`demo`] wires the handler to the local Azure of
 //! the `azure-sim` crate (which knows nothing of this one).
@@ -30,4 +30,5 @@ pub mod schedule;
 pub mod servicebus;
 pub mod targets;
 pub mod throttle;
+pub mod verdict;
 pub mod workitem;

@@ -91,12 +91,6 @@ impl WorkItem {
         WorkItem { attempt: self.attempt.saturating_add(1), approving: None, ..self.clone() }
     }
 
-    /// Why this item, though well-formed, is not one the approver sent
-    /// ([`crate::decision::implausible`]); a check parks it.
-    pub fn implausible(&self, now: DateTime<Utc>) -> Option<WorkItemError> {
-        crate::decision::implausible(self.first_seen, self.attempt, now)
-    }
-
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("work item serialises")
     }

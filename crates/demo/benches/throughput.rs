@@ -23,10 +23,10 @@ mod common;
 use azure_sim::{write_success_event, MpeSpec, SimOptions, Throttle};
 use common::in_group;
 use mpe_approver::decision::{decide, Observation, Progress, Schedule};
-use mpe_approver::demo::Harness;
 use mpe_approver::pec::{Pec, PecStatus};
 use mpe_approver::providers::{MpeStatus, MpeView};
 use mpe_approver::resource_id::ResourceId;
+use mpe_demo::Harness;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

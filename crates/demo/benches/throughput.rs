@@ -1,4 +1,4 @@
-//! `cargo bench`: figures, not assertions.
+//! `cargo bench -p mpe-demo`: figures, not assertions.
 //!
 //! 1. Memory under a response body without end: RSS before and after the ARM client reads an endless
 //!    chunked body from a local server (the streaming size cap must stop it).
@@ -10,9 +10,9 @@
 //!    with a 1 s wait: outcomes, wrong approvals, ARM calls per approval, calls made inside a
 //!    subscription's wait, failed invocations, pending→approved percentiles.
 //!
-//! `cargo bench --bench throughput -- throttled` runs only the throttled runs;
-//! `cargo bench --bench throughput -- endless-body` runs only the first (it needs no optimised build to
-//! be meaningful: `cargo bench --profile dev --bench throughput -- endless-body`).
+//! `cargo bench -p mpe-demo --bench throughput -- throttled` runs only the throttled runs;
+//! `cargo bench -p mpe-demo --bench throughput -- endless-body` runs only the first (it needs no
+//! optimised build to be meaningful: `cargo bench -p mpe-demo --profile dev --bench throughput -- endless-body`).
 
 #[path = "../tests/faulty_server/mod.rs"]
 mod faulty_server;

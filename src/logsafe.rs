@@ -125,12 +125,12 @@ impl<W: std::io::Write> std::io::Write for Lines<W> {
 }
 
 /// Install the log subscriber of a binary: RUST_LOG's filter (else `default_filter`), text lines or JSON
-/// (`MPE_LOG_FORMAT=json`), each line through [`Lines`], to stdout (`serve`, under the Functions host,
-/// which captures it) or to stderr (the CLI commands and the demo, whose stdout is their result).
-pub fn init_tracing(default_filter: &str, to_stdout: bool) {
+/// lines (`json`, what `MPE_LOG_FORMAT=json` asks for), each through [`Lines`], to stdout (`serve`, under
+/// the Functions host, which captures it) or to stderr (the CLI commands and the demo, whose stdout is
+/// their result).
+pub fn init_tracing(default_filter: &str, json: bool, to_stdout: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter));
-    let json = std::env::var("MPE_LOG_FORMAT").map(|v| v.eq_ignore_ascii_case("json")).unwrap_or(false);
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false);
     match (json, to_stdout) {
         (true, true) => {

@@ -405,6 +405,7 @@ fn main() -> ExitCode {
     // `demo` and `print` write only their result; logs stay at error unless RUST_LOG asks for more.
     logsafe::init_tracing(
         if matches!(cli.command, Some(Command::Demo { .. } | Command::Print { .. })) { "error" } else { "info" },
+        std::env::var("MPE_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json")),
         matches!(cli.command, None | Some(Command::Serve { .. })),
     );
     let command = match cli.command {

@@ -19,7 +19,7 @@ struct Cli {
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let json = std::env::var("MPE_LOG_FORMAT").map(|v| v.eq_ignore_ascii_case("json")).unwrap_or(false);
+    let json = std::env::var("MPE_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(std::io::stderr);
     if json {
         builder.json().flatten_event(true).with_current_span(true).init();

@@ -1,6 +1,7 @@
 //! `mpe-demo` (`cargo demo` from a source checkout): the whole flow on the local Azure simulator, then
 //! a summary table (or JSON with `--json`). Exits 0 when every case ended as expected, 1 otherwise.
-//! Handler and simulator logs go to stderr at error level unless RUST_LOG asks for more.
+//! Handler and simulator logs go to stderr at error level unless RUST_LOG asks for more (JSON lines with
+//! MPE_LOG_FORMAT=json).
 
 use anyhow::Context;
 use clap::Parser;
@@ -41,7 +42,8 @@ async fn demo(json: bool, time_scale: f64) -> anyhow::Result<ExitCode> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logsafe::init_tracing("error", false);
+    let json_logs = std::env::var("MPE_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+    logsafe::init_tracing("error", json_logs, false);
     let run = tokio::runtime::Runtime::new()
         .context("cannot start the async runtime")
         .and_then(|rt| rt.block_on(demo(cli.json, cli.time_scale)));

@@ -67,7 +67,8 @@ fi
 # The host target's standard library; a no-op when it is the host (x86_64 Linux).
 if command -v rustup >/dev/null; then rustup --quiet target add "$TARGET"; fi
 
-# --no-default-features: the deployed binary has no simulator (its `demo` and `simulate` say so).
+# The root package holds only the approver (the simulator and the demo are the azure-sim and mpe-demo
+# packages) and has no default features; --no-default-features keeps any added later out of the package.
 echo "== cargo zigbuild --profile dist --locked --no-default-features --target $TARGET.$GLIBC"
 # cargo-zigbuild runs zig as `$CARGO_ZIGBUILD_PYTHON_PATH -m ziglang` (default: the
 # python3 on PATH) before it looks for a `zig` binary, so point it at the venv: the

@@ -1,6 +1,6 @@
 //! Time, injected. Production uses the system clock. The demo and the tests drive the handler with the
-//! simulator's compressed clock (crate azure-sim's `ScaledClock`) through an adapter (`demo::SimTime`,
-//! `tests/common/doubles.rs`), so minutes of behaviour play out in seconds.
+//! simulator's compressed clock (crate azure-sim's `ScaledClock`) through an adapter (`SimTime` in the
+//! mpe-demo crate's harness), so minutes of behaviour play out in seconds.
 
 use chrono::{DateTime, Utc};
 use std::sync::Arc;

@@ -3,16 +3,14 @@
 //! See ARCHITECTURE.md for the map. Functional core: [`resource_id`], [`providers`], [`pec`],
 //! [`decision`], [`verdict`], [`evidence`], [`schedule`], [`policy`], [`workitem`], [`queue_message`], [`replay`], [`logsafe`]. Imperative
 //! shell: [`http`] (under [`arm`], [`servicebus`] and [`auth`]), [`throttle`], [`functions`],
-//! [`handler`]. With the default `simulator` feature, [`demo`] wires the handler to the local Azure of
-//! the `azure-sim` crate (which knows nothing of this one).
+//! [`handler`]. The demo, which wires the handler to the local Azure of the `azure-sim` crate, is the
+//! workspace's `mpe-demo` crate; this crate depends on neither.
 
 pub mod arm;
 pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod decision;
-#[cfg(feature = "simulator")]
-pub mod demo;
 pub mod deploy;
 pub mod eventgrid;
 pub mod evidence;

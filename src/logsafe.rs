@@ -1,4 +1,5 @@
-//! Outside strings in log lines and CLI output, made harmless. Pure.
+//! Outside strings in log lines and CLI output, made harmless. Pure, but for [`init_tracing`], which
+//! installs the log subscriber the binaries write through [`Lines`].
 //!
 //! Anything that came from outside (Service Bus message ids and properties, Event Grid fields, ARM
 //! bodies and error messages, HTTP headers, tag values) is written through [`q`]: quoted, with
@@ -120,6 +121,26 @@ impl<W: std::io::Write> std::io::Write for Lines<W> {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         self.0.flush()
+    }
+}
+
+/// Install the log subscriber of a binary: RUST_LOG's filter (else `default_filter`), text lines or JSON
+/// lines (`json`, what `MPE_LOG_FORMAT=json` asks for), each through [`Lines`], to stdout (`serve`, under
+/// the Functions host, which captures it) or to stderr (the CLI commands and the demo, whose stdout is
+/// their result).
+pub fn init_tracing(default_filter: &str, json: bool, to_stdout: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false);
+    match (json, to_stdout) {
+        (true, true) => {
+            builder.json().flatten_event(true).with_current_span(true).with_writer(|| Lines(std::io::stdout())).init()
+        }
+        (true, false) => {
+            builder.json().flatten_event(true).with_current_span(true).with_writer(|| Lines(std::io::stderr())).init()
+        }
+        (false, true) => builder.with_writer(|| Lines(std::io::stdout())).init(),
+        (false, false) => builder.with_writer(|| Lines(std::io::stderr())).init(),
     }
 }
 

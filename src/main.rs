@@ -1,6 +1,6 @@
-//! `mpe-approver`: the custom handler (`serve`, the default under the Functions host), the local demo,
-//! the simulator, and a replay command. `demo` and `simulate` need the default `simulator` feature; a
-//! build without it (the deployed package) keeps the commands and says how to get a build that has them.
+//! `mpe-approver`: the custom handler (`serve`, the default under the Functions host) and the operator
+//! commands (`replay`, `status`, `check`, `print`). The local demo and the simulator are other packages
+//! of the workspace (`mpe-demo`, `azure-sim`); `demo` and `simulate` say exactly what to run instead.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -12,6 +12,11 @@ use mpe_approver::logsafe::{self, q, q_max, scrub};
 use mpe_approver::workitem::{Origin, WorkItem};
 use std::process::ExitCode;
 use std::sync::Arc;
+
+/// `demo --time-scale` and `simulate --time-scale` when not given (the mpe-demo and azure-sim binaries'
+/// defaults).
+const DEMO_TIME_SCALE: f64 = 10.0;
+const SIMULATE_TIME_SCALE: f64 = 1.0;
 
 #[derive(Parser)]
 #[command(name = "mpe-approver", version, about = "Approves Azure managed private endpoint connections, race-safe")]
@@ -28,24 +33,24 @@ enum Command {
         #[arg(long)]
         port: Option<u16>,
     },
-    /// Run the whole flow on the local Azure simulator and print a summary (no Azure needed; needs a build
-    /// with the default `simulator` feature: the deployment package has none).
+    /// The local demo (the whole flow on the Azure simulator) is the mpe-demo package: prints what to run
+    /// instead (`cargo demo` from a source checkout) and exits 3.
     Demo {
         /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
         /// Simulated seconds per real second.
-        #[arg(long, default_value_t = 10.0)]
+        #[arg(long, default_value_t = DEMO_TIME_SCALE)]
         time_scale: f64,
     },
-    /// Run the local Azure simulator (ARM, identity endpoint, Service Bus) and print the handler's environment
-    /// (needs the default `simulator` feature).
+    /// The local Azure simulator (ARM, identity endpoint, Service Bus) is the azure-sim package: prints what
+    /// to run instead (`cargo run --release -p azure-sim -- --port N` from a source checkout) and exits 3.
     Simulate {
         /// Port on 127.0.0.1.
         #[arg(long, default_value_t = 7780)]
         port: u16,
         /// Simulated seconds per real second.
-        #[arg(long, default_value_t = 1.0)]
+        #[arg(long, default_value_t = SIMULATE_TIME_SCALE)]
         time_scale: f64,
     },
     /// Manual replay, with the same settings and credential as the handler: queue an immediate check of
@@ -142,27 +147,6 @@ fn print(what: PrintWhat) -> anyhow::Result<()> {
     // A closed pipe (`| head`) is an error to report, not a panic.
     use std::io::Write;
     writeln!(std::io::stdout().lock(), "{json}").context("writing to stdout")
-}
-
-/// Logs go to stdout under the host (`serve`, which captures it) and to stderr for the CLI commands,
-/// whose stdout is their result (a table, or JSON for scripts). Each line passes through
-/// [`logsafe::Lines`]: nothing an event holds can break it.
-fn init_tracing(default_filter: &str, to_stdout: bool) {
-    use mpe_approver::logsafe::Lines;
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter));
-    let json = ProcessEnv::from_env().json_logs;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false);
-    match (json, to_stdout) {
-        (true, true) => {
-            builder.json().flatten_event(true).with_current_span(true).with_writer(|| Lines(std::io::stdout())).init()
-        }
-        (true, false) => {
-            builder.json().flatten_event(true).with_current_span(true).with_writer(|| Lines(std::io::stderr())).init()
-        }
-        (false, true) => builder.with_writer(|| Lines(std::io::stdout())).init(),
-        (false, false) => builder.with_writer(|| Lines(std::io::stderr())).init(),
-    }
 }
 
 fn build_app(config: Config, clock: SharedClock) -> anyhow::Result<App> {
@@ -382,56 +366,44 @@ async fn check(mpe_id: &str, approve: bool, json: bool) -> anyhow::Result<ExitCo
     Ok(if r.outcome == "transient failure" { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
-/// What `demo` and `simulate` say in a build without the simulator (the deployed package).
-#[cfg(not(feature = "simulator"))]
-const NO_SIMULATOR: &str = "this build of mpe-approver has no simulator (it was built with --no-default-features, \
-as infra/package.sh builds the deployed function binary). For the local demo, build from a source checkout \
-with the default features: `cargo run --release -- demo` (or `cargo run --release -- simulate`).";
+/// `demo` and `simulate` are not in this binary, the deployed one: the demo is the workspace's
+/// `mpe-demo` package, the simulator its `azure-sim` package. The commands take the same flags, say
+/// exactly what to run instead (those flags included) and exit with [`ELSEWHERE`].
+const ELSEWHERE: u8 = 3;
 
-#[cfg(not(feature = "simulator"))]
-fn no_simulator(command: &str) -> anyhow::Result<ExitCode> {
-    eprintln!("mpe-approver {command}: {NO_SIMULATOR}");
-    Ok(ExitCode::from(3))
-}
-
-#[cfg(not(feature = "simulator"))]
-async fn demo(_json: bool, _time_scale: f64) -> anyhow::Result<ExitCode> {
-    no_simulator("demo")
-}
-
-#[cfg(not(feature = "simulator"))]
-async fn simulate(_port: u16, _time_scale: f64) -> anyhow::Result<ExitCode> {
-    no_simulator("simulate")
-}
-
-#[cfg(feature = "simulator")]
-async fn simulate(port: u16, time_scale: f64) -> anyhow::Result<ExitCode> {
-    azure_sim::run_standalone(port, time_scale).await.map(|_| ExitCode::SUCCESS)
-}
-
-#[cfg(feature = "simulator")]
-async fn demo(json: bool, time_scale: f64) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(time_scale.is_finite() && (1.0..=1000.0).contains(&time_scale), "--time-scale must be 1 to 1000");
-    let opts = mpe_approver::demo::DemoOptions { time_scale, progress: !json, ..Default::default() };
-    if !json {
-        eprintln!(
-            "mpe-approver demo: starting the local Azure simulator and the handler (time compressed {time_scale}x)"
-        );
-    }
-    let report = mpe_approver::demo::run(&opts).await?;
+fn demo_elsewhere(json: bool, time_scale: f64) -> ExitCode {
+    let mut flags = String::new();
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", mpe_approver::demo::render(&report));
+        flags.push_str(" --json");
     }
-    Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    if time_scale != DEMO_TIME_SCALE {
+        flags.push_str(&format!(" --time-scale {time_scale}"));
+    }
+    let package = if flags.is_empty() { String::new() } else { format!(" --{flags}") };
+    eprintln!(
+        "mpe-approver demo: the demo is not part of this binary (the deployed package holds only the approver); \
+         it lives in the mpe-demo package. From a source checkout run `cargo demo{flags}` \
+         (or `cargo run --release -p mpe-demo{package}`)."
+    );
+    ExitCode::from(ELSEWHERE)
+}
+
+fn simulate_elsewhere(port: u16, time_scale: f64) -> ExitCode {
+    let scale = if time_scale == SIMULATE_TIME_SCALE { String::new() } else { format!(" --time-scale {time_scale}") };
+    eprintln!(
+        "mpe-approver simulate: the simulator is not part of this binary (the deployed package holds only the \
+         approver); it lives in the azure-sim package. From a source checkout run \
+         `cargo run --release -p azure-sim -- --port {port}{scale}`."
+    );
+    ExitCode::from(ELSEWHERE)
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The demo prints a table; handler and simulator logs stay at error unless RUST_LOG asks for more.
-    init_tracing(
+    // `demo` and `print` write only their result; logs stay at error unless RUST_LOG asks for more.
+    logsafe::init_tracing(
         if matches!(cli.command, Some(Command::Demo { .. } | Command::Print { .. })) { "error" } else { "info" },
+        ProcessEnv::from_env().json_logs,
         matches!(cli.command, None | Some(Command::Serve { .. })),
     );
     let command = match cli.command {
@@ -439,7 +411,7 @@ fn main() -> ExitCode {
         None if ProcessEnv::from_env().handler_port.is_some() => Command::Serve { port: None },
         None => {
             eprintln!(
-                "no command given and FUNCTIONS_CUSTOMHANDLER_PORT is not set; try `mpe-approver demo` or --help"
+                "no command given and FUNCTIONS_CUSTOMHANDLER_PORT is not set; try --help (the local demo: `cargo demo` in a source checkout)"
             );
             return ExitCode::from(2);
         }
@@ -465,8 +437,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
             Command::Status { max, json } => status(max, json).await,
             Command::Check { mpe_id, approve, json } => check(&mpe_id, approve, json).await,
-            Command::Demo { json, time_scale } => demo(json, time_scale).await,
-            Command::Simulate { port, time_scale } => simulate(port, time_scale).await,
+            Command::Demo { json, time_scale } => Ok(demo_elsewhere(json, time_scale)),
+            Command::Simulate { port, time_scale } => Ok(simulate_elsewhere(port, time_scale)),
             Command::Print { what } => print(what).map(|_| ExitCode::SUCCESS),
         }
     })

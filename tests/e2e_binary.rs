@@ -350,3 +350,75 @@ async fn cli_output_escapes_what_a_parked_message_carries() {
     }
     assert_eq!(sim.parked().len(), 1, "a dry run moves nothing");
 }
+
+/// Outside `MPE_SOURCE_SUBSCRIPTIONS`: the CLI's `replay <id>` and `replay --scope` exit non-zero with
+/// the function's words (`MpeReplay` answers 403 to both forms: `crates/demo/tests/operations.rs`),
+/// listing and queueing nothing; a watched id is queued by the same command and settings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_refuses_replays_outside_the_watched_subscriptions_and_queues_a_watched_id() {
+    const OUTSIDE_SUB: &str = "0b5e55ed-0000-4000-8000-00000000ab02";
+    let clock: SharedClock = Arc::new(SystemClock);
+    let sim = Simulator::start(clock, SimOptions::default()).await.unwrap();
+    let mut env = sim.handler_env();
+    env.push(("MPE_SOURCE_SUBSCRIPTIONS".into(), SUB.into()));
+    let outside =
+        in_group(OUTSIDE_SUB, "rg-x/providers/Microsoft.StreamAnalytics/clusters/asa-x/privateEndpoints/pe-x");
+    let calls = sim.report().arm_calls_total;
+
+    let scope = format!("/subscriptions/{OUTSIDE_SUB}");
+    for args in [vec!["replay", outside.as_str()], vec!["replay", "--scope", &scope]] {
+        let out = cli(&env, &args).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}: {stderr}");
+        assert!(stderr.contains(&format!("subscription {OUTSIDE_SUB} is not in MPE_SOURCE_SUBSCRIPTIONS")), "{stderr}");
+    }
+    assert_eq!(sim.report().arm_calls_total, calls, "nothing was listed");
+    assert!(sim.work_messages().is_empty(), "nothing was queued: {:#?}", sim.work_messages());
+
+    let ours = in_group(SUB, "rg-ops/providers/Microsoft.StreamAnalytics/clusters/asa-ops/privateEndpoints/pe-watched");
+    let out = cli(&env, &["replay", ours.as_str()]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let queued_for =
+        |m: &azure_sim::SbMessage| m.properties.get("mpeid").is_some_and(|v| v.eq_ignore_ascii_case(ours.as_str()));
+    assert!(sim.work_messages().iter().any(queued_for), "{:#?}", sim.work_messages());
+}
+
+/// `replay --parked-dead-letter` reads the parking queue's own dead-letter queue (the replay itself from
+/// there: `crates/demo/tests/operations.rs`
+/// `parked_items_dead_lettered_by_scans_are_counted_and_replayed_from_the_parking_dead_letter_queue`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_takes_the_parking_dead_letter_queue_as_a_source() {
+    let clock: SharedClock = Arc::new(SystemClock);
+    let sim = Simulator::start(clock, SimOptions::default()).await.unwrap();
+    let out = cli(&sim.handler_env(), &["replay", "--parked-dead-letter", "--dry-run", "--json"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert_eq!((v["source"].as_str(), v["seen"].as_u64()), (Some("parkedDeadLetter"), Some(0)), "{v}");
+    assert_eq!(v["queue"].as_str(), Some("mpe-approvals-parked/$DeadLetterQueue"), "{v}");
+}
+
+/// `demo` and `simulate` are other packages of the workspace: the deployed binary keeps the commands
+/// and their flags, says on stderr exactly what to run instead (the flags given included), writes
+/// nothing on stdout and exits 3.
+#[test]
+fn demo_and_simulate_say_what_to_run_instead_and_exit_3() {
+    let cases: [(&[&str], &str); 5] = [
+        (&["demo"], "`cargo demo`"),
+        (&["demo", "--json", "--time-scale", "20"], "`cargo demo --json --time-scale 20`"),
+        (&["demo", "--time-scale", "20"], "`cargo run --release -p mpe-demo -- --time-scale 20`"),
+        (&["simulate"], "`cargo run --release -p azure-sim -- --port 7780`"),
+        (
+            &["simulate", "--port", "7999", "--time-scale", "5"],
+            "`cargo run --release -p azure-sim -- --port 7999 --time-scale 5`",
+        ),
+    ];
+    for (args, says) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_mpe-approver")).env_clear().args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?} should say {says}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}: {}", String::from_utf8_lossy(&out.stdout));
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_mpe-approver")).env_clear().args(["demo", "--bogus"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "an unknown flag is a usage error, as before");
+}

@@ -1,6 +1,8 @@
-//! The workspace has two crates and one direction of dependency: the approver (this package) may use
-//! the simulator (`crates/azure-sim`) for its demo and tests; the simulator never uses the approver, so
-//! what it answers is written from Azure's wire format, not from the code it is meant to check.
+//! The workspace has three crates and one direction of dependency. The approver (this package, what
+//! is deployed) uses the simulator (`crates/azure-sim`) in its tests only; the simulator never uses the
+//! approver, so what it answers is written from Azure's wire format, not from the code it is meant to
+//! check; the demo (`crates/demo`, package `mpe-demo`) is the one crate that depends on both, and
+//! nothing depends on it.
 
 use serde_json::Value;
 use std::path::Path;
@@ -19,44 +21,77 @@ fn metadata() -> Value {
     serde_json::from_slice(&out.stdout).expect("cargo metadata prints JSON")
 }
 
+fn package<'a>(meta: &'a Value, name: &str) -> &'a Value {
+    meta["packages"].as_array().expect("packages").iter().find(|p| p["name"] == name).unwrap_or_else(|| {
+        panic!("no package {name} in the workspace");
+    })
+}
+
+/// (name, kind) of each dependency of a package; kind is `normal`, `dev` or `build`.
+fn dependencies(package: &Value) -> Vec<(&str, &str)> {
+    package["dependencies"]
+        .as_array()
+        .expect("dependencies")
+        .iter()
+        .map(|d| (d["name"].as_str().unwrap_or_default(), d["kind"].as_str().unwrap_or("normal")))
+        .collect()
+}
+
 #[test]
 fn the_simulator_does_not_depend_on_the_approver() {
     let meta = metadata();
     let packages = meta["packages"].as_array().expect("packages");
     let names: Vec<&str> = packages.iter().filter_map(|p| p["name"].as_str()).collect();
-    assert!(names.contains(&"mpe-approver") && names.contains(&"azure-sim"), "workspace members: {names:?}");
-    let sim = packages.iter().find(|p| p["name"] == "azure-sim").unwrap();
-    let deps: Vec<&str> = sim["dependencies"].as_array().unwrap().iter().filter_map(|d| d["name"].as_str()).collect();
+    for member in ["mpe-approver", "azure-sim", "mpe-demo"] {
+        assert!(names.contains(&member), "workspace members: {names:?}");
+    }
+    let sim = package(&meta, "azure-sim");
+    let deps: Vec<&str> = dependencies(sim).into_iter().map(|(name, _)| name).collect();
     assert!(!deps.is_empty());
     // No member of the workspace (and so nothing that could reach the approver) among its dependencies.
     let path_deps: Vec<&Value> =
         sim["dependencies"].as_array().unwrap().iter().filter(|d| d["path"].is_string()).collect();
-    assert!(!deps.contains(&"mpe-approver"), "azure-sim depends on mpe-approver: {deps:?}");
+    for approver in ["mpe-approver", "mpe-demo"] {
+        assert!(!deps.contains(&approver), "azure-sim depends on {approver}: {deps:?}");
+    }
     assert!(path_deps.is_empty(), "azure-sim has path dependencies: {path_deps:?}");
 }
 
+/// The deployed package holds only the approver: azure-sim is a dev-dependency (the tests), never a
+/// normal one, the demo no dependency at all, and no feature brings either in.
 #[test]
-fn the_approver_uses_the_simulator_only_optionally_and_in_tests() {
+fn the_approver_uses_the_simulator_only_in_tests() {
     let meta = metadata();
-    let approver = meta["packages"].as_array().unwrap().iter().find(|p| p["name"] == "mpe-approver").unwrap();
-    let uses: Vec<(&str, bool)> = approver["dependencies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|d| d["name"] == "azure-sim")
-        .map(|d| (d["kind"].as_str().unwrap_or("normal"), d["optional"].as_bool().unwrap_or(false)))
-        .collect();
-    assert!(uses.contains(&("dev", false)), "{uses:?}");
-    assert!(uses.contains(&("normal", true)), "the normal dependency must be optional (feature `simulator`): {uses:?}");
-    assert!(!uses.contains(&("normal", false)), "{uses:?}");
-    let default = approver["features"]["default"].as_array().unwrap();
-    assert!(default.iter().any(|f| f == "simulator"), "`simulator` must be a default feature: {default:?}");
+    let approver = package(&meta, "mpe-approver");
+    let deps = dependencies(approver);
+    let sim: Vec<&str> = deps.iter().filter(|(name, _)| *name == "azure-sim").map(|(_, kind)| *kind).collect();
+    assert_eq!(sim, ["dev"], "azure-sim must be a dev-dependency of mpe-approver only");
+    assert!(!deps.iter().any(|(name, _)| *name == "mpe-demo"), "mpe-approver depends on mpe-demo: {deps:?}");
+    let features = approver["features"].as_object().expect("features");
+    for (name, enables) in features {
+        let enables = enables.as_array().expect("a feature's list");
+        assert!(enables.is_empty(), "feature `{name}` enables {enables:?}: the approver has no optional parts");
+    }
 }
 
-/// Production code names the simulator only where the `simulator` feature wires it in: the demo and
-/// the `demo`/`simulate` commands. No hook from an adapter or the handler into the simulator.
+/// The demo is where the two meet: it depends on both, and nothing in the workspace depends on it.
 #[test]
-fn only_the_demo_and_the_cli_name_the_simulator() {
+fn the_demo_is_the_one_crate_that_depends_on_both() {
+    let meta = metadata();
+    let demo = dependencies(package(&meta, "mpe-demo"));
+    for needed in ["mpe-approver", "azure-sim"] {
+        assert!(demo.contains(&(needed, "normal")), "mpe-demo must depend on {needed}: {demo:?}");
+    }
+    for p in meta["packages"].as_array().unwrap() {
+        let uses: Vec<_> = dependencies(p).into_iter().filter(|(name, _)| *name == "mpe-demo").collect();
+        assert!(uses.is_empty(), "{} depends on mpe-demo: {uses:?}", p["name"]);
+    }
+}
+
+/// Production code in `src/` never names the simulator or the demo, and nothing in it is compiled only
+/// with a feature: no hook from an adapter, the handler or the CLI into the simulator.
+#[test]
+fn production_code_never_names_the_simulator() {
     let mut offenders = Vec::new();
     let mut todo = vec![Path::new(ROOT).join("src")];
     while let Some(dir) = todo.pop() {
@@ -68,22 +103,17 @@ fn only_the_demo_and_the_cli_name_the_simulator() {
             }
             let rel = path.strip_prefix(ROOT).unwrap().to_string_lossy().replace('\\', "/");
             let text = std::fs::read_to_string(&path).unwrap_or_default();
-            if matches!(rel.as_str(), "src/demo.rs" | "src/main.rs") {
-                continue;
-            }
             for (n, line) in text.lines().enumerate() {
-                if line.contains("azure_sim") || line.contains("sim_body") || line.contains("SimPhase") {
-                    offenders.push(format!("{rel}:{}: {}", n + 1, line.trim()));
+                let named =
+                    ["azure_sim", "mpe_demo", "sim_body", "SimPhase", "cfg(feature"].iter().find(|w| line.contains(*w));
+                if let Some(word) = named {
+                    offenders.push(format!("{rel}:{}: {word}: {}", n + 1, line.trim()));
                 }
             }
         }
     }
-    assert!(offenders.is_empty(), "production code reaching into the simulator:\n{}", offenders.join("\n"));
-    let lib = std::fs::read_to_string(Path::new(ROOT).join("src/lib.rs")).unwrap();
-    assert!(
-        lib.contains("#[cfg(feature = \"simulator\")]\npub mod demo;"),
-        "src/lib.rs must gate `demo` on the feature"
-    );
+    assert!(offenders.is_empty(), "production code reaching into the simulator or the demo:\n{}", offenders.join("\n"));
+    assert!(!Path::new(ROOT).join("src/demo.rs").exists(), "the demo is the mpe-demo crate (crates/demo)");
 }
 
 /// The crate paths (`crate::name`) a source file names outside comments.

@@ -1,5 +1,5 @@
 //! Test doubles for the handler's injected dependencies: a fixed clock, a token source, a recording
-//! queue sender.
+//! queue sender. Shared by the root tests and the demo crate's (`crates/demo/tests/common/mod.rs`).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -36,12 +36,6 @@ impl Clock for Fixed {
             d
         }
     }
-}
-
-/// The simulator's compressed clock (`factor` times real time) as the approver's [`Clock`], through the
-/// demo's adapter: retry sleeps of seconds play out in milliseconds.
-pub fn compressed(factor: f64) -> mpe_approver::demo::SimTime {
-    mpe_approver::demo::SimTime(std::sync::Arc::new(azure_sim::ScaledClock::new(Utc::now(), factor)))
 }
 
 /// Hands out a fixed token, or refuses every request (`Tokens::None`).

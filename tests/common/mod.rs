@@ -5,10 +5,12 @@
 #![allow(dead_code)]
 
 pub mod doubles;
+mod example_ids;
 mod ids;
-pub mod sim;
 
 #[allow(unused_imports)] // not every test uses the id helpers
+pub use example_ids::*;
+#[allow(unused_imports)]
 pub use ids::*;
 use serde_json::Value;
 use std::path::PathBuf;

@@ -2,7 +2,8 @@
 //! managed-identity endpoint, ARM (MPEs of five services in their own vocabularies, five target types
 //! with their PEC list shapes, tags, the race rule), Service Bus REST, Event Grid event builders, and a
 //! Functions-host emulator ([`host`]) that drives any custom-handler binary through its HTTP contract.
-//! Used by `mpe-approver simulate`, the demo, and end-to-end tests; it knows nothing of the approver.
+//! Used by its own binary (`azure-sim`, `src/main.rs`), the demo (crate `mpe-demo`) and end-to-end
+//! tests; it knows nothing of the approver.
 //!
 //! One axum server on `127.0.0.1`: `/msi/token`, `/arm/...`, `/servicebus/{queuePath}/messages...`. Time is the
 //! injected [`SharedClock`]; MPE phases are computed lazily from timestamps. The simulator must never
@@ -443,7 +444,7 @@ impl Simulator {
     }
 }
 
-/// `mpe-approver simulate`: run a simulator on `port` with a clock `factor` times faster than real
+/// The `azure-sim` binary: run a simulator on `port` with a clock `factor` times faster than real
 /// time, print the environment a handler needs, and serve until Ctrl-C.
 pub async fn run_standalone(port: u16, factor: f64) -> anyhow::Result<()> {
     let clock: SharedClock = Arc::new(ScaledClock::new(Utc::now(), factor));

@@ -10,7 +10,7 @@
 mod common;
 mod faulty_server;
 
-use common::doubles::compressed;
+use common::compressed;
 use faulty_server::Fault;
 use mpe_approver::arm::{ArmClient, Timeouts};
 use mpe_approver::auth::{AzureIdentity, TokenSource};

@@ -5,7 +5,7 @@
 mod common;
 mod faulty_server;
 
-use common::doubles::compressed;
+use common::compressed;
 use faulty_server::{Fault, FaultyServer};
 use mpe_approver::arm::{read_body_capped, ArmClient, ArmError, BodyError, Timeouts};
 use mpe_approver::auth::{AuthError, TokenSource};

@@ -9,8 +9,8 @@ mod common;
 use azure_sim::{Dependency, MpeSpec};
 use common::in_group;
 use common::sim::{approved, puts, wait_until};
-use mpe_approver::demo::Harness;
 use mpe_approver::resource_id::ResourceId;
+use mpe_demo::Harness;
 use std::time::Duration;
 
 const SCALE: f64 = 50.0;

@@ -1,4 +1,4 @@
-//! `cargo bench`: figures, not assertions.
+//! `cargo bench -p mpe-demo`: figures, not assertions.
 //!
 //! 1. Memory under a response body without end: RSS before and after the ARM client reads an endless
 //!    chunked body from a local server (the streaming size cap must stop it).
@@ -10,9 +10,9 @@
 //!    with a 1 s wait: outcomes, wrong approvals, ARM calls per approval, calls made inside a
 //!    subscription's wait, failed invocations, pending→approved percentiles.
 //!
-//! `cargo bench --bench throughput -- throttled` runs only the throttled runs;
-//! `cargo bench --bench throughput -- endless-body` runs only the first (it needs no optimised build to
-//! be meaningful: `cargo bench --profile dev --bench throughput -- endless-body`).
+//! `cargo bench -p mpe-demo --bench throughput -- throttled` runs only the throttled runs;
+//! `cargo bench -p mpe-demo --bench throughput -- endless-body` runs only the first (it needs no
+//! optimised build to be meaningful: `cargo bench -p mpe-demo --profile dev --bench throughput -- endless-body`).
 
 #[path = "../tests/faulty_server/mod.rs"]
 mod faulty_server;
@@ -23,11 +23,11 @@ mod common;
 use azure_sim::{write_success_event, MpeSpec, SimOptions, Throttle};
 use common::in_group;
 use mpe_approver::decision::{decide, Action, MpeRead, PecList, Progress, Rules, Schedule, Seen};
-use mpe_approver::demo::Harness;
 use mpe_approver::pec::{Pec, PecStatus};
 use mpe_approver::policy::{AllowList, Policy, Tags};
 use mpe_approver::providers::{MpeStatus, MpeView};
 use mpe_approver::resource_id::ResourceId;
+use mpe_demo::Harness;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

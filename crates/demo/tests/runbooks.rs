@@ -8,14 +8,14 @@
 //! |---|---|
 //! | `ambiguous` | [`ambiguous_data_explorer_the_strangers_connection_deleted_then_replayed_is_approved`], [`ambiguous_stream_analytics_the_strangers_connection_deleted_then_replayed_is_approved`] |
 //! | `evidence-mismatch` | [`evidence_mismatch_approved_by_hand_then_replayed_ends_already_approved`] |
-//! | `policy-refused` | `tests/operations.rs`: `a_policy_refusal_is_approved_after_the_rule_is_added_and_replay_parked_runs`, `the_same_through_mpe_replay_over_http` |
+//! | `policy-refused` | `operations.rs`: `a_policy_refusal_is_approved_after_the_rule_is_added_and_replay_parked_runs`, `the_same_through_mpe_replay_over_http` |
 //! | `paging-limit` | [`paging_limit_approved_by_hand_then_replayed_ends_already_approved`] |
 //! | `arm-refused` | [`arm_refused_fixed_then_replayed_is_approved`] |
-//! | `forbidden` | `tests/token_refusals.rs`: `arm_refusing_every_token_parks_forbidden_after_one_fresh_token_and_a_replay_approves_once_fixed` |
+//! | `forbidden` | `token_refusals.rs`: `arm_refusing_every_token_parks_forbidden_after_one_fresh_token_and_a_replay_approves_once_fixed` |
 //! | `gave-up` | [`gave_up_replayed_once_the_mpe_is_ready_is_approved`] |
 //! | `source-not-allowed` | [`source_not_allowed_the_subscription_added_then_replayed_is_approved`] |
 //! | `target-not-allowed` | [`target_not_allowed_the_subscription_added_then_replayed_is_approved`] |
-//! | `queue-refused` | `tests/token_refusals.rs`: `a_work_queue_refusing_the_next_check_parks_it_queue_refused_and_a_replay_resumes_the_chain` |
+//! | `queue-refused` | `token_refusals.rs`: `a_work_queue_refusing_the_next_check_parks_it_queue_refused_and_a_replay_resumes_the_chain` |
 //! | `not-new` | [`not_new_verified_and_approved_by_hand_then_replayed_ends_already_approved`], [`not_new_after_a_rejected_approval_the_mpe_created_again_then_replayed_is_approved`] |
 //! | `unsupported-mpe-type` | none: the build does not know the type; no setting or action at Azure makes it approvable |
 //! | `unsupported-target-type` | none: the build has no PEC reader for the target type; approve by hand outside the approver |
@@ -33,10 +33,10 @@ use azure_sim::{FunctionsHost, MpeSpec, PecSnapshot, PecStatus, SimOptions};
 use common::in_group;
 use common::sim::wait_until;
 use mpe_approver::decision::ParkCode;
-use mpe_approver::demo::{self, Harness};
 use mpe_approver::handler::{self, App};
 use mpe_approver::replay::{QueuedReplay, Source};
 use mpe_approver::resource_id::ResourceId;
+use mpe_demo::{serve_handler, Harness};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -130,7 +130,7 @@ async fn replay_http(host: &FunctionsHost, code: &str) {
 /// A second handler over the same simulator with `settings` (the deployment's settings after the
 /// operator's change): its Functions host and its `App`.
 async fn redeployed(h: &Harness, settings: &[(&str, &str)]) -> (FunctionsHost, Arc<App>, tokio::task::JoinHandle<()>) {
-    let (url, task, app) = demo::serve_handler(&h.sim, h.clock.clone(), settings).await.unwrap();
+    let (url, task, app) = serve_handler(&h.sim, h.clock.clone(), settings).await.unwrap();
     let host = h.sim.host(&url);
     host.wait_ready(Duration::from_secs(10)).await.unwrap();
     (host, app, task)
@@ -139,7 +139,7 @@ async fn redeployed(h: &Harness, settings: &[(&str, &str)]) -> (FunctionsHost, A
 /// The CLI's `App`, with the deployment's settings plus `settings` (what `mpe-approver` reads from its
 /// environment).
 async fn cli(h: &Harness, settings: &[(&str, &str)]) -> Arc<App> {
-    demo::serve_handler(&h.sim, h.clock.clone(), settings).await.unwrap().2
+    serve_handler(&h.sim, h.clock.clone(), settings).await.unwrap().2
 }
 
 fn pec_at(h: &Harness, target: &ResourceId, name: &str) -> PecSnapshot {
@@ -419,7 +419,7 @@ async fn target_not_allowed_the_subscription_added_then_replayed_is_approved() {
 
 /// The rows of the park-code table in docs/operations.md: (codes in the first cell, what to do).
 fn readme_rows() -> Vec<(Vec<String>, String)> {
-    let readme = include_str!("../docs/operations.md");
+    let readme = include_str!("../../../docs/operations.md");
     let mut lines = readme.lines().skip_while(|l| !l.starts_with("| `parkcode` |")).skip(2);
     let mut rows = Vec::new();
     for line in lines.by_ref().take_while(|l| l.starts_with('|')) {
@@ -453,7 +453,7 @@ fn every_park_code_has_a_readme_row_and_a_runbook_here() {
         assert_eq!(
             here.iter().filter(|c| *c == code).count(),
             1,
-            "tests/runbooks.rs's table needs one line for `{code}`"
+            "crates/demo/tests/runbooks.rs's table needs one line for `{code}`"
         );
     }
     for code in here.iter().chain(readme.iter().flat_map(|(c, _)| c)) {

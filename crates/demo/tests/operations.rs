@@ -7,11 +7,11 @@ mod common;
 use azure_sim::MpeSpec;
 use common::in_group;
 use common::sim::{approved, is_for, puts, wait_until};
-use mpe_approver::demo::{self, Harness};
 use mpe_approver::handler::{self, App};
 use mpe_approver::replay::{QueuedReplay, Source};
 use mpe_approver::resource_id::{ListScope, ResourceId};
 use mpe_approver::servicebus::props;
+use mpe_demo::{serve_handler, Harness};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,7 +69,7 @@ async fn parked_cross_subscription(h: &Harness, name: &str) -> ResourceId {
 /// A second handler over the same simulator, with the rule that allows the cross-subscription pair.
 async fn with_rule(h: &Harness) -> (azure_sim::FunctionsHost, Arc<App>, tokio::task::JoinHandle<()>) {
     let rule = format!("same-subscription,/subscriptions/{SUB}->/subscriptions/{TARGET_SUB}");
-    let (url, task, app) = demo::serve_handler(&h.sim, h.clock.clone(), &[("MPE_ALLOW", &rule)]).await.unwrap();
+    let (url, task, app) = serve_handler(&h.sim, h.clock.clone(), &[("MPE_ALLOW", &rule)]).await.unwrap();
     let host = h.sim.host(&url);
     host.wait_ready(Duration::from_secs(10)).await.unwrap();
     (host, app, task)
@@ -189,7 +189,7 @@ async fn dead_letter_dry_run_lists_moves_nothing_and_honours_max() {
     let _serial = SERIAL.lock().await;
     let h = Harness::start(SCALE, &[]).await.unwrap();
     let bus = h.sim.service_bus();
-    let app = demo::serve_handler(&h.sim, h.clock.clone(), &[]).await.unwrap().2;
+    let app = serve_handler(&h.sim, h.clock.clone(), &[]).await.unwrap().2;
     for i in 0..3 {
         let id = asa(&format!("pe-dl-{i}"));
         let item = mpe_approver::workitem::WorkItem::new(
@@ -268,7 +268,7 @@ async fn replay_scope_enqueues_exactly_the_unapproved_mpes() {
     let _ = bus.take_due(WORK);
     assert!(h.sim.work_messages().is_empty(), "{:#?}", h.sim.work_messages());
 
-    let app = demo::serve_handler(&h.sim, h.clock.clone(), &[]).await.unwrap().2;
+    let app = serve_handler(&h.sim, h.clock.clone(), &[]).await.unwrap().2;
     let scope = ListScope::parse(&format!("/subscriptions/{SUB}/resourceGroups/rg-ops")).unwrap();
     let dry = handler::sweep(&app, std::slice::from_ref(&scope), 500, true, far_deadline()).await;
     assert!(dry.incomplete.is_empty(), "{dry:#?}");
@@ -305,7 +305,7 @@ async fn status_reports_depths_and_parked_by_reason() {
     let _serial = SERIAL.lock().await;
     let h = Harness::start(SCALE, &[]).await.unwrap();
     let _mpe = parked_cross_subscription(&h, "pe-status").await;
-    let app = demo::serve_handler(&h.sim, h.clock.clone(), &[]).await.unwrap().2;
+    let app = serve_handler(&h.sim, h.clock.clone(), &[]).await.unwrap().2;
     let st = handler::status(&app, 50, far_deadline()).await;
     assert!(st.errors.is_empty(), "{st:#?}");
     let parked = st.queues.iter().find(|q| q.queue == PARKED).expect("the parking queue's depth");
@@ -371,22 +371,12 @@ async fn a_replay_whose_replacements_all_failed_answers_503() {
     assert_eq!(status_and_body(&r).0, Some(202), "{r:?}");
 }
 
-/// The CLI as an operator runs it, with the function app's settings.
-fn cli(h: &Harness, extra: &[(&str, &str)], args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_mpe-approver"))
-        .env_clear()
-        .envs(h.sim.handler_env())
-        .envs(extra.iter().copied())
-        .args(args)
-        .output()
-        .expect("run the binary")
-}
-
-/// Outside `MPE_SOURCE_SUBSCRIPTIONS`: `MpeReplay {scope}` answers 403 before any ARM call, and the CLI's
-/// `replay <id>` and `replay --scope` exit non-zero with the function's words, queueing nothing; a watched
-/// id is queued by the same command and settings.
+/// Outside `MPE_SOURCE_SUBSCRIPTIONS`: `MpeReplay` answers 403 to the scope form and to an id before any
+/// ARM call, queueing nothing. The CLI's `replay <id>` and `replay --scope` refuse the same with the
+/// function's words: `tests/e2e_binary.rs`
+/// `cli_refuses_replays_outside_the_watched_subscriptions_and_queues_a_watched_id`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replays_outside_the_watched_subscriptions_are_refused_by_the_cli_and_the_scope_form() {
+async fn replays_outside_the_watched_subscriptions_are_refused_by_the_id_and_the_scope_form() {
     let _serial = SERIAL.lock().await;
     let watched = [("MPE_SOURCE_SUBSCRIPTIONS", SUB)];
     let h = Harness::start(SCALE, &watched).await.unwrap();
@@ -398,20 +388,8 @@ async fn replays_outside_the_watched_subscriptions_are_refused_by_the_cli_and_th
     let r = h.host.invoke_replay(&json!({"mpeId": outside.as_str()}).to_string(), &[]).await;
     assert_eq!(r.http.as_ref().map(|r| r.status_code), Some(403), "{r:?}");
 
-    let scope = format!("/subscriptions/{TARGET_SUB}");
-    for args in [vec!["replay", outside.as_str()], vec!["replay", "--scope", &scope]] {
-        let out = cli(&h, &watched, &args);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{args:?}: {stderr}");
-        assert!(stderr.contains(&format!("subscription {TARGET_SUB} is not in MPE_SOURCE_SUBSCRIPTIONS")), "{stderr}");
-    }
     assert_eq!(h.sim.report().arm_calls_total, calls, "nothing was listed");
     assert!(h.sim.work_messages().is_empty(), "nothing was queued: {:#?}", h.sim.work_messages());
-
-    let ours = asa("pe-watched");
-    let out = cli(&h, &watched, &["replay", ours.as_str()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(h.sim.work_messages().iter().any(|m| is_for(m, &ours)));
 }
 
 /// A parked message whose body is over the 1 MiB receive cap, at the head of the parking queue: every
@@ -464,7 +442,8 @@ async fn a_message_too_large_to_receive_is_skipped_and_the_scan_goes_on_behind_i
 /// Read-only scans count deliveries (Service Bus REST has no browse): with the parking queue's
 /// maxDeliveryCount at 2, two dry runs move a parked item into the parking queue's own dead-letter
 /// queue. `status` counts it there, `replay --parked` no longer sees it, and the `parkedDeadLetter`
-/// source (CLI `--parked-dead-letter`) replays it to approval.
+/// source replays it to approval. The CLI's `--parked-dead-letter` takes the same source:
+/// `tests/e2e_binary.rs` `cli_takes_the_parking_dead_letter_queue_as_a_source`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parked_items_dead_lettered_by_scans_are_counted_and_replayed_from_the_parking_dead_letter_queue() {
     let _serial = SERIAL.lock().await;
@@ -500,10 +479,4 @@ async fn parked_items_dead_lettered_by_scans_are_counted_and_replayed_from_the_p
     wait_for("the replayed check to approve", || approved(&h, &mpe), || format!("{:#?}", h.sim.report())).await;
     pump.stop().await;
     assert_eq!(puts(&h, &mpe), 1);
-
-    // The CLI takes the same source; its flags parse (the run itself is the code above).
-    let out = cli(&h, &[], &["replay", "--parked-dead-letter", "--dry-run", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    assert_eq!((v["source"].as_str(), v["seen"].as_u64()), (Some("parkedDeadLetter"), Some(0)), "{v}");
 }

@@ -9,8 +9,8 @@ use azure_sim::identity::ARM_AUDIENCE;
 use azure_sim::MpeSpec;
 use common::in_group;
 use common::sim::{approved, is_for, parked_code, puts, wait_until};
-use mpe_approver::demo::Harness;
 use mpe_approver::resource_id::ResourceId;
+use mpe_demo::Harness;
 use serde_json::json;
 use std::time::Duration;
 

@@ -11,9 +11,9 @@ use azure_sim::MpePhase as SimPhase;
 use azure_sim::{FaultKind, InvocationResult, MpeReport, MpeSpec, PecStatus, QueueReport, SimReport, ViolationKind};
 use common::in_group;
 use common::sim::{approved, is_for, property};
-use mpe_approver::demo::{self, DemoOptions, Harness};
 use mpe_approver::resource_id::ResourceId;
 use mpe_approver::servicebus::props;
+use mpe_demo::{DemoOptions, Harness};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -665,9 +665,9 @@ async fn replay_checks_an_mpe_whose_events_were_lost() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_passes_without_races() {
     let _serial = SERIAL.lock().await;
-    let r = demo::run(&DemoOptions { time_scale: 50.0, progress: false, ..Default::default() }).await.unwrap();
+    let r = mpe_demo::run(&DemoOptions { time_scale: 50.0, progress: false, ..Default::default() }).await.unwrap();
     let pretty = || serde_json::to_string_pretty(&r).unwrap_or_default();
-    assert!(r.ok, "demo failed:\n{}", demo::render(&r));
+    assert!(r.ok, "demo failed:\n{}", mpe_demo::render(&r));
     assert_eq!(r.race_violations, 0, "{}", pretty());
     assert!(r.other_violations.is_empty(), "{}", pretty());
     assert!(r.cases.iter().all(|c| c.ok && c.race_violations == 0), "{}", pretty());

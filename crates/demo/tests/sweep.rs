@@ -7,9 +7,9 @@ mod common;
 use azure_sim::{Dependency, MpeSpec};
 use common::doubles::Fixed;
 use common::in_group;
-use mpe_approver::demo::{self, Harness};
 use mpe_approver::handler;
 use mpe_approver::resource_id::{ListScope, ResourceId};
+use mpe_demo::{serve_handler, Harness};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -62,7 +62,7 @@ async fn a_sweep_cut_short_by_its_call_limit_reaches_every_mpe_over_a_few_runs()
     let mut runs = 0;
     for day in 1..=7 {
         let clock = Arc::new(Fixed::instant(&format!("2026-12-{day:02}T03:30:00Z")));
-        let app = demo::serve_handler(&h.sim, clock, &[]).await.unwrap().2;
+        let app = serve_handler(&h.sim, clock, &[]).await.unwrap().2;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         let r = handler::sweep(&app, std::slice::from_ref(&scope), max_calls, true, deadline).await;
         runs += 1;
@@ -109,7 +109,7 @@ async fn a_sweep_with_slow_sends_ends_within_its_budget_and_reports_what_it_did_
     assert!(queued > 0 && queued < ids.len(), "{queued} of {} queued", ids.len());
 
     // The same through the library: every MPE worth a check is queued, failed or counted as not queued.
-    let app = demo::serve_handler(&h.sim, h.clock.clone(), &[]).await.unwrap().2;
+    let app = serve_handler(&h.sim, h.clock.clone(), &[]).await.unwrap().2;
     let scope = ListScope::parse(&format!("/subscriptions/{SUB}")).unwrap();
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + Duration::from_millis(1800);
@@ -137,7 +137,7 @@ async fn a_sender_who_claims_the_predictable_ids_first_suppresses_no_sweep_check
     h.sim
         .add_mpe(MpeSpec::new(victim.clone(), storage).timing(Duration::from_secs(3600), Duration::from_secs(7200)))
         .unwrap();
-    let app = demo::serve_handler(&h.sim, h.clock.clone(), &[]).await.unwrap().2;
+    let app = serve_handler(&h.sim, h.clock.clone(), &[]).await.unwrap().2;
     let bus = h.sim.service_bus();
     let now = h.clock.now();
     // The attacker's guesses: this hour's and the next's, every attempt up to 20.
@@ -197,7 +197,7 @@ async fn a_data_explorer_mpe_approved_long_ago_is_not_approved_again_by_the_swee
     let stranger = h.sim.add_twin_in(&mpe, "0b5e55ed-0000-4000-8000-0000000000ff", None).unwrap();
     let _ = h.sim.service_bus().take_due("mpe-approvals");
 
-    let app = demo::serve_handler(&h.sim, h.clock.clone(), &settings).await.unwrap().2;
+    let app = serve_handler(&h.sim, h.clock.clone(), &settings).await.unwrap().2;
     let scope = ListScope::parse(&format!("/subscriptions/{SUB}/resourceGroups/rg-old")).unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let r = handler::sweep(&app, std::slice::from_ref(&scope), 100, false, deadline).await;

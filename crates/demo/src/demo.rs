@@ -1,24 +1,17 @@
-//! `mpe-approver demo`: the whole flow on the local simulator, no Azure needed (feature `simulator`).
+//! The demo: the whole flow on the local simulator, no Azure needed.
 //!
-//! The one place that knows both crates: it wires `azure-sim` (what Azure answers) to this crate's
-//! handler (what we decide). Starts the simulator and the handler (the same router as `serve`, on loopback), plays the Functions
-//! host (Event Grid events to `MpeEvent`, scheduled Service Bus messages to `MpeCheck`), waits while
-//! showing progress, and ends with a table. Time is compressed by `time_scale`; figures are in simulated
-//! seconds. Fails (non-zero exit) if any case did not end as expected or any race was triggered.
+//! Starts the simulator and the handler through the [`Harness`] (the same router as `mpe-approver
+//! serve`, on loopback), plays the Functions host (Event Grid events to `MpeEvent`, scheduled Service
+//! Bus messages to `MpeCheck`), waits while showing progress, and ends with a table. Time is compressed
+//! by `time_scale`; figures are in simulated seconds. The report says not ok (the binary exits non-zero)
+//! if any case did not end as expected or any race was triggered.
 
-use crate::auth::{AuthError, TokenSource};
-use crate::clock::{Clock, SharedClock};
-use crate::config::Config;
-use crate::handler::{self, App};
-use crate::resource_id::ResourceId;
-use crate::servicebus::props;
-use anyhow::Context;
-use async_trait::async_trait;
-use azure_sim::{self as simulator, FunctionsHost, MpeSpec, ScaledClock, SimOptions, Simulator};
+use crate::harness::Harness;
+use azure_sim::{self as simulator, MpeSpec};
+use mpe_approver::resource_id::ResourceId;
+use mpe_approver::servicebus::props;
 use serde::Serialize;
-use std::collections::HashMap;
 use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
@@ -79,133 +72,6 @@ pub struct DemoReport {
     pub failed_invocations: usize,
     pub parked: usize,
     pub ok: bool,
-}
-
-/// The simulator's clock as the handler's [`Clock`]: the one adapter between the two crates' time, so
-/// the handler's schedule and the simulated Azure run on the same compressed time.
-pub struct SimTime(pub azure_sim::SharedClock);
-
-impl Clock for SimTime {
-    fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        self.0.now()
-    }
-    fn real(&self, d: Duration) -> Duration {
-        self.0.real(d)
-    }
-}
-
-/// Tokens from the simulator's App Service identity endpoint, over the same protocol as in Azure.
-pub struct IdentityEndpointTokens {
-    http: reqwest::Client,
-    endpoint: String,
-    secret: String,
-    cache: Mutex<HashMap<String, String>>,
-}
-
-impl IdentityEndpointTokens {
-    pub fn new(endpoint: String, secret: String) -> Self {
-        IdentityEndpointTokens { http: reqwest::Client::new(), endpoint, secret, cache: Mutex::new(HashMap::new()) }
-    }
-}
-
-#[async_trait]
-impl TokenSource for IdentityEndpointTokens {
-    async fn token(&self, audience: &str) -> Result<String, AuthError> {
-        let err = |m: String| AuthError::transient(audience, m);
-        if let Some(t) = self.cache.lock().map_err(|_| err("token cache poisoned".into()))?.get(audience) {
-            return Ok(t.clone());
-        }
-        self.fresh_token(audience).await
-    }
-
-    /// Ask the endpoint, whatever the cache holds, and cache the answer.
-    async fn fresh_token(&self, audience: &str) -> Result<String, AuthError> {
-        let err = |m: String| AuthError::transient(audience, m);
-        let resp = self
-            .http
-            .get(&self.endpoint)
-            .query(&[("api-version", "2019-08-01"), ("resource", audience)])
-            .header("X-IDENTITY-HEADER", &self.secret)
-            .send()
-            .await
-            .map_err(|e| err(e.to_string()))?;
-        if !resp.status().is_success() {
-            return Err(err(format!("identity endpoint answered {}", resp.status())));
-        }
-        let v: serde_json::Value = resp.json().await.map_err(|e| err(e.to_string()))?;
-        let token = v.get("access_token").and_then(|t| t.as_str()).ok_or_else(|| err("no access_token".into()))?;
-        self.cache
-            .lock()
-            .map_err(|_| err("token cache poisoned".into()))?
-            .insert(audience.to_string(), token.to_string());
-        Ok(token.to_string())
-    }
-}
-
-/// A running simulator with a handler attached, for the demo and end-to-end tests.
-pub struct Harness {
-    pub sim: Simulator,
-    pub host: FunctionsHost,
-    /// The simulator's clock, as the handler sees it.
-    pub clock: SharedClock,
-    handler: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        self.handler.abort();
-    }
-}
-
-impl Harness {
-    /// Start the simulator and an in-process handler configured only through `Config::from_lookup`
-    /// over the simulator's environment plus `extra` settings.
-    pub async fn start(time_scale: f64, extra: &[(&str, &str)]) -> anyhow::Result<Harness> {
-        Self::start_with(time_scale, extra, SimOptions::default()).await
-    }
-
-    /// [`Harness::start`] with the simulator's options (e.g. paged PEC lists); the queues are always
-    /// the handler's defaults.
-    pub async fn start_with(time_scale: f64, extra: &[(&str, &str)], options: SimOptions) -> anyhow::Result<Harness> {
-        let sim_clock: azure_sim::SharedClock = Arc::new(ScaledClock::new(chrono::Utc::now(), time_scale));
-        let clock: SharedClock = Arc::new(SimTime(sim_clock.clone()));
-        let sim = Simulator::start(
-            sim_clock,
-            SimOptions { work_queue: "mpe-approvals".into(), parking_queue: "mpe-approvals-parked".into(), ..options },
-        )
-        .await?;
-        let (url, handler, _) = serve_handler(&sim, clock.clone(), extra).await?;
-        let host = sim.host(&url);
-        host.wait_ready(Duration::from_secs(10)).await?;
-        Ok(Harness { sim, host, clock, handler })
-    }
-}
-
-/// Start an in-process handler over `sim`, configured only through `Config::from_lookup` over the
-/// simulator's environment plus `extra` settings. Returns its URL, its task and its `App` (for calling
-/// the operator functions, e.g. `handler::replay_queued`, with the same configuration).
-pub async fn serve_handler(
-    sim: &Simulator,
-    clock: SharedClock,
-    extra: &[(&str, &str)],
-) -> anyhow::Result<(String, tokio::task::JoinHandle<()>, Arc<App>)> {
-    let mut env: HashMap<String, String> = sim.handler_env().into_iter().collect();
-    for (k, v) in extra {
-        env.insert(k.to_string(), v.to_string());
-    }
-    let config = Config::from_lookup(|k| env.get(k).cloned())?;
-    let tokens: Arc<dyn TokenSource> =
-        Arc::new(IdentityEndpointTokens::new(sim.identity_endpoint(), sim.identity_header().to_string()));
-    let app = Arc::new(App::new(config, tokens, clock)?);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.context("binding the handler")?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let served = app.clone();
-    let handler = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, handler::router(served)).await {
-            tracing::error!(error = %e, "handler stopped");
-        }
-    });
-    Ok((url, handler, app))
 }
 
 const SUB: &str = "0b5e55ed-0000-4000-8000-00000000d310";

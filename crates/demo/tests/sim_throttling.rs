@@ -7,8 +7,8 @@ mod common;
 
 use azure_sim::{write_success_event, MpeSpec, SimOptions, Throttle};
 use common::in_group;
-use mpe_approver::demo::Harness;
 use mpe_approver::resource_id::ResourceId;
+use mpe_demo::Harness;
 use std::time::{Duration, Instant};
 
 const SCALE: f64 = 50.0;

@@ -1,10 +1,10 @@
-//! Helpers for tests on the local simulator (`mpe_approver::demo::Harness`): which queued messages are
+//! Helpers for tests on the local simulator (`mpe_demo::Harness`): which queued messages are
 //! about an MPE, whether the simulated Azure saw it approved, and polling for a condition.
 
 use azure_sim::SbMessage;
-use mpe_approver::demo::Harness;
 use mpe_approver::resource_id::ResourceId;
 use mpe_approver::servicebus::props;
+use mpe_demo::Harness;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 

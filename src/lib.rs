@@ -1,32 +1,27 @@
 //! mpe-approver: approves Azure managed private endpoint connections automatically, race-safe.
 //!
-//! See ARCHITECTURE.md for the map. Functional core: [`resource_id`], [`providers`], [`pec`],
-//! [`decision`], [`verdict`], [`evidence`], [`schedule`], [`policy`], [`workitem`], [`queue_message`], [`replay`], [`logsafe`]. Imperative
-//! shell: [`http`] (under [`arm`], [`servicebus`] and [`auth`]), [`throttle`], [`functions`],
-//! [`handler`]. The demo, which wires the handler to the local Azure of the `azure-sim` crate, is the
-//! workspace's `mpe-demo` crate; this crate depends on neither.
+//! The folders are the layers (ARCHITECTURE.md's code map follows them):
+//! - [`model`](crate::model): what Azure and the host show, as data (ids, MPE views, PECs, work items, queue
+//!   messages, events, the envelope, log-safe text);
+//! - [`core`](crate::core): the functional core (the decision of a check, which PEC, the policy, the schedule,
+//!   replay's rules, what a deployment needs);
+//! - [`azure`](crate::azure): the clients (HTTP plumbing, identity, ARM and its throttling, Service Bus);
+//! - [`handler`]: the four functions and the router, over the clients and the core;
+//! - `src/cli/`: the `mpe-approver` binary.
+//!
+//! [`config`] (the settings) and [`clock`] (injected time) serve every layer above `model`. Each module is
+//! also re-exported here under its own name (`mpe_approver::decision`, `crate::arm`), so a path names the
+//! module and the folder says what it may import (`tests/workspace_layout.rs` checks it). The demo, which
+//! wires the handler to the local Azure of the `azure-sim` crate, is the workspace's `mpe-demo` crate;
+//! this crate depends on neither.
 
-pub mod arm;
-pub mod auth;
+pub mod azure;
 pub mod clock;
 pub mod config;
-pub mod decision;
-pub mod deploy;
-pub mod eventgrid;
-pub mod evidence;
-pub mod functions;
+pub mod core;
 pub mod handler;
-pub mod http;
-pub mod logsafe;
-pub mod pec;
-pub mod policy;
-pub mod providers;
-pub mod queue_message;
-pub mod replay;
-pub mod resource_id;
-pub mod schedule;
-pub mod servicebus;
-pub mod targets;
-pub mod throttle;
-pub mod verdict;
-pub mod workitem;
+pub mod model;
+
+pub use self::azure::{arm, auth, http, servicebus, throttle};
+pub use self::core::{decision, deploy, evidence, policy, replay, schedule, verdict};
+pub use self::model::{eventgrid, functions, logsafe, pec, providers, queue_message, resource_id, targets, workitem};

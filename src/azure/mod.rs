@@ -1,0 +1,10 @@
+//! The Azure clients: the HTTP plumbing under them ([`http`]: timeouts, capped bodies, the authorised
+//! call), Entra ID tokens ([`auth`]), ARM ([`arm`]) with its per-subscription throttling
+//! ([`throttle`]), and Service Bus REST ([`servicebus`]). They import `model/` and `core/`, never the
+//! handlers.
+
+pub mod arm;
+pub mod auth;
+pub mod http;
+pub mod servicebus;
+pub mod throttle;

@@ -85,29 +85,14 @@ fn id_for(p: &dyn Provider, what: &str, body: &Value) -> ResourceId {
     mpe_of_type(p.resource_type(), "00000000-0000-0000-0000-000000000001", "rg", "example")
 }
 
-/// The simulated service's body for an MPE of `p`'s type waiting for approval (its connection
-/// provisioned, for a service that does not report it), with its id.
-fn sim_body(p: &dyn Provider) -> (ResourceId, Value) {
-    sim_body_in(p, azure_sim::MpePhase::AwaitingApproval)
-}
-
 /// The simulated service's body for an MPE of `p`'s type in `phase`, with its id.
 fn sim_body_in(p: &dyn Provider, phase: azure_sim::MpePhase) -> (ResourceId, Value) {
-    let id = mpe_of_type(p.resource_type(), "00000000-0000-0000-0000-000000000001", "rg-src", "mpe1");
-    let sim_id = azure_sim::ResourceId::parse(id.as_str()).unwrap();
-    let target = azure_sim::ResourceId::parse(
-        "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st",
-    )
-    .unwrap();
-    let t = azure_sim::MpeType::of(&sim_id).unwrap_or_else(|| panic!("the simulator does not serve {id}"));
-    let facts = azure_sim::MpeFacts {
-        id: &sim_id,
-        target: &target,
-        group_id: "blob",
-        request_message: "Please approve",
-        created_at: "2026-11-23T09:50:00Z".parse().unwrap(),
-    };
-    (id, t.render(&facts, phase))
+    sim_mpe_body(p.resource_type(), "00000000-0000-0000-0000-000000000001", phase)
+}
+
+/// That body waiting for approval (its connection provisioned, for a service that does not report it).
+fn sim_body(p: &dyn Provider) -> (ResourceId, Value) {
+    sim_body_in(p, azure_sim::MpePhase::AwaitingApproval)
 }
 
 /// Every body an adapter is tried on: the simulated one and each of its examples'.
@@ -124,21 +109,6 @@ fn bodies(p: &dyn Provider) -> Vec<(String, ResourceId, Value)> {
 
 fn parse(p: &dyn Provider, what: &str, id: &ResourceId, body: &Value) -> MpeView {
     p.parse(id, body).unwrap_or_else(|e| panic!("{what}: {e}\n{body:#}"))
-}
-
-/// The variant's name, to compare statuses whatever text they carry.
-fn variant(s: &MpeStatus) -> &'static str {
-    match s {
-        MpeStatus::Provisioning(_) => "Provisioning",
-        MpeStatus::AwaitingApproval => "AwaitingApproval",
-        MpeStatus::ProvisionedCheckTarget => "ProvisionedCheckTarget",
-        MpeStatus::Approved => "Approved",
-        MpeStatus::Rejected => "Rejected",
-        MpeStatus::Disconnected => "Disconnected",
-        MpeStatus::Failed(_) => "Failed",
-        MpeStatus::Deleting => "Deleting",
-        MpeStatus::Unknown(_) => "Unknown",
-    }
 }
 
 // ---------------------------------------------------------------- the official examples

@@ -7,7 +7,7 @@
 mod common;
 
 use azure_sim::{MpeFacts, MpePhase, MpeType};
-use mpe_approver::providers::{self, MpeStatus, Provider};
+use mpe_approver::providers::{self, Provider};
 use serde_json::Value;
 
 const SUB: &str = "0b5e55ed-0000-4000-8000-00000000b0d1";
@@ -29,20 +29,6 @@ fn expected(p: &dyn Provider, phase: MpePhase) -> &'static str {
         MpePhase::Approved => "Approved",
         MpePhase::Rejected => "Rejected",
         MpePhase::Disconnected => "Disconnected",
-    }
-}
-
-fn variant(s: &MpeStatus) -> &'static str {
-    match s {
-        MpeStatus::Provisioning(_) => "Provisioning",
-        MpeStatus::AwaitingApproval => "AwaitingApproval",
-        MpeStatus::ProvisionedCheckTarget => "ProvisionedCheckTarget",
-        MpeStatus::Approved => "Approved",
-        MpeStatus::Rejected => "Rejected",
-        MpeStatus::Disconnected => "Disconnected",
-        MpeStatus::Failed(_) => "Failed",
-        MpeStatus::Deleting => "Deleting",
-        MpeStatus::Unknown(_) => "Unknown",
     }
 }
 
@@ -85,7 +71,7 @@ fn every_rendered_body_reads_as_its_phase() {
             let body = t.render(&facts, phase);
             let view = provider.parse(&id, &body).unwrap_or_else(|e| panic!("{t:?} {phase:?}: {e}\n{body:#}"));
             assert_eq!(
-                variant(&view.status),
+                common::variant(&view.status),
                 expected(provider, phase),
                 "{t:?} in {phase:?} read as {:?} ({})\n{body:#}",
                 view.status,

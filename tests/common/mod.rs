@@ -6,12 +6,13 @@
 
 pub mod doubles;
 mod ids;
+mod sim_mpe;
 
 #[allow(unused_imports)] // not every test uses the id helpers
 pub use ids::*;
-use mpe_approver::providers::MpeStatus;
-use mpe_approver::resource_id::ResourceId;
 use serde_json::Value;
+#[allow(unused_imports)]
+pub use sim_mpe::*;
 use std::path::PathBuf;
 
 /// The fixtures, inside the repository (copied verbatim; sources in `tests/fixtures/PROVENANCE.md`).
@@ -73,42 +74,5 @@ pub fn items(v: &Value) -> Vec<Value> {
     match v {
         Value::Array(a) => a.clone(),
         _ => v.get("value").and_then(Value::as_array).cloned().expect("a {value: [...]} list"),
-    }
-}
-
-/// The request message of [`sim_mpe_body`]'s MPE.
-pub const SIM_MESSAGE: &str = "Please approve";
-
-/// The simulated service's body for an MPE of `resource_type` in `phase`, as `crates/azure-sim/src/mpe/`
-/// renders it from the service's examples, with its id: `mpe1` in `sub`, towards a storage account,
-/// group `blob`, request message [`SIM_MESSAGE`], created `2026-11-23T09:50:00Z`.
-pub fn sim_mpe_body(resource_type: &str, sub: &str, phase: azure_sim::MpePhase) -> (ResourceId, Value) {
-    let id = mpe_of_type(resource_type, sub, "rg-src", "mpe1");
-    let sim_id = azure_sim::ResourceId::parse(id.as_str()).unwrap_or_else(|e| panic!("{e}"));
-    let target = format!("/subscriptions/{sub}/resourceGroups/rg-data/providers/Microsoft.Storage/storageAccounts/st");
-    let target = azure_sim::ResourceId::parse(&target).unwrap_or_else(|e| panic!("{e}"));
-    let t = azure_sim::MpeType::of(&sim_id).unwrap_or_else(|| panic!("the simulator does not serve {id}"));
-    let facts = azure_sim::MpeFacts {
-        id: &sim_id,
-        target: &target,
-        group_id: "blob",
-        request_message: SIM_MESSAGE,
-        created_at: "2026-11-23T09:50:00Z".parse().unwrap_or_else(|e| panic!("{e}")),
-    };
-    (id, t.render(&facts, phase))
-}
-
-/// A status's variant by name, to compare statuses whatever text they carry.
-pub fn variant(s: &MpeStatus) -> &'static str {
-    match s {
-        MpeStatus::Provisioning(_) => "Provisioning",
-        MpeStatus::AwaitingApproval => "AwaitingApproval",
-        MpeStatus::ProvisionedCheckTarget => "ProvisionedCheckTarget",
-        MpeStatus::Approved => "Approved",
-        MpeStatus::Rejected => "Rejected",
-        MpeStatus::Disconnected => "Disconnected",
-        MpeStatus::Failed(_) => "Failed",
-        MpeStatus::Deleting => "Deleting",
-        MpeStatus::Unknown(_) => "Unknown",
     }
 }

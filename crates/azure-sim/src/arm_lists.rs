@@ -48,7 +48,7 @@ pub(crate) struct ListReq<'a> {
 }
 
 /// How the services spell the types of an MPE's ancestors in the bodies they answer (each a prefix of
-/// its [`MpeType::spelled_type`]: Kusto and SignalR capitalise); other types as the request spells them.
+/// its [`MpeType::spelled_type`]: some services capitalise); other types as the request spells them.
 fn type_name(resource_type: &str) -> String {
     MpeType::all()
         .iter()
@@ -267,7 +267,12 @@ mod tests {
             "microsoft.datafactory/FACTORIES"
         ));
         assert!(!type_under("Microsoft.DataFactory/factoriesX", "Microsoft.DataFactory/factories"));
-        assert_eq!(type_name("microsoft.kusto/clusters"), "Microsoft.Kusto/Clusters");
+        for t in MpeType::all() {
+            let spelled = t.spelled_type();
+            let (top, _) = spelled.match_indices('/').nth(1).map_or((spelled, ""), |(i, _)| spelled.split_at(i));
+            assert_eq!(type_name(&top.to_ascii_lowercase()), top, "{t:?}");
+            assert_eq!(type_name(&spelled.to_ascii_uppercase()), spelled, "{t:?}");
+        }
         assert_eq!(type_name("Microsoft.Foo/bars"), "Microsoft.Foo/bars");
         let id = ResourceId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.DataFactory/factories/f/managedVirtualNetworks/default/managedPrivateEndpoints/m").unwrap();
         let l = lineage(&id);

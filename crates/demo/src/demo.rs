@@ -126,40 +126,27 @@ async fn set_up(h: &Harness) -> anyhow::Result<(Vec<Case>, String)> {
         let spec = MpeSpec::new(id, target.clone()).timing(secs(pec_at), secs(2 * pec_at));
         specs.push((format!("{} → {label}", p.service()), p.service(), label, Expect::Approved, spec));
     }
-    let mut fixed = providers.iter().cycle();
-    let mut next = || fixed.next().copied().ok_or_else(|| anyhow::anyhow!("no provider is registered"));
-    let p = next()?;
-    specs.push((
-        format!("{} → IoT Hub (over a minute)", p.service()),
-        p.service(),
-        "IoT Hub",
-        Expect::Approved,
-        MpeSpec::new(mpe_id(p, "mpe-iothub")?, iot.clone()).timing(secs(30), secs(75)),
-    ));
-    let p = next()?;
-    specs.push((
-        "deleted before ready".into(),
-        p.service(),
-        "Storage blob",
-        Expect::NotApproved,
-        MpeSpec::new(mpe_id(p, "mpe-deleted")?, storage.clone()).timing(secs(20), secs(40)).delete_after(secs(6)),
-    ));
-    let p = next()?;
-    specs.push((
-        "PEC rejected by a human".into(),
-        p.service(),
-        "Storage blob",
-        Expect::NotApproved,
-        MpeSpec::new(mpe_id(p, "mpe-rejected")?, storage2.clone()).timing(secs(4), secs(20)).reject_after(secs(8)),
-    ));
-    let p = next()?;
-    specs.push((
-        "twin PEC with the same endpoint name".into(),
-        p.service(),
-        "Storage blob",
-        Expect::Parked,
-        MpeSpec::new(mpe_id(p, "mpe-twin")?, storage2.clone()).timing(secs(3), secs(6)),
-    ));
+    // The fixed cases: (name, `{service}` standing for the provider's; target; expected; the MPE's name;
+    // its timing and fate).
+    type Fate = fn(MpeSpec) -> MpeSpec;
+    let fixed: [(&str, &'static str, &ResourceId, Expect, &str, Fate); 4] = [
+        ("{service} → IoT Hub (over a minute)", "IoT Hub", &iot, Expect::Approved, "mpe-iothub", |s| {
+            s.timing(secs(30), secs(75))
+        }),
+        ("deleted before ready", "Storage blob", &storage, Expect::NotApproved, "mpe-deleted", |s| {
+            s.timing(secs(20), secs(40)).delete_after(secs(6))
+        }),
+        ("PEC rejected by a human", "Storage blob", &storage2, Expect::NotApproved, "mpe-rejected", |s| {
+            s.timing(secs(4), secs(20)).reject_after(secs(8))
+        }),
+        ("twin PEC with the same endpoint name", "Storage blob", &storage2, Expect::Parked, "mpe-twin", |s| {
+            s.timing(secs(3), secs(6))
+        }),
+    ];
+    for ((name, label, target, expected, mpe, fate), p) in fixed.into_iter().zip(providers.iter().cycle()) {
+        let spec = fate(MpeSpec::new(mpe_id(*p, mpe)?, target.clone()));
+        specs.push((name.replace("{service}", p.service()), p.service(), label, expected, spec));
+    }
     let mut cases = Vec::new();
     for (name, service, target_label, expected, spec) in specs {
         let id = ResourceId::parse(&spec.id)?;

@@ -99,6 +99,12 @@ async fn chain_end(h: &Harness, host: &FunctionsHost, mpe: &ResourceId) -> Value
     }
 }
 
+/// Wait until the simulated service reports the MPE in `phase`.
+async fn until_phase(h: &Harness, mpe: &ResourceId, phase: azure_sim::MpePhase) {
+    let what = format!("{mpe} to be {phase:?}");
+    wait_until(&what, WAIT, || h.sim.mpe_phase(mpe) == Some(phase), || format!("{:#?}", h.sim.report())).await
+}
+
 /// The chain ended parked with `code`.
 fn assert_parked(end: &Value, code: &str) {
     assert_eq!((end["outcome"].as_str(), end["parkCode"].as_str()), (Some("parked"), Some(code)), "{end:#}");
@@ -284,13 +290,7 @@ async fn not_new_after_a_rejected_approval_the_mpe_created_again_then_replayed_i
         h.sim.delete_mpe(&mpe).unwrap();
         let again = add_mpe(&h, &mpe, &target, Duration::from_secs(3));
         // The new MPE's own write event would start a check too; here the replay does.
-        wait_until(
-            "the new MPE to be provisioned",
-            WAIT,
-            || h.sim.mpe_phase(&mpe) == Some(azure_sim::MpePhase::AwaitingApproval),
-            || format!("{:#?}", h.sim.report()),
-        )
-        .await;
+        until_phase(&h, &mpe, azure_sim::MpePhase::AwaitingApproval).await;
         replay_http(&h.host, "not-new").await;
         let end = chain_end(&h, &h.host, &mpe).await;
         assert_ends(&h, &end, "approved", &target, &again);
@@ -310,13 +310,7 @@ async fn gave_up_replayed_once_the_mpe_is_ready_is_approved() {
     announce(&h, &mpe).await;
     assert_parked(&chain_end(&h, &h.host, &mpe).await, "gave-up");
 
-    wait_until(
-        "the MPE to report its connection pending",
-        WAIT,
-        || h.sim.mpe_phase(&mpe) == Some(azure_sim::MpePhase::AwaitingApproval),
-        || format!("{:#?}", h.sim.report()),
-    )
-    .await;
+    until_phase(&h, &mpe, azure_sim::MpePhase::AwaitingApproval).await;
     replay_cli(&cli(&h, &settings).await, "gave-up").await;
     let end = chain_end(&h, &h.host, &mpe).await;
     assert_ends(&h, &end, "approved", &target, &ours);
@@ -359,13 +353,7 @@ async fn paging_limit_approved_by_hand_then_replayed_ends_already_approved() {
     assert_parked(&chain_end(&h, &h.host, &mpe).await, "paging-limit");
 
     h.sim.approve_connection(&target, &ours, OWNER, "Approved by hand").unwrap();
-    wait_until(
-        "the MPE to report its connection approved",
-        WAIT,
-        || h.sim.mpe_phase(&mpe) == Some(azure_sim::MpePhase::Approved),
-        || format!("{:#?}", h.sim.report()),
-    )
-    .await;
+    until_phase(&h, &mpe, azure_sim::MpePhase::Approved).await;
     replay_cli(&cli(&h, &[]).await, "paging-limit").await;
     let end = chain_end(&h, &h.host, &mpe).await;
     assert_ends(&h, &end, "already-approved", &target, &ours);

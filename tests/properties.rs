@@ -2,6 +2,8 @@
 //! envelope, the Event Grid event, the work item, each provider adapter, and the PEC parser. 256 cases per property keeps
 //! `cargo test` quick; `PROPTEST_CASES=10000 cargo test --test properties` digs deeper.
 
+mod common;
+
 use azure_sim::MpePhase as SimPhase;
 use mpe_approver::eventgrid::Event;
 use mpe_approver::functions::{self, InvocationRequest};
@@ -19,7 +21,8 @@ fn cases() -> u32 {
 
 // ---- strategies ----
 
-/// Field names the decoders look for, so arbitrary documents reach past the first `get`.
+/// Field names the decoders look for, so arbitrary documents reach past the first `get` (with every member
+/// name of the simulated MPE bodies, [`sim_vocabulary`]).
 const KEYS: &[&str] = &[
     "id",
     "name",
@@ -32,10 +35,6 @@ const KEYS: &[&str] = &[
     "privateEndpointConnections",
     "privateLinkServiceConnectionState",
     "provisioningState",
-    "privateLinkResourceId",
-    "privateLinkServiceId",
-    "manualPrivateLinkServiceConnections",
-    "connectionState",
     "groupId",
     "groupIds",
     "requestMessage",
@@ -60,17 +59,62 @@ const KEYS: &[&str] = &[
     "scope",
 ];
 
-/// Strings worth trying besides arbitrary ones: status words, ids, double encodings, base64.
+/// Every member name and every string of the simulated MPE bodies (each served type in each phase): the
+/// fields and status words of each service's own vocabulary.
+fn sim_vocabulary() -> &'static (Vec<String>, Vec<String>) {
+    static VOCABULARY: std::sync::OnceLock<(Vec<String>, Vec<String>)> = std::sync::OnceLock::new();
+    VOCABULARY.get_or_init(|| {
+        fn walk(v: &Value, keys: &mut Vec<String>, words: &mut Vec<String>) {
+            match v {
+                Value::Object(m) => m.iter().for_each(|(k, x)| {
+                    keys.push(k.clone());
+                    walk(x, keys, words)
+                }),
+                Value::Array(a) => a.iter().for_each(|x| walk(x, keys, words)),
+                Value::String(s) if !s.starts_with('/') => words.push(s.clone()),
+                _ => {}
+            }
+        }
+        let (mut keys, mut words) = (Vec::new(), Vec::new());
+        for p in providers::registry() {
+            for phase in SimPhase::ALL {
+                walk(&sim_body(*p, phase).1, &mut keys, &mut words);
+            }
+        }
+        for v in [&mut keys, &mut words] {
+            v.sort();
+            v.dedup();
+        }
+        (keys, words)
+    })
+}
+
+/// The connection status words of the simulated bodies waiting for approval (their `status` members):
+/// what each service says while its connection waits.
+fn pending_words() -> Vec<String> {
+    let mut words = Vec::new();
+    for p in providers::registry() {
+        let body = sim_body(*p, SimPhase::AwaitingApproval).1;
+        let mut paths = Vec::new();
+        leaves(&body, String::new(), &mut paths);
+        for path in paths.iter().filter(|p| p.ends_with("/status")) {
+            words.extend(body.pointer(path).and_then(Value::as_str).map(str::to_string));
+        }
+    }
+    assert!(!words.is_empty(), "no simulated body says its connection is pending");
+    words
+}
+
+/// Strings worth trying besides arbitrary ones: status words (each service's, from the simulator), ids,
+/// double encodings, base64.
 fn interesting_string() -> impl Strategy<Value = String> {
     prop_oneof![
+        prop::sample::select(sim_vocabulary().1.clone()),
         prop::sample::select(vec![
             "Pending",
             "pending",
-            "PendingCustomerApproval",
-            "PendingCreation",
             "Succeeded",
             "Approved",
-            "SetUpComplete",
             "Rejected",
             "Disconnected",
             "Failed",
@@ -91,7 +135,8 @@ fn interesting_string() -> impl Strategy<Value = String> {
 }
 
 fn key() -> impl Strategy<Value = String> {
-    prop_oneof![3 => prop::sample::select(KEYS).prop_map(str::to_string), 1 => any::<String>()]
+    let keys: Vec<String> = KEYS.iter().map(|k| k.to_string()).chain(sim_vocabulary().0.iter().cloned()).collect();
+    prop_oneof![3 => prop::sample::select(keys), 1 => any::<String>()]
 }
 
 /// Arbitrary JSON, a few levels deep.
@@ -215,35 +260,13 @@ fn replace_words(v: &Value, words: &[&str], with: &str) -> Value {
 
 /// An MPE id of the provider's resource type.
 fn provider_id(p: &dyn providers::Provider) -> ResourceId {
-    let mut parts = p.resource_type().split('/');
-    let namespace = parts.next().unwrap_or_default();
-    let mut id = format!("/subscriptions/s/resourceGroups/rg/providers/{namespace}");
-    for (i, t) in parts.enumerate() {
-        id.push_str(&format!("/{t}/n{i}"));
-    }
-    ResourceId::parse(&id).expect("provider resource types make valid ids")
+    common::mpe_of_type(p.resource_type(), "s", "rg", "m")
 }
 
+/// The body of an MPE of the provider's type in `phase`, as the simulator renders it.
 fn sim_body(p: &dyn providers::Provider, phase: SimPhase) -> (ResourceId, Value) {
-    let id = provider_id(p);
-    // The body as the simulator renders it (crates/azure-sim/src/mpe.rs, written from the service's examples).
-    let sim_id = azure_sim::ResourceId::parse(id.as_str()).expect("a simulator id");
-    let target = azure_sim::ResourceId::parse(
-        "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st",
-    )
-    .expect("target id");
-    let t = azure_sim::MpeType::of(&sim_id).expect("the simulator serves every provider's type");
-    let facts = azure_sim::MpeFacts {
-        id: &sim_id,
-        target: &target,
-        group_id: "blob",
-        request_message: "please",
-        created_at: "2026-11-23T09:50:00Z".parse().expect("a time"),
-    };
-    (id, t.render(&facts, phase))
+    common::sim_mpe_body(p.resource_type(), "s", phase)
 }
-
-const PENDING_WORDS: &[&str] = &["pending", "pendingcustomerapproval"];
 
 // ---- properties ----
 
@@ -381,10 +404,7 @@ proptest! {
 
     #[test]
     fn provider_parse_never_panics_on_a_mutated_real_body(
-        phase in prop::sample::select(vec![
-            SimPhase::Creating, SimPhase::AwaitingApproval, SimPhase::Approved,
-            SimPhase::Rejected, SimPhase::Disconnected, SimPhase::Failed,
-        ]),
+        phase in prop::sample::select(SimPhase::ALL.to_vec()),
         at in any::<prop::sample::Index>(),
         with in json_value(),
     ) {
@@ -396,14 +416,18 @@ proptest! {
 
     #[test]
     fn an_unknown_status_is_never_awaiting_approval(word in interesting_string(), odd in json_value()) {
-        prop_assume!(!PENDING_WORDS.iter().any(|w| word.eq_ignore_ascii_case(w)));
+        let pending = pending_words();
+        let pending: Vec<&str> = pending.iter().map(String::as_str).collect();
+        prop_assume!(!pending.iter().any(|w| word.eq_ignore_ascii_case(w)));
         for p in providers::registry() {
             let (id, body) = sim_body(*p, SimPhase::AwaitingApproval);
-            // The unmutated body is the pending one (or, for Data Explorer, "ask the target").
+            // The unmutated body is the pending one (or "ask the target", for an MPE that does not report its
+            // connection).
             let before = p.parse(&id, &body).map_err(|e| TestCaseError::fail(e.to_string()))?.status;
-            prop_assert!(matches!(before, MpeStatus::AwaitingApproval | MpeStatus::ProvisionedCheckTarget), "{:?}", before);
+            let waiting = if p.reports_connection() { MpeStatus::AwaitingApproval } else { MpeStatus::ProvisionedCheckTarget };
+            prop_assert_eq!(before, waiting);
             // The pending status replaced by any other word.
-            let other = replace_words(&body, PENDING_WORDS, &word);
+            let other = replace_words(&body, &pending, &word);
             if let Ok(v) = p.parse(&id, &other) {
                 prop_assert_ne!(v.status, MpeStatus::AwaitingApproval, "{}: status {:?} read as pending", p.service(), word);
             }
@@ -421,7 +445,7 @@ proptest! {
                 let mut paths = Vec::new();
                 leaves(&body, String::new(), &mut paths);
                 for path in paths {
-                    if body.pointer(&path).and_then(Value::as_str).is_some_and(|s| PENDING_WORDS.iter().any(|w| s.eq_ignore_ascii_case(w))) {
+                    if body.pointer(&path).and_then(Value::as_str).is_some_and(|s| pending.iter().any(|w| s.eq_ignore_ascii_case(w))) {
                         let mut b = body.clone();
                         if let Some(slot) = b.pointer_mut(&path) {
                             *slot = odd.clone();

@@ -19,6 +19,7 @@ use mpe_approver::clock::Clock;
 use mpe_approver::config::Config;
 use mpe_approver::handler::{router, App};
 use mpe_approver::pec;
+use mpe_approver::providers::{registry, Provider};
 use mpe_approver::resource_id::ResourceId;
 use mpe_approver::servicebus::{props, OutgoingMessage};
 use mpe_approver::workitem::{Origin, WorkItem};
@@ -28,7 +29,8 @@ use std::sync::{Arc, Mutex};
 use tower::ServiceExt;
 
 const NOW: &str = "2026-11-23T10:00:00Z";
-/// When the Data Explorer MPEs here were created (`systemData.createdAt`): ten minutes before [`NOW`].
+/// When the MPEs here were created (`systemData.createdAt`, where the service reports it): ten minutes
+/// before [`NOW`].
 const CREATED: &str = "2026-11-23T09:50:00Z";
 const SUB_A: &str = "00000000-0000-0000-0000-00000000000a";
 const SUB_B: &str = "00000000-0000-0000-0000-00000000000b";
@@ -258,22 +260,16 @@ async fn check_item(base: &str, item: &WorkItem, settings: &[(&str, &str)]) -> R
     Run { status, reply, sent }
 }
 
-/// The incarnation tag our marker carries for an MPE created at `created` (as the approver derives it).
-fn incarnation(created: &str) -> String {
-    let view = mpe_approver::providers::MpeView {
-        id: ResourceId::parse(
-            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Kusto/clusters/c/managedPrivateEndpoints/m",
-        )
-        .unwrap(),
-        target: ResourceId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st")
-            .unwrap(),
-        group_id: None,
-        request_message: None,
-        status: mpe_approver::providers::MpeStatus::ProvisionedCheckTarget,
-        raw_status: String::new(),
-        created_at: Some(created.parse().unwrap()),
-    };
-    view.incarnation().unwrap()
+/// The incarnation tag our marker carries for an MPE of `service` created at `created`, as the approver
+/// derives it from the service's body; `None` where the body does not say when the MPE was created.
+fn incarnation(service: Service, created: &str) -> Option<String> {
+    let mpe = mpe_id(service, SUB_A, "mpe-inc");
+    let st = storage(SUB_A, "st1");
+    let mut body = mpe_body(service, &mpe, &st);
+    if body.pointer("/systemData/createdAt").is_some() {
+        body["systemData"]["createdAt"] = json!(created);
+    }
+    service.provider.parse(&mpe, &body).unwrap().incarnation()
 }
 
 fn puts(arm: &Shared) -> Vec<(String, Option<String>, Value)> {
@@ -306,66 +302,89 @@ fn vault(sub: &str, name: &str) -> ResourceId {
     rid(&format!("/subscriptions/{sub}/resourceGroups/rg-data/providers/Microsoft.KeyVault/vaults/{name}"))
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Service {
-    StreamAnalytics,
-    DataExplorer,
-    DataFactory,
-    SignalR,
-    WebPubSub,
+/// A provider of the registry and its simulated service: the approver's adapter, and the bodies the
+/// service answers and the private endpoint it names (`crates/azure-sim/src/mpe/`).
+#[derive(Clone, Copy)]
+struct Service {
+    provider: &'static dyn Provider,
+    sim: azure_sim::MpeType,
 }
 
-const SERVICES: [Service; 5] =
-    [Service::StreamAnalytics, Service::DataExplorer, Service::DataFactory, Service::SignalR, Service::WebPubSub];
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.provider.service())
+    }
+}
+
+/// Every provider of the registry, each with the simulated service of its type.
+fn services() -> Vec<Service> {
+    registry()
+        .iter()
+        .map(|&provider| {
+            let id = mpe_id_of(provider, SUB_A, "m");
+            let sim = azure_sim::ResourceId::parse(id.as_str()).ok().and_then(|i| azure_sim::MpeType::of(&i));
+            Service { provider, sim: sim.unwrap_or_else(|| panic!("the simulator does not serve {id}")) }
+        })
+        .collect()
+}
+
+/// The services whose MPE does not report its connection: the target's PEC decides, once per
+/// incarnation of the MPE (at least one is registered).
+fn services_asking_the_target() -> Vec<Service> {
+    let asking: Vec<Service> = services().into_iter().filter(|s| !s.provider.reports_connection()).collect();
+    assert!(!asking.is_empty(), "no registered provider leaves the connection to the target");
+    asking
+}
+
+/// A service whose MPE carries its request message, for cases about the evidence it gives.
+fn a_service_with_a_request_message() -> Service {
+    let st = storage(SUB_A, "st1");
+    services()
+        .into_iter()
+        .find(|&s| {
+            let mpe = mpe_id(s, SUB_A, "m");
+            s.provider.parse(&mpe, &mpe_body(s, &mpe, &st)).is_ok_and(|v| v.request_message.is_some())
+        })
+        .expect("a registered provider whose MPE carries its request message")
+}
+
+/// A service, for cases that hold whatever the service: the registry's first.
+fn any_service() -> Service {
+    services()[0]
+}
+
+fn mpe_id_of(provider: &dyn Provider, sub: &str, name: &str) -> ResourceId {
+    common::mpe_of_type(provider.resource_type(), sub, "rg-mpe", name)
+}
 
 fn mpe_id(service: Service, sub: &str, name: &str) -> ResourceId {
-    let tail = match service {
-        Service::StreamAnalytics => format!("Microsoft.StreamAnalytics/clusters/asa1/privateEndpoints/{name}"),
-        Service::DataExplorer => format!("Microsoft.Kusto/clusters/kusto1/managedPrivateEndpoints/{name}"),
-        Service::DataFactory => {
-            format!(
-                "Microsoft.DataFactory/factories/adf1/managedVirtualNetworks/default/managedPrivateEndpoints/{name}"
-            )
-        }
-        Service::SignalR => format!("Microsoft.SignalRService/signalR/sr1/sharedPrivateLinkResources/{name}"),
-        Service::WebPubSub => format!("Microsoft.SignalRService/webPubSub/wps1/sharedPrivateLinkResources/{name}"),
-    };
-    rid(&format!("/subscriptions/{sub}/resourceGroups/rg-mpe/providers/{tail}"))
+    mpe_id_of(service.provider, sub, name)
 }
 
-/// The private endpoint's name as the service gives it (Data Factory: `<factory>.<mpe>`).
+/// The private endpoint's name as the service gives it.
 fn endpoint_name(service: Service, mpe: &ResourceId) -> String {
-    match service {
-        Service::DataFactory => format!("adf1.{}", mpe.name()),
-        _ => mpe.name().to_string(),
-    }
+    service.sim.endpoint_name(&azure_sim::ResourceId::parse(mpe.as_str()).unwrap())
 }
 
-/// The MPE body reporting "waiting for approval" in the service's own vocabulary (Data Explorer: provisioned).
-fn mpe_body(service: Service, id: &ResourceId, target: &ResourceId, group: &str) -> Value {
-    match service {
-        Service::StreamAnalytics => {
-            json!({"id": id.as_str(), "name": id.name(), "type": "Microsoft.StreamAnalytics/clusters/privateEndpoints",
-            "properties": {"manualPrivateLinkServiceConnections": [{"properties": {
-                "privateLinkServiceId": target.as_str(), "groupIds": [group], "requestMessage": MSG,
-                "privateLinkServiceConnectionState": {"status": "PendingCustomerApproval", "description": "", "actionsRequired": ""}}}]}})
-        }
-        Service::DataExplorer => {
-            json!({"id": id.as_str(), "name": format!("kusto1/{}", id.name()), "type": "Microsoft.Kusto/Clusters/ManagedPrivateEndpoints",
-            "properties": {"privateLinkResourceId": target.as_str(), "groupId": group, "requestMessage": MSG, "provisioningState": "Succeeded"},
-            "systemData": {"createdAt": CREATED, "createdByType": "User"}})
-        }
-        Service::DataFactory => {
-            json!({"id": id.as_str(), "name": id.name(), "type": "Microsoft.DataFactory/factories/managedVirtualNetworks/managedPrivateEndpoints",
-            "properties": {"privateLinkResourceId": target.as_str(), "groupId": group, "provisioningState": "Succeeded",
-                "connectionState": {"status": "Pending", "description": "", "actionsRequired": ""}, "fqdns": []}})
-        }
-        Service::SignalR | Service::WebPubSub => {
-            json!({"id": id.as_str(), "name": id.name(), "type": "Microsoft.SignalRService/signalR/sharedPrivateLinkResources",
-            "properties": {"privateLinkResourceId": target.as_str(), "groupId": group, "requestMessage": MSG,
-                "provisioningState": "Succeeded", "status": "Pending"}})
-        }
-    }
+/// The MPE body in `phase`, in the service's own vocabulary: towards `target`, group `blob`, request
+/// message [`MSG`], created at [`CREATED`].
+fn mpe_body_in(service: Service, id: &ResourceId, target: &ResourceId, phase: azure_sim::MpePhase) -> Value {
+    let sim_id = azure_sim::ResourceId::parse(id.as_str()).unwrap();
+    let sim_target = azure_sim::ResourceId::parse(target.as_str()).unwrap();
+    let facts = azure_sim::MpeFacts {
+        id: &sim_id,
+        target: &sim_target,
+        group_id: "blob",
+        request_message: MSG,
+        created_at: CREATED.parse().unwrap(),
+    };
+    service.sim.render(&facts, phase)
+}
+
+/// The MPE body reporting "waiting for approval" (or only "provisioned", where the MPE does not report
+/// its connection).
+fn mpe_body(service: Service, id: &ResourceId, target: &ResourceId) -> Value {
+    mpe_body_in(service, id, target, azure_sim::MpePhase::AwaitingApproval)
 }
 
 /// A PEC at `target` from private endpoint `endpoint` in `endpoint_sub`; Key Vault's carry an ETag.
@@ -390,7 +409,7 @@ fn pec_body(target: &ResourceId, name: &str, endpoint_sub: &str, endpoint: &str,
 /// A script holding one MPE (waiting for approval) towards `target`, and `pecs` there.
 fn scripted(service: Service, mpe: &ResourceId, target: &ResourceId, pecs: Vec<Value>) -> Arm {
     let mut arm = Arm::default();
-    arm.mpes.insert(mpe.key(), mpe_body(service, mpe, target, "blob"));
+    arm.mpes.insert(mpe.key(), mpe_body(service, mpe, target));
     arm.pecs.insert(target.key(), pecs);
     arm
 }
@@ -410,37 +429,44 @@ fn stranger(service: Service, mpe: &ResourceId, target: &ResourceId, sub: &str) 
 
 // ---- 1. a stranger, named like the MPE, with its request message ------------------------------------------
 
-/// After ours was approved (our marker appended), a stranger from another subscription
-/// with the same name and request message appears; the next check (a replay, a tag update) must end,
-/// not approve it. (Our marker is appended to the description, so the request message still ties it to the MPE.)
+/// After ours was approved (our marker appended; the service reports its connection approved, where it
+/// reports it), a stranger from another subscription with the same name and request message appears; the
+/// next check (a replay, a tag update) must end, not approve it, for every provider. (Our marker is
+/// appended to the description, so the request message still ties it to the MPE.)
 #[tokio::test]
-async fn data_explorer_never_approves_a_stranger_after_ours_was_approved() {
-    let s = Service::DataExplorer;
-    let mpe = mpe_id(s, SUB_A, "mpe-st");
-    let target = storage(SUB_A, "st1");
-    let approved_desc = pec::approved_description(Some(MSG), &mpe, Some(&incarnation(CREATED)));
-    for attacker_sub in [ATTACKER, SUB_A, MANAGED] {
-        let pecs = vec![ours(s, &mpe, &target, "Approved", &approved_desc), stranger(s, &mpe, &target, attacker_sub)];
-        let (arm, base) = world(s, &mpe, &target, pecs).await;
-        let run = check(&base, &mpe, &[]).await;
-        assert_eq!(run.result(), "already approved", "stranger in {attacker_sub}: {}", run.logs());
-        assert!(puts(&arm).is_empty(), "stranger in {attacker_sub}: nothing may be PUT");
-        assert_eq!(status_of(&arm, &target, "stranger.1"), "Pending");
+async fn a_stranger_is_never_approved_after_ours_was() {
+    for s in services() {
+        let mpe = mpe_id(s, SUB_A, "mpe-st");
+        let target = storage(SUB_A, "st1");
+        let approved_desc = pec::approved_description(Some(MSG), &mpe, incarnation(s, CREATED).as_deref());
+        for attacker_sub in [ATTACKER, SUB_A, MANAGED] {
+            let pecs =
+                vec![ours(s, &mpe, &target, "Approved", &approved_desc), stranger(s, &mpe, &target, attacker_sub)];
+            let mut a = scripted(s, &mpe, &target, pecs);
+            a.mpes.insert(mpe.key(), mpe_body_in(s, &mpe, &target, azure_sim::MpePhase::Approved));
+            let (arm, base) = start_arm(a).await;
+            let run = check(&base, &mpe, &[]).await;
+            assert_eq!(run.result(), "already approved", "{s:?}, stranger in {attacker_sub}: {}", run.logs());
+            assert!(puts(&arm).is_empty(), "{s:?}, stranger in {attacker_sub}: nothing may be PUT");
+            assert_eq!(status_of(&arm, &target, "stranger.1"), "Pending");
+        }
     }
 }
 
-/// Also the description an earlier version wrote ("Approved by mpe-approver for <id> ...") counts as ours.
+/// An MPE whose connection only the target shows: the description an earlier version wrote ("Approved by
+/// mpe-approver for <id> ...") counts as ours too.
 #[tokio::test]
-async fn data_explorer_recognises_approvals_of_earlier_versions() {
-    let s = Service::DataExplorer;
-    let mpe = mpe_id(s, SUB_A, "mpe-legacy");
-    let target = storage(SUB_A, "st1");
-    let legacy = format!("Approved by mpe-approver for {mpe} (correlation c-old)");
-    let pecs = vec![ours(s, &mpe, &target, "Approved", &legacy), stranger(s, &mpe, &target, ATTACKER)];
-    let (arm, base) = world(s, &mpe, &target, pecs).await;
-    let run = check(&base, &mpe, &[]).await;
-    assert_eq!(run.result(), "already approved", "{}", run.logs());
-    assert!(puts(&arm).is_empty());
+async fn approvals_of_earlier_versions_are_recognised_at_the_target() {
+    for s in services_asking_the_target() {
+        let mpe = mpe_id(s, SUB_A, "mpe-legacy");
+        let target = storage(SUB_A, "st1");
+        let legacy = format!("Approved by mpe-approver for {mpe} (correlation c-old)");
+        let pecs = vec![ours(s, &mpe, &target, "Approved", &legacy), stranger(s, &mpe, &target, ATTACKER)];
+        let (arm, base) = world(s, &mpe, &target, pecs).await;
+        let run = check(&base, &mpe, &[]).await;
+        assert_eq!(run.result(), "already approved", "{s:?}: {}", run.logs());
+        assert!(puts(&arm).is_empty(), "{s:?}");
+    }
 }
 
 /// Before ours is approved: a stranger with identical name, group and message from a subscription the
@@ -448,7 +474,7 @@ async fn data_explorer_recognises_approvals_of_earlier_versions() {
 /// subscriptions), for every provider; ours is approved.
 #[tokio::test]
 async fn a_stranger_from_a_known_subscription_is_never_a_candidate() {
-    for s in SERVICES {
+    for s in services() {
         let mpe = mpe_id(s, SUB_A, "mpe-known");
         let target = storage(SUB_A, "st1");
         for stranger_sub in [SUB_A, SUB_B] {
@@ -470,7 +496,7 @@ async fn a_stranger_from_a_known_subscription_is_never_a_candidate() {
 /// ours is approved: nothing tells them apart, so nothing is approved (every provider).
 #[tokio::test]
 async fn an_indistinguishable_stranger_parks_for_every_provider() {
-    for s in SERVICES {
+    for s in services() {
         let mpe = mpe_id(s, SUB_A, "mpe-twin");
         let target = storage(SUB_A, "st1");
         let pecs = vec![stranger(s, &mpe, &target, ATTACKER), ours(s, &mpe, &target, "Pending", MSG)];
@@ -482,19 +508,21 @@ async fn an_indistinguishable_stranger_parks_for_every_provider() {
     }
 }
 
-/// Data Explorer: a lone candidate whose description is not the MPE's request message is parked.
+/// An MPE whose connection only the target shows: a lone candidate whose description is not the MPE's
+/// request message is parked.
 #[tokio::test]
-async fn data_explorer_parks_a_lone_candidate_without_the_request_message() {
-    let s = Service::DataExplorer;
-    let mpe = mpe_id(s, SUB_A, "mpe-lone");
-    let target = storage(SUB_A, "st1");
-    let pecs = vec![pec_body(&target, "x.1", ATTACKER, "mpe-lone", "Pending", "let me in")];
-    let (arm, base) = world(s, &mpe, &target, pecs).await;
-    let run = check(&base, &mpe, &[]).await;
-    let (code, reason) = run.parked().expect("parked");
-    assert_eq!(code, "evidence-mismatch", "{reason}");
-    assert!(reason.contains("let me in") && reason.contains(MSG), "{reason}");
-    assert!(puts(&arm).is_empty());
+async fn a_lone_candidate_without_the_request_message_is_parked() {
+    for s in services_asking_the_target() {
+        let mpe = mpe_id(s, SUB_A, "mpe-lone");
+        let target = storage(SUB_A, "st1");
+        let pecs = vec![pec_body(&target, "x.1", ATTACKER, &endpoint_name(s, &mpe), "Pending", "let me in")];
+        let (arm, base) = world(s, &mpe, &target, pecs).await;
+        let run = check(&base, &mpe, &[]).await;
+        let (code, reason) = run.parked().unwrap_or_else(|| panic!("{s:?} not parked: {}", run.logs()));
+        assert_eq!(code, "evidence-mismatch", "{s:?}: {reason}");
+        assert!(reason.contains("let me in") && reason.contains(MSG), "{reason}");
+        assert!(puts(&arm).is_empty(), "{s:?}");
+    }
 }
 
 // ---- 2. partial lists ------------------------------------------------------------------------------------
@@ -503,7 +531,7 @@ async fn data_explorer_parks_a_lone_candidate_without_the_request_message() {
 /// every provider; a partial list never approves the stranger.
 #[tokio::test]
 async fn a_list_longer_than_the_page_limit_parks_and_approves_nothing() {
-    for s in SERVICES {
+    for s in services() {
         let mpe = mpe_id(s, SUB_A, "mpe-paged");
         let target = storage(SUB_A, "st1");
         let mut pecs = vec![pec_body(&target, "stranger.1", MANAGED, &endpoint_name(s, &mpe), "Pending", "hi")];
@@ -524,7 +552,7 @@ async fn a_list_longer_than_the_page_limit_parks_and_approves_nothing() {
 /// Within the limit, a list over many pages is read whole: ours on page 3 is found and approved.
 #[tokio::test]
 async fn a_paged_list_is_read_whole() {
-    for s in SERVICES {
+    for s in services() {
         let mpe = mpe_id(s, SUB_A, "mpe-pages");
         let target = storage(SUB_A, "st1");
         let pecs = vec![
@@ -545,7 +573,7 @@ async fn a_paged_list_is_read_whole() {
 /// and it is never read as the end of the list.
 #[tokio::test]
 async fn a_failing_page_is_transient_never_the_end_of_the_list() {
-    for s in SERVICES {
+    for s in services() {
         let mpe = mpe_id(s, SUB_A, "mpe-fail");
         let target = storage(SUB_A, "st1");
         let pecs = vec![
@@ -567,7 +595,7 @@ async fn a_failing_page_is_transient_never_the_end_of_the_list() {
 /// configured a cross-subscription MPE is parked with the policy reason; a same-subscription one is approved.
 #[tokio::test]
 async fn cross_subscription_is_refused_by_default_for_every_provider() {
-    for s in SERVICES {
+    for s in services() {
         let mpe = mpe_id(s, SUB_A, "mpe-x");
         let prod = vault(SUB_B, "kv-prod");
         let (arm, base) = world(s, &mpe, &prod, vec![ours(s, &mpe, &prod, "Pending", MSG)]).await;
@@ -589,7 +617,7 @@ async fn cross_subscription_is_refused_by_default_for_every_provider() {
 
 #[tokio::test]
 async fn a_rule_or_the_targets_tag_allows_and_the_deny_tag_refuses() {
-    let s = Service::DataFactory;
+    let s = any_service();
     let mpe = mpe_id(s, SUB_A, "mpe-rule");
     let prod = vault(SUB_B, "kv-prod");
     let rule = format!("/subscriptions/{SUB_A}->/subscriptions/{SUB_B}/resourceGroups/rg-data");
@@ -602,7 +630,7 @@ async fn a_rule_or_the_targets_tag_allows_and_the_deny_tag_refuses() {
     assert!(a["allowedBy"].as_str().unwrap().contains(&rule.to_ascii_lowercase()), "{a}");
     assert_eq!(a["pecId"], format!("{prod}/privateEndpointConnections/ours.1"));
     assert!(a["privateEndpointId"].as_str().unwrap().contains(MANAGED));
-    assert_eq!(a["evidence"]["name"], "adf1.mpe-rule");
+    assert_eq!(a["evidence"]["name"], endpoint_name(s, &mpe));
     assert_eq!(a["evidence"]["subscription"], MANAGED);
     assert_eq!(puts(&arm).len(), 1);
 
@@ -647,7 +675,7 @@ async fn a_deny_tag_the_approver_does_not_understand_refuses() {
         ("mpe-approver\u{200b}", "deny"),
         ("mpe-approver-allow-from", "\u{200b}00000000-0000-0000-0000-00000000000a"),
     ];
-    for s in SERVICES {
+    for s in services() {
         for (name, value) in cases {
             let mpe = mpe_id(s, SUB_A, "mpe-tagged");
             let same = vault(SUB_A, "kv-dev");
@@ -683,7 +711,7 @@ async fn a_deny_tag_the_approver_does_not_understand_refuses() {
 /// Vault) the PUT carries `If-Match`, is refused 412, and the next check reads the rejection.
 #[tokio::test]
 async fn a_rejection_racing_our_put_is_never_overwritten_with_an_etag() {
-    for s in SERVICES {
+    for s in services() {
         let mpe = mpe_id(s, SUB_A, "mpe-race");
         let kv = vault(SUB_A, "kv1");
         let a =
@@ -707,13 +735,13 @@ async fn a_rejection_racing_our_put_is_never_overwritten_with_an_etag() {
 /// transiently is not retried blindly over a rejection that landed meanwhile.
 #[tokio::test]
 async fn without_an_etag_a_retried_put_re_reads_first() {
-    let s = Service::StreamAnalytics;
+    let s = any_service();
     let mpe = mpe_id(s, SUB_A, "mpe-noetag");
     let st = storage(SUB_A, "st1");
     // GET 1 (before PUT 1, which fails 503) → the human rejects → GET 2 sees it.
     let mut a =
         Arm { reject_after_pec_get: Some(1), put_faults: vec![(503, "ServiceUnavailable")], ..Default::default() };
-    a.mpes.insert(mpe.key(), mpe_body(s, &mpe, &st, "blob"));
+    a.mpes.insert(mpe.key(), mpe_body(s, &mpe, &st));
     a.pecs.insert(st.key(), vec![ours(s, &mpe, &st, "Pending", MSG)]);
     let (arm, base) = start_arm(a).await;
     let run = check(&base, &mpe, &[]).await;
@@ -727,12 +755,12 @@ async fn without_an_etag_a_retried_put_re_reads_first() {
 /// A PUT answered 400 parks with ARM's code and message (it will not succeed later); 409 reads again.
 #[tokio::test]
 async fn a_put_answered_400_parks_with_arms_error_and_409_reads_again() {
-    let s = Service::SignalR;
+    let s = any_service();
     let mpe = mpe_id(s, SUB_A, "mpe-400");
     let st = storage(SUB_A, "st1");
     let mut a =
         Arm { put_faults: vec![(400, "ApproveOrRejectPrivateEndpointConnectionBadRequest")], ..Default::default() };
-    a.mpes.insert(mpe.key(), mpe_body(s, &mpe, &st, "blob"));
+    a.mpes.insert(mpe.key(), mpe_body(s, &mpe, &st));
     a.pecs.insert(st.key(), vec![ours(s, &mpe, &st, "Pending", MSG)]);
     let (arm, base) = start_arm(a).await;
     let run = check(&base, &mpe, &[]).await;
@@ -761,7 +789,7 @@ async fn a_put_answered_400_parks_with_arms_error_and_409_reads_again() {
 /// Never more PUTs than listed, and nothing approved over the fault.
 #[tokio::test]
 async fn the_approving_put_against_every_fault() {
-    let s = Service::DataFactory;
+    let s = any_service();
     let st = storage(SUB_A, "st1");
     type Expect = fn(&Run) -> Result<(), String>;
     type Case = (&'static str, Vec<(u16, &'static str)>, Expect, usize);
@@ -830,7 +858,7 @@ async fn the_approving_put_against_every_fault() {
 /// The request message stays in the description: our marker is appended.
 #[tokio::test]
 async fn the_approval_appends_our_marker_to_the_request_message() {
-    for s in SERVICES {
+    for s in services() {
         let mpe = mpe_id(s, SUB_A, "mpe-desc");
         let st = storage(SUB_A, "st1");
         let (arm, base) = world(s, &mpe, &st, vec![ours(s, &mpe, &st, "Pending", MSG)]).await;
@@ -839,130 +867,144 @@ async fn the_approval_appends_our_marker_to_the_request_message() {
         let p = puts(&arm);
         let state = &p[0].2["properties"]["privateLinkServiceConnectionState"];
         assert_eq!(state["status"], "Approved");
-        let inc = (s == Service::DataExplorer).then(|| incarnation(CREATED));
+        let inc = incarnation(s, CREATED);
         assert_eq!(state["description"], format!("{MSG} {}", pec::marker(&mpe, inc.as_deref())), "{s:?}");
     }
 }
 
-/// Two Data Explorer MPEs to one target at once: each approves its own PEC, and the second check of the
-/// first ends as already approved (its marker), never touching the other's.
+/// Two MPEs to one target at once, for every provider: each approves its own PEC, and the second check of
+/// the first ends as already approved (the service says so, or our marker at the target), never touching
+/// the other's.
 #[tokio::test]
-async fn two_data_explorer_mpes_to_one_target() {
-    let s = Service::DataExplorer;
-    let m1 = mpe_id(s, SUB_A, "mpe-one");
-    let m2 = mpe_id(s, SUB_A, "mpe-two");
-    let st = storage(SUB_A, "st1");
-    let mut a = Arm::default();
-    a.mpes.insert(m1.key(), mpe_body(s, &m1, &st, "blob"));
-    a.mpes.insert(m2.key(), mpe_body(s, &m2, &st, "blob"));
-    a.pecs.insert(
-        st.key(),
-        vec![
-            pec_body(&st, "one.1", MANAGED, "mpe-one", "Pending", MSG),
-            pec_body(&st, "two.1", MANAGED, "mpe-two", "Pending", MSG),
-        ],
-    );
-    let (arm, base) = start_arm(a).await;
-    assert_eq!(check(&base, &m1, &[]).await.result(), "approved");
-    assert_eq!(status_of(&arm, &st, "two.1"), "Pending");
-    assert_eq!(check(&base, &m2, &[]).await.result(), "approved");
-    assert_eq!(check(&base, &m1, &[]).await.result(), "already approved");
-    let p = puts(&arm);
-    assert_eq!(p.len(), 2);
-    assert!(p[0].0.ends_with("/one.1") && p[1].0.ends_with("/two.1"), "{p:?}");
+async fn two_mpes_to_one_target() {
+    use azure_sim::MpePhase::Approved;
+    for s in services() {
+        let m1 = mpe_id(s, SUB_A, "mpe-one");
+        let m2 = mpe_id(s, SUB_A, "mpe-two");
+        let st = storage(SUB_A, "st1");
+        let mut a = Arm::default();
+        a.mpes.insert(m1.key(), mpe_body(s, &m1, &st));
+        a.mpes.insert(m2.key(), mpe_body(s, &m2, &st));
+        a.pecs.insert(
+            st.key(),
+            vec![
+                pec_body(&st, "one.1", MANAGED, &endpoint_name(s, &m1), "Pending", MSG),
+                pec_body(&st, "two.1", MANAGED, &endpoint_name(s, &m2), "Pending", MSG),
+            ],
+        );
+        let (arm, base) = start_arm(a).await;
+        assert_eq!(check(&base, &m1, &[]).await.result(), "approved", "{s:?}");
+        assert_eq!(status_of(&arm, &st, "two.1"), "Pending", "{s:?}");
+        // The service notices its connection approved, where it reports it.
+        arm.lock().unwrap().mpes.insert(m1.key(), mpe_body_in(s, &m1, &st, Approved));
+        assert_eq!(check(&base, &m2, &[]).await.result(), "approved", "{s:?}");
+        assert_eq!(check(&base, &m1, &[]).await.result(), "already approved", "{s:?}");
+        let p = puts(&arm);
+        assert_eq!(p.len(), 2, "{s:?}");
+        assert!(p[0].0.ends_with("/one.1") && p[1].0.ends_with("/two.1"), "{s:?}: {p:?}");
+    }
 }
 
-/// An MPE deleted and created again with the same name: the old PEC (Disconnected, our marker for the
-/// earlier MPE) is never revived; the new one is approved.
+/// An MPE deleted and created again with the same name, for every provider: the old PEC (Disconnected,
+/// our marker for the earlier MPE) is never revived; the new one is approved.
 #[tokio::test]
 async fn an_mpe_recreated_with_the_same_name() {
-    let s = Service::DataExplorer;
-    let mpe = mpe_id(s, SUB_A, "mpe-again");
-    let st = storage(SUB_A, "st1");
-    let old_desc = pec::approved_description(Some(MSG), &mpe, Some(&incarnation("2026-11-20T08:00:00Z")));
-    let pecs = vec![
-        pec_body(&st, "old.1", MANAGED, "mpe-again", "Disconnected", &old_desc),
-        pec_body(&st, "new.1", MANAGED, "mpe-again", "Pending", MSG),
-    ];
-    let (arm, base) = world(s, &mpe, &st, pecs).await;
-    let run = check(&base, &mpe, &[]).await;
-    assert_eq!(run.result(), "approved", "{}", run.logs());
-    let p = puts(&arm);
-    assert!(p.len() == 1 && p[0].0.ends_with("/new.1"), "{p:?}");
-    assert_eq!(status_of(&arm, &st, "old.1"), "Disconnected");
-
-    // for a service that reports its connection, the same
-    let s = Service::StreamAnalytics;
-    let mpe = mpe_id(s, SUB_A, "mpe-again");
-    let old_desc = pec::approved_description(Some(MSG), &mpe, None);
-    let pecs = vec![
-        pec_body(&st, "old.1", MANAGED, "mpe-again", "Disconnected", &old_desc),
-        pec_body(&st, "new.1", MANAGED, "mpe-again", "Pending", MSG),
-    ];
-    let (arm, base) = world(s, &mpe, &st, pecs).await;
-    assert_eq!(check(&base, &mpe, &[]).await.result(), "approved");
-    assert!(puts(&arm)[0].0.ends_with("/new.1"));
-}
-
-/// Data Explorer: one approval per MPE. Once we approved its connection and the target's owner
-/// disconnected or rejected it, a pending PEC that looks like the MPE's (a stranger's with its name,
-/// group and message, from an unconfigured subscription) is never approved: the check parks `not-new`,
-/// or ends with the connection's state when nothing else is pending. A marker that names no incarnation
-/// counts as this MPE's (fail closed).
-#[tokio::test]
-async fn data_explorer_approves_one_connection_per_mpe() {
-    let s = Service::DataExplorer;
-    let mpe = mpe_id(s, SUB_A, "mpe-once");
-    let st = storage(SUB_A, "st1");
-    let tagged = pec::approved_description(Some(MSG), &mpe, Some(&incarnation(CREATED)));
-    let untagged = pec::approved_description(Some(MSG), &mpe, None);
-    for (state, desc) in [("Disconnected", &tagged), ("Rejected", &tagged), ("Disconnected", &untagged)] {
-        let pecs = vec![ours(s, &mpe, &st, state, desc), stranger(s, &mpe, &st, ATTACKER)];
+    for s in services() {
+        let mpe = mpe_id(s, SUB_A, "mpe-again");
+        let st = storage(SUB_A, "st1");
+        let earlier = incarnation(s, "2026-11-20T08:00:00Z");
+        let old_desc = pec::approved_description(Some(MSG), &mpe, earlier.as_deref());
+        let pecs = vec![
+            pec_body(&st, "old.1", MANAGED, &endpoint_name(s, &mpe), "Disconnected", &old_desc),
+            pec_body(&st, "new.1", MANAGED, &endpoint_name(s, &mpe), "Pending", MSG),
+        ];
         let (arm, base) = world(s, &mpe, &st, pecs).await;
         let run = check(&base, &mpe, &[]).await;
-        assert_eq!(run.result(), "parked", "{state}: {}", run.logs());
-        assert_eq!(run.parked().map(|p| p.0).as_deref(), Some("not-new"), "{state}");
-        assert!(puts(&arm).is_empty(), "{state}: nothing may be PUT");
-        let (arm, base) = world(s, &mpe, &st, vec![ours(s, &mpe, &st, state, desc)]).await;
-        let run = check(&base, &mpe, &[]).await;
-        assert_eq!(run.result(), state.to_lowercase(), "{state} alone: {}", run.logs());
-        assert!(puts(&arm).is_empty());
+        assert_eq!(run.result(), "approved", "{s:?}: {}", run.logs());
+        let p = puts(&arm);
+        assert!(p.len() == 1 && p[0].0.ends_with("/new.1"), "{s:?}: {p:?}");
+        assert_eq!(status_of(&arm, &st, "old.1"), "Disconnected", "{s:?}");
     }
 }
 
-/// Data Explorer: a PEC that looks like the MPE's is approved only while the MPE is new (created within
-/// `MPE_GIVE_UP_AFTER`, by `systemData.createdAt`). An older MPE, or one that does not say when it was
-/// created, is never approved: whatever its PEC's history (ours removed and a stranger's in its place, as
-/// a nightly sweep would find), the check parks `not-new`.
+/// One approval per MPE, for every provider. Once we approved its connection and the target's owner
+/// disconnected or rejected it, a pending PEC that looks like the MPE's (a stranger's with its name,
+/// group and message, from an unconfigured subscription) is never approved: the check ends with the
+/// state the service reports, or, where only the target shows the connection, parks `not-new`; it ends
+/// with the connection's state when nothing else is pending. A marker that names no incarnation counts
+/// as this MPE's (fail closed).
 #[tokio::test]
-async fn data_explorer_approves_only_a_new_mpe() {
-    let s = Service::DataExplorer;
-    let st = storage(SUB_A, "st1");
-    for (name, created) in
-        [("mpe-old", Some("2026-11-01T10:00:00Z")), ("mpe-undated", None), ("mpe-ahead", Some("2027-01-01T00:00:00Z"))]
-    {
-        let mpe = mpe_id(s, SUB_A, name);
-        let mut a = Arm::default();
-        let mut body = mpe_body(s, &mpe, &st, "blob");
-        match created {
-            Some(c) => body["systemData"]["createdAt"] = json!(c),
-            None => {
-                body.as_object_mut().unwrap().remove("systemData");
+async fn one_connection_is_approved_per_mpe() {
+    use azure_sim::MpePhase::{Disconnected, Rejected};
+    for s in services() {
+        let mpe = mpe_id(s, SUB_A, "mpe-once");
+        let st = storage(SUB_A, "st1");
+        let tagged = pec::approved_description(Some(MSG), &mpe, incarnation(s, CREATED).as_deref());
+        let untagged = pec::approved_description(Some(MSG), &mpe, None);
+        for (state, phase, desc) in [
+            ("Disconnected", Disconnected, &tagged),
+            ("Rejected", Rejected, &tagged),
+            ("Disconnected", Disconnected, &untagged),
+        ] {
+            let said = mpe_body_in(s, &mpe, &st, phase);
+            let pecs = vec![ours(s, &mpe, &st, state, desc), stranger(s, &mpe, &st, ATTACKER)];
+            let mut a = scripted(s, &mpe, &st, pecs);
+            a.mpes.insert(mpe.key(), said.clone());
+            let (arm, base) = start_arm(a).await;
+            let run = check(&base, &mpe, &[]).await;
+            if s.provider.reports_connection() {
+                assert_eq!(run.result(), state.to_lowercase(), "{s:?} {state}: {}", run.logs());
+            } else {
+                assert_eq!(run.result(), "parked", "{s:?} {state}: {}", run.logs());
+                assert_eq!(run.parked().map(|p| p.0).as_deref(), Some("not-new"), "{s:?} {state}");
             }
+            assert!(puts(&arm).is_empty(), "{s:?} {state}: nothing may be PUT");
+            let mut a = scripted(s, &mpe, &st, vec![ours(s, &mpe, &st, state, desc)]);
+            a.mpes.insert(mpe.key(), said);
+            let (arm, base) = start_arm(a).await;
+            let run = check(&base, &mpe, &[]).await;
+            assert_eq!(run.result(), state.to_lowercase(), "{s:?} {state} alone: {}", run.logs());
+            assert!(puts(&arm).is_empty(), "{s:?}");
         }
-        a.mpes.insert(mpe.key(), body);
-        a.pecs.insert(st.key(), vec![stranger(s, &mpe, &st, ATTACKER)]);
-        let (arm, base) = start_arm(a).await;
-        let run = check(&base, &mpe, &[]).await;
-        assert_eq!(run.result(), "parked", "{name}: {}", run.logs());
-        assert_eq!(run.parked().map(|p| p.0).as_deref(), Some("not-new"), "{name}");
-        assert!(puts(&arm).is_empty(), "{name}: nothing may be PUT");
     }
-    // created within the give-up time: approved
-    let mpe = mpe_id(s, SUB_A, "mpe-new");
-    let (arm, base) = world(s, &mpe, &st, vec![ours(s, &mpe, &st, "Pending", MSG)]).await;
-    assert_eq!(check(&base, &mpe, &[]).await.result(), "approved");
-    assert_eq!(puts(&arm).len(), 1);
+}
+
+/// An MPE whose connection only the target shows: a PEC that looks like the MPE's is approved only while
+/// the MPE is new (created within `MPE_GIVE_UP_AFTER`, by `systemData.createdAt`). An older MPE, or one
+/// that does not say when it was created, is never approved: whatever its PEC's history (ours removed and
+/// a stranger's in its place, as a nightly sweep would find), the check parks `not-new`.
+#[tokio::test]
+async fn an_mpe_asking_the_target_is_approved_only_while_new() {
+    for s in services_asking_the_target() {
+        let st = storage(SUB_A, "st1");
+        for (name, created) in [
+            ("mpe-old", Some("2026-11-01T10:00:00Z")),
+            ("mpe-undated", None),
+            ("mpe-ahead", Some("2027-01-01T00:00:00Z")),
+        ] {
+            let mpe = mpe_id(s, SUB_A, name);
+            let mut a = Arm::default();
+            let mut body = mpe_body(s, &mpe, &st);
+            match created {
+                Some(c) => body["systemData"]["createdAt"] = json!(c),
+                None => {
+                    body.as_object_mut().unwrap().remove("systemData");
+                }
+            }
+            a.mpes.insert(mpe.key(), body);
+            a.pecs.insert(st.key(), vec![stranger(s, &mpe, &st, ATTACKER)]);
+            let (arm, base) = start_arm(a).await;
+            let run = check(&base, &mpe, &[]).await;
+            assert_eq!(run.result(), "parked", "{s:?} {name}: {}", run.logs());
+            assert_eq!(run.parked().map(|p| p.0).as_deref(), Some("not-new"), "{s:?} {name}");
+            assert!(puts(&arm).is_empty(), "{s:?} {name}: nothing may be PUT");
+        }
+        // created within the give-up time: approved
+        let mpe = mpe_id(s, SUB_A, "mpe-new");
+        let (arm, base) = world(s, &mpe, &st, vec![ours(s, &mpe, &st, "Pending", MSG)]).await;
+        assert_eq!(check(&base, &mpe, &[]).await.result(), "approved", "{s:?}");
+        assert_eq!(puts(&arm).len(), 1, "{s:?}");
+    }
 }
 
 /// An approval ARM applies slowly (the PUT answered 202, or the PEC still `Updating` past the check's
@@ -970,8 +1012,8 @@ async fn data_explorer_approves_only_a_new_mpe() {
 /// the check that sent it says `check-again`, and its next work item names the PEC to confirm.
 #[tokio::test]
 async fn an_approval_confirmed_later_is_audited_once_with_its_pec() {
-    for (s, answer) in [(Service::StreamAnalytics, 202), (Service::StreamAnalytics, 200), (Service::DataExplorer, 202)]
-    {
+    let cases = services().into_iter().flat_map(|s| [(s, 202), (s, 200)]);
+    for (s, answer) in cases {
         let mpe = mpe_id(s, SUB_A, "mpe-slow");
         let st = storage(SUB_A, "st1");
         let mut a = scripted(s, &mpe, &st, vec![ours(s, &mpe, &st, "Pending", MSG)]);
@@ -986,14 +1028,11 @@ async fn an_approval_confirmed_later_is_audited_once_with_its_pec() {
         let pec_id = format!("{st}/privateEndpointConnections/ours.1");
         assert_eq!(next.approving.as_deref(), Some(pec_id.as_str()), "{s:?} {answer}");
 
-        // ARM finishes; the service reports its connection approved.
-        arm.lock().unwrap().updating_gets = 1;
-        if s == Service::StreamAnalytics {
-            let key = mpe.key();
+        // ARM finishes; the service reports its connection approved (where it reports it).
+        {
             let mut guard = arm.lock().unwrap();
-            let body = guard.mpes.get_mut(&key).unwrap();
-            body["properties"]["manualPrivateLinkServiceConnections"][0]["properties"]
-                ["privateLinkServiceConnectionState"]["status"] = json!("SetUpComplete");
+            guard.updating_gets = 1;
+            guard.mpes.insert(mpe.key(), mpe_body_in(s, &mpe, &st, azure_sim::MpePhase::Approved));
         }
         let second = check_item(&base, &next, &[]).await;
         assert_eq!(second.result(), "approved", "{s:?} {answer}: {}", second.logs());
@@ -1012,7 +1051,7 @@ async fn an_approval_confirmed_later_is_audited_once_with_its_pec() {
 /// afresh and approves, rather than waiting for a confirmation that never comes.
 #[tokio::test]
 async fn an_approval_that_did_not_take_is_decided_again() {
-    let s = Service::StreamAnalytics;
+    let s = any_service();
     let mpe = mpe_id(s, SUB_A, "mpe-lost");
     let st = storage(SUB_A, "st1");
     let mut a = scripted(s, &mpe, &st, vec![ours(s, &mpe, &st, "Pending", MSG)]);
@@ -1040,7 +1079,7 @@ async fn an_approval_that_did_not_take_is_decided_again() {
 /// would never give up) is parked `invalid-input` before ARM is asked anything.
 #[tokio::test]
 async fn a_work_item_from_the_future_is_parked_not_checked_forever() {
-    let s = Service::StreamAnalytics;
+    let s = any_service();
     let mpe = mpe_id(s, SUB_A, "mpe-future");
     let st = storage(SUB_A, "st1");
     let (arm, base) = world(s, &mpe, &st, vec![ours(s, &mpe, &st, "Pending", MSG)]).await;
@@ -1059,7 +1098,7 @@ async fn a_work_item_from_the_future_is_parked_not_checked_forever() {
 /// A check that ends writes one audit line with the outcome; every park carries its code.
 #[tokio::test]
 async fn every_finished_check_writes_an_audit_line() {
-    let s = Service::DataExplorer;
+    let s = a_service_with_a_request_message();
     let mpe = mpe_id(s, SUB_A, "mpe-audit");
     let st = storage(SUB_A, "st1");
     let (_arm, base) = world(s, &mpe, &st, vec![ours(s, &mpe, &st, "Pending", MSG)]).await;
@@ -1080,7 +1119,7 @@ async fn every_finished_check_writes_an_audit_line() {
 /// (issue 10: a read replica may lag the write); a second 404 ends it.
 #[tokio::test]
 async fn a_404_mpe_is_read_again_before_the_chain_ends() {
-    let s = Service::StreamAnalytics;
+    let s = any_service();
     let mpe = mpe_id(s, SUB_A, "mpe-lag");
     let st = storage(SUB_A, "st1");
     let a = Arm { mpe_missing_reads: 1, ..scripted(s, &mpe, &st, vec![ours(s, &mpe, &st, "Pending", MSG)]) };
@@ -1098,7 +1137,7 @@ async fn a_404_mpe_is_read_again_before_the_chain_ends() {
 /// a change, so it is read again (inside the call, then by redelivery), never parked as refused.
 #[tokio::test]
 async fn a_read_answered_409_or_412_is_read_again() {
-    let s = Service::StreamAnalytics;
+    let s = any_service();
     let st = storage(SUB_A, "st1");
     for (name, faults) in [("mpe-409", vec![409]), ("mpe-412", vec![412]), ("mpe-both", vec![409, 412])] {
         let mpe = mpe_id(s, SUB_A, name);
@@ -1125,7 +1164,7 @@ async fn a_read_answered_409_or_412_is_read_again() {
 /// acknowledged, never retried and nothing approved.
 #[tokio::test]
 async fn a_read_answered_403_parks_forbidden_with_arms_message() {
-    let s = Service::DataFactory;
+    let s = any_service();
     let st = storage(SUB_A, "st1");
     let mpe = mpe_id(s, SUB_A, "mpe-403");
     let a = Arm { read_faults: vec![403], ..scripted(s, &mpe, &st, vec![ours(s, &mpe, &st, "Pending", MSG)]) };
@@ -1143,7 +1182,7 @@ async fn a_read_answered_403_parks_forbidden_with_arms_message() {
 /// queues or parks anything.
 #[tokio::test]
 async fn check_command_is_a_dry_run_unless_asked_to_approve() {
-    let s = Service::DataExplorer;
+    let s = a_service_with_a_request_message();
     let mpe = mpe_id(s, SUB_A, "mpe-cli");
     let st = storage(SUB_A, "st1");
     let (arm, base) = world(s, &mpe, &st, vec![ours(s, &mpe, &st, "Pending", MSG)]).await;

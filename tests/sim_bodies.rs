@@ -1,68 +1,63 @@
-//! Where the two independent implementations meet: every MPE body the simulator renders (each type in
-//! each phase, in that service's own vocabulary, `crates/azure-sim/src/mpe.rs`) is read by the
-//! approver's provider adapters (`src/providers/`), and the status they report is the one that phase
-//! means. The simulator no longer borrows the adapters to render, so a misreading on either side fails
-//! here instead of being mirrored.
+//! Where the two independent implementations meet: every MPE body the simulator renders (each served type
+//! in each phase, in that service's own vocabulary, `crates/azure-sim/src/mpe/`) is read by the approver's
+//! provider adapters (`src/model/providers/`), and the status they report is the one that phase means. The
+//! simulator does not borrow the adapters to render, so a misreading on either side fails here instead of
+//! being mirrored. The two registries serve the same types, and agree on each type's facts.
 
 mod common;
 
 use azure_sim::{MpeFacts, MpePhase, MpeType};
-use mpe_approver::providers::{self, MpeStatus};
+use mpe_approver::providers::{self, Provider};
+use serde_json::Value;
 
 const SUB: &str = "0b5e55ed-0000-4000-8000-00000000b0d1";
-
-fn mpe_id(t: MpeType) -> String {
-    let tail = match t {
-        MpeType::StreamAnalytics => "Microsoft.StreamAnalytics/clusters/asa1/privateEndpoints/pe1",
-        MpeType::DataExplorer => "Microsoft.Kusto/clusters/adx1/managedPrivateEndpoints/mpe1",
-        MpeType::DataFactory => {
-            "Microsoft.DataFactory/factories/adf1/managedVirtualNetworks/default/managedPrivateEndpoints/mpe1"
-        }
-        MpeType::SignalR => "Microsoft.SignalRService/signalR/sr1/sharedPrivateLinkResources/spl1",
-        MpeType::WebPubSub => "Microsoft.SignalRService/webPubSub/wps1/sharedPrivateLinkResources/spl1",
-    };
-    format!("/subscriptions/{SUB}/resourceGroups/rg-src/providers/{tail}")
-}
 
 const TARGET: &str =
     "/subscriptions/0b5e55ed-0000-4000-8000-00000000b0d1/resourceGroups/rg-data/providers/Microsoft.Storage/storageAccounts/st1";
 
-/// What the approver must read from a body in `phase`, by name of the variant.
-fn expected(t: MpeType, phase: MpePhase) -> &'static str {
-    match (t, phase) {
-        (_, MpePhase::Creating) => "Provisioning",
-        (_, MpePhase::Failed) => "Failed",
-        // Data Explorer's MPE says only that it is provisioned: the target's PEC tells the rest.
-        (MpeType::DataExplorer, _) => "ProvisionedCheckTarget",
-        (_, MpePhase::AwaitingApproval) => "AwaitingApproval",
-        (_, MpePhase::Approved) => "Approved",
-        (_, MpePhase::Rejected) => "Rejected",
-        (_, MpePhase::Disconnected) => "Disconnected",
+const MESSAGE: &str = "Please approve me";
+
+/// What the approver must read from a body in `phase`, by name of the variant: the phase itself, except
+/// that an MPE which does not report its connection says only whether it is provisioned (the target's
+/// PEC tells the rest).
+fn expected(p: &dyn Provider, phase: MpePhase) -> &'static str {
+    match phase {
+        MpePhase::Creating => "Provisioning",
+        MpePhase::Failed => "Failed",
+        _ if !p.reports_connection() => "ProvisionedCheckTarget",
+        MpePhase::AwaitingApproval => "AwaitingApproval",
+        MpePhase::Approved => "Approved",
+        MpePhase::Rejected => "Rejected",
+        MpePhase::Disconnected => "Disconnected",
     }
 }
 
-fn variant(s: &MpeStatus) -> &'static str {
-    match s {
-        MpeStatus::Provisioning(_) => "Provisioning",
-        MpeStatus::AwaitingApproval => "AwaitingApproval",
-        MpeStatus::ProvisionedCheckTarget => "ProvisionedCheckTarget",
-        MpeStatus::Approved => "Approved",
-        MpeStatus::Rejected => "Rejected",
-        MpeStatus::Disconnected => "Disconnected",
-        MpeStatus::Failed(_) => "Failed",
-        MpeStatus::Deleting => "Deleting",
-        MpeStatus::Unknown(_) => "Unknown",
+/// Whether a string leaf of `v` is `s`.
+fn holds(v: &Value, s: &str) -> bool {
+    match v {
+        Value::String(x) => x == s,
+        Value::Object(m) => m.values().any(|x| holds(x, s)),
+        Value::Array(a) => a.iter().any(|x| holds(x, s)),
+        _ => false,
     }
+}
+
+/// The approver's provider of each served type, which must exist.
+fn provider_of(t: MpeType) -> &'static dyn Provider {
+    providers::registry()
+        .iter()
+        .copied()
+        .find(|p| p.resource_type().eq_ignore_ascii_case(t.resource_type()))
+        .unwrap_or_else(|| panic!("the simulator serves {} but no provider is registered for it", t.resource_type()))
 }
 
 #[test]
 fn every_rendered_body_reads_as_its_phase() {
     let target = azure_sim::ResourceId::parse(TARGET).unwrap();
     let mut checked = 0;
-    for t in MpeType::ALL {
-        let raw = mpe_id(t);
-        let sim_id = azure_sim::ResourceId::parse(&raw).unwrap();
-        let id = common::rid(&raw);
+    for &t in MpeType::all() {
+        let id = common::mpe_of_type(t.resource_type(), SUB, "rg-src", "mpe1");
+        let sim_id = azure_sim::ResourceId::parse(id.as_str()).unwrap();
         let provider = providers::for_id(&id).unwrap_or_else(|| panic!("no adapter for {}", t.resource_type()));
         for phase in MpePhase::ALL {
             let created: chrono::DateTime<chrono::Utc> = "2026-11-23T09:50:00.250Z".parse().unwrap();
@@ -70,44 +65,57 @@ fn every_rendered_body_reads_as_its_phase() {
                 id: &sim_id,
                 target: &target,
                 group_id: "blob",
-                request_message: "Please approve me",
+                request_message: MESSAGE,
                 created_at: created,
             };
             let body = t.render(&facts, phase);
             let view = provider.parse(&id, &body).unwrap_or_else(|e| panic!("{t:?} {phase:?}: {e}\n{body:#}"));
             assert_eq!(
-                variant(&view.status),
-                expected(t, phase),
+                common::variant(&view.status),
+                expected(provider, phase),
                 "{t:?} in {phase:?} read as {:?} ({})\n{body:#}",
                 view.status,
                 view.raw_status
             );
             assert_eq!(view.target.as_str(), TARGET, "{t:?} {phase:?}: target");
             assert_eq!(view.group_id.as_deref(), Some("blob"), "{t:?} {phase:?}: group id");
-            // Data Factory's MPE carries no request message (ManagedPrivateEndpoints_Get.json).
-            let message = if t == MpeType::DataFactory { None } else { Some("Please approve me") };
+            // The request message is read where the service's body carries it (Data Factory's does not).
+            let message = holds(&body, MESSAGE).then_some(MESSAGE);
             assert_eq!(view.request_message.as_deref(), message, "{t:?} {phase:?}: request message");
-            // Data Explorer's connection is read at the target, once per incarnation: its creation time.
-            if t == MpeType::DataExplorer {
-                assert_eq!(view.created_at, Some(created), "{t:?} {phase:?}: systemData.createdAt");
-            }
+            // The creation time, where the service reports it, names the MPE's incarnation.
+            let reported = body.pointer("/systemData/createdAt").is_some();
+            assert_eq!(view.created_at, reported.then_some(created), "{t:?} {phase:?}: systemData.createdAt");
+            // An MPE whose connection only the target shows is read once per incarnation: it must say when
+            // it was created.
+            assert!(provider.reports_connection() || reported, "{t:?} {phase:?}: no systemData.createdAt");
             checked += 1;
         }
     }
-    assert_eq!(checked, 30);
+    assert_eq!(checked, providers::registry().len() * MpePhase::ALL.len());
 }
 
+/// The approver's registry and the simulator's serve the same MPE types, and agree on each one's service
+/// name, api-version, write operation, private endpoint name (the PEC matching rule) and whether the MPE
+/// reports its connection. A provider registered on one side only fails here.
 #[test]
-fn the_simulator_and_the_adapters_know_the_same_types_operations_and_endpoint_names() {
-    assert_eq!(MpeType::ALL.len(), providers::registry().len());
-    for t in MpeType::ALL {
-        let raw = mpe_id(t);
-        let id = common::rid(&raw);
-        let p = providers::for_id(&id).unwrap_or_else(|| panic!("no adapter for {}", t.resource_type()));
+fn the_simulator_and_the_adapters_know_the_same_types_and_their_facts() {
+    for p in providers::registry() {
+        assert!(
+            MpeType::all().iter().any(|t| t.resource_type().eq_ignore_ascii_case(p.resource_type())),
+            "{} is registered in the approver but the simulator does not serve it (crates/azure-sim/src/mpe/)",
+            p.resource_type()
+        );
+    }
+    for &t in MpeType::all() {
+        let p = provider_of(t);
         assert_eq!(p.service(), t.service());
+        assert_eq!(p.api_version(), t.api_version(), "{t:?}");
         assert!(p.write_operation().eq_ignore_ascii_case(&t.write_operation()), "{t:?}");
-        // The PEC matching rule: the private endpoint the service creates is named as the adapter expects.
-        let sim_id = azure_sim::ResourceId::parse(&raw).unwrap();
+        assert_eq!(p.reports_connection(), t.reports_connection(), "{t:?}");
+        let id = common::mpe_of_type(t.resource_type(), SUB, "rg-src", "mpe1");
+        let sim_id = azure_sim::ResourceId::parse(id.as_str()).unwrap();
+        assert_eq!(MpeType::of(&sim_id), Some(t));
         assert_eq!(p.endpoint_name(&id), t.endpoint_name(&sim_id), "{t:?}");
     }
+    assert_eq!(MpeType::all().len(), providers::registry().len());
 }

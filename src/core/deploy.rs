@@ -214,17 +214,23 @@ mod tests {
     #[test]
     fn every_mpe_parent_can_be_read() {
         let parents = mpe_parent_reads();
-        for expected in [
-            "Microsoft.Kusto/clusters/read",
-            "Microsoft.StreamAnalytics/clusters/read",
-            "Microsoft.DataFactory/factories/read",
-            "Microsoft.DataFactory/factories/managedVirtualNetworks/read",
-            "Microsoft.SignalRService/signalR/read",
-            "Microsoft.SignalRService/webPubSub/read",
-        ] {
-            assert!(parents.iter().any(|a| a == expected), "{expected} missing from {parents:?}");
+        // The ancestors of an MPE of each type, as ARM ids nest them (a cluster; a factory and its network).
+        let mut ancestors = BTreeSet::new();
+        for p in providers::registry() {
+            let mut segments = p.resource_type().split('/');
+            let mut raw =
+                format!("/subscriptions/s/resourceGroups/rg/providers/{}", segments.next().unwrap_or_default());
+            for (i, t) in segments.enumerate() {
+                raw.push_str(&format!("/{t}/n{i}"));
+            }
+            let mut id = crate::resource_id::ResourceId::parse(&raw).unwrap();
+            while let Some(parent) = id.parent() {
+                ancestors.insert(format!("{}/read", parent.resource_type()));
+                id = parent;
+            }
         }
-        assert_eq!(parents.len(), 6, "{parents:?}");
+        assert!(!ancestors.is_empty());
+        assert_eq!(parents, ancestors.into_iter().collect::<Vec<_>>());
         for p in providers::registry() {
             // Every parent is a proper prefix of some MPE type; no MPE type is its own parent.
             assert!(!parents.contains(&format!("{}/read", p.resource_type())));

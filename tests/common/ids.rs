@@ -12,3 +12,9 @@ pub fn rid(s: &str) -> ResourceId {
 pub fn in_group(sub: &str, tail: &str) -> ResourceId {
     rid(&format!("/subscriptions/{sub}/resourceGroups/{tail}"))
 }
+
+/// An MPE of `resource_type` called `name` in `sub`'s resource group `rg`, its ancestors (a cluster, a
+/// factory and its network ...) named `p0`, `p1`, ... outwards in.
+pub fn mpe_of_type(resource_type: &str, sub: &str, rg: &str, name: &str) -> ResourceId {
+    rid(&azure_sim::mpe::id_of_type(resource_type, sub, rg, name, |depth, _| format!("p{depth}")))
+}

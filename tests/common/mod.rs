@@ -5,14 +5,14 @@
 #![allow(dead_code)]
 
 pub mod doubles;
-mod example_ids;
 mod ids;
+mod sim_mpe;
 
 #[allow(unused_imports)] // not every test uses the id helpers
-pub use example_ids::*;
-#[allow(unused_imports)]
 pub use ids::*;
 use serde_json::Value;
+#[allow(unused_imports)]
+pub use sim_mpe::*;
 use std::path::PathBuf;
 
 /// The fixtures, inside the repository (copied verbatim; sources in `tests/fixtures/PROVENANCE.md`).
@@ -43,20 +43,6 @@ pub fn body(rel: &str, code: &str) -> Value {
         .pointer(&format!("/responses/{code}/body"))
         .cloned()
         .unwrap_or_else(|| panic!("fixture {rel} has no body for response {code}"))
-}
-
-/// The example's request `parameters`.
-pub fn params(rel: &str) -> Value {
-    example(rel).get("parameters").cloned().unwrap_or_else(|| panic!("fixture {rel} has no parameters"))
-}
-
-/// A string parameter of the example.
-pub fn param(rel: &str, name: &str) -> String {
-    params(rel)
-        .get(name)
-        .and_then(Value::as_str)
-        .unwrap_or_else(|| panic!("fixture {rel} has no string parameter {name}"))
-        .to_string()
 }
 
 /// A copy of `v` with the JSON pointer `ptr` set to `new` (the parent must exist; the key is created).

@@ -2,14 +2,13 @@
 //! Service Bus queue GET a `status` command reads queue depths from.
 //!
 //! - `GET /subscriptions/{sub}[/resourceGroups/{rg}]/providers/{Namespace}/{topType}`: the distinct
-//!   top-level parents (Stream Analytics and Kusto clusters, Data Factory factories, SignalR and Web
-//!   PubSub resources) of the MPEs that exist now in that scope, as ARM's "list by subscription" and
-//!   "list by resource group" calls answer: `{"value": [{id, name, type, location, properties}],
-//!   "nextLink"?}`.
-//! - `GET {parentId}/{childType}`: the children one level down: Data Factory's
-//!   `managedVirtualNetworks` (`{id, name, type, properties: {}}`), or at the MPE level every MPE's
+//!   top-level parents (a cluster, a factory ...) of the MPEs of every served type ([`MpeType::all`])
+//!   that exist now in that scope, as ARM's "list by subscription" and "list by resource group" calls
+//!   answer: `{"value": [{id, name, type, location, properties}], "nextLink"?}`.
+//! - `GET {parentId}/{childType}`: the children one level down: intermediate resources (a factory's
+//!   `managedVirtualNetworks`: `{id, name, type, properties: {}}`), or at the MPE level every MPE's
 //!   body exactly as its own GET renders it ([`crate::state::World::mpe_body`]). A parent with no MPEs
-//!   is unknown here: 404 `ResourceNotFound`.
+//!   is unknown here: 404 `ResourceNotFound`. Types are spelled as their service spells them.
 //! - `GET {namespaceId}/queues/{queue}` (`Microsoft.ServiceBus/namespaces/queues`, ARM's "Queues - Get",
 //!   api-version 2021-11-01; shape from the SBQueue model as Azure PowerShell's `Get-AzServiceBusQueue`
 //!   example shows it (`Azure/azure-powershell`, `src/ServiceBus/ServiceBus.Autorest/examples/
@@ -48,21 +47,17 @@ pub(crate) struct ListReq<'a> {
     pub now: DateTime<Utc>,
 }
 
-/// How the services spell the types of an MPE's ancestors in the bodies they answer (Kusto and
-/// SignalR capitalise); other types as the request spells them.
+/// How the services spell the types of an MPE's ancestors in the bodies they answer (each a prefix of
+/// its [`MpeType::spelled_type`]: some services capitalise); other types as the request spells them.
 fn type_name(resource_type: &str) -> String {
-    const KNOWN: [&str; 6] = [
-        "Microsoft.StreamAnalytics/clusters",
-        "Microsoft.Kusto/Clusters",
-        "Microsoft.DataFactory/factories",
-        "Microsoft.DataFactory/factories/managedVirtualNetworks",
-        "Microsoft.SignalRService/SignalR",
-        "Microsoft.SignalRService/WebPubSub",
-    ];
-    KNOWN
+    MpeType::all()
         .iter()
+        .flat_map(|t| {
+            let spelled = t.spelled_type();
+            spelled.match_indices('/').map(move |(i, _)| &spelled[..i]).chain([spelled])
+        })
         .find(|k| k.eq_ignore_ascii_case(resource_type))
-        .map_or_else(|| resource_type.to_string(), |k| k.to_string())
+        .map_or_else(|| resource_type.to_string(), str::to_string)
 }
 
 /// `t` is `prefix` or lies under it (`prefix/...`), case-insensitively.
@@ -94,7 +89,7 @@ pub(crate) fn dispatch(st: &AppState, req: &ListReq<'_>) -> Option<Response> {
     };
     if let Some((sub, rg, namespace, top)) = scope {
         let top_type = format!("{namespace}/{top}");
-        if !MpeType::ALL.iter().any(|t| type_under(t.resource_type(), &top_type)) || sub.is_empty() {
+        if !MpeType::all().iter().any(|t| type_under(t.resource_type(), &top_type)) || sub.is_empty() {
             return None;
         }
         return Some(only_get(req).unwrap_or_else(|| list_top(st, req, sub, rg, &top_type)));
@@ -103,7 +98,7 @@ pub(crate) fn dispatch(st: &AppState, req: &ListReq<'_>) -> Option<Response> {
     if let Some((parent, child)) = req.path.rsplit_once('/') {
         if let Ok(parent) = ResourceId::parse(parent) {
             let full = format!("{}/{child}", parent.resource_type());
-            if !child.is_empty() && MpeType::ALL.iter().any(|t| type_under(t.resource_type(), &full)) {
+            if !child.is_empty() && MpeType::all().iter().any(|t| type_under(t.resource_type(), &full)) {
                 return Some(only_get(req).unwrap_or_else(|| list_children(st, req, &parent, &full)));
             }
         }
@@ -272,7 +267,12 @@ mod tests {
             "microsoft.datafactory/FACTORIES"
         ));
         assert!(!type_under("Microsoft.DataFactory/factoriesX", "Microsoft.DataFactory/factories"));
-        assert_eq!(type_name("microsoft.kusto/clusters"), "Microsoft.Kusto/Clusters");
+        for t in MpeType::all() {
+            let spelled = t.spelled_type();
+            let (top, _) = spelled.match_indices('/').nth(1).map_or((spelled, ""), |(i, _)| spelled.split_at(i));
+            assert_eq!(type_name(&top.to_ascii_lowercase()), top, "{t:?}");
+            assert_eq!(type_name(&spelled.to_ascii_uppercase()), spelled, "{t:?}");
+        }
         assert_eq!(type_name("Microsoft.Foo/bars"), "Microsoft.Foo/bars");
         let id = ResourceId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.DataFactory/factories/f/managedVirtualNetworks/default/managedPrivateEndpoints/m").unwrap();
         let l = lineage(&id);

@@ -1,5 +1,5 @@
 //! azure-sim: a local Azure on loopback, written from Azure's wire format only: the App Service
-//! managed-identity endpoint, ARM (MPEs of five services in their own vocabularies, five target types
+//! managed-identity endpoint, ARM (MPEs of each served service in its own vocabulary, five target types
 //! with their PEC list shapes, tags, the race rule), Service Bus REST, Event Grid event builders, and a
 //! Functions-host emulator ([`host`]) that drives any custom-handler binary through its HTTP contract.
 //! Used by its own binary (`azure-sim`, `src/main.rs`), the demo (crate `mpe-demo`) and end-to-end

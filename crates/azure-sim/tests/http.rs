@@ -794,6 +794,40 @@ async fn arm_lists_walk_each_mpe_type_from_the_top() {
     assert_eq!(rep.arm_calls_by_resource.get(&format!("{k1}/managedprivateendpoints").to_lowercase()), Some(&2));
 }
 
+/// Every served type, walked from the top: its top-level parent listed by subscription, each level below
+/// listed under its parent (types spelled as the service spells them), down to the MPE's own body.
+#[tokio::test]
+async fn arm_lists_walk_every_served_type_from_the_top() {
+    let sim = sim().await;
+    let sub_id = SUB.trim_start_matches("/subscriptions/");
+    let mut ids = Vec::new();
+    for (i, t) in MpeType::all().iter().enumerate() {
+        let id = mpe::id_of_type(t.resource_type(), sub_id, "rg", &format!("m{i}"), |d, _| format!("p{i}x{d}"));
+        sim.add_mpe(MpeSpec::new(&id, STORAGE).timing(Duration::ZERO, Duration::ZERO)).unwrap();
+        ids.push((*t, id));
+    }
+    let tok = token(&sim, "https://management.azure.com").await;
+    for (t, id) in ids {
+        let spelled: Vec<&str> = t.spelled_type().split('/').collect();
+        let (items, _) = arm_list_all(&sim, &tok, &format!("{SUB}/providers/{}/{}", spelled[0], spelled[1])).await;
+        assert_eq!(items.len(), 1, "{t:?}: {items:#?}");
+        assert_eq!(items[0]["type"], spelled[..2].join("/"), "{t:?}");
+        let mut parent = items[0]["id"].as_str().unwrap().to_string();
+        for depth in 2..spelled.len() {
+            let (items, _) = arm_list_all(&sim, &tok, &format!("{parent}/{}", spelled[depth])).await;
+            assert_eq!(items.len(), 1, "{t:?} {parent}: {items:#?}");
+            if depth + 1 == spelled.len() {
+                let (_, single) = arm_get(&sim, &tok, &id).await;
+                assert_eq!(items[0], single, "{t:?}: the list holds the body the GET answers");
+            } else {
+                assert_eq!(items[0]["type"], spelled[..=depth].join("/"), "{t:?}");
+            }
+            parent = items[0]["id"].as_str().unwrap().to_string();
+        }
+        assert!(parent.eq_ignore_ascii_case(&id), "{t:?}: walked to {parent}, not {id}");
+    }
+}
+
 #[tokio::test]
 async fn arm_lists_page_with_next_links_when_asked() {
     let sim = sim_with(SimOptions { list_page_size: Some(2), ..Default::default() }).await;

@@ -8,6 +8,7 @@
 
 use crate::harness::Harness;
 use azure_sim::{self as simulator, MpeSpec};
+use mpe_approver::providers::{registry, Provider};
 use mpe_approver::resource_id::ResourceId;
 use mpe_approver::servicebus::props;
 use serde::Serialize;
@@ -80,8 +81,16 @@ fn rid(s: &str) -> anyhow::Result<ResourceId> {
     Ok(ResourceId::parse(&format!("/subscriptions/{SUB}/resourceGroups/{s}"))?)
 }
 
+/// An MPE of `provider`'s type called `name`, under a parent called `demo` (and a `default` network, where
+/// the type nests deeper).
+fn mpe_id(provider: &dyn Provider, name: &str) -> anyhow::Result<ResourceId> {
+    let ancestor = |depth: usize, _: &str| if depth == 0 { "demo".to_string() } else { "default".to_string() };
+    let raw = simulator::mpe::id_of_type(provider.resource_type(), SUB, "rg-mpe", name, ancestor);
+    Ok(ResourceId::parse(&raw)?)
+}
+
 struct Case {
-    name: &'static str,
+    name: String,
     service: &'static str,
     target_label: &'static str,
     mpe: Option<ResourceId>,
@@ -92,7 +101,10 @@ fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 
-/// Set up the seed article's cases and deliver their events. Returns the cases to judge.
+/// Set up the cases and deliver their events: one MPE of every provider of the registry to a target (the
+/// targets in turn), then the seed article's fixed cases, each on the next provider of the registry: a
+/// slow target, an MPE deleted before it is ready, a PEC a human rejects, a twin PEC. Returns the cases
+/// to judge.
 async fn set_up(h: &Harness) -> anyhow::Result<(Vec<Case>, String)> {
     let storage = rid("rg-data/providers/Microsoft.Storage/storageAccounts/stdemo")?;
     let iot = rid("rg-data/providers/Microsoft.Devices/IotHubs/iot-demo")?;
@@ -103,98 +115,38 @@ async fn set_up(h: &Harness) -> anyhow::Result<(Vec<Case>, String)> {
     for t in [&storage, &iot, &vault, &func, &sql, &storage2] {
         h.sim.add_target(t)?;
     }
-    let asa = "rg-stream/providers/Microsoft.StreamAnalytics/clusters/asa-demo/privateEndpoints";
-    let specs: Vec<(&'static str, &'static str, &'static str, Expect, MpeSpec)> = vec![
-        (
-            "Stream Analytics → Storage (seconds)",
-            "Stream Analytics",
-            "Storage blob",
-            Expect::Approved,
-            MpeSpec::new(rid(&format!("{asa}/pe-storage"))?, storage.clone()).group_id("blob").timing(secs(2), secs(4)),
-        ),
-        (
-            "Stream Analytics → IoT Hub (over a minute)",
-            "Stream Analytics",
-            "IoT Hub",
-            Expect::Approved,
-            MpeSpec::new(rid(&format!("{asa}/pe-iothub"))?, iot.clone()).group_id("iotHub").timing(secs(30), secs(75)),
-        ),
-        (
-            "Data Explorer → Storage",
-            "Data Explorer",
-            "Storage blob",
-            Expect::Approved,
-            MpeSpec::new(
-                rid("rg-adx/providers/Microsoft.Kusto/clusters/adxdemo/managedPrivateEndpoints/mpe-storage")?,
-                storage.clone(),
-            )
-            .group_id("blob")
-            .timing(secs(20), secs(40)),
-        ),
-        (
-            "Data Factory → SQL",
-            "Data Factory",
-            "SQL server",
-            Expect::Approved,
-            MpeSpec::new(
-                rid("rg-adf/providers/Microsoft.DataFactory/factories/adf-demo/managedVirtualNetworks/default/managedPrivateEndpoints/mpe-sql")?,
-                sql.clone(),
-            )
-            .group_id("sqlServer")
-            .timing(secs(8), secs(15)),
-        ),
-        (
-            "SignalR → Key Vault",
-            "SignalR",
-            "Key Vault",
-            Expect::Approved,
-            MpeSpec::new(
-                rid("rg-rt/providers/Microsoft.SignalRService/signalR/sr-demo/sharedPrivateLinkResources/kv")?,
-                vault.clone(),
-            )
-            .group_id("vault")
-            .timing(secs(5), secs(10)),
-        ),
-        (
-            "Web PubSub → Function app",
-            "Web PubSub",
-            "Function app",
-            Expect::Approved,
-            MpeSpec::new(
-                rid("rg-rt/providers/Microsoft.SignalRService/webPubSub/wps-demo/sharedPrivateLinkResources/func")?,
-                func.clone(),
-            )
-            .group_id("sites")
-            .timing(secs(6), secs(12)),
-        ),
-        (
-            "deleted before ready",
-            "Stream Analytics",
-            "Storage blob",
-            Expect::NotApproved,
-            MpeSpec::new(rid(&format!("{asa}/pe-deleted"))?, storage.clone()).timing(secs(20), secs(40)).delete_after(secs(6)),
-        ),
-        (
-            "PEC rejected by a human",
-            "Data Factory",
-            "Storage blob",
-            Expect::NotApproved,
-            MpeSpec::new(
-                rid("rg-adf/providers/Microsoft.DataFactory/factories/adf-demo/managedVirtualNetworks/default/managedPrivateEndpoints/mpe-rejected")?,
-                storage2.clone(),
-            )
-            .timing(secs(4), secs(20))
-            .reject_after(secs(8)),
-        ),
-        (
-            "twin PEC with the same endpoint name",
-            "Stream Analytics",
-            "Storage blob",
-            Expect::Parked,
-            MpeSpec::new(rid("rg-stream/providers/Microsoft.StreamAnalytics/clusters/asa-other/privateEndpoints/pe-twin")?, storage2.clone())
-                .timing(secs(3), secs(6)),
-        ),
+    let targets = [("Storage blob", &storage), ("SQL server", &sql), ("Key Vault", &vault), ("Function app", &func)];
+    let providers = registry();
+    let mut specs: Vec<(String, &'static str, &'static str, Expect, MpeSpec)> = Vec::new();
+    for (i, p) in providers.iter().enumerate() {
+        let (label, target) = targets[i % targets.len()];
+        let id = mpe_id(*p, &format!("mpe-{i}-{}", label.split(' ').next().unwrap_or(label).to_lowercase()))?;
+        // Staggered: each service takes its own time to provision.
+        let pec_at = 2 + 3 * i as u64;
+        let spec = MpeSpec::new(id, target.clone()).timing(secs(pec_at), secs(2 * pec_at));
+        specs.push((format!("{} → {label}", p.service()), p.service(), label, Expect::Approved, spec));
+    }
+    // The fixed cases: (name, `{service}` standing for the provider's; target; expected; the MPE's name;
+    // its timing and fate).
+    type Fate = fn(MpeSpec) -> MpeSpec;
+    let fixed: [(&str, &'static str, &ResourceId, Expect, &str, Fate); 4] = [
+        ("{service} → IoT Hub (over a minute)", "IoT Hub", &iot, Expect::Approved, "mpe-iothub", |s| {
+            s.timing(secs(30), secs(75))
+        }),
+        ("deleted before ready", "Storage blob", &storage, Expect::NotApproved, "mpe-deleted", |s| {
+            s.timing(secs(20), secs(40)).delete_after(secs(6))
+        }),
+        ("PEC rejected by a human", "Storage blob", &storage2, Expect::NotApproved, "mpe-rejected", |s| {
+            s.timing(secs(4), secs(20)).reject_after(secs(8))
+        }),
+        ("twin PEC with the same endpoint name", "Storage blob", &storage2, Expect::Parked, "mpe-twin", |s| {
+            s.timing(secs(3), secs(6))
+        }),
     ];
+    for ((name, label, target, expected, mpe, fate), p) in fixed.into_iter().zip(providers.iter().cycle()) {
+        let spec = fate(MpeSpec::new(mpe_id(*p, mpe)?, target.clone()));
+        specs.push((name.replace("{service}", p.service()), p.service(), label, expected, spec));
+    }
     let mut cases = Vec::new();
     for (name, service, target_label, expected, spec) in specs {
         let id = ResourceId::parse(&spec.id)?;
@@ -222,7 +174,7 @@ async fn set_up(h: &Harness) -> anyhow::Result<(Vec<Case>, String)> {
     let r = h.host.deliver_event(&other).await?;
     let ignored = r.success && r.logs.iter().any(|l| l.contains("ignored"));
     cases.push(Case {
-        name: "storage account write (not an MPE)",
+        name: "storage account write (not an MPE)".into(),
         service: "-",
         target_label: "-",
         mpe: None,
@@ -251,7 +203,7 @@ fn judge(h: &Harness, cases: &[Case], ignored_outcome: &str) -> Vec<CaseResult> 
         .map(|c| {
             let Some(id) = &c.mpe else {
                 return CaseResult {
-                    case: c.name.into(),
+                    case: c.name.clone(),
                     service: c.service.into(),
                     target: c.target_label.into(),
                     mpe_id: None,
@@ -289,7 +241,7 @@ fn judge(h: &Harness, cases: &[Case], ignored_outcome: &str) -> Vec<CaseResult> 
                     Expect::Ignored => false,
                 };
             CaseResult {
-                case: c.name.into(),
+                case: c.name.clone(),
                 service: c.service.into(),
                 target: c.target_label.into(),
                 mpe_id: Some(id.to_string()),

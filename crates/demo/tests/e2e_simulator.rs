@@ -9,8 +9,9 @@ mod common;
 
 use azure_sim::MpePhase as SimPhase;
 use azure_sim::{FaultKind, InvocationResult, MpeReport, MpeSpec, PecStatus, QueueReport, SimReport, ViolationKind};
-use common::in_group;
 use common::sim::{approved, is_for, property};
+use common::{in_group, services};
+use mpe_approver::providers::Provider;
 use mpe_approver::resource_id::ResourceId;
 use mpe_approver::servicebus::props;
 use mpe_demo::{DemoOptions, Harness};
@@ -32,27 +33,14 @@ fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 
-/// The five MPE services: (label, id of an MPE called `name`).
-const SERVICES: [&str; 5] = ["Stream Analytics", "Data Explorer", "Data Factory", "SignalR", "Web PubSub"];
-
-fn mpe_id(service: &str, name: &str) -> ResourceId {
-    let tail = match service {
-        "Stream Analytics" => format!("rg-e2e/providers/Microsoft.StreamAnalytics/clusters/asa-e2e/privateEndpoints/{name}"),
-        "Data Explorer" => format!("rg-e2e/providers/Microsoft.Kusto/clusters/adxe2e/managedPrivateEndpoints/{name}"),
-        "Data Factory" => format!(
-            "rg-e2e/providers/Microsoft.DataFactory/factories/adf-e2e/managedVirtualNetworks/default/managedPrivateEndpoints/{name}"
-        ),
-        "SignalR" => format!("rg-e2e/providers/Microsoft.SignalRService/signalR/sr-e2e/sharedPrivateLinkResources/{name}"),
-        "Web PubSub" => {
-            format!("rg-e2e/providers/Microsoft.SignalRService/webPubSub/wps-e2e/sharedPrivateLinkResources/{name}")
-        }
-        other => panic!("unknown service {other}"),
-    };
-    in_group(SUB, &tail)
+/// An MPE of `p`'s type called `name`.
+fn mpe_id(p: &dyn Provider, name: &str) -> ResourceId {
+    services::mpe(p, SUB, "rg-e2e", name)
 }
 
-fn asa(name: &str) -> ResourceId {
-    mpe_id("Stream Analytics", name)
+/// An MPE of a service that reports its connection, for cases that hold whatever the service.
+fn an_mpe(name: &str) -> ResourceId {
+    mpe_id(services::any(0), name)
 }
 
 fn storage(name: &str) -> ResourceId {
@@ -229,19 +217,20 @@ async fn wait_for(h: &Harness, what: &str, cond: impl Fn(&Harness) -> bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_provider_to_every_target_is_approved_once_after_pending() {
     let _serial = SERIAL.lock().await;
-    // 25 MPEs at once: a slower clock keeps the latency check meaningful on a busy machine.
+    // An MPE per provider and target at once: a slower clock keeps the latency check meaningful on a busy
+    // machine.
     let h = start_scaled(20.0, &[]).await;
     let mut mpes = Vec::new();
-    for (si, service) in SERVICES.iter().enumerate() {
+    for (si, p) in services::all().into_iter().enumerate() {
         for (ti, (target_label, target)) in all_targets().into_iter().enumerate() {
             // Distinct names: private endpoints are named after the MPE, and two MPEs with the same name
             // on one target are indistinguishable twins (parked as ambiguous, rightly).
-            let id = mpe_id(service, &format!("mpe-{si}{ti}-{}", target_label.replace(' ', "").to_lowercase()));
+            let id = mpe_id(p, &format!("mpe-{si}{ti}-{}", target_label.replace(' ', "").to_lowercase()));
             // Staggered readiness: the PEC appears first, the MPE goes pending a few seconds later.
             let pec_at = 2 + (si + ti) as u64 % 4;
             let pending_at = pec_at + 2 + (si * 5 + ti) as u64 % 7;
             h.sim.add_mpe(MpeSpec::new(id.clone(), target).timing(secs(pec_at), secs(pending_at))).unwrap();
-            mpes.push((format!("{service} → {target_label}"), id));
+            mpes.push((format!("{} → {target_label}", p.service()), id));
         }
     }
     let pump = h.host.run_queue_pump(WORK, Duration::from_millis(5)).unwrap();
@@ -267,7 +256,7 @@ async fn every_provider_to_every_target_is_approved_once_after_pending() {
 async fn duplicate_events_make_one_work_chain_and_one_approval() {
     let _serial = SERIAL.lock().await;
     let h = start(&[]).await;
-    let id = asa("pe-dup");
+    let id = an_mpe("pe-dup");
     h.sim.add_mpe(MpeSpec::new(id.clone(), storage("stdup")).timing(secs(3), secs(6))).unwrap();
     let ev = deliver(&h, &id).await;
     // Event Grid is at-least-once: the same event again at once, and once more after the first check.
@@ -304,28 +293,36 @@ async fn deleted_mpes_are_never_approved_and_their_work_ends() {
     let _serial = SERIAL.lock().await;
     let h = start(&[]).await;
     let target = storage("stdel");
-    // Deleted after the first check but before its PEC appears.
-    let early = asa("pe-del-early");
-    h.sim.add_mpe(MpeSpec::new(early.clone(), target.clone()).timing(secs(8), secs(20)).delete_after(secs(3))).unwrap();
-    // Deleted after its PEC appeared, while still Creating (through the simulator's API).
-    let late = mpe_id("Data Factory", "mpe-del-late");
-    h.sim.add_mpe(MpeSpec::new(late.clone(), target.clone()).timing(secs(3), secs(20))).unwrap();
-    h.sim.delete_mpe_at(&late, h.clock.now() + chrono::Duration::seconds(8)).unwrap();
-    deliver(&h, &early).await;
-    deliver(&h, &late).await;
+    let mut mpes = Vec::new();
+    for (i, p) in services::all().into_iter().enumerate() {
+        // Deleted after the first check but before its PEC appears.
+        let early = mpe_id(p, &format!("pe-del-early-{i}"));
+        let spec = MpeSpec::new(early.clone(), target.clone()).timing(secs(8), secs(20)).delete_after(secs(3));
+        h.sim.add_mpe(spec).unwrap();
+        // Deleted after its PEC appeared, while still Creating (through the simulator's API).
+        let late = mpe_id(p, &format!("pe-del-late-{i}"));
+        h.sim.add_mpe(MpeSpec::new(late.clone(), target.clone()).timing(secs(3), secs(20))).unwrap();
+        h.sim.delete_mpe_at(&late, h.clock.now() + chrono::Duration::seconds(8)).unwrap();
+        mpes.extend([(early, false), (late, true)]);
+    }
+    for (id, _) in &mpes {
+        deliver(&h, id).await;
+    }
     let mut d = Driver::new(&h);
-    d.until_done(&early).await;
-    d.until_done(&late).await;
-    for id in [&early, &late] {
+    for (id, _) in &mpes {
+        d.until_done(id).await;
+    }
+    for (id, late) in &mpes {
         let m = mpe_report(&h, id);
         assert!(m.deleted_at.is_some(), "{id} should be deleted by now\n{}", dump(&h));
         assert!(m.approved_by.is_none() && m.approve_puts == 0, "{id} approved\n{}", dump(&h));
         assert_eq!(parked_reason(&h, id), None);
         let last = d.for_mpe(id).last().map(|r| return_value(r)).unwrap_or_default();
         assert_eq!(last, "MPE deleted", "{id}: the last check should end the work");
+        if *late {
+            assert!(m.pec_appeared_at.is_some(), "{id}: its PEC should have appeared before deletion");
+        }
     }
-    let late_pec = mpe_report(&h, &late).pec_appeared_at;
-    assert!(late_pec.is_some(), "the late MPE's PEC should have appeared before deletion");
     assert!(h.sim.pecs(&target).iter().all(|p| p.status != PecStatus::Approved));
     assert!(h.sim.parked().is_empty());
     assert_clean(&h);
@@ -338,18 +335,27 @@ async fn deleted_mpes_are_never_approved_and_their_work_ends() {
 async fn pec_rejected_by_a_human_is_never_approved() {
     let _serial = SERIAL.lock().await;
     let h = start(&[]).await;
-    let id = asa("pe-rejected");
     let target = storage("strej");
-    h.sim.add_mpe(MpeSpec::new(id.clone(), target.clone()).timing(secs(3), secs(20)).reject_after(secs(6))).unwrap();
-    deliver(&h, &id).await;
+    let ids: Vec<ResourceId> =
+        services::all().into_iter().enumerate().map(|(i, p)| mpe_id(p, &format!("pe-rejected-{i}"))).collect();
+    for id in &ids {
+        h.sim
+            .add_mpe(MpeSpec::new(id.clone(), target.clone()).timing(secs(3), secs(20)).reject_after(secs(6)))
+            .unwrap();
+        deliver(&h, id).await;
+    }
     let mut d = Driver::new(&h);
-    d.until_done(&id).await;
-    let m = mpe_report(&h, &id);
-    assert!(m.rejected_at.is_some(), "{}", dump(&h));
-    assert!(m.approved_by.is_none() && m.approve_puts == 0, "{}", dump(&h));
-    assert!(m.pending_at.is_none(), "the work should end before the MPE would have gone pending\n{}", dump(&h));
-    assert_eq!(return_value(d.for_mpe(&id).last().expect("checks")), "rejected");
-    assert_eq!(h.sim.pecs(&target)[0].status, PecStatus::Rejected);
+    for id in &ids {
+        d.until_done(id).await;
+    }
+    for id in &ids {
+        let m = mpe_report(&h, id);
+        assert!(m.rejected_at.is_some(), "{id}\n{}", dump(&h));
+        assert!(m.approved_by.is_none() && m.approve_puts == 0, "{id}\n{}", dump(&h));
+        assert!(m.pending_at.is_none(), "{id}: the work should end before the MPE would go pending\n{}", dump(&h));
+        assert_eq!(return_value(d.for_mpe(id).last().expect("checks")), "rejected", "{id}");
+    }
+    assert!(h.sim.pecs(&target).iter().all(|p| p.status == PecStatus::Rejected), "{:?}", h.sim.pecs(&target));
     assert!(h.sim.parked().is_empty());
     assert_clean(&h);
 }
@@ -361,19 +367,27 @@ async fn pec_rejected_by_a_human_is_never_approved() {
 async fn a_strangers_pending_pec_stays_pending() {
     let _serial = SERIAL.lock().await;
     let h = start(&[]).await;
-    let id = asa("pe-ours");
     let target = storage("stshared");
-    let ours = h.sim.add_mpe(MpeSpec::new(id.clone(), target.clone()).timing(secs(3), secs(6))).unwrap();
     let stranger = h.sim.add_stranger(&target, "someone-elses-endpoint").unwrap();
-    deliver(&h, &id).await;
+    let mut ours = Vec::new();
+    for (i, p) in services::all().into_iter().enumerate() {
+        let id = mpe_id(p, &format!("pe-ours-{i}"));
+        let pec = h.sim.add_mpe(MpeSpec::new(id.clone(), target.clone()).timing(secs(3), secs(6))).unwrap();
+        deliver(&h, &id).await;
+        ours.push((id, pec));
+    }
     let mut d = Driver::new(&h);
-    d.until("approval", |h| approved(h, &id)).await;
-    d.until_done(&id).await;
+    for (id, _) in &ours {
+        d.until("approval", |h| approved(h, id)).await;
+        d.until_done(id).await;
+    }
     let pecs = h.sim.pecs(&target);
     let status = |name: &str| pecs.iter().find(|p| p.name == name).map(|p| p.status);
     assert_eq!(status(&stranger), Some(PecStatus::Pending), "{pecs:?}");
-    assert_eq!(status(&ours), Some(PecStatus::Approved), "{pecs:?}");
-    assert_approved_cleanly(&h, &id, "ours beside a stranger");
+    for (id, pec) in &ours {
+        assert_eq!(status(pec), Some(PecStatus::Approved), "{pecs:?}");
+        assert_approved_cleanly(&h, id, "ours beside a stranger");
+    }
     assert_clean(&h);
 }
 
@@ -387,7 +401,7 @@ async fn ours_is_found_on_the_last_page_of_a_paged_list() {
     for n in ["a", "b", "c", "d"] {
         h.sim.add_stranger(&target, &format!("someone-{n}")).unwrap();
     }
-    let id = asa("pe-paged");
+    let id = an_mpe("pe-paged");
     let ours = h.sim.add_mpe(MpeSpec::new(id.clone(), target.clone()).timing(secs(3), secs(6))).unwrap();
     deliver(&h, &id).await;
     let mut d = Driver::new(&h);
@@ -404,7 +418,7 @@ async fn ours_is_found_on_the_last_page_of_a_paged_list() {
 async fn a_key_vault_approval_carries_the_pecs_etag() {
     let _serial = SERIAL.lock().await;
     let h = start(&[]).await;
-    let id = asa("pe-etag");
+    let id = an_mpe("pe-etag");
     let target = in_group(SUB, "rg-data/providers/Microsoft.KeyVault/vaults/kv-etag");
     h.sim.add_mpe(MpeSpec::new(id.clone(), target.clone()).timing(secs(3), secs(6))).unwrap();
     deliver(&h, &id).await;
@@ -425,48 +439,68 @@ async fn a_key_vault_approval_carries_the_pecs_etag() {
 async fn an_indistinguishable_twin_is_parked_as_ambiguous() {
     let _serial = SERIAL.lock().await;
     let h = start(&[]).await;
-    let id = asa("pe-twin");
-    let target = storage("sttwin");
-    h.sim.add_mpe(MpeSpec::new(id.clone(), target.clone()).timing(secs(3), secs(6))).unwrap();
-    h.sim.add_twin(&id, None).unwrap(); // same endpoint name, same description
-    deliver(&h, &id).await;
+    let mut mpes = Vec::new();
+    for (i, p) in services::all().into_iter().enumerate() {
+        let id = mpe_id(p, "pe-twin");
+        let target = storage(&format!("sttwin{i}"));
+        h.sim.add_mpe(MpeSpec::new(id.clone(), target.clone()).timing(secs(3), secs(6))).unwrap();
+        h.sim.add_twin(&id, None).unwrap(); // same endpoint name, same description
+        deliver(&h, &id).await;
+        mpes.push((id, target));
+    }
     let mut d = Driver::new(&h);
-    d.until("parking", |h| parked_reason(h, &id).is_some()).await;
-    d.until_done(&id).await;
-    let reason = parked_reason(&h, &id).unwrap();
-    assert!(reason.contains("ambiguous"), "reason: {reason}");
-    let pecs = h.sim.pecs(&target);
-    assert_eq!(pecs.len(), 2);
-    assert!(pecs.iter().all(|p| p.status == PecStatus::Pending), "neither may be approved: {pecs:?}");
-    assert_eq!(mpe_report(&h, &id).approve_puts, 0);
+    for (id, _) in &mpes {
+        d.until("parking", |h| parked_reason(h, id).is_some()).await;
+        d.until_done(id).await;
+    }
+    for (id, target) in &mpes {
+        let reason = parked_reason(&h, id).unwrap();
+        assert!(reason.contains("ambiguous"), "{id}: {reason}");
+        let pecs = h.sim.pecs(target);
+        assert_eq!(pecs.len(), 2);
+        assert!(pecs.iter().all(|p| p.status == PecStatus::Pending), "neither may be approved: {pecs:?}");
+        assert_eq!(mpe_report(&h, id).approve_puts, 0);
+    }
     assert_clean(&h);
 }
 
+/// A twin asking with another description: where the MPE carries its request message, ours is told apart
+/// by it and approved; where it does not, nothing tells them apart and the check parks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_twin_with_another_description_leaves_ours_approvable() {
     let _serial = SERIAL.lock().await;
     let h = start(&[]).await;
-    let id = asa("pe-twin2");
-    let target = storage("sttwin2");
-    let ours = h
-        .sim
-        .add_mpe(
-            MpeSpec::new(id.clone(), target.clone())
-                .timing(secs(3), secs(6))
-                .request_message("Stream job e2e asks for blob access"),
-        )
-        .unwrap();
-    let twin = h.sim.add_twin(&id, Some("Please approve my request!")).unwrap();
-    deliver(&h, &id).await;
+    let mut mpes = Vec::new();
+    for (i, p) in services::all().into_iter().enumerate() {
+        let id = mpe_id(p, "pe-twin2");
+        let target = storage(&format!("sttwin2{i}"));
+        let spec = MpeSpec::new(id.clone(), target.clone())
+            .timing(secs(3), secs(6))
+            .request_message("Stream job e2e asks for blob access");
+        let ours = h.sim.add_mpe(spec).unwrap();
+        let twin = h.sim.add_twin(&id, Some("Please approve my request!")).unwrap();
+        deliver(&h, &id).await;
+        mpes.push((p, id, target, ours, twin));
+    }
     let mut d = Driver::new(&h);
-    d.until("approval", |h| approved(h, &id)).await;
-    d.until_done(&id).await;
-    let pecs = h.sim.pecs(&target);
-    let approved: Vec<&str> =
-        pecs.iter().filter(|p| p.status == PecStatus::Approved).map(|p| p.name.as_str()).collect();
-    assert_eq!(approved, vec![ours.as_str()], "only ours; the twin is {twin}: {pecs:?}");
-    assert_eq!(parked_reason(&h, &id), None);
-    assert_approved_cleanly(&h, &id, "ours beside a twin");
+    for (p, id, target, ours, twin) in &mpes {
+        let pecs = || h.sim.pecs(target);
+        if services::carries_request_message(*p) {
+            d.until("approval", |h| approved(h, id)).await;
+            d.until_done(id).await;
+            let approved: Vec<String> =
+                pecs().into_iter().filter(|p| p.status == PecStatus::Approved).map(|p| p.name).collect();
+            assert_eq!(approved, vec![ours.clone()], "only ours; the twin is {twin}: {:?}", pecs());
+            assert_eq!(parked_reason(&h, id), None);
+            assert_approved_cleanly(&h, id, "ours beside a twin");
+        } else {
+            d.until("parking", |h| parked_reason(h, id).is_some()).await;
+            d.until_done(id).await;
+            let reason = parked_reason(&h, id).unwrap_or_default();
+            assert!(reason.contains("ambiguous"), "{}: {reason}", p.service());
+            assert!(pecs().iter().all(|p| p.status == PecStatus::Pending), "{}: {:?}", p.service(), pecs());
+        }
+    }
     assert_clean(&h);
 }
 
@@ -484,7 +518,7 @@ async fn a_non_mpe_write_queues_nothing() {
     assert!(r.success, "{r:?}");
     assert!(r.logs.iter().any(|l| l.contains("ignored")), "logs: {:?}", r.logs);
     // Nor is anything about an MPE but its write.
-    let id = asa("pe-deleted-event");
+    let id = an_mpe("pe-deleted-event");
     let mut ev = azure_sim::write_success_event(&id, h.clock.now());
     ev["eventType"] = json!("Microsoft.Resources.ResourceDeleteSuccess");
     ev["data"]["operationName"] = json!("Microsoft.StreamAnalytics/clusters/privateEndpoints/delete");
@@ -503,7 +537,7 @@ async fn a_non_mpe_write_queues_nothing() {
 async fn transient_arm_faults_are_retried_to_approval() {
     let _serial = SERIAL.lock().await;
     let h = start(&[]).await;
-    let id = mpe_id("SignalR", "kv-faults");
+    let id = mpe_id(services::any(1), "kv-faults");
     let target = in_group(SUB, "rg-data/providers/Microsoft.KeyVault/vaults/kv-faults");
     h.sim.add_mpe(MpeSpec::new(id.clone(), target).timing(secs(3), secs(20))).unwrap();
     deliver(&h, &id).await;
@@ -534,7 +568,7 @@ async fn transient_arm_faults_are_retried_to_approval() {
 async fn dry_run_approves_nothing_and_says_so() {
     let _serial = SERIAL.lock().await;
     let h = start(&[("MPE_DRY_RUN", "true")]).await;
-    let id = mpe_id("Web PubSub", "func-dry");
+    let id = mpe_id(services::any(2), "func-dry");
     let target = in_group(SUB, "rg-app/providers/Microsoft.Web/sites/func-dry");
     h.sim.add_mpe(MpeSpec::new(id.clone(), target.clone()).timing(secs(3), secs(6))).unwrap();
     deliver(&h, &id).await;
@@ -558,7 +592,7 @@ async fn dry_run_approves_nothing_and_says_so() {
 async fn a_target_outside_the_allowed_subscriptions_is_parked() {
     let _serial = SERIAL.lock().await;
     let h = start(&[("MPE_TARGET_SUBSCRIPTIONS", OTHER_SUB)]).await;
-    let id = asa("pe-foreign-target");
+    let id = an_mpe("pe-foreign-target");
     h.sim.add_mpe(MpeSpec::new(id.clone(), storage("stforeign")).timing(secs(3), secs(6))).unwrap();
     deliver(&h, &id).await;
     let mut d = Driver::new(&h);
@@ -575,7 +609,7 @@ async fn a_target_outside_the_allowed_subscriptions_is_parked() {
 async fn an_mpe_outside_the_source_subscriptions_is_ignored() {
     let _serial = SERIAL.lock().await;
     let h = start(&[("MPE_SOURCE_SUBSCRIPTIONS", OTHER_SUB)]).await;
-    let id = asa("pe-foreign-source");
+    let id = an_mpe("pe-foreign-source");
     h.sim.add_mpe(MpeSpec::new(id.clone(), storage("stsrc")).timing(secs(1), secs(2))).unwrap();
     let ev = azure_sim::write_success_event(&id, h.clock.now());
     let r = h.host.deliver_event(&ev).await.unwrap();
@@ -597,7 +631,7 @@ async fn an_mpe_outside_the_source_subscriptions_is_ignored() {
 async fn an_mpe_that_never_goes_pending_is_parked_after_the_give_up_time() {
     let _serial = SERIAL.lock().await;
     let h = start(&[("MPE_GIVE_UP_AFTER", "30s")]).await;
-    let id = mpe_id("Data Factory", "mpe-slow");
+    let id = mpe_id(services::any(3), "mpe-slow");
     h.sim.add_mpe(MpeSpec::new(id.clone(), storage("stslow")).timing(secs(5), secs(3600))).unwrap();
     let t0 = h.clock.now();
     deliver(&h, &id).await;
@@ -619,7 +653,7 @@ async fn an_mpe_that_never_goes_pending_is_parked_after_the_give_up_time() {
 async fn replay_checks_an_mpe_whose_events_were_lost() {
     let _serial = SERIAL.lock().await;
     let h = start(&[]).await;
-    let id = mpe_id("Data Explorer", "mpe-replayed");
+    let id = mpe_id(services::asking_the_target()[0], "mpe-replayed");
     h.sim.add_mpe(MpeSpec::new(id.clone(), storage("streplay")).timing(secs(2), secs(4))).unwrap();
     wait_for(&h, "the MPE to go pending", |h| h.sim.mpe_phase(&id) == Some(SimPhase::AwaitingApproval)).await;
     let first_replay = h.clock.now();
@@ -680,7 +714,7 @@ async fn the_demo_passes_without_races() {
 async fn approving_while_the_mpe_is_creating_is_reported_as_a_race() {
     let _serial = SERIAL.lock().await;
     let h = start(&[]).await;
-    let id = asa("pe-raced");
+    let id = an_mpe("pe-raced");
     let target = storage("strace");
     let pec = h.sim.add_mpe(MpeSpec::new(id.clone(), target.clone()).timing(secs(1), secs(600))).unwrap();
     wait_for(&h, "the PEC to appear", |h| h.sim.pecs(&target).iter().any(|p| p.name == pec)).await;

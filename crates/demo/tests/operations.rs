@@ -5,8 +5,8 @@
 mod common;
 
 use azure_sim::MpeSpec;
-use common::in_group;
 use common::sim::{approved, is_for, puts, wait_until};
+use common::{in_group, services};
 use mpe_approver::handler::{self, App};
 use mpe_approver::replay::{QueuedReplay, Source};
 use mpe_approver::resource_id::{ListScope, ResourceId};
@@ -31,8 +31,9 @@ fn far_deadline() -> tokio::time::Instant {
     tokio::time::Instant::now() + Duration::from_secs(60)
 }
 
-fn asa(name: &str) -> ResourceId {
-    in_group(SUB, &format!("rg-ops/providers/Microsoft.StreamAnalytics/clusters/asa-ops/privateEndpoints/{name}"))
+/// An MPE of a service that reports its connection, for cases that hold whatever the service.
+fn an_mpe(name: &str) -> ResourceId {
+    services::mpe(services::any(0), SUB, "rg-ops", name)
 }
 
 fn other_storage() -> ResourceId {
@@ -47,7 +48,7 @@ async fn wait_for(what: &str, cond: impl Fn() -> bool, dump: impl Fn() -> String
 async fn parked_cross_subscription(h: &Harness, name: &str) -> ResourceId {
     let target = other_storage();
     h.sim.add_target(&target).unwrap();
-    let mpe = asa(name);
+    let mpe = an_mpe(name);
     h.sim.add_mpe(MpeSpec::new(mpe.clone(), target).timing(Duration::from_secs(1), Duration::from_secs(3))).unwrap();
     let ev = azure_sim::write_success_event(&mpe, h.clock.now());
     assert!(h.host.deliver_event(&ev).await.unwrap().success);
@@ -191,7 +192,7 @@ async fn dead_letter_dry_run_lists_moves_nothing_and_honours_max() {
     let bus = h.sim.service_bus();
     let app = serve_handler(&h.sim, h.clock.clone(), &[]).await.unwrap().2;
     for i in 0..3 {
-        let id = asa(&format!("pe-dl-{i}"));
+        let id = an_mpe(&format!("pe-dl-{i}"));
         let item = mpe_approver::workitem::WorkItem::new(
             id.clone(),
             h.clock.now(),
@@ -236,19 +237,19 @@ async fn replay_scope_enqueues_exactly_the_unapproved_mpes() {
     let spec = |id: &ResourceId, pec: u64, pending: u64| {
         MpeSpec::new(id.clone(), storage.clone()).timing(Duration::from_secs(pec), Duration::from_secs(pending))
     };
-    let creating = asa("pe-creating");
-    let pending = asa("pe-pending");
-    let approved_one = asa("pe-approved");
-    let rejected = asa("pe-rejected");
-    let adx_pending = in_group(SUB, "rg-ops/providers/Microsoft.Kusto/clusters/adxops/managedPrivateEndpoints/pe-adx");
-    let adf_pending = in_group(
-        SUB,
-        "rg-ops/providers/Microsoft.DataFactory/factories/adf-ops/managedVirtualNetworks/default/managedPrivateEndpoints/pe-adf",
-    );
-    let elsewhere =
-        in_group(SUB, "rg-other/providers/Microsoft.StreamAnalytics/clusters/asa-other/privateEndpoints/pe-x");
+    let creating = an_mpe("pe-creating");
+    let pending = an_mpe("pe-pending");
+    let approved_one = an_mpe("pe-approved");
+    let rejected = an_mpe("pe-rejected");
+    // One pending MPE of every type besides.
+    let each: Vec<ResourceId> = services::all()
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| services::mpe(p, SUB, "rg-ops", &format!("pe-each-{i}")))
+        .collect();
+    let elsewhere = services::mpe(services::any(0), SUB, "rg-other", "pe-x");
     h.sim.add_mpe(spec(&creating, 3600, 7200)).unwrap();
-    for id in [&pending, &approved_one, &rejected, &adx_pending, &adf_pending, &elsewhere] {
+    for id in [&pending, &approved_one, &rejected, &elsewhere].into_iter().chain(&each) {
         h.sim.add_mpe(spec(id, 1, 2)).unwrap();
     }
     // One is approved through the approver, one rejected by the target's owner.
@@ -276,24 +277,25 @@ async fn replay_scope_enqueues_exactly_the_unapproved_mpes() {
 
     let r = handler::sweep(&app, std::slice::from_ref(&scope), 500, false, far_deadline()).await;
     let queued: Vec<&str> = r.found.iter().filter(|f| f.enqueue).map(|f| f.mpe_id.as_str()).collect();
-    let mut expected = vec![creating.as_str(), pending.as_str(), adx_pending.as_str(), adf_pending.as_str()];
+    let mut expected: Vec<&str> = [&creating, &pending].into_iter().chain(&each).map(ResourceId::as_str).collect();
     expected.sort_by_key(|s| s.to_ascii_lowercase());
     assert_eq!(queued, expected, "{r:#?}");
-    assert_eq!(r.found.len(), 6, "the resource group holds six MPEs (not the one in rg-other): {r:#?}");
-    assert_eq!(r.enqueued, 4);
+    let want = expected.len();
+    assert_eq!(r.found.len(), want + 2, "the resource group's MPEs, not the one in rg-other: {r:#?}");
+    assert_eq!(r.enqueued as usize, want);
     let work = h.sim.work_messages();
-    assert_eq!(work.len(), 4, "{work:#?}");
+    assert_eq!(work.len(), want, "{work:#?}");
     for id in [&approved_one, &rejected, &elsewhere] {
         assert!(!work.iter().any(|m| is_for(m, id)), "{id} must not be queued");
     }
     // The same sweep again queues checks of its own: their ids come from a random chain key, so no sender
     // to the queue can claim them first (and a check of an MPE twice is harmless).
     let again = handler::sweep(&app, std::slice::from_ref(&scope), 500, false, far_deadline()).await;
-    assert_eq!(again.enqueued, 4);
+    assert_eq!(again.enqueued as usize, want);
     let work = h.sim.work_messages();
-    assert_eq!(work.len(), 8, "{work:#?}");
+    assert_eq!(work.len(), 2 * want, "{work:#?}");
     let ids: std::collections::HashSet<&str> = work.iter().map(|m| m.message_id.as_str()).collect();
-    assert_eq!(ids.len(), 8, "every sweep check has an id of its own");
+    assert_eq!(ids.len(), 2 * want, "every sweep check has an id of its own");
 
     // A call limit stops the run and says what it did not reach.
     let limited = handler::sweep(&app, std::slice::from_ref(&scope), 2, true, far_deadline()).await;
@@ -323,7 +325,7 @@ async fn a_work_queue_refusing_sends_fails_the_event_and_its_retry_approves() {
     let h = Harness::start(SCALE, &[]).await.unwrap();
     let storage = in_group(SUB, "rg-data/providers/Microsoft.Storage/storageAccounts/stsend");
     h.sim.add_target(&storage).unwrap();
-    let mpe = asa("pe-send");
+    let mpe = an_mpe("pe-send");
     h.sim.add_mpe(MpeSpec::new(mpe.clone(), storage).timing(Duration::from_secs(1), Duration::from_secs(3))).unwrap();
     let bus = h.sim.service_bus();
     bus.fail_sends(WORK, 100).unwrap();
@@ -380,7 +382,7 @@ async fn replays_outside_the_watched_subscriptions_are_refused_by_the_id_and_the
     let _serial = SERIAL.lock().await;
     let watched = [("MPE_SOURCE_SUBSCRIPTIONS", SUB)];
     let h = Harness::start(SCALE, &watched).await.unwrap();
-    let outside = in_group(TARGET_SUB, "rg-x/providers/Microsoft.StreamAnalytics/clusters/asa-x/privateEndpoints/pe-x");
+    let outside = services::mpe(services::any(0), TARGET_SUB, "rg-x", "pe-x");
     let calls = h.sim.report().arm_calls_total;
 
     let r = h.host.invoke_replay(&json!({"scope": format!("/subscriptions/{TARGET_SUB}")}).to_string(), &[]).await;
@@ -400,7 +402,7 @@ async fn a_message_too_large_to_receive_is_skipped_and_the_scan_goes_on_behind_i
     let _serial = SERIAL.lock().await;
     let h = Harness::start(SCALE, &[]).await.unwrap();
     let bus = h.sim.service_bus();
-    let big_for = asa("pe-big");
+    let big_for = an_mpe("pe-big");
     let big = azure_sim::OutgoingMessage {
         message_id: Some("big-1".into()),
         body: format!("{{\"junk\":\"{}\"}}", "x".repeat(mpe_approver::servicebus::MAX_RECEIVED_BODY + 1024)),

@@ -6,7 +6,7 @@
 //!
 //! | `parkcode` | runbook test |
 //! |---|---|
-//! | `ambiguous` | [`ambiguous_data_explorer_the_strangers_connection_deleted_then_replayed_is_approved`], [`ambiguous_stream_analytics_the_strangers_connection_deleted_then_replayed_is_approved`] |
+//! | `ambiguous` | [`ambiguous_the_strangers_connection_deleted_then_replayed_is_approved`] |
 //! | `evidence-mismatch` | [`evidence_mismatch_approved_by_hand_then_replayed_ends_already_approved`] |
 //! | `policy-refused` | `operations.rs`: `a_policy_refusal_is_approved_after_the_rule_is_added_and_replay_parked_runs`, `the_same_through_mpe_replay_over_http` |
 //! | `paging-limit` | [`paging_limit_approved_by_hand_then_replayed_ends_already_approved`] |
@@ -30,8 +30,8 @@ mod common;
 
 use azure_sim::state::PecOwner;
 use azure_sim::{FunctionsHost, MpeSpec, PecSnapshot, PecStatus, SimOptions};
-use common::in_group;
 use common::sim::wait_until;
+use common::{in_group, services};
 use mpe_approver::decision::ParkCode;
 use mpe_approver::handler::{self, App};
 use mpe_approver::replay::{QueuedReplay, Source};
@@ -54,12 +54,9 @@ const OWNER: &str = "target-owner@contoso.com";
 /// One harness at a time: simulated time stays honest on 2 cores.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn asa(sub: &str, name: &str) -> ResourceId {
-    in_group(sub, &format!("rg-rb/providers/Microsoft.StreamAnalytics/clusters/asa-rb/privateEndpoints/{name}"))
-}
-
-fn adx(name: &str) -> ResourceId {
-    in_group(SUB, &format!("rg-rb/providers/Microsoft.Kusto/clusters/adxrb/managedPrivateEndpoints/{name}"))
+/// An MPE of a service that reports its connection, for runbooks that hold whatever the service.
+fn an_mpe(sub: &str, name: &str) -> ResourceId {
+    services::mpe(services::any(0), sub, "rg-rb", name)
 }
 
 fn storage(sub: &str, name: &str) -> ResourceId {
@@ -100,6 +97,12 @@ async fn chain_end(h: &Harness, host: &FunctionsHost, mpe: &ResourceId) -> Value
         assert!(Instant::now() < until, "no end of {mpe}'s chain within {WAIT:?}\n{:#?}", h.sim.report());
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// Wait until the simulated service reports the MPE in `phase`.
+async fn until_phase(h: &Harness, mpe: &ResourceId, phase: azure_sim::MpePhase) {
+    let what = format!("{mpe} to be {phase:?}");
+    wait_until(&what, WAIT, || h.sim.mpe_phase(mpe) == Some(phase), || format!("{:#?}", h.sim.report())).await
 }
 
 /// The chain ended parked with `code`.
@@ -176,132 +179,123 @@ fn add_stranger_twin(h: &Harness, mpe: &ResourceId) -> String {
     h.sim.add_twin_in(mpe, STRANGER_SUB, None).unwrap()
 }
 
+/// For every provider: a stranger's PEC beside the MPE's parks `ambiguous`; the runbook deletes the
+/// stranger's connection at the target and replays. Where only the target shows the MPE's connection,
+/// rejecting the stranger is not enough: a Rejected PEC beside a pending one could be ours, rejected by a
+/// human, so the check parks again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ambiguous_data_explorer_the_strangers_connection_deleted_then_replayed_is_approved() {
+async fn ambiguous_the_strangers_connection_deleted_then_replayed_is_approved() {
     let _serial = SERIAL.lock().await;
-    let h = Harness::start(SCALE, &[]).await.unwrap();
-    let (mpe, target) = (adx("pe-amb"), storage(SUB, "adxamb"));
-    let ours = add_mpe(&h, &mpe, &target, Duration::from_secs(3));
-    let stranger = add_stranger_twin(&h, &mpe);
-    announce(&h, &mpe).await;
-    assert_parked(&chain_end(&h, &h.host, &mpe).await, "ambiguous");
+    for (i, p) in services::all().into_iter().enumerate() {
+        let h = Harness::start(SCALE, &[]).await.unwrap();
+        let (mpe, target) = (services::mpe(p, SUB, "rg-rb", "pe-amb"), storage(SUB, &format!("amb{i}")));
+        let ours = add_mpe(&h, &mpe, &target, Duration::from_secs(3));
+        let stranger = add_stranger_twin(&h, &mpe);
+        announce(&h, &mpe).await;
+        assert_parked(&chain_end(&h, &h.host, &mpe).await, "ambiguous");
 
-    // Rejecting the stranger is not enough for Data Explorer: a Rejected PEC beside a pending one
-    // could be ours, rejected by a human, so the check parks again.
-    h.sim.reject_connection(&target, &stranger, None).unwrap();
-    replay_cli(&cli(&h, &[]).await, "ambiguous").await;
-    assert_parked(&chain_end(&h, &h.host, &mpe).await, "ambiguous");
+        if !p.reports_connection() {
+            h.sim.reject_connection(&target, &stranger, None).unwrap();
+            replay_cli(&cli(&h, &[]).await, "ambiguous").await;
+            assert_parked(&chain_end(&h, &h.host, &mpe).await, "ambiguous");
+        }
 
-    // The runbook: delete the stranger's connection at the target, then replay.
-    h.sim.remove_connection(&target, &stranger).unwrap();
-    replay_http(&h.host, "ambiguous").await;
-    let end = chain_end(&h, &h.host, &mpe).await;
-    assert_ends(&h, &end, "approved", &target, &ours);
-    assert!(h.sim.parked().is_empty());
+        // The runbook: delete the stranger's connection at the target, then replay.
+        h.sim.remove_connection(&target, &stranger).unwrap();
+        replay_http(&h.host, "ambiguous").await;
+        let end = chain_end(&h, &h.host, &mpe).await;
+        assert_ends(&h, &end, "approved", &target, &ours);
+        assert!(h.sim.parked().is_empty(), "{}", p.service());
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ambiguous_stream_analytics_the_strangers_connection_deleted_then_replayed_is_approved() {
-    let _serial = SERIAL.lock().await;
-    let h = Harness::start(SCALE, &[]).await.unwrap();
-    let (mpe, target) = (asa(SUB, "pe-amb"), storage(SUB, "asaamb"));
-    let ours = add_mpe(&h, &mpe, &target, Duration::from_secs(3));
-    let stranger = add_stranger_twin(&h, &mpe);
-    announce(&h, &mpe).await;
-    assert_parked(&chain_end(&h, &h.host, &mpe).await, "ambiguous");
-
-    h.sim.remove_connection(&target, &stranger).unwrap();
-    replay_cli(&cli(&h, &[]).await, "ambiguous").await;
-    let end = chain_end(&h, &h.host, &mpe).await;
-    assert_ends(&h, &end, "approved", &target, &ours);
-}
-
-/// Data Explorer's lone candidate does not carry the MPE's request message: here the MPE's owner changed
-/// the message after the connection was requested. The operator finds the private endpoint is the MPE's
-/// (Microsoft's managed subscription, the MPE's name, the message it was first created with), approves
-/// it by hand, and replays.
+/// An MPE whose connection only the target shows, and whose lone candidate does not carry the MPE's request
+/// message: here the MPE's owner changed the message after the connection was requested. The operator
+/// finds the private endpoint is the MPE's (Microsoft's managed subscription, the MPE's name, the message
+/// it was first created with), approves it by hand, and replays.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn evidence_mismatch_approved_by_hand_then_replayed_ends_already_approved() {
     let _serial = SERIAL.lock().await;
-    let h = Harness::start(SCALE, &[]).await.unwrap();
-    let (mpe, target) = (adx("pe-msg"), storage(SUB, "adxmsg"));
-    let ours = add_mpe(&h, &mpe, &target, Duration::from_secs(3));
-    h.sim.set_request_message(&mpe, "Platform team, ticket 4711").unwrap();
-    announce(&h, &mpe).await;
-    assert_parked(&chain_end(&h, &h.host, &mpe).await, "evidence-mismatch");
-    assert_eq!(pec_at(&h, &target, &ours).status, PecStatus::Pending, "nothing approved");
+    for (i, p) in services::asking_the_target().into_iter().enumerate() {
+        let h = Harness::start(SCALE, &[]).await.unwrap();
+        let (mpe, target) = (services::mpe(p, SUB, "rg-rb", "pe-msg"), storage(SUB, &format!("msg{i}")));
+        let ours = add_mpe(&h, &mpe, &target, Duration::from_secs(3));
+        h.sim.set_request_message(&mpe, "Platform team, ticket 4711").unwrap();
+        announce(&h, &mpe).await;
+        assert_parked(&chain_end(&h, &h.host, &mpe).await, "evidence-mismatch");
+        assert_eq!(pec_at(&h, &target, &ours).status, PecStatus::Pending, "nothing approved");
 
-    h.sim.approve_connection(&target, &ours, OWNER, "Approved by hand: the MPE's endpoint").unwrap();
-    replay_http(&h.host, "evidence-mismatch").await;
-    let end = chain_end(&h, &h.host, &mpe).await;
-    assert_ends(&h, &end, "already-approved", &target, &ours);
+        h.sim.approve_connection(&target, &ours, OWNER, "Approved by hand: the MPE's endpoint").unwrap();
+        replay_http(&h.host, "evidence-mismatch").await;
+        let end = chain_end(&h, &h.host, &mpe).await;
+        assert_ends(&h, &end, "already-approved", &target, &ours);
+    }
 }
 
-/// A Data Explorer MPE created longer than `MPE_GIVE_UP_AFTER` ago (3 h; 2 h by default: it existed before the approver
-/// watched): its pending PEC is not approved automatically. The operator verifies it is the MPE's,
-/// approves it by hand, and replays.
+/// An MPE whose connection only the target shows, created longer than `MPE_GIVE_UP_AFTER` ago (3 h; 2 h
+/// by default: it existed before the approver watched): its pending PEC is not approved automatically.
+/// The operator verifies it is the MPE's, approves it by hand, and replays.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn not_new_verified_and_approved_by_hand_then_replayed_ends_already_approved() {
     let _serial = SERIAL.lock().await;
-    let h = Harness::start(SCALE, &[]).await.unwrap();
-    let (mpe, target) = (adx("pe-old"), storage(SUB, "adxold"));
-    h.sim.add_target(&target).unwrap();
-    let ours = h
-        .sim
-        .add_mpe(
-            MpeSpec::new(&mpe, &target)
-                .timing(Duration::from_secs(5), Duration::from_secs(10))
-                .created_ago(Duration::from_secs(3 * 3600)),
-        )
-        .unwrap();
-    announce(&h, &mpe).await;
-    let end = chain_end(&h, &h.host, &mpe).await;
-    assert_parked(&end, "not-new");
-    assert_eq!(pec_at(&h, &target, &ours).status, PecStatus::Pending, "nothing approved");
+    for (i, p) in services::asking_the_target().into_iter().enumerate() {
+        let h = Harness::start(SCALE, &[]).await.unwrap();
+        let (mpe, target) = (services::mpe(p, SUB, "rg-rb", "pe-old"), storage(SUB, &format!("old{i}")));
+        h.sim.add_target(&target).unwrap();
+        let ours = h
+            .sim
+            .add_mpe(
+                MpeSpec::new(&mpe, &target)
+                    .timing(Duration::from_secs(5), Duration::from_secs(10))
+                    .created_ago(Duration::from_secs(3 * 3600)),
+            )
+            .unwrap();
+        announce(&h, &mpe).await;
+        let end = chain_end(&h, &h.host, &mpe).await;
+        assert_parked(&end, "not-new");
+        assert_eq!(pec_at(&h, &target, &ours).status, PecStatus::Pending, "nothing approved");
 
-    h.sim.approve_connection(&target, &ours, OWNER, "Approved by hand: verified").unwrap();
-    replay_cli(&cli(&h, &[]).await, "not-new").await;
-    let end = chain_end(&h, &h.host, &mpe).await;
-    assert_ends(&h, &end, "already-approved", &target, &ours);
+        h.sim.approve_connection(&target, &ours, OWNER, "Approved by hand: verified").unwrap();
+        replay_cli(&cli(&h, &[]).await, "not-new").await;
+        let end = chain_end(&h, &h.host, &mpe).await;
+        assert_ends(&h, &end, "already-approved", &target, &ours);
+    }
 }
 
-/// A Data Explorer MPE whose approved connection the target's owner rejected (keeping its description,
-/// our marker), with a stranger's PEC of its name pending beside it: one approval per MPE, so it parks. The operator deletes the stranger's
-/// connection, creates the MPE again (a new `systemData.createdAt`, a new connection) and replays.
+/// An MPE whose connection only the target shows, whose approved connection the target's owner rejected
+/// (keeping its description, our marker), with a stranger's PEC of its name pending beside it: one
+/// approval per MPE, so it parks. The operator deletes the stranger's connection, creates the MPE again
+/// (a new `systemData.createdAt`, a new connection) and replays.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn not_new_after_a_rejected_approval_the_mpe_created_again_then_replayed_is_approved() {
     let _serial = SERIAL.lock().await;
-    let h = Harness::start(SCALE, &[]).await.unwrap();
-    let (mpe, target) = (adx("pe-again"), storage(SUB, "adxagain"));
-    let first = add_mpe(&h, &mpe, &target, Duration::from_secs(3));
-    announce(&h, &mpe).await;
-    assert_ends(&h, &chain_end(&h, &h.host, &mpe).await, "approved", &target, &first);
+    for (i, p) in services::asking_the_target().into_iter().enumerate() {
+        let h = Harness::start(SCALE, &[]).await.unwrap();
+        let (mpe, target) = (services::mpe(p, SUB, "rg-rb", "pe-again"), storage(SUB, &format!("again{i}")));
+        let first = add_mpe(&h, &mpe, &target, Duration::from_secs(3));
+        announce(&h, &mpe).await;
+        assert_ends(&h, &chain_end(&h, &h.host, &mpe).await, "approved", &target, &first);
 
-    // Rejected by a script that PUTs the PEC back with only its status changed: the description, with
-    // our marker, stays.
-    let kept = pec_at(&h, &target, &first).description;
-    h.sim.reject_connection(&target, &first, Some(&kept)).unwrap();
-    let stranger = add_stranger_twin(&h, &mpe);
-    announce(&h, &mpe).await;
-    let end = chain_end(&h, &h.host, &mpe).await;
-    assert_parked(&end, "not-new");
-    assert_eq!(pec_at(&h, &target, &stranger).status, PecStatus::Pending, "the stranger is not approved");
+        // Rejected by a script that PUTs the PEC back with only its status changed: the description, with
+        // our marker, stays.
+        let kept = pec_at(&h, &target, &first).description;
+        h.sim.reject_connection(&target, &first, Some(&kept)).unwrap();
+        let stranger = add_stranger_twin(&h, &mpe);
+        announce(&h, &mpe).await;
+        let end = chain_end(&h, &h.host, &mpe).await;
+        assert_parked(&end, "not-new");
+        assert_eq!(pec_at(&h, &target, &stranger).status, PecStatus::Pending, "the stranger is not approved");
 
-    h.sim.remove_connection(&target, &stranger).unwrap();
-    h.sim.delete_mpe(&mpe).unwrap();
-    let again = add_mpe(&h, &mpe, &target, Duration::from_secs(3));
-    // The new MPE's own write event would start a check too; here the replay does.
-    wait_until(
-        "the new MPE to be provisioned",
-        WAIT,
-        || h.sim.mpe_phase(&mpe) == Some(azure_sim::MpePhase::AwaitingApproval),
-        || format!("{:#?}", h.sim.report()),
-    )
-    .await;
-    replay_http(&h.host, "not-new").await;
-    let end = chain_end(&h, &h.host, &mpe).await;
-    assert_ends(&h, &end, "approved", &target, &again);
-    assert_eq!(pec_at(&h, &target, &first).status, PecStatus::Disconnected, "the first MPE's connection");
+        h.sim.remove_connection(&target, &stranger).unwrap();
+        h.sim.delete_mpe(&mpe).unwrap();
+        let again = add_mpe(&h, &mpe, &target, Duration::from_secs(3));
+        // The new MPE's own write event would start a check too; here the replay does.
+        until_phase(&h, &mpe, azure_sim::MpePhase::AwaitingApproval).await;
+        replay_http(&h.host, "not-new").await;
+        let end = chain_end(&h, &h.host, &mpe).await;
+        assert_ends(&h, &end, "approved", &target, &again);
+        assert_eq!(pec_at(&h, &target, &first).status, PecStatus::Disconnected, "the first MPE's connection");
+    }
 }
 
 /// The MPE did not reach a decidable state within `MPE_GIVE_UP_AFTER` (here 30 s; the service took 90 s).
@@ -311,18 +305,12 @@ async fn gave_up_replayed_once_the_mpe_is_ready_is_approved() {
     let _serial = SERIAL.lock().await;
     let settings = [("MPE_GIVE_UP_AFTER", "30s"), ("MPE_CHECK_SCHEDULE", "5s")];
     let h = Harness::start(SCALE, &settings).await.unwrap();
-    let (mpe, target) = (asa(SUB, "pe-slow"), storage(SUB, "slow"));
+    let (mpe, target) = (an_mpe(SUB, "pe-slow"), storage(SUB, "slow"));
     let ours = add_mpe(&h, &mpe, &target, Duration::from_secs(90));
     announce(&h, &mpe).await;
     assert_parked(&chain_end(&h, &h.host, &mpe).await, "gave-up");
 
-    wait_until(
-        "the MPE to report its connection pending",
-        WAIT,
-        || h.sim.mpe_phase(&mpe) == Some(azure_sim::MpePhase::AwaitingApproval),
-        || format!("{:#?}", h.sim.report()),
-    )
-    .await;
+    until_phase(&h, &mpe, azure_sim::MpePhase::AwaitingApproval).await;
     replay_cli(&cli(&h, &settings).await, "gave-up").await;
     let end = chain_end(&h, &h.host, &mpe).await;
     assert_ends(&h, &end, "approved", &target, &ours);
@@ -334,7 +322,7 @@ async fn gave_up_replayed_once_the_mpe_is_ready_is_approved() {
 async fn arm_refused_fixed_then_replayed_is_approved() {
     let _serial = SERIAL.lock().await;
     let h = Harness::start(SCALE, &[]).await.unwrap();
-    let (mpe, target) = (asa(SUB, "pe-400"), storage(SUB, "refuses"));
+    let (mpe, target) = (an_mpe(SUB, "pe-400"), storage(SUB, "refuses"));
     let ours = add_mpe(&h, &mpe, &target, Duration::from_secs(3));
     h.sim.refuse_pec_puts(1, 400, "InvalidRequestFormat", "The storage account is being migrated; try again later.");
     announce(&h, &mpe).await;
@@ -355,7 +343,7 @@ async fn arm_refused_fixed_then_replayed_is_approved() {
 async fn paging_limit_approved_by_hand_then_replayed_ends_already_approved() {
     let _serial = SERIAL.lock().await;
     let h = Harness::start_with(SCALE, &[], SimOptions { pec_page_size: Some(1), ..Default::default() }).await.unwrap();
-    let (mpe, target) = (asa(SUB, "pe-pages"), storage(SUB, "pages"));
+    let (mpe, target) = (an_mpe(SUB, "pe-pages"), storage(SUB, "pages"));
     h.sim.add_target(&target).unwrap();
     for i in 0..21 {
         h.sim.add_stranger(&target, &format!("someone-{i}")).unwrap();
@@ -365,13 +353,7 @@ async fn paging_limit_approved_by_hand_then_replayed_ends_already_approved() {
     assert_parked(&chain_end(&h, &h.host, &mpe).await, "paging-limit");
 
     h.sim.approve_connection(&target, &ours, OWNER, "Approved by hand").unwrap();
-    wait_until(
-        "the MPE to report its connection approved",
-        WAIT,
-        || h.sim.mpe_phase(&mpe) == Some(azure_sim::MpePhase::Approved),
-        || format!("{:#?}", h.sim.report()),
-    )
-    .await;
+    until_phase(&h, &mpe, azure_sim::MpePhase::Approved).await;
     replay_cli(&cli(&h, &[]).await, "paging-limit").await;
     let end = chain_end(&h, &h.host, &mpe).await;
     assert_ends(&h, &end, "already-approved", &target, &ours);
@@ -383,7 +365,7 @@ async fn paging_limit_approved_by_hand_then_replayed_ends_already_approved() {
 async fn source_not_allowed_the_subscription_added_then_replayed_is_approved() {
     let _serial = SERIAL.lock().await;
     let h = Harness::start(SCALE, &[]).await.unwrap();
-    let (mpe, target) = (asa(TARGET_SUB, "pe-src"), storage(TARGET_SUB, "src"));
+    let (mpe, target) = (an_mpe(TARGET_SUB, "pe-src"), storage(TARGET_SUB, "src"));
     let ours = add_mpe(&h, &mpe, &target, Duration::from_secs(3));
     announce(&h, &mpe).await;
     let (narrow, _, _task) = redeployed(&h, &[("MPE_SOURCE_SUBSCRIPTIONS", SUB)]).await;
@@ -404,7 +386,7 @@ async fn target_not_allowed_the_subscription_added_then_replayed_is_approved() {
     let _serial = SERIAL.lock().await;
     let rule = format!("same-subscription,/subscriptions/{SUB}->/subscriptions/{TARGET_SUB}");
     let h = Harness::start(SCALE, &[("MPE_ALLOW", &rule), ("MPE_TARGET_SUBSCRIPTIONS", SUB)]).await.unwrap();
-    let (mpe, target) = (asa(SUB, "pe-tgt"), storage(TARGET_SUB, "tgt"));
+    let (mpe, target) = (an_mpe(SUB, "pe-tgt"), storage(TARGET_SUB, "tgt"));
     let ours = add_mpe(&h, &mpe, &target, Duration::from_secs(3));
     announce(&h, &mpe).await;
     assert_parked(&chain_end(&h, &h.host, &mpe).await, "target-not-allowed");

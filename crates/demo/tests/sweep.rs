@@ -6,7 +6,7 @@ mod common;
 
 use azure_sim::{Dependency, MpeSpec};
 use common::doubles::Fixed;
-use common::in_group;
+use common::{in_group, rid, services};
 use mpe_approver::handler;
 use mpe_approver::resource_id::{ListScope, ResourceId};
 use mpe_demo::{serve_handler, Harness};
@@ -20,20 +20,16 @@ const SUB: &str = "0b5e55ed-0000-4000-8000-00000000c501";
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// `n` MPEs of three types, each under its own parent (cluster or factory), all pending soon.
+/// `n` MPEs of every type of the registry in turn, each under its own parent (a cluster, a factory ...),
+/// all pending soon.
 fn add_mpes(h: &Harness, n: usize) -> Vec<ResourceId> {
     let storage = in_group(SUB, "rg-data/providers/Microsoft.Storage/storageAccounts/stsweep");
     h.sim.add_target(&storage).unwrap();
+    let providers = services::all();
     let mut ids = Vec::new();
     for i in 0..n {
-        let tail = match i % 3 {
-            0 => format!("rg-sw/providers/Microsoft.StreamAnalytics/clusters/asa-{i}/privateEndpoints/pe-{i}"),
-            1 => format!("rg-sw/providers/Microsoft.Kusto/clusters/adx{i}/managedPrivateEndpoints/pe-{i}"),
-            _ => format!(
-                "rg-sw/providers/Microsoft.DataFactory/factories/adf-{i}/managedVirtualNetworks/default/managedPrivateEndpoints/pe-{i}"
-            ),
-        };
-        let id = in_group(SUB, &tail);
+        let t = providers[i % providers.len()].resource_type();
+        let id = rid(&azure_sim::mpe::id_of_type(t, SUB, "rg-sw", &format!("pe-{i}"), |d, _| format!("p{i}-{d}")));
         h.sim
             .add_mpe(MpeSpec::new(id.clone(), storage.clone()).timing(Duration::from_secs(1), Duration::from_secs(2)))
             .unwrap();
@@ -48,15 +44,15 @@ fn key(id: &str) -> String {
 
 /// Daily runs (03:30 UTC, as `MPE_SWEEP_SCHEDULE` defaults) with a call limit that reaches about a
 /// third of the parents each: every run stays within the limit and reports what it left, and together
-/// they reach every MPE, Data Explorer's and Data Factory's included, within a week.
+/// they reach every MPE, of every type, within a week.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sweep_cut_short_by_its_call_limit_reaches_every_mpe_over_a_few_runs() {
     let _serial = SERIAL.lock().await;
     let h = Harness::start(SCALE, &[]).await.unwrap();
     let all: BTreeSet<String> = add_mpes(&h, 12).iter().map(|id| key(id.as_str())).collect();
     let scope = ListScope::parse(&format!("/subscriptions/{SUB}")).unwrap();
-    // Five MPE types: five top-level lists, then about four parents' worth of calls.
-    let max_calls = 9;
+    // A top-level list per MPE type, then about four parents' worth of calls.
+    let max_calls = services::all().len() as u32 + 4;
     let mut reached = BTreeSet::new();
     let mut rotations = BTreeSet::new();
     let mut runs = 0;
@@ -133,7 +129,7 @@ async fn a_sender_who_claims_the_predictable_ids_first_suppresses_no_sweep_check
     let h = Harness::start(SCALE, &[]).await.unwrap();
     let storage = in_group(SUB, "rg-data/providers/Microsoft.Storage/storageAccounts/stclaim");
     h.sim.add_target(&storage).unwrap();
-    let victim = in_group(SUB, "rg-claim/providers/Microsoft.StreamAnalytics/clusters/asa-v/privateEndpoints/pe-v");
+    let victim = services::mpe(services::any(0), SUB, "rg-claim", "pe-v");
     h.sim
         .add_mpe(MpeSpec::new(victim.clone(), storage).timing(Duration::from_secs(3600), Duration::from_secs(7200)))
         .unwrap();
@@ -163,52 +159,59 @@ async fn a_sender_who_claims_the_predictable_ids_first_suppresses_no_sweep_check
     assert!(ours.is_some_and(|w| w.origin == Origin::Sweep), "{work:#?}");
 }
 
-/// A Data Explorer MPE approved long ago (here: longer ago than a short `MPE_GIVE_UP_AFTER`); the
-/// target's owner then deletes its connection, and a stranger in a subscription nobody configured adds a
-/// private endpoint with the MPE's name, group and request message. Only the sweep runs: it does not
-/// queue a check of that MPE (it is not new, and its MPE never says it waits), and a check forced
-/// anyway (`check --approve`) parks `not-new`. The stranger stays Pending.
+/// An MPE whose connection only the target shows, approved long ago (here: longer ago than a short
+/// `MPE_GIVE_UP_AFTER`); the target's owner then deletes its connection, and a stranger in a subscription
+/// nobody configured adds a private endpoint with the MPE's name, group and request message. Only the
+/// sweep runs: it does not queue a check of that MPE (it is not new, and its MPE never says it waits), and
+/// a check forced anyway (`check --approve`) parks `not-new`. The stranger stays Pending.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_data_explorer_mpe_approved_long_ago_is_not_approved_again_by_the_sweep() {
+async fn an_mpe_asking_the_target_approved_long_ago_is_not_approved_again_by_the_sweep() {
     use mpe_approver::workitem::{Origin, WorkItem};
     let _serial = SERIAL.lock().await;
-    let settings = [("MPE_GIVE_UP_AFTER", "20s")];
-    let h = Harness::start(SCALE, &settings).await.unwrap();
-    let storage = in_group(SUB, "rg-data/providers/Microsoft.Storage/storageAccounts/stold");
-    h.sim.add_target(&storage).unwrap();
-    let mpe = in_group(SUB, "rg-old/providers/Microsoft.Kusto/clusters/adxold/managedPrivateEndpoints/pe-old");
-    let ours = h
-        .sim
-        .add_mpe(MpeSpec::new(mpe.clone(), storage.clone()).timing(Duration::from_secs(1), Duration::from_secs(2)))
-        .unwrap();
-    let created = h.clock.now();
-    assert!(h.host.deliver_event(&azure_sim::write_success_event(&mpe, created)).await.unwrap().success);
-    let status = |name: &str| h.sim.pecs(&storage).into_iter().find(|p| p.name == name).map(|p| p.status);
-    let until = Instant::now() + Duration::from_secs(30);
-    while status(&ours) != Some(azure_sim::PecStatus::Approved) {
-        assert!(Instant::now() < until, "{:#?}", h.sim.report());
-        h.host.drain_once("mpe-approvals").await.unwrap();
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let later = created + chrono::Duration::seconds(30);
-    common::sim::wait_until("the give-up time to pass", Duration::from_secs(10), || h.clock.now() > later, String::new)
+    for p in services::asking_the_target() {
+        let settings = [("MPE_GIVE_UP_AFTER", "20s")];
+        let h = Harness::start(SCALE, &settings).await.unwrap();
+        let storage = in_group(SUB, "rg-data/providers/Microsoft.Storage/storageAccounts/stold");
+        h.sim.add_target(&storage).unwrap();
+        let mpe = services::mpe(p, SUB, "rg-old", "pe-old");
+        let ours = h
+            .sim
+            .add_mpe(MpeSpec::new(mpe.clone(), storage.clone()).timing(Duration::from_secs(1), Duration::from_secs(2)))
+            .unwrap();
+        let created = h.clock.now();
+        assert!(h.host.deliver_event(&azure_sim::write_success_event(&mpe, created)).await.unwrap().success);
+        let status = |name: &str| h.sim.pecs(&storage).into_iter().find(|p| p.name == name).map(|p| p.status);
+        let until = Instant::now() + Duration::from_secs(30);
+        while status(&ours) != Some(azure_sim::PecStatus::Approved) {
+            assert!(Instant::now() < until, "{:#?}", h.sim.report());
+            h.host.drain_once("mpe-approvals").await.unwrap();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let later = created + chrono::Duration::seconds(30);
+        common::sim::wait_until(
+            "the give-up time to pass",
+            Duration::from_secs(10),
+            || h.clock.now() > later,
+            String::new,
+        )
         .await;
-    h.sim.remove_connection(&storage, &ours).unwrap();
-    let stranger = h.sim.add_twin_in(&mpe, "0b5e55ed-0000-4000-8000-0000000000ff", None).unwrap();
-    let _ = h.sim.service_bus().take_due("mpe-approvals");
+        h.sim.remove_connection(&storage, &ours).unwrap();
+        let stranger = h.sim.add_twin_in(&mpe, "0b5e55ed-0000-4000-8000-0000000000ff", None).unwrap();
+        let _ = h.sim.service_bus().take_due("mpe-approvals");
 
-    let app = serve_handler(&h.sim, h.clock.clone(), &settings).await.unwrap().2;
-    let scope = ListScope::parse(&format!("/subscriptions/{SUB}/resourceGroups/rg-old")).unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let r = handler::sweep(&app, std::slice::from_ref(&scope), 100, false, deadline).await;
-    let found = r.found.iter().find(|f| f.mpe_id.eq_ignore_ascii_case(mpe.as_str()));
-    assert!(found.is_some_and(|f| !f.enqueue), "listed, not queued: {r:#?}");
-    assert_eq!(r.enqueued, 0, "{r:#?}");
-    assert!(h.sim.work_messages().is_empty(), "{:#?}", h.sim.work_messages());
+        let app = serve_handler(&h.sim, h.clock.clone(), &settings).await.unwrap().2;
+        let scope = ListScope::parse(&format!("/subscriptions/{SUB}/resourceGroups/rg-old")).unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let r = handler::sweep(&app, std::slice::from_ref(&scope), 100, false, deadline).await;
+        let found = r.found.iter().find(|f| f.mpe_id.eq_ignore_ascii_case(mpe.as_str()));
+        assert!(found.is_some_and(|f| !f.enqueue), "{}: listed, not queued: {r:#?}", p.service());
+        assert_eq!(r.enqueued, 0, "{r:#?}");
+        assert!(h.sim.work_messages().is_empty(), "{:#?}", h.sim.work_messages());
 
-    let forced =
-        handler::inspect(&app, &WorkItem::new(mpe.clone(), h.clock.now(), "corr-old".into(), Origin::Replay)).await;
-    assert_eq!(forced.park_code, Some("not-new"), "{forced:#?}");
-    assert_eq!(status(&stranger), Some(azure_sim::PecStatus::Pending), "the stranger is not approved");
-    assert!(h.sim.report().violations.is_empty());
+        let forced =
+            handler::inspect(&app, &WorkItem::new(mpe.clone(), h.clock.now(), "corr-old".into(), Origin::Replay)).await;
+        assert_eq!(forced.park_code, Some("not-new"), "{forced:#?}");
+        assert_eq!(status(&stranger), Some(azure_sim::PecStatus::Pending), "the stranger is not approved");
+        assert!(h.sim.report().violations.is_empty());
+    }
 }

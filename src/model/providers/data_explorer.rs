@@ -21,6 +21,16 @@ impl Provider for DataExplorer {
         "2024-04-13"
     }
 
+    fn reports_connection(&self) -> bool {
+        false
+    }
+    fn examples(&self) -> &'static [&'static str] {
+        &[
+            "Microsoft.Kusto/2024-04-13/KustoManagedPrivateEndpointsGet.json",
+            "Microsoft.Kusto/2024-04-13/KustoManagedPrivateEndpointsCreateOrUpdate.json",
+            "Microsoft.Kusto/2024-04-13/KustoManagedPrivateEndpointsList.json",
+        ]
+    }
     fn ready(&self) -> &'static str {
         "`provisioningState` `Succeeded` and our PEC `Pending` at the target, while the MPE is new \
          (`systemData.createdAt` within `MPE_GIVE_UP_AFTER`)"

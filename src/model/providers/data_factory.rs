@@ -21,6 +21,13 @@ impl Provider for DataFactory {
         "2018-06-01"
     }
 
+    fn examples(&self) -> &'static [&'static str] {
+        &[
+            "Microsoft.DataFactory/2018-06-01/ManagedPrivateEndpoints_Get.json",
+            "Microsoft.DataFactory/2018-06-01/ManagedPrivateEndpoints_Create.json",
+            "Microsoft.DataFactory/2018-06-01/ManagedPrivateEndpoints_ListByFactory.json",
+        ]
+    }
     fn ready(&self) -> &'static str {
         "`provisioningState` `Succeeded` and `connectionState.status` `Pending`"
     }

@@ -1,9 +1,11 @@
 //! Provider adapters: everything about one Azure service's managed private endpoints lives in one file.
 //!
 //! An adapter knows its ARM resource type and api-version, how to turn the service's own JSON into the
-//! normalised [`MpeView`], what the service names its private endpoint (the PEC matching rule), and
-//! what the README's services table says of it. Adding a service is a new file here and one line in
-//! the `providers!` list below; the operations, the role, the sweep and the README table follow.
+//! normalised [`MpeView`], what the service names its private endpoint (the PEC matching rule), whether
+//! the MPE reports its connection, the official examples it is written from, and what the README's
+//! services table says of it. Adding a service is a new file here and one line in the `providers!` list
+//! below; the operations, the role, the sweep, the README table and the tests that iterate the registry
+//! follow.
 
 use crate::resource_id::{ResourceId, ResourceIdError};
 use serde_json::Value;
@@ -92,6 +94,16 @@ pub trait Provider: Send + Sync + 'static {
     fn endpoint_name(&self, id: &ResourceId) -> String {
         id.name().to_string()
     }
+    /// Whether the MPE reports its connection (pending, approved, rejected, disconnected). `false`: it
+    /// says only whether it is provisioned ([`MpeStatus::ProvisionedCheckTarget`]), and the state of our
+    /// PEC at the target decides, once per incarnation of the MPE.
+    fn reports_connection(&self) -> bool {
+        true
+    }
+    /// The official REST API examples of this MPE type the adapter is written from: paths under the
+    /// repository's `tests/fixtures/arm-examples/` (sources in `tests/fixtures/PROVENANCE.md`), each read
+    /// with this adapter by `tests/providers_fixtures.rs`.
+    fn examples(&self) -> &'static [&'static str];
     /// What "awaiting approval" means for this service, for the README's services table.
     fn ready(&self) -> &'static str;
     /// How its PEC at the target is told apart, for the same table.

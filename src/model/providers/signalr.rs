@@ -18,6 +18,13 @@ impl Provider for SignalR {
     fn api_version(&self) -> &'static str {
         "2024-03-01"
     }
+    fn examples(&self) -> &'static [&'static str] {
+        &[
+            "Microsoft.SignalRService/2024-03-01/SignalRSharedPrivateLinkResources_Get.json",
+            "Microsoft.SignalRService/2024-03-01/SignalRSharedPrivateLinkResources_CreateOrUpdate.json",
+            "Microsoft.SignalRService/2024-03-01/SignalRSharedPrivateLinkResources_List.json",
+        ]
+    }
     fn ready(&self) -> &'static str {
         "`provisioningState` `Succeeded` and `status` `Pending`"
     }

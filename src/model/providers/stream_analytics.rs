@@ -34,6 +34,13 @@ impl Provider for StreamAnalytics {
         "2020-03-01"
     }
 
+    fn examples(&self) -> &'static [&'static str] {
+        &[
+            "Microsoft.StreamAnalytics/2020-03-01/PrivateEndpoint_Get.json",
+            "Microsoft.StreamAnalytics/2020-03-01/PrivateEndpoint_Create.json",
+            "Microsoft.StreamAnalytics/2020-03-01-preview/PrivateEndpoint_ListByCluster.json",
+        ]
+    }
     fn ready(&self) -> &'static str {
         "connection status `PendingCustomerApproval` (or `Pending`)"
     }

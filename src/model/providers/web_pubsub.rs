@@ -16,6 +16,13 @@ impl Provider for WebPubSub {
     fn api_version(&self) -> &'static str {
         "2024-03-01"
     }
+    fn examples(&self) -> &'static [&'static str] {
+        &[
+            "Microsoft.SignalRService/2024-03-01/WebPubSubSharedPrivateLinkResources_Get.json",
+            "Microsoft.SignalRService/2024-03-01/WebPubSubSharedPrivateLinkResources_CreateOrUpdate.json",
+            "Microsoft.SignalRService/2024-03-01/WebPubSubSharedPrivateLinkResources_List.json",
+        ]
+    }
     fn ready(&self) -> &'static str {
         "`provisioningState` `Succeeded` and `status` `Pending`"
     }

@@ -1,0 +1,44 @@
+//! The registry's providers as the tests on the simulator pick them: every one, those whose MPE reports
+//! its connection and those whose MPE leaves it to the target, and MPE ids of each type.
+
+use mpe_approver::providers::{registry, Provider};
+use mpe_approver::resource_id::ResourceId;
+
+/// Every provider of the registry.
+pub fn all() -> Vec<&'static dyn Provider> {
+    registry().to_vec()
+}
+
+/// The providers whose MPE reports its connection (pending, approved, rejected ...).
+pub fn reporting() -> Vec<&'static dyn Provider> {
+    let v: Vec<_> = all().into_iter().filter(|p| p.reports_connection()).collect();
+    assert!(!v.is_empty(), "no registered provider's MPE reports its connection");
+    v
+}
+
+/// The providers whose MPE leaves its connection to the target: our PEC there decides, once per
+/// incarnation of the MPE.
+pub fn asking_the_target() -> Vec<&'static dyn Provider> {
+    let v: Vec<_> = all().into_iter().filter(|p| !p.reports_connection()).collect();
+    assert!(!v.is_empty(), "no registered provider's MPE leaves its connection to the target");
+    v
+}
+
+/// The `n`-th provider whose MPE reports its connection (counting round): for cases that hold whatever
+/// the service, spread over the registry.
+pub fn any(n: usize) -> &'static dyn Provider {
+    let r = reporting();
+    r[n % r.len()]
+}
+
+/// An MPE of `p`'s type called `name` in `sub`'s resource group `rg`.
+pub fn mpe(p: &dyn Provider, sub: &str, rg: &str, name: &str) -> ResourceId {
+    super::mpe_of_type(p.resource_type(), sub, rg, name)
+}
+
+/// Whether `p`'s MPE carries its request message, as the simulated service renders it: the evidence that
+/// tells two PECs of one private endpoint name apart.
+pub fn carries_request_message(p: &dyn Provider) -> bool {
+    let (id, body) = super::sim_mpe_body(p.resource_type(), "s", azure_sim::MpePhase::AwaitingApproval);
+    p.parse(&id, &body).is_ok_and(|v| v.request_message.is_some())
+}

@@ -766,3 +766,53 @@ fn failures_end_the_check_by_one_rule() {
         matches!(verdict(&answer(&forged)), Some(Verdict::Park { reason }) if reason.code == ParkCode::InvalidInput)
     );
 }
+
+/// Once a PEC carries our marker for this MPE and is approved, no other candidate is approved for it,
+/// whatever the MPE still reports: a service that lags (its MPE still says pending after our approval)
+/// must not let a stranger's pending PEC with the same name, group and request message through. One we
+/// approved that a human rejected or removed since blocks the others too.
+#[test]
+fn a_pec_approved_for_this_mpe_ends_its_matching_for_every_status() {
+    for status in [MpeStatus::AwaitingApproval, MpeStatus::ProvisionedCheckTarget] {
+        let v = view(status.clone());
+        let ours = |n: u32, st: PecStatus| Pec {
+            status: st,
+            description: Some(approved_description(Some(MSG), &v.id, v.incarnation().as_deref())),
+            ..mine(n, PecStatus::Pending)
+        };
+        let stranger = mine(1, PecStatus::Pending);
+        let approved = vec![ours(0, PecStatus::Approved), stranger.clone()];
+        assert_eq!(run(&v, Some(&approved), early()), Decision::Done(Outcome::AlreadyApproved), "{status:?}");
+        for decided in [PecStatus::Rejected, PecStatus::Disconnected] {
+            let pecs = vec![ours(0, decided.clone()), stranger.clone()];
+            let d = run(&v, Some(&pecs), early());
+            assert!(
+                matches!(&d, Decision::Park { reason } if reason.code == ParkCode::NotNew),
+                "{status:?} ours {decided:?}: {d:?}"
+            );
+        }
+        // Where the MPE reports its connection but not when it was created, a disconnected PEC with our
+        // marker may be an earlier MPE's: the MPE's own "pending" is believed.
+        if status == MpeStatus::AwaitingApproval {
+            let mut unknown = v.clone();
+            unknown.created_at = None;
+            let old = Pec {
+                status: PecStatus::Disconnected,
+                description: Some(approved_description(Some(MSG), &v.id, None)),
+                ..mine(0, PecStatus::Pending)
+            };
+            assert_eq!(run(&unknown, Some(&[old.clone(), stranger.clone()]), early()), Decision::Approve { pec: 1 });
+            let approved = Pec { status: PecStatus::Approved, ..old };
+            assert_eq!(
+                run(&unknown, Some(&[approved, stranger.clone()]), early()),
+                Decision::Done(Outcome::AlreadyApproved),
+                "an approved PEC with our marker is a live connection, whatever the incarnation"
+            );
+        }
+        // A leftover we approved for an earlier MPE of the same name does not count as ours.
+        let mut earlier = ours(0, PecStatus::Approved);
+        earlier.description = Some(approved_description(Some(MSG), &v.id, Some("0000")));
+        let pecs = vec![earlier, stranger.clone()];
+        assert_eq!(run(&v, Some(&pecs), early()), Decision::Approve { pec: 1 }, "{status:?}");
+    }
+}

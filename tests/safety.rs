@@ -453,6 +453,24 @@ async fn a_stranger_is_never_approved_after_ours_was() {
     }
 }
 
+/// The same, while the service still reports its connection pending (it has not caught up with our
+/// approval yet): the PEC with our marker is approved, so the stranger is not the MPE's, and the check
+/// ends already approved, for every provider.
+#[tokio::test]
+async fn a_stranger_is_never_approved_while_the_service_lags_behind_our_approval() {
+    for s in services() {
+        let mpe = mpe_id(s, SUB_A, "mpe-lag");
+        let target = storage(SUB_A, "st1");
+        let approved_desc = pec::approved_description(Some(MSG), &mpe, incarnation(s, CREATED).as_deref());
+        let pecs = vec![ours(s, &mpe, &target, "Approved", &approved_desc), stranger(s, &mpe, &target, ATTACKER)];
+        let (arm, base) = world(s, &mpe, &target, pecs).await;
+        let run = check(&base, &mpe, &[]).await;
+        assert_eq!(run.result(), "already approved", "{s:?}: {}", run.logs());
+        assert!(puts(&arm).is_empty(), "{s:?}: nothing may be PUT");
+        assert_eq!(status_of(&arm, &target, "stranger.1"), "Pending");
+    }
+}
+
 /// An MPE whose connection only the target shows: the description an earlier version wrote ("Approved by
 /// mpe-approver for <id> ...") counts as ours too.
 #[tokio::test]

@@ -102,7 +102,45 @@ pub fn choose(view: &MpeView, endpoint_name: &str, pecs: &[Pec], customer_subscr
         };
         return again(why);
     }
+    // A PEC we approved for an earlier MPE of this name is a leftover, not a candidate.
+    let inc = view.incarnation();
+    let marked = |i: usize| pec::marked(&pecs[i], &view.id, inc.as_deref());
+    let cands: Vec<usize> = cands.into_iter().filter(|&i| marked(i) != Marked::EarlierIncarnation).collect();
+    if cands.is_empty() {
+        return again(format!(
+            "no PEC from private endpoint {endpoint_name:?} at the target yet (only leftovers of an earlier MPE of this name)"
+        ));
+    }
     let pending: Vec<usize> = cands.iter().copied().filter(|&i| pecs[i].status == PecStatus::Pending).collect();
+    // One approval per MPE, whatever the MPE reports (a service may still say pending after our approval):
+    // a PEC we approved for this MPE ends the matching, and no other candidate is ever approved for it.
+    let ours: Vec<usize> = cands.iter().copied().filter(|&i| marked(i) == Marked::ThisIncarnation).collect();
+    if ours.iter().any(|&i| pecs[i].status == PecStatus::Approved) {
+        return Match::Ended(Outcome::AlreadyApproved);
+    }
+    // One we approved for this incarnation and someone disconnected or rejected since: this MPE had its
+    // approval. Where the MPE reports its connection and not when it was created, a marked PEC may be
+    // an earlier MPE's of this name (deleted, its connection disconnected): the MPE's own "pending" is
+    // then believed.
+    let knows_incarnation = inc.is_some() || view.status == MpeStatus::ProvisionedCheckTarget;
+    let decided = ours.iter().copied().find(|&i| pecs[i].status != PecStatus::Pending).filter(|_| knows_incarnation);
+    if let Some(o) = decided {
+        if let Some(&p) = pending.iter().find(|i| !ours.contains(i)) {
+            return Match::Park(ParkReason::new(
+                ParkCode::NotNew,
+                format!(
+                    "the PEC approved for this MPE ({}) is now {:?}; another PEC with its name is pending ({}): \
+                     not approved, one approval per MPE (create the MPE again for a new connection)",
+                    pecs[o].id, pecs[o].status, pecs[p].id
+                ),
+            ));
+        }
+        // Someone approved another candidate by hand: their decision, the chain ends.
+        if cands.iter().any(|&i| !ours.contains(&i) && pecs[i].status == PecStatus::Approved) {
+            return Match::Ended(Outcome::AlreadyApproved);
+        }
+        return status_outcome(&pecs[o].status);
+    }
     if view.status == MpeStatus::AwaitingApproval {
         // The service says our connection is not approved yet, so an approved or rejected candidate is
         // not ours (or the service will catch up): only pending candidates count.
@@ -116,39 +154,7 @@ pub fn choose(view: &MpeView, endpoint_name: &str, pecs: &[Pec], customer_subscr
         };
     }
     // ProvisionedCheckTarget (Data Explorer): the MPE does not report its connection, the target decides,
-    // once per incarnation of the MPE. A PEC we approved for an earlier MPE of this name is a leftover.
-    let inc = view.incarnation();
-    let marked = |i: usize| pec::marked(&pecs[i], &view.id, inc.as_deref());
-    let cands: Vec<usize> = cands.into_iter().filter(|&i| marked(i) != Marked::EarlierIncarnation).collect();
-    if cands.is_empty() {
-        return again(format!(
-            "no PEC from private endpoint {endpoint_name:?} at the target yet (only leftovers of an earlier MPE of this name)"
-        ));
-    }
-    let pending: Vec<usize> = cands.iter().copied().filter(|&i| pecs[i].status == PecStatus::Pending).collect();
-    let ours: Vec<usize> = cands.iter().copied().filter(|&i| marked(i) == Marked::ThisIncarnation).collect();
-    // A PEC we approved for this MPE means done: no other candidate is ever considered.
-    if ours.iter().any(|&i| pecs[i].status == PecStatus::Approved) {
-        return Match::Ended(Outcome::AlreadyApproved);
-    }
-    // One we approved and someone disconnected or rejected since: this MPE had its approval.
-    if let Some(&o) = ours.first() {
-        if let Some(&p) = pending.iter().find(|i| !ours.contains(i)) {
-            return Match::Park(ParkReason::new(
-                ParkCode::NotNew,
-                format!(
-                    "the PEC approved for this MPE ({}) is now {:?}; another PEC with its name is pending ({}): \
-                         not approved, one approval per MPE (create the MPE again for a new connection)",
-                    pecs[o].id, pecs[o].status, pecs[p].id
-                ),
-            ));
-        }
-        // Someone approved another candidate by hand: their decision, the chain ends.
-        if cands.iter().any(|&i| !ours.contains(&i) && pecs[i].status == PecStatus::Approved) {
-            return Match::Ended(Outcome::AlreadyApproved);
-        }
-        return status_outcome(&pecs[o].status);
-    }
+    // once per incarnation of the MPE.
     match (cands.as_slice(), pending.as_slice()) {
         ([one], [_]) => match message_matches(view, &pecs[*one]) {
             Some(false) => Match::Park(ParkReason::new(

@@ -50,9 +50,10 @@ pub enum ParkCode {
     /// Service Bus refused the work item for good (401 also to a fresh token, 400, 404/410 no such
     /// queue): the work queue would not take the next check, so it was parked instead.
     QueueRefused,
-    /// An MPE whose connection only the target shows (Data Explorer) cannot be shown to be new and not
-    /// yet approved: created longer than `MPE_GIVE_UP_AFTER` ago or at a time it does not report, or a
-    /// connection we approved for it was disconnected or rejected since. Nothing is approved.
+    /// The MPE cannot be shown not to have had its approval: one whose connection only the target shows
+    /// (Data Explorer) was created longer than `MPE_GIVE_UP_AFTER` ago or at a time it does not report;
+    /// or, for any service, a connection we approved for it was disconnected or rejected since and
+    /// another PEC with its name is pending. Nothing is approved.
     NotNew,
 }
 

@@ -336,10 +336,10 @@ fn endpoint_name_comparison_is_whole_segment_case_insensitive() {
         Pec { id: "{bad id}".into(), ..mine(6, Pending) },
         Pec { endpoint_id: Some("mpe1/".into()), ..mine(7, Pending) },
     ];
-    assert_eq!(candidates(&v, EP, &pecs), vec![0, 2, 7]);
+    assert_eq!(candidates(&v, Some(EP), &pecs), vec![0, 2, 7]);
     let mut no_group = v.clone();
     no_group.group_id = None;
-    assert_eq!(candidates(&no_group, EP, &[pec(TARGET, 0, EP, Pending, &["file"], None)]), vec![0]);
+    assert_eq!(candidates(&no_group, Some(EP), &[pec(TARGET, 0, EP, Pending, &["file"], None)]), vec![0]);
 }
 
 #[test]
@@ -815,4 +815,33 @@ fn a_pec_approved_for_this_mpe_ends_its_matching_for_every_status() {
         let pecs = vec![earlier, stranger.clone()];
         assert_eq!(run(&v, Some(&pecs), early()), Decision::Approve { pec: 1 }, "{status:?}");
     }
+}
+
+/// A service that does not publish its private endpoint's name (AI Search): the PEC is matched on the
+/// MPE's request message, which must single out one pending PEC; a twin carrying the same message parks,
+/// and an MPE without a message is never matched.
+#[test]
+fn without_a_published_name_the_request_message_must_single_out_one_pec() {
+    use mpe_approver::evidence::{choose, Match};
+    let v = view(MpeStatus::AwaitingApproval);
+    let by_any_name =
+        |n: u32, desc: &str| pec(TARGET, n, &format!("managed-{n}"), PecStatus::Pending, &["blob"], Some(desc));
+    assert_eq!(choose(&v, None, &[by_any_name(0, MSG)], &[]), Match::Approve(0));
+    assert_eq!(choose(&v, None, &[by_any_name(0, "someone else's"), by_any_name(1, MSG)], &[]), Match::Approve(1));
+    assert!(matches!(choose(&v, None, &[by_any_name(0, "someone else's")], &[]), Match::Wait(_)));
+    let twins = choose(&v, None, &[by_any_name(0, MSG), by_any_name(1, MSG)], &[]);
+    assert!(matches!(&twins, Match::Park(r) if r.code == ParkCode::Ambiguous), "{twins:?}");
+    let in_other_group = pec(TARGET, 0, "x", PecStatus::Pending, &["file"], Some(MSG));
+    assert!(matches!(choose(&v, None, &[in_other_group], &[]), Match::Wait(_)));
+    // Once approved (our marker appended to the message), ours ends the matching: a twin stays pending.
+    let ours = Pec {
+        status: PecStatus::Approved,
+        description: Some(approved_description(Some(MSG), &v.id, v.incarnation().as_deref())),
+        ..by_any_name(0, MSG)
+    };
+    assert_eq!(choose(&v, None, &[ours, by_any_name(1, MSG)], &[]), Match::Ended(Outcome::AlreadyApproved));
+    let mut silent = v.clone();
+    silent.request_message = None;
+    let d = choose(&silent, None, &[by_any_name(0, MSG)], &[]);
+    assert!(matches!(&d, Match::Park(r) if r.code == ParkCode::EvidenceMismatch), "{d:?}");
 }

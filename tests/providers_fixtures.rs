@@ -154,8 +154,12 @@ fn every_example_reads_as_its_own_words_say() {
                 assert_eq!(v.request_message, message, "{what}: request message");
                 // Its status, from the body's own words.
                 let (provisioning, connection) = words(&b);
+                // A service whose waiting MPE reports a provisioningState (as the simulator, written from
+                // its recordings, renders it) is not read as waiting from a body without one.
+                let provisioned = words(&sim_body(*p).1).0.is_some();
                 let want = match (provisioning.as_deref(), connection.as_deref()) {
                     (None, None) => "Unknown",
+                    (None, Some(_)) if provisioned => "Unknown",
                     (Some("Succeeded"), None) if !p.reports_connection() => "ProvisionedCheckTarget",
                     (None | Some("Succeeded"), Some("Pending")) => "AwaitingApproval",
                     (None | Some("Succeeded"), Some("Approved")) => "Approved",
@@ -372,7 +376,8 @@ fn for_id_and_for_operation_are_case_insensitive_and_exact() {
             let odd = mpe_of_type(&spelled, "s", "RG", "m1");
             let found = for_id(&odd).unwrap_or_else(|| panic!("{odd}: no provider"));
             assert_eq!(found.service(), p.service(), "{odd}");
-            assert!(found.endpoint_name(&odd).eq_ignore_ascii_case(&p.endpoint_name(&id)), "{odd}");
+            let (a, b) = (found.endpoint_name(&odd), p.endpoint_name(&id));
+            assert_eq!(a.map(|n| n.to_ascii_lowercase()), b.map(|n| n.to_ascii_lowercase()), "{odd}");
         }
         let op = p.write_operation();
         assert_eq!(for_operation(&op.to_ascii_uppercase()).map(|q| q.service()), Some(p.service()), "{op}");

@@ -369,13 +369,24 @@ fn endpoint_name(service: Service, mpe: &ResourceId) -> String {
 /// The MPE body in `phase`, in the service's own vocabulary: towards `target`, group `blob`, request
 /// message [`MSG`], created at [`CREATED`].
 fn mpe_body_in(service: Service, id: &ResourceId, target: &ResourceId, phase: azure_sim::MpePhase) -> Value {
+    mpe_body_saying(service, id, target, phase, MSG)
+}
+
+/// [`mpe_body_in`] with the request message `message`.
+fn mpe_body_saying(
+    service: Service,
+    id: &ResourceId,
+    target: &ResourceId,
+    phase: azure_sim::MpePhase,
+    message: &str,
+) -> Value {
     let sim_id = azure_sim::ResourceId::parse(id.as_str()).unwrap();
     let sim_target = azure_sim::ResourceId::parse(target.as_str()).unwrap();
     let facts = azure_sim::MpeFacts {
         id: &sim_id,
         target: &sim_target,
         group_id: "blob",
-        request_message: MSG,
+        request_message: message,
         created_at: CREATED.parse().unwrap(),
     };
     service.sim.render(&facts, phase)
@@ -573,9 +584,12 @@ async fn a_paged_list_is_read_whole() {
     for s in services() {
         let mpe = mpe_id(s, SUB_A, "mpe-pages");
         let target = storage(SUB_A, "st1");
+        let decoy = if s.provider.endpoint_name(&mpe).is_some() { MSG } else { "another shared private link" };
         let pecs = vec![
             pec_body(&target, "other.1", MANAGED, "other", "Pending", ""),
-            pec_body(&target, "other.2", MANAGED, &format!("x{}", endpoint_name(s, &mpe)), "Pending", MSG),
+            // A name-alike with the message, where the service names its private endpoint (a service that
+            // does not is matched on the message alone, and such a PEC would be a twin).
+            pec_body(&target, "other.2", MANAGED, &format!("x{}", endpoint_name(s, &mpe)), "Pending", decoy),
             ours(s, &mpe, &target, "Pending", MSG),
         ];
         let arm = Arm { page_size: 1, ..scripted(s, &mpe, &target, pecs) };
@@ -900,14 +914,16 @@ async fn two_mpes_to_one_target() {
         let m1 = mpe_id(s, SUB_A, "mpe-one");
         let m2 = mpe_id(s, SUB_A, "mpe-two");
         let st = storage(SUB_A, "st1");
+        // Each MPE with its own request message, as a platform team writes them.
+        let msg2 = format!("{MSG} (two)");
         let mut a = Arm::default();
         a.mpes.insert(m1.key(), mpe_body(s, &m1, &st));
-        a.mpes.insert(m2.key(), mpe_body(s, &m2, &st));
+        a.mpes.insert(m2.key(), mpe_body_saying(s, &m2, &st, azure_sim::MpePhase::AwaitingApproval, &msg2));
         a.pecs.insert(
             st.key(),
             vec![
                 pec_body(&st, "one.1", MANAGED, &endpoint_name(s, &m1), "Pending", MSG),
-                pec_body(&st, "two.1", MANAGED, &endpoint_name(s, &m2), "Pending", MSG),
+                pec_body(&st, "two.1", MANAGED, &endpoint_name(s, &m2), "Pending", &msg2),
             ],
         );
         let (arm, base) = start_arm(a).await;

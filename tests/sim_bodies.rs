@@ -115,7 +115,11 @@ fn the_simulator_and_the_adapters_know_the_same_types_and_their_facts() {
         let id = common::mpe_of_type(t.resource_type(), SUB, "rg-src", "mpe1");
         let sim_id = azure_sim::ResourceId::parse(id.as_str()).unwrap();
         assert_eq!(MpeType::of(&sim_id), Some(t));
-        assert_eq!(p.endpoint_name(&id), t.endpoint_name(&sim_id), "{t:?}");
+        // Where the service publishes how it names its private endpoint, both sides name it alike; where it
+        // does not, the simulator's name is the service's own and the approver matches on the message.
+        if let Some(name) = p.endpoint_name(&id) {
+            assert_eq!(name, t.endpoint_name(&sim_id), "{t:?}");
+        }
     }
     assert_eq!(MpeType::all().len(), providers::registry().len());
 }

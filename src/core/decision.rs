@@ -333,7 +333,7 @@ fn next(seen: &Seen, rules: &Rules<'_>, about: &mut About) -> Next {
             match &seen.approving_pec {
                 None => return need(Need::Pec { id: pec_id, api_version: tt.api_version }),
                 Some(Some(p)) if p.status != PecStatus::Pending => {
-                    about.concerns(view, &endpoint_name, p);
+                    about.concerns(view, endpoint_name.as_deref(), p);
                     return after_approval(p, view, true, about, again);
                 }
                 Some(_) => {}
@@ -382,7 +382,7 @@ fn next(seen: &Seen, rules: &Rules<'_>, about: &mut About) -> Next {
         }
         Some(PecList::All(pecs)) => pecs,
     };
-    let chosen = match matching::choose(view, &endpoint_name, pecs, &rules.customer_subscriptions) {
+    let chosen = match matching::choose(view, endpoint_name.as_deref(), pecs, &rules.customer_subscriptions) {
         Match::Approve(_) if view.status == MpeStatus::ProvisionedCheckTarget && !new => {
             return Next::Then(Verdict::Park { reason: not_new() })
         }
@@ -391,7 +391,7 @@ fn next(seen: &Seen, rules: &Rules<'_>, about: &mut About) -> Next {
         Match::Ended(outcome) => return done(outcome),
         Match::Park(reason) => return Next::Then(Verdict::Park { reason }),
     };
-    about.concerns(view, &endpoint_name, chosen);
+    about.concerns(view, endpoint_name.as_deref(), chosen);
 
     // The policy: MPE_ALLOW's rules and the target's own tags (a deny tag refuses whatever else says).
     // The tags are read only now, when the decision is about to approve.
@@ -446,7 +446,7 @@ fn next(seen: &Seen, rules: &Rules<'_>, about: &mut About) -> Next {
 
 impl About {
     /// The decision concerns PEC `p`.
-    fn concerns(&mut self, view: &MpeView, endpoint_name: &str, p: &Pec) {
+    fn concerns(&mut self, view: &MpeView, endpoint_name: Option<&str>, p: &Pec) {
         self.pec_id = Some(p.id.clone());
         self.private_endpoint_id = p.endpoint_id.clone();
         self.evidence = Some(evidence(view, endpoint_name, p));

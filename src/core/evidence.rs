@@ -22,14 +22,19 @@ pub enum Match {
     Park(ParkReason),
 }
 
-/// PECs that could belong to this MPE: under the MPE's target, private endpoint named as the service
-/// names it (whole last segment, case-insensitive), and of the same group id where the PEC says one.
-pub fn candidates(view: &MpeView, endpoint_name: &str, pecs: &[Pec]) -> Vec<usize> {
+/// PECs that could belong to this MPE: under the MPE's target, of the same group id where the PEC says
+/// one, and from the private endpoint the service names for it (whole last segment, case-insensitive).
+/// Where the service does not publish that name (`endpoint_name` `None`), the PEC must carry the MPE's
+/// request message as its description (or our marker for the MPE, once approved).
+pub fn candidates(view: &MpeView, endpoint_name: Option<&str>, pecs: &[Pec]) -> Vec<usize> {
     pecs.iter()
         .enumerate()
         .filter(|(_, p)| {
             // Cheap tests first; the id parse (the proof the PEC lies under our target) only for name matches.
-            let named = p.endpoint_name().is_some_and(|n| n.eq_ignore_ascii_case(endpoint_name));
+            let named = match endpoint_name {
+                Some(name) => p.endpoint_name().is_some_and(|n| n.eq_ignore_ascii_case(name)),
+                None => message_matches(view, p) == Some(true) || pec::carries_marker(p, &view.id),
+            };
             let group_ok = match (&view.group_id, p.group_ids.is_empty()) {
                 (Some(g), false) => p.group_ids.iter().any(|pg| pg.eq_ignore_ascii_case(g)),
                 _ => true,
@@ -85,20 +90,35 @@ fn ambiguous(pecs: &[Pec], idx: &[usize], why: &str) -> Match {
 /// connection only the target shows. `customer_subscriptions`: the subscriptions the configuration names
 /// (watched, target, policy rules; the MPE's and the target's count too): a managed private endpoint
 /// lives in a Microsoft-managed subscription, so a private endpoint in one of these is never the MPE's.
-pub fn choose(view: &MpeView, endpoint_name: &str, pecs: &[Pec], customer_subscriptions: &[String]) -> Match {
+pub fn choose(view: &MpeView, endpoint_name: Option<&str>, pecs: &[Pec], customer_subscriptions: &[String]) -> Match {
     let approve = Match::Approve;
     let again = Match::Wait;
+    let from = match endpoint_name {
+        Some(name) => format!("from private endpoint {name:?}"),
+        None => match view.request_message.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
+            Some(message) => format!("carrying the request message {message:?}"),
+            // Nothing else ties a PEC to an MPE whose service does not publish its private endpoint's name.
+            None => {
+                return Match::Park(ParkReason::new(
+                    ParkCode::EvidenceMismatch,
+                    "the service does not publish the name of its private endpoint and the MPE has no request \
+                     message: nothing ties a PEC at the target to it; give the MPE a request message unique to it",
+                ))
+            }
+        },
+    };
+    let twins = match endpoint_name {
+        Some(_) => "same private endpoint name, request message does not single one out",
+        None => "same request message (the private endpoint's name is not published), nothing singles one out",
+    };
     let named = candidates(view, endpoint_name, pecs);
     let cands: Vec<usize> =
         named.iter().copied().filter(|&i| !in_customer_subscription(&pecs[i], view, customer_subscriptions)).collect();
     if cands.is_empty() {
         let why = if named.is_empty() {
-            format!("no PEC from private endpoint {endpoint_name:?} at the target yet")
+            format!("no PEC {from} at the target yet")
         } else {
-            format!(
-                "no PEC from private endpoint {endpoint_name:?} at the target yet ({} from a customer subscription ignored)",
-                named.len()
-            )
+            format!("no PEC {from} at the target yet ({} from a customer subscription ignored)", named.len())
         };
         return again(why);
     }
@@ -107,9 +127,7 @@ pub fn choose(view: &MpeView, endpoint_name: &str, pecs: &[Pec], customer_subscr
     let marked = |i: usize| pec::marked(&pecs[i], &view.id, inc.as_deref());
     let cands: Vec<usize> = cands.into_iter().filter(|&i| marked(i) != Marked::EarlierIncarnation).collect();
     if cands.is_empty() {
-        return again(format!(
-            "no PEC from private endpoint {endpoint_name:?} at the target yet (only leftovers of an earlier MPE of this name)"
-        ));
+        return again(format!("no PEC {from} at the target yet (only leftovers of an earlier MPE of this name)"));
     }
     let pending: Vec<usize> = cands.iter().copied().filter(|&i| pecs[i].status == PecStatus::Pending).collect();
     // One approval per MPE, whatever the MPE reports (a service may still say pending after our approval):
@@ -149,7 +167,7 @@ pub fn choose(view: &MpeView, endpoint_name: &str, pecs: &[Pec], customer_subscr
             1 => approve(pending[0]),
             _ => match by_request_message(view, pecs, &pending).as_slice() {
                 [one] => approve(*one),
-                _ => ambiguous(pecs, &pending, "same private endpoint name, request message does not single one out"),
+                _ => ambiguous(pecs, &pending, twins),
             },
         };
     }
@@ -181,7 +199,7 @@ pub fn choose(view: &MpeView, endpoint_name: &str, pecs: &[Pec], customer_subscr
             }
             match by_request_message(view, pecs, &pending).as_slice() {
                 [one] => approve(*one),
-                _ => ambiguous(pecs, &cands, "same private endpoint name, request message does not single one out"),
+                _ => ambiguous(pecs, &cands, twins),
             }
         }
     }
@@ -213,7 +231,7 @@ pub struct Evidence {
 }
 
 /// The evidence for a chosen candidate (see [`choose`]).
-pub fn evidence(view: &MpeView, endpoint_name: &str, p: &Pec) -> Evidence {
+pub fn evidence(view: &MpeView, endpoint_name: Option<&str>, p: &Pec) -> Evidence {
     let group = match (&view.group_id, p.group_ids.is_empty()) {
         (Some(_), false) => "matched",
         _ => "not reported by the target",
@@ -225,7 +243,7 @@ pub fn evidence(view: &MpeView, endpoint_name: &str, p: &Pec) -> Evidence {
         (None, _) => "no request message",
     };
     Evidence {
-        name: endpoint_name.to_string(),
+        name: endpoint_name.unwrap_or("not published: matched on the request message").to_string(),
         group,
         message,
         subscription: endpoint_subscription(p).unwrap_or_default().to_string(),

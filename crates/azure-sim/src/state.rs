@@ -90,13 +90,15 @@ pub struct MpeSpec {
 }
 
 impl MpeSpec {
-    /// Defaults: PEC after 5 s, MPE pending after 10 s, settles 5 s after approval.
+    /// Defaults: PEC after 5 s, MPE pending after 10 s, settles 5 s after approval; a request message
+    /// naming the MPE (one per MPE, as a platform team writes them).
     pub fn new(id: impl AsRef<str>, target: impl AsRef<str>) -> Self {
+        let name = id.as_ref().rsplit('/').next().unwrap_or_default();
         MpeSpec {
             id: id.as_ref().to_string(),
             target: target.as_ref().to_string(),
             group_id: None,
-            request_message: "Please approve this managed private endpoint".into(),
+            request_message: format!("Please approve this managed private endpoint ({name})"),
             pec_appears_after: Duration::from_secs(5),
             pending_after: Duration::from_secs(10),
             settle_after_approval: Duration::from_secs(5),
@@ -870,7 +872,7 @@ mod tests {
         assert!(w.pec(&target(), &name, plus(1)).is_none());
         let p = w.pec(&target(), &name, plus(6)).unwrap();
         assert_eq!(p.status, PecStatus::Pending);
-        assert_eq!(p.description, "Please approve this managed private endpoint");
+        assert_eq!(p.description, "Please approve this managed private endpoint (pe1)");
         assert!(p.endpoint_id.ends_with("/Microsoft.Network/privateEndpoints/pe1"));
         assert_eq!(w.mpe_phase(&mpe(), plus(6)), Some(MpePhase::Creating));
         assert_eq!(w.mpe_phase(&mpe(), plus(11)), Some(MpePhase::AwaitingApproval));
@@ -930,7 +932,7 @@ mod tests {
         let twin = w.add_twin_in(&mpe(), None, other, plus(1)).unwrap();
         let t = w.pec(&target(), &twin, plus(2)).unwrap();
         assert!(t.endpoint_id.starts_with(&format!("/subscriptions/{other}/")) && t.endpoint_id.ends_with("/pe1"));
-        assert_eq!(t.description, "Please approve this managed private endpoint");
+        assert_eq!(t.description, "Please approve this managed private endpoint (pe1)");
         w.reject_connection(&target(), &twin, None, plus(3)).unwrap();
         assert_eq!(w.pec(&target(), &twin, plus(3)).unwrap().status, PecStatus::Rejected);
         w.remove_connection(&target(), &twin, plus(4)).unwrap();
@@ -969,7 +971,10 @@ mod tests {
             body.pointer("/properties/manualPrivateLinkServiceConnections/0/properties/requestMessage"),
             Some(&serde_json::json!("a new message"))
         );
-        assert_eq!(w.pec(&target(), &name, t0()).unwrap().description, "Please approve this managed private endpoint");
+        assert_eq!(
+            w.pec(&target(), &name, t0()).unwrap().description,
+            "Please approve this managed private endpoint (pe1)"
+        );
     }
 
     #[test]
@@ -988,7 +993,7 @@ mod tests {
         let tw = w.add_twin(&mpe(), None, t0()).unwrap();
         let twin = w.pec(&target(), &tw, plus(1)).unwrap();
         assert!(twin.endpoint_id.ends_with("/pe1"));
-        assert_eq!(twin.description, "Please approve this managed private endpoint");
+        assert_eq!(twin.description, "Please approve this managed private endpoint (pe1)");
         w.approve(&target(), &s, "mi", "ok", plus(12)).unwrap();
         w.approve(&target(), &tw, "mi", "ok", plus(12)).unwrap();
         let kinds: Vec<_> = w.violations().iter().map(|v| v.kind).collect();

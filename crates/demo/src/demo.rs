@@ -152,7 +152,7 @@ async fn set_up(h: &Harness) -> anyhow::Result<(Vec<Case>, String)> {
         let id = ResourceId::parse(&spec.id)?;
         h.sim.add_mpe(spec)?;
         if expected == Expect::Parked {
-            h.sim.add_twin(&id, Some("Please approve this managed private endpoint"))?;
+            h.sim.add_twin(&id, None)?;
         }
         cases.push(Case { name, service, target_label, mpe: Some(id), expected });
     }

@@ -54,7 +54,7 @@ impl Provider for DataFactory {
         })
     }
 
-    fn endpoint_name(&self, id: &ResourceId) -> String {
-        format!("{}.{}", id.name_at(0).unwrap_or_default(), id.name())
+    fn endpoint_name(&self, id: &ResourceId) -> Option<String> {
+        Some(format!("{}.{}", id.name_at(0).unwrap_or_default(), id.name()))
     }
 }

@@ -89,10 +89,11 @@ pub trait Provider: Send + Sync + 'static {
     }
     /// Normalise the service's JSON.
     fn parse(&self, id: &ResourceId, body: &Value) -> Result<MpeView, ProviderError>;
-    /// The last segment of the private endpoint id this service creates for the MPE `id`
-    /// (the PEC matching rule, see AZURE-NOTES "Which PEC belongs to an MPE").
-    fn endpoint_name(&self, id: &ResourceId) -> String {
-        id.name().to_string()
+    /// The last segment of the private endpoint id this service creates for the MPE `id` (the PEC
+    /// matching rule, see AZURE-NOTES "Which PEC belongs to an MPE"); `None` where the service does not
+    /// publish it: the PEC is then matched on the MPE's request message, which must single it out.
+    fn endpoint_name(&self, id: &ResourceId) -> Option<String> {
+        Some(id.name().to_string())
     }
     /// Whether the MPE reports its connection (pending, approved, rejected, disconnected). `false`: it
     /// says only whether it is provisioned ([`MpeStatus::ProvisionedCheckTarget`]), and the state of our
@@ -171,6 +172,7 @@ providers! {
     data_factory::DataFactory,
     signalr::SignalR,
     web_pubsub::WebPubSub,
+    search::Search,
 }
 
 /// The provider for an MPE id, by its resource type (case-insensitive).

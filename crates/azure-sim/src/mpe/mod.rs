@@ -164,6 +164,7 @@ services! {
     data_factory::DataFactory,
     signalr::SignalR,
     web_pubsub::WebPubSub,
+    search::Search,
 }
 
 /// An id of an MPE of `resource_type` called `name`:

@@ -16,9 +16,10 @@
 //! expires). This file must never panic on a request, and never deliver a message before its scheduled
 //! time, twice within the duplicate-detection window, or while it is locked.
 
-use super::identity::SERVICEBUS_AUDIENCE;
-use super::{lock, AppState};
+use crate::app_state::AppState;
 use crate::clock::SharedClock;
+use crate::sync::lock;
+use crate::tokens::SERVICEBUS_AUDIENCE;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};

@@ -103,7 +103,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/arm", any(arm::handler))
         .route("/arm/", any(arm::handler))
         .route("/arm/{*rest}", any(arm::handler))
-        .route("/servicebus/{*rest}", any(servicebus::handler))
+        .route("/servicebus/{*rest}", any(servicebus::rest::handler))
         .layer(axum::middleware::from_fn_with_state(state.clone(), delay))
         .with_state(state)
 }

@@ -10,6 +10,11 @@
 //! listen beyond loopback, panic on a request, or call real Azure.
 //!
 //! Ids are passed as strings (anything `AsRef<str>`, e.g. another crate's id type) and parsed here.
+//!
+//! The routes ([`arm`], [`arm_lists`], [`identity`], [`servicebus::rest`]) translate requests into calls
+//! on the shared state ([`app_state::AppState`]) and the models it holds ([`state::World`],
+//! [`servicebus::queues`], [`tokens`], [`throttle`], [`faults`], [`latency`]), which import no route.
+//! This file is the public API; no module imports it.
 
 pub mod app_state;
 pub mod arm;

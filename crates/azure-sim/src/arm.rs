@@ -5,52 +5,25 @@
 //! never panic on a request (any path, method, header or body), serve anything without a valid ARM
 //! bearer token and `api-version`, or change the world except through [`crate::state::World::approve`].
 
-use super::identity::ARM_AUDIENCE;
-use super::state::{ApproveOutcome, Operation, PecSnapshot, PecStatus, TargetKind, WorldError};
-use super::{lock, AppState};
+use crate::app_state::AppState;
+use crate::arm_lists::{self, ListReq};
+use crate::arm_wire::{arm_error, method_not_allowed, not_found, paged};
+use crate::faults::FaultKind;
 use crate::id::ResourceId;
 use crate::mpe::MpeType;
+use crate::state::{ApproveOutcome, Operation, PecSnapshot, PecStatus, TargetKind, WorldError};
+use crate::sync::lock;
+use crate::throttle::Admission;
+use crate::tokens::ARM_AUDIENCE;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
-
-/// What an injected fault answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum FaultKind {
-    /// 429 Too Many Requests with `Retry-After: 1`.
-    Throttle,
-    /// 503 Service Unavailable with `Retry-After: 1`.
-    Unavailable,
-}
-
-#[derive(Debug, Default)]
-pub struct FaultPlan {
-    pub remaining: u32,
-    pub kind: Option<FaultKind>,
-    pub injected: u64,
-    /// The next PUTs of a PEC this many are refused for good with this status, ARM error code and message
-    /// (e.g. 400: the target would not take the change), without changing the PEC.
-    pub pec_puts_refused: u32,
-    pub pec_put_refusal: Option<(u16, String, String)>,
-}
-
-/// An ARM error response: `{"error": {"code", "message"}}`.
-pub fn arm_error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    let mut r = (status, Json(json!({"error": {"code": code, "message": message.into()}}))).into_response();
-    r.headers_mut().insert("x-ms-failure-cause", HeaderValue::from_static("gateway"));
-    r
-}
-
-fn not_found(what: &str) -> Response {
-    arm_error(StatusCode::NOT_FOUND, "ResourceNotFound", format!("The Resource '{what}' was not found."))
-}
 
 /// Render one PEC as the target type's API does.
 pub fn pec_json(target: &ResourceId, kind: TargetKind, p: &PecSnapshot) -> Value {
@@ -167,7 +140,7 @@ pub async fn handler(
     }
     // Per-subscription throttling (`SimOptions::throttle`): a 429, or the reads/writes left.
     let remaining = match lock(&st.throttle).admit(path, st.clock.now()) {
-        Some(crate::throttle::Admission::Throttled { retry_after_secs, .. }) => {
+        Some(Admission::Throttled { retry_after_secs, .. }) => {
             let mut r = arm_error(
                 StatusCode::TOO_MANY_REQUESTS,
                 "SubscriptionRequestsThrottled",
@@ -178,7 +151,7 @@ pub async fn handler(
             }
             return r;
         }
-        Some(crate::throttle::Admission::Pass { remaining }) => Some(remaining),
+        Some(Admission::Pass { remaining }) => Some(remaining),
         None => None,
     };
     let skip = query.get("$skiptoken").and_then(|t| t.parse().ok()).unwrap_or(0);
@@ -200,14 +173,9 @@ pub async fn handler(
 }
 
 fn dispatch(st: &AppState, req: &Req<'_>) -> Response {
-    let list = crate::arm_lists::ListReq {
-        method: req.method,
-        path: req.path,
-        api_version: req.api_version,
-        skip: req.skip,
-        now: req.now,
-    };
-    if let Some(r) = crate::arm_lists::dispatch(st, &list) {
+    let list =
+        ListReq { method: req.method, path: req.path, api_version: req.api_version, skip: req.skip, now: req.now };
+    if let Some(r) = arm_lists::dispatch(st, &list) {
         return r; // lists per MPE type, Service Bus queues (arm_lists.rs)
     }
     let segs: Vec<&str> = req.path.split('/').collect();
@@ -295,10 +263,6 @@ fn dispatch(st: &AppState, req: &Req<'_>) -> Response {
     }
 }
 
-fn method_not_allowed(m: &Method) -> Response {
-    arm_error(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", format!("The simulator does not support {m} here."))
-}
-
 fn list_pecs(st: &AppState, req: &Req<'_>, target: &ResourceId) -> Response {
     let world = lock(&st.world);
     let Some((tid, kind)) = world.target(target) else {
@@ -310,19 +274,7 @@ fn list_pecs(st: &AppState, req: &Req<'_>, target: &ResourceId) -> Response {
         // IoT Hub answers a bare array: no paging.
         return Json(Value::Array(items)).into_response();
     }
-    // Pages of `pec_page_size` items, each but the last with an absolute `nextLink` on this ARM host
-    // carrying a `$skiptoken`, as ARM's list APIs answer.
-    let Some(size) = st.options.pec_page_size.filter(|n| *n > 0) else {
-        return Json(json!({ "value": items })).into_response();
-    };
-    let page: Vec<Value> = items.iter().skip(req.skip).take(size).cloned().collect();
-    let mut body = json!({ "value": page });
-    let next = req.skip.saturating_add(size);
-    if next < items.len() {
-        body["nextLink"] =
-            json!(format!("{}{}?api-version={}&$skiptoken={next}", st.arm_base(), req.path, req.api_version));
-    }
-    Json(body).into_response()
+    paged(items, st.options.pec_page_size, req.skip, &st.arm_url(req.path, req.api_version))
 }
 
 fn get_pec(st: &AppState, req: &Req<'_>, target: &ResourceId, name: &str) -> Response {
@@ -475,8 +427,7 @@ fn operation(st: &AppState, req: &Req<'_>, op: &str, result: bool) -> Response {
     if !done {
         let mut r = StatusCode::ACCEPTED.into_response();
         r.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
-        if let Ok(v) = HeaderValue::from_str(&format!("{}{}?api-version={}", st.arm_base(), req.path, req.api_version))
-        {
+        if let Ok(v) = HeaderValue::from_str(&st.arm_url(req.path, req.api_version)) {
             r.headers_mut().insert("location", v);
         }
         return r;

@@ -22,11 +22,13 @@
 //! is set. [`dispatch`] claims only these shapes, so the other ARM routes are untouched. This file must
 //! never panic on a request.
 
-use super::{lock, AppState};
-use crate::arm::arm_error;
+use crate::app_state::AppState;
+use crate::arm_wire::{method_not_allowed, not_found, paged};
 use crate::id::ResourceId;
 use crate::mpe::MpeType;
-use axum::http::{Method, StatusCode};
+use crate::servicebus::DUPLICATE_WINDOW;
+use crate::sync::lock;
+use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -109,34 +111,12 @@ pub(crate) fn dispatch(st: &AppState, req: &ListReq<'_>) -> Option<Response> {
 }
 
 fn only_get(req: &ListReq<'_>) -> Option<Response> {
-    (req.method != Method::GET).then(|| {
-        arm_error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "MethodNotAllowed",
-            format!("The simulator does not support {} here.", req.method),
-        )
-    })
+    (req.method != Method::GET).then(|| method_not_allowed(req.method))
 }
 
-fn not_found(what: &str) -> Response {
-    arm_error(StatusCode::NOT_FOUND, "ResourceNotFound", format!("The Resource '{what}' was not found."))
-}
-
-/// `{"value": page, "nextLink"?}`: pages of `list_page_size` items, each but the last linking the
-/// next with an absolute `nextLink` on this ARM host carrying `$skiptoken`, as ARM's lists do.
-fn paged(st: &AppState, req: &ListReq<'_>, items: Vec<Value>) -> Response {
-    let Some(size) = st.options.list_page_size.filter(|n| *n > 0) else {
-        return Json(json!({ "value": items })).into_response();
-    };
-    let total = items.len();
-    let page: Vec<Value> = items.into_iter().skip(req.skip).take(size).collect();
-    let mut body = json!({ "value": page });
-    let next = req.skip.saturating_add(size);
-    if next < total {
-        body["nextLink"] =
-            json!(format!("{}{}?api-version={}&$skiptoken={next}", st.arm_base(), req.path, req.api_version));
-    }
-    Json(body).into_response()
+/// A page of the list ([`paged`]) of `list_page_size` items.
+fn page(st: &AppState, req: &ListReq<'_>, items: Vec<Value>) -> Response {
+    paged(items, st.options.list_page_size, req.skip, &st.arm_url(req.path, req.api_version))
 }
 
 /// The top-level parents of type `top_type` of the MPEs alive now under the subscription (and group).
@@ -165,7 +145,7 @@ fn list_top(st: &AppState, req: &ListReq<'_>, sub: &str, rg: Option<&str>, top_t
             })
         })
         .collect();
-    paged(st, req, items)
+    page(st, req, items)
 }
 
 /// The children of type `full` (`{parent's type}/{childType}`) of `parent`: intermediate resources, or
@@ -198,7 +178,7 @@ fn list_children(st: &AppState, req: &ListReq<'_>, parent: &ResourceId, full: &s
         // Parents are known only through their MPEs.
         return not_found(parent.as_str());
     }
-    paged(st, req, children.into_values().collect())
+    page(st, req, children.into_values().collect())
 }
 
 /// ISO 8601 duration, as ARM writes `lockDuration` (`PT1M`, `PT30S`).
@@ -243,7 +223,7 @@ fn get_queue(st: &AppState, id: &ResourceId) -> Response {
             "maxDeliveryCount": bus.max_delivery_count(&name),
             "maxSizeInMegabytes": 1024,
             "requiresDuplicateDetection": true,
-            "duplicateDetectionHistoryTimeWindow": iso_duration(crate::servicebus::DUPLICATE_WINDOW),
+            "duplicateDetectionHistoryTimeWindow": iso_duration(DUPLICATE_WINDOW),
             "requiresSession": false,
             "defaultMessageTimeToLive": "P10675199DT2H48M5.4775807S",
             "deadLetteringOnMessageExpiration": false,

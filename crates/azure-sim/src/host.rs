@@ -6,9 +6,10 @@
 //! It records every invocation. It must never retry faster or slower than the real host's rules (in the
 //! injected clock's time), nor treat a non-2xx or non-JSON reply as success.
 
-use super::lock;
-use super::servicebus::{SbMessage, ServiceBus};
 use crate::clock::SharedClock;
+use crate::invocations::{InvocationLog, InvocationRecord};
+use crate::servicebus::{SbMessage, ServiceBus};
+use crate::sync::lock;
 use anyhow::{bail, Context};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
@@ -55,22 +56,6 @@ pub struct InvocationResult {
     pub attempt: u32,
 }
 
-/// One invocation, for reports.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct InvocationRecord {
-    pub function: String,
-    pub invocation_id: String,
-    /// Virtual time the invocation started.
-    pub at: DateTime<Utc>,
-    pub status: Option<u16>,
-    pub success: bool,
-    /// Real milliseconds.
-    pub duration_ms: f64,
-    pub attempt: u32,
-    pub error: Option<String>,
-}
-
 /// The emulator. Clones share the invocation log.
 #[derive(Clone)]
 pub struct FunctionsHost {
@@ -78,7 +63,7 @@ pub struct FunctionsHost {
     http: reqwest::Client,
     clock: SharedClock,
     bus: Option<ServiceBus>,
-    log: Arc<Mutex<Vec<InvocationRecord>>>,
+    log: InvocationLog,
     dead_events: Arc<Mutex<Vec<Value>>>,
 }
 
@@ -170,7 +155,7 @@ impl FunctionsHost {
         self
     }
     /// Record invocations into this log (shared with a simulator's report).
-    pub fn with_log(mut self, log: Arc<Mutex<Vec<InvocationRecord>>>) -> Self {
+    pub fn with_log(mut self, log: InvocationLog) -> Self {
         self.log = log;
         self
     }
@@ -505,7 +490,7 @@ mod tests {
         props.insert("origin".to_string(), "eventGrid".to_string());
         bus.send(
             "work",
-            super::super::OutgoingMessage {
+            crate::servicebus::OutgoingMessage {
                 message_id: Some("id-1".into()),
                 correlation_id: Some("corr".into()),
                 body: body.into(),
@@ -528,7 +513,7 @@ mod tests {
         assert_eq!(v["Metadata"]["sys"]["MethodName"], "MpeCheck");
 
         // A failing message is redelivered at once and dead-lettered after 10 deliveries.
-        bus.send("work", super::super::OutgoingMessage { body: "fail".into(), ..Default::default() }).unwrap();
+        bus.send("work", crate::servicebus::OutgoingMessage { body: "fail".into(), ..Default::default() }).unwrap();
         let pump = host.run_queue_pump("work", Duration::from_millis(5)).unwrap();
         let start = Instant::now();
         while bus.dead_letters("work").is_empty() && start.elapsed() < Duration::from_secs(5) {

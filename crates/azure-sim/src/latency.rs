@@ -1,15 +1,10 @@
-//! Slow dependencies: a real-time delay before the simulator answers a kind of request
-//! ([`crate::Simulator::set_latency`]), for the fault matrix's "slow" cells (a dependency that answers,
-//! only late). Real time, not simulated, because what it tests is the approver's real-time budgets and
-//! request timeouts.
+//! Slow dependencies: the real-time delays in force before the simulator answers a kind of request
+//! ([`crate::Simulator::set_latency`]; the server's middleware waits them out), for the fault matrix's
+//! "slow" cells (a dependency that answers, only late). Real time, not simulated, because what it tests
+//! is the approver's real-time budgets and request timeouts.
 
-use crate::AppState;
-use axum::extract::{Request, State};
 use axum::http::Method;
-use axum::middleware::Next;
-use axum::response::Response;
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Which requests a latency applies to.
@@ -50,18 +45,10 @@ impl Latencies {
             None => self.0.remove(&d),
         };
     }
-    fn get(&self, d: Dependency) -> Option<Duration> {
-        self.0.get(&d).copied()
+    /// How long to wait before answering a request (`method`, URL `path` on the simulator).
+    pub fn for_request(&self, method: &Method, path: &str) -> Option<Duration> {
+        Dependency::of(method, path).and_then(|d| self.0.get(&d).copied())
     }
-}
-
-/// Middleware: wait out the request's latency, then answer it.
-pub async fn delay(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    let wait = Dependency::of(req.method(), req.uri().path()).and_then(|d| crate::lock(&st.latency).get(d));
-    if let Some(wait) = wait {
-        tokio::time::sleep(wait).await;
-    }
-    next.run(req).await
 }
 
 #[cfg(test)]
@@ -76,5 +63,11 @@ mod tests {
         assert_eq!(Dependency::of(&Method::POST, "/servicebus/q/messages"), Some(Dependency::ServiceBus));
         assert_eq!(Dependency::of(&Method::GET, "/"), None);
         assert_eq!(Dependency::of(&Method::GET, "/armada"), None);
+        let mut l = Latencies::default();
+        l.set(Dependency::ArmWrite, Some(Duration::from_millis(5)));
+        assert_eq!(l.for_request(&Method::PUT, "/arm/subscriptions/x"), Some(Duration::from_millis(5)));
+        assert_eq!(l.for_request(&Method::GET, "/arm/subscriptions/x"), None);
+        l.set(Dependency::ArmWrite, None);
+        assert_eq!(l.for_request(&Method::PUT, "/arm/subscriptions/x"), None);
     }
 }

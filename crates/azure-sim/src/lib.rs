@@ -10,25 +10,38 @@
 //! listen beyond loopback, panic on a request, or call real Azure.
 //!
 //! Ids are passed as strings (anything `AsRef<str>`, e.g. another crate's id type) and parsed here.
+//!
+//! The routes ([`arm`], [`arm_lists`], [`identity`], [`servicebus::rest`]) translate requests into calls
+//! on the shared state ([`app_state::AppState`]) and the models it holds ([`state::World`],
+//! [`servicebus::queues`], [`tokens`], [`throttle`], [`faults`], [`latency`]), which import no route.
+//! This file is the public API; no module imports it.
 
+pub mod app_state;
 pub mod arm;
 pub mod arm_lists;
+pub mod arm_wire;
 pub mod clock;
 pub mod events;
+pub mod faults;
 pub mod host;
 pub mod id;
 pub mod identity;
+pub mod invocations;
 pub mod latency;
 pub mod mpe;
 pub mod servicebus;
 pub mod state;
+mod sync;
 pub mod throttle;
+pub mod tokens;
 
-pub use arm::FaultKind;
+pub use app_state::{AppState, SimOptions, DEFAULT_SERVICEBUS_NAMESPACE_ID};
 pub use clock::{Clock, ScaledClock, SharedClock, SystemClock};
 pub use events::{resource_write_success_event, write_success_event};
-pub use host::{FunctionsHost, HttpOutput, InvocationRecord, InvocationResult, QueuePump};
+pub use faults::FaultKind;
+pub use host::{FunctionsHost, HttpOutput, InvocationResult, QueuePump};
 pub use id::ResourceId;
+pub use invocations::{InvocationRecord, InvocationSummary};
 pub use latency::Dependency;
 pub use mpe::{MpeFacts, MpePhase, MpeType};
 pub use servicebus::{
@@ -39,83 +52,18 @@ pub use state::{MpeReport, MpeSpec, PecSnapshot, PecStatus, TargetKind, Violatio
 pub use throttle::{Throttle, ThrottleReport};
 
 use anyhow::Context;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
 use axum::routing::{any, get};
 use axum::Router;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
+use sync::lock;
 use tokio::task::JoinHandle;
-
-/// Lock a mutex, recovering from poisoning (a panicked test thread must not cascade).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-#[derive(Debug, Clone)]
-pub struct SimOptions {
-    /// Port on 127.0.0.1; 0 picks a free one.
-    pub port: u16,
-    /// The `X-IDENTITY-HEADER` secret; random when `None`.
-    pub identity_secret: Option<String>,
-    pub work_queue: String,
-    pub parking_queue: String,
-    /// How long a target's asynchronous approval (Web, IoT Hub, SQL) runs, in simulated time.
-    pub approval_lro: Duration,
-    /// Page the `privateEndpointConnections` lists (not IoT Hub's bare array) into pages of this many
-    /// items linked by `nextLink`; `None`: one page.
-    pub pec_page_size: Option<usize>,
-    /// Page the ARM lists of MPE parents and children ([`arm_lists`]) into pages of this many items
-    /// linked by `nextLink` (`$skiptoken`); `None`: one page.
-    pub list_page_size: Option<usize>,
-    /// The ARM id of the simulated Service Bus namespace (its queues answer
-    /// `GET {arm}{id}/queues/{queue}`); handed out as `MPE_SERVICEBUS_RESOURCE_ID`.
-    pub servicebus_namespace_id: String,
-    /// Per-subscription ARM throttling ([`throttle`]): every `every`-th call of a subscription is
-    /// answered 429 and the subscription then answers 429 until `wait` has passed; `None`: off.
-    pub throttle: Option<Throttle>,
-}
-
-/// [`SimOptions::servicebus_namespace_id`]'s default.
-pub const DEFAULT_SERVICEBUS_NAMESPACE_ID: &str = "/subscriptions/00000000-0000-0000-0000-00000000a5b1/resourceGroups/mpe-approver/providers/Microsoft.ServiceBus/namespaces/mpe-approver-sim";
-
-impl Default for SimOptions {
-    fn default() -> Self {
-        SimOptions {
-            port: 0,
-            identity_secret: None,
-            work_queue: "mpe-approvals".into(),
-            parking_queue: "mpe-approvals-parked".into(),
-            approval_lro: Duration::from_secs(3),
-            pec_page_size: None,
-            list_page_size: None,
-            servicebus_namespace_id: DEFAULT_SERVICEBUS_NAMESPACE_ID.into(),
-            throttle: None,
-        }
-    }
-}
-
-/// Shared by all the simulator's HTTP handlers.
-pub struct AppState {
-    pub(crate) clock: SharedClock,
-    pub(crate) identity_secret: String,
-    pub(crate) base_url: String,
-    pub(crate) tokens: Mutex<identity::TokenBook>,
-    pub(crate) world: Mutex<state::World>,
-    pub(crate) faults: Mutex<arm::FaultPlan>,
-    pub(crate) throttle: Mutex<throttle::ThrottleBook>,
-    pub(crate) latency: Mutex<latency::Latencies>,
-    pub(crate) bus: ServiceBus,
-    pub(crate) invocations: Arc<Mutex<Vec<InvocationRecord>>>,
-    pub(crate) options: SimOptions,
-}
-
-impl AppState {
-    pub(crate) fn arm_base(&self) -> String {
-        format!("{}/arm", self.base_url)
-    }
-}
 
 /// What happened, for tests and the demo.
 #[derive(Debug, Clone, Serialize)]
@@ -132,17 +80,6 @@ pub struct SimReport {
     pub violations: Vec<Violation>,
     pub queues: Vec<QueueReport>,
     pub invocations: InvocationSummary,
-}
-
-#[derive(Debug, Clone, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct InvocationSummary {
-    pub total: usize,
-    pub failed: usize,
-    /// function name → invocations.
-    pub by_function: BTreeMap<String, usize>,
-    pub max_duration_ms: f64,
-    pub records: Vec<InvocationRecord>,
 }
 
 impl SimReport {
@@ -171,9 +108,18 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/arm", any(arm::handler))
         .route("/arm/", any(arm::handler))
         .route("/arm/{*rest}", any(arm::handler))
-        .route("/servicebus/{*rest}", any(servicebus::handler))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), latency::delay))
+        .route("/servicebus/{*rest}", any(servicebus::rest::handler))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), delay))
         .with_state(state)
+}
+
+/// Middleware: wait out the request's latency ([`Simulator::set_latency`]), then answer it.
+async fn delay(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let wait = lock(&st.latency).for_request(req.method(), req.uri().path());
+    if let Some(wait) = wait {
+        tokio::time::sleep(wait).await;
+    }
+    next.run(req).await
 }
 
 impl Simulator {
@@ -182,24 +128,7 @@ impl Simulator {
             .await
             .with_context(|| format!("binding the simulator to 127.0.0.1:{}", options.port))?;
         let addr = listener.local_addr()?;
-        let base_url = format!("http://{addr}");
-        let bus = ServiceBus::new(clock.clone(), &[&options.work_queue, &options.parking_queue]);
-        let state = Arc::new(AppState {
-            identity_secret: options
-                .identity_secret
-                .clone()
-                .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
-            base_url,
-            tokens: Mutex::new(identity::TokenBook::default()),
-            world: Mutex::new(state::World::new(options.approval_lro)),
-            faults: Mutex::new(arm::FaultPlan::default()),
-            throttle: Mutex::new(throttle::ThrottleBook::new(options.throttle)),
-            latency: Mutex::new(latency::Latencies::default()),
-            bus,
-            invocations: Arc::new(Mutex::new(Vec::new())),
-            options,
-            clock,
-        });
+        let state = Arc::new(AppState::new(clock, options, format!("http://{addr}")));
         let app = router(state.clone());
         let server = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
@@ -418,11 +347,6 @@ impl Simulator {
     pub fn report(&self) -> SimReport {
         let now = self.state.clock.now();
         let world = lock(&self.state.world);
-        let records = lock(&self.state.invocations).clone();
-        let mut by_function = BTreeMap::new();
-        for r in &records {
-            *by_function.entry(r.function.clone()).or_insert(0) += 1;
-        }
         SimReport {
             now,
             arm_calls_total: world.arm_calls_total,
@@ -433,13 +357,7 @@ impl Simulator {
             mpes: world.mpe_reports(now),
             violations: world.violations().to_vec(),
             queues: self.state.bus.report(),
-            invocations: InvocationSummary {
-                total: records.len(),
-                failed: records.iter().filter(|r| !r.success).count(),
-                by_function,
-                max_duration_ms: records.iter().map(|r| r.duration_ms).fold(0.0, f64::max),
-                records,
-            },
+            invocations: InvocationSummary::of(lock(&self.state.invocations).clone()),
         }
     }
 }

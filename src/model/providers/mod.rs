@@ -118,7 +118,7 @@ pub trait Provider: Send + Sync + 'static {
 /// How sure a provider's matching rule is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Confidence {
-    /// Seen in the service's real answers (a recording, or observed live and written down).
+    /// Verified: what public automation for the service relies on and AZURE-NOTES records as verified.
     Verified,
     /// Written in the service's documentation.
     Documented,
@@ -129,7 +129,7 @@ pub enum Confidence {
 impl Confidence {
     pub fn as_str(self) -> &'static str {
         match self {
-            Confidence::Verified => "verified (seen live)",
+            Confidence::Verified => "verified (public automation relies on it)",
             Confidence::Documented => "documented",
             Confidence::WorkingRule => "a working rule",
         }

@@ -175,3 +175,17 @@ fn event_subscription_targets_the_event_function() {
     assert!(all.contains("Microsoft.Resources.ResourceWriteSuccess"));
     assert!(all.contains("maxEventsPerBatch: 1"));
 }
+
+/// `print services` lists every supported MPE type as the README's services table does.
+#[test]
+fn print_services_lists_every_provider() {
+    let printed: serde_json::Value = serde_json::from_str(&print(&["services"])).expect("JSON");
+    let rows = printed.as_array().expect("an array");
+    let registry = mpe_approver::providers::registry();
+    assert_eq!(rows.len(), registry.len());
+    for (row, p) in rows.iter().zip(registry) {
+        assert_eq!(row["resourceType"], p.resource_type());
+        assert_eq!(row["writeOperation"], p.write_operation());
+        assert_eq!(row["confidence"], p.confidence().as_str());
+    }
+}

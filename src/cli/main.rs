@@ -121,6 +121,9 @@ enum Command {
 enum PrintWhat {
     /// The MPE write operations Event Grid must deliver (the event subscription's operationName filter).
     Operations,
+    /// The supported MPE types: service, resource type, api-version, what "awaiting approval" means, how
+    /// its PEC is matched and how sure that rule is.
+    Services,
     /// The least-privilege custom role, as `az role definition create --role-definition @file` takes it.
     Role {
         /// An assignable scope, e.g. /subscriptions/<id> (repeatable); a placeholder when none is given.
@@ -133,6 +136,7 @@ fn print(what: PrintWhat) -> anyhow::Result<()> {
     use mpe_approver::deploy;
     let json = match what {
         PrintWhat::Operations => serde_json::to_string_pretty(&deploy::watched_operations())?,
+        PrintWhat::Services => serde_json::to_string_pretty(&mpe_approver::providers::services_json())?,
         PrintWhat::Role { scopes } => {
             for s in &scopes {
                 anyhow::ensure!(

@@ -136,6 +136,28 @@ impl Confidence {
     }
 }
 
+/// The supported MPE types as data (`mpe-approver print services`): per provider its service, resource
+/// type, api-version, write operation, what "awaiting approval" means, how its PEC is matched and how
+/// sure that rule is.
+pub fn services_json() -> Value {
+    Value::Array(
+        registry()
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "service": p.service(),
+                    "resourceType": p.resource_type(),
+                    "apiVersion": p.api_version(),
+                    "writeOperation": p.write_operation(),
+                    "ready": p.ready(),
+                    "matched": p.matched(),
+                    "confidence": p.confidence().as_str(),
+                })
+            })
+            .collect(),
+    )
+}
+
 /// The README's services table, one row per provider of the registry (`tests/services_table.rs` holds
 /// the README to it).
 pub fn services_table() -> String {

@@ -288,11 +288,12 @@ fn done(outcome: Outcome) -> Next {
 
 fn next(seen: &Seen, rules: &Rules<'_>, about: &mut About) -> Next {
     let (progress, schedule, seed) = (seen.progress, rules.schedule, seen.seed);
-    // What the check needs next, unless the read or write that would give it failed.
-    let need = |n: Need| match &seen.failure {
+    // The next read or write, unless it is the one that failed.
+    let unless_failed = |next: Next| match &seen.failure {
         Some(f) => Next::Then(after_failure(f, seen, schedule)),
-        None => Next::Read(n),
+        None => next,
     };
+    let need = |n: Need| unless_failed(Next::Read(n));
     // A work item the approver did not send (its chain would never give up) is not acted on.
     if let Some(e) = implausible(seen.first_seen, progress.attempt, progress.now) {
         return parked(ParkCode::InvalidInput, format!("implausible work item: {e}"));
@@ -416,19 +417,16 @@ fn next(seen: &Seen, rules: &Rules<'_>, about: &mut About) -> Next {
         return done(Outcome::DryRun { pec_id: pec_id.to_string() });
     }
     let Some(report) = &seen.approval else {
-        return match &seen.failure {
-            Some(f) => Next::Then(after_failure(f, seen, schedule)),
-            None => Next::Approve(Approve {
-                pec_id,
-                endpoint_id: chosen.endpoint_id.clone(),
-                api_version: tt.api_version,
-                mpe_id: seen.mpe_id.clone(),
-                incarnation: view.incarnation(),
-            }),
-        };
+        return unless_failed(Next::Approve(Approve {
+            pec_id,
+            endpoint_id: chosen.endpoint_id.clone(),
+            api_version: tt.api_version,
+            mpe_id: seen.mpe_id.clone(),
+            incarnation: view.incarnation(),
+        }));
     };
     match report {
-        Approval::Changed(p) if !same_endpoint(p, chosen) => {
+        Approval::Changed(p) if !p.from_endpoint(chosen.endpoint_id.as_deref()) => {
             again(format!("PEC {pec_id} now names another private endpoint ({:?})", p.endpoint_id))
         }
         Approval::Changed(p) => after_approval(p, view, false, about, again),
@@ -450,13 +448,6 @@ impl About {
         self.pec_id = Some(p.id.clone());
         self.private_endpoint_id = p.endpoint_id.clone();
         self.evidence = Some(evidence(view, endpoint_name, p));
-    }
-}
-
-fn same_endpoint(a: &Pec, b: &Pec) -> bool {
-    match (&a.endpoint_id, &b.endpoint_id) {
-        (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
-        _ => false,
     }
 }
 

@@ -33,11 +33,7 @@ pub(crate) async fn approve(app: &App, a: &Approve, reply: &mut Reply) -> Observ
             Ok(p) => p,
             Err(e) => return Observed::Failed(Failure::Unreadable(format!("PEC {pec_id} unreadable: {e}"))),
         };
-        let same_endpoint = match (&p.endpoint_id, &a.endpoint_id) {
-            (Some(x), Some(y)) => x.eq_ignore_ascii_case(y),
-            _ => false,
-        };
-        if p.status != PecStatus::Pending || !same_endpoint {
+        if p.status != PecStatus::Pending || !p.from_endpoint(a.endpoint_id.as_deref()) {
             return Observed::Approval(Approval::Changed(p));
         }
         let description = pec::approved_description(p.description.as_deref(), &a.mpe_id, a.incarnation.as_deref());

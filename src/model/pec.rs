@@ -44,6 +44,12 @@ pub struct Pec {
 }
 
 impl Pec {
+    /// Whether the PEC is from the private endpoint `endpoint_id` (case-insensitive; never when either
+    /// is unknown).
+    pub fn from_endpoint(&self, endpoint_id: Option<&str>) -> bool {
+        matches!((self.endpoint_id.as_deref(), endpoint_id), (Some(a), Some(b)) if a.eq_ignore_ascii_case(b))
+    }
+
     /// Last segment of the private endpoint id, the name the managed service gave it.
     pub fn endpoint_name(&self) -> Option<&str> {
         self.endpoint_id.as_deref().and_then(last_segment)

@@ -7,7 +7,7 @@ mod common;
 use common::rid;
 use mpe_approver::decision::{
     candidates, decide, worth_checking, Action, Approval, Ending, Failure, MpeRead, Need, Outcome, ParkCode,
-    ParkReason, PecList, Progress, Rules, Schedule, Seen, Verdict, NOT_FOUND_CONFIRM_DELAY,
+    ParkReason, PecList, Progress, Rules, Schedule, Seen, Verdict, NOT_FOUND_CONFIRM_DELAY, REFRESH_SETTLE,
 };
 use mpe_approver::pec::{approved_description, Pec, PecStatus};
 use mpe_approver::policy::{AllowList, Policy, Tags};
@@ -176,6 +176,7 @@ fn seen(v: &MpeView, pecs: Option<&[Pec]>, progress: Progress, seed: u64) -> See
         pecs: pecs.map(|p| PecList::All(p.to_vec())),
         tags: Some(Tags::default()),
         approval: None,
+        refreshed: false,
         failure: None,
     }
 }
@@ -844,4 +845,73 @@ fn without_a_published_name_the_request_message_must_single_out_one_pec() {
     silent.request_message = None;
     let d = choose(&silent, None, &[by_any_name(0, MSG)], &[]);
     assert!(matches!(&d, Match::Park(r) if r.code == ParkCode::EvidenceMismatch), "{d:?}");
+}
+
+/// A service whose MPE reports an approval only once asked to refresh (Managed Grafana): a check that
+/// approves our PEC asks for the refresh, checks again soon confirming on that PEC, and the chain ends
+/// `approved` once the refreshed MPE says so; while the MPE still says Pending each check refreshes
+/// again; a refresh that fails ends the check by the failure rule.
+#[test]
+fn a_refreshing_service_ends_on_what_the_refreshed_mpe_says() {
+    let id =
+        rid("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Dashboard/grafana/g1/managedPrivateEndpoints/mpe1");
+    let v = MpeView { id: id.clone(), ..view(MpeStatus::AwaitingApproval) };
+    let ep = "grafana-g1-mpe1";
+    let ours = pec(TARGET, 0, ep, PecStatus::Pending, &["blob"], Some(MSG));
+    let approved = Pec {
+        status: PecStatus::Approved,
+        description: Some(approved_description(Some(MSG), &id, v.incarnation().as_deref())),
+        ..ours.clone()
+    };
+    let mut s = seen(&v, Some(std::slice::from_ref(&ours)), early(), SEED);
+    assert!(matches!(answer(&s), Action::Approve(a) if a.pec_id.as_str() == ours.id), "{:?}", answer(&s));
+    s.approval = Some(Approval::Sent { status: 200, last: Some(approved.clone()) });
+    let refresh =
+        "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Dashboard/grafana/g1/refreshManagedPrivateEndpoints";
+    assert_eq!(answer(&s), Action::Read(Need::Refresh { path: refresh.into(), api_version: "2025-08-01" }));
+    s.refreshed = true;
+    let Action::Finish(Ending { verdict: Verdict::CheckAgain { after, .. }, about }) = answer(&s) else {
+        panic!("{:?}", answer(&s))
+    };
+    assert!(after >= REFRESH_SETTLE, "{after:?}");
+    assert_eq!(about.approving.as_deref(), Some(ours.id.as_str()), "the next check confirms on our PEC");
+
+    // The next check: the MPE still says Pending → refresh again; says Approved → the chain ends approved.
+    let mut next = seen(&v, None, early(), SEED);
+    next.approving = Some(ours.id.clone());
+    next.approving_pec = Some(Some(approved.clone()));
+    assert!(matches!(answer(&next), Action::Read(Need::Refresh { .. })), "{:?}", answer(&next));
+    let mut done = next.clone();
+    done.mpe = Some(MpeRead::Found(Box::new(MpeView { status: MpeStatus::Approved, ..v.clone() })));
+    assert_eq!(verdict(&answer(&done)), Some(&Verdict::Done(Outcome::Approved)));
+
+    // A chain that finds our approved PEC by listing (a sweep, a replay) refreshes too.
+    let listed = seen(&v, Some(std::slice::from_ref(&approved)), early(), SEED);
+    assert!(matches!(answer(&listed), Action::Read(Need::Refresh { .. })), "{:?}", answer(&listed));
+
+    // The refresh refused: the failure rule (a 403 parks `forbidden`, naming what failed).
+    next.failure = Some(Failure::Forbidden("asking the service to refresh its MPEs: HTTP 403".into()));
+    let parked = verdict(&answer(&next)).cloned();
+    assert!(matches!(&parked, Some(Verdict::Park { reason }) if reason.code == ParkCode::Forbidden), "{parked:?}");
+
+    // A service that follows its connection by itself never refreshes.
+    let mut kusto = seen(
+        &view(MpeStatus::AwaitingApproval),
+        Some(std::slice::from_ref(&mine(0, PecStatus::Pending))),
+        early(),
+        SEED,
+    );
+    kusto.approval = Some(Approval::Sent {
+        status: 200,
+        last: Some(Pec {
+            status: PecStatus::Approved,
+            description: Some(approved_description(
+                Some(MSG),
+                &kusto.mpe_id,
+                view(MpeStatus::AwaitingApproval).incarnation().as_deref(),
+            )),
+            ..mine(0, PecStatus::Pending)
+        }),
+    });
+    assert_eq!(verdict(&answer(&kusto)), Some(&Verdict::Done(Outcome::Approved)));
 }

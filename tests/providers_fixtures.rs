@@ -163,6 +163,9 @@ fn every_example_reads_as_its_own_words_say() {
                     (Some("Succeeded"), None) if !p.reports_connection() => "ProvisionedCheckTarget",
                     (None | Some("Succeeded"), Some("Pending")) => "AwaitingApproval",
                     (None | Some("Succeeded"), Some("Approved")) => "Approved",
+                    (None | Some("Succeeded"), Some("Rejected")) => "Rejected",
+                    // A create's answer: provisioned or still running, no connection state yet (Grafana).
+                    (Some("Succeeded" | "Accepted"), None) => "Provisioning",
                     other => panic!("{what}: an example saying {other:?}: say here what it means"),
                 };
                 assert_eq!(variant(&v.status), want, "{what}: {:?} ({})", v.status, v.raw_status);

@@ -202,6 +202,12 @@ impl ArmClient {
         self.send("PUT", id.as_str(), &url, Some((body, if_match))).await
     }
 
+    /// POST an action with no body (`{resource}/{action}`), once, as a write: no retry here.
+    pub async fn post(&self, path: &str, api_version: &str) -> Result<Written, ArmError> {
+        let url = self.url(path, api_version);
+        self.send("POST", path, &url, Some((&Value::Null, None))).await
+    }
+
     async fn send(
         &self,
         method: &'static str,
@@ -265,10 +271,12 @@ impl ArmClient {
                 self.calls.fetch_add(1, Ordering::Relaxed);
                 let mut req = match method {
                     "PUT" => http.put(url),
+                    "POST" => http.post(url),
                     _ => http.get(url),
                 };
                 if let Some((b, if_match)) = body {
-                    req = req.json(b);
+                    // A POST action without a body sends an empty one (`Content-Length: 0`, as ARM wants).
+                    req = if b.is_null() { req.body(Vec::<u8>::new()) } else { req.json(b) };
                     if let Some(etag) = if_match {
                         req = req.header(reqwest::header::IF_MATCH, etag);
                     }

@@ -52,6 +52,9 @@ pub const TRANSIENT_BACKOFF: Duration = Duration::from_secs(30);
 pub const REDELIVER_WITHIN: Duration = Duration::from_secs(2);
 /// How long to wait before reading a 404 MPE again (a read replica may lag the write that announced it).
 pub const NOT_FOUND_CONFIRM_DELAY: Duration = Duration::from_secs(3);
+/// How long after asking a service to refresh its MPEs (Grafana's `refreshManagedPrivateEndpoints`,
+/// done in about 4 s in a recorded session) the MPE is read again, at least.
+pub const REFRESH_SETTLE: Duration = Duration::from_secs(5);
 /// The Tags API (`Tags - Get At Scope`, `{scope}/providers/Microsoft.Resources/tags/default`): one
 /// api-version for every target type.
 pub const TAGS_API_VERSION: &str = "2021-04-01";
@@ -92,6 +95,8 @@ pub struct Seen {
     pub pecs: Option<PecList>,
     pub tags: Option<Tags>,
     pub approval: Option<Approval>,
+    /// This check asked the service to refresh its MPEs ([`Need::Refresh`]).
+    pub refreshed: bool,
     /// A read or write that failed: the check ends on it.
     pub failure: Option<Failure>,
 }
@@ -156,10 +161,12 @@ pub enum Observed {
     Pecs(PecList),
     Tags(Tags),
     Approval(Approval),
+    /// The service took the refresh ([`Need::Refresh`]).
+    Refreshed,
     Failed(Failure),
 }
 
-/// What to read next.
+/// What to read next (or, for [`Need::Refresh`], ask of the service).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Need {
     /// The MPE, `after` this long (a 404 is read twice).
@@ -170,6 +177,9 @@ pub enum Need {
     Pecs { target: ResourceId, path: String, api_version: &'static str },
     /// The target's tags.
     Tags { target: ResourceId },
+    /// Ask the MPE's service to read its MPEs' connections again (`POST {path}`), for a service whose MPE
+    /// reports an approval only once asked ([`providers::Provider::refresh`]).
+    Refresh { path: String, api_version: &'static str },
 }
 
 /// Approve this PEC: re-read it, PUT it back Approved with our marker appended to its description
@@ -233,6 +243,7 @@ impl Seen {
             pecs: None,
             tags: None,
             approval: None,
+            refreshed: false,
             failure: None,
         }
     }
@@ -252,6 +263,7 @@ impl Seen {
             Observed::Pecs(list) => self.pecs = Some(list),
             Observed::Tags(tags) => self.tags = Some(tags),
             Observed::Approval(a) => self.approval = Some(a),
+            Observed::Refreshed => self.refreshed = true,
             Observed::Failed(f) => self.failure = Some(f),
         }
     }
@@ -260,7 +272,8 @@ impl Seen {
 /// What now, given what the check has seen. Pure: the same `seen` always gives the same answer.
 pub fn decide(seen: &Seen, rules: &Rules<'_>) -> Action {
     let mut about = About::default();
-    match next(seen, rules, &mut about) {
+    let next = next(seen, rules, &mut about);
+    match refreshed(next, seen, rules, &mut about) {
         Next::Read(need) => Action::Read(need),
         Next::Approve(a) => Action::Approve(a),
         Next::Then(verdict) => {
@@ -449,6 +462,37 @@ impl About {
         self.private_endpoint_id = p.endpoint_id.clone();
         self.evidence = Some(evidence(view, endpoint_name, p));
     }
+}
+
+/// A service whose MPE reports an approval only once asked to read its connection again (Grafana): a
+/// check that ends on an approved PEC while the MPE still says Pending asks the service to refresh, then
+/// checks again soon, confirming on that PEC; the chain ends on what the refreshed MPE says.
+fn refreshed(next: Next, seen: &Seen, rules: &Rules<'_>, about: &mut About) -> Next {
+    let Next::Then(Verdict::Done(Outcome::Approved | Outcome::AlreadyApproved)) = &next else {
+        return next;
+    };
+    let Some(MpeRead::Found(view)) = &seen.mpe else { return next };
+    if view.status != MpeStatus::AwaitingApproval {
+        return next;
+    }
+    let Some(refresh) = providers::for_id(&seen.mpe_id).and_then(|p| p.refresh(&seen.mpe_id)) else {
+        return next;
+    };
+    if let Some(f) = &seen.failure {
+        return Next::Then(after_failure(f, seen, rules.schedule));
+    }
+    if !seen.refreshed {
+        return Next::Read(Need::Refresh { path: refresh.path, api_version: refresh.api_version });
+    }
+    about.approving = about.pec_id.clone();
+    Next::Then(retry_later(
+        "the PEC is approved; the service was asked to refresh its MPE, which still reports Pending".into(),
+        &view.raw_status,
+        REFRESH_SETTLE,
+        seen.progress,
+        rules.schedule,
+        seen.seed,
+    ))
 }
 
 /// A PEC we approved, or were about to, read not Pending: `confirming` when our approval was sent (by

@@ -38,10 +38,16 @@ pub struct RoleDefinition {
 /// naming one action it does not know (`InvalidActionOrNotAction`). Their actions are in
 /// `infra/generated/role-opt-in.json` for whoever has checked them in their cloud
 /// (`subscription.bicep` `additionalRoleActions`, `deploy.sh --role-opt-in`).
-pub const OPT_IN_TARGETS: &[(&str, &str)] = &[(
-    "Microsoft.PowerBI/privateLinkServicesForPowerBI",
-    "the privateLinkServicesForPowerBI actions are not in the Azure permissions reference",
-)];
+pub const OPT_IN_TARGETS: &[(&str, &str)] = &[
+    (
+        "Microsoft.Monitor/accounts",
+        "the Azure permissions reference lists no private endpoint connection actions for Azure Monitor workspaces",
+    ),
+    (
+        "Microsoft.PowerBI/privateLinkServicesForPowerBI",
+        "the privateLinkServicesForPowerBI actions are not in the Azure permissions reference",
+    ),
+];
 
 /// Target types never put in a role: the service is retired.
 pub const RETIRED_TARGETS: &[(&str, &str)] =
@@ -62,11 +68,35 @@ fn target_actions(t: &crate::targets::TargetType, actions: &mut BTreeSet<String>
     }
 }
 
-/// The MPE side: only reads. `read` on each supported MPE type (the handler re-reads the MPE on every
-/// check) and on each of its parents ([`mpe_parent_reads`]); nothing on the MPE side is ever written.
+/// The MPE side: `read` on each supported MPE type (the handler re-reads the MPE on every check) and on
+/// each of its parents ([`mpe_parent_reads`]), and the refresh action of a service whose MPE reports an
+/// approval only once asked ([`providers::Provider::refresh`]: Managed Grafana). No MPE is ever written.
 pub fn mpe_side_actions() -> Vec<String> {
-    let actions: BTreeSet<String> =
-        providers::registry().iter().map(|p| format!("{}/read", p.resource_type())).chain(mpe_parent_reads()).collect();
+    let actions: BTreeSet<String> = providers::registry()
+        .iter()
+        .map(|p| format!("{}/read", p.resource_type()))
+        .chain(mpe_parent_reads())
+        .chain(refresh_actions())
+        .collect();
+    actions.into_iter().collect()
+}
+
+/// Some id of `resource_type` (`/subscriptions/0/resourceGroups/rg/providers/{Namespace}/{type}/x/...`).
+fn an_id_of(resource_type: &str) -> Option<crate::resource_id::ResourceId> {
+    let mut segments = resource_type.split('/');
+    let mut id = format!("/subscriptions/0/resourceGroups/rg/providers/{}", segments.next()?);
+    for t in segments {
+        id.push_str(&format!("/{t}/x"));
+    }
+    crate::resource_id::ResourceId::parse(&id).ok()
+}
+
+/// The RBAC action of each provider's refresh ([`providers::Provider::refresh`]), sorted.
+pub fn refresh_actions() -> Vec<String> {
+    let actions: BTreeSet<String> = providers::registry()
+        .iter()
+        .filter_map(|p| p.refresh(&an_id_of(p.resource_type())?).map(|r| r.permission.to_string()))
+        .collect();
     actions.into_iter().collect()
 }
 
@@ -167,10 +197,15 @@ mod tests {
     fn role_has_no_wildcards_and_writes_only_connections() {
         let actions = role_actions();
         assert!(!actions.is_empty());
+        let refreshes = refresh_actions();
         for a in &actions {
             assert!(!a.contains('*'), "wildcard in {a}");
-            assert!(a.ends_with("/read") || a.ends_with("/privateEndpointConnections/write"), "unexpected action {a}");
+            assert!(
+                a.ends_with("/read") || a.ends_with("/privateEndpointConnections/write") || refreshes.contains(a),
+                "unexpected action {a}"
+            );
         }
+        assert_eq!(refreshes, ["Microsoft.Dashboard/grafana/managedPrivateEndpoints/action"]);
         for p in providers::registry() {
             assert!(actions.contains(&format!("{}/read", p.resource_type())));
             assert!(!actions.iter().any(|a| a.starts_with(p.resource_type()) && a.ends_with("/write")));
@@ -185,8 +220,9 @@ mod tests {
 
     #[test]
     fn read_and_write_are_split_by_side() {
+        let refreshes = refresh_actions();
         for a in mpe_side_actions() {
-            assert!(a.ends_with("/read"), "the MPE side only reads: {a}");
+            assert!(a.ends_with("/read") || refreshes.contains(&a), "the MPE side reads, and refreshes: {a}");
         }
         for a in target_side_actions() {
             assert!(a.ends_with("/read") || a.ends_with("/privateEndpointConnections/write"), "{a}");
@@ -194,7 +230,7 @@ mod tests {
     }
 
     #[test]
-    fn the_mpe_side_is_the_watched_operations_and_their_parents_as_reads() {
+    fn the_mpe_side_is_the_watched_operations_and_their_parents_as_reads_and_the_refreshes() {
         // One read per watched operation plus the parents' reads. A targets-only subscription gets the
         // target side alone, so nothing the target side needs may come from the MPE side only: the one
         // overlap allowed is a parent read that is also a target's own read (SignalR and Web PubSub are both
@@ -203,6 +239,7 @@ mod tests {
             .iter()
             .map(|op| format!("{}/read", op.strip_suffix("/write").unwrap()))
             .chain(mpe_parent_reads())
+            .chain(refresh_actions())
             .collect();
         assert_eq!(derived.into_iter().collect::<Vec<_>>(), mpe_side_actions());
         let parents = mpe_parent_reads();

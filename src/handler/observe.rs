@@ -38,6 +38,22 @@ pub(crate) async fn read(app: &App, mpe_id: &ResourceId, need: &Need, reply: &mu
                 Err(e) => Observed::Failed(failure(e, "reading the target's tags")),
             }
         }
+        Need::Refresh { path, api_version } => match app.arm.post(path, api_version).await {
+            Ok(_) => {
+                reply.resp.log(Level::INFO, format!("mpe={mpe_id} asked the service to refresh its MPEs: POST {path}"));
+                Observed::Refreshed
+            }
+            Err(e) => {
+                let permission = providers::for_id(mpe_id).and_then(|p| p.refresh(mpe_id)).map(|r| r.permission);
+                let what = match permission {
+                    Some(p) => {
+                        format!("asking the service to refresh its MPEs after the approval (the role needs {p})")
+                    }
+                    None => "asking the service to refresh its MPEs after the approval".to_string(),
+                };
+                Observed::Failed(failure(e, &what))
+            }
+        },
         Need::Mpe { api_version, after } => {
             let what = if after.is_zero() {
                 "reading the MPE"

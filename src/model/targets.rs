@@ -4,7 +4,9 @@
 //! (`azure-cli/.../private_link_resource_and_endpoint_connections/custom.py`): the api-version for the
 //! PEC operations and whether the type has a `privateEndpointConnections` collection (`list`) or lists its
 //! connections in the parent resource's GET (`properties.privateEndpointConnections`). Kusto and newer
-//! Key Vault versions come from the REST API examples in `arm-examples/`.
+//! Key Vault versions come from the REST API examples in `arm-examples/`. Azure Monitor workspaces
+//! (`Microsoft.Monitor/accounts`, Managed Grafana's usual target) from the recorded azure-cli-extensions
+//! session `amg/.../test_amg_private_endpoint.yaml`, whose approval PUT used 2021-06-03-preview.
 
 use crate::resource_id::ResourceId;
 
@@ -43,6 +45,7 @@ pub const TARGETS: &[TargetType] = &[
     t("Microsoft.KeyVault/vaults", "2019-09-01", false),
     t("Microsoft.Kusto/clusters", "2024-04-13", true),
     t("Microsoft.Media/mediaservices", "2020-05-01", true),
+    t("Microsoft.Monitor/accounts", "2021-06-03-preview", true),
     t("Microsoft.Network/applicationGateways", "2020-05-01", true),
     t("Microsoft.PowerBI/privateLinkServicesForPowerBI", "2020-06-01", false),
     t("Microsoft.Purview/accounts", "2021-07-01", true),

@@ -224,6 +224,12 @@ fn dispatch(st: &AppState, req: &Req<'_>) -> Response {
         }
         return list_pecs(st, req, &target);
     }
+    // `POST {parent}/{action}`: a service's refresh of its MPEs (Grafana's `refreshManagedPrivateEndpoints`).
+    if *req.method == Method::POST {
+        if let Some(r) = refresh(st, req) {
+            return r;
+        }
+    }
     let id = match ResourceId::parse(req.path) {
         Ok(id) => id,
         Err(e) => return arm_error(StatusCode::BAD_REQUEST, "InvalidResourceId", e.to_string()),
@@ -365,7 +371,7 @@ fn put_pec(st: &AppState, req: &Req<'_>, target: &ResourceId, name: &str) -> Res
     }
     let op = world.start_operation(Operation {
         target_key: tid.key(),
-        pec_name: snap.name.clone(),
+        pec_name: Some(snap.name.clone()),
         started_at: req.now,
         done_at,
     });
@@ -395,6 +401,36 @@ fn put_pec(st: &AppState, req: &Req<'_>, target: &ResourceId, name: &str) -> Res
     }
     h.insert("retry-after", HeaderValue::from_static("1"));
     r
+}
+
+/// `POST {parent}/{action}` where `action` is an MPE type's refresh: 202 with `Azure-AsyncOperation`, as
+/// `ManagedPrivateEndpoints_Refresh.json` answers; the MPEs show what the refresh read once it is done.
+/// `None` when the path is no refresh.
+fn refresh(st: &AppState, req: &Req<'_>) -> Option<Response> {
+    let (parent, action) = req.path.rsplit_once('/')?;
+    let parent = ResourceId::parse(parent).ok()?;
+    let mut world = lock(&st.world);
+    world.refresh_mpes(&parent, action, req.now)?;
+    let op = world.start_operation(Operation {
+        target_key: parent.key(),
+        pec_name: None,
+        started_at: req.now,
+        done_at: req.now + chrono::Duration::from_std(crate::state::REFRESH_TAKES).unwrap_or_default(),
+    });
+    drop(world);
+    let status_url = format!(
+        "{}/subscriptions/{}/providers/{}/locations/simulated/operationStatuses/{op}?api-version={}",
+        st.arm_base(),
+        parent.subscription(),
+        parent.namespace(),
+        req.api_version
+    );
+    let mut r = StatusCode::ACCEPTED.into_response();
+    if let Ok(v) = HeaderValue::from_str(&status_url) {
+        r.headers_mut().insert("azure-asyncoperation", v);
+    }
+    r.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
+    Some(r)
 }
 
 /// `DELETE` of a PEC (the target's owner removes the connection): 200 when it was there, 204 when
@@ -432,11 +468,14 @@ fn operation(st: &AppState, req: &Req<'_>, op: &str, result: bool) -> Response {
         }
         return r;
     }
+    let Some(pec_name) = &o.pec_name else {
+        return StatusCode::OK.into_response();
+    };
     let Ok(tid) = ResourceId::parse(&o.target_key) else {
         return not_found(&o.target_key);
     };
     match world.target(&tid) {
-        Some((tid, kind)) => match world.pec(&tid, &o.pec_name, req.now) {
+        Some((tid, kind)) => match world.pec(&tid, pec_name, req.now) {
             Some(p) => Json(pec_json(&tid, kind, &p)).into_response(),
             None => StatusCode::NO_CONTENT.into_response(),
         },

@@ -19,11 +19,19 @@ pub enum TargetKind {
     Web,
     IotHub,
     Sql,
+    /// An Azure Monitor workspace (Managed Grafana's usual target; group `prometheusMetrics`).
+    MonitorAccount,
 }
 
 impl TargetKind {
-    pub const ALL: [TargetKind; 5] =
-        [TargetKind::Storage, TargetKind::KeyVault, TargetKind::Web, TargetKind::IotHub, TargetKind::Sql];
+    pub const ALL: [TargetKind; 6] = [
+        TargetKind::Storage,
+        TargetKind::KeyVault,
+        TargetKind::Web,
+        TargetKind::IotHub,
+        TargetKind::Sql,
+        TargetKind::MonitorAccount,
+    ];
 
     /// The kind of a top-level target resource id (case-insensitive), if served.
     pub fn of(id: &ResourceId) -> Option<TargetKind> {
@@ -39,6 +47,7 @@ impl TargetKind {
             TargetKind::Web => "Microsoft.Web/sites",
             TargetKind::IotHub => "Microsoft.Devices/IotHubs",
             TargetKind::Sql => "Microsoft.Sql/servers",
+            TargetKind::MonitorAccount => "Microsoft.Monitor/accounts",
         }
     }
     /// The group id an MPE to this target usually asks for.
@@ -49,6 +58,7 @@ impl TargetKind {
             TargetKind::Web => "sites",
             TargetKind::IotHub => "iotHub",
             TargetKind::Sql => "sqlServer",
+            TargetKind::MonitorAccount => "prometheusMetrics",
         }
     }
     /// The spelling of the PEC collection segment in ids this target reports (IoT Hub capitalises it).
@@ -243,6 +253,9 @@ struct MpeRec {
     created_at: DateTime<Utc>,
     deleted_at: Option<DateTime<Utc>>,
     failed_at: Option<DateTime<Utc>>,
+    /// The service's last refresh of its MPEs ([`MpeType::refresh_action`]): when it read the
+    /// connections, and when it was done.
+    refreshed: Option<(DateTime<Utc>, DateTime<Utc>)>,
     approve_puts: u32,
     arm_calls: u64,
     violations: Vec<String>,
@@ -276,11 +289,13 @@ pub enum ApproveOutcome {
     AlreadyApproved,
 }
 
-/// A long-running approval operation (Web, IoT Hub, SQL).
+/// A long-running operation: an approval (Web, IoT Hub, SQL) or a service's refresh of its MPEs.
 #[derive(Debug, Clone)]
 pub struct Operation {
+    /// The resource the operation runs on: the target, or the MPEs' parent of a refresh.
     pub target_key: String,
-    pub pec_name: String,
+    /// The PEC an approval approves; `None` for a refresh, whose result has no body.
+    pub pec_name: Option<String>,
     pub started_at: DateTime<Utc>,
     pub done_at: DateTime<Utc>,
 }
@@ -324,6 +339,9 @@ pub struct World {
     /// The managed-network subscription private endpoints are created in.
     pub managed_subscription: String,
 }
+
+/// How long a refresh of a service's MPEs runs (Grafana's took about 4 s in a recorded session).
+pub const REFRESH_TAKES: Duration = Duration::from_secs(4);
 
 fn at(base: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
     chrono::Duration::from_std(d).ok().and_then(|d| base.checked_add_signed(d)).unwrap_or(DateTime::<Utc>::MAX_UTC)
@@ -457,6 +475,7 @@ impl World {
                 created_at: now,
                 deleted_at,
                 failed_at: None,
+                refreshed: None,
                 approve_puts: 0,
                 arm_calls: 0,
                 violations: Vec::new(),
@@ -639,7 +658,13 @@ impl World {
                 PecStatus::Disconnected => return Some(MpePhase::Disconnected),
                 PecStatus::Approved => {
                     let approved_at = self.own_pec(&mpe.key()).and_then(|p| p.approval.as_ref()).map(|a| a.at);
-                    if approved_at.is_some_and(|a| now >= at(a, m.spec.settle_after_approval)) {
+                    // A service that needs a refresh shows the approval only after one that finished
+                    // after the approval settled.
+                    let shown = |a: DateTime<Utc>| match m.kind.refresh_action() {
+                        None => now >= at(a, m.spec.settle_after_approval),
+                        Some(_) => m.refreshed.is_some_and(|(read, done)| read >= a && now >= done),
+                    };
+                    if approved_at.is_some_and(shown) {
                         return Some(MpePhase::Approved);
                     }
                 }
@@ -651,6 +676,31 @@ impl World {
         } else {
             Some(MpePhase::AwaitingApproval)
         }
+    }
+
+    /// `POST {parent}/{action}`: the service refreshes every MPE under `parent` whose type needs that
+    /// refresh ([`MpeType::refresh_action`]), done `REFRESH_TAKES` after `now`. Returns how many it
+    /// refreshes; `None` when no MPE type has that parent type and action.
+    pub fn refresh_mpes(&mut self, parent: &ResourceId, action: &str, now: DateTime<Utc>) -> Option<usize> {
+        let applies = |t: MpeType| {
+            t.refresh_action().is_some_and(|a| a.eq_ignore_ascii_case(action))
+                && t.resource_type().rsplit_once('/').is_some_and(|(p, _)| parent.is_type(p))
+        };
+        if !MpeType::all().iter().any(|t| applies(*t)) {
+            return None;
+        }
+        let done = at(now, REFRESH_TAKES);
+        let mut n = 0;
+        for m in self.mpes.values_mut() {
+            if applies(m.kind)
+                && m.id.parent().is_some_and(|p| p.key() == parent.key())
+                && m.deleted_at.is_none_or(|d| d > now)
+            {
+                m.refreshed = Some((now, done));
+                n += 1;
+            }
+        }
+        Some(n)
     }
 
     /// The MPE's ARM body at `now`, in its service's vocabulary ([`MpeType::render`]); `None` when unknown or deleted (404).
@@ -876,6 +926,30 @@ mod tests {
         assert!(p.endpoint_id.ends_with("/Microsoft.Network/privateEndpoints/pe1"));
         assert_eq!(w.mpe_phase(&mpe(), plus(6)), Some(MpePhase::Creating));
         assert_eq!(w.mpe_phase(&mpe(), plus(11)), Some(MpePhase::AwaitingApproval));
+    }
+
+    /// Grafana (as recorded): an approved connection shows on the MPE only after a refresh of the
+    /// workspace's MPEs that ran after the approval, and once that refresh is done.
+    #[test]
+    fn a_refreshing_service_shows_the_approval_only_after_a_refresh() {
+        let ws =
+            ResourceId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Dashboard/grafana/g").unwrap();
+        let mpe = ResourceId::parse(&format!("{ws}/managedPrivateEndpoints/m1")).unwrap();
+        let mut w = World::new(secs(3));
+        let name = w.add_mpe(MpeSpec::new(mpe.as_str(), target()).timing(secs(5), secs(10)), t0()).unwrap();
+        assert!(w.pec(&target(), &name, plus(6)).unwrap().endpoint_id.ends_with("/privateEndpoints/grafana-g-m1"));
+        assert_eq!(w.refresh_mpes(&ws, "refreshManagedPrivateEndpoints", plus(11)), Some(1), "before the approval");
+        w.approve(&target(), &name, "mi", "ok", plus(12)).unwrap();
+        assert_eq!(w.mpe_phase(&mpe, plus(100)), Some(MpePhase::AwaitingApproval), "no refresh since the approval");
+        assert_eq!(w.refresh_mpes(&ws, "refreshManagedPrivateEndpoints", plus(101)), Some(1));
+        assert_eq!(w.mpe_phase(&mpe, plus(103)), Some(MpePhase::AwaitingApproval), "the refresh still running");
+        assert_eq!(w.mpe_phase(&mpe, plus(105)), Some(MpePhase::Approved));
+        // Not a refresh of this MPE's type, or of another workspace.
+        assert_eq!(w.refresh_mpes(&ws, "somethingElse", plus(106)), None);
+        assert_eq!(w.refresh_mpes(&target(), "refreshManagedPrivateEndpoints", plus(106)), None);
+        let other =
+            ResourceId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Dashboard/grafana/h").unwrap();
+        assert_eq!(w.refresh_mpes(&other, "refreshManagedPrivateEndpoints", plus(106)), Some(0));
     }
 
     #[test]

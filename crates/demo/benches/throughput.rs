@@ -79,6 +79,7 @@ fn bench_decide() {
         pecs: Some(PecList::All(pecs)),
         tags: Some(Tags::default()),
         approval: None,
+        refreshed: false,
         failure: None,
     };
     let n = 200_000u32;

@@ -112,14 +112,19 @@ async fn set_up(h: &Harness) -> anyhow::Result<(Vec<Case>, String)> {
     let func = rid("rg-app/providers/Microsoft.Web/sites/func-demo")?;
     let sql = rid("rg-data/providers/Microsoft.Sql/servers/sql-demo")?;
     let storage2 = rid("rg-data/providers/Microsoft.Storage/storageAccounts/stother")?;
-    for t in [&storage, &iot, &vault, &func, &sql, &storage2] {
+    let monitor = rid("rg-data/providers/Microsoft.Monitor/accounts/amw-demo")?;
+    for t in [&storage, &iot, &vault, &func, &sql, &storage2, &monitor] {
         h.sim.add_target(t)?;
     }
     let targets = [("Storage blob", &storage), ("SQL server", &sql), ("Key Vault", &vault), ("Function app", &func)];
     let providers = registry();
     let mut specs: Vec<(String, &'static str, &'static str, Expect, MpeSpec)> = Vec::new();
     for (i, p) in providers.iter().enumerate() {
-        let (label, target) = targets[i % targets.len()];
+        // A service's usual target where it has one (Grafana reads Azure Monitor workspaces), else the next.
+        let (label, target) = match p.resource_type() {
+            "Microsoft.Dashboard/grafana/managedPrivateEndpoints" => ("Azure Monitor workspace", &monitor),
+            _ => targets[i % targets.len()],
+        };
         let id = mpe_id(*p, &format!("mpe-{i}-{}", label.split(' ').next().unwrap_or(label).to_lowercase()))?;
         // Staggered: each service takes its own time to provision.
         let pec_at = 2 + 3 * i as u64;
@@ -221,7 +226,8 @@ fn judge(h: &Harness, cases: &[Case], ignored_outcome: &str) -> Vec<CaseResult> 
                 .iter()
                 .filter(|v| v.mpe.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(id.as_str())))
                 .count();
-            let approved = m.and_then(|m| m.approved_by.as_ref()).is_some();
+            // Approved: its PEC approved and the MPE itself reporting it (Grafana's after a refresh).
+            let approved = m.is_some_and(|m| m.approved_by.is_some() && m.phase == "Approved");
             let parked = parked_reason(h, id);
             let still_working = pending_work_for(h, id);
             let outcome = match (m, &parked) {
@@ -321,10 +327,10 @@ pub fn render(r: &DemoReport) -> String {
         r.time_scale, r.simulated_secs, r.real_secs
     ));
     out.push_str(&format!(
-        "{:<42} {:<17} {:<13} {:<12} {:<44} {:>9} {:>5} {:>5}\n",
+        "{:<42} {:<17} {:<23} {:<12} {:<44} {:>9} {:>5} {:>5}\n",
         "case", "service", "target", "expected", "outcome", "pend→appr", "ARM", "races"
     ));
-    out.push_str(&format!("{}\n", "-".repeat(154)));
+    out.push_str(&format!("{}\n", "-".repeat(164)));
     for c in &r.cases {
         let latency = c.pending_to_approved_secs.map(|s| format!("{s:.1}s")).unwrap_or_else(|| "-".into());
         let expected = match c.expected {
@@ -334,7 +340,7 @@ pub fn render(r: &DemoReport) -> String {
             Expect::Ignored => "ignore",
         };
         out.push_str(&format!(
-            "{:<42} {:<17} {:<13} {:<12} {:<44} {:>9} {:>5} {:>5} {}\n",
+            "{:<42} {:<17} {:<23} {:<12} {:<44} {:>9} {:>5} {:>5} {}\n",
             c.case,
             c.service,
             c.target,

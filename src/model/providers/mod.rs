@@ -113,11 +113,30 @@ pub trait Provider: Send + Sync + 'static {
     }
     /// How sure the matching rule is.
     fn confidence(&self) -> Confidence;
+    /// How to make the service read its connection again, for a service whose MPE keeps reporting
+    /// Pending after its PEC is approved until asked (Managed Grafana); `None`: the MPE follows its
+    /// connection by itself.
+    fn refresh(&self, _id: &ResourceId) -> Option<Refresh> {
+        None
+    }
+}
+
+/// A POST action that makes a service read its MPEs' connections again: nothing is changed at the
+/// target or in any connection, the service only updates what its MPEs report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refresh {
+    /// The action's path: `{resource}/{action}`.
+    pub path: String,
+    pub api_version: &'static str,
+    /// The RBAC action that authorises it (for the role).
+    pub permission: &'static str,
 }
 
 /// How sure a provider's matching rule is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Confidence {
+    /// Verified from a recorded Azure response (an azure-cli test recording shows the PEC at the target).
+    Recorded,
     /// Verified: what public automation for the service relies on and AZURE-NOTES records as verified.
     Verified,
     /// Written in the service's documentation.
@@ -129,6 +148,7 @@ pub enum Confidence {
 impl Confidence {
     pub fn as_str(self) -> &'static str {
         match self {
+            Confidence::Recorded => "verified (a recorded Azure response shows it)",
             Confidence::Verified => "verified (public automation relies on it)",
             Confidence::Documented => "documented",
             Confidence::WorkingRule => "a working rule",
@@ -195,6 +215,7 @@ providers! {
     signalr::SignalR,
     web_pubsub::WebPubSub,
     search::Search,
+    grafana::Grafana,
 }
 
 /// The provider for an MPE id, by its resource type (case-insensitive).

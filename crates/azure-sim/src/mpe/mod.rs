@@ -77,6 +77,12 @@ pub trait Service: Send + Sync + 'static {
     fn reports_connection(&self) -> bool {
         true
     }
+    /// The POST action on the MPE's parent (`{parent}/{action}`) the service needs before its MPE reports
+    /// an approved connection (Managed Grafana's `refreshManagedPrivateEndpoints`); `None`: the MPE follows
+    /// its connection by itself.
+    fn refresh_action(&self) -> Option<&'static str> {
+        None
+    }
     /// The body `GET {mpe}?api-version=...` answers in `phase`.
     fn render(&self, m: &MpeFacts<'_>, phase: MpePhase) -> Value;
 }
@@ -130,6 +136,11 @@ impl MpeType {
         self.0.reports_connection()
     }
 
+    /// The refresh its MPE needs before it reports an approval ([`Service::refresh_action`]).
+    pub fn refresh_action(self) -> Option<&'static str> {
+        self.0.refresh_action()
+    }
+
     /// The body `GET {mpe}?api-version=...` answers in `phase`.
     pub fn render(self, m: &MpeFacts<'_>, phase: MpePhase) -> Value {
         self.0.render(m, phase)
@@ -165,6 +176,7 @@ services! {
     signalr::SignalR,
     web_pubsub::WebPubSub,
     search::Search,
+    grafana::Grafana,
 }
 
 /// An id of an MPE of `resource_type` called `name`:

@@ -199,6 +199,7 @@ providers! {
     signalr::SignalR,
     web_pubsub::WebPubSub,
     search::Search,
+    front_door::FrontDoor,
 }
 
 /// The provider for an MPE id, by its resource type (case-insensitive).

@@ -65,7 +65,7 @@ fn other_msg(n: u32, status: PecStatus) -> Pec {
     pec(TARGET, n, EP, status, &["blob"], Some("Awaiting approval"))
 }
 
-const STATUSES: usize = 9;
+const STATUSES: usize = 10;
 fn mpe_status(i: usize) -> MpeStatus {
     [
         MpeStatus::Provisioning("Creating".into()),
@@ -77,6 +77,7 @@ fn mpe_status(i: usize) -> MpeStatus {
         MpeStatus::Failed("provisioningState Failed".into()),
         MpeStatus::Deleting,
         MpeStatus::Unknown("status Weird".into()),
+        MpeStatus::NoPrivateLink,
     ][i]
         .clone()
 }
@@ -129,6 +130,7 @@ fn expected(status: &MpeStatus, situation: &str) -> Want {
         MpeStatus::Disconnected => Done(Outcome::Disconnected),
         MpeStatus::Failed(why) => Done(Outcome::Failed(why.clone())),
         MpeStatus::Deleting => Done(Outcome::Deleted),
+        MpeStatus::NoPrivateLink => Done(Outcome::NoPrivateLink),
         MpeStatus::AwaitingApproval => match situation {
             "pending" => Approve(0),
             "twins" => Ambiguous,
@@ -633,6 +635,7 @@ fn the_sweep_checks_data_explorer_only_while_it_is_new() {
         (MpeStatus::Rejected, false),
         (MpeStatus::Disconnected, false),
         (MpeStatus::Deleting, false),
+        (MpeStatus::NoPrivateLink, false),
     ] {
         let old = MpeView { created_at: Some(now() - chrono::Duration::days(30)), ..view(status.clone()) };
         assert_eq!(worth_checking(&old, now(), &s), worth, "{status:?}");
@@ -914,4 +917,30 @@ fn a_refreshing_service_ends_on_what_the_refreshed_mpe_says() {
         }),
     });
     assert_eq!(verdict(&answer(&kusto)), Some(&Verdict::Done(Outcome::Approved)));
+}
+
+/// A resource that connects to nothing privately (a Front Door origin without a private link, read with
+/// its own id as the target) ends its check at once as `no-private-link`: its target is never read, not
+/// even the PEC a previous check of the chain approved (the origin's private link was removed since), it
+/// never waits, gives up or parks, and the sweep does not queue it.
+#[test]
+fn a_resource_without_a_private_link_ends_its_check_quietly() {
+    let mut v = view(MpeStatus::NoPrivateLink);
+    v.target = v.id.clone();
+    v.group_id = None;
+    v.request_message = None;
+    let late = Progress { attempt: 500, elapsed: Schedule::default().give_up_after * 2, now: now() };
+    for progress in [early(), late] {
+        assert_eq!(run(&v, None, progress), Decision::Done(Outcome::NoPrivateLink), "{progress:?}");
+        assert_eq!(run(&v, Some(&[mine(0, PecStatus::Pending)]), progress), Decision::Done(Outcome::NoPrivateLink));
+    }
+    let mut s = seen(&v, None, early(), SEED);
+    s.approving = Some(format!("{TARGET}/privateEndpointConnections/pec0"));
+    let Action::Finish(Ending { verdict, about }) = answer(&s) else { panic!("{:?}", answer(&s)) };
+    assert_eq!(verdict, Verdict::Done(Outcome::NoPrivateLink));
+    assert_eq!(about, Default::default(), "about no PEC, confirming nothing");
+    let s = Schedule::default();
+    assert!(!worth_checking(&v, now(), &s), "the sweep skips it");
+    assert_eq!(Outcome::NoPrivateLink.code(), "no-private-link");
+    assert_eq!(Outcome::NoPrivateLink.to_string(), "no private link: nothing to approve");
 }

@@ -984,6 +984,128 @@ async fn two_mpes_to_one_target() {
     }
 }
 
+/// Two MPEs to one target with the same request message, each with a pending PEC of its own (two Front
+/// Door origins in different profiles, each profile with its private endpoint), for every provider: where
+/// the service names its private endpoint the name tells them apart and each approves its own; where it
+/// does not, nothing does, and both park `ambiguous` with nothing approved.
+#[tokio::test]
+async fn two_mpes_with_one_request_message_to_one_target() {
+    for s in services() {
+        let m1 = mpe_id(s, SUB_A, "mpe-same-1");
+        let m2 = mpe_id(s, SUB_A, "mpe-same-2");
+        let st = storage(SUB_A, "st1");
+        let mut a = Arm::default();
+        a.mpes.insert(m1.key(), mpe_body(s, &m1, &st));
+        a.mpes.insert(m2.key(), mpe_body(s, &m2, &st));
+        a.pecs.insert(
+            st.key(),
+            vec![
+                pec_body(&st, "one.1", MANAGED, &endpoint_name(s, &m1), "Pending", MSG),
+                pec_body(&st, "two.1", MANAGED, &endpoint_name(s, &m2), "Pending", MSG),
+            ],
+        );
+        let (arm, base) = start_arm(a).await;
+        for (m, own) in [(&m1, "one.1"), (&m2, "two.1")] {
+            let run = check(&base, m, &[]).await;
+            if s.provider.endpoint_name(m).is_some() {
+                assert_eq!(run.result(), "approved", "{s:?} {m}: {}", run.logs());
+                assert_eq!(status_of(&arm, &st, own), "Approved", "{s:?}");
+            } else {
+                let (code, reason) = run.parked().unwrap_or_else(|| panic!("{s:?} {m} not parked: {}", run.logs()));
+                assert_eq!(code, "ambiguous", "{s:?}: {reason}");
+                assert!(reason.contains("one.1") && reason.contains("two.1"), "{s:?}: {reason}");
+            }
+        }
+        let named = s.provider.endpoint_name(&m1).is_some();
+        assert_eq!(puts(&arm).len(), if named { 2 } else { 0 }, "{s:?}");
+    }
+}
+
+/// The Front Door provider of the registry.
+fn front_door() -> Service {
+    services()
+        .into_iter()
+        .find(|s| s.provider.resource_type().eq_ignore_ascii_case("Microsoft.Cdn/profiles/originGroups/origins"))
+        .expect("the Front Door provider is registered")
+}
+
+/// Front Door: origins of one profile with the same target, group and location share one private
+/// endpoint, so one PEC serves them all (its description the request message of the origin that created
+/// it). The first origin's check approves it; the second's, while its shared link still reports Pending,
+/// finds no PEC of its own (the one PEC now carries our marker for the first) and waits; once its shared
+/// link reports Approved it ends already approved. One PUT in all, and a stranger beside it stays pending.
+#[tokio::test]
+async fn origins_sharing_one_private_endpoint_are_approved_once() {
+    use azure_sim::MpePhase::Approved;
+    let s = front_door();
+    let first = mpe_id(s, SUB_A, "origin-one");
+    let second = mpe_id(s, SUB_A, "origin-two");
+    assert_eq!(first.parent(), second.parent(), "two origins of one origin group of one profile");
+    let st = storage(SUB_A, "st1");
+    let mut a = Arm::default();
+    a.mpes.insert(first.key(), mpe_body(s, &first, &st));
+    a.mpes.insert(second.key(), mpe_body(s, &second, &st));
+    let shared = pec_body(&st, "shared.1", MANAGED, &endpoint_name(s, &first), "Pending", MSG);
+    a.pecs.insert(st.key(), vec![shared, pec_body(&st, "stranger.1", ATTACKER, "someone", "Pending", "let me in")]);
+    let (arm, base) = start_arm(a).await;
+
+    let run = check(&base, &first, &[]).await;
+    assert_eq!(run.result(), "approved", "{}", run.logs());
+    assert_eq!(status_of(&arm, &st, "shared.1"), "Approved");
+
+    // Front Door has not caught up for the second origin yet: nothing of its own to approve.
+    let run = check(&base, &second, &[]).await;
+    assert_eq!(run.result(), "check again", "{}", run.logs());
+    assert!(run.parked().is_none() && puts(&arm).len() == 1, "{}", run.logs());
+
+    // Both origins' shared link reports Approved: each check ends, touching nothing.
+    for origin in [&second, &first] {
+        arm.lock().unwrap().mpes.insert(origin.key(), mpe_body_in(s, origin, &st, Approved));
+        let run = check(&base, origin, &[]).await;
+        assert_eq!(run.result(), "already approved", "{origin}: {}", run.logs());
+    }
+    let p = puts(&arm);
+    assert!(p.len() == 1 && p[0].0.ends_with("/shared.1"), "one approval for both origins: {p:?}");
+    assert_eq!(status_of(&arm, &st, "stranger.1"), "Pending");
+}
+
+/// An MPE body that connects to nothing, as the official examples show one (a Front Door origin whose
+/// `sharedPrivateLinkResource` is null, served verbatim): the check ends `no-private-link` on the first
+/// read, for every such example of every provider. The target is never read, nothing is queued, parked or
+/// PUT, and the one audit line says so.
+#[tokio::test]
+async fn a_resource_without_a_private_link_ends_quietly() {
+    let mut served = 0;
+    for s in services() {
+        for rel in s.provider.examples() {
+            let responses = common::example(rel)["responses"].as_object().cloned().unwrap_or_default();
+            for (code, response) in responses {
+                let Some(body) = response.get("body").filter(|b| b.get("properties").is_some()) else { continue };
+                let mpe = mpe_id(s, SUB_A, &format!("origin-{code}"));
+                let read = s.provider.parse(&mpe, body);
+                if !read.is_ok_and(|v| v.status == mpe_approver::providers::MpeStatus::NoPrivateLink) {
+                    continue;
+                }
+                let mut a = Arm::default();
+                a.mpes.insert(mpe.key(), body.clone());
+                let (arm, base) = start_arm(a).await;
+                let run = check(&base, &mpe, &[]).await;
+                assert_eq!(run.status, StatusCode::OK, "{rel} {code}: {}", run.logs());
+                assert_eq!(run.result(), "no private link: nothing to approve", "{rel} {code}: {}", run.logs());
+                assert!(run.sent.is_empty(), "{rel} {code}: nothing queued or parked: {:?}", run.sent);
+                let log = arm.lock().unwrap().log.clone();
+                assert_eq!(log.len(), 1, "{rel} {code}: only the MPE is read: {log:?}");
+                let audit = run.audit();
+                assert_eq!(audit.len(), 1, "{rel} {code}: {}", run.logs());
+                assert_eq!(audit[0]["outcome"], "no-private-link", "{rel} {code}");
+                assert!(audit[0]["pecId"].is_null() && audit[0]["parkCode"].is_null(), "{}", audit[0]);
+                served += 1;
+            }
+        }
+    }
+    assert!(served > 0, "no example body connects to nothing");
+}
+
 /// An MPE deleted and created again with the same name, for every provider: the old PEC (Disconnected,
 /// our marker for the earlier MPE) is never revived; the new one is approved.
 #[tokio::test]

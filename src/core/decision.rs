@@ -325,6 +325,11 @@ fn next(seen: &Seen, rules: &Rules<'_>, about: &mut About) -> Next {
         Some(MpeRead::Missing { .. }) => return done(Outcome::Deleted),
         Some(MpeRead::Found(view)) => view,
     };
+    // A resource that connects to nothing privately (a Front Door origin without a private link) has no
+    // target: its check ends here, whatever approval the chain's last check sent.
+    if view.status == MpeStatus::NoPrivateLink {
+        return done(Outcome::NoPrivateLink);
+    }
     let new = is_new(view, progress.now, schedule);
     let not_new = || not_new(view, progress.now, schedule);
     let again =
@@ -361,6 +366,7 @@ fn next(seen: &Seen, rules: &Rules<'_>, about: &mut About) -> Next {
         MpeStatus::Disconnected => return done(Outcome::Disconnected),
         MpeStatus::Failed(why) => return done(Outcome::Failed(why.clone())),
         MpeStatus::Deleting => return done(Outcome::Deleted),
+        MpeStatus::NoPrivateLink => return done(Outcome::NoPrivateLink),
         MpeStatus::Provisioning(s) => return again(format!("service still provisioning ({s})")),
         MpeStatus::Unknown(s) => return again(format!("unknown MPE state ({s}); not treated as pending")),
         MpeStatus::AwaitingApproval | MpeStatus::ProvisionedCheckTarget => {}
@@ -564,6 +570,7 @@ pub fn worth_checking(view: &MpeView, now: DateTime<Utc>, schedule: &Schedule) -
                 | MpeStatus::Disconnected
                 | MpeStatus::Failed(_)
                 | MpeStatus::Deleting
+                | MpeStatus::NoPrivateLink
         ),
     }
 }

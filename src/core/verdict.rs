@@ -145,6 +145,9 @@ pub enum Outcome {
     DryRun {
         pec_id: String,
     },
+    /// The resource connects to nothing privately (a Front Door origin without a private link): nothing
+    /// to approve.
+    NoPrivateLink,
 }
 
 impl Outcome {
@@ -158,6 +161,7 @@ impl Outcome {
             Outcome::Disconnected => "disconnected",
             Outcome::Failed(_) => "failed",
             Outcome::DryRun { .. } => "dry-run",
+            Outcome::NoPrivateLink => "no-private-link",
         }
     }
 }
@@ -172,6 +176,7 @@ impl fmt::Display for Outcome {
             Outcome::Disconnected => f.write_str("disconnected"),
             Outcome::Failed(why) => write!(f, "MPE failed ({why})"),
             Outcome::DryRun { pec_id } => write!(f, "dry run: would approve {pec_id}"),
+            Outcome::NoPrivateLink => f.write_str("no private link: nothing to approve"),
         }
     }
 }

@@ -41,5 +41,6 @@ pub fn variant(s: &MpeStatus) -> &'static str {
         MpeStatus::Failed(_) => "Failed",
         MpeStatus::Deleting => "Deleting",
         MpeStatus::Unknown(_) => "Unknown",
+        MpeStatus::NoPrivateLink => "NoPrivateLink",
     }
 }

@@ -109,20 +109,22 @@ async fn set_up(h: &Harness) -> anyhow::Result<(Vec<Case>, String)> {
     let storage = rid("rg-data/providers/Microsoft.Storage/storageAccounts/stdemo")?;
     let iot = rid("rg-data/providers/Microsoft.Devices/IotHubs/iot-demo")?;
     let vault = rid("rg-data/providers/Microsoft.KeyVault/vaults/kv-demo")?;
-    let func = rid("rg-app/providers/Microsoft.Web/sites/func-demo")?;
+    let web = rid("rg-app/providers/Microsoft.Web/sites/web-demo")?;
     let sql = rid("rg-data/providers/Microsoft.Sql/servers/sql-demo")?;
     let storage2 = rid("rg-data/providers/Microsoft.Storage/storageAccounts/stother")?;
     let monitor = rid("rg-data/providers/Microsoft.Monitor/accounts/amw-demo")?;
-    for t in [&storage, &iot, &vault, &func, &sql, &storage2, &monitor] {
+    for t in [&storage, &iot, &vault, &web, &sql, &storage2, &monitor] {
         h.sim.add_target(t)?;
     }
-    let targets = [("Storage blob", &storage), ("SQL server", &sql), ("Key Vault", &vault), ("Function app", &func)];
+    // In turn, unless a service has its usual target (Grafana reads Azure Monitor workspaces; Front Door's
+    // origins reach web apps, never a Key Vault or a SQL server).
+    let targets = [("Storage blob", &storage), ("SQL server", &sql), ("Web app", &web), ("Key Vault", &vault)];
     let providers = registry();
     let mut specs: Vec<(String, &'static str, &'static str, Expect, MpeSpec)> = Vec::new();
     for (i, p) in providers.iter().enumerate() {
-        // A service's usual target where it has one (Grafana reads Azure Monitor workspaces), else the next.
         let (label, target) = match p.resource_type() {
             "Microsoft.Dashboard/grafana/managedPrivateEndpoints" => ("Azure Monitor workspace", &monitor),
+            "Microsoft.Cdn/profiles/originGroups/origins" => ("Web app", &web),
             _ => targets[i % targets.len()],
         };
         let id = mpe_id(*p, &format!("mpe-{i}-{}", label.split(' ').next().unwrap_or(label).to_lowercase()))?;

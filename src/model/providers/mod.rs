@@ -28,13 +28,17 @@ pub enum MpeStatus {
     Deleting,
     /// A value we do not know. Never read as pending: log it and check again later.
     Unknown(String),
+    /// The resource connects to nothing privately: a Front Door origin without a private link, whose
+    /// write events the approver receives like every origin's. Nothing to approve; the check ends.
+    NoPrivateLink,
 }
 
 /// The normalised view of one MPE, whatever service it comes from.
 #[derive(Debug, Clone)]
 pub struct MpeView {
     pub id: ResourceId,
-    /// The resource the MPE connects to (its `privateLinkResourceId`).
+    /// The resource the MPE connects to (its `privateLinkResourceId`); the MPE's own id where it connects
+    /// to nothing ([`MpeStatus::NoPrivateLink`]).
     pub target: ResourceId,
     pub group_id: Option<String>,
     /// The request message the service sends; the target shows it as the PEC's description while Pending.
@@ -216,6 +220,7 @@ providers! {
     web_pubsub::WebPubSub,
     search::Search,
     grafana::Grafana,
+    front_door::FrontDoor,
 }
 
 /// The provider for an MPE id, by its resource type (case-insensitive).

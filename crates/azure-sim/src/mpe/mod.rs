@@ -177,6 +177,7 @@ services! {
     web_pubsub::WebPubSub,
     search::Search,
     grafana::Grafana,
+    front_door::FrontDoor,
 }
 
 /// An id of an MPE of `resource_type` called `name`:
@@ -216,6 +217,12 @@ pub(crate) fn provisioned_then(
         MpePhase::Rejected => ("Succeeded", "Rejected"),
         MpePhase::Disconnected => ("Succeeded", "Disconnected"),
     }
+}
+
+/// The 64-bit FNV-1a hash of `text`: a stable, opaque part of the names a service gives its private
+/// endpoints where it does not publish them (AI Search, Front Door).
+pub(crate) fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
 #[cfg(test)]

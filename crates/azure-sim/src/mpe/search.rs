@@ -9,7 +9,7 @@
 //! dependencies failed. The private endpoint lives in a Microsoft-managed tenant under a name Search
 //! does not publish: the one here is this simulator's own.
 
-use super::{provisioned_then, MpeFacts, MpePhase, Service};
+use super::{fnv1a, provisioned_then, MpeFacts, MpePhase, Service};
 use crate::id::ResourceId;
 use serde_json::{json, Value};
 
@@ -27,10 +27,7 @@ impl Service for Search {
     }
     /// A name of Search's own choosing, unrelated to the shared private link's.
     fn endpoint_name(&self, id: &ResourceId) -> String {
-        let hash = id.as_str().to_ascii_lowercase().bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-        });
-        format!("{:016x}.spl", hash)
+        format!("{:016x}.spl", fnv1a(&id.as_str().to_ascii_lowercase()))
     }
     fn render(&self, m: &MpeFacts<'_>, phase: MpePhase) -> Value {
         let (provisioning, status) = provisioned_then(phase, ("Updating", "Pending"), ("Failed", "Pending"));

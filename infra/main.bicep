@@ -168,6 +168,9 @@ param sweepBudget string = '100s'
 @maxValue(100000)
 param sweepMaxCalls int = 500
 
+@description('MPE_ENDPOINT_NAMES: private endpoint naming rules replacing a provider\'s, <MPE type>=<pattern> separated by ";" (docs/configuration.md, "When a naming rule is wrong"). Empty = each provider\'s own rule.')
+param endpointNames string = ''
+
 @description('MPE_MESSAGE_TTL: time-to-live of queued work items. Must not exceed the work queue\'s default TTL (2 days here).')
 param messageTtl string = '24h'
 
@@ -755,6 +758,10 @@ var appSettings = [
   {
     name: 'MPE_SWEEP_MAX_CALLS'
     value: string(sweepMaxCalls)
+  }
+  {
+    name: 'MPE_ENDPOINT_NAMES'
+    value: endpointNames
   }
   {
     name: 'MPE_SWEEP_BUDGET'

@@ -1,6 +1,7 @@
 //! Configuration from the environment (Functions app settings). These names are a public contract;
 //! docs/configuration.md documents each. Invalid configuration fails at start with a message naming the setting.
 
+use crate::naming::EndpointNames;
 pub use crate::policy::AllowList;
 use crate::policy::Policy;
 use crate::resource_id::{ListScope, ResourceId};
@@ -44,6 +45,8 @@ pub struct Config {
     pub sweep_scopes: Vec<ListScope>,
     /// `MPE_SWEEP_MAX_CALLS`.
     pub sweep_max_calls: u32,
+    /// `MPE_ENDPOINT_NAMES`: the operator's private endpoint naming rules, per MPE type.
+    pub endpoint_names: EndpointNames,
 }
 
 /// Time budgets per invocation (`MPE_EVENT_BUDGET`, `MPE_CHECK_BUDGET`, `MPE_REPLAY_BUDGET`), in real time.
@@ -141,6 +144,7 @@ pub const SETTINGS: &[Setting] = &[
     row("MPE_SWEEP_SCOPES", Text("the `MPE_SOURCE_SUBSCRIPTIONS`"), "comma-separated subscription or resource group ids the sweep enumerates for MPEs not yet approved"),
     row("MPE_SWEEP_BUDGET", Value("100s"), "time budget of one `MpeSweep` run"),
     row("MPE_SWEEP_MAX_CALLS", Value("500"), "ARM calls one sweep run may make; past it the run stops and says what it did not reach"),
+    row("MPE_ENDPOINT_NAMES", Text("— (each provider's own rule)"), "replaces a provider's private endpoint naming rule: `<MPE type>=<pattern>`, `;`-separated; a pattern is literal `A-Za-z0-9._-` with `{mpe}` (required) and `{parent}` (see \"When a naming rule is wrong\")"),
 ];
 
 /// Variables the process reads that are not the handler's configuration: set by the platform, or read by
@@ -362,6 +366,8 @@ impl Config {
                 .collect::<Result<Vec<_>, _>>()?,
             None => Vec::new(),
         };
+        let endpoint_names = EndpointNames::parse(&set("MPE_ENDPOINT_NAMES").unwrap_or_default())
+            .map_err(|e| bad("MPE_ENDPOINT_NAMES", e))?;
         let client_id = get("AZURE_CLIENT_ID");
         if let Some(c) = &client_id {
             if uuid::Uuid::parse_str(c).is_err() {
@@ -398,6 +404,7 @@ impl Config {
             sweep_schedule,
             sweep_scopes,
             sweep_max_calls,
+            endpoint_names,
         })
     }
 

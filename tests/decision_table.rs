@@ -8,7 +8,9 @@ use common::rid;
 use mpe_approver::decision::{
     candidates, decide, worth_checking, Action, Approval, Ending, Failure, MpeRead, Need, Outcome, ParkCode,
     ParkReason, PecList, Progress, Rules, Schedule, Seen, Verdict, NOT_FOUND_CONFIRM_DELAY, REFRESH_SETTLE,
+    UNMATCHED_CHECKS,
 };
+use mpe_approver::naming::EndpointNames;
 use mpe_approver::pec::{approved_description, Pec, PecStatus};
 use mpe_approver::policy::{AllowList, Policy, Tags};
 use mpe_approver::providers::{MpeStatus, MpeView};
@@ -173,6 +175,7 @@ fn seen(v: &MpeView, pecs: Option<&[Pec]>, progress: Progress, seed: u64) -> See
         progress,
         seed,
         delivery: 1,
+        unmatched: 0,
         mpe: Some(MpeRead::Found(Box::new(v.clone()))),
         approving_pec: None,
         pecs: pecs.map(|p| PecList::All(p.to_vec())),
@@ -185,6 +188,11 @@ fn seen(v: &MpeView, pecs: Option<&[Pec]>, progress: Progress, seed: u64) -> See
 
 /// [`decide`] under the default schedule and policy.
 fn answer(seen: &Seen) -> Action {
+    answer_with(seen, &EndpointNames::default())
+}
+
+/// [`answer`] with the operator's naming rules `names`.
+fn answer_with(seen: &Seen, names: &EndpointNames) -> Action {
     let (schedule, policy, any) = (Schedule::default(), Policy::default(), AllowList::default());
     let rules = Rules {
         schedule: &schedule,
@@ -193,6 +201,7 @@ fn answer(seen: &Seen) -> Action {
         targets: &any,
         customer_subscriptions: vec![],
         dry_run: false,
+        endpoint_names: names,
     };
     decide(seen, &rules)
 }
@@ -943,4 +952,75 @@ fn a_resource_without_a_private_link_ends_its_check_quietly() {
     assert!(!worth_checking(&v, now(), &s), "the sweep skips it");
     assert_eq!(Outcome::NoPrivateLink.code(), "no-private-link");
     assert_eq!(Outcome::NoPrivateLink.to_string(), "no private link: nothing to approve");
+}
+
+/// When no PEC is named for an MPE that reports its connection pending while others of its group are
+/// pending at the target, the check says so (`about.unmatched`, counted by the work item) and the
+/// [`UNMATCHED_CHECKS`]th such check in a row parks `no-matching-pec`, naming each other PEC's private
+/// endpoint and subscription escaped. Pending PECs that cannot be the MPE's (another group, a customer
+/// subscription) and an MPE not reporting pending are no such sign; an operator's rule
+/// (`MPE_ENDPOINT_NAMES`) replaces the provider's.
+#[test]
+fn a_pending_mpe_without_a_named_pec_among_pending_others_parks_no_matching_pec() {
+    let v = view(MpeStatus::AwaitingApproval);
+    let hostile = "renamed\n\u{1b}[31mINFO: approved";
+    let others = [pec(TARGET, 0, hostile, PecStatus::Pending, &["blob"], Some("x"))];
+    let with = |unmatched: u32, pecs: &[Pec], names: &EndpointNames| {
+        let mut s = seen(&v, Some(pecs), early(), SEED);
+        s.unmatched = unmatched;
+        answer_with(&s, names)
+    };
+    let none = EndpointNames::default();
+    for n in 0..UNMATCHED_CHECKS - 1 {
+        let Action::Finish(Ending { verdict: Verdict::CheckAgain { reason, .. }, about }) = with(n, &others, &none)
+        else {
+            panic!("{:?}", with(n, &others, &none))
+        };
+        assert!(about.unmatched, "{reason}");
+        assert!(reason.contains("no-matching-pec"), "{reason}");
+    }
+    let Some(Verdict::Park { reason }) = verdict(&with(UNMATCHED_CHECKS - 1, &others, &none)).cloned() else {
+        panic!("{:?}", with(UNMATCHED_CHECKS - 1, &others, &none))
+    };
+    assert_eq!(reason.code, ParkCode::NoMatchingPec);
+    assert!(reason.text.contains("renamed") && reason.text.contains("subscription \"ms\""), "{}", reason.text);
+    assert!(!reason.text.contains('\n') && !reason.text.contains('\u{1b}'), "escaped: {}", reason.text);
+
+    // No sign: another group; a customer subscription; nothing else pending; the MPE not pending.
+    let cases: Vec<(&str, MpeView, Vec<Pec>)> = vec![
+        ("another group", v.clone(), vec![pec(TARGET, 0, "renamed", PecStatus::Pending, &["file"], None)]),
+        ("nothing pending", v.clone(), vec![pec(TARGET, 0, "renamed", PecStatus::Approved, &["blob"], None)]),
+        ("provisioning", view(MpeStatus::Provisioning("Creating".into())), others.to_vec()),
+        ("target decides", view(MpeStatus::ProvisionedCheckTarget), others.to_vec()),
+    ];
+    for (what, view, pecs) in cases {
+        let mut s = seen(&view, Some(&pecs), early(), SEED);
+        s.unmatched = UNMATCHED_CHECKS;
+        let a = answer(&s);
+        assert!(
+            matches!(&a, Action::Finish(Ending { verdict: Verdict::CheckAgain { .. }, about }) if !about.unmatched),
+            "{what}: {a:?}"
+        );
+    }
+    let mut customer = others[0].clone();
+    customer.endpoint_id =
+        Some("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/privateEndpoints/renamed".into());
+    let a = with(UNMATCHED_CHECKS, &[customer], &none);
+    assert!(matches!(&a, Action::Finish(Ending { about, .. }) if !about.unmatched), "a customer's PE: {a:?}");
+
+    // The operator's rule: the PEC it names is approved; the provider's name is no longer matched.
+    let names =
+        EndpointNames::parse("Microsoft.Kusto/clusters/managedPrivateEndpoints=renamed-{parent}-{mpe}").unwrap();
+    let theirs = [pec(TARGET, 0, "renamed-c-mpe1", PecStatus::Pending, &["blob"], Some(MSG))];
+    assert!(
+        matches!(with(0, &theirs, &names), Action::Approve(a) if a.pec_id.as_str() == theirs[0].id),
+        "{:?}",
+        with(0, &theirs, &names)
+    );
+    let ours = [mine(0, PecStatus::Pending)];
+    assert!(
+        matches!(with(0, &ours, &names), Action::Finish(Ending { verdict: Verdict::CheckAgain { .. }, .. })),
+        "{:?}",
+        with(0, &ours, &names)
+    );
 }

@@ -211,8 +211,9 @@ fn work_item() -> impl Strategy<Value = WorkItem> {
         prop::sample::select(vec![Origin::EventGrid, Origin::Replay, Origin::Sweep]),
         prop::option::of("[A-Za-z0-9-]{1,64}"),
         prop::option::of("/subscriptions/[a-z0-9]{1,8}/x"),
+        prop::sample::select(vec![0u32, 1, 2, u32::MAX]),
     )
-        .prop_map(|(id, attempt, secs, nanos, correlation_id, origin, chain, approving)| WorkItem {
+        .prop_map(|(id, attempt, secs, nanos, correlation_id, origin, chain, approving, unmatched)| WorkItem {
             v: VERSION,
             mpe_id: ResourceId::parse(&id.text).expect("generated ids are valid"),
             attempt,
@@ -221,6 +222,7 @@ fn work_item() -> impl Strategy<Value = WorkItem> {
             origin,
             chain,
             approving,
+            unmatched,
         })
 }
 

@@ -132,7 +132,8 @@ async fn serve_arm(State(st): State<Shared>, method: Method, uri: Uri, headers: 
         return Json(v).into_response();
     }
     // A service's refresh of its MPEs (Grafana): each MPE under the parent whose connection (the PEC from
-    // the private endpoint the simulated service names for it) is approved now reports it.
+    // the private endpoint the simulated service names for it, or one carrying our marker for it: a test
+    // may name endpoints otherwise) is approved now reports it.
     if method == Method::POST {
         if let Some(parent) = lower.strip_suffix("/refreshmanagedprivateendpoints") {
             let prefix = format!("{parent}/");
@@ -144,10 +145,14 @@ async fn serve_arm(State(st): State<Shared>, method: Method, uri: Uri, headers: 
                     let sim_id = azure_sim::ResourceId::parse(body["id"].as_str()?).ok()?;
                     let endpoint = format!("/{}", azure_sim::MpeType::of(&sim_id)?.endpoint_name(&sim_id));
                     let target = body.pointer("/properties/privateLinkResourceId")?.as_str()?.to_ascii_lowercase();
+                    let mpe = ResourceId::parse(body["id"].as_str()?).ok()?;
                     let ours = arm.pecs.get(&target)?.iter().any(|p| {
-                        p.pointer("/properties/privateEndpoint/id")
+                        let named = p
+                            .pointer("/properties/privateEndpoint/id")
                             .and_then(Value::as_str)
-                            .is_some_and(|e| e.ends_with(&endpoint))
+                            .is_some_and(|e| e.ends_with(&endpoint));
+                        let marked = pec::parse_pec(p).is_ok_and(|p| pec::carries_marker(&p, &mpe));
+                        (named || marked)
                             && p.pointer("/properties/privateLinkServiceConnectionState/status")
                                 == Some(&json!("Approved"))
                     });
@@ -1421,4 +1426,70 @@ async fn check_command_is_a_dry_run_unless_asked_to_approve() {
     let r = inspect(false).await;
     assert_eq!(r.outcome, "approved", "{r:?}");
     assert_eq!(puts(&arm).len(), 1);
+}
+
+/// When a naming rule is wrong, say so at once: for every service whose MPE reports its connection, an
+/// MPE that says pending while the only pending PEC of its group at the target comes from a private
+/// endpoint its rule does not name (the service renamed it, say) is checked a few times, then parks
+/// `no-matching-pec`, listing that PEC's private endpoint and subscription, and nothing is approved. An
+/// operator who sets the rule (`MPE_ENDPOINT_NAMES`) has it approved on replay; a rule naming something
+/// else still approves nothing.
+#[tokio::test]
+async fn a_wrong_naming_rule_parks_no_matching_pec_and_the_operator_can_correct_it() {
+    for s in services().into_iter().filter(|s| s.provider.reports_connection()) {
+        let mpe = mpe_id(s, SUB_A, "mpe-renamed");
+        let st = storage(SUB_A, "st1");
+        let renamed = "svc-renamed-mpe-renamed";
+        let mut a = Arm::default();
+        a.mpes.insert(mpe.key(), mpe_body(s, &mpe, &st));
+        a.pecs.insert(st.key(), vec![pec_body(&st, "renamed.1", MANAGED, renamed, "Pending", "another message")]);
+        let (arm, base) = start_arm(a).await;
+        let mut item = WorkItem::new(mpe.clone(), NOW.parse().unwrap(), "corr-safety".into(), Origin::EventGrid);
+        for n in 1..mpe_approver::decision::UNMATCHED_CHECKS {
+            let run = check_item(&base, &item, &[]).await;
+            assert_eq!(run.result(), "check again", "{s:?} check {n}: {}", run.logs());
+            let (_, next) = run.sent.iter().find(|(q, _)| q == "mpe-approvals").expect("the next check");
+            item = WorkItem::from_json(&next.body).unwrap();
+            assert_eq!(item.unmatched, n, "{s:?}");
+        }
+        let run = check_item(&base, &item, &[]).await;
+        let (code, reason) = run.parked().unwrap_or_else(|| panic!("{s:?}: {}", run.logs()));
+        assert_eq!(code, "no-matching-pec", "{s:?}: {reason}");
+        assert!(reason.contains(renamed) && reason.contains(MANAGED), "{s:?}: {reason}");
+        assert!(puts(&arm).is_empty(), "{s:?}: nothing approved");
+
+        let ty = s.provider.resource_type();
+        let wrong = format!("{ty}=other-{{mpe}}");
+        let run = check(&base, &mpe, &[("MPE_ENDPOINT_NAMES", wrong.as_str())]).await;
+        assert_eq!(run.result(), "check again", "{s:?}: a rule naming another endpoint approves nothing");
+        let right = format!("{ty}=svc-renamed-{{mpe}}");
+        let run = check(&base, &mpe, &[("MPE_ENDPOINT_NAMES", right.as_str())]).await;
+        assert_eq!(run.result(), "approved", "{s:?}: {}", run.logs());
+        assert_eq!(puts(&arm).len(), 1, "{s:?}");
+        assert!(run.audit().iter().any(|a| a["evidence"]["name"] == renamed), "{s:?}: {:?}", run.audit());
+    }
+}
+
+/// A pending PEC of the MPE's group from a customer subscription, or of another group, is no sign of a
+/// wrong rule: the MPE waits for its own PEC and gives up in the end, as before.
+#[tokio::test]
+async fn pending_pecs_that_cannot_be_the_mpes_are_no_sign_of_a_wrong_rule() {
+    for s in services().into_iter().filter(|s| s.provider.reports_connection()) {
+        let mpe = mpe_id(s, SUB_A, "mpe-waits");
+        let st = storage(SUB_A, "st1");
+        let mut a = Arm::default();
+        a.mpes.insert(mpe.key(), mpe_body(s, &mpe, &st));
+        let mut other_group = pec_body(&st, "file.1", MANAGED, "someone", "Pending", "x");
+        other_group["properties"]["groupIds"] = json!(["file"]);
+        a.pecs.insert(st.key(), vec![pec_body(&st, "customer.1", SUB_A, "someone", "Pending", "x"), other_group]);
+        let (_arm, base) = start_arm(a).await;
+        let mut item = WorkItem::new(mpe.clone(), NOW.parse().unwrap(), "corr-safety".into(), Origin::EventGrid);
+        for _ in 0..mpe_approver::decision::UNMATCHED_CHECKS + 1 {
+            let run = check_item(&base, &item, &[]).await;
+            assert_eq!(run.result(), "check again", "{s:?}: {}", run.logs());
+            let (_, next) = run.sent.iter().find(|(q, _)| q == "mpe-approvals").expect("the next check");
+            item = WorkItem::from_json(&next.body).unwrap();
+            assert_eq!(item.unmatched, 0, "{s:?}");
+        }
+    }
 }

@@ -13,6 +13,7 @@ pub use crate::schedule::{parse_duration, Schedule, ScheduleError};
 pub use crate::verdict::{Outcome, ParkCode, ParkReason, Verdict};
 
 use crate::evidence::{self as matching, Match};
+use crate::naming::EndpointNames;
 use crate::pec::{self, Pec, PecStatus};
 use crate::policy::{AllowList, Policy, Tags};
 use crate::providers::{self, MpeStatus, MpeView};
@@ -52,6 +53,9 @@ pub const TRANSIENT_BACKOFF: Duration = Duration::from_secs(30);
 pub const REDELIVER_WITHIN: Duration = Duration::from_secs(2);
 /// How long to wait before reading a 404 MPE again (a read replica may lag the write that announced it).
 pub const NOT_FOUND_CONFIRM_DELAY: Duration = Duration::from_secs(3);
+/// Checks in a row that see the MPE report its connection pending, no PEC at the target named for it
+/// and other PECs of its group pending there, before it parks `no-matching-pec`.
+pub const UNMATCHED_CHECKS: u32 = 3;
 /// How long after asking a service to refresh its MPEs (Grafana's `refreshManagedPrivateEndpoints`,
 /// done in about 4 s in a recorded session) the MPE is read again, at least.
 pub const REFRESH_SETTLE: Duration = Duration::from_secs(5);
@@ -73,6 +77,8 @@ pub struct Rules<'a> {
     pub customer_subscriptions: Vec<String>,
     /// `MPE_DRY_RUN`: decide, but approve nothing.
     pub dry_run: bool,
+    /// `MPE_ENDPOINT_NAMES`: the operator's naming rules, in place of the providers' own.
+    pub endpoint_names: &'a EndpointNames,
 }
 
 /// What one check has seen so far. The shell fills it in as [`decide`] asks ([`Seen::record`]).
@@ -89,6 +95,9 @@ pub struct Seen {
     pub seed: u64,
     /// This delivery of the work item's message (1 for the first).
     pub delivery: u64,
+    /// The checks before this one, in a row, that found no PEC for the pending MPE among pending others
+    /// (the work item's `unmatched`).
+    pub unmatched: u32,
     pub mpe: Option<MpeRead>,
     /// The `approving` PEC as read (`Some(None)`: it is gone).
     pub approving_pec: Option<Option<Pec>>,
@@ -204,6 +213,9 @@ pub struct About {
     pub allowed_by: Option<String>,
     /// The PEC whose approval was sent and not confirmed yet: the next check confirms it.
     pub approving: Option<String>,
+    /// This check found the MPE pending, no PEC named for it and other PECs of its group pending: the next
+    /// check counts one more ([`UNMATCHED_CHECKS`]).
+    pub unmatched: bool,
 }
 
 /// How a check ends.
@@ -238,6 +250,7 @@ impl Seen {
             progress: Progress::of(item, now),
             seed: item.seed(),
             delivery,
+            unmatched: item.unmatched,
             mpe: None,
             approving_pec: None,
             pecs: None,
@@ -334,7 +347,7 @@ fn next(seen: &Seen, rules: &Rules<'_>, about: &mut About) -> Next {
     let not_new = || not_new(view, progress.now, schedule);
     let again =
         |reason: String| Next::Then(retry_later(reason, &view.raw_status, Duration::ZERO, progress, schedule, seed));
-    let endpoint_name = provider.endpoint_name(&seen.mpe_id);
+    let endpoint_name = rules.endpoint_names.name_for(&seen.mpe_id).or_else(|| provider.endpoint_name(&seen.mpe_id));
 
     // The approval the chain's last check sent: once the PEC reads decided, the chain ends on it.
     // Gone, or Pending again (the approval did not take): decided afresh below.
@@ -407,7 +420,28 @@ fn next(seen: &Seen, rules: &Rules<'_>, about: &mut About) -> Next {
             return Next::Then(Verdict::Park { reason: not_new() })
         }
         Match::Approve(i) => &pecs[i],
-        Match::Wait(reason) => return again(reason),
+        Match::Wait(reason) => {
+            let others = match view.status {
+                MpeStatus::AwaitingApproval => {
+                    matching::pending_unnamed(view, endpoint_name.as_deref(), pecs, &rules.customer_subscriptions)
+                }
+                _ => Vec::new(),
+            };
+            if others.is_empty() {
+                return again(reason);
+            }
+            about.unmatched = true;
+            if seen.unmatched + 1 >= UNMATCHED_CHECKS {
+                let text = no_matching_pec(view, provider, endpoint_name.as_deref(), rules, pecs, &others);
+                return parked(ParkCode::NoMatchingPec, text);
+            }
+            return again(format!(
+                "{reason}, while {} other PEC(s) of its group are pending there (check {} of {UNMATCHED_CHECKS} \
+                 before it parks no-matching-pec)",
+                others.len(),
+                seen.unmatched + 1
+            ));
+        }
         Match::Ended(outcome) => return done(outcome),
         Match::Park(reason) => return Next::Then(Verdict::Park { reason }),
     };
@@ -499,6 +533,55 @@ fn refreshed(next: Next, seen: &Seen, rules: &Rules<'_>, about: &mut About) -> N
         rules.schedule,
         seen.seed,
     ))
+}
+
+/// Why an MPE whose service says its connection is pending parks when no PEC at the target matches its
+/// rule while `others` (indices into `pecs`) are pending there: the rule, where it comes from, and each
+/// other PEC's private endpoint name and subscription, escaped.
+fn no_matching_pec(
+    view: &MpeView,
+    provider: &dyn providers::Provider,
+    endpoint_name: Option<&str>,
+    rules: &Rules<'_>,
+    pecs: &[Pec],
+    others: &[usize],
+) -> String {
+    use crate::logsafe::q;
+    const SHOWN: usize = 10;
+    let rule = match (endpoint_name, rules.endpoint_names.pattern_for(provider.resource_type())) {
+        (Some(name), Some(p)) => {
+            format!("came from the private endpoint {} (MPE_ENDPOINT_NAMES: {})", q(name), q(p.as_str()))
+        }
+        (Some(name), None) => {
+            format!("came from the private endpoint {} ({}'s naming rule)", q(name), provider.service())
+        }
+        (None, _) => {
+            format!("carried the MPE's request message {}", q(view.request_message.as_deref().unwrap_or_default()))
+        }
+    };
+    let listed: Vec<String> = others
+        .iter()
+        .take(SHOWN)
+        .map(|&i| {
+            let p = &pecs[i];
+            format!(
+                "{} (private endpoint {}, subscription {})",
+                q(&p.id),
+                q(p.endpoint_name().unwrap_or("?")),
+                q(matching::endpoint_subscription(p).unwrap_or("?"))
+            )
+        })
+        .collect();
+    let more = others.len().saturating_sub(SHOWN);
+    format!(
+        "the MPE reports its connection pending, but for {UNMATCHED_CHECKS} checks no PEC at the target {} {rule}, \
+         while PECs of its group are pending there: {}{}. If one of them is this MPE's, the rule is wrong for {}: \
+         set MPE_ENDPOINT_NAMES (docs/configuration.md) and replay. Nothing was approved",
+        view.target,
+        listed.join(", "),
+        if more > 0 { format!(" and {more} more") } else { String::new() },
+        provider.service()
+    )
 }
 
 /// A PEC we approved, or were about to, read not Pending: `confirming` when our approval was sent (by

@@ -45,6 +45,32 @@ pub fn candidates(view: &MpeView, endpoint_name: Option<&str>, pecs: &[Pec]) -> 
         .collect()
 }
 
+/// Pending PECs at the target that the MPE's rule does not name while no PEC at all is named for it: of
+/// its group (where the PEC says one), from a private endpoint in no customer subscription. For an MPE
+/// that reports its connection pending, these suggest the rule is wrong for its service
+/// (`ParkCode::NoMatchingPec`); they are never candidates.
+pub fn pending_unnamed(
+    view: &MpeView,
+    endpoint_name: Option<&str>,
+    pecs: &[Pec],
+    customer_subscriptions: &[String],
+) -> Vec<usize> {
+    if !candidates(view, endpoint_name, pecs).is_empty() {
+        return Vec::new();
+    }
+    pecs.iter()
+        .enumerate()
+        .filter(|(_, p)| {
+            let group_ok = match (&view.group_id, p.group_ids.is_empty()) {
+                (Some(g), false) => p.group_ids.iter().any(|pg| pg.eq_ignore_ascii_case(g)),
+                _ => true,
+            };
+            p.status == PecStatus::Pending && group_ok && !in_customer_subscription(p, view, customer_subscriptions)
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
 /// The subscription of a PEC's private endpoint (`/subscriptions/<id>/...`), if its id says one.
 pub fn endpoint_subscription(p: &Pec) -> Option<&str> {
     let mut parts = p.endpoint_id.as_deref()?.split('/').filter(|s| !s.is_empty());

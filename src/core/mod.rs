@@ -5,6 +5,7 @@
 pub mod decision;
 pub mod deploy;
 pub mod evidence;
+pub mod naming;
 pub mod policy;
 pub mod replay;
 pub mod schedule;

@@ -55,10 +55,15 @@ pub enum ParkCode {
     /// or, for any service, a connection we approved for it was disconnected or rejected since and
     /// another PEC with its name is pending. Nothing is approved.
     NotNew,
+    /// The MPE reports its connection pending, yet for several checks no PEC at the target matched its
+    /// provider's rule (the private endpoint's name, or the request message) while other PECs of its group
+    /// were pending there: the rule may be wrong for this service. Nothing is approved; the park lists
+    /// those PECs' private endpoints, and `MPE_ENDPOINT_NAMES` corrects a naming rule.
+    NoMatchingPec,
 }
 
 impl ParkCode {
-    pub const ALL: [ParkCode; 16] = [
+    pub const ALL: [ParkCode; 17] = [
         ParkCode::Ambiguous,
         ParkCode::EvidenceMismatch,
         ParkCode::PolicyRefused,
@@ -75,6 +80,7 @@ impl ParkCode {
         ParkCode::InvalidInput,
         ParkCode::QueueRefused,
         ParkCode::NotNew,
+        ParkCode::NoMatchingPec,
     ];
     /// The stable code, kebab-case. Never change one: operators filter on them.
     pub fn as_str(self) -> &'static str {
@@ -95,6 +101,7 @@ impl ParkCode {
             ParkCode::InvalidInput => "invalid-input",
             ParkCode::QueueRefused => "queue-refused",
             ParkCode::NotNew => "not-new",
+            ParkCode::NoMatchingPec => "no-matching-pec",
         }
     }
 }

@@ -62,5 +62,6 @@ fn rules(config: &Config) -> Rules<'_> {
         targets: &config.target_subscriptions,
         customer_subscriptions: config.customer_subscriptions(),
         dry_run: config.dry_run,
+        endpoint_names: &config.endpoint_names,
     }
 }

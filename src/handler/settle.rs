@@ -92,7 +92,11 @@ fn emit_outcome(event: &Value) {
 pub(crate) async fn act(app: &App, item: &WorkItem, ending: Ending, prefix: &str, reply: &mut Reply) {
     // Service Bus refusing the next check for good (a missing role, no such queue) parks it instead:
     // redelivering would only be refused again.
-    let next = WorkItem { approving: ending.about.approving.clone(), ..item.next() };
+    let next = WorkItem {
+        approving: ending.about.approving.clone(),
+        unmatched: if ending.about.unmatched { item.unmatched.saturating_add(1) } else { 0 },
+        ..item.next()
+    };
     let ending = match ending.verdict {
         Verdict::CheckAgain { after, reason } => match enqueue(app, &next, after).await {
             Ok(_) => Ending { verdict: Verdict::CheckAgain { after, reason }, ..ending },

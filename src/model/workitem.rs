@@ -41,6 +41,14 @@ pub struct WorkItem {
     /// confirms it and writes the approval's audit line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approving: Option<String>,
+    /// Checks in a row that saw the MPE report its connection pending while no PEC at the target matched
+    /// its rule and other PECs of its group were pending there (see `ParkCode::NoMatchingPec`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unmatched: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Checks of one chain at most: far beyond any schedule within the longest give-up time, so only a
@@ -75,7 +83,17 @@ impl WorkItem {
             Origin::EventGrid => None,
             Origin::Replay | Origin::Sweep => Some(uuid::Uuid::new_v4().simple().to_string()),
         };
-        WorkItem { v: VERSION, mpe_id, attempt: 0, first_seen: now, correlation_id, origin, chain, approving: None }
+        WorkItem {
+            v: VERSION,
+            mpe_id,
+            attempt: 0,
+            first_seen: now,
+            correlation_id,
+            origin,
+            chain,
+            approving: None,
+            unmatched: 0,
+        }
     }
 
     /// Key the chain by the Event Grid event's id (with the ARM operation's correlation id): the same
@@ -86,9 +104,9 @@ impl WorkItem {
         self
     }
 
-    /// The item for the next check (it confirms no approval unless told to).
+    /// The item for the next check (it confirms no approval and counts no unmatched check unless told to).
     pub fn next(&self) -> WorkItem {
-        WorkItem { attempt: self.attempt.saturating_add(1), approving: None, ..self.clone() }
+        WorkItem { attempt: self.attempt.saturating_add(1), approving: None, unmatched: 0, ..self.clone() }
     }
 
     pub fn to_json(&self) -> String {

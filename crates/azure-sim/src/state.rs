@@ -97,6 +97,9 @@ pub struct MpeSpec {
     /// The MPE was created this long before it is added to the simulation (it existed before the
     /// approver was watching); every offset above counts from its creation.
     pub created_ago: Duration,
+    /// The name of its private endpoint, where the service names it otherwise than its simulated
+    /// service does (a service that renamed its endpoints); `None`: the service's own name.
+    pub endpoint_name: Option<String>,
 }
 
 impl MpeSpec {
@@ -115,11 +118,17 @@ impl MpeSpec {
             delete_after: None,
             reject_after: None,
             created_ago: Duration::ZERO,
+            endpoint_name: None,
         }
     }
     pub fn timing(mut self, pec_appears_after: Duration, pending_after: Duration) -> Self {
         self.pec_appears_after = pec_appears_after;
         self.pending_after = pending_after.max(pec_appears_after);
+        self
+    }
+    /// The service names this MPE's private endpoint `name`, not as its simulated service does.
+    pub fn endpoint_named(mut self, name: impl Into<String>) -> Self {
+        self.endpoint_name = Some(name.into());
         self
     }
     pub fn request_message(mut self, m: impl Into<String>) -> Self {
@@ -446,7 +455,7 @@ impl World {
         if spec.group_id.is_none() {
             spec.group_id = Some(kind.default_group_id().to_string());
         }
-        let endpoint_name = mpe_type.endpoint_name(&id);
+        let endpoint_name = spec.endpoint_name.clone().unwrap_or_else(|| mpe_type.endpoint_name(&id));
         let rg = format!("managed-rg-{}", id.name_at(0).unwrap_or("mpe"));
         let pec = PecRec {
             name: Self::pec_name(&endpoint_name),

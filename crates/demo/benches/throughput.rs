@@ -23,6 +23,7 @@ mod common;
 use azure_sim::{write_success_event, MpeSpec, SimOptions, Throttle};
 use common::in_group;
 use mpe_approver::decision::{decide, Action, MpeRead, PecList, Progress, Rules, Schedule, Seen};
+use mpe_approver::naming::EndpointNames;
 use mpe_approver::pec::{Pec, PecStatus};
 use mpe_approver::policy::{AllowList, Policy, Tags};
 use mpe_approver::providers::{MpeStatus, MpeView};
@@ -59,6 +60,7 @@ fn bench_decide() {
         })
         .collect();
     let (schedule, policy, any) = (Schedule::default(), Policy::default(), AllowList::default());
+    let names = EndpointNames::default();
     let rules = Rules {
         schedule: &schedule,
         policy: &policy,
@@ -66,6 +68,7 @@ fn bench_decide() {
         targets: &any,
         customer_subscriptions: vec![],
         dry_run: false,
+        endpoint_names: &names,
     };
     let mut seen = Seen {
         mpe_id: view.id.clone(),
@@ -74,6 +77,7 @@ fn bench_decide() {
         progress: Progress { attempt: 0, elapsed: Duration::from_secs(10), now },
         seed: 0,
         delivery: 1,
+        unmatched: 0,
         mpe: Some(MpeRead::Found(Box::new(view))),
         approving_pec: None,
         pecs: Some(PecList::All(pecs)),

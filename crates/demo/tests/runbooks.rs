@@ -17,6 +17,7 @@
 //! | `target-not-allowed` | [`target_not_allowed_the_subscription_added_then_replayed_is_approved`] |
 //! | `queue-refused` | `token_refusals.rs`: `a_work_queue_refusing_the_next_check_parks_it_queue_refused_and_a_replay_resumes_the_chain` |
 //! | `not-new` | [`not_new_verified_and_approved_by_hand_then_replayed_ends_already_approved`], [`not_new_after_a_rejected_approval_the_mpe_created_again_then_replayed_is_approved`] |
+//! | `no-matching-pec` | [`no_matching_pec_the_rule_set_by_the_operator_then_replayed_is_approved`] |
 //! | `unsupported-mpe-type` | none: the build does not know the type; no setting or action at Azure makes it approvable |
 //! | `unsupported-target-type` | none: the build has no PEC reader for the target type; approve by hand outside the approver |
 //! | `target-missing` | none: the target is gone, so there is no connection to approve |
@@ -395,6 +396,31 @@ async fn target_not_allowed_the_subscription_added_then_replayed_is_approved() {
     let fixed = [("MPE_ALLOW", rule.as_str()), ("MPE_TARGET_SUBSCRIPTIONS", both.as_str())];
     let (host, app, _task) = redeployed(&h, &fixed).await;
     replay_cli(&app, "target-not-allowed").await;
+    let end = chain_end(&h, &host, &mpe).await;
+    assert_ends(&h, &end, "approved", &target, &ours);
+}
+
+/// The service names the MPE's private endpoint otherwise than its provider's rule says (it renamed its
+/// endpoints): the MPE reports its connection pending, the only pending PEC at the target comes from
+/// another name, and the chain parks `no-matching-pec` naming it. The operator checks that it is the
+/// MPE's, sets `MPE_ENDPOINT_NAMES` for the service and replays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_matching_pec_the_rule_set_by_the_operator_then_replayed_is_approved() {
+    let _serial = SERIAL.lock().await;
+    let h = Harness::start(SCALE, &[]).await.unwrap();
+    let (mpe, target) = (an_mpe(SUB, "pe-renamed"), storage(SUB, "renamed"));
+    h.sim.add_target(&target).unwrap();
+    let spec = MpeSpec::new(&mpe, &target).timing(Duration::from_secs(1), Duration::from_secs(3));
+    let ours = h.sim.add_mpe(spec.endpoint_named("v2-pe-renamed")).unwrap();
+    announce(&h, &mpe).await;
+    let end = chain_end(&h, &h.host, &mpe).await;
+    assert_parked(&end, "no-matching-pec");
+    assert!(end["reason"].as_str().is_some_and(|r| r.contains("v2-pe-renamed")), "{end:#}");
+    assert_eq!(pec_at(&h, &target, &ours).status, PecStatus::Pending, "nothing approved");
+
+    let rule = format!("{}=v2-{{mpe}}", services::any(0).resource_type());
+    let (host, app, _task) = redeployed(&h, &[("MPE_ENDPOINT_NAMES", &rule)]).await;
+    replay_cli(&app, "no-matching-pec").await;
     let end = chain_end(&h, &host, &mpe).await;
     assert_ends(&h, &end, "approved", &target, &ours);
 }

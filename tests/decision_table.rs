@@ -32,6 +32,7 @@ fn view(status: MpeStatus) -> MpeView {
         status,
         raw_status: "provisioningState=\"x\"".into(),
         created_at: Some(created()),
+        endpoint_id: None,
     }
 }
 
@@ -629,6 +630,7 @@ fn the_sweep_checks_data_explorer_only_while_it_is_new() {
     let s = Schedule::default();
     let de = |created: Option<chrono::DateTime<chrono::Utc>>| MpeView {
         created_at: created,
+        endpoint_id: None,
         ..view(MpeStatus::ProvisionedCheckTarget)
     };
     assert!(worth_checking(&de(Some(created())), now(), &s));

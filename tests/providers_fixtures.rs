@@ -463,15 +463,12 @@ fn for_id_and_for_operation_are_case_insensitive_and_exact() {
         assert_eq!(for_operation(&op.to_ascii_uppercase()).map(|q| q.service()), Some(p.service()), "{op}");
         let delete = format!("{}/delete", p.resource_type());
         assert!(for_operation(&delete).is_none(), "{delete}");
-        // Ids near the MPE's that are no MPE: its parent, a PEC of the parent, a child, a type one letter short.
-        let parent = id.parent().expect("an MPE type has a parent");
+        // Ids near the MPE's that are no MPE: its parent and a PEC of the parent (where the type has a
+        // parent: a private endpoint has none), a child, a type one letter short.
         let short = mpe_of_type(&p.resource_type()[..p.resource_type().len() - 1], "s", "rg", "m1");
-        for not_mpe in [
-            parent.clone(),
-            rid(&format!("{parent}/privateEndpointConnections/upstream")),
-            rid(&format!("{id}/x/y")),
-            short,
-        ] {
+        let near =
+            id.parent().map(|parent| [parent.clone(), rid(&format!("{parent}/privateEndpointConnections/upstream"))]);
+        for not_mpe in near.into_iter().flatten().chain([rid(&format!("{id}/x/y")), short]) {
             assert!(for_id(&not_mpe).is_none(), "{not_mpe}");
         }
     }

@@ -448,16 +448,22 @@ fn mpe_body(service: Service, id: &ResourceId, target: &ResourceId) -> Value {
     mpe_body_in(service, id, target, azure_sim::MpePhase::AwaitingApproval)
 }
 
-/// A PEC at `target` from private endpoint `endpoint` in `endpoint_sub`; Key Vault's carry an ETag.
+/// A PEC at `target` from private endpoint `endpoint` in `endpoint_sub` (or from `endpoint` itself, a
+/// full id); Key Vault's carry an ETag.
 fn pec_body(target: &ResourceId, name: &str, endpoint_sub: &str, endpoint: &str, status: &str, desc: &str) -> Value {
     let is_vault = target.is_type("Microsoft.KeyVault/vaults");
+    let endpoint_id = if endpoint.starts_with('/') {
+        endpoint.to_string()
+    } else {
+        format!("/subscriptions/{endpoint_sub}/resourceGroups/managed-rg/providers/Microsoft.Network/privateEndpoints/{endpoint}")
+    };
     let mut v = json!({
         "id": format!("{target}/privateEndpointConnections/{name}"),
         "name": name,
         "type": format!("{}/privateEndpointConnections", target.resource_type()),
         "properties": {
             "provisioningState": "Succeeded",
-            "privateEndpoint": {"id": format!("/subscriptions/{endpoint_sub}/resourceGroups/managed-rg/providers/Microsoft.Network/privateEndpoints/{endpoint}")},
+            "privateEndpoint": {"id": endpoint_id},
             "privateLinkServiceConnectionState": {"status": status, "description": desc, (if is_vault { "actionsRequired" } else { "actionRequired" }): "None"}
         }
     });
@@ -480,8 +486,18 @@ async fn world(service: Service, mpe: &ResourceId, target: &ResourceId, pecs: Ve
     start_arm(scripted(service, mpe, target, pecs)).await
 }
 
+/// The full id of the private endpoint the service creates for the MPE: in the managed subscription, or
+/// the MPE itself where it is a customer's own private endpoint.
+fn our_endpoint(service: Service, mpe: &ResourceId) -> String {
+    if service.sim.own_endpoint() {
+        return mpe.to_string();
+    }
+    let name = endpoint_name(service, mpe);
+    format!("/subscriptions/{MANAGED}/resourceGroups/managed-rg/providers/Microsoft.Network/privateEndpoints/{name}")
+}
+
 fn ours(service: Service, mpe: &ResourceId, target: &ResourceId, status: &str, desc: &str) -> Value {
-    pec_body(target, "ours.1", MANAGED, &endpoint_name(service, mpe), status, desc)
+    pec_body(target, "ours.1", MANAGED, &our_endpoint(service, mpe), status, desc)
 }
 
 fn stranger(service: Service, mpe: &ResourceId, target: &ResourceId, sub: &str) -> Value {
@@ -572,7 +588,9 @@ async fn a_stranger_from_a_known_subscription_is_never_a_candidate() {
 }
 
 /// A stranger from an unknown subscription with identical name, group and message beside ours, before
-/// ours is approved: nothing tells them apart, so nothing is approved (every provider).
+/// ours is approved: nothing tells them apart, so nothing is approved (every provider whose private
+/// endpoint is a managed one). A customer's own private endpoint is tied by its full id, which a stranger
+/// in another subscription cannot have: ours is approved and the stranger left pending.
 #[tokio::test]
 async fn an_indistinguishable_stranger_parks_for_every_provider() {
     for s in services() {
@@ -581,6 +599,13 @@ async fn an_indistinguishable_stranger_parks_for_every_provider() {
         let pecs = vec![stranger(s, &mpe, &target, ATTACKER), ours(s, &mpe, &target, "Pending", MSG)];
         let (arm, base) = world(s, &mpe, &target, pecs).await;
         let run = check(&base, &mpe, &[]).await;
+        if s.sim.own_endpoint() {
+            assert_eq!(run.result(), "approved", "{s:?}: {}", run.logs());
+            let p = puts(&arm);
+            assert!(p.len() == 1 && p[0].0.ends_with("/ours.1"), "{s:?}: {p:?}");
+            assert_eq!(status_of(&arm, &target, "stranger.1"), "Pending", "{s:?}");
+            continue;
+        }
         let (code, reason) = run.parked().unwrap_or_else(|| panic!("{s:?} not parked: {}", run.logs()));
         assert_eq!(code, "ambiguous", "{s:?}: {reason}");
         assert!(puts(&arm).is_empty(), "{s:?}");
@@ -972,8 +997,8 @@ async fn two_mpes_to_one_target() {
         a.pecs.insert(
             st.key(),
             vec![
-                pec_body(&st, "one.1", MANAGED, &endpoint_name(s, &m1), "Pending", MSG),
-                pec_body(&st, "two.1", MANAGED, &endpoint_name(s, &m2), "Pending", &msg2),
+                pec_body(&st, "one.1", MANAGED, &our_endpoint(s, &m1), "Pending", MSG),
+                pec_body(&st, "two.1", MANAGED, &our_endpoint(s, &m2), "Pending", &msg2),
             ],
         );
         let (arm, base) = start_arm(a).await;
@@ -1005,8 +1030,8 @@ async fn two_mpes_with_one_request_message_to_one_target() {
         a.pecs.insert(
             st.key(),
             vec![
-                pec_body(&st, "one.1", MANAGED, &endpoint_name(s, &m1), "Pending", MSG),
-                pec_body(&st, "two.1", MANAGED, &endpoint_name(s, &m2), "Pending", MSG),
+                pec_body(&st, "one.1", MANAGED, &our_endpoint(s, &m1), "Pending", MSG),
+                pec_body(&st, "two.1", MANAGED, &our_endpoint(s, &m2), "Pending", MSG),
             ],
         );
         let (arm, base) = start_arm(a).await;
@@ -1050,7 +1075,7 @@ async fn origins_sharing_one_private_endpoint_are_approved_once() {
     let mut a = Arm::default();
     a.mpes.insert(first.key(), mpe_body(s, &first, &st));
     a.mpes.insert(second.key(), mpe_body(s, &second, &st));
-    let shared = pec_body(&st, "shared.1", MANAGED, &endpoint_name(s, &first), "Pending", MSG);
+    let shared = pec_body(&st, "shared.1", MANAGED, &our_endpoint(s, &first), "Pending", MSG);
     a.pecs.insert(st.key(), vec![shared, pec_body(&st, "stranger.1", ATTACKER, "someone", "Pending", "let me in")]);
     let (arm, base) = start_arm(a).await;
 
@@ -1121,8 +1146,8 @@ async fn an_mpe_recreated_with_the_same_name() {
         let earlier = incarnation(s, "2026-11-20T08:00:00Z");
         let old_desc = pec::approved_description(Some(MSG), &mpe, earlier.as_deref());
         let pecs = vec![
-            pec_body(&st, "old.1", MANAGED, &endpoint_name(s, &mpe), "Disconnected", &old_desc),
-            pec_body(&st, "new.1", MANAGED, &endpoint_name(s, &mpe), "Pending", MSG),
+            pec_body(&st, "old.1", MANAGED, &our_endpoint(s, &mpe), "Disconnected", &old_desc),
+            pec_body(&st, "new.1", MANAGED, &our_endpoint(s, &mpe), "Pending", MSG),
         ];
         let (arm, base) = world(s, &mpe, &st, pecs).await;
         let run = check(&base, &mpe, &[]).await;
@@ -1433,10 +1458,10 @@ async fn check_command_is_a_dry_run_unless_asked_to_approve() {
 /// endpoint its rule does not name (the service renamed it, say) is checked a few times, then parks
 /// `no-matching-pec`, listing that PEC's private endpoint and subscription, and nothing is approved. An
 /// operator who sets the rule (`MPE_ENDPOINT_NAMES`) has it approved on replay; a rule naming something
-/// else still approves nothing.
+/// else still approves nothing. (A customer's own private endpoint has no naming rule: its full id ties it.)
 #[tokio::test]
 async fn a_wrong_naming_rule_parks_no_matching_pec_and_the_operator_can_correct_it() {
-    for s in services().into_iter().filter(|s| s.provider.reports_connection()) {
+    for s in services().into_iter().filter(|s| s.provider.reports_connection() && !s.sim.own_endpoint()) {
         let mpe = mpe_id(s, SUB_A, "mpe-renamed");
         let st = storage(SUB_A, "st1");
         let renamed = "svc-renamed-mpe-renamed";

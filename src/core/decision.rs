@@ -164,7 +164,7 @@ pub enum Approval {
 #[derive(Debug, Clone)]
 pub enum Observed {
     /// The MPE (`None`: ARM answered 404).
-    Mpe(Option<MpeView>),
+    Mpe(Option<Box<MpeView>>),
     /// The PEC being confirmed (`None`: gone).
     ApprovingPec(Option<Pec>),
     Pecs(PecList),
@@ -264,7 +264,7 @@ impl Seen {
     /// Add what the shell saw.
     pub fn record(&mut self, observed: Observed) {
         match observed {
-            Observed::Mpe(Some(view)) => self.mpe = Some(MpeRead::Found(Box::new(view))),
+            Observed::Mpe(Some(view)) => self.mpe = Some(MpeRead::Found(view)),
             Observed::Mpe(None) => {
                 let reads = match self.mpe {
                     Some(MpeRead::Missing { reads }) => reads + 1,

@@ -25,15 +25,17 @@ pub enum Match {
 /// PECs that could belong to this MPE: under the MPE's target, of the same group id where the PEC says
 /// one, and from the private endpoint the service names for it (whole last segment, case-insensitive).
 /// Where the service does not publish that name (`endpoint_name` `None`), the PEC must carry the MPE's
-/// request message as its description (or our marker for the MPE, once approved).
+/// request message as its description (or our marker for the MPE, once approved). Where the MPE is itself
+/// the private endpoint ([`MpeView::endpoint_id`]), the PEC's `privateEndpoint.id` must be exactly its id.
 pub fn candidates(view: &MpeView, endpoint_name: Option<&str>, pecs: &[Pec]) -> Vec<usize> {
     pecs.iter()
         .enumerate()
         .filter(|(_, p)| {
             // Cheap tests first; the id parse (the proof the PEC lies under our target) only for name matches.
-            let named = match endpoint_name {
-                Some(name) => p.endpoint_name().is_some_and(|n| n.eq_ignore_ascii_case(name)),
-                None => message_matches(view, p) == Some(true) || pec::carries_marker(p, &view.id),
+            let named = match (&view.endpoint_id, endpoint_name) {
+                (Some(own), _) => p.endpoint_id.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(own)),
+                (None, Some(name)) => p.endpoint_name().is_some_and(|n| n.eq_ignore_ascii_case(name)),
+                (None, None) => message_matches(view, p) == Some(true) || pec::carries_marker(p, &view.id),
             };
             let group_ok = match (&view.group_id, p.group_ids.is_empty()) {
                 (Some(g), false) => p.group_ids.iter().any(|pg| pg.eq_ignore_ascii_case(g)),
@@ -55,7 +57,8 @@ pub fn pending_unnamed(
     pecs: &[Pec],
     customer_subscriptions: &[String],
 ) -> Vec<usize> {
-    if !candidates(view, endpoint_name, pecs).is_empty() {
+    // A private endpoint's own id names its PEC exactly: no rule to be wrong.
+    if view.endpoint_id.is_some() || !candidates(view, endpoint_name, pecs).is_empty() {
         return Vec::new();
     }
     pecs.iter()
@@ -119,9 +122,10 @@ fn ambiguous(pecs: &[Pec], idx: &[usize], why: &str) -> Match {
 pub fn choose(view: &MpeView, endpoint_name: Option<&str>, pecs: &[Pec], customer_subscriptions: &[String]) -> Match {
     let approve = Match::Approve;
     let again = Match::Wait;
-    let from = match endpoint_name {
-        Some(name) => format!("from private endpoint {name:?}"),
-        None => match view.request_message.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
+    let from = match (&view.endpoint_id, endpoint_name) {
+        (Some(own), _) => format!("from private endpoint {own}"),
+        (None, Some(name)) => format!("from private endpoint {name:?}"),
+        (None, None) => match view.request_message.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
             Some(message) => format!("carrying the request message {message:?}"),
             // Nothing else ties a PEC to an MPE whose service does not publish its private endpoint's name.
             None => {
@@ -133,13 +137,19 @@ pub fn choose(view: &MpeView, endpoint_name: Option<&str>, pecs: &[Pec], custome
             }
         },
     };
-    let twins = match endpoint_name {
-        Some(_) => "same private endpoint name, request message does not single one out",
-        None => "same request message (the private endpoint's name is not published), nothing singles one out",
+    let twins = match (&view.endpoint_id, endpoint_name) {
+        (Some(_), _) => "same private endpoint, request message does not single one out",
+        (None, Some(_)) => "same private endpoint name, request message does not single one out",
+        (None, None) => "same request message (the private endpoint's name is not published), nothing singles one out",
     };
     let named = candidates(view, endpoint_name, pecs);
-    let cands: Vec<usize> =
-        named.iter().copied().filter(|&i| !in_customer_subscription(&pecs[i], view, customer_subscriptions)).collect();
+    // A managed private endpoint lives in a Microsoft-managed subscription; a customer's own private
+    // endpoint, tied by its full id, in a customer's.
+    let cands: Vec<usize> = named
+        .iter()
+        .copied()
+        .filter(|&i| view.endpoint_id.is_some() || !in_customer_subscription(&pecs[i], view, customer_subscriptions))
+        .collect();
     if cands.is_empty() {
         let why = if named.is_empty() {
             format!("no PEC {from} at the target yet")
@@ -268,8 +278,13 @@ pub fn evidence(view: &MpeView, endpoint_name: Option<&str>, p: &Pec) -> Evidenc
         (Some(false), _) => "mismatch",
         (None, _) => "no request message",
     };
+    let name = match (&view.endpoint_id, endpoint_name) {
+        (Some(own), _) => own.as_str(),
+        (None, Some(name)) => name,
+        (None, None) => "not published: matched on the request message",
+    };
     Evidence {
-        name: endpoint_name.unwrap_or("not published: matched on the request message").to_string(),
+        name: name.to_string(),
         group,
         message,
         subscription: endpoint_subscription(p).unwrap_or_default().to_string(),

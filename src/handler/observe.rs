@@ -81,7 +81,7 @@ fn mpe(id: &ResourceId, body: &serde_json::Value, reply: &mut Reply) -> Observed
                 Level::INFO,
                 format!("mpe={id} {} state: {} → {:?}", provider.service(), q(&view.raw_status), view.status),
             );
-            Observed::Mpe(Some(view))
+            Observed::Mpe(Some(Box::new(view)))
         }
         Err(e) => Observed::Failed(Failure::Unreadable(format!("unreadable {} MPE: {e}", provider.service()))),
     }

@@ -287,6 +287,8 @@ struct Parent {
     scope: usize,
     provider: &'static dyn Provider,
     id: ResourceId,
+    /// Its body as listed: the MPE itself where the type is top-level (a private endpoint).
+    body: Value,
 }
 
 /// Enumerate every supported MPE under `scopes` (ARM list calls per MPE type, paged, at most
@@ -324,9 +326,9 @@ pub async fn sweep(app: &App, scopes: &[ListScope], max_calls: u32, dry_run: boo
                 walk.run.incomplete.push(format!("{scope}: {} not listed, {why} was reached", p.resource_type()));
                 continue;
             }
-            for id in walk.top_parents(scope, p).await {
+            for (id, body) in walk.top_parents(scope, p).await {
                 if seen_parents.insert(id.key()) {
-                    parents.push(Parent { position: order_key(&id.key()), scope: si, provider: p, id });
+                    parents.push(Parent { position: order_key(&id.key()), scope: si, provider: p, id, body });
                 }
             }
         }
@@ -343,7 +345,7 @@ pub async fn sweep(app: &App, scopes: &[ListScope], max_calls: u32, dry_run: boo
             walk.run.incomplete.push(format!("{left} parents not listed ({} first), {why} was reached", parent.id));
             break;
         }
-        let mut mpes = walk.subtree(&scopes[parent.scope], parent.provider, &parent.id).await;
+        let mut mpes = walk.subtree(&scopes[parent.scope], parent.provider, &parent.id, &parent.body).await;
         mpes.retain(|(id, ..)| seen_mpes.insert(id.key()));
         mpes.sort_by_key(|(id, ..)| id.key());
         for (id, worth, raw_status) in mpes {
@@ -391,9 +393,10 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
-    /// The top-level parents of `p`'s MPEs under `scope` (e.g. the clusters, the factories); none when
-    /// the list could not be read whole (noted in the run).
-    async fn top_parents(&mut self, scope: &ListScope, p: &dyn Provider) -> Vec<ResourceId> {
+    /// The top-level parents of `p`'s MPEs under `scope` (e.g. the clusters, the factories; the MPEs
+    /// themselves where the type is top-level), with their listed bodies; none when the list could not be
+    /// read whole (noted in the run).
+    async fn top_parents(&mut self, scope: &ListScope, p: &dyn Provider) -> Vec<(ResourceId, Value)> {
         let mut types = p.resource_type().split('/');
         let namespace = types.next().unwrap_or_default();
         let Some(top) = types.next() else { return Vec::new() };
@@ -401,9 +404,9 @@ impl Walk<'_> {
             return Vec::new();
         };
         let mut out = Vec::new();
-        for raw in items.iter().filter_map(|v| v.get("id").and_then(Value::as_str)) {
+        for (raw, body) in items.iter().filter_map(|v| Some((v.get("id").and_then(Value::as_str)?, v))) {
             match ResourceId::parse(raw) {
-                Ok(pid) if scope.contains(&pid) => out.push(pid),
+                Ok(pid) if scope.contains(&pid) => out.push((pid, body.clone())),
                 Ok(_) => {}
                 Err(_) => {
                     self.run.incomplete.push(format!("a list answered an id that is not one: {}", q_max(raw, 200)))
@@ -413,16 +416,22 @@ impl Walk<'_> {
         out
     }
 
-    /// The MPEs under one top-level parent, walking `p`'s type hierarchy down from it; what it cannot
-    /// read (a failed list, the limits) is noted in the run.
+    /// The MPEs under one top-level parent, walking `p`'s type hierarchy down from it (the parent itself,
+    /// read from its listed `body`, where the type is top-level); what it cannot read (a failed list, the
+    /// limits) is noted in the run.
     async fn subtree(
         &mut self,
         scope: &ListScope,
         p: &dyn Provider,
         top: &ResourceId,
+        body: &Value,
     ) -> Vec<(ResourceId, bool, String)> {
         let children: Vec<&str> = p.resource_type().split('/').skip(2).collect();
         let mut out = Vec::new();
+        if children.is_empty() {
+            out.push(self.found(p, top, body));
+            return out;
+        }
         let mut parents = vec![top.to_string()];
         for (depth, child) in children.iter().enumerate() {
             let leaf = depth + 1 == children.len();
@@ -445,14 +454,7 @@ impl Walk<'_> {
                         continue;
                     }
                     match ResourceId::parse(raw) {
-                        Ok(id) if id.is_type(p.resource_type()) => match p.parse(&id, &v) {
-                            Ok(view) => {
-                                let worth =
-                                    decision::worth_checking(&view, self.app.clock.now(), &self.app.config.schedule);
-                                out.push((id, worth, view.raw_status))
-                            }
-                            Err(e) => out.push((id, true, format!("unreadable: {e}"))),
-                        },
+                        Ok(id) if id.is_type(p.resource_type()) => out.push(self.found(p, &id, &v)),
                         _ => self.run.incomplete.push(format!("not an MPE id in {pid}/{child}: {}", q_max(raw, 200))),
                     }
                 }
@@ -460,6 +462,17 @@ impl Walk<'_> {
             parents = next;
         }
         out
+    }
+
+    /// An MPE as listed: whether it is worth a check, and its state for the report.
+    fn found(&self, p: &dyn Provider, id: &ResourceId, body: &Value) -> (ResourceId, bool, String) {
+        match p.parse(id, body) {
+            Ok(view) => {
+                let worth = decision::worth_checking(&view, self.app.clock.now(), &self.app.config.schedule);
+                (id.clone(), worth, view.raw_status)
+            }
+            Err(e) => (id.clone(), true, format!("unreadable: {e}")),
+        }
     }
 
     /// Which limit the run has reached, if any.

@@ -4,7 +4,8 @@
 //! - `GET /subscriptions/{sub}[/resourceGroups/{rg}]/providers/{Namespace}/{topType}`: the distinct
 //!   top-level parents (a cluster, a factory ...) of the MPEs of every served type ([`MpeType::all`])
 //!   that exist now in that scope, as ARM's "list by subscription" and "list by resource group" calls
-//!   answer: `{"value": [{id, name, type, location, properties}], "nextLink"?}`.
+//!   answer: `{"value": [{id, name, type, location, properties}], "nextLink"?}`; for a top-level MPE type
+//!   (a private endpoint) the MPEs' own bodies.
 //! - `GET {parentId}/{childType}`: the children one level down: intermediate resources (a factory's
 //!   `managedVirtualNetworks`: `{id, name, type, properties: {}}`), or at the MPE level every MPE's
 //!   body exactly as its own GET renders it ([`crate::state::World::mpe_body`]). A parent with no MPEs
@@ -125,27 +126,31 @@ fn list_top(st: &AppState, req: &ListReq<'_>, sub: &str, rg: Option<&str>, top_t
         None => format!("/subscriptions/{sub}/").to_ascii_lowercase(),
         Some(rg) => format!("/subscriptions/{sub}/resourceGroups/{rg}/providers/").to_ascii_lowercase(),
     };
-    let mpes = lock(&st.world).live_mpes(req.now);
-    let mut parents: BTreeMap<String, ResourceId> = BTreeMap::new();
-    for m in &mpes {
-        let Some(top) = lineage(m).pop() else { continue };
-        if top.is_type(top_type) && top.key().starts_with(&scope) {
-            parents.entry(top.key()).or_insert(top);
+    let world = lock(&st.world);
+    let mut parents: BTreeMap<String, Value> = BTreeMap::new();
+    for m in world.live_mpes(req.now) {
+        let Some(top) = lineage(&m).pop() else { continue };
+        if !top.is_type(top_type) || !top.key().starts_with(&scope) {
+            continue;
         }
-    }
-    let items = parents
-        .values()
-        .map(|p| {
-            json!({
-                "id": p.as_str(),
-                "name": p.name(),
-                "type": type_name(&p.resource_type()),
+        // A top-level MPE type (a private endpoint) lists the MPEs themselves, as their own GET renders them.
+        let body = if top.key() == m.key() {
+            world.mpe_body(&m, req.now)
+        } else {
+            Some(json!({
+                "id": top.as_str(),
+                "name": top.name(),
+                "type": type_name(&top.resource_type()),
                 "location": "westeurope",
                 "properties": { "provisioningState": "Succeeded" },
-            })
-        })
-        .collect();
-    page(st, req, items)
+            }))
+        };
+        if let Some(body) = body {
+            parents.entry(top.key()).or_insert(body);
+        }
+    }
+    drop(world);
+    page(st, req, parents.into_values().collect())
 }
 
 /// The children of type `full` (`{parent's type}/{childType}`) of `parent`: intermediate resources, or

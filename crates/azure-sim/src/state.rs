@@ -459,7 +459,7 @@ impl World {
         let rg = format!("managed-rg-{}", id.name_at(0).unwrap_or("mpe"));
         let pec = PecRec {
             name: Self::pec_name(&endpoint_name),
-            endpoint_id: self.endpoint_id(&rg, &endpoint_name),
+            endpoint_id: if mpe_type.own_endpoint() { id.to_string() } else { self.endpoint_id(&rg, &endpoint_name) },
             owner: PecOwner::Mpe(id.key()),
             appears_at: at(now, spec.pec_appears_after),
             request: spec.request_message.clone(),

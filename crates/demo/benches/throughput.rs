@@ -44,6 +44,7 @@ fn bench_decide() {
         status: MpeStatus::AwaitingApproval,
         raw_status: String::new(),
         created_at: None,
+        endpoint_id: None,
     };
     let now = chrono::Utc::now();
     let pecs: Vec<Pec> = (0..20)

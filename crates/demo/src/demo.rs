@@ -329,10 +329,10 @@ pub fn render(r: &DemoReport) -> String {
         r.time_scale, r.simulated_secs, r.real_secs
     ));
     out.push_str(&format!(
-        "{:<42} {:<17} {:<23} {:<12} {:<44} {:>9} {:>5} {:>5}\n",
+        "{:<42} {:<25} {:<23} {:<12} {:<44} {:>9} {:>5} {:>5}\n",
         "case", "service", "target", "expected", "outcome", "pend→appr", "ARM", "races"
     ));
-    out.push_str(&format!("{}\n", "-".repeat(164)));
+    out.push_str(&format!("{}\n", "-".repeat(172)));
     for c in &r.cases {
         let latency = c.pending_to_approved_secs.map(|s| format!("{s:.1}s")).unwrap_or_else(|| "-".into());
         let expected = match c.expected {
@@ -342,7 +342,7 @@ pub fn render(r: &DemoReport) -> String {
             Expect::Ignored => "ignore",
         };
         out.push_str(&format!(
-            "{:<42} {:<17} {:<23} {:<12} {:<44} {:>9} {:>5} {:>5} {}\n",
+            "{:<42} {:<25} {:<23} {:<12} {:<44} {:>9} {:>5} {:>5} {}\n",
             c.case,
             c.service,
             c.target,

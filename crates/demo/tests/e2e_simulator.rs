@@ -440,7 +440,7 @@ async fn an_indistinguishable_twin_is_parked_as_ambiguous() {
     let _serial = SERIAL.lock().await;
     let h = start(&[]).await;
     let mut mpes = Vec::new();
-    for (i, p) in services::all().into_iter().enumerate() {
+    for (i, p) in services::managed().into_iter().enumerate() {
         let id = mpe_id(p, "pe-twin");
         let target = storage(&format!("sttwin{i}"));
         h.sim.add_mpe(MpeSpec::new(id.clone(), target.clone()).timing(secs(3), secs(6))).unwrap();

@@ -187,7 +187,7 @@ fn add_stranger_twin(h: &Harness, mpe: &ResourceId) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ambiguous_the_strangers_connection_deleted_then_replayed_is_approved() {
     let _serial = SERIAL.lock().await;
-    for (i, p) in services::all().into_iter().enumerate() {
+    for (i, p) in services::managed().into_iter().enumerate() {
         let h = Harness::start(SCALE, &[]).await.unwrap();
         let (mpe, target) = (services::mpe(p, SUB, "rg-rb", "pe-amb"), storage(SUB, &format!("amb{i}")));
         let ours = add_mpe(&h, &mpe, &target, Duration::from_secs(3));

@@ -60,6 +60,7 @@ impl Provider for DataExplorer {
             status,
             raw_status: format!("provisioningState={:?}", ps.unwrap_or("")),
             created_at: system_created_at(body),
+            endpoint_id: None,
         })
     }
 }

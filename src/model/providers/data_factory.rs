@@ -51,6 +51,7 @@ impl Provider for DataFactory {
             status,
             raw_status,
             created_at: system_created_at(body),
+            endpoint_id: None,
         })
     }
 

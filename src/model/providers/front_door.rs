@@ -82,6 +82,7 @@ impl Provider for FrontDoor {
                     status: MpeStatus::NoPrivateLink,
                     raw_status: format!("provisioningState={provisioning} {LINK}=null"),
                     created_at: system_created_at(body),
+                    endpoint_id: None,
                 });
             }
             Some(link) if link.is_object() => link,
@@ -97,6 +98,7 @@ impl Provider for FrontDoor {
             status,
             raw_status,
             created_at: system_created_at(body),
+            endpoint_id: None,
         })
     }
 }

@@ -73,6 +73,7 @@ impl Provider for Grafana {
             status,
             raw_status,
             created_at: system_created_at(body),
+            endpoint_id: None,
         })
     }
 }

@@ -49,6 +49,10 @@ pub struct MpeView {
     /// When this MPE was created: ARM's read-only `systemData.createdAt`, where the service reports it.
     /// An MPE deleted and created again under the same name has a new one: it names the incarnation.
     pub created_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Where the MPE is itself the private endpoint (a customer's, with a manual connection): its own id.
+    /// Its PEC at the target is then the one whose `privateEndpoint.id` is exactly this id (no naming
+    /// rule), and the private endpoint lives in a customer subscription by design.
+    pub endpoint_id: Option<String>,
 }
 
 impl MpeView {
@@ -221,6 +225,7 @@ providers! {
     search::Search,
     grafana::Grafana,
     front_door::FrontDoor,
+    private_endpoint::PrivateEndpoint,
 }
 
 /// The provider for an MPE id, by its resource type (case-insensitive).

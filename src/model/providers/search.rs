@@ -63,6 +63,7 @@ impl Provider for Search {
             status,
             raw_status,
             created_at: system_created_at(body),
+            endpoint_id: None,
         })
     }
 }

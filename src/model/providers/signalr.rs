@@ -53,5 +53,6 @@ pub(super) fn parse_shared_private_link(
         status,
         raw_status,
         created_at: system_created_at(body),
+        endpoint_id: None,
     })
 }

@@ -65,6 +65,7 @@ impl Provider for StreamAnalytics {
             status,
             raw_status: format!("privateLinkServiceConnectionState.status={raw:?}"),
             created_at: system_created_at(body),
+            endpoint_id: None,
         })
     }
 }

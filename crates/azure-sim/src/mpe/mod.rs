@@ -77,6 +77,11 @@ pub trait Service: Send + Sync + 'static {
     fn reports_connection(&self) -> bool {
         true
     }
+    /// Whether the MPE is itself the private endpoint (a customer's, with a manual connection): its PEC at
+    /// the target names the MPE's own id, in the MPE's subscription.
+    fn own_endpoint(&self) -> bool {
+        false
+    }
     /// The POST action on the MPE's parent (`{parent}/{action}`) the service needs before its MPE reports
     /// an approved connection (Managed Grafana's `refreshManagedPrivateEndpoints`); `None`: the MPE follows
     /// its connection by itself.
@@ -136,6 +141,11 @@ impl MpeType {
         self.0.reports_connection()
     }
 
+    /// Whether the MPE is itself the private endpoint ([`Service::own_endpoint`]).
+    pub fn own_endpoint(self) -> bool {
+        self.0.own_endpoint()
+    }
+
     /// The refresh its MPE needs before it reports an approval ([`Service::refresh_action`]).
     pub fn refresh_action(self) -> Option<&'static str> {
         self.0.refresh_action()
@@ -178,6 +188,7 @@ services! {
     search::Search,
     grafana::Grafana,
     front_door::FrontDoor,
+    private_endpoint::PrivateEndpoint,
 }
 
 /// An id of an MPE of `resource_type` called `name`:

@@ -9,6 +9,19 @@ pub fn all() -> Vec<&'static dyn Provider> {
     registry().to_vec()
 }
 
+/// The providers whose private endpoint is a managed one, named by a rule (or not published): a twin from
+/// another subscription can look like it. A customer's own private endpoint is tied by its full id instead.
+pub fn managed() -> Vec<&'static dyn Provider> {
+    let own = |p: &dyn Provider| {
+        let id = mpe(p, "00000000-0000-0000-0000-000000000000", "rg", "m");
+        azure_sim::ResourceId::parse(id.as_str())
+            .ok()
+            .and_then(|i| azure_sim::MpeType::of(&i))
+            .is_some_and(|t| t.own_endpoint())
+    };
+    all().into_iter().filter(|p| !own(*p)).collect()
+}
+
 /// The providers whose MPE reports its connection (pending, approved, rejected ...).
 pub fn reporting() -> Vec<&'static dyn Provider> {
     let v: Vec<_> = all().into_iter().filter(|p| p.reports_connection()).collect();

@@ -168,6 +168,9 @@ param sweepBudget string = '100s'
 @maxValue(100000)
 param sweepMaxCalls int = 500
 
+@description('MPE_CUSTOMER_ENDPOINTS: also approve customers\' own private endpoints with a manual connection (Microsoft.Network/privateEndpoints), as the approval policy allows. Off by default: a manual connection is its target owner\'s gate.')
+param customerEndpoints bool = false
+
 @description('MPE_ENDPOINT_NAMES: private endpoint naming rules replacing a provider\'s, <MPE type>=<pattern> separated by ";" (docs/configuration.md, "When a naming rule is wrong"). Empty = each provider\'s own rule.')
 param endpointNames string = ''
 
@@ -762,6 +765,10 @@ var appSettings = [
   {
     name: 'MPE_ENDPOINT_NAMES'
     value: endpointNames
+  }
+  {
+    name: 'MPE_CUSTOMER_ENDPOINTS'
+    value: string(customerEndpoints)
   }
   {
     name: 'MPE_SWEEP_BUDGET'

@@ -47,6 +47,8 @@ pub struct Config {
     pub sweep_max_calls: u32,
     /// `MPE_ENDPOINT_NAMES`: the operator's private endpoint naming rules, per MPE type.
     pub endpoint_names: EndpointNames,
+    /// `MPE_CUSTOMER_ENDPOINTS`: approve customers' own private endpoints with a manual connection.
+    pub customer_endpoints: bool,
 }
 
 /// Time budgets per invocation (`MPE_EVENT_BUDGET`, `MPE_CHECK_BUDGET`, `MPE_REPLAY_BUDGET`), in real time.
@@ -144,6 +146,7 @@ pub const SETTINGS: &[Setting] = &[
     row("MPE_SWEEP_SCOPES", Text("the `MPE_SOURCE_SUBSCRIPTIONS`"), "comma-separated subscription or resource group ids the sweep enumerates for MPEs not yet approved"),
     row("MPE_SWEEP_BUDGET", Value("100s"), "time budget of one `MpeSweep` run"),
     row("MPE_SWEEP_MAX_CALLS", Value("500"), "ARM calls one sweep run may make; past it the run stops and says what it did not reach"),
+    row("MPE_CUSTOMER_ENDPOINTS", Value("false"), "`true`: also approve customers' own private endpoints with a manual connection (`Microsoft.Network/privateEndpoints`), as the approval policy allows; `false`: their write events are ignored"),
     row("MPE_ENDPOINT_NAMES", Text("— (each provider's own rule)"), "replaces a provider's private endpoint naming rule: `<MPE type>=<pattern>`, `;`-separated; a pattern is literal `A-Za-z0-9._-` with `{mpe}` (required) and `{parent}` (see \"When a naming rule is wrong\")"),
 ];
 
@@ -299,12 +302,14 @@ impl Config {
         }
         let first_check_delay = duration("MPE_FIRST_CHECK_DELAY", &get("MPE_FIRST_CHECK_DELAY").unwrap_or_default())?;
         let message_ttl = duration("MPE_MESSAGE_TTL", &get("MPE_MESSAGE_TTL").unwrap_or_default())?;
-        let dry_run = match get("MPE_DRY_RUN").map(|s| s.to_ascii_lowercase()) {
-            None => false,
-            Some(s) if matches!(s.as_str(), "1" | "true" | "yes") => true,
-            Some(s) if matches!(s.as_str(), "0" | "false" | "no") => false,
-            Some(s) => return Err(bad("MPE_DRY_RUN", format!("{s:?}: use true or false"))),
+        let flag = |k: &'static str| match get(k).map(|s| s.to_ascii_lowercase()) {
+            None => Ok(false),
+            Some(s) if matches!(s.as_str(), "1" | "true" | "yes") => Ok(true),
+            Some(s) if matches!(s.as_str(), "0" | "false" | "no") => Ok(false),
+            Some(s) => Err(bad(k, format!("{s:?}: use true or false"))),
         };
+        let dry_run = flag("MPE_DRY_RUN")?;
+        let customer_endpoints = flag("MPE_CUSTOMER_ENDPOINTS")?;
         let policy = Policy::parse(set("MPE_ALLOW").as_deref()).map_err(|e| bad("MPE_ALLOW", e))?;
         let budget = |k: &'static str| -> Result<Duration, ConfigError> {
             let d = duration(k, &get(k).unwrap_or_default())?;
@@ -405,6 +410,7 @@ impl Config {
             sweep_scopes,
             sweep_max_calls,
             endpoint_names,
+            customer_endpoints,
         })
     }
 
@@ -431,11 +437,52 @@ impl Config {
         v.dedup();
         v
     }
+
+    /// The opt-in settings ([`crate::providers::Provider::opt_in`]) this configuration turns on.
+    pub fn opted_in(&self) -> Vec<&'static str> {
+        if self.customer_endpoints {
+            vec!["MPE_CUSTOMER_ENDPOINTS"]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Why the approver does not act on the MPE `id` at all, if so: its subscription is outside
+    /// `MPE_SOURCE_SUBSCRIPTIONS`, or its type is opt-in and not turned on.
+    pub fn refusal(&self, id: &ResourceId) -> Option<String> {
+        if let Some(setting) = crate::providers::for_id(id).and_then(|p| p.opt_in()) {
+            if !self.opted_in().contains(&setting) {
+                return Some(format!("{} is approved only with {setting}=true", id.resource_type()));
+            }
+        }
+        self.source_subscriptions.refusal(id.subscription())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_opt_in_source_is_refused_until_turned_on() {
+        let pe = ResourceId::parse(
+            "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.Network/privateEndpoints/pe",
+        )
+        .unwrap();
+        let with = |v: Option<&str>| {
+            Config::from_lookup(|k| match k {
+                "ServiceBusConnection__fullyQualifiedNamespace" => Some("ns.servicebus.windows.net".to_string()),
+                "MPE_CUSTOMER_ENDPOINTS" => v.map(str::to_string),
+                _ => None,
+            })
+        };
+        let off = with(None).unwrap();
+        assert!(off.refusal(&pe).is_some_and(|why| why.contains("MPE_CUSTOMER_ENDPOINTS=true")));
+        assert_eq!(with(Some("true")).unwrap().refusal(&pe), None);
+        assert!(with(Some("maybe")).is_err());
+        let adf = ResourceId::parse("/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.DataFactory/factories/f/managedVirtualNetworks/default/managedPrivateEndpoints/m").unwrap();
+        assert_eq!(off.refusal(&adf), None, "the managed sources need no opt-in");
+    }
     use std::collections::HashMap;
 
     fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {

@@ -203,6 +203,7 @@ fn answer_with(seen: &Seen, names: &EndpointNames) -> Action {
         customer_subscriptions: vec![],
         dry_run: false,
         endpoint_names: names,
+        opted_in: vec!["MPE_CUSTOMER_ENDPOINTS"],
     };
     decide(seen, &rules)
 }

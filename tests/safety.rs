@@ -293,6 +293,8 @@ async fn check(base: &str, mpe: &ResourceId, settings: &[(&str, &str)]) -> Run {
 async fn check_item(base: &str, item: &WorkItem, settings: &[(&str, &str)]) -> Run {
     let mut env: HashMap<String, String> = settings.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     env.insert("MPE_ARM_ENDPOINT".into(), base.to_string());
+    // Every provider is tried here, the opt-in ones too, unless a test says otherwise.
+    env.entry("MPE_CUSTOMER_ENDPOINTS".into()).or_insert_with(|| "true".into());
     env.insert("MPE_SERVICEBUS_ENDPOINT".into(), "http://127.0.0.1:9/sb".into());
     let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
     let clock: Arc<dyn Clock> = Arc::new(Fixed::instant(NOW));
@@ -1516,5 +1518,23 @@ async fn pending_pecs_that_cannot_be_the_mpes_are_no_sign_of_a_wrong_rule() {
             item = WorkItem::from_json(&next.body).unwrap();
             assert_eq!(item.unmatched, 0, "{s:?}");
         }
+    }
+}
+
+/// Customers' own private endpoints are an opt-in source: unless `MPE_CUSTOMER_ENDPOINTS=true`, a check
+/// of one parks `source-not-allowed` naming the setting and approves nothing, however the policy reads.
+#[tokio::test]
+async fn customers_own_private_endpoints_are_approved_only_when_turned_on() {
+    for s in services().into_iter().filter(|s| s.provider.opt_in().is_some()) {
+        let mpe = mpe_id(s, SUB_A, "pe-optin");
+        let target = storage(SUB_A, "st1");
+        let (arm, base) = world(s, &mpe, &target, vec![ours(s, &mpe, &target, "Pending", MSG)]).await;
+        let run = check(&base, &mpe, &[("MPE_CUSTOMER_ENDPOINTS", "false")]).await;
+        let (code, reason) = run.parked().unwrap_or_else(|| panic!("{s:?}: {}", run.logs()));
+        assert_eq!(code, "source-not-allowed", "{s:?}: {reason}");
+        assert!(reason.contains("MPE_CUSTOMER_ENDPOINTS=true"), "{reason}");
+        assert!(puts(&arm).is_empty(), "{s:?}");
+        let run = check(&base, &mpe, &[("MPE_CUSTOMER_ENDPOINTS", "true")]).await;
+        assert_eq!(run.result(), "approved", "{s:?}: {}", run.logs());
     }
 }

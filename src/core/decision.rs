@@ -79,6 +79,8 @@ pub struct Rules<'a> {
     pub dry_run: bool,
     /// `MPE_ENDPOINT_NAMES`: the operator's naming rules, in place of the providers' own.
     pub endpoint_names: &'a EndpointNames,
+    /// The opt-in settings turned on ([`providers::Provider::opt_in`]).
+    pub opted_in: Vec<&'static str>,
 }
 
 /// What one check has seen so far. The shell fills it in as [`decide`] asks ([`Seen::record`]).
@@ -327,6 +329,12 @@ fn next(seen: &Seen, rules: &Rules<'_>, about: &mut About) -> Next {
     let Some(provider) = providers::for_id(&seen.mpe_id) else {
         return parked(ParkCode::UnsupportedMpeType, format!("unsupported MPE type {}", seen.mpe_id.resource_type()));
     };
+    if let Some(setting) = provider.opt_in().filter(|s| !rules.opted_in.contains(s)) {
+        return parked(
+            ParkCode::SourceNotAllowed,
+            format!("{} MPEs are approved only with {setting}=true", provider.service()),
+        );
+    }
     if let Some(why) = rules.sources.refusal(seen.mpe_id.subscription()) {
         return parked(ParkCode::SourceNotAllowed, why);
     }

@@ -31,7 +31,8 @@ pub(crate) enum EventAction {
 }
 
 /// Pure: classify one Event Grid event.
-pub(crate) fn classify(raw: &Value, source_refusal: impl Fn(&str) -> Option<String>) -> EventAction {
+/// `refusal`: why the approver does not act on an MPE at all (its subscription, an opt-in type).
+pub(crate) fn classify(raw: &Value, refusal: impl Fn(&ResourceId) -> Option<String>) -> EventAction {
     let event = match Event::from_value(raw) {
         Ok(e) => e,
         Err(why) => return EventAction::Invalid(why),
@@ -63,7 +64,7 @@ pub(crate) fn classify(raw: &Value, source_refusal: impl Fn(&str) -> Option<Stri
             return EventAction::Invalid(format!("subject {} and data.resourceUri {id} disagree", q(subject)));
         }
     }
-    if let Some(why) = source_refusal(id.subscription()) {
+    if let Some(why) = refusal(&id) {
         return EventAction::Ignore(why);
     }
     let correlation_id = correlation_or_new(event.data.correlation_id.as_deref());
@@ -87,7 +88,7 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
             event.get("id").and_then(Value::as_str).map_or_else(|| "-".into(), |id| q_max(id, 64).to_string());
         let span = tracing::info_span!("event", invocation, event_id = %event_id);
         async {
-            match classify(&event, |s| app.config.source_subscriptions.refusal(s)) {
+            match classify(&event, |id| app.config.refusal(id)) {
                 EventAction::Ignore(why) => reply.resp.log(Level::DEBUG, format!("ignored event {event_id}: {why}")),
                 EventAction::Invalid(why) => {
                     let reason = ParkReason::new(ParkCode::InvalidInput, format!("invalid event: {why}"));

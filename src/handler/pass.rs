@@ -63,5 +63,6 @@ fn rules(config: &Config) -> Rules<'_> {
         customer_subscriptions: config.customer_subscriptions(),
         dry_run: config.dry_run,
         endpoint_names: &config.endpoint_names,
+        opted_in: config.opted_in(),
     }
 }

@@ -320,6 +320,9 @@ pub async fn sweep(app: &App, scopes: &[ListScope], max_calls: u32, dry_run: boo
     for (si, scope) in scopes.iter().enumerate() {
         for i in 0..registry.len() {
             let p = registry[(first + i) % registry.len()];
+            if p.opt_in().is_some_and(|s| !app.config.opted_in().contains(&s)) {
+                continue;
+            }
             let mut walk = Walk { app, run: &mut run, max_calls, deadline };
             if let Some(why) = walk.limit_reached() {
                 walk.run.types_not_listed += 1;

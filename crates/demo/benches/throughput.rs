@@ -70,6 +70,7 @@ fn bench_decide() {
         customer_subscriptions: vec![],
         dry_run: false,
         endpoint_names: &names,
+        opted_in: vec![],
     };
     let mut seen = Seen {
         mpe_id: view.id.clone(),

@@ -116,7 +116,7 @@ impl Harness {
 }
 
 /// Start an in-process handler over `sim`, configured only through `Config::from_lookup` over the
-/// simulator's environment plus `extra` settings. Returns its URL, its task and its `App` (for calling
+/// simulator's environment (with the opt-in sources on) plus `extra` settings. Returns its URL, its task and its `App` (for calling
 /// the operator functions, e.g. `handler::replay_queued`, with the same configuration).
 pub async fn serve_handler(
     sim: &Simulator,
@@ -124,6 +124,9 @@ pub async fn serve_handler(
     extra: &[(&str, &str)],
 ) -> anyhow::Result<(String, tokio::task::JoinHandle<()>, Arc<App>)> {
     let mut env: HashMap<String, String> = sim.handler_env().into_iter().collect();
+    // The local deployment turns the opt-in sources on (the demo and the suites cover them); `extra` may
+    // turn them off again.
+    env.insert("MPE_CUSTOMER_ENDPOINTS".into(), "true".into());
     for (k, v) in extra {
         env.insert(k.to_string(), v.to_string());
     }

@@ -127,6 +127,11 @@ pub trait Provider: Send + Sync + 'static {
     fn refresh(&self, _id: &ResourceId) -> Option<Refresh> {
         None
     }
+    /// The setting that must be `true` for the approver to act on this type at all (a source that would
+    /// otherwise widen, on upgrade, what a deployment approves); `None`: always on.
+    fn opt_in(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// A POST action that makes a service read its MPEs' connections again: nothing is changed at the

@@ -43,9 +43,9 @@ impl Provider for PrivateEndpoint {
         ]
     }
     fn ready(&self) -> &'static str {
-        "the endpoint's `provisioningState` `Succeeded` and its manual connection's \
-         `privateLinkServiceConnectionState.status` `Pending` (an endpoint without a manual connection ends its \
-         check at once)"
+        "opt-in (`MPE_CUSTOMER_ENDPOINTS=true`): the endpoint's `provisioningState` `Succeeded` and its manual \
+         connection's `privateLinkServiceConnectionState.status` `Pending` (an endpoint without a manual connection \
+         ends its check at once)"
     }
     fn matched(&self) -> &'static str {
         "`privateEndpoint.id` exactly this private endpoint's id; the approval policy decides the subscription \
@@ -53,6 +53,11 @@ impl Provider for PrivateEndpoint {
     }
     fn confidence(&self) -> Confidence {
         Confidence::Recorded
+    }
+    /// A manual connection is its target owner's gate against private endpoints anyone may create: a
+    /// deployment approves them only once it says so.
+    fn opt_in(&self) -> Option<&'static str> {
+        Some("MPE_CUSTOMER_ENDPOINTS")
     }
 
     fn parse(&self, id: &ResourceId, body: &Value) -> Result<MpeView, ProviderError> {

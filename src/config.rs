@@ -1,6 +1,7 @@
 //! Configuration from the environment (Functions app settings). These names are a public contract;
 //! docs/configuration.md documents each. Invalid configuration fails at start with a message naming the setting.
 
+use crate::pls::{MessageRules, Watched};
 pub use crate::policy::AllowList;
 use crate::policy::Policy;
 use crate::resource_id::{ListScope, ResourceId};
@@ -44,6 +45,25 @@ pub struct Config {
     pub sweep_scopes: Vec<ListScope>,
     /// `MPE_SWEEP_MAX_CALLS`.
     pub sweep_max_calls: u32,
+    /// `MPE_PLS_*`: the Private Link Services the `MpePlsScan` timer reads, and its rules.
+    pub pls: PlsSettings,
+}
+
+/// The settings of the Private Link Service scan (`MpePlsScan`, `mpe-approver pls-scan`).
+#[derive(Debug, Clone)]
+pub struct PlsSettings {
+    /// `MPE_PLS_WATCH`: PLS ids, subscriptions and resource groups (empty: nothing is scanned).
+    pub watch: Vec<Watched>,
+    /// `MPE_PLS_SCHEDULE`: read by the host from function.json; checked here so a typo fails at start.
+    pub schedule: String,
+    /// `MPE_PLS_ALLOW`: which consumers' private endpoints may be approved on which PLS.
+    pub allow: Policy,
+    /// `MPE_PLS_REQUIRE_MESSAGE`.
+    pub messages: MessageRules,
+    /// `MPE_PLS_REJECT_AFTER` (`None`: off).
+    pub reject_after: Option<Duration>,
+    /// `MPE_PLS_MAX_CALLS`.
+    pub max_calls: u32,
 }
 
 /// Time budgets per invocation (`MPE_EVENT_BUDGET`, `MPE_CHECK_BUDGET`, `MPE_REPLAY_BUDGET`), in real time.
@@ -56,6 +76,7 @@ pub struct Budgets {
     pub check: Duration,
     pub replay: Duration,
     pub sweep: Duration,
+    pub pls: Duration,
 }
 
 /// The host's `functionTimeout` (host.json); every budget must stay below it.
@@ -141,6 +162,13 @@ pub const SETTINGS: &[Setting] = &[
     row("MPE_SWEEP_SCOPES", Text("the `MPE_SOURCE_SUBSCRIPTIONS`"), "comma-separated subscription or resource group ids the sweep enumerates for MPEs not yet approved"),
     row("MPE_SWEEP_BUDGET", Value("100s"), "time budget of one `MpeSweep` run"),
     row("MPE_SWEEP_MAX_CALLS", Value("500"), "ARM calls one sweep run may make; past it the run stops and says what it did not reach"),
+    row("MPE_PLS_WATCH", Text("— (none)"), "comma-separated Private Link Service ids, and subscription or resource group ids whose Private Link Services are listed, that `MpePlsScan` reads for Pending connections (see docs/private-link-service.md)"),
+    row("MPE_PLS_SCHEDULE", Value("0 * * * * *"), "NCRONTAB schedule of the `MpePlsScan` timer (function.json reads `%MPE_PLS_SCHEDULE%`): every minute"),
+    row("MPE_PLS_ALLOW", Value("same-subscription"), "which consumers may be approved on which Private Link Service: `MPE_ALLOW`'s grammar, the source being the consumer's private endpoint and the target the Private Link Service; a separate setting, so that no MPE rule admits a stranger"),
+    row("MPE_PLS_REQUIRE_MESSAGE", Text("— (none)"), "JSON object `{\"<scope>\": \"<regex>\"}`: a connection to a Private Link Service under the scope (`*`, subscription, resource group or Private Link Service id; the most specific wins) is approved only when its request message matches the regex whole (anchored); `\"\"` requires nothing"),
+    row("MPE_PLS_REJECT_AFTER", Value("off"), "reject a connection left Pending because no rule allows it or its message does not match, once the app has seen it Pending this long (a duration up to `720h`), with a description saying why; `off`: never reject"),
+    row("MPE_PLS_BUDGET", Value("50s"), "time budget of one `MpePlsScan` run"),
+    row("MPE_PLS_MAX_CALLS", Value("100"), "ARM calls one `MpePlsScan` run may make (an approval or rejection counts 10, the most it makes); past it the run stops and says what it did not read"),
 ];
 
 /// Variables the process reads that are not the handler's configuration: set by the platform, or read by
@@ -317,6 +345,7 @@ impl Config {
             check: budget("MPE_CHECK_BUDGET")?,
             replay: budget("MPE_REPLAY_BUDGET")?,
             sweep: budget("MPE_SWEEP_BUDGET")?,
+            pls: budget("MPE_PLS_BUDGET")?,
         };
         let count = |k: &'static str, range: std::ops::RangeInclusive<u32>| -> Result<u32, ConfigError> {
             let s = get(k).unwrap_or_default();
@@ -362,6 +391,27 @@ impl Config {
                 .collect::<Result<Vec<_>, _>>()?,
             None => Vec::new(),
         };
+        let pls = PlsSettings {
+            watch: crate::pls::parse_watch(&get("MPE_PLS_WATCH").unwrap_or_default())
+                .map_err(|e| bad("MPE_PLS_WATCH", e))?,
+            schedule: get("MPE_PLS_SCHEDULE").unwrap_or_default(),
+            allow: Policy::parse_setting("MPE_PLS_ALLOW", "private endpoints", set("MPE_PLS_ALLOW").as_deref())
+                .map_err(|e| bad("MPE_PLS_ALLOW", e))?,
+            messages: MessageRules::parse(set("MPE_PLS_REQUIRE_MESSAGE").as_deref())
+                .map_err(|e| bad("MPE_PLS_REQUIRE_MESSAGE", e))?,
+            reject_after: crate::pls::parse_reject_after(&get("MPE_PLS_REJECT_AFTER").unwrap_or_default())
+                .map_err(|e| bad("MPE_PLS_REJECT_AFTER", e))?,
+            max_calls: count("MPE_PLS_MAX_CALLS", 1..=100_000)?,
+        };
+        if pls.schedule.split_whitespace().count() != 6 {
+            return Err(bad(
+                "MPE_PLS_SCHEDULE",
+                format!(
+                    "{:?} is not an NCRONTAB expression (six fields: second minute hour day month weekday)",
+                    pls.schedule
+                ),
+            ));
+        }
         let client_id = get("AZURE_CLIENT_ID");
         if let Some(c) = &client_id {
             if uuid::Uuid::parse_str(c).is_err() {
@@ -398,6 +448,7 @@ impl Config {
             sweep_schedule,
             sweep_scopes,
             sweep_max_calls,
+            pls,
         })
     }
 
@@ -420,6 +471,12 @@ impl Config {
         let mut v: Vec<String> = self.source_subscriptions.ids().to_vec();
         v.extend(self.target_subscriptions.ids().iter().cloned());
         v.extend(self.policy.subscriptions());
+        // A Private Link Service's consumers and providers are customers too.
+        v.extend(self.pls.allow.subscriptions());
+        v.extend(self.pls.watch.iter().map(|w| match w {
+            Watched::Pls(id) => id.subscription().to_ascii_lowercase(),
+            Watched::Scope(s) => s.subscription().to_ascii_lowercase(),
+        }));
         v.sort();
         v.dedup();
         v

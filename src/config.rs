@@ -418,7 +418,7 @@ impl Config {
                 return Err(bad("AZURE_CLIENT_ID", format!("{c:?} is not a GUID")));
             }
         }
-        Ok(Config {
+        let config = Config {
             queue,
             parking_queue,
             arm_endpoint,
@@ -449,7 +449,18 @@ impl Config {
             sweep_scopes,
             sweep_max_calls,
             pls,
-        })
+        };
+        // A watched Private Link Service's connections are PECs in its subscription: the coarse filter holds.
+        for w in &config.pls.watch {
+            let sub = match w {
+                Watched::Pls(id) => id.subscription(),
+                Watched::Scope(s) => s.subscription(),
+            };
+            if let Some(why) = config.target_subscriptions.refusal(sub) {
+                return Err(bad("MPE_PLS_WATCH", format!("{w}: {why}, so nothing there may be approved")));
+            }
+        }
+        Ok(config)
     }
 
     /// What the sweep enumerates: `MPE_SWEEP_SCOPES`, or else every subscription of

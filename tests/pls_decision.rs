@@ -435,3 +435,55 @@ proptest! {
         }
     }
 }
+
+fn config(pairs: &[(&str, &str)]) -> Result<mpe_approver::config::Config, mpe_approver::config::ConfigError> {
+    mpe_approver::config::Config::from_lookup(|k| {
+        if k == "ServiceBusConnection__fullyQualifiedNamespace" {
+            return Some("ns.servicebus.windows.net".into());
+        }
+        pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+    })
+}
+
+/// The settings' defaults are the table's, and a bad value stops the handler at start naming its setting.
+#[test]
+fn the_pls_settings_default_and_refuse_bad_values_by_name() {
+    let c = config(&[]).unwrap();
+    assert!(c.pls.watch.is_empty(), "nothing is watched unless asked");
+    assert_eq!(c.pls.schedule, "0 * * * * *");
+    assert_eq!(c.pls.allow, Policy::defaults_for("MPE_PLS_ALLOW", "private endpoints"));
+    assert!(c.pls.messages.is_empty());
+    assert_eq!(c.pls.reject_after, None, "rejection is off by default");
+    assert_eq!((c.pls.max_calls, c.budgets.pls), (100, Duration::from_secs(50)));
+    let watched = config(&[
+        ("MPE_PLS_WATCH", &format!("/subscriptions/{PROVIDER},{}", pls_id())),
+        ("MPE_PLS_ALLOW", &format!("/subscriptions/{CONSUMER}->*")),
+        ("MPE_PLS_REJECT_AFTER", "168h"),
+    ])
+    .unwrap();
+    assert_eq!(watched.pls.watch.len(), 2);
+    assert_eq!(watched.pls.reject_after, Some(168 * HOUR));
+    let customers = watched.customer_subscriptions();
+    assert!(customers.contains(&CONSUMER.to_string()) && customers.contains(&PROVIDER.to_string()), "{customers:?}");
+    assert_eq!(watched.policy, Policy::default(), "MPE_ALLOW is untouched by MPE_PLS_ALLOW");
+    for (k, v) in [
+        ("MPE_PLS_WATCH", "/subscriptions/x/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/a"),
+        ("MPE_PLS_WATCH", "svc"),
+        ("MPE_PLS_SCHEDULE", "every minute"),
+        ("MPE_PLS_ALLOW", "everyone"),
+        ("MPE_PLS_REQUIRE_MESSAGE", "{\"*\": \"(\"}"),
+        ("MPE_PLS_REQUIRE_MESSAGE", "CHG.*"),
+        ("MPE_PLS_REJECT_AFTER", "soon"),
+        ("MPE_PLS_REJECT_AFTER", "1000h"),
+        ("MPE_PLS_BUDGET", "5m"),
+        ("MPE_PLS_MAX_CALLS", "0"),
+    ] {
+        let e = config(&[(k, v)]).unwrap_err();
+        assert_eq!(e.setting, k, "{v}: {e}");
+    }
+    // A watched PLS outside MPE_TARGET_SUBSCRIPTIONS could never be approved: refused at start.
+    let e = config(&[("MPE_TARGET_SUBSCRIPTIONS", CONSUMER), ("MPE_PLS_WATCH", pls_id().as_str())]).unwrap_err();
+    assert_eq!(e.setting, "MPE_PLS_WATCH");
+    assert!(e.reason.contains("MPE_TARGET_SUBSCRIPTIONS"), "{e}");
+    assert!(config(&[("MPE_TARGET_SUBSCRIPTIONS", PROVIDER), ("MPE_PLS_WATCH", pls_id().as_str())]).is_ok());
+}

@@ -104,7 +104,7 @@ pub fn parse_reject_after(value: &str) -> Result<Option<Duration>, String> {
     match crate::schedule::parse_duration(v) {
         Some(d) if d >= Duration::from_secs(60) => Ok(Some(d)),
         Some(_) => Err(format!("{v:?} is shorter than a minute: a consumer needs time to be allowed")),
-        None => Err(format!("{v:?} is neither off nor a duration like 30m, 24h")),
+        None => Err(format!("{v:?} is neither off nor a duration like 30m, 24h (at most 720h)")),
     }
 }
 
@@ -411,7 +411,7 @@ pub fn decide(pls: &ResourceId, p: &Pec, tags: Option<&Tags>, pending_for: Durat
             let write = PlsWrite {
                 kind: WriteKind::Reject,
                 pec_id: pec_id.clone(),
-                endpoint_id: endpoint.to_string(),
+                endpoint_id: p.endpoint_id.clone().unwrap_or_default(),
                 description: Some(rejection_description(reason, after, endpoint.subscription())),
                 allowed_by: None,
                 why: format!("pending for {} ({REJECT_SETTING}={}): {why}", human(pending_for), human(after)),
@@ -452,7 +452,7 @@ pub fn decide(pls: &ResourceId, p: &Pec, tags: Option<&Tags>, pending_for: Durat
     let write = PlsWrite {
         kind: WriteKind::Approve,
         pec_id,
-        endpoint_id: endpoint.to_string(),
+        endpoint_id: p.endpoint_id.clone().unwrap_or_default(),
         description: None,
         why: format!("consumer subscription {} allowed by {allowed_by}", endpoint.subscription()),
         allowed_by: Some(allowed_by),

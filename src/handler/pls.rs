@@ -211,7 +211,12 @@ async fn scope_plss(scan: &mut Scan<'_>, scope: &ListScope) -> Vec<ResourceId> {
             // No PLS there (or the resource provider is not registered in the subscription).
             Ok(None) => return out,
             Err(why) => {
-                scan.run.incomplete.push(format!("listing the Private Link Services of {scope}: {why}"));
+                let role = if why.starts_with("forbidden") {
+                    format!(" (the role needs {}/read there)", pls::PLS_TYPE)
+                } else {
+                    String::new()
+                };
+                scan.run.incomplete.push(format!("listing the Private Link Services of {scope}: {why}{role}"));
                 return out;
             }
         };

@@ -186,6 +186,18 @@ async fn a_403_on_one_pls_is_reported_and_the_others_are_scanned() {
     // A PLS that does not exist is reported too.
     let r = handler::pls_scan(&app, &watch(&pls("gone")), 100, false, deadline).await;
     assert!(r.incomplete[0].contains("does not exist"), "{:#?}", r.incomplete);
+    // A subscription whose PLSs may not be listed is reported; a PLS named beside it is still read.
+    let other = "0b5e55ed-0000-4000-8000-00000000a002";
+    h.sim.forbid(&format!("/subscriptions/{other}/providers/Microsoft.Network/privateLinkServices"), true);
+    let r = handler::pls_scan(&app, &watch(&format!("/subscriptions/{other},{open}")), 100, false, deadline).await;
+    assert_eq!((r.pls_read, r.untouched), (1, 1), "{r:#?}");
+    assert!(
+        r.incomplete
+            .iter()
+            .any(|i| i.contains(other) && i.contains("the role needs Microsoft.Network/privateLinkServices/read")),
+        "{:#?}",
+        r.incomplete
+    );
 }
 
 /// A private endpoint id that is not one (a forged audit line, a terminal escape, a path outside any

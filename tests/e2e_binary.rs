@@ -444,6 +444,11 @@ async fn cli_pls_scan_approves_the_allowed_consumer_only() {
         assert!(!out.status.success(), "{bad:?} was accepted");
         assert!(!out.stderr.is_empty(), "{bad:?} says why");
     }
+    let mut narrow = env.clone();
+    narrow.push(("MPE_TARGET_SUBSCRIPTIONS".into(), CONSUMER.into()));
+    let out = cli(&narrow, &["pls-scan", "--watch", pls.as_str()]).await;
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("MPE_TARGET_SUBSCRIPTIONS"));
+    assert!(sim.pls_connections(pls.as_str()).iter().all(|c| c.puts == 0));
     env.push(("MPE_PLS_ALLOW".into(), format!("/subscriptions/{CONSUMER}->/subscriptions/{SUB}")));
 
     let out = cli(&env, &["pls-scan", "--watch", pls.as_str(), "--dry-run", "--json"]).await;

@@ -389,6 +389,18 @@ async fn pls_scan(watch: &[String], dry_run: bool, json: bool) -> anyhow::Result
     // Validate everything before touching Azure.
     let given = mpe_approver::pls::parse_watch(&watch.join(",")).map_err(|e| anyhow::anyhow!("--watch: {e}"))?;
     let mut config = Config::from_env()?;
+    // What the settings refuse for MPE_PLS_WATCH, the command refuses for --watch.
+    let refused: Vec<String> = given
+        .iter()
+        .filter_map(|w| {
+            let sub = match w {
+                mpe_approver::pls::Watched::Pls(id) => id.subscription(),
+                mpe_approver::pls::Watched::Scope(s) => s.subscription(),
+            };
+            config.target_subscriptions.refusal(sub).map(|why| format!("{w}: {why}"))
+        })
+        .collect();
+    anyhow::ensure!(refused.is_empty(), "refused, nothing was read: {}", refused.join("; "));
     let watch = if given.is_empty() { config.pls.watch.clone() } else { given };
     anyhow::ensure!(!watch.is_empty(), "nothing to scan: set MPE_PLS_WATCH or pass --watch <id or scope>");
     if config.dry_run && !dry_run {

@@ -9,7 +9,7 @@
 // Deploy order:
 //   1. this file:     az deployment group create -g <rg> -f infra/main.bicep [-p name=... dryRun=true ...]
 //   2. the code:      zip host.json, the mpe-approver binary (executable, built for glibc <= 2.31) and the
-//                     MpeCheck/ MpeEvent/ MpeReplay/ MpeSweep/ folders (function.json each) at the zip root, then
+//                     MpeCheck/ MpeEvent/ MpePlsScan/ MpeReplay/ MpeSweep/ folders (function.json each) at the zip root, then
 //                     az functionapp deployment source config-zip -g <rg> -n <functionAppName> --src app.zip
 //   3. per watched subscription (the MpeEvent function must exist by then):
 //                     az deployment sub create --subscription <sub> -l <location> -f infra/subscription.bicep \
@@ -173,6 +173,29 @@ param customerEndpoints bool = false
 
 @description('MPE_ENDPOINT_NAMES: private endpoint naming rules replacing a provider\'s, <MPE type>=<pattern> separated by ";" (docs/configuration.md, "When a naming rule is wrong"). Empty = each provider\'s own rule.')
 param endpointNames string = ''
+@description('MPE_PLS_WATCH: Private Link Service ids, and subscription or resource group ids (/subscriptions/<id>[/resourceGroups/<name>]) whose Private Link Services are listed, that the MpePlsScan timer reads for Pending connections (docs/private-link-service.md). Empty: none, and the timer is disabled. The identity needs the custom role (subscription.bicep) where they are.')
+param plsWatch array = []
+
+@description('MPE_PLS_SCHEDULE: NCRONTAB schedule (six fields, UTC) of the MpePlsScan timer. Default: every minute.')
+@minLength(11)
+param plsSchedule string = '0 * * * * *'
+
+@description('MPE_PLS_ALLOW: which consumers may be approved on which Private Link Service, in the grammar of MPE_ALLOW (source: the consumer\'s private endpoint; target: the Private Link Service), comma-separated. Empty means same-subscription.')
+param plsAllowRules string = 'same-subscription'
+
+@description('MPE_PLS_REQUIRE_MESSAGE: per scope (*, a subscription, a resource group or a Private Link Service id; the most specific wins), the regular expression a connection\'s request message must match whole, e.g. {\'*\': \'CHG[0-9]{7}.*\'}. Empty: no requirement.')
+param plsRequireMessage object = {}
+
+@description('MPE_PLS_REJECT_AFTER: reject a connection left Pending because no rule allows it or its message does not match, once the app has seen it Pending this long (a duration such as 168h, at most 720h); off: never.')
+param plsRejectAfter string = 'off'
+
+@description('MPE_PLS_BUDGET: time budget of one MpePlsScan run (below the host\'s functionTimeout of 2 minutes; keep it below the schedule\'s interval).')
+param plsBudget string = '50s'
+
+@description('MPE_PLS_MAX_CALLS: ARM calls one MpePlsScan run may make (1 to 100000; an approval or a rejection counts 10); past it the run stops and logs what it did not read.')
+@minValue(1)
+@maxValue(100000)
+param plsMaxCalls int = 100
 
 @description('MPE_MESSAGE_TTL: time-to-live of queued work items. Must not exceed the work queue\'s default TTL (2 days here).')
 param messageTtl string = '24h'
@@ -773,6 +796,40 @@ var appSettings = [
   {
     name: 'MPE_SWEEP_BUDGET'
     value: sweepBudget
+  }
+  // Also read by the Functions host: MpePlsScan/function.json has "schedule": "%MPE_PLS_SCHEDULE%".
+  {
+    name: 'MPE_PLS_SCHEDULE'
+    value: plsSchedule
+  }
+  {
+    name: 'MPE_PLS_WATCH'
+    value: join(plsWatch, ',')
+  }
+  // Nothing watched: the timer is off rather than invoked every minute to do nothing.
+  {
+    name: 'AzureWebJobs.MpePlsScan.Disabled'
+    value: empty(plsWatch) ? 'true' : 'false'
+  }
+  {
+    name: 'MPE_PLS_ALLOW'
+    value: plsAllowRules
+  }
+  {
+    name: 'MPE_PLS_REQUIRE_MESSAGE'
+    value: empty(plsRequireMessage) ? '' : string(plsRequireMessage)
+  }
+  {
+    name: 'MPE_PLS_REJECT_AFTER'
+    value: plsRejectAfter
+  }
+  {
+    name: 'MPE_PLS_BUDGET'
+    value: plsBudget
+  }
+  {
+    name: 'MPE_PLS_MAX_CALLS'
+    value: string(plsMaxCalls)
   }
   {
     name: 'MPE_DRY_RUN'

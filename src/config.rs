@@ -2,6 +2,7 @@
 //! docs/configuration.md documents each. Invalid configuration fails at start with a message naming the setting.
 
 use crate::naming::EndpointNames;
+use crate::pls::{MessageRules, Watched};
 pub use crate::policy::AllowList;
 use crate::policy::Policy;
 use crate::resource_id::{ListScope, ResourceId};
@@ -49,6 +50,25 @@ pub struct Config {
     pub endpoint_names: EndpointNames,
     /// `MPE_CUSTOMER_ENDPOINTS`: approve customers' own private endpoints with a manual connection.
     pub customer_endpoints: bool,
+    /// `MPE_PLS_*`: the Private Link Services the `MpePlsScan` timer reads, and its rules.
+    pub pls: PlsSettings,
+}
+
+/// The settings of the Private Link Service scan (`MpePlsScan`, `mpe-approver pls-scan`).
+#[derive(Debug, Clone)]
+pub struct PlsSettings {
+    /// `MPE_PLS_WATCH`: PLS ids, subscriptions and resource groups (empty: nothing is scanned).
+    pub watch: Vec<Watched>,
+    /// `MPE_PLS_SCHEDULE`: read by the host from function.json; checked here so a typo fails at start.
+    pub schedule: String,
+    /// `MPE_PLS_ALLOW`: which consumers' private endpoints may be approved on which PLS.
+    pub allow: Policy,
+    /// `MPE_PLS_REQUIRE_MESSAGE`.
+    pub messages: MessageRules,
+    /// `MPE_PLS_REJECT_AFTER` (`None`: off).
+    pub reject_after: Option<Duration>,
+    /// `MPE_PLS_MAX_CALLS`.
+    pub max_calls: u32,
 }
 
 /// Time budgets per invocation (`MPE_EVENT_BUDGET`, `MPE_CHECK_BUDGET`, `MPE_REPLAY_BUDGET`), in real time.
@@ -61,6 +81,7 @@ pub struct Budgets {
     pub check: Duration,
     pub replay: Duration,
     pub sweep: Duration,
+    pub pls: Duration,
 }
 
 /// The host's `functionTimeout` (host.json); every budget must stay below it.
@@ -148,6 +169,13 @@ pub const SETTINGS: &[Setting] = &[
     row("MPE_SWEEP_MAX_CALLS", Value("500"), "ARM calls one sweep run may make; past it the run stops and says what it did not reach"),
     row("MPE_CUSTOMER_ENDPOINTS", Value("false"), "`true`: also approve customers' own private endpoints with a manual connection (`Microsoft.Network/privateEndpoints`), as the approval policy allows; `false`: their write events are ignored"),
     row("MPE_ENDPOINT_NAMES", Text("— (each provider's own rule)"), "replaces a provider's private endpoint naming rule: `<MPE type>=<pattern>`, `;`-separated; a pattern is literal `A-Za-z0-9._-` with `{mpe}` (required) and `{parent}` (see \"When a naming rule is wrong\")"),
+    row("MPE_PLS_WATCH", Text("— (none)"), "comma-separated Private Link Service ids, and subscription or resource group ids whose Private Link Services are listed, that `MpePlsScan` reads for Pending connections (see docs/private-link-service.md)"),
+    row("MPE_PLS_SCHEDULE", Value("0 * * * * *"), "NCRONTAB schedule of the `MpePlsScan` timer (function.json reads `%MPE_PLS_SCHEDULE%`): every minute"),
+    row("MPE_PLS_ALLOW", Value("same-subscription"), "which consumers may be approved on which Private Link Service: `MPE_ALLOW`'s grammar, the source being the consumer's private endpoint and the target the Private Link Service; a separate setting, so that no MPE rule admits a stranger"),
+    row("MPE_PLS_REQUIRE_MESSAGE", Text("— (none)"), "JSON object `{\"<scope>\": \"<regex>\"}`: a connection to a Private Link Service under the scope (`*`, subscription, resource group or Private Link Service id; the most specific wins) is approved only when its request message matches the regex whole (anchored); `\"\"` requires nothing"),
+    row("MPE_PLS_REJECT_AFTER", Value("off"), "reject a connection left Pending because no rule allows it or its message does not match, once the app has seen it Pending this long (a duration up to `720h`), with a description saying why; `off`: never reject"),
+    row("MPE_PLS_BUDGET", Value("50s"), "time budget of one `MpePlsScan` run"),
+    row("MPE_PLS_MAX_CALLS", Value("100"), "ARM calls one `MpePlsScan` run may make (an approval or rejection counts 10, the most it makes); past it the run stops and says what it did not read"),
 ];
 
 /// Variables the process reads that are not the handler's configuration: set by the platform, or read by
@@ -326,6 +354,7 @@ impl Config {
             check: budget("MPE_CHECK_BUDGET")?,
             replay: budget("MPE_REPLAY_BUDGET")?,
             sweep: budget("MPE_SWEEP_BUDGET")?,
+            pls: budget("MPE_PLS_BUDGET")?,
         };
         let count = |k: &'static str, range: std::ops::RangeInclusive<u32>| -> Result<u32, ConfigError> {
             let s = get(k).unwrap_or_default();
@@ -373,13 +402,34 @@ impl Config {
         };
         let endpoint_names = EndpointNames::parse(&set("MPE_ENDPOINT_NAMES").unwrap_or_default())
             .map_err(|e| bad("MPE_ENDPOINT_NAMES", e))?;
+        let pls = PlsSettings {
+            watch: crate::pls::parse_watch(&get("MPE_PLS_WATCH").unwrap_or_default())
+                .map_err(|e| bad("MPE_PLS_WATCH", e))?,
+            schedule: get("MPE_PLS_SCHEDULE").unwrap_or_default(),
+            allow: Policy::parse_setting("MPE_PLS_ALLOW", "private endpoints", set("MPE_PLS_ALLOW").as_deref())
+                .map_err(|e| bad("MPE_PLS_ALLOW", e))?,
+            messages: MessageRules::parse(set("MPE_PLS_REQUIRE_MESSAGE").as_deref())
+                .map_err(|e| bad("MPE_PLS_REQUIRE_MESSAGE", e))?,
+            reject_after: crate::pls::parse_reject_after(&get("MPE_PLS_REJECT_AFTER").unwrap_or_default())
+                .map_err(|e| bad("MPE_PLS_REJECT_AFTER", e))?,
+            max_calls: count("MPE_PLS_MAX_CALLS", 1..=100_000)?,
+        };
+        if pls.schedule.split_whitespace().count() != 6 {
+            return Err(bad(
+                "MPE_PLS_SCHEDULE",
+                format!(
+                    "{:?} is not an NCRONTAB expression (six fields: second minute hour day month weekday)",
+                    pls.schedule
+                ),
+            ));
+        }
         let client_id = get("AZURE_CLIENT_ID");
         if let Some(c) = &client_id {
             if uuid::Uuid::parse_str(c).is_err() {
                 return Err(bad("AZURE_CLIENT_ID", format!("{c:?} is not a GUID")));
             }
         }
-        Ok(Config {
+        let config = Config {
             queue,
             parking_queue,
             arm_endpoint,
@@ -411,7 +461,19 @@ impl Config {
             sweep_max_calls,
             endpoint_names,
             customer_endpoints,
-        })
+            pls,
+        };
+        // A watched Private Link Service's connections are PECs in its subscription: the coarse filter holds.
+        for w in &config.pls.watch {
+            let sub = match w {
+                Watched::Pls(id) => id.subscription(),
+                Watched::Scope(s) => s.subscription(),
+            };
+            if let Some(why) = config.target_subscriptions.refusal(sub) {
+                return Err(bad("MPE_PLS_WATCH", format!("{w}: {why}, so nothing there may be approved")));
+            }
+        }
+        Ok(config)
     }
 
     /// What the sweep enumerates: `MPE_SWEEP_SCOPES`, or else every subscription of
@@ -433,6 +495,12 @@ impl Config {
         let mut v: Vec<String> = self.source_subscriptions.ids().to_vec();
         v.extend(self.target_subscriptions.ids().iter().cloned());
         v.extend(self.policy.subscriptions());
+        // A Private Link Service's consumers and providers are customers too.
+        v.extend(self.pls.allow.subscriptions());
+        v.extend(self.pls.watch.iter().map(|w| match w {
+            Watched::Pls(id) => id.subscription().to_ascii_lowercase(),
+            Watched::Scope(s) => s.subscription().to_ascii_lowercase(),
+        }));
         v.sort();
         v.dedup();
         v

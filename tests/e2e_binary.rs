@@ -422,3 +422,58 @@ fn demo_and_simulate_say_what_to_run_instead_and_exit_3() {
     let out = Command::new(env!("CARGO_BIN_EXE_mpe-approver")).env_clear().args(["demo", "--bogus"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "an unknown flag is a usage error, as before");
 }
+
+/// `pls-scan` as an operator runs it: bad input and nothing to scan are refused before anything is
+/// read; `--dry-run --json` decides and changes nothing; without it the consumer the rule allows is
+/// approved, the stranger is not, and the audit lines go to stderr with the function's other lines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_pls_scan_approves_the_allowed_consumer_only() {
+    const CONSUMER: &str = "c0c0c0c0-0000-4000-8000-00000000c0c0";
+    const STRANGER: &str = "5772a93e-0000-4000-8000-00000000e0e0";
+    let clock: SharedClock = Arc::new(SystemClock);
+    let sim = Simulator::start(clock, SimOptions { approval_lro: Duration::from_millis(200), ..Default::default() })
+        .await
+        .unwrap();
+    let pls = in_group(SUB, "rg-svc/providers/Microsoft.Network/privateLinkServices/svc");
+    sim.add_pls(pls.as_str()).unwrap();
+    let ok = sim.connect_to_pls(pls.as_str(), CONSUMER, "pe-a", "CHG0000001").unwrap();
+    let no = sim.connect_to_pls(pls.as_str(), STRANGER, "pe-b", "hello").unwrap();
+    let mut env = sim.handler_env();
+    for bad in [vec!["pls-scan"], vec!["pls-scan", "--watch", "not-an-id"], vec!["pls-scan", "--dry-runn"]] {
+        let out = cli(&env, &bad).await;
+        assert!(!out.status.success(), "{bad:?} was accepted");
+        assert!(!out.stderr.is_empty(), "{bad:?} says why");
+    }
+    let mut narrow = env.clone();
+    narrow.push(("MPE_TARGET_SUBSCRIPTIONS".into(), CONSUMER.into()));
+    let out = cli(&narrow, &["pls-scan", "--watch", pls.as_str()]).await;
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("MPE_TARGET_SUBSCRIPTIONS"));
+    assert!(sim.pls_connections(pls.as_str()).iter().all(|c| c.puts == 0));
+    env.push(("MPE_PLS_ALLOW".into(), format!("/subscriptions/{CONSUMER}->/subscriptions/{SUB}")));
+
+    let out = cli(&env, &["pls-scan", "--watch", pls.as_str(), "--dry-run", "--json"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (r["wouldApprove"].as_u64(), r["strangersWaiting"].as_u64(), r["dryRun"].as_bool()),
+        (Some(1), Some(1), Some(true)),
+        "{r}"
+    );
+    assert!(sim.pls_connections(pls.as_str()).iter().all(|c| c.status == azure_sim::ConnectionStatus::Pending));
+
+    env.push(("MPE_PLS_WATCH".into(), format!("/subscriptions/{SUB}/resourceGroups/rg-svc")));
+    let out = cli(&env, &["pls-scan"]).await;
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("1 approved") && stdout.contains("strangers waiting: 1"), "{stdout}");
+    assert!(stdout.lines().any(|l| l.starts_with("approved") && l.ends_with(&format!("{ok}\""))), "{stdout}");
+    assert!(stdout.lines().any(|l| l.starts_with("left-pending    not-allowed")), "{stdout}");
+    let audit: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("INFO: mpe.audit "))
+        .map(|j| serde_json::from_str(j).unwrap())
+        .collect();
+    assert_eq!(audit.len(), 2, "{stderr}");
+    assert_eq!(sim.pls_connection(pls.as_str(), &ok).unwrap().status, azure_sim::ConnectionStatus::Approved);
+    assert_eq!(sim.pls_connection(pls.as_str(), &no).unwrap().status, azure_sim::ConnectionStatus::Pending);
+}

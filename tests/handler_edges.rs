@@ -29,7 +29,7 @@ fn app(sender: Arc<Recorder>) -> Arc<App> {
     let clock: Arc<dyn Clock> = Arc::new(Fixed::instant(NOW));
     let arm = ArmClient::new(&config.arm_endpoint, config.arm_audience.clone(), Arc::new(Tokens::None), clock.clone())
         .unwrap();
-    Arc::new(App { config, arm, sender, clock })
+    Arc::new(App { config, arm, sender, clock, pls_pending: Default::default() })
 }
 
 async fn post(app: Arc<App>, path: &str, body: impl Into<Body>) -> (StatusCode, Value) {
@@ -148,7 +148,7 @@ async fn hostile_event_is_parked_with_a_reason() {
 #[tokio::test]
 async fn garbage_envelopes_get_json_replies() {
     let rec = Arc::new(Recorder::default());
-    for path in ["/MpeEvent", "/MpeCheck", "/MpeReplay", "/MpeSweep"] {
+    for path in ["/MpeEvent", "/MpeCheck", "/MpeReplay", "/MpeSweep", "/MpePlsScan"] {
         for body in ["", "not json", "[]", "{\"Data\": 5}", "{\"Data\": {\"event\": null}}"] {
             let (status, v) = post(app(rec.clone()), path, body).await;
             assert_eq!(status, StatusCode::OK, "{path} {body:?}: {v}");
@@ -292,7 +292,7 @@ async fn every_function_definition_is_served() {
     let mut names: Vec<String> =
         std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     names.sort();
-    assert_eq!(names, ["MpeCheck", "MpeEvent", "MpeReplay", "MpeSweep"]);
+    assert_eq!(names, ["MpeCheck", "MpeEvent", "MpePlsScan", "MpeReplay", "MpeSweep"]);
     for name in &names {
         let (status, v) = post(app(Arc::new(Recorder::default())), &format!("/{name}"), "{}").await;
         assert_eq!(status, StatusCode::OK, "{name} is routed: {v}");
@@ -302,6 +302,23 @@ async fn every_function_definition_is_served() {
         serde_json::from_str(&std::fs::read_to_string(format!("{dir}/MpeSweep/function.json")).unwrap()).unwrap();
     assert_eq!(timer["bindings"][0]["type"], "timerTrigger");
     assert_eq!(timer["bindings"][0]["schedule"], "%MPE_SWEEP_SCHEDULE%");
+    let pls: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{dir}/MpePlsScan/function.json")).unwrap()).unwrap();
+    assert_eq!(pls["bindings"][0]["type"], "timerTrigger");
+    assert_eq!(pls["bindings"][0]["schedule"], "%MPE_PLS_SCHEDULE%");
+    assert_eq!(pls["bindings"][0]["runOnStartup"], false);
+}
+
+/// The Private Link Service timer as the host sends it, with nothing watched: it says so, calls nothing
+/// (ARM is a closed port here) and answers 200.
+#[tokio::test]
+async fn the_pls_timer_without_a_watch_says_nothing_is_watched() {
+    let rec = Arc::new(Recorder::default());
+    let (status, v) = post(app(rec.clone()), "/MpePlsScan", common::capture("timer-trigger.json")).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let logs = v["Logs"].to_string();
+    assert!(logs.contains("no Private Link Service is watched"), "{logs}");
+    assert!(rec.sent.lock().unwrap().is_empty());
 }
 
 /// The timer as the host sends it (the recorded envelope): with no scope to sweep it says so, touches

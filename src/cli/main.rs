@@ -1,5 +1,5 @@
 //! `mpe-approver`: the custom handler (`serve`, the default under the Functions host) and the operator
-//! commands (`replay`, `status`, `check`, `print`). The local demo and the simulator are other packages
+//! commands (`replay`, `status`, `check`, `pls-scan`, `print`). The local demo and the simulator are other packages
 //! of the workspace (`mpe-demo`, `azure-sim`); `demo` and `simulate` say exactly what to run instead.
 
 use anyhow::Context;
@@ -106,6 +106,21 @@ enum Command {
         /// the outcome event on stderr, as the function does.
         #[arg(long)]
         approve: bool,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run one Private Link Service scan now, as the MpePlsScan timer does: read the watched PLSs'
+    /// connections, approve those MPE_PLS_ALLOW allows (reject those left Pending too long when
+    /// MPE_PLS_REJECT_AFTER is set and this process has seen them that long), and print what it did.
+    PlsScan {
+        /// A Private Link Service id, subscription or resource group to scan instead of MPE_PLS_WATCH
+        /// (repeatable).
+        #[arg(long = "watch")]
+        watch: Vec<String>,
+        /// Decide and print; change nothing.
+        #[arg(long)]
+        dry_run: bool,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -370,6 +385,64 @@ async fn check(mpe_id: &str, approve: bool, json: bool) -> anyhow::Result<ExitCo
     Ok(if r.outcome == "transient failure" { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
+async fn pls_scan(watch: &[String], dry_run: bool, json: bool) -> anyhow::Result<ExitCode> {
+    // Validate everything before touching Azure.
+    let given = mpe_approver::pls::parse_watch(&watch.join(",")).map_err(|e| anyhow::anyhow!("--watch: {e}"))?;
+    let mut config = Config::from_env()?;
+    // What the settings refuse for MPE_PLS_WATCH, the command refuses for --watch.
+    let refused: Vec<String> = given
+        .iter()
+        .filter_map(|w| {
+            let sub = match w {
+                mpe_approver::pls::Watched::Pls(id) => id.subscription(),
+                mpe_approver::pls::Watched::Scope(s) => s.subscription(),
+            };
+            config.target_subscriptions.refusal(sub).map(|why| format!("{w}: {why}"))
+        })
+        .collect();
+    anyhow::ensure!(refused.is_empty(), "refused, nothing was read: {}", refused.join("; "));
+    let watch = if given.is_empty() { config.pls.watch.clone() } else { given };
+    anyhow::ensure!(!watch.is_empty(), "nothing to scan: set MPE_PLS_WATCH or pass --watch <id or scope>");
+    if config.dry_run && !dry_run {
+        eprintln!("MPE_DRY_RUN is set: nothing is changed");
+    }
+    config.dry_run = config.dry_run || dry_run;
+    let max_calls = config.pls.max_calls;
+    let app = build_app(config, Arc::new(SystemClock))?;
+    let deadline = tokio::time::Instant::now() + CLI_BUDGET;
+    let r = handler::pls_scan(&app, &watch, max_calls, app.config.dry_run, deadline).await;
+    use std::io::Write;
+    {
+        // The run's log lines (the audit lines among them) where the operator's logs go, as the function
+        // logs them.
+        let mut err = std::io::stderr().lock();
+        for line in &r.logs {
+            writeln!(err, "{}", scrub(line)).context("writing to stderr")?;
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", logsafe::json(&r, true)?).context("writing to stdout")?;
+    } else {
+        // Ids and reasons quote what came from Azure; scrub keeps each one line.
+        for row in &r.rows {
+            writeln!(
+                out,
+                "{:<15} {:<17} {}",
+                row.outcome,
+                row.wait.as_deref().unwrap_or("-"),
+                q_max(&row.pec_id, 1024)
+            )?;
+            writeln!(out, "{:<15} {}", "", scrub(&row.reason))?;
+        }
+        writeln!(out, "{}", r.summary())?;
+        for why in &r.incomplete {
+            writeln!(out, "incomplete: {}", scrub(why))?;
+        }
+    }
+    Ok(if r.incomplete.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
 /// `demo` and `simulate` are not in this binary, the deployed one: the demo is the workspace's
 /// `mpe-demo` package, the simulator its `azure-sim` package. The commands take the same flags, say
 /// exactly what to run instead (those flags included) and exit with [`ELSEWHERE`].
@@ -441,6 +514,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
             Command::Status { max, json } => status(max, json).await,
             Command::Check { mpe_id, approve, json } => check(&mpe_id, approve, json).await,
+            Command::PlsScan { watch, dry_run, json } => pls_scan(&watch, dry_run, json).await,
             Command::Demo { json, time_scale } => Ok(demo_elsewhere(json, time_scale)),
             Command::Simulate { port, time_scale } => Ok(simulate_elsewhere(port, time_scale)),
             Command::Print { what } => print(what).map(|_| ExitCode::SUCCESS),

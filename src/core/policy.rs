@@ -113,17 +113,21 @@ impl Rule {
     }
 }
 
-/// The rules of `MPE_ALLOW`.
+/// The rules of `MPE_ALLOW` (or of another setting with its grammar: `MPE_PLS_ALLOW`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     pub rules: Vec<Rule>,
-    /// `MPE_ALLOW` was set (otherwise the default `same-subscription` applies).
+    /// The setting was set (otherwise the default `same-subscription` applies).
     pub configured: bool,
+    /// The setting the rules come from ([`SETTING`] unless parsed with [`Policy::parse_setting`]).
+    pub setting: &'static str,
+    /// What a source is, in a refusal's words ("MPEs"; "private endpoints" for a PLS's consumers).
+    pub sources: &'static str,
 }
 
 impl Default for Policy {
     fn default() -> Self {
-        Policy { rules: vec![Rule::SameSubscription], configured: false }
+        Policy::defaults_for(SETTING, "MPEs")
     }
 }
 
@@ -267,6 +271,15 @@ impl Tags {
         not_understood.map(TagVerdict::NotUnderstood)
     }
 
+    /// Why the tags refuse any approval to `target` whatever the rules say (`mpe-approver: deny`, or a
+    /// tag of ours not understood), if they do.
+    pub fn refusal(&self, target: &ResourceId) -> Option<String> {
+        match self.verdict(target)? {
+            TagVerdict::Deny => Some(format!("target {target} is tagged {DENY_TAG}: deny")),
+            TagVerdict::NotUnderstood(why) => Some(why),
+        }
+    }
+
     /// The value of one of our tags, its name trimmed (`" mpe-approver-allow-from"` counts).
     fn ours(&self, tag: &str) -> Option<&str> {
         self.get(tag).or_else(|| self.0.iter().find(|(n, _)| n.trim() == tag).map(|(_, v)| v.as_str()))
@@ -276,8 +289,19 @@ impl Tags {
 impl Policy {
     /// Parse `MPE_ALLOW`. An empty or absent value is the default (`same-subscription`).
     pub fn parse(value: Option<&str>) -> Result<Policy, String> {
+        Policy::parse_setting(SETTING, "MPEs", value)
+    }
+
+    /// The default rule (`same-subscription`) of `setting`, whose sources are called `sources`.
+    pub fn defaults_for(setting: &'static str, sources: &'static str) -> Policy {
+        Policy { rules: vec![Rule::SameSubscription], configured: false, setting, sources }
+    }
+
+    /// Parse `setting`'s value in `MPE_ALLOW`'s grammar; refusals call the sources `sources`. An empty or
+    /// absent value is the default (`same-subscription`).
+    pub fn parse_setting(setting: &'static str, sources: &'static str, value: Option<&str>) -> Result<Policy, String> {
         let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
-            return Ok(Policy::default());
+            return Ok(Policy::defaults_for(setting, sources));
         };
         let mut rules = Vec::new();
         for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -291,9 +315,9 @@ impl Policy {
             rules.push(Rule::Pair { source: Scope::parse(s)?, target: Scope::parse(t)? });
         }
         if rules.is_empty() {
-            return Ok(Policy::default());
+            return Ok(Policy::defaults_for(setting, sources));
         }
-        Ok(Policy { rules, configured: true })
+        Ok(Policy { rules, configured: true, setting, sources })
     }
 
     /// Whether a rule allows any source to any target (`*->*`): worth a warning at start.
@@ -318,19 +342,25 @@ impl Policy {
     fn rules_text(&self) -> String {
         let rules: Vec<String> = self.rules.iter().map(Rule::to_string).collect();
         if self.configured {
-            format!("{SETTING}={}", rules.join(","))
+            format!("{}={}", self.setting, rules.join(","))
         } else {
-            format!("{SETTING} unset (default same-subscription)")
+            format!("{} unset (default same-subscription)", self.setting)
+        }
+    }
+
+    /// What `allowed` says in the audit: the rule named with its setting, or the tag.
+    pub fn allowed_text(&self, allowed: &Allowed) -> String {
+        match allowed {
+            Allowed::Rule(r) => format!("{} rule {r}", self.setting),
+            Allowed::Tag(_) => allowed.to_string(),
         }
     }
 
     /// Decide: the deny tag (and any tag of ours not understood) first, then any rule, then the
     /// target's allow-from tag.
     pub fn evaluate(&self, source: &ResourceId, target: &ResourceId, tags: &Tags) -> Result<Allowed, String> {
-        match tags.verdict(target) {
-            Some(TagVerdict::Deny) => return Err(format!("target {target} is tagged {DENY_TAG}: deny")),
-            Some(TagVerdict::NotUnderstood(why)) => return Err(why),
-            None => {}
+        if let Some(why) = tags.refusal(target) {
+            return Err(why);
         }
         if let Some(r) = self.rules.iter().find(|r| r.allows(source, target)) {
             return Ok(Allowed::Rule(r.to_string()));
@@ -345,7 +375,11 @@ impl Policy {
             Some(v) => format!("its {ALLOW_FROM_TAG} tag ({}) does not list {sub}", q(v)),
             None => format!("it has no {ALLOW_FROM_TAG} tag"),
         };
-        Err(format!("no rule allows MPEs in {sub} to be approved on target {target}: {}, and {tag}", self.rules_text()))
+        Err(format!(
+            "no rule allows {} in {sub} to be approved on target {target}: {}, and {tag}",
+            self.sources,
+            self.rules_text()
+        ))
     }
 }
 
@@ -367,6 +401,22 @@ mod tests {
         assert!(p.evaluate(&id(SRC), &id(DST_SAME), &Tags::default()).is_ok());
         let e = p.evaluate(&id(SRC), &id(DST_OTHER), &Tags::default()).unwrap_err();
         assert!(e.contains("MPE_ALLOW unset") && e.contains("mpe-approver-allow-from"), "{e}");
+    }
+
+    /// Another setting in the same grammar names itself and its sources in refusals and in the audit.
+    #[test]
+    fn a_policy_of_another_setting_says_so() {
+        let p = Policy::parse_setting("MPE_PLS_ALLOW", "private endpoints", None).unwrap();
+        assert!(!p.configured);
+        let e = p.evaluate(&id(SRC), &id(DST_OTHER), &Tags::default()).unwrap_err();
+        assert!(e.starts_with("no rule allows private endpoints in aaaa") && e.contains("MPE_PLS_ALLOW unset"), "{e}");
+        let p = Policy::parse_setting("MPE_PLS_ALLOW", "private endpoints", Some("/subscriptions/aaaa->*")).unwrap();
+        let allowed = p.evaluate(&id(SRC), &id(DST_OTHER), &Tags::default()).unwrap();
+        assert_eq!(p.allowed_text(&allowed), "MPE_PLS_ALLOW rule /subscriptions/aaaa->*");
+        assert_eq!(Policy::default().allowed_text(&allowed), "MPE_ALLOW rule /subscriptions/aaaa->*");
+        let deny = Tags::from_pairs([("mpe-approver", "deny")]);
+        assert!(deny.refusal(&id(DST_OTHER)).unwrap().contains("deny"));
+        assert_eq!(Tags::from_pairs([("env", "prod")]).refusal(&id(DST_OTHER)), None);
     }
 
     #[test]

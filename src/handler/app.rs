@@ -14,12 +14,15 @@ use axum::Json;
 use std::sync::Arc;
 use tracing::Level;
 
-/// Everything a function needs: configuration, the ARM client, the queue sender and the clock.
+/// Everything a function needs: configuration, the ARM client, the queue sender and the clock; and the
+/// Private Link Service connections this process has seen Pending, and since when
+/// ([`crate::pls::PendingBook`]: `MPE_PLS_REJECT_AFTER` counts from there).
 pub struct App {
     pub config: Config,
     pub arm: ArmClient,
     pub sender: Arc<dyn QueueSender>,
     pub clock: SharedClock,
+    pub pls_pending: std::sync::Mutex<crate::pls::PendingBook>,
 }
 
 impl App {
@@ -31,6 +34,12 @@ impl App {
                  approver's role reaches (the confused-deputy risk the default same-subscription rule prevents)"
             );
         }
+        if config.pls.allow.allows_everything() {
+            tracing::warn!(
+                "MPE_PLS_ALLOW holds *->*: any consumer, from any subscription, is approved on every watched \
+                 Private Link Service"
+            );
+        }
         let arm = ArmClient::new(&config.arm_endpoint, config.arm_audience.clone(), tokens.clone(), clock.clone())?;
         let sender: Arc<dyn QueueSender> = Arc::new(crate::servicebus::RestSender::new(
             config.servicebus_endpoint.clone(),
@@ -38,7 +47,7 @@ impl App {
             tokens,
             clock.clone(),
         )?);
-        Ok(App { config, arm, sender, clock })
+        Ok(App { config, arm, sender, clock, pls_pending: Default::default() })
     }
 
     /// Put a message that cannot succeed on the parking queue, with the reason as an application property.

@@ -1,8 +1,9 @@
-//! The custom handler's HTTP edge: one axum `Router`, four functions, the readiness ping.
+//! The custom handler's HTTP edge: one axum `Router`, five functions, the readiness ping.
 //!
 //! `POST /MpeEvent` (Event Grid), `POST /MpeCheck` (Service Bus), `POST /MpeReplay` (HTTP), `POST /MpeSweep`
-//! (timer). Each takes the Functions envelope and answers `{Outputs, Logs, ReturnValue}`. A 500 (still JSON) fails the
-//! invocation on purpose, for transient trouble only: Service Bus then redelivers, Event Grid retries.
+//! and `POST /MpePlsScan` (timers). Each takes the Functions envelope and answers `{Outputs, Logs, ReturnValue}`.
+//! A 500 (still JSON) fails the invocation on purpose, for transient trouble only: Service Bus then
+//! redelivers, Event Grid retries.
 
 mod app;
 pub(crate) use app::Reply;
@@ -14,8 +15,10 @@ pub use settle::write_outcome_events;
 mod events;
 mod observe;
 mod pass;
+mod pls;
+pub use pls::{pls_scan, PlsRow, PlsScan};
 mod queued;
-pub use queued::{replay_queued, rotation, status, sweep, Found, QueueDepth, Status, Sweep};
+pub use queued::{replay_queued, rotation, rotation_every, status, sweep, Found, QueueDepth, Status, Sweep};
 mod replay;
 mod settle;
 
@@ -30,6 +33,7 @@ pub const EVENT_FUNCTION: &str = "MpeEvent";
 pub const CHECK_FUNCTION: &str = "MpeCheck";
 pub const REPLAY_FUNCTION: &str = "MpeReplay";
 pub const SWEEP_FUNCTION: &str = "MpeSweep";
+pub const PLS_SCAN_FUNCTION: &str = "MpePlsScan";
 
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
@@ -38,6 +42,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route(&format!("/{CHECK_FUNCTION}"), post(on_check))
         .route(&format!("/{REPLAY_FUNCTION}"), post(on_replay))
         .route(&format!("/{SWEEP_FUNCTION}"), post(on_sweep))
+        .route(&format!("/{PLS_SCAN_FUNCTION}"), post(on_pls_scan))
         .fallback(|| async { (StatusCode::NOT_FOUND, Json(serde_json::json!({"error": "no such function"}))) })
         .layer(DefaultBodyLimit::max(1024 * 1024))
         .with_state(app)
@@ -181,6 +186,51 @@ async fn sweep_run(app: &App, mut r: Reply, invocation: &str) -> Reply {
     for why in run.incomplete.iter().take(20) {
         r.resp.log(tracing::Level::ERROR, format!("{SWEEP_FUNCTION} {invocation}: incomplete: {why}"));
     }
+    r
+}
+
+/// The timer of the Private Link Service scan: read the connections of the PLSs `MPE_PLS_WATCH` names,
+/// approve those the rules allow (and, with `MPE_PLS_REJECT_AFTER`, reject those left Pending too long),
+/// audit every decision and log what the run did, the strangers waiting among it. Within
+/// `MPE_PLS_BUDGET`: the scan stops at nine tenths of it, and [`within_budget`] ends the invocation at
+/// the budget whatever a dependency does. A timer is not retried: the next run reads everything again.
+async fn on_pls_scan(State(app): State<Arc<App>>, headers: HeaderMap, body: axum::body::Bytes) -> Reply {
+    let r = match envelope(PLS_SCAN_FUNCTION, &body) {
+        Ok(_) => Reply::new(),
+        Err(r) => r,
+    };
+    let invocation = invocation_id(&headers);
+    within_budget(PLS_SCAN_FUNCTION, app.config.budgets.pls, pls_run(&app, r, &invocation)).await
+}
+
+async fn pls_run(app: &App, mut r: Reply, invocation: &str) -> Reply {
+    let watch = &app.config.pls.watch;
+    if watch.is_empty() {
+        r.resp.log(
+            tracing::Level::INFO,
+            format!("{PLS_SCAN_FUNCTION} {invocation}: no Private Link Service is watched (MPE_PLS_WATCH is empty)"),
+        );
+        return r;
+    }
+    let deadline = tokio::time::Instant::now() + app.config.budgets.pls.mul_f64(0.9);
+    let run = pls_scan(app, watch, app.config.pls.max_calls, app.config.dry_run, deadline).await;
+    r.resp.logs.extend(run.logs.iter().cloned());
+    let prefix = format!("{PLS_SCAN_FUNCTION} {invocation}");
+    r.resp.log(tracing::Level::INFO, format!("{prefix}: {}", run.summary()));
+    if run.strangers_waiting > 0 {
+        r.resp.log(
+            tracing::Level::WARN,
+            format!(
+                "{prefix}: strangers waiting: {} (Pending connections whose consumer no rule allows: MPE_PLS_ALLOW, \
+                 the mpe-approver-allow-from tag); see the mpe.audit lines with outcome left-pending",
+                run.strangers_waiting
+            ),
+        );
+    }
+    for why in run.incomplete.iter().take(20) {
+        r.resp.log(tracing::Level::ERROR, format!("{prefix}: incomplete: {why}"));
+    }
+    r.resp.return_value = run.counts();
     r
 }
 

@@ -259,17 +259,23 @@ impl Sweep {
 /// runs that each reach a sixth of the parents (and one more) reach them all within six days; runs in the same
 /// hour start at the same place.
 pub fn rotation(now: chrono::DateTime<chrono::Utc>) -> u64 {
-    (now.timestamp().div_euclid(3600) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    rotation_every(now, 3600)
+}
+
+/// [`rotation`] with runs counted in periods of `period_secs` (at least 1): the `MpePlsScan` timer,
+/// which runs every minute, moves its start every minute.
+pub fn rotation_every(now: chrono::DateTime<chrono::Utc>, period_secs: i64) -> u64 {
+    (now.timestamp().div_euclid(period_secs.max(1)) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 /// `⌊start / 2^64 × len⌋`: the index a rotation starts at in a list of `len`.
-fn fraction_of(start: u64, len: usize) -> usize {
+pub(crate) fn fraction_of(start: u64, len: usize) -> usize {
     ((u128::from(start) * len as u128) >> 64) as usize
 }
 
 /// A parent's place in the sweep's order: FNV-1a of its lower-cased id, mixed (SplitMix64's finaliser)
 /// so that ids differing only at the end spread out. Stable across builds and runs.
-fn order_key(key: &str) -> u64 {
+pub(crate) fn order_key(key: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in key.bytes() {
         h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);

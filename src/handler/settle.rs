@@ -16,23 +16,54 @@ pub(crate) fn audit_event(item: &WorkItem, ending: &Ending) -> Option<Value> {
         Verdict::CheckAgain { .. } if audit.pec_id.is_some() => ("check-again", None),
         Verdict::CheckAgain { .. } | Verdict::Redeliver { .. } => return None,
     };
-    Some(json!({
-        "event": "mpe.audit",
-        "mpeId": item.mpe_id.as_str(),
-        "correlationId": item.correlation_id,
-        "attempt": item.attempt,
-        "pecId": audit.pec_id,
-        "privateEndpointId": audit.private_endpoint_id,
-        "evidence": audit.evidence,
-        "allowedBy": audit.allowed_by,
-        "outcome": outcome,
-        "parkCode": park.map(|r| r.code.as_str()),
-        "reason": match decision {
+    Some(audit_json(&Audit {
+        subject: item.mpe_id.as_str(),
+        correlation_id: &item.correlation_id,
+        attempt: item.attempt,
+        pec_id: audit.pec_id.as_deref(),
+        private_endpoint_id: audit.private_endpoint_id.as_deref(),
+        evidence: serde_json::to_value(&audit.evidence).unwrap_or(Value::Null),
+        allowed_by: audit.allowed_by.as_deref(),
+        outcome,
+        park_code: park.map(|r| r.code.as_str()),
+        reason: match decision {
             Verdict::Park { reason } => reason.text.clone(),
             Verdict::CheckAgain { reason, .. } | Verdict::Redeliver { reason } => reason.clone(),
             Verdict::Done(o) => o.to_string(),
         },
     }))
+}
+
+/// The fields of one audit event: a check's decision, or a decision on a Private Link Service's
+/// connection (whose `subject`, the event's `mpeId`, is the PLS).
+pub(crate) struct Audit<'a> {
+    pub subject: &'a str,
+    pub correlation_id: &'a str,
+    pub attempt: u32,
+    pub pec_id: Option<&'a str>,
+    pub private_endpoint_id: Option<&'a str>,
+    pub evidence: Value,
+    pub allowed_by: Option<&'a str>,
+    pub outcome: &'a str,
+    pub park_code: Option<&'a str>,
+    pub reason: String,
+}
+
+/// The `mpe.audit` event's JSON: one shape for every decision.
+pub(crate) fn audit_json(a: &Audit<'_>) -> Value {
+    json!({
+        "event": "mpe.audit",
+        "mpeId": a.subject,
+        "correlationId": a.correlation_id,
+        "attempt": a.attempt,
+        "pecId": a.pec_id,
+        "privateEndpointId": a.private_endpoint_id,
+        "evidence": a.evidence,
+        "allowedBy": a.allowed_by,
+        "outcome": a.outcome,
+        "parkCode": a.park_code,
+        "reason": a.reason,
+    })
 }
 
 /// One audit line: `mpe.audit {json}`.
@@ -70,7 +101,7 @@ pub fn write_outcome_events(on: bool) {
 
 /// Write the event as one JSON line: stdout, or stderr for a parked or failed chain (the host records
 /// stderr as errors). One `write` of a whole line, so concurrent invocations never interleave.
-fn emit_outcome(event: &Value) {
+pub(crate) fn emit_outcome(event: &Value) {
     use std::io::Write;
     if !OUTCOME_EVENTS.load(std::sync::atomic::Ordering::Relaxed) {
         return;

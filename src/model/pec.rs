@@ -232,6 +232,12 @@ pub fn approved_description(current: Option<&str>, mpe_id: &ResourceId, incarnat
 /// Azure CLI and PowerShell do. Keeps the target's own spelling of `actionRequired`/`actionsRequired`.
 /// Read-only envelope fields that some providers refuse on PUT are left as they were.
 pub fn approval_body(get_body: &Value, description: &str) -> Value {
+    state_body(get_body, "Approved", description)
+}
+
+/// The PUT body that sets a PEC's state to `status` (`Approved`, `Rejected`) with `description`: the
+/// whole GET body back, as [`approval_body`] writes it.
+pub fn state_body(get_body: &Value, status: &str, description: &str) -> Value {
     let mut body = get_body.clone();
     if !body.is_object() {
         body = serde_json::json!({});
@@ -247,7 +253,7 @@ pub fn approval_body(get_body: &Value, description: &str) -> Value {
         *state = serde_json::json!({});
     }
     let state = state.as_object_mut().expect("object");
-    state.insert("status".into(), Value::String("Approved".into()));
+    state.insert("status".into(), Value::String(status.to_string()));
     state.insert("description".into(), Value::String(description.to_string()));
     let key = if state.contains_key("actionRequired") { "actionRequired" } else { "actionsRequired" };
     state.insert(key.into(), Value::String("None".into()));
@@ -257,7 +263,12 @@ pub fn approval_body(get_body: &Value, description: &str) -> Value {
 /// Has the target finished applying an approval? SQL reports `Ready`, most others `Succeeded`;
 /// a missing provisioningState (IoT Hub, Cognitive Services) counts as done.
 pub fn approval_settled(pec: &Pec) -> bool {
-    pec.status == PecStatus::Approved
+    settled_as(pec, &PecStatus::Approved)
+}
+
+/// Has the target finished applying a change to `status`? As [`approval_settled`], for any status.
+pub fn settled_as(pec: &Pec, status: &PecStatus) -> bool {
+    pec.status == *status
         && match pec.provisioning_state.as_deref().map(str::to_ascii_lowercase).as_deref() {
             None | Some("succeeded") | Some("ready") => true,
             Some(_) => false,

@@ -7,6 +7,7 @@
 
 use crate::app_state::AppState;
 use crate::arm_lists::{self, ListReq};
+use crate::arm_pls::{self, PlsReq};
 use crate::arm_wire::{arm_error, method_not_allowed, not_found, paged};
 use crate::faults::FaultKind;
 use crate::id::ResourceId;
@@ -114,6 +115,17 @@ pub async fn handler(
             return r;
         }
     };
+    // A resource the identity's role does not reach (`Simulator::forbid`).
+    if lock(&st.faults).forbids(path) {
+        return arm_error(
+            StatusCode::FORBIDDEN,
+            "AuthorizationFailed",
+            format!(
+                "The client '{principal}' does not have authorization to perform action over scope '{path}' or the \
+                 scope is invalid."
+            ),
+        );
+    }
     let query: HashMap<String, String> =
         url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()).into_owned().collect();
     let Some(api_version) = query.get("api-version").filter(|v| !v.is_empty()) else {
@@ -209,6 +221,20 @@ fn dispatch(st: &AppState, req: &Req<'_>) -> Response {
             .into_response(),
             None => not_found(target.as_str()),
         };
+    }
+    // Private Link Services, their connections (arm_pls.rs).
+    let pls = PlsReq {
+        method: req.method,
+        path: req.path,
+        api_version: req.api_version,
+        skip: req.skip,
+        if_match: req.if_match,
+        principal: &req.principal,
+        body: req.body,
+        now: req.now,
+    };
+    if let Some(r) = arm_pls::dispatch(st, &pls) {
+        return r;
     }
     // `{target}/privateEndpointConnections`: the list.
     if let Some(prefix_len) = lower.strip_suffix("/privateendpointconnections").map(str::len) {

@@ -1,5 +1,6 @@
-//! ARM faults to inject ([`crate::Simulator::inject_faults`], [`crate::Simulator::refuse_pec_puts`]):
-//! what the next ARM requests answer instead of being served, and how many were injected.
+//! ARM faults to inject ([`crate::Simulator::inject_faults`], [`crate::Simulator::refuse_pec_puts`],
+//! [`crate::Simulator::forbid`]): what the next ARM requests answer instead of being served, and how
+//! many were injected.
 
 use serde::Serialize;
 
@@ -21,4 +22,15 @@ pub struct FaultPlan {
     /// (e.g. 400: the target would not take the change), without changing the PEC.
     pub pec_puts_refused: u32,
     pub pec_put_refusal: Option<(u16, String, String)>,
+    /// Resources (lower-cased ids) every request at or under which is answered 403
+    /// `AuthorizationFailed`: the identity's role does not reach them.
+    pub forbidden: Vec<String>,
+}
+
+impl FaultPlan {
+    /// Whether a request on `path` is one the identity may not make.
+    pub fn forbids(&self, path: &str) -> bool {
+        let path = path.to_ascii_lowercase();
+        self.forbidden.iter().any(|f| path == *f || path.starts_with(&format!("{f}/")))
+    }
 }

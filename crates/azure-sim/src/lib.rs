@@ -1,6 +1,7 @@
 //! azure-sim: a local Azure on loopback, written from Azure's wire format only: the App Service
-//! managed-identity endpoint, ARM (MPEs of each served service in its own vocabulary, five target types
-//! with their PEC list shapes, tags, the race rule), Service Bus REST, Event Grid event builders, and a
+//! managed-identity endpoint, ARM (MPEs of each served service in its own vocabulary, six target types
+//! with their PEC list shapes, tags, the race rule, Private Link Services and their consumers'
+//! connections), Service Bus REST, Event Grid event builders, and a
 //! Functions-host emulator ([`host`]) that drives any custom-handler binary through its HTTP contract.
 //! Used by its own binary (`azure-sim`, `src/main.rs`), the demo (crate `mpe-demo`) and end-to-end
 //! tests; it knows nothing of the approver.
@@ -11,14 +12,15 @@
 //!
 //! Ids are passed as strings (anything `AsRef<str>`, e.g. another crate's id type) and parsed here.
 //!
-//! The routes ([`arm`], [`arm_lists`], [`identity`], [`servicebus::rest`]) translate requests into calls
-//! on the shared state ([`app_state::AppState`]) and the models it holds ([`state::World`],
+//! The routes ([`arm`], [`arm_lists`], [`arm_pls`], [`identity`], [`servicebus::rest`]) translate requests into calls
+//! on the shared state ([`app_state::AppState`]) and the models it holds ([`state::World`], [`pls`],
 //! [`servicebus::queues`], [`tokens`], [`throttle`], [`faults`], [`latency`]), which import no route.
 //! This file is the public API; no module imports it.
 
 pub mod app_state;
 pub mod arm;
 pub mod arm_lists;
+pub mod arm_pls;
 pub mod arm_wire;
 pub mod clock;
 pub mod events;
@@ -29,6 +31,7 @@ pub mod identity;
 pub mod invocations;
 pub mod latency;
 pub mod mpe;
+pub mod pls;
 pub mod servicebus;
 pub mod state;
 mod sync;
@@ -44,6 +47,7 @@ pub use id::ResourceId;
 pub use invocations::{InvocationRecord, InvocationSummary};
 pub use latency::Dependency;
 pub use mpe::{MpeFacts, MpePhase, MpeType};
+pub use pls::{ConnectionStatus, PlsConnection, PlsError};
 pub use servicebus::{
     dead_letter_path, BusError, DeadLetter, OutgoingMessage, QueueCounts, QueueReport, Received, SbMessage,
     SendOutcome, ServiceBus, DEAD_LETTER_QUEUE, LOCK_DURATION, MAX_DELIVERY_COUNT,
@@ -292,6 +296,80 @@ impl Simulator {
     pub fn remove_connection(&self, target: impl AsRef<str>, name: &str) -> Result<(), WorldError> {
         let target = ResourceId::parse(target.as_ref())?;
         lock(&self.state.world).remove_connection(&target, name, self.state.clock.now())
+    }
+    /// A Private Link Service (`Microsoft.Network/privateLinkServices`, top level) with no connections.
+    pub fn add_pls(&self, pls: impl AsRef<str>) -> Result<(), PlsError> {
+        let pls = ResourceId::parse(pls.as_ref()).map_err(|e| PlsError::NotPls(e.to_string()))?;
+        lock(&self.state.world).pls.add(&pls)
+    }
+    /// Tag a Private Link Service (`Microsoft.Resources/tags/default` then reports it).
+    pub fn set_pls_tag(&self, pls: impl AsRef<str>, name: &str, value: &str) -> Result<(), PlsError> {
+        let pls = ResourceId::parse(pls.as_ref()).map_err(|e| PlsError::NotPls(e.to_string()))?;
+        lock(&self.state.world).pls.set_tag(&pls, name, value)
+    }
+    /// A consumer's private endpoint `endpoint_name`, in `subscription` (any: another tenant's too), asks
+    /// to connect to the PLS with the request message `description`: a Pending connection. Returns its
+    /// name.
+    pub fn connect_to_pls(
+        &self,
+        pls: impl AsRef<str>,
+        subscription: &str,
+        endpoint_name: &str,
+        description: &str,
+    ) -> Result<String, PlsError> {
+        let endpoint = format!(
+            "/subscriptions/{subscription}/resourceGroups/consumer-rg/providers/Microsoft.Network/privateEndpoints/{endpoint_name}"
+        );
+        self.connect_to_pls_from(pls, &endpoint, description)
+    }
+    /// [`Simulator::connect_to_pls`] with the private endpoint id given whole, as the connection will
+    /// report it (any text: a hostile or broken one too).
+    pub fn connect_to_pls_from(
+        &self,
+        pls: impl AsRef<str>,
+        endpoint_id: &str,
+        description: &str,
+    ) -> Result<String, PlsError> {
+        let pls = ResourceId::parse(pls.as_ref()).map_err(|e| PlsError::NotPls(e.to_string()))?;
+        lock(&self.state.world).pls.connect(&pls, endpoint_id, description)
+    }
+    /// The PLS's connections now.
+    pub fn pls_connections(&self, pls: impl AsRef<str>) -> Vec<PlsConnection> {
+        let Ok(pls) = ResourceId::parse(pls.as_ref()) else { return Vec::new() };
+        lock(&self.state.world).pls.connections(&pls, self.state.clock.now()).unwrap_or_default()
+    }
+    /// One connection of the PLS now, by name.
+    pub fn pls_connection(&self, pls: impl AsRef<str>, name: &str) -> Option<PlsConnection> {
+        let pls = ResourceId::parse(pls.as_ref()).ok()?;
+        lock(&self.state.world).pls.connection(&pls, name, self.state.clock.now()).ok()
+    }
+    /// The PLS's owner sets a connection's state by hand now (`Approved` or `Rejected`), as `by`.
+    pub fn set_pls_connection(
+        &self,
+        pls: impl AsRef<str>,
+        name: &str,
+        status: ConnectionStatus,
+        description: &str,
+        by: &str,
+    ) -> Result<PlsConnection, PlsError> {
+        let pls = ResourceId::parse(pls.as_ref()).map_err(|e| PlsError::NotPls(e.to_string()))?;
+        let now = self.state.clock.now();
+        lock(&self.state.world).pls.set_state(&pls, name, status, description, by, None, now, std::time::Duration::ZERO)
+    }
+    /// The consumer deletes its private endpoint: the connection reads Disconnected.
+    pub fn disconnect_from_pls(&self, pls: impl AsRef<str>, name: &str) -> Result<(), PlsError> {
+        let pls = ResourceId::parse(pls.as_ref()).map_err(|e| PlsError::NotPls(e.to_string()))?;
+        lock(&self.state.world).pls.disconnect(&pls, name)
+    }
+    /// While `on`, every ARM request at or under `resource` (any id or path) is answered 403
+    /// `AuthorizationFailed`, as for a resource the identity's role does not reach.
+    pub fn forbid(&self, resource: &str, on: bool) {
+        let key = resource.trim_end_matches('/').to_ascii_lowercase();
+        let mut f = lock(&self.state.faults);
+        f.forbidden.retain(|r| *r != key);
+        if on {
+            f.forbidden.push(key);
+        }
     }
     /// The MPE's owner gives it a new request message; its connection keeps the one it was requested with.
     pub fn set_request_message(&self, mpe: impl AsRef<str>, message: &str) -> Result<(), WorldError> {

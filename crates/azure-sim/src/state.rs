@@ -347,6 +347,8 @@ pub struct World {
     pub arm_calls_by_resource: BTreeMap<String, u64>,
     /// The managed-network subscription private endpoints are created in.
     pub managed_subscription: String,
+    /// The Private Link Services and their consumers' connections.
+    pub pls: crate::pls::PlsBook,
 }
 
 /// How long a refresh of a service's MPEs runs (Grafana's took about 4 s in a recorded session).
@@ -431,9 +433,9 @@ impl World {
         Ok(())
     }
 
-    /// A target's tags; `None` for an unknown target.
+    /// A target's tags (a Private Link Service's too); `None` for an unknown target.
     pub fn target_tags(&self, id: &ResourceId) -> Option<&BTreeMap<String, String>> {
-        self.targets.get(&id.key()).map(|t| &t.tags)
+        self.targets.get(&id.key()).map(|t| &t.tags).or_else(|| self.pls.tags(id))
     }
 
     /// Add an MPE at `now`, created then or [`MpeSpec::created_ago`] before; its target is added if

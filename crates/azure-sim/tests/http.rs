@@ -977,3 +977,178 @@ async fn the_owner_deletes_a_connection_and_refused_puts_leave_the_pec_pending()
     assert_eq!(arm_put(&sim, &tok, &path, &approval_body(&pec, "x")).await.status(), StatusCode::OK, "once only");
     assert!(sim.report().violations.is_empty());
 }
+
+const PLS: &str = "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg-svc/providers/Microsoft.Network/privateLinkServices/svc";
+const CONSUMER_SUB: &str = "99999999-8888-7777-6666-555555555555";
+
+/// A Private Link Service over HTTP, as the Network examples and a recorded session show it: the lists
+/// by subscription and group, the PLS with its connections, a connection's GET, the PUT that approves
+/// (200, `provisioningState: Updating`, `Azure-AsyncOperation`, then Succeeded), `If-Match`, a rejection,
+/// what may not change, a DELETE, and the tags route.
+#[tokio::test]
+async fn private_link_services_serve_their_consumers_connections() {
+    let sim = sim_with(SimOptions { approval_lro: Duration::from_secs(1500), ..Default::default() }).await;
+    sim.add_pls(PLS).unwrap();
+    let other = PLS.replace("rg-svc", "rg-other");
+    sim.add_pls(&other).unwrap();
+    sim.set_pls_tag(PLS, "mpe-approver-allow-from", CONSUMER_SUB).unwrap();
+    let name = sim.connect_to_pls(PLS, CONSUMER_SUB, "pe-consumer", "CHG0000001 please").unwrap();
+    let tok = token(&sim, "https://management.azure.com").await;
+
+    let (items, _) = arm_list_all(&sim, &tok, &format!("{SUB}/providers/Microsoft.Network/privateLinkServices")).await;
+    assert_eq!(items.len(), 2);
+    assert!(items.iter().all(|p| p["type"] == "Microsoft.Network/privateLinkServices"));
+    let (items, _) = arm_list_all(
+        &sim,
+        &tok,
+        &format!("{SUB}/resourceGroups/RG-SVC/providers/Microsoft.Network/privateLinkServices"),
+    )
+    .await;
+    assert_eq!(names(&items), ["svc"]);
+    assert_eq!(items[0]["properties"]["privateEndpointConnections"][0]["name"], name.as_str());
+    let (s, none) = arm_get(
+        &sim,
+        &tok,
+        "/subscriptions/00000000-0000-0000-0000-000000000000/providers/Microsoft.Network/privateLinkServices",
+    )
+    .await;
+    assert_eq!((s, none["value"].as_array().map(Vec::len)), (StatusCode::OK, Some(0)));
+
+    let (s, tags) = arm_get(&sim, &tok, &format!("{PLS}/providers/Microsoft.Resources/tags/default")).await;
+    assert_eq!((s, &tags["properties"]["tags"]["mpe-approver-allow-from"]), (StatusCode::OK, &json!(CONSUMER_SUB)));
+
+    let (s, list) = arm_get(&sim, &tok, &format!("{PLS}/privateEndpointConnections")).await;
+    assert_eq!(s, StatusCode::OK);
+    let c = &list["value"][0];
+    assert_eq!(c["id"], format!("{PLS}/privateEndpointConnections/{name}"));
+    assert_eq!(c["type"], "Microsoft.Network/privateLinkServices/privateEndpointConnections");
+    assert_eq!(c["properties"]["privateLinkServiceConnectionState"]["status"], "Pending");
+    assert_eq!(c["properties"]["privateLinkServiceConnectionState"]["description"], "CHG0000001 please");
+    assert_eq!(
+        c["properties"]["privateEndpoint"]["id"],
+        format!("/subscriptions/{CONSUMER_SUB}/resourceGroups/consumer-rg/providers/Microsoft.Network/privateEndpoints/pe-consumer")
+    );
+    assert!(c["properties"]["linkIdentifier"].is_string() && c["etag"].is_string());
+
+    let path = format!("{PLS}/privateEndpointConnections/{name}");
+    let (_, got) = arm_get(&sim, &tok, &path).await;
+    assert_eq!(&got, c);
+    // A stale ETag is refused; nothing changes.
+    let client = reqwest::Client::new();
+    let put = |if_match: &str, body: &Value| {
+        client
+            .put(format!("{}{path}", sim.arm_endpoint()))
+            .query(&[("api-version", "2025-05-01")])
+            .bearer_auth(&tok)
+            .header("If-Match", if_match)
+            .json(body)
+            .send()
+    };
+    let stale = put("W/\"stale\"", &approval_body(&got, "ok")).await.unwrap();
+    assert_eq!(stale.status(), StatusCode::PRECONDITION_FAILED);
+    let etag = got["etag"].as_str().unwrap().to_string();
+    let r = put(&etag, &approval_body(&got, "CHG0000001 please [ok]")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "the recorded answer is 200, not 201/202");
+    assert!(r.headers().get("azure-asyncoperation").is_some());
+    let answered: Value = r.json().await.unwrap();
+    assert_eq!(answered["properties"]["provisioningState"], "Updating");
+    assert_eq!(answered["properties"]["privateLinkServiceConnectionState"]["status"], "Approved");
+    sleep_sim(1600).await;
+    let (_, settled) = arm_get(&sim, &tok, &path).await;
+    assert_eq!(settled["properties"]["provisioningState"], "Succeeded");
+    assert_eq!(settled["properties"]["privateLinkServiceConnectionState"]["description"], "CHG0000001 please [ok]");
+    assert_ne!(settled["etag"], json!(etag));
+    assert!(sim.pls_connection(PLS, &name).unwrap().changed_by.is_some());
+
+    // Only Approved or Rejected may be asked; a rejection is final.
+    let mut pending = settled.clone();
+    pending["properties"]["privateLinkServiceConnectionState"]["status"] = json!("Pending");
+    assert_eq!(put("*", &pending).await.unwrap().status(), StatusCode::BAD_REQUEST);
+    let mut reject = settled.clone();
+    reject["properties"]["privateLinkServiceConnectionState"]["status"] = json!("Rejected");
+    assert_eq!(put("*", &reject).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(put("*", &approval_body(&settled, "again")).await.unwrap().status(), StatusCode::BAD_REQUEST);
+    assert_eq!(sim.pls_connection(PLS, &name).unwrap().status, ConnectionStatus::Rejected);
+
+    // Unknown connections and services; methods not served; a DELETE.
+    let (s, _) = arm_get(&sim, &tok, &format!("{PLS}/privateEndpointConnections/nope")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = arm_get(&sim, &tok, &PLS.replace("/svc", "/missing")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let r = client
+        .post(format!("{}{PLS}/privateEndpointConnections?api-version=1", sim.arm_endpoint()))
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let del =
+        client.delete(format!("{}{path}?api-version=1", sim.arm_endpoint())).bearer_auth(&tok).send().await.unwrap();
+    assert_eq!(del.status(), StatusCode::ACCEPTED);
+    assert!(sim.pls_connections(PLS).is_empty());
+}
+
+/// PLS lists page like the other lists; a forbidden resource answers 403 `AuthorizationFailed` for
+/// itself and everything under it, until allowed again.
+#[tokio::test]
+async fn pls_lists_page_and_a_forbidden_pls_answers_403() {
+    let sim = sim_with(SimOptions { pec_page_size: Some(2), list_page_size: Some(1), ..Default::default() }).await;
+    sim.add_pls(PLS).unwrap();
+    sim.add_pls(PLS.replace("/svc", "/svc2")).unwrap();
+    for i in 0..5 {
+        sim.connect_to_pls(PLS, CONSUMER_SUB, &format!("pe{i}"), "m").unwrap();
+    }
+    let tok = token(&sim, "https://management.azure.com").await;
+    let (items, pages) = arm_list_all(&sim, &tok, &format!("{PLS}/privateEndpointConnections")).await;
+    assert_eq!((items.len(), pages), (5, 3));
+    let (items, pages) =
+        arm_list_all(&sim, &tok, &format!("{SUB}/providers/Microsoft.Network/privateLinkServices")).await;
+    assert_eq!((items.len(), pages), (2, 2));
+    sim.forbid(PLS, true);
+    let (s, e) = arm_get(&sim, &tok, &format!("{PLS}/privateEndpointConnections")).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("AuthorizationFailed")));
+    let (s, _) = arm_get(&sim, &tok, &PLS.replace("/svc", "/svc2")).await;
+    assert_eq!(s, StatusCode::OK, "another service (whose name starts alike) is not forbidden");
+    sim.forbid(PLS, false);
+    let (s, _) = arm_get(&sim, &tok, &format!("{PLS}/privateEndpointConnections")).await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+/// Hostile requests on PLS paths never panic, and a hostile consumer endpoint id is served as given.
+#[tokio::test]
+async fn hostile_pls_requests_never_panic() {
+    let sim = sim().await;
+    sim.add_pls(PLS).unwrap();
+    let name = sim.connect_to_pls_from(PLS, "\n\u{1b}[2J/../x", "m").unwrap();
+    let tok = token(&sim, "https://management.azure.com").await;
+    let (_, c) = arm_get(&sim, &tok, &format!("{PLS}/privateEndpointConnections/{name}")).await;
+    assert_eq!(c["properties"]["privateEndpoint"]["id"], "\n\u{1b}[2J/../x", "served as the consumer gave it");
+    let client = reqwest::Client::new();
+    let paths = [
+        PLS.to_string(),
+        format!("{PLS}/privateEndpointConnections"),
+        format!("{PLS}/privateEndpointConnections/{name}"),
+        format!("{PLS}/privateEndpointConnections/{name}/x"),
+        format!("{PLS}/privateEndpointConnections/%FF"),
+        format!("{PLS}/other"),
+        format!("{SUB}/providers/Microsoft.Network/privateLinkServices"),
+        format!("{SUB}/resourceGroups/rg-svc/providers/Microsoft.Network/privateLinkServices"),
+        "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/privateLinkServices/..".into(),
+    ];
+    let bodies: [&[u8]; 4] =
+        [b"", b"null", b"{\"properties\":{\"privateLinkServiceConnectionState\":{\"status\":7}}}", &[0xff]];
+    for p in &paths {
+        for method in [reqwest::Method::GET, reqwest::Method::PUT, reqwest::Method::DELETE, reqwest::Method::POST] {
+            for b in bodies {
+                let r = client
+                    .request(method.clone(), format!("{}{p}?api-version=1", sim.arm_endpoint()))
+                    .bearer_auth(&tok)
+                    .body(b.to_vec())
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(!r.status().is_server_error(), "{method} {p}: {}", r.status());
+            }
+        }
+    }
+}

@@ -94,7 +94,26 @@ struct Case {
     service: &'static str,
     target_label: &'static str,
     mpe: Option<ResourceId>,
+    /// A consumer's connection to our Private Link Service (the PLS, the connection's name), judged at
+    /// the PLS instead of an MPE.
+    pls: Option<(String, String)>,
     expected: Expect,
+}
+
+/// The demo's Private Link Service, its allowed consumer subscription and a stranger's.
+const PLS_CONSUMER: &str = "c0c0c0c0-0000-4000-8000-00000000d310";
+const PLS_STRANGER: &str = "5772a93e-0000-4000-8000-00000000d310";
+
+fn demo_pls() -> String {
+    format!("/subscriptions/{SUB}/resourceGroups/rg-svc/providers/Microsoft.Network/privateLinkServices/pls-demo")
+}
+
+/// The demo deployment's settings: its Private Link Service watched, one consumer subscription allowed.
+fn settings() -> Vec<(&'static str, String)> {
+    vec![
+        ("MPE_PLS_WATCH", demo_pls()),
+        ("MPE_PLS_ALLOW", format!("/subscriptions/{PLS_CONSUMER}->/subscriptions/{SUB}")),
+    ]
 }
 
 fn secs(s: u64) -> Duration {
@@ -161,7 +180,25 @@ async fn set_up(h: &Harness) -> anyhow::Result<(Vec<Case>, String)> {
         if expected == Expect::Parked {
             h.sim.add_twin(&id, None)?;
         }
-        cases.push(Case { name, service, target_label, mpe: Some(id), expected });
+        cases.push(Case { name, service, target_label, mpe: Some(id), pls: None, expected });
+    }
+    // Consumers connecting to our Private Link Service: no event reaches us, the MpePlsScan timer finds
+    // them; one from the allowed subscription, one from a stranger's.
+    let pls = demo_pls();
+    h.sim.add_pls(&pls)?;
+    for (name, sub, endpoint, message, expected) in [
+        ("PLS consumer, allowed subscription", PLS_CONSUMER, "pe-team-a", "CHG0001 for team A", Expect::Approved),
+        ("PLS consumer, unknown subscription", PLS_STRANGER, "pe-who", "let me in", Expect::NotApproved),
+    ] {
+        let conn = h.sim.connect_to_pls(&pls, sub, endpoint, message)?;
+        cases.push(Case {
+            name: name.into(),
+            service: "Private Link Service",
+            target_label: "our PLS",
+            mpe: None,
+            pls: Some((pls.clone(), conn)),
+            expected,
+        });
     }
     // A stranger's pending PEC on the busiest target: it must stay pending.
     h.sim.add_stranger(&storage, "someone-elses-endpoint")?;
@@ -185,6 +222,7 @@ async fn set_up(h: &Harness) -> anyhow::Result<(Vec<Case>, String)> {
         service: "-",
         target_label: "-",
         mpe: None,
+        pls: None,
         expected: Expect::Ignored,
     });
     Ok((cases, if ignored { "ignored".into() } else { format!("not ignored: {:?}", r.logs) }))
@@ -208,6 +246,36 @@ fn judge(h: &Harness, cases: &[Case], ignored_outcome: &str) -> Vec<CaseResult> 
     cases
         .iter()
         .map(|c| {
+            if let Some((pls, conn)) = &c.pls {
+                let now = h.sim.pls_connection(pls, conn);
+                let approved = now.as_ref().is_some_and(|p| p.status == simulator::ConnectionStatus::Approved);
+                let outcome = match &now {
+                    Some(p) => format!("{:?} (by the scan: {})", p.status, p.changed_by.is_some()).to_lowercase(),
+                    None => "unknown to the simulator".into(),
+                };
+                let ok = match c.expected {
+                    Expect::Approved => approved,
+                    _ => now.as_ref().is_some_and(|p| p.status == simulator::ConnectionStatus::Pending),
+                };
+                return CaseResult {
+                    case: c.name.clone(),
+                    service: c.service.into(),
+                    target: c.target_label.into(),
+                    mpe_id: None,
+                    expected: c.expected,
+                    outcome: if approved {
+                        "approved".into()
+                    } else if ok {
+                        "left pending".into()
+                    } else {
+                        outcome
+                    },
+                    ok,
+                    pending_to_approved_secs: None,
+                    arm_calls: 0,
+                    race_violations: 0,
+                };
+            }
             let Some(id) = &c.mpe else {
                 return CaseResult {
                     case: c.name.clone(),
@@ -267,10 +335,17 @@ fn judge(h: &Harness, cases: &[Case], ignored_outcome: &str) -> Vec<CaseResult> 
 /// Run the demo.
 pub async fn run(opts: &DemoOptions) -> anyhow::Result<DemoReport> {
     let started = Instant::now();
-    let h = Harness::start(opts.time_scale, &[]).await?;
+    let settings = settings();
+    let extra: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let h = Harness::start(opts.time_scale, &extra).await?;
     let t0 = h.clock.now();
     let pump = h.host.run_queue_pump("mpe-approvals", Duration::from_millis(10))?;
     let (cases, ignored) = set_up(&h).await?;
+    // The MpePlsScan timer, once: it finds the consumers waiting at our Private Link Service.
+    let timer = serde_json::json!({"Schedule": {"AdjustForDST": true}, "ScheduleStatus": null, "IsPastDue": false});
+    let scan =
+        h.host.invoke("MpePlsScan", [("timer".to_string(), timer)].into_iter().collect(), Default::default(), 1).await;
+    anyhow::ensure!(scan.success, "the MpePlsScan timer failed: {scan:?}");
     let mut last_progress = Instant::now();
     let mut quiet_since: Option<Instant> = None;
     loop {

@@ -8,7 +8,7 @@
 use crate::app_state::AppState;
 use crate::arm_lists::{self, ListReq};
 use crate::arm_pls::{self, PlsReq};
-use crate::arm_wire::{arm_error, method_not_allowed, not_found, paged};
+use crate::arm_wire::{arm_error, json_body, method_not_allowed, not_found, paged, refusal};
 use crate::faults::FaultKind;
 use crate::id::ResourceId;
 use crate::mpe::MpeType;
@@ -326,26 +326,13 @@ fn get_pec(st: &AppState, req: &Req<'_>, target: &ResourceId, name: &str) -> Res
 }
 
 fn put_pec(st: &AppState, req: &Req<'_>, target: &ResourceId, name: &str) -> Response {
-    {
-        let mut f = lock(&st.faults);
-        if f.pec_puts_refused > 0 {
-            f.pec_puts_refused -= 1;
-            f.injected += 1;
-            if let Some((status, code, message)) = f.pec_put_refusal.clone() {
-                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
-                return arm_error(status, &code, message);
-            }
-        }
+    let refused = lock(&st.faults).refused_put();
+    if let Some((status, code, message)) = refused {
+        return refusal(status, &code, message);
     }
-    let body: Value = match serde_json::from_slice(req.body) {
+    let body = match json_body(req.body) {
         Ok(v) => v,
-        Err(e) => {
-            return arm_error(
-                StatusCode::BAD_REQUEST,
-                "InvalidRequestContent",
-                format!("The request content is not valid JSON: {e}"),
-            )
-        }
+        Err(answer) => return answer,
     };
     let state = body.pointer("/properties/privateLinkServiceConnectionState");
     let status = state.and_then(|s| s.get("status")).and_then(Value::as_str).unwrap_or("");

@@ -17,7 +17,7 @@
 //! This file must never panic on a request.
 
 use crate::app_state::AppState;
-use crate::arm_wire::{arm_error, method_not_allowed, not_found, paged};
+use crate::arm_wire::{arm_error, json_body, method_not_allowed, not_found, paged, refusal};
 use crate::id::ResourceId;
 use crate::pls::{connection_json, ConnectionStatus, PlsError};
 use crate::state::Operation;
@@ -141,26 +141,13 @@ fn get_connection(st: &AppState, req: &PlsReq<'_>, pls: &ResourceId, name: &str)
 }
 
 fn put_connection(st: &AppState, req: &PlsReq<'_>, pls: &ResourceId, name: &str) -> Response {
-    {
-        let mut f = lock(&st.faults);
-        if f.pec_puts_refused > 0 {
-            f.pec_puts_refused -= 1;
-            f.injected += 1;
-            if let Some((status, code, message)) = f.pec_put_refusal.clone() {
-                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
-                return arm_error(status, &code, message);
-            }
-        }
+    let refused = lock(&st.faults).refused_put();
+    if let Some((status, code, message)) = refused {
+        return refusal(status, &code, message);
     }
-    let body: Value = match serde_json::from_slice(req.body) {
+    let body = match json_body(req.body) {
         Ok(v) => v,
-        Err(e) => {
-            return arm_error(
-                StatusCode::BAD_REQUEST,
-                "InvalidRequestContent",
-                format!("The request content is not valid JSON: {e}"),
-            )
-        }
+        Err(answer) => return answer,
     };
     let state = body.pointer("/properties/privateLinkServiceConnectionState");
     let asked = state.and_then(|s| s.get("status")).and_then(Value::as_str).unwrap_or("");

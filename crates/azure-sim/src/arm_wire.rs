@@ -41,3 +41,19 @@ pub fn paged(items: Vec<Value>, page_size: Option<usize>, skip: usize, list_url:
     }
     Json(body).into_response()
 }
+
+/// A request's JSON body, or ARM's 400 `InvalidRequestContent` answer.
+pub fn json_body(body: &[u8]) -> Result<Value, Response> {
+    serde_json::from_slice(body).map_err(|e| {
+        arm_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequestContent",
+            format!("The request content is not valid JSON: {e}"),
+        )
+    })
+}
+
+/// The answer to a PEC PUT the faults refuse (`FaultPlan::refused_put`).
+pub fn refusal(status: u16, code: &str, message: String) -> Response {
+    arm_error(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), code, message)
+}

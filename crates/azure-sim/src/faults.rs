@@ -28,6 +28,16 @@ pub struct FaultPlan {
 }
 
 impl FaultPlan {
+    /// The refusal the next PEC PUT gets, if one is scripted: status, ARM error code, message.
+    pub fn refused_put(&mut self) -> Option<(u16, String, String)> {
+        if self.pec_puts_refused == 0 {
+            return None;
+        }
+        self.pec_puts_refused -= 1;
+        self.injected += 1;
+        self.pec_put_refusal.clone()
+    }
+
     /// Whether a request on `path` is one the identity may not make.
     pub fn forbids(&self, path: &str) -> bool {
         let path = path.to_ascii_lowercase();

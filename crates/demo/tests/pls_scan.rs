@@ -1,4 +1,4 @@
-//! The Private Link Service scan end to end on the local simulator (issue #19 item 5): a consumer from
+//! The Private Link Service scan end to end on the local simulator: a consumer from
 //! an allowed subscription is approved through the approving protocol and one from elsewhere is not;
 //! every page is read, and a list too long decides nothing; the call limit bounds a run and the runs
 //! together reach every PLS; a 403 on one PLS is reported and the others are scanned; a hostile

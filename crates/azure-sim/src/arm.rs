@@ -332,7 +332,7 @@ fn put_pec(st: &AppState, req: &Req<'_>, target: &ResourceId, name: &str) -> Res
     }
     let body = match json_body(req.body) {
         Ok(v) => v,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     let state = body.pointer("/properties/privateLinkServiceConnectionState");
     let status = state.and_then(|s| s.get("status")).and_then(Value::as_str).unwrap_or("");

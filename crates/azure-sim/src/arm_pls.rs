@@ -147,7 +147,7 @@ fn put_connection(st: &AppState, req: &PlsReq<'_>, pls: &ResourceId, name: &str)
     }
     let body = match json_body(req.body) {
         Ok(v) => v,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     let state = body.pointer("/properties/privateLinkServiceConnectionState");
     let asked = state.and_then(|s| s.get("status")).and_then(Value::as_str).unwrap_or("");

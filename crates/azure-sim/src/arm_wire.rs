@@ -42,14 +42,14 @@ pub fn paged(items: Vec<Value>, page_size: Option<usize>, skip: usize, list_url:
     Json(body).into_response()
 }
 
-/// A request's JSON body, or ARM's 400 `InvalidRequestContent` answer.
-pub fn json_body(body: &[u8]) -> Result<Value, Response> {
+/// A request's JSON body, or ARM's 400 `InvalidRequestContent` answer (boxed: an answer is large).
+pub fn json_body(body: &[u8]) -> Result<Value, Box<Response>> {
     serde_json::from_slice(body).map_err(|e| {
-        arm_error(
+        Box::new(arm_error(
             StatusCode::BAD_REQUEST,
             "InvalidRequestContent",
             format!("The request content is not valid JSON: {e}"),
-        )
+        ))
     })
 }
 

@@ -10,7 +10,7 @@ use crate::invocations::InvocationLog;
 use crate::latency::Latencies;
 use crate::servicebus::ServiceBus;
 use crate::state::World;
-use crate::throttle::{Throttle, ThrottleBook};
+use crate::throttle::{RpThrottle, Throttle, ThrottleBook};
 use crate::tokens::TokenBook;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -37,6 +37,9 @@ pub struct SimOptions {
     /// Per-subscription ARM throttling ([`crate::throttle`]): every `every`-th call of a subscription is
     /// answered 429 and the subscription then answers 429 until `wait` has passed; `None`: off.
     pub throttle: Option<Throttle>,
+    /// A resource provider's own throttling behind ARM ([`crate::throttle::RpThrottle`]): 429s that come
+    /// with no low remaining count first; `None`: off.
+    pub rp_throttle: Option<RpThrottle>,
 }
 
 /// [`SimOptions::servicebus_namespace_id`]'s default.
@@ -54,6 +57,7 @@ impl Default for SimOptions {
             list_page_size: None,
             servicebus_namespace_id: DEFAULT_SERVICEBUS_NAMESPACE_ID.into(),
             throttle: None,
+            rp_throttle: None,
         }
     }
 }
@@ -86,7 +90,7 @@ impl AppState {
             tokens: Mutex::new(TokenBook::default()),
             world: Mutex::new(World::new(options.approval_lro)),
             faults: Mutex::new(FaultPlan::default()),
-            throttle: Mutex::new(ThrottleBook::new(options.throttle)),
+            throttle: Mutex::new(ThrottleBook::with_providers(options.throttle, options.rp_throttle.clone())),
             latency: Mutex::new(Latencies::default()),
             bus: ServiceBus::new(clock.clone(), &[&options.work_queue, &options.parking_queue]),
             invocations: Arc::new(Mutex::new(Vec::new())),

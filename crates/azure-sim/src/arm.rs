@@ -103,7 +103,13 @@ pub async fn handler(
 ) -> Response {
     let path = uri.path().strip_prefix("/arm").unwrap_or(uri.path());
     let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
-    lock(&st.world).count_arm_call(path);
+    {
+        let mut world = lock(&st.world);
+        world.count_arm_call(path);
+        if method == Method::GET {
+            world.arm_reads += 1;
+        }
+    }
     let principal = match lock(&st.tokens).check(&headers, ARM_AUDIENCE) {
         Ok(t) => t.principal(),
         Err(why) => {
@@ -152,7 +158,8 @@ pub async fn handler(
     }
     // Per-subscription throttling (`SimOptions::throttle`): a 429, or the reads/writes left.
     let remaining = match lock(&st.throttle).admit(path, st.clock.now()) {
-        Some(Admission::Throttled { retry_after_secs, .. }) => {
+        Some(Admission::Throttled { retry_after_secs, inside_wait }) => {
+            tracing::debug!(target: "simulator", %method, %path, inside_wait, "ARM throttled the subscription");
             let mut r = arm_error(
                 StatusCode::TOO_MANY_REQUESTS,
                 "SubscriptionRequestsThrottled",
@@ -166,6 +173,33 @@ pub async fn handler(
         Some(Admission::Pass { remaining }) => Some(remaining),
         None => None,
     };
+    let remaining_header = |r: &mut Response| {
+        if let Some(n) = remaining {
+            let name = if method == Method::GET {
+                "x-ms-ratelimit-remaining-subscription-reads"
+            } else {
+                "x-ms-ratelimit-remaining-subscription-writes"
+            };
+            r.headers_mut().insert(name, HeaderValue::from(n));
+        }
+    };
+    // Behind ARM, the resource provider's own throttling (`SimOptions::rp_throttle`): its 429 carries
+    // ARM's remaining count (plenty), so nothing warned of it.
+    if let Some(Admission::Throttled { retry_after_secs, inside_wait }) =
+        lock(&st.throttle).admit_provider(path, st.clock.now())
+    {
+        tracing::debug!(target: "simulator", %method, %path, inside_wait, "resource provider throttled");
+        let mut r = arm_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            format!("The request is being throttled by the resource provider. Retry after {retry_after_secs} seconds."),
+        );
+        if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+            r.headers_mut().insert("retry-after", v);
+        }
+        remaining_header(&mut r);
+        return r;
+    }
     let skip = query.get("$skiptoken").and_then(|t| t.parse().ok()).unwrap_or(0);
     let if_match = headers.get("if-match").and_then(|v| v.to_str().ok()).map(str::trim);
     let req = Req { method: &method, path, api_version, skip, if_match, principal, body: &body, now: st.clock.now() };
@@ -173,14 +207,7 @@ pub async fn handler(
     if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
         r.headers_mut().insert("x-ms-request-id", v);
     }
-    if let Some(n) = remaining {
-        let name = if method == Method::GET {
-            "x-ms-ratelimit-remaining-subscription-reads"
-        } else {
-            "x-ms-ratelimit-remaining-subscription-writes"
-        };
-        r.headers_mut().insert(name, HeaderValue::from(n));
-    }
+    remaining_header(&mut r);
     r
 }
 

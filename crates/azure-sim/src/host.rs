@@ -341,6 +341,19 @@ impl FunctionsHost {
     /// Start a background pump: every `poll` (real time, ~5–20 ms) take the due messages from `queue`
     /// and invoke `MpeCheck` for each, concurrently.
     pub fn run_queue_pump(&self, queue: &str, poll: Duration) -> anyhow::Result<QueuePump> {
+        self.run_queue_pump_limited(queue, poll, usize::MAX)
+    }
+
+    /// [`FunctionsHost::run_queue_pump`] with at most `max_concurrent_calls` invocations in flight, as
+    /// one instance of the host runs a Service Bus trigger (host.json's
+    /// `extensions.serviceBus.maxConcurrentCalls`, 16 by default): the other due messages wait in the
+    /// queue, unlocked, until a call ends.
+    pub fn run_queue_pump_limited(
+        &self,
+        queue: &str,
+        poll: Duration,
+        max_concurrent_calls: usize,
+    ) -> anyhow::Result<QueuePump> {
         let bus = self.bus.clone().context("this host has no Service Bus (use with_service_bus)")?;
         if !bus.has_queue(queue) {
             bail!("no queue named {queue}");
@@ -354,7 +367,8 @@ impl FunctionsHost {
                 if *rx.borrow() {
                     break;
                 }
-                for m in bus.take_due(&queue) {
+                while inflight.try_join_next().is_some() {}
+                for m in bus.take_due_at_most(&queue, max_concurrent_calls.saturating_sub(inflight.len())) {
                     let host = host.clone();
                     let queue = queue.clone();
                     inflight.spawn(async move {
@@ -363,10 +377,11 @@ impl FunctionsHost {
                         }
                     });
                 }
-                while inflight.try_join_next().is_some() {}
                 tokio::select! {
                     r = rx.changed() => if r.is_err() { break },
                     _ = tokio::time::sleep(poll) => {}
+                    // A call ended: its slot takes the next due message at once.
+                    Some(_) = inflight.join_next(), if inflight.len() >= max_concurrent_calls => {}
                 }
             }
             while inflight.join_next().await.is_some() {}

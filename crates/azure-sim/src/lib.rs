@@ -53,7 +53,7 @@ pub use servicebus::{
     SendOutcome, ServiceBus, DEAD_LETTER_QUEUE, LOCK_DURATION, MAX_DELIVERY_COUNT,
 };
 pub use state::{MpeReport, MpeSpec, PecSnapshot, PecStatus, TargetKind, Violation, ViolationKind, WorldError};
-pub use throttle::{Throttle, ThrottleReport};
+pub use throttle::{RpThrottle, Throttle, ThrottleReport};
 
 use anyhow::Context;
 use axum::extract::{Request, State};
@@ -75,6 +75,9 @@ use tokio::task::JoinHandle;
 pub struct SimReport {
     pub now: DateTime<Utc>,
     pub arm_calls_total: u64,
+    /// ARM `GET`s among them; the rest (`PUT`, `POST`, `DELETE`) are writes.
+    pub arm_reads: u64,
+    pub arm_writes: u64,
     pub arm_calls_by_resource: BTreeMap<String, u64>,
     pub faults_injected: u64,
     /// Per-subscription throttling ([`SimOptions::throttle`]): 429s and calls inside a wait.
@@ -422,12 +425,20 @@ impl Simulator {
             .with_log(self.state.invocations.clone())
     }
 
+    /// Every MPE's record now: [`Simulator::report`]'s `mpes` alone, without copying the invocation log
+    /// (a benchmark's poll of a run's progress).
+    pub fn mpe_reports(&self) -> Vec<MpeReport> {
+        lock(&self.state.world).mpe_reports(self.state.clock.now())
+    }
+
     pub fn report(&self) -> SimReport {
         let now = self.state.clock.now();
         let world = lock(&self.state.world);
         SimReport {
             now,
             arm_calls_total: world.arm_calls_total,
+            arm_reads: world.arm_reads,
+            arm_writes: world.arm_calls_total - world.arm_reads,
             arm_calls_by_resource: world.arm_calls_by_resource.clone(),
             faults_injected: lock(&self.state.faults).injected,
             throttle: lock(&self.state.throttle).report(),

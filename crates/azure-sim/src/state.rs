@@ -344,6 +344,8 @@ pub struct World {
     /// Length of a target's long-running approval (Web, IoT Hub, SQL).
     pub approval_lro: Duration,
     pub arm_calls_total: u64,
+    /// ARM `GET`s among [`World::arm_calls_total`] (counted by the route, which knows the method).
+    pub arm_reads: u64,
     pub arm_calls_by_resource: BTreeMap<String, u64>,
     /// The managed-network subscription private endpoints are created in.
     pub managed_subscription: String,
@@ -841,17 +843,31 @@ impl World {
     }
 
     /// Count one ARM call on `path` (any casing): in total, per resource, and for each MPE it concerns
-    /// (the MPE itself, or every MPE connecting to the target the call is about).
+    /// (the MPE itself, or every MPE connecting to the target the call is about). Looks up the path's
+    /// ancestors (the MPE or target it is about) rather than scanning every MPE: a tenant of thousands.
     pub fn count_arm_call(&mut self, path: &str) {
         self.arm_calls_total += 1;
         let key = path.trim_end_matches('/').to_ascii_lowercase();
         *self.arm_calls_by_resource.entry(key.clone()).or_default() += 1;
-        let target_keys: Vec<String> =
-            self.targets.keys().filter(|t| key == **t || key.starts_with(&format!("{t}/"))).cloned().collect();
-        for (mk, m) in self.mpes.iter_mut() {
-            let about_mpe = key == *mk || key.starts_with(&format!("{mk}/"));
-            let about_target = target_keys.contains(&m.target.key());
-            if about_mpe || about_target {
+        // The path itself and each of its ancestors (`{id}` of `{id}/...`).
+        let ancestors = key.match_indices('/').map(|(i, _)| &key[..i]).filter(|a| !a.is_empty()).chain([key.as_str()]);
+        let mut concerned = std::collections::BTreeSet::new();
+        for a in ancestors {
+            if self.mpes.contains_key(a) {
+                concerned.insert(a.to_string());
+            }
+            if let Some(t) = self.targets.get(a) {
+                for p in &t.pecs {
+                    if let PecOwner::Mpe(k) = &p.owner {
+                        if self.mpes.get(k).is_some_and(|m| m.target.key() == a) {
+                            concerned.insert(k.clone());
+                        }
+                    }
+                }
+            }
+        }
+        for k in concerned {
+            if let Some(m) = self.mpes.get_mut(&k) {
                 m.arm_calls += 1;
             }
         }

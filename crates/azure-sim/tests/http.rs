@@ -948,6 +948,55 @@ async fn per_subscription_throttling_answers_429_until_the_wait_has_passed() {
     assert_eq!((t.calls, t.waits_started, t.inside_wait), (6, 1, 1), "{t:?}");
 }
 
+/// A resource provider's own 429s behind ARM: no low remaining count warns of them (ARM's own count rides
+/// on the 429 too), the provider's namespace in that subscription waits, its other calls and ARM's
+/// budget are untouched; reads and writes are counted apart.
+#[tokio::test]
+async fn a_resource_providers_429s_come_without_warning() {
+    let clock = Arc::new(ManualClock(std::sync::Mutex::new(Utc::now())));
+    let options = SimOptions {
+        throttle: Some(Throttle { every: 100, wait: Duration::from_secs(10) }),
+        rp_throttle: Some(azure_sim::RpThrottle {
+            every: 2,
+            wait: Duration::from_secs(3),
+            namespaces: vec!["Microsoft.Storage".into()],
+        }),
+        ..Default::default()
+    };
+    let sim = Simulator::start(clock.clone(), options).await.unwrap();
+    sim.add_mpe(MpeSpec::new(ASA, STORAGE).timing(Duration::ZERO, Duration::ZERO)).unwrap();
+    let tok = sim.issue_token("https://management.azure.com");
+    let get = |path: String| {
+        let (sim_url, tok) = (sim.arm_endpoint(), tok.clone());
+        async move {
+            let r = reqwest::Client::new()
+                .get(format!("{sim_url}{path}"))
+                .query(&[("api-version", "2023-05-01")])
+                .bearer_auth(tok)
+                .send()
+                .await
+                .unwrap();
+            let h = |n: &str| r.headers().get(n).map(|v| v.to_str().unwrap().to_string());
+            (r.status(), h("retry-after"), h("x-ms-ratelimit-remaining-subscription-reads"))
+        }
+    };
+    let pecs = format!("{STORAGE}/privateEndpointConnections");
+    assert_eq!(get(pecs.clone()).await, (StatusCode::OK, None, Some("98".into())));
+    assert_eq!(
+        get(pecs.clone()).await,
+        (StatusCode::TOO_MANY_REQUESTS, Some("3".into()), Some("97".into())),
+        "no warning"
+    );
+    assert_eq!(get(pecs.clone()).await.0, StatusCode::TOO_MANY_REQUESTS, "inside the provider's wait");
+    assert_eq!(get(ASA.into()).await.0, StatusCode::OK, "another provider of the subscription");
+    *clock.0.lock().unwrap() += chrono::Duration::seconds(3);
+    assert_eq!(get(pecs).await.0, StatusCode::OK);
+    let r = sim.report();
+    let t = r.throttle;
+    assert_eq!((t.rp_calls, t.rp_waits_started, t.rp_inside_wait, t.waits_started), (4, 1, 1, 0), "{t:?}");
+    assert_eq!((r.arm_reads, r.arm_writes), (5, 0));
+}
+
 #[tokio::test]
 async fn the_owner_deletes_a_connection_and_refused_puts_leave_the_pec_pending() {
     let sim = sim().await;

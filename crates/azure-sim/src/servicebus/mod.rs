@@ -101,6 +101,11 @@ impl ServiceBus {
         self.at_now(|ns, now| ns.take_due(queue, now))
     }
 
+    /// Take at most `max` of the messages visible now ([`Namespace::take_due_at_most`]).
+    pub fn take_due_at_most(&self, queue: &str, max: usize) -> Vec<SbMessage> {
+        self.at_now(|ns, now| ns.take_due_at_most(queue, now, max))
+    }
+
     /// Peek-lock the first available message of `path` now ([`Namespace::lock`]).
     pub fn lock(&self, path: &str) -> Result<Option<Received>, BusError> {
         self.at_now(|ns, now| ns.lock(path, now))

@@ -409,14 +409,25 @@ impl Namespace {
     /// its delivery count incremented and a fresh lock token. Expired messages are dropped; messages
     /// locked by a REST receiver are not visible.
     pub fn take_due(&mut self, queue: &str, now: DateTime<Utc>) -> Vec<SbMessage> {
+        self.take_due_at_most(queue, now, usize::MAX)
+    }
+
+    /// [`Namespace::take_due`], at most `max` of them (the oldest first); the others stay in the queue.
+    pub fn take_due_at_most(&mut self, queue: &str, now: DateTime<Utc>, max: usize) -> Vec<SbMessage> {
         let Ok(q) = self.queue_mut(queue) else {
             return Vec::new();
         };
         q.tidy(now);
-        let (mut due, rest): (Vec<_>, Vec<_>) =
+        if max == 0 || !q.messages.iter().any(|m| m.visible_at <= now) {
+            return Vec::new();
+        }
+        let (mut due, mut rest): (Vec<_>, Vec<_>) =
             std::mem::take(&mut q.messages).into_iter().partition(|m| m.visible_at <= now);
-        q.messages = rest;
         due.sort_by_key(|m| (m.visible_at, m.sequence_number));
+        if due.len() > max {
+            rest.extend(due.split_off(max));
+        }
+        q.messages = rest;
         for m in &mut due {
             m.delivery_count += 1;
             m.lock_token = uuid::Uuid::new_v4().to_string();
@@ -608,6 +619,21 @@ mod tests {
 
     fn msg(id: &str) -> OutgoingMessage {
         OutgoingMessage { message_id: Some(id.into()), body: id.into(), ..Default::default() }
+    }
+
+    /// A host with free slots takes only as many due messages; the rest stay, oldest first next time.
+    #[test]
+    fn take_due_at_most_leaves_the_rest_in_the_queue() {
+        let mut ns = Namespace::new(&["work"]);
+        let now = Utc::now();
+        for id in ["m1", "m2", "m3"] {
+            ns.send("work", msg(id), now).unwrap();
+        }
+        assert!(ns.take_due_at_most("work", now, 0).is_empty());
+        let first: Vec<String> = ns.take_due_at_most("work", now, 2).into_iter().map(|m| m.message_id).collect();
+        assert_eq!(first, ["m1", "m2"]);
+        let rest = ns.take_due("work", now);
+        assert_eq!((rest.len(), rest[0].message_id.as_str(), rest[0].delivery_count), (1, "m3", 1));
     }
 
     #[test]

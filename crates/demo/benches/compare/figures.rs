@@ -1,0 +1,181 @@
+//! What one strategy did over one tenant, read from the simulator's report (what Azure saw) and the
+//! process (real time, CPU): the figures the tables print and the plots draw.
+
+use azure_sim::SimReport;
+use std::time::Duration;
+
+/// The value at fraction `p` of sorted `v` (nearest rank); NaN when empty.
+pub fn pct(v: &[f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+#[derive(Debug, Clone)]
+pub struct Figures {
+    pub strategy: String,
+    pub mpes: usize,
+    pub subscriptions: usize,
+    pub approved: usize,
+    /// Ours: parked for a human or dead-lettered (nothing lost means approved + these = MPEs).
+    pub parked: usize,
+    pub dead_lettered: usize,
+    /// Seconds from the MPE first reporting pending to its PEC approved, sorted.
+    pub overshoot: Vec<f64>,
+    pub arm_reads: u64,
+    pub arm_writes: u64,
+    /// Service Bus messages sent to the work queue (duplicates the queue dropped included) and
+    /// deliveries (invocations of `MpeCheck`); 0 for the polls.
+    pub sb_sent: u64,
+    pub sb_deliveries: u64,
+    /// 429s answered: ARM's, the providers', injected.
+    pub throttled: u64,
+    pub rp_throttled: u64,
+    /// Calls made while ARM (or a provider) had asked their subscription to wait.
+    pub inside_wait: u64,
+    pub rp_inside_wait: u64,
+    /// Wrong approvals: races (approved while Creating), strangers', twins'.
+    pub wrong: usize,
+    pub simulated: Duration,
+    pub real: Duration,
+    /// CPU seconds of the whole process (simulator, handler, host, pollers) during the run.
+    pub cpu: f64,
+    pub time_scale: f64,
+    /// What was not approved and why, wrong approvals, park reasons: for reading the run.
+    pub notes: Vec<String>,
+}
+
+impl Figures {
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_report(
+        strategy: &str,
+        mpes: usize,
+        subscriptions: usize,
+        r: &SimReport,
+        parked: usize,
+        dead_lettered: usize,
+        work_queue: Option<&str>,
+        simulated: Duration,
+        real: Duration,
+        cpu: f64,
+        time_scale: f64,
+    ) -> Figures {
+        let mut overshoot: Vec<f64> = r.mpes.iter().filter_map(|m| m.approval_latency_secs).collect();
+        overshoot.sort_by(f64::total_cmp);
+        let q = work_queue.and_then(|w| r.queues.iter().find(|q| q.name.eq_ignore_ascii_case(w)));
+        let t = r.throttle;
+        let mut notes = Vec::new();
+        let mut left: std::collections::BTreeMap<String, usize> = Default::default();
+        for m in r.mpes.iter().filter(|m| m.pec_approved_at.is_none()) {
+            *left.entry(format!("{} ({})", m.service, m.phase)).or_default() += 1;
+        }
+        if !left.is_empty() {
+            notes.push(format!(
+                "not approved when the run stopped (the last readiness + its grace): {left:?}; the overshoot \
+                 figures cover the approved ones only"
+            ));
+        }
+        let mut slow: Vec<_> = r.mpes.iter().filter_map(|m| Some((m.approval_latency_secs?, m))).collect();
+        slow.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let slowest: Vec<String> = slow
+            .iter()
+            .take(3)
+            .map(|(o, m)| {
+                let ready = m.pending_at.map_or(0.0, |p| (p - m.created_at).num_milliseconds() as f64 / 1000.0);
+                format!(
+                    "{} ({}, ready after {ready:.0} s): {o:.1} s, {} ARM calls",
+                    m.id.rsplit('/').next().unwrap_or(""),
+                    m.service,
+                    m.arm_calls
+                )
+            })
+            .collect();
+        notes.push(format!("slowest: {}", slowest.join("; ")));
+        for v in r.violations.iter().take(3) {
+            notes.push(format!("wrong: {:?} {}", v.kind, v.detail));
+        }
+        Figures {
+            strategy: strategy.into(),
+            mpes,
+            subscriptions,
+            approved: r.mpes.iter().filter(|m| m.pec_approved_at.is_some()).count(),
+            parked,
+            dead_lettered,
+            overshoot,
+            arm_reads: r.arm_reads,
+            arm_writes: r.arm_writes,
+            sb_sent: q.map_or(0, |q| q.sent),
+            sb_deliveries: q.map_or(0, |q| q.deliveries),
+            throttled: t.waits_started + t.inside_wait + r.faults_injected,
+            rp_throttled: t.rp_waits_started + t.rp_inside_wait,
+            inside_wait: t.inside_wait,
+            rp_inside_wait: t.rp_inside_wait,
+            wrong: r.violations.len(),
+            simulated,
+            real,
+            cpu,
+            time_scale,
+            notes,
+        }
+    }
+
+    fn per(&self, x: u64) -> f64 {
+        if self.approved == 0 {
+            f64::NAN
+        } else {
+            x as f64 / self.approved as f64
+        }
+    }
+    pub fn median(&self) -> f64 {
+        pct(&self.overshoot, 0.5)
+    }
+    pub fn p95(&self) -> f64 {
+        pct(&self.overshoot, 0.95)
+    }
+    pub fn max(&self) -> f64 {
+        self.overshoot.last().copied().unwrap_or(f64::NAN)
+    }
+    pub fn reads_per(&self) -> f64 {
+        self.per(self.arm_reads)
+    }
+    pub fn writes_per(&self) -> f64 {
+        self.per(self.arm_writes)
+    }
+    pub fn calls_per(&self) -> f64 {
+        self.per(self.arm_reads + self.arm_writes)
+    }
+    pub fn sb_per(&self) -> f64 {
+        self.per(self.sb_sent)
+    }
+    pub fn all_429(&self) -> u64 {
+        self.throttled + self.rp_throttled
+    }
+    pub fn all_inside_wait(&self) -> u64 {
+        self.inside_wait + self.rp_inside_wait
+    }
+    /// Calls inside a wait, as a share of all ARM calls.
+    pub fn inside_wait_pct(&self) -> f64 {
+        let calls = self.arm_reads + self.arm_writes;
+        if calls == 0 {
+            0.0
+        } else {
+            100.0 * self.all_inside_wait() as f64 / calls as f64
+        }
+    }
+    /// Average cores busy during the run.
+    pub fn cores(&self) -> f64 {
+        self.cpu / self.real.as_secs_f64().max(1e-9)
+    }
+}
+
+/// CPU seconds this process has used so far (user + system), from `/proc/self/stat`.
+pub fn cpu_seconds() -> f64 {
+    let Ok(s) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let Some(rest) = s.rsplit_once(')').map(|(_, r)| r) else { return 0.0 };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}

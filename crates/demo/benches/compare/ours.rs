@@ -1,0 +1,102 @@
+//! Ours: the real handler chain, as deployed today (no setting changed). Each MPE's creation delivers
+//! an Event Grid `ResourceWriteSuccess` event to `MpeEvent`, which queues the first check; the host
+//! emulator's Service Bus trigger delivers checks to `MpeCheck` with at most 16 calls in flight (one
+//! instance, host.json's `maxConcurrentCalls`); every check runs on the approver's own schedule.
+
+use crate::figures::{cpu_seconds, Figures};
+use crate::tenant::Tenant;
+use crate::world::{self, Play, Scenario};
+use azure_sim::write_success_event;
+use mpe_demo::Harness;
+use std::time::{Duration, Instant};
+
+/// host.json's `extensions.serviceBus.maxConcurrentCalls`: one instance's slots.
+pub const MAX_CONCURRENT_CALLS: usize = 16;
+
+pub async fn run(tenant: &Tenant, scenario: &Scenario, play: &Play) -> anyhow::Result<Figures> {
+    let h = Harness::start_with(play.time_scale, &[], scenario.options()).await?;
+    play.set_latency(&h.sim);
+    world::populate(&h.sim, tenant)?;
+    let (cpu0, real0) = (cpu_seconds(), Instant::now());
+    let t0 = h.sim.clock().now();
+    let pump =
+        h.host.run_queue_pump_limited(h.sim.work_queue_name(), Duration::from_millis(5), play.max_concurrent_calls)?;
+    let mut events = tokio::task::JoinSet::new();
+    world::create_all(&h.sim, tenant, t0, |m| {
+        let host = h.host.clone();
+        let event = write_success_event(&m.id, h.sim.clock().now());
+        events.spawn(async move { host.deliver_event(&event).await.map(|_| ()) });
+    })
+    .await;
+    let settled = || world::approved(&h.sim) + h.sim.parked().len() + h.sim.dead_letters().len();
+    world::wait_settled(&h.sim, tenant, t0, play, settled).await;
+    let simulated = (h.sim.clock().now() - t0).to_std().unwrap_or_default();
+    let real = real0.elapsed();
+    pump.stop().await;
+    events.abort_all();
+    // The MPEs with a check still queued when the run stopped (scheduled or due): not lost, not done.
+    let queued: std::collections::HashSet<String> = h
+        .sim
+        .work_messages()
+        .iter()
+        .filter_map(|m| {
+            let v: serde_json::Value = serde_json::from_str(&m.body).ok()?;
+            Some(v.get("mpeId")?.as_str()?.to_ascii_lowercase())
+        })
+        .collect();
+    let cpu = cpu_seconds() - cpu0;
+    let r = h.sim.report();
+    let mut reasons: std::collections::BTreeMap<String, usize> = Default::default();
+    for m in h.sim.parked() {
+        *reasons.entry(m.properties.get("parkcode").cloned().unwrap_or_default()).or_default() += 1;
+    }
+    let mut f = Figures::from_report(
+        "ours",
+        tenant.mpes.len(),
+        tenant.subscriptions.len(),
+        &r,
+        h.sim.parked().len(),
+        h.sim.dead_letters().len(),
+        Some(h.sim.work_queue_name()),
+        simulated,
+        real,
+        cpu,
+        play.time_scale,
+    );
+    // How long the checks held their slots (simulated seconds: real ones × the compression).
+    let mut held: Vec<f64> = r
+        .invocations
+        .records
+        .iter()
+        .filter(|i| i.function == "MpeCheck")
+        .map(|i| i.duration_ms / 1000.0 * play.time_scale)
+        .collect();
+    held.sort_by(f64::total_cmp);
+    let busy: f64 = held.iter().sum();
+    f.notes.push(format!(
+        "MpeCheck: {} invocations ({} failed), each held its slot p50 {:.2} s, p95 {:.2} s, max {:.1} s; slots busy {:.0} % of the run",
+        held.len(),
+        r.invocations.failed,
+        crate::figures::pct(&held, 0.5),
+        crate::figures::pct(&held, 0.95),
+        held.last().copied().unwrap_or(0.0),
+        100.0 * busy / (play.max_concurrent_calls as f64 * simulated.as_secs_f64().max(1e-9))
+    ));
+    let unapproved: Vec<&str> = r.mpes.iter().filter(|m| m.pec_approved_at.is_none()).map(|m| m.id.as_str()).collect();
+    if !unapproved.is_empty() {
+        let still = unapproved.iter().filter(|id| queued.contains(&id.to_ascii_lowercase())).count();
+        let lost = unapproved.len().saturating_sub(still + f.parked + f.dead_lettered);
+        f.notes.push(format!(
+            "of the {} MPEs not approved when the run stopped, {still} had a check still queued, {} were parked, {} \
+             dead-lettered: {}",
+            unapproved.len(),
+            f.parked,
+            f.dead_lettered,
+            if lost == 0 { "nothing lost".to_string() } else { format!("{lost} with no check left") }
+        ));
+    }
+    if !reasons.is_empty() {
+        f.notes.push(format!("parked: {reasons:?}"));
+    }
+    Ok(f)
+}

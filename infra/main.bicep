@@ -127,13 +127,13 @@ param targetSubscriptions array = []
 @description('MPE_ALLOW: comma-separated approval rules, each same-subscription or <source scope>-><target scope> (scope: *, /subscriptions/<id>, a resource group id or a resource id). Empty means same-subscription.')
 param allowRules string = 'same-subscription'
 
-@description('MPE_FIRST_CHECK_DELAY: delay from the event to the first check (500ms, 5s, 2m, 1h).')
+@description('MPE_FIRST_CHECK_DELAY: delay from the event to the first check, at least (500ms, 5s, 2m, 1h).')
 param firstCheckDelay string = '2s'
 
 @description('MPE_CHECK_SCHEDULE: intervals between checks, interval*count, the last repeats.')
 param checkSchedule string = '2s*15,3s*20,10s*24,30s'
 
-@description('MPE_CHECK_JITTER: +/- fraction applied to each interval, 0 to 0.5 (a string: Bicep has no decimals).')
+@description('MPE_CHECK_JITTER: +/- fraction of an interval each check instant moves by, 0 to 0.5, the same for the MPEs of one parent (a string: Bicep has no decimals).')
 param checkJitter string = '0.1'
 
 @description('MPE_GIVE_UP_AFTER: stop checking and park the item after this long. Keep it below duplicateDetectionWindow.')

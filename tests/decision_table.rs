@@ -227,12 +227,22 @@ fn run(v: &MpeView, pecs: Option<&[Pec]>, progress: Progress) -> Decision {
     decide_on(v, pecs, progress, SEED)
 }
 
+/// When the decision schedules the next check of `v` at `p` (no server's wait): the next instant of its
+/// parent's grid, at the interval its age and its service's ready window call for.
+fn again_after(v: &MpeView, p: Progress) -> Duration {
+    let s = Schedule::default();
+    let age = v.created_at.and_then(|c| (p.now - c).to_std().ok()).unwrap_or(p.elapsed);
+    let window = mpe_approver::providers::for_id(&v.id).and_then(|pr| pr.ready_window(&v.target));
+    let interval = s.interval_for(p.attempt, age, window);
+    s.on_grid(interval, p.now, mpe_approver::schedule::phase_of(&v.id), interval / 2)
+}
+
 fn matches(d: &Decision, want: &Want) -> bool {
     match (d, want) {
         (Decision::ReadTarget, Want::ReadTarget) => true,
         (Decision::Approve { pec }, Want::Approve(i)) => pec == i,
         (Decision::CheckAgain { after, reason }, Want::Again) => {
-            *after == Schedule::default().delay(early().attempt, SEED) && !reason.is_empty()
+            *after == again_after(&view(MpeStatus::Unknown(String::new())), early()) && !reason.is_empty()
         }
         (Decision::Done(o), Want::Done(w)) => o == w,
         (Decision::Park { reason }, Want::Ambiguous) => reason.starts_with("ambiguous: 2 PECs could belong"),
@@ -386,7 +396,7 @@ fn gives_up_near_give_up_after() {
         // with time to spare it checks again
         let ok = Progress { attempt: 500, elapsed: s.give_up_after - Duration::from_secs(60), now: now() };
         let d = decide_on(&v, Some(&pending_nothing), ok, SEED);
-        assert!(matches!(&d, Decision::CheckAgain { after, .. } if *after == s.delay(500, SEED)), "{d:?}");
+        assert!(matches!(&d, Decision::CheckAgain { after, .. } if *after == again_after(&v, ok)), "{d:?}");
     }
     // a pending PEC is approved even at the last moment: giving up concerns waiting only
     let pecs = vec![mine(0, PecStatus::Pending)];
@@ -467,6 +477,18 @@ fn jitter_is_bounded_and_deterministic() {
     }
     let s = Schedule::default();
     assert_ne!(s.delay(0, 1), s.delay(0, 2), "different seeds give different delays");
+}
+
+/// A server's wait is spread over `d` to 1.5 `d`, the same for the same work item and attempt, and
+/// different across work items (so the checks one 429 stopped do not come back together).
+#[test]
+fn a_servers_wait_is_spread_never_shortened() {
+    let d = Duration::from_secs(2);
+    let got: Vec<Duration> = (0..500u64).map(|seed| mpe_approver::schedule::spread(d, seed * 7919, 3)).collect();
+    assert!(got.iter().all(|g| *g >= d && *g <= d.mul_f64(1.5)), "{got:?}");
+    assert_eq!(mpe_approver::schedule::spread(d, 42, 3), mpe_approver::schedule::spread(d, 42, 3));
+    let distinct: std::collections::BTreeSet<u128> = got.iter().map(Duration::as_micros).collect();
+    assert!(distinct.len() > 400, "spread out: {}", distinct.len());
 }
 
 // ---------------------------------------------------------------- property-style loop
@@ -605,7 +627,7 @@ fn random_observations_keep_the_safety_invariant() {
             }
             Decision::CheckAgain { after, .. } => {
                 agains += 1;
-                assert_eq!(*after, Schedule::default().delay(progress.attempt, seed));
+                assert_eq!(*after, again_after(&v, progress));
             }
             Decision::Done(_) => {}
         }
@@ -746,8 +768,9 @@ fn the_approving_protocols_reports_are_decided_by_the_same_decision() {
     assert_eq!(verdict(&answer(&s)), Some(&Verdict::Done(Outcome::AlreadyApproved)));
 }
 
-/// A failed read ends the check: transient trouble is delivered again while deliveries are few and the
-/// server asked for no long wait, and checked again later otherwise; a refusal parks.
+/// A failed read ends the check: a server's wait is honoured by scheduling the check for its end (spread
+/// over half as long again), other transient trouble is delivered again while deliveries are few and
+/// checked again later after that; a refusal parks.
 #[test]
 fn failures_end_the_check_by_one_rule() {
     let mut s = seen(&view(MpeStatus::AwaitingApproval), None, early(), SEED);
@@ -755,11 +778,16 @@ fn failures_end_the_check_by_one_rule() {
     let transient = |retry_after| Failure::Transient { why: "ARM 503".into(), retry_after };
     s.failure = Some(transient(None));
     assert!(matches!(verdict(&answer(&s)), Some(Verdict::Redeliver { .. })));
-    s.failure = Some(transient(Some(Duration::from_secs(60))));
-    assert!(
-        matches!(verdict(&answer(&s)), Some(Verdict::CheckAgain { after, .. }) if *after >= Duration::from_secs(60)),
-        "a long Retry-After is honoured by scheduling"
-    );
+    for (wait, attempt) in [(1, 0), (2, 3), (60, 7)] {
+        s.progress.attempt = attempt;
+        s.failure = Some(transient(Some(Duration::from_secs(wait))));
+        let (lo, hi) = (Duration::from_secs(wait), Duration::from_secs(wait).mul_f64(1.5));
+        assert!(
+            matches!(verdict(&answer(&s)), Some(Verdict::CheckAgain { after, .. }) if *after >= lo && *after <= hi.max(Duration::from_secs(3))),
+            "a Retry-After of {wait} s is honoured by scheduling, never by a redelivery that would arrive inside it"
+        );
+    }
+    s.progress.attempt = 0;
     s.delivery = 3;
     s.failure = Some(transient(None));
     assert!(
@@ -1026,4 +1054,36 @@ fn a_pending_mpe_without_a_named_pec_among_pending_others_parks_no_matching_pec(
         "{:?}",
         with(0, &ours, &names)
     );
+}
+
+/// The MPEs of one parent are checked at the same instants whenever their checks ask within the same
+/// half interval (one list of the parent's MPEs serves them all), different parents keep different
+/// phases, and a service's ready window makes the checks dense inside it and sparse before it.
+#[test]
+fn one_parents_mpes_share_instants_and_ready_windows_set_the_density() {
+    use mpe_approver::schedule::{phase_of, ReadyWindow, BEFORE_WINDOW};
+    let s = Schedule::default();
+    let adf = |parent: &str, n: u32| {
+        rid(&format!(
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.DataFactory/factories/{parent}/managedVirtualNetworks/default/managedPrivateEndpoints/pe{n}"
+        ))
+    };
+    let g = Duration::from_secs(2);
+    let t0 = now();
+    let first = t0 + s.on_grid(g, t0, phase_of(&adf("f1", 0)), g / 2);
+    for (n, ms) in [(1u32, 1000i64), (2, 1300), (3, 1600), (4, 1999)] {
+        let asked = first - chrono::Duration::milliseconds(ms);
+        let at = asked + s.on_grid(g, asked, phase_of(&adf("f1", n)), g / 2);
+        assert_eq!(at, first, "sibling {n}, asking {ms} ms before the instant");
+    }
+    let phases: std::collections::BTreeSet<u64> = (0..50).map(|i| phase_of(&adf(&format!("f{i}"), 0)) % 2000).collect();
+    assert!(phases.len() > 40, "parents spread over the interval: {}", phases.len());
+
+    let w = Some(ReadyWindow::seconds(75, 150));
+    let secs = Duration::from_secs;
+    assert_eq!(s.interval_for(0, secs(0), w), BEFORE_WINDOW, "sparse before the window");
+    assert_eq!(s.interval_for(3, secs(70), w), secs(4), "never past the window's start, on the dense grid");
+    assert_eq!(s.interval_for(40, secs(80), w), secs(2), "dense inside, whatever the attempt");
+    assert_eq!(s.interval_for(40, secs(151), w), s.interval(40), "the schedule after it");
+    assert_eq!(s.interval_for(40, secs(80), None), s.interval(40), "no window: the schedule");
 }

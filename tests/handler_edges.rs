@@ -75,7 +75,14 @@ async fn mpe_event_is_queued_once_per_mpe() {
     assert_eq!(queue, "mpe-approvals");
     assert_eq!(msg.message_id, sent[1].1.message_id, "duplicate events must share a MessageId");
     assert_eq!(msg.correlation_id.as_deref(), Some("corr-1"));
-    assert_eq!(msg.scheduled_enqueue_utc, Some("2026-11-23T10:00:02Z".parse().unwrap()));
+    // MPE_FIRST_CHECK_DELAY (2 s) at least, on the grid its parent's checks keep: before the next
+    // interval (2 s) is over.
+    let at = msg.scheduled_enqueue_utc.expect("the first check is scheduled");
+    let now: chrono::DateTime<chrono::Utc> = "2026-11-23T10:00:00Z".parse().unwrap();
+    assert!(
+        at >= now + chrono::Duration::seconds(2) && at < now + chrono::Duration::milliseconds(4200),
+        "first check at {at}"
+    );
     let item: Value = serde_json::from_str(&msg.body).unwrap();
     assert_eq!(item["v"], 1);
     assert_eq!(item["mpeId"], MPE);

@@ -16,6 +16,7 @@ pub use crate::http::{read_body_capped, BodyError, Timeouts};
 use crate::http::{BearerClient, NoAnswer, TokenSource};
 use crate::logsafe::q;
 use crate::resource_id::ResourceId;
+use crate::shared::SharedReads;
 use crate::throttle::{subscription_of, Throttle};
 pub use crate::throttle::{LOW_REMAINING, MAX_INLINE_THROTTLE_WAIT};
 use serde_json::Value;
@@ -33,7 +34,7 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
 /// as transient, carrying the server's `Retry-After` so the caller can reschedule instead of sleeping.
 pub const MAX_RETRY_SLEEP: Duration = Duration::from_secs(10);
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ArmError {
     /// Worth retrying later: throttling, server errors, network, tokens. `retry_after` is the server's
     /// `Retry-After` when it sent one, for the caller to reschedule by.
@@ -83,12 +84,12 @@ pub struct ArmClient {
     clock: SharedClock,
     calls: AtomicU64,
     throttle: Throttle,
+    shared: SharedReads<Result<Option<Value>, ArmError>>,
 }
 
-/// The longest `Retry-After` slept inside a call; a longer one returns at once with the wait. The
-/// same as the longest wait a redelivery honours: a check fails for redelivery within it, and is
-/// scheduled for later beyond it.
-pub const MAX_INLINE_RETRY_AFTER: Duration = crate::decision::REDELIVER_WITHIN;
+/// The longest `Retry-After` slept inside a call; a longer one returns at once with the wait, and the
+/// check is scheduled for its end.
+pub const MAX_INLINE_RETRY_AFTER: Duration = Duration::from_secs(2);
 fn arm_error_parts(body: &[u8]) -> (String, String) {
     let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let e = v.get("error").unwrap_or(&v);
@@ -132,6 +133,7 @@ impl ArmClient {
             bearer: BearerClient::new("ARM", audience, tokens, timeouts)?,
             endpoint: endpoint.as_str().trim_end_matches('/').to_string(),
             throttle: Throttle::new(clock.clone()),
+            shared: SharedReads::new(clock.clone()),
             clock,
             calls: AtomicU64::new(0),
         })
@@ -140,15 +142,6 @@ impl ArmClient {
     /// Whether calls to `subscription` currently go one at a time (few remaining requests, or a 429).
     pub fn one_at_a_time(&self, subscription: &str) -> bool {
         self.throttle.one_at_a_time(subscription)
-    }
-
-    /// Run `work` (one check) as a unit on `subscription`: see [`Throttle::with_turn`].
-    pub async fn with_turn<F, W>(&self, subscription: &str, wait: Duration, work: W) -> F::Output
-    where
-        W: FnOnce(bool) -> F,
-        F: std::future::Future,
-    {
-        self.throttle.with_turn(subscription, wait, work).await
     }
 
     /// How much longer ARM asked us to leave `subscription` alone, if it did.
@@ -174,6 +167,14 @@ impl ArmClient {
     pub async fn get_path(&self, path: &str, api_version: &str) -> Result<Option<Value>, ArmError> {
         let url = self.url(path, api_version);
         self.send("GET", path, &url, None).await.map(|w| w.body.filter(|_| w.status != 204 && w.status != 404))
+    }
+
+    /// [`ArmClient::get_path`], its answer shared with every check of the process that asks for the same
+    /// path and api-version less than `fresh` after it was sent, or while it is on its way
+    /// ([`crate::shared`]): a parent's MPE list, a target's PEC list.
+    pub async fn get_shared(&self, path: &str, api_version: &str, fresh: Duration) -> Result<Option<Value>, ArmError> {
+        let key = format!("{path}?api-version={api_version}");
+        self.shared.get(&key, fresh, || self.get_path(path, api_version)).await
     }
 
     /// GET a `nextLink` page, only when it points at our ARM endpoint.

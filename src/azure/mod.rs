@@ -1,10 +1,11 @@
 //! The Azure clients: the HTTP plumbing under them ([`http`]: timeouts, capped bodies, the authorised
 //! call), Entra ID tokens ([`auth`]), ARM ([`arm`]) with its per-subscription throttling
-//! ([`throttle`]), and Service Bus REST ([`servicebus`]). They import `model/` and `core/`, never the
+//! ([`throttle`]) and the reads concurrent checks share ([`shared`]), and Service Bus REST ([`servicebus`]). They import `model/` and `core/`, never the
 //! handlers.
 
 pub mod arm;
 pub mod auth;
 pub mod http;
 pub mod servicebus;
+pub mod shared;
 pub mod throttle;

@@ -1,8 +1,7 @@
 //! ARM's throttling, per subscription, shared by every invocation of the process: the not-before time a
 //! 429 sets (its `Retry-After`), and the turns that make a subscription's calls go one at a time while
 //! ARM reports it nearly out of requests (`x-ms-ratelimit-remaining-subscription-reads`/`-writes`).
-//! [`crate::arm::ArmClient`] asks it before each request and tells it every answer; the handler runs a
-//! check as one unit with [`Throttle::with_turn`] (through the client). No I/O of its own.
+//! [`crate::arm::ArmClient`] asks it before each request and tells it every answer. No I/O of its own.
 
 use crate::clock::SharedClock;
 use chrono::{DateTime, Utc};
@@ -12,12 +11,6 @@ use std::time::Duration;
 
 /// A subscription's turn: who holds it calls the subscription; the others wait.
 pub type Turn = Arc<tokio::sync::Mutex<()>>;
-
-tokio::task_local! {
-    /// The subscription (lower-case) whose turn this task holds for a whole unit of work
-    /// ([`Throttle::with_turn`]): its calls then need no turn of their own.
-    static HELD_TURN: String;
-}
 
 /// A wait this short for a throttled subscription is slept inside the call; a longer one is handed back
 /// to the caller (as the error's `retry_after`) to reschedule by.
@@ -74,41 +67,12 @@ impl Throttle {
         self.turns.lock().is_ok_and(|m| matches!(m.get(&subscription.to_ascii_lowercase()), Some(Some(_))))
     }
 
-    /// The subscription's turn, when its calls go one at a time and this task does not hold it already.
+    /// The subscription's turn, when its calls go one at a time.
     pub fn turn_of(&self, subscription: &str) -> Option<Turn> {
-        if HELD_TURN.try_with(|held| held == subscription).unwrap_or(false) {
-            return None;
-        }
         // A subscription not heard from yet starts one at a time: its first answer tells how many
         // requests are left before a burst of concurrent first calls could run into a 429's wait.
         let mut m = self.turns.lock().ok()?;
         m.entry(subscription.to_string()).or_insert_with(|| Some(Default::default())).clone()
-    }
-
-    /// Run `work` (one check) as a unit on `subscription`: while the subscription's calls go one at a
-    /// time ([`Throttle::one_at_a_time`]), it waits for the subscription's turn, at most `wait` (this
-    /// clock's time), and keeps it until it ends, so its calls are not interleaved with other checks'
-    /// calls: a 429 then interrupts one check, not every check of the subscription halfway (each of
-    /// which would start again from its first read). `work` is told whether it has its turn: `false`
-    /// when none came within `wait` (it should then make no ARM call).
-    pub async fn with_turn<F, W>(&self, subscription: &str, wait: Duration, work: W) -> F::Output
-    where
-        W: FnOnce(bool) -> F,
-        F: std::future::Future,
-    {
-        let sub = subscription.to_ascii_lowercase();
-        let Some(turn) = self.turn_of(&sub) else { return work(true).await };
-        let Ok(guard) = tokio::time::timeout(self.clock.real(wait), turn.lock_owned()).await else {
-            return work(false).await;
-        };
-        if !self.one_at_a_time(&sub) {
-            // The check before learned that plenty is left: no need to queue behind each other.
-            drop(guard);
-            return work(true).await;
-        }
-        let out = HELD_TURN.scope(sub, work(true)).await;
-        drop(guard);
-        out
     }
 
     /// Record what ARM said of the subscription's remaining requests: low (or a 429) makes its calls

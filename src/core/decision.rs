@@ -18,6 +18,7 @@ use crate::pec::{self, Pec, PecStatus};
 use crate::policy::{AllowList, Policy, Tags};
 use crate::providers::{self, MpeStatus, MpeView};
 use crate::resource_id::ResourceId;
+use crate::schedule::ReadyWindow;
 use crate::targets;
 use crate::workitem::{WorkItem, WorkItemError, MAX_ATTEMPT};
 use chrono::{DateTime, Utc};
@@ -48,9 +49,6 @@ pub const CLOCK_SKEW: Duration = Duration::from_secs(300);
 pub const IMMEDIATE_DELIVERIES: u64 = 3;
 /// The delay of that scheduled check, at least.
 pub const TRANSIENT_BACKOFF: Duration = Duration::from_secs(30);
-/// The longest wait a server may ask for and still be honoured by a redelivery; a longer one schedules
-/// the check for then.
-pub const REDELIVER_WITHIN: Duration = Duration::from_secs(2);
 /// How long to wait before reading a 404 MPE again (a read replica may lag the write that announced it).
 pub const NOT_FOUND_CONFIRM_DELAY: Duration = Duration::from_secs(3);
 /// Checks in a row that see the MPE report its connection pending, no PEC at the target named for it
@@ -316,6 +314,7 @@ fn done(outcome: Outcome) -> Next {
 
 fn next(seen: &Seen, rules: &Rules<'_>, about: &mut About) -> Next {
     let (progress, schedule, seed) = (seen.progress, rules.schedule, seen.seed);
+    let phase = crate::schedule::phase_of(&seen.mpe_id);
     // The next read or write, unless it is the one that failed.
     let unless_failed = |next: Next| match &seen.failure {
         Some(f) => Next::Then(after_failure(f, seen, schedule)),
@@ -353,8 +352,11 @@ fn next(seen: &Seen, rules: &Rules<'_>, about: &mut About) -> Next {
     }
     let new = is_new(view, progress.now, schedule);
     let not_new = || not_new(view, progress.now, schedule);
+    // The MPE's age: from its creation where the service says when, else from the chain's first event.
+    let age = view.created_at.and_then(|c| (progress.now - c).to_std().ok()).unwrap_or(progress.elapsed);
+    let pace = Pace { seed, phase, age, window: provider.ready_window(&view.target) };
     let again =
-        |reason: String| Next::Then(retry_later(reason, &view.raw_status, Duration::ZERO, progress, schedule, seed));
+        |reason: String| Next::Then(retry_later(reason, &view.raw_status, Duration::ZERO, progress, schedule, pace));
     let endpoint_name = rules.endpoint_names.name_for(&seen.mpe_id).or_else(|| provider.endpoint_name(&seen.mpe_id));
 
     // The approval the chain's last check sent: once the PEC reads decided, the chain ends on it.
@@ -539,7 +541,7 @@ fn refreshed(next: Next, seen: &Seen, rules: &Rules<'_>, about: &mut About) -> N
         REFRESH_SETTLE,
         seen.progress,
         rules.schedule,
-        seen.seed,
+        Pace::of(seen),
     ))
 }
 
@@ -615,28 +617,30 @@ fn after_approval(
     }
 }
 
-/// A failed read or write ends the check: transient trouble is delivered again (the first deliveries,
-/// when the server asked for no longer wait than a redelivery takes) or checked again later; anything
-/// waiting cannot fix parks.
+/// A failed read or write ends the check: a server's wait (`Retry-After`, a subscription ARM holds) is
+/// honoured by scheduling the check for its end, spread over half as long again so the checks a wait
+/// stopped do not all come back at the same instant (a redelivery would arrive at once, inside it);
+/// other transient trouble is delivered again on the first deliveries, then checked again later;
+/// anything waiting cannot fix parks.
 fn after_failure(f: &Failure, seen: &Seen, schedule: &Schedule) -> Verdict {
     match f {
-        Failure::Transient { why, retry_after }
-            if seen.delivery < IMMEDIATE_DELIVERIES && retry_after.is_none_or(|w| w <= REDELIVER_WITHIN) =>
-        {
+        Failure::Transient { why, retry_after: None } if seen.delivery < IMMEDIATE_DELIVERIES => {
             Verdict::Redeliver { reason: why.clone() }
         }
-        // A longer wait than a redelivery: honour it in full by scheduling the check for then. From the
-        // third delivery on (Service Bus redelivers at once; a longer outage would burn the delivery
-        // count and dead-letter healthy work), the same check is scheduled later instead.
+        // From the third delivery on (Service Bus redelivers at once; a longer outage would burn the
+        // delivery count and dead-letter healthy work), the same check is scheduled later instead.
         Failure::Transient { why, retry_after } => {
-            let floor = if seen.delivery < IMMEDIATE_DELIVERIES { Duration::ZERO } else { TRANSIENT_BACKOFF };
+            let wait = match retry_after {
+                Some(w) => crate::schedule::spread(*w, seen.seed, seen.progress.attempt),
+                None => TRANSIENT_BACKOFF,
+            };
             retry_later(
                 format!("transient failure: delivery {}: {why}", seen.delivery),
                 "unknown",
-                floor.max(retry_after.unwrap_or_default()),
+                wait,
                 seen.progress,
                 schedule,
-                seen.seed,
+                Pace::of(seen),
             )
         }
         Failure::Forbidden(why) => Verdict::Park { reason: ParkReason::new(ParkCode::Forbidden, why.clone()) },
@@ -706,16 +710,42 @@ fn not_new(view: &MpeView, now: DateTime<Utc>, schedule: &Schedule) -> ParkReaso
     )
 }
 
-/// The schedule's next interval (at least `min_delay`), or `Park` once that would pass the give-up time.
+/// How a chain's checks are spread: the work item's jitter seed, its parent's grid phase
+/// ([`crate::schedule::phase_of`]), and the MPE's age and its service's ready window where known.
+#[derive(Debug, Clone, Copy)]
+struct Pace {
+    seed: u64,
+    phase: u64,
+    age: Duration,
+    window: Option<ReadyWindow>,
+}
+
+impl Pace {
+    /// Before the MPE is read: its age is the chain's.
+    fn of(seen: &Seen) -> Pace {
+        let phase = crate::schedule::phase_of(&seen.mpe_id);
+        Pace { seed: seen.seed, phase, age: seen.progress.elapsed, window: None }
+    }
+}
+
+/// Check again on the schedule: at the next instant of the parent's grid ([`Schedule::on_grid`], so
+/// the parent's MPEs are checked together) at the interval its age and ready window call for
+/// ([`Schedule::interval_for`]), or after `min_delay` at least (a server's wait, a settle time), with
+/// the work item's own jitter; parked once the give-up time would be passed.
 fn retry_later(
     reason: String,
     last_state: &str,
     min_delay: Duration,
     progress: Progress,
     schedule: &Schedule,
-    seed: u64,
+    pace: Pace,
 ) -> Verdict {
-    let after = schedule.delay(progress.attempt, seed).max(min_delay);
+    let after = if min_delay.is_zero() {
+        let interval = schedule.interval_for(progress.attempt, pace.age, pace.window);
+        schedule.on_grid(interval, progress.now, pace.phase, interval / 2)
+    } else {
+        schedule.delay(progress.attempt, pace.seed).max(min_delay)
+    };
     if progress.elapsed + after > schedule.give_up_after {
         return Verdict::Park {
             reason: ParkReason::new(

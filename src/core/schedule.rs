@@ -1,5 +1,7 @@
 //! When to check again: the schedule of check intervals, its jitter and its give-up time. Pure.
 
+pub use crate::providers::ReadyWindow;
+use chrono::{DateTime, Utc};
 use std::time::Duration;
 
 /// When to check again: `steps` of (interval, count), then `then` forever, and a give-up time.
@@ -95,12 +97,81 @@ impl Schedule {
     pub fn delay(&self, attempt: u32, seed: u64) -> Duration {
         let base = self.interval(attempt);
         let j = self.jitter.clamp(0.0, 0.5);
-        // splitmix64 of the seed → a fraction in [-1, 1)
-        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15).wrapping_add(attempt as u64);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        let frac = (z >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0;
-        base.mul_f64(1.0 + j * frac)
+        base.mul_f64(1.0 + j * unit(seed, attempt))
     }
+}
+
+/// The longest interval between checks before an MPE's ready window.
+pub const BEFORE_WINDOW: Duration = Duration::from_secs(10);
+
+impl Schedule {
+    /// The interval before the next check (number `attempt + 1`) of an MPE `age` old whose service
+    /// shows `window`: the schedule's own interval, the densest one inside the window, up to
+    /// [`BEFORE_WINDOW`] before it (never past its start, a whole number of dense intervals, so the
+    /// checks of one parent's MPEs stay on one grid).
+    pub fn interval_for(&self, attempt: u32, age: Duration, window: Option<ReadyWindow>) -> Duration {
+        let stepped = self.interval(attempt);
+        let Some(w) = window else { return stepped };
+        let dense = self.steps.first().map_or(self.then, |s| s.0).min(stepped);
+        if age + dense < w.from {
+            let until = (w.from - age).min(BEFORE_WINDOW.max(dense));
+            let n = (until.as_secs_f64() / dense.as_secs_f64()).floor().max(1.0);
+            dense.mul_f64(n)
+        } else if age <= w.to {
+            dense
+        } else {
+            stepped
+        }
+    }
+
+    /// The delay before the next check of an MPE whose parent's checks keep to `phase`
+    /// ([`phase_of`]): the next instant at least `at_least` from `now` on the grid of `interval`,
+    /// shifted by `phase` and, by the jitter, per grid instant. Every MPE of one parent
+    /// (a Data Factory's twenty) with the same interval is checked at the same instant, so one list
+    /// of the parent's MPEs serves them all ([`crate::shared`]); different parents keep different
+    /// phases, so their checks spread over the interval.
+    pub fn on_grid(&self, interval: Duration, now: DateTime<Utc>, phase: u64, at_least: Duration) -> Duration {
+        let g = interval.as_millis().max(1) as i64;
+        let j = self.jitter.clamp(0.0, 0.5);
+        let now_ms = now.timestamp_millis();
+        let from = now_ms + at_least.as_millis() as i64;
+        let offset = (phase % g as u64) as i64;
+        // The grid instants are offset + k·g (k whole), each moved by its own jitter, less than half
+        // an interval: the first one not before `from`.
+        let instant = |k: i64| offset + k * g + (j * g as f64 * unit(phase, k as u32)).round() as i64;
+        let mut k = (from - offset).div_euclid(g) - 1;
+        while instant(k) < from {
+            k += 1;
+        }
+        Duration::from_millis((instant(k) - now_ms).max(0) as u64)
+    }
+}
+
+/// The phase of the checks of `mpe`'s parent's MPEs (of its resource group's, for an MPE that is its
+/// own top-level resource): a number the grid is shifted by, the same for every MPE of the parent.
+pub fn phase_of(mpe: &crate::resource_id::ResourceId) -> u64 {
+    let parent = match mpe.parent() {
+        Some(p) => p.key(),
+        None => format!("/subscriptions/{}/resourcegroups/{}", mpe.subscription(), mpe.resource_group()),
+    };
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in parent.bytes() {
+        h = (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h ^ (h >> 29)
+}
+
+/// A server's wait `d` spread over half as long again (`d` to 1.5 `d`), deterministic per work item
+/// (`seed`) and attempt: the checks one wait stopped come back spread out, not at the same instant.
+pub fn spread(d: Duration, seed: u64, attempt: u32) -> Duration {
+    d.mul_f64(1.25 + 0.25 * unit(seed ^ 0x5bd1_e995, attempt))
+}
+
+/// A deterministic fraction in [-1, 1) of `seed` and `attempt` (splitmix64).
+fn unit(seed: u64, attempt: u32) -> f64 {
+    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15).wrapping_add(attempt as u64);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
 }

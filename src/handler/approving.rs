@@ -16,9 +16,13 @@ use tracing::Level;
 
 /// Re-read-then-PUT rounds of one approval within an invocation (a transient PUT failure re-reads).
 const PUT_ROUNDS: u32 = 3;
-/// Waits between the reads that confirm an accepted PUT (201/202, or a 200 still applying).
-const CONFIRM_WAITS: [Duration; 4] =
+/// Waits between the reads that confirm an accepted PUT (201/202, or a 200 still applying), for a
+/// write whose confirmation nothing else follows up (a Private Link Service scan).
+pub(crate) const CONFIRM_WAITS: [Duration; 4] =
     [Duration::from_millis(500), Duration::from_secs(1), Duration::from_secs(2), Duration::from_secs(3)];
+/// The same for an MPE's check: briefly, as the check holds a host slot; an approval still applying
+/// after them is confirmed by the chain's next check.
+pub(crate) const CONFIRM_BRIEFLY: [Duration; 2] = [Duration::from_millis(500), Duration::from_secs(1)];
 /// ARM calls one write makes at most: every round's read and PUT, and every confirming read.
 pub const MAX_CALLS: u32 = 2 * PUT_ROUNDS + CONFIRM_WAITS.len() as u32;
 
@@ -40,6 +44,8 @@ pub(crate) struct Write<'a> {
     /// Whom the log lines name (`mpe=<id>`, `pls=<id>`).
     pub label: &'a str,
     pub state: State<'a>,
+    /// The waits between the reads that confirm an accepted PUT ([`CONFIRM_WAITS`], [`CONFIRM_BRIEFLY`]).
+    pub confirm: &'a [Duration],
 }
 
 /// Carry out `a`.
@@ -51,6 +57,7 @@ pub(crate) async fn approve(app: &App, a: &Approve, reply: &mut Reply) -> Observ
         api_version: a.api_version,
         label: &label,
         state: State::Approved { marker_for: &a.mpe_id, incarnation: a.incarnation.as_deref() },
+        confirm: &CONFIRM_BRIEFLY,
     };
     write(app, &w, reply).await
 }
@@ -135,7 +142,7 @@ pub(crate) async fn write(app: &App, w: &Write<'_>, reply: &mut Reply) -> Observ
     }
     // 201/202 (or a 200 still applying): confirm by GET, briefly.
     let mut last = answered;
-    for wait in CONFIRM_WAITS {
+    for wait in w.confirm.iter().copied() {
         crate::clock::sleep(app.clock.as_ref(), wait).await;
         match app.arm.get(pec_id, w.api_version).await {
             Ok(Some(b)) => {

@@ -99,13 +99,20 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
                     let item = WorkItem::new(mpe_id, app.clock.now(), correlation_id, Origin::EventGrid)
                         .with_event_chain(&event_id);
                     let span = tracing::info_span!("mpe", mpe_id = %item.mpe_id, correlation_id = %item.correlation_id);
+                    // At least MPE_FIRST_CHECK_DELAY from now, on the grid its parent's checks keep.
+                    let first = app.config.schedule.on_grid(
+                        app.config.schedule.interval(0),
+                        app.clock.now(),
+                        crate::schedule::phase_of(&item.mpe_id),
+                        app.config.first_check_delay,
+                    );
                     async {
-                        match enqueue(app, &item, app.config.first_check_delay).await {
+                        match enqueue(app, &item, first).await {
                             Ok(msg) => reply.resp.log(
                                 Level::INFO,
                                 format!(
-                                    "mpe={} correlation={} queued first check in {:?} (message {})",
-                                    item.mpe_id, item.correlation_id, app.config.first_check_delay, msg.message_id
+                                    "mpe={} correlation={} queued first check in {first:?} (message {})",
+                                    item.mpe_id, item.correlation_id, msg.message_id
                                 ),
                             ),
                             // Refused for good (a missing role, no such queue): parked with the reason,

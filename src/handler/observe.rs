@@ -11,12 +11,45 @@ use crate::providers;
 use crate::resource_id::ResourceId;
 use tracing::Level;
 
+/// How long after it was sent a list (a parent's MPEs, a target's PECs) also answers the other checks
+/// of the process that need it ([`crate::arm::ArmClient::get_shared`]): the checks of one parent's MPEs
+/// come at the same instant ([`crate::schedule::Schedule::on_grid`]) and share one.
+pub const SHARED_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Pages of a target's PEC list read at most; a `nextLink` left after them is reported as
 /// [`PecList::TooLong`] (a decision is only ever taken on a complete list).
 pub const MAX_PEC_PAGES: usize = 20;
 
+/// Whether a check's list reads may be shared with the other checks of the process ([`SHARED_FRESH`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lists {
+    /// A list sent less than [`SHARED_FRESH`] ago, or on its way, answers this check too.
+    Shared,
+    /// This check reads afresh: a replay, asked for after what an operator changed.
+    Afresh,
+}
+
+impl Lists {
+    /// A replay's first check reads afresh (the operator may have just changed what it reads); every
+    /// other check shares.
+    pub(crate) fn for_item(item: &crate::workitem::WorkItem) -> Lists {
+        if item.origin == crate::workitem::Origin::Replay && item.attempt == 0 {
+            Lists::Afresh
+        } else {
+            Lists::Shared
+        }
+    }
+
+    async fn get(self, app: &App, path: &str, api_version: &str) -> Result<Option<serde_json::Value>, ArmError> {
+        match self {
+            Lists::Shared => app.arm.get_shared(path, api_version, SHARED_FRESH).await,
+            Lists::Afresh => app.arm.get_path(path, api_version).await,
+        }
+    }
+}
+
 /// Read what `need` names for the MPE `mpe_id`.
-pub(crate) async fn read(app: &App, mpe_id: &ResourceId, need: &Need, reply: &mut Reply) -> Observed {
+pub(crate) async fn read(app: &App, mpe_id: &ResourceId, need: &Need, lists: Lists, reply: &mut Reply) -> Observed {
     match need {
         Need::Pec { id, api_version } => match app.arm.get(id, api_version).await {
             Ok(Some(b)) => match pec::parse_pec(&b) {
@@ -26,7 +59,7 @@ pub(crate) async fn read(app: &App, mpe_id: &ResourceId, need: &Need, reply: &mu
             Ok(None) => Observed::ApprovingPec(None),
             Err(e) => Observed::Failed(failure(e, "reading the PEC whose approval was sent")),
         },
-        Need::Pecs { target, path, api_version } => pecs(app, target, path, api_version, reply).await,
+        Need::Pecs { target, path, api_version } => pecs(app, target, path, api_version, lists, reply).await,
         Need::Tags { target } => {
             let path = format!("{target}/providers/Microsoft.Resources/tags/default");
             match app.arm.get_path(&path, TAGS_API_VERSION).await {
@@ -61,12 +94,52 @@ pub(crate) async fn read(app: &App, mpe_id: &ResourceId, need: &Need, reply: &mu
                 crate::clock::sleep(app.clock.as_ref(), *after).await;
                 "reading the MPE again after a 404"
             };
+            if after.is_zero() {
+                if let Some(listed) = listed(app, mpe_id, api_version, lists).await {
+                    return match listed {
+                        Ok(body) => mpe(mpe_id, &body, reply),
+                        Err(e) => Observed::Failed(failure(e, "listing the MPEs of the MPE's parent")),
+                    };
+                }
+            }
             match app.arm.get(mpe_id, api_version).await {
                 Ok(None) => Observed::Mpe(None),
                 Ok(Some(body)) => mpe(mpe_id, &body, reply),
                 Err(e) => Observed::Failed(failure(e, what)),
             }
         }
+    }
+}
+
+/// The MPE as its parent's MPE list shows it, that list shared by the checks of the parent's MPEs
+/// ([`SHARED_FRESH`]): `None` when the MPE is its own top-level resource, or the list's first page does
+/// not show it (not there yet, gone, or further on), or ARM refused the list for a reason other than a
+/// missing permission: its own GET then tells. A transient failure (a 429) or a missing permission (the
+/// list needs the same read action as the GET) is the check's answer.
+async fn listed(
+    app: &App,
+    mpe_id: &ResourceId,
+    api_version: &str,
+    lists: Lists,
+) -> Option<Result<serde_json::Value, ArmError>> {
+    let parent = mpe_id.parent()?;
+    let collection = mpe_id.resource_type().rsplit('/').next().map(|t| format!("{parent}/{t}"))?;
+    match lists.get(app, &collection, api_version).await {
+        Ok(Some(page)) => {
+            let key = mpe_id.key();
+            let items = page.get("value").and_then(serde_json::Value::as_array)?;
+            items
+                .iter()
+                .find(|v| {
+                    v.get("id").and_then(serde_json::Value::as_str).is_some_and(|id| id.eq_ignore_ascii_case(&key))
+                })
+                .cloned()
+                .map(Ok)
+        }
+        Ok(None) => None,
+        Err(e @ (ArmError::Transient { .. } | ArmError::Identity { .. })) => Some(Err(e)),
+        Err(e) if e.is_forbidden() => Some(Err(e)),
+        Err(_) => None,
     }
 }
 
@@ -89,8 +162,15 @@ fn mpe(id: &ResourceId, body: &serde_json::Value, reply: &mut Reply) -> Observed
 
 /// Every PEC of the target: a failed next page is transient; a `nextLink` still there after
 /// [`MAX_PEC_PAGES`] pages is [`PecList::TooLong`].
-async fn pecs(app: &App, target: &ResourceId, path: &str, api_version: &str, reply: &mut Reply) -> Observed {
-    let mut page = match app.arm.get_path(path, api_version).await {
+async fn pecs(
+    app: &App,
+    target: &ResourceId,
+    path: &str,
+    api_version: &str,
+    lists: Lists,
+    reply: &mut Reply,
+) -> Observed {
+    let mut page = match lists.get(app, path, api_version).await {
         Ok(Some(b)) => b,
         Ok(None) => return Observed::Pecs(PecList::TargetMissing),
         Err(e) => return Observed::Failed(failure(e, "listing the target's private endpoint connections")),

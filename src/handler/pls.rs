@@ -478,6 +478,7 @@ impl Scan<'_> {
             api_version: pls::API_VERSION,
             label: &label,
             state,
+            confirm: &approving::CONFIRM_WAITS,
         };
         let observed = match timeout_at(self.deadline, approving::write(self.app, &write, &mut self.reply)).await {
             Ok(o) => o,

@@ -228,6 +228,10 @@ impl FunctionsHost {
         if let Some(e) = &error {
             tracing::info!(target: "simulator", function, %invocation_id, attempt, error = %e, "invocation failed");
         }
+        // The handler's log lines, at the simulated time the invocation started (`RUST_LOG=simulator::host=debug`).
+        for line in &logs {
+            tracing::debug!(target: "simulator::host", %at, function, "{line}");
+        }
         lock(&self.log).push(InvocationRecord {
             function: function.to_string(),
             invocation_id: invocation_id.clone(),

@@ -51,6 +51,11 @@ impl Provider for Grafana {
     fn confidence(&self) -> Confidence {
         Confidence::Recorded
     }
+    /// `Succeeded`/`Pending` by two minutes at most in the recorded session (its status was polled
+    /// every 30 s): sparse checks for the first 45 s, dense ones to 150 s.
+    fn ready_window(&self, _target: &ResourceId) -> Option<ReadyWindow> {
+        Some(ReadyWindow::seconds(45, 150))
+    }
     fn refresh(&self, id: &ResourceId) -> Option<Refresh> {
         Some(Refresh {
             path: format!("{}/refreshManagedPrivateEndpoints", id.parent()?),

@@ -1,14 +1,32 @@
 //! Provider adapters: everything about one Azure service's managed private endpoints lives in one file.
 //!
 //! An adapter knows its ARM resource type and api-version, how to turn the service's own JSON into the
-//! normalised [`MpeView`], what the service names its private endpoint (the PEC matching rule), whether
-//! the MPE reports its connection, the official examples it is written from, and what the README's
-//! services table says of it. Adding a service is a new file here and one line in the `providers!` list
+//! normalised [`MpeView`], what the service names its private endpoint (the PEC matching rule), when its
+//! MPEs usually become ready, whether the MPE reports its connection, the official examples it is
+//! written from, and what the README's services table says of it. Adding a service is a new file here and one line in the `providers!` list
 //! below; the operations, the role, the sweep, the README table and the tests that iterate the registry
 //! follow.
 
 use crate::resource_id::{ResourceId, ResourceIdError};
 use serde_json::Value;
+use std::time::Duration;
+
+/// When a service's MPEs usually become ready, as an age (from their creation) between `from` and `to`,
+/// from the timings Azure has shown ([`crate::providers::Provider::ready_window`]): its checks are the
+/// schedule's first (densest) interval apart inside it, at most [`crate::schedule::BEFORE_WINDOW`] apart before it, and
+/// on the schedule after it. Readiness outside it is still seen, later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadyWindow {
+    pub from: Duration,
+    pub to: Duration,
+}
+
+impl ReadyWindow {
+    /// Ages from `from` to `to` seconds.
+    pub const fn seconds(from: u64, to: u64) -> ReadyWindow {
+        ReadyWindow { from: Duration::from_secs(from), to: Duration::from_secs(to) }
+    }
+}
 
 /// What the MPE itself says about its connection, in one vocabulary for all services.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,6 +139,12 @@ pub trait Provider: Send + Sync + 'static {
     }
     /// How sure the matching rule is.
     fn confidence(&self) -> Confidence;
+    /// When this service's MPEs towards `target` usually become ready, from Azure's published timings:
+    /// checks are dense inside the window and sparse before it ([`crate::schedule::ReadyWindow`]);
+    /// `None` (the default): the schedule as configured.
+    fn ready_window(&self, _target: &ResourceId) -> Option<ReadyWindow> {
+        None
+    }
     /// How to make the service read its connection again, for a service whose MPE keeps reporting
     /// Pending after its PEC is approved until asked (Managed Grafana); `None`: the MPE follows its
     /// connection by itself.

@@ -47,6 +47,11 @@ impl Provider for Search {
     fn confidence(&self) -> Confidence {
         Confidence::WorkingRule
     }
+    /// About 90 s from the PUT to `Succeeded`/`Pending` in a recorded session (Synapse's MPE, built the
+    /// same way, 92 s): sparse checks for the first 75 s, dense ones to 150 s.
+    fn ready_window(&self, _target: &ResourceId) -> Option<ReadyWindow> {
+        Some(ReadyWindow::seconds(75, 150))
+    }
 
     fn parse(&self, id: &ResourceId, body: &Value) -> Result<MpeView, ProviderError> {
         let props = body.get("properties").ok_or(ProviderError::Missing { service: SERVICE, field: "properties" })?;

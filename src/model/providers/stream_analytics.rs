@@ -47,6 +47,12 @@ impl Provider for StreamAnalytics {
     fn confidence(&self) -> Confidence {
         Confidence::Verified
     }
+    /// Towards an IoT Hub, ready after more than 30 s, sometimes more than a minute (the seed article):
+    /// sparse checks for the first 25 s, dense ones to 120 s. Towards anything else (Storage: under
+    /// 5 s) the schedule as configured, dense from the start.
+    fn ready_window(&self, target: &ResourceId) -> Option<ReadyWindow> {
+        target.is_type("Microsoft.Devices/IotHubs").then_some(ReadyWindow::seconds(25, 120))
+    }
 
     fn parse(&self, id: &ResourceId, body: &Value) -> Result<MpeView, ProviderError> {
         let conn = body

@@ -31,3 +31,29 @@ impl Clock for SystemClock {
         d
     }
 }
+
+/// A clock that moves only when told, for the crate's unit tests.
+#[cfg(test)]
+pub(crate) struct ManualClock(std::sync::Mutex<DateTime<Utc>>);
+
+#[cfg(test)]
+impl ManualClock {
+    pub(crate) fn at(rfc3339: &str) -> Arc<ManualClock> {
+        Arc::new(ManualClock(std::sync::Mutex::new(rfc3339.parse().unwrap_or_default())))
+    }
+    pub(crate) fn advance(&self, d: Duration) {
+        if let Ok(mut t) = self.0.lock() {
+            *t += chrono::Duration::from_std(d).unwrap_or_default();
+        }
+    }
+}
+
+#[cfg(test)]
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0.lock().map(|t| *t).unwrap_or_default()
+    }
+    fn real(&self, d: Duration) -> Duration {
+        d
+    }
+}

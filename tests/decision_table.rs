@@ -21,7 +21,6 @@ const TARGET: &str = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Sto
 const OTHER_TARGET: &str = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/acct2";
 const MSG: &str = "Please approve mpe1";
 const EP: &str = "mpe1";
-const SEED: u64 = 42;
 
 fn view(status: MpeStatus) -> MpeView {
     MpeView {
@@ -168,13 +167,12 @@ enum Decision {
 }
 
 /// What a check has seen of an MPE read as `v`, with `pecs` read or not and the target untagged.
-fn seen(v: &MpeView, pecs: Option<&[Pec]>, progress: Progress, seed: u64) -> Seen {
+fn seen(v: &MpeView, pecs: Option<&[Pec]>, progress: Progress) -> Seen {
     Seen {
         mpe_id: v.id.clone(),
         first_seen: progress.now,
         approving: None,
         progress,
-        seed,
         delivery: 1,
         unmatched: 0,
         mpe: Some(MpeRead::Found(Box::new(v.clone()))),
@@ -208,8 +206,8 @@ fn answer_with(seen: &Seen, names: &EndpointNames) -> Action {
     decide(seen, &rules)
 }
 
-fn decide_on(v: &MpeView, pecs: Option<&[Pec]>, progress: Progress, seed: u64) -> Decision {
-    match answer(&seen(v, pecs, progress, seed)) {
+fn decide_on(v: &MpeView, pecs: Option<&[Pec]>, progress: Progress) -> Decision {
+    match answer(&seen(v, pecs, progress)) {
         Action::Read(Need::Pecs { .. }) => Decision::ReadTarget,
         Action::Approve(a) => Decision::Approve {
             pec: pecs.and_then(|p| p.iter().position(|x| x.id == a.pec_id.as_str())).expect("approved a listed PEC"),
@@ -224,7 +222,7 @@ fn decide_on(v: &MpeView, pecs: Option<&[Pec]>, progress: Progress, seed: u64) -
 }
 
 fn run(v: &MpeView, pecs: Option<&[Pec]>, progress: Progress) -> Decision {
-    decide_on(v, pecs, progress, SEED)
+    decide_on(v, pecs, progress)
 }
 
 /// When the decision schedules the next check of `v` at `p` (no server's wait): the next instant of its
@@ -369,7 +367,7 @@ fn endpoint_name_comparison_is_whole_segment_case_insensitive() {
 #[test]
 fn mpe_gone_is_deleted() {
     // A 404 is read again a moment later (ARM's reads may lag its writes); a second 404 ends the chain.
-    let mut s = seen(&view(MpeStatus::AwaitingApproval), None, early(), SEED);
+    let mut s = seen(&view(MpeStatus::AwaitingApproval), None, early());
     s.mpe = Some(MpeRead::Missing { reads: 1 });
     assert!(
         matches!(answer(&s), Action::Read(Need::Mpe { after, .. }) if after == NOT_FOUND_CONFIRM_DELAY),
@@ -389,20 +387,20 @@ fn gives_up_near_give_up_after() {
     {
         let v = view(status.clone());
         let late = Progress { attempt: 500, elapsed: s.give_up_after - Duration::from_secs(1), now: now() };
-        let d = decide_on(&v, Some(&pending_nothing), late, SEED);
+        let d = decide_on(&v, Some(&pending_nothing), late);
         let Decision::Park { reason } = d else { panic!("{status:?}: {d:?}") };
         assert!(reason.starts_with("gave up after 7199s and 501 checks"), "{reason}");
         assert!(reason.contains(&v.raw_status), "{reason}");
         // with time to spare it checks again
         let ok = Progress { attempt: 500, elapsed: s.give_up_after - Duration::from_secs(60), now: now() };
-        let d = decide_on(&v, Some(&pending_nothing), ok, SEED);
+        let d = decide_on(&v, Some(&pending_nothing), ok);
         assert!(matches!(&d, Decision::CheckAgain { after, .. } if *after == again_after(&v, ok)), "{d:?}");
     }
     // a pending PEC is approved even at the last moment: giving up concerns waiting only
     let pecs = vec![mine(0, PecStatus::Pending)];
     let v = view(MpeStatus::AwaitingApproval);
     let late = Progress { attempt: 500, elapsed: s.give_up_after + Duration::from_secs(1), now: now() };
-    assert_eq!(decide_on(&v, Some(&pecs), late, SEED), Decision::Approve { pec: 0 });
+    assert_eq!(decide_on(&v, Some(&pecs), late), Decision::Approve { pec: 0 });
 }
 
 // ---------------------------------------------------------------- schedule
@@ -449,46 +447,6 @@ fn default_interval_per_attempt() {
     // 15×2 + 20×3 + 24×10 = 330 s = 5.5 min of stepped checks
     let total: Duration = (0..59).map(|a| s.interval(a)).sum();
     assert_eq!(total, d(330));
-}
-
-#[test]
-fn jitter_is_bounded_and_deterministic() {
-    for jitter in [0.0, 0.1, 0.5, 0.9] {
-        let s = Schedule { jitter, ..Schedule::default() };
-        let j = jitter.min(0.5);
-        let mut seen = std::collections::BTreeSet::new();
-        for seed in 0..200u64 {
-            for attempt in [0u32, 14, 15, 40, 59, 300] {
-                let base = s.interval(attempt).as_secs_f64();
-                let got = s.delay(attempt, seed.wrapping_mul(0x9E37_79B9)).as_secs_f64();
-                assert!(
-                    got >= base * (1.0 - j) - 1e-9 && got <= base * (1.0 + j) + 1e-9,
-                    "{jitter} {seed} {attempt}: {got}"
-                );
-                assert_eq!(s.delay(attempt, seed.wrapping_mul(0x9E37_79B9)).as_secs_f64(), got);
-                seen.insert((got * 1e6) as u64);
-            }
-        }
-        if jitter == 0.0 {
-            assert_eq!(seen.len(), 4, "no jitter: only the four base intervals");
-        } else {
-            assert!(seen.len() > 500, "jitter {jitter} should spread the delays: {}", seen.len());
-        }
-    }
-    let s = Schedule::default();
-    assert_ne!(s.delay(0, 1), s.delay(0, 2), "different seeds give different delays");
-}
-
-/// A server's wait is spread over `d` to 1.5 `d`, the same for the same work item and attempt, and
-/// different across work items (so the checks one 429 stopped do not come back together).
-#[test]
-fn a_servers_wait_is_spread_never_shortened() {
-    let d = Duration::from_secs(2);
-    let got: Vec<Duration> = (0..500u64).map(|seed| mpe_approver::schedule::spread(d, seed * 7919, 3)).collect();
-    assert!(got.iter().all(|g| *g >= d && *g <= d.mul_f64(1.5)), "{got:?}");
-    assert_eq!(mpe_approver::schedule::spread(d, 42, 3), mpe_approver::schedule::spread(d, 42, 3));
-    let distinct: std::collections::BTreeSet<u128> = got.iter().map(Duration::as_micros).collect();
-    assert!(distinct.len() > 400, "spread out: {}", distinct.len());
 }
 
 // ---------------------------------------------------------------- property-style loop
@@ -583,12 +541,11 @@ fn random_observations_keep_the_safety_invariant() {
             elapsed: Duration::from_secs(rng.pick(&[0u64, 10, 600, 7100, 7199, 8000])),
             now: now(),
         };
-        let seed = rng.next();
         // The private endpoint is named after the MPE (Data Explorer's rule), in either case.
         v.id = rid(&format!(
             "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Kusto/clusters/c/managedPrivateEndpoints/{endpoint}"
         ));
-        let d = decide_on(&v, read.then_some(&pecs[..]), progress, seed);
+        let d = decide_on(&v, read.then_some(&pecs[..]), progress);
         let awaiting = matches!(v.status, MpeStatus::AwaitingApproval | MpeStatus::ProvisionedCheckTarget);
         match &d {
             Decision::Approve { pec: i } => {
@@ -642,7 +599,7 @@ fn random_observations_keep_the_safety_invariant() {
         }
     }
     // the generator reaches every branch often enough to mean something
-    assert!(approvals > 50 && parks > 300 && agains > 3000, "{approvals} {parks} {agains}");
+    assert!(approvals > 40 && parks > 300 && agains > 3000, "{approvals} {parks} {agains}");
 }
 
 /// The sweep queues a check of what is not known to be approved: a Data Explorer MPE (whose MPE never
@@ -692,7 +649,7 @@ fn verdict(a: &Action) -> Option<&Verdict> {
 #[test]
 fn a_check_reads_only_what_the_decision_needs() {
     let v = view(MpeStatus::AwaitingApproval);
-    let mut s = seen(&v, None, early(), SEED);
+    let mut s = seen(&v, None, early());
     s.mpe = None;
     s.tags = None;
     assert!(matches!(answer(&s), Action::Read(Need::Mpe { after, .. }) if after.is_zero()));
@@ -707,7 +664,7 @@ fn a_check_reads_only_what_the_decision_needs() {
     assert_eq!(a.pec_id.as_str(), mine(0, PecStatus::Pending).id);
     assert_eq!(a.incarnation, v.incarnation(), "the marker names this incarnation");
     // Still provisioning: nothing but the MPE is read.
-    let mut p = seen(&view(MpeStatus::Provisioning("Creating".into())), None, early(), SEED);
+    let mut p = seen(&view(MpeStatus::Provisioning("Creating".into())), None, early());
     p.tags = None;
     assert!(matches!(verdict(&answer(&p)), Some(Verdict::CheckAgain { .. })));
 }
@@ -718,7 +675,7 @@ fn a_check_reads_only_what_the_decision_needs() {
 fn the_approving_protocols_reports_are_decided_by_the_same_decision() {
     let v = view(MpeStatus::AwaitingApproval);
     let ours = mine(0, PecStatus::Pending);
-    let mut s = seen(&v, Some(std::slice::from_ref(&ours)), early(), SEED);
+    let mut s = seen(&v, Some(std::slice::from_ref(&ours)), early());
     let with = |s: &Seen, a: Approval| {
         let mut s = s.clone();
         s.approval = Some(a);
@@ -768,12 +725,12 @@ fn the_approving_protocols_reports_are_decided_by_the_same_decision() {
     assert_eq!(verdict(&answer(&s)), Some(&Verdict::Done(Outcome::AlreadyApproved)));
 }
 
-/// A failed read ends the check: a server's wait is honoured by scheduling the check for its end (spread
-/// over half as long again), other transient trouble is delivered again while deliveries are few and
-/// checked again later after that; a refusal parks.
+/// A failed read ends the check: a server's wait is honoured by scheduling the check for its end (on the
+/// parent's grid: within one more interval), other transient trouble is delivered again while
+/// deliveries are few and checked again later after that; a refusal parks.
 #[test]
 fn failures_end_the_check_by_one_rule() {
-    let mut s = seen(&view(MpeStatus::AwaitingApproval), None, early(), SEED);
+    let mut s = seen(&view(MpeStatus::AwaitingApproval), None, early());
     s.mpe = None;
     let transient = |retry_after| Failure::Transient { why: "ARM 503".into(), retry_after };
     s.failure = Some(transient(None));
@@ -781,9 +738,9 @@ fn failures_end_the_check_by_one_rule() {
     for (wait, attempt) in [(1, 0), (2, 3), (60, 7)] {
         s.progress.attempt = attempt;
         s.failure = Some(transient(Some(Duration::from_secs(wait))));
-        let (lo, hi) = (Duration::from_secs(wait), Duration::from_secs(wait).mul_f64(1.5));
+        let (lo, hi) = (Duration::from_secs(wait), Duration::from_secs(wait) + Duration::from_millis(2400));
         assert!(
-            matches!(verdict(&answer(&s)), Some(Verdict::CheckAgain { after, .. }) if *after >= lo && *after <= hi.max(Duration::from_secs(3))),
+            matches!(verdict(&answer(&s)), Some(Verdict::CheckAgain { after, .. }) if *after >= lo && *after <= hi),
             "a Retry-After of {wait} s is honoured by scheduling, never by a redelivery that would arrive inside it"
         );
     }
@@ -803,7 +760,7 @@ fn failures_end_the_check_by_one_rule() {
         assert!(matches!(verdict(&answer(&s)), Some(Verdict::Park { reason }) if reason.code == code));
     }
     // A forged work item is parked before anything is read.
-    let mut forged = seen(&view(MpeStatus::AwaitingApproval), None, early(), SEED);
+    let mut forged = seen(&view(MpeStatus::AwaitingApproval), None, early());
     forged.mpe = None;
     forged.first_seen = now() + chrono::Duration::days(1);
     assert!(
@@ -906,7 +863,7 @@ fn a_refreshing_service_ends_on_what_the_refreshed_mpe_says() {
         description: Some(approved_description(Some(MSG), &id, v.incarnation().as_deref())),
         ..ours.clone()
     };
-    let mut s = seen(&v, Some(std::slice::from_ref(&ours)), early(), SEED);
+    let mut s = seen(&v, Some(std::slice::from_ref(&ours)), early());
     assert!(matches!(answer(&s), Action::Approve(a) if a.pec_id.as_str() == ours.id), "{:?}", answer(&s));
     s.approval = Some(Approval::Sent { status: 200, last: Some(approved.clone()) });
     let refresh =
@@ -920,7 +877,7 @@ fn a_refreshing_service_ends_on_what_the_refreshed_mpe_says() {
     assert_eq!(about.approving.as_deref(), Some(ours.id.as_str()), "the next check confirms on our PEC");
 
     // The next check: the MPE still says Pending → refresh again; says Approved → the chain ends approved.
-    let mut next = seen(&v, None, early(), SEED);
+    let mut next = seen(&v, None, early());
     next.approving = Some(ours.id.clone());
     next.approving_pec = Some(Some(approved.clone()));
     assert!(matches!(answer(&next), Action::Read(Need::Refresh { .. })), "{:?}", answer(&next));
@@ -929,7 +886,7 @@ fn a_refreshing_service_ends_on_what_the_refreshed_mpe_says() {
     assert_eq!(verdict(&answer(&done)), Some(&Verdict::Done(Outcome::Approved)));
 
     // A chain that finds our approved PEC by listing (a sweep, a replay) refreshes too.
-    let listed = seen(&v, Some(std::slice::from_ref(&approved)), early(), SEED);
+    let listed = seen(&v, Some(std::slice::from_ref(&approved)), early());
     assert!(matches!(answer(&listed), Action::Read(Need::Refresh { .. })), "{:?}", answer(&listed));
 
     // The refresh refused: the failure rule (a 403 parks `forbidden`, naming what failed).
@@ -938,12 +895,8 @@ fn a_refreshing_service_ends_on_what_the_refreshed_mpe_says() {
     assert!(matches!(&parked, Some(Verdict::Park { reason }) if reason.code == ParkCode::Forbidden), "{parked:?}");
 
     // A service that follows its connection by itself never refreshes.
-    let mut kusto = seen(
-        &view(MpeStatus::AwaitingApproval),
-        Some(std::slice::from_ref(&mine(0, PecStatus::Pending))),
-        early(),
-        SEED,
-    );
+    let mut kusto =
+        seen(&view(MpeStatus::AwaitingApproval), Some(std::slice::from_ref(&mine(0, PecStatus::Pending))), early());
     kusto.approval = Some(Approval::Sent {
         status: 200,
         last: Some(Pec {
@@ -974,7 +927,7 @@ fn a_resource_without_a_private_link_ends_its_check_quietly() {
         assert_eq!(run(&v, None, progress), Decision::Done(Outcome::NoPrivateLink), "{progress:?}");
         assert_eq!(run(&v, Some(&[mine(0, PecStatus::Pending)]), progress), Decision::Done(Outcome::NoPrivateLink));
     }
-    let mut s = seen(&v, None, early(), SEED);
+    let mut s = seen(&v, None, early());
     s.approving = Some(format!("{TARGET}/privateEndpointConnections/pec0"));
     let Action::Finish(Ending { verdict, about }) = answer(&s) else { panic!("{:?}", answer(&s)) };
     assert_eq!(verdict, Verdict::Done(Outcome::NoPrivateLink));
@@ -997,7 +950,7 @@ fn a_pending_mpe_without_a_named_pec_among_pending_others_parks_no_matching_pec(
     let hostile = "renamed\n\u{1b}[31mINFO: approved";
     let others = [pec(TARGET, 0, hostile, PecStatus::Pending, &["blob"], Some("x"))];
     let with = |unmatched: u32, pecs: &[Pec], names: &EndpointNames| {
-        let mut s = seen(&v, Some(pecs), early(), SEED);
+        let mut s = seen(&v, Some(pecs), early());
         s.unmatched = unmatched;
         answer_with(&s, names)
     };
@@ -1025,7 +978,7 @@ fn a_pending_mpe_without_a_named_pec_among_pending_others_parks_no_matching_pec(
         ("target decides", view(MpeStatus::ProvisionedCheckTarget), others.to_vec()),
     ];
     for (what, view, pecs) in cases {
-        let mut s = seen(&view, Some(&pecs), early(), SEED);
+        let mut s = seen(&view, Some(&pecs), early());
         s.unmatched = UNMATCHED_CHECKS;
         let a = answer(&s);
         assert!(
@@ -1079,6 +1032,18 @@ fn one_parents_mpes_share_instants_and_ready_windows_set_the_density() {
     let phases: std::collections::BTreeSet<u64> = (0..50).map(|i| phase_of(&adf(&format!("f{i}"), 0)) % 2000).collect();
     assert!(phases.len() > 40, "parents spread over the interval: {}", phases.len());
 
+    // The jitter moves each instant by less than its fraction of the interval, deterministically; none
+    // keeps every instant on the phase's grid.
+    let exact = Schedule { jitter: 0.0, ..Schedule::default() };
+    for k in 0..200i64 {
+        let asked = t0 + chrono::Duration::milliseconds(k * 137);
+        let (phase, ms) = (phase_of(&adf("f9", 0)), |d: Duration| d.as_millis() as i64);
+        let on = asked + exact.on_grid(g, asked, phase, g / 2);
+        assert_eq!((on.timestamp_millis() - (phase % 2000) as i64).rem_euclid(2000), 0, "{on}");
+        let jittered = s.on_grid(g, asked, phase, g / 2);
+        assert_eq!(jittered, s.on_grid(g, asked, phase, g / 2));
+        assert!(ms(jittered) >= 1000 && ms(jittered) <= 3000 + 2 * 200, "{jittered:?}");
+    }
     let w = Some(ReadyWindow::seconds(75, 150));
     let secs = Duration::from_secs;
     assert_eq!(s.interval_for(0, secs(0), w), BEFORE_WINDOW, "sparse before the window");

@@ -17,7 +17,7 @@ use crate::http::{BearerClient, NoAnswer, TokenSource};
 use crate::logsafe::q;
 use crate::resource_id::ResourceId;
 use crate::shared::SharedReads;
-use crate::throttle::{subscription_of, Throttle};
+use crate::throttle::{namespace_of, subscription_of, Throttle};
 pub use crate::throttle::{LOW_REMAINING, MAX_INLINE_THROTTLE_WAIT};
 use serde_json::Value;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -229,6 +229,7 @@ impl ArmClient {
         // have expired early or been issued before a change; a second 401 is the answer).
         let mut call = self.bearer.call(self.bearer.timeouts().call);
         let subscription = subscription_of(path);
+        let namespace = namespace_of(path);
         let mut waited_for_hold = false;
         loop {
             let left = call.left();
@@ -253,7 +254,10 @@ impl ArmClient {
             };
             let left = call.left();
             // ARM asked every client of this subscription to wait: do not call it before that time.
-            if let Some((sub, wait)) = subscription.as_deref().and_then(|s| Some((s, self.throttled_for(s)?))) {
+            let held = subscription
+                .as_deref()
+                .and_then(|s| Some((s, self.throttle.throttled_for_call(s, namespace.as_deref())?)));
+            if let Some((sub, wait)) = held {
                 if wait > MAX_INLINE_THROTTLE_WAIT || self.clock.real(wait) >= left || waited_for_hold {
                     return Err(transient(
                         format!(
@@ -263,8 +267,10 @@ impl ArmClient {
                         Some(wait),
                     ));
                 }
-                // Once per call: a hold that is still there after its wait is handed back.
+                // Once per call: a hold that is still there after its wait is handed back. The turn is
+                // not held while waiting: the other calls see the same hold.
                 waited_for_hold = true;
+                drop(turn);
                 clock::sleep(self.clock.as_ref(), wait).await;
                 continue;
             }
@@ -288,7 +294,8 @@ impl ArmClient {
             let seen = |resp: &reqwest::Response| {
                 if let Some(sub) = subscription.as_deref() {
                     let headers = resp.headers();
-                    self.throttle.record(sub, method, resp.status().as_u16(), headers, retry_after(headers));
+                    let status = resp.status().as_u16();
+                    self.throttle.record(sub, namespace.as_deref(), method, status, headers, retry_after(headers));
                 }
             };
             // A retryable failure: what went wrong and the server's Retry-After, if any.

@@ -67,37 +67,16 @@ impl<T: Clone> SharedReads<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::Clock;
+    use crate::clock::{Clock, ManualClock};
     use std::sync::atomic::{AtomicU32, Ordering};
 
-    /// A clock that moves only when told.
-    struct FixedClock(Mutex<DateTime<Utc>>);
-    impl FixedClock {
-        fn new(at: DateTime<Utc>) -> Self {
-            FixedClock(Mutex::new(at))
-        }
-        fn advance(&self, d: Duration) {
-            if let Ok(mut t) = self.0.lock() {
-                *t += chrono::Duration::from_std(d).unwrap_or_default();
-            }
-        }
-    }
-    impl Clock for FixedClock {
-        fn now(&self) -> DateTime<Utc> {
-            self.0.lock().map(|t| *t).unwrap_or_default()
-        }
-        fn real(&self, d: Duration) -> Duration {
-            d
-        }
-    }
-
-    fn shared(clock: &Arc<FixedClock>) -> SharedReads<u32> {
+    fn shared(clock: &Arc<ManualClock>) -> SharedReads<u32> {
         SharedReads::new(clock.clone())
     }
 
     #[tokio::test]
     async fn one_get_answers_every_check_within_its_freshness_and_none_after() {
-        let clock = Arc::new(FixedClock::new("2026-12-06T12:00:00Z".parse().unwrap()));
+        let clock = ManualClock::at("2026-12-06T12:00:00Z");
         let s = shared(&clock);
         let calls = AtomicU32::new(0);
         let call = || async { calls.fetch_add(1, Ordering::SeqCst) + 1 };
@@ -115,7 +94,7 @@ mod tests {
 
     #[tokio::test]
     async fn checks_asking_while_the_get_is_on_its_way_wait_for_it() {
-        let clock = Arc::new(FixedClock::new("2026-12-06T12:00:00Z".parse().unwrap()));
+        let clock = ManualClock::at("2026-12-06T12:00:00Z");
         let s = Arc::new(shared(&clock));
         let calls = Arc::new(AtomicU32::new(0));
         let (tx, rx) = tokio::sync::watch::channel(false);
@@ -140,7 +119,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_caller_that_gives_up_leaves_the_get_to_the_next() {
-        let clock = Arc::new(FixedClock::new("2026-12-06T12:00:00Z".parse().unwrap()));
+        let clock = ManualClock::at("2026-12-06T12:00:00Z");
         let s = shared(&clock);
         let never = s.get("/p/list", Duration::from_secs(1), std::future::pending::<u32>);
         assert!(tokio::time::timeout(Duration::from_millis(10), never).await.is_err());

@@ -91,8 +91,6 @@ pub struct Seen {
     /// `approving`): this check reads it first.
     pub approving: Option<String>,
     pub progress: Progress,
-    /// The work item's seed for the schedule's jitter.
-    pub seed: u64,
     /// This delivery of the work item's message (1 for the first).
     pub delivery: u64,
     /// The checks before this one, in a row, that found no PEC for the pending MPE among pending others
@@ -248,7 +246,6 @@ impl Seen {
             first_seen: item.first_seen,
             approving: item.approving.clone(),
             progress: Progress::of(item, now),
-            seed: item.seed(),
             delivery,
             unmatched: item.unmatched,
             mpe: None,
@@ -313,7 +310,7 @@ fn done(outcome: Outcome) -> Next {
 }
 
 fn next(seen: &Seen, rules: &Rules<'_>, about: &mut About) -> Next {
-    let (progress, schedule, seed) = (seen.progress, rules.schedule, seen.seed);
+    let (progress, schedule) = (seen.progress, rules.schedule);
     let phase = crate::schedule::phase_of(&seen.mpe_id);
     // The next read or write, unless it is the one that failed.
     let unless_failed = |next: Next| match &seen.failure {
@@ -354,7 +351,7 @@ fn next(seen: &Seen, rules: &Rules<'_>, about: &mut About) -> Next {
     let not_new = || not_new(view, progress.now, schedule);
     // The MPE's age: from its creation where the service says when, else from the chain's first event.
     let age = view.created_at.and_then(|c| (progress.now - c).to_std().ok()).unwrap_or(progress.elapsed);
-    let pace = Pace { seed, phase, age, window: provider.ready_window(&view.target) };
+    let pace = Pace { phase, age, window: provider.ready_window(&view.target) };
     let again =
         |reason: String| Next::Then(retry_later(reason, &view.raw_status, Duration::ZERO, progress, schedule, pace));
     let endpoint_name = rules.endpoint_names.name_for(&seen.mpe_id).or_else(|| provider.endpoint_name(&seen.mpe_id));
@@ -618,10 +615,10 @@ fn after_approval(
 }
 
 /// A failed read or write ends the check: a server's wait (`Retry-After`, a subscription ARM holds) is
-/// honoured by scheduling the check for its end, spread over half as long again so the checks a wait
-/// stopped do not all come back at the same instant (a redelivery would arrive at once, inside it);
-/// other transient trouble is delivered again on the first deliveries, then checked again later;
-/// anything waiting cannot fix parks.
+/// honoured by scheduling the check for its end, on its parent's grid (the MPEs one wait stopped come
+/// back with their siblings, not each at its own moment: one list serves them again; a redelivery
+/// would arrive at once, inside the wait); other transient trouble is delivered again on the first
+/// deliveries, then checked again later; anything waiting cannot fix parks.
 fn after_failure(f: &Failure, seen: &Seen, schedule: &Schedule) -> Verdict {
     match f {
         Failure::Transient { why, retry_after: None } if seen.delivery < IMMEDIATE_DELIVERIES => {
@@ -629,20 +626,14 @@ fn after_failure(f: &Failure, seen: &Seen, schedule: &Schedule) -> Verdict {
         }
         // From the third delivery on (Service Bus redelivers at once; a longer outage would burn the
         // delivery count and dead-letter healthy work), the same check is scheduled later instead.
-        Failure::Transient { why, retry_after } => {
-            let wait = match retry_after {
-                Some(w) => crate::schedule::spread(*w, seen.seed, seen.progress.attempt),
-                None => TRANSIENT_BACKOFF,
-            };
-            retry_later(
-                format!("transient failure: delivery {}: {why}", seen.delivery),
-                "unknown",
-                wait,
-                seen.progress,
-                schedule,
-                Pace::of(seen),
-            )
-        }
+        Failure::Transient { why, retry_after } => retry_later(
+            format!("transient failure: delivery {}: {why}", seen.delivery),
+            "unknown",
+            retry_after.unwrap_or(TRANSIENT_BACKOFF),
+            seen.progress,
+            schedule,
+            Pace::of(seen),
+        ),
         Failure::Forbidden(why) => Verdict::Park { reason: ParkReason::new(ParkCode::Forbidden, why.clone()) },
         Failure::Refused(why) => Verdict::Park { reason: ParkReason::new(ParkCode::ArmRefused, why.clone()) },
         Failure::Unreadable(why) => {
@@ -710,11 +701,10 @@ fn not_new(view: &MpeView, now: DateTime<Utc>, schedule: &Schedule) -> ParkReaso
     )
 }
 
-/// How a chain's checks are spread: the work item's jitter seed, its parent's grid phase
-/// ([`crate::schedule::phase_of`]), and the MPE's age and its service's ready window where known.
+/// How a chain's checks are spread: its parent's grid phase ([`crate::schedule::phase_of`]), and the
+/// MPE's age and its service's ready window where known.
 #[derive(Debug, Clone, Copy)]
 struct Pace {
-    seed: u64,
     phase: u64,
     age: Duration,
     window: Option<ReadyWindow>,
@@ -723,15 +713,14 @@ struct Pace {
 impl Pace {
     /// Before the MPE is read: its age is the chain's.
     fn of(seen: &Seen) -> Pace {
-        let phase = crate::schedule::phase_of(&seen.mpe_id);
-        Pace { seed: seen.seed, phase, age: seen.progress.elapsed, window: None }
+        Pace { phase: crate::schedule::phase_of(&seen.mpe_id), age: seen.progress.elapsed, window: None }
     }
 }
 
-/// Check again on the schedule: at the next instant of the parent's grid ([`Schedule::on_grid`], so
-/// the parent's MPEs are checked together) at the interval its age and ready window call for
-/// ([`Schedule::interval_for`]), or after `min_delay` at least (a server's wait, a settle time), with
-/// the work item's own jitter; parked once the give-up time would be passed.
+/// Check again at the next instant of the parent's grid ([`Schedule::on_grid`], so the parent's MPEs
+/// are checked together) at the interval the MPE's age and ready window call for
+/// ([`Schedule::interval_for`]), half an interval from now at least, and `min_delay` at least (a
+/// server's wait, a settle time); parked once the give-up time would be passed.
 fn retry_later(
     reason: String,
     last_state: &str,
@@ -740,12 +729,8 @@ fn retry_later(
     schedule: &Schedule,
     pace: Pace,
 ) -> Verdict {
-    let after = if min_delay.is_zero() {
-        let interval = schedule.interval_for(progress.attempt, pace.age, pace.window);
-        schedule.on_grid(interval, progress.now, pace.phase, interval / 2)
-    } else {
-        schedule.delay(progress.attempt, pace.seed).max(min_delay)
-    };
+    let interval = schedule.interval_for(progress.attempt, pace.age, pace.window);
+    let after = schedule.on_grid(interval, progress.now, pace.phase, min_delay.max(interval / 2));
     if progress.elapsed + after > schedule.give_up_after {
         return Verdict::Park {
             reason: ParkReason::new(

@@ -92,13 +92,6 @@ impl Schedule {
         }
         self.then
     }
-
-    /// The delay with jitter; `seed` makes it deterministic per work item and attempt.
-    pub fn delay(&self, attempt: u32, seed: u64) -> Duration {
-        let base = self.interval(attempt);
-        let j = self.jitter.clamp(0.0, 0.5);
-        base.mul_f64(1.0 + j * unit(seed, attempt))
-    }
 }
 
 /// The longest interval between checks before an MPE's ready window.
@@ -159,12 +152,6 @@ pub fn phase_of(mpe: &crate::resource_id::ResourceId) -> u64 {
         h = (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x0000_0100_0000_01b3);
     }
     h ^ (h >> 29)
-}
-
-/// A server's wait `d` spread over half as long again (`d` to 1.5 `d`), deterministic per work item
-/// (`seed`) and attempt: the checks one wait stopped come back spread out, not at the same instant.
-pub fn spread(d: Duration, seed: u64, attempt: u32) -> Duration {
-    d.mul_f64(1.25 + 0.25 * unit(seed ^ 0x5bd1_e995, attempt))
 }
 
 /// A deterministic fraction in [-1, 1) of `seed` and `attempt` (splitmix64).

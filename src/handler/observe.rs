@@ -14,7 +14,7 @@ use tracing::Level;
 /// How long after it was sent a list (a parent's MPEs, a target's PECs) also answers the other checks
 /// of the process that need it ([`crate::arm::ArmClient::get_shared`]): the checks of one parent's MPEs
 /// come at the same instant ([`crate::schedule::Schedule::on_grid`]) and share one.
-pub const SHARED_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
+pub const SHARED_FRESH: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Pages of a target's PEC list read at most; a `nextLink` left after them is reported as
 /// [`PecList::TooLong`] (a decision is only ever taken on a complete list).

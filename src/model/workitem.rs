@@ -162,13 +162,6 @@ impl WorkItem {
         let name = format!("{}|{}|{}", self.mpe_id.key(), chain, self.attempt);
         uuid::Uuid::new_v5(&NAMESPACE, name.as_bytes()).to_string()
     }
-
-    /// A stable number per item and attempt, used to jitter delays deterministically.
-    pub fn seed(&self) -> u64 {
-        let id = uuid::Uuid::new_v5(&NAMESPACE, self.mpe_id.key().as_bytes());
-        let b = id.as_bytes();
-        u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
-    }
 }
 
 /// Namespace for our UUIDv5 message ids.

@@ -26,6 +26,10 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// The remaining count ARM reports with no budget rule on: a subscription's token bucket of reads
+/// (250, Azure docs, "Understand how Azure Resource Manager throttles requests") less this call.
+const UNTHROTTLED_REMAINING: u32 = 249;
+
 /// Render one PEC as the target type's API does.
 pub fn pec_json(target: &ResourceId, kind: TargetKind, p: &PecSnapshot) -> Value {
     let action_key = if kind == TargetKind::Storage { "actionRequired" } else { "actionsRequired" };
@@ -171,7 +175,8 @@ pub async fn handler(
             return r;
         }
         Some(Admission::Pass { remaining }) => Some(remaining),
-        None => None,
+        // No budget rule: ARM still reports its count on every answer, plenty left.
+        None => Some(UNTHROTTLED_REMAINING),
     };
     let remaining_header = |r: &mut Response| {
         if let Some(n) = remaining {

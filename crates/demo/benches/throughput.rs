@@ -77,7 +77,6 @@ fn bench_decide() {
         first_seen: now,
         approving: None,
         progress: Progress { attempt: 0, elapsed: Duration::from_secs(10), now },
-        seed: 0,
         delivery: 1,
         unmatched: 0,
         mpe: Some(MpeRead::Found(Box::new(view))),
@@ -93,7 +92,6 @@ fn bench_decide() {
     let mut approvals = 0;
     for i in 0..n {
         seen.progress.attempt = i % 50;
-        seen.seed = i as u64;
         if matches!(decide(&seen, &rules), Action::Approve(_)) {
             approvals += 1;
         }

@@ -92,6 +92,34 @@ impl Figures {
             })
             .collect();
         notes.push(format!("slowest: {}", slowest.join("; ")));
+        // Per service: approvals, overshoot median / p95, and ARM calls per MPE (as the simulator
+        // attributes them: a parent's list counts for each of its MPEs).
+        let mut by_service: std::collections::BTreeMap<&str, (Vec<f64>, u64, usize)> = Default::default();
+        for m in &r.mpes {
+            let e = by_service.entry(m.service.as_str()).or_default();
+            e.1 += m.arm_calls;
+            e.2 += 1;
+            if let Some(o) = m.approval_latency_secs {
+                e.0.push(o);
+            }
+        }
+        let per_service: Vec<String> = by_service
+            .iter_mut()
+            .map(|(service, (o, calls, n))| {
+                o.sort_by(f64::total_cmp);
+                format!(
+                    "{service} {}/{n}: {:.1} / {:.1} s, {:.0} calls",
+                    o.len(),
+                    pct(o, 0.5),
+                    pct(o, 0.95),
+                    *calls as f64 / (*n).max(1) as f64
+                )
+            })
+            .collect();
+        notes.push(format!(
+            "per service (approved, overshoot median / p95, ARM calls per MPE): {}",
+            per_service.join("; ")
+        ));
         for v in r.violations.iter().take(3) {
             notes.push(format!("wrong: {:?} {}", v.kind, v.detail));
         }

@@ -17,7 +17,8 @@
 //! SVG plots (`docs/bench-overshoot.svg`, `docs/bench-scale.svg`) unless `--no-write`.
 //!
 //! Arguments (after `--`): `--sizes 100,400` (the `tenant` scenario's sizes; the default),
-//! `--storm-size 200` (0: no `rp-storm` run), `--strategies ours,poll5,poll1`, `--time-scale 20`
+//! `--storm-size 200` (0: no `rp-storm` run), `--strategies ours,poll5,poll1` (`ours2`, `ours4`: ours
+//! with 2 or 4 handler instances on the one queue), `--time-scale 20`
 //! (simulated seconds per real second; sizes above 1000 default to less: see [`scale_for`]),
 //! `--seed 20`, `--window 120` (seconds over which parents are created), `--arm-latency-ms 50`,
 //! `--max-concurrent-calls 16` (ours: host.json's, one instance),
@@ -121,10 +122,16 @@ pub fn scale_for(n: usize, given: Option<f64>) -> f64 {
 
 async fn run_one(strategy: &str, tenant: &Tenant, scenario: &Scenario, play: &Play) -> anyhow::Result<Figures> {
     match strategy {
-        "ours" => ours::run(tenant, scenario, play).await,
+        "ours" => ours::run(tenant, scenario, play, 1).await,
+        s if s.starts_with("ours") => {
+            let n: usize = s["ours".len()..]
+                .parse()
+                .map_err(|_| anyhow::anyhow!("unknown strategy {s} (ours, ours2, ours4, poll5, poll1)"))?;
+            ours::run(tenant, scenario, play, n).await
+        }
         "poll5" => poll::run(tenant, scenario, play, Duration::from_secs(5)).await,
         "poll1" => poll::run(tenant, scenario, play, Duration::from_secs(1)).await,
-        other => anyhow::bail!("unknown strategy {other} (ours, poll5, poll1)"),
+        other => anyhow::bail!("unknown strategy {other} (ours, ours2, ours4, poll5, poll1)"),
     }
 }
 

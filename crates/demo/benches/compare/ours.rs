@@ -1,7 +1,10 @@
 //! Ours: the real handler chain, as deployed today (no setting changed). Each MPE's creation delivers
 //! an Event Grid `ResourceWriteSuccess` event to `MpeEvent`, which queues the first check; the host
-//! emulator's Service Bus trigger delivers checks to `MpeCheck` with at most 16 calls in flight (one
-//! instance, host.json's `maxConcurrentCalls`); every check runs on the approver's own schedule.
+//! emulator's Service Bus trigger delivers checks to `MpeCheck` with at most 16 calls in flight per
+//! instance (host.json's `maxConcurrentCalls`); every check runs on the approver's own schedule. With
+//! more than one instance (`ours2`, `ours4`: Flex Consumption adds instances as the queue grows), each
+//! is its own handler process's state (its throttling book, its shared reads) and its own host pump
+//! on the one simulated queue.
 
 use crate::figures::{cpu_seconds, Figures};
 use crate::tenant::Tenant;
@@ -13,14 +16,38 @@ use std::time::{Duration, Instant};
 /// host.json's `extensions.serviceBus.maxConcurrentCalls`: one instance's slots.
 pub const MAX_CONCURRENT_CALLS: usize = 16;
 
-pub async fn run(tenant: &Tenant, scenario: &Scenario, play: &Play) -> anyhow::Result<Figures> {
+/// The strategy's name for `instances` handler instances.
+pub fn name(instances: usize) -> String {
+    if instances <= 1 {
+        "ours".into()
+    } else {
+        format!("ours ×{instances}")
+    }
+}
+
+pub async fn run(tenant: &Tenant, scenario: &Scenario, play: &Play, instances: usize) -> anyhow::Result<Figures> {
     let h = Harness::start_with(play.time_scale, &[], scenario.options()).await?;
     play.set_latency(&h.sim);
     world::populate(&h.sim, tenant)?;
+    let mut hosts = vec![h.host.clone()];
+    let mut handlers = Vec::new();
+    for _ in 1..instances.max(1) {
+        let (url, task, _) = mpe_demo::serve_handler(&h.sim, h.clock.clone(), &[]).await?;
+        let host = h.sim.host(&url);
+        host.wait_ready(Duration::from_secs(10)).await?;
+        hosts.push(host);
+        handlers.push(task);
+    }
     let (cpu0, real0) = (cpu_seconds(), Instant::now());
     let t0 = h.sim.clock().now();
-    let pump =
-        h.host.run_queue_pump_limited(h.sim.work_queue_name(), Duration::from_millis(5), play.max_concurrent_calls)?;
+    let mut pumps = Vec::new();
+    for host in &hosts {
+        pumps.push(host.run_queue_pump_limited(
+            h.sim.work_queue_name(),
+            Duration::from_millis(5),
+            play.max_concurrent_calls,
+        )?);
+    }
     let mut events = tokio::task::JoinSet::new();
     world::create_all(&h.sim, tenant, t0, |m| {
         let host = h.host.clone();
@@ -32,7 +59,12 @@ pub async fn run(tenant: &Tenant, scenario: &Scenario, play: &Play) -> anyhow::R
     world::wait_settled(&h.sim, tenant, t0, play, settled).await;
     let simulated = (h.sim.clock().now() - t0).to_std().unwrap_or_default();
     let real = real0.elapsed();
-    pump.stop().await;
+    for pump in pumps {
+        pump.stop().await;
+    }
+    for task in handlers {
+        task.abort();
+    }
     events.abort_all();
     // The MPEs with a check still queued when the run stopped (scheduled or due): not lost, not done.
     let queued: std::collections::HashSet<String> = h
@@ -51,7 +83,7 @@ pub async fn run(tenant: &Tenant, scenario: &Scenario, play: &Play) -> anyhow::R
         *reasons.entry(m.properties.get("parkcode").cloned().unwrap_or_default()).or_default() += 1;
     }
     let mut f = Figures::from_report(
-        "ours",
+        &name(instances),
         tenant.mpes.len(),
         tenant.subscriptions.len(),
         &r,
@@ -80,7 +112,7 @@ pub async fn run(tenant: &Tenant, scenario: &Scenario, play: &Play) -> anyhow::R
         crate::figures::pct(&held, 0.5),
         crate::figures::pct(&held, 0.95),
         held.last().copied().unwrap_or(0.0),
-        100.0 * busy / (play.max_concurrent_calls as f64 * simulated.as_secs_f64().max(1e-9))
+        100.0 * busy / ((play.max_concurrent_calls * instances.max(1)) as f64 * simulated.as_secs_f64().max(1e-9))
     ));
     let unapproved: Vec<&str> = r.mpes.iter().filter(|m| m.pec_approved_at.is_none()).map(|m| m.id.as_str()).collect();
     if !unapproved.is_empty() {

@@ -54,12 +54,12 @@ pub fn line(f: &Figures) -> String {
 const HEADER: &str = "| strategy | approved | overshoot median / p95 / max (s) | ARM reads / writes per approval | Service Bus messages per approval | 429s received (ARM + provider) | calls inside a wait | wrong approvals | run (simulated / real, cores) |\n|---|---|---|---|---|---|---|---|---|\n";
 
 fn row(f: &Figures) -> String {
-    let sb = if f.strategy == "ours" {
+    let sb = if f.strategy.starts_with("ours") {
         format!("{} sent ({} deliveries)", per(f.sb_per()), per(f.sb_deliveries as f64 / f.approved.max(1) as f64))
     } else {
         "–".into()
     };
-    let lost = if f.strategy == "ours" {
+    let lost = if f.strategy.starts_with("ours") {
         format!(" (parked {}, dead-lettered {})", f.parked, f.dead_lettered)
     } else {
         String::new()

@@ -920,20 +920,7 @@ async fn per_subscription_throttling_answers_429_until_the_wait_has_passed() {
     let other = STORAGE.replace("11111111-2222-3333-4444-555555555555", "99999999-2222-3333-4444-555555555555");
     sim.add_target(&other).unwrap();
     let tok = sim.issue_token("https://management.azure.com");
-    let get = |path: String| {
-        let (sim_url, tok) = (sim.arm_endpoint(), tok.clone());
-        async move {
-            let r = reqwest::Client::new()
-                .get(format!("{sim_url}{path}"))
-                .query(&[("api-version", "2023-05-01")])
-                .bearer_auth(tok)
-                .send()
-                .await
-                .unwrap();
-            let h = |n: &str| r.headers().get(n).map(|v| v.to_str().unwrap().to_string());
-            (r.status(), h("retry-after"), h("x-ms-ratelimit-remaining-subscription-reads"))
-        }
-    };
+    let get = |path: String| counted_get(sim.arm_endpoint(), tok.clone(), path);
     let advance = |secs: i64| *clock.0.lock().unwrap() += chrono::Duration::seconds(secs);
     assert_eq!(get(STORAGE.into()).await, (StatusCode::OK, None, Some("1".into())));
     assert_eq!(get(STORAGE.into()).await, (StatusCode::OK, None, Some("0".into())));
@@ -966,20 +953,7 @@ async fn a_resource_providers_429s_come_without_warning() {
     let sim = Simulator::start(clock.clone(), options).await.unwrap();
     sim.add_mpe(MpeSpec::new(ASA, STORAGE).timing(Duration::ZERO, Duration::ZERO)).unwrap();
     let tok = sim.issue_token("https://management.azure.com");
-    let get = |path: String| {
-        let (sim_url, tok) = (sim.arm_endpoint(), tok.clone());
-        async move {
-            let r = reqwest::Client::new()
-                .get(format!("{sim_url}{path}"))
-                .query(&[("api-version", "2023-05-01")])
-                .bearer_auth(tok)
-                .send()
-                .await
-                .unwrap();
-            let h = |n: &str| r.headers().get(n).map(|v| v.to_str().unwrap().to_string());
-            (r.status(), h("retry-after"), h("x-ms-ratelimit-remaining-subscription-reads"))
-        }
-    };
+    let get = |path: String| counted_get(sim.arm_endpoint(), tok.clone(), path);
     let pecs = format!("{STORAGE}/privateEndpointConnections");
     assert_eq!(get(pecs.clone()).await, (StatusCode::OK, None, Some("98".into())));
     assert_eq!(
@@ -1200,4 +1174,18 @@ async fn hostile_pls_requests_never_panic() {
             }
         }
     }
+}
+
+/// GET `path` from the simulated ARM at `arm` with `tok`: the status, `Retry-After` and ARM's remaining
+/// reads count.
+async fn counted_get(arm: String, tok: String, path: String) -> (StatusCode, Option<String>, Option<String>) {
+    let r = reqwest::Client::new()
+        .get(format!("{arm}{path}"))
+        .query(&[("api-version", "2023-05-01")])
+        .bearer_auth(tok)
+        .send()
+        .await
+        .unwrap();
+    let h = |n: &str| r.headers().get(n).map(|v| v.to_str().unwrap().to_string());
+    (r.status(), h("retry-after"), h("x-ms-ratelimit-remaining-subscription-reads"))
 }

@@ -1,4 +1,4 @@
-//! `cargo bench -p mpe-demo --bench compare`: issue #20's side-by-side benchmark. Figures, not
+//! `cargo bench -p mpe-demo --bench compare`: the side-by-side benchmark. Figures, not
 //! assertions.
 //!
 //! Three strategies over the same simulated tenant (seeded: the same MPEs, targets, readiness and
@@ -11,7 +11,7 @@
 //! parents with several MPEs (a Data Factory with up to 20) and several MPEs per target; strangers'
 //! PECs on the targets. The scenarios ([`world::Scenario`]): `tenant`, both kinds of throttling (ARM's
 //! per-subscription budget with its `x-ms-ratelimit-remaining-*` headers, and each resource provider's
-//! own 429s without warning); `rp-storm`, a provider's 429s alone, every 5th call (issue #20 item 4).
+//! own 429s without warning); `rp-storm`, a provider's 429s alone, every 5th call.
 //!
 //! It prints one table per scenario and size, and writes `docs/benchmarks.md` with the tables and two
 //! SVG plots (`docs/bench-overshoot.svg`, `docs/bench-scale.svg`) unless `--no-write`.

@@ -26,6 +26,13 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// A 429 with ARM's error `code` and `message` and `Retry-After: <retry_after_secs>`.
+fn too_many_requests(code: &str, message: String, retry_after_secs: u64) -> Response {
+    let mut r = arm_error(StatusCode::TOO_MANY_REQUESTS, code, message);
+    r.headers_mut().insert("retry-after", HeaderValue::from(retry_after_secs));
+    r
+}
+
 /// The remaining count ARM reports with no budget rule on: a subscription's token bucket of reads
 /// (250, Azure docs, "Understand how Azure Resource Manager throttles requests") less this call.
 const UNTHROTTLED_REMAINING: u32 = 249;
@@ -164,29 +171,23 @@ pub async fn handler(
     let remaining = match lock(&st.throttle).admit(path, st.clock.now()) {
         Some(Admission::Throttled { retry_after_secs, inside_wait }) => {
             tracing::debug!(target: "simulator", %method, %path, inside_wait, "ARM throttled the subscription");
-            let mut r = arm_error(
-                StatusCode::TOO_MANY_REQUESTS,
+            return too_many_requests(
                 "SubscriptionRequestsThrottled",
                 format!("Number of requests for this subscription exceeded the limit. Retry after {retry_after_secs} seconds."),
+                retry_after_secs,
             );
-            if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
-                r.headers_mut().insert("retry-after", v);
-            }
-            return r;
         }
-        Some(Admission::Pass { remaining }) => Some(remaining),
+        Some(Admission::Pass { remaining }) => remaining,
         // No budget rule: ARM still reports its count on every answer, plenty left.
-        None => Some(UNTHROTTLED_REMAINING),
+        None => UNTHROTTLED_REMAINING,
     };
     let remaining_header = |r: &mut Response| {
-        if let Some(n) = remaining {
-            let name = if method == Method::GET {
-                "x-ms-ratelimit-remaining-subscription-reads"
-            } else {
-                "x-ms-ratelimit-remaining-subscription-writes"
-            };
-            r.headers_mut().insert(name, HeaderValue::from(n));
-        }
+        let name = if method == Method::GET {
+            "x-ms-ratelimit-remaining-subscription-reads"
+        } else {
+            "x-ms-ratelimit-remaining-subscription-writes"
+        };
+        r.headers_mut().insert(name, HeaderValue::from(remaining));
     };
     // Behind ARM, the resource provider's own throttling (`SimOptions::rp_throttle`): its 429 carries
     // ARM's remaining count (plenty), so nothing warned of it.
@@ -194,14 +195,11 @@ pub async fn handler(
         lock(&st.throttle).admit_provider(path, st.clock.now())
     {
         tracing::debug!(target: "simulator", %method, %path, inside_wait, "resource provider throttled");
-        let mut r = arm_error(
-            StatusCode::TOO_MANY_REQUESTS,
+        let mut r = too_many_requests(
             "TooManyRequests",
             format!("The request is being throttled by the resource provider. Retry after {retry_after_secs} seconds."),
+            retry_after_secs,
         );
-        if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
-            r.headers_mut().insert("retry-after", v);
-        }
         remaining_header(&mut r);
         return r;
     }

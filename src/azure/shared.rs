@@ -54,13 +54,10 @@ impl<T: Clone> SharedReads<T> {
         flight.answer.get_or_init(call).await.clone()
     }
 
-    /// GETs remembered now (for tests and the bench).
-    pub fn len(&self) -> usize {
+    /// GETs remembered now.
+    #[cfg(test)]
+    fn remembered(&self) -> usize {
         self.flights.lock().map_or(0, |m| m.len())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -88,7 +85,7 @@ mod tests {
         assert_eq!(s.get("/a/list", fresh, call).await, 1);
         clock.advance(Duration::from_millis(1));
         assert_eq!(s.get("/a/list", fresh, call).await, 3, "a second old: read again");
-        assert_eq!(s.len(), 1, "the stale ones are dropped");
+        assert_eq!(s.remembered(), 1, "the stale ones are dropped");
         assert_eq!(clock.now(), "2026-12-06T12:00:01Z".parse::<DateTime<Utc>>().unwrap());
     }
 

@@ -46,7 +46,7 @@ async fn check(base: &str, delivery: u32) -> (StatusCode, Value, Vec<(String, Ou
     let arm = ArmClient::new(&config.arm_endpoint, config.arm_audience.clone(), Arc::new(Tokens::Fixed), clock.clone())
         .unwrap();
     let rec = Arc::new(Recorder::default());
-    let app = Arc::new(App { config, arm, sender: rec.clone(), clock: clock.clone(), pls_pending: Default::default() });
+    let app = Arc::new(App::from_parts(config, arm, rec.clone(), clock.clone()));
     let mpe = ResourceId::parse("/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.StreamAnalytics/clusters/c/privateEndpoints/pe").unwrap();
     let item = WorkItem::new(mpe, clock.now(), "corr-budget".into(), Origin::EventGrid);
     let body = json!({"Data": {"message": item.to_json()}, "Metadata": {"DeliveryCount": delivery, "MessageId": "m"}});
@@ -122,7 +122,7 @@ async fn a_hanging_send_cannot_hold_an_event_past_its_budget() {
     let clock: Arc<dyn Clock> = Arc::new(Fixed::real_sleeps("2026-11-23T10:00:00Z"));
     let arm = ArmClient::new(&config.arm_endpoint, config.arm_audience.clone(), Arc::new(Tokens::Fixed), clock.clone())
         .unwrap();
-    let app = Arc::new(App { config, arm, sender: Arc::new(Hangs), clock, pls_pending: Default::default() });
+    let app = Arc::new(App::from_parts(config, arm, Arc::new(Hangs), clock));
     let id = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.StreamAnalytics/clusters/c/privateEndpoints/pe";
     let body = json!({"Data": {"event": {"id": "e1", "eventType": "Microsoft.Resources.ResourceWriteSuccess", "subject": id,
         "data": {"operationName": "Microsoft.StreamAnalytics/clusters/privateEndpoints/write", "resourceUri": id,

@@ -174,6 +174,7 @@ fn seen(v: &MpeView, pecs: Option<&[Pec]>, progress: Progress) -> Seen {
         approving: None,
         progress,
         delivery: 1,
+        with_siblings: false,
         unmatched: 0,
         mpe: Some(MpeRead::Found(Box::new(v.clone()))),
         approving_pec: None,

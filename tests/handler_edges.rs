@@ -29,7 +29,7 @@ fn app(sender: Arc<Recorder>) -> Arc<App> {
     let clock: Arc<dyn Clock> = Arc::new(Fixed::instant(NOW));
     let arm = ArmClient::new(&config.arm_endpoint, config.arm_audience.clone(), Arc::new(Tokens::None), clock.clone())
         .unwrap();
-    Arc::new(App { config, arm, sender, clock, pls_pending: Default::default() })
+    Arc::new(App::from_parts(config, arm, sender, clock))
 }
 
 async fn post(app: Arc<App>, path: &str, body: impl Into<Body>) -> (StatusCode, Value) {
@@ -280,6 +280,38 @@ async fn repeated_transient_failures_back_off_instead_of_burning_deliveries() {
     assert!(at >= now + chrono::Duration::seconds(30) && at < now + chrono::Duration::milliseconds(32_400), "{at}");
     let next: Value = serde_json::from_str(&sent[0].1.body).unwrap();
     assert_eq!(next["attempt"], 5);
+}
+
+#[tokio::test]
+async fn a_parent_checked_together_goes_on_together_through_a_transient_failure() {
+    // One message checks three MPEs of one cluster. ARM is unreachable: the message is not failed (a
+    // redelivery would check all three again at once); each check goes on at the parent's next
+    // instant, the three in one message again.
+    let rec = Arc::new(Recorder::default());
+    let member = |name: &str, attempt: u32| {
+        json!({"v": 1, "mpeId": MPE.replace("pe-storage", name), "attempt": attempt, "firstSeen": NOW,
+               "correlationId": format!("c-{name}"), "origin": "eventGrid"})
+    };
+    let mut item = member("pe-a", 4);
+    item["siblings"] = json!([member("pe-b", 4), member("pe-c", 4)]);
+    let body = json!({"Data": {"message": serde_json::to_string(&item.to_string()).unwrap()},
+                      "Metadata": {"DeliveryCount": "1"}});
+    let (status, v) = post(app(rec.clone()), "/MpeCheck", body.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["ReturnValue"], json!(["check again", "check again", "check again"]));
+    let sent = rec.sent.lock().unwrap();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].0, "mpe-approvals");
+    let next: Value = serde_json::from_str(&sent[0].1.body).unwrap();
+    let names: Vec<&str> = std::iter::once(&next)
+        .chain(next["siblings"].as_array().unwrap())
+        .map(|m| m["mpeId"].as_str().unwrap().rsplit('/').next().unwrap())
+        .collect();
+    assert_eq!(names, ["pe-a", "pe-b", "pe-c"]);
+    assert!(next["siblings"].as_array().unwrap().iter().all(|m| m["attempt"] == 5 && m["siblings"].is_null()));
+    let at = sent[0].1.scheduled_enqueue_utc.expect("scheduled");
+    let now: chrono::DateTime<chrono::Utc> = NOW.parse().unwrap();
+    assert!(at > now && at <= now + chrono::Duration::seconds(5), "{at}");
 }
 
 #[tokio::test]

@@ -223,6 +223,7 @@ fn work_item() -> impl Strategy<Value = WorkItem> {
             chain,
             approving,
             unmatched,
+            siblings: Vec::new(),
         })
 }
 

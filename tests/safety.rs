@@ -313,8 +313,7 @@ async fn check_item(base: &str, item: &WorkItem, settings: &[(&str, &str)]) -> R
     let arm = ArmClient::new(&config.arm_endpoint, config.arm_audience.clone(), Arc::new(Tokens::Fixed), clock.clone())
         .unwrap();
     let sender = Arc::new(Recorder::default());
-    let app =
-        Arc::new(App { config, arm, sender: sender.clone(), clock: clock.clone(), pls_pending: Default::default() });
+    let app = Arc::new(App::from_parts(config, arm, sender.clone(), clock.clone()));
     let body = json!({"Data": {"message": item.to_json()}, "Metadata": {"DeliveryCount": 1, "MessageId": "m1"}});
     let req = Request::post("/MpeCheck").header("content-type", "application/json").body(Body::from(body.to_string()));
     let resp = router(app).oneshot(req.unwrap()).await.unwrap();
@@ -1470,13 +1469,7 @@ async fn check_command_is_a_dry_run_unless_asked_to_approve() {
             )
             .unwrap();
             let sender = Arc::new(Recorder::default());
-            let app = App {
-                config,
-                arm: armc,
-                sender: sender.clone(),
-                clock: clock.clone(),
-                pls_pending: Default::default(),
-            };
+            let app = App::from_parts(config, armc, sender.clone(), clock.clone());
             let item = WorkItem::new(mpe, clock.now(), "corr-cli".into(), Origin::Replay);
             let r = mpe_approver::handler::inspect(&app, &item).await;
             assert!(sender.sent.lock().unwrap().is_empty(), "inspect never sends");

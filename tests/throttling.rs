@@ -79,11 +79,7 @@ async fn start() -> Harness {
         ArmClient::new(&config.arm_endpoint, config.arm_audience.clone(), Arc::new(Tokens::Fixed), clock.clone())
             .unwrap();
     let sender = Arc::new(Recorder::default());
-    Harness {
-        app: Arc::new(App { config, arm: armc, sender: sender.clone(), clock, pls_pending: Default::default() }),
-        calls,
-        sender,
-    }
+    Harness { app: Arc::new(App::from_parts(config, armc, sender.clone(), clock)), calls, sender }
 }
 
 /// One `MpeCheck` delivery (the first) through the shared app: (HTTP status, reply).

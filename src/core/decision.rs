@@ -93,6 +93,9 @@ pub struct Seen {
     pub progress: Progress,
     /// This delivery of the work item's message (1 for the first).
     pub delivery: u64,
+    /// The message checks the parent's other MPEs too ([`WorkItem::siblings`]): a transient failure of
+    /// this check is not worth a redelivery that would check them all again.
+    pub with_siblings: bool,
     /// The checks before this one, in a row, that found no PEC for the pending MPE among pending others
     /// (the work item's `unmatched`).
     pub unmatched: u32,
@@ -247,6 +250,7 @@ impl Seen {
             approving: item.approving.clone(),
             progress: Progress::of(item, now),
             delivery,
+            with_siblings: false,
             unmatched: item.unmatched,
             mpe: None,
             approving_pec: None,
@@ -618,9 +622,18 @@ fn after_approval(
 /// honoured by scheduling the check for its end, on its parent's grid (the MPEs one wait stopped come
 /// back with their siblings, not each at its own moment: one list serves them again; a redelivery
 /// would arrive at once, inside the wait); other transient trouble is delivered again on the first
-/// deliveries, then checked again later; anything waiting cannot fix parks.
+/// deliveries, then checked again later (a check that shares its message with its siblings at the
+/// parent's next instant: a redelivery would check them all again); anything waiting cannot fix parks.
 fn after_failure(f: &Failure, seen: &Seen, schedule: &Schedule) -> Verdict {
     match f {
+        Failure::Transient { why, retry_after: None } if seen.with_siblings => retry_later(
+            format!("transient failure: {why}"),
+            "unknown",
+            Duration::ZERO,
+            seen.progress,
+            schedule,
+            Pace::of(seen),
+        ),
         Failure::Transient { why, retry_after: None } if seen.delivery < IMMEDIATE_DELIVERIES => {
             Verdict::Redeliver { reason: why.clone() }
         }

@@ -69,6 +69,19 @@ pub enum Plan {
 /// parked with the id it named), when that is a supported MPE type.
 pub fn plan(msg: &LockedMessage, now: DateTime<Utc>) -> Plan {
     let from_body = WorkItem::from_json(&msg.body).ok();
+    // A message of a parent's MPEs checked together: every one of them is checked again.
+    if let Some(batch) = from_body.as_ref().filter(|w| !w.siblings.is_empty()) {
+        let items = batch
+            .members()
+            .into_iter()
+            .filter(|m| providers::for_id(&m.mpe_id).is_some())
+            .map(|m| WorkItem::new(m.mpe_id, now, correlation_or_new(Some(&m.correlation_id)), Origin::Replay))
+            .collect();
+        return match WorkItem::batch(items) {
+            Some(item) => Plan::Replay(item),
+            None => Plan::NotReplayable("none of its MPEs is of a supported type".into()),
+        };
+    }
     let correlation = from_body.as_ref().map(|w| w.correlation_id.clone()).or(msg.correlation_id.clone());
     let id = match (from_body, msg.property(props::MPE_ID)) {
         (Some(w), _) => w.mpe_id,

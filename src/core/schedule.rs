@@ -143,10 +143,7 @@ impl Schedule {
 /// The phase of the checks of `mpe`'s parent's MPEs (of its resource group's, for an MPE that is its
 /// own top-level resource): a number the grid is shifted by, the same for every MPE of the parent.
 pub fn phase_of(mpe: &crate::resource_id::ResourceId) -> u64 {
-    let parent = match mpe.parent() {
-        Some(p) => p.key(),
-        None => format!("/subscriptions/{}/resourcegroups/{}", mpe.subscription(), mpe.resource_group()),
-    };
+    let parent = crate::workitem::WorkItem::parent_key(mpe);
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in parent.bytes() {
         h = (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x0000_0100_0000_01b3);

@@ -23,6 +23,8 @@ pub struct App {
     pub sender: Arc<dyn QueueSender>,
     pub clock: SharedClock,
     pub pls_pending: std::sync::Mutex<crate::pls::PendingBook>,
+    /// The next checks of a parent's MPEs, gathered into one message ([`super::outbox`]).
+    pub outbox: super::outbox::Outbox,
 }
 
 impl App {
@@ -47,7 +49,12 @@ impl App {
             tokens,
             clock.clone(),
         )?);
-        Ok(App { config, arm, sender, clock, pls_pending: Default::default() })
+        Ok(App::from_parts(config, arm, sender, clock))
+    }
+
+    /// An app of these clients, with nothing seen yet (what tests and the demo assemble).
+    pub fn from_parts(config: Config, arm: ArmClient, sender: Arc<dyn QueueSender>, clock: SharedClock) -> App {
+        App { config, arm, sender, clock, pls_pending: Default::default(), outbox: Default::default() }
     }
 
     /// Put a message that cannot succeed on the parking queue, with the reason as an application property.

@@ -33,17 +33,37 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
             return reply;
         }
     };
-    let span = tracing::info_span!("check", mpe_id = %item.mpe_id, correlation_id = %item.correlation_id,
-        attempt = item.attempt, delivery, invocation);
-    async {
-        let prefix = format!("mpe={} correlation={} attempt={}", item.mpe_id, item.correlation_id, item.attempt);
-        // The pass gets the budget less a sixth, kept for acting on how it ended (a send).
-        let budget = app.config.budgets.check;
-        let ending = pass::check(app, &item, delivery, budget - budget / 6, &mut reply).await;
-        settle::act(app, &item, ending, &prefix, &mut reply).await;
+    // The message's MPEs (one, or a parent's due together) are checked at once: their reads are the
+    // same lists. Each ends on its own; those that go on leave together again ([`super::outbox`]).
+    let members = item.members();
+    let with_siblings = members.len() > 1;
+    let tickets = app.outbox.begin(&item.mpe_id, members.len());
+    let budget = app.config.budgets.check;
+    let checks = members.iter().zip(tickets).map(|(member, ticket)| {
+        let span = tracing::info_span!("check", mpe_id = %member.mpe_id, correlation_id = %member.correlation_id,
+            attempt = member.attempt, delivery, invocation);
+        async move {
+            let mut reply = Reply::new();
+            let prefix =
+                format!("mpe={} correlation={} attempt={}", member.mpe_id, member.correlation_id, member.attempt);
+            // The pass gets the budget less a sixth, kept for acting on how it ended (a send).
+            let ending = pass::check(app, member, delivery, with_siblings, budget - budget / 6, &mut reply).await;
+            settle::act(app, member, ending, &prefix, &mut reply, ticket).await;
+            reply
+        }
+        .instrument(span)
+    });
+    let replies = futures_util::future::join_all(checks).await;
+    if !with_siblings {
+        return replies.into_iter().next().unwrap_or(reply);
     }
-    .instrument(span)
-    .await;
+    let mut outcomes: Vec<Value> = Vec::with_capacity(replies.len());
+    for r in replies {
+        reply.fail |= r.fail;
+        reply.resp.logs.extend(r.resp.logs);
+        outcomes.push(r.resp.return_value);
+    }
+    reply.resp.return_value = Value::Array(outcomes);
     reply
 }
 
@@ -71,7 +91,7 @@ pub struct Inspection {
 /// CLI turns it on unless `--approve`).
 pub async fn inspect(app: &App, item: &WorkItem) -> Inspection {
     let mut reply = Reply::new();
-    let ending = pass::check(app, item, 1, app.config.budgets.check, &mut reply).await;
+    let ending = pass::check(app, item, 1, false, app.config.budgets.check, &mut reply).await;
     let (outcome, reason, park_code) = match &ending.verdict {
         Verdict::Redeliver { reason } => ("transient failure".to_string(), reason.clone(), None),
         Verdict::Done(o) => (o.code().to_string(), o.to_string(), None),

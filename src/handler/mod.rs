@@ -14,6 +14,7 @@ pub use check::{inspect, Inspection};
 pub use settle::write_outcome_events;
 mod events;
 mod observe;
+mod outbox;
 mod pass;
 mod pls;
 pub use pls::{pls_scan, PlsRow, PlsScan};

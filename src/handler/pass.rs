@@ -15,11 +15,20 @@ use tokio::time::{timeout_at, Instant};
 /// so a check takes a handful; more would be a decision that never finishes.
 const MAX_STEPS: usize = 12;
 
-/// Check `item` (on `delivery` of its message) within `limit` (real time).
-pub(crate) async fn check(app: &App, item: &WorkItem, delivery: u64, limit: Duration, reply: &mut Reply) -> Ending {
+/// Check `item` (on `delivery` of its message, which carries its siblings' items too when
+/// `with_siblings`) within `limit` (real time).
+pub(crate) async fn check(
+    app: &App,
+    item: &WorkItem,
+    delivery: u64,
+    with_siblings: bool,
+    limit: Duration,
+    reply: &mut Reply,
+) -> Ending {
     let deadline = Instant::now() + limit;
     let rules = rules(&app.config);
     let mut seen = Seen::new(item, app.clock.now(), delivery);
+    seen.with_siblings = with_siblings;
     let out_of_time = format!("the check ran past its budget ({}s)", limit.as_secs_f64());
     let lists = observe::Lists::for_item(item);
     for _ in 0..MAX_STEPS {

@@ -1,7 +1,8 @@
 //! Acting on how a check ended ([`Ending`]): queue the next check, park, end the chain or fail the
 //! invocation for a redelivery; the audit line and the `mpe.outcome` event.
 
-use super::{enqueue, App, Reply, CHECK_FUNCTION};
+use super::outbox::Ticket;
+use super::{App, Reply, CHECK_FUNCTION};
 use crate::decision::{Ending, Outcome, ParkCode, ParkReason, Verdict};
 use crate::workitem::WorkItem;
 use serde_json::{json, Value};
@@ -118,9 +119,17 @@ pub(crate) fn emit_outcome(event: &Value) {
     }
 }
 
-/// Act on how the check ended: queue the next check, or park, or end the chain, or fail the invocation
-/// for a redelivery; log it, with the audit line and the `mpe.outcome` event of a chain that ends.
-pub(crate) async fn act(app: &App, item: &WorkItem, ending: Ending, prefix: &str, reply: &mut Reply) {
+/// Act on how the check ended: queue the next check (through the outbox, with the parent's other next
+/// checks due then: `ticket`), or park, or end the chain, or fail the invocation for a redelivery; log
+/// it, with the audit line and the `mpe.outcome` event of a chain that ends.
+pub(crate) async fn act(
+    app: &App,
+    item: &WorkItem,
+    ending: Ending,
+    prefix: &str,
+    reply: &mut Reply,
+    ticket: Ticket<'_>,
+) {
     // Service Bus refusing the next check for good (a missing role, no such queue) parks it instead:
     // redelivering would only be refused again.
     let next = WorkItem {
@@ -129,8 +138,8 @@ pub(crate) async fn act(app: &App, item: &WorkItem, ending: Ending, prefix: &str
         ..item.next()
     };
     let ending = match ending.verdict {
-        Verdict::CheckAgain { after, reason } => match enqueue(app, &next, after).await {
-            Ok(_) => Ending { verdict: Verdict::CheckAgain { after, reason }, ..ending },
+        Verdict::CheckAgain { after, reason } => match ticket.send_next(app, next, after).await {
+            Ok(()) => Ending { verdict: Verdict::CheckAgain { after, reason }, ..ending },
             Err(e) if e.is_refused() => {
                 reply.resp.log(Level::ERROR, format!("{prefix}: the next check was refused: {e}; parking it"));
                 let reason = ParkReason::new(
@@ -145,7 +154,11 @@ pub(crate) async fn act(app: &App, item: &WorkItem, ending: Ending, prefix: &str
                 return;
             }
         },
-        verdict => Ending { verdict, ..ending },
+        verdict => {
+            // The chain ends here (or is delivered again): the parent's next checks need not wait for it.
+            drop(ticket);
+            Ending { verdict, ..ending }
+        }
     };
     let line = audit_line(item, &ending);
     match &ending.verdict {

@@ -7,6 +7,10 @@
 //! Its `MessageId` is deterministic per MPE, chain and attempt, so the queue's duplicate detection
 //! collapses duplicate events for the same MPE; a chain's key (`chain`) is a value no mere sender to the
 //! queue knows, so nobody can claim a check's `MessageId` before the check is sent.
+//!
+//! The next checks of one parent's MPEs due at the same instant travel as one message: the first MPE's
+//! item carries the others' in `siblings` (each a whole work item of its own chain, without siblings of
+//! its own), so one invocation checks them all ([`WorkItem::batch`], [`WorkItem::members`]).
 
 use crate::resource_id::ResourceId;
 use chrono::{DateTime, Utc};
@@ -45,6 +49,10 @@ pub struct WorkItem {
     /// its rule and other PECs of its group were pending there (see `ParkCode::NoMatchingPec`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub unmatched: u32,
+    /// The items of the parent's other MPEs checked with this one (same parent, each once, none with
+    /// siblings of its own, [`MAX_MEMBERS`] in all at most).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub siblings: Vec<WorkItem>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -54,6 +62,10 @@ fn is_zero(n: &u32) -> bool {
 /// Checks of one chain at most: far beyond any schedule within the longest give-up time, so only a
 /// forged item carries more.
 pub const MAX_ATTEMPT: u32 = 1_000_000;
+
+/// MPEs one message carries at most (an item and its siblings): a Data Factory's MPEs due together
+/// beyond this travel in more than one message.
+pub const MAX_MEMBERS: usize = 50;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkItemError {
@@ -73,6 +85,8 @@ pub enum WorkItemError {
     FirstSeenAhead(DateTime<Utc>),
     #[error("attempt {0} is more than a chain ever takes ({MAX_ATTEMPT})")]
     Attempt(u32),
+    #[error("siblings: {0}")]
+    Siblings(String),
 }
 
 impl WorkItem {
@@ -93,6 +107,7 @@ impl WorkItem {
             chain,
             approving: None,
             unmatched: 0,
+            siblings: Vec::new(),
         }
     }
 
@@ -106,7 +121,60 @@ impl WorkItem {
 
     /// The item for the next check (it confirms no approval and counts no unmatched check unless told to).
     pub fn next(&self) -> WorkItem {
-        WorkItem { attempt: self.attempt.saturating_add(1), approving: None, unmatched: 0, ..self.clone() }
+        WorkItem {
+            attempt: self.attempt.saturating_add(1),
+            approving: None,
+            unmatched: 0,
+            siblings: Vec::new(),
+            ..self.clone()
+        }
+    }
+
+    /// Every MPE this message checks: the item itself (without its siblings), then each sibling.
+    pub fn members(&self) -> Vec<WorkItem> {
+        let mut first = self.clone();
+        let rest = std::mem::take(&mut first.siblings);
+        std::iter::once(first).chain(rest).collect()
+    }
+
+    /// One message for the items of one parent's MPEs due together, ordered by MPE id so the same
+    /// items make the same message (and `MessageId`) whichever check gathered them. Two items of one
+    /// MPE (two chains) become one: the older chain goes on, with the other's approval to confirm
+    /// and the higher count of unmatched checks. `None` for no items.
+    pub fn batch(mut items: Vec<WorkItem>) -> Option<WorkItem> {
+        items.iter_mut().for_each(|i| i.siblings.clear());
+        items.sort_by(|a, b| {
+            (a.mpe_id.key(), a.first_seen, &a.chain, a.attempt).cmp(&(
+                b.mpe_id.key(),
+                b.first_seen,
+                &b.chain,
+                b.attempt,
+            ))
+        });
+        let mut merged: Vec<WorkItem> = Vec::with_capacity(items.len());
+        for item in items {
+            match merged.last_mut() {
+                Some(last) if last.mpe_id.key() == item.mpe_id.key() => {
+                    last.approving = last.approving.take().or(item.approving);
+                    last.unmatched = last.unmatched.max(item.unmatched);
+                }
+                _ => merged.push(item),
+            }
+        }
+        let mut it = merged.into_iter();
+        let mut first = it.next()?;
+        first.siblings = it.collect();
+        Some(first)
+    }
+
+    /// The key of the MPE's parent (its resource group's, for an MPE that is its own top-level
+    /// resource): the MPEs whose checks may share a message, and a grid ([`crate::schedule::phase_of`]).
+    pub fn parent_key(mpe: &ResourceId) -> String {
+        match mpe.parent() {
+            Some(p) => p.key(),
+            None => format!("/subscriptions/{}/resourcegroups/{}", mpe.subscription(), mpe.resource_group())
+                .to_ascii_lowercase(),
+        }
     }
 
     pub fn to_json(&self) -> String {
@@ -127,18 +195,44 @@ impl WorkItem {
             return Err(WorkItemError::Version(v.v));
         }
         let item: WorkItem = serde_json::from_str(body)?;
-        if !valid_correlation_id(&item.correlation_id) {
+        item.validate()?;
+        if item.siblings.len() >= MAX_MEMBERS {
+            return Err(WorkItemError::Siblings(format!("more than {} MPEs in one message", MAX_MEMBERS)));
+        }
+        let parent = WorkItem::parent_key(&item.mpe_id);
+        let mut seen = std::collections::HashSet::from([item.mpe_id.key()]);
+        for s in &item.siblings {
+            if s.v != VERSION {
+                return Err(WorkItemError::Version(s.v));
+            }
+            s.validate()?;
+            if !s.siblings.is_empty() {
+                return Err(WorkItemError::Siblings("a sibling carries siblings of its own".into()));
+            }
+            if WorkItem::parent_key(&s.mpe_id) != parent {
+                return Err(WorkItemError::Siblings(format!("{} is not of the parent {parent}", s.mpe_id)));
+            }
+            if !seen.insert(s.mpe_id.key()) {
+                return Err(WorkItemError::Siblings(format!("{} is there twice", s.mpe_id)));
+            }
+        }
+        Ok(item)
+    }
+
+    /// The checks every item (and every sibling) passes: its correlation id, chain key and approving PEC.
+    fn validate(&self) -> Result<(), WorkItemError> {
+        if !valid_correlation_id(&self.correlation_id) {
             return Err(WorkItemError::CorrelationId);
         }
         let chain_ok =
             |c: &str| (1..=64).contains(&c.len()) && c.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-        if item.chain.as_deref().is_some_and(|c| !chain_ok(c)) {
+        if self.chain.as_deref().is_some_and(|c| !chain_ok(c)) {
             return Err(WorkItemError::Chain);
         }
-        if item.approving.as_deref().is_some_and(|a| !(1..=1024).contains(&a.len())) {
+        if self.approving.as_deref().is_some_and(|a| !(1..=1024).contains(&a.len())) {
             return Err(WorkItemError::Approving);
         }
-        Ok(item)
+        Ok(())
     }
 
     /// Deterministic Service Bus `MessageId`: a UUIDv5 of the MPE id (lower-cased), the chain and the attempt,
@@ -149,7 +243,16 @@ impl WorkItem {
     /// know the key cannot send a message under a check's id first to have the check dropped. Without a key
     /// an Event Grid chain is keyed by the ARM operation's correlation id, a replay by the millisecond it
     /// was requested, a sweep by the hour.
+    ///
+    /// A message of several MPEs ([`WorkItem::batch`]) takes a UUIDv5 of its members' ids: the same
+    /// members sent twice collapse, and other members (another check joined) make another message, never
+    /// one that duplicate detection would drop for a message it has not seen.
     pub fn message_id(&self) -> String {
+        if !self.siblings.is_empty() {
+            let ids: Vec<String> = self.members().iter().map(WorkItem::message_id).collect();
+            let name = format!("batch|{}", ids.join("|"));
+            return uuid::Uuid::new_v5(&NAMESPACE, name.as_bytes()).to_string();
+        }
         if let Some(key) = &self.chain {
             let name = format!("{}|{key}|{}", self.mpe_id.key(), self.attempt);
             return uuid::Uuid::new_v5(&NAMESPACE, name.as_bytes()).to_string();
@@ -202,6 +305,75 @@ mod tests {
         let mut replay = item();
         replay.origin = Origin::Replay;
         assert_ne!(replay.message_id(), w.message_id());
+    }
+
+    fn of(name: &str) -> WorkItem {
+        let id = ResourceId::parse(&format!(
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.DataFactory/factories/f/managedVirtualNetworks/default/managedPrivateEndpoints/{name}"
+        ))
+        .unwrap();
+        WorkItem::new(id, "2026-11-23T10:00:00Z".parse().unwrap(), format!("corr-{name}"), Origin::EventGrid)
+            .with_event_chain(name)
+    }
+
+    #[test]
+    fn a_batch_is_the_same_message_whoever_gathered_it() {
+        let (a, b, c) = (of("a"), of("b"), of("c"));
+        let one = WorkItem::batch(vec![c.clone(), a.clone(), b.clone()]).unwrap();
+        let two = WorkItem::batch(vec![b.clone(), c.clone(), a.clone()]).unwrap();
+        assert_eq!(one, two);
+        assert_eq!(one.mpe_id, a.mpe_id, "ordered by MPE id");
+        assert_eq!(one.members(), vec![a.clone(), b.clone(), c.clone()]);
+        assert_eq!(one.message_id(), two.message_id());
+        // Other members, another message: duplicate detection never drops one it has not seen.
+        let fewer = WorkItem::batch(vec![a.clone(), b.clone()]).unwrap();
+        assert_ne!(fewer.message_id(), one.message_id());
+        // A batch of one is the item itself, with its own id.
+        let alone = WorkItem::batch(vec![a.clone()]).unwrap();
+        assert_eq!((alone.message_id(), alone.siblings.len()), (a.message_id(), 0));
+        let back = WorkItem::from_json(&one.to_json()).unwrap();
+        assert_eq!(back, one);
+        assert!(WorkItem::batch(vec![]).is_none());
+    }
+
+    #[test]
+    fn two_chains_of_one_mpe_go_on_as_one() {
+        let older = of("a");
+        let mut newer = of("a").with_event_chain("again");
+        newer.first_seen = older.first_seen + chrono::Duration::seconds(30);
+        newer.approving = Some("pec-1".into());
+        newer.unmatched = 2;
+        let batch = WorkItem::batch(vec![newer, older.clone(), of("b")]).unwrap();
+        assert_eq!(batch.members().len(), 2);
+        assert_eq!((batch.chain.clone(), batch.first_seen), (older.chain, older.first_seen), "the older chain goes on");
+        assert_eq!((batch.approving.as_deref(), batch.unmatched), (Some("pec-1"), 2));
+    }
+
+    #[test]
+    fn siblings_must_be_of_the_parent_once_and_flat() {
+        let batch = WorkItem::batch(vec![of("a"), of("b")]).unwrap();
+        let mut doc: serde_json::Value = serde_json::from_str(&batch.to_json()).unwrap();
+        let stranger = ResourceId::parse(
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.DataFactory/factories/other/managedVirtualNetworks/default/managedPrivateEndpoints/x",
+        )
+        .unwrap();
+        let mut bad = doc.clone();
+        bad["siblings"][0]["mpeId"] = serde_json::json!(stranger.as_str());
+        assert!(matches!(WorkItem::from_json(&bad.to_string()), Err(WorkItemError::Siblings(_))));
+        let mut twice = doc.clone();
+        twice["siblings"][0]["mpeId"] = doc["mpeId"].clone();
+        assert!(matches!(WorkItem::from_json(&twice.to_string()), Err(WorkItemError::Siblings(_))));
+        let mut nested = doc.clone();
+        nested["siblings"][0]["siblings"] = serde_json::json!([serde_json::to_value(of("c")).unwrap()]);
+        assert!(matches!(WorkItem::from_json(&nested.to_string()), Err(WorkItemError::Siblings(_))));
+        let mut forged = doc.clone();
+        forged["siblings"][0]["correlationId"] = serde_json::json!("a b");
+        assert!(matches!(WorkItem::from_json(&forged.to_string()), Err(WorkItemError::CorrelationId)));
+        let many: Vec<WorkItem> = (0..MAX_MEMBERS + 1).map(|i| of(&format!("m{i}"))).collect();
+        let too_many = WorkItem::batch(many).unwrap();
+        assert!(matches!(WorkItem::from_json(&too_many.to_json()), Err(WorkItemError::Siblings(_))));
+        doc["siblings"] = serde_json::json!([]);
+        assert!(WorkItem::from_json(&doc.to_string()).is_ok());
     }
 
     #[test]

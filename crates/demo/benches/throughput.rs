@@ -78,6 +78,7 @@ fn bench_decide() {
         approving: None,
         progress: Progress { attempt: 0, elapsed: Duration::from_secs(10), now },
         delivery: 1,
+        with_siblings: false,
         unmatched: 0,
         mpe: Some(MpeRead::Found(Box::new(view))),
         approving_pec: None,

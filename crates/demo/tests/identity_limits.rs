@@ -175,8 +175,7 @@ async fn check_parks_when_the_identity_refuses(identity: AzureIdentity, status: 
         ArmClient::with_timeouts(&config.arm_endpoint, AUDIENCE.into(), Arc::new(identity), clock.clone(), short())
             .expect("ARM client");
     let sender = Arc::new(Recorder::default());
-    let app =
-        Arc::new(App { config, arm, sender: sender.clone(), clock: clock.clone(), pls_pending: Default::default() });
+    let app = Arc::new(App::from_parts(config, arm, sender.clone(), clock.clone()));
     let id = ResourceId::parse(
         "/subscriptions/s/resourceGroups/rg/providers/Microsoft.StreamAnalytics/clusters/c/privateEndpoints/pe",
     )

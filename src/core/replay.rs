@@ -61,7 +61,7 @@ pub fn selected(msg: &LockedMessage, reason: Option<&str>) -> bool {
 /// What a queued message becomes: a fresh check of its MPE, or nothing (and why).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Plan {
-    Replay(WorkItem),
+    Replay(Box<WorkItem>),
     NotReplayable(String),
 }
 
@@ -78,7 +78,7 @@ pub fn plan(msg: &LockedMessage, now: DateTime<Utc>) -> Plan {
             .map(|m| WorkItem::new(m.mpe_id, now, correlation_or_new(Some(&m.correlation_id)), Origin::Replay))
             .collect();
         return match WorkItem::batch(items) {
-            Some(item) => Plan::Replay(item),
+            Some(item) => Plan::Replay(Box::new(item)),
             None => Plan::NotReplayable("none of its MPEs is of a supported type".into()),
         };
     }
@@ -101,7 +101,7 @@ pub fn plan(msg: &LockedMessage, now: DateTime<Utc>) -> Plan {
     if providers::for_id(&id).is_none() {
         return Plan::NotReplayable(format!("{} is not a supported MPE type", id.resource_type()));
     }
-    Plan::Replay(WorkItem::new(id, now, correlation_or_new(correlation.as_deref()), Origin::Replay))
+    Plan::Replay(Box::new(WorkItem::new(id, now, correlation_or_new(correlation.as_deref()), Origin::Replay)))
 }
 
 /// The replacement's `MessageId`: a UUIDv5 of the queue and the original's id, so replaying the same
@@ -216,6 +216,25 @@ mod tests {
         let Plan::Replay(w) = plan(&msg(&old.to_json(), &[]), now) else { panic!("not replayed") };
         assert_eq!((w.attempt, w.origin, w.correlation_id.as_str()), (0, Origin::Replay, "corr-9"));
         assert_eq!(w.mpe_id, old.mpe_id);
+    }
+
+    #[test]
+    fn a_message_of_a_parents_mpes_is_replayed_whole() {
+        let now = "2026-12-02T10:00:00Z".parse().unwrap();
+        let item = |name: &str| {
+            let id =
+                ResourceId::parse(&ID.replace("managedPrivateEndpoints/m", &format!("managedPrivateEndpoints/{name}")))
+                    .unwrap();
+            WorkItem::new(id, now, format!("corr-{name}"), Origin::EventGrid).next().next()
+        };
+        let old = WorkItem::batch(vec![item("a"), item("b"), item("c")]).unwrap();
+        let Plan::Replay(w) = plan(&msg(&old.to_json(), &[]), now) else { panic!("not replayed") };
+        let members = w.members();
+        assert_eq!(members.len(), 3, "every MPE the message carried");
+        for (m, name) in members.iter().zip(["a", "b", "c"]) {
+            assert_eq!((m.attempt, m.origin, m.correlation_id.clone()), (0, Origin::Replay, format!("corr-{name}")));
+            assert!(m.mpe_id.as_str().ends_with(&format!("/{name}")));
+        }
     }
 
     #[test]

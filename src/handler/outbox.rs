@@ -4,7 +4,8 @@
 //! ([`WorkItem::batch`]), so the parent's next instant is one invocation, not twenty.
 //!
 //! A check's next item is sent once every check of the parent running in this process has finished or
-//! handed in its own, or [`MAX_LINGER`] after it was handed in, whichever comes first. Every check whose
+//! handed in its own and none began for [`GATHER`], or [`MAX_LINGER`] after it was handed in, whichever
+//! comes first. Every check whose
 //! item a message carries waits for that message's send and answers its invocation by it: a failed send
 //! fails every one of them (Service Bus delivers them again), so nothing is acknowledged before the
 //! message that carries it on was accepted.
@@ -22,7 +23,12 @@ use tokio::sync::watch;
 /// How long a check's next item waits for the parent's other checks in this process, at most (the
 /// clock's time): they run together and read the same lists, so they finish within moments of each
 /// other; one held up (a server's wait) does not hold the others longer than this.
-pub const MAX_LINGER: Duration = Duration::from_secs(1);
+pub const MAX_LINGER: Duration = Duration::from_millis(250);
+
+/// How long the items stay open once no check of the parent is running (the clock's time): the host
+/// delivers one instant's messages within moments of each other, and a check that begins meanwhile
+/// joins them.
+pub const GATHER: Duration = Duration::from_millis(50);
 
 /// What a send answered, handed to every check whose item it carried.
 pub(crate) type Sent = Result<(), Arc<SendError>>;
@@ -64,7 +70,19 @@ impl Outbox {
     pub(crate) fn begin(&self, mpe: &crate::resource_id::ResourceId, n: usize) -> Vec<Ticket<'_>> {
         let parent = WorkItem::parent_key(mpe);
         if let Ok(mut inner) = self.inner.lock() {
-            *inner.running.entry(parent.clone()).or_default() += n;
+            let running = inner.running.entry(parent.clone()).or_default();
+            *running += n;
+            tracing::trace!(parent = %q(&parent), checks = n, running = *running, "the parent's checks begin");
+            // Items about to leave wait for these too.
+            for entry in inner.open.values().filter(|e| e.parent == parent) {
+                entry.state.send_if_modified(|s| match s {
+                    State::Flush => {
+                        *s = State::Open;
+                        true
+                    }
+                    _ => false,
+                });
+            }
         }
         (0..n).map(|_| Ticket { outbox: self, parent: parent.clone(), live: true }).collect()
     }
@@ -156,6 +174,8 @@ impl Ticket<'_> {
             }
             self.live = false;
             outbox.finished(&mut inner, &self.parent);
+            tracing::trace!(parent = %q(&self.parent), %at, running = inner.running.get(&self.parent).copied().unwrap_or(0),
+                "a check of the parent handed in its next one");
             entry
         };
         let mut state = entry.state.subscribe();
@@ -164,20 +184,28 @@ impl Ticket<'_> {
         let mut lingering = true;
         loop {
             let now = state.borrow_and_update().clone();
-            match now {
+            let flush = match now {
                 State::Sent(sent) => return sent,
-                State::Flush => {
-                    if outbox.seal(&entry) {
-                        return send(app, &entry).await;
-                    }
+                State::Flush => true,
+                State::Open => false,
+            };
+            let gathered = async {
+                if flush {
+                    crate::clock::sleep(app.clock.as_ref(), GATHER).await
+                } else {
+                    std::future::pending().await
                 }
-                State::Open => {}
-            }
+            };
             tokio::select! {
                 changed = state.changed() => {
                     // The sender is the entry, which this check holds: it cannot go away.
                     if changed.is_err() {
                         return Err(Arc::new(abandoned(&entry)));
+                    }
+                }
+                () = gathered => {
+                    if outbox.seal(&entry) {
+                        return send(app, &entry).await;
                     }
                 }
                 () = &mut linger, if lingering => {
@@ -215,7 +243,7 @@ async fn send(app: &App, entry: &Arc<Entry>) -> Sent {
             break;
         }
     }
-    if n > 1 {
+    if n > 0 {
         tracing::debug!(parent = %q(&entry.parent), mpes = n, at = %entry.at, ok = sent.is_ok(),
             "the next checks of the parent's MPEs sent together");
     }
@@ -368,9 +396,9 @@ mod tests {
         let waiting = t2.send_next(&app, item("f", "b"), Duration::from_secs(2));
         tokio::pin!(waiting);
         assert!(pending(&mut waiting).await);
-        // The last check hands in and sends; its invocation runs out of time mid-send.
-        let cut =
-            tokio::time::timeout(Duration::from_millis(10), t1.send_next(&app, item("f", "a"), Duration::from_secs(2)));
+        // The last check hands in and, once the gathering time is over, sends; its invocation runs out
+        // of time mid-send.
+        let cut = tokio::time::timeout(GATHER * 2, t1.send_next(&app, item("f", "a"), Duration::from_secs(2)));
         assert!(cut.await.is_err());
         assert!(waiting.await.is_err(), "told the send was cut short, not left waiting");
     }

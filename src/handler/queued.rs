@@ -107,7 +107,7 @@ pub async fn replay_queued(
                 held.push(lock);
                 continue;
             }
-            Plan::Replay(item) => item.clone(),
+            Plan::Replay(item) => (**item).clone(),
         };
         if req.dry_run {
             record(&mut report, Row::of(msg, &plan, "would replay"));

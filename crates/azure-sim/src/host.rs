@@ -320,6 +320,10 @@ impl FunctionsHost {
     /// default), dead-letter it.
     pub async fn deliver_message(&self, queue: &str, m: SbMessage) -> anyhow::Result<InvocationResult> {
         let bus = self.bus.clone().context("this host has no Service Bus (use with_service_bus)")?;
+        // How long after it was due the message reached the handler (`RUST_LOG=simulator::host=debug`):
+        // the instance's slots all busy, or the pump between polls.
+        let late = (self.clock.now() - m.visible_at).num_milliseconds();
+        tracing::debug!(target: "simulator::host", late_ms = late, "a message delivered");
         let result = self.invoke_check(&m).await;
         if !result.success {
             if m.delivery_count >= bus.max_delivery_count(queue) {

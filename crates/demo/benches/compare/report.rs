@@ -217,7 +217,8 @@ pub fn write_docs(args: &Args, runs: &[(Scenario, usize, Vec<Figures>)], total: 
          instance, host.json's `maxConcurrentCalls`); each check reads, decides and approves or queues the next on the \
          default schedule (2 s ×15, 3 s ×20, 10 s ×24, then 30 s), on its parent's grid (the MPEs of one parent at the \
          same instants, one list of the parent's MPEs and one of a target's PECs shared by the checks that ask within \
-         0.5 s), sparse before and dense inside a service's published ready window (AI Search, Managed Grafana, Stream \
+         0.5 s; the next checks of one parent due at the same second leave as one message, checked by one invocation), \
+         sparse before and dense inside a service's published ready window (AI Search, Managed Grafana, Stream \
          Analytics towards an IoT Hub).\n\
          - **ours ×N**: the same with N handler instances (each its own process state: throttling, shared reads) and \
          N host pumps on the one queue, as Flex Consumption scales out.\n\
@@ -281,11 +282,13 @@ pub fn write_docs(args: &Args, runs: &[(Scenario, usize, Vec<Figures>)], total: 
          library; the SVG leaves text to the browser. Cheaper to keep than a hand-written SVG module.\n\n",
     );
     d.push_str(
-        "Ours runs each check as one `MpeCheck` invocation, 16 at a time per instance. Its schedule asks for one check \
-         per MPE per interval (2 s while it is likely to become ready), so an instance keeps up with a few hundred MPEs \
-         waiting at once; beyond that its checks come later than its schedule says (the `MpeCheck` note under its table \
-         counts the invocations), it spends fewer calls per approval for that reason, and more instances shorten the \
-         delay. The polls are one loop per MPE, with no such limit.\n\n",
+        "Ours runs the checks of one parent's MPEs due together as one `MpeCheck` invocation (a parent with one MPE: one \
+         invocation per check), 16 invocations at a time per instance. Its schedule asks for one check per parent per \
+         interval (2 s while it is likely to become ready), so an instance keeps up with a few hundred MPEs waiting at \
+         once; beyond that its checks come later than its schedule says (the `MpeCheck` note under its table counts \
+         the invocations; `RUST_LOG=simulator::host=debug` logs how late each message reached the handler), it spends \
+         fewer calls per approval for that reason, and more instances shorten the delay. The polls are one loop per \
+         MPE, with no such limit.\n\n",
     );
     d.push_str("## Sizes and run times\n\n");
     d.push_str(

@@ -86,7 +86,11 @@ pub(crate) fn ignored(app: &App, body: &[u8], invocation: impl FnOnce() -> Strin
     };
     // As in `run`: the event's id quoted, escaped and bounded.
     let event_id = event.id.as_deref().map_or_else(|| "-".into(), |id| q_max(id, 64).to_string());
-    let line = format!("ignored event {event_id}: {why}");
+    let mut line = String::with_capacity(16 + event_id.len() + why.len());
+    line.push_str("ignored event ");
+    line.push_str(&event_id);
+    line.push_str(": ");
+    line.push_str(&why);
     let mut reply = Reply::new();
     // The line goes to our own tracing at debug level only ([`crate::functions::InvocationResponse::log`]):
     // the span it is written in (the one `run` opens) is made only when some target logs at debug.

@@ -317,7 +317,7 @@ mod tests {
             e[k] = v;
             envelope(e)
         };
-        let mut data_with = |k: &str, v: Value| {
+        let data_with = |k: &str, v: Value| {
             let mut e = event.clone();
             e["data"][k] = v;
             envelope(e)

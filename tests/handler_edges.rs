@@ -134,6 +134,80 @@ async fn non_mpe_events_are_ignored() {
     assert!(rec.sent.lock().unwrap().is_empty());
 }
 
+/// Writes of other resources, a delete, an event without an operation and an MPE whose source type is
+/// not opted in: the same reply, and the same debug lines in the same span, whether the event comes in
+/// the usual form (one object in `Data.event`) or as a one-event array (parsed into a JSON tree).
+#[tokio::test]
+async fn ignored_events_get_the_same_reply_and_lines_in_either_form() {
+    #[derive(Clone, Default)]
+    struct Shared(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let sample: Value = serde_json::from_str(&common::capture("event-grid-resource-write-success.json")).unwrap();
+    let customer_pe = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.Network/privateEndpoints/pe";
+    let mut no_operation = event("Microsoft.Compute/virtualMachines/write", MPE)["Data"]["event"].clone();
+    no_operation["data"] = json!({"resourceUri": MPE});
+    let mut no_id = sample[0].clone();
+    no_id["id"] = Value::Null;
+    let noise = [
+        sample[0].clone(),
+        event("Microsoft.Compute/virtualMachines/write", MPE)["Data"]["event"].clone(),
+        json!({"eventType": "Microsoft.Resources.ResourceDeleteSuccess", "subject": MPE, "id": "d-1"}),
+        no_operation,
+        no_id,
+        event("Microsoft.Network/privateEndpoints/write", customer_pe)["Data"]["event"].clone(),
+    ];
+    for ev in noise {
+        let usual = json!({"Data": {"event": ev}, "Metadata": {"data": ev["data"], "sys": {"MethodName": "MpeEvent"}}});
+        let array =
+            json!({"Data": {"event": [ev]}, "Metadata": {"data": ev["data"], "sys": {"MethodName": "MpeEvent"}}});
+        let mut seen = Vec::new();
+        for body in [usual, array] {
+            let out = Shared::default();
+            let writer = out.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_env_filter("debug")
+                .with_ansi(false)
+                .without_time()
+                .with_writer(move || mpe_approver::logsafe::Lines(writer.clone()))
+                .finish();
+            let _guard = tracing::subscriber::set_default(subscriber);
+            // A log callsite first reached on another test's thread, without a subscriber, starts
+            // disabled until the interest of every callsite is computed again: posted once to reach
+            // them all, then again with this subscriber's interest in place.
+            let mut reply = Value::Null;
+            for _ in 0..2 {
+                tracing::callsite::rebuild_interest_cache();
+                out.0.lock().unwrap().clear();
+                let rec = Arc::new(Recorder::default());
+                let req = Request::post("/MpeEvent")
+                    .header("content-type", "application/json")
+                    .header("x-azure-functions-invocationid", "2f6b7c1e-0000-4000-8000-000000000001")
+                    .body(Body::from(body.to_string()))
+                    .unwrap();
+                let resp = router(app(rec.clone())).oneshot(req).await.unwrap();
+                assert_eq!(resp.status(), StatusCode::OK);
+                reply =
+                    serde_json::from_slice(&axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap()).unwrap();
+                assert!(rec.sent.lock().unwrap().is_empty(), "{reply}");
+            }
+            let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+            let lines: Vec<String> = text.lines().filter(|l| l.contains("mpe_approver")).map(str::to_string).collect();
+            seen.push((reply, lines));
+        }
+        assert!(seen[0].0["Logs"][0].as_str().unwrap().starts_with("DEBUG: ignored event "), "{:?}", seen[0]);
+        assert!(seen[0].1.iter().any(|l| l.contains("event{invocation=")), "{seen:?}");
+        assert_eq!(seen[0], seen[1]);
+    }
+}
+
 #[tokio::test]
 async fn hostile_event_is_parked_with_a_reason() {
     let rec = Arc::new(Recorder::default());

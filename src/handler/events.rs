@@ -33,10 +33,14 @@ pub(crate) enum EventAction {
 /// Pure: classify one Event Grid event.
 /// `refusal`: why the approver does not act on an MPE at all (its subscription, an opt-in type).
 pub(crate) fn classify(raw: &Value, refusal: impl Fn(&ResourceId) -> Option<String>) -> EventAction {
-    let event = match Event::from_value(raw) {
-        Ok(e) => e,
-        Err(why) => return EventAction::Invalid(why),
-    };
+    match Event::from_value(raw) {
+        Ok(event) => classify_event(&event, refusal),
+        Err(why) => EventAction::Invalid(why),
+    }
+}
+
+/// Pure: classify one typed event ([`classify`] once the event is read).
+pub(crate) fn classify_event(event: &Event, refusal: impl Fn(&ResourceId) -> Option<String>) -> EventAction {
     let event_type = event.event_type.as_str();
     if !event_type.eq_ignore_ascii_case(WRITE_SUCCESS) {
         return EventAction::Ignore(format!("event type {} is not {WRITE_SUCCESS}", q(event_type)));
@@ -69,6 +73,35 @@ pub(crate) fn classify(raw: &Value, refusal: impl Fn(&ResourceId) -> Option<Stri
     }
     let correlation_id = correlation_or_new(event.data.correlation_id.as_deref());
     EventAction::Enqueue { mpe_id: id, correlation_id, event_id: event.id.clone().unwrap_or_default() }
+}
+
+/// The reply to an invocation whose one event is ignored, when the body is in the usual form
+/// ([`Event::plain`]): the "ignored event" line of [`run`], without parsing the envelope into a JSON tree.
+/// `None` for every other body and event; [`run`] then answers. `invocation` names the invocation in
+/// the log span, made only when a debug line can be written.
+pub(crate) fn ignored(app: &App, body: &[u8], invocation: impl FnOnce() -> String) -> Option<Reply> {
+    let event = Event::plain(body)?;
+    let EventAction::Ignore(why) = classify_event(&event, |id| app.config.refusal(id)) else {
+        return None;
+    };
+    // As in `run`: the event's id quoted, escaped and bounded.
+    let event_id = event.id.as_deref().map_or_else(|| "-".into(), |id| q_max(id, 64).to_string());
+    let mut line = String::with_capacity(16 + event_id.len() + why.len());
+    line.push_str("ignored event ");
+    line.push_str(&event_id);
+    line.push_str(": ");
+    line.push_str(&why);
+    let mut reply = Reply::new();
+    // The line goes to our own tracing at debug level only ([`crate::functions::InvocationResponse::log`]):
+    // the span it is written in (the one `run` opens) is made only when some target logs at debug.
+    if tracing::level_filters::LevelFilter::current() >= Level::DEBUG {
+        let invocation = invocation();
+        let invocation = invocation.as_str();
+        tracing::info_span!("event", invocation, event_id = %event_id).in_scope(|| reply.resp.log(Level::DEBUG, line));
+    } else {
+        reply.resp.log(Level::DEBUG, line);
+    }
+    Some(reply)
 }
 
 pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> Reply {

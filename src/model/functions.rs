@@ -36,7 +36,11 @@ impl InvocationResponse {
         let line = line.into();
         let line = crate::logsafe::scrub(&line);
         tracing::debug!(severity = %level, "{line}");
-        self.logs.push(format!("{level}: {line}"));
+        let mut entry = String::with_capacity(level.as_str().len() + 2 + line.len());
+        entry.push_str(level.as_str());
+        entry.push_str(": ");
+        entry.push_str(&line);
+        self.logs.push(entry);
     }
 }
 

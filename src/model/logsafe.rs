@@ -48,6 +48,18 @@ impl Quoted<'_> {
 
 impl fmt::Display for Quoted<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Printable ASCII but `"` and `\`, within the bound and without width or precision: written
+        // as it is between quotes, which is what `render` gives for it.
+        let plain = |b: u8| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\';
+        if f.width().is_none()
+            && f.precision().is_none()
+            && self.value.len() <= self.max
+            && self.value.bytes().all(plain)
+        {
+            f.write_str("\"")?;
+            f.write_str(self.value)?;
+            return f.write_str("\"");
+        }
         f.pad(&self.render())
     }
 }
@@ -61,7 +73,10 @@ impl fmt::Debug for Quoted<'_> {
 /// Whether `c` is written as itself by `Debug` escaping (quotes and backslashes count as printable:
 /// only the string around them escapes them).
 fn printable(c: char) -> bool {
-    matches!(c, '"' | '\'' | '\\') || c.escape_debug().len() == 1
+    if c.is_ascii() {
+        return (' '..='~').contains(&c);
+    }
+    c.escape_debug().len() == 1
 }
 
 /// A line we composed, with any character [`printable`] refuses written as its escape (`\n`,
@@ -169,6 +184,23 @@ mod tests {
         assert_eq!(q("plain-id").to_string(), "\"plain-id\"");
         // Non-ASCII that prints stays readable.
         assert_eq!(q("Zürich").to_string(), "\"Zürich\"");
+    }
+
+    #[test]
+    fn ascii_is_printable_from_space_to_tilde_as_debug_escaping_says() {
+        for c in (0u8..=0x7f).map(char::from) {
+            assert_eq!(printable(c), matches!(c, '"' | '\'' | '\\') || c.escape_debug().len() == 1, "{c:?}");
+        }
+    }
+
+    #[test]
+    fn plain_ascii_is_quoted_as_debug_escaping_quotes_it() {
+        for value in ["", "plain-id", "a'b", "a\"b", "a\\b", "tab\there", "x".repeat(300).as_str(), "Zürich"] {
+            assert_eq!(q(value).to_string(), q(value).render(), "{value:?}");
+            assert_eq!(q_max(value, 4).to_string(), q_max(value, 4).render(), "{value:?}");
+            assert_eq!(format!("{:>12.6}|", q(value)), format!("{:>12.6}|", q(value).render()), "{value:?}");
+        }
+        assert_eq!(q("plain-id").to_string(), format!("{:?}", "plain-id"));
     }
 
     #[test]

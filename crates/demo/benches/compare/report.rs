@@ -189,7 +189,9 @@ pub fn write_docs(args: &Args, runs: &[(Scenario, usize, Vec<Figures>)], total: 
     d.push_str("# Benchmarks: ours against a fixed poll\n\n");
     d.push_str(
         "The approver's chain and the obvious alternative, side by side over the same simulated tenant in one \
-         run. The figures below were printed by the run this page records; none is typed in.\n\n",
+         run. The figures below were printed by the run this page records; none is typed in. The handler's own \
+         cost on Event Grid noise, against a bare axum server, is on its own page: [handler-cost.md](handler-cost.md) \
+         (`cargo bench -p mpe-demo --bench edge`).\n\n",
     );
     let _ = writeln!(d, "- **Command:** `{}`", args.command);
     let _ = writeln!(d, "- **Machine:** {}", machine());

@@ -13,7 +13,7 @@
 use super::{enqueue, App};
 use crate::logsafe::q;
 use crate::servicebus::SendError;
-use crate::workitem::{WorkItem, MAX_MEMBERS};
+use crate::workitem::WorkItem;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -219,7 +219,7 @@ impl Ticket<'_> {
     }
 }
 
-/// Send a sealed entry's items (as many messages as [`MAX_MEMBERS`] asks) and tell every check that
+/// Send a sealed entry's items (in as many messages as [`WorkItem::batches`] makes) and tell every check that
 /// handed one in. A send cut short (the sending check's invocation ran out of time) tells them it
 /// failed.
 async fn send(app: &App, entry: &Arc<Entry>) -> Sent {
@@ -234,10 +234,8 @@ async fn send(app: &App, entry: &Arc<Entry>) -> Sent {
     let items = entry.items.lock().map(|mut i| std::mem::take(&mut *i)).unwrap_or_default();
     let delay = (entry.at - app.clock.now()).to_std().unwrap_or(Duration::ZERO);
     let n = items.len();
-    let members = WorkItem::batch(items).map(|b| b.members()).unwrap_or_default();
     let mut sent: Sent = Ok(());
-    for chunk in members.chunks(MAX_MEMBERS) {
-        let Some(message) = WorkItem::batch(chunk.to_vec()) else { continue };
+    for message in WorkItem::batches(items) {
         if let Err(e) = enqueue(app, &message, delay).await {
             sent = Err(Arc::new(e));
             break;

@@ -167,6 +167,26 @@ impl WorkItem {
         Some(first)
     }
 
+    /// The messages for `items` ([`WorkItem::batch`]): [`MAX_MEMBERS`] MPEs a message at most, and a
+    /// body of half [`MAX_BODY`] at most (an item with a long `approving` id is larger), in MPE id order.
+    pub fn batches(items: Vec<WorkItem>) -> Vec<WorkItem> {
+        let members = WorkItem::batch(items).map(|b| b.members()).unwrap_or_default();
+        let mut out = Vec::new();
+        let mut chunk: Vec<WorkItem> = Vec::new();
+        let mut size = 0;
+        for m in members {
+            let len = m.to_json().len() + 1;
+            if !chunk.is_empty() && (chunk.len() == MAX_MEMBERS || size + len > MAX_BODY / 2) {
+                out.extend(WorkItem::batch(std::mem::take(&mut chunk)));
+                size = 0;
+            }
+            size += len;
+            chunk.push(m);
+        }
+        out.extend(WorkItem::batch(chunk));
+        out
+    }
+
     /// The key of the MPE's parent (its resource group's, for an MPE that is its own top-level
     /// resource): the MPEs whose checks may share a message, and a grid ([`crate::schedule::phase_of`]).
     pub fn parent_key(mpe: &ResourceId) -> String {
@@ -334,6 +354,25 @@ mod tests {
         let back = WorkItem::from_json(&one.to_json()).unwrap();
         assert_eq!(back, one);
         assert!(WorkItem::batch(vec![]).is_none());
+    }
+
+    #[test]
+    fn many_or_large_items_travel_in_several_messages_each_readable() {
+        let many: Vec<WorkItem> = (0..MAX_MEMBERS * 2 + 3).map(|i| of(&format!("m{i:03}"))).collect();
+        let messages = WorkItem::batches(many.clone());
+        assert_eq!(messages.iter().map(|m| m.members().len()).collect::<Vec<_>>(), [MAX_MEMBERS, MAX_MEMBERS, 3]);
+        let mut large = many;
+        for i in &mut large {
+            i.approving = Some("p".repeat(1024));
+        }
+        let messages = WorkItem::batches(large);
+        assert!(messages.len() > 3);
+        assert_eq!(messages.iter().map(|m| m.members().len()).sum::<usize>(), MAX_MEMBERS * 2 + 3);
+        for m in &messages {
+            assert!(m.to_json().len() <= MAX_BODY / 2 + 64, "{}", m.to_json().len());
+            assert_eq!(WorkItem::from_json(&m.to_json()).unwrap(), *m);
+        }
+        assert!(WorkItem::batches(vec![]).is_empty());
     }
 
     #[test]

@@ -338,9 +338,11 @@ async fn pec_rejected_by_a_human_is_never_approved() {
     let target = storage("strej");
     let ids: Vec<ResourceId> =
         services::all().into_iter().enumerate().map(|(i, p)| mpe_id(p, &format!("pe-rejected-{i}"))).collect();
+    // Pending 40 s after creation: a service whose MPEs become ready late (Grafana, AI Search) is checked
+    // every 10 s before its window, so its chain sees the rejection up to ~15 s after it.
     for id in &ids {
         h.sim
-            .add_mpe(MpeSpec::new(id.clone(), target.clone()).timing(secs(3), secs(20)).reject_after(secs(6)))
+            .add_mpe(MpeSpec::new(id.clone(), target.clone()).timing(secs(3), secs(40)).reject_after(secs(6)))
             .unwrap();
         deliver(&h, id).await;
     }

@@ -294,7 +294,7 @@ fn dispatch(st: &AppState, req: &Req<'_>) -> Response {
         if req.method != Method::GET {
             return method_not_allowed(req.method);
         }
-        return match lock(&st.world).mpe_body(&id, req.now) {
+        return match lock(&st.world).read_mpe(&id, req.now) {
             Some(b) => Json(b).into_response(),
             None => not_found(id.as_str()),
         };

@@ -126,7 +126,7 @@ fn list_top(st: &AppState, req: &ListReq<'_>, sub: &str, rg: Option<&str>, top_t
         None => format!("/subscriptions/{sub}/").to_ascii_lowercase(),
         Some(rg) => format!("/subscriptions/{sub}/resourceGroups/{rg}/providers/").to_ascii_lowercase(),
     };
-    let world = lock(&st.world);
+    let mut world = lock(&st.world);
     let mut parents: BTreeMap<String, Value> = BTreeMap::new();
     for m in world.live_mpes(req.now) {
         let Some(top) = lineage(&m).pop() else { continue };
@@ -135,7 +135,7 @@ fn list_top(st: &AppState, req: &ListReq<'_>, sub: &str, rg: Option<&str>, top_t
         }
         // A top-level MPE type (a private endpoint) lists the MPEs themselves, as their own GET renders them.
         let body = if top.key() == m.key() {
-            world.mpe_body(&m, req.now)
+            world.read_mpe(&m, req.now)
         } else {
             Some(json!({
                 "id": top.as_str(),
@@ -156,7 +156,7 @@ fn list_top(st: &AppState, req: &ListReq<'_>, sub: &str, rg: Option<&str>, top_t
 /// The children of type `full` (`{parent's type}/{childType}`) of `parent`: intermediate resources, or
 /// the MPEs' bodies at the MPE level.
 fn list_children(st: &AppState, req: &ListReq<'_>, parent: &ResourceId, full: &str) -> Response {
-    let world = lock(&st.world);
+    let mut world = lock(&st.world);
     let mut children: BTreeMap<String, Value> = BTreeMap::new();
     for m in world.live_mpes(req.now) {
         let Some(child) = lineage(&m).into_iter().find(|a| a.is_type(full) && a.parent().as_ref() == Some(parent))
@@ -164,7 +164,7 @@ fn list_children(st: &AppState, req: &ListReq<'_>, parent: &ResourceId, full: &s
             continue;
         };
         if child.key() == m.key() {
-            if let Some(body) = world.mpe_body(&m, req.now) {
+            if let Some(body) = world.read_mpe(&m, req.now) {
                 children.insert(child.key(), body);
             }
         } else {

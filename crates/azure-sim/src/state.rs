@@ -267,6 +267,8 @@ struct MpeRec {
     refreshed: Option<(DateTime<Utc>, DateTime<Utc>)>,
     approve_puts: u32,
     arm_calls: u64,
+    /// The first time a read (its GET, or a list) showed the MPE at or past its pending time.
+    read_pending_at: Option<DateTime<Utc>>,
     violations: Vec<String>,
 }
 
@@ -321,6 +323,8 @@ pub struct MpeReport {
     pub pec_appeared_at: Option<DateTime<Utc>>,
     /// When the MPE itself started reporting awaiting approval (if it has by now).
     pub pending_at: Option<DateTime<Utc>>,
+    /// When a read (its GET, or a list of its parent's MPEs) first showed it so.
+    pub read_pending_at: Option<DateTime<Utc>>,
     pub pec_approved_at: Option<DateTime<Utc>>,
     pub approved_by: Option<String>,
     /// Seconds from the MPE becoming pending to its PEC being approved.
@@ -491,6 +495,7 @@ impl World {
                 refreshed: None,
                 approve_puts: 0,
                 arm_calls: 0,
+                read_pending_at: None,
                 violations: Vec::new(),
             },
         );
@@ -716,6 +721,18 @@ impl World {
         Some(n)
     }
 
+    /// [`World::mpe_body`] for a reader (its GET, or a list): the first read at or past the MPE's pending
+    /// time is remembered ([`MpeReport::read_pending_at`]).
+    pub fn read_mpe(&mut self, mpe: &ResourceId, now: DateTime<Utc>) -> Option<serde_json::Value> {
+        let body = self.mpe_body(mpe, now)?;
+        if let Some(m) = self.mpes.get_mut(&mpe.key()) {
+            if m.read_pending_at.is_none() && at(m.created_at, m.spec.pending_after) <= now {
+                m.read_pending_at = Some(now);
+            }
+        }
+        Some(body)
+    }
+
     /// The MPE's ARM body at `now`, in its service's vocabulary ([`MpeType::render`]); `None` when unknown or deleted (404).
     pub fn mpe_body(&self, mpe: &ResourceId, now: DateTime<Utc>) -> Option<serde_json::Value> {
         let phase = self.mpe_phase(mpe, now)?;
@@ -895,6 +912,7 @@ impl World {
                     created_at: m.created_at,
                     pec_appeared_at,
                     pending_at,
+                    read_pending_at: m.read_pending_at.filter(|_| pending_at.is_some()),
                     pec_approved_at: approval.map(|a| a.at),
                     approved_by: approval.map(|a| a.by.clone()),
                     approval_latency_secs: match (pending_at, approval) {

@@ -92,6 +92,32 @@ impl Figures {
             })
             .collect();
         notes.push(format!("slowest: {}", slowest.join("; ")));
+        // The overshoot in two parts: from pending to the first read that showed it (the schedule, and
+        // how late the host delivered), and from that read to the approval (the approving check's calls
+        // and waits, or checks that read it and did not approve yet).
+        let secs = |a: chrono::DateTime<chrono::Utc>, b: chrono::DateTime<chrono::Utc>| {
+            (b - a).num_milliseconds() as f64 / 1000.0
+        };
+        let (mut to_read, mut to_approval): (Vec<f64>, Vec<f64>) = r
+            .mpes
+            .iter()
+            .filter_map(|m| {
+                let (p, seen, approved) = (m.pending_at?, m.read_pending_at?, m.pec_approved_at?);
+                Some((secs(p, seen), secs(seen, approved)))
+            })
+            .unzip();
+        if !to_read.is_empty() {
+            to_read.sort_by(f64::total_cmp);
+            to_approval.sort_by(f64::total_cmp);
+            notes.push(format!(
+                "overshoot in parts (median / p95): pending → first read showing it {:.1} / {:.1} s; that read → \
+                 approved {:.1} / {:.1} s",
+                pct(&to_read, 0.5),
+                pct(&to_read, 0.95),
+                pct(&to_approval, 0.5),
+                pct(&to_approval, 0.95)
+            ));
+        }
         // Per service: approvals, overshoot median / p95, and ARM calls per MPE (as the simulator
         // attributes them: a parent's list counts for each of its MPEs).
         let mut by_service: std::collections::BTreeMap<&str, (Vec<f64>, u64, usize)> = Default::default();

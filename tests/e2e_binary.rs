@@ -397,6 +397,131 @@ async fn cli_takes_the_parking_dead_letter_queue_as_a_source() {
     assert_eq!(v["queue"].as_str(), Some("mpe-approvals-parked/$DeadLetterQueue"), "{v}");
 }
 
+/// With stderr not a terminal (a pipe, as scripts and CI read it) there is no progress line: no escape
+/// code nor carriage return on stderr, and the per-message lines of a queued replay are the same as
+/// ever, one per message; `replay --scope` writes nothing of its own there; stdout keeps its table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_draws_no_progress_line_when_stderr_is_not_a_terminal() {
+    let clock: SharedClock = Arc::new(SystemClock);
+    let sim = Simulator::start(clock.clone(), SimOptions::default()).await.unwrap();
+    let mpe = in_group(SUB, "rg-p/providers/Microsoft.StreamAnalytics/clusters/asa/privateEndpoints/pe-progress");
+    let target = in_group(SUB, "rg-p/providers/Microsoft.Storage/storageAccounts/stprogress");
+    sim.add_mpe(MpeSpec::new(mpe.as_str(), target.as_str()).timing(Duration::ZERO, Duration::ZERO)).unwrap();
+    let item = mpe_approver::workitem::WorkItem::new(
+        mpe.clone(),
+        clock.now(),
+        "corr-progress".into(),
+        mpe_approver::workitem::Origin::EventGrid,
+    );
+    for id in ["parked-p1", "parked-p2"] {
+        let parked = azure_sim::OutgoingMessage {
+            message_id: Some(id.into()),
+            body: item.to_json(),
+            properties: [
+                ("mpeid".to_string(), mpe.to_string()),
+                ("parkcode".to_string(), "policy-refused".to_string()),
+            ]
+            .into_iter()
+            .collect(),
+            ..Default::default()
+        };
+        sim.service_bus().send("mpe-approvals-parked", parked).unwrap();
+    }
+    let env = sim.handler_env();
+    let no_progress = |what: &str, stderr: &str| {
+        assert!(!stderr.contains(['\u{1b}', '\r']), "{what}: a progress line on a pipe: {stderr:?}");
+    };
+
+    let out = cli(&env, &["replay", "--parked", "--dry-run"]).await;
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}{stderr}");
+    no_progress("replay --parked", &stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("message ")).collect();
+    assert_eq!(
+        lines,
+        [
+            format!("message \"parked-p1\"  mpe \"{mpe}\"  would replay"),
+            format!("message \"parked-p2\"  mpe \"{mpe}\"  would replay"),
+        ],
+        "{stderr}"
+    );
+    assert!(stdout.starts_with("message "), "the table first: {stdout}");
+    assert!(stdout.contains("2 seen, 0 replayed, 0 failed"), "{stdout}");
+
+    // The parked messages' locks were released at the scan's end; the sweep lists the resource group.
+    let scope = format!("/subscriptions/{SUB}/resourceGroups/rg-p");
+    let out = cli(&env, &["replay", "--scope", &scope, "--dry-run"]).await;
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}{stderr}");
+    no_progress("replay --scope", &stderr);
+    assert!(!stderr.contains("MPEs found"), "{stderr}");
+    let row = stdout.lines().find(|l| l.ends_with(mpe.as_str())).unwrap_or_default();
+    assert!(row.starts_with("would queue  "), "{stdout}");
+    assert!(stdout.contains("1 MPEs under"), "{stdout}");
+}
+
+/// `status --watch` runs the report again every `--every` seconds: on a pipe each round follows the last
+/// after a `status at <time>` line (no screen clearing), with `--json` one document per line per round.
+/// The hidden `--rounds N` stops it after N rounds; without it, it runs until it is stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_status_watch_prints_a_report_per_round() {
+    use std::io::BufRead;
+    let clock: SharedClock = Arc::new(SystemClock);
+    let sim = Simulator::start(clock, SimOptions::default()).await.unwrap();
+    let env = sim.handler_env();
+
+    let out = cli(&env, &["status", "--watch", "--every", "1", "--rounds", "2"]).await;
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(!stdout.contains('\u{1b}'), "no screen clearing on a pipe: {stdout:?}");
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("status at ")).count(), 2, "{stdout}");
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("queue ")).count(), 2, "{stdout}");
+    let once = cli(&env, &["status"]).await;
+    let once = String::from_utf8_lossy(&once.stdout);
+    assert!(stdout.ends_with(once.as_ref()), "each round is the report `status` prints: {stdout}\n---\n{once}");
+
+    let out = cli(&env, &["status", "--json", "--watch", "--every", "1", "--rounds", "2"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let docs: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(docs.len(), 2, "{docs:?}");
+    assert!(docs.iter().all(|d| d["queues"].as_array().is_some_and(|q| q.len() == 2)), "{docs:?}");
+
+    for bad in [["status", "--every", "1"].as_slice(), ["status", "--rounds", "2"].as_slice()] {
+        let out = cli(&env, bad).await;
+        assert_eq!(out.status.code(), Some(2), "{bad:?} without --watch is a usage error");
+    }
+
+    // Without --rounds: two rounds read, and it is still running until killed.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mpe-approver"))
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .args(["status", "--watch", "--every", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run the CLI");
+    let stdout = child.stdout.take().unwrap();
+    let (rounds, mut child) = tokio::task::spawn_blocking(move || {
+        let mut rounds = 0;
+        for line in std::io::BufReader::new(stdout).lines() {
+            if line.unwrap().starts_with("status at ") {
+                rounds += 1;
+                if rounds == 3 {
+                    break;
+                }
+            }
+        }
+        (rounds, child)
+    })
+    .await
+    .unwrap();
+    assert_eq!(rounds, 3, "the output ended before the third round");
+    assert!(child.try_wait().unwrap().is_none(), "it stops only when stopped");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 /// `demo` and `simulate` are other packages of the workspace: the deployed binary keeps the commands
 /// and their flags, says on stderr exactly what to run instead (the flags given included), writes
 /// nothing on stdout and exits 3.

@@ -11,7 +11,10 @@ use mpe_approver::handler::{self, App};
 use mpe_approver::logsafe::{self, q, q_max, scrub};
 use mpe_approver::workitem::{Origin, WorkItem};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+
+mod progress;
 
 /// `demo --time-scale` and `simulate --time-scale` when not given (the mpe-demo and azure-sim binaries'
 /// defaults).
@@ -93,9 +96,20 @@ enum Command {
         /// Parked and dead-lettered messages to look at, at most.
         #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=10000))]
         max: u32,
-        /// Print the result as JSON.
+        /// Print the result as JSON (with --watch: one document per line per round).
         #[arg(long)]
         json: bool,
+        /// Run the report again every --every seconds until Ctrl-C: redrawn on a terminal, otherwise one
+        /// report after another, each after a `status at <time>` line. Every round looks at the parked and
+        /// dead-lettered messages again (a delivery each).
+        #[arg(long)]
+        watch: bool,
+        /// Seconds between the rounds of --watch.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=86400), requires = "watch")]
+        every: u64,
+        /// Stop --watch after this many rounds (for tests and scripts).
+        #[arg(long, hide = true, value_parser = clap::value_parser!(u32).range(1..), requires = "watch")]
+        rounds: Option<u32>,
     },
     /// Run one reconciliation of an MPE now and print what it saw and decided, and why. Approves only
     /// with --approve; never queues or parks anything.
@@ -208,6 +222,11 @@ struct ReplayArgs {
     json: bool,
 }
 
+/// Add one to `n` when `yes`; the count after.
+fn count(n: &AtomicU32, yes: bool) -> u32 {
+    n.fetch_add(u32::from(yes), Ordering::Relaxed) + u32::from(yes)
+}
+
 /// How long a CLI replay or sweep may run (a laptop has no host to kill it, but no run should hang).
 const CLI_BUDGET: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
@@ -243,16 +262,33 @@ async fn replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
             (false, false) => Source::ParkedDeadLetter,
         };
         let request = QueuedReplay { source, reason: a.reason, max: a.max, dry_run: a.dry_run };
+        let queue = source.queue(&app.config.queue, &app.config.parking_queue);
+        let line = progress::Line::on_stderr();
+        line.set(format!("{}: looking for messages", q(&queue)));
+        let (seen, replayed, failed) = (AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0));
         // Every value of a row is the queue's (a sender's) text: quoted, or scrubbed when it is ours.
         let progress = |r: &mpe_approver::replay::Row| {
-            eprintln!(
+            line.println(&format!(
                 "message {}  mpe {}  {}",
                 q(&r.message_id),
                 r.mpe_id.as_deref().map_or("-".into(), |m| q(m).to_string()),
                 scrub(&r.action)
-            );
+            ));
+            if !line.is_drawn() {
+                return;
+            }
+            // One row per message seen; its action starts with `replayed` or `failed` when it was one.
+            let seen = count(&seen, true);
+            let replayed = count(&replayed, r.action.starts_with("replayed"));
+            let failed = count(&failed, r.action.starts_with("failed"));
+            line.set(format!(
+                "{}: {seen} seen, {replayed} replayed, {failed} failed; last: message {}",
+                q(&queue),
+                q_max(&r.message_id, 64)
+            ));
         };
         let r = handler::replay_queued(&app, &request, deadline, &progress).await;
+        line.clear();
         if a.json {
             writeln!(out, "{}", logsafe::json(&r, true)?)?;
         } else {
@@ -292,7 +328,25 @@ async fn replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(scope) = scope {
         let max_calls = app.config.sweep_max_calls;
-        let r = handler::sweep(&app, std::slice::from_ref(&scope), max_calls, a.dry_run, deadline).await;
+        let line = progress::Line::on_stderr();
+        line.set(format!("listing the MPEs under {scope}"));
+        let wanted = AtomicU32::new(0);
+        let progress = |f: &handler::Found, run: &handler::Sweep| {
+            if !line.is_drawn() {
+                return;
+            }
+            let wanted = count(&wanted, f.enqueue);
+            let queued =
+                if a.dry_run { format!("{wanted} would be queued") } else { format!("{} queued", run.enqueued) };
+            line.set(format!(
+                "{scope}: {} MPEs found, {queued}, {} ARM calls; last: {}",
+                run.found.len(),
+                run.arm_calls,
+                q_max(&f.mpe_id, 200)
+            ));
+        };
+        let r = handler::sweep(&app, std::slice::from_ref(&scope), max_calls, a.dry_run, deadline, &progress).await;
+        line.clear();
         if a.json {
             writeln!(out, "{}", logsafe::json(&r, true)?)?;
         } else {
@@ -346,6 +400,57 @@ async fn status(max: u32, json: bool) -> anyhow::Result<ExitCode> {
         write!(out, "{}", r.render())?;
     }
     Ok(if r.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// `status --watch`: the report every `every` until Ctrl-C (or after `rounds` rounds). On a terminal
+/// stdout is cleared and the report drawn again under a `status at <time>` line; otherwise each report
+/// follows the last, after its `status at <time>` line; with `json`, one compact document per round, one
+/// per line. Exits as `status` does for the last round shown.
+async fn status_watch(
+    max: u32,
+    json: bool,
+    every: std::time::Duration,
+    rounds: Option<u32>,
+) -> anyhow::Result<ExitCode> {
+    use std::io::{IsTerminal, Write};
+    let config = Config::from_env()?;
+    let app = build_app(config, Arc::new(SystemClock))?;
+    let redraw = std::io::stdout().is_terminal();
+    let stop = tokio::signal::ctrl_c();
+    tokio::pin!(stop);
+    let mut code = ExitCode::SUCCESS;
+    let mut round = 0u32;
+    loop {
+        round += 1;
+        let r = tokio::select! {
+            r = handler::status(&app, max, tokio::time::Instant::now() + CLI_BUDGET) => r,
+            _ = &mut stop => return Ok(code),
+        };
+        let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        {
+            let mut out = std::io::stdout().lock();
+            if json {
+                writeln!(out, "{}", logsafe::json(&r, false)?)?;
+            } else if redraw {
+                // Cursor home, clear the screen: the report replaces the last one.
+                write!(out, "\x1b[H\x1b[2J")?;
+                writeln!(out, "status at {at}, every {} s (Ctrl-C stops)", every.as_secs())?;
+                write!(out, "{}", r.render())?;
+            } else {
+                writeln!(out, "status at {at}")?;
+                write!(out, "{}", r.render())?;
+            }
+            out.flush().context("writing to stdout")?;
+        }
+        code = if r.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+        if rounds.is_some_and(|n| round >= n) {
+            return Ok(code);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = &mut stop => return Ok(code),
+        }
+    }
 }
 
 async fn check(mpe_id: &str, approve: bool, json: bool) -> anyhow::Result<ExitCode> {
@@ -512,7 +617,10 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     ReplayArgs { mpe_ids, parked, dead_letter, parked_dead_letter, scope, reason, max, dry_run, json };
                 replay(what).await
             }
-            Command::Status { max, json } => status(max, json).await,
+            Command::Status { max, json, watch: false, .. } => status(max, json).await,
+            Command::Status { max, json, watch: true, every, rounds } => {
+                status_watch(max, json, std::time::Duration::from_secs(every), rounds).await
+            }
             Command::Check { mpe_id, approve, json } => check(&mpe_id, approve, json).await,
             Command::PlsScan { watch, dry_run, json } => pls_scan(&watch, dry_run, json).await,
             Command::Demo { json, time_scale } => Ok(demo_elsewhere(json, time_scale)),

@@ -186,7 +186,7 @@ async fn sweep_run(app: &App, mut r: Reply, invocation: &str) -> Reply {
         return r;
     }
     let deadline = tokio::time::Instant::now() + app.config.budgets.sweep.mul_f64(0.9);
-    let run = sweep(app, &scopes, app.config.sweep_max_calls, app.config.dry_run, deadline).await;
+    let run = sweep(app, &scopes, app.config.sweep_max_calls, app.config.dry_run, deadline, &|_, _| {}).await;
     r.resp.log(tracing::Level::INFO, format!("{SWEEP_FUNCTION} {invocation}: {}", run.summary()));
     for why in run.incomplete.iter().take(20) {
         r.resp.log(tracing::Level::ERROR, format!("{SWEEP_FUNCTION} {invocation}: incomplete: {why}"));

@@ -305,7 +305,16 @@ struct Parent {
 /// [`rotation`]), then parent by parent, in hash order from the rotation's start: list the
 /// parent's MPEs and queue their checks before the next parent, so what a cut-short run did is whole
 /// parents, and what it left (types and parents not listed, MPEs not queued) is counted in the report.
-pub async fn sweep(app: &App, scopes: &[ListScope], max_calls: u32, dry_run: bool, deadline: Instant) -> Sweep {
+///
+/// `progress` hears each MPE found, once, after its check was queued (or not), with the run so far.
+pub async fn sweep(
+    app: &App,
+    scopes: &[ListScope],
+    max_calls: u32,
+    dry_run: bool,
+    deadline: Instant,
+    progress: &(dyn Fn(&Found, &Sweep) + Sync),
+) -> Sweep {
     let start = rotation(app.clock.now());
     let mut run = Sweep {
         scopes: scopes.iter().map(ToString::to_string).collect(),
@@ -385,6 +394,9 @@ pub async fn sweep(app: &App, scopes: &[ListScope], max_calls: u32, dry_run: boo
                 }
             }
             run.found.push(found);
+            if let Some(f) = run.found.last() {
+                progress(f, &run);
+            }
         }
     }
     if run.not_queued > 0 {

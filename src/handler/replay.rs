@@ -174,8 +174,15 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
             (403, json!({"error": why, "scope": scope.to_string()}))
         }
         Ok(Request::Scope { scope, dry_run }) => {
-            let r =
-                super::sweep(app, std::slice::from_ref(&scope), app.config.sweep_max_calls, dry_run, deadline).await;
+            let r = super::sweep(
+                app,
+                std::slice::from_ref(&scope),
+                app.config.sweep_max_calls,
+                dry_run,
+                deadline,
+                &|_, _| {},
+            )
+            .await;
             reply.resp.log(Level::INFO, format!("replay {invocation}: scope {scope}: {}", r.summary()));
             let status = if dry_run {
                 200

@@ -271,11 +271,24 @@ async fn replay_scope_enqueues_exactly_the_unapproved_mpes() {
 
     let app = serve_handler(&h.sim, h.clock.clone(), &[]).await.unwrap().2;
     let scope = ListScope::parse(&format!("/subscriptions/{SUB}/resourceGroups/rg-ops")).unwrap();
-    let dry = handler::sweep(&app, std::slice::from_ref(&scope), 500, true, far_deadline()).await;
+    let dry = handler::sweep(&app, std::slice::from_ref(&scope), 500, true, far_deadline(), &|_, _| {}).await;
     assert!(dry.incomplete.is_empty(), "{dry:#?}");
     assert!(h.sim.work_messages().is_empty(), "a dry run queues nothing");
 
-    let r = handler::sweep(&app, std::slice::from_ref(&scope), 500, false, far_deadline()).await;
+    // The progress callback hears each MPE found once, with the run so far.
+    let heard = std::sync::Mutex::new(Vec::<(String, usize, u32)>::new());
+    let progress = |f: &handler::Found, run: &handler::Sweep| {
+        heard.lock().unwrap().push((f.mpe_id.clone(), run.found.len(), run.enqueued));
+    };
+    let r = handler::sweep(&app, std::slice::from_ref(&scope), 500, false, far_deadline(), &progress).await;
+    let heard = heard.into_inner().unwrap();
+    let mut heard_ids: Vec<&str> = heard.iter().map(|(id, ..)| id.as_str()).collect();
+    heard_ids.sort_by_key(|s| s.to_ascii_lowercase());
+    let found_ids: Vec<&str> = r.found.iter().map(|f| f.mpe_id.as_str()).collect();
+    assert_eq!(heard_ids, found_ids, "once per MPE found: {heard:#?}");
+    let counts: Vec<usize> = heard.iter().map(|(_, n, _)| *n).collect();
+    assert_eq!(counts, (1..=r.found.len()).collect::<Vec<_>>(), "the run so far, one more each time");
+    assert_eq!(heard.last().map(|(.., q)| *q), Some(r.enqueued), "the queued count so far ends at the run's");
     let queued: Vec<&str> = r.found.iter().filter(|f| f.enqueue).map(|f| f.mpe_id.as_str()).collect();
     let mut expected: Vec<&str> = [&creating, &pending].into_iter().chain(&each).map(ResourceId::as_str).collect();
     expected.sort_by_key(|s| s.to_ascii_lowercase());
@@ -290,7 +303,7 @@ async fn replay_scope_enqueues_exactly_the_unapproved_mpes() {
     }
     // The same sweep again queues checks of its own: their ids come from a random chain key, so no sender
     // to the queue can claim them first (and a check of an MPE twice is harmless).
-    let again = handler::sweep(&app, std::slice::from_ref(&scope), 500, false, far_deadline()).await;
+    let again = handler::sweep(&app, std::slice::from_ref(&scope), 500, false, far_deadline(), &|_, _| {}).await;
     assert_eq!(again.enqueued as usize, want);
     let work = h.sim.work_messages();
     assert_eq!(work.len(), 2 * want, "{work:#?}");
@@ -298,7 +311,7 @@ async fn replay_scope_enqueues_exactly_the_unapproved_mpes() {
     assert_eq!(ids.len(), 2 * want, "every sweep check has an id of its own");
 
     // A call limit stops the run and says what it did not reach.
-    let limited = handler::sweep(&app, std::slice::from_ref(&scope), 2, true, far_deadline()).await;
+    let limited = handler::sweep(&app, std::slice::from_ref(&scope), 2, true, far_deadline(), &|_, _| {}).await;
     assert!(limited.arm_calls <= 2 && !limited.incomplete.is_empty(), "{limited:#?}");
 }
 

@@ -60,7 +60,7 @@ async fn a_sweep_cut_short_by_its_call_limit_reaches_every_mpe_over_a_few_runs()
         let clock = Arc::new(Fixed::instant(&format!("2026-12-{day:02}T03:30:00Z")));
         let app = serve_handler(&h.sim, clock, &[]).await.unwrap().2;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        let r = handler::sweep(&app, std::slice::from_ref(&scope), max_calls, true, deadline).await;
+        let r = handler::sweep(&app, std::slice::from_ref(&scope), max_calls, true, deadline, &|_, _| {}).await;
         runs += 1;
         assert!(r.arm_calls <= max_calls, "{r:#?}");
         assert!(r.found.len() < all.len(), "the limit is too small for the whole scope: {r:#?}");
@@ -109,7 +109,7 @@ async fn a_sweep_with_slow_sends_ends_within_its_budget_and_reports_what_it_did_
     let scope = ListScope::parse(&format!("/subscriptions/{SUB}")).unwrap();
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + Duration::from_millis(1800);
-    let r = handler::sweep(&app, std::slice::from_ref(&scope), 500, false, deadline).await;
+    let r = handler::sweep(&app, std::slice::from_ref(&scope), 500, false, deadline, &|_, _| {}).await;
     assert!(started.elapsed() < Duration::from_millis(2100), "{:?}", started.elapsed());
     assert!(r.not_queued > 0, "{r:#?}");
     assert_eq!(r.enqueued + r.failed + r.not_queued, r.wanted() as u32, "{r:#?}");
@@ -151,7 +151,7 @@ async fn a_sender_who_claims_the_predictable_ids_first_suppresses_no_sweep_check
     let claimed = h.sim.work_messages().len();
     let scope = ListScope::parse(&format!("/subscriptions/{SUB}/resourceGroups/rg-claim")).unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let r = handler::sweep(&app, std::slice::from_ref(&scope), 100, false, deadline).await;
+    let r = handler::sweep(&app, std::slice::from_ref(&scope), 100, false, deadline, &|_, _| {}).await;
     assert_eq!(r.enqueued, 1, "{r:#?}");
     let work = h.sim.work_messages();
     assert_eq!(work.len(), claimed + 1, "the sweep's check was not dropped as a duplicate: {work:#?}");
@@ -202,7 +202,7 @@ async fn an_mpe_asking_the_target_approved_long_ago_is_not_approved_again_by_the
         let app = serve_handler(&h.sim, h.clock.clone(), &settings).await.unwrap().2;
         let scope = ListScope::parse(&format!("/subscriptions/{SUB}/resourceGroups/rg-old")).unwrap();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        let r = handler::sweep(&app, std::slice::from_ref(&scope), 100, false, deadline).await;
+        let r = handler::sweep(&app, std::slice::from_ref(&scope), 100, false, deadline, &|_, _| {}).await;
         let found = r.found.iter().find(|f| f.mpe_id.eq_ignore_ascii_case(mpe.as_str()));
         assert!(found.is_some_and(|f| !f.enqueue), "{}: listed, not queued: {r:#?}", p.service());
         assert_eq!(r.enqueued, 0, "{r:#?}");

@@ -104,8 +104,9 @@ enum Command {
         /// dead-lettered messages again (a delivery each).
         #[arg(long)]
         watch: bool,
-        /// Seconds between the rounds of --watch.
-        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=86400), requires = "watch")]
+        /// Seconds between the rounds of --watch (each round counts a delivery of every parked message it
+        /// looks at: the parking queue dead-letters one after 1000).
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86400), requires = "watch")]
         every: u64,
         /// Stop --watch after this many rounds (for tests and scripts).
         #[arg(long, hide = true, value_parser = clap::value_parser!(u32).range(1..), requires = "watch")]

@@ -27,6 +27,9 @@
 //! `maxConcurrentCalls`), `--rounds 3`, `--only ours|bare` (one server, `--rounds` runs; nothing
 //! written: what `perf record` is run on), `--no-write`, `--out docs`.
 
+#[path = "machine.rs"]
+mod machine;
+
 use axum::routing::post;
 use axum::{Json, Router};
 use mpe_demo::SimTime;
@@ -482,24 +485,6 @@ fn line(r: &Run) -> String {
     )
 }
 
-fn machine() -> String {
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split(':').nth(1))
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|| "unknown CPU".into());
-    let rustc = std::process::Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
-        .arg("--version")
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "rustc (unknown version)".into());
-    format!("{cores} cores ({cpu}), {rustc}, release build (`cargo bench`)")
-}
-
 /// What `perf record -g` on `--only ours` and `--only bare` showed: where the server thread's time goes.
 const PROFILE: &str = "\
 `perf record -F 2999 -g --call-graph dwarf` on `--only ours --rounds 1 --secs 4` (and `--only bare`), the \
@@ -548,7 +533,7 @@ fn report(a: &Args, runs: &[Run], bare: &Run, ours: &Run, bodies: &[String]) -> 
          this file. -->\n"
     );
     let _ = writeln!(out, "Command: `{}`  ", a.command);
-    let _ = writeln!(out, "Machine: {}\n", machine());
+    let _ = writeln!(out, "Machine: {}\n", machine::describe());
     let _ = writeln!(
         out,
         "Event Grid noise: `POST /MpeEvent` with the Functions host's envelope of a \

@@ -25,6 +25,8 @@
 //! `--no-write`, `--out docs` (where to write).
 
 mod figures;
+#[path = "../machine.rs"]
+mod machine;
 mod ours;
 mod plot;
 mod poll;

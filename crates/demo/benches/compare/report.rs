@@ -110,34 +110,6 @@ pub fn tables(runs: &[(Scenario, usize, Vec<Figures>)]) -> String {
     out
 }
 
-fn machine() -> String {
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let mem_kib: f64 = meminfo
-        .lines()
-        .find(|l| l.starts_with("MemTotal:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split(':').nth(1))
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|| "unknown CPU".into());
-    let rustc = std::process::Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
-        .arg("--version")
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "rustc (unknown version)".into());
-    format!(
-        "{cores} cores ({cpu}), {:.0} GiB memory, {rustc}, release build (`cargo bench`)",
-        mem_kib / 1024.0 / 1024.0
-    )
-}
-
 fn readiness_table() -> String {
     let mut out = String::from("| source → target | readiness after creation (simulated) | basis |\n|---|---|---|\n");
     for r in READINESS {
@@ -194,7 +166,7 @@ pub fn write_docs(args: &Args, runs: &[(Scenario, usize, Vec<Figures>)], total: 
          (`cargo bench -p mpe-demo --bench edge`).\n\n",
     );
     let _ = writeln!(d, "- **Command:** `{}`", args.command);
-    let _ = writeln!(d, "- **Machine:** {}", machine());
+    let _ = writeln!(d, "- **Machine:** {}", crate::machine::describe());
     let _ = writeln!(
         d,
         "- **Whole run:** {:.0} s real. Per run (table, last column): simulated seconds, real seconds, and the cores the \

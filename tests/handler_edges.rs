@@ -19,6 +19,20 @@ use tower::ServiceExt;
 const NOW: &str = "2026-11-23T10:00:00Z";
 const MPE: &str = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.StreamAnalytics/clusters/asa1/privateEndpoints/pe-storage";
 
+/// A log writer whose output the test reads back.
+#[derive(Clone, Default)]
+struct Shared(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 fn app(sender: Arc<Recorder>) -> Arc<App> {
     let config = Config::from_lookup(|k| match k {
         "MPE_SERVICEBUS_ENDPOINT" => Some("http://127.0.0.1:9/sb".into()),
@@ -139,17 +153,6 @@ async fn non_mpe_events_are_ignored() {
 /// the usual form (one object in `Data.event`) or as a one-event array (parsed into a JSON tree).
 #[tokio::test]
 async fn ignored_events_get_the_same_reply_and_lines_in_either_form() {
-    #[derive(Clone, Default)]
-    struct Shared(Arc<std::sync::Mutex<Vec<u8>>>);
-    impl std::io::Write for Shared {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
     let sample: Value = serde_json::from_str(&common::capture("event-grid-resource-write-success.json")).unwrap();
     let customer_pe = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.Network/privateEndpoints/pe";
     let mut no_operation = event("Microsoft.Compute/virtualMachines/write", MPE)["Data"]["event"].clone();
@@ -537,17 +540,6 @@ async fn hostile_event_fields_and_headers_are_quoted_in_the_logs() {
 /// with its level.
 #[tokio::test]
 async fn tracing_lines_of_a_hostile_event_each_start_with_their_level() {
-    #[derive(Clone, Default)]
-    struct Shared(Arc<std::sync::Mutex<Vec<u8>>>);
-    impl std::io::Write for Shared {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
     let out = Shared::default();
     for json_format in [false, true] {
         let writer = out.clone();

@@ -14,6 +14,7 @@ use common::{in_group, services};
 use mpe_approver::providers::Provider;
 use mpe_approver::resource_id::ResourceId;
 use mpe_approver::servicebus::props;
+use mpe_approver::workitem::{Origin, WorkItem};
 use mpe_demo::{DemoOptions, Harness};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -359,6 +360,77 @@ async fn pec_rejected_by_a_human_is_never_approved() {
     }
     assert!(h.sim.pecs(&target).iter().all(|p| p.status == PecStatus::Rejected), "{:?}", h.sim.pecs(&target));
     assert!(h.sim.parked().is_empty());
+    assert_clean(&h);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 4b. one parent's MPEs checked in one message
+
+/// Three MPEs of one Data Factory travel in one message (as the handler gathers a parent's next checks):
+/// each is decided on its own. Ours is approved once, the one whose target the policy does not allow is
+/// parked `policy-refused` with no approval sent, the one a human rejected ends rejected with no approval
+/// sent, and a stranger's Pending PEC on the shared target stays Pending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parents_mpes_checked_in_one_message_are_each_decided_on_their_own() {
+    let _serial = SERIAL.lock().await;
+    let h = start(&[]).await;
+    let adf = services::all()
+        .into_iter()
+        .find(|p| p.resource_type().starts_with("Microsoft.DataFactory/"))
+        .expect("the Data Factory provider");
+    let target = storage("stbatch");
+    let foreign = in_group(OTHER_SUB, "rg-data/providers/Microsoft.Storage/storageAccounts/stforeign");
+    h.sim.add_target(&foreign).unwrap();
+    let stranger = h.sim.add_stranger(&target, "someone-elses-endpoint").unwrap();
+    let (ours, refused, rejected) =
+        (mpe_id(adf, "pe-batch-ours"), mpe_id(adf, "pe-batch-foreign"), mpe_id(adf, "pe-batch-rejected"));
+    let ours_pec = h.sim.add_mpe(MpeSpec::new(ours.clone(), target.clone()).timing(secs(3), secs(8))).unwrap();
+    h.sim.add_mpe(MpeSpec::new(refused.clone(), foreign.clone()).timing(secs(3), secs(8))).unwrap();
+    h.sim
+        .add_mpe(MpeSpec::new(rejected.clone(), target.clone()).timing(secs(3), secs(40)).reject_after(secs(6)))
+        .unwrap();
+    let items = [&ours, &refused, &rejected]
+        .into_iter()
+        .map(|id| WorkItem::new(id.clone(), h.clock.now(), format!("corr-{}", id.name()), Origin::EventGrid))
+        .collect();
+    let batch = WorkItem::batch(items).expect("three items");
+    h.sim
+        .service_bus()
+        .send(
+            WORK,
+            azure_sim::OutgoingMessage {
+                message_id: Some(batch.message_id()),
+                body: batch.to_json(),
+                properties: [(props::MPE_ID.to_string(), batch.mpe_id.to_string())].into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let mut d = Driver::new(&h);
+    d.until("all work to end", |h| h.sim.work_messages().is_empty() && parked_reason(h, &refused).is_some()).await;
+    let first = d.results.first().expect("an invocation");
+    assert_eq!(
+        first.reply.as_ref().and_then(|r| r.get("ReturnValue")).and_then(Value::as_array).map(Vec::len),
+        Some(3),
+        "one invocation checked the three"
+    );
+    assert_approved_cleanly(&h, &ours, "ours, checked with its siblings");
+    let code = h
+        .sim
+        .parked()
+        .iter()
+        .find(|m| is_for(m, &refused))
+        .and_then(|m| property(&m.properties, props::PARK_CODE).map(str::to_string));
+    assert_eq!(code.as_deref(), Some("policy-refused"), "{}", dump(&h));
+    for id in [&refused, &rejected] {
+        let m = mpe_report(&h, id);
+        assert!(m.approved_by.is_none() && m.approve_puts == 0, "{id}\n{}", dump(&h));
+    }
+    assert!(mpe_report(&h, &rejected).rejected_at.is_some());
+    let pecs = h.sim.pecs(&target);
+    let status = |name: &str| pecs.iter().find(|p| p.name == name).map(|p| p.status);
+    assert_eq!(status(&stranger), Some(PecStatus::Pending), "{pecs:?}");
+    assert_eq!(status(&ours_pec), Some(PecStatus::Approved), "{pecs:?}");
     assert_clean(&h);
 }
 

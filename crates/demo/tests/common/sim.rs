@@ -13,9 +13,12 @@ pub fn property<'a>(props: &'a BTreeMap<String, String>, name: &str) -> Option<&
     props.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
 }
 
-/// Whether a queued message is about the MPE `id` (its `mpeid` property).
+/// Whether a queued message is about the MPE `id`: its `mpeid` property, or an MPE its work item
+/// carries together with its siblings.
 pub fn is_for(m: &SbMessage, id: &ResourceId) -> bool {
     property(&m.properties, props::MPE_ID).is_some_and(|v| v.eq_ignore_ascii_case(id.as_str()))
+        || mpe_approver::workitem::WorkItem::from_json(&m.body)
+            .is_ok_and(|w| w.members().iter().any(|i| i.mpe_id.key() == id.key()))
 }
 
 /// Whether the simulated Azure saw the MPE's PEC approved.

@@ -9,7 +9,7 @@
 // Deploy order:
 //   1. this file:     az deployment group create -g <rg> -f infra/main.bicep [-p name=... dryRun=true ...]
 //   2. the code:      zip host.json, the mpe-approver binary (executable, built for glibc <= 2.31) and the
-//                     MpeCheck/ MpeEvent/ MpePlsScan/ MpeReplay/ MpeSweep/ folders (function.json each) at the zip root, then
+//                     MpeCheck/ MpeDiscover/ MpeEvent/ MpePlsScan/ MpeReplay/ MpeSweep/ folders (function.json each) at the zip root, then
 //                     az functionapp deployment source config-zip -g <rg> -n <functionAppName> --src app.zip
 //   3. per watched subscription (the MpeEvent function must exist by then):
 //                     az deployment sub create --subscription <sub> -l <location> -f infra/subscription.bicep \
@@ -196,6 +196,27 @@ param plsBudget string = '50s'
 @minValue(1)
 @maxValue(100000)
 param plsMaxCalls int = 100
+
+@description('MPE_SYNAPSE: also discover (MpeDiscover timer) and approve the managed private endpoints of Synapse workspaces under the sweep scopes. They live on each workspace\'s data plane and raise no ARM event. The identity needs Synapse RBAC on each workspace (docs/discovery.md). Off by default, and the timer is then disabled.')
+param synapse bool = false
+
+@description('MPE_SYNAPSE_ENDPOINT: a Synapse workspace\'s data plane, {workspace} standing for the workspace\'s name (sovereign clouds).')
+param synapseEndpoint string = 'https://{workspace}.dev.azuresynapse.net'
+
+@description('MPE_SYNAPSE_AUDIENCE: token audience of the Synapse data plane (sovereign clouds).')
+param synapseAudience string = 'https://dev.azuresynapse.net'
+
+@description('MPE_DISCOVER_SCHEDULE: NCRONTAB schedule (six fields, UTC) of the MpeDiscover timer. Default: every minute.')
+@minLength(11)
+param discoverSchedule string = '0 * * * * *'
+
+@description('MPE_DISCOVER_BUDGET: time budget of one MpeDiscover run (below the host\'s functionTimeout of 2 minutes; keep it below the schedule\'s interval).')
+param discoverBudget string = '50s'
+
+@description('MPE_DISCOVER_MAX_CALLS: ARM and data-plane calls one MpeDiscover run may make (1 to 100000); past it the run stops and logs what it did not reach.')
+@minValue(1)
+@maxValue(100000)
+param discoverMaxCalls int = 200
 
 @description('MPE_MESSAGE_TTL: time-to-live of queued work items. Must not exceed the work queue\'s default TTL (2 days here).')
 param messageTtl string = '24h'
@@ -830,6 +851,36 @@ var appSettings = [
   {
     name: 'MPE_PLS_MAX_CALLS'
     value: string(plsMaxCalls)
+  }
+  {
+    name: 'MPE_SYNAPSE'
+    value: string(synapse)
+  }
+  {
+    name: 'MPE_SYNAPSE_ENDPOINT'
+    value: synapseEndpoint
+  }
+  {
+    name: 'MPE_SYNAPSE_AUDIENCE'
+    value: synapseAudience
+  }
+  // Also read by the Functions host: MpeDiscover/function.json has "schedule": "%MPE_DISCOVER_SCHEDULE%".
+  {
+    name: 'MPE_DISCOVER_SCHEDULE'
+    value: discoverSchedule
+  }
+  // No source without ARM events turned on: the timer is off rather than invoked every minute to do nothing.
+  {
+    name: 'AzureWebJobs.MpeDiscover.Disabled'
+    value: synapse ? 'false' : 'true'
+  }
+  {
+    name: 'MPE_DISCOVER_BUDGET'
+    value: discoverBudget
+  }
+  {
+    name: 'MPE_DISCOVER_MAX_CALLS'
+    value: string(discoverMaxCalls)
   }
   {
     name: 'MPE_DRY_RUN'

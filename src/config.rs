@@ -52,6 +52,26 @@ pub struct Config {
     pub customer_endpoints: bool,
     /// `MPE_PLS_*`: the Private Link Services the `MpePlsScan` timer reads, and its rules.
     pub pls: PlsSettings,
+    /// `MPE_SYNAPSE`: discover and approve Synapse workspaces' managed private endpoints (data plane).
+    pub synapse: bool,
+    /// Where each data plane that keeps MPEs outside ARM is reached ([`crate::providers::DataPlane`]).
+    pub data_planes: Vec<DataPlaneEndpoint>,
+    /// `MPE_DISCOVER_SCHEDULE`: read by the host from function.json; checked here so a typo fails at start.
+    pub discover_schedule: String,
+    /// `MPE_DISCOVER_MAX_CALLS`.
+    pub discover_max_calls: u32,
+}
+
+/// One data plane's endpoint and token audience, from its provider's settings
+/// (`MPE_SYNAPSE_ENDPOINT`, `MPE_SYNAPSE_AUDIENCE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataPlaneEndpoint {
+    /// The MPE type it serves.
+    pub resource_type: &'static str,
+    /// The endpoint, with the provider's placeholder for the parent's name
+    /// (`https://{workspace}.dev.azuresynapse.net`).
+    pub endpoint: String,
+    pub audience: String,
 }
 
 /// The settings of the Private Link Service scan (`MpePlsScan`, `mpe-approver pls-scan`).
@@ -82,6 +102,7 @@ pub struct Budgets {
     pub replay: Duration,
     pub sweep: Duration,
     pub pls: Duration,
+    pub discover: Duration,
 }
 
 /// The host's `functionTimeout` (host.json); every budget must stay below it.
@@ -176,6 +197,12 @@ pub const SETTINGS: &[Setting] = &[
     row("MPE_PLS_REJECT_AFTER", Value("off"), "reject a connection left Pending because no rule allows it or its message does not match, once the app has seen it Pending this long (a duration up to `720h`), with a description saying why; `off`: never reject"),
     row("MPE_PLS_BUDGET", Value("50s"), "time budget of one `MpePlsScan` run"),
     row("MPE_PLS_MAX_CALLS", Value("100"), "ARM calls one `MpePlsScan` run may make (an approval or rejection counts 10, the most it makes); past it the run stops and says what it did not read"),
+    row("MPE_SYNAPSE", Value("false"), "`true`: also discover and approve the managed private endpoints of Synapse workspaces under the sweep scopes (their data plane: no ARM event; the identity needs Synapse RBAC on each workspace, see docs/discovery.md), as the approval policy allows"),
+    row("MPE_SYNAPSE_ENDPOINT", Value("https://{workspace}.dev.azuresynapse.net"), "a Synapse workspace's data plane, `{workspace}` standing for the workspace's name (sovereign clouds; `http://127.0.0.1:<port>/...` for local tests)"),
+    row("MPE_SYNAPSE_AUDIENCE", Value("https://dev.azuresynapse.net"), "token audience for the Synapse data plane"),
+    row("MPE_DISCOVER_SCHEDULE", Value("0 * * * * *"), "NCRONTAB schedule of the `MpeDiscover` timer (function.json reads `%MPE_DISCOVER_SCHEDULE%`), which lists the MPEs of sources that raise no ARM event (Synapse) and queues a check of each one not yet approved: every minute"),
+    row("MPE_DISCOVER_BUDGET", Value("50s"), "time budget of one `MpeDiscover` run (keep it below the schedule's interval)"),
+    row("MPE_DISCOVER_MAX_CALLS", Value("200"), "ARM and data-plane calls one `MpeDiscover` run may make; past it the run stops and says what it did not reach (the next run starts elsewhere)"),
 ];
 
 /// Variables the process reads that are not the handler's configuration: set by the platform, or read by
@@ -258,6 +285,15 @@ fn parse_url(setting: &'static str, s: &str) -> Result<Url, ConfigError> {
         return Err(bad(setting, "must not carry a query or fragment"));
     }
     Ok(u)
+}
+
+/// A data plane's endpoint: a URL as [`parse_url`] takes it once `placeholder` (which it must hold, once)
+/// stands for a parent's name.
+fn data_plane_endpoint(setting: &'static str, s: &str, placeholder: &str) -> Result<(), ConfigError> {
+    if s.matches(placeholder).count() != 1 {
+        return Err(bad(setting, format!("{s:?} must hold {placeholder} once (where the parent's name goes)")));
+    }
+    parse_url(setting, &s.replace(placeholder, "example")).map(|_| ())
 }
 
 fn queue_name(setting: &'static str, s: &str) -> Result<String, ConfigError> {
@@ -355,6 +391,7 @@ impl Config {
             replay: budget("MPE_REPLAY_BUDGET")?,
             sweep: budget("MPE_SWEEP_BUDGET")?,
             pls: budget("MPE_PLS_BUDGET")?,
+            discover: budget("MPE_DISCOVER_BUDGET")?,
         };
         let count = |k: &'static str, range: std::ops::RangeInclusive<u32>| -> Result<u32, ConfigError> {
             let s = get(k).unwrap_or_default();
@@ -423,6 +460,29 @@ impl Config {
                 ),
             ));
         }
+        let discover_schedule = get("MPE_DISCOVER_SCHEDULE").unwrap_or_default();
+        if discover_schedule.split_whitespace().count() != 6 {
+            return Err(bad(
+                "MPE_DISCOVER_SCHEDULE",
+                format!(
+                    "{discover_schedule:?} is not an NCRONTAB expression (six fields: second minute hour day month weekday)"
+                ),
+            ));
+        }
+        let discover_max_calls = count("MPE_DISCOVER_MAX_CALLS", 1..=100_000)?;
+        let mut data_planes = Vec::new();
+        for p in crate::providers::registry() {
+            let Some(dp) = p.data_plane() else { continue };
+            let endpoint = get(dp.endpoint_setting).unwrap_or_else(|| dp.default_endpoint.to_string());
+            data_plane_endpoint(dp.endpoint_setting, &endpoint, dp.placeholder)?;
+            let audience = get(dp.audience_setting).unwrap_or_else(|| dp.default_audience.to_string());
+            data_planes.push(DataPlaneEndpoint {
+                resource_type: p.resource_type(),
+                endpoint: endpoint.trim_end_matches('/').to_string(),
+                audience,
+            });
+        }
+        let synapse = flag("MPE_SYNAPSE")?;
         let client_id = get("AZURE_CLIENT_ID");
         if let Some(c) = &client_id {
             if uuid::Uuid::parse_str(c).is_err() {
@@ -462,6 +522,10 @@ impl Config {
             endpoint_names,
             customer_endpoints,
             pls,
+            synapse,
+            data_planes,
+            discover_schedule,
+            discover_max_calls,
         };
         // A watched Private Link Service's connections are PECs in its subscription: the coarse filter holds.
         for w in &config.pls.watch {
@@ -508,11 +572,19 @@ impl Config {
 
     /// The opt-in settings ([`crate::providers::Provider::opt_in`]) this configuration turns on.
     pub fn opted_in(&self) -> Vec<&'static str> {
+        let mut on = Vec::new();
         if self.customer_endpoints {
-            vec!["MPE_CUSTOMER_ENDPOINTS"]
-        } else {
-            Vec::new()
+            on.push("MPE_CUSTOMER_ENDPOINTS");
         }
+        if self.synapse {
+            on.push("MPE_SYNAPSE");
+        }
+        on
+    }
+
+    /// The data plane of the MPE type `resource_type`, if it is kept outside ARM.
+    pub fn data_plane(&self, resource_type: &str) -> Option<&DataPlaneEndpoint> {
+        self.data_planes.iter().find(|d| d.resource_type.eq_ignore_ascii_case(resource_type))
     }
 
     /// Why the approver does not act on the MPE `id` at all, if so: its subscription is outside

@@ -22,6 +22,6 @@ pub mod core;
 pub mod handler;
 pub mod model;
 
-pub use self::azure::{arm, auth, http, servicebus, shared, throttle};
+pub use self::azure::{arm, auth, dataplane, http, servicebus, shared, throttle};
 pub use self::core::{decision, deploy, evidence, naming, pls, policy, replay, schedule, verdict};
 pub use self::model::{eventgrid, functions, logsafe, pec, providers, queue_message, resource_id, targets, workitem};

@@ -67,7 +67,7 @@ fn other_msg(n: u32, status: PecStatus) -> Pec {
     pec(TARGET, n, EP, status, &["blob"], Some("Awaiting approval"))
 }
 
-const STATUSES: usize = 10;
+const STATUSES: usize = 11;
 fn mpe_status(i: usize) -> MpeStatus {
     [
         MpeStatus::Provisioning("Creating".into()),
@@ -80,6 +80,7 @@ fn mpe_status(i: usize) -> MpeStatus {
         MpeStatus::Deleting,
         MpeStatus::Unknown("status Weird".into()),
         MpeStatus::NoPrivateLink,
+        MpeStatus::Reserved,
     ][i]
         .clone()
 }
@@ -133,6 +134,7 @@ fn expected(status: &MpeStatus, situation: &str) -> Want {
         MpeStatus::Failed(why) => Done(Outcome::Failed(why.clone())),
         MpeStatus::Deleting => Done(Outcome::Deleted),
         MpeStatus::NoPrivateLink => Done(Outcome::NoPrivateLink),
+        MpeStatus::Reserved => Done(Outcome::Reserved),
         MpeStatus::AwaitingApproval => match situation {
             "pending" => Approve(0),
             "twins" => Ambiguous,
@@ -628,6 +630,7 @@ fn the_sweep_checks_data_explorer_only_while_it_is_new() {
         (MpeStatus::Disconnected, false),
         (MpeStatus::Deleting, false),
         (MpeStatus::NoPrivateLink, false),
+        (MpeStatus::Reserved, false),
     ] {
         let old = MpeView { created_at: Some(now() - chrono::Duration::days(30)), ..view(status.clone()) };
         assert_eq!(worth_checking(&old, now(), &s), worth, "{status:?}");

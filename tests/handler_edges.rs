@@ -232,7 +232,7 @@ async fn hostile_event_is_parked_with_a_reason() {
 #[tokio::test]
 async fn garbage_envelopes_get_json_replies() {
     let rec = Arc::new(Recorder::default());
-    for path in ["/MpeEvent", "/MpeCheck", "/MpeReplay", "/MpeSweep", "/MpePlsScan"] {
+    for path in ["/MpeEvent", "/MpeCheck", "/MpeReplay", "/MpeSweep", "/MpePlsScan", "/MpeDiscover"] {
         for body in ["", "not json", "[]", "{\"Data\": 5}", "{\"Data\": {\"event\": null}}"] {
             let (status, v) = post(app(rec.clone()), path, body).await;
             assert_eq!(status, StatusCode::OK, "{path} {body:?}: {v}");
@@ -411,7 +411,7 @@ async fn every_function_definition_is_served() {
     let mut names: Vec<String> =
         std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     names.sort();
-    assert_eq!(names, ["MpeCheck", "MpeEvent", "MpePlsScan", "MpeReplay", "MpeSweep"]);
+    assert_eq!(names, ["MpeCheck", "MpeDiscover", "MpeEvent", "MpePlsScan", "MpeReplay", "MpeSweep"]);
     for name in &names {
         let (status, v) = post(app(Arc::new(Recorder::default())), &format!("/{name}"), "{}").await;
         assert_eq!(status, StatusCode::OK, "{name} is routed: {v}");
@@ -426,6 +426,22 @@ async fn every_function_definition_is_served() {
     assert_eq!(pls["bindings"][0]["type"], "timerTrigger");
     assert_eq!(pls["bindings"][0]["schedule"], "%MPE_PLS_SCHEDULE%");
     assert_eq!(pls["bindings"][0]["runOnStartup"], false);
+    let discover: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{dir}/MpeDiscover/function.json")).unwrap()).unwrap();
+    assert_eq!(discover["bindings"][0]["type"], "timerTrigger");
+    assert_eq!(discover["bindings"][0]["schedule"], "%MPE_DISCOVER_SCHEDULE%");
+    assert_eq!(discover["bindings"][0]["runOnStartup"], false);
+}
+
+/// The discovery timer as the host sends it, with no source turned on: it says so at debug level, calls
+/// nothing (ARM is a closed port here) and answers 200.
+#[tokio::test]
+async fn the_discovery_timer_with_no_source_turned_on_does_nothing() {
+    let rec = Arc::new(Recorder::default());
+    let (status, v) = post(app(rec.clone()), "/MpeDiscover", common::capture("timer-trigger.json")).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert!(v["Logs"].to_string().contains("nothing to discover"), "{v}");
+    assert!(rec.sent.lock().unwrap().is_empty());
 }
 
 /// The Private Link Service timer as the host sends it, with nothing watched: it says so, calls nothing

@@ -194,6 +194,8 @@ fn every_example_reads_as_its_own_words_say() {
                     (None | Some("Succeeded"), Some("Pending")) => "AwaitingApproval",
                     (None | Some("Succeeded"), Some("Approved")) => "Approved",
                     (None | Some("Succeeded"), Some("Rejected")) => "Rejected",
+                    // A create's answer still provisioning, its connection to be (Synapse's example).
+                    (Some("Provisioning"), Some("Pending")) => "Provisioning",
                     // A create's answer: provisioned or still running, no connection state yet (Grafana).
                     (Some("Succeeded" | "Accepted"), None) => "Provisioning",
                     other => panic!("{what}: an example saying {other:?}: say here what it means"),
@@ -472,4 +474,48 @@ fn for_id_and_for_operation_are_case_insensitive_and_exact() {
             assert!(for_id(&not_mpe).is_none(), "{not_mpe}");
         }
     }
+}
+
+/// Synapse's recorded session (`tests/fixtures/recordings/synapse/`): the PUT's answer reads as still
+/// provisioning, the GET 92 s later as waiting for approval, and in the list the workspace's reserved MPEs
+/// (Approved by Synapse itself) are never ours while the user's MPE waits. The recorded answers carry no
+/// `resourceId`: the PEC is then matched on the `{workspace}.{mpe}` rule.
+#[test]
+fn synapse_recorded_session_reads_as_its_states() {
+    let p = mpe_approver::providers::registry()
+        .iter()
+        .copied()
+        .find(|p| p.service() == "Synapse")
+        .expect("a Synapse provider");
+    let body = |f: &str| -> Value {
+        let path = Path::new(FIXTURES_ROOT).join("recordings/synapse").join(f);
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    };
+    let id_of = |b: &Value| ResourceId::parse(b["id"].as_str().unwrap()).unwrap();
+    let put = body("put-provisioning.json");
+    assert_eq!(variant(&p.parse(&id_of(&put), &put).unwrap().status), "Provisioning");
+    let get = body("get-pending.json");
+    let v = p.parse(&id_of(&get), &get).unwrap();
+    assert_eq!(variant(&v.status), "AwaitingApproval");
+    assert_eq!((v.group_id.as_deref(), v.endpoint_id.as_deref()), (Some("dfs"), None));
+    assert_eq!(p.endpoint_name(&v.id).as_deref(), Some("clitest000003.AzureDataLakeStoragePE"));
+    let list = body("list-with-reserved.json");
+    let read: Vec<(String, &str)> = list["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["name"].as_str().unwrap().to_string(), variant(&p.parse(&id_of(b), b).unwrap().status)))
+        .collect();
+    assert_eq!(
+        read,
+        [
+            ("synapse-ws-sqlOnDemand--clitest000003".to_string(), "Approved"),
+            ("AzureDataLakeStoragePE".to_string(), "AwaitingApproval"),
+            ("synapse-ws-sql--clitest000003".to_string(), "Approved"),
+        ]
+    );
+    // A reserved MPE that ever read as pending is still not ours.
+    let mut reserved = list["value"][0].clone();
+    reserved["properties"]["connectionState"]["status"] = json!("Pending");
+    assert_eq!(variant(&p.parse(&id_of(&reserved), &reserved).unwrap().status), "Reserved");
 }

@@ -452,6 +452,7 @@ fn mpe_body_saying(
         group_id: "blob",
         request_message: message,
         created_at: CREATED.parse().unwrap(),
+        endpoint_id: "",
     };
     service.sim.render(&facts, phase)
 }

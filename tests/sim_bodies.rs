@@ -17,6 +17,10 @@ const TARGET: &str =
 
 const MESSAGE: &str = "Please approve me";
 
+/// The private endpoint the simulated service created for the MPE, for a service that reports its id.
+const ENDPOINT: &str =
+    "/subscriptions/9f8e7d6c-5b4a-4321-8fed-cba987654321/resourceGroups/managed-rg/providers/Microsoft.Network/privateEndpoints/ws.mpe1";
+
 /// What the approver must read from a body in `phase`, by name of the variant: the phase itself, except
 /// that an MPE which does not report its connection says only whether it is provisioned (the target's
 /// PEC tells the rest).
@@ -67,6 +71,7 @@ fn every_rendered_body_reads_as_its_phase() {
                 group_id: "blob",
                 request_message: MESSAGE,
                 created_at: created,
+                endpoint_id: ENDPOINT,
             };
             let body = t.render(&facts, phase);
             let view = provider.parse(&id, &body).unwrap_or_else(|e| panic!("{t:?} {phase:?}: {e}\n{body:#}"));
@@ -88,6 +93,12 @@ fn every_rendered_body_reads_as_its_phase() {
             // An MPE whose connection only the target shows is read once per incarnation: it must say when
             // it was created.
             assert!(provider.reports_connection() || reported, "{t:?} {phase:?}: no systemData.createdAt");
+            // A private endpoint id the service reports (Synapse's `resourceId`) ties the PEC exactly.
+            if holds(&body, ENDPOINT) {
+                assert_eq!(view.endpoint_id.as_deref(), Some(ENDPOINT), "{t:?} {phase:?}: resourceId");
+            } else if !view.is_own_endpoint() {
+                assert_eq!(view.endpoint_id, None, "{t:?} {phase:?}: an endpoint id from nowhere");
+            }
             checked += 1;
         }
     }
@@ -112,6 +123,7 @@ fn the_simulator_and_the_adapters_know_the_same_types_and_their_facts() {
         assert_eq!(p.api_version(), t.api_version(), "{t:?}");
         assert!(p.write_operation().eq_ignore_ascii_case(&t.write_operation()), "{t:?}");
         assert_eq!(p.reports_connection(), t.reports_connection(), "{t:?}");
+        assert_eq!(p.data_plane().is_some(), t.data_plane(), "{t:?}: kept on a data plane on one side only");
         let id = common::mpe_of_type(t.resource_type(), SUB, "rg-src", "mpe1");
         let sim_id = azure_sim::ResourceId::parse(id.as_str()).unwrap();
         assert_eq!(MpeType::of(&sim_id), Some(t));

@@ -139,6 +139,23 @@ impl ArmClient {
         })
     }
 
+    /// A client of a data plane that keeps MPEs outside ARM (a Synapse workspace's), over the same
+    /// connections, token source, clock and time limits, with tokens for `audience`: every call takes an
+    /// absolute URL as its path (the data plane has one host per parent), a `nextLink` is followed only
+    /// on the host of the list it came from ([`ArmClient::get_next_on`]), and ARM's per-subscription
+    /// throttling does not apply (the URLs name no subscription); a 429's `Retry-After` is honoured as
+    /// every call's is.
+    pub fn for_data_plane(&self, service: &'static str, audience: String) -> ArmClient {
+        ArmClient {
+            bearer: self.bearer.for_audience(service, audience),
+            endpoint: String::new(),
+            throttle: Throttle::new(self.clock.clone()),
+            shared: SharedReads::new(self.clock.clone()),
+            clock: self.clock.clone(),
+            calls: AtomicU64::new(0),
+        }
+    }
+
     /// Whether calls to `subscription` currently go one at a time (few remaining requests, or a 429).
     pub fn one_at_a_time(&self, subscription: &str) -> bool {
         self.throttle.one_at_a_time(subscription)
@@ -184,6 +201,19 @@ impl ArmClient {
                 method: "GET",
                 path: next_link.chars().take(200).collect(),
                 message: "nextLink points outside the ARM endpoint; not followed".into(),
+            });
+        }
+        self.send("GET", next_link, next_link, None).await.map(|w| w.body)
+    }
+
+    /// GET a `nextLink` page of a data plane's list, only when it points at `origin` (the scheme and host
+    /// of the list's first page, with no trailing `/`).
+    pub async fn get_next_on(&self, next_link: &str, origin: &str) -> Result<Option<Value>, ArmError> {
+        if origin.is_empty() || !next_link.starts_with(&format!("{origin}/")) {
+            return Err(ArmError::BadBody {
+                method: "GET",
+                path: next_link.chars().take(200).collect(),
+                message: "nextLink points outside the list's host; not followed".into(),
             });
         }
         self.send("GET", next_link, next_link, None).await.map(|w| w.body)

@@ -181,6 +181,18 @@ impl BearerClient {
         &self.timeouts
     }
 
+    /// A client of another service over the same connections, token source and time limits, with tokens
+    /// for `audience` (a data plane beside ARM).
+    pub fn for_audience(&self, service: &'static str, audience: String) -> BearerClient {
+        BearerClient {
+            http: self.http.clone(),
+            service,
+            audience,
+            tokens: self.tokens.clone(),
+            timeouts: self.timeouts,
+        }
+    }
+
     /// A call that must be answered within `limit` from now.
     pub fn call(&self, limit: Duration) -> Call<'_> {
         Call { client: self, limit, deadline: tokio::time::Instant::now() + limit, fetch: Fetch::Cached }

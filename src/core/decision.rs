@@ -391,6 +391,7 @@ fn next(seen: &Seen, rules: &Rules<'_>, about: &mut About) -> Next {
         MpeStatus::Failed(why) => return done(Outcome::Failed(why.clone())),
         MpeStatus::Deleting => return done(Outcome::Deleted),
         MpeStatus::NoPrivateLink => return done(Outcome::NoPrivateLink),
+        MpeStatus::Reserved => return done(Outcome::Reserved),
         MpeStatus::Provisioning(s) => return again(format!("service still provisioning ({s})")),
         MpeStatus::Unknown(s) => return again(format!("unknown MPE state ({s}); not treated as pending")),
         MpeStatus::AwaitingApproval | MpeStatus::ProvisionedCheckTarget => {}
@@ -670,6 +671,7 @@ pub fn worth_checking(view: &MpeView, now: DateTime<Utc>, schedule: &Schedule) -
                 | MpeStatus::Failed(_)
                 | MpeStatus::Deleting
                 | MpeStatus::NoPrivateLink
+                | MpeStatus::Reserved
         ),
     }
 }

@@ -13,9 +13,11 @@ use std::collections::BTreeSet;
 /// per tenant).
 pub const ROLE_NAME: &str = "MPE Approver";
 
-/// Every MPE write operation the handler acts on (Event Grid's `data.operationName`), sorted.
+/// Every MPE write operation the handler acts on (Event Grid's `data.operationName`), sorted: those of
+/// the MPE types kept in ARM (a data plane's MPEs raise no event, [`providers::Provider::data_plane`]).
 pub fn watched_operations() -> Vec<String> {
-    let ops: BTreeSet<String> = providers::registry().iter().map(|p| p.write_operation()).collect();
+    let ops: BTreeSet<String> =
+        providers::registry().iter().filter(|p| p.data_plane().is_none()).map(|p| p.write_operation()).collect();
     ops.into_iter().collect()
 }
 
@@ -80,12 +82,15 @@ fn target_actions(t: &crate::targets::TargetType, actions: &mut BTreeSet<String>
     }
 }
 
-/// The MPE side: `read` on each supported MPE type (the handler re-reads the MPE on every check) and on
-/// each of its parents ([`mpe_parent_reads`]), and the refresh action of a service whose MPE reports an
-/// approval only once asked ([`providers::Provider::refresh`]: Managed Grafana). No MPE is ever written.
+/// The MPE side: `read` on each supported MPE type kept in ARM (the handler re-reads the MPE on every
+/// check; a data plane's MPEs are read with the data plane's own permission,
+/// [`providers::DataPlane::permission`]) and on each of its parents ([`mpe_parent_reads`]), and the
+/// refresh action of a service whose MPE reports an approval only once asked
+/// ([`providers::Provider::refresh`]: Managed Grafana). No MPE is ever written.
 pub fn mpe_side_actions() -> Vec<String> {
     let actions: BTreeSet<String> = providers::registry()
         .iter()
+        .filter(|p| p.data_plane().is_none())
         .map(|p| format!("{}/read", p.resource_type()))
         .chain(mpe_parent_reads())
         .chain(refresh_actions())
@@ -116,14 +121,16 @@ pub fn refresh_actions() -> Vec<String> {
 /// (`Microsoft.DataFactory/factories/managedVirtualNetworks/managedPrivateEndpoints` has the parents
 /// `factories` and `factories/managedVirtualNetworks`), sorted. The sweep (`MpeSweep`) and a scoped replay
 /// find MPEs by listing their parents in a subscription or resource group and then each parent's MPEs, and
-/// both lists are authorized by the parent's `read`. The casing is the code's; ARM compares actions
-/// case-insensitively, and so do the checks against `infra/reference/actions.tsv`.
+/// both lists are authorized by the parent's `read`. Of a data plane's MPE type only the top-level parent
+/// is in ARM (the Synapse workspaces, listed to find their data planes). The casing is the code's; ARM
+/// compares actions case-insensitively, and so do the checks against `infra/reference/actions.tsv`.
 pub fn mpe_parent_reads() -> Vec<String> {
     let mut actions = BTreeSet::new();
     for p in providers::registry() {
         let segments: Vec<&str> = p.resource_type().split('/').collect();
         // segments[0] is the namespace; a parent needs at least one type segment, the MPE type is the last.
-        for n in 2..segments.len() {
+        let last = if p.data_plane().is_some() { 3.min(segments.len()) } else { segments.len() };
+        for n in 2..last {
             actions.insert(format!("{}/read", segments[..n].join("/")));
         }
     }
@@ -199,7 +206,9 @@ mod tests {
     #[test]
     fn operations_cover_every_provider_and_nothing_else() {
         let ops = watched_operations();
-        assert_eq!(ops.len(), providers::registry().len());
+        let in_arm = providers::registry().iter().filter(|p| p.data_plane().is_none()).count();
+        assert_eq!(ops.len(), in_arm);
+        assert!(in_arm < providers::registry().len(), "a data plane's MPE type raises no event: none watched");
         // Event Grid takes at most 25 values across an event subscription's advanced filters; past that
         // the StringIn filter on data.operationName must be split (or move to a prefix filter).
         assert!(ops.len() <= 25, "{} operations exceed Event Grid's 25 filter values", ops.len());
@@ -223,9 +232,13 @@ mod tests {
         }
         assert_eq!(refreshes, ["Microsoft.Dashboard/grafana/managedPrivateEndpoints/action"]);
         for p in providers::registry() {
-            assert!(actions.contains(&format!("{}/read", p.resource_type())));
+            // A data plane's MPEs are read with its own permission: no ARM action names them.
+            let read = format!("{}/read", p.resource_type());
+            assert_eq!(actions.contains(&read), p.data_plane().is_none(), "{read}");
             assert!(!actions.iter().any(|a| a.starts_with(p.resource_type()) && a.ends_with("/write")));
         }
+        assert!(actions.contains(&"Microsoft.Synapse/workspaces/read".to_string()), "workspaces are listed");
+        assert!(!actions.iter().any(|a| a.starts_with("Microsoft.Synapse/workspaces/managedVirtualNetworks")));
         // A type listing its connections in the parent needs read on the parent; one with a collection does not.
         assert!(actions.contains(&"Microsoft.KeyVault/vaults/read".to_string()));
         assert!(!actions.contains(&"Microsoft.Storage/storageAccounts/read".to_string()));
@@ -275,6 +288,12 @@ mod tests {
         // The ancestors of an MPE of each type, as ARM ids nest them (a cluster; a factory and its network).
         let mut ancestors = BTreeSet::new();
         for p in providers::registry() {
+            if p.data_plane().is_some() {
+                // Only the top-level parent is in ARM: listed to find the data planes.
+                let top: Vec<&str> = p.resource_type().split('/').take(2).collect();
+                ancestors.insert(format!("{}/read", top.join("/")));
+                continue;
+            }
             let mut segments = p.resource_type().split('/');
             let mut raw =
                 format!("/subscriptions/s/resourceGroups/rg/providers/{}", segments.next().unwrap_or_default());

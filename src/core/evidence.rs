@@ -143,12 +143,12 @@ pub fn choose(view: &MpeView, endpoint_name: Option<&str>, pecs: &[Pec], custome
         (None, None) => "same request message (the private endpoint's name is not published), nothing singles one out",
     };
     let named = candidates(view, endpoint_name, pecs);
-    // A managed private endpoint lives in a Microsoft-managed subscription; a customer's own private
-    // endpoint, tied by its full id, in a customer's.
+    // A managed private endpoint lives in a Microsoft-managed subscription (also where the service
+    // reports its id); a customer's own private endpoint, tied by its full id, in a customer's.
     let cands: Vec<usize> = named
         .iter()
         .copied()
-        .filter(|&i| view.endpoint_id.is_some() || !in_customer_subscription(&pecs[i], view, customer_subscriptions))
+        .filter(|&i| view.is_own_endpoint() || !in_customer_subscription(&pecs[i], view, customer_subscriptions))
         .collect();
     if cands.is_empty() {
         let why = if named.is_empty() {

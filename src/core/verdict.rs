@@ -155,6 +155,8 @@ pub enum Outcome {
     /// The resource connects to nothing privately (a Front Door origin without a private link): nothing
     /// to approve.
     NoPrivateLink,
+    /// The service's own MPE, whose connection it approves itself (Synapse's reserved MPEs): not ours.
+    Reserved,
 }
 
 impl Outcome {
@@ -169,6 +171,7 @@ impl Outcome {
             Outcome::Failed(_) => "failed",
             Outcome::DryRun { .. } => "dry-run",
             Outcome::NoPrivateLink => "no-private-link",
+            Outcome::Reserved => "reserved",
         }
     }
 }
@@ -184,6 +187,7 @@ impl fmt::Display for Outcome {
             Outcome::Failed(why) => write!(f, "MPE failed ({why})"),
             Outcome::DryRun { pec_id } => write!(f, "dry run: would approve {pec_id}"),
             Outcome::NoPrivateLink => f.write_str("no private link: nothing to approve"),
+            Outcome::Reserved => f.write_str("reserved: the service approves its own MPE"),
         }
     }
 }

@@ -20,11 +20,15 @@ use tracing::Level;
 pub struct App {
     pub config: Config,
     pub arm: ArmClient,
+    /// The data planes that keep MPEs outside ARM (Synapse's), over the ARM client's token source.
+    pub data_planes: crate::dataplane::DataPlanes,
     pub sender: Arc<dyn QueueSender>,
     pub clock: SharedClock,
     pub pls_pending: std::sync::Mutex<crate::pls::PendingBook>,
     /// The next checks of a parent's MPEs, gathered into one message ([`super::outbox`]).
     pub outbox: super::outbox::Outbox,
+    /// The MPEs `MpeDiscover` queued a check of, and when ([`super::discover`]).
+    pub discovered: std::sync::Mutex<super::discover::Discovered>,
 }
 
 impl App {
@@ -54,7 +58,17 @@ impl App {
 
     /// An app of these clients, with nothing seen yet (what tests and the demo assemble).
     pub fn from_parts(config: Config, arm: ArmClient, sender: Arc<dyn QueueSender>, clock: SharedClock) -> App {
-        App { config, arm, sender, clock, pls_pending: Default::default(), outbox: Default::default() }
+        let data_planes = crate::dataplane::DataPlanes::new(&config, &arm);
+        App {
+            config,
+            arm,
+            data_planes,
+            sender,
+            clock,
+            pls_pending: Default::default(),
+            outbox: Default::default(),
+            discovered: Default::default(),
+        }
     }
 
     /// Put a message that cannot succeed on the parking queue, with the reason as an application property.

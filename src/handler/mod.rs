@@ -1,7 +1,7 @@
 //! The custom handler's HTTP edge: one axum `Router`, five functions, the readiness ping.
 //!
-//! `POST /MpeEvent` (Event Grid), `POST /MpeCheck` (Service Bus), `POST /MpeReplay` (HTTP), `POST /MpeSweep`
-//! and `POST /MpePlsScan` (timers). Each takes the Functions envelope and answers `{Outputs, Logs, ReturnValue}`.
+//! `POST /MpeEvent` (Event Grid), `POST /MpeCheck` (Service Bus), `POST /MpeReplay` (HTTP), `POST /MpeSweep`,
+//! `POST /MpePlsScan` and `POST /MpeDiscover` (timers). Each takes the Functions envelope and answers `{Outputs, Logs, ReturnValue}`.
 //! A 500 (still JSON) fails the invocation on purpose, for transient trouble only: Service Bus then
 //! redelivers, Event Grid retries.
 
@@ -11,6 +11,8 @@ pub use app::{enqueue, scheduled_time, work_message, App};
 mod approving;
 mod check;
 pub use check::{inspect, Inspection};
+mod discover;
+pub use discover::{discover, Discovered};
 pub use settle::write_outcome_events;
 mod events;
 mod observe;
@@ -35,6 +37,7 @@ pub const CHECK_FUNCTION: &str = "MpeCheck";
 pub const REPLAY_FUNCTION: &str = "MpeReplay";
 pub const SWEEP_FUNCTION: &str = "MpeSweep";
 pub const PLS_SCAN_FUNCTION: &str = "MpePlsScan";
+pub const DISCOVER_FUNCTION: &str = "MpeDiscover";
 
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
@@ -44,6 +47,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route(&format!("/{REPLAY_FUNCTION}"), post(on_replay))
         .route(&format!("/{SWEEP_FUNCTION}"), post(on_sweep))
         .route(&format!("/{PLS_SCAN_FUNCTION}"), post(on_pls_scan))
+        .route(&format!("/{DISCOVER_FUNCTION}"), post(on_discover))
         .fallback(|| async { (StatusCode::NOT_FOUND, Json(serde_json::json!({"error": "no such function"}))) })
         .layer(DefaultBodyLimit::max(1024 * 1024))
         .with_state(app)
@@ -191,6 +195,52 @@ async fn sweep_run(app: &App, mut r: Reply, invocation: &str) -> Reply {
     for why in run.incomplete.iter().take(20) {
         r.resp.log(tracing::Level::ERROR, format!("{SWEEP_FUNCTION} {invocation}: incomplete: {why}"));
     }
+    r
+}
+
+/// The timer of discovery: list the MPEs of the sources that raise no ARM event (`MPE_SYNAPSE`) under the
+/// sweep scopes and queue a check of each one not yet approved and not queued lately
+/// ([`discover::Discovered`]). Within `MPE_DISCOVER_BUDGET`: the walk stops at nine tenths of it, and
+/// [`within_budget`] ends the invocation at the budget. A timer is not retried: the next run lists again.
+async fn on_discover(State(app): State<Arc<App>>, headers: HeaderMap, body: axum::body::Bytes) -> Reply {
+    let r = match envelope(DISCOVER_FUNCTION, &body) {
+        Ok(_) => Reply::new(),
+        Err(r) => r,
+    };
+    let invocation = invocation_id(&headers);
+    within_budget(DISCOVER_FUNCTION, app.config.budgets.discover, discover_run(&app, r, &invocation)).await
+}
+
+async fn discover_run(app: &App, mut r: Reply, invocation: &str) -> Reply {
+    let prefix = format!("{DISCOVER_FUNCTION} {invocation}");
+    if discover::sources(app).is_empty() {
+        r.resp.log(
+            tracing::Level::INFO,
+            format!("{prefix}: no source without ARM events is turned on (MPE_SYNAPSE); nothing to discover"),
+        );
+        return r;
+    }
+    let scopes = app.config.sweep_scopes();
+    if scopes.is_empty() {
+        r.resp.log(
+            tracing::Level::WARN,
+            format!("{prefix}: nothing to discover under: set MPE_SWEEP_SCOPES or MPE_SOURCE_SUBSCRIPTIONS"),
+        );
+        return r;
+    }
+    let deadline = tokio::time::Instant::now() + app.config.budgets.discover.mul_f64(0.9);
+    let run = discover(app, &scopes, app.config.discover_max_calls, app.config.dry_run, deadline).await;
+    r.resp.log(tracing::Level::INFO, format!("{prefix}: {}", run.summary()));
+    for why in run.incomplete.iter().take(20) {
+        r.resp.log(tracing::Level::ERROR, format!("{prefix}: incomplete: {why}"));
+    }
+    r.resp.return_value = serde_json::json!({
+        "found": run.found.len(),
+        "wanted": run.wanted(),
+        "enqueued": run.enqueued,
+        "calls": run.arm_calls,
+        "incomplete": run.incomplete.len(),
+    });
     r
 }
 

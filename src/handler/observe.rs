@@ -2,7 +2,7 @@
 //! back as an [`Observed`]. No decision here: a failed read is reported as a [`Failure`].
 
 use super::{App, Reply};
-use crate::arm::ArmError;
+use crate::arm::{ArmClient, ArmError};
 use crate::decision::{Failure, Need, Observed, PecList, TAGS_API_VERSION};
 use crate::logsafe::q;
 use crate::pec;
@@ -40,10 +40,15 @@ impl Lists {
         }
     }
 
-    async fn get(self, app: &App, path: &str, api_version: &str) -> Result<Option<serde_json::Value>, ArmError> {
+    async fn get(
+        self,
+        client: &ArmClient,
+        path: &str,
+        api_version: &str,
+    ) -> Result<Option<serde_json::Value>, ArmError> {
         match self {
-            Lists::Shared => app.arm.get_shared(path, api_version, SHARED_FRESH).await,
-            Lists::Afresh => app.arm.get_path(path, api_version).await,
+            Lists::Shared => client.get_shared(path, api_version, SHARED_FRESH).await,
+            Lists::Afresh => client.get_path(path, api_version).await,
         }
     }
 }
@@ -88,6 +93,9 @@ pub(crate) async fn read(app: &App, mpe_id: &ResourceId, need: &Need, lists: Lis
             }
         },
         Need::Mpe { api_version, after } => {
+            if let Some(at) = app.data_planes.locate(mpe_id) {
+                return on_data_plane(app, mpe_id, at, *after, lists, reply).await;
+            }
             let what = if after.is_zero() {
                 "reading the MPE"
             } else {
@@ -124,7 +132,7 @@ async fn listed(
 ) -> Option<Result<serde_json::Value, ArmError>> {
     let parent = mpe_id.parent()?;
     let collection = mpe_id.resource_type().rsplit('/').next().map(|t| format!("{parent}/{t}"))?;
-    match lists.get(app, &collection, api_version).await {
+    match lists.get(&app.arm, &collection, api_version).await {
         Ok(Some(page)) => {
             let key = mpe_id.key();
             let items = page.get("value").and_then(serde_json::Value::as_array)?;
@@ -140,6 +148,65 @@ async fn listed(
         Err(e @ (ArmError::Transient { .. } | ArmError::Identity { .. })) => Some(Err(e)),
         Err(e) if e.is_forbidden() => Some(Err(e)),
         Err(_) => None,
+    }
+}
+
+/// The MPE of a data plane ([`crate::dataplane`]): from its parent's MPE list (shared as ARM's lists are),
+/// by name, or else its own GET; a 404 is an absent MPE. A data plane's list items may carry no `id`;
+/// one that carries another MPE's is not this one.
+async fn on_data_plane(
+    app: &App,
+    mpe_id: &ResourceId,
+    at: Result<crate::dataplane::Located<'_>, String>,
+    after: std::time::Duration,
+    lists: Lists,
+    reply: &mut Reply,
+) -> Observed {
+    let at = match at {
+        Ok(at) => at,
+        Err(why) => return Observed::Failed(Failure::Refused(why)),
+    };
+    let permission = providers::for_id(mpe_id).and_then(|p| p.data_plane()).map(|d| d.permission).unwrap_or_default();
+    let failed = |e: ArmError, what: &str| {
+        if e.is_forbidden() {
+            Observed::Failed(failure(e, &format!("{what} (the identity needs {permission})")))
+        } else {
+            Observed::Failed(failure(e, what))
+        }
+    };
+    if after.is_zero() {
+        match lists.get(at.client, &at.list, at.api_version).await {
+            Ok(Some(page)) => {
+                let this = |v: &&serde_json::Value| {
+                    let named = v
+                        .get("name")
+                        .and_then(serde_json::Value::as_str)
+                        .is_some_and(|n| n.eq_ignore_ascii_case(mpe_id.name()));
+                    let id_ok = match v.get("id").and_then(serde_json::Value::as_str) {
+                        Some(id) => id.eq_ignore_ascii_case(mpe_id.as_str()),
+                        None => true,
+                    };
+                    named && id_ok
+                };
+                let items = page.get("value").and_then(serde_json::Value::as_array);
+                if let Some(body) = items.and_then(|items| items.iter().find(this)) {
+                    return mpe(mpe_id, body, reply);
+                }
+            }
+            Ok(None) => {}
+            Err(e @ (ArmError::Transient { .. } | ArmError::Identity { .. })) => {
+                return failed(e, "listing the MPEs of the MPE's parent on its data plane")
+            }
+            Err(e) if e.is_forbidden() => return failed(e, "listing the MPEs of the MPE's parent on its data plane"),
+            Err(_) => {}
+        }
+    } else {
+        crate::clock::sleep(app.clock.as_ref(), after).await;
+    }
+    match at.client.get_path(&at.item, at.api_version).await {
+        Ok(None) => Observed::Mpe(None),
+        Ok(Some(body)) => mpe(mpe_id, &body, reply),
+        Err(e) => failed(e, "reading the MPE on its data plane"),
     }
 }
 
@@ -170,7 +237,7 @@ async fn pecs(
     lists: Lists,
     reply: &mut Reply,
 ) -> Observed {
-    let mut page = match lists.get(app, path, api_version).await {
+    let mut page = match lists.get(&app.arm, path, api_version).await {
         Ok(Some(b)) => b,
         Ok(None) => return Observed::Pecs(PecList::TargetMissing),
         Err(e) => return Observed::Failed(failure(e, "listing the target's private endpoint connections")),

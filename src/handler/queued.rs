@@ -315,7 +315,34 @@ pub async fn sweep(
     deadline: Instant,
     progress: &(dyn Fn(&Found, &Sweep) + Sync),
 ) -> Sweep {
-    let start = rotation(app.clock.now());
+    let limits = Limits { max_calls, dry_run, deadline };
+    walk_scopes(app, scopes, providers::registry(), limits, progress, None).await
+}
+
+/// How far one walk may go, and whether it sends.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub max_calls: u32,
+    pub dry_run: bool,
+    pub deadline: Instant,
+}
+
+/// [`sweep`] over the MPE types `registry` (those turned on), starting where the run's time puts it
+/// ([`rotation`], from `start` within the hour, so that discovery's minutely runs move on too); with
+/// `memory`, an MPE it says was queued lately is not queued again ([`super::discover::Discovered`]).
+pub(crate) async fn walk_scopes(
+    app: &App,
+    scopes: &[ListScope],
+    registry: &[&'static dyn Provider],
+    limits: Limits,
+    progress: &(dyn Fn(&Found, &Sweep) + Sync),
+    memory: Option<&std::sync::Mutex<super::discover::Discovered>>,
+) -> Sweep {
+    let Limits { max_calls, dry_run, deadline } = limits;
+    let start = match memory {
+        Some(_) => rotation_every(app.clock.now(), 60),
+        None => rotation(app.clock.now()),
+    };
     let mut run = Sweep {
         scopes: scopes.iter().map(ToString::to_string).collect(),
         arm_calls: 0,
@@ -328,7 +355,6 @@ pub async fn sweep(
         parents_not_listed: 0,
         not_queued: 0,
     };
-    let registry = providers::registry();
     let first = fraction_of(start, registry.len());
     let mut parents: Vec<Parent> = Vec::new();
     let mut seen_parents = std::collections::HashSet::new();
@@ -338,7 +364,7 @@ pub async fn sweep(
             if p.opt_in().is_some_and(|s| !app.config.opted_in().contains(&s)) {
                 continue;
             }
-            let mut walk = Walk { app, run: &mut run, max_calls, deadline };
+            let mut walk = Walk { app, run: &mut run, max_calls, deadline, memory };
             if let Some(why) = walk.limit_reached() {
                 walk.run.types_not_listed += 1;
                 walk.run.incomplete.push(format!("{scope}: {} not listed, {why} was reached", p.resource_type()));
@@ -356,7 +382,7 @@ pub async fn sweep(
     parents.rotate_left(offset);
     let mut seen_mpes = std::collections::HashSet::new();
     for (i, parent) in parents.iter().enumerate() {
-        let mut walk = Walk { app, run: &mut run, max_calls, deadline };
+        let mut walk = Walk { app, run: &mut run, max_calls, deadline, memory };
         if let Some(why) = walk.limit_reached() {
             let left = (parents.len() - i) as u32;
             walk.run.parents_not_listed += left;
@@ -367,7 +393,16 @@ pub async fn sweep(
         mpes.retain(|(id, ..)| seen_mpes.insert(id.key()));
         mpes.sort_by_key(|(id, ..)| id.key());
         for (id, worth, raw_status) in mpes {
-            let enqueue = worth && app.config.source_subscriptions.permits(id.subscription());
+            let now = app.clock.now();
+            let fresh = memory.is_none_or(|m| {
+                m.lock().unwrap_or_else(std::sync::PoisonError::into_inner).wants(
+                    &id,
+                    worth,
+                    now,
+                    app.config.schedule.give_up_after,
+                )
+            });
+            let enqueue = worth && fresh && app.config.source_subscriptions.permits(id.subscription());
             let mut found =
                 Found { mpe_id: id.to_string(), status: raw_status, enqueue, message_id: None, not_queued: None };
             if enqueue {
@@ -380,7 +415,14 @@ pub async fn sweep(
                         None
                     };
                     match sent {
-                        Some(Ok(_)) => run.enqueued += 1,
+                        Some(Ok(_)) => {
+                            run.enqueued += 1;
+                            if let Some(m) = memory {
+                                m.lock()
+                                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                    .queued(&item.mpe_id, app.clock.now());
+                            }
+                        }
                         Some(Err(e)) => {
                             run.failed += 1;
                             run.incomplete.push(format!("{}: not queued: {e}", item.mpe_id));
@@ -411,6 +453,7 @@ struct Walk<'a> {
     run: &'a mut Sweep,
     max_calls: u32,
     deadline: Instant,
+    memory: Option<&'a std::sync::Mutex<super::discover::Discovered>>,
 }
 
 impl Walk<'_> {
@@ -421,7 +464,9 @@ impl Walk<'_> {
         let mut types = p.resource_type().split('/');
         let namespace = types.next().unwrap_or_default();
         let Some(top) = types.next() else { return Vec::new() };
-        let Some(items) = self.list(&format!("{scope}/providers/{namespace}/{top}"), p.api_version()).await else {
+        // A data plane's parents are ARM resources, listed with ARM's api-version for them.
+        let api_version = p.data_plane().map_or(p.api_version(), |d| d.parent_api_version);
+        let Some(items) = self.list(&format!("{scope}/providers/{namespace}/{top}"), api_version).await else {
             return Vec::new();
         };
         let mut out = Vec::new();
@@ -449,6 +494,9 @@ impl Walk<'_> {
     ) -> Vec<(ResourceId, bool, String)> {
         let children: Vec<&str> = p.resource_type().split('/').skip(2).collect();
         let mut out = Vec::new();
+        if let Some(at) = self.app.data_planes.parent_list(p.resource_type(), top) {
+            return self.on_data_plane(p, top, at).await;
+        }
         if children.is_empty() {
             out.push(self.found(p, top, body));
             return out;
@@ -485,6 +533,40 @@ impl Walk<'_> {
         out
     }
 
+    /// The MPEs of the top-level parent `top` as its data plane lists them (by name: the items may carry
+    /// no id); with a memory, those it held under `top` and the complete list no longer shows are
+    /// forgotten (deleted: an MPE created again under the name is new).
+    async fn on_data_plane(
+        &mut self,
+        p: &dyn Provider,
+        top: &ResourceId,
+        at: Result<crate::dataplane::Located<'_>, String>,
+    ) -> Vec<(ResourceId, bool, String)> {
+        let mut out = Vec::new();
+        let at = match at {
+            Ok(at) => at,
+            Err(why) => {
+                self.run.incomplete.push(format!("{top}: {why}"));
+                return out;
+            }
+        };
+        let Some(items) = self.list_on(at.client, &at.list, at.api_version, Some(&at.origin)).await else {
+            return out;
+        };
+        for v in &items {
+            let name = v.get("name").and_then(Value::as_str).unwrap_or_default();
+            match self.app.data_planes.listed_id(p.resource_type(), top, name) {
+                Some(id) => out.push(self.found(p, &id, v)),
+                None => self.run.incomplete.push(format!("not an MPE name in {}: {}", at.list, q_max(name, 200))),
+            }
+        }
+        if let Some(m) = self.memory {
+            let listed: Vec<String> = out.iter().map(|(id, ..)| id.key()).collect();
+            m.lock().unwrap_or_else(std::sync::PoisonError::into_inner).listed(top, &listed);
+        }
+        out
+    }
+
     /// An MPE as listed: whether it is worth a check, and its state for the report.
     fn found(&self, p: &dyn Provider, id: &ResourceId, body: &Value) -> (ResourceId, bool, String) {
         match p.parse(id, body) {
@@ -507,8 +589,21 @@ impl Walk<'_> {
         }
     }
 
-    /// Every item of a list (following `nextLink`), or `None` when it could not be read whole.
+    /// Every item of an ARM list (following `nextLink`), or `None` when it could not be read whole.
     async fn list(&mut self, path: &str, api_version: &str) -> Option<Vec<Value>> {
+        let arm = &self.app.arm;
+        self.list_on(arm, path, api_version, None).await
+    }
+
+    /// Every item of a list through `client` (following `nextLink`: on ARM, or under `origin` for a data
+    /// plane's), or `None` when it could not be read whole.
+    async fn list_on(
+        &mut self,
+        client: &crate::arm::ArmClient,
+        path: &str,
+        api_version: &str,
+        origin: Option<&str>,
+    ) -> Option<Vec<Value>> {
         let mut items = Vec::new();
         let mut page = None::<String>;
         loop {
@@ -518,9 +613,10 @@ impl Walk<'_> {
             }
             self.run.arm_calls += 1;
             let call = async {
-                match &page {
-                    None => self.app.arm.get_path(path, api_version).await,
-                    Some(next) => self.app.arm.get_next(next).await,
+                match (&page, origin) {
+                    (None, _) => client.get_path(path, api_version).await,
+                    (Some(next), None) => client.get_next(next).await,
+                    (Some(next), Some(origin)) => client.get_next_on(next, origin).await,
                 }
             };
             let Ok(got) = tokio::time::timeout_at(self.deadline, call).await else {

@@ -25,6 +25,7 @@ pub fn sim_mpe_body(resource_type: &str, sub: &str, phase: azure_sim::MpePhase) 
         group_id: "blob",
         request_message: SIM_MESSAGE,
         created_at: "2026-11-23T09:50:00Z".parse().unwrap_or_else(|e| panic!("{e}")),
+        endpoint_id: "",
     };
     (id, t.render(&facts, phase))
 }
@@ -42,5 +43,6 @@ pub fn variant(s: &MpeStatus) -> &'static str {
         MpeStatus::Deleting => "Deleting",
         MpeStatus::Unknown(_) => "Unknown",
         MpeStatus::NoPrivateLink => "NoPrivateLink",
+        MpeStatus::Reserved => "Reserved",
     }
 }

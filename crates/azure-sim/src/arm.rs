@@ -290,7 +290,10 @@ fn dispatch(st: &AppState, req: &Req<'_>) -> Response {
         Ok(id) => id,
         Err(e) => return arm_error(StatusCode::BAD_REQUEST, "InvalidResourceId", e.to_string()),
     };
-    if MpeType::of(&id).is_some() {
+    if let Some(t) = MpeType::of(&id) {
+        if t.data_plane() {
+            return arm_lists::invalid_type(&id.resource_type(), req.api_version);
+        }
         if req.method != Method::GET {
             return method_not_allowed(req.method);
         }

@@ -101,7 +101,12 @@ pub(crate) fn dispatch(st: &AppState, req: &ListReq<'_>) -> Option<Response> {
     if let Some((parent, child)) = req.path.rsplit_once('/') {
         if let Ok(parent) = ResourceId::parse(parent) {
             let full = format!("{}/{child}", parent.resource_type());
-            if !child.is_empty() && MpeType::all().iter().any(|t| type_under(t.resource_type(), &full)) {
+            let served = MpeType::all().iter().find(|t| !child.is_empty() && type_under(t.resource_type(), &full));
+            if let Some(t) = served {
+                // A data plane's MPEs, and what lies between them and their top-level parent, are not ARM's.
+                if t.data_plane() {
+                    return Some(invalid_type(&full, req.api_version));
+                }
                 return Some(only_get(req).unwrap_or_else(|| list_children(st, req, &parent, &full)));
             }
         }
@@ -109,6 +114,20 @@ pub(crate) fn dispatch(st: &AppState, req: &ListReq<'_>) -> Option<Response> {
     // `{namespaceId}/queues/{queue}`.
     let id = ResourceId::parse(req.path).ok().filter(|id| id.is_type(QUEUE_TYPE))?;
     Some(only_get(req).unwrap_or_else(|| get_queue(st, &id)))
+}
+
+/// ARM's answer for a type its provider does not register (a data plane's MPE type): 404
+/// `InvalidResourceType`.
+pub(crate) fn invalid_type(resource_type: &str, api_version: &str) -> Response {
+    let namespace = resource_type.split('/').next().unwrap_or_default();
+    crate::arm_wire::arm_error(
+        axum::http::StatusCode::NOT_FOUND,
+        "InvalidResourceType",
+        format!(
+            "The resource type '{}' could not be found in the namespace '{namespace}' for api version '{api_version}'.",
+            resource_type.split_once('/').map(|(_, t)| t).unwrap_or_default()
+        ),
+    )
 }
 
 fn only_get(req: &ListReq<'_>) -> Option<Response> {
@@ -147,6 +166,20 @@ fn list_top(st: &AppState, req: &ListReq<'_>, sub: &str, rg: Option<&str>, top_t
         };
         if let Some(body) = body {
             parents.entry(top.key()).or_insert(body);
+        }
+    }
+    // Data-plane parents (Synapse workspaces) exist without MPEs too.
+    for top in world.data_plane_parents() {
+        if top.is_type(top_type) && top.key().starts_with(&scope) {
+            parents.entry(top.key()).or_insert_with(|| {
+                json!({
+                    "id": top.as_str(),
+                    "name": top.name(),
+                    "type": type_name(&top.resource_type()),
+                    "location": "westeurope",
+                    "properties": { "provisioningState": "Succeeded" },
+                })
+            });
         }
     }
     drop(world);

@@ -34,6 +34,7 @@ pub mod mpe;
 pub mod pls;
 pub mod servicebus;
 pub mod state;
+pub mod synapse;
 mod sync;
 pub mod throttle;
 pub mod tokens;
@@ -116,6 +117,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/arm/", any(arm::handler))
         .route("/arm/{*rest}", any(arm::handler))
         .route("/servicebus/{*rest}", any(servicebus::rest::handler))
+        .route("/synapse/{*rest}", any(synapse::handler))
         .layer(axum::middleware::from_fn_with_state(state.clone(), delay))
         .with_state(state)
 }
@@ -210,7 +212,21 @@ impl Simulator {
             ("MPE_QUEUE_NAME".into(), work_queue.into()),
             ("MPE_PARKING_QUEUE_NAME".into(), parking_queue.into()),
             ("MPE_SERVICEBUS_RESOURCE_ID".into(), self.servicebus_resource_id().into()),
+            ("MPE_SYNAPSE_ENDPOINT".into(), self.synapse_endpoint()),
         ]
+    }
+
+    /// The Synapse data plane's endpoint, `{workspace}` standing for a workspace's name
+    /// ([`crate::synapse`]).
+    pub fn synapse_endpoint(&self) -> String {
+        format!("{}/synapse/{{workspace}}", self.base_url())
+    }
+
+    /// A Synapse workspace (its ARM id) whose data plane serves MPEs created through it ([`crate::synapse`]).
+    pub fn add_synapse_workspace(&self, workspace: impl AsRef<str>) -> Result<(), WorldError> {
+        let id = ResourceId::parse(workspace.as_ref())?;
+        lock(&self.state.world).add_data_plane_parent(&id);
+        Ok(())
     }
 
     /// Issue a token directly (what `/msi/token` does), e.g. for tests that call ARM themselves.

@@ -355,6 +355,9 @@ pub struct World {
     pub managed_subscription: String,
     /// The Private Link Services and their consumers' connections.
     pub pls: crate::pls::PlsBook,
+    /// The top-level parents whose MPEs live on a data plane (Synapse workspaces), by lower-cased name
+    /// (the data plane's host names them): added with their first MPE, or on their own.
+    data_plane_parents: BTreeMap<String, ResourceId>,
 }
 
 /// How long a refresh of a service's MPEs runs (Grafana's took about 4 s in a recorded session).
@@ -481,6 +484,13 @@ impl World {
         if let Some(t) = self.targets.get_mut(&target.key()) {
             t.pecs.push(pec);
         }
+        if mpe_type.data_plane() {
+            let mut top = id.clone();
+            while let Some(p) = top.parent() {
+                top = p;
+            }
+            self.add_data_plane_parent(&top);
+        }
         let deleted_at = spec.delete_after.map(|d| at(now, d));
         self.mpes.insert(
             id.key(),
@@ -500,6 +510,27 @@ impl World {
             },
         );
         Ok(name)
+    }
+
+    /// A top-level parent whose MPEs live on a data plane (a Synapse workspace), known by its name.
+    pub fn add_data_plane_parent(&mut self, id: &ResourceId) {
+        self.data_plane_parents.entry(id.name().to_ascii_lowercase()).or_insert_with(|| id.clone());
+    }
+
+    /// Every data-plane parent, in name order.
+    pub fn data_plane_parents(&self) -> Vec<ResourceId> {
+        self.data_plane_parents.values().cloned().collect()
+    }
+
+    /// The data-plane parent called `name` (case-insensitive).
+    pub fn data_plane_parent(&self, name: &str) -> Option<ResourceId> {
+        self.data_plane_parents.get(&name.to_ascii_lowercase()).cloned()
+    }
+
+    /// The MPEs under `parent` that exist at `now`, in key order.
+    pub fn live_mpes_under(&self, parent: &ResourceId, now: DateTime<Utc>) -> Vec<ResourceId> {
+        let prefix = format!("{}/", parent.key());
+        self.live_mpes(now).into_iter().filter(|id| id.key().starts_with(&prefix)).collect()
     }
 
     /// A stranger's Pending PEC on `target` whose private endpoint is `endpoint_name`. Returns the PEC name.
@@ -743,6 +774,7 @@ impl World {
             group_id: m.spec.group_id.as_deref().unwrap_or_default(),
             request_message: &m.spec.request_message,
             created_at: m.created_at,
+            endpoint_id: self.own_pec(&mpe.key()).map(|p| p.endpoint_id.as_str()).unwrap_or_default(),
         };
         Some(m.kind.render(&facts, phase))
     }

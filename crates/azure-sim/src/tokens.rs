@@ -10,6 +10,8 @@ use std::collections::{HashMap, HashSet};
 
 pub const ARM_AUDIENCE: &str = "https://management.azure.com";
 pub const SERVICEBUS_AUDIENCE: &str = "https://servicebus.azure.net";
+/// The Synapse data plane's audience ("NOT https://management.core.windows.net/", Synapse REST docs).
+pub const SYNAPSE_AUDIENCE: &str = "https://dev.azuresynapse.net";
 
 /// Who a token was issued to.
 #[derive(Debug, Clone)]

@@ -49,6 +49,9 @@ pub enum MpeStatus {
     /// The resource connects to nothing privately: a Front Door origin without a private link, whose
     /// write events the approver receives like every origin's. Nothing to approve; the check ends.
     NoPrivateLink,
+    /// The service's own MPE, whose connection it approves itself (a Synapse workspace's reserved MPEs
+    /// to its SQL endpoints): never approved here; the check ends.
+    Reserved,
 }
 
 /// The normalised view of one MPE, whatever service it comes from.
@@ -67,13 +70,20 @@ pub struct MpeView {
     /// When this MPE was created: ARM's read-only `systemData.createdAt`, where the service reports it.
     /// An MPE deleted and created again under the same name has a new one: it names the incarnation.
     pub created_at: Option<chrono::DateTime<chrono::Utc>>,
-    /// Where the MPE is itself the private endpoint (a customer's, with a manual connection): its own id.
-    /// Its PEC at the target is then the one whose `privateEndpoint.id` is exactly this id (no naming
-    /// rule), and the private endpoint lives in a customer subscription by design.
+    /// The full id of the MPE's private endpoint, where it is known: the MPE's own id where the MPE is
+    /// itself the private endpoint (a customer's, with a manual connection; it lives in a customer
+    /// subscription by design, [`MpeView::is_own_endpoint`]), or the id the service reports (Synapse's
+    /// `resourceId`). Its PEC at the target is then the one whose `privateEndpoint.id` is exactly this id
+    /// (no naming rule).
     pub endpoint_id: Option<String>,
 }
 
 impl MpeView {
+    /// Whether the MPE is itself the private endpoint (a customer's own, [`MpeView::endpoint_id`] its id).
+    pub fn is_own_endpoint(&self) -> bool {
+        self.endpoint_id.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(self.id.as_str()))
+    }
+
     /// A short, stable tag of this MPE's incarnation (its creation time), for our approval marker;
     /// `None` when the service does not report when the MPE was created.
     pub fn incarnation(&self) -> Option<String> {
@@ -105,7 +115,8 @@ pub enum ProviderError {
 pub trait Provider: Send + Sync + 'static {
     /// Human name, e.g. "Stream Analytics".
     fn service(&self) -> &'static str;
-    /// ARM resource type of the MPE, e.g. `Microsoft.StreamAnalytics/clusters/privateEndpoints`.
+    /// Resource type of the MPE, e.g. `Microsoft.StreamAnalytics/clusters/privateEndpoints` (ARM's, or the
+    /// ARM-shaped type a data plane reports, [`Provider::data_plane`]).
     fn resource_type(&self) -> &'static str;
     /// api-version used to read the MPE.
     fn api_version(&self) -> &'static str;
@@ -151,11 +162,40 @@ pub trait Provider: Send + Sync + 'static {
     fn refresh(&self, _id: &ResourceId) -> Option<Refresh> {
         None
     }
+    /// Where the service keeps its MPEs when not in ARM ([`DataPlane`]); `None` (the default): in ARM,
+    /// each MPE write raising an event.
+    fn data_plane(&self) -> Option<DataPlane> {
+        None
+    }
     /// The setting that must be `true` for the approver to act on this type at all (a source that would
     /// otherwise widen, on upgrade, what a deployment approves); `None`: always on.
     fn opt_in(&self) -> Option<&'static str> {
         None
     }
+}
+
+/// Where a service keeps its MPEs outside ARM: its data plane, one host per top-level parent (a Synapse
+/// workspace's `https://{workspace}.dev.azuresynapse.net`), read with a token for its own audience. Its
+/// MPEs raise no ARM write event: the `MpeDiscover` timer (and the sweep) lists the parents through ARM
+/// and their MPEs here. The MPE keeps an ARM-shaped id (`{parent}/{collection}/{name}`), and its target's
+/// PECs are read and approved through ARM as every other's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataPlane {
+    /// The setting holding the endpoint (`MPE_SYNAPSE_ENDPOINT`) and its default, with the placeholder.
+    pub endpoint_setting: &'static str,
+    pub default_endpoint: &'static str,
+    /// The setting holding the token audience and its default.
+    pub audience_setting: &'static str,
+    pub default_audience: &'static str,
+    /// What the top-level parent's name replaces in the endpoint: `{workspace}`.
+    pub placeholder: &'static str,
+    /// The MPE collection under a parent's host, as a path relative to it: the part of an MPE's id after
+    /// its top-level parent, less the MPE's name.
+    pub collection: &'static str,
+    /// The api-version of ARM's list of the top-level parents (`Microsoft.Synapse/workspaces`).
+    pub parent_api_version: &'static str,
+    /// What the identity needs on each parent to read its MPEs (documentation: not an ARM role).
+    pub permission: &'static str,
 }
 
 /// A POST action that makes a service read its MPEs' connections again: nothing is changed at the
@@ -255,6 +295,7 @@ providers! {
     grafana::Grafana,
     front_door::FrontDoor,
     private_endpoint::PrivateEndpoint,
+    synapse::Synapse,
 }
 
 /// The provider for an MPE id, by its resource type (case-insensitive).
@@ -339,7 +380,11 @@ pub(crate) fn provisioned_connection(props: &Value, status_path: &[&str], label:
     match (status_at(props, &["provisioningState"]), status_at(props, status_path)) {
         (Ok(ps), Ok(st)) => {
             let status = if let Some(s) = provisioning_status(ps) {
-                s
+                // A connection status outside the vocabulary is reported whatever the provisioning says.
+                match connection_status(st) {
+                    odd @ MpeStatus::Unknown(_) if !st.is_empty() => odd,
+                    _ => s,
+                }
             } else if ps.eq_ignore_ascii_case("succeeded") {
                 if st.is_empty() {
                     MpeStatus::Provisioning(format!("no {} yet", label.split('.').next().unwrap_or(label)))

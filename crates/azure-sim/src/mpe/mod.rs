@@ -51,6 +51,9 @@ pub struct MpeFacts<'a> {
     pub request_message: &'a str,
     /// When the MPE was created (`systemData.createdAt` where the service reports it).
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// The id of the private endpoint the service created for the MPE (empty when it has none), for a
+    /// service that reports it (Synapse's `resourceId`).
+    pub endpoint_id: &'a str,
 }
 
 /// One service's managed private endpoints, as its REST API answers for them.
@@ -80,6 +83,11 @@ pub trait Service: Send + Sync + 'static {
     /// Whether the MPE is itself the private endpoint (a customer's, with a manual connection): its PEC at
     /// the target names the MPE's own id, in the MPE's subscription.
     fn own_endpoint(&self) -> bool {
+        false
+    }
+    /// Whether the service keeps its MPEs on its own data plane ([`crate::synapse`]): ARM serves neither
+    /// the MPE nor the lists under its top-level parent, and its writes raise no ARM event.
+    fn data_plane(&self) -> bool {
         false
     }
     /// The POST action on the MPE's parent (`{parent}/{action}`) the service needs before its MPE reports
@@ -146,6 +154,11 @@ impl MpeType {
         self.0.own_endpoint()
     }
 
+    /// Whether the service keeps its MPEs on its data plane ([`Service::data_plane`]).
+    pub fn data_plane(self) -> bool {
+        self.0.data_plane()
+    }
+
     /// The refresh its MPE needs before it reports an approval ([`Service::refresh_action`]).
     pub fn refresh_action(self) -> Option<&'static str> {
         self.0.refresh_action()
@@ -189,7 +202,10 @@ services! {
     grafana::Grafana,
     front_door::FrontDoor,
     private_endpoint::PrivateEndpoint,
+    synapse::Synapse,
 }
+
+pub use synapse::reserved as synapse_reserved;
 
 /// An id of an MPE of `resource_type` called `name`:
 /// `/subscriptions/{sub}/resourceGroups/{rg}/providers/{Namespace}/{type}/{name}/...`, each ancestor

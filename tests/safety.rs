@@ -87,6 +87,16 @@ async fn serve_arm(State(st): State<Shared>, method: Method, uri: Uri, headers: 
     let json_body: Option<Value> = serde_json::from_slice(&body).ok();
     let mut arm = st.lock().unwrap();
     arm.log.push((method.to_string(), path.clone(), if_match.clone(), json_body.clone()));
+    // Synapse's data plane (`MPE_SYNAPSE_ENDPOINT` = `{base}/synapse/{workspace}`), which keeps an MPE under
+    // its ARM-shaped id: the path under the workspace's host, read as that id.
+    let lower = match lower.strip_prefix("/synapse/").and_then(|rest| rest.split_once('/')) {
+        Some((workspace, rest)) => {
+            let suffix = format!("/providers/microsoft.synapse/workspaces/{workspace}");
+            let ws = arm.mpes.keys().find_map(|k| k.find(&suffix).map(|i| k[..i + suffix.len()].to_string()));
+            format!("{}/{rest}", ws.unwrap_or_default())
+        }
+        None => lower,
+    };
     if method == Method::GET && !arm.read_faults.is_empty() {
         let status = arm.read_faults.remove(0);
         if status == 403 {
@@ -307,6 +317,8 @@ async fn check_item(base: &str, item: &WorkItem, settings: &[(&str, &str)]) -> R
     env.insert("MPE_ARM_ENDPOINT".into(), base.to_string());
     // Every provider is tried here, the opt-in ones too, unless a test says otherwise.
     env.entry("MPE_CUSTOMER_ENDPOINTS".into()).or_insert_with(|| "true".into());
+    env.entry("MPE_SYNAPSE".into()).or_insert_with(|| "true".into());
+    env.insert("MPE_SYNAPSE_ENDPOINT".into(), format!("{base}/synapse/{{workspace}}"));
     env.insert("MPE_SERVICEBUS_ENDPOINT".into(), "http://127.0.0.1:9/sb".into());
     let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
     let clock: Arc<dyn Clock> = Arc::new(Fixed::instant(NOW));
@@ -1552,20 +1564,24 @@ async fn pending_pecs_that_cannot_be_the_mpes_are_no_sign_of_a_wrong_rule() {
     }
 }
 
-/// Customers' own private endpoints are an opt-in source: unless `MPE_CUSTOMER_ENDPOINTS=true`, a check
-/// of one parks `source-not-allowed` naming the setting and approves nothing, however the policy reads.
+/// Opt-in sources (customers' own private endpoints, `MPE_CUSTOMER_ENDPOINTS`; Synapse, `MPE_SYNAPSE`):
+/// unless the source's setting is `true`, a check of one parks `source-not-allowed` naming the setting
+/// and approves nothing, however the policy reads.
 #[tokio::test]
-async fn customers_own_private_endpoints_are_approved_only_when_turned_on() {
-    for s in services().into_iter().filter(|s| s.provider.opt_in().is_some()) {
+async fn opt_in_sources_are_approved_only_when_turned_on() {
+    let opt_in: Vec<Service> = services().into_iter().filter(|s| s.provider.opt_in().is_some()).collect();
+    assert!(opt_in.len() >= 2, "{opt_in:?}");
+    for s in opt_in {
+        let setting = s.provider.opt_in().unwrap_or_default();
         let mpe = mpe_id(s, SUB_A, "pe-optin");
         let target = storage(SUB_A, "st1");
         let (arm, base) = world(s, &mpe, &target, vec![ours(s, &mpe, &target, "Pending", MSG)]).await;
-        let run = check(&base, &mpe, &[("MPE_CUSTOMER_ENDPOINTS", "false")]).await;
+        let run = check(&base, &mpe, &[(setting, "false")]).await;
         let (code, reason) = run.parked().unwrap_or_else(|| panic!("{s:?}: {}", run.logs()));
         assert_eq!(code, "source-not-allowed", "{s:?}: {reason}");
-        assert!(reason.contains("MPE_CUSTOMER_ENDPOINTS=true"), "{reason}");
+        assert!(reason.contains(&format!("{setting}=true")), "{reason}");
         assert!(puts(&arm).is_empty(), "{s:?}");
-        let run = check(&base, &mpe, &[("MPE_CUSTOMER_ENDPOINTS", "true")]).await;
+        let run = check(&base, &mpe, &[(setting, "true")]).await;
         assert_eq!(run.result(), "approved", "{s:?}: {}", run.logs());
     }
 }

@@ -12,7 +12,8 @@
 //!   with the body (the recording); a name in use answers its body unchanged.
 //! - `DELETE .../{name}`: 202, the MPE gone and its PEC Disconnected.
 //!
-//! Every call needs a token for `https://dev.azuresynapse.net` ([`SYNAPSE_AUDIENCE`]) and an api-version;
+//! Calls are counted with ARM's ([`crate::state::World::count_arm_call`], under the ARM-shaped id each
+//! concerns). Every call needs a token for `https://dev.azuresynapse.net` ([`SYNAPSE_AUDIENCE`]) and an api-version;
 //! a workspace the world does not know answers 404 as a host that does not resolve cannot. This file must
 //! never panic on a request.
 
@@ -85,6 +86,14 @@ pub async fn handler(
         return arm_error(StatusCode::NOT_FOUND, "WorkspaceNotFound", format!("Workspace '{}' not found.", segs[0]));
     };
     let collection = format!("{workspace}/managedVirtualNetworks/{}/managedPrivateEndpoints", segs[2]);
+    // Counted with ARM's calls, under the resource each concerns (the reports count calls to Azure).
+    match segs.get(4) {
+        Some(name) => world.count_arm_call(&format!("{collection}/{name}")),
+        None => world.count_arm_call(&collection),
+    }
+    if method == Method::GET {
+        world.arm_reads += 1;
+    }
     let Some(name) = segs.get(4) else {
         if method != Method::GET {
             return method_not_allowed(&method);

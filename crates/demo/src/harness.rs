@@ -127,6 +127,7 @@ pub async fn serve_handler(
     // The local deployment turns the opt-in sources on (the demo and the suites cover them); `extra` may
     // turn them off again.
     env.insert("MPE_CUSTOMER_ENDPOINTS".into(), "true".into());
+    env.insert("MPE_SYNAPSE".into(), "true".into());
     for (k, v) in extra {
         env.insert(k.to_string(), v.to_string());
     }

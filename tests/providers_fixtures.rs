@@ -478,7 +478,7 @@ fn for_id_and_for_operation_are_case_insensitive_and_exact() {
 
 /// Synapse's recorded session (`tests/fixtures/recordings/synapse/`): the PUT's answer reads as still
 /// provisioning, the GET 92 s later as waiting for approval, and in the list the workspace's reserved MPEs
-/// (Approved by Synapse itself) are never ours while the user's MPE waits. The recorded answers carry no
+/// (Approved by Synapse itself) read as reserved, never ours, while the user's MPE waits. The recorded answers carry no
 /// `resourceId`: the PEC is then matched on the `{workspace}.{mpe}` rule.
 #[test]
 fn synapse_recorded_session_reads_as_its_states() {
@@ -509,9 +509,9 @@ fn synapse_recorded_session_reads_as_its_states() {
     assert_eq!(
         read,
         [
-            ("synapse-ws-sqlOnDemand--clitest000003".to_string(), "Approved"),
+            ("synapse-ws-sqlOnDemand--clitest000003".to_string(), "Reserved"),
             ("AzureDataLakeStoragePE".to_string(), "AwaitingApproval"),
-            ("synapse-ws-sql--clitest000003".to_string(), "Approved"),
+            ("synapse-ws-sql--clitest000003".to_string(), "Reserved"),
         ]
     );
     // A reserved MPE that ever read as pending is still not ours.

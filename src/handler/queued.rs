@@ -534,7 +534,7 @@ impl Walk<'_> {
     }
 
     /// The MPEs of the top-level parent `top` as its data plane lists them (by name: the items may carry
-    /// no id); with a memory, those it held under `top` and the complete list no longer shows are
+    /// no id), but the service's own reserved ones; with a memory, those it held under `top` and the complete list no longer shows are
     /// forgotten (deleted: an MPE created again under the name is new).
     async fn on_data_plane(
         &mut self,
@@ -556,6 +556,8 @@ impl Walk<'_> {
         for v in &items {
             let name = v.get("name").and_then(Value::as_str).unwrap_or_default();
             match self.app.data_planes.listed_id(p.resource_type(), top, name) {
+                // The service's own MPEs (Synapse's reserved ones) are not listed among the customer's.
+                Some(id) if p.parse(&id, v).is_ok_and(|m| m.status == providers::MpeStatus::Reserved) => {}
                 Some(id) => out.push(self.found(p, &id, v)),
                 None => self.run.incomplete.push(format!("not an MPE name in {}: {}", at.list, q_max(name, 200))),
             }

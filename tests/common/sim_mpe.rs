@@ -14,6 +14,16 @@ pub const SIM_MESSAGE: &str = "Please approve";
 /// renders it from the service's examples, with its id: `mpe1` in `sub`, towards a storage account,
 /// group `blob`, request message [`SIM_MESSAGE`], created `2026-11-23T09:50:00Z`.
 pub fn sim_mpe_body(resource_type: &str, sub: &str, phase: azure_sim::MpePhase) -> (ResourceId, Value) {
+    sim_mpe_body_with_endpoint(resource_type, sub, phase, "")
+}
+
+/// [`sim_mpe_body`] of an MPE whose private endpoint is `endpoint_id` (a service that reports it renders it).
+pub fn sim_mpe_body_with_endpoint(
+    resource_type: &str,
+    sub: &str,
+    phase: azure_sim::MpePhase,
+    endpoint_id: &str,
+) -> (ResourceId, Value) {
     let id = mpe_of_type(resource_type, sub, "rg-src", "mpe1");
     let sim_id = azure_sim::ResourceId::parse(id.as_str()).unwrap_or_else(|e| panic!("{e}"));
     let target = format!("/subscriptions/{sub}/resourceGroups/rg-data/providers/Microsoft.Storage/storageAccounts/st");
@@ -25,7 +35,7 @@ pub fn sim_mpe_body(resource_type: &str, sub: &str, phase: azure_sim::MpePhase) 
         group_id: "blob",
         request_message: SIM_MESSAGE,
         created_at: "2026-11-23T09:50:00Z".parse().unwrap_or_else(|e| panic!("{e}")),
-        endpoint_id: "",
+        endpoint_id,
     };
     (id, t.render(&facts, phase))
 }

@@ -539,7 +539,8 @@ async fn an_indistinguishable_twin_is_parked_as_ambiguous() {
 }
 
 /// A twin asking with another description: where the MPE carries its request message, ours is told apart
-/// by it and approved; where it does not, nothing tells them apart and the check parks.
+/// by it and approved, as where the MPE reports its private endpoint's full id (the twin's is another);
+/// where it does neither, nothing tells them apart and the check parks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_twin_with_another_description_leaves_ours_approvable() {
     let _serial = SERIAL.lock().await;
@@ -559,7 +560,7 @@ async fn a_twin_with_another_description_leaves_ours_approvable() {
     let mut d = Driver::new(&h);
     for (p, id, target, ours, twin) in &mpes {
         let pecs = || h.sim.pecs(target);
-        if services::carries_request_message(*p) {
+        if services::carries_request_message(*p) || services::reports_endpoint_id(*p) {
             d.until("approval", |h| approved(h, id)).await;
             d.until_done(id).await;
             let approved: Vec<String> =

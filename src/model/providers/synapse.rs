@@ -93,7 +93,7 @@ impl Provider for Synapse {
             None | Some(Value::Null) | Some(Value::Bool(false)) => {}
             Some(Value::Bool(true)) => {
                 raw_status.push_str(" isReserved=true");
-                if !matches!(status, MpeStatus::Approved | MpeStatus::Deleting) {
+                if status != MpeStatus::Deleting {
                     status = MpeStatus::Reserved;
                 }
             }
@@ -151,7 +151,7 @@ mod tests {
         assert_eq!(read(&body("Provisioning", json!({}), json!(false), None)), MpeStatus::Provisioning("Provisioning".into()));
         assert_eq!(read(&body("Succeeded", json!({"status": "Pending"}), json!(false), None)), MpeStatus::AwaitingApproval);
         assert_eq!(read(&body("Succeeded", json!({"status": "Pending"}), json!(true), None)), MpeStatus::Reserved);
-        assert_eq!(read(&body("Succeeded", json!({"status": "Approved"}), json!(true), None)), MpeStatus::Approved);
+        assert_eq!(read(&body("Succeeded", json!({"status": "Approved"}), json!(true), None)), MpeStatus::Reserved);
         assert!(matches!(read(&body("Succeeded", json!({"status": "Pending"}), json!("yes"), None)), MpeStatus::Unknown(_)));
     }
 

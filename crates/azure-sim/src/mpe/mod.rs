@@ -85,6 +85,11 @@ pub trait Service: Send + Sync + 'static {
     fn own_endpoint(&self) -> bool {
         false
     }
+    /// The name the service always gives the ancestor of type `type_segment` (a Synapse workspace's one
+    /// managed virtual network is `default`); `None`: any name.
+    fn fixed_ancestor(&self, _type_segment: &str) -> Option<&'static str> {
+        None
+    }
     /// Whether the service keeps its MPEs on its own data plane ([`crate::synapse`]): ARM serves neither
     /// the MPE nor the lists under its top-level parent, and its writes raise no ARM event.
     fn data_plane(&self) -> bool {
@@ -209,7 +214,8 @@ pub use synapse::reserved as synapse_reserved;
 
 /// An id of an MPE of `resource_type` called `name`:
 /// `/subscriptions/{sub}/resourceGroups/{rg}/providers/{Namespace}/{type}/{name}/...`, each ancestor
-/// named by `ancestor(depth, its type segment)`.
+/// named by `ancestor(depth, its type segment)`, unless the service names it itself
+/// ([`Service::fixed_ancestor`]: a Synapse workspace's one managed virtual network is `default`).
 pub fn id_of_type(
     resource_type: &str,
     sub: &str,
@@ -221,8 +227,14 @@ pub fn id_of_type(
     let namespace = segments.next().unwrap_or_default();
     let types: Vec<&str> = segments.collect();
     let mut id = format!("/subscriptions/{sub}/resourceGroups/{rg}/providers/{namespace}");
+    let served = MpeType::all().iter().find(|m| m.resource_type().eq_ignore_ascii_case(resource_type));
     for (depth, t) in types.iter().enumerate() {
-        let n = if depth + 1 == types.len() { name.to_string() } else { ancestor(depth, t) };
+        let fixed = served.and_then(|m| m.0.fixed_ancestor(t));
+        let n = match fixed {
+            _ if depth + 1 == types.len() => name.to_string(),
+            Some(f) => f.to_string(),
+            None => ancestor(depth, t),
+        };
         id.push_str(&format!("/{t}/{n}"));
     }
     id
@@ -267,7 +279,8 @@ mod tests {
             assert_eq!((id.name(), id.subscription()), ("m", "s"));
             let ancestors = t.resource_type().split('/').skip(1).count() - 1;
             for (d, ty) in t.resource_type().split('/').skip(1).take(ancestors).enumerate() {
-                assert_eq!(id.name_at(d), Some(format!("{ty}{d}").as_str()), "{id}");
+                let want = t.0.fixed_ancestor(ty).map_or_else(|| format!("{ty}{d}"), str::to_string);
+                assert_eq!(id.name_at(d), Some(want.as_str()), "{id}");
             }
             assert!(t.spelled_type().eq_ignore_ascii_case(t.resource_type()), "{t:?}");
         }

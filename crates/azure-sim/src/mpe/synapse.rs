@@ -33,6 +33,10 @@ impl Service for Synapse {
     fn data_plane(&self) -> bool {
         true
     }
+    /// A workspace has one managed virtual network, `default` (the data plane's paths name it so).
+    fn fixed_ancestor(&self, type_segment: &str) -> Option<&'static str> {
+        type_segment.eq_ignore_ascii_case("managedVirtualNetworks").then_some("default")
+    }
 
     fn render(&self, m: &MpeFacts<'_>, phase: MpePhase) -> Value {
         let (provisioning, status) = provisioned_then(phase, ("Provisioning", ""), ("Failed", ""));

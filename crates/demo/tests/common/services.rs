@@ -19,7 +19,16 @@ pub fn managed() -> Vec<&'static dyn Provider> {
             .and_then(|i| azure_sim::MpeType::of(&i))
             .is_some_and(|t| t.own_endpoint())
     };
-    all().into_iter().filter(|p| !own(*p)).collect()
+    all().into_iter().filter(|p| !own(*p) && !reports_endpoint_id(*p)).collect()
+}
+
+/// Whether `p`'s MPE reports the full id of its private endpoint, as the simulated service renders it
+/// (Synapse's `resourceId`): its PEC is tied by that id, and a twin of the same name is not a candidate.
+pub fn reports_endpoint_id(p: &dyn Provider) -> bool {
+    let endpoint = "/subscriptions/s/resourceGroups/managed/providers/Microsoft.Network/privateEndpoints/e1";
+    let (id, body) =
+        super::sim_mpe_body_with_endpoint(p.resource_type(), "s", azure_sim::MpePhase::AwaitingApproval, endpoint);
+    p.parse(&id, &body).is_ok_and(|v| v.endpoint_id.as_deref() == Some(endpoint))
 }
 
 /// The providers whose MPE reports its connection (pending, approved, rejected ...).

@@ -1,0 +1,144 @@
+//! Discovery of MPEs that raise no ARM event, on the local simulator: a Synapse workspace's MPE created
+//! through the workspace's own data plane (a PUT, no Event Grid event) is found by the `MpeDiscover`
+//! timer and approved once it is ready, never before and never a stranger's; one the policy refuses is
+//! parked once, not once a minute; with `MPE_SYNAPSE` off nothing is listed at all.
+
+mod common;
+
+use azure_sim::{synapse, PecStatus};
+use common::in_group;
+use common::sim::{approved, is_for};
+use mpe_approver::resource_id::ResourceId;
+use mpe_demo::Harness;
+use serde_json::{json, Map, Value};
+use std::time::{Duration, Instant};
+
+const SCALE: f64 = 50.0;
+const WAIT: Duration = Duration::from_secs(15);
+const WORK: &str = "mpe-approvals";
+const SUB: &str = "0b5e55ed-0000-4000-8000-00000000d15c";
+const OTHER_SUB: &str = "0b5e55ed-0000-4000-8000-00000000d15d";
+
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn workspace(sub: &str, name: &str) -> String {
+    format!("/subscriptions/{sub}/resourceGroups/rg-syn/providers/Microsoft.Synapse/workspaces/{name}")
+}
+
+fn mpe(workspace: &str, name: &str) -> ResourceId {
+    common::rid(&format!("{workspace}/managedVirtualNetworks/default/managedPrivateEndpoints/{name}"))
+}
+
+/// Create the MPE through the workspace's data plane, as Synapse Studio or `az synapse managed-private-endpoints
+/// create` does: `PUT https://{workspace}.dev.azuresynapse.net/managedVirtualNetworks/default/managedPrivateEndpoints/{name}`.
+async fn create(h: &Harness, workspace: &str, name: &str, target: &ResourceId) -> Value {
+    let ws = workspace.rsplit('/').next().unwrap_or_default();
+    let url = format!(
+        "{}/managedVirtualNetworks/default/managedPrivateEndpoints/{name}?api-version=2020-12-01",
+        h.sim.synapse_endpoint().replace("{workspace}", ws)
+    );
+    let token = h.sim.issue_token(azure_sim::tokens::SYNAPSE_AUDIENCE);
+    let body = json!({"properties": {"privateLinkResourceId": target.as_str(), "groupId": "blob"}});
+    let r = reqwest::Client::new().put(url).bearer_auth(token).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+/// One `MpeDiscover` run, as the host's timer invokes it.
+async fn discover(h: &Harness) -> Value {
+    let timer: Map<String, Value> = [(
+        "timer".to_string(),
+        json!({"Schedule": {"AdjustForDST": true}, "ScheduleStatus": null, "IsPastDue": false}),
+    )]
+    .into_iter()
+    .collect();
+    let inv = h.host.invoke("MpeDiscover", timer, Map::new(), 1).await;
+    assert!(inv.success, "{inv:?}");
+    inv.reply.as_ref().and_then(|r| r.get("ReturnValue")).cloned().unwrap_or(Value::Null)
+}
+
+/// Deliver the work queue's messages until `cond` holds.
+async fn until(h: &Harness, what: &str, cond: impl Fn(&Harness) -> bool) {
+    let start = Instant::now();
+    loop {
+        h.host.drain_once(WORK).await.expect("drain");
+        if cond(h) {
+            return;
+        }
+        assert!(start.elapsed() < WAIT, "timed out waiting for {what}: {:#?}", h.sim.report());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_synapse_mpe_created_on_its_data_plane_is_found_and_approved_without_an_event() {
+    let _serial = SERIAL.lock().await;
+    let h = Harness::start(SCALE, &[("MPE_SOURCE_SUBSCRIPTIONS", SUB)]).await.unwrap();
+    let ws = workspace(SUB, "syn-one");
+    h.sim.add_synapse_workspace(&ws).unwrap();
+    let storage = in_group(SUB, "rg-data/providers/Microsoft.Storage/storageAccounts/stsyn");
+    h.sim.add_target(&storage).unwrap();
+    // A stranger's private endpoint named as the service names ours, elsewhere: never ours.
+    let stranger = h.sim.add_stranger(&storage, "syn-one.pe-lake").unwrap();
+
+    let created = create(&h, &ws, "pe-lake", &storage).await;
+    assert_eq!(created["properties"]["provisioningState"], "Provisioning", "{created:#}");
+    let id = mpe(&ws, "pe-lake");
+    assert!(h.sim.work_messages().is_empty(), "no event, nothing queued yet");
+
+    // The first run finds it still provisioning and gives it a check of its own.
+    let run = discover(&h).await;
+    assert_eq!((run["enqueued"].as_u64(), run["found"].as_u64()), (Some(1), Some(1)), "not the reserved ones: {run}");
+    assert!(h.sim.work_messages().iter().any(|m| is_for(m, &id)));
+    until(&h, "the Synapse MPE's approval", |h| approved(h, &id)).await;
+    until(&h, "its chain to end", |h| !h.sim.work_messages().iter().any(|m| is_for(m, &id))).await;
+
+    let report = h.sim.report();
+    assert!(report.violations.is_empty(), "no race, no stranger: {:#?}", report.violations);
+    let pecs = h.sim.pecs(&storage);
+    let theirs = pecs.iter().find(|p| p.name == stranger).unwrap();
+    assert_eq!(theirs.status, PecStatus::Pending, "the stranger waits");
+    // Once the service reports the approval, the next run lists it and queues nothing.
+    until(&h, "the MPE to report it", |h| h.sim.mpe_phase(id.as_str()) == Some(azure_sim::MpePhase::Approved)).await;
+    let run = discover(&h).await;
+    assert_eq!(run["enqueued"].as_u64(), Some(0), "{run}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_synapse_mpe_the_policy_refuses_is_parked_once_not_every_minute() {
+    let _serial = SERIAL.lock().await;
+    let h = Harness::start(SCALE, &[("MPE_SOURCE_SUBSCRIPTIONS", SUB)]).await.unwrap();
+    let ws = workspace(SUB, "syn-two");
+    h.sim.add_synapse_workspace(&ws).unwrap();
+    // A target in another subscription: the default policy (same subscription) refuses it.
+    let storage = in_group(OTHER_SUB, "rg-data/providers/Microsoft.Storage/storageAccounts/stelse");
+    h.sim.add_target(&storage).unwrap();
+    create(&h, &ws, "pe-else", &storage).await;
+    let id = mpe(&ws, "pe-else");
+    // Ready before discovery looks.
+    tokio::time::sleep(Duration::from_secs_f64((synapse::PENDING_AFTER.as_secs_f64() + 2.0) / SCALE)).await;
+    assert_eq!(discover(&h).await["enqueued"].as_u64(), Some(1));
+    until(&h, "the refusal to be parked", |h| h.sim.parked().iter().any(|m| is_for(m, &id))).await;
+    for _ in 0..3 {
+        assert_eq!(discover(&h).await["enqueued"].as_u64(), Some(0), "not queued again while its chain may run");
+    }
+    h.host.drain_once(WORK).await.unwrap();
+    assert_eq!(h.sim.parked().iter().filter(|m| is_for(m, &id)).count(), 1, "parked once");
+    assert!(!approved(&h, &id));
+    assert!(h.sim.report().violations.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_synapse_off_discovery_lists_nothing() {
+    let _serial = SERIAL.lock().await;
+    let h = Harness::start(SCALE, &[("MPE_SOURCE_SUBSCRIPTIONS", SUB), ("MPE_SYNAPSE", "false")]).await.unwrap();
+    let ws = workspace(SUB, "syn-off");
+    h.sim.add_synapse_workspace(&ws).unwrap();
+    let storage = in_group(SUB, "rg-data/providers/Microsoft.Storage/storageAccounts/stoff");
+    create(&h, &ws, "pe-off", &storage).await;
+    let calls = h.sim.report().arm_calls_total;
+    let run = discover(&h).await;
+    assert!(run.is_null(), "nothing to discover: {run}");
+    assert_eq!(h.sim.report().arm_calls_total, calls, "not even the workspaces are listed");
+    assert!(h.sim.work_messages().is_empty());
+}

@@ -347,6 +347,19 @@ async fn every_field_the_workbook_and_the_docs_query_is_one_the_events_carry() {
         assert!(reads(needle), "no workbook query reads {needle}");
     }
 
+    // The throttling panels split by the subscription in the line's path: every 429 line names one.
+    let throttled: Vec<Value> = traces
+        .iter()
+        .filter_map(|m| serde_json::from_str::<Value>(m).ok())
+        .filter(|v| v["message"] == "ARM throttled or failed" && v["status"] == 429)
+        .collect();
+    assert!(!throttled.is_empty(), "no 429 line");
+    for line in &throttled {
+        let path = line["path"].as_str().unwrap_or_default().to_ascii_lowercase();
+        let sub = path.split("/subscriptions/").nth(1).and_then(|rest| rest.split(['/', '?']).next());
+        assert!(sub.is_some_and(|s| [SUB, OTHER_SUB].contains(&s)), "a 429 line without its subscription: {line}");
+    }
+
     // The check can fail: a field renamed, a value mistyped, a prefix the messages do not have.
     let changed = |from: &str, to: &str| -> Vec<String> {
         let q = workbook.iter().find(|q| q.text.contains(from)).unwrap_or_else(|| panic!("no query holds {from}"));

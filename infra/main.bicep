@@ -234,7 +234,7 @@ param rustLog string = 'info'
 @description('Client (application) id of an existing Entra ID app registration that defines the app role MpeReplay.Operator (Bicep cannot create app registrations; infra/README.md "Who may replay" has the commands). Set: the Function App gets App Service authentication (Entra ID, 401 for requests without a valid token, the Event Grid webhook excluded) and MpeReplay also requires that role (MPE_REPLAY_ROLE). Empty: MpeReplay is protected by its function key alone.')
 param replayAuthClientId string = ''
 
-@description('Object ids of the users or groups who operate the approver with the mpe-approver CLI (status, replay). Each gets, with Entra ID only: Azure Service Bus Data Sender on the work queue (replay queues work), Azure Service Bus Data Receiver on the work queue (its dead-letter queue) and on the parking queue (replay takes items off them), and Reader on the namespace (status reads queue depths through ARM). Nothing on the resource group. Empty: none.')
+@description('Object ids of the users or groups who operate the approver with the mpe-approver CLI (status, replay) and the workbook. Each gets, with Entra ID only: Azure Service Bus Data Sender on the work queue (replay queues work), Azure Service Bus Data Receiver on the work queue (its dead-letter queue) and on the parking queue (replay takes items off them), Reader on the namespace (status reads queue depths through ARM), and Reader on the workbook and on Application Insights (the workbook and its queries). Nothing on the resource group. Empty: none.')
 param operatorPrincipalIds array = []
 
 // ---------------------------------------------------------------------------------------------------
@@ -531,6 +531,35 @@ resource deadLetterAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = {
   }
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Workbook: what the approver decided, from its events in Application Insights
+// ---------------------------------------------------------------------------------------------------
+
+// A shared Azure Monitor workbook on the Application Insights resource (its Workbooks blade lists it):
+// approvals over time, time to approve, parked by code, strangers waiting at Private Link Services, ARM
+// throttling by subscription. Its queries read the mpe.outcome and mpe.audit events and the handler's
+// JSON log lines from `traces` (docs/operations.md); the definition is workbooks/mpe-approver.workbook.json,
+// whose every field is checked against events the handler really writes (tests/workbook_fields.rs).
+// The name is a GUID (Azure requires one), the same on every deployment of this instance.
+resource workbook 'Microsoft.Insights/workbooks@2023-06-01' = {
+  name: guid(resourceGroup().id, instanceName, 'mpe-approver-workbook')
+  location: location
+  tags: tags
+  kind: 'shared'
+  properties: {
+    displayName: 'mpe-approver (${instanceName})'
+    description: 'Approvals, time to approve, parked by code, strangers waiting at Private Link Services and ARM throttling, from the approver\'s events.'
+    category: 'workbook'
+    version: 'Notebook/1.0'
+    sourceId: appInsights.id
+    serializedData: string(union(loadJsonContent('workbooks/mpe-approver.workbook.json'), {
+      fallbackResourceIds: [
+        appInsights.id
+      ]
+    }))
+  }
+}
+
 // Host name of the namespace, from the endpoint Service Bus reports (https://<ns>.<suffix>:443/), so it is
 // right in sovereign clouds too.
 var serviceBusFqdn = split(replace(serviceBus.properties.serviceBusEndpoint, 'https://', ''), ':')[0]
@@ -646,6 +675,28 @@ resource operatorNamespaceReader 'Microsoft.Authorization/roleAssignments@2022-0
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.reader)
     principalId: principalId
     description: 'mpe-approver operator: status reads queue depths.'
+  }
+}]
+
+// The workbook: Reader on it (to open it) and on Application Insights (its queries read the logs through
+// the resource: Microsoft.Insights/components/query/read, with the workspace's resource-context access).
+resource operatorWorkbookReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for principalId in operatorPrincipalIds: {
+  name: guid(workbook.id, principalId, roles.reader)
+  scope: workbook
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.reader)
+    principalId: principalId
+    description: 'mpe-approver operator: opens the workbook.'
+  }
+}]
+
+resource operatorLogsReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for principalId in operatorPrincipalIds: {
+  name: guid(appInsights.id, principalId, roles.reader)
+  scope: appInsights
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.reader)
+    principalId: principalId
+    description: 'mpe-approver operator: the workbook\'s queries read the approver\'s logs.'
   }
 }]
 
@@ -1082,6 +1133,9 @@ output deadLetterContainerName string = deadLetterContainer.name
 
 @description('Application Insights resource id.')
 output appInsightsId string = appInsights.id
+
+@description('Resource id of the workbook (Azure portal: the Application Insights resource, Workbooks).')
+output workbookId string = workbook.id
 
 @description('Resource ids of the alerts on parked and dead-lettered items.')
 output alertIds array = [

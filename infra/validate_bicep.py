@@ -28,7 +28,12 @@ stand-in (see infra/README.md, "What CI validates"):
   dead letters are watched by a metric alert on DeadletteredMessages, and the parking queue (the one wired
   to MPE_PARKING_QUEUE_NAME) by one on ActiveMessages;
 - App Service authentication (sites/config 'authsettingsV2'), where declared, answers 401/403 (never a login
-  redirect: MpeReplay is an API) and excludes the Event Grid webhook the MpeEvent trigger is delivered on.
+  redirect: MpeReplay is an API) and excludes the Event Grid webhook the MpeEvent trigger is delivered on;
+- a workbook (Microsoft.Insights/workbooks) is shared, names its sourceId, and loads its definition from a
+  file (load*Content) that is a Notebook/1.0 JSON document whose every query item runs in Logs mode on
+  Application Insights (queryType 0, microsoft.insights/components), takes its time range from a declared
+  parameter and names no undeclared {parameter}. Which event fields the queries read is checked against
+  the events the handler writes by tests/workbook_fields.rs.
 
 Usage: validate_bicep.py [INFRA_DIR]   (exit 1 and one line per problem when something is wrong)
 """
@@ -68,7 +73,7 @@ EVENT_GRID_WEBHOOK = "/runtime/webhooks/eventgrid"
 # Names that must derive from instanceName, per file: `var x` / `param x` (its value or default),
 # `resource x` / `module x` (its `name:`), or `resource x.prop` (the property `prop:` in its body).
 INSTANCE_SCOPED_NAMES = {
-    "main.bicep": ["var token"],
+    "main.bicep": ["var token", "resource workbook"],
     "subscription.bicep": [
         "resource approverRole",
         "resource approverRole.roleName",
@@ -196,6 +201,7 @@ class Validator:
             self.check_role_assignments(path, tree)
             self.check_queues_and_alerts(path)
             self.check_auth_settings(path)
+            self.check_workbooks(path)
         self.check_instance_names()
         self.check_role_reference()
         for key in sorted(set(table) - used):
@@ -396,6 +402,31 @@ class Validator:
                 self.error(path, f"resource {name}: excludedPaths must hold {EVENT_GRID_WEBHOOK} (Event Grid delivers "
                                  "MpeEvent there without an Entra token)")
 
+    def check_workbooks(self, path: Path) -> None:
+        code = strip_comments(path.read_text())
+        for name, rtype in resource_types(code).items():
+            if rtype.lower() != "microsoft.insights/workbooks":
+                continue
+            body = declaration(code, "resource", name) or ""
+            if not re.search(r"^  kind: 'shared'\s*$", body, re.MULTILINE):
+                self.error(path, f"resource {name}: kind must be 'shared' (a workbook everyone with access sees)")
+            if not re.search(r"^    sourceId: \S", body, re.MULTILINE):
+                self.error(path, f"resource {name}: no sourceId (the resource whose Workbooks blade lists it)")
+            m = re.search(r"serializedData: .*load(?:Json|Text)Content\('([^']+)'\)", body)
+            if m is None:
+                self.error(path, f"resource {name}: serializedData must load its definition from a file (loadJsonContent)")
+                continue
+            file = path.parent / m.group(1)
+            if not file.is_file():
+                continue  # reported by check_loads
+            try:
+                doc = json.loads(file.read_text())
+            except (OSError, json.JSONDecodeError) as e:
+                self.error(file, f"is not JSON: {e}")
+                continue
+            for problem in workbook_problems(doc):
+                self.error(file, problem)
+
     def check_text(self, path: Path) -> None:
         code = strip_comments(path.read_text())
         for guid in sorted(set(g.lower() for g in GUID.findall(code))):
@@ -463,6 +494,43 @@ def derives_from_instance(code: str, expr: str, seen: frozenset = frozenset()) -
         if var is not None and derives_from_instance(code, var.split("=", 1)[-1], seen | {ident}):
             return True
     return False
+
+
+WORKBOOK_PARAM_REF = re.compile(r"\{(\w+)(?::[^}]*)?\}")
+
+
+def workbook_items(items: Any) -> Iterator[dict]:
+    """Every item of a workbook, those inside groups (type 12) included."""
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict):
+            yield item
+            yield from workbook_items((item.get("content") or {}).get("items"))
+
+
+def workbook_problems(doc: Any) -> list[str]:
+    """What is wrong with a workbook definition (Notebook/1.0), for a workbook on Application Insights."""
+    if not isinstance(doc, dict) or doc.get("version") != "Notebook/1.0":
+        return ["is not a workbook definition (version Notebook/1.0)"]
+    items = list(workbook_items(doc.get("items")))
+    params = {p.get("name") for i in items if i.get("type") == 9
+              for p in (i.get("content") or {}).get("parameters") or [] if isinstance(p, dict)}
+    problems = []
+    queries = [i for i in items if i.get("type") == 3]
+    if not queries:
+        problems.append("has no query item")
+    for item in queries:
+        c, label = item.get("content") or {}, item.get("name", "?")
+        query = c.get("query")
+        if not isinstance(query, str) or not query.strip():
+            problems.append(f"item {label}: no query")
+            continue
+        if c.get("queryType") != 0 or str(c.get("resourceType", "")).lower() != "microsoft.insights/components":
+            problems.append(f"item {label}: must query Logs (queryType 0) of microsoft.insights/components")
+        if c.get("timeContextFromParameter") not in params:
+            problems.append(f"item {label}: timeContextFromParameter must name a declared parameter")
+        for ref in sorted(set(WORKBOOK_PARAM_REF.findall(query)) - params):
+            problems.append(f"item {label}: the query names {{{ref}}}, which no parameter declares")
+    return problems
 
 
 def validate(infra: Path) -> list[str]:

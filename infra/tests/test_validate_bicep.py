@@ -326,3 +326,52 @@ def test_alerts_notify_the_action_group_only_when_given():
         body = bicep_resource(name)
         assert "actions: alertActions" in body and "autoMitigate: true" in body
         assert "name: 'alert-${prefix}-${token}-" in body, "alert names derive from the instance token"
+
+
+WORKBOOK = Path("workbooks") / "mpe-approver.workbook.json"
+
+
+def test_the_workbook_is_loaded_from_its_file_and_is_a_workbook_on_application_insights(infra: Path):
+    main = infra / "main.bicep"
+    assert f"loadJsonContent('{WORKBOOK.as_posix()}')" in main.read_text()
+    doc = json.loads((infra / WORKBOOK).read_text())
+    queries = [i for i in doc["items"] if i["type"] == 3]
+    assert len(queries) >= 6, "approvals, time to approve, parked, strangers waiting, throttling"
+    (infra / WORKBOOK).write_text("{not json")
+    one_error_containing(validate(infra), "mpe-approver.workbook.json: is not JSON")
+
+
+def test_a_workbook_query_naming_an_undeclared_parameter_or_another_resource_type_fails(infra: Path):
+    path = infra / WORKBOOK
+    doc = json.loads(path.read_text())
+    queries = [i for i in doc["items"] if i["type"] == 3]
+    queries[0]["content"]["query"] += "\n| where timestamp {Since}"
+    queries[1]["content"]["resourceType"] = "microsoft.operationalinsights/workspaces"
+    queries[2]["content"]["timeContextFromParameter"] = "Window"
+    path.write_text(json.dumps(doc))
+    errors = validate(infra)
+    one_error_containing(errors, f"item {queries[0]['name']}: the query names {{Since}}, which no parameter declares")
+    one_error_containing(errors, f"item {queries[1]['name']}: must query Logs (queryType 0) of microsoft.insights/components")
+    one_error_containing(errors, f"item {queries[2]['name']}: timeContextFromParameter must name a declared parameter")
+
+
+def test_a_workbook_not_shared_or_with_inline_data_fails(infra: Path):
+    main = infra / "main.bicep"
+    src = main.read_text()
+    changed = src.replace("  kind: 'shared'\n", "  kind: 'user'\n", 1)
+    changed = re.sub(r"serializedData: string\(union\(loadJsonContent\('[^']+'\)", "serializedData: string(union({}", changed, count=1)
+    assert changed != src
+    main.write_text(changed)
+    errors = validate(infra)
+    one_error_containing(errors, "resource workbook: kind must be 'shared'")
+    one_error_containing(errors, "resource workbook: serializedData must load its definition from a file")
+
+
+def test_the_workbook_name_derives_from_the_instance(infra: Path):
+    main = infra / "main.bicep"
+    src = main.read_text()
+    changed = src.replace("name: guid(resourceGroup().id, instanceName, 'mpe-approver-workbook')",
+                          "name: guid(resourceGroup().id, 'mpe-approver-workbook')", 1)
+    assert changed != src
+    main.write_text(changed)
+    one_error_containing(validate(infra), "resource workbook: the name does not derive from instanceName")

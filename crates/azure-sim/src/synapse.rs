@@ -99,7 +99,7 @@ pub async fn handler(
             return method_not_allowed(&method);
         }
         let mut value = synapse_reserved(&workspace);
-        let Ok(parent) = ResourceId::parse(&collection.rsplit_once('/').map(|(p, _)| p).unwrap_or_default()) else {
+        let Ok(parent) = ResourceId::parse(collection.rsplit_once('/').map(|(p, _)| p).unwrap_or_default()) else {
             return Json(json!({ "value": value })).into_response();
         };
         for id in world.live_mpes_under(&parent, now) {

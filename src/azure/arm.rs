@@ -514,6 +514,25 @@ mod tests {
         assert_eq!((arm.calls(), tokens.fresh.load(Ordering::Relaxed)), (4, 2), "two calls each, one fresh token each");
     }
 
+    /// A data plane's client calls absolute URLs with a token for its own audience, and follows a
+    /// `nextLink` only under the list's own host: one elsewhere is refused before any call.
+    #[tokio::test]
+    async fn a_data_plane_client_keeps_its_token_on_its_host() {
+        let url = token_checking_arm(false).await;
+        let tokens = Arc::new(StaleTokens::default());
+        let arm = client(&url, tokens.clone());
+        let dp = arm.for_data_plane("Synapse", "https://dev.azuresynapse.net".into());
+        let origin = url.trim_end_matches('/').to_string();
+        for bad in ["https://evil.example/x", &format!("{origin}.evil.example/x"), &format!("{origin}x/y")] {
+            let e = dp.get_next_on(bad, &origin).await.unwrap_err();
+            assert!(matches!(e, ArmError::BadBody { .. }), "{bad}: {e}");
+        }
+        assert!(dp.get_next_on("https://a/x", "").await.is_err(), "no origin, nothing followed");
+        assert_eq!(dp.calls(), 0, "refused before any call");
+        dp.get_path(&format!("{origin}/x"), "1").await.unwrap();
+        assert_eq!((dp.calls(), arm.calls()), (2, 0), "its own calls: the stale token refused, then a fresh one");
+    }
+
     #[test]
     fn transient_display_is_unchanged_by_retry_after() {
         let e = ArmError::Transient {

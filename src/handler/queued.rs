@@ -670,7 +670,21 @@ pub struct Status {
     pub parked_dead_lettered_by_reason: std::collections::BTreeMap<String, u32>,
     /// A scan stopped at its bound: the groups count only what it saw.
     pub partial: bool,
+    /// What `MpeDiscover` watches: each source without ARM events that is turned on.
+    pub discovery: Vec<Discovery>,
     pub errors: Vec<String>,
+}
+
+/// One source `MpeDiscover` lists, from the configuration.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Discovery {
+    pub service: String,
+    /// Where its MPEs are read (the endpoint, its placeholder standing for each parent's name).
+    pub endpoint: String,
+    /// The scopes whose parents are listed.
+    pub scopes: Vec<String>,
+    pub max_calls: u32,
 }
 
 impl Status {
@@ -697,6 +711,18 @@ impl Status {
         if self.partial {
             let _ = writeln!(s, "(the scans stopped at --max: counts are of what they saw)");
         }
+        if self.discovery.is_empty() {
+            let _ = writeln!(s, "discovery (MpeDiscover): no source without ARM events is turned on");
+        }
+        for d in &self.discovery {
+            let scopes =
+                if d.scopes.is_empty() { "no scope (MPE_SWEEP_SCOPES)".to_string() } else { d.scopes.join(", ") };
+            let _ = writeln!(
+                s,
+                "discovery (MpeDiscover): {} on {}, under {scopes}, at most {} calls a run",
+                d.service, d.endpoint, d.max_calls
+            );
+        }
         for e in &self.errors {
             let _ = writeln!(s, "error: {}", crate::logsafe::scrub(e));
         }
@@ -713,6 +739,15 @@ pub async fn status(app: &App, max: u32, deadline: Instant) -> Status {
         dead_lettered_by_reason: Default::default(),
         parked_dead_lettered_by_reason: Default::default(),
         partial: false,
+        discovery: super::discover::sources(app)
+            .into_iter()
+            .map(|p| Discovery {
+                service: p.service().to_string(),
+                endpoint: app.config.data_plane(p.resource_type()).map(|d| d.endpoint.clone()).unwrap_or_default(),
+                scopes: app.config.sweep_scopes().iter().map(ToString::to_string).collect(),
+                max_calls: app.config.discover_max_calls,
+            })
+            .collect(),
         errors: Vec::new(),
     };
     match &app.config.servicebus_resource_id {

@@ -813,6 +813,29 @@ async fn arm_lists_walk_every_served_type_from_the_top() {
         assert_eq!(items.len(), 1, "{t:?}: {items:#?}");
         assert_eq!(items[0]["type"], spelled[..2].join("/"), "{t:?}");
         let mut parent = items[0]["id"].as_str().unwrap().to_string();
+        if t.data_plane() {
+            // Not ARM's below the top: the MPEs are on the parent's data plane, whose list holds the body
+            // its GET answers (and the workspace's reserved MPEs), for a token of its own audience only.
+            let (s, e) = arm_get(&sim, &tok, &format!("{parent}/{}", spelled[2])).await;
+            assert_eq!((s, e["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("InvalidResourceType")), "{e}");
+            assert_eq!(arm_get(&sim, &tok, &id).await.0, StatusCode::NOT_FOUND);
+            let host = sim.synapse_endpoint().replace("{workspace}", items[0]["name"].as_str().unwrap());
+            let list = format!("{host}/managedVirtualNetworks/default/managedPrivateEndpoints?api-version=2020-12-01");
+            let client = reqwest::Client::new();
+            let r = client.get(&list).bearer_auth(&tok).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "ARM's token is not the data plane's");
+            let dp = token(&sim, "https://dev.azuresynapse.net").await;
+            let listed: Value = client.get(&list).bearer_auth(&dp).send().await.unwrap().json().await.unwrap();
+            let name = id.rsplit('/').next().unwrap();
+            let item =
+                format!("{host}/managedVirtualNetworks/default/managedPrivateEndpoints/{name}?api-version=2020-12-01");
+            let single: Value = client.get(&item).bearer_auth(&dp).send().await.unwrap().json().await.unwrap();
+            let value = listed["value"].as_array().unwrap();
+            assert_eq!(value.len(), 3, "ours and the two reserved: {listed:#}");
+            assert!(value.contains(&single), "{t:?}: the list holds the body the GET answers");
+            assert!(single["id"].as_str().unwrap().eq_ignore_ascii_case(&id));
+            continue;
+        }
         for depth in 2..spelled.len() {
             let (items, _) = arm_list_all(&sim, &tok, &format!("{parent}/{}", spelled[depth])).await;
             assert_eq!(items.len(), 1, "{t:?} {parent}: {items:#?}");

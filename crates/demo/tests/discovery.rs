@@ -142,3 +142,75 @@ async fn with_synapse_off_discovery_lists_nothing() {
     assert_eq!(h.sim.report().arm_calls_total, calls, "not even the workspaces are listed");
     assert!(h.sim.work_messages().is_empty());
 }
+
+/// A workspace whose data plane refuses the approver's token (no Synapse role, or a token from another
+/// tenant): the run says which list it could not read and queues nothing; a check of the MPE parks
+/// `forbidden` naming the Synapse role it needs; once the role is there, the next run approves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_plane_refusing_the_token_is_reported_and_parks_forbidden_naming_the_synapse_role() {
+    let _serial = SERIAL.lock().await;
+    let h = Harness::start(SCALE, &[("MPE_SOURCE_SUBSCRIPTIONS", SUB)]).await.unwrap();
+    let ws = workspace(SUB, "syn-refused");
+    h.sim.add_synapse_workspace(&ws).unwrap();
+    let storage = in_group(SUB, "rg-data/providers/Microsoft.Storage/storageAccounts/strefused");
+    h.sim.add_target(&storage).unwrap();
+    create(&h, &ws, "pe-refused", &storage).await;
+    let id = mpe(&ws, "pe-refused");
+    h.sim.refuse_tokens(azure_sim::tokens::SYNAPSE_AUDIENCE, true);
+
+    let run = discover(&h).await;
+    assert_eq!((run["enqueued"].as_u64(), run["incomplete"].as_u64()), (Some(0), Some(1)), "{run}");
+    // A check all the same (a replay, or a write event of the MPE): parked, not retried, saying why.
+    let ev = azure_sim::write_success_event(&id, h.clock.now());
+    assert!(h.host.deliver_event(&ev).await.unwrap().success);
+    until(&h, "the check to park", |h| h.sim.parked().iter().any(|m| is_for(m, &id))).await;
+    let (code, reason) = common::sim::parked_code(&h, &id).unwrap();
+    assert_eq!(code, "forbidden", "{reason}");
+    assert!(reason.contains("Synapse User") && reason.contains("data plane"), "{reason}");
+
+    h.sim.refuse_tokens(azure_sim::tokens::SYNAPSE_AUDIENCE, false);
+    // Past the half second a list read answers every check of the process (`SHARED_FRESH`, simulated time).
+    tokio::time::sleep(Duration::from_secs_f64(2.0 / SCALE)).await;
+    // The parked check's chain has ended: the memory lets the next run queue it (it was never queued).
+    assert_eq!(discover(&h).await["enqueued"].as_u64(), Some(1));
+    until(&h, "the approval once the role is there", |h| approved(h, &id)).await;
+    assert!(h.sim.report().violations.is_empty());
+}
+
+/// An MPE deleted through its data plane while its chain runs (the data plane answers 404 `UnknownError`,
+/// as the recorded session shows): the chain ends `deleted`, nothing approved, nothing parked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_synapse_mpe_deleted_on_its_data_plane_ends_its_chain_deleted() {
+    let _serial = SERIAL.lock().await;
+    let h = Harness::start(SCALE, &[("MPE_SOURCE_SUBSCRIPTIONS", SUB)]).await.unwrap();
+    let ws = workspace(SUB, "syn-gone");
+    h.sim.add_synapse_workspace(&ws).unwrap();
+    let storage = in_group(SUB, "rg-data/providers/Microsoft.Storage/storageAccounts/stgone");
+    h.sim.add_target(&storage).unwrap();
+    create(&h, &ws, "pe-gone", &storage).await;
+    let id = mpe(&ws, "pe-gone");
+    assert_eq!(discover(&h).await["enqueued"].as_u64(), Some(1));
+    let url = format!(
+        "{}/managedVirtualNetworks/default/managedPrivateEndpoints/pe-gone?api-version=2020-12-01",
+        h.sim.synapse_endpoint().replace("{workspace}", "syn-gone")
+    );
+    let token = h.sim.issue_token(azure_sim::tokens::SYNAPSE_AUDIENCE);
+    let r = reqwest::Client::new().delete(&url).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    let r = reqwest::Client::new().get(&url).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "UnknownError");
+    let mut logs = Vec::new();
+    let start = Instant::now();
+    while h.sim.work_messages().iter().any(|m| is_for(m, &id)) {
+        for r in h.host.drain_once(WORK).await.unwrap() {
+            logs.extend(r.logs);
+        }
+        assert!(start.elapsed() < WAIT, "its chain did not end: {logs:#?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(!approved(&h, &id));
+    assert!(!h.sim.parked().iter().any(|m| is_for(m, &id)));
+    assert!(logs.iter().any(|l| l.contains("pe-gone") && l.contains("\"outcome\":\"deleted\"")), "{logs:#?}");
+}

@@ -49,9 +49,9 @@ impl Provider for Synapse {
             placeholder: "{workspace}",
             collection: "managedVirtualNetworks/default/managedPrivateEndpoints",
             parent_api_version: "2021-06-01",
-            permission: "Synapse RBAC on each workspace: `Microsoft.Synapse/workspaces/managedPrivateEndpoints/read` \
-                         (the built-in Synapse Artifact User role, or any role above it), assigned in Synapse Studio \
-                         or with `az synapse role assignment create`",
+            permission: "a Synapse RBAC role on each workspace (a data-plane role, not an Azure one): Synapse User, \
+                         which every Synapse role includes (its `workspaces/read`), assigned in Synapse Studio \
+                         (Manage, Access control) or with `az synapse role assignment create`",
         })
     }
     fn opt_in(&self) -> Option<&'static str> {
@@ -68,8 +68,9 @@ impl Provider for Synapse {
         Some(format!("{}.{}", id.name_at(0).unwrap_or_default(), id.name()))
     }
     fn ready(&self) -> &'static str {
-        "`provisioningState` `Succeeded` and `connectionState.status` `Pending` (data plane, no ARM event: found \
-         by `MpeDiscover`); a reserved MPE (`isReserved`) is never approved"
+        "opt-in (`MPE_SYNAPSE=true`): `provisioningState` `Succeeded` and `connectionState.status` `Pending`, on \
+         the workspace's data plane (no ARM event: found by `MpeDiscover`, see docs/discovery.md); a reserved \
+         MPE (`isReserved`) is never approved"
     }
     fn matched(&self) -> &'static str {
         "private endpoint whose id is the MPE's `resourceId` where it reports one; else named \

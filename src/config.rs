@@ -72,6 +72,9 @@ pub struct DataPlaneEndpoint {
     /// (`https://{workspace}.dev.azuresynapse.net`).
     pub endpoint: String,
     pub audience: String,
+    /// The MPEs' parents a setting names, for a data plane whose parents are not found through ARM
+    /// (Databricks' NCCs, `MPE_DATABRICKS_NCCS`).
+    pub parents: Vec<ResourceId>,
 }
 
 /// The settings of the Private Link Service scan (`MpePlsScan`, `mpe-approver pls-scan`).
@@ -474,12 +477,22 @@ impl Config {
         for p in crate::providers::registry() {
             let Some(dp) = p.data_plane() else { continue };
             let endpoint = get(dp.endpoint_setting).unwrap_or_else(|| dp.default_endpoint.to_string());
-            data_plane_endpoint(dp.endpoint_setting, &endpoint, dp.placeholder)?;
+            let parents = match dp.parents {
+                crate::providers::Parents::Arm { placeholder, .. } => {
+                    data_plane_endpoint(dp.endpoint_setting, &endpoint, placeholder)?;
+                    Vec::new()
+                }
+                crate::providers::Parents::Setting(setting) => {
+                    parse_url(dp.endpoint_setting, &endpoint)?;
+                    p.data_plane_parents(&get(setting).unwrap_or_default()).map_err(|e| bad(setting, e))?
+                }
+            };
             let audience = get(dp.audience_setting).unwrap_or_else(|| dp.default_audience.to_string());
             data_planes.push(DataPlaneEndpoint {
                 resource_type: p.resource_type(),
                 endpoint: endpoint.trim_end_matches('/').to_string(),
                 audience,
+                parents,
             });
         }
         let synapse = flag("MPE_SYNAPSE")?;

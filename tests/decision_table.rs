@@ -32,6 +32,7 @@ fn view(status: MpeStatus) -> MpeView {
         raw_status: "provisioningState=\"x\"".into(),
         created_at: Some(created()),
         endpoint_id: None,
+        endpoint_name: None,
     }
 }
 

@@ -171,8 +171,14 @@ impl ArmClient {
         self.calls.load(Ordering::Relaxed)
     }
 
+    /// `{endpoint}{path}?api-version={api_version}`; no query for an empty api-version (a data plane whose
+    /// version is in its paths).
     fn url(&self, path: &str, api_version: &str) -> String {
-        format!("{}{}?api-version={}", self.endpoint, path, api_version)
+        if api_version.is_empty() {
+            format!("{}{}", self.endpoint, path)
+        } else {
+            format!("{}{}?api-version={}", self.endpoint, path, api_version)
+        }
     }
 
     /// GET a resource; `None` when it does not exist (404, or 204 as Key Vault answers).

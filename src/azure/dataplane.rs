@@ -1,14 +1,14 @@
-//! Data planes that keep MPEs outside ARM ([`crate::providers::DataPlane`]: a Synapse workspace's):
-//! where an MPE, or a parent's MPE list, is read, and the client that reads it.
+//! Data planes that keep MPEs outside ARM ([`crate::providers::DataPlane`]: a Synapse workspace's, the
+//! Databricks account API): where an MPE, or a parent's MPE list, is read, and the client that reads it.
 //!
-//! An MPE of such a service keeps an ARM-shaped id (`{top parent}/{collection}/{name}`); the top-level
-//! parent's name picks the host (`MPE_SYNAPSE_ENDPOINT`, `{workspace}` replaced), and the rest of the id
-//! is the path under it. The name must be a host label (`A-Za-z0-9-`, at most 63): the token for the
-//! data plane's audience only ever goes to the configured endpoint.
+//! An MPE of such a service keeps an ARM-shaped id; its provider says where that id is on the data plane
+//! ([`crate::providers::Provider::data_plane_paths`]). Where the host is per parent (a Synapse workspace's),
+//! the parent's name must be a host label (`A-Za-z0-9-`, at most 63): the token for the data plane's
+//! audience only ever goes to the configured endpoint.
 
 use crate::arm::ArmClient;
 use crate::config::Config;
-use crate::providers::{self, DataPlane};
+use crate::providers::{self, DataPlane, ListShape, Provider};
 use crate::resource_id::ResourceId;
 
 /// The data planes of the configuration, each with its client.
@@ -17,7 +17,7 @@ pub struct DataPlanes {
 }
 
 struct Plane {
-    resource_type: &'static str,
+    provider: &'static dyn Provider,
     spec: DataPlane,
     endpoint: String,
     client: ArmClient,
@@ -26,14 +26,15 @@ struct Plane {
 /// Where one MPE, or one parent's MPE list, is read on its data plane.
 pub struct Located<'a> {
     pub client: &'a ArmClient,
-    /// The parent's endpoint (the placeholder replaced): a `nextLink` is followed only under it.
+    /// The parent's endpoint (a placeholder filled): a `nextLink` is followed only under it.
     pub origin: String,
-    /// The parent's MPE list.
+    /// The MPE's parent's list.
     pub list: String,
     /// The MPE's own URL (empty for a parent's list alone).
     pub item: String,
-    /// The api-version of the data plane's calls.
+    /// The api-version the calls carry (empty: none).
     pub api_version: &'static str,
+    pub lists: ListShape,
 }
 
 impl DataPlanes {
@@ -43,12 +44,12 @@ impl DataPlanes {
             .data_planes
             .iter()
             .filter_map(|d| {
-                let p = providers::registry().iter().find(|p| p.resource_type() == d.resource_type)?;
+                let provider = *providers::registry().iter().find(|p| p.resource_type() == d.resource_type)?;
                 Some(Plane {
-                    resource_type: d.resource_type,
-                    spec: p.data_plane()?,
+                    provider,
+                    spec: provider.data_plane()?,
                     endpoint: d.endpoint.clone(),
-                    client: arm.for_data_plane(p.service(), d.audience.clone()),
+                    client: arm.for_data_plane(provider.service(), d.audience.clone()),
                 })
             })
             .collect();
@@ -56,48 +57,32 @@ impl DataPlanes {
     }
 
     fn plane(&self, resource_type: &str) -> Option<&Plane> {
-        self.planes.iter().find(|p| p.resource_type.eq_ignore_ascii_case(resource_type))
+        self.planes.iter().find(|p| p.provider.resource_type().eq_ignore_ascii_case(resource_type))
     }
 
-    /// Where the MPE `id` is read: `None` when its type is kept in ARM; an error when its parent's name
-    /// cannot name a host.
+    /// Where the MPE `id` is read: `None` when its type is kept in ARM; an error when the id names no
+    /// place on its data plane.
     pub fn locate(&self, id: &ResourceId) -> Option<Result<Located<'_>, String>> {
         let plane = self.plane(&id.resource_type())?;
-        let api_version = providers::for_id(id)?.api_version();
-        Some((|| {
-            let origin = plane.origin(id.name_at(0).unwrap_or_default())?;
-            let types: Vec<String> = id.resource_type().split('/').skip(2).map(str::to_string).collect();
-            let mut rel = String::new();
-            for (depth, t) in types.iter().enumerate() {
-                rel.push_str(&format!("/{t}/{}", id.name_at(depth + 1).unwrap_or_default()));
-            }
-            let item = format!("{origin}{rel}");
-            let list = item.rsplit_once('/').map(|(l, _)| l.to_string()).unwrap_or_default();
-            Ok(Located { client: &plane.client, origin, list, item, api_version })
-        })())
+        Some(plane.at(id))
     }
 
-    /// Where the MPEs of the top-level parent `top` (a workspace) are listed, for the MPE type
-    /// `resource_type`; `None` when that type is kept in ARM.
-    pub fn parent_list(&self, resource_type: &str, top: &ResourceId) -> Option<Result<Located<'_>, String>> {
+    /// Where the MPEs of `parent` (an MPE's parent: a Synapse workspace's network, a Databricks NCC) of the
+    /// type `resource_type` are listed; `None` when that type is kept in ARM.
+    pub fn parent_list(&self, resource_type: &str, parent: &ResourceId) -> Option<Result<Located<'_>, String>> {
         let plane = self.plane(resource_type)?;
-        let api_version =
-            providers::registry().iter().find(|p| p.resource_type() == plane.resource_type)?.api_version();
-        Some(plane.origin(top.name()).map(|origin| Located {
-            client: &plane.client,
-            list: format!("{origin}/{}", plane.spec.collection),
-            origin,
-            item: String::new(),
-            api_version,
-        }))
+        // The list is where any MPE of the parent lists: ask for a child's place.
+        let leaf = resource_type.rsplit('/').next().unwrap_or_default();
+        let child = match ResourceId::parse(&format!("{parent}/{leaf}/x")) {
+            Ok(c) if c.is_type(resource_type) => c,
+            _ => return Some(Err(format!("{parent} is not a parent of {resource_type}"))),
+        };
+        Some(plane.at(&child).map(|l| Located { item: String::new(), ..l }))
     }
 
-    /// The id of the MPE called `name` in the list of the top-level parent `top`.
-    pub fn listed_id(&self, resource_type: &str, top: &ResourceId, name: &str) -> Option<ResourceId> {
-        let plane = self.plane(resource_type)?;
-        ResourceId::parse(&format!("{top}/{}/{name}", plane.spec.collection))
-            .ok()
-            .filter(|id| id.is_type(plane.resource_type))
+    /// The id of an item of `parent`'s list, as the provider reads it.
+    pub fn listed_id(&self, resource_type: &str, parent: &ResourceId, item: &serde_json::Value) -> Option<ResourceId> {
+        self.plane(resource_type)?.provider.data_plane_item(parent, item).filter(|id| id.is_type(resource_type))
     }
 
     /// The data planes' calls so far (each retry counts).
@@ -107,20 +92,43 @@ impl DataPlanes {
 }
 
 impl Plane {
-    /// The endpoint of the parent called `name`.
-    fn origin(&self, name: &str) -> Result<String, String> {
-        let label_ok = (1..=63).contains(&name.len())
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            && !name.starts_with('-')
-            && !name.ends_with('-');
-        if !label_ok {
-            return Err(format!(
-                "{}: the parent's name {} cannot name its data plane's host (letters, digits and '-', at most 63)",
-                self.spec.endpoint_setting,
-                crate::logsafe::q(name)
-            ));
-        }
-        Ok(self.endpoint.replace(self.spec.placeholder, &name.to_ascii_lowercase()))
+    fn at(&self, id: &ResourceId) -> Result<Located<'_>, String> {
+        let paths = self
+            .provider
+            .data_plane_paths(id)
+            .ok_or_else(|| format!("{id} names no place on {}'s data plane", self.provider.service()))?;
+        let origin = match (&paths.host, self.spec.parents) {
+            (Some(host), providers::Parents::Arm { placeholder, .. }) => {
+                self.endpoint.replace(placeholder, &host_label(self.spec.endpoint_setting, host)?)
+            }
+            _ => self.endpoint.clone(),
+        };
+        let api_version = if self.spec.api_version_query { self.provider.api_version() } else { "" };
+        let item = if paths.item.is_empty() { String::new() } else { format!("{origin}{}", paths.item) };
+        Ok(Located {
+            client: &self.client,
+            list: format!("{origin}{}", paths.list),
+            item,
+            origin,
+            api_version,
+            lists: self.spec.lists,
+        })
+    }
+}
+
+/// `name` as a host label, lower-cased, or why it cannot be one.
+fn host_label(setting: &str, name: &str) -> Result<String, String> {
+    let ok = (1..=63).contains(&name.len())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if ok {
+        Ok(name.to_ascii_lowercase())
+    } else {
+        Err(format!(
+            "{setting}: the parent's name {} cannot name its data plane's host (letters, digits and '-', at most 63)",
+            crate::logsafe::q(name)
+        ))
     }
 }
 
@@ -155,6 +163,7 @@ mod tests {
     }
 
     const MPE: &str = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Synapse/workspaces/WS-1/managedVirtualNetworks/default/managedPrivateEndpoints/pe1";
+    const MPE_TYPE: &str = "Microsoft.Synapse/workspaces/managedVirtualNetworks/managedPrivateEndpoints";
 
     #[test]
     fn an_mpe_is_read_on_its_workspace_host() {
@@ -171,13 +180,15 @@ mod tests {
         assert!(dp.locate(&ResourceId::parse(kusto).unwrap()).is_none(), "ARM's types are not located here");
 
         let local = planes("http://127.0.0.1:9/synapse/{workspace}");
-        let top = ResourceId::parse(MPE).unwrap().parent().unwrap().parent().unwrap();
-        let list = local.parent_list(MPE_TYPE, &top).unwrap().unwrap();
+        let parent = ResourceId::parse(MPE).unwrap().parent().unwrap();
+        let list = local.parent_list(MPE_TYPE, &parent).unwrap().unwrap();
         assert_eq!(list.list, "http://127.0.0.1:9/synapse/ws-1/managedVirtualNetworks/default/managedPrivateEndpoints");
-        assert_eq!(local.listed_id(MPE_TYPE, &top, "pe2").unwrap().as_str(), MPE.replace("pe1", "pe2"));
+        assert_eq!(list.item, "");
+        let item = serde_json::json!({"name": "pe2"});
+        assert_eq!(local.listed_id(MPE_TYPE, &parent, &item).unwrap().as_str(), MPE.replace("pe1", "pe2"));
+        let other = serde_json::json!({"name": "pe2", "id": MPE.replace("WS-1", "ws-2")});
+        assert!(local.listed_id(MPE_TYPE, &parent, &other).is_none(), "an item naming another workspace's MPE");
     }
-
-    const MPE_TYPE: &str = "Microsoft.Synapse/workspaces/managedVirtualNetworks/managedPrivateEndpoints";
 
     #[test]
     fn a_name_that_cannot_be_a_host_label_is_refused() {
@@ -186,7 +197,7 @@ mod tests {
             let id = ResourceId::parse(&MPE.replace("WS-1", bad)).unwrap();
             assert!(dp.locate(&id).unwrap().is_err(), "{bad}");
         }
-        let top = ResourceId::parse(&MPE.replace("WS-1", "a.b")).unwrap().parent().unwrap().parent().unwrap();
-        assert!(dp.parent_list(MPE_TYPE, &top).unwrap().is_err());
+        let parent = ResourceId::parse(&MPE.replace("WS-1", "a.b")).unwrap().parent().unwrap();
+        assert!(dp.parent_list(MPE_TYPE, &parent).unwrap().is_err());
     }
 }

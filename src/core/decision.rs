@@ -358,7 +358,12 @@ fn next(seen: &Seen, rules: &Rules<'_>, about: &mut About) -> Next {
     let pace = Pace { phase, age, window: provider.ready_window(&view.target) };
     let again =
         |reason: String| Next::Then(retry_later(reason, &view.raw_status, Duration::ZERO, progress, schedule, pace));
-    let endpoint_name = rules.endpoint_names.name_for(&seen.mpe_id).or_else(|| provider.endpoint_name(&seen.mpe_id));
+    // The name the service reports for the MPE's private endpoint, else the operator's rule, else the provider's.
+    let endpoint_name = view
+        .endpoint_name
+        .clone()
+        .or_else(|| rules.endpoint_names.name_for(&seen.mpe_id))
+        .or_else(|| provider.endpoint_name(&seen.mpe_id));
 
     // The approval the chain's last check sent: once the PEC reads decided, the chain ends on it.
     // Gone, or Pending again (the approval did not take): decided afresh below.
@@ -561,6 +566,9 @@ fn no_matching_pec(
     use crate::logsafe::q;
     const SHOWN: usize = 10;
     let rule = match (endpoint_name, rules.endpoint_names.pattern_for(provider.resource_type())) {
+        (Some(name), _) if view.endpoint_name.is_some() => {
+            format!("came from the private endpoint {} (the name {} reports)", q(name), provider.service())
+        }
         (Some(name), Some(p)) => {
             format!("came from the private endpoint {} (MPE_ENDPOINT_NAMES: {})", q(name), q(p.as_str()))
         }

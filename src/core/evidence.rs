@@ -57,8 +57,8 @@ pub fn pending_unnamed(
     pecs: &[Pec],
     customer_subscriptions: &[String],
 ) -> Vec<usize> {
-    // A private endpoint's own id names its PEC exactly: no rule to be wrong.
-    if view.endpoint_id.is_some() || !candidates(view, endpoint_name, pecs).is_empty() {
+    // A private endpoint's id, or the name its service reports, names its PEC exactly: no rule to be wrong.
+    if view.endpoint_id.is_some() || view.endpoint_name.is_some() || !candidates(view, endpoint_name, pecs).is_empty() {
         return Vec::new();
     }
     pecs.iter()

@@ -151,9 +151,8 @@ async fn listed(
     }
 }
 
-/// The MPE of a data plane ([`crate::dataplane`]): from its parent's MPE list (shared as ARM's lists are),
-/// by name, or else its own GET; a 404 is an absent MPE. A data plane's list items may carry no `id`;
-/// one that carries another MPE's is not this one.
+/// The MPE of a data plane ([`crate::dataplane`]): from its parent's MPE list's first page (shared as
+/// ARM's lists are), found as its provider reads the items, or else its own GET; a 404 is an absent MPE.
 async fn on_data_plane(
     app: &App,
     mpe_id: &ResourceId,
@@ -177,19 +176,15 @@ async fn on_data_plane(
     if after.is_zero() {
         match lists.get(at.client, &at.list, at.api_version).await {
             Ok(Some(page)) => {
+                let parent = mpe_id.parent();
                 let this = |v: &&serde_json::Value| {
-                    let named = v
-                        .get("name")
-                        .and_then(serde_json::Value::as_str)
-                        .is_some_and(|n| n.eq_ignore_ascii_case(mpe_id.name()));
-                    let id_ok = match v.get("id").and_then(serde_json::Value::as_str) {
-                        Some(id) => id.eq_ignore_ascii_case(mpe_id.as_str()),
-                        None => true,
-                    };
-                    named && id_ok
+                    parent.as_ref().is_some_and(|parent| {
+                        app.data_planes
+                            .listed_id(&mpe_id.resource_type(), parent, v)
+                            .is_some_and(|id| id.key() == mpe_id.key())
+                    })
                 };
-                let items = page.get("value").and_then(serde_json::Value::as_array);
-                if let Some(body) = items.and_then(|items| items.iter().find(this)) {
+                if let Some(body) = at.lists.items(&page).iter().find(this) {
                     return mpe(mpe_id, body, reply);
                 }
             }

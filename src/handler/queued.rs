@@ -287,10 +287,11 @@ pub(crate) fn order_key(key: &str) -> u64 {
     h ^ (h >> 31)
 }
 
-/// A top-level parent to walk: its scope, its MPE type and its id.
+/// A top-level parent to walk: its scope (none for a data plane's parent a setting names), its MPE type
+/// and its id.
 struct Parent {
     position: u64,
-    scope: usize,
+    scope: Option<usize>,
     provider: &'static dyn Provider,
     id: ResourceId,
     /// Its body as listed: the MPE itself where the type is top-level (a private endpoint).
@@ -372,8 +373,26 @@ pub(crate) async fn walk_scopes(
             }
             for (id, body) in walk.top_parents(scope, p).await {
                 if seen_parents.insert(id.key()) {
-                    parents.push(Parent { position: order_key(&id.key()), scope: si, provider: p, id, body });
+                    parents.push(Parent { position: order_key(&id.key()), scope: Some(si), provider: p, id, body });
                 }
+            }
+        }
+    }
+    // The parents a setting names (Databricks' NCCs), once, whatever the scopes.
+    for &p in registry {
+        let named = matches!(p.data_plane().map(|d| d.parents), Some(providers::Parents::Setting(_)));
+        if !named || p.opt_in().is_some_and(|s| !app.config.opted_in().contains(&s)) {
+            continue;
+        }
+        for id in app.config.data_plane(p.resource_type()).map(|d| d.parents.clone()).unwrap_or_default() {
+            if seen_parents.insert(id.key()) {
+                parents.push(Parent {
+                    position: order_key(&id.key()),
+                    scope: None,
+                    provider: p,
+                    id,
+                    body: Value::Null,
+                });
             }
         }
     }
@@ -389,7 +408,8 @@ pub(crate) async fn walk_scopes(
             walk.run.incomplete.push(format!("{left} parents not listed ({} first), {why} was reached", parent.id));
             break;
         }
-        let mut mpes = walk.subtree(&scopes[parent.scope], parent.provider, &parent.id, &parent.body).await;
+        let scope = parent.scope.and_then(|i| scopes.get(i));
+        let mut mpes = walk.subtree(scope, parent.provider, &parent.id, &parent.body).await;
         mpes.retain(|(id, ..)| seen_mpes.insert(id.key()));
         mpes.sort_by_key(|(id, ..)| id.key());
         for (id, worth, raw_status) in mpes {
@@ -464,8 +484,13 @@ impl Walk<'_> {
         let mut types = p.resource_type().split('/');
         let namespace = types.next().unwrap_or_default();
         let Some(top) = types.next() else { return Vec::new() };
-        // A data plane's parents are ARM resources, listed with ARM's api-version for them.
-        let api_version = p.data_plane().map_or(p.api_version(), |d| d.parent_api_version);
+        // A data plane's parents are ARM resources (listed with ARM's api-version for them), or named by
+        // a setting (not listed here).
+        let api_version = match p.data_plane().map(|d| d.parents) {
+            None => p.api_version(),
+            Some(providers::Parents::Arm { api_version, .. }) => api_version,
+            Some(providers::Parents::Setting(_)) => return Vec::new(),
+        };
         let Some(items) = self.list(&format!("{scope}/providers/{namespace}/{top}"), api_version).await else {
             return Vec::new();
         };
@@ -487,16 +512,30 @@ impl Walk<'_> {
     /// limits) is noted in the run.
     async fn subtree(
         &mut self,
-        scope: &ListScope,
+        scope: Option<&ListScope>,
         p: &dyn Provider,
         top: &ResourceId,
         body: &Value,
     ) -> Vec<(ResourceId, bool, String)> {
         let children: Vec<&str> = p.resource_type().split('/').skip(2).collect();
         let mut out = Vec::new();
-        if let Some(at) = self.app.data_planes.parent_list(p.resource_type(), top) {
-            return self.on_data_plane(p, top, at).await;
+        if let Some(dp) = p.data_plane() {
+            // The MPEs' parent: under the top-level one (a workspace's network), or the one a setting names.
+            let parent = match dp.parents {
+                providers::Parents::Arm { under, .. } => ResourceId::parse(&format!("{top}/{under}")),
+                providers::Parents::Setting(_) => Ok(top.clone()),
+            };
+            let Ok(parent) = parent else {
+                self.run.incomplete.push(format!("{top}: no parent of {} under it", p.resource_type()));
+                return out;
+            };
+            let Some(at) = self.app.data_planes.parent_list(p.resource_type(), &parent) else {
+                self.run.incomplete.push(format!("{}: its data plane is not configured", p.resource_type()));
+                return out;
+            };
+            return self.on_data_plane(p, &parent, at).await;
         }
+        let Some(scope) = scope else { return out };
         if children.is_empty() {
             out.push(self.found(p, top, body));
             return out;
@@ -533,38 +572,41 @@ impl Walk<'_> {
         out
     }
 
-    /// The MPEs of the top-level parent `top` as its data plane lists them (by name: the items may carry
-    /// no id), but the service's own reserved ones; with a memory, those it held under `top` and the complete list no longer shows are
-    /// forgotten (deleted: an MPE created again under the name is new).
+    /// The MPEs of `parent` (a workspace's network, an NCC) as its data plane lists them, every page, read
+    /// as its provider reads the items, but the service's own reserved ones; with a memory, those it held
+    /// under `parent` and the complete list no longer shows are forgotten (deleted: an MPE created again
+    /// under the name is new).
     async fn on_data_plane(
         &mut self,
         p: &dyn Provider,
-        top: &ResourceId,
+        parent: &ResourceId,
         at: Result<crate::dataplane::Located<'_>, String>,
     ) -> Vec<(ResourceId, bool, String)> {
         let mut out = Vec::new();
         let at = match at {
             Ok(at) => at,
             Err(why) => {
-                self.run.incomplete.push(format!("{top}: {why}"));
+                self.run.incomplete.push(format!("{parent}: {why}"));
                 return out;
             }
         };
-        let Some(items) = self.list_on(at.client, &at.list, at.api_version, Some(&at.origin)).await else {
+        let Some(items) = self.list_on(at.client, &at.list, at.api_version, Some((&at.origin, at.lists))).await else {
             return out;
         };
         for v in &items {
-            let name = v.get("name").and_then(Value::as_str).unwrap_or_default();
-            match self.app.data_planes.listed_id(p.resource_type(), top, name) {
+            match self.app.data_planes.listed_id(p.resource_type(), parent, v) {
                 // The service's own MPEs (Synapse's reserved ones) are not listed among the customer's.
                 Some(id) if p.parse(&id, v).is_ok_and(|m| m.status == providers::MpeStatus::Reserved) => {}
                 Some(id) => out.push(self.found(p, &id, v)),
-                None => self.run.incomplete.push(format!("not an MPE name in {}: {}", at.list, q_max(name, 200))),
+                None => self
+                    .run
+                    .incomplete
+                    .push(format!("not an MPE of {parent} in its list: {}", q_max(&v.to_string(), 200))),
             }
         }
         if let Some(m) = self.memory {
             let listed: Vec<String> = out.iter().map(|(id, ..)| id.key()).collect();
-            m.lock().unwrap_or_else(std::sync::PoisonError::into_inner).listed(top, &listed);
+            m.lock().unwrap_or_else(std::sync::PoisonError::into_inner).listed(parent, &listed);
         }
         out
     }
@@ -597,14 +639,14 @@ impl Walk<'_> {
         self.list_on(arm, path, api_version, None).await
     }
 
-    /// Every item of a list through `client` (following `nextLink`: on ARM, or under `origin` for a data
-    /// plane's), or `None` when it could not be read whole.
+    /// Every item of a list through `client` (following `nextLink`: on ARM; or, for a data plane's, its
+    /// pages as its shape says, under its origin), or `None` when it could not be read whole.
     async fn list_on(
         &mut self,
         client: &crate::arm::ArmClient,
         path: &str,
         api_version: &str,
-        origin: Option<&str>,
+        plane: Option<(&str, providers::ListShape)>,
     ) -> Option<Vec<Value>> {
         let mut items = Vec::new();
         let mut page = None::<String>;
@@ -615,10 +657,10 @@ impl Walk<'_> {
             }
             self.run.arm_calls += 1;
             let call = async {
-                match (&page, origin) {
+                match (&page, plane) {
                     (None, _) => client.get_path(path, api_version).await,
                     (Some(next), None) => client.get_next(next).await,
-                    (Some(next), Some(origin)) => client.get_next_on(next, origin).await,
+                    (Some(next), Some((origin, _))) => client.get_next_on(next, origin).await,
                 }
             };
             let Ok(got) = tokio::time::timeout_at(self.deadline, call).await else {
@@ -634,9 +676,10 @@ impl Walk<'_> {
                     return None;
                 }
             };
-            items.extend(body.get("value").and_then(Value::as_array).cloned().unwrap_or_default());
-            match body.get("nextLink").and_then(Value::as_str).filter(|s| !s.is_empty()) {
-                Some(next) => page = Some(next.to_string()),
+            let shape = plane.map_or(providers::ListShape::Value, |(_, shape)| shape);
+            items.extend(shape.items(&body).iter().cloned());
+            match shape.next(path, &body) {
+                Some(next) => page = Some(next),
                 None => return Some(items),
             }
         }

@@ -45,6 +45,7 @@ fn bench_decide() {
         raw_status: String::new(),
         created_at: None,
         endpoint_id: None,
+        endpoint_name: None,
     };
     let now = chrono::Utc::now();
     let pecs: Vec<Pec> = (0..20)

@@ -61,6 +61,7 @@ impl Provider for DataExplorer {
             raw_status: format!("provisioningState={:?}", ps.unwrap_or("")),
             created_at: system_created_at(body),
             endpoint_id: None,
+            endpoint_name: None,
         })
     }
 }

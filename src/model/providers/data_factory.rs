@@ -52,6 +52,7 @@ impl Provider for DataFactory {
             raw_status,
             created_at: system_created_at(body),
             endpoint_id: None,
+            endpoint_name: None,
         })
     }
 

@@ -83,6 +83,7 @@ impl Provider for FrontDoor {
                     raw_status: format!("provisioningState={provisioning} {LINK}=null"),
                     created_at: system_created_at(body),
                     endpoint_id: None,
+                    endpoint_name: None,
                 });
             }
             Some(link) if link.is_object() => link,
@@ -99,6 +100,7 @@ impl Provider for FrontDoor {
             raw_status,
             created_at: system_created_at(body),
             endpoint_id: None,
+            endpoint_name: None,
         })
     }
 }

@@ -79,6 +79,7 @@ impl Provider for Grafana {
             raw_status,
             created_at: system_created_at(body),
             endpoint_id: None,
+            endpoint_name: None,
         })
     }
 }

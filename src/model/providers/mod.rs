@@ -76,6 +76,9 @@ pub struct MpeView {
     /// `resourceId`). Its PEC at the target is then the one whose `privateEndpoint.id` is exactly this id
     /// (no naming rule).
     pub endpoint_id: Option<String>,
+    /// The name of the MPE's private endpoint where the service reports it (Databricks' `endpoint_name`):
+    /// its PEC is from a private endpoint of exactly this name, whatever a naming rule says.
+    pub endpoint_name: Option<String>,
 }
 
 impl MpeView {
@@ -167,6 +170,20 @@ pub trait Provider: Send + Sync + 'static {
     fn data_plane(&self) -> Option<DataPlane> {
         None
     }
+    /// Where the MPE `id` is on its data plane (`item`), and the list of its parent (`id.parent()`) it is
+    /// in (`list`); `None` for a type kept in ARM, or an id that names no place there.
+    fn data_plane_paths(&self, _id: &ResourceId) -> Option<DataPlanePaths> {
+        None
+    }
+    /// The id of an item of the list of `parent` (an MPE's parent), as the data plane lists it; `None`
+    /// when the item names no MPE of `parent`.
+    fn data_plane_item(&self, _parent: &ResourceId, _item: &Value) -> Option<ResourceId> {
+        None
+    }
+    /// The list parents a setting names ([`Parents::Setting`]), parsed; an error says what is wrong.
+    fn data_plane_parents(&self, _raw: &str) -> Result<Vec<ResourceId>, String> {
+        Ok(Vec::new())
+    }
     /// The setting that must be `true` for the approver to act on this type at all (a source that would
     /// otherwise widen, on upgrade, what a deployment approves); `None`: always on.
     fn opt_in(&self) -> Option<&'static str> {
@@ -174,28 +191,86 @@ pub trait Provider: Send + Sync + 'static {
     }
 }
 
-/// Where a service keeps its MPEs outside ARM: its data plane, one host per top-level parent (a Synapse
-/// workspace's `https://{workspace}.dev.azuresynapse.net`), read with a token for its own audience. Its
-/// MPEs raise no ARM write event: the `MpeDiscover` timer (and the sweep) lists the parents through ARM
-/// and their MPEs here. The MPE keeps an ARM-shaped id (`{parent}/{collection}/{name}`), and its target's
-/// PECs are read and approved through ARM as every other's.
+/// Where a service keeps its MPEs outside ARM: its data plane (a Synapse workspace's
+/// `https://{workspace}.dev.azuresynapse.net`, the Databricks account API), read with a token for its own
+/// audience. Its MPEs raise no ARM write event: the `MpeDiscover` timer (and the sweep) lists them. The MPE
+/// keeps an ARM-shaped id (the service's own, or the approver's name for it, [`Provider::data_plane_paths`]),
+/// and its target's PECs are read and approved through ARM as every other's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DataPlane {
-    /// The setting holding the endpoint (`MPE_SYNAPSE_ENDPOINT`) and its default, with the placeholder.
+    /// The setting holding the endpoint (`MPE_SYNAPSE_ENDPOINT`) and its default, with the placeholder
+    /// where the host is per parent.
     pub endpoint_setting: &'static str,
     pub default_endpoint: &'static str,
     /// The setting holding the token audience and its default.
     pub audience_setting: &'static str,
     pub default_audience: &'static str,
-    /// What the top-level parent's name replaces in the endpoint: `{workspace}`.
-    pub placeholder: &'static str,
-    /// The MPE collection under a parent's host, as a path relative to it: the part of an MPE's id after
-    /// its top-level parent, less the MPE's name.
-    pub collection: &'static str,
-    /// The api-version of ARM's list of the top-level parents (`Microsoft.Synapse/workspaces`).
-    pub parent_api_version: &'static str,
-    /// What the identity needs on each parent to read its MPEs (documentation: not an ARM role).
+    /// Whether its calls carry `?api-version=` ([`Provider::api_version`]); `false`: the version is in
+    /// the path (the Databricks account API's `/api/2.0/`).
+    pub api_version_query: bool,
+    /// How discovery finds the parents whose MPE lists it reads.
+    pub parents: Parents,
+    /// The shape of its lists.
+    pub lists: ListShape,
+    /// What the identity needs to read its MPEs (documentation: not an ARM role).
     pub permission: &'static str,
+}
+
+/// How discovery finds a data plane's list parents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parents {
+    /// The top-level parents of the MPE type, listed through ARM (with this api-version; Synapse
+    /// workspaces): each one's name replaces `placeholder` in the endpoint (its host), and its MPEs are
+    /// listed under `{top}/{under}` (the id of the MPEs' parent).
+    Arm { api_version: &'static str, placeholder: &'static str, under: &'static str },
+    /// Named by a setting (Databricks' NCCs: `MPE_DATABRICKS_NCCS`), parsed by
+    /// [`Provider::data_plane_parents`]; the endpoint is one host.
+    Setting(&'static str),
+}
+
+/// The shape of a data plane's list pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListShape {
+    /// `{"value": [...], "nextLink": "<url>"}`, as ARM's (Synapse's data plane).
+    Value,
+    /// `{"items": [...], "next_page_token": "<t>"}`, the next page at `?page_token=<t>` (Databricks).
+    Items,
+}
+
+impl ListShape {
+    /// The items of one page (none when the page has none).
+    pub fn items(self, page: &Value) -> &[Value] {
+        let key = match self {
+            ListShape::Value => "value",
+            ListShape::Items => "items",
+        };
+        page.get(key).and_then(Value::as_array).map_or(&[], Vec::as_slice)
+    }
+
+    /// The URL of the page after `page` of the list at `list`, if there is one.
+    pub fn next(self, list: &str, page: &Value) -> Option<String> {
+        match self {
+            ListShape::Value => {
+                page.get("nextLink").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string)
+            }
+            ListShape::Items => {
+                let token = page.get("next_page_token").and_then(Value::as_str).filter(|s| !s.is_empty())?;
+                let token: String = url::form_urlencoded::byte_serialize(token.as_bytes()).collect();
+                Some(format!("{list}?page_token={token}"))
+            }
+        }
+    }
+}
+
+/// Where an MPE, or a parent's list, is on its data plane: the parent's name that fills the endpoint's
+/// placeholder (`None`: one host), and the paths under the endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataPlanePaths {
+    pub host: Option<String>,
+    /// The list of the MPE's parent.
+    pub list: String,
+    /// The MPE itself (empty for a parent's list alone).
+    pub item: String,
 }
 
 /// A POST action that makes a service read its MPEs' connections again: nothing is changed at the

@@ -84,6 +84,7 @@ impl Provider for PrivateEndpoint {
             raw_status,
             created_at: system_created_at(body),
             endpoint_id: Some(id.to_string()),
+            endpoint_name: None,
         };
         let conn = match connections.as_slice() {
             [] => return Ok(view(id.clone(), None, MpeStatus::NoPrivateLink, "no connection".into())),

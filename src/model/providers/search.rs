@@ -69,6 +69,7 @@ impl Provider for Search {
             raw_status,
             created_at: system_created_at(body),
             endpoint_id: None,
+            endpoint_name: None,
         })
     }
 }

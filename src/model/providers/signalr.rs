@@ -54,5 +54,6 @@ pub(super) fn parse_shared_private_link(
         raw_status,
         created_at: system_created_at(body),
         endpoint_id: None,
+        endpoint_name: None,
     })
 }

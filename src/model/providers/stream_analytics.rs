@@ -72,6 +72,7 @@ impl Provider for StreamAnalytics {
             raw_status: format!("privateLinkServiceConnectionState.status={raw:?}"),
             created_at: system_created_at(body),
             endpoint_id: None,
+            endpoint_name: None,
         })
     }
 }

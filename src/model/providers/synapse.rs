@@ -46,13 +46,33 @@ impl Provider for Synapse {
             default_endpoint: "https://{workspace}.dev.azuresynapse.net",
             audience_setting: "MPE_SYNAPSE_AUDIENCE",
             default_audience: "https://dev.azuresynapse.net",
-            placeholder: "{workspace}",
-            collection: "managedVirtualNetworks/default/managedPrivateEndpoints",
-            parent_api_version: "2021-06-01",
+            api_version_query: true,
+            parents: Parents::Arm {
+                api_version: "2021-06-01",
+                placeholder: "{workspace}",
+                under: "managedVirtualNetworks/default",
+            },
+            lists: ListShape::Value,
             permission: "a Synapse RBAC role on each workspace (a data-plane role, not an Azure one): Synapse User, \
                          which every Synapse role includes (its `workspaces/read`), assigned in Synapse Studio \
                          (Manage, Access control) or with `az synapse role assignment create`",
         })
+    }
+    /// On the workspace's host: the id's path below the workspace
+    /// (`/managedVirtualNetworks/default/managedPrivateEndpoints/{name}`).
+    fn data_plane_paths(&self, id: &ResourceId) -> Option<DataPlanePaths> {
+        let (vnet, name) = (id.name_at(1)?, id.name());
+        let list = format!("/managedVirtualNetworks/{vnet}/managedPrivateEndpoints");
+        Some(DataPlanePaths { host: Some(id.name_at(0)?.to_string()), item: format!("{list}/{name}"), list })
+    }
+    /// By its `name` (the 2020-12-01 examples carry no `id`); one whose `id` names another MPE is not it.
+    fn data_plane_item(&self, parent: &ResourceId, item: &Value) -> Option<ResourceId> {
+        let name = item.get("name").and_then(Value::as_str)?;
+        let id = ResourceId::parse(&format!("{parent}/managedPrivateEndpoints/{name}")).ok()?;
+        match item.get("id").and_then(Value::as_str) {
+            Some(said) if !said.eq_ignore_ascii_case(id.as_str()) => None,
+            _ => Some(id),
+        }
     }
     fn opt_in(&self) -> Option<&'static str> {
         Some("MPE_SYNAPSE")
@@ -120,6 +140,7 @@ impl Provider for Synapse {
             raw_status,
             created_at: system_created_at(body),
             endpoint_id,
+            endpoint_name: None,
         })
     }
 }

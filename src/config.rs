@@ -54,6 +54,8 @@ pub struct Config {
     pub pls: PlsSettings,
     /// `MPE_SYNAPSE`: discover and approve Synapse workspaces' managed private endpoints (data plane).
     pub synapse: bool,
+    /// `MPE_DATABRICKS`: discover and approve the NCCs' private endpoint rules (`MPE_DATABRICKS_NCCS`).
+    pub databricks: bool,
     /// Where each data plane that keeps MPEs outside ARM is reached ([`crate::providers::DataPlane`]).
     pub data_planes: Vec<DataPlaneEndpoint>,
     /// `MPE_DISCOVER_SCHEDULE`: read by the host from function.json; checked here so a typo fails at start.
@@ -203,6 +205,10 @@ pub const SETTINGS: &[Setting] = &[
     row("MPE_SYNAPSE", Value("false"), "`true`: also discover and approve the managed private endpoints of Synapse workspaces under the sweep scopes (their data plane: no ARM event; the identity needs Synapse RBAC on each workspace, see docs/discovery.md), as the approval policy allows"),
     row("MPE_SYNAPSE_ENDPOINT", Value("https://{workspace}.dev.azuresynapse.net"), "a Synapse workspace's data plane, `{workspace}` standing for the workspace's name (sovereign clouds; `http://127.0.0.1:<port>/...` for local tests)"),
     row("MPE_SYNAPSE_AUDIENCE", Value("https://dev.azuresynapse.net"), "token audience for the Synapse data plane"),
+    row("MPE_DATABRICKS", Value("false"), "`true`: also discover and approve the private endpoint rules of the Databricks network connectivity configurations `MPE_DATABRICKS_NCCS` names (the account API: no Azure event; the identity must be a Databricks account admin, see docs/discovery.md), as the approval policy allows"),
+    row("MPE_DATABRICKS_NCCS", Text("— (none)"), "the NCCs whose rules `MpeDiscover` lists: `<account id>/<NCC id>@/subscriptions/<id>/resourceGroups/<name>`, comma-separated; the resource group is where the approver files the NCC (its subscription is the source the approval policy compares with the target's)"),
+    row("MPE_DATABRICKS_ENDPOINT", Value("https://accounts.azuredatabricks.net"), "the Databricks account API (`http://127.0.0.1:<port>/...` for local tests)"),
+    row("MPE_DATABRICKS_AUDIENCE", Value("2ff814a6-3304-4ab8-85cb-cd0e6f879c1d"), "token audience for the account API: the Azure Databricks application"),
     row("MPE_DISCOVER_SCHEDULE", Value("0 * * * * *"), "NCRONTAB schedule of the `MpeDiscover` timer (function.json reads `%MPE_DISCOVER_SCHEDULE%`), which lists the MPEs of sources that raise no ARM event (Synapse) and queues a check of each one not yet approved: every minute"),
     row("MPE_DISCOVER_BUDGET", Value("50s"), "time budget of one `MpeDiscover` run (keep it below the schedule's interval)"),
     row("MPE_DISCOVER_MAX_CALLS", Value("200"), "ARM and data-plane calls one `MpeDiscover` run may make; past it the run stops and says what it did not reach (the next run starts elsewhere)"),
@@ -496,6 +502,7 @@ impl Config {
             });
         }
         let synapse = flag("MPE_SYNAPSE")?;
+        let databricks = flag("MPE_DATABRICKS")?;
         let client_id = get("AZURE_CLIENT_ID");
         if let Some(c) = &client_id {
             if uuid::Uuid::parse_str(c).is_err() {
@@ -536,6 +543,7 @@ impl Config {
             customer_endpoints,
             pls,
             synapse,
+            databricks,
             data_planes,
             discover_schedule,
             discover_max_calls,
@@ -591,6 +599,9 @@ impl Config {
         }
         if self.synapse {
             on.push("MPE_SYNAPSE");
+        }
+        if self.databricks {
+            on.push("MPE_DATABRICKS");
         }
         on
     }

@@ -129,7 +129,12 @@ pub fn mpe_parent_reads() -> Vec<String> {
     for p in providers::registry() {
         let segments: Vec<&str> = p.resource_type().split('/').collect();
         // segments[0] is the namespace; a parent needs at least one type segment, the MPE type is the last.
-        let last = if p.data_plane().is_some() { 3.min(segments.len()) } else { segments.len() };
+        // A data plane's parents are in ARM only where discovery lists them there (Synapse workspaces).
+        let last = match p.data_plane().map(|d| d.parents) {
+            None => segments.len(),
+            Some(providers::Parents::Arm { .. }) => 3.min(segments.len()),
+            Some(providers::Parents::Setting(_)) => 0,
+        };
         for n in 2..last {
             actions.insert(format!("{}/read", segments[..n].join("/")));
         }
@@ -288,11 +293,16 @@ mod tests {
         // The ancestors of an MPE of each type, as ARM ids nest them (a cluster; a factory and its network).
         let mut ancestors = BTreeSet::new();
         for p in providers::registry() {
-            if p.data_plane().is_some() {
+            match p.data_plane().map(|d| d.parents) {
+                None => {}
                 // Only the top-level parent is in ARM: listed to find the data planes.
-                let top: Vec<&str> = p.resource_type().split('/').take(2).collect();
-                ancestors.insert(format!("{}/read", top.join("/")));
-                continue;
+                Some(providers::Parents::Arm { .. }) => {
+                    let top: Vec<&str> = p.resource_type().split('/').take(2).collect();
+                    ancestors.insert(format!("{}/read", top.join("/")));
+                    continue;
+                }
+                // Parents a setting names: nothing in ARM.
+                Some(providers::Parents::Setting(_)) => continue,
             }
             let mut segments = p.resource_type().split('/');
             let mut raw =

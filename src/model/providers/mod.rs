@@ -371,6 +371,7 @@ providers! {
     front_door::FrontDoor,
     private_endpoint::PrivateEndpoint,
     synapse::Synapse,
+    databricks::Databricks,
 }
 
 /// The provider for an MPE id, by its resource type (case-insensitive).

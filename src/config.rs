@@ -414,6 +414,15 @@ impl Config {
                 .map_err(|e| bad("MPE_PLS_REJECT_AFTER", e))?,
             max_calls: count("MPE_PLS_MAX_CALLS", 1..=100_000)?,
         };
+        if let Some(g) = pls.allow.groups().first() {
+            return Err(bad(
+                "MPE_PLS_ALLOW",
+                format!(
+                    "{}{g}: management group scopes are read in MPE_ALLOW only; name the subscriptions here",
+                    crate::policy::GROUP_PREFIX
+                ),
+            ));
+        }
         if pls.schedule.split_whitespace().count() != 6 {
             return Err(bad(
                 "MPE_PLS_SCHEDULE",

@@ -203,6 +203,7 @@ fn answer_with(seen: &Seen, names: &EndpointNames) -> Action {
         dry_run: false,
         endpoint_names: names,
         opted_in: vec!["MPE_CUSTOMER_ENDPOINTS"],
+        groups: Default::default(),
     };
     decide(seen, &rules)
 }

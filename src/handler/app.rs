@@ -25,6 +25,8 @@ pub struct App {
     pub pls_pending: std::sync::Mutex<crate::pls::PendingBook>,
     /// The next checks of a parent's MPEs, gathered into one message ([`super::outbox`]).
     pub outbox: super::outbox::Outbox,
+    /// The management groups `MPE_ALLOW` names, resolved and cached ([`super::groups`]).
+    pub groups: super::groups::GroupCache,
 }
 
 impl App {
@@ -54,7 +56,15 @@ impl App {
 
     /// An app of these clients, with nothing seen yet (what tests and the demo assemble).
     pub fn from_parts(config: Config, arm: ArmClient, sender: Arc<dyn QueueSender>, clock: SharedClock) -> App {
-        App { config, arm, sender, clock, pls_pending: Default::default(), outbox: Default::default() }
+        App {
+            config,
+            arm,
+            sender,
+            clock,
+            pls_pending: Default::default(),
+            outbox: Default::default(),
+            groups: Default::default(),
+        }
     }
 
     /// Put a message that cannot succeed on the parking queue, with the reason as an application property.

@@ -13,6 +13,8 @@ mod check;
 pub use check::{inspect, Inspection};
 pub use settle::write_outcome_events;
 mod events;
+mod groups;
+pub use groups::GroupCache;
 mod observe;
 mod outbox;
 mod pass;

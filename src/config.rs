@@ -623,6 +623,19 @@ mod tests {
         assert_eq!(c.schedule, Schedule::default());
     }
 
+    /// `MPE_ALLOW` may name a management group; `MPE_PLS_ALLOW`, whose scan resolves none, may not.
+    #[test]
+    fn a_management_group_is_read_in_mpe_allow_only() {
+        let ns = ("ServiceBusConnection__fullyQualifiedNamespace", "ns.servicebus.windows.net");
+        let group = "/providers/Microsoft.Management/managementGroups/Platform->*";
+        let c = cfg(&[ns, ("MPE_ALLOW", group)]).unwrap();
+        assert_eq!(c.policy.groups(), ["platform"]);
+        let e = cfg(&[ns, ("MPE_PLS_ALLOW", group)]).unwrap_err();
+        assert_eq!(e.setting, "MPE_PLS_ALLOW");
+        assert!(e.reason.contains("MPE_ALLOW only"), "{e}");
+        assert_eq!(cfg(&[ns]).unwrap().policy.groups(), Vec::<String>::new());
+    }
+
     #[test]
     fn overrides_and_errors() {
         let c = cfg(&[

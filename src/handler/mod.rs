@@ -14,7 +14,7 @@ pub use check::{inspect, Inspection};
 pub use settle::write_outcome_events;
 mod events;
 mod groups;
-pub use groups::GroupCache;
+pub use groups::{GroupCache, MAX_PAGES, REFRESH, RETRY_FAILED};
 mod observe;
 mod outbox;
 mod pass;

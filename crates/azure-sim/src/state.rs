@@ -355,6 +355,8 @@ pub struct World {
     pub managed_subscription: String,
     /// The Private Link Services and their consumers' connections.
     pub pls: crate::pls::PlsBook,
+    /// The management group hierarchy.
+    pub mgmt: crate::mgmt::Hierarchy,
 }
 
 /// How long a refresh of a service's MPEs runs (Grafana's took about 4 s in a recorded session).

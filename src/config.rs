@@ -159,7 +159,7 @@ pub const SETTINGS: &[Setting] = &[
     row("MPE_EVENT_BUDGET", Value("20s"), "time budget of one `MpeEvent` invocation (Event Grid waits about 30 s)"),
     row("MPE_CHECK_BUDGET", Value("60s"), "time budget of one `MpeCheck` invocation; past it the check is rescheduled or redelivered"),
     row("MPE_REPLAY_BUDGET", Value("20s"), "time budget of one `MpeReplay` invocation"),
-    row("MPE_ALLOW", Value("same-subscription"), "approval rules, comma-separated: `same-subscription` or `<source scope>-><target scope>` (see \"Approval policy\")"),
+    row("MPE_ALLOW", Value("same-subscription"), "approval rules, comma-separated: `same-subscription` or `<source scope>-><target scope>`, a scope being `*`, a subscription, resource group or resource id, or a management group `/providers/Microsoft.Management/managementGroups/<id>` (its subscriptions, read from ARM every 10 min; see \"Approval policy\" and \"Management groups\")"),
     row("MPE_REPLAY_MAX", Value("10"), "queued messages one `MpeReplay` call moves at most (1–100); the CLI's `--max` defaults to 100"),
     row("MPE_REPLAY_ROLE", Text("— (function key only)"), "app role a caller of `MpeReplay` must hold, read from the `X-MS-CLIENT-PRINCIPAL` header App Service authentication adds (`infra/` sets `MpeReplay.Operator`)"),
     row("MPE_SERVICEBUS_RESOURCE_ID", Text("—"), "ARM id of the Service Bus namespace: `status` reads queue depths from it (`countDetails`)"),

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Deploys mpe-approver with the Azure CLI: main.bicep into one resource group, the code package, then
 # subscription.bicep into every watched subscription (and, role only, into subscriptions that only hold
-# target resources). Run it again to update: every step is idempotent. Each deployment is shown as a
+# target resources), and managementgroup.bicep into every watched management group (an Azure Policy that
+# watches each subscription under it, present and future). Run it again to update: every step is idempotent. Each deployment is shown as a
 # what-if first and needs a confirmation (--yes: none; without a terminal and without --yes it stops).
 #
 #   infra/deploy.sh --resource-group rg-mpe-approver --location westeurope \
 #       [--subscription <id>]            # where the approver lives (default: az's current subscription)
 #       [--watch <id>]...                # subscriptions whose MPEs are watched (default: the approver's)
 #       [--targets-only <id>]...         # subscriptions that only hold target resources (role only)
+#       [--management-group <id>]...     # management groups whose subscriptions, present and future, are watched
 #       [--allow <rule>]...              # extra MPE_ALLOW rules, e.g. '/subscriptions/<a>->/subscriptions/<b>'
 #       [--instance <name>]              # a second approver in the same tenant (default: default)
 #       [--package <path-or-url> [--sha256 <hex>]] [--skip-code]   # a URL needs --sha256
@@ -21,7 +23,7 @@
 set -euo pipefail
 
 usage() {
-  sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
   exit "${1:-2}"
 }
 
@@ -33,7 +35,7 @@ die() {
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 resource_group="" location="" subscription="" package="$repo/dist/mpe-approver.zip" skip_code=false
 sha256="" instance=default yes=false uninstall=false role_opt_in=false
-watch=() targets_only=() main_params=() allow=()
+watch=() targets_only=() main_params=() allow=() management_groups=()
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -42,6 +44,7 @@ while [ $# -gt 0 ]; do
     -s | --subscription) subscription="${2:?--subscription needs a value}"; shift 2 ;;
     --watch) watch+=("${2:?--watch needs a subscription id}"); shift 2 ;;
     --targets-only) targets_only+=("${2:?--targets-only needs a subscription id}"); shift 2 ;;
+    --management-group) management_groups+=("${2:?--management-group needs a management group id}"); shift 2 ;;
     --allow) allow+=("${2:?--allow needs a rule}"); shift 2 ;;
     --instance) instance="${2:?--instance needs a name}"; shift 2 ;;
     --package) package="${2:?--package needs a path or URL}"; shift 2 ;;
@@ -66,6 +69,11 @@ command -v az >/dev/null || die "the Azure CLI (az) is not on PATH"
 guid='^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
 for id in ${watch[@]+"${watch[@]}"} ${targets_only[@]+"${targets_only[@]}"}; do
   [[ "$id" =~ $guid ]] || die "$id is not a subscription id (a GUID)"
+done
+# A management group id: 1 to 90 letters, digits, -, _, ., ( or ), not ending in . (as MPE_ALLOW reads it).
+mg_re='^[A-Za-z0-9_().-]{0,89}[A-Za-z0-9_()-]$'
+for mg in ${management_groups[@]+"${management_groups[@]}"}; do
+  [[ "$mg" =~ $mg_re ]] || die "--management-group $mg: a management group id (its name, not its display name): 1 to 90 letters, digits, -, _, ., ( or )"
 done
 [[ "$instance" =~ ^[a-z0-9][a-z0-9-]{0,19}$ ]] ||
   die "--instance $instance: 1 to 20 lower-case letters, digits and hyphens, starting with a letter or digit"
@@ -106,10 +114,11 @@ fi
 
 # Names that carry the instance (the default instance keeps the original names; see subscription.bicep).
 if [ "$instance" = default ]; then
-  main_deployment=mpe-approver-main sub_deployment=mpe-approver-subscription
+  main_deployment=mpe-approver-main sub_deployment=mpe-approver-subscription mg_deployment=mpe-approver-managementgroup
   events_group=rg-mpe-approver-events topic_name=mpe-approver-subscription-events event_subscription=mpe-approver
 else
   main_deployment="mpe-approver-$instance-main" sub_deployment="mpe-approver-$instance-subscription"
+  mg_deployment="mpe-approver-$instance-managementgroup"
   events_group="rg-mpe-approver-$instance-events" topic_name="mpe-approver-$instance-subscription-events"
   event_subscription="mpe-approver-$instance"
 fi
@@ -148,7 +157,8 @@ if [ -z "$subscription" ]; then
   subscription="$(az account show --query id -o tsv)" || die "az is not logged in (az login)"
 fi
 [[ "$subscription" =~ $guid ]] || die "$subscription is not a subscription id (a GUID)"
-[ ${#watch[@]} -gt 0 ] || watch=("$subscription")
+# With a management group, the approver's own subscription is watched only when named (or under the group).
+[ ${#watch[@]} -gt 0 ] || [ ${#management_groups[@]} -gt 0 ] || watch=("$subscription")
 
 # ---------------------------------------------------------------------------------------------------
 # Errors: which are worth retrying
@@ -216,6 +226,35 @@ find_system_topic() {
   return 0
 }
 
+# The outputs of managementgroup.bicep's deployment at group $1: "policyAssignmentId<TAB>policyDefinitionId<TAB>
+# roleDefinitionId<TAB>deployerRoleDefinitionId" (`az deployment mg show --management-group-id --name`, tsv).
+mg_outputs() {
+  az deployment mg show --management-group-id "$1" --name "$mg_deployment" --output tsv --query \
+    "[properties.outputs.policyAssignmentId.value, properties.outputs.policyDefinitionId.value, \
+properties.outputs.roleDefinitionId.value, properties.outputs.deployerRoleDefinitionId.value]" 2>/dev/null | paste -sd$'\t' -
+}
+
+uninstall_management_group() { # MG: what managementgroup.bicep deployed at the group, found from its outputs
+  local mg="$1" scope="/providers/Microsoft.Management/managementGroups/$1" out assignment definition role deployer
+  out="$(mg_outputs "$mg" || true)"
+  IFS=$'\t' read -r assignment definition role deployer <<<"$out"
+  if [ -z "$assignment" ]; then
+    echo "   management group $mg: no $mg_deployment deployment there (nothing to remove)" >&2
+    return 0
+  fi
+  az policy assignment delete --name "${assignment##*/}" --scope "$scope" --output none ||
+    echo "   $mg: policy assignment ${assignment##*/} not deleted (already gone?)" >&2
+  az policy definition delete --name "${definition##*/}" --management-group "$mg" --output none ||
+    echo "   $mg: policy definition ${definition##*/} not deleted (already gone?)" >&2
+  for r in "$role" "$deployer"; do
+    [ -n "$r" ] || continue
+    az role assignment delete --scope "$scope" --role "${r##*/}" --output none ||
+      echo "   $mg: no assignment of role ${r##*/}" >&2
+    az role definition delete --name "${r##*/}" --scope "$scope" --output none || echo "   $mg: no role ${r##*/}" >&2
+  done
+  echo "   management group $mg: removed the policy assignment, its definition and the two roles"
+}
+
 # ---------------------------------------------------------------------------------------------------
 # --uninstall: only what this script created
 # ---------------------------------------------------------------------------------------------------
@@ -229,8 +268,10 @@ if [ "$uninstall" = true ]; then
   echo "   per watched and target subscription: the role \"MPE Approver ...\" and its assignment; then the"
   echo "   resources of the $main_deployment deployment (the whole group only if this script created it)."
   echo "   An adopted system topic (one this script did not create) is never removed."
+  [ ${#management_groups[@]} -eq 0 ] || echo "   per management group: the policy assignment and definition, the two roles at the group and"\
+    "their assignments (what the policy deployed in each subscription stays: --uninstall --watch <sub> removes it)."
   confirm "remove instance $instance?"
-  for sub in "${watch[@]}"; do
+  for sub in ${watch[@]+"${watch[@]}"}; do
     topic="$(find_system_topic "$sub" || true)"
     if [ -z "$topic" ]; then
       echo "   $sub: no system topic"
@@ -255,7 +296,10 @@ if [ "$uninstall" = true ]; then
       fi
     fi
   done
-  for sub in "${watch[@]}" ${targets_only[@]+"${targets_only[@]}"}; do
+  for mg in ${management_groups[@]+"${management_groups[@]}"}; do
+    uninstall_management_group "$mg"
+  done
+  for sub in ${watch[@]+"${watch[@]}"} ${targets_only[@]+"${targets_only[@]}"}; do
     role="$(role_name_for "$sub")"
     if [ -n "$principal_id" ]; then
       az role assignment delete --subscription "$sub" --assignee "$principal_id" --role "$role" \
@@ -306,13 +350,23 @@ fi
 # MPE_ALLOW: what the approver may approve
 # ---------------------------------------------------------------------------------------------------
 
-# Unless given as -p allowRules=...: same-subscription, plus every watched subscription -> every other
-# watched or targets-only subscription (what earlier versions approved through the role alone), plus --allow.
+# Unless given as -p allowRules=...: same-subscription, plus every watched subscription or management group ->
+# every other watched or targets-only subscription and every watched management group, itself included (a
+# group holds many subscriptions), plus --allow.
 if [ "$user_allow_rules" = false ]; then
   rules=(same-subscription)
-  for w in "${watch[@]}"; do
-    for t in "${watch[@]}" ${targets_only[@]+"${targets_only[@]}"}; do
-      [ "$(lower "$w")" = "$(lower "$t")" ] || rules+=("/subscriptions/$w->/subscriptions/$t")
+  sources=()
+  for w in ${watch[@]+"${watch[@]}"}; do sources+=("/subscriptions/$w"); done
+  for mg in ${management_groups[@]+"${management_groups[@]}"}; do
+    sources+=("/providers/Microsoft.Management/managementGroups/$mg")
+  done
+  targets=(${sources[@]+"${sources[@]}"})
+  for t in ${targets_only[@]+"${targets_only[@]}"}; do targets+=("/subscriptions/$t"); done
+  for s in ${sources[@]+"${sources[@]}"}; do
+    for t in ${targets[@]+"${targets[@]}"}; do
+      if [ "$(lower "$s")" != "$(lower "$t")" ] || [[ "$s" == /providers/* ]]; then
+        rules+=("$s->$t")
+      fi
     done
   done
   rules+=(${allow[@]+"${allow[@]}"})
@@ -322,7 +376,8 @@ fi
 # MPE_SWEEP_SCOPES: unless given as -p sweepScopes=..., the watched subscriptions: the daily sweep looks for
 # MPEs not yet approved where the events come from (the template's empty default falls back to
 # sourceSubscriptions, and with those empty too the sweep would have nothing to enumerate).
-if [ "$user_sweep_scopes" = false ]; then
+# The sweep takes subscriptions and resource groups only: a management group's subscriptions are not swept.
+if [ "$user_sweep_scopes" = false ] && [ ${#watch[@]} -gt 0 ]; then
   scopes="$(printf '"/subscriptions/%s",' "${watch[@]}")"
   main_params+=("sweepScopes=[${scopes%,}]")
 fi
@@ -406,8 +461,8 @@ deploy_subscription() { # SUB WATCH_EVENTS [key=value...]
     az deployment sub create "${args[@]}" --output none
 }
 
-echo "== 3/3 subscriptions: ${#watch[@]} watched, ${#targets_only[@]} targets only"
-for sub in "${watch[@]}"; do
+echo "== 3/3 subscriptions: ${#watch[@]} watched, ${#targets_only[@]} targets only, ${#management_groups[@]} management group(s)"
+for sub in ${watch[@]+"${watch[@]}"}; do
   echo "   watch $sub"
   # `az provider show` returns the provider with its registrationState (Registered, NotRegistered, ...).
   state="$(az provider show --subscription "$sub" --namespace Microsoft.EventGrid --query registrationState -o tsv)"
@@ -438,5 +493,23 @@ for sub in ${targets_only[@]+"${targets_only[@]}"}; do
   deploy_subscription "$sub" false || die "subscription.bicep failed in $sub"
 done
 
-echo "deployed: $app_name (https://$host_name), instance $instance, watching ${watch[*]}"
+for mg in ${management_groups[@]+"${management_groups[@]}"}; do
+  echo "   management group $mg: every subscription under it, present and future (Azure Policy)"
+  mapfile -t mg_params < <(printf '%s\n' functionAppId="$app_id" identityPrincipalId="$principal_id" \
+    deadLetterStorageAccountId="$storage_id" deadLetterContainerName="$dead_letter_container" \
+    instanceName="$instance" location="$location"; [ -z "$opt_in_actions" ] || echo "additionalRoleActions=$opt_in_actions")
+  mg_args=(--management-group-id "$mg" --location "$location" --name "$mg_deployment"
+    --template-file "$repo/infra/managementgroup.bicep" --parameters "${mg_params[@]}")
+  az deployment mg what-if "${mg_args[@]}" || die "the what-if of managementgroup.bicep failed at $mg"
+  confirm "deploy managementgroup.bicep at management group $mg as shown?"
+  # A new policy identity's role assignment takes a while to replicate: PrincipalNotFound is retried.
+  retry 3 60 "" az deployment mg create "${mg_args[@]}" --output none ||
+    die "managementgroup.bicep failed at management group $mg"
+  echo "   $mg: a remediation task deploys the subscriptions the last compliance scan found; for the others, after"
+  echo "   the next scan: az policy remediation create --management-group $mg --name mpe-approver-watch-again \\"
+  echo "     --policy-assignment \"$(mg_outputs "$mg" | cut -f1)\" --resource-discovery-mode ExistingNonCompliant"
+done
+
+watched="${watch[*]+${watch[*]}}${management_groups[*]+ management groups: ${management_groups[*]}}"
+echo "deployed: $app_name (https://$host_name), instance $instance, watching ${watched# }"
 echo "replay one MPE: POST https://$host_name/api/replay?code=<function key> {\"mpeId\": \"<id>\"}"

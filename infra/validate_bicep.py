@@ -11,7 +11,14 @@ stand-in (see infra/README.md, "What CI validates"):
 - every local module exists and parses, gets only parameters it declares, and gets every parameter
   it requires;
 - every load*Content() file exists;
-- main.bicep is resource-group scoped, subscription.bicep subscription scoped;
+- main.bicep is resource-group scoped, subscription.bicep subscription scoped, managementgroup.bicep
+  management-group scoped;
+- every `type`/`apiVersion` pair of an ARM template embedded in a Bicep file (the template a
+  deployIfNotExists policy deploys) is in infra/api-versions.json too;
+- every action of a custom role written in a Bicep file (a `var <name>Actions = [...]` list) is documented
+  (reference/actions.tsv or reference/actions-extra.tsv);
+- a policy assignment of a deployIfNotExists policy has a managed identity and a location, and the policy
+  lists the roles that identity needs (roleDefinitionIds: built-in roles, or custom roles the file defines);
 - every parameter and output has a @description;
 - every GUID literal is a known built-in role (a typo in a role id would grant the wrong role);
 - every name that could collide between two approvers in one tenant (INSTANCE_SCOPED_NAMES: role name
@@ -59,6 +66,7 @@ KNOWN_BUILTIN_ROLES = {
     "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": "Storage Table Data Contributor",
     "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
     "acdd72a7-3385-48ef-bd42-f606fba81ae7": "Reader",
+    "f1a07417-d97a-45cb-824c-7a7467783830": "Managed Identity Operator",
 }
 
 # Role ids whose assignments must be scoped to one of these resource types (data roles: no wider than the
@@ -83,11 +91,35 @@ INSTANCE_SCOPED_NAMES = {
         "module events",
     ],
     "modules/events.bicep": ["module deadLetterAccess"],
+    "managementgroup.bicep": [
+        "resource approverRole",
+        "resource approverRole.roleName",
+        "resource deployerRole",
+        "resource deployerRole.roleName",
+        "resource watchPolicy",
+        "resource watchAssignment",
+        "resource remediation",
+        "param eventsResourceGroupName",
+        "param systemTopicName",
+        "param eventSubscriptionName",
+        "var eventsDeploymentName",
+        "var deadLetterIdentityName",
+        "module deadLetterIdentity",
+        "module identityOperator",
+    ],
 }
 INSTANCE_PARAM = re.compile(r"^param instanceName string = 'default'\s*$", re.MULTILINE)
 IDENTIFIER = re.compile(r"(?<![.\w'])([A-Za-z_]\w*)")
 
-EXPECTED_SCOPES = {"main.bicep": "resourceGroup", "subscription.bicep": "subscription"}
+EXPECTED_SCOPES = {
+    "main.bicep": "resourceGroup",
+    "subscription.bicep": "subscription",
+    "managementgroup.bicep": "managementGroup",
+}
+# An embedded ARM template's resource: `type: '<T>'` and, on the next line, `apiVersion: '<v>'`.
+EMBEDDED_RESOURCE = re.compile(r"^(\s+)type: '([A-Za-z]+\.[A-Za-z]+/[^']+)'\n\1apiVersion: '([^']+)'", re.MULTILINE)
+# A custom role's actions written in the file: `var <name>Actions = [` ... `]`.
+ACTION_LIST = re.compile(r"^var (\w*[Aa]ctions) = \[\n(.*?)^\]", re.MULTILINE | re.DOTALL)
 
 GUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
 API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
@@ -194,6 +226,8 @@ class Validator:
                 continue
             self.check_scope(path, tree)
             self.check_resources(path, tree, table, used)
+            self.check_embedded_templates(path, table, used)
+            self.check_policies(path)
             self.check_modules(path, tree)
             self.check_loads(path, tree)
             self.check_descriptions(path, tree)
@@ -204,6 +238,7 @@ class Validator:
             self.check_workbooks(path)
         self.check_instance_names()
         self.check_role_reference()
+        self.check_written_actions(files)
         for key in sorted(set(table) - used):
             self.error(self.infra / "api-versions.json", f"{key[0]}@{key[1]} is listed but no Bicep file uses it")
         return self.errors
@@ -246,6 +281,86 @@ class Validator:
                 self.error(path, f"resource {name}: {key[0]}@{key[1]} is not in api-versions.json")
             else:
                 used.add(match)
+
+    def check_embedded_templates(self, path: Path, table: dict, used: set) -> None:
+        code = strip_comments(path.read_text())
+        for _, rtype, version in EMBEDDED_RESOURCE.findall(code):
+            match = next((k for k in table if k[0].lower() == rtype.lower() and k[1] == version), None)
+            if match is None:
+                self.error(path, f"embedded template resource {rtype}@{version} is not in api-versions.json")
+            else:
+                used.add(match)
+
+    def check_policies(self, path: Path) -> None:
+        code = strip_comments(path.read_text())
+        types = resource_types(code)
+        definitions = [n for n, t in types.items() if t.lower() == "microsoft.authorization/policydefinitions"]
+        deploying = False
+        for name in definitions:
+            body = declaration(code, "resource", name) or ""
+            if not re.search(r"DeployIfNotExists|Modify", body, re.IGNORECASE):
+                continue
+            deploying = True
+            m = re.search(r"^(\s+)roleDefinitionIds: \[\n(.*?)^\1\]", body, re.MULTILINE | re.DOTALL)
+            ids = re.findall(r"roleDefinitions/([^'/]+)'", m.group(2)) if m else []
+            if not ids:
+                self.error(path, f"resource {name}: a deployIfNotExists policy must list roleDefinitionIds (the roles its "
+                                 "assignment's identity needs)")
+            for ref in ids:
+                if GUID.fullmatch(ref):
+                    if ref.lower() not in KNOWN_BUILTIN_ROLES:
+                        self.error(path, f"resource {name}: roleDefinitionIds names {ref}, not a known built-in role")
+                    continue
+                inner = re.fullmatch(r"\$\{(\w+)\}", ref)
+                var = declaration(code, "var", inner.group(1)) if inner else None
+                literal = GUID.search(var.split("=", 1)[-1]) if var is not None else None
+                if literal is not None and "guid(" not in var:
+                    if literal.group(0).lower() not in KNOWN_BUILTIN_ROLES:
+                        self.error(path, f"resource {name}: roleDefinitionIds names {literal.group(0)}, not a known built-in role")
+                    continue
+                if var is None or not any(re.search(rf"^  name: {inner.group(1)}\s*$", declaration(code, "resource", r) or "",
+                                                    re.MULTILINE)
+                                          for r, t in types.items() if t.lower() == "microsoft.authorization/roledefinitions"):
+                    self.error(path, f"resource {name}: roleDefinitionIds names {ref}, neither a built-in role nor a "
+                                     "custom role this file defines")
+        if not deploying:
+            return
+        for name, rtype in types.items():
+            if rtype.lower() != "microsoft.authorization/policyassignments":
+                continue
+            body = declaration(code, "resource", name) or ""
+            if not re.search(r"^  identity: \{\n\s+type: 'SystemAssigned'", body, re.MULTILINE) and \
+                    "type: 'UserAssigned'" not in body:
+                self.error(path, f"resource {name}: a deployIfNotExists policy's assignment needs a managed identity "
+                                 "(identity: {{ type: 'SystemAssigned' }})")
+            if not re.search(r"^  location: ", body, re.MULTILINE):
+                self.error(path, f"resource {name}: an assignment with a managed identity needs a location")
+
+    def check_written_actions(self, files: list[Path]) -> None:
+        documented = self.documented_actions()
+        if documented is None:
+            return
+        for path in files:
+            code = strip_comments(path.read_text())
+            for name, items in ACTION_LIST.findall(code):
+                for action in re.findall(r"^\s+'([^']+)'\s*$", items, re.MULTILINE):
+                    if action.lower() not in documented:
+                        self.error(path, f"var {name}: {action} is not a documented action (reference/actions.tsv, "
+                                         "reference/actions-extra.tsv); ARM would reject the role")
+
+    def documented_actions(self) -> set[str] | None:
+        documented: set[str] = set()
+        for rel in ("actions.tsv", "actions-extra.tsv"):
+            ref = self.infra / "reference" / rel
+            if not ref.is_file():
+                if rel == "actions.tsv":
+                    return None
+                continue
+            for line in ref.read_text().splitlines()[1:]:
+                cols = line.split("\t")
+                if len(cols) > 1:
+                    documented.add(cols[1].strip().lower())
+        return documented
 
     def check_modules(self, path: Path, tree: dict) -> None:
         for name, mod in (tree.get("modules") or {}).items():

@@ -185,7 +185,7 @@ pub const SETTINGS: &[Setting] = &[
     row("MPE_EVENT_BUDGET", Value("20s"), "time budget of one `MpeEvent` invocation (Event Grid waits about 30 s)"),
     row("MPE_CHECK_BUDGET", Value("60s"), "time budget of one `MpeCheck` invocation; past it the check is rescheduled or redelivered"),
     row("MPE_REPLAY_BUDGET", Value("20s"), "time budget of one `MpeReplay` invocation"),
-    row("MPE_ALLOW", Value("same-subscription"), "approval rules, comma-separated: `same-subscription` or `<source scope>-><target scope>` (see \"Approval policy\")"),
+    row("MPE_ALLOW", Value("same-subscription"), "approval rules, comma-separated: `same-subscription` or `<source scope>-><target scope>`, a scope being `*`, a subscription, resource group or resource id, or a management group `/providers/Microsoft.Management/managementGroups/<id>` (its subscriptions, read from ARM every 10 min; see \"Approval policy\" and \"Management groups\")"),
     row("MPE_REPLAY_MAX", Value("10"), "queued messages one `MpeReplay` call moves at most (1–100); the CLI's `--max` defaults to 100"),
     row("MPE_REPLAY_ROLE", Text("— (function key only)"), "app role a caller of `MpeReplay` must hold, read from the `X-MS-CLIENT-PRINCIPAL` header App Service authentication adds (`infra/` sets `MpeReplay.Operator`)"),
     row("MPE_SERVICEBUS_RESOURCE_ID", Text("—"), "ARM id of the Service Bus namespace: `status` reads queue depths from it (`countDetails`)"),
@@ -460,6 +460,15 @@ impl Config {
                 .map_err(|e| bad("MPE_PLS_REJECT_AFTER", e))?,
             max_calls: count("MPE_PLS_MAX_CALLS", 1..=100_000)?,
         };
+        if let Some(g) = pls.allow.groups().first() {
+            return Err(bad(
+                "MPE_PLS_ALLOW",
+                format!(
+                    "{}{g}: management group scopes are read in MPE_ALLOW only; name the subscriptions here",
+                    crate::policy::GROUP_PREFIX
+                ),
+            ));
+        }
         if pls.schedule.split_whitespace().count() != 6 {
             return Err(bad(
                 "MPE_PLS_SCHEDULE",
@@ -708,6 +717,19 @@ mod tests {
         assert_eq!(c.servicebus_audience, "https://servicebus.azure.net");
         assert!(!c.dry_run);
         assert_eq!(c.schedule, Schedule::default());
+    }
+
+    /// `MPE_ALLOW` may name a management group; `MPE_PLS_ALLOW`, whose scan resolves none, may not.
+    #[test]
+    fn a_management_group_is_read_in_mpe_allow_only() {
+        let ns = ("ServiceBusConnection__fullyQualifiedNamespace", "ns.servicebus.windows.net");
+        let group = "/providers/Microsoft.Management/managementGroups/Platform->*";
+        let c = cfg(&[ns, ("MPE_ALLOW", group)]).unwrap();
+        assert_eq!(c.policy.groups(), ["platform"]);
+        let e = cfg(&[ns, ("MPE_PLS_ALLOW", group)]).unwrap_err();
+        assert_eq!(e.setting, "MPE_PLS_ALLOW");
+        assert!(e.reason.contains("MPE_ALLOW only"), "{e}");
+        assert_eq!(cfg(&[ns]).unwrap().policy.groups(), Vec::<String>::new());
     }
 
     #[test]

@@ -206,6 +206,7 @@ fn answer_with(seen: &Seen, names: &EndpointNames) -> Action {
         dry_run: false,
         endpoint_names: names,
         opted_in: vec!["MPE_CUSTOMER_ENDPOINTS"],
+        groups: Default::default(),
     };
     decide(seen, &rules)
 }

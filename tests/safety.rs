@@ -795,6 +795,31 @@ async fn a_rule_or_the_targets_tag_allows_and_the_deny_tag_refuses() {
     assert!(puts(&arm).is_empty());
 }
 
+/// A rule naming a management group allows nothing while the group is not resolved: ARM failing on the
+/// hierarchy makes the check look again later, a group ARM does not know parks it `policy-refused`, each
+/// saying which group and why; never a PUT.
+#[tokio::test]
+async fn a_management_group_not_resolved_allows_nothing() {
+    let s = any_service();
+    let mpe = mpe_id(s, SUB_A, "mpe-mg");
+    let prod = vault(SUB_B, "kv-prod");
+    let rule = "/providers/Microsoft.Management/managementGroups/platform->*";
+    let mut a = scripted(s, &mpe, &prod, vec![ours(s, &mpe, &prod, "Pending", MSG)]);
+    a.read_faults = vec![503; 4];
+    let (arm, base) = start_arm(a).await;
+    let run = check(&base, &mpe, &[("MPE_ALLOW", rule)]).await;
+    assert_eq!(run.result(), "check again", "{}", run.logs());
+    assert!(run.logs().contains("managementGroups/platform is not resolved"), "{}", run.logs());
+    assert!(puts(&arm).is_empty());
+
+    let (arm, base) = world(s, &mpe, &prod, vec![ours(s, &mpe, &prod, "Pending", MSG)]).await;
+    let run = check(&base, &mpe, &[("MPE_ALLOW", rule)]).await;
+    let (code, reason) = run.parked().expect("parked");
+    assert_eq!(code, "policy-refused", "{reason}");
+    assert!(reason.contains("managementGroups/platform is not resolved") && reason.contains("not found"), "{reason}");
+    assert!(puts(&arm).is_empty());
+}
+
 /// A deny tag the approver does not understand (a zero-width space, a BOM, a typo, a forged log line
 /// in its value, a near-miss name) is not "no tag": the approval is refused and parked `policy-refused`
 /// with the tag's name and its value quoted, in the park reason and the audit line, for every provider.

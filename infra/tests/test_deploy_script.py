@@ -62,6 +62,15 @@ case "$*" in
         functionAppHostName) echo func-mpe-x.azurewebsites.net ;;
       esac
     done ;;
+  "deployment mg show"*)
+    # managementgroup.bicep's outputs, tsv in the order asked (policyAssignmentId, policyDefinitionId, roleDefinitionId,
+    # deployerRoleDefinitionId); none when $d/mg-none exists (never deployed there).
+    [ -f "$d/mg-none" ] && exit 0
+    mg=$(echo "$*" | grep -o -- '--management-group-id [^ ]*' | cut -d' ' -f2)
+    echo "/providers/Microsoft.Management/managementGroups/$mg/providers/Microsoft.Authorization/policyAssignments/mpe-approver-watch"
+    echo "/providers/Microsoft.Management/managementGroups/$mg/providers/Microsoft.Authorization/policyDefinitions/mpe-approver-watch"
+    echo "/providers/Microsoft.Management/managementGroups/$mg/providers/Microsoft.Authorization/roleDefinitions/r-approver"
+    echo "/providers/Microsoft.Management/managementGroups/$mg/providers/Microsoft.Authorization/roleDefinitions/r-deployer" ;;
   *"what-if"*) echo "Resource and property changes are indicated with these symbols:"; echo "  + Create" ;;
   "deployment sub create"*)
     if [ -f "$d/sub-create-error" ]; then
@@ -185,6 +194,9 @@ def test_defaults_watch_the_approvers_own_subscription(env):
         (["-g", "rg", "-l", "x", "--skip-code", "--allow", "same-subscription", "-p", "allowRules=x"], "do not mix"),
         (["-g", "rg", "-l", "x", "--package", "https://example.invalid/mpe-approver.zip"], "pass its --sha256"),
         (["-g", "rg", "-l", "x", "--skip-code", "--sha256", "abc"], "expected 64 hex digits"),
+        (["-g", "rg", "-l", "x", "--skip-code", "--management-group", "Platform Team"], "--management-group Platform Team"),
+        (["-g", "rg", "-l", "x", "--skip-code", "--management-group", "mg."], "--management-group mg."),
+        (["-g", "rg", "-l", "x", "--skip-code", "--management-group", "a/../b"], "--management-group a/../b"),
     ],
 )
 def test_bad_input_is_refused_before_touching_azure(env, args, message):
@@ -584,3 +596,71 @@ def test_uninstall_needs_a_confirmation_too(env):
     r = run(env, "-g", "rg-mpe", "--uninstall")
     assert r.returncode != 0 and "no terminal" in r.stderr
     assert calls(env) == []
+
+
+# --- management groups (issue 22) -------------------------------------------------------------------
+
+MG = "platform"
+MG_SCOPE = f"/providers/Microsoft.Management/managementGroups/{MG}"
+
+
+def test_a_management_group_is_deployed_with_the_main_outputs_and_becomes_allow_rules(env):
+    r = run(env, "-g", "rg-mpe", "-l", "westeurope", "--skip-code", "--management-group", MG, "--yes")
+    assert r.returncode == 0, r.stderr
+    log = calls(env)
+    assert not any(c.startswith("deployment sub create") for c in log), "no subscription is watched one by one"
+    creates = [shlex.split(c) for c in log if c.startswith("deployment mg create")]
+    assert len(creates) == 1
+    mg = creates[0]
+    assert mg[mg.index("--management-group-id") + 1] == MG
+    assert mg[mg.index("--name") + 1] == "mpe-approver-managementgroup"
+    assert mg[mg.index("--location") + 1] == "westeurope"
+    assert f"{REPO}/infra/managementgroup.bicep" in mg
+    for p in [f"functionAppId={APP_ID}", "identityPrincipalId=aaaaaaaa-0000-0000-0000-000000000001",
+              f"deadLetterStorageAccountId={STORAGE_ID}", "deadLetterContainerName=eventgrid-deadletter",
+              "instanceName=default", "location=westeurope"]:
+        assert p in mg, p
+    i = log.index(next(c for c in log if c.startswith("deployment mg create")))
+    assert log[i - 1].startswith("deployment mg what-if"), "the what-if first"
+    assert main_param(env, "allowRules").split(",") == ["same-subscription", f"{MG_SCOPE}->{MG_SCOPE}"]
+    assert not any(a.startswith("sweepScopes=") for a in shlex.split(
+        next(c for c in log if c.startswith("deployment group create")))), "a group is not swept: the default stays"
+    assert "az policy remediation create --management-group platform" in r.stdout
+    assert "watching management groups: platform" in r.stdout
+
+
+def test_a_management_group_beside_watched_subscriptions(env):
+    r = run(env, "-g", "rg-mpe", "-l", "westeurope", "--skip-code", "--watch", WATCHED, "--targets-only", TARGETS,
+            "--management-group", MG, "--yes")
+    assert r.returncode == 0, r.stderr
+    subs = [c for c in calls(env) if c.startswith("deployment sub create")]
+    assert [s.split("--subscription ")[1].split()[0] for s in subs] == [WATCHED, TARGETS]
+    assert main_param(env, "allowRules").split(",") == [
+        "same-subscription",
+        f"/subscriptions/{WATCHED}->{MG_SCOPE}",
+        f"/subscriptions/{WATCHED}->/subscriptions/{TARGETS}",
+        f"{MG_SCOPE}->/subscriptions/{WATCHED}",
+        f"{MG_SCOPE}->{MG_SCOPE}",
+        f"{MG_SCOPE}->/subscriptions/{TARGETS}",
+    ]
+    assert raw_main_param(env, "sweepScopes") == f'["/subscriptions/{WATCHED}"]'
+
+
+def test_uninstall_removes_what_the_management_group_deployment_made(env):
+    r = run(env, "-g", "rg-mpe", "--uninstall", "--management-group", MG, "--yes")
+    assert r.returncode == 0, r.stderr
+    log = calls(env)
+    assert f"policy assignment delete --name mpe-approver-watch --scope {MG_SCOPE} --output none" in log
+    assert f"policy definition delete --name mpe-approver-watch --management-group {MG} --output none" in log
+    for role in ("r-approver", "r-deployer"):
+        assert f"role assignment delete --scope {MG_SCOPE} --role {role} --output none" in log
+        assert f"role definition delete --name {role} --scope {MG_SCOPE} --output none" in log
+    assert not any(c.startswith("deployment sub") or "system-topic" in c for c in log), "no subscription named"
+
+
+def test_uninstall_of_a_group_never_deployed_removes_nothing_there(env):
+    az_state(env, "mg-none", "")
+    r = run(env, "-g", "rg-mpe", "--uninstall", "--management-group", MG, "--yes")
+    assert r.returncode == 0, r.stderr
+    assert not any(c.startswith("policy ") or (c.startswith("role ") and MG_SCOPE in c) for c in calls(env))
+    assert "no mpe-approver-managementgroup deployment there" in r.stderr

@@ -375,3 +375,125 @@ def test_the_workbook_name_derives_from_the_instance(infra: Path):
     assert changed != src
     main.write_text(changed)
     one_error_containing(validate(infra), "resource workbook: the name does not derive from instanceName")
+
+
+# --- the management group template (issue 22) -------------------------------------------------------
+
+
+def replace_in(path: Path, old: str, new: str) -> None:
+    src = path.read_text()
+    assert old in src, f"{path.name} holds {old!r}"
+    path.write_text(src.replace(old, new, 1))
+
+
+def test_the_management_group_template_is_checked_like_the_others(infra: Path):
+    mg = infra / "managementgroup.bicep"
+    replace_in(mg, "targetScope = 'managementGroup'", "targetScope = 'subscription'")
+    one_error_containing(validate(infra), "managementgroup.bicep: targetScope is 'subscription', expected 'managementGroup'")
+
+
+def test_a_broken_management_group_template_fails(infra: Path):
+    mg = infra / "managementgroup.bicep"
+    mg.write_text(mg.read_text() + "\nresource broken 'A/b@2020-01-01' = {\n")
+    one_error_containing(validate(infra), "managementgroup.bicep: does not parse")
+
+
+def test_a_missing_management_group_template_fails(infra: Path):
+    (infra / "managementgroup.bicep").unlink()
+    one_error_containing(validate(infra), "managementgroup.bicep: is missing")
+
+
+def test_the_template_the_policy_deploys_is_held_to_the_api_versions_table(infra: Path):
+    replace_in(infra / "managementgroup.bicep", "type: 'Microsoft.EventGrid/systemTopics'\n              apiVersion: '2025-02-15'",
+               "type: 'Microsoft.EventGrid/systemTopics'\n              apiVersion: '2099-01-01'")
+    one_error_containing(validate(infra), "embedded template resource Microsoft.EventGrid/systemTopics@2099-01-01 is not in")
+
+
+def test_an_undocumented_action_of_a_role_written_in_bicep_fails(infra: Path):
+    replace_in(infra / "managementgroup.bicep", "  'Microsoft.EventGrid/systemTopics/write'\n",
+               "  'Microsoft.EventGrid/systemTopics/write'\n  'Microsoft.EventGrid/systemTopics/*'\n")
+    one_error_containing(validate(infra), "var deployerActions: Microsoft.EventGrid/systemTopics/* is not a documented action")
+    replace_in(infra / "managementgroup.bicep", "'Microsoft.Management/managementGroups/descendants/read'",
+               "'Microsoft.Management/managementGroups/descendant/read'")
+    one_error_containing(validate(infra), "var hierarchyActions: Microsoft.Management/managementGroups/descendant/read")
+
+
+def test_a_deploying_policy_needs_an_identity_and_its_roles(infra: Path):
+    mg = infra / "managementgroup.bicep"
+    replace_in(mg, "  identity: {\n    type: 'SystemAssigned'\n  }\n  properties: {\n    displayName: 'mpe-approver",
+               "  properties: {\n    displayName: 'mpe-approver")
+    one_error_containing(validate(infra), "resource watchAssignment: a deployIfNotExists policy's assignment needs a managed identity")
+    replace_in(mg, "'/providers/Microsoft.Authorization/roleDefinitions/${deployerRoleName}'",
+               "'/providers/Microsoft.Authorization/roleDefinitions/${approverRoleNam}'")
+    one_error_containing(validate(infra), "roleDefinitionIds names ${approverRoleNam}, neither a built-in role nor a custom role")
+    replace_in(mg, "var managedIdentityOperator = 'f1a07417-d97a-45cb-824c-7a7467783830'",
+               "var managedIdentityOperator = 'b24988ac-6180-42a0-ab88-20f7382dd24c'")
+    one_error_containing(validate(infra), "roleDefinitionIds names b24988ac-6180-42a0-ab88-20f7382dd24c, not a known built-in role")
+
+
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ("var policyAssignmentName = instanceName == 'default' ? 'mpe-approver-watch' : 'mpe-watch-${uniqueString(instanceName)}'",
+         "var policyAssignmentName = 'mpe-approver-watch'", "resource watchAssignment:"),
+        ("var deadLetterIdentityName = instanceName == 'default' ? 'id-mpe-approver-deadletter' : "
+         "'id-mpe-approver-${instanceName}-deadletter'", "var deadLetterIdentityName = 'id-mpe-approver-deadletter'",
+         "var deadLetterIdentityName"),
+        ("roleName: 'MPE Approver watch deployer${suffix} (${groupName})'",
+         "roleName: 'MPE Approver watch deployer (${groupName})'", "resource deployerRole.roleName"),
+    ],
+)
+def test_a_management_group_name_not_derived_from_instance_name_fails(infra: Path, old, new, message):
+    replace_in(infra / "managementgroup.bicep", old, new)
+    one_error_containing(validate(infra), message)
+
+
+def test_the_policy_deploys_what_subscription_bicep_deploys():
+    """The event subscription the policy deploys is subscription.bicep's (modules/events.bicep): the same
+    filter (the generated operations, loaded), delivery, retries and dead-letter container; the names default
+    to subscription.bicep's, so a subscription deployed either way is compliant."""
+    mg = (INFRA / "managementgroup.bicep").read_text()
+    events = (INFRA / "modules" / "events.bicep").read_text()
+    sub = (INFRA / "subscription.bicep").read_text()
+    for snippet in ["endpointType: 'AzureFunction'", "maxEventsPerBatch: 1", "preferredBatchSizeInKilobytes: 64",
+                    "eventDeliverySchema: 'EventGridSchema'", "'Microsoft.Resources.ResourceWriteSuccess'",
+                    "operatorType: 'StringIn'", "key: 'data.operationName'", "topicType: 'Microsoft.Resources.Subscriptions'",
+                    "endpointType: 'StorageBlob'"]:
+        assert snippet in mg and snippet in events, snippet
+    assert "loadJsonContent('generated/operations.json')" in mg
+    assert "'${functionAppId}/functions/MpeEvent'" in mg and "'${functionAppId}/functions/MpeEvent'" in events
+    for param in ["eventsResourceGroupName", "systemTopicName", "eventSubscriptionName"]:
+        default = re.search(rf"^param {param} string = (.+)$", sub, re.MULTILINE)
+        assert default and f"param {param} string = {default.group(1)}" in mg, param
+    # The defaults of retries in events.bicep are the values the policy deploys.
+    assert "param maxDeliveryAttempts int = 30" in events and "maxDeliveryAttempts: 30" in mg
+    assert "param eventTimeToLiveInMinutes int = 1440" in events and "eventTimeToLiveInMinutes: 1440" in mg
+    # The approver's role at the group is generated/role.json's plus the hierarchy read MPE_ALLOW needs.
+    assert "concat(role.Actions, hierarchyActions, additionalRoleActions)" in mg
+    assert "'Microsoft.Management/managementGroups/descendants/read'" in mg
+
+
+CHECKOV = INFRA.parent / "target" / "py-checkov" / "bin" / "checkov"
+
+
+@pytest.mark.skipif(not CHECKOV.exists(), reason="checkov's venv (target/py-checkov, made by .ci/run) is not installed")
+def test_checkov_scans_the_management_group_template_and_fails_a_broken_one(infra: Path):
+    import subprocess
+
+    env = {**__import__("os").environ, "CKV_PARSE_ERROR_FAIL": "true", "BC_SKIP_MAPPING": "TRUE"}
+    # The config, pointed at the copy, beside it (a .checkov.yaml inside the scanned folder is read too).
+    (infra / ".checkov.yaml").unlink()
+    config = infra.parent / "checkov.yaml"
+    config.write_text((INFRA / ".checkov.yaml").read_text().replace("  - infra\n", f"  - {infra}\n"))
+    run = lambda: subprocess.run([str(CHECKOV), "--config-file", str(config), "--compact", "--quiet"], env=env,
+                                 capture_output=True, text=True, timeout=600)
+    ok = run()
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    # The config is quiet (failures only): list the passed checks of the same directory to see the file scanned.
+    listed = subprocess.run([str(CHECKOV), "-d", str(infra), "--framework", "bicep", "--compact"], env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert "managementgroup.bicep" in listed.stdout, listed.stdout
+    mg = infra / "managementgroup.bicep"
+    mg.write_text(mg.read_text() + "\nresource broken 'A/b@2020-01-01' = {\n")
+    broken = run()
+    assert broken.returncode != 0, broken.stdout + broken.stderr

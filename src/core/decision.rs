@@ -15,7 +15,7 @@ pub use crate::verdict::{Outcome, ParkCode, ParkReason, Verdict};
 use crate::evidence::{self as matching, Match};
 use crate::naming::EndpointNames;
 use crate::pec::{self, Pec, PecStatus};
-use crate::policy::{AllowList, Policy, Tags};
+use crate::policy::{AllowList, GroupFailureKind, Groups, Policy, Refusal, Tags};
 use crate::providers::{self, MpeStatus, MpeView};
 use crate::resource_id::ResourceId;
 use crate::schedule::ReadyWindow;
@@ -79,6 +79,9 @@ pub struct Rules<'a> {
     pub endpoint_names: &'a EndpointNames,
     /// The opt-in settings turned on ([`providers::Provider::opt_in`]).
     pub opted_in: Vec<&'static str>,
+    /// The management groups `MPE_ALLOW` names, as the shell resolved them (`handler/groups.rs`); empty
+    /// when it names none.
+    pub groups: Groups,
 }
 
 /// What one check has seen so far. The shell fills it in as [`decide`] asks ([`Seen::record`]).
@@ -470,9 +473,13 @@ fn next(seen: &Seen, rules: &Rules<'_>, about: &mut About) -> Next {
         None => return need(Need::Tags { target: view.target.clone() }),
         Some(tags) => tags,
     };
-    match rules.policy.evaluate(&seen.mpe_id, &view.target, tags) {
+    // A rule naming a management group allows only subscriptions resolved under it: unresolved, it allows
+    // nothing, and the check waits (ARM failed) or parks (the identity may not read the hierarchy).
+    match rules.policy.evaluate_in(&seen.mpe_id, &view.target, tags, &rules.groups) {
         Ok(allowed) => about.allowed_by = Some(allowed.to_string()),
-        Err(why) => return parked(ParkCode::PolicyRefused, why),
+        Err(Refusal { why, unresolved: Some(GroupFailureKind::Transient) }) => return again(why),
+        Err(Refusal { why, unresolved: Some(GroupFailureKind::Forbidden) }) => return parked(ParkCode::Forbidden, why),
+        Err(Refusal { why, .. }) => return parked(ParkCode::PolicyRefused, why),
     }
     let pec_id = match ResourceId::parse(&chosen.id) {
         Ok(id) if view.target.contains(&id) => id,

@@ -183,7 +183,8 @@ impl MessageRules {
     /// The pattern for `pls`: that of the most specific scope containing it, if any.
     pub fn for_pls(&self, pls: &ResourceId) -> Option<&Pattern> {
         let depth = |s: &Scope| match s {
-            Scope::Any => 0,
+            // `Scope::parse` reads no management group: it would contain nothing.
+            Scope::Any | Scope::Group(_) => 0,
             Scope::Prefix(segs) => segs.len(),
         };
         self.0.iter().filter(|(s, _)| s.contains(pls)).max_by_key(|(s, _)| depth(s)).and_then(|(_, p)| p.as_ref())

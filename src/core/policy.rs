@@ -8,6 +8,12 @@
 //! - `mpe-approver: deny` refuses whatever the rules say;
 //! - `mpe-approver-allow-from: <sub>,<sub>` allows MPEs from those subscriptions.
 //!
+//! A scope may also name a management group, `/providers/Microsoft.Management/managementGroups/<id>`: it
+//! holds the subscriptions under that group as the shell resolved them ([`Groups`], read from ARM's
+//! descendants list and cached by `handler/groups.rs`). A group not resolved (the identity may not read
+//! the hierarchy, ARM failed, not read yet) holds no subscription: its rule allows nothing, and a refusal
+//! says why ([`Refusal::unresolved`]).
+//!
 //! Tags fail closed: a tag of ours whose value is not understood (anything but `deny`, surrounding
 //! whitespace and letter case aside; an allow-from entry that is not a subscription id), or a tag whose
 //! name is ours but for whitespace, invisible characters, `-`/`_` or case (`mpe-approver\u{200b}`),
@@ -15,7 +21,7 @@
 
 use crate::logsafe::q;
 use crate::resource_id::ResourceId;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// The tag that, set to `deny` on a target, refuses every approval to it.
@@ -25,11 +31,24 @@ pub const ALLOW_FROM_TAG: &str = "mpe-approver-allow-from";
 /// The setting the rules come from.
 pub const SETTING: &str = "MPE_ALLOW";
 
-/// A scope: `*`, or the lower-cased segments of an id prefix.
+/// The id of a management group is this prefix and its name.
+pub const GROUP_PREFIX: &str = "/providers/Microsoft.Management/managementGroups/";
+
+/// A scope: `*`, the lower-cased segments of an id prefix, or a management group (its lower-cased name;
+/// only in a rule, [`Scope::parse_rule`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
     Any,
     Prefix(Vec<String>),
+    Group(String),
+}
+
+/// Whether `name` may be a management group's id: 1 to 90 letters, digits, `-`, `_`, `.`, `(`, `)`
+/// (what Azure accepts for a group id), not ending in `.`.
+fn group_name_ok(name: &str) -> bool {
+    (1..=90).contains(&name.len())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '(' | ')'))
+        && !name.ends_with('.')
 }
 
 impl Scope {
@@ -60,24 +79,125 @@ impl Scope {
         Ok(Scope::Prefix(segs))
     }
 
-    /// Whether `id` lies at or under this scope, on whole segments.
+    /// A scope of a rule: what [`Scope::parse`] reads, or a management group's id,
+    /// `/providers/Microsoft.Management/managementGroups/<id>` (letter case aside).
+    pub fn parse_rule(s: &str) -> Result<Scope, String> {
+        let t = s.trim().trim_end_matches('/');
+        let Some(name) = t
+            .get(..GROUP_PREFIX.len())
+            .filter(|p| p.eq_ignore_ascii_case(GROUP_PREFIX))
+            .map(|_| &t[GROUP_PREFIX.len()..])
+        else {
+            return Scope::parse(s);
+        };
+        if !group_name_ok(name) {
+            return Err(format!(
+                "scope {s:?}: a management group id is 1 to 90 letters, digits, -, _, ., ( or ), after {GROUP_PREFIX}"
+            ));
+        }
+        Ok(Scope::Group(name.to_ascii_lowercase()))
+    }
+
+    /// Whether `id` lies at or under this scope, on whole segments. A management group holds nothing here
+    /// (see [`Scope::contains_in`]).
     pub fn contains(&self, id: &ResourceId) -> bool {
+        self.contains_in(id, &Groups::default())
+    }
+
+    /// Whether `id` lies at or under this scope; for a management group, whether `id`'s subscription is
+    /// one `groups` resolved under it (an unresolved group holds none).
+    pub fn contains_in(&self, id: &ResourceId, groups: &Groups) -> bool {
         match self {
             Scope::Any => true,
             Scope::Prefix(segs) => {
                 let mut parts = id.as_str().split('/').filter(|p| !p.is_empty());
                 segs.iter().all(|s| parts.next().is_some_and(|p| p.eq_ignore_ascii_case(s)))
             }
+            Scope::Group(name) => groups.holds(name, id.subscription()),
         }
     }
 
     /// The subscription this scope names, if any.
     pub fn subscription(&self) -> Option<&str> {
         match self {
-            Scope::Any => None,
+            Scope::Any | Scope::Group(_) => None,
             Scope::Prefix(segs) => segs.get(1).map(String::as_str),
         }
     }
+
+    /// The management group this scope names, if it names one.
+    pub fn group(&self) -> Option<&str> {
+        match self {
+            Scope::Group(name) => Some(name),
+            _ => None,
+        }
+    }
+}
+
+/// Why a management group could not be resolved into its subscriptions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupFailureKind {
+    /// Worth reading again later: throttling, server errors, network, a deadline.
+    Transient,
+    /// The identity may not read the hierarchy (403, 401, no token).
+    Forbidden,
+    /// Anything else that will not pass by waiting: the group does not exist, an unreadable answer, a
+    /// hierarchy longer than the pages a refresh reads.
+    Refused,
+}
+
+/// What the shell learnt of one management group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    /// The subscriptions under it, at any depth (lower-case ids).
+    Subscriptions(BTreeSet<String>),
+    /// It could not be read: why (quoted where it holds outside text) and what kind of failure.
+    Failed { why: String, kind: GroupFailureKind },
+}
+
+/// The management groups the rules name, as resolved by the shell at some instant. Pure data: the
+/// policy decides on it; `handler/groups.rs` reads ARM and keeps it fresh. A group missing here is
+/// unresolved (it holds no subscription).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Groups(BTreeMap<String, Resolution>);
+
+impl Groups {
+    /// Record what `group` resolved to (names compared case-insensitively).
+    pub fn insert(&mut self, group: &str, resolution: Resolution) {
+        self.0.insert(group.to_ascii_lowercase(), resolution);
+    }
+
+    /// What `group` resolved to, if it was looked at.
+    pub fn get(&self, group: &str) -> Option<&Resolution> {
+        self.0.get(&group.to_ascii_lowercase())
+    }
+
+    /// Whether `subscription` is under `group` as resolved.
+    pub fn holds(&self, group: &str, subscription: &str) -> bool {
+        match self.get(group) {
+            Some(Resolution::Subscriptions(subs)) => subs.iter().any(|s| s.eq_ignore_ascii_case(subscription)),
+            _ => false,
+        }
+    }
+
+    /// Why `group` holds no subscription, if it is not resolved: the text and the kind of failure.
+    fn unresolved(&self, group: &str) -> Option<(String, GroupFailureKind)> {
+        match self.get(group) {
+            Some(Resolution::Subscriptions(_)) => None,
+            Some(Resolution::Failed { why, kind }) => Some((why.clone(), kind.clone())),
+            None => Some(("it was not read".to_string(), GroupFailureKind::Transient)),
+        }
+    }
+}
+
+/// A policy's refusal: why, and whether a rule naming an unresolved management group might have
+/// allowed it (the kind of failure: worth checking again, or not).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub why: String,
+    /// `Some`: a rule that names a management group not resolved could have allowed this pair; the most
+    /// hopeful kind of failure among them (a transient one, if any).
+    pub unresolved: Option<GroupFailureKind>,
 }
 
 impl fmt::Display for Scope {
@@ -85,6 +205,7 @@ impl fmt::Display for Scope {
         match self {
             Scope::Any => f.write_str("*"),
             Scope::Prefix(segs) => write!(f, "/{}", segs.join("/")),
+            Scope::Group(name) => write!(f, "{GROUP_PREFIX}{name}"),
         }
     }
 }
@@ -105,11 +226,31 @@ impl fmt::Display for Rule {
 }
 
 impl Rule {
-    fn allows(&self, source: &ResourceId, target: &ResourceId) -> bool {
+    fn allows(&self, source: &ResourceId, target: &ResourceId, groups: &Groups) -> bool {
         match self {
             Rule::SameSubscription => source.subscription().eq_ignore_ascii_case(target.subscription()),
-            Rule::Pair { source: s, target: t } => s.contains(source) && t.contains(target),
+            Rule::Pair { source: s, target: t } => s.contains_in(source, groups) && t.contains_in(target, groups),
         }
+    }
+
+    /// The management groups of this rule that are not resolved, when resolving them is all the rule
+    /// lacks to allow the pair (every other side contains its id): each group's name, why and the kind.
+    fn held_back(
+        &self,
+        source: &ResourceId,
+        target: &ResourceId,
+        groups: &Groups,
+    ) -> Vec<(String, String, GroupFailureKind)> {
+        let Rule::Pair { source: s, target: t } = self else { return Vec::new() };
+        let mut missing = Vec::new();
+        for (scope, id) in [(s, source), (t, target)] {
+            match scope.group().and_then(|g| groups.unresolved(g).map(|u| (g, u))) {
+                Some((g, (why, kind))) => missing.push((g.to_string(), why, kind)),
+                None if scope.contains_in(id, groups) => {}
+                None => return Vec::new(),
+            }
+        }
+        missing
     }
 }
 
@@ -312,7 +453,7 @@ impl Policy {
             let (s, t) = part.split_once("->").ok_or_else(|| {
                 format!("rule {part:?} is neither same-subscription nor <source scope>-><target scope>")
             })?;
-            rules.push(Rule::Pair { source: Scope::parse(s)?, target: Scope::parse(t)? });
+            rules.push(Rule::Pair { source: Scope::parse_rule(s)?, target: Scope::parse_rule(t)? });
         }
         if rules.is_empty() {
             return Ok(Policy::defaults_for(setting, sources));
@@ -323,6 +464,24 @@ impl Policy {
     /// Whether a rule allows any source to any target (`*->*`): worth a warning at start.
     pub fn allows_everything(&self) -> bool {
         self.rules.iter().any(|r| matches!(r, Rule::Pair { source: Scope::Any, target: Scope::Any }))
+    }
+
+    /// The management groups the rules name (lower-case, each once): what the shell resolves.
+    pub fn groups(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .rules
+            .iter()
+            .filter_map(|r| match r {
+                Rule::Pair { source, target } => Some([source.group(), target.group()]),
+                Rule::SameSubscription => None,
+            })
+            .flatten()
+            .flatten()
+            .map(str::to_string)
+            .collect();
+        v.sort();
+        v.dedup();
+        v
     }
 
     /// Subscriptions the rules name (customer subscriptions: a managed private endpoint never lives there).
@@ -357,12 +516,26 @@ impl Policy {
     }
 
     /// Decide: the deny tag (and any tag of ours not understood) first, then any rule, then the
-    /// target's allow-from tag.
+    /// target's allow-from tag. A rule naming a management group holds nothing here: see
+    /// [`Policy::evaluate_in`].
     pub fn evaluate(&self, source: &ResourceId, target: &ResourceId, tags: &Tags) -> Result<Allowed, String> {
+        self.evaluate_in(source, target, tags, &Groups::default()).map_err(|r| r.why)
+    }
+
+    /// [`Policy::evaluate`] with the management groups the rules name as `groups` resolved them: a group's
+    /// rule allows a source (or target) only in a subscription resolved under it. When no rule allows and
+    /// one naming an unresolved group might have, the refusal names the group and why it is unresolved.
+    pub fn evaluate_in(
+        &self,
+        source: &ResourceId,
+        target: &ResourceId,
+        tags: &Tags,
+        groups: &Groups,
+    ) -> Result<Allowed, Refusal> {
         if let Some(why) = tags.refusal(target) {
-            return Err(why);
+            return Err(Refusal { why, unresolved: None });
         }
-        if let Some(r) = self.rules.iter().find(|r| r.allows(source, target)) {
+        if let Some(r) = self.rules.iter().find(|r| r.allows(source, target, groups)) {
             return Ok(Allowed::Rule(r.to_string()));
         }
         let sub = source.subscription();
@@ -375,11 +548,28 @@ impl Policy {
             Some(v) => format!("its {ALLOW_FROM_TAG} tag ({}) does not list {sub}", q(v)),
             None => format!("it has no {ALLOW_FROM_TAG} tag"),
         };
-        Err(format!(
+        let mut why = format!(
             "no rule allows {} in {sub} to be approved on target {target}: {}, and {tag}",
             self.sources,
             self.rules_text()
-        ))
+        );
+        let mut held: Vec<(String, String, GroupFailureKind)> =
+            self.rules.iter().flat_map(|r| r.held_back(source, target, groups)).collect();
+        held.sort_by(|a, b| a.0.cmp(&b.0));
+        held.dedup_by(|a, b| a.0 == b.0);
+        for (group, reason, _) in &held {
+            why.push_str(&format!(
+                "; management group {GROUP_PREFIX}{group} is not resolved ({reason}), so its rule allows nothing"
+            ));
+        }
+        let unresolved = if held.iter().any(|h| h.2 == GroupFailureKind::Transient) {
+            Some(GroupFailureKind::Transient)
+        } else if held.iter().any(|h| h.2 == GroupFailureKind::Forbidden) {
+            Some(GroupFailureKind::Forbidden)
+        } else {
+            held.first().map(|h| h.2.clone())
+        };
+        Err(Refusal { why, unresolved })
     }
 }
 
@@ -508,5 +698,85 @@ mod tests {
         let from = Tags::from_pairs([(" mpe-approver-allow-from", "cccc; aaaa dddd")]);
         assert_eq!(d.evaluate(&id(SRC), &id(DST_OTHER), &from).unwrap(), Allowed::Tag("aaaa".into()));
         assert!(d.evaluate(&id(SRC), &id(DST_OTHER), &Tags::from_pairs([("mpe-approver-allow-from", "")])).is_err());
+    }
+
+    const MG: &str = "/providers/Microsoft.Management/managementGroups/Platform";
+
+    fn resolved(subs: &[&str]) -> Groups {
+        let mut g = Groups::default();
+        g.insert("PLATFORM", Resolution::Subscriptions(subs.iter().map(|s| s.to_string()).collect()));
+        g
+    }
+
+    /// A management group is a scope of a rule (either side), read case-insensitively and shown as its id;
+    /// a malformed one is refused; the other grammar is unchanged.
+    #[test]
+    fn a_rule_may_name_a_management_group() {
+        let p = Policy::parse(Some(&format!("same-subscription, {MG}->*, /subscriptions/aaaa->{MG}/"))).unwrap();
+        assert_eq!(p.groups(), ["platform"]);
+        assert_eq!(
+            p.rules_text(),
+            "MPE_ALLOW=same-subscription,/providers/Microsoft.Management/managementGroups/platform->*,\
+             /subscriptions/aaaa->/providers/Microsoft.Management/managementGroups/platform"
+        );
+        assert_eq!(p.subscriptions(), ["aaaa"], "a group names no subscription");
+        for bad in [
+            "/providers/Microsoft.Management/managementGroups/->*",
+            "/providers/Microsoft.Management/managementGroups/a/b->*",
+            "/providers/Microsoft.Management/managementGroups/a b->*",
+            "/providers/Microsoft.Management/managementGroups/a%2f->*",
+            "/providers/Microsoft.Management/managementGroups/a.->*",
+            "/providers/Microsoft.Management/managementGroup/a->*",
+            "/providers/Microsoft.Resources/managementGroups/a->*",
+        ] {
+            assert!(Policy::parse(Some(bad)).is_err(), "{bad}");
+        }
+        let long = format!("/providers/Microsoft.Management/managementGroups/{}->*", "a".repeat(91));
+        assert!(Policy::parse(Some(&long)).is_err());
+        assert!(Scope::parse(MG).is_err(), "a scope outside a rule (MPE_PLS_REQUIRE_MESSAGE) names no group");
+        assert_eq!(Policy::parse(Some("/subscriptions/aaaa->*")).unwrap().groups(), Vec::<String>::new());
+    }
+
+    /// A group's rule allows exactly the subscriptions resolved under it; unresolved, it allows nothing and
+    /// the refusal says why and how (the kind that decides between waiting and parking).
+    #[test]
+    fn a_group_allows_only_the_subscriptions_resolved_under_it() {
+        let p = Policy::parse(Some(&format!("{MG}->*"))).unwrap();
+        let none = Tags::default();
+        let allowed = p.evaluate_in(&id(SRC), &id(DST_OTHER), &none, &resolved(&["AAAA", "cccc"])).unwrap();
+        assert_eq!(p.allowed_text(&allowed), format!("MPE_ALLOW rule {GROUP_PREFIX}platform->*"));
+        let outside = p.evaluate_in(&id(SRC), &id(DST_OTHER), &none, &resolved(&["cccc", "aaaa0"])).unwrap_err();
+        assert_eq!(outside.unresolved, None, "{outside:?}");
+        assert!(!outside.why.contains("not resolved"), "{outside:?}");
+        assert!(p.evaluate(&id(SRC), &id(DST_OTHER), &none).is_err(), "without groups a group holds nothing");
+        // the deny tag still wins
+        let deny = Tags::from_pairs([("mpe-approver", "deny")]);
+        assert!(p.evaluate_in(&id(SRC), &id(DST_OTHER), &deny, &resolved(&["aaaa"])).is_err());
+        // a target-side group
+        let t = Policy::parse(Some(&format!("/subscriptions/aaaa->{MG}"))).unwrap();
+        assert!(t.evaluate_in(&id(SRC), &id(DST_OTHER), &none, &resolved(&["bbbb"])).is_ok());
+        assert!(t.evaluate_in(&id(SRC), &id(DST_OTHER), &none, &resolved(&["aaaa"])).is_err());
+
+        for (kind, why) in [
+            (GroupFailureKind::Forbidden, "ARM GET x: HTTP 403 \"AuthorizationFailed\""),
+            (GroupFailureKind::Transient, "ARM GET x: transient failure"),
+            (GroupFailureKind::Refused, "ARM GET x: not found"),
+        ] {
+            let mut g = Groups::default();
+            g.insert("platform", Resolution::Failed { why: why.into(), kind: kind.clone() });
+            let r = p.evaluate_in(&id(SRC), &id(DST_OTHER), &none, &g).unwrap_err();
+            assert_eq!(r.unresolved, Some(kind), "{r:?}");
+            assert!(r.why.contains("managementGroups/platform is not resolved") && r.why.contains(why), "{r:?}");
+        }
+        let unread = p.evaluate_in(&id(SRC), &id(DST_OTHER), &none, &Groups::default()).unwrap_err();
+        assert_eq!(unread.unresolved, Some(GroupFailureKind::Transient));
+        assert!(unread.why.contains("it was not read"), "{unread:?}");
+        // An unresolved group does not matter where the rule's other side refuses, or another rule allows.
+        let mut failed = Groups::default();
+        failed.insert("platform", Resolution::Failed { why: "403".into(), kind: GroupFailureKind::Forbidden });
+        let other = Policy::parse(Some(&format!("{MG}->/subscriptions/zzzz"))).unwrap();
+        assert_eq!(other.evaluate_in(&id(SRC), &id(DST_OTHER), &none, &failed).unwrap_err().unresolved, None);
+        let both = Policy::parse(Some(&format!("{MG}->*,same-subscription"))).unwrap();
+        assert!(both.evaluate_in(&id(SRC), &id(DST_SAME), &none, &failed).is_ok());
     }
 }

@@ -29,6 +29,8 @@ pub struct App {
     pub outbox: super::outbox::Outbox,
     /// The MPEs `MpeDiscover` queued a check of, and when ([`super::discover`]).
     pub discovered: std::sync::Mutex<super::discover::Discovered>,
+    /// The management groups `MPE_ALLOW` names, resolved and cached ([`super::groups`]).
+    pub groups: super::groups::GroupCache,
 }
 
 impl App {
@@ -68,6 +70,7 @@ impl App {
             pls_pending: Default::default(),
             outbox: Default::default(),
             discovered: Default::default(),
+            groups: Default::default(),
         }
     }
 

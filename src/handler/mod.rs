@@ -15,6 +15,8 @@ mod discover;
 pub use discover::{discover, Discovered};
 pub use settle::write_outcome_events;
 mod events;
+mod groups;
+pub use groups::{GroupCache, MAX_PAGES, REFRESH, RETRY_FAILED};
 mod observe;
 mod outbox;
 mod pass;

@@ -26,7 +26,14 @@ pub(crate) async fn check(
     reply: &mut Reply,
 ) -> Ending {
     let deadline = Instant::now() + limit;
-    let rules = rules(&app.config);
+    let mut rules = rules(&app.config);
+    // The management groups MPE_ALLOW names, resolved (cached); a read cut short by the budget leaves them
+    // unresolved: their rules allow nothing in this check.
+    let names = app.config.policy.groups();
+    if !names.is_empty() {
+        rules.groups =
+            timeout_at(deadline, app.groups.resolve(&app.arm, app.clock.now(), &names)).await.unwrap_or_default();
+    }
     let mut seen = Seen::new(item, app.clock.now(), delivery);
     seen.with_siblings = with_siblings;
     let out_of_time = format!("the check ran past its budget ({}s)", limit.as_secs_f64());
@@ -59,5 +66,6 @@ fn rules(config: &Config) -> Rules<'_> {
         dry_run: config.dry_run,
         endpoint_names: &config.endpoint_names,
         opted_in: config.opted_in(),
+        groups: Default::default(),
     }
 }

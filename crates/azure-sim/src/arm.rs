@@ -7,6 +7,7 @@
 
 use crate::app_state::AppState;
 use crate::arm_lists::{self, ListReq};
+use crate::arm_mgmt;
 use crate::arm_pls::{self, PlsReq};
 use crate::arm_wire::{arm_error, json_body, method_not_allowed, not_found, paged, refusal};
 use crate::faults::FaultKind;
@@ -215,6 +216,10 @@ pub async fn handler(
 }
 
 fn dispatch(st: &AppState, req: &Req<'_>) -> Response {
+    // Management groups: their descendants (arm_mgmt.rs).
+    if let Some(r) = arm_mgmt::dispatch(st, req.method, req.path, req.api_version, req.skip) {
+        return r;
+    }
     let list =
         ListReq { method: req.method, path: req.path, api_version: req.api_version, skip: req.skip, now: req.now };
     if let Some(r) = arm_lists::dispatch(st, &list) {

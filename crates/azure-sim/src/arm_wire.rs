@@ -29,8 +29,13 @@ pub fn method_not_allowed(m: &Method) -> Response {
 /// `{list_url}&$skiptoken={next skip}` as ARM's list APIs answer (`list_url` is the list's URL on this
 /// ARM host with its `api-version`). Without one: every item on one page.
 pub fn paged(items: Vec<Value>, page_size: Option<usize>, skip: usize, list_url: &str) -> Response {
+    Json(page_body(items, page_size, skip, list_url)).into_response()
+}
+
+/// The body [`paged`] answers.
+pub fn page_body(items: Vec<Value>, page_size: Option<usize>, skip: usize, list_url: &str) -> Value {
     let Some(size) = page_size.filter(|n| *n > 0) else {
-        return Json(json!({ "value": items })).into_response();
+        return json!({ "value": items });
     };
     let total = items.len();
     let page: Vec<Value> = items.into_iter().skip(skip).take(size).collect();
@@ -39,7 +44,7 @@ pub fn paged(items: Vec<Value>, page_size: Option<usize>, skip: usize, list_url:
     if next < total {
         body["nextLink"] = json!(format!("{list_url}&$skiptoken={next}"));
     }
-    Json(body).into_response()
+    body
 }
 
 /// A request's JSON body, or ARM's 400 `InvalidRequestContent` answer (boxed: an answer is large).

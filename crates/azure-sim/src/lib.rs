@@ -20,6 +20,7 @@
 pub mod app_state;
 pub mod arm;
 pub mod arm_lists;
+pub mod arm_mgmt;
 pub mod arm_pls;
 pub mod arm_wire;
 pub mod clock;
@@ -30,6 +31,7 @@ pub mod id;
 pub mod identity;
 pub mod invocations;
 pub mod latency;
+pub mod mgmt;
 pub mod mpe;
 pub mod pls;
 pub mod servicebus;
@@ -47,6 +49,7 @@ pub use host::{FunctionsHost, HttpOutput, InvocationResult, QueuePump};
 pub use id::ResourceId;
 pub use invocations::{InvocationRecord, InvocationSummary};
 pub use latency::Dependency;
+pub use mgmt::HierarchyError;
 pub use mpe::{MpeFacts, MpePhase, MpeType};
 pub use pls::{ConnectionStatus, PlsConnection, PlsError};
 pub use servicebus::{
@@ -379,6 +382,18 @@ impl Simulator {
     pub fn disconnect_from_pls(&self, pls: impl AsRef<str>, name: &str) -> Result<(), PlsError> {
         let pls = ResourceId::parse(pls.as_ref()).map_err(|e| PlsError::NotPls(e.to_string()))?;
         lock(&self.state.world).pls.disconnect(&pls, name)
+    }
+    /// A management group `name` under `parent` (`None`: a root, such as the tenant root group).
+    pub fn add_management_group(&self, name: &str, parent: Option<&str>) -> Result<(), HierarchyError> {
+        lock(&self.state.world).mgmt.add_group(name, parent)
+    }
+    /// Put `subscription` under the management group `group` (moving it from wherever it was).
+    pub fn place_subscription(&self, subscription: &str, group: &str) -> Result<(), HierarchyError> {
+        lock(&self.state.world).mgmt.place_subscription(subscription, group)
+    }
+    /// Move the management group `group` under `parent`.
+    pub fn move_management_group(&self, group: &str, parent: &str) -> Result<(), HierarchyError> {
+        lock(&self.state.world).mgmt.move_group(group, parent)
     }
     /// While `on`, every ARM request at or under `resource` (any id or path) is answered 403
     /// `AuthorizationFailed`, as for a resource the identity's role does not reach.

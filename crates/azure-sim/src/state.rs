@@ -358,6 +358,8 @@ pub struct World {
     /// The top-level parents whose MPEs live on a data plane (Synapse workspaces), by lower-cased name
     /// (the data plane's host names them): added with their first MPE, or on their own.
     data_plane_parents: BTreeMap<String, ResourceId>,
+    /// The management group hierarchy.
+    pub mgmt: crate::mgmt::Hierarchy,
 }
 
 /// How long a refresh of a service's MPEs runs (Grafana's took about 4 s in a recorded session).

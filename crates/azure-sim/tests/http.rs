@@ -1212,3 +1212,84 @@ async fn counted_get(arm: String, tok: String, path: String) -> (StatusCode, Opt
     let h = |n: &str| r.headers().get(n).map(|v| v.to_str().unwrap().to_string());
     (r.status(), h("retry-after"), h("x-ms-ratelimit-remaining-subscription-reads"))
 }
+
+/// The management group descendants list (`ManagementGroups_GetDescendants`): every group and subscription
+/// under the group at any depth, paged with `nextLink` (`null` on the last page), 404 for a group that does
+/// not exist, 400 for an api-version the API does not have, 403 where `forbid` says, GET only.
+#[tokio::test]
+async fn management_group_descendants_are_listed_page_by_page() {
+    let clock: SharedClock = Arc::new(ScaledClock::new(Utc::now(), 1000.0));
+    let sim = Simulator::start(clock, SimOptions { list_page_size: Some(2), ..Default::default() }).await.unwrap();
+    let tok = token(&sim, "https://management.azure.com").await;
+    sim.add_management_group("root", None).unwrap();
+    sim.add_management_group("platform", Some("root")).unwrap();
+    sim.add_management_group("landing", Some("platform")).unwrap();
+    for (sub, group) in [
+        ("00000000-0000-0000-0000-0000000000a1", "platform"),
+        ("00000000-0000-0000-0000-0000000000a2", "landing"),
+        ("00000000-0000-0000-0000-0000000000b1", "root"),
+    ] {
+        sim.place_subscription(sub, group).unwrap();
+    }
+    let client = reqwest::Client::new();
+    let get = |url: String| {
+        let (client, tok) = (client.clone(), tok.clone());
+        async move {
+            let r = client.get(url).bearer_auth(tok).send().await.unwrap();
+            let s = r.status();
+            (s, serde_json::from_str::<Value>(&r.text().await.unwrap()).unwrap_or(Value::Null))
+        }
+    };
+    let path = "/providers/Microsoft.Management/managementGroups/Platform/descendants";
+    let mut url = format!("{}{path}?api-version=2023-04-01", sim.arm_endpoint());
+    let mut ids = Vec::new();
+    for page in 1.. {
+        let (s, body) = get(url.clone()).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        ids.extend(body["value"].as_array().unwrap().iter().map(|v| v["id"].as_str().unwrap().to_string()));
+        match body["nextLink"].as_str() {
+            Some(next) => url = next.to_string(),
+            None => {
+                assert!(body.get("nextLink").is_some_and(Value::is_null), "{body}");
+                assert_eq!(page, 2);
+                break;
+            }
+        }
+    }
+    assert_eq!(
+        ids,
+        [
+            "/providers/Microsoft.Management/managementGroups/landing",
+            "/subscriptions/00000000-0000-0000-0000-0000000000a1",
+            "/subscriptions/00000000-0000-0000-0000-0000000000a2",
+        ]
+    );
+    let (s, _) = get(format!(
+        "{}/providers/Microsoft.Management/managementGroups/nope/descendants?api-version=2023-04-01",
+        sim.arm_endpoint()
+    ))
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, body) = get(format!("{}{path}?api-version=2024-01-01", sim.arm_endpoint())).await;
+    assert_eq!((s, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("InvalidApiVersionParameter")));
+    sim.forbid("/providers/Microsoft.Management/managementGroups/platform", true);
+    let (s, body) = get(format!("{}{path}?api-version=2023-04-01", sim.arm_endpoint())).await;
+    assert_eq!((s, body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("AuthorizationFailed")));
+    let r = client
+        .post(format!("{}{path}?api-version=2023-04-01", sim.arm_endpoint()))
+        .bearer_auth(&tok)
+        .header("content-length", "0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "forbidden before anything else");
+    sim.forbid("/providers/Microsoft.Management/managementGroups/platform", false);
+    let r = client
+        .post(format!("{}{path}?api-version=2023-04-01", sim.arm_endpoint()))
+        .bearer_auth(&tok)
+        .header("content-length", "0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+}

@@ -72,6 +72,7 @@ fn bench_decide() {
         dry_run: false,
         endpoint_names: &names,
         opted_in: vec![],
+        groups: Default::default(),
     };
     let mut seen = Seen {
         mpe_id: view.id.clone(),

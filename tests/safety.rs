@@ -97,6 +97,18 @@ async fn serve_arm(State(st): State<Shared>, method: Method, uri: Uri, headers: 
         }
         None => lower,
     };
+    // The Databricks account API (`MPE_DATABRICKS_ENDPOINT` = `{base}/databricks`): a rule, read as the
+    // approver names it (`.../accounts/{a}/networkConnectivityConfigs/{n}/privateEndpointRules/{r}`).
+    let lower = match lower.strip_prefix("/databricks/api/2.0/accounts/").map(|r| r.split('/').collect::<Vec<_>>()) {
+        Some(segs) if segs.len() == 5 && segs[1] == "network-connectivity-configs" => {
+            let suffix = format!(
+                "/accounts/{}/networkconnectivityconfigs/{}/privateendpointrules/{}",
+                segs[0], segs[2], segs[4]
+            );
+            arm.mpes.keys().find(|k| k.ends_with(&suffix)).cloned().unwrap_or_default()
+        }
+        _ => lower,
+    };
     if method == Method::GET && !arm.read_faults.is_empty() {
         let status = arm.read_faults.remove(0);
         if status == 403 {
@@ -319,6 +331,8 @@ async fn check_item(base: &str, item: &WorkItem, settings: &[(&str, &str)]) -> R
     env.entry("MPE_CUSTOMER_ENDPOINTS".into()).or_insert_with(|| "true".into());
     env.entry("MPE_SYNAPSE".into()).or_insert_with(|| "true".into());
     env.insert("MPE_SYNAPSE_ENDPOINT".into(), format!("{base}/synapse/{{workspace}}"));
+    env.entry("MPE_DATABRICKS".into()).or_insert_with(|| "true".into());
+    env.insert("MPE_DATABRICKS_ENDPOINT".into(), format!("{base}/databricks"));
     env.insert("MPE_SERVICEBUS_ENDPOINT".into(), "http://127.0.0.1:9/sb".into());
     let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
     let clock: Arc<dyn Clock> = Arc::new(Fixed::instant(NOW));
@@ -344,6 +358,11 @@ fn incarnation(service: Service, created: &str) -> Option<String> {
     let mut body = mpe_body(service, &mpe, &st);
     if body.pointer("/systemData/createdAt").is_some() {
         body["systemData"]["createdAt"] = json!(created);
+    }
+    // A service that reports when as epoch milliseconds (Databricks' `creation_time`).
+    if body.get("creation_time").is_some() {
+        let at: chrono::DateTime<chrono::Utc> = created.parse().unwrap();
+        body["creation_time"] = json!(at.timestamp_millis());
     }
     service.provider.parse(&mpe, &body).unwrap().incarnation()
 }
@@ -458,13 +477,15 @@ fn mpe_body_saying(
 ) -> Value {
     let sim_id = azure_sim::ResourceId::parse(id.as_str()).unwrap();
     let sim_target = azure_sim::ResourceId::parse(target.as_str()).unwrap();
+    // The private endpoint the service created, for a service that reports it (Synapse, Databricks).
+    let endpoint = our_endpoint(service, id);
     let facts = azure_sim::MpeFacts {
         id: &sim_id,
         target: &sim_target,
         group_id: "blob",
         request_message: message,
         created_at: CREATED.parse().unwrap(),
-        endpoint_id: "",
+        endpoint_id: &endpoint,
     };
     service.sim.render(&facts, phase)
 }
@@ -506,6 +527,22 @@ fn scripted(service: Service, mpe: &ResourceId, target: &ResourceId, pecs: Vec<V
     arm.mpes.insert(mpe.key(), mpe_body(service, mpe, target));
     arm.pecs.insert(target.key(), pecs);
     arm
+}
+
+/// Whether the service's MPE names its private endpoint's full id (a customer's own endpoint, Synapse's
+/// `resourceId`): its PEC is tied by that id, no naming rule.
+fn tied_by_id(service: Service) -> bool {
+    let mpe = mpe_id(service, SUB_A, "mpe-tie");
+    let body = mpe_body(service, &mpe, &storage(SUB_A, "st1"));
+    service.provider.parse(&mpe, &body).is_ok_and(|v| v.endpoint_id.is_some())
+}
+
+/// Whether the service reports its private endpoint's name (Databricks' `endpoint_name`) or its full id:
+/// no naming rule of ours decides which PEC is its.
+fn reported_endpoint(service: Service) -> bool {
+    let mpe = mpe_id(service, SUB_A, "mpe-tie");
+    let body = mpe_body(service, &mpe, &storage(SUB_A, "st1"));
+    service.provider.parse(&mpe, &body).is_ok_and(|v| v.endpoint_id.is_some() || v.endpoint_name.is_some())
 }
 
 /// That script, started.
@@ -616,8 +653,9 @@ async fn a_stranger_from_a_known_subscription_is_never_a_candidate() {
 
 /// A stranger from an unknown subscription with identical name, group and message beside ours, before
 /// ours is approved: nothing tells them apart, so nothing is approved (every provider whose private
-/// endpoint is a managed one). A customer's own private endpoint is tied by its full id, which a stranger
-/// in another subscription cannot have: ours is approved and the stranger left pending.
+/// endpoint is a managed one, named by a rule or by the service). A private endpoint tied by its full id (a
+/// customer's own; Synapse's `resourceId`) cannot be a stranger's in another subscription: ours is
+/// approved and the stranger left pending.
 #[tokio::test]
 async fn an_indistinguishable_stranger_parks_for_every_provider() {
     for s in services() {
@@ -626,7 +664,7 @@ async fn an_indistinguishable_stranger_parks_for_every_provider() {
         let pecs = vec![stranger(s, &mpe, &target, ATTACKER), ours(s, &mpe, &target, "Pending", MSG)];
         let (arm, base) = world(s, &mpe, &target, pecs).await;
         let run = check(&base, &mpe, &[]).await;
-        if s.sim.own_endpoint() {
+        if s.sim.own_endpoint() || tied_by_id(s) {
             assert_eq!(run.result(), "approved", "{s:?}: {}", run.logs());
             let p = puts(&arm);
             assert!(p.len() == 1 && p[0].0.ends_with("/ours.1"), "{s:?}: {p:?}");
@@ -1075,8 +1113,8 @@ async fn two_mpes_to_one_target() {
 
 /// Two MPEs to one target with the same request message, each with a pending PEC of its own (two Front
 /// Door origins in different profiles, each profile with its private endpoint), for every provider: where
-/// the service names its private endpoint the name tells them apart and each approves its own; where it
-/// does not, nothing does, and both park `ambiguous` with nothing approved.
+/// the service names its private endpoint (by a rule, or in the MPE) the name tells them apart and each
+/// approves its own; where it does not, nothing does, and both park `ambiguous` with nothing approved.
 #[tokio::test]
 async fn two_mpes_with_one_request_message_to_one_target() {
     for s in services() {
@@ -1096,7 +1134,7 @@ async fn two_mpes_with_one_request_message_to_one_target() {
         let (arm, base) = start_arm(a).await;
         for (m, own) in [(&m1, "one.1"), (&m2, "two.1")] {
             let run = check(&base, m, &[]).await;
-            if s.provider.endpoint_name(m).is_some() {
+            if s.provider.endpoint_name(m).is_some() || reported_endpoint(s) {
                 assert_eq!(run.result(), "approved", "{s:?} {m}: {}", run.logs());
                 assert_eq!(status_of(&arm, &st, own), "Approved", "{s:?}");
             } else {
@@ -1105,7 +1143,7 @@ async fn two_mpes_with_one_request_message_to_one_target() {
                 assert!(reason.contains("one.1") && reason.contains("two.1"), "{s:?}: {reason}");
             }
         }
-        let named = s.provider.endpoint_name(&m1).is_some();
+        let named = s.provider.endpoint_name(&m1).is_some() || reported_endpoint(s);
         assert_eq!(puts(&arm).len(), if named { 2 } else { 0 }, "{s:?}");
     }
 }
@@ -1528,10 +1566,11 @@ async fn check_command_is_a_dry_run_unless_asked_to_approve() {
 /// endpoint its rule does not name (the service renamed it, say) is checked a few times, then parks
 /// `no-matching-pec`, listing that PEC's private endpoint and subscription, and nothing is approved. An
 /// operator who sets the rule (`MPE_ENDPOINT_NAMES`) has it approved on replay; a rule naming something
-/// else still approves nothing. (A customer's own private endpoint has no naming rule: its full id ties it.)
+/// else still approves nothing. (A private endpoint whose full id or name the service reports has no naming
+/// rule of ours to be wrong: a customer's own, Synapse's `resourceId`, Databricks' `endpoint_name`.)
 #[tokio::test]
 async fn a_wrong_naming_rule_parks_no_matching_pec_and_the_operator_can_correct_it() {
-    for s in services().into_iter().filter(|s| s.provider.reports_connection() && !s.sim.own_endpoint()) {
+    for s in services().into_iter().filter(|s| s.provider.reports_connection() && !reported_endpoint(*s)) {
         let mpe = mpe_id(s, SUB_A, "mpe-renamed");
         let st = storage(SUB_A, "st1");
         let renamed = "svc-renamed-mpe-renamed";

@@ -83,12 +83,16 @@ fn every_rendered_body_reads_as_its_phase() {
                 view.raw_status
             );
             assert_eq!(view.target.as_str(), TARGET, "{t:?} {phase:?}: target");
+            // A private endpoint name the service reports (Databricks' `endpoint_name`) is read as it is.
+            let named = body.get("endpoint_name").and_then(Value::as_str).filter(|n| !n.is_empty());
+            assert_eq!(view.endpoint_name.as_deref(), named, "{t:?} {phase:?}: endpoint_name");
             assert_eq!(view.group_id.as_deref(), Some("blob"), "{t:?} {phase:?}: group id");
             // The request message is read where the service's body carries it (Data Factory's does not).
             let message = holds(&body, MESSAGE).then_some(MESSAGE);
             assert_eq!(view.request_message.as_deref(), message, "{t:?} {phase:?}: request message");
             // The creation time, where the service reports it, names the MPE's incarnation.
-            let reported = body.pointer("/systemData/createdAt").is_some();
+            // (or `creation_time`, epoch milliseconds, where the service is not ARM: Databricks).
+            let reported = body.pointer("/systemData/createdAt").is_some() || body.get("creation_time").is_some();
             assert_eq!(view.created_at, reported.then_some(created), "{t:?} {phase:?}: systemData.createdAt");
             // An MPE whose connection only the target shows is read once per incarnation: it must say when
             // it was created.

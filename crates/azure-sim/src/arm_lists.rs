@@ -92,7 +92,9 @@ pub(crate) fn dispatch(st: &AppState, req: &ListReq<'_>) -> Option<Response> {
     };
     if let Some((sub, rg, namespace, top)) = scope {
         let top_type = format!("{namespace}/{top}");
-        if !MpeType::all().iter().any(|t| type_under(t.resource_type(), &top_type)) || sub.is_empty() {
+        if !MpeType::all().iter().any(|t| t.parents_in_arm() && type_under(t.resource_type(), &top_type))
+            || sub.is_empty()
+        {
             return None;
         }
         return Some(only_get(req).unwrap_or_else(|| list_top(st, req, sub, rg, &top_type)));

@@ -24,6 +24,7 @@ pub mod arm_mgmt;
 pub mod arm_pls;
 pub mod arm_wire;
 pub mod clock;
+pub mod databricks;
 pub mod events;
 pub mod faults;
 pub mod host;
@@ -121,6 +122,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/arm/{*rest}", any(arm::handler))
         .route("/servicebus/{*rest}", any(servicebus::rest::handler))
         .route("/synapse/{*rest}", any(synapse::handler))
+        .route("/databricks/{*rest}", any(databricks::handler))
         .layer(axum::middleware::from_fn_with_state(state.clone(), delay))
         .with_state(state)
 }
@@ -216,6 +218,7 @@ impl Simulator {
             ("MPE_PARKING_QUEUE_NAME".into(), parking_queue.into()),
             ("MPE_SERVICEBUS_RESOURCE_ID".into(), self.servicebus_resource_id().into()),
             ("MPE_SYNAPSE_ENDPOINT".into(), self.synapse_endpoint()),
+            ("MPE_DATABRICKS_ENDPOINT".into(), self.databricks_endpoint()),
         ]
     }
 
@@ -223,6 +226,21 @@ impl Simulator {
     /// ([`crate::synapse`]).
     pub fn synapse_endpoint(&self) -> String {
         format!("{}/synapse/{{workspace}}", self.base_url())
+    }
+
+    /// The Databricks account API's endpoint ([`crate::databricks`]).
+    pub fn databricks_endpoint(&self) -> String {
+        format!("{}/databricks", self.base_url())
+    }
+
+    /// A Databricks network connectivity configuration the account API serves, filed under `home` (a
+    /// resource group id): its id in the world, `{home}/providers/MpeApprover.Databricks/accounts/{account}/
+    /// networkConnectivityConfigs/{ncc}` (as the approver's `MPE_DATABRICKS_NCCS` names it).
+    pub fn add_databricks_ncc(&self, account: &str, ncc: &str, home: &str) -> Result<String, WorldError> {
+        let id = format!("{home}/providers/MpeApprover.Databricks/accounts/{account}/networkConnectivityConfigs/{ncc}");
+        let parsed = ResourceId::parse(&id)?;
+        lock(&self.state.world).add_ncc(&parsed);
+        Ok(id)
     }
 
     /// A Synapse workspace (its ARM id) whose data plane serves MPEs created through it ([`crate::synapse`]).

@@ -486,12 +486,16 @@ impl World {
         if let Some(t) = self.targets.get_mut(&target.key()) {
             t.pecs.push(pec);
         }
-        if mpe_type.data_plane() {
+        if mpe_type.data_plane() && mpe_type.parents_in_arm() {
             let mut top = id.clone();
             while let Some(p) = top.parent() {
                 top = p;
             }
             self.add_data_plane_parent(&top);
+        } else if mpe_type.data_plane() {
+            if let Some(parent) = id.parent() {
+                self.add_ncc(&parent);
+            }
         }
         let deleted_at = spec.delete_after.map(|d| at(now, d));
         self.mpes.insert(
@@ -519,9 +523,21 @@ impl World {
         self.data_plane_parents.entry(id.name().to_ascii_lowercase()).or_insert_with(|| id.clone());
     }
 
+    /// A Databricks network connectivity configuration (`{home}/providers/MpeApprover.Databricks/accounts/
+    /// {account}/networkConnectivityConfigs/{ncc}`), known by its account and NCC ids.
+    pub fn add_ncc(&mut self, ncc: &ResourceId) {
+        let key = format!("{}/{}", ncc.name_at(0).unwrap_or_default(), ncc.name()).to_ascii_lowercase();
+        self.data_plane_parents.entry(key).or_insert_with(|| ncc.clone());
+    }
+
+    /// The NCC of `account` called `ncc` (case-insensitive).
+    pub fn ncc(&self, account: &str, ncc: &str) -> Option<ResourceId> {
+        self.data_plane_parents.get(&format!("{account}/{ncc}").to_ascii_lowercase()).cloned()
+    }
+
     /// Every data-plane parent, in name order.
     pub fn data_plane_parents(&self) -> Vec<ResourceId> {
-        self.data_plane_parents.values().cloned().collect()
+        self.data_plane_parents.iter().filter(|(k, _)| !k.contains('/')).map(|(_, v)| v.clone()).collect()
     }
 
     /// The data-plane parent called `name` (case-insensitive).

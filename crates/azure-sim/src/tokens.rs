@@ -12,6 +12,8 @@ pub const ARM_AUDIENCE: &str = "https://management.azure.com";
 pub const SERVICEBUS_AUDIENCE: &str = "https://servicebus.azure.net";
 /// The Synapse data plane's audience ("NOT https://management.core.windows.net/", Synapse REST docs).
 pub const SYNAPSE_AUDIENCE: &str = "https://dev.azuresynapse.net";
+/// The Databricks account API's audience: the Azure Databricks application's id.
+pub const DATABRICKS_AUDIENCE: &str = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d";
 
 /// Who a token was issued to.
 #[derive(Debug, Clone)]

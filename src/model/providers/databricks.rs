@@ -214,7 +214,14 @@ mod tests {
         let mut gone = documented("PENDING");
         gone["deactivated"] = json!(true);
         assert_eq!(Databricks.parse(&id, &gone).unwrap().status, MpeStatus::Deleting);
-        assert!(Databricks.parse(&id, &json!({"connection_state": "PENDING"})).is_err(), "no target");
+        for no_target in [json!({"connection_state": "PENDING"}), json!(null), json!([]), json!({"resource_id": 5})] {
+            assert!(
+                matches!(Databricks.parse(&id, &no_target), Err(ProviderError::Missing { .. })),
+                "{no_target}: no target"
+            );
+        }
+        let hostile = json!({"resource_id": "/subscriptions/s/resourceGroups/rg/../x", "connection_state": "PENDING"});
+        assert!(matches!(Databricks.parse(&id, &hostile), Err(ProviderError::BadTarget { .. })));
     }
 
     #[test]

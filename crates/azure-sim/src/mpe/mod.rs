@@ -95,6 +95,11 @@ pub trait Service: Send + Sync + 'static {
     fn data_plane(&self) -> bool {
         false
     }
+    /// Whether the MPEs' parents are ARM resources (a Synapse workspace is; a Databricks NCC is not: ARM
+    /// lists nothing of the type).
+    fn parents_in_arm(&self) -> bool {
+        true
+    }
     /// The POST action on the MPE's parent (`{parent}/{action}`) the service needs before its MPE reports
     /// an approved connection (Managed Grafana's `refreshManagedPrivateEndpoints`); `None`: the MPE follows
     /// its connection by itself.
@@ -164,6 +169,11 @@ impl MpeType {
         self.0.data_plane()
     }
 
+    /// Whether its MPEs' parents are ARM resources ([`Service::parents_in_arm`]).
+    pub fn parents_in_arm(self) -> bool {
+        self.0.parents_in_arm()
+    }
+
     /// The refresh its MPE needs before it reports an approval ([`Service::refresh_action`]).
     pub fn refresh_action(self) -> Option<&'static str> {
         self.0.refresh_action()
@@ -208,6 +218,7 @@ services! {
     front_door::FrontDoor,
     private_endpoint::PrivateEndpoint,
     synapse::Synapse,
+    databricks::Databricks,
 }
 
 pub use synapse::reserved as synapse_reserved;

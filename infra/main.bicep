@@ -206,6 +206,18 @@ param synapseEndpoint string = 'https://{workspace}.dev.azuresynapse.net'
 @description('MPE_SYNAPSE_AUDIENCE: token audience of the Synapse data plane (sovereign clouds).')
 param synapseAudience string = 'https://dev.azuresynapse.net'
 
+@description('MPE_DATABRICKS: also discover (MpeDiscover timer) and approve the private endpoint rules of the Databricks network connectivity configurations databricksNccs names (the account API raises no Azure event). The identity must be a Databricks account admin (docs/discovery.md). Off by default.')
+param databricks bool = false
+
+@description('MPE_DATABRICKS_NCCS: the NCCs whose rules MpeDiscover lists, each <account id>/<NCC id>@/subscriptions/<id>/resourceGroups/<name> (the resource group the approver files the NCC under: its subscription is the source the approval policy compares with the target\'s).')
+param databricksNccs array = []
+
+@description('MPE_DATABRICKS_ENDPOINT: the Databricks account API.')
+param databricksEndpoint string = 'https://accounts.azuredatabricks.net'
+
+@description('MPE_DATABRICKS_AUDIENCE: token audience of the account API (the Azure Databricks application).')
+param databricksAudience string = '2ff814a6-3304-4ab8-85cb-cd0e6f879c1d'
+
 @description('MPE_DISCOVER_SCHEDULE: NCRONTAB schedule (six fields, UTC) of the MpeDiscover timer. Default: every minute.')
 @minLength(11)
 param discoverSchedule string = '0 * * * * *'
@@ -920,10 +932,26 @@ var appSettings = [
     name: 'MPE_DISCOVER_SCHEDULE'
     value: discoverSchedule
   }
+  {
+    name: 'MPE_DATABRICKS'
+    value: string(databricks)
+  }
+  {
+    name: 'MPE_DATABRICKS_NCCS'
+    value: join(databricksNccs, ',')
+  }
+  {
+    name: 'MPE_DATABRICKS_ENDPOINT'
+    value: databricksEndpoint
+  }
+  {
+    name: 'MPE_DATABRICKS_AUDIENCE'
+    value: databricksAudience
+  }
   // No source without ARM events turned on: the timer is off rather than invoked every minute to do nothing.
   {
     name: 'AzureWebJobs.MpeDiscover.Disabled'
-    value: synapse ? 'false' : 'true'
+    value: synapse || databricks ? 'false' : 'true'
   }
   {
     name: 'MPE_DISCOVER_BUDGET'

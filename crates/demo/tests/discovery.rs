@@ -1,7 +1,8 @@
 //! Discovery of MPEs that raise no ARM event, on the local simulator: a Synapse workspace's MPE created
-//! through the workspace's own data plane (a PUT, no Event Grid event) is found by the `MpeDiscover`
-//! timer and approved once it is ready, never before and never a stranger's; one the policy refuses is
-//! parked once, not once a minute; with `MPE_SYNAPSE` off nothing is listed at all.
+//! through the workspace's own data plane (a PUT, no Event Grid event), and a Databricks NCC's private
+//! endpoint rule created through the account API, are found by the `MpeDiscover` timer and approved once
+//! ready, never before and never a stranger's; one the policy refuses is parked once, not once a minute;
+//! with no such source turned on nothing is listed at all.
 
 mod common;
 
@@ -129,9 +130,10 @@ async fn a_synapse_mpe_the_policy_refuses_is_parked_once_not_every_minute() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_synapse_off_discovery_lists_nothing() {
+async fn with_no_source_turned_on_discovery_lists_nothing() {
     let _serial = SERIAL.lock().await;
-    let h = Harness::start(SCALE, &[("MPE_SOURCE_SUBSCRIPTIONS", SUB), ("MPE_SYNAPSE", "false")]).await.unwrap();
+    let off = [("MPE_SOURCE_SUBSCRIPTIONS", SUB), ("MPE_SYNAPSE", "false"), ("MPE_DATABRICKS", "false")];
+    let h = Harness::start(SCALE, &off).await.unwrap();
     let ws = workspace(SUB, "syn-off");
     h.sim.add_synapse_workspace(&ws).unwrap();
     let storage = in_group(SUB, "rg-data/providers/Microsoft.Storage/storageAccounts/stoff");
@@ -213,4 +215,87 @@ async fn a_synapse_mpe_deleted_on_its_data_plane_ends_its_chain_deleted() {
     assert!(!approved(&h, &id));
     assert!(!h.sim.parked().iter().any(|m| is_for(m, &id)));
     assert!(logs.iter().any(|l| l.contains("pe-gone") && l.contains("\"outcome\":\"deleted\"")), "{logs:#?}");
+}
+
+const ACCOUNT: &str = "449e7a5c-69d3-4b8a-aaaf-5c9b713ebc65";
+const NCC: &str = "d6df3889-eefc-4ddb-bbb4-613efcb30035";
+
+/// Create a private endpoint rule through the Databricks account API, as the account console or
+/// `databricks account network-connectivity create-private-endpoint-rule` does.
+async fn create_rule(h: &Harness, target: &ResourceId) -> Value {
+    let url = format!(
+        "{}/api/2.0/accounts/{ACCOUNT}/network-connectivity-configs/{NCC}/private-endpoint-rules",
+        h.sim.databricks_endpoint()
+    );
+    let token = h.sim.issue_token(azure_sim::tokens::DATABRICKS_AUDIENCE);
+    let body = json!({"resource_id": target.as_str(), "group_id": "blob"});
+    let r = reqwest::Client::new().post(url).bearer_auth(token).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+/// A Databricks NCC's private endpoint rule, created through the account API (no Azure event): the NCC
+/// `MPE_DATABRICKS_NCCS` names is listed by `MpeDiscover`, the rule approved once `PENDING`, from the private
+/// endpoint its `endpoint_name` names, never a stranger's of another name, never before; a second NCC of the
+/// account the setting does not name is never read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_databricks_rule_created_on_the_account_api_is_found_and_approved_without_an_event() {
+    let _serial = SERIAL.lock().await;
+    let home = format!("/subscriptions/{SUB}/resourceGroups/rg-dbx");
+    let nccs = format!("{ACCOUNT}/{NCC}@{home}");
+    let h = Harness::start(SCALE, &[("MPE_SOURCE_SUBSCRIPTIONS", SUB), ("MPE_DATABRICKS_NCCS", &nccs)]).await.unwrap();
+    let ncc = h.sim.add_databricks_ncc(ACCOUNT, NCC, &home).unwrap();
+    let storage = in_group(SUB, "rg-data/providers/Microsoft.Storage/storageAccounts/stdbx");
+    h.sim.add_target(&storage).unwrap();
+    let rule = create_rule(&h, &storage).await;
+    assert_eq!(rule["connection_state"], "CREATING", "{rule:#}");
+    let id = common::rid(&format!("{ncc}/privateEndpointRules/{}", rule["rule_id"].as_str().unwrap()));
+    // A stranger's private endpoint at the target, pending too, of another name.
+    let stranger = h.sim.add_stranger(&storage, "databricks-00000000-0000-0000-0000-000000000000-pe-00000000").unwrap();
+    assert!(h.sim.work_messages().is_empty(), "no event, nothing queued yet");
+
+    let run = discover(&h).await;
+    assert_eq!((run["enqueued"].as_u64(), run["found"].as_u64()), (Some(1), Some(1)), "{run}");
+    until(&h, "the rule's approval", |h| approved(h, &id)).await;
+    until(&h, "its chain to end", |h| !h.sim.work_messages().iter().any(|m| is_for(m, &id))).await;
+    let report = h.sim.report();
+    assert!(report.violations.is_empty(), "no race, no stranger: {:#?}", report.violations);
+    let theirs = h.sim.pecs(&storage).into_iter().find(|p| p.name == stranger).unwrap();
+    assert_eq!(theirs.status, PecStatus::Pending, "the stranger waits");
+    until(&h, "the rule to report it", |h| h.sim.mpe_phase(id.as_str()) == Some(azure_sim::MpePhase::Approved)).await;
+    assert_eq!(discover(&h).await["enqueued"].as_u64(), Some(0), "ESTABLISHED: nothing to queue");
+}
+
+/// The account API's list in pages of two (`next_page_token`): every rule is found and queued; a token the
+/// account API refuses (the identity is no account admin) parks a rule's check `forbidden` naming the role.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_databricks_list_of_many_pages_is_read_whole_and_a_refused_token_parks_forbidden() {
+    let _serial = SERIAL.lock().await;
+    let home = format!("/subscriptions/{SUB}/resourceGroups/rg-dbx");
+    let nccs = format!("{ACCOUNT}/{NCC}@{home}");
+    let options = azure_sim::SimOptions { list_page_size: Some(2), ..Default::default() };
+    let h = Harness::start_with(SCALE, &[("MPE_SOURCE_SUBSCRIPTIONS", SUB), ("MPE_DATABRICKS_NCCS", &nccs)], options)
+        .await
+        .unwrap();
+    let ncc = h.sim.add_databricks_ncc(ACCOUNT, NCC, &home).unwrap();
+    let storage = in_group(SUB, "rg-data/providers/Microsoft.Storage/storageAccounts/stpages");
+    h.sim.add_target(&storage).unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let rule = create_rule(&h, &storage).await;
+        ids.push(common::rid(&format!("{ncc}/privateEndpointRules/{}", rule["rule_id"].as_str().unwrap())));
+    }
+    let run = discover(&h).await;
+    assert_eq!(
+        (run["found"].as_u64(), run["enqueued"].as_u64(), run["incomplete"].as_u64()),
+        (Some(5), Some(5), Some(0)),
+        "{run}"
+    );
+
+    h.sim.refuse_tokens(azure_sim::tokens::DATABRICKS_AUDIENCE, true);
+    until(&h, "the checks to park", |h| ids.iter().all(|id| h.sim.parked().iter().any(|m| is_for(m, id)))).await;
+    let (code, reason) = common::sim::parked_code(&h, &ids[0]).unwrap();
+    assert_eq!(code, "forbidden", "{reason}");
+    assert!(reason.contains("account admin"), "{reason}");
+    assert!(ids.iter().all(|id| !approved(&h, id)));
 }

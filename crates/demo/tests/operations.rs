@@ -242,7 +242,7 @@ async fn replay_scope_enqueues_exactly_the_unapproved_mpes() {
     let approved_one = an_mpe("pe-approved");
     let rejected = an_mpe("pe-rejected");
     // One pending MPE of every type besides.
-    let each: Vec<ResourceId> = services::all()
+    let each: Vec<ResourceId> = services::under_scopes()
         .into_iter()
         .enumerate()
         .map(|(i, p)| services::mpe(p, SUB, "rg-ops", &format!("pe-each-{i}")))

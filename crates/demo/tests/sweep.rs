@@ -25,7 +25,7 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 fn add_mpes(h: &Harness, n: usize) -> Vec<ResourceId> {
     let storage = in_group(SUB, "rg-data/providers/Microsoft.Storage/storageAccounts/stsweep");
     h.sim.add_target(&storage).unwrap();
-    let providers = services::all();
+    let providers = services::under_scopes();
     let mut ids = Vec::new();
     for i in 0..n {
         let t = providers[i % providers.len()].resource_type();
@@ -52,7 +52,7 @@ async fn a_sweep_cut_short_by_its_call_limit_reaches_every_mpe_over_a_few_runs()
     let all: BTreeSet<String> = add_mpes(&h, 12).iter().map(|id| key(id.as_str())).collect();
     let scope = ListScope::parse(&format!("/subscriptions/{SUB}")).unwrap();
     // A top-level list per MPE type, then about four parents' worth of calls.
-    let max_calls = services::all().len() as u32 + 4;
+    let max_calls = services::under_scopes().len() as u32 + 4;
     let mut reached = BTreeSet::new();
     let mut rotations = BTreeSet::new();
     let mut runs = 0;

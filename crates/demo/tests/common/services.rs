@@ -31,6 +31,13 @@ pub fn reports_endpoint_id(p: &dyn Provider) -> bool {
     p.parse(&id, &body).is_ok_and(|v| v.endpoint_id.as_deref() == Some(endpoint))
 }
 
+/// The providers whose MPEs a sweep of a subscription or resource group finds: all but a data plane whose
+/// parents a setting names (Databricks' NCCs, `MPE_DATABRICKS_NCCS`), listed whatever the scope.
+pub fn under_scopes() -> Vec<&'static dyn Provider> {
+    use mpe_approver::providers::Parents;
+    all().into_iter().filter(|p| !matches!(p.data_plane().map(|d| d.parents), Some(Parents::Setting(_)))).collect()
+}
+
 /// The providers whose MPE reports its connection (pending, approved, rejected ...).
 pub fn reporting() -> Vec<&'static dyn Provider> {
     let v: Vec<_> = all().into_iter().filter(|p| p.reports_connection()).collect();

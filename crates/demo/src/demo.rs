@@ -81,10 +81,20 @@ fn rid(s: &str) -> anyhow::Result<ResourceId> {
     Ok(ResourceId::parse(&format!("/subscriptions/{SUB}/resourceGroups/{s}"))?)
 }
 
+/// The demo's Databricks account and network connectivity configuration (`MPE_DATABRICKS_NCCS`).
+const DBX_ACCOUNT: &str = "449e7a5c-69d3-4b8a-aaaf-5c9b713ebc65";
+const DBX_NCC: &str = "d6df3889-eefc-4ddb-bbb4-613efcb30035";
+
 /// An MPE of `provider`'s type called `name`, under a parent called `demo` (and a `default` network, where
-/// the type nests deeper).
+/// the type nests deeper; the demo's Databricks account and NCC for a rule).
 fn mpe_id(provider: &dyn Provider, name: &str) -> anyhow::Result<ResourceId> {
-    let ancestor = |depth: usize, _: &str| if depth == 0 { "demo".to_string() } else { "default".to_string() };
+    let dbx = provider.resource_type().starts_with("MpeApprover.Databricks/");
+    let ancestor = move |depth: usize, _: &str| match (dbx, depth) {
+        (true, 0) => DBX_ACCOUNT.to_string(),
+        (true, _) => DBX_NCC.to_string(),
+        (false, 0) => "demo".to_string(),
+        (false, _) => "default".to_string(),
+    };
     let raw = simulator::mpe::id_of_type(provider.resource_type(), SUB, "rg-mpe", name, ancestor);
     Ok(ResourceId::parse(&raw)?)
 }
@@ -108,11 +118,14 @@ fn demo_pls() -> String {
     format!("/subscriptions/{SUB}/resourceGroups/rg-svc/providers/Microsoft.Network/privateLinkServices/pls-demo")
 }
 
-/// The demo deployment's settings: its Private Link Service watched, one consumer subscription allowed.
+/// The demo deployment's settings: its Private Link Service watched, one consumer subscription allowed; its
+/// subscription swept and discovered (Synapse workspaces), its Databricks NCC watched.
 fn settings() -> Vec<(&'static str, String)> {
     vec![
         ("MPE_PLS_WATCH", demo_pls()),
         ("MPE_PLS_ALLOW", format!("/subscriptions/{PLS_CONSUMER}->/subscriptions/{SUB}")),
+        ("MPE_SWEEP_SCOPES", format!("/subscriptions/{SUB}")),
+        ("MPE_DATABRICKS_NCCS", format!("{DBX_ACCOUNT}/{DBX_NCC}@/subscriptions/{SUB}/resourceGroups/rg-mpe")),
     ]
 }
 
@@ -150,7 +163,9 @@ async fn set_up(h: &Harness) -> anyhow::Result<(Vec<Case>, String)> {
         // Staggered: each service takes its own time to provision.
         let pec_at = 2 + 3 * i as u64;
         let spec = MpeSpec::new(id, target.clone()).timing(secs(pec_at), secs(2 * pec_at));
-        specs.push((format!("{} → {label}", p.service()), p.service(), label, Expect::Approved, spec));
+        // A source that raises no ARM event is found by the MpeDiscover timer.
+        let how = if p.data_plane().is_some() { " (no event)" } else { "" };
+        specs.push((format!("{} → {label}{how}", p.service()), p.service(), label, Expect::Approved, spec));
     }
     // The fixed cases: (name, `{service}` standing for the provider's; target; expected; the MPE's name;
     // its timing and fate).
@@ -169,7 +184,8 @@ async fn set_up(h: &Harness) -> anyhow::Result<(Vec<Case>, String)> {
             s.timing(secs(3), secs(6))
         }),
     ];
-    for ((name, label, target, expected, mpe, fate), p) in fixed.into_iter().zip(providers.iter().cycle()) {
+    let with_events: Vec<&&dyn Provider> = providers.iter().filter(|p| p.data_plane().is_none()).collect();
+    for ((name, label, target, expected, mpe, fate), p) in fixed.into_iter().zip(with_events.into_iter().cycle()) {
         let spec = fate(MpeSpec::new(mpe_id(*p, mpe)?, target.clone()));
         specs.push((name.replace("{service}", p.service()), p.service(), label, expected, spec));
     }
@@ -202,9 +218,12 @@ async fn set_up(h: &Harness) -> anyhow::Result<(Vec<Case>, String)> {
     }
     // A stranger's pending PEC on the busiest target: it must stay pending.
     h.sim.add_stranger(&storage, "someone-elses-endpoint")?;
-    // Deliver the events; the first one twice (Event Grid is at-least-once).
+    // Deliver the events; the first one twice (Event Grid is at-least-once). A source without ARM events
+    // has none: the MpeDiscover timer finds it.
     for (i, c) in cases.iter().enumerate() {
-        if let Some(id) = &c.mpe {
+        let evented =
+            c.mpe.as_ref().and_then(mpe_approver::providers::for_id).is_some_and(|p| p.data_plane().is_none());
+        if let Some(id) = c.mpe.as_ref().filter(|_| evented) {
             let ev = simulator::write_success_event(id, h.clock.now());
             h.host.deliver_event(&ev).await?;
             if i == 0 {
@@ -346,6 +365,14 @@ pub async fn run(opts: &DemoOptions) -> anyhow::Result<DemoReport> {
     let scan =
         h.host.invoke("MpePlsScan", [("timer".to_string(), timer)].into_iter().collect(), Default::default(), 1).await;
     anyhow::ensure!(scan.success, "the MpePlsScan timer failed: {scan:?}");
+    // The MpeDiscover timer, every simulated minute: it finds the MPEs that raise no ARM event.
+    let discover = || async {
+        let timer = serde_json::json!({"Schedule": {"AdjustForDST": true}, "ScheduleStatus": null, "IsPastDue": false});
+        h.host.invoke("MpeDiscover", [("timer".to_string(), timer)].into_iter().collect(), Default::default(), 1).await
+    };
+    let mut discovered_at = h.clock.now();
+    let run = discover().await;
+    anyhow::ensure!(run.success, "the MpeDiscover timer failed: {run:?}");
     let mut last_progress = Instant::now();
     let mut quiet_since: Option<Instant> = None;
     loop {
@@ -363,6 +390,11 @@ pub async fn run(opts: &DemoOptions) -> anyhow::Result<DemoReport> {
             );
             let _ = std::io::stderr().flush();
             last_progress = Instant::now();
+        }
+        if h.clock.now() - discovered_at >= chrono::Duration::seconds(60) {
+            discovered_at = h.clock.now();
+            let run = discover().await;
+            anyhow::ensure!(run.success, "the MpeDiscover timer failed: {run:?}");
         }
         let done = settled == results.len() || quiet_since.is_some_and(|q| q.elapsed() > Duration::from_millis(500));
         if done || elapsed > opts.timeout {

@@ -215,8 +215,8 @@ param databricksNccs array = []
 @description('MPE_DATABRICKS_ENDPOINT: the Databricks account API.')
 param databricksEndpoint string = 'https://accounts.azuredatabricks.net'
 
-@description('MPE_DATABRICKS_AUDIENCE: token audience of the account API (the Azure Databricks application).')
-param databricksAudience string = '2ff814a6-3304-4ab8-85cb-cd0e6f879c1d'
+@description('MPE_DATABRICKS_AUDIENCE: token audience of the account API. Empty: the Azure Databricks application\'s id, the setting\'s default (docs/configuration.md).')
+param databricksAudience string = ''
 
 @description('MPE_DISCOVER_SCHEDULE: NCRONTAB schedule (six fields, UTC) of the MpeDiscover timer. Default: every minute.')
 @minLength(11)

@@ -602,3 +602,40 @@ async fn cli_pls_scan_approves_the_allowed_consumer_only() {
     assert_eq!(sim.pls_connection(pls.as_str(), &ok).unwrap().status, azure_sim::ConnectionStatus::Approved);
     assert_eq!(sim.pls_connection(pls.as_str(), &no).unwrap().status, azure_sim::ConnectionStatus::Pending);
 }
+
+/// `discover`: with no source turned on it says which settings to set; with Synapse on it lists the
+/// workspaces' MPEs (a dry run queues nothing; a run queues the one not yet approved) and with the data
+/// plane refusing the token it says what it could not read and exits 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_discover_lists_and_queues_what_raises_no_event() {
+    let clock: SharedClock = Arc::new(SystemClock);
+    let sim = Simulator::start(clock, SimOptions::default()).await.unwrap();
+    let ws = format!("/subscriptions/{SUB}/resourceGroups/rg-syn/providers/Microsoft.Synapse/workspaces/syn-cli");
+    let mpe = format!("{ws}/managedVirtualNetworks/default/managedPrivateEndpoints/pe-cli");
+    let storage = in_group(SUB, "rg-data/providers/Microsoft.Storage/storageAccounts/stcli");
+    sim.add_mpe(azure_sim::MpeSpec::new(&mpe, storage.as_str())).unwrap();
+    let mut env = sim.handler_env();
+    env.push(("MPE_SWEEP_SCOPES".into(), format!("/subscriptions/{SUB}")));
+    let out = cli(&env, &["discover"]).await;
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("MPE_SYNAPSE=true"), "{out:?}");
+    env.push(("MPE_SYNAPSE".into(), "true".into()));
+
+    let out = cli(&env, &["discover", "--dry-run", "--json"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["found"].as_array().map(Vec::len), Some(1), "the reserved MPEs are not listed: {r}");
+    assert!(r["found"][0]["mpeId"].as_str().unwrap().eq_ignore_ascii_case(&mpe), "{r}");
+    assert!(sim.work_messages().is_empty(), "a dry run queues nothing");
+
+    let out = cli(&env, &["discover"]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.lines().any(|l| l.starts_with("queued") && l.contains("pe-cli")), "{stdout}");
+    assert_eq!(sim.work_messages().len(), 1);
+
+    sim.refuse_tokens(azure_sim::tokens::SYNAPSE_AUDIENCE, true);
+    let out = cli(&env, &["discover"]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(stdout.lines().any(|l| l.starts_with("incomplete:") && l.contains("401")), "{stdout}");
+}

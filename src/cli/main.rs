@@ -140,6 +140,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run one discovery now, as the MpeDiscover timer does: list the MPEs of the sources that raise no ARM
+    /// event and are turned on (MPE_SYNAPSE: the workspaces under the sweep scopes; MPE_DATABRICKS: the NCCs
+    /// MPE_DATABRICKS_NCCS names) and queue a check of each one not yet approved; print what it found.
+    Discover {
+        /// List and print; queue nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print what a deployment needs from the code, as JSON (infra/generated/ holds the checked-in copies).
     Print {
         #[command(subcommand)]
@@ -549,6 +560,42 @@ async fn pls_scan(watch: &[String], dry_run: bool, json: bool) -> anyhow::Result
     Ok(if r.incomplete.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
+async fn discover(dry_run: bool, json: bool) -> anyhow::Result<ExitCode> {
+    let config = Config::from_env()?;
+    let scopes = config.sweep_scopes();
+    let max_calls = config.discover_max_calls;
+    let app = build_app(config, Arc::new(SystemClock))?;
+    anyhow::ensure!(
+        !handler::discovery_sources(&app).is_empty(),
+        "no source without ARM events is turned on: set MPE_SYNAPSE=true (and MPE_SWEEP_SCOPES or \
+         MPE_SOURCE_SUBSCRIPTIONS) or MPE_DATABRICKS=true (and MPE_DATABRICKS_NCCS)"
+    );
+    let dry_run = dry_run || app.config.dry_run;
+    let deadline = tokio::time::Instant::now() + CLI_BUDGET;
+    let r = handler::discover(&app, &scopes, max_calls, dry_run, deadline).await;
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", logsafe::json(&r, true)?).context("writing to stdout")?;
+    } else {
+        // Ids and states quote what came from Azure; scrub keeps each one line.
+        for f in &r.found {
+            let what = match (&f.message_id, &f.not_queued, f.enqueue) {
+                (_, Some(_), _) => "not queued",
+                (Some(_), None, true) if dry_run => "would queue",
+                (Some(_), None, true) => "queued",
+                _ => "-",
+            };
+            writeln!(out, "{what:<12} {}  {}", q_max(&f.mpe_id, 1024), scrub(&f.status))?;
+        }
+        writeln!(out, "{}", r.summary())?;
+        for why in &r.incomplete {
+            writeln!(out, "incomplete: {}", scrub(why))?;
+        }
+    }
+    Ok(if r.incomplete.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
 /// `demo` and `simulate` are not in this binary, the deployed one: the demo is the workspace's
 /// `mpe-demo` package, the simulator its `azure-sim` package. The commands take the same flags, say
 /// exactly what to run instead (those flags included) and exit with [`ELSEWHERE`].
@@ -624,6 +671,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
             Command::Check { mpe_id, approve, json } => check(&mpe_id, approve, json).await,
             Command::PlsScan { watch, dry_run, json } => pls_scan(&watch, dry_run, json).await,
+            Command::Discover { dry_run, json } => discover(dry_run, json).await,
             Command::Demo { json, time_scale } => Ok(demo_elsewhere(json, time_scale)),
             Command::Simulate { port, time_scale } => Ok(simulate_elsewhere(port, time_scale)),
             Command::Print { what } => print(what).map(|_| ExitCode::SUCCESS),

@@ -12,7 +12,7 @@ mod approving;
 mod check;
 pub use check::{inspect, Inspection};
 mod discover;
-pub use discover::{discover, Discovered};
+pub use discover::{discover, sources as discovery_sources, Discovered};
 pub use settle::write_outcome_events;
 mod events;
 mod groups;

@@ -75,6 +75,9 @@ pub struct AppState {
     pub(crate) bus: ServiceBus,
     pub(crate) invocations: InvocationLog,
     pub(crate) options: SimOptions,
+    /// The MPEs created through ARM (a PUT), in order, until taken ([`crate::Simulator::take_created`]):
+    /// each one's `ResourceWriteSuccess` event is the taker's to deliver.
+    pub(crate) created: Mutex<Vec<String>>,
 }
 
 impl AppState {
@@ -94,6 +97,7 @@ impl AppState {
             latency: Mutex::new(Latencies::default()),
             bus: ServiceBus::new(clock.clone(), &[&options.work_queue, &options.parking_queue]),
             invocations: Arc::new(Mutex::new(Vec::new())),
+            created: Mutex::new(Vec::new()),
             options,
             clock,
         }

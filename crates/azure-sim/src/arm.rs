@@ -6,6 +6,7 @@
 //! bearer token and `api-version`, or change the world except through [`crate::state::World::approve`].
 
 use crate::app_state::AppState;
+use crate::arm_create;
 use crate::arm_lists::{self, ListReq};
 use crate::arm_mgmt;
 use crate::arm_pls::{self, PlsReq};
@@ -299,12 +300,13 @@ fn dispatch(st: &AppState, req: &Req<'_>) -> Response {
         if t.data_plane() {
             return arm_lists::invalid_type(&id.resource_type(), req.api_version);
         }
-        if req.method != Method::GET {
-            return method_not_allowed(req.method);
-        }
-        return match lock(&st.world).read_mpe(&id, req.now) {
-            Some(b) => Json(b).into_response(),
-            None => not_found(id.as_str()),
+        return match *req.method {
+            Method::GET => match lock(&st.world).read_mpe(&id, req.now) {
+                Some(b) => Json(b).into_response(),
+                None => not_found(id.as_str()),
+            },
+            Method::PUT => arm_create::create_mpe(st, &id, req.body, req.now),
+            _ => method_not_allowed(req.method),
         };
     }
     if let Some(parent) = id.parent() {

@@ -19,6 +19,7 @@
 
 pub mod app_state;
 pub mod arm;
+mod arm_create;
 pub mod arm_lists;
 pub mod arm_mgmt;
 pub mod arm_pls;
@@ -226,6 +227,18 @@ impl Simulator {
     /// ([`crate::synapse`]).
     pub fn synapse_endpoint(&self) -> String {
         format!("{}/synapse/{{workspace}}", self.base_url())
+    }
+
+    /// The MPEs created through ARM since the last call, in order ([`crate::arm_create`]): each one's
+    /// `ResourceWriteSuccess` event is the caller's to deliver ([`write_success_event`]).
+    pub fn take_created(&self) -> Vec<String> {
+        std::mem::take(&mut *lock(&self.state.created))
+    }
+
+    /// Accept `token` for `audience` from now on, as if the identity endpoint had issued it: a token a
+    /// person can type (the playground's).
+    pub fn accept_token(&self, token: &str, audience: &str) {
+        lock(&self.state.tokens).issue_as(token, audience, self.state.clock.now());
     }
 
     /// The Databricks account API's endpoint ([`crate::databricks`]).

@@ -38,6 +38,8 @@ impl TokenInfo {
 #[derive(Default)]
 pub struct TokenBook {
     tokens: HashMap<String, TokenInfo>,
+    /// Tokens a person types ([`TokenBook::issue_as`]), each good for the audiences it was given.
+    typed: HashMap<String, Vec<TokenInfo>>,
     /// Audiences (normalised) for which every token, old or new, is refused ([`TokenBook::refuse`]).
     refused: HashSet<String>,
 }
@@ -71,6 +73,13 @@ impl TokenBook {
             TokenInfo { audience: normalise_audience(audience), client_id, issued_at: now, expired: false },
         );
         token
+    }
+    /// Accept `token` for `audience` from now on, as if the identity endpoint had issued it (a token a
+    /// person types: the playground's).
+    pub fn issue_as(&mut self, token: &str, audience: &str, now: DateTime<Utc>) {
+        let info =
+            TokenInfo { audience: normalise_audience(audience), client_id: None, issued_at: now, expired: false };
+        self.typed.entry(token.to_string()).or_default().push(info);
     }
     /// Every token issued so far expires now (as when a token is revoked, or a clock jumps): the next
     /// use of one is answered 401 `ExpiredAuthenticationToken`; tokens issued later are good.
@@ -107,7 +116,9 @@ impl TokenBook {
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(TokenRefusal::failed("Authorization scheme is not Bearer"));
         }
-        let info = self.tokens.get(token.trim()).ok_or(TokenRefusal::failed("unknown token"))?;
+        let typed =
+            self.typed.get(token.trim()).and_then(|t| t.iter().find(|i| i.audience == normalise_audience(audience)));
+        let info = typed.or_else(|| self.tokens.get(token.trim())).ok_or(TokenRefusal::failed("unknown token"))?;
         if info.audience != normalise_audience(audience) {
             return Err(TokenRefusal::failed("token was issued for another audience"));
         }

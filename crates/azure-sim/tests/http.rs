@@ -1317,3 +1317,30 @@ async fn management_group_descendants_are_listed_page_by_page() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
 }
+
+/// An MPE created through ARM (`PUT`), as a deployment does: 201 with the MPE provisioning, its PEC at the
+/// target later, and the write noted for its event; the same PUT again answers it as it is; a body that
+/// names no target is refused 400, a Synapse MPE through ARM 404 (its data plane's).
+#[tokio::test]
+async fn an_mpe_put_through_arm_is_created_and_noted_for_its_event() {
+    let sim = sim().await;
+    let tok = token(&sim, "https://management.azure.com").await;
+    let adf = format!("{SUB}/resourceGroups/rg/providers/Microsoft.DataFactory/factories/f/managedVirtualNetworks/default/managedPrivateEndpoints/m");
+    let body = json!({"properties": {"privateLinkResourceId": STORAGE, "groupId": "blob"}});
+    let r = arm_put(&sim, &tok, &adf, &body).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let created: Value = r.json().await.unwrap();
+    assert_eq!(created["properties"]["provisioningState"], "Provisioning", "{created:#}");
+    assert_eq!(sim.take_created(), vec![adf.clone()]);
+    assert!(sim.take_created().is_empty(), "taken once");
+    assert_eq!(arm_put(&sim, &tok, &adf, &body).await.status(), StatusCode::OK, "an existing MPE as it is");
+    assert!(sim.take_created().is_empty());
+    let other = format!("{}n", &adf[..adf.len() - 1]);
+    let r = arm_put(&sim, &tok, &other, &json!({"properties": {"groupId": "blob"}})).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let syn = format!("{SUB}/resourceGroups/rg/providers/Microsoft.Synapse/workspaces/w/managedVirtualNetworks/default/managedPrivateEndpoints/m");
+    assert_eq!(arm_put(&sim, &tok, &syn, &body).await.status(), StatusCode::NOT_FOUND);
+    sleep_sim(20).await;
+    assert_eq!(sim.mpe_phase(&adf), Some(azure_sim::MpePhase::AwaitingApproval));
+    assert_eq!(sim.pecs(STORAGE).len(), 1);
+}

@@ -5,6 +5,7 @@
 
 pub mod demo;
 pub mod harness;
+pub mod playground;
 
 pub use demo::{render, run, CaseResult, DemoOptions, DemoReport, Expect};
 pub use harness::{serve_handler, Harness, IdentityEndpointTokens, SimTime};

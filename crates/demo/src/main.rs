@@ -21,6 +21,13 @@ struct Cli {
     /// Simulated seconds per real second.
     #[arg(long, default_value_t = 10.0)]
     time_scale: f64,
+    /// Instead of the scripted cases: keep the local Azure and the approver running (real time) for you to
+    /// create MPEs with curl and watch them approved; prints how. Ctrl-C stops it.
+    #[arg(long, conflicts_with_all = ["json", "time_scale"])]
+    playground: bool,
+    /// The playground's port on 127.0.0.1.
+    #[arg(long, default_value_t = 7780, requires = "playground")]
+    port: u16,
 }
 
 async fn demo(json: bool, time_scale: f64) -> anyhow::Result<ExitCode> {
@@ -44,9 +51,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let json_logs = mpe_approver::config::ProcessEnv::from_env().json_logs;
     logsafe::init_tracing("error", json_logs, false);
-    let run = tokio::runtime::Runtime::new()
-        .context("cannot start the async runtime")
-        .and_then(|rt| rt.block_on(demo(cli.json, cli.time_scale)));
+    let run = tokio::runtime::Runtime::new().context("cannot start the async runtime").and_then(|rt| {
+        if cli.playground {
+            rt.block_on(mpe_demo::playground::run(cli.port)).map(|_| ExitCode::SUCCESS)
+        } else {
+            rt.block_on(demo(cli.json, cli.time_scale))
+        }
+    });
     match run {
         Ok(code) => code,
         Err(e) => {

@@ -118,10 +118,10 @@ param parkingMaxDeliveryCount int = 1000
 @description('MPE_DRY_RUN: decide and log "would approve", change nothing.')
 param dryRun bool = false
 
-@description('MPE_SOURCE_SUBSCRIPTIONS: subscription ids whose MPEs are handled; empty = all.')
+@description('MPE_SOURCE_SUBSCRIPTIONS: subscription ids (or management group ids, /providers/Microsoft.Management/managementGroups/<id>) whose MPEs are handled; empty = all.')
 param sourceSubscriptions array = []
 
-@description('MPE_TARGET_SUBSCRIPTIONS: subscription ids whose private endpoint connections may be approved; empty = all.')
+@description('MPE_TARGET_SUBSCRIPTIONS: subscription ids (or management group ids) whose private endpoint connections may be approved; empty = all.')
 param targetSubscriptions array = []
 
 @description('MPE_ALLOW: comma-separated approval rules, each same-subscription or <source scope>-><target scope> (scope: *, /subscriptions/<id>, a resource group id or a resource id). Empty means same-subscription.')

@@ -180,8 +180,8 @@ pub const SETTINGS: &[Setting] = &[
     row("MPE_GIVE_UP_AFTER", Value("2h"), "stop checking and park the item after this long"),
     row("MPE_MESSAGE_TTL", Value("24h"), "time-to-live of queued work items"),
     row("MPE_DRY_RUN", Value("false"), "decide and log \"would approve\", change nothing"),
-    row("MPE_SOURCE_SUBSCRIPTIONS", Text("all"), "comma-separated subscription ids whose MPEs are handled"),
-    row("MPE_TARGET_SUBSCRIPTIONS", Text("all"), "comma-separated subscription ids whose PECs may be approved"),
+    row("MPE_SOURCE_SUBSCRIPTIONS", Text("all"), "comma-separated subscription ids (or management groups, `/providers/Microsoft.Management/managementGroups/<id>`: the subscriptions under them) whose MPEs are handled"),
+    row("MPE_TARGET_SUBSCRIPTIONS", Text("all"), "comma-separated subscription ids (or management groups, as above) whose PECs may be approved"),
     row("MPE_EVENT_BUDGET", Value("20s"), "time budget of one `MpeEvent` invocation (Event Grid waits about 30 s)"),
     row("MPE_CHECK_BUDGET", Value("60s"), "time budget of one `MpeCheck` invocation; past it the check is rescheduled or redelivered"),
     row("MPE_REPLAY_BUDGET", Value("20s"), "time budget of one `MpeReplay` invocation"),
@@ -621,14 +621,29 @@ impl Config {
     }
 
     /// Why the approver does not act on the MPE `id` at all, if so: its subscription is outside
-    /// `MPE_SOURCE_SUBSCRIPTIONS`, or its type is opt-in and not turned on.
-    pub fn refusal(&self, id: &ResourceId) -> Option<String> {
+    /// `MPE_SOURCE_SUBSCRIPTIONS` (its management groups as resolved in `groups`), or its type is opt-in
+    /// and not turned on.
+    pub fn refusal_in(&self, id: &ResourceId, groups: &crate::policy::Groups) -> Option<String> {
         if let Some(setting) = crate::providers::for_id(id).and_then(|p| p.opt_in()) {
             if !self.opted_in().contains(&setting) {
                 return Some(format!("{} is approved only with {setting}=true", id.resource_type()));
             }
         }
-        self.source_subscriptions.refusal(id.subscription())
+        self.source_subscriptions.refusal_in(id.subscription(), groups)
+    }
+
+    /// [`Config::refusal_in`] with no management group resolved (one only a group lists is refused).
+    pub fn refusal(&self, id: &ResourceId) -> Option<String> {
+        self.refusal_in(id, &Default::default())
+    }
+
+    /// The management groups `MPE_SOURCE_SUBSCRIPTIONS` and `MPE_TARGET_SUBSCRIPTIONS` name.
+    pub fn filter_groups(&self) -> Vec<String> {
+        let mut v: Vec<String> =
+            self.source_subscriptions.groups().iter().chain(self.target_subscriptions.groups()).cloned().collect();
+        v.sort();
+        v.dedup();
+        v
     }
 }
 

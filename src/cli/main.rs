@@ -253,12 +253,14 @@ async fn replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     }
     let scope = a.scope.as_deref().map(ListScope::parse).transpose().map_err(anyhow::Error::msg)?;
     let config = Config::from_env()?;
-    // What the function refuses (403), the CLI refuses too, before anything is listed or queued.
+    // What the function refuses (403), the CLI refuses too, before anything is listed or queued. A filter
+    // naming a management group is left to the checks, which resolve it.
     let watched = &config.source_subscriptions;
     let refused: Vec<String> = ids
         .iter()
         .map(|id| id.subscription())
         .chain(scope.as_ref().map(ListScope::subscription))
+        .filter(|_| watched.groups().is_empty())
         .filter_map(|s| watched.refusal(s))
         .collect();
     if !refused.is_empty() {

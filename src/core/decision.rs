@@ -338,7 +338,7 @@ fn next(seen: &Seen, rules: &Rules<'_>, about: &mut About) -> Next {
             format!("{} MPEs are approved only with {setting}=true", provider.service()),
         );
     }
-    if let Some(why) = rules.sources.refusal(seen.mpe_id.subscription()) {
+    if let Some(why) = rules.sources.refusal_in(seen.mpe_id.subscription(), &rules.groups) {
         return parked(ParkCode::SourceNotAllowed, why);
     }
     let api_version = provider.api_version();
@@ -411,7 +411,7 @@ fn next(seen: &Seen, rules: &Rules<'_>, about: &mut About) -> Next {
             format!("unsupported target type {}", view.target.resource_type()),
         );
     };
-    if let Some(why) = rules.targets.refusal(view.target.subscription()) {
+    if let Some(why) = rules.targets.refusal_in(view.target.subscription(), &rules.groups) {
         return parked(ParkCode::TargetNotAllowed, format!("target {why}"));
     }
     let pecs = match &seen.pecs {

@@ -272,34 +272,82 @@ impl Default for Policy {
     }
 }
 
-/// A case-insensitive list of subscription ids, named after its setting; empty allows all.
+/// A case-insensitive list of subscription ids and management groups, named after its setting; empty
+/// allows all. A management group (`/providers/Microsoft.Management/managementGroups/<id>`) allows the
+/// subscriptions the shell resolved under it ([`Groups`]); one not resolved allows none (fail closed).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AllowList {
     setting: &'static str,
     ids: Vec<String>,
+    groups: Vec<String>,
 }
 
 impl AllowList {
     pub fn parse(setting: &'static str, s: &str) -> Result<AllowList, String> {
-        let mut v = Vec::new();
+        let (mut ids, mut groups) = (Vec::new(), Vec::new());
         for p in s.split([',', ';', ' ']).map(str::trim).filter(|p| !p.is_empty()) {
-            if !p.chars().all(|c| c.is_ascii_hexdigit() || c == '-') || p.len() != 36 {
-                return Err(format!("{p:?} is not a subscription id (a GUID)"));
+            if p.starts_with('/') {
+                match Scope::parse_rule(p) {
+                    Ok(Scope::Group(name)) => groups.push(name),
+                    _ => {
+                        return Err(format!(
+                            "{p:?} is neither a subscription id (a GUID) nor a management group ({GROUP_PREFIX}<id>)"
+                        ))
+                    }
+                }
+                continue;
             }
-            v.push(p.to_ascii_lowercase());
+            if !p.chars().all(|c| c.is_ascii_hexdigit() || c == '-') || p.len() != 36 {
+                return Err(format!(
+                    "{p:?} is not a subscription id (a GUID) nor a management group ({GROUP_PREFIX}<id>)"
+                ));
+            }
+            ids.push(p.to_ascii_lowercase());
         }
-        Ok(AllowList { setting, ids: v })
+        Ok(AllowList { setting, ids, groups })
     }
     /// The subscription ids listed (lower-case).
     pub fn ids(&self) -> &[String] {
         &self.ids
     }
-    pub fn permits(&self, subscription: &str) -> bool {
-        self.ids.is_empty() || self.ids.iter().any(|s| s.eq_ignore_ascii_case(subscription))
+    /// The management groups listed (lower-case names).
+    pub fn groups(&self) -> &[String] {
+        &self.groups
     }
-    /// Why `subscription` is refused, naming the setting; `None` when it is allowed.
+    /// Whether `subscription` is listed, the management groups as resolved in `groups`.
+    pub fn permits_in(&self, subscription: &str, groups: &Groups) -> bool {
+        (self.ids.is_empty() && self.groups.is_empty())
+            || self.ids.iter().any(|s| s.eq_ignore_ascii_case(subscription))
+            || self.groups.iter().any(|g| groups.holds(g, subscription))
+    }
+    /// [`AllowList::permits_in`] with no group resolved: a subscription only a group lists is refused.
+    pub fn permits(&self, subscription: &str) -> bool {
+        self.permits_in(subscription, &Groups::default())
+    }
+    /// Why `subscription` is refused, naming the setting (and each listed group not resolved, and why);
+    /// `None` when it is allowed.
+    pub fn refusal_in(&self, subscription: &str, groups: &Groups) -> Option<String> {
+        if self.permits_in(subscription, groups) {
+            return None;
+        }
+        let unresolved: Vec<String> = self
+            .groups
+            .iter()
+            .filter_map(|g| groups.unresolved(g).map(|(why, _)| format!("{GROUP_PREFIX}{g}: {why}")))
+            .collect();
+        Some(if unresolved.is_empty() {
+            format!("subscription {subscription} is not in {}", self.setting)
+        } else {
+            format!(
+                "subscription {subscription} is not in {} (management groups not resolved: {})",
+                self.setting,
+                unresolved.join("; ")
+            )
+        })
+    }
+    /// [`AllowList::refusal_in`] with no group resolved.
     pub fn refusal(&self, subscription: &str) -> Option<String> {
-        (!self.permits(subscription)).then(|| format!("subscription {subscription} is not in {}", self.setting))
+        self.refusal_in(subscription, &Groups::default())
     }
 }
 
@@ -778,5 +826,32 @@ mod tests {
         assert_eq!(other.evaluate_in(&id(SRC), &id(DST_OTHER), &none, &failed).unwrap_err().unresolved, None);
         let both = Policy::parse(Some(&format!("{MG}->*,same-subscription"))).unwrap();
         assert!(both.evaluate_in(&id(SRC), &id(DST_SAME), &none, &failed).is_ok());
+    }
+}
+
+#[cfg(test)]
+mod allow_list_groups {
+    use super::*;
+
+    #[test]
+    fn a_filter_naming_a_group_takes_its_resolved_subscriptions_only() {
+        let a = "0b5e55ed-0000-4000-8000-0000000000a1";
+        let b = "0b5e55ed-0000-4000-8000-0000000000b1";
+        let list = AllowList::parse("MPE_SOURCE_SUBSCRIPTIONS", &format!("{a}, {GROUP_PREFIX}Platform")).unwrap();
+        assert_eq!((list.ids(), list.groups()), (&[a.to_string()][..], &["platform".to_string()][..]));
+        let mut groups = Groups::default();
+        assert!(list.permits_in(a, &groups), "listed by id");
+        assert!(!list.permits_in(b, &groups), "the group not resolved holds nothing");
+        assert!(list.refusal_in(b, &groups).unwrap().contains("not resolved"));
+        groups.insert("platform", Resolution::Subscriptions([b.to_string()].into()));
+        assert!(list.permits_in(&b.to_ascii_uppercase(), &groups));
+        assert!(!list.permits(b), "without the resolution, refused");
+        groups.insert("platform", Resolution::Failed { why: "HTTP 403".into(), kind: GroupFailureKind::Forbidden });
+        assert!(list.refusal_in(b, &groups).unwrap().contains("HTTP 403"));
+        let empty = AllowList::parse("MPE_SOURCE_SUBSCRIPTIONS", "").unwrap();
+        assert!(empty.permits(b), "empty allows all");
+        for bad in ["/providers/Microsoft.Management/managementGroups/", "/subscriptions/x", "not-a-guid"] {
+            assert!(AllowList::parse("MPE_SOURCE_SUBSCRIPTIONS", bad).is_err(), "{bad}");
+        }
     }
 }

@@ -74,6 +74,19 @@ impl App {
         }
     }
 
+    /// The management groups `MPE_SOURCE_SUBSCRIPTIONS` and `MPE_TARGET_SUBSCRIPTIONS` name, resolved
+    /// (cached, [`super::groups`]) by `deadline`; none named: nothing read. A group not resolved in time
+    /// holds no subscription (the filters refuse what only it lists).
+    pub(crate) async fn filter_groups(&self, deadline: tokio::time::Instant) -> crate::policy::Groups {
+        let names = self.config.filter_groups();
+        if names.is_empty() {
+            return Default::default();
+        }
+        tokio::time::timeout_at(deadline, self.groups.resolve(&self.arm, self.clock.now(), &names))
+            .await
+            .unwrap_or_default()
+    }
+
     /// Put a message that cannot succeed on the parking queue, with the reason as an application property.
     pub(crate) async fn park(
         &self,

@@ -81,7 +81,10 @@ pub(crate) fn classify_event(event: &Event, refusal: impl Fn(&ResourceId) -> Opt
 /// the log span, made only when a debug line can be written.
 pub(crate) fn ignored(app: &App, body: &[u8], invocation: impl FnOnce() -> String) -> Option<Reply> {
     let event = Event::plain(body)?;
-    let EventAction::Ignore(why) = classify_event(&event, |id| app.config.refusal(id)) else {
+    // A source filter naming a management group is decided in `run`, with the group resolved.
+    let groups_named = !app.config.source_subscriptions.groups().is_empty();
+    let refusal = |id: &ResourceId| if groups_named { None } else { app.config.refusal(id) };
+    let EventAction::Ignore(why) = classify_event(&event, refusal) else {
         return None;
     };
     // As in `run`: the event's id quoted, escaped and bounded.
@@ -115,13 +118,15 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
         }
         other => vec![other],
     };
+    // The management groups the source filter names, resolved once for the invocation's events.
+    let groups = app.filter_groups(tokio::time::Instant::now() + app.config.budgets.event / 2).await;
     for event in events {
         // The event's id, as it is logged: quoted, escaped and bounded (it is the sender's text).
         let event_id =
             event.get("id").and_then(Value::as_str).map_or_else(|| "-".into(), |id| q_max(id, 64).to_string());
         let span = tracing::info_span!("event", invocation, event_id = %event_id);
         async {
-            match classify(&event, |id| app.config.refusal(id)) {
+            match classify(&event, |id| app.config.refusal_in(id, &groups)) {
                 EventAction::Ignore(why) => reply.resp.log(Level::DEBUG, format!("ignored event {event_id}: {why}")),
                 EventAction::Invalid(why) => {
                     let reason = ParkReason::new(ParkCode::InvalidInput, format!("invalid event: {why}"));

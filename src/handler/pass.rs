@@ -27,9 +27,12 @@ pub(crate) async fn check(
 ) -> Ending {
     let deadline = Instant::now() + limit;
     let mut rules = rules(&app.config);
-    // The management groups MPE_ALLOW names, resolved (cached); a read cut short by the budget leaves them
-    // unresolved: their rules allow nothing in this check.
-    let names = app.config.policy.groups();
+    // The management groups MPE_ALLOW and the source and target filters name, resolved (cached); a read
+    // cut short by the budget leaves them unresolved: they allow nothing in this check.
+    let mut names = app.config.policy.groups();
+    names.extend(app.config.filter_groups());
+    names.sort();
+    names.dedup();
     if !names.is_empty() {
         rules.groups =
             timeout_at(deadline, app.groups.resolve(&app.arm, app.clock.now(), &names)).await.unwrap_or_default();

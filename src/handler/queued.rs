@@ -340,6 +340,8 @@ pub(crate) async fn walk_scopes(
     memory: Option<&std::sync::Mutex<super::discover::Discovered>>,
 ) -> Sweep {
     let Limits { max_calls, dry_run, deadline } = limits;
+    // The management groups the source filter names, resolved (cached) once for the run.
+    let groups = app.filter_groups(deadline).await;
     let start = match memory {
         Some(_) => rotation_every(app.clock.now(), 60),
         None => rotation(app.clock.now()),
@@ -422,7 +424,7 @@ pub(crate) async fn walk_scopes(
                     app.config.schedule.give_up_after,
                 )
             });
-            let enqueue = worth && fresh && app.config.source_subscriptions.permits(id.subscription());
+            let enqueue = worth && fresh && app.config.source_subscriptions.permits_in(id.subscription(), &groups);
             let mut found =
                 Found { mpe_id: id.to_string(), status: raw_status, enqueue, message_id: None, not_queued: None };
             if enqueue {

@@ -138,6 +138,11 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
     let started = tokio::time::Instant::now();
     // Leave a fifth of the budget for answering.
     let deadline = started + app.config.budgets.replay.mul_f64(0.8);
+    // The management groups the source filter names, resolved (cached) for the refusals below.
+    let groups = match &form {
+        Ok(Request::Scope { .. } | Request::Many(_) | Request::One) => app.filter_groups(deadline).await,
+        _ => Default::default(),
+    };
     let (status, body) = match form {
         Err((status, why)) => {
             reply.resp.log(Level::WARN, format!("replay {invocation}: refused ({status}): {why}"));
@@ -168,8 +173,10 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
             };
             (status, serde_json::to_value(&r).unwrap_or_default())
         }
-        Ok(Request::Scope { scope, .. }) if !app.config.source_subscriptions.permits(scope.subscription()) => {
-            let why = app.config.source_subscriptions.refusal(scope.subscription()).unwrap_or_default();
+        Ok(Request::Scope { scope, .. })
+            if !app.config.source_subscriptions.permits_in(scope.subscription(), &groups) =>
+        {
+            let why = app.config.source_subscriptions.refusal_in(scope.subscription(), &groups).unwrap_or_default();
             reply.resp.log(Level::WARN, format!("replay {invocation}: scope {scope} refused: {why}"));
             (403, json!({"error": why, "scope": scope.to_string()}))
         }
@@ -197,7 +204,7 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
             let mut queued = Vec::new();
             let mut status = 202;
             for id in ids {
-                let (s, b) = one(app, &mut reply, &http, id, invocation).await;
+                let (s, b) = one(app, &mut reply, &http, id, &groups, invocation).await;
                 if s != 202 {
                     status = s;
                 }
@@ -210,7 +217,7 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
                 reply.resp.log(Level::WARN, format!("replay {invocation}: bad request: {why}"));
                 (400, json!({"error": why}))
             }
-            Ok(id) => one(app, &mut reply, &http, id, invocation).await,
+            Ok(id) => one(app, &mut reply, &http, id, &groups, invocation).await,
         },
     };
     reply.resp.outputs.insert("res".into(), http_response(status, &body));
@@ -218,10 +225,17 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
 }
 
 /// Queue an immediate check of one MPE.
-async fn one(app: &App, reply: &mut Reply, http: &Value, id: ResourceId, invocation: &str) -> (u16, Value) {
+async fn one(
+    app: &App,
+    reply: &mut Reply,
+    http: &Value,
+    id: ResourceId,
+    groups: &crate::policy::Groups,
+    invocation: &str,
+) -> (u16, Value) {
     match id {
-        id if !app.config.source_subscriptions.permits(id.subscription()) => {
-            let why = app.config.source_subscriptions.refusal(id.subscription()).unwrap_or_default();
+        id if !app.config.source_subscriptions.permits_in(id.subscription(), groups) => {
+            let why = app.config.source_subscriptions.refusal_in(id.subscription(), groups).unwrap_or_default();
             reply.resp.log(Level::WARN, format!("replay {invocation}: {why}"));
             (403, json!({"error": why, "mpeId": id}))
         }

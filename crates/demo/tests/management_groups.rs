@@ -146,3 +146,59 @@ async fn a_403_on_the_hierarchy_approves_nothing_and_says_why() {
     assert_eq!(status_of(&h, &target, &pec), PecStatus::Pending, "nothing approved");
     assert!(h.sim.report().violations.is_empty(), "{:#?}", h.sim.report().violations);
 }
+
+/// `MPE_SOURCE_SUBSCRIPTIONS` and `MPE_TARGET_SUBSCRIPTIONS` naming a management group: an MPE of a
+/// subscription under it, to a target under the target filter's group, is taken from its event and
+/// approved; one of a subscription outside the source filter's group is ignored at the event (nothing
+/// queued); one to a target outside the target filter's group is refused. `MPE_ALLOW` allows every pair
+/// here (`*->*`): the filters alone decide.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn source_and_target_filters_naming_a_group_take_its_subscriptions_only() {
+    let _serial = SERIAL.lock().await;
+    let options = SimOptions { list_page_size: Some(1), ..SimOptions::default() };
+    let settings = [
+        ("MPE_ALLOW", "*->*"),
+        ("MPE_SOURCE_SUBSCRIPTIONS", GROUP),
+        ("MPE_TARGET_SUBSCRIPTIONS", "/providers/Microsoft.Management/managementGroups/sandbox"),
+    ];
+    let h = Harness::start_with(SCALE, &settings, options).await.unwrap();
+    h.sim.add_management_group("tenant-root", None).unwrap();
+    h.sim.add_management_group("platform", Some("tenant-root")).unwrap();
+    h.sim.add_management_group("landing", Some("platform")).unwrap();
+    h.sim.add_management_group("sandbox", Some("tenant-root")).unwrap();
+    h.sim.place_subscription(INSIDE, "landing").unwrap();
+    h.sim.place_subscription(OUTSIDE, "sandbox").unwrap();
+    h.sim.place_subscription(TARGET_SUB, "sandbox").unwrap();
+
+    // Inside the source group, to a target in the target group: approved.
+    let inside = an_mpe(INSIDE, "pe-filtered-in");
+    let (target, pec) = announced(&h, &inside, "filtered").await;
+    let (end, _) = chain_end(&h, &inside).await;
+    assert_eq!(end["outcome"], "approved", "{end:#}");
+    assert_eq!(status_of(&h, &target, &pec), PecStatus::Approved);
+
+    // Outside the source group: the event is ignored, nothing is queued.
+    let outside = an_mpe(OUTSIDE, "pe-filtered-out");
+    let target = storage("ignored");
+    h.sim.add_target(&target).unwrap();
+    h.sim.add_mpe(MpeSpec::new(&outside, &target)).unwrap();
+    let ev = h.host.deliver_event(&azure_sim::write_success_event(&outside, h.clock.now())).await.unwrap();
+    assert!(
+        ev.success && ev.logs.iter().any(|l| l.contains("ignored event") && l.contains("MPE_SOURCE_SUBSCRIPTIONS")),
+        "{ev:?}"
+    );
+    assert!(h.sim.work_messages().is_empty(), "{:#?}", h.sim.work_messages());
+
+    // To a target outside the target group: refused, nothing approved.
+    let elsewhere = in_group(INSIDE, "rg-data/providers/Microsoft.Storage/storageAccounts/stelsewhere");
+    h.sim.add_target(&elsewhere).unwrap();
+    let crossing = an_mpe(INSIDE, "pe-crossing");
+    let spec = MpeSpec::new(&crossing, &elsewhere).timing(Duration::from_secs(1), Duration::from_secs(3));
+    let pec = h.sim.add_mpe(spec).unwrap();
+    assert!(h.host.deliver_event(&azure_sim::write_success_event(&crossing, h.clock.now())).await.unwrap().success);
+    let (end, _) = chain_end(&h, &crossing).await;
+    assert_ne!(end["outcome"], "approved", "{end:#}");
+    assert!(end["reason"].as_str().unwrap_or_default().contains("MPE_TARGET_SUBSCRIPTIONS"), "{end:#}");
+    assert_eq!(status_of(&h, &elsewhere, &pec), PecStatus::Pending);
+    assert!(h.sim.report().violations.is_empty(), "{:#?}", h.sim.report().violations);
+}

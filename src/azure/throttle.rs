@@ -9,8 +9,102 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// A subscription's turn: who holds it calls the subscription; the others wait.
-pub type Turn = Arc<tokio::sync::Mutex<()>>;
+/// A subscription's turn: who holds it calls the subscription; the others wait, in two lanes.
+pub type Turn = Arc<TurnLock>;
+
+tokio::task_local! {
+    /// Set (`true`) around the calls of a check whose MPE awaits approval (its target's PEC list, tags, the
+    /// approving protocol's re-read, PUT and confirmation): they go first in a subscription's line.
+    pub static FIRST_LANE: bool;
+}
+
+/// Whether the calls of the current task go first in a subscription's line ([`FIRST_LANE`]).
+pub fn in_first_lane() -> bool {
+    FIRST_LANE.try_with(|first| *first).unwrap_or(false)
+}
+
+/// A lock with two lines of waiters: when its holder lets go, the first waiter of the first lane gets
+/// it, else the first of the other (each lane in order). A waiter that gives up (its call's deadline) is
+/// skipped, and one handed the turn as it gave up passes it on: the turn is never lost.
+#[derive(Default)]
+pub struct TurnLock {
+    state: Mutex<Lanes>,
+}
+
+#[derive(Default)]
+struct Lanes {
+    held: bool,
+    first: std::collections::VecDeque<tokio::sync::oneshot::Sender<()>>,
+    then: std::collections::VecDeque<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// The turn, held: dropping it hands it to the next waiter.
+pub struct TurnGuard(Arc<TurnLock>);
+
+impl Drop for TurnGuard {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
+/// A waiter for the turn; dropped unfinished (a deadline), it leaves the line, and a turn handed to it
+/// meanwhile goes to the next.
+struct Waiting {
+    rx: Option<tokio::sync::oneshot::Receiver<()>>,
+    lock: Arc<TurnLock>,
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        if let Some(mut rx) = self.rx.take() {
+            rx.close();
+            if rx.try_recv().is_ok() {
+                self.lock.release();
+            }
+        }
+    }
+}
+
+impl TurnLock {
+    /// Wait for the turn, in the first lane when `first`.
+    pub async fn acquire(self: Arc<Self>, first: bool) -> TurnGuard {
+        let rx = {
+            let Ok(mut s) = self.state.lock() else { return TurnGuard(self.clone()) };
+            if !s.held {
+                s.held = true;
+                return TurnGuard(self.clone());
+            }
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            if first {
+                s.first.push_back(tx);
+            } else {
+                s.then.push_back(tx);
+            }
+            rx
+        };
+        let mut waiting = Waiting { rx: Some(rx), lock: self.clone() };
+        if let Some(rx) = waiting.rx.as_mut() {
+            // Handed over (`Ok`), or its sender dropped with the lock (never while a guard lives).
+            let _ = rx.await;
+        }
+        waiting.rx = None;
+        TurnGuard(self)
+    }
+
+    /// Hand the turn to the next waiter still waiting, the first lane first; none: free.
+    fn release(&self) {
+        let Ok(mut s) = self.state.lock() else { return };
+        loop {
+            let Some(next) = s.first.pop_front().or_else(|| s.then.pop_front()) else {
+                s.held = false;
+                return;
+            };
+            if next.send(()).is_ok() {
+                return;
+            }
+        }
+    }
+}
 
 /// A wait this short for a throttled subscription is slept inside the call; a longer one is handed back
 /// to the caller (as the error's `retry_after`) to reschedule by.
@@ -233,5 +327,53 @@ mod tests {
         assert!(!t.one_at_a_time(SUB), "after it, the count decides again");
         t.record(SUB, None, "GET", 200, &left(LOW_REMAINING - 1), None);
         assert!(t.one_at_a_time(SUB), "few left: one at a time");
+    }
+}
+
+#[cfg(test)]
+mod turn_tests {
+    use super::*;
+
+    /// The turn goes to the first lane's waiters before the other's, each lane in order; a waiter that
+    /// gives up is skipped, and one handed the turn as it gave up passes it on.
+    #[tokio::test]
+    async fn the_first_lane_goes_first_and_a_turn_is_never_lost() {
+        let lock: Turn = Arc::new(TurnLock::default());
+        let held = lock.clone().acquire(false).await;
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for (name, first) in [("then-1", false), ("first-1", true), ("then-2", false), ("first-2", true)] {
+            let (lock, order) = (lock.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                let _g = lock.acquire(first).await;
+                order.lock().unwrap().push(name);
+            }));
+            tokio::task::yield_now().await;
+        }
+        // One more that gives up while it waits.
+        let quitter = tokio::time::timeout(Duration::from_millis(10), lock.clone().acquire(true)).await;
+        assert!(quitter.is_err(), "the turn is held");
+        drop(held);
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(*order.lock().unwrap(), ["first-1", "first-2", "then-1", "then-2"]);
+        // Free again: taken at once.
+        let again = tokio::time::timeout(Duration::from_millis(100), lock.clone().acquire(false)).await;
+        assert!(again.is_ok(), "the turn was not lost");
+    }
+
+    /// A waiter dropped after the turn was handed to it, before it ran, passes it on.
+    #[tokio::test]
+    async fn a_turn_handed_to_a_waiter_that_gave_up_goes_to_the_next() {
+        let lock: Turn = Arc::new(TurnLock::default());
+        let held = lock.clone().acquire(false).await;
+        let waiter = tokio::spawn(lock.clone().acquire(true));
+        tokio::task::yield_now().await;
+        drop(held); // handed to the waiter
+        waiter.abort(); // which gives up before it runs
+        let _ = waiter.await;
+        let next = tokio::time::timeout(Duration::from_millis(100), lock.clone().acquire(false)).await;
+        assert!(next.is_ok(), "the turn was not lost with the waiter");
     }
 }

@@ -245,6 +245,13 @@ pub enum Action {
 }
 
 impl Seen {
+    /// Whether the MPE, as read, awaits approval (or only its PEC at the target can tell, Data Explorer),
+    /// or the chain confirms an approval it sent: what is left to read is the approving step's.
+    pub fn awaits_approval(&self) -> bool {
+        self.approving.is_some()
+            || matches!(&self.mpe, Some(MpeRead::Found(v)) if matches!(v.status, MpeStatus::AwaitingApproval | MpeStatus::ProvisionedCheckTarget))
+    }
+
     /// Nothing seen yet of `item`'s MPE, at `now`, on this `delivery` of its message.
     pub fn new(item: &WorkItem, now: DateTime<Utc>, delivery: u64) -> Seen {
         Seen {

@@ -7,6 +7,7 @@
 use super::{approving, observe, App, Reply};
 use crate::config::Config;
 use crate::decision::{decide, Action, Ending, Failure, Observed, ParkCode, Rules, Seen};
+use crate::throttle::FIRST_LANE;
 use crate::workitem::WorkItem;
 use std::time::Duration;
 use tokio::time::{timeout_at, Instant};
@@ -46,8 +47,14 @@ pub(crate) async fn check(
             Action::Finish(ending) => return ending,
             // A failure ends the check: the decision finishes at once, reading nothing more.
             _ if seen.failure.is_some() => break,
-            Action::Read(need) => timeout_at(deadline, observe::read(app, &item.mpe_id, &need, lists, reply)).await,
-            Action::Approve(a) => timeout_at(deadline, approving::approve(app, &a, reply)).await,
+            // Once the MPE awaits approval, the check's calls go first in its subscriptions' lines.
+            Action::Read(need) => {
+                let read = observe::read(app, &item.mpe_id, &need, lists, reply);
+                timeout_at(deadline, FIRST_LANE.scope(seen.awaits_approval(), read)).await
+            }
+            Action::Approve(a) => {
+                timeout_at(deadline, FIRST_LANE.scope(true, approving::approve(app, &a, reply))).await
+            }
         };
         seen.record(
             step.unwrap_or_else(|_| {

@@ -84,11 +84,6 @@ impl DataPlanes {
     pub fn listed_id(&self, resource_type: &str, parent: &ResourceId, item: &serde_json::Value) -> Option<ResourceId> {
         self.plane(resource_type)?.provider.data_plane_item(parent, item).filter(|id| id.is_type(resource_type))
     }
-
-    /// The data planes' calls so far (each retry counts).
-    pub fn calls(&self) -> u64 {
-        self.planes.iter().map(|p| p.client.calls()).sum()
-    }
 }
 
 impl Plane {

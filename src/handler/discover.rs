@@ -1,8 +1,10 @@
-//! The `MpeDiscover` timer: the MPEs of sources that raise no ARM event (a data plane's: Synapse,
-//! [`crate::providers::Provider::data_plane`]) are found by listing them, every minute by default.
+//! The `MpeDiscover` timer: the MPEs of sources that raise no ARM event (a data plane's: Synapse's, the
+//! Databricks account API's, [`crate::providers::Provider::data_plane`]) are found by listing them, every
+//! minute by default.
 //!
-//! A run is the sweep's walk ([`super::queued::walk_scopes`]) over those types alone, under the sweep
-//! scopes (the parents, the Synapse workspaces, listed through ARM; their MPEs on each data plane),
+//! A run is the sweep's walk ([`super::queued::walk_scopes`]) over those types alone: their parents
+//! listed through ARM under the sweep scopes (Synapse workspaces) or named by a setting (Databricks'
+//! NCCs), their MPEs on each data plane,
 //! within `MPE_DISCOVER_MAX_CALLS` and `MPE_DISCOVER_BUDGET`, starting elsewhere each minute when cut
 //! short. Each MPE not known to be approved gets a check through the same chain, policy, evidence,
 //! audit and replay as every other source ([`crate::workitem::Origin::Sweep`]). What a run queued is
@@ -59,7 +61,7 @@ impl Discovered {
     }
 }
 
-/// The MPE types without ARM events the configuration turns on (`MPE_SYNAPSE`).
+/// The MPE types without ARM events the configuration turns on (`MPE_SYNAPSE`, `MPE_DATABRICKS`).
 pub fn sources(app: &App) -> Vec<&'static dyn Provider> {
     let on = app.config.opted_in();
     providers::registry()
@@ -72,7 +74,7 @@ pub fn sources(app: &App) -> Vec<&'static dyn Provider> {
 /// One discovery run over `scopes` (see the module), by `deadline`.
 pub async fn discover(app: &App, scopes: &[ListScope], max_calls: u32, dry_run: bool, deadline: Instant) -> Sweep {
     let sources = sources(app);
-    let limits = Limits { max_calls, dry_run, deadline };
+    let limits = Limits { max_calls, dry_run, deadline, rotation_secs: 60 };
     walk_scopes(app, scopes, &sources, limits, &|_, _| {}, Some(&app.discovered)).await
 }
 

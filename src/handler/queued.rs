@@ -316,7 +316,7 @@ pub async fn sweep(
     deadline: Instant,
     progress: &(dyn Fn(&Found, &Sweep) + Sync),
 ) -> Sweep {
-    let limits = Limits { max_calls, dry_run, deadline };
+    let limits = Limits { max_calls, dry_run, deadline, rotation_secs: 3600 };
     walk_scopes(app, scopes, providers::registry(), limits, progress, None).await
 }
 
@@ -326,10 +326,13 @@ pub(crate) struct Limits {
     pub max_calls: u32,
     pub dry_run: bool,
     pub deadline: Instant,
+    /// How often the walk's start moves ([`rotation_every`]): the hour for the sweep, the minute for
+    /// discovery.
+    pub rotation_secs: i64,
 }
 
 /// [`sweep`] over the MPE types `registry` (those turned on), starting where the run's time puts it
-/// ([`rotation`], from `start` within the hour, so that discovery's minutely runs move on too); with
+/// ([`rotation_every`], its period `limits.rotation_secs`); with
 /// `memory`, an MPE it says was queued lately is not queued again ([`super::discover::Discovered`]).
 pub(crate) async fn walk_scopes(
     app: &App,
@@ -339,13 +342,10 @@ pub(crate) async fn walk_scopes(
     progress: &(dyn Fn(&Found, &Sweep) + Sync),
     memory: Option<&std::sync::Mutex<super::discover::Discovered>>,
 ) -> Sweep {
-    let Limits { max_calls, dry_run, deadline } = limits;
+    let Limits { max_calls, dry_run, deadline, rotation_secs } = limits;
     // The management groups the source filter names, resolved (cached) once for the run.
     let groups = app.filter_groups(deadline).await;
-    let start = match memory {
-        Some(_) => rotation_every(app.clock.now(), 60),
-        None => rotation(app.clock.now()),
-    };
+    let start = rotation_every(app.clock.now(), rotation_secs);
     let mut run = Sweep {
         scopes: scopes.iter().map(ToString::to_string).collect(),
         arm_calls: 0,

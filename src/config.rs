@@ -52,10 +52,9 @@ pub struct Config {
     pub customer_endpoints: bool,
     /// `MPE_PLS_*`: the Private Link Services the `MpePlsScan` timer reads, and its rules.
     pub pls: PlsSettings,
-    /// `MPE_SYNAPSE`: discover and approve Synapse workspaces' managed private endpoints (data plane).
-    pub synapse: bool,
-    /// `MPE_DATABRICKS`: discover and approve the NCCs' private endpoint rules (`MPE_DATABRICKS_NCCS`).
-    pub databricks: bool,
+    /// The data-plane sources turned on (`MPE_SYNAPSE`, `MPE_DATABRICKS`, `MPE_FABRIC`: each provider's
+    /// [`crate::providers::Provider::opt_in`] setting other than `MPE_CUSTOMER_ENDPOINTS`).
+    pub sources_on: Vec<&'static str>,
     /// Where each data plane that keeps MPEs outside ARM is reached ([`crate::providers::DataPlane`]).
     pub data_planes: Vec<DataPlaneEndpoint>,
     /// `MPE_DISCOVER_SCHEDULE`: read by the host from function.json; checked here so a typo fails at start.
@@ -209,7 +208,11 @@ pub const SETTINGS: &[Setting] = &[
     row("MPE_DATABRICKS_NCCS", Text("— (none)"), "the NCCs whose rules `MpeDiscover` lists: `<account id>/<NCC id>@/subscriptions/<id>/resourceGroups/<name>`, comma-separated; the resource group is where the approver files the NCC (its subscription is the source the approval policy compares with the target's)"),
     row("MPE_DATABRICKS_ENDPOINT", Value("https://accounts.azuredatabricks.net"), "the Databricks account API (`http://127.0.0.1:<port>/...` for local tests)"),
     row("MPE_DATABRICKS_AUDIENCE", Value("2ff814a6-3304-4ab8-85cb-cd0e6f879c1d"), "token audience for the account API: the Azure Databricks application"),
-    row("MPE_DISCOVER_SCHEDULE", Value("0 * * * * *"), "NCRONTAB schedule of the `MpeDiscover` timer (function.json reads `%MPE_DISCOVER_SCHEDULE%`), which lists the MPEs of sources that raise no ARM event (Synapse) and queues a check of each one not yet approved: every minute"),
+    row("MPE_FABRIC", Value("false"), "`true`: also discover the managed private endpoints of the Fabric workspaces `MPE_FABRIC_WORKSPACES` names (the Fabric REST API: no Azure event; the identity needs the viewer role on each workspace, see docs/discovery.md); Fabric publishes nothing that ties a PEC to its MPE, so one is approved only under an `MPE_ENDPOINT_NAMES` rule for `MpeApprover.Fabric/workspaces/managedPrivateEndpoints`, and parked `evidence-mismatch` without one"),
+    row("MPE_FABRIC_WORKSPACES", Text("— (none)"), "the Fabric workspaces whose MPEs `MpeDiscover` lists: `<workspace id>@/subscriptions/<id>/resourceGroups/<name>`, comma-separated; the resource group is where the approver files the workspace (its subscription is the source the approval policy compares with the target's)"),
+    row("MPE_FABRIC_ENDPOINT", Value("https://api.fabric.microsoft.com"), "the Fabric REST API (`http://127.0.0.1:<port>/...` for local tests)"),
+    row("MPE_FABRIC_AUDIENCE", Value("https://api.fabric.microsoft.com"), "token audience for the Fabric REST API"),
+    row("MPE_DISCOVER_SCHEDULE", Value("0 * * * * *"), "NCRONTAB schedule of the `MpeDiscover` timer (function.json reads `%MPE_DISCOVER_SCHEDULE%`), which lists the MPEs of sources that raise no ARM event (Synapse, Databricks, Fabric) and queues a check of each one not yet approved: every minute"),
     row("MPE_DISCOVER_BUDGET", Value("50s"), "time budget of one `MpeDiscover` run (keep it below the schedule's interval)"),
     row("MPE_DISCOVER_MAX_CALLS", Value("200"), "ARM and data-plane calls one `MpeDiscover` run may make; past it the run stops and says what it did not reach (the next run starts elsewhere)"),
 ];
@@ -510,8 +513,12 @@ impl Config {
                 parents,
             });
         }
-        let synapse = flag("MPE_SYNAPSE")?;
-        let databricks = flag("MPE_DATABRICKS")?;
+        let mut sources_on = Vec::new();
+        for setting in crate::providers::registry().iter().filter_map(|p| p.opt_in()) {
+            if setting != "MPE_CUSTOMER_ENDPOINTS" && !sources_on.contains(&setting) && flag(setting)? {
+                sources_on.push(setting);
+            }
+        }
         let client_id = get("AZURE_CLIENT_ID");
         if let Some(c) = &client_id {
             if uuid::Uuid::parse_str(c).is_err() {
@@ -551,8 +558,7 @@ impl Config {
             endpoint_names,
             customer_endpoints,
             pls,
-            synapse,
-            databricks,
+            sources_on,
             data_planes,
             discover_schedule,
             discover_max_calls,
@@ -606,12 +612,7 @@ impl Config {
         if self.customer_endpoints {
             on.push("MPE_CUSTOMER_ENDPOINTS");
         }
-        if self.synapse {
-            on.push("MPE_SYNAPSE");
-        }
-        if self.databricks {
-            on.push("MPE_DATABRICKS");
-        }
+        on.extend(self.sources_on.iter().copied());
         on
     }
 

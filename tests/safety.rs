@@ -109,6 +109,17 @@ async fn serve_arm(State(st): State<Shared>, method: Method, uri: Uri, headers: 
         }
         _ => lower,
     };
+    // The Fabric REST API (`MPE_FABRIC_ENDPOINT` = `{base}/fabric`): an MPE or a workspace's list, read as
+    // the approver names them (`.../workspaces/{w}/managedPrivateEndpoints[/{id}]`).
+    let lower = match lower.strip_prefix("/fabric/v1/workspaces/").map(|r| r.split('/').collect::<Vec<_>>()) {
+        Some(segs) if matches!(segs.len(), 2 | 3) && segs[1] == "managedprivateendpoints" => {
+            let suffix = format!("/workspaces/{}/managedprivateendpoints", segs[0]);
+            let suffix = segs.get(2).map_or(suffix.clone(), |id| format!("{suffix}/{id}"));
+            let mpe = arm.mpes.keys().find(|k| k.ends_with(&suffix) || k.contains(&format!("{suffix}/")));
+            mpe.map(|k| k[..k.find(&suffix).unwrap_or(0) + suffix.len()].to_string()).unwrap_or_default()
+        }
+        _ => lower,
+    };
     if method == Method::GET && !arm.read_faults.is_empty() {
         let status = arm.read_faults.remove(0);
         if status == 403 {
@@ -333,6 +344,16 @@ async fn check_item(base: &str, item: &WorkItem, settings: &[(&str, &str)]) -> R
     env.insert("MPE_SYNAPSE_ENDPOINT".into(), format!("{base}/synapse/{{workspace}}"));
     env.entry("MPE_DATABRICKS".into()).or_insert_with(|| "true".into());
     env.insert("MPE_DATABRICKS_ENDPOINT".into(), format!("{base}/databricks"));
+    env.entry("MPE_FABRIC".into()).or_insert_with(|| "true".into());
+    env.insert("MPE_FABRIC_ENDPOINT".into(), format!("{base}/fabric"));
+    // Fabric publishes nothing that ties a PEC to its MPE: its MPEs are tried under the operator's rule
+    // naming the simulated service's private endpoints, unless a test names Fabric's rule itself or sets
+    // no rule at all (`""`).
+    match env.get_mut("MPE_ENDPOINT_NAMES") {
+        None => drop(env.insert("MPE_ENDPOINT_NAMES".into(), FABRIC_RULE.into())),
+        Some(names) if !names.is_empty() && !names.contains(FABRIC_TYPE) => names.push_str(&format!(";{FABRIC_RULE}")),
+        Some(_) => {}
+    }
     env.insert("MPE_SERVICEBUS_ENDPOINT".into(), "http://127.0.0.1:9/sb".into());
     let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
     let clock: Arc<dyn Clock> = Arc::new(Fixed::instant(NOW));
@@ -348,6 +369,16 @@ async fn check_item(base: &str, item: &WorkItem, settings: &[(&str, &str)]) -> R
     let reply: Value = serde_json::from_slice(&bytes).unwrap();
     let sent = sender.sent.lock().unwrap().clone();
     Run { status, reply, sent }
+}
+
+/// Fabric's MPE type, and the operator's naming rule the checks here run under unless a test sets its own:
+/// the simulated service's name for the private endpoint (`fabric-{workspace}-{mpe}`).
+const FABRIC_TYPE: &str = "MpeApprover.Fabric/workspaces/managedPrivateEndpoints";
+const FABRIC_RULE: &str = "MpeApprover.Fabric/workspaces/managedPrivateEndpoints=fabric-{parent}-{mpe}";
+
+/// Whether the checks here name the service's private endpoints by the operator's rule ([`FABRIC_RULE`]).
+fn operator_named(service: Service) -> bool {
+    service.provider.resource_type() == FABRIC_TYPE
 }
 
 /// The incarnation tag our marker carries for an MPE of `service` created at `created`, as the approver
@@ -484,6 +515,7 @@ fn mpe_body_saying(
         target: &sim_target,
         group_id: "blob",
         request_message: message,
+        name: id.name(),
         created_at: CREATED.parse().unwrap(),
         endpoint_id: &endpoint,
     };
@@ -675,6 +707,29 @@ async fn an_indistinguishable_stranger_parks_for_every_provider() {
         assert_eq!(code, "ambiguous", "{s:?}: {reason}");
         assert!(puts(&arm).is_empty(), "{s:?}");
     }
+}
+
+/// A Fabric MPE, whose service publishes no private endpoint name, id or request message: without the
+/// operator's naming rule nothing ties a PEC to it, so once it reports Pending it is parked
+/// `evidence-mismatch` naming `MPE_ENDPOINT_NAMES`, and nothing is approved, even where its own PEC is the
+/// only one at the target; while it is still provisioning it waits. With the rule, that PEC is approved.
+#[tokio::test]
+async fn a_fabric_mpe_without_the_operators_rule_is_parked_never_approved() {
+    let s = services().into_iter().find(|s| operator_named(*s)).expect("Fabric in the registry");
+    let mpe = mpe_id(s, SUB_A, "mpe-unnamed");
+    let target = storage(SUB_A, "st1");
+    let (arm, base) = world(s, &mpe, &target, vec![ours(s, &mpe, &target, "Pending", MSG)]).await;
+    let no_rule = [("MPE_ENDPOINT_NAMES", "")];
+    let run = check(&base, &mpe, &no_rule).await;
+    let (code, reason) = run.parked().unwrap_or_else(|| panic!("not parked: {}", run.logs()));
+    assert_eq!(code, "evidence-mismatch", "{reason}");
+    assert!(reason.contains("MPE_ENDPOINT_NAMES") && reason.contains("nothing was approved"), "{reason}");
+    assert!(puts(&arm).is_empty());
+    arm.lock().unwrap().mpes.insert(mpe.key(), mpe_body_in(s, &mpe, &target, azure_sim::MpePhase::Creating));
+    assert_eq!(check(&base, &mpe, &no_rule).await.result(), "check again", "still provisioning: it waits");
+    arm.lock().unwrap().mpes.insert(mpe.key(), mpe_body(s, &mpe, &target));
+    assert_eq!(check(&base, &mpe, &[("MPE_ENDPOINT_NAMES", FABRIC_RULE)]).await.result(), "approved");
+    assert_eq!(status_of(&arm, &target, "ours.1"), "Approved");
 }
 
 /// An MPE whose connection only the target shows: a lone candidate whose description is not the MPE's
@@ -1134,7 +1189,7 @@ async fn two_mpes_with_one_request_message_to_one_target() {
         let (arm, base) = start_arm(a).await;
         for (m, own) in [(&m1, "one.1"), (&m2, "two.1")] {
             let run = check(&base, m, &[]).await;
-            if s.provider.endpoint_name(m).is_some() || reported_endpoint(s) {
+            if s.provider.endpoint_name(m).is_some() || reported_endpoint(s) || operator_named(s) {
                 assert_eq!(run.result(), "approved", "{s:?} {m}: {}", run.logs());
                 assert_eq!(status_of(&arm, &st, own), "Approved", "{s:?}");
             } else {
@@ -1143,7 +1198,7 @@ async fn two_mpes_with_one_request_message_to_one_target() {
                 assert!(reason.contains("one.1") && reason.contains("two.1"), "{s:?}: {reason}");
             }
         }
-        let named = s.provider.endpoint_name(&m1).is_some() || reported_endpoint(s);
+        let named = s.provider.endpoint_name(&m1).is_some() || reported_endpoint(s) || operator_named(s);
         assert_eq!(puts(&arm).len(), if named { 2 } else { 0 }, "{s:?}");
     }
 }

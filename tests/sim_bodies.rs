@@ -70,6 +70,7 @@ fn every_rendered_body_reads_as_its_phase() {
                 target: &target,
                 group_id: "blob",
                 request_message: MESSAGE,
+                name: id.name(),
                 created_at: created,
                 endpoint_id: ENDPOINT,
             };

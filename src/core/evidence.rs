@@ -131,8 +131,10 @@ pub fn choose(view: &MpeView, endpoint_name: Option<&str>, pecs: &[Pec], custome
             None => {
                 return Match::Park(ParkReason::new(
                     ParkCode::EvidenceMismatch,
-                    "the service does not publish the name of its private endpoint and the MPE has no request \
-                     message: nothing ties a PEC at the target to it; give the MPE a request message unique to it",
+                    "the service does not publish the name of its private endpoint and the MPE reports no request \
+                     message: nothing ties a PEC at the target to it. Give the MPE a request message unique to it \
+                     where its service reports one, or name its private endpoints with MPE_ENDPOINT_NAMES once the \
+                     target shows how (docs/configuration.md); nothing was approved",
                 ))
             }
         },

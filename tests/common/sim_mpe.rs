@@ -34,10 +34,12 @@ pub fn sim_mpe_body_with_endpoint(
         target: &target,
         group_id: "blob",
         request_message: SIM_MESSAGE,
+        name: id.name(),
         created_at: "2026-11-23T09:50:00Z".parse().unwrap_or_else(|e| panic!("{e}")),
         endpoint_id,
     };
-    (id, t.render(&facts, phase))
+    let body = t.render(&facts, phase);
+    (id, body)
 }
 
 /// A status's variant by name, to compare statuses whatever text they carry.

@@ -26,6 +26,7 @@ pub mod arm_pls;
 pub mod arm_wire;
 pub mod clock;
 pub mod databricks;
+pub mod fabric;
 pub mod events;
 pub mod faults;
 pub mod host;
@@ -124,6 +125,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/servicebus/{*rest}", any(servicebus::rest::handler))
         .route("/synapse/{*rest}", any(synapse::handler))
         .route("/databricks/{*rest}", any(databricks::handler))
+        .route("/fabric/{*rest}", any(fabric::handler))
         .layer(axum::middleware::from_fn_with_state(state.clone(), delay))
         .with_state(state)
 }
@@ -220,6 +222,7 @@ impl Simulator {
             ("MPE_SERVICEBUS_RESOURCE_ID".into(), self.servicebus_resource_id().into()),
             ("MPE_SYNAPSE_ENDPOINT".into(), self.synapse_endpoint()),
             ("MPE_DATABRICKS_ENDPOINT".into(), self.databricks_endpoint()),
+            ("MPE_FABRIC_ENDPOINT".into(), self.fabric_endpoint()),
         ]
     }
 
@@ -253,6 +256,21 @@ impl Simulator {
         let id = format!("{home}/providers/MpeApprover.Databricks/accounts/{account}/networkConnectivityConfigs/{ncc}");
         let parsed = ResourceId::parse(&id)?;
         lock(&self.state.world).add_ncc(&parsed);
+        Ok(id)
+    }
+
+    /// The Fabric REST API's endpoint ([`crate::fabric`]).
+    pub fn fabric_endpoint(&self) -> String {
+        format!("{}/fabric", self.base_url())
+    }
+
+    /// A Fabric workspace the Fabric API serves, filed under `home` (a resource group id): its id in the
+    /// world, `{home}/providers/MpeApprover.Fabric/workspaces/{workspace}` (as the approver's
+    /// `MPE_FABRIC_WORKSPACES` names it).
+    pub fn add_fabric_workspace(&self, workspace: &str, home: &str) -> Result<String, WorldError> {
+        let id = format!("{home}/providers/{}/{workspace}", fabric::WORKSPACE_TYPE);
+        let parsed = ResourceId::parse(&id)?;
+        lock(&self.state.world).add_api_parent(&parsed);
         Ok(id)
     }
 

@@ -100,6 +100,9 @@ pub struct MpeSpec {
     /// The name of its private endpoint, where the service names it otherwise than its simulated
     /// service does (a service that renamed its endpoints); `None`: the service's own name.
     pub endpoint_name: Option<String>,
+    /// The name the service shows for an MPE whose id ends in another key (a Fabric MPE's id is a GUID);
+    /// `None`: the id's last segment.
+    pub display_name: Option<String>,
 }
 
 impl MpeSpec {
@@ -119,7 +122,13 @@ impl MpeSpec {
             reject_after: None,
             created_ago: Duration::ZERO,
             endpoint_name: None,
+            display_name: None,
         }
+    }
+    /// The service shows this MPE as `name` (its id ends in another key).
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.display_name = Some(name.into());
+        self
     }
     pub fn timing(mut self, pec_appears_after: Duration, pending_after: Duration) -> Self {
         self.pec_appears_after = pec_appears_after;
@@ -494,7 +503,7 @@ impl World {
             self.add_data_plane_parent(&top);
         } else if mpe_type.data_plane() {
             if let Some(parent) = id.parent() {
-                self.add_ncc(&parent);
+                self.add_api_parent(&parent);
             }
         }
         let deleted_at = spec.delete_after.map(|d| at(now, d));
@@ -523,16 +532,28 @@ impl World {
         self.data_plane_parents.entry(id.name().to_ascii_lowercase()).or_insert_with(|| id.clone());
     }
 
+    /// A data-plane parent ARM does not know (a Databricks NCC, a Fabric workspace): known by its type and
+    /// the names along its id ([`World::api_parent`]).
+    pub fn add_api_parent(&mut self, parent: &ResourceId) {
+        let names: Vec<&str> = (0..).map_while(|d| parent.name_at(d)).collect();
+        self.data_plane_parents.entry(api_key(&parent.resource_type(), &names)).or_insert_with(|| parent.clone());
+    }
+
+    /// The parent of type `resource_type` whose names along its id are `names` (case-insensitive): a
+    /// Databricks NCC by its account and NCC ids, a Fabric workspace by its id.
+    pub fn api_parent(&self, resource_type: &str, names: &[&str]) -> Option<ResourceId> {
+        self.data_plane_parents.get(&api_key(resource_type, names)).cloned()
+    }
+
     /// A Databricks network connectivity configuration (`{home}/providers/MpeApprover.Databricks/accounts/
     /// {account}/networkConnectivityConfigs/{ncc}`), known by its account and NCC ids.
     pub fn add_ncc(&mut self, ncc: &ResourceId) {
-        let key = format!("{}/{}", ncc.name_at(0).unwrap_or_default(), ncc.name()).to_ascii_lowercase();
-        self.data_plane_parents.entry(key).or_insert_with(|| ncc.clone());
+        self.add_api_parent(ncc);
     }
 
     /// The NCC of `account` called `ncc` (case-insensitive).
     pub fn ncc(&self, account: &str, ncc: &str) -> Option<ResourceId> {
-        self.data_plane_parents.get(&format!("{account}/{ncc}").to_ascii_lowercase()).cloned()
+        self.api_parent("MpeApprover.Databricks/accounts/networkConnectivityConfigs", &[account, ncc])
     }
 
     /// Every data-plane parent, in name order.
@@ -791,6 +812,7 @@ impl World {
             target: &m.target,
             group_id: m.spec.group_id.as_deref().unwrap_or_default(),
             request_message: &m.spec.request_message,
+            name: m.spec.display_name.as_deref().unwrap_or(m.id.name()),
             created_at: m.created_at,
             endpoint_id: self.own_pec(&mpe.key()).map(|p| p.endpoint_id.as_str()).unwrap_or_default(),
         };
@@ -979,6 +1001,12 @@ impl World {
             })
             .collect()
     }
+}
+
+/// The key of a data-plane parent ARM does not know: its type, then its names (a resource type always
+/// holds a `/`, so no Synapse workspace's key, its bare name, is one).
+fn api_key(resource_type: &str, names: &[&str]) -> String {
+    format!("{resource_type}|{}", names.join("/")).to_ascii_lowercase()
 }
 
 #[cfg(test)]

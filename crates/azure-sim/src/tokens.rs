@@ -14,6 +14,8 @@ pub const SERVICEBUS_AUDIENCE: &str = "https://servicebus.azure.net";
 pub const SYNAPSE_AUDIENCE: &str = "https://dev.azuresynapse.net";
 /// The Databricks account API's audience: the Azure Databricks application's id.
 pub const DATABRICKS_AUDIENCE: &str = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d";
+/// The Fabric REST API's audience ([`crate::fabric`]).
+pub const FABRIC_AUDIENCE: &str = "https://api.fabric.microsoft.com";
 
 /// Who a token was issued to.
 #[derive(Debug, Clone)]

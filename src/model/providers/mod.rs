@@ -235,13 +235,15 @@ pub enum ListShape {
     Value,
     /// `{"items": [...], "next_page_token": "<t>"}`, the next page at `?page_token=<t>` (Databricks).
     Items,
+    /// `{"value": [...], "continuationUri": "<url>"}`, the Fabric REST API's pages.
+    Continuation,
 }
 
 impl ListShape {
     /// The items of one page (none when the page has none).
     pub fn items(self, page: &Value) -> &[Value] {
         let key = match self {
-            ListShape::Value => "value",
+            ListShape::Value | ListShape::Continuation => "value",
             ListShape::Items => "items",
         };
         page.get(key).and_then(Value::as_array).map_or(&[], Vec::as_slice)
@@ -250,8 +252,9 @@ impl ListShape {
     /// The URL of the page after `page` of the list at `list`, if there is one.
     pub fn next(self, list: &str, page: &Value) -> Option<String> {
         match self {
-            ListShape::Value => {
-                page.get("nextLink").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string)
+            ListShape::Value | ListShape::Continuation => {
+                let key = if self == ListShape::Value { "nextLink" } else { "continuationUri" };
+                page.get(key).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string)
             }
             ListShape::Items => {
                 let token = page.get("next_page_token").and_then(Value::as_str).filter(|s| !s.is_empty())?;
@@ -295,6 +298,8 @@ pub enum Confidence {
     Documented,
     /// What public automation relies on, not confirmed by a recording or the documentation.
     WorkingRule,
+    /// Nothing published ties the PEC to the MPE: only the operator's `MPE_ENDPOINT_NAMES` rule does.
+    OperatorRule,
 }
 
 impl Confidence {
@@ -304,6 +309,7 @@ impl Confidence {
             Confidence::Verified => "verified (public automation relies on it)",
             Confidence::Documented => "documented",
             Confidence::WorkingRule => "a working rule",
+            Confidence::OperatorRule => "none published: the operator's rule only",
         }
     }
 }
@@ -372,6 +378,7 @@ providers! {
     private_endpoint::PrivateEndpoint,
     synapse::Synapse,
     databricks::Databricks,
+    fabric::Fabric,
 }
 
 /// The provider for an MPE id, by its resource type (case-insensitive).

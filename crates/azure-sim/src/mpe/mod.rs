@@ -49,6 +49,9 @@ pub struct MpeFacts<'a> {
     pub target: &'a ResourceId,
     pub group_id: &'a str,
     pub request_message: &'a str,
+    /// The name the service shows for the MPE: its id's last segment, unless the id ends in another key
+    /// (a Fabric MPE's id is a GUID).
+    pub name: &'a str,
     /// When the MPE was created (`systemData.createdAt` where the service reports it).
     pub created_at: chrono::DateTime<chrono::Utc>,
     /// The id of the private endpoint the service created for the MPE (empty when it has none), for a
@@ -219,6 +222,7 @@ services! {
     private_endpoint::PrivateEndpoint,
     synapse::Synapse,
     databricks::Databricks,
+    fabric::Fabric,
 }
 
 pub use synapse::reserved as synapse_reserved;

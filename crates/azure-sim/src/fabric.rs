@@ -108,9 +108,14 @@ pub async fn handler(
         };
     };
     let Ok(id) = ResourceId::parse(&format!("{collection}/{mpe}")) else {
-        return error(StatusCode::BAD_REQUEST, "InvalidInput", format!("'{mpe}' is not a managed private endpoint id."));
+        return error(
+            StatusCode::BAD_REQUEST,
+            "InvalidInput",
+            format!("'{mpe}' is not a managed private endpoint id."),
+        );
     };
-    let missing = || error(StatusCode::NOT_FOUND, "EntityNotFound", format!("The managed private endpoint {mpe} was not found."));
+    let missing =
+        || error(StatusCode::NOT_FOUND, "EntityNotFound", format!("The managed private endpoint {mpe} was not found."));
     match method {
         Method::GET => world.read_mpe(&id, now).map_or_else(missing, |b| Json(b).into_response()),
         Method::DELETE => match world.delete_mpe(&id, now) {
@@ -142,7 +147,10 @@ fn create(
         return error(StatusCode::BAD_REQUEST, "InvalidInput", "name is at most 64 characters, requestMessage 140.");
     }
     let taken = world.live_mpes_under(workspace, now).iter().any(|id| {
-        world.mpe_body(id, now).and_then(|b| b.get("name").and_then(Value::as_str).map(|n| n.eq_ignore_ascii_case(name))) == Some(true)
+        world
+            .mpe_body(id, now)
+            .and_then(|b| b.get("name").and_then(Value::as_str).map(|n| n.eq_ignore_ascii_case(name)))
+            == Some(true)
     });
     if taken {
         return error(StatusCode::CONFLICT, "Conflict", format!("A managed private endpoint named {name} exists."));

@@ -85,15 +85,23 @@ fn rid(s: &str) -> anyhow::Result<ResourceId> {
 const DBX_ACCOUNT: &str = "449e7a5c-69d3-4b8a-aaaf-5c9b713ebc65";
 const DBX_NCC: &str = "d6df3889-eefc-4ddb-bbb4-613efcb30035";
 
+/// The demo's Fabric workspace (`MPE_FABRIC_WORKSPACES`), and the operator's naming rule for Fabric's
+/// private endpoints (`MPE_ENDPOINT_NAMES`): Fabric publishes none, so the demo names them as the
+/// simulator does, as an operator writes the rule from what the target shows.
+const FABRIC_WORKSPACE: &str = "47482db6-4583-4672-86dd-999d0f8f4d7a";
+const FABRIC_RULE: &str = "MpeApprover.Fabric/workspaces/managedPrivateEndpoints=fabric-{parent}-{mpe}";
+
 /// An MPE of `provider`'s type called `name`, under a parent called `demo` (and a `default` network, where
-/// the type nests deeper; the demo's Databricks account and NCC for a rule).
+/// the type nests deeper; the demo's Databricks account and NCC for a rule, its Fabric workspace).
 fn mpe_id(provider: &dyn Provider, name: &str) -> anyhow::Result<ResourceId> {
     let dbx = provider.resource_type().starts_with("MpeApprover.Databricks/");
-    let ancestor = move |depth: usize, _: &str| match (dbx, depth) {
-        (true, 0) => DBX_ACCOUNT.to_string(),
-        (true, _) => DBX_NCC.to_string(),
-        (false, 0) => "demo".to_string(),
-        (false, _) => "default".to_string(),
+    let fabric = provider.resource_type().starts_with("MpeApprover.Fabric/");
+    let ancestor = move |depth: usize, _: &str| match (dbx, fabric, depth) {
+        (true, _, 0) => DBX_ACCOUNT.to_string(),
+        (true, _, _) => DBX_NCC.to_string(),
+        (_, true, _) => FABRIC_WORKSPACE.to_string(),
+        (false, false, 0) => "demo".to_string(),
+        (false, false, _) => "default".to_string(),
     };
     let raw = simulator::mpe::id_of_type(provider.resource_type(), SUB, "rg-mpe", name, ancestor);
     Ok(ResourceId::parse(&raw)?)
@@ -119,13 +127,16 @@ fn demo_pls() -> String {
 }
 
 /// The demo deployment's settings: its Private Link Service watched, one consumer subscription allowed; its
-/// subscription swept and discovered (Synapse workspaces), its Databricks NCC watched.
+/// subscription swept and discovered (Synapse workspaces), its Databricks NCC and Fabric workspace watched,
+/// Fabric's private endpoints named by the operator's rule.
 fn settings() -> Vec<(&'static str, String)> {
     vec![
         ("MPE_PLS_WATCH", demo_pls()),
         ("MPE_PLS_ALLOW", format!("/subscriptions/{PLS_CONSUMER}->/subscriptions/{SUB}")),
         ("MPE_SWEEP_SCOPES", format!("/subscriptions/{SUB}")),
         ("MPE_DATABRICKS_NCCS", format!("{DBX_ACCOUNT}/{DBX_NCC}@/subscriptions/{SUB}/resourceGroups/rg-mpe")),
+        ("MPE_FABRIC_WORKSPACES", format!("{FABRIC_WORKSPACE}@/subscriptions/{SUB}/resourceGroups/rg-mpe")),
+        ("MPE_ENDPOINT_NAMES", FABRIC_RULE.to_string()),
     ]
 }
 

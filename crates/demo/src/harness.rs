@@ -129,6 +129,7 @@ pub async fn serve_handler(
     env.insert("MPE_CUSTOMER_ENDPOINTS".into(), "true".into());
     env.insert("MPE_SYNAPSE".into(), "true".into());
     env.insert("MPE_DATABRICKS".into(), "true".into());
+    env.insert("MPE_FABRIC".into(), "true".into());
     for (k, v) in extra {
         env.insert(k.to_string(), v.to_string());
     }

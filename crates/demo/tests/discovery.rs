@@ -132,7 +132,12 @@ async fn a_synapse_mpe_the_policy_refuses_is_parked_once_not_every_minute() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_no_source_turned_on_discovery_lists_nothing() {
     let _serial = SERIAL.lock().await;
-    let off = [("MPE_SOURCE_SUBSCRIPTIONS", SUB), ("MPE_SYNAPSE", "false"), ("MPE_DATABRICKS", "false")];
+    let off = [
+        ("MPE_SOURCE_SUBSCRIPTIONS", SUB),
+        ("MPE_SYNAPSE", "false"),
+        ("MPE_DATABRICKS", "false"),
+        ("MPE_FABRIC", "false"),
+    ];
     let h = Harness::start(SCALE, &off).await.unwrap();
     let ws = workspace(SUB, "syn-off");
     h.sim.add_synapse_workspace(&ws).unwrap();
@@ -298,4 +303,81 @@ async fn a_databricks_list_of_many_pages_is_read_whole_and_a_refused_token_parks
     assert_eq!(code, "forbidden", "{reason}");
     assert!(reason.contains("account admin"), "{reason}");
     assert!(ids.iter().all(|id| !approved(&h, id)));
+}
+
+const FABRIC_WORKSPACE: &str = "47482db6-4583-4672-86dd-999d0f8f4d7a";
+/// The operator's naming rule for Fabric's private endpoints, as the simulator names them (Fabric
+/// publishes none).
+const FABRIC_RULE: &str = "MpeApprover.Fabric/workspaces/managedPrivateEndpoints=fabric-{parent}-{mpe}";
+
+/// Create a managed private endpoint through the Fabric REST API, as the workspace settings page or
+/// `POST https://api.fabric.microsoft.com/v1/workspaces/{id}/managedPrivateEndpoints` does.
+async fn create_fabric(h: &Harness, name: &str, target: &ResourceId) -> Value {
+    let url = format!("{}/v1/workspaces/{FABRIC_WORKSPACE}/managedPrivateEndpoints", h.sim.fabric_endpoint());
+    let token = h.sim.issue_token(azure_sim::tokens::FABRIC_AUDIENCE);
+    let body = json!({
+        "name": name,
+        "targetPrivateLinkResourceId": target.as_str(),
+        "targetSubresourceType": "blob",
+        "requestMessage": format!("Fabric {name}"),
+    });
+    let r = reqwest::Client::new().post(url).bearer_auth(token).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    assert!(r.headers().get("location").is_some(), "a create answers its Location");
+    r.json().await.unwrap()
+}
+
+/// Fabric MPEs created through the Fabric REST API (no Azure event), the workspace's list in pages of two
+/// (`continuationUri`): `MpeDiscover` finds every one. Under the operator's naming rule each is approved
+/// once it reports Pending, from the private endpoint the rule names, never a stranger's; without the rule
+/// nothing ties a PEC to a Fabric MPE, so each is parked `evidence-mismatch` once, naming the setting, and
+/// nothing is approved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fabric_mpes_are_found_and_approved_only_under_the_operators_naming_rule() {
+    let _serial = SERIAL.lock().await;
+    let home = format!("/subscriptions/{SUB}/resourceGroups/rg-fabric");
+    let workspaces = format!("{FABRIC_WORKSPACE}@{home}");
+    let options = || azure_sim::SimOptions { list_page_size: Some(2), ..Default::default() };
+    for rule in [Some(FABRIC_RULE), None] {
+        let mut settings = vec![("MPE_SOURCE_SUBSCRIPTIONS", SUB), ("MPE_FABRIC_WORKSPACES", workspaces.as_str())];
+        settings.extend(rule.map(|r| ("MPE_ENDPOINT_NAMES", r)));
+        let h = Harness::start_with(SCALE, &settings, options()).await.unwrap();
+        let workspace = h.sim.add_fabric_workspace(FABRIC_WORKSPACE, &home).unwrap();
+        let storage = in_group(SUB, "rg-data/providers/Microsoft.Storage/storageAccounts/stfabric");
+        h.sim.add_target(&storage).unwrap();
+        let mut ids = Vec::new();
+        for name in ["lake", "sql", "blob"] {
+            let mpe = create_fabric(&h, name, &storage).await;
+            assert_eq!((mpe["provisioningState"].as_str(), mpe.get("connectionState")), (Some("Provisioning"), None));
+            ids.push(common::rid(&format!("{workspace}/managedPrivateEndpoints/{}", mpe["id"].as_str().unwrap())));
+        }
+        // A stranger's private endpoint at the target, pending too.
+        let stranger = h.sim.add_stranger(&storage, "fabric-lookalike").unwrap();
+        assert!(h.sim.work_messages().is_empty(), "no event, nothing queued yet");
+
+        let run = discover(&h).await;
+        assert_eq!(
+            (run["found"].as_u64(), run["enqueued"].as_u64(), run["incomplete"].as_u64()),
+            (Some(3), Some(3), Some(0)),
+            "{run}"
+        );
+        match rule {
+            Some(_) => {
+                until(&h, "the approvals", |h| ids.iter().all(|id| approved(h, id))).await;
+                let report = h.sim.report();
+                assert!(report.violations.is_empty(), "no race, no stranger: {:#?}", report.violations);
+            }
+            None => {
+                until(&h, "the checks to park", |h| ids.iter().all(|id| h.sim.parked().iter().any(|m| is_for(m, id))))
+                    .await;
+                let (code, reason) = common::sim::parked_code(&h, &ids[0]).unwrap();
+                assert_eq!(code, "evidence-mismatch", "{reason}");
+                assert!(reason.contains("MPE_ENDPOINT_NAMES"), "{reason}");
+                assert!(ids.iter().all(|id| !approved(&h, id)), "nothing approved without the rule");
+                assert_eq!(discover(&h).await["enqueued"].as_u64(), Some(0), "parked once, not once a minute");
+            }
+        }
+        let theirs = h.sim.pecs(&storage).into_iter().find(|p| p.name == stranger).unwrap();
+        assert_eq!(theirs.status, PecStatus::Pending, "the stranger waits");
+    }
 }

@@ -218,6 +218,18 @@ param databricksEndpoint string = 'https://accounts.azuredatabricks.net'
 @description('MPE_DATABRICKS_AUDIENCE: token audience of the account API. Empty: the Azure Databricks application\'s id, the setting\'s default (docs/configuration.md).')
 param databricksAudience string = ''
 
+@description('MPE_FABRIC: also discover (MpeDiscover timer) the managed private endpoints of the Fabric workspaces fabricWorkspaces names (the Fabric REST API raises no Azure event). Fabric publishes nothing that ties a PEC to its MPE: one is approved only under an endpointNames rule for MpeApprover.Fabric/workspaces/managedPrivateEndpoints, and parked without one. The identity needs the viewer role on each workspace (docs/discovery.md). Off by default.')
+param fabric bool = false
+
+@description('MPE_FABRIC_WORKSPACES: the Fabric workspaces whose MPEs MpeDiscover lists, each <workspace id>@/subscriptions/<id>/resourceGroups/<name> (the resource group the approver files the workspace under: its subscription is the source the approval policy compares with the target\'s).')
+param fabricWorkspaces array = []
+
+@description('MPE_FABRIC_ENDPOINT: the Fabric REST API.')
+param fabricEndpoint string = 'https://api.fabric.microsoft.com'
+
+@description('MPE_FABRIC_AUDIENCE: token audience of the Fabric REST API.')
+param fabricAudience string = 'https://api.fabric.microsoft.com'
+
 @description('MPE_DISCOVER_SCHEDULE: NCRONTAB schedule (six fields, UTC) of the MpeDiscover timer. Default: every minute.')
 @minLength(11)
 param discoverSchedule string = '0 * * * * *'
@@ -948,10 +960,26 @@ var appSettings = [
     name: 'MPE_DATABRICKS_AUDIENCE'
     value: databricksAudience
   }
+  {
+    name: 'MPE_FABRIC'
+    value: string(fabric)
+  }
+  {
+    name: 'MPE_FABRIC_WORKSPACES'
+    value: join(fabricWorkspaces, ',')
+  }
+  {
+    name: 'MPE_FABRIC_ENDPOINT'
+    value: fabricEndpoint
+  }
+  {
+    name: 'MPE_FABRIC_AUDIENCE'
+    value: fabricAudience
+  }
   // No source without ARM events turned on: the timer is off rather than invoked every minute to do nothing.
   {
     name: 'AzureWebJobs.MpeDiscover.Disabled'
-    value: synapse || databricks ? 'false' : 'true'
+    value: synapse || databricks || fabric ? 'false' : 'true'
   }
   {
     name: 'MPE_DISCOVER_BUDGET'

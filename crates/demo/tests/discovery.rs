@@ -329,7 +329,8 @@ async fn create_fabric(h: &Harness, name: &str, target: &ResourceId) -> Value {
 
 /// Fabric MPEs created through the Fabric REST API (no Azure event), the workspace's list in pages of two
 /// (`continuationUri`): `MpeDiscover` finds every one. Under the operator's naming rule each is approved
-/// once it reports Pending, from the private endpoint the rule names, never a stranger's; without the rule
+/// once it reports Pending, from the private endpoint the rule names, never a stranger's, and a token the
+/// API refuses parks `forbidden` naming the workspace role; without the rule
 /// nothing ties a PEC to a Fabric MPE, so each is parked `evidence-mismatch` once, naming the setting, and
 /// nothing is approved.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -366,6 +367,17 @@ async fn fabric_mpes_are_found_and_approved_only_under_the_operators_naming_rule
                 until(&h, "the approvals", |h| ids.iter().all(|id| approved(h, id))).await;
                 let report = h.sim.report();
                 assert!(report.violations.is_empty(), "no race, no stranger: {:#?}", report.violations);
+                // A token the Fabric API refuses (no workspace role): the check parks `forbidden` naming it.
+                let late = create_fabric(&h, "late", &storage).await;
+                let late =
+                    common::rid(&format!("{workspace}/managedPrivateEndpoints/{}", late["id"].as_str().unwrap()));
+                assert_eq!(discover(&h).await["enqueued"].as_u64(), Some(1));
+                h.sim.refuse_tokens(azure_sim::tokens::FABRIC_AUDIENCE, true);
+                until(&h, "the check to park", |h| h.sim.parked().iter().any(|m| is_for(m, &late))).await;
+                let (code, reason) = common::sim::parked_code(&h, &late).unwrap();
+                assert_eq!(code, "forbidden", "{reason}");
+                assert!(reason.contains("viewer role"), "{reason}");
+                assert!(!approved(&h, &late));
             }
             None => {
                 until(&h, "the checks to park", |h| ids.iter().all(|id| h.sim.parked().iter().any(|m| is_for(m, id))))

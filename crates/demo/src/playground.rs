@@ -3,7 +3,7 @@
 //! watch them being approved.
 //!
 //! What runs: the simulator on `127.0.0.1:{port}` (its ARM at `/arm`, Synapse's data plane at `/synapse`,
-//! the Databricks account API at `/databricks`), accepting the typed token [`TOKEN`] for each of them; an
+//! the Databricks account API at `/databricks`, the Fabric REST API at `/fabric`), accepting the typed token [`TOKEN`] for each of them; an
 //! in-process handler configured as the demo's; and a loop that delivers the `ResourceWriteSuccess` event
 //! of every MPE created through ARM, pumps the work queue, runs `MpeDiscover` every minute (for the
 //! sources without events) and prints what was approved, parked or refused.
@@ -14,7 +14,8 @@ use azure_sim::SimOptions;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-/// The token the playground accepts for ARM, Synapse's data plane and the Databricks account API.
+/// The token the playground accepts for ARM, Synapse's data plane, the Databricks account API and the
+/// Fabric REST API.
 pub const TOKEN: &str = "playground";
 
 /// The playground's subscription: the one its examples use and its sweep scope.
@@ -25,6 +26,10 @@ pub const WORKSPACE: &str = "syn-play";
 /// The playground's Databricks account and network connectivity configuration (`MPE_DATABRICKS_NCCS`).
 pub const DBX_ACCOUNT: &str = "00000000-0000-4000-8000-0000000000db";
 pub const DBX_NCC: &str = "00000000-0000-4000-8000-00000000dcc0";
+/// The playground's Fabric workspace (`MPE_FABRIC_WORKSPACES`), its private endpoints named by the
+/// operator's rule as the simulator names them (Fabric publishes no name).
+pub const FABRIC_WORKSPACE: &str = "00000000-0000-4000-8000-0000000fab01";
+pub const FABRIC_RULE: &str = "MpeApprover.Fabric/workspaces/managedPrivateEndpoints=fabric-{parent}-{mpe}";
 
 /// A running playground.
 pub struct Playground {
@@ -39,7 +44,13 @@ impl Playground {
         let scope = format!("/subscriptions/{SUBSCRIPTION}");
         let home = format!("{scope}/resourceGroups/rg-play");
         let nccs = format!("{DBX_ACCOUNT}/{DBX_NCC}@{home}");
-        let settings = [("MPE_SWEEP_SCOPES", scope.as_str()), ("MPE_DATABRICKS_NCCS", nccs.as_str())];
+        let workspaces = format!("{FABRIC_WORKSPACE}@{home}");
+        let settings = [
+            ("MPE_SWEEP_SCOPES", scope.as_str()),
+            ("MPE_DATABRICKS_NCCS", nccs.as_str()),
+            ("MPE_FABRIC_WORKSPACES", workspaces.as_str()),
+            ("MPE_ENDPOINT_NAMES", FABRIC_RULE),
+        ];
         let harness = Harness::start_with(time_scale, &settings, SimOptions { port, ..Default::default() })
             .await
             .with_context(|| format!("starting the playground on 127.0.0.1:{port}"))?;
@@ -47,11 +58,13 @@ impl Playground {
             azure_sim::tokens::ARM_AUDIENCE,
             azure_sim::tokens::SYNAPSE_AUDIENCE,
             azure_sim::tokens::DATABRICKS_AUDIENCE,
+            azure_sim::tokens::FABRIC_AUDIENCE,
         ] {
             harness.sim.accept_token(TOKEN, audience);
         }
         harness.sim.add_synapse_workspace(format!("{home}/providers/Microsoft.Synapse/workspaces/{WORKSPACE}"))?;
         harness.sim.add_databricks_ncc(DBX_ACCOUNT, DBX_NCC, &home)?;
+        harness.sim.add_fabric_workspace(FABRIC_WORKSPACE, &home)?;
         let pump = harness.host.run_queue_pump("mpe-approvals", Duration::from_millis(200))?;
         Ok(Playground { harness, pump })
     }
@@ -99,7 +112,8 @@ pub fn instructions(base: &str) -> String {
     format!(
         "mpe-approver playground: the local Azure on {base}, the approver behind it (Ctrl-C stops both)\n\
          \n  ARM:                  {base}/arm\n  Synapse data plane:   {base}/synapse/{WORKSPACE} (workspace {WORKSPACE})\n  \
-         Databricks accounts:  {base}/databricks (account {DBX_ACCOUNT}, NCC {DBX_NCC})\n  token (every audience): {TOKEN}\n\
+         Databricks accounts:  {base}/databricks (account {DBX_ACCOUNT}, NCC {DBX_NCC})\n  \
+         Fabric REST API:      {base}/fabric (workspace {FABRIC_WORKSPACE})\n  token (every audience): {TOKEN}\n\
          \nCreate an MPE (a Data Factory's, to a storage account in the same subscription):\n\n  \
          curl -sX PUT -H 'Authorization: Bearer {TOKEN}' -H 'Content-Type: application/json' \\\n    \
          '{mpe}' \\\n    -d '{{\"properties\": {{\"privateLinkResourceId\": \"{target}\", \"groupId\": \"blob\"}}}}'\n\

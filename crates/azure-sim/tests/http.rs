@@ -810,15 +810,30 @@ async fn arm_lists_walk_every_served_type_from_the_top() {
     for (t, id) in ids {
         let spelled: Vec<&str> = t.spelled_type().split('/').collect();
         if !t.parents_in_arm() {
-            // Nothing of the type is ARM's (a Databricks NCC's rules): ARM lists nothing, the account API the rule.
+            // Nothing of the type is ARM's (a Databricks NCC's rules, a Fabric workspace's MPEs): ARM lists
+            // nothing, the service's own API the MPE.
             let (s, _) = arm_get(&sim, &tok, &format!("{SUB}/providers/{}/{}", spelled[0], spelled[1])).await;
             assert!(s.is_client_error(), "{t:?}: {s}");
+            let client = reqwest::Client::new();
+            if t.resource_type().starts_with("MpeApprover.Fabric/") {
+                // A Fabric workspace's MPEs: the Fabric REST API lists the MPE, as its GET reads it.
+                let workspace = id.split('/').nth(8).unwrap();
+                let url = format!("{}/v1/workspaces/{workspace}/managedPrivateEndpoints", sim.fabric_endpoint());
+                assert_eq!(client.get(&url).bearer_auth(&tok).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+                let fabric = token(&sim, "https://api.fabric.microsoft.com").await;
+                let listed: Value = client.get(&url).bearer_auth(&fabric).send().await.unwrap().json().await.unwrap();
+                let mpe = id.rsplit('/').next().unwrap();
+                let single: Value =
+                    client.get(format!("{url}/{mpe}")).bearer_auth(&fabric).send().await.unwrap().json().await.unwrap();
+                assert_eq!(listed["value"].as_array().map(Vec::as_slice), Some(std::slice::from_ref(&single)));
+                assert_eq!(single["id"], mpe);
+                continue;
+            }
             let (account, ncc) = (id.split('/').nth(8).unwrap(), id.split('/').nth(10).unwrap());
             let url = format!(
                 "{}/api/2.0/accounts/{account}/network-connectivity-configs/{ncc}/private-endpoint-rules",
                 sim.databricks_endpoint()
             );
-            let client = reqwest::Client::new();
             assert_eq!(client.get(&url).bearer_auth(&tok).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
             let dbx = token(&sim, "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d").await;
             let listed: Value = client.get(&url).bearer_auth(&dbx).send().await.unwrap().json().await.unwrap();

@@ -711,8 +711,9 @@ async fn an_indistinguishable_stranger_parks_for_every_provider() {
 
 /// A Fabric MPE, whose service publishes no private endpoint name, id or request message: without the
 /// operator's naming rule nothing ties a PEC to it, so once it reports Pending it is parked
-/// `evidence-mismatch` naming `MPE_ENDPOINT_NAMES`, and nothing is approved, even where its own PEC is the
-/// only one at the target; while it is still provisioning it waits. With the rule, that PEC is approved.
+/// `evidence-mismatch` naming `MPE_ENDPOINT_NAMES` and listing the pending PECs at the target with their private
+/// endpoints' names, and nothing is approved, even where its own PEC is the only one at the target; while it is
+/// still provisioning it waits. With the rule, that PEC is approved.
 #[tokio::test]
 async fn a_fabric_mpe_without_the_operators_rule_is_parked_never_approved() {
     let s = services().into_iter().find(|s| operator_named(*s)).expect("Fabric in the registry");
@@ -724,6 +725,8 @@ async fn a_fabric_mpe_without_the_operators_rule_is_parked_never_approved() {
     let (code, reason) = run.parked().unwrap_or_else(|| panic!("not parked: {}", run.logs()));
     assert_eq!(code, "evidence-mismatch", "{reason}");
     assert!(reason.contains("MPE_ENDPOINT_NAMES") && reason.contains("nothing was approved"), "{reason}");
+    // The pending PECs there are listed with their private endpoints' names: what the operator's rule needs.
+    assert!(reason.contains(&endpoint_name(s, &mpe)) && reason.contains("ours.1"), "{reason}");
     assert!(puts(&arm).is_empty());
     arm.lock().unwrap().mpes.insert(mpe.key(), mpe_body_in(s, &mpe, &target, azure_sim::MpePhase::Creating));
     assert_eq!(check(&base, &mpe, &no_rule).await.result(), "check again", "still provisioning: it waits");

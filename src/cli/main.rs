@@ -570,7 +570,8 @@ async fn discover(dry_run: bool, json: bool) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(
         !handler::discovery_sources(&app).is_empty(),
         "no source without ARM events is turned on: set MPE_SYNAPSE=true (and MPE_SWEEP_SCOPES or \
-         MPE_SOURCE_SUBSCRIPTIONS) or MPE_DATABRICKS=true (and MPE_DATABRICKS_NCCS)"
+         MPE_SOURCE_SUBSCRIPTIONS), MPE_DATABRICKS=true (and MPE_DATABRICKS_NCCS) or MPE_FABRIC=true (and \
+         MPE_FABRIC_WORKSPACES)"
     );
     let dry_run = dry_run || app.config.dry_run;
     let deadline = tokio::time::Instant::now() + CLI_BUDGET;

@@ -107,6 +107,32 @@ fn by_request_message(view: &MpeView, pecs: &[Pec], idx: &[usize]) -> Vec<usize>
     idx.iter().copied().filter(|&i| message_matches(view, &pecs[i]) == Some(true)).collect()
 }
 
+/// `what`, then the PECs `idx` names (at most 10): each one's id, private endpoint name and subscription,
+/// escaped; "none" when there are none.
+fn listing(pecs: &[Pec], idx: &[usize], what: &str) -> String {
+    use crate::logsafe::q;
+    const SHOWN: usize = 10;
+    if idx.is_empty() {
+        return format!("{what}: none");
+    }
+    let shown: Vec<String> = idx
+        .iter()
+        .take(SHOWN)
+        .map(|&i| {
+            let p = &pecs[i];
+            format!(
+                "{} (private endpoint {}, subscription {})",
+                q(&p.id),
+                q(p.endpoint_name().unwrap_or("?")),
+                q(endpoint_subscription(p).unwrap_or("?"))
+            )
+        })
+        .collect();
+    let more = idx.len().saturating_sub(SHOWN);
+    let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+    format!("{what}: {}{more}", shown.join(", "))
+}
+
 fn ambiguous(pecs: &[Pec], idx: &[usize], why: &str) -> Match {
     let ids: Vec<&str> = idx.iter().map(|&i| pecs[i].id.as_str()).collect();
     Match::Park(ParkReason::new(
@@ -129,13 +155,22 @@ pub fn choose(view: &MpeView, endpoint_name: Option<&str>, pecs: &[Pec], custome
             Some(message) => format!("carrying the request message {message:?}"),
             // Nothing else ties a PEC to an MPE whose service does not publish its private endpoint's name.
             None => {
+                let pending = pending_unnamed(view, endpoint_name, pecs, customer_subscriptions);
                 return Match::Park(ParkReason::new(
                     ParkCode::EvidenceMismatch,
-                    "the service does not publish the name of its private endpoint and the MPE reports no request \
-                     message: nothing ties a PEC at the target to it. Give the MPE a request message unique to it \
-                     where its service reports one, or name its private endpoints with MPE_ENDPOINT_NAMES once the \
-                     target shows how (docs/configuration.md); nothing was approved",
-                ))
+                    format!(
+                        "the service does not publish the name of its private endpoint and the MPE reports no \
+                         request message: nothing ties a PEC at the target to it. Give the MPE a request message \
+                         unique to it where its service reports one, or name its private endpoints with \
+                         MPE_ENDPOINT_NAMES once the target shows how (docs/configuration.md); {}; nothing was \
+                         approved",
+                        listing(
+                            pecs,
+                            &pending,
+                            "pending at the target now, of its group, from no customer subscription"
+                        )
+                    ),
+                ));
             }
         },
     };

@@ -61,7 +61,7 @@ impl Discovered {
     }
 }
 
-/// The MPE types without ARM events the configuration turns on (`MPE_SYNAPSE`, `MPE_DATABRICKS`).
+/// The MPE types without ARM events the configuration turns on (`MPE_SYNAPSE`, `MPE_DATABRICKS`, `MPE_FABRIC`).
 pub fn sources(app: &App) -> Vec<&'static dyn Provider> {
     let on = app.config.opted_in();
     providers::registry()

@@ -215,15 +215,21 @@ async fn on_discover(State(app): State<Arc<App>>, headers: HeaderMap, body: axum
 
 async fn discover_run(app: &App, mut r: Reply, invocation: &str) -> Reply {
     let prefix = format!("{DISCOVER_FUNCTION} {invocation}");
-    if discover::sources(app).is_empty() {
+    let sources = discover::sources(app);
+    if sources.is_empty() {
         r.resp.log(
             tracing::Level::INFO,
-            format!("{prefix}: no source without ARM events is turned on (MPE_SYNAPSE); nothing to discover"),
+            format!(
+                "{prefix}: no source without ARM events is turned on (MPE_SYNAPSE, MPE_DATABRICKS, MPE_FABRIC); \
+                 nothing to discover"
+            ),
         );
         return r;
     }
     let scopes = app.config.sweep_scopes();
-    if scopes.is_empty() {
+    // Parents a setting names (Databricks' NCCs, Fabric's workspaces) are listed whatever the scopes.
+    let named = sources.iter().any(|p| app.config.data_plane(p.resource_type()).is_some_and(|d| !d.parents.is_empty()));
+    if scopes.is_empty() && !named {
         r.resp.log(
             tracing::Level::WARN,
             format!("{prefix}: nothing to discover under: set MPE_SWEEP_SCOPES or MPE_SOURCE_SUBSCRIPTIONS"),

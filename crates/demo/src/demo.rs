@@ -7,6 +7,7 @@
 //! if any case did not end as expected or any race was triggered.
 
 use crate::harness::Harness;
+use crate::harness::FABRIC_RULE;
 use azure_sim::{self as simulator, MpeSpec};
 use mpe_approver::providers::{registry, Provider};
 use mpe_approver::resource_id::ResourceId;
@@ -85,11 +86,9 @@ fn rid(s: &str) -> anyhow::Result<ResourceId> {
 const DBX_ACCOUNT: &str = "449e7a5c-69d3-4b8a-aaaf-5c9b713ebc65";
 const DBX_NCC: &str = "d6df3889-eefc-4ddb-bbb4-613efcb30035";
 
-/// The demo's Fabric workspace (`MPE_FABRIC_WORKSPACES`), and the operator's naming rule for Fabric's
-/// private endpoints (`MPE_ENDPOINT_NAMES`): Fabric publishes none, so the demo names them as the
-/// simulator does, as an operator writes the rule from what the target shows.
+/// The demo's Fabric workspace (`MPE_FABRIC_WORKSPACES`); its private endpoints are named by the operator's
+/// rule ([`FABRIC_RULE`]), as an operator writes it from what the target shows (Fabric publishes none).
 const FABRIC_WORKSPACE: &str = "47482db6-4583-4672-86dd-999d0f8f4d7a";
-const FABRIC_RULE: &str = "MpeApprover.Fabric/workspaces/managedPrivateEndpoints=fabric-{parent}-{mpe}";
 
 /// An MPE of `provider`'s type called `name`, under a parent called `demo` (and a `default` network, where
 /// the type nests deeper; the demo's Databricks account and NCC for a rule, its Fabric workspace).

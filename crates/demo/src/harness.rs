@@ -115,6 +115,10 @@ impl Harness {
     }
 }
 
+/// The operator's naming rule for the simulator's Fabric private endpoints (`fabric-{workspace}-{mpe}`: the
+/// simulator's stand-in, Fabric publishes none), set by [`serve_handler`] unless a test sets its own.
+pub const FABRIC_RULE: &str = "MpeApprover.Fabric/workspaces/managedPrivateEndpoints=fabric-{parent}-{mpe}";
+
 /// Start an in-process handler over `sim`, configured only through `Config::from_lookup` over the
 /// simulator's environment (with the opt-in sources on) plus `extra` settings. Returns its URL, its task and its `App` (for calling
 /// the operator functions, e.g. `handler::replay_queued`, with the same configuration).
@@ -130,6 +134,9 @@ pub async fn serve_handler(
     env.insert("MPE_SYNAPSE".into(), "true".into());
     env.insert("MPE_DATABRICKS".into(), "true".into());
     env.insert("MPE_FABRIC".into(), "true".into());
+    // Fabric publishes no tie between a PEC and its MPE: the local deployment sets the operator's rule for
+    // the simulator's Fabric private endpoints (`extra` may set `MPE_ENDPOINT_NAMES` otherwise, `""` none).
+    env.insert("MPE_ENDPOINT_NAMES".into(), FABRIC_RULE.into());
     for (k, v) in extra {
         env.insert(k.to_string(), v.to_string());
     }

@@ -9,6 +9,7 @@
 //! sources without events) and prints what was approved, parked or refused.
 
 use crate::harness::Harness;
+use crate::harness::FABRIC_RULE;
 use anyhow::Context;
 use azure_sim::SimOptions;
 use std::collections::BTreeSet;
@@ -29,7 +30,6 @@ pub const DBX_NCC: &str = "00000000-0000-4000-8000-00000000dcc0";
 /// The playground's Fabric workspace (`MPE_FABRIC_WORKSPACES`), its private endpoints named by the
 /// operator's rule as the simulator names them (Fabric publishes no name).
 pub const FABRIC_WORKSPACE: &str = "00000000-0000-4000-8000-0000000fab01";
-pub const FABRIC_RULE: &str = "MpeApprover.Fabric/workspaces/managedPrivateEndpoints=fabric-{parent}-{mpe}";
 
 /// A running playground.
 pub struct Playground {

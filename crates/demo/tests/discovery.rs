@@ -10,6 +10,7 @@ use azure_sim::{synapse, PecStatus};
 use common::in_group;
 use common::sim::{approved, is_for};
 use mpe_approver::resource_id::ResourceId;
+use mpe_demo::harness::FABRIC_RULE;
 use mpe_demo::Harness;
 use serde_json::{json, Map, Value};
 use std::time::{Duration, Instant};
@@ -306,9 +307,6 @@ async fn a_databricks_list_of_many_pages_is_read_whole_and_a_refused_token_parks
 }
 
 const FABRIC_WORKSPACE: &str = "47482db6-4583-4672-86dd-999d0f8f4d7a";
-/// The operator's naming rule for Fabric's private endpoints, as the simulator names them (Fabric
-/// publishes none).
-const FABRIC_RULE: &str = "MpeApprover.Fabric/workspaces/managedPrivateEndpoints=fabric-{parent}-{mpe}";
 
 /// Create a managed private endpoint through the Fabric REST API, as the workspace settings page or
 /// `POST https://api.fabric.microsoft.com/v1/workspaces/{id}/managedPrivateEndpoints` does.
@@ -341,7 +339,7 @@ async fn fabric_mpes_are_found_and_approved_only_under_the_operators_naming_rule
     let options = || azure_sim::SimOptions { list_page_size: Some(2), ..Default::default() };
     for rule in [Some(FABRIC_RULE), None] {
         let mut settings = vec![("MPE_SOURCE_SUBSCRIPTIONS", SUB), ("MPE_FABRIC_WORKSPACES", workspaces.as_str())];
-        settings.extend(rule.map(|r| ("MPE_ENDPOINT_NAMES", r)));
+        settings.push(("MPE_ENDPOINT_NAMES", rule.unwrap_or_default()));
         let h = Harness::start_with(SCALE, &settings, options()).await.unwrap();
         let workspace = h.sim.add_fabric_workspace(FABRIC_WORKSPACE, &home).unwrap();
         let storage = in_group(SUB, "rg-data/providers/Microsoft.Storage/storageAccounts/stfabric");

@@ -7,7 +7,7 @@
 //! | `parkcode` | runbook test |
 //! |---|---|
 //! | `ambiguous` | [`ambiguous_the_strangers_connection_deleted_then_replayed_is_approved`] |
-//! | `evidence-mismatch` | [`evidence_mismatch_approved_by_hand_then_replayed_ends_already_approved`] |
+//! | `evidence-mismatch` | [`evidence_mismatch_approved_by_hand_then_replayed_ends_already_approved`], [`evidence_mismatch_for_fabric_the_rule_set_by_the_operator_then_replayed_is_approved`] |
 //! | `policy-refused` | `operations.rs`: `a_policy_refusal_is_approved_after_the_rule_is_added_and_replay_parked_runs`, `the_same_through_mpe_replay_over_http` |
 //! | `paging-limit` | [`paging_limit_approved_by_hand_then_replayed_ends_already_approved`] |
 //! | `arm-refused` | [`arm_refused_fixed_then_replayed_is_approved`] |
@@ -421,6 +421,41 @@ async fn no_matching_pec_the_rule_set_by_the_operator_then_replayed_is_approved(
     let rule = format!("{}=v2-{{mpe}}", services::any(0).resource_type());
     let (host, app, _task) = redeployed(&h, &[("MPE_ENDPOINT_NAMES", &rule)]).await;
     replay_cli(&app, "no-matching-pec").await;
+    let end = chain_end(&h, &host, &mpe).await;
+    assert_ends(&h, &end, "approved", &target, &ours);
+}
+
+/// `evidence-mismatch` for a Fabric MPE, found by `MpeDiscover` (Fabric publishes nothing that ties a PEC to
+/// its MPE): the reason lists the pending PECs at the target with their private endpoints' names; the
+/// operator reads the MPE's there, sets `MPE_ENDPOINT_NAMES` for Fabric and replays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evidence_mismatch_for_fabric_the_rule_set_by_the_operator_then_replayed_is_approved() {
+    let _serial = SERIAL.lock().await;
+    let home = format!("/subscriptions/{SUB}/resourceGroups/rg-rb");
+    let workspace = "47482db6-4583-4672-86dd-999d0f8f4d7a";
+    let watched = format!("{workspace}@{home}");
+    let h = Harness::start(SCALE, &[("MPE_FABRIC_WORKSPACES", &watched), ("MPE_ENDPOINT_NAMES", "")]).await.unwrap();
+    let id = "59a92b06-6e5a-468c-b748-e28c8ff28da3";
+    let mpe = ResourceId::parse(&format!(
+        "{home}/providers/MpeApprover.Fabric/workspaces/{workspace}/managedPrivateEndpoints/{id}"
+    ))
+    .unwrap();
+    let target = storage(SUB, "fabric");
+    let ours = add_mpe(&h, &mpe, &target, Duration::from_secs(3));
+    until_phase(&h, &mpe, azure_sim::MpePhase::AwaitingApproval).await;
+    let timer = json!({"Schedule": {"AdjustForDST": true}, "ScheduleStatus": null, "IsPastDue": false});
+    let run =
+        h.host.invoke("MpeDiscover", [("timer".to_string(), timer)].into_iter().collect(), Default::default(), 1).await;
+    assert!(run.success, "{run:?}");
+    let end = chain_end(&h, &h.host, &mpe).await;
+    assert_parked(&end, "evidence-mismatch");
+    let endpoint = format!("fabric-{workspace}-{id}");
+    assert!(end["reason"].as_str().is_some_and(|r| r.contains(&endpoint)), "{end:#}");
+    assert_eq!(pec_at(&h, &target, &ours).status, PecStatus::Pending, "nothing approved");
+
+    let rule = mpe_demo::harness::FABRIC_RULE;
+    let (host, app, _task) = redeployed(&h, &[("MPE_FABRIC_WORKSPACES", &watched), ("MPE_ENDPOINT_NAMES", rule)]).await;
+    replay_cli(&app, "evidence-mismatch").await;
     let end = chain_end(&h, &host, &mpe).await;
     assert_ends(&h, &end, "approved", &target, &ours);
 }

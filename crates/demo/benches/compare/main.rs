@@ -21,7 +21,7 @@
 //! with 2 or 4 handler instances on the one queue), `--time-scale 20`
 //! (simulated seconds per real second; sizes above 1000 default to less: see [`scale_for`]),
 //! `--seed 20`, `--window 120` (seconds over which parents are created), `--arm-latency-ms 50`,
-//! `--max-concurrent-calls 16` (ours: host.json's, one instance),
+//! `--max-concurrent-calls N` (ours: default host.json's, one instance),
 //! `--no-write`, `--out docs` (where to write).
 
 mod figures;
@@ -48,7 +48,7 @@ pub struct Args {
     pub seed: u64,
     pub window: Duration,
     pub arm_latency: Duration,
-    /// Ours: the host's `maxConcurrentCalls` (host.json: 16).
+    /// Ours: the host's `maxConcurrentCalls` (host.json's, unless `--max-concurrent-calls`).
     pub max_concurrent_calls: usize,
     pub write: bool,
     pub out: std::path::PathBuf,
@@ -66,7 +66,7 @@ fn parse_args() -> anyhow::Result<Args> {
         seed: 20,
         window: Duration::from_secs(120),
         arm_latency: Duration::from_millis(50),
-        max_concurrent_calls: ours::MAX_CONCURRENT_CALLS,
+        max_concurrent_calls: ours::max_concurrent_calls()?,
         write: true,
         out: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs"),
         command: String::new(),

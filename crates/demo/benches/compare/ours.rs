@@ -1,7 +1,7 @@
 //! Ours: the real handler chain, as deployed today (no setting changed). Each MPE's creation delivers
 //! an Event Grid `ResourceWriteSuccess` event to `MpeEvent`, which queues the first check; the host
-//! emulator's Service Bus trigger delivers checks to `MpeCheck` with at most 16 calls in flight per
-//! instance (host.json's `maxConcurrentCalls`); every check runs on the approver's own schedule. With
+//! emulator's Service Bus trigger delivers checks to `MpeCheck` with at most host.json's
+//! `maxConcurrentCalls` in flight per instance; every check runs on the approver's own schedule. With
 //! more than one instance (`ours2`, `ours4`: Flex Consumption adds instances as the queue grows), each
 //! is its own handler process's state (its throttling book, its shared reads) and its own host pump
 //! on the one simulated queue.
@@ -13,8 +13,13 @@ use azure_sim::write_success_event;
 use mpe_demo::Harness;
 use std::time::{Duration, Instant};
 
-/// host.json's `extensions.serviceBus.maxConcurrentCalls`: one instance's slots.
-pub const MAX_CONCURRENT_CALLS: usize = 16;
+/// host.json's `extensions.serviceBus.maxConcurrentCalls`, as deployed: one instance's slots.
+pub fn max_concurrent_calls() -> anyhow::Result<usize> {
+    let host: serde_json::Value = serde_json::from_str(include_str!("../../../../host.json"))?;
+    let n = host.pointer("/extensions/serviceBus/maxConcurrentCalls").and_then(serde_json::Value::as_u64);
+    let n = n.ok_or_else(|| anyhow::anyhow!("host.json sets no extensions.serviceBus.maxConcurrentCalls"))?;
+    Ok(usize::try_from(n)?)
+}
 
 /// The strategy's name for `instances` handler instances.
 pub fn name(instances: usize) -> String {

@@ -184,10 +184,10 @@ pub fn write_docs(args: &Args, runs: &[(Scenario, usize, Vec<Figures>)], total: 
         writeln!(d, "- **Seed:** {}; parents are created at random within {} s.\n", args.seed, args.window.as_secs());
 
     d.push_str("## The strategies\n\n");
-    d.push_str(
+    d.push_str(&format!(
         "- **ours**: the handler as deployed today (no setting changed): each MPE's creation delivers an Event Grid \
          `ResourceWriteSuccess` event to `MpeEvent`, which queues the first check 2 s later at least; the Functions host \
-         emulator delivers checks to `MpeCheck` from the simulated Service Bus with at most 16 calls in flight (one \
+         emulator delivers checks to `MpeCheck` from the simulated Service Bus with at most {calls} calls in flight (one \
          instance, host.json's `maxConcurrentCalls`); each check reads, decides and approves or queues the next on the \
          default schedule (2 s ×15, 3 s ×20, 10 s ×24, then 30 s), on its parent's grid (the MPEs of one parent at the \
          same instants, one list of the parent's MPEs and one of a target's PECs shared by the checks that ask within \
@@ -201,7 +201,8 @@ pub fn write_docs(args: &Args, runs: &[(Scenario, usize, Vec<Figures>)], total: 
          Approved (the same matching rule as ours, read through the same adapters), then stop. A 429 or 5xx is asked \
          again after its `Retry-After` (5 s without one), at most 3 times, as the Azure SDKs' retry policy does; no \
          `x-ms-ratelimit-remaining-*` header is read and nothing is shared between loops.\n\n",
-    );
+        calls = args.max_concurrent_calls
+    ));
     d.push_str("## The tenant\n\n");
     d.push_str(
         "Generated from the seed (`crates/demo/benches/compare/tenant.rs`), the same for every strategy: 20 MPEs per \
@@ -255,15 +256,16 @@ pub fn write_docs(args: &Args, runs: &[(Scenario, usize, Vec<Figures>)], total: 
          default features off and only `svg_backend` and `line_series` on: three small crates, no font or image \
          library; the SVG leaves text to the browser. Cheaper to keep than a hand-written SVG module.\n\n",
     );
-    d.push_str(
+    d.push_str(&format!(
         "Ours runs the checks of one parent's MPEs due together as one `MpeCheck` invocation (a parent with one MPE: one \
-         invocation per check), 16 invocations at a time per instance. Its schedule asks for one check per parent per \
+         invocation per check), {calls} invocations at a time per instance. Its schedule asks for one check per parent per \
          interval (2 s while it is likely to become ready), so an instance keeps up with a few hundred MPEs waiting at \
          once; beyond that its checks come later than its schedule says (the `MpeCheck` note under its table counts \
          the invocations; `RUST_LOG=simulator::host=debug` logs how late each message reached the handler), it spends \
          fewer calls per approval for that reason, and more instances shorten the delay. The polls are one loop per \
          MPE, with no such limit.\n\n",
-    );
+        calls = args.max_concurrent_calls
+    ));
     d.push_str("## Sizes and run times\n\n");
     d.push_str(
         "| scenario | MPEs | compression | real time per strategy (in the tables' order) |\n|---|---|---|---|\n",

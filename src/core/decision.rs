@@ -578,7 +578,6 @@ fn no_matching_pec(
     others: &[usize],
 ) -> String {
     use crate::logsafe::q;
-    const SHOWN: usize = 10;
     let rule = match (endpoint_name, rules.endpoint_names.pattern_for(provider.resource_type())) {
         (Some(name), _) if view.endpoint_name.is_some() => {
             format!("came from the private endpoint {} (the name {} reports)", q(name), provider.service())
@@ -593,27 +592,12 @@ fn no_matching_pec(
             format!("carried the MPE's request message {}", q(view.request_message.as_deref().unwrap_or_default()))
         }
     };
-    let listed: Vec<String> = others
-        .iter()
-        .take(SHOWN)
-        .map(|&i| {
-            let p = &pecs[i];
-            format!(
-                "{} (private endpoint {}, subscription {})",
-                q(&p.id),
-                q(p.endpoint_name().unwrap_or("?")),
-                q(matching::endpoint_subscription(p).unwrap_or("?"))
-            )
-        })
-        .collect();
-    let more = others.len().saturating_sub(SHOWN);
     format!(
         "the MPE reports its connection pending, but for {UNMATCHED_CHECKS} checks no PEC at the target {} {rule}, \
-         while PECs of its group are pending there: {}{}. If one of them is this MPE's, the rule is wrong for {}: \
+         while PECs of its group are pending there: {}. If one of them is this MPE's, the rule is wrong for {}: \
          set MPE_ENDPOINT_NAMES (docs/configuration.md) and replay. Nothing was approved",
         view.target,
-        listed.join(", "),
-        if more > 0 { format!(" and {more} more") } else { String::new() },
+        matching::listed(pecs, others),
         provider.service()
     )
 }

@@ -107,13 +107,13 @@ fn by_request_message(view: &MpeView, pecs: &[Pec], idx: &[usize]) -> Vec<usize>
     idx.iter().copied().filter(|&i| message_matches(view, &pecs[i]) == Some(true)).collect()
 }
 
-/// `what`, then the PECs `idx` names (at most 10): each one's id, private endpoint name and subscription,
-/// escaped; "none" when there are none.
-fn listing(pecs: &[Pec], idx: &[usize], what: &str) -> String {
+/// The PECs `idx` names (at most 10), for a reason: each one's id, private endpoint name and subscription,
+/// escaped, then how many more; "none" when there are none.
+pub fn listed(pecs: &[Pec], idx: &[usize]) -> String {
     use crate::logsafe::q;
     const SHOWN: usize = 10;
     if idx.is_empty() {
-        return format!("{what}: none");
+        return "none".into();
     }
     let shown: Vec<String> = idx
         .iter()
@@ -130,7 +130,7 @@ fn listing(pecs: &[Pec], idx: &[usize], what: &str) -> String {
         .collect();
     let more = idx.len().saturating_sub(SHOWN);
     let more = if more > 0 { format!(" and {more} more") } else { String::new() };
-    format!("{what}: {}{more}", shown.join(", "))
+    format!("{}{more}", shown.join(", "))
 }
 
 fn ambiguous(pecs: &[Pec], idx: &[usize], why: &str) -> Match {
@@ -162,13 +162,9 @@ pub fn choose(view: &MpeView, endpoint_name: Option<&str>, pecs: &[Pec], custome
                         "the service does not publish the name of its private endpoint and the MPE reports no \
                          request message: nothing ties a PEC at the target to it. Give the MPE a request message \
                          unique to it where its service reports one, or name its private endpoints with \
-                         MPE_ENDPOINT_NAMES once the target shows how (docs/configuration.md); {}; nothing was \
-                         approved",
-                        listing(
-                            pecs,
-                            &pending,
-                            "pending at the target now, of its group, from no customer subscription"
-                        )
+                         MPE_ENDPOINT_NAMES once the target shows how (docs/configuration.md); pending at the \
+                         target now, of its group, from no customer subscription: {}; nothing was approved",
+                        listed(pecs, &pending)
                     ),
                 ));
             }

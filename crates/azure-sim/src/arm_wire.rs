@@ -47,6 +47,26 @@ pub fn page_body(items: Vec<Value>, page_size: Option<usize>, skip: usize, list_
     body
 }
 
+/// A data plane's page of `items` (the Databricks account API's, the Fabric API's): those after the first
+/// `skip`, the number the request's `token` query parameter carries (none: 0), at most `page_size` (none or
+/// 0: all), and the next page's token unless this is the last page.
+pub fn data_plane_page(
+    items: Vec<Value>,
+    page_size: Option<usize>,
+    query: Option<&str>,
+    token: &str,
+) -> (Vec<Value>, Option<String>) {
+    let skip: usize = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == token)
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let size = page_size.filter(|n| *n > 0).unwrap_or(usize::MAX);
+    let total = items.len();
+    let page = items.into_iter().skip(skip).take(size).collect();
+    let next = skip.saturating_add(size);
+    (page, (next < total).then(|| next.to_string()))
+}
+
 /// A request's JSON body, or ARM's 400 `InvalidRequestContent` answer (boxed: an answer is large).
 pub fn json_body(body: &[u8]) -> Result<Value, Box<Response>> {
     serde_json::from_slice(body).map_err(|e| {

@@ -17,6 +17,7 @@
 //! file must never panic on a request.
 
 use crate::app_state::AppState;
+use crate::arm_wire::data_plane_page;
 use crate::id::ResourceId;
 use crate::state::MpeSpec;
 use crate::sync::lock;
@@ -81,21 +82,11 @@ pub async fn handler(
     let Some(rule) = segs.get(7) else {
         return match method {
             Method::GET => {
-                let skip: usize = url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
-                    .find(|(k, _)| k == "page_token")
-                    .and_then(|(_, v)| v.parse().ok())
-                    .unwrap_or(0);
-                let mut items = Vec::new();
-                for id in world.live_mpes_under(&ncc, now) {
-                    if let Some(b) = world.read_mpe(&id, now) {
-                        items.push(b);
-                    }
-                }
-                let size = st.options.list_page_size.unwrap_or(usize::MAX).max(1);
-                let page: Vec<Value> = items.iter().skip(skip).take(size).cloned().collect();
+                let items = world.read_mpes_under(&ncc, now);
+                let (page, next) = data_plane_page(items, st.options.list_page_size, uri.query(), "page_token");
                 let mut v = json!({ "items": page });
-                if skip.saturating_add(size) < items.len() {
-                    v["next_page_token"] = json!((skip + size).to_string());
+                if let Some(token) = next {
+                    v["next_page_token"] = json!(token);
                 }
                 Json(v).into_response()
             }

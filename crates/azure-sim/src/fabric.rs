@@ -20,6 +20,7 @@
 //! panic on a request.
 
 use crate::app_state::AppState;
+use crate::arm_wire::data_plane_page;
 use crate::id::ResourceId;
 use crate::state::MpeSpec;
 use crate::sync::lock;
@@ -83,21 +84,10 @@ pub async fn handler(
     let Some(mpe) = segs.get(4) else {
         return match method {
             Method::GET => {
-                let skip: usize = url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
-                    .find(|(k, _)| k == "continuationToken")
-                    .and_then(|(_, v)| v.parse().ok())
-                    .unwrap_or(0);
-                let mut items = Vec::new();
-                for id in world.live_mpes_under(&workspace, now) {
-                    if let Some(b) = world.read_mpe(&id, now) {
-                        items.push(b);
-                    }
-                }
-                let size = st.options.list_page_size.unwrap_or(usize::MAX).max(1);
-                let page: Vec<Value> = items.iter().skip(skip).take(size).cloned().collect();
+                let items = world.read_mpes_under(&workspace, now);
+                let (page, next) = data_plane_page(items, st.options.list_page_size, uri.query(), "continuationToken");
                 let mut v = json!({ "value": page });
-                if skip.saturating_add(size) < items.len() {
-                    let token = (skip + size).to_string();
+                if let Some(token) = next {
                     v["continuationUri"] = json!(format!("{}/fabric/{path}?continuationToken={token}", st.base_url));
                     v["continuationToken"] = json!(token);
                 }

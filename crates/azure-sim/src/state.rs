@@ -791,6 +791,11 @@ impl World {
         Some(n)
     }
 
+    /// [`World::read_mpe`] of every MPE under `parent` that exists at `now`, in key order: a data plane's list.
+    pub fn read_mpes_under(&mut self, parent: &ResourceId, now: DateTime<Utc>) -> Vec<serde_json::Value> {
+        self.live_mpes_under(parent, now).iter().filter_map(|id| self.read_mpe(id, now)).collect()
+    }
+
     /// [`World::mpe_body`] for a reader (its GET, or a list): the first read at or past the MPE's pending
     /// time is remembered ([`MpeReport::read_pending_at`]).
     pub fn read_mpe(&mut self, mpe: &ResourceId, now: DateTime<Utc>) -> Option<serde_json::Value> {

@@ -638,4 +638,19 @@ async fn cli_discover_lists_and_queues_what_raises_no_event() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success(), "{stdout}");
     assert!(stdout.lines().any(|l| l.starts_with("incomplete:") && l.contains("401")), "{stdout}");
+
+    // `status` says what discovery watches: Synapse under the sweep scopes, Fabric the workspaces named.
+    let workspace = format!("47482db6-4583-4672-86dd-999d0f8f4d7a@/subscriptions/{SUB}/resourceGroups/rg-fabric");
+    env.push(("MPE_FABRIC".into(), "true".into()));
+    env.push(("MPE_FABRIC_WORKSPACES".into(), workspace));
+    let out = cli(&env, &["status", "--json"]).await;
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let watched = |service: &str| {
+        st["discovery"].as_array().and_then(|d| d.iter().find(|d| d["service"] == service)).cloned().unwrap_or_default()
+    };
+    assert_eq!(watched("Synapse")["scopes"], serde_json::json!([format!("/subscriptions/{SUB}")]), "{st}");
+    let fabric = format!(
+        "/subscriptions/{SUB}/resourceGroups/rg-fabric/providers/MpeApprover.Fabric/workspaces/47482db6-4583-4672-86dd-999d0f8f4d7a"
+    );
+    assert_eq!(watched("Fabric")["scopes"], serde_json::json!([fabric]), "{st}");
 }

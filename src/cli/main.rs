@@ -142,7 +142,8 @@ enum Command {
     },
     /// Run one discovery now, as the MpeDiscover timer does: list the MPEs of the sources that raise no ARM
     /// event and are turned on (MPE_SYNAPSE: the workspaces under the sweep scopes; MPE_DATABRICKS: the NCCs
-    /// MPE_DATABRICKS_NCCS names) and queue a check of each one not yet approved; print what it found.
+    /// MPE_DATABRICKS_NCCS names; MPE_FABRIC: the workspaces MPE_FABRIC_WORKSPACES names) and queue a check of
+    /// each one not yet approved; print what it found.
     Discover {
         /// List and print; queue nothing.
         #[arg(long)]

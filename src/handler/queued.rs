@@ -727,7 +727,8 @@ pub struct Discovery {
     pub service: String,
     /// Where its MPEs are read (the endpoint, its placeholder standing for each parent's name).
     pub endpoint: String,
-    /// The scopes whose parents are listed.
+    /// The scopes whose parents are listed, or the parents a setting names (Databricks' NCCs, Fabric's
+    /// workspaces).
     pub scopes: Vec<String>,
     pub max_calls: u32,
 }
@@ -760,8 +761,7 @@ impl Status {
             let _ = writeln!(s, "discovery (MpeDiscover): no source without ARM events is turned on");
         }
         for d in &self.discovery {
-            let scopes =
-                if d.scopes.is_empty() { "no scope (MPE_SWEEP_SCOPES)".to_string() } else { d.scopes.join(", ") };
+            let scopes = if d.scopes.is_empty() { "no scope or parent named".to_string() } else { d.scopes.join(", ") };
             let _ = writeln!(
                 s,
                 "discovery (MpeDiscover): {} on {}, under {scopes}, at most {} calls a run",
@@ -789,7 +789,14 @@ pub async fn status(app: &App, max: u32, deadline: Instant) -> Status {
             .map(|p| Discovery {
                 service: p.service().to_string(),
                 endpoint: app.config.data_plane(p.resource_type()).map(|d| d.endpoint.clone()).unwrap_or_default(),
-                scopes: app.config.sweep_scopes().iter().map(ToString::to_string).collect(),
+                scopes: match p.data_plane().map(|d| d.parents) {
+                    Some(providers::Parents::Setting(_)) => app
+                        .config
+                        .data_plane(p.resource_type())
+                        .map(|d| d.parents.iter().map(ToString::to_string).collect())
+                        .unwrap_or_default(),
+                    _ => app.config.sweep_scopes().iter().map(ToString::to_string).collect(),
+                },
                 max_calls: app.config.discover_max_calls,
             })
             .collect(),

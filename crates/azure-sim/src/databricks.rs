@@ -13,7 +13,7 @@
 //! - `DELETE .../{rule}`: the rule gone, its PEC Disconnected; answered with the rule.
 //!
 //! Every call needs a token for the Azure Databricks application ([`DATABRICKS_AUDIENCE`]); an NCC the world
-//! does not know answers 404. Calls are counted with ARM's ([`crate::state::World::count_arm_call`]). This
+//! does not know answers 404. Calls are counted with ARM's ([`crate::state::World::count_data_plane_call`]). This
 //! file must never panic on a request.
 
 use crate::app_state::AppState;
@@ -72,13 +72,7 @@ pub async fn handler(
             format!("Network connectivity config {} does not exist.", segs[5]),
         );
     };
-    match segs.get(7) {
-        Some(rule) => world.count_arm_call(&format!("{ncc}/privateEndpointRules/{rule}")),
-        None => world.count_arm_call(&format!("{ncc}/privateEndpointRules")),
-    }
-    if method == Method::GET {
-        world.arm_reads += 1;
-    }
+    world.count_data_plane_call(&format!("{ncc}/privateEndpointRules"), segs.get(7).copied(), method == Method::GET);
     let Some(rule) = segs.get(7) else {
         return match method {
             Method::GET => {

@@ -16,7 +16,7 @@
 //!
 //! Errors are the API's `ErrorResponse` (`{"errorCode", "message", "requestId"}`). Every call needs a token
 //! for `https://api.fabric.microsoft.com` ([`FABRIC_AUDIENCE`]); a workspace the world does not know
-//! answers 404. Calls are counted with ARM's ([`crate::state::World::count_arm_call`]). This file must never
+//! answers 404. Calls are counted with ARM's ([`crate::state::World::count_data_plane_call`]). This file must never
 //! panic on a request.
 
 use crate::app_state::AppState;
@@ -74,13 +74,7 @@ pub async fn handler(
         return error(StatusCode::NOT_FOUND, "WorkspaceNotFound", format!("The workspace {} was not found.", segs[2]));
     };
     let collection = format!("{workspace}/managedPrivateEndpoints");
-    match segs.get(4) {
-        Some(mpe) => world.count_arm_call(&format!("{collection}/{mpe}")),
-        None => world.count_arm_call(&collection),
-    }
-    if method == Method::GET {
-        world.arm_reads += 1;
-    }
+    world.count_data_plane_call(&collection, segs.get(4).copied(), method == Method::GET);
     let Some(mpe) = segs.get(4) else {
         return match method {
             Method::GET => {

@@ -255,7 +255,7 @@ impl Simulator {
     pub fn add_databricks_ncc(&self, account: &str, ncc: &str, home: &str) -> Result<String, WorldError> {
         let id = format!("{home}/providers/MpeApprover.Databricks/accounts/{account}/networkConnectivityConfigs/{ncc}");
         let parsed = ResourceId::parse(&id)?;
-        lock(&self.state.world).add_ncc(&parsed);
+        lock(&self.state.world).add_api_parent(&parsed);
         Ok(id)
     }
 

@@ -545,12 +545,6 @@ impl World {
         self.data_plane_parents.get(&api_key(resource_type, names)).cloned()
     }
 
-    /// A Databricks network connectivity configuration (`{home}/providers/MpeApprover.Databricks/accounts/
-    /// {account}/networkConnectivityConfigs/{ncc}`), known by its account and NCC ids.
-    pub fn add_ncc(&mut self, ncc: &ResourceId) {
-        self.add_api_parent(ncc);
-    }
-
     /// The NCC of `account` called `ncc` (case-insensitive).
     pub fn ncc(&self, account: &str, ncc: &str) -> Option<ResourceId> {
         self.api_parent("MpeApprover.Databricks/accounts/networkConnectivityConfigs", &[account, ncc])
@@ -939,6 +933,19 @@ impl World {
     /// Count one ARM call on `path` (any casing): in total, per resource, and for each MPE it concerns
     /// (the MPE itself, or every MPE connecting to the target the call is about). Looks up the path's
     /// ancestors (the MPE or target it is about) rather than scanning every MPE: a tenant of thousands.
+    /// A call to a data plane (Synapse's, the Databricks account API, the Fabric API), counted with ARM's
+    /// under the ARM-shaped id it concerns: the list `collection`, or its member `item`; a read also counts
+    /// as one ([`World::arm_reads`]).
+    pub fn count_data_plane_call(&mut self, collection: &str, item: Option<&str>, read: bool) {
+        match item {
+            Some(item) => self.count_arm_call(&format!("{collection}/{item}")),
+            None => self.count_arm_call(collection),
+        }
+        if read {
+            self.arm_reads += 1;
+        }
+    }
+
     pub fn count_arm_call(&mut self, path: &str) {
         self.arm_calls_total += 1;
         let key = path.trim_end_matches('/').to_ascii_lowercase();

@@ -12,7 +12,7 @@
 //!   with the body (the recording); a name in use answers its body unchanged.
 //! - `DELETE .../{name}`: 202, the MPE gone and its PEC Disconnected.
 //!
-//! Calls are counted with ARM's ([`crate::state::World::count_arm_call`], under the ARM-shaped id each
+//! Calls are counted with ARM's ([`crate::state::World::count_data_plane_call`], under the ARM-shaped id each
 //! concerns). Every call needs a token for `https://dev.azuresynapse.net` ([`SYNAPSE_AUDIENCE`]) and an api-version;
 //! a workspace the world does not know answers 404 as a host that does not resolve cannot. This file must
 //! never panic on a request.
@@ -87,13 +87,7 @@ pub async fn handler(
     };
     let collection = format!("{workspace}/managedVirtualNetworks/{}/managedPrivateEndpoints", segs[2]);
     // Counted with ARM's calls, under the resource each concerns (the reports count calls to Azure).
-    match segs.get(4) {
-        Some(name) => world.count_arm_call(&format!("{collection}/{name}")),
-        None => world.count_arm_call(&collection),
-    }
-    if method == Method::GET {
-        world.arm_reads += 1;
-    }
+    world.count_data_plane_call(&collection, segs.get(4).copied(), method == Method::GET);
     let Some(name) = segs.get(4) else {
         if method != Method::GET {
             return method_not_allowed(&method);

@@ -650,8 +650,9 @@ fn verdict(a: &Action) -> Option<&Verdict> {
 }
 
 /// A check reads only what the decision needs: the MPE first, the PEC list once the MPE awaits
-/// approval, the target's tags only once a PEC is chosen (so a check that waits costs no tags read),
-/// and it approves only when all of them are in.
+/// approval with the target's tags beside it (the approval needs both: one step, not two), the tags
+/// alone once a PEC is chosen where they are not in yet, and it approves only when all of them are in.
+/// An MPE whose PEC decides (Data Explorer) reads no tags with the list: most of its checks wait.
 #[test]
 fn a_check_reads_only_what_the_decision_needs() {
     let v = view(MpeStatus::AwaitingApproval);
@@ -660,7 +661,16 @@ fn a_check_reads_only_what_the_decision_needs() {
     s.tags = None;
     assert!(matches!(answer(&s), Action::Read(Need::Mpe { after, .. }) if after.is_zero()));
     s.mpe = Some(MpeRead::Found(Box::new(v.clone())));
-    assert!(matches!(answer(&s), Action::Read(Need::Pecs { .. })));
+    assert!(matches!(answer(&s), Action::Read(Need::Pecs { with_tags: true, .. })));
+    s.tags = Some(Tags::default());
+    assert!(
+        matches!(answer(&s), Action::Read(Need::Pecs { with_tags: false, .. })),
+        "tags already read are not read again"
+    );
+    s.tags = None;
+    let mut adx = seen(&view(MpeStatus::ProvisionedCheckTarget), None, early());
+    adx.tags = None;
+    assert!(matches!(answer(&adx), Action::Read(Need::Pecs { with_tags: false, .. })));
     s.pecs = Some(PecList::All(vec![other_msg(0, PecStatus::Approved)]));
     assert!(matches!(verdict(&answer(&s)), Some(Verdict::CheckAgain { .. })), "waiting reads no tags");
     s.pecs = Some(PecList::All(vec![mine(0, PecStatus::Pending)]));

@@ -57,6 +57,10 @@ struct Arm {
     /// After the n-th GET of a single PEC, a human rejects it (a new ETag where it has one).
     reject_after_pec_get: Option<usize>,
     pec_gets: usize,
+    /// After the n-th read of a target's PEC list (its list or, Key Vault, its GET), a human rejects the
+    /// listed PECs (a new ETag where they have one).
+    reject_after_list: Option<usize>,
+    pec_lists: usize,
     /// Answers for the next PUTs, in order, before the normal behaviour (status, ARM error code).
     put_faults: Vec<(u16, &'static str)>,
     /// The first n reads of an MPE answer 404 (a read replica behind the write).
@@ -73,6 +77,23 @@ struct Arm {
 }
 
 type Shared = Arc<Mutex<Arm>>;
+
+/// A human rejects the PEC: its state, and its ETag where it has one.
+fn reject(p: &mut Value) {
+    p["properties"]["privateLinkServiceConnectionState"]["status"] = json!("Rejected");
+    p["properties"]["privateLinkServiceConnectionState"]["description"] = json!("Rejected by the owner");
+    if p.get("etag").is_some() {
+        p["etag"] = json!("\"etag-after-rejection\"");
+    }
+}
+
+/// A read of `target`'s PEC list was answered: after the scripted one, a human rejects its PECs.
+fn listed_once(arm: &mut Arm, target: &str) {
+    arm.pec_lists += 1;
+    if arm.reject_after_list == Some(arm.pec_lists) {
+        arm.pecs.get_mut(target).into_iter().flatten().for_each(reject);
+    }
+}
 
 fn arm_error(status: u16, code: &str, message: &str) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -154,13 +175,15 @@ async fn serve_arm(State(st): State<Shared>, method: Method, uri: Uri, headers: 
         return Json(m).into_response();
     }
     // Key Vault (and others) list their connections in the parent's GET.
-    if let Some(pecs) = arm.pecs.get(&lower) {
+    if let Some(pecs) = arm.pecs.get(&lower).cloned() {
+        listed_once(&mut arm, &lower);
         return Json(json!({"id": path, "name": path.rsplit('/').next(), "location": "westeurope",
             "properties": {"provisioningState": "Succeeded", "privateEndpointConnections": pecs}}))
         .into_response();
     }
     if let Some(target) = lower.strip_suffix("/privateendpointconnections") {
         let Some(all) = arm.pecs.get(target).cloned() else { return arm_error(404, "ResourceNotFound", "no target") };
+        listed_once(&mut arm, target);
         let page: usize =
             query.split('&').find_map(|kv| kv.strip_prefix("$skiptoken=")).and_then(|n| n.parse().ok()).unwrap_or(1);
         if arm.failing_page == Some(page) {
@@ -237,12 +260,7 @@ async fn serve_arm(State(st): State<Shared>, method: Method, uri: Uri, headers: 
             }
             let current = arm.pecs[&target][idx].clone();
             if arm.reject_after_pec_get == Some(arm.pec_gets) {
-                let p = &mut arm.pecs.get_mut(&target).unwrap()[idx];
-                p["properties"]["privateLinkServiceConnectionState"]["status"] = json!("Rejected");
-                p["properties"]["privateLinkServiceConnectionState"]["description"] = json!("Rejected by the owner");
-                if p.get("etag").is_some() {
-                    p["etag"] = json!("\"etag-after-rejection\"");
-                }
+                reject(&mut arm.pecs.get_mut(&target).unwrap()[idx]);
             }
             Json(current).into_response()
         }
@@ -962,21 +980,22 @@ async fn a_deny_tag_the_approver_does_not_understand_refuses() {
 
 // ---- 4. never undo a human --------------------------------------------------------------------------------
 
-/// a rejection lands between our re-read and our PUT. Where the PEC has an ETag (Key
-/// Vault) the PUT carries `If-Match`, is refused 412, and the next check reads the rejection.
+/// a rejection lands between the read our PUT relies on and the PUT. Where the PEC has an ETag (Key
+/// Vault) that read is the list's (no re-read: the ETag guards), the PUT carries `If-Match` on it, is
+/// refused 412, and the next check reads the rejection.
 #[tokio::test]
 async fn a_rejection_racing_our_put_is_never_overwritten_with_an_etag() {
     for s in services() {
         let mpe = mpe_id(s, SUB_A, "mpe-race");
         let kv = vault(SUB_A, "kv1");
-        let a =
-            Arm { reject_after_pec_get: Some(1), ..scripted(s, &mpe, &kv, vec![ours(s, &mpe, &kv, "Pending", MSG)]) };
+        let a = Arm { reject_after_list: Some(1), ..scripted(s, &mpe, &kv, vec![ours(s, &mpe, &kv, "Pending", MSG)]) };
         let (arm, base) = start_arm(a).await;
         let run = check(&base, &mpe, &[]).await;
         assert_eq!(run.result(), "check again", "{s:?}: {}", run.logs());
         let p = puts(&arm);
         assert_eq!(p.len(), 1, "{s:?}");
         assert_eq!(p[0].1.as_deref(), Some("\"etag-ours.1\""), "{s:?}: If-Match on the ETag we read");
+        assert_eq!(arm.lock().unwrap().pec_gets, 0, "{s:?}: the list's ETag needs no re-read");
         assert_eq!(status_of(&arm, &kv, "ours.1"), "Rejected", "{s:?}: the human's decision stands");
         // the next check sees the rejection and never PUTs again
         let run = check(&base, &mpe, &[]).await;
@@ -1005,6 +1024,30 @@ async fn without_an_etag_a_retried_put_re_reads_first() {
     assert_eq!(p.len(), 1, "one PUT, never a second over the rejection");
     assert_eq!(p[0].1, None, "Storage PECs have no ETag");
     assert_eq!(status_of(&arm, &st, "ours.1"), "Rejected");
+}
+
+/// With an ETag (Key Vault) only the first PUT relies on the list: a PUT that failed transiently is
+/// retried after a fresh read, which sees a rejection that landed meanwhile.
+#[tokio::test]
+async fn with_an_etag_a_retried_put_re_reads_first() {
+    let s = any_service();
+    let mpe = mpe_id(s, SUB_A, "mpe-etag");
+    let kv = vault(SUB_A, "kv1");
+    // The list (PUT 1 on its ETag fails 503) → GET 1, after which the human rejects → GET 2 sees it.
+    let a = Arm {
+        reject_after_pec_get: Some(1),
+        put_faults: vec![(503, "ServiceUnavailable")],
+        ..scripted(s, &mpe, &kv, vec![ours(s, &mpe, &kv, "Pending", MSG)])
+    };
+    let (arm, base) = start_arm(a).await;
+    let run = check(&base, &mpe, &[]).await;
+    let p = puts(&arm);
+    assert_eq!(p.len(), 2, "{}", run.logs());
+    assert_eq!(p[0].1.as_deref(), Some("\"etag-ours.1\""), "the first PUT on the list's ETag");
+    assert_eq!(p[1].1.as_deref(), Some("\"etag-ours.1\""), "the second on the re-read's");
+    assert!(arm.lock().unwrap().pec_gets >= 1, "the retry read the PEC first");
+    assert_eq!(status_of(&arm, &kv, "ours.1"), "Rejected", "{}", run.logs());
+    assert_ne!(run.result(), "approved", "{}", run.logs());
 }
 
 /// A PUT answered 400 parks with ARM's code and message (it will not succeed later); 409 reads again.

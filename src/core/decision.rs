@@ -177,6 +177,8 @@ pub enum Observed {
     /// The service took the refresh ([`Need::Refresh`]).
     Refreshed,
     Failed(Failure),
+    /// What one step read at once (a target's PEC list and its tags).
+    Several(Vec<Observed>),
 }
 
 /// What to read next (or, for [`Need::Refresh`], ask of the service).
@@ -186,8 +188,9 @@ pub enum Need {
     Mpe { api_version: &'static str, after: Duration },
     /// The PEC whose approval the last check sent.
     Pec { id: ResourceId, api_version: &'static str },
-    /// Every page of the target's PEC list, from `path`.
-    Pecs { target: ResourceId, path: String, api_version: &'static str },
+    /// Every page of the target's PEC list, from `path`; `with_tags`: the target's tags too, read at the
+    /// same time (the MPE awaits approval: an approval needs both).
+    Pecs { target: ResourceId, path: String, api_version: &'static str, with_tags: bool },
     /// The target's tags.
     Tags { target: ResourceId },
     /// Ask the MPE's service to read its MPEs' connections again (`POST {path}`), for a service whose MPE
@@ -288,7 +291,11 @@ impl Seen {
             Observed::Tags(tags) => self.tags = Some(tags),
             Observed::Approval(a) => self.approval = Some(a),
             Observed::Refreshed => self.refreshed = true,
-            Observed::Failed(f) => self.failure = Some(f),
+            // The first failure is the one the check ends on.
+            Observed::Failed(f) => {
+                self.failure.get_or_insert(f);
+            }
+            Observed::Several(all) => all.into_iter().for_each(|o| self.record(o)),
         }
     }
 }
@@ -425,7 +432,9 @@ fn next(seen: &Seen, rules: &Rules<'_>, about: &mut About) -> Next {
         None => {
             let path =
                 if tt.list { format!("{}/privateEndpointConnections", view.target) } else { view.target.to_string() };
-            return need(Need::Pecs { target: view.target.clone(), path, api_version: tt.api_version });
+            // An MPE awaiting approval is about to be approved: its target's tags are read beside the list.
+            let with_tags = seen.tags.is_none() && view.status == MpeStatus::AwaitingApproval;
+            return need(Need::Pecs { target: view.target.clone(), path, api_version: tt.api_version, with_tags });
         }
         Some(PecList::TargetMissing) => {
             return parked(ParkCode::TargetMissing, format!("target {} does not exist", view.target))

@@ -1,5 +1,7 @@
 //! The approving protocol: re-read the PEC right before each PUT, PUT the whole body back Approved with
-//! our marker appended to its description (`If-Match` on its ETag where it has one), confirm by GET.
+//! our marker appended to its description (`If-Match` on its ETag where it has one), confirm by GET. A
+//! PEC the check's list showed with an ETag is not read again before the first PUT: `If-Match` on that
+//! ETag refuses the PUT (412) if anything changed since, as it would after a re-read.
 //! It reports what happened ([`Approval`]); what that means is for the decision. A Private Link
 //! Service's connection is approved through the same protocol, and rejected through it too
 //! ([`write`] with [`State::Rejected`]: the same re-read, `If-Match` and confirmation).
@@ -46,10 +48,12 @@ pub(crate) struct Write<'a> {
     pub state: State<'a>,
     /// The waits between the reads that confirm an accepted PUT ([`CONFIRM_WAITS`], [`CONFIRM_BRIEFLY`]).
     pub confirm: &'a [Duration],
+    /// The PEC as this check's list showed it, with an ETag: the first round PUTs it back without a read.
+    pub listed: Option<&'a serde_json::Value>,
 }
 
-/// Carry out `a`.
-pub(crate) async fn approve(app: &App, a: &Approve, reply: &mut Reply) -> Observed {
+/// Carry out `a`; `listed`: the PEC as the check's list showed it, where it carried an ETag.
+pub(crate) async fn approve(app: &App, a: &Approve, listed: Option<&serde_json::Value>, reply: &mut Reply) -> Observed {
     let label = format!("mpe={}", a.mpe_id);
     let w = Write {
         pec_id: &a.pec_id,
@@ -58,6 +62,7 @@ pub(crate) async fn approve(app: &App, a: &Approve, reply: &mut Reply) -> Observ
         label: &label,
         state: State::Approved { marker_for: &a.mpe_id, incarnation: a.incarnation.as_deref() },
         confirm: &CONFIRM_BRIEFLY,
+        listed,
     };
     write(app, &w, reply).await
 }
@@ -72,11 +77,16 @@ pub(crate) async fn write(app: &App, w: &Write<'_>, reply: &mut Reply) -> Observ
     let mut written = None;
     for round in 0..PUT_ROUNDS {
         // Re-read: the list may be stale, we PUT back exactly what the target gave us, and never over a
-        // state other than Pending (a human may have decided in between).
-        let current = match app.arm.get(pec_id, w.api_version).await {
-            Ok(Some(b)) => b,
-            Ok(None) => return Observed::Approval(Approval::Vanished),
-            Err(e) => return Observed::Failed(failure(e, &format!("reading the PEC before we {verb} it"))),
+        // state other than Pending (a human may have decided in between). The list's body with an ETag
+        // needs no re-read: the PUT's If-Match on it refuses any change since.
+        let listed = w.listed.filter(|b| round == 0 && b.get("etag").and_then(serde_json::Value::as_str).is_some());
+        let current = match listed {
+            Some(b) => b.clone(),
+            None => match app.arm.get(pec_id, w.api_version).await {
+                Ok(Some(b)) => b,
+                Ok(None) => return Observed::Approval(Approval::Vanished),
+                Err(e) => return Observed::Failed(failure(e, &format!("reading the PEC before we {verb} it"))),
+            },
         };
         let p = match pec::parse_pec(&current) {
             Ok(p) => p,

@@ -53,8 +53,38 @@ impl Lists {
     }
 }
 
-/// Read what `need` names for the MPE `mpe_id`.
-pub(crate) async fn read(app: &App, mpe_id: &ResourceId, need: &Need, lists: Lists, reply: &mut Reply) -> Observed {
+/// The PECs with an ETag as a target's list showed them in this check, by lower-cased id: the body an
+/// approval PUTs back with `If-Match` on that ETag, without reading the PEC again (a change since the
+/// list, a human's rejection, fails the PUT with 412).
+#[derive(Debug, Default)]
+pub(crate) struct Listed(std::collections::HashMap<String, serde_json::Value>);
+
+impl Listed {
+    /// The body of PEC `id` as the list showed it, with its ETag.
+    pub(crate) fn get(&self, id: &ResourceId) -> Option<&serde_json::Value> {
+        self.0.get(&id.key())
+    }
+
+    fn keep(&mut self, items: &[serde_json::Value]) {
+        for item in items {
+            let etag = item.get("etag").and_then(serde_json::Value::as_str).is_some_and(|e| !e.trim().is_empty());
+            let id = item.get("id").and_then(serde_json::Value::as_str).and_then(|id| ResourceId::parse(id).ok());
+            if let (true, Some(id)) = (etag, id) {
+                self.0.insert(id.key(), item.clone());
+            }
+        }
+    }
+}
+
+/// Read what `need` names for the MPE `mpe_id`; a target's PECs with an ETag are kept in `etagged`.
+pub(crate) async fn read(
+    app: &App,
+    mpe_id: &ResourceId,
+    need: &Need,
+    lists: Lists,
+    etagged: &mut Listed,
+    reply: &mut Reply,
+) -> Observed {
     match need {
         Need::Pec { id, api_version } => match app.arm.get(id, api_version).await {
             Ok(Some(b)) => match pec::parse_pec(&b) {
@@ -64,18 +94,15 @@ pub(crate) async fn read(app: &App, mpe_id: &ResourceId, need: &Need, lists: Lis
             Ok(None) => Observed::ApprovingPec(None),
             Err(e) => Observed::Failed(failure(e, "reading the PEC whose approval was sent")),
         },
-        Need::Pecs { target, path, api_version } => pecs(app, target, path, api_version, lists, reply).await,
-        Need::Tags { target } => {
-            let path = format!("{target}/providers/Microsoft.Resources/tags/default");
-            match app.arm.get_path(&path, TAGS_API_VERSION).await {
-                Ok(Some(b)) => Observed::Tags(Tags::from_body(&b)),
-                Ok(None) => Observed::Tags(Tags::default()),
-                Err(e @ ArmError::Refused { status: 403, .. }) => Observed::Failed(Failure::Forbidden(format!(
-                    "reading the target's tags (the role needs Microsoft.Resources/tags/read): {e}"
-                ))),
-                Err(e) => Observed::Failed(failure(e, "reading the target's tags")),
-            }
+        Need::Pecs { target, path, api_version, with_tags: false } => {
+            pecs(app, target, path, api_version, lists, etagged, reply).await
         }
+        Need::Pecs { target, path, api_version, with_tags: true } => {
+            let (pecs, tags) =
+                tokio::join!(pecs(app, target, path, api_version, lists, etagged, reply), tags(app, target, lists));
+            Observed::Several(vec![pecs, tags])
+        }
+        Need::Tags { target } => tags(app, target, lists).await,
         Need::Refresh { path, api_version } => match app.arm.post(path, api_version).await {
             Ok(_) => {
                 reply.resp.log(Level::INFO, format!("mpe={mpe_id} asked the service to refresh its MPEs: POST {path}"));
@@ -116,6 +143,20 @@ pub(crate) async fn read(app: &App, mpe_id: &ResourceId, need: &Need, lists: Lis
                 Err(e) => Observed::Failed(failure(e, what)),
             }
         }
+    }
+}
+
+/// The target's tags (`Tags - Get At Scope`), shared as the lists are: the MPEs approved to one target at
+/// about the same time read them once.
+async fn tags(app: &App, target: &ResourceId, lists: Lists) -> Observed {
+    let path = format!("{target}/providers/Microsoft.Resources/tags/default");
+    match lists.get(&app.arm, &path, TAGS_API_VERSION).await {
+        Ok(Some(b)) => Observed::Tags(Tags::from_body(&b)),
+        Ok(None) => Observed::Tags(Tags::default()),
+        Err(e @ ArmError::Refused { status: 403, .. }) => Observed::Failed(Failure::Forbidden(format!(
+            "reading the target's tags (the role needs Microsoft.Resources/tags/read): {e}"
+        ))),
+        Err(e) => Observed::Failed(failure(e, "reading the target's tags")),
     }
 }
 
@@ -230,6 +271,7 @@ async fn pecs(
     path: &str,
     api_version: &str,
     lists: Lists,
+    listed: &mut Listed,
     reply: &mut Reply,
 ) -> Observed {
     let mut page = match lists.get(&app.arm, path, api_version).await {
@@ -243,6 +285,9 @@ async fn pecs(
             Ok(x) => x,
             Err(e) => return Observed::Failed(Failure::Unreadable(format!("target {target}: {e}"))),
         };
+        if let Ok((items, _)) = pec::list_items(&page) {
+            listed.keep(items);
+        }
         for e in parsed.unreadable {
             reply.resp.log(Level::WARN, format!("target {target}: skipping an unreadable PEC: {}", q(&e.to_string())));
         }

@@ -42,6 +42,7 @@ pub(crate) async fn check(
     seen.with_siblings = with_siblings;
     let out_of_time = format!("the check ran past its budget ({}s)", limit.as_secs_f64());
     let lists = observe::Lists::for_item(item);
+    let mut listed = observe::Listed::default();
     for _ in 0..MAX_STEPS {
         let step = match decide(&seen, &rules) {
             Action::Finish(ending) => return ending,
@@ -49,11 +50,12 @@ pub(crate) async fn check(
             _ if seen.failure.is_some() => break,
             // Once the MPE awaits approval, the check's calls go first in its subscriptions' lines.
             Action::Read(need) => {
-                let read = observe::read(app, &item.mpe_id, &need, lists, reply);
+                let read = observe::read(app, &item.mpe_id, &need, lists, &mut listed, reply);
                 timeout_at(deadline, FIRST_LANE.scope(seen.awaits_approval(), read)).await
             }
             Action::Approve(a) => {
-                timeout_at(deadline, FIRST_LANE.scope(true, approving::approve(app, &a, reply))).await
+                timeout_at(deadline, FIRST_LANE.scope(true, approving::approve(app, &a, listed.get(&a.pec_id), reply)))
+                    .await
             }
         };
         seen.record(

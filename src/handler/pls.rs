@@ -479,6 +479,7 @@ impl Scan<'_> {
             label: &label,
             state,
             confirm: &approving::CONFIRM_WAITS,
+            listed: None,
         };
         let observed = match timeout_at(self.deadline, approving::write(self.app, &write, &mut self.reply)).await {
             Ok(o) => o,

@@ -118,6 +118,29 @@ impl Figures {
                 pct(&to_approval, 0.95)
             ));
         }
+        // The same two parts per service: which services wait on the schedule, which on the approving calls.
+        {
+            let mut parts: std::collections::BTreeMap<&str, (Vec<f64>, Vec<f64>)> = Default::default();
+            for m in &r.mpes {
+                if let (Some(p), Some(seen), Some(a)) = (m.pending_at, m.read_pending_at, m.pec_approved_at) {
+                    let e = parts.entry(m.service.as_str()).or_default();
+                    e.0.push(secs(p, seen));
+                    e.1.push(secs(seen, a));
+                }
+            }
+            let txt: Vec<String> = parts
+                .iter_mut()
+                .map(|(svc, (a, b))| {
+                    a.sort_by(f64::total_cmp);
+                    b.sort_by(f64::total_cmp);
+                    format!("{svc} {:.1}/{:.1} + {:.1}/{:.1}", pct(a, 0.5), pct(a, 0.95), pct(b, 0.5), pct(b, 0.95))
+                })
+                .collect();
+            notes.push(format!(
+                "overshoot in parts per service (pending → first read median / p95 + that read → approved median / p95): {}",
+                txt.join("; ")
+            ));
+        }
         // Per service: approvals, overshoot median / p95, and ARM calls per MPE (as the simulator
         // attributes them: a parent's list counts for each of its MPEs).
         let mut by_service: std::collections::BTreeMap<&str, (Vec<f64>, u64, usize)> = Default::default();
@@ -146,6 +169,14 @@ impl Figures {
             "per service (approved, overshoot median / p95, ARM calls per MPE): {}",
             per_service.join("; ")
         ));
+        // ARM calls by what they read or wrote, per approval: where a strategy spends its calls.
+        let approvals = r.mpes.iter().filter(|m| m.pec_approved_at.is_some()).count().max(1) as f64;
+        let mut kinds: std::collections::BTreeMap<&str, u64> = Default::default();
+        for (path, n) in &r.arm_calls_by_resource {
+            *kinds.entry(call_kind(path)).or_default() += n;
+        }
+        let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {:.1}", *n as f64 / approvals)).collect();
+        notes.push(format!("ARM calls per approval by kind: {}", kinds.join(", ")));
         for v in r.violations.iter().take(3) {
             notes.push(format!("wrong: {:?} {}", v.kind, v.detail));
         }
@@ -232,4 +263,23 @@ pub fn cpu_seconds() -> f64 {
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
     (ticks(11) + ticks(12)) / 100.0
+}
+
+/// What an ARM path (lower-cased, as the simulator counts it) reads or writes.
+fn call_kind(path: &str) -> &'static str {
+    let last = path.rsplit('/').next().unwrap_or("");
+    let parent = path.rsplit('/').nth(1).unwrap_or("");
+    if path.ends_with("/providers/microsoft.resources/tags/default") {
+        "tags"
+    } else if last == "privateendpointconnections" {
+        "PEC lists"
+    } else if parent == "privateendpointconnections" {
+        "PEC reads and writes"
+    } else if matches!(last, "managedprivateendpoints" | "privateendpoints" | "sharedprivatelinkresources") {
+        "MPE lists"
+    } else if matches!(parent, "managedprivateendpoints" | "privateendpoints" | "sharedprivatelinkresources") {
+        "MPE reads"
+    } else {
+        "other"
+    }
 }

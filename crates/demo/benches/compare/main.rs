@@ -21,7 +21,9 @@
 //! with 2 or 4 handler instances on the one queue), `--time-scale 20`
 //! (simulated seconds per real second; sizes above 1000 default to less: see [`scale_for`]),
 //! `--seed 20`, `--window 120` (seconds over which parents are created), `--arm-latency-ms 50`,
-//! `--max-concurrent-calls N` (ours: default host.json's, one instance),
+//! `--max-concurrent-calls N` (ours: default host.json's, one instance), `--set NAME=VALUE` (ours: an app
+//! setting beyond the deployed defaults, repeatable), `--scenario calm` (the `--sizes` runs without
+//! throttling; default `tenant`),
 //! `--no-write`, `--out docs` (where to write).
 
 mod figures;
@@ -50,6 +52,10 @@ pub struct Args {
     pub arm_latency: Duration,
     /// Ours: the host's `maxConcurrentCalls` (host.json's, unless `--max-concurrent-calls`).
     pub max_concurrent_calls: usize,
+    /// Ours: app settings beyond the deployed defaults (`--set NAME=VALUE`, repeatable).
+    pub settings: Vec<(String, String)>,
+    /// Scenarios the `--sizes` run under (`tenant`; `calm`: no throttling at all).
+    pub scenario: String,
     pub write: bool,
     pub out: std::path::PathBuf,
     /// The command line as given, for the doc.
@@ -67,6 +73,8 @@ fn parse_args() -> anyhow::Result<Args> {
         window: Duration::from_secs(120),
         arm_latency: Duration::from_millis(50),
         max_concurrent_calls: ours::max_concurrent_calls()?,
+        settings: Vec::new(),
+        scenario: "tenant".into(),
         write: true,
         out: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs"),
         command: String::new(),
@@ -85,6 +93,12 @@ fn parse_args() -> anyhow::Result<Args> {
             "--window" => a.window = Duration::from_secs(val()?.parse()?),
             "--arm-latency-ms" => a.arm_latency = Duration::from_millis(val()?.parse()?),
             "--max-concurrent-calls" => a.max_concurrent_calls = val()?.parse()?,
+            "--set" => {
+                let v = val()?;
+                let (name, value) = v.split_once('=').ok_or_else(|| anyhow::anyhow!("--set takes NAME=VALUE"))?;
+                a.settings.push((name.trim().to_string(), value.to_string()));
+            }
+            "--scenario" => a.scenario = val()?,
             "--no-write" => a.write = false,
             "--out" => a.out = val()?.into(),
             other => anyhow::bail!("unknown argument {other} (see the top of crates/demo/benches/compare/main.rs)"),
@@ -131,8 +145,9 @@ async fn run_one(strategy: &str, tenant: &Tenant, scenario: &Scenario, play: &Pl
                 .map_err(|_| anyhow::anyhow!("unknown strategy {s} (ours, ours2, ours4, poll5, poll1)"))?;
             ours::run(tenant, scenario, play, n).await
         }
-        "poll5" => poll::run(tenant, scenario, play, Duration::from_secs(5)).await,
-        "poll1" => poll::run(tenant, scenario, play, Duration::from_secs(1)).await,
+        "poll5" => poll::run(tenant, scenario, play, Duration::from_secs(5), false).await,
+        "poll1" => poll::run(tenant, scenario, play, Duration::from_secs(1), false).await,
+        "oracle" => poll::run(tenant, scenario, play, Duration::from_secs(1), true).await,
         other => anyhow::bail!("unknown strategy {other} (ours, ours2, ours4, poll5, poll1)"),
     }
 }
@@ -149,8 +164,14 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let started = Instant::now();
     let mut runs: Vec<(Scenario, usize, Vec<Figures>)> = Vec::new();
+    let sized = match args.scenario.as_str() {
+        "tenant" => Scenario::tenant(),
+        "calm" => Scenario::calm(),
+        other => anyhow::bail!("unknown scenario {other} (tenant, calm)"),
+    };
+    let settings: &'static [(String, String)] = Box::leak(args.settings.clone().into_boxed_slice());
     let mut plan: Vec<(Scenario, usize, usize)> =
-        args.sizes.iter().map(|n| (Scenario::tenant(), *n, subscriptions_for(*n))).collect();
+        args.sizes.iter().map(|n| (sized.clone(), *n, subscriptions_for(*n))).collect();
     if args.storm_size > 0 {
         // As the emulator run: 200 MPEs over 20 subscriptions.
         plan.push((Scenario::rp_storm(), args.storm_size, 20));
@@ -162,6 +183,7 @@ fn main() -> anyhow::Result<()> {
             arm_latency: args.arm_latency,
             grace: Duration::from_secs(300),
             max_concurrent_calls: args.max_concurrent_calls,
+            settings,
         };
         let (med, p95, max) = tenant.readiness();
         println!(

@@ -31,13 +31,14 @@ pub fn name(instances: usize) -> String {
 }
 
 pub async fn run(tenant: &Tenant, scenario: &Scenario, play: &Play, instances: usize) -> anyhow::Result<Figures> {
-    let h = Harness::start_with(play.time_scale, &[], scenario.options()).await?;
+    let settings: Vec<(&str, &str)> = play.settings.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let h = Harness::start_with(play.time_scale, &settings, scenario.options()).await?;
     play.set_latency(&h.sim);
     world::populate(&h.sim, tenant)?;
     let mut hosts = vec![h.host.clone()];
     let mut handlers = Vec::new();
     for _ in 1..instances.max(1) {
-        let (url, task, _) = mpe_demo::serve_handler(&h.sim, h.clock.clone(), &[]).await?;
+        let (url, task, _) = mpe_demo::serve_handler(&h.sim, h.clock.clone(), &settings).await?;
         let host = h.sim.host(&url);
         host.wait_ready(Duration::from_secs(10)).await?;
         hosts.push(host);

@@ -123,7 +123,16 @@ async fn look(arm: &Arm, id: &ResourceId, label: &str) -> Look {
     Look::Again
 }
 
-pub async fn run(tenant: &Tenant, scenario: &Scenario, play: &Play, every: Duration) -> anyhow::Result<Figures> {
+/// `every`: the poll's interval. `oracle`: instead of polling from the MPE's creation, the first look is
+/// at the instant the MPE becomes pending (the tenant's plan, which no real client knows), then every
+/// `every` until approved: the floor the scenario's throttling leaves to any strategy.
+pub async fn run(
+    tenant: &Tenant,
+    scenario: &Scenario,
+    play: &Play,
+    every: Duration,
+    oracle: bool,
+) -> anyhow::Result<Figures> {
     let clock: SharedClock = Arc::new(azure_sim::ScaledClock::new(chrono::Utc::now(), play.time_scale));
     let sim = Simulator::start(clock.clone(), SimOptions { ..scenario.options() }).await?;
     play.set_latency(&sim);
@@ -134,19 +143,21 @@ pub async fn run(tenant: &Tenant, scenario: &Scenario, play: &Play, every: Durat
         token: sim.issue_token(azure_sim::tokens::ARM_AUDIENCE),
         clock: clock.clone(),
     });
-    let label = format!("{} s", every.as_secs());
+    let label = if oracle { "oracle".to_string() } else { format!("{} s", every.as_secs()) };
     let (cpu0, real0) = (cpu_seconds(), Instant::now());
     let t0 = sim.clock().now();
     let mut loops = tokio::task::JoinSet::new();
     world::create_all(&sim, tenant, t0, |m| {
         let (arm, label) = (arm.clone(), label.clone());
         let Ok(id) = ResourceId::parse(&m.id) else { return };
+        let first = if oracle { m.pending_after } else { every };
         loops.spawn(async move {
+            tokio::time::sleep(arm.clock.real(first)).await;
             loop {
-                tokio::time::sleep(arm.clock.real(every)).await;
                 if let Look::Done = look(&arm, &id, &label).await {
                     return;
                 }
+                tokio::time::sleep(arm.clock.real(every)).await;
             }
         });
     })
@@ -157,8 +168,9 @@ pub async fn run(tenant: &Tenant, scenario: &Scenario, play: &Play, every: Durat
     loops.abort_all();
     let cpu = cpu_seconds() - cpu0;
     let r = sim.report();
+    let name = if oracle { label.clone() } else { format!("{label} poll") };
     Ok(Figures::from_report(
-        &format!("{label} poll"),
+        &name,
         tenant.mpes.len(),
         tenant.subscriptions.len(),
         &r,

@@ -200,7 +200,11 @@ pub fn write_docs(args: &Args, runs: &[(Scenario, usize, Vec<Figures>)], total: 
          N s GET the MPE; once it reports pending, list the target's PECs and PUT the Pending one that is the MPE's back \
          Approved (the same matching rule as ours, read through the same adapters), then stop. A 429 or 5xx is asked \
          again after its `Retry-After` (5 s without one), at most 3 times, as the Azure SDKs' retry policy does; no \
-         `x-ms-ratelimit-remaining-*` header is read and nothing is shared between loops.\n\n",
+         `x-ms-ratelimit-remaining-*` header is read and nothing is shared between loops.\n\
+         - **oracle** (when run): not a strategy anyone can deploy, a floor: the 1 s poll's loop, its first look at \
+         the very instant the MPE starts reporting pending (the tenant's plan, which no client knows), so it spends one \
+         MPE read, one PEC list and one PUT per approval, with no re-read, tags or confirmation. What it shows is what \
+         the scenario's throttling alone costs.\n\n",
         calls = args.max_concurrent_calls
     ));
     d.push_str("## The tenant\n\n");

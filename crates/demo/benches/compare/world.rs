@@ -31,6 +31,16 @@ impl Scenario {
         }
     }
 
+    /// No throttling at all: what a schedule costs and gains with ARM and the providers always answering.
+    pub fn calm() -> Scenario {
+        Scenario {
+            name: "calm",
+            what: "no throttling: ARM and every provider answer every call".into(),
+            throttle: None,
+            rp_throttle: None,
+        }
+    }
+
     /// Issue #20 item 4: only a provider's 429s, every 5th call, 1 s `Retry-After`, no remaining count
     /// falling first (as the issue's emulator run: 200 MPEs over 20 subscriptions).
     pub fn rp_storm() -> Scenario {
@@ -57,6 +67,8 @@ pub struct Play {
     pub grace: Duration,
     /// Ours: invocations of `MpeCheck` in flight at most (host.json's `maxConcurrentCalls`, one instance).
     pub max_concurrent_calls: usize,
+    /// Ours: app settings set on the handler beyond the deployed defaults (`--set NAME=VALUE`).
+    pub settings: &'static [(String, String)],
 }
 
 impl Play {

@@ -149,7 +149,7 @@ fn list_top(st: &AppState, req: &ListReq<'_>, sub: &str, rg: Option<&str>, top_t
     };
     let mut world = lock(&st.world);
     let mut parents: BTreeMap<String, Value> = BTreeMap::new();
-    for m in world.live_mpes(req.now) {
+    for m in world.live_mpes_keyed(&scope, req.now) {
         let Some(top) = lineage(&m).pop() else { continue };
         if !top.is_type(top_type) || !top.key().starts_with(&scope) {
             continue;
@@ -193,7 +193,7 @@ fn list_top(st: &AppState, req: &ListReq<'_>, sub: &str, rg: Option<&str>, top_t
 fn list_children(st: &AppState, req: &ListReq<'_>, parent: &ResourceId, full: &str) -> Response {
     let mut world = lock(&st.world);
     let mut children: BTreeMap<String, Value> = BTreeMap::new();
-    for m in world.live_mpes(req.now) {
+    for m in world.live_mpes_keyed(&format!("{}/", parent.key()), req.now) {
         let Some(child) = lineage(&m).into_iter().find(|a| a.is_type(full) && a.parent().as_ref() == Some(parent))
         else {
             continue;

@@ -562,8 +562,18 @@ impl World {
 
     /// The MPEs under `parent` that exist at `now`, in key order.
     pub fn live_mpes_under(&self, parent: &ResourceId, now: DateTime<Utc>) -> Vec<ResourceId> {
-        let prefix = format!("{}/", parent.key());
-        self.live_mpes(now).into_iter().filter(|id| id.key().starts_with(&prefix)).collect()
+        self.live_mpes_keyed(&format!("{}/", parent.key()), now)
+    }
+
+    /// The MPEs that exist at `now` whose lower-cased id starts with `prefix` (a scope, or a parent's id
+    /// and `/`), in key order: a range of the MPEs' map, so a list costs its own MPEs, not the tenant's.
+    pub fn live_mpes_keyed(&self, prefix: &str, now: DateTime<Utc>) -> Vec<ResourceId> {
+        self.mpes
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .filter(|(_, m)| m.deleted_at.is_none_or(|d| d > now))
+            .map(|(_, m)| m.id.clone())
+            .collect()
     }
 
     /// A stranger's Pending PEC on `target` whose private endpoint is `endpoint_name`. Returns the PEC name.

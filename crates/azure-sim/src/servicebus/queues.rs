@@ -421,13 +421,15 @@ impl Namespace {
         if max == 0 || !q.messages.iter().any(|m| m.visible_at <= now) {
             return Vec::new();
         }
-        let (mut due, mut rest): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut q.messages).into_iter().partition(|m| m.visible_at <= now);
+        // The due ones' places, oldest first, at most `max`; taken out from the last place back, so each
+        // `swap_remove` moves in a message already looked at (the queue's order means nothing: receives
+        // pick by time and sequence number), and a queue of thousands scheduled costs only what is due.
+        let mut places: Vec<usize> = (0..q.messages.len()).filter(|&i| q.messages[i].visible_at <= now).collect();
+        places.sort_by_key(|&i| (q.messages[i].visible_at, q.messages[i].sequence_number));
+        places.truncate(max);
+        places.sort_unstable_by(|a, b| b.cmp(a));
+        let mut due: Vec<SbMessage> = places.into_iter().map(|i| q.messages.swap_remove(i)).collect();
         due.sort_by_key(|m| (m.visible_at, m.sequence_number));
-        if due.len() > max {
-            rest.extend(due.split_off(max));
-        }
-        q.messages = rest;
         for m in &mut due {
             m.delivery_count += 1;
             m.lock_token = uuid::Uuid::new_v4().to_string();

@@ -41,6 +41,8 @@ pub struct Figures {
     pub real: Duration,
     /// CPU seconds of the whole process (simulator, handler, host, pollers) during the run.
     pub cpu: f64,
+    /// The most cores the process kept busy over one real second of the run.
+    pub peak_cores: f64,
     pub time_scale: f64,
     /// What was not approved and why, wrong approvals, park reasons: for reading the run.
     pub notes: Vec<String>,
@@ -58,7 +60,7 @@ impl Figures {
         work_queue: Option<&str>,
         simulated: Duration,
         real: Duration,
-        cpu: f64,
+        cpu: CpuUse,
         time_scale: f64,
     ) -> Figures {
         let mut overshoot: Vec<f64> = r.mpes.iter().filter_map(|m| m.approval_latency_secs).collect();
@@ -199,7 +201,8 @@ impl Figures {
             wrong: r.violations.len(),
             simulated,
             real,
-            cpu,
+            cpu: cpu.seconds,
+            peak_cores: cpu.peak_cores,
             time_scale,
             notes,
         }
@@ -251,6 +254,49 @@ impl Figures {
     /// Average cores busy during the run.
     pub fn cores(&self) -> f64 {
         self.cpu / self.real.as_secs_f64().max(1e-9)
+    }
+}
+
+/// What a run took of the machine's cores.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuUse {
+    /// CPU seconds, user and system, of the whole process.
+    pub seconds: f64,
+    /// The most cores busy over one real second.
+    pub peak_cores: f64,
+}
+
+/// Samples the process's CPU every real second while a run lasts: an average hides the peak where a
+/// compressed run measures the machine rather than the strategy.
+pub struct CpuWatch {
+    start: f64,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    sampler: std::thread::JoinHandle<f64>,
+}
+
+impl CpuWatch {
+    pub fn start() -> CpuWatch {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let sampler = std::thread::spawn(move || {
+            let (mut last, mut at, mut peak) = (cpu_seconds(), std::time::Instant::now(), 0.0f64);
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                if at.elapsed() >= std::time::Duration::from_secs(1) {
+                    let now = cpu_seconds();
+                    peak = peak.max((now - last) / at.elapsed().as_secs_f64());
+                    (last, at) = (now, std::time::Instant::now());
+                }
+            }
+            peak
+        });
+        CpuWatch { start: cpu_seconds(), stop, sampler }
+    }
+
+    pub fn stop(self) -> CpuUse {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let peak_cores = self.sampler.join().unwrap_or(0.0);
+        CpuUse { seconds: cpu_seconds() - self.start, peak_cores }
     }
 }
 

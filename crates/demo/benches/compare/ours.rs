@@ -6,7 +6,7 @@
 //! is its own handler process's state (its throttling book, its shared reads) and its own host pump
 //! on the one simulated queue.
 
-use crate::figures::{cpu_seconds, Figures};
+use crate::figures::{CpuWatch, Figures};
 use crate::tenant::Tenant;
 use crate::world::{self, Play, Scenario};
 use azure_sim::write_success_event;
@@ -44,7 +44,7 @@ pub async fn run(tenant: &Tenant, scenario: &Scenario, play: &Play, instances: u
         hosts.push(host);
         handlers.push(task);
     }
-    let (cpu0, real0) = (cpu_seconds(), Instant::now());
+    let (cpu0, real0) = (CpuWatch::start(), Instant::now());
     let t0 = h.sim.clock().now();
     let mut pumps = Vec::new();
     for host in &hosts {
@@ -82,7 +82,7 @@ pub async fn run(tenant: &Tenant, scenario: &Scenario, play: &Play, instances: u
             Some(v.get("mpeId")?.as_str()?.to_ascii_lowercase())
         })
         .collect();
-    let cpu = cpu_seconds() - cpu0;
+    let cpu = cpu0.stop();
     let r = h.sim.report();
     let mut reasons: std::collections::BTreeMap<String, usize> = Default::default();
     for m in h.sim.parked() {

@@ -10,7 +10,7 @@
 //! (5 s without one), at most 3 times; it reads no `x-ms-ratelimit-remaining-*` header and keeps no
 //! state per subscription.
 
-use crate::figures::{cpu_seconds, Figures};
+use crate::figures::{CpuWatch, Figures};
 use crate::tenant::Tenant;
 use crate::world::{self, Play, Scenario};
 use azure_sim::{SharedClock, SimOptions, Simulator};
@@ -144,7 +144,7 @@ pub async fn run(
         clock: clock.clone(),
     });
     let label = if oracle { "oracle".to_string() } else { format!("{} s", every.as_secs()) };
-    let (cpu0, real0) = (cpu_seconds(), Instant::now());
+    let (cpu0, real0) = (CpuWatch::start(), Instant::now());
     let t0 = sim.clock().now();
     let mut loops = tokio::task::JoinSet::new();
     world::create_all(&sim, tenant, t0, |m| {
@@ -166,7 +166,7 @@ pub async fn run(
     let simulated = (sim.clock().now() - t0).to_std().unwrap_or_default();
     let real = real0.elapsed();
     loops.abort_all();
-    let cpu = cpu_seconds() - cpu0;
+    let cpu = cpu0.stop();
     let r = sim.report();
     let name = if oracle { label.clone() } else { format!("{label} poll") };
     Ok(Figures::from_report(

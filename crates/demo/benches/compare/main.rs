@@ -16,7 +16,8 @@
 //! It prints one table per scenario and size, and writes `docs/benchmarks.md` with the tables and two
 //! SVG plots (`docs/bench-overshoot.svg`, `docs/bench-scale.svg`) unless `--no-write`.
 //!
-//! Arguments (after `--`): `--sizes 100,400` (the `tenant` scenario's sizes; the default),
+//! Arguments (after `--`): `--sizes 100,400` (the `tenant` scenario's sizes; the default; a size
+//! may name its own strategies, `10000:ours+ours16`),
 //! `--storm-size 200` (0: no `rp-storm` run), `--strategies ours,poll5,poll1` (`ours2`, `ours4`: ours
 //! with 2 or 4 handler instances on the one queue), `--time-scale 20`
 //! (simulated seconds per real second; sizes above 1000 default to less: see [`scale_for`]),
@@ -43,7 +44,8 @@ use world::{Play, Scenario};
 
 #[derive(Debug, Clone)]
 pub struct Args {
-    pub sizes: Vec<usize>,
+    /// The `tenant` scenario's sizes, each with the strategies it runs (`None`: `--strategies`).
+    pub sizes: Vec<(usize, Option<Vec<String>>)>,
     pub storm_size: usize,
     pub strategies: Vec<String>,
     pub time_scale: Option<f64>,
@@ -65,7 +67,7 @@ pub struct Args {
 fn parse_args() -> anyhow::Result<Args> {
     let raw: Vec<String> = std::env::args().skip(1).collect();
     let mut a = Args {
-        sizes: vec![100, 400],
+        sizes: vec![(100, None), (400, None)],
         storm_size: 200,
         strategies: vec!["ours".into(), "poll5".into(), "poll1".into()],
         time_scale: None,
@@ -85,7 +87,7 @@ fn parse_args() -> anyhow::Result<Args> {
         let mut val = || it.next().cloned().ok_or_else(|| anyhow::anyhow!("{k} needs a value"));
         match k.as_str() {
             "--bench" => {} // what cargo bench passes
-            "--sizes" => a.sizes = val()?.split(',').map(|s| s.trim().parse()).collect::<Result<_, _>>()?,
+            "--sizes" => a.sizes = val()?.split(',').map(size).collect::<anyhow::Result<_>>()?,
             "--storm-size" => a.storm_size = val()?.parse()?,
             "--strategies" => a.strategies = val()?.split(',').map(|s| s.trim().to_string()).collect(),
             "--time-scale" => a.time_scale = Some(val()?.parse()?),
@@ -117,6 +119,15 @@ fn parse_args() -> anyhow::Result<Args> {
         }
     };
     Ok(a)
+}
+
+/// One of `--sizes`: `400`, or `10000:ours+ours16` (that size runs only those strategies).
+fn size(s: &str) -> anyhow::Result<(usize, Option<Vec<String>>)> {
+    let (n, only) = match s.trim().split_once(':') {
+        Some((n, only)) => (n, Some(only.split('+').map(|x| x.trim().to_string()).collect())),
+        None => (s.trim(), None),
+    };
+    Ok((n.parse()?, only))
 }
 
 /// Subscriptions for `n` MPEs: 20 MPEs per subscription, 1 to 100 (400 over 20, as the run; 10,000
@@ -170,13 +181,16 @@ fn main() -> anyhow::Result<()> {
         other => anyhow::bail!("unknown scenario {other} (tenant, calm)"),
     };
     let settings: &'static [(String, String)] = Box::leak(args.settings.clone().into_boxed_slice());
-    let mut plan: Vec<(Scenario, usize, usize)> =
-        args.sizes.iter().map(|n| (sized.clone(), *n, subscriptions_for(*n))).collect();
+    let mut plan: Vec<(Scenario, usize, usize, &[String])> = args
+        .sizes
+        .iter()
+        .map(|(n, only)| (sized.clone(), *n, subscriptions_for(*n), only.as_deref().unwrap_or(&args.strategies)))
+        .collect();
     if args.storm_size > 0 {
         // As the emulator run: 200 MPEs over 20 subscriptions.
-        plan.push((Scenario::rp_storm(), args.storm_size, 20));
+        plan.push((Scenario::rp_storm(), args.storm_size, 20, &args.strategies));
     }
-    for (scenario, n, subs) in plan {
+    for (scenario, n, subs, strategies) in plan {
         let tenant = Tenant::generate(n, subs, args.window, args.seed);
         let play = Play {
             time_scale: scale_for(n, args.time_scale),
@@ -195,7 +209,7 @@ fn main() -> anyhow::Result<()> {
         );
         println!("   {}", scenario.what);
         let mut figs = Vec::new();
-        for s in &args.strategies {
+        for s in strategies {
             let f = rt.block_on(run_one(s, &tenant, &scenario, &play))?;
             println!("{}", report::line(&f));
             for n in &f.notes {

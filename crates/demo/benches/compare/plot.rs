@@ -11,6 +11,7 @@ fn colour(strategy: &str) -> RGBColor {
         "ours" => RGBColor(0xd6, 0x27, 0x28),
         s if s.starts_with("ours") => RGBColor(0x94, 0x67, 0xbd),
         s if s.starts_with("5 s") => RGBColor(0x1f, 0x77, 0xb4),
+        "oracle" => RGBColor(0x7f, 0x7f, 0x7f),
         _ => RGBColor(0x2c, 0xa0, 0x2c),
     }
 }

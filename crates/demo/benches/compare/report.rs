@@ -270,7 +270,12 @@ pub fn write_docs(args: &Args, runs: &[(Scenario, usize, Vec<Figures>)], total: 
          once; beyond that its checks come later than its schedule says (the `MpeCheck` note under its table counts \
          the invocations; `RUST_LOG=simulator::host=debug` logs how late each message reached the handler), it spends \
          fewer calls per approval for that reason, and more instances shorten the delay. The polls are one loop per \
-         MPE, with no such limit.\n\n",
+         MPE, with no such limit.\n\n\
+         Each instance keeps its own throttling book (a 429's wait, a subscription's remaining count, its line of \
+         calls): an instance learns of a subscription's wait from its own 429, so with N instances up to N calls reach \
+         a wait already announced to another, and \"calls inside a wait\" grows with the instances. Honouring ARM \
+         across instances needs a subscription's checks to run on one instance at a time (Service Bus sessions keyed \
+         by subscription): not done yet.\n\n",
         calls = args.max_concurrent_calls
     ));
     d.push_str("## Sizes and run times\n\n");
@@ -285,7 +290,7 @@ pub fn write_docs(args: &Args, runs: &[(Scenario, usize, Vec<Figures>)], total: 
     d.push('\n');
     d.push_str(
         "The default (`--sizes 100,400 --storm-size 200`) takes about 4 minutes on 2 cores. Larger sizes are run with \
-         `--sizes 1000,2000,10000`. A run lasts as long as its slowest MPE's readiness in simulated time, over the \
+         `--sizes 1000,2000,10000` (a size may name its own strategies: `10000:ours+ours16`). A run lasts as long as its slowest MPE's readiness in simulated time, over the \
          compression. \
          Above 1,000 MPEs the time compression drops (10× to 3,000, 4× above; `--time-scale` overrides), so the two \
          cores keep up with the 1 s poll's calls and the figures stay the strategies' rather than the machine's.\n",

@@ -705,25 +705,30 @@ async fn a_stranger_from_a_known_subscription_is_never_a_candidate() {
 /// ours is approved: nothing tells them apart, so nothing is approved (every provider whose private
 /// endpoint is a managed one, named by a rule or by the service). A private endpoint tied by its full id (a
 /// customer's own; Synapse's `resourceId`) cannot be a stranger's in another subscription: ours is
-/// approved and the stranger left pending.
+/// approved and the stranger left pending. The same on a Key Vault, whose PECs carry ETags and whose
+/// approval PUTs back the list's body without a re-read: only ours is PUT, on its own ETag.
 #[tokio::test]
 async fn an_indistinguishable_stranger_parks_for_every_provider() {
     for s in services() {
-        let mpe = mpe_id(s, SUB_A, "mpe-twin");
-        let target = storage(SUB_A, "st1");
-        let pecs = vec![stranger(s, &mpe, &target, ATTACKER), ours(s, &mpe, &target, "Pending", MSG)];
-        let (arm, base) = world(s, &mpe, &target, pecs).await;
-        let run = check(&base, &mpe, &[]).await;
-        if s.sim.own_endpoint() || tied_by_id(s) {
-            assert_eq!(run.result(), "approved", "{s:?}: {}", run.logs());
-            let p = puts(&arm);
-            assert!(p.len() == 1 && p[0].0.ends_with("/ours.1"), "{s:?}: {p:?}");
-            assert_eq!(status_of(&arm, &target, "stranger.1"), "Pending", "{s:?}");
-            continue;
+        for target in [storage(SUB_A, "st1"), vault(SUB_A, "kv1")] {
+            let mpe = mpe_id(s, SUB_A, "mpe-twin");
+            let pecs = vec![stranger(s, &mpe, &target, ATTACKER), ours(s, &mpe, &target, "Pending", MSG)];
+            let (arm, base) = world(s, &mpe, &target, pecs).await;
+            let run = check(&base, &mpe, &[]).await;
+            if s.sim.own_endpoint() || tied_by_id(s) {
+                assert_eq!(run.result(), "approved", "{s:?}: {}", run.logs());
+                let p = puts(&arm);
+                assert!(p.len() == 1 && p[0].0.ends_with("/ours.1"), "{s:?}: {p:?}");
+                if target.is_type("Microsoft.KeyVault/vaults") {
+                    assert_eq!(p[0].1.as_deref(), Some("\"etag-ours.1\""), "{s:?}: ours, on its own ETag");
+                }
+                assert_eq!(status_of(&arm, &target, "stranger.1"), "Pending", "{s:?}");
+                continue;
+            }
+            let (code, reason) = run.parked().unwrap_or_else(|| panic!("{s:?} not parked: {}", run.logs()));
+            assert_eq!(code, "ambiguous", "{s:?}: {reason}");
+            assert!(puts(&arm).is_empty(), "{s:?}");
         }
-        let (code, reason) = run.parked().unwrap_or_else(|| panic!("{s:?} not parked: {}", run.logs()));
-        assert_eq!(code, "ambiguous", "{s:?}: {reason}");
-        assert!(puts(&arm).is_empty(), "{s:?}");
     }
 }
 

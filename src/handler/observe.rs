@@ -53,9 +53,10 @@ impl Lists {
     }
 }
 
-/// The PECs with an ETag as a target's list showed them in this check, by lower-cased id: the body an
-/// approval PUTs back with `If-Match` on that ETag, without reading the PEC again (a change since the
-/// list, a human's rejection, fails the PUT with 412).
+/// The Pending PECs with an ETag as a target's list showed them in this check, by lower-cased id: the
+/// body an approval PUTs back with `If-Match` on that ETag, without reading the PEC again (a change since
+/// the list, a human's rejection, fails the PUT with 412). Only Pending ones are kept: nothing else is
+/// approved, and a long list of settled connections is not copied on every check.
 #[derive(Debug, Default)]
 pub(crate) struct Listed(std::collections::HashMap<String, serde_json::Value>);
 
@@ -68,8 +69,16 @@ impl Listed {
     fn keep(&mut self, items: &[serde_json::Value]) {
         for item in items {
             let etag = item.get("etag").and_then(serde_json::Value::as_str).is_some_and(|e| !e.trim().is_empty());
-            let id = item.get("id").and_then(serde_json::Value::as_str).and_then(|id| ResourceId::parse(id).ok());
-            if let (true, Some(id)) = (etag, id) {
+            let pending = item
+                .pointer("/properties/privateLinkServiceConnectionState/status")
+                .and_then(serde_json::Value::as_str)
+                .is_some_and(|s| s.eq_ignore_ascii_case("Pending"));
+            if !(etag && pending) {
+                continue;
+            }
+            if let Some(id) =
+                item.get("id").and_then(serde_json::Value::as_str).and_then(|id| ResourceId::parse(id).ok())
+            {
                 self.0.insert(id.key(), item.clone());
             }
         }

@@ -8,9 +8,8 @@ use crate::decision::ParkReason;
 use crate::functions::InvocationResponse;
 use crate::servicebus::{props, OutgoingMessage, QueueSender, SendError};
 use crate::workitem::WorkItem;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use std::sync::Arc;
 use tracing::Level;
 
@@ -156,7 +155,15 @@ impl Reply {
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
         let status = if self.fail { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::OK };
-        (status, Json(self.resp)).into_response()
+        // As `Json` answers, into a buffer sized for the usual reply (a few log lines, no outputs) at once.
+        let logs: usize = self.resp.logs.iter().map(|l| l.len() + 8).sum();
+        let mut body = Vec::with_capacity(64 + logs);
+        match serde_json::to_writer(&mut body, &self.resp) {
+            Ok(()) => {
+                (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
+            }
+            Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        }
     }
 }
 

@@ -6,7 +6,7 @@
 
 use super::{enqueue, App, Reply};
 use crate::decision::{ParkCode, ParkReason};
-use crate::eventgrid::Event;
+use crate::eventgrid::{Event, PlainEvent};
 use crate::functions::{unwrap_json, InvocationRequest};
 use crate::logsafe::{q, q_max};
 use crate::providers;
@@ -39,15 +39,40 @@ pub(crate) fn classify(raw: &Value, refusal: impl Fn(&ResourceId) -> Option<Stri
     }
 }
 
+/// Why an event is not the write of an MPE at all: most events (every other resource written in a
+/// subscription), told from their type and operation alone.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum NotMpeWrite<'a> {
+    EventType(&'a str),
+    Operation(&'a str),
+}
+
+impl std::fmt::Display for NotMpeWrite<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotMpeWrite::EventType(t) => write!(f, "event type {} is not {WRITE_SUCCESS}", q(t)),
+            NotMpeWrite::Operation(op) => write!(f, "operation {} is not an MPE write", q(op)),
+        }
+    }
+}
+
+/// Pure: the provider whose MPE write this is, or why the event is not one.
+pub(crate) fn mpe_write<'a>(
+    event_type: &'a str,
+    operation: &'a str,
+) -> Result<&'static dyn providers::Provider, NotMpeWrite<'a>> {
+    if !event_type.eq_ignore_ascii_case(WRITE_SUCCESS) {
+        return Err(NotMpeWrite::EventType(event_type));
+    }
+    providers::for_operation(operation).ok_or(NotMpeWrite::Operation(operation))
+}
+
 /// Pure: classify one typed event ([`classify`] once the event is read).
 pub(crate) fn classify_event(event: &Event, refusal: impl Fn(&ResourceId) -> Option<String>) -> EventAction {
-    let event_type = event.event_type.as_str();
-    if !event_type.eq_ignore_ascii_case(WRITE_SUCCESS) {
-        return EventAction::Ignore(format!("event type {} is not {WRITE_SUCCESS}", q(event_type)));
-    }
     let operation = event.operation();
-    let Some(provider) = providers::for_operation(operation) else {
-        return EventAction::Ignore(format!("operation {} is not an MPE write", q(operation)));
+    let provider = match mpe_write(&event.event_type, operation) {
+        Ok(provider) => provider,
+        Err(not) => return EventAction::Ignore(not.to_string()),
     };
     let Some(uri) = event.resource() else {
         return EventAction::Invalid(format!("operation {} event without data.resourceUri or subject", q(operation)));
@@ -80,31 +105,42 @@ pub(crate) fn classify_event(event: &Event, refusal: impl Fn(&ResourceId) -> Opt
 /// `None` for every other body and event; [`run`] then answers. `invocation` names the invocation in
 /// the log span, made only when a debug line can be written.
 pub(crate) fn ignored(app: &App, body: &[u8], invocation: impl FnOnce() -> String) -> Option<Reply> {
-    let event = Event::plain(body)?;
+    let plain = PlainEvent::read(body)?;
+    // Most events: not an MPE write, told without copying a field out of the body.
+    if let Err(not) = mpe_write(plain.event_type(), plain.operation()) {
+        return Some(ignored_reply(plain.id(), not, invocation));
+    }
+    let event = plain.into_event();
     // A source filter naming a management group is decided in `run`, with the group resolved.
     let groups_named = !app.config.source_subscriptions.groups().is_empty();
     let refusal = |id: &ResourceId| if groups_named { None } else { app.config.refusal(id) };
     let EventAction::Ignore(why) = classify_event(&event, refusal) else {
         return None;
     };
-    // As in `run`: the event's id quoted, escaped and bounded.
-    let event_id = event.id.as_deref().map_or_else(|| "-".into(), |id| q_max(id, 64).to_string());
-    let mut line = String::with_capacity(16 + event_id.len() + why.len());
-    line.push_str("ignored event ");
-    line.push_str(&event_id);
-    line.push_str(": ");
-    line.push_str(&why);
+    Some(ignored_reply(event.id.as_deref(), why, invocation))
+}
+
+/// The reply to an invocation whose one event is ignored, and its "ignored event" line as [`run`] writes
+/// it (the event's id quoted, escaped and bounded).
+fn ignored_reply(event_id: Option<&str>, why: impl std::fmt::Display, invocation: impl FnOnce() -> String) -> Reply {
+    use std::fmt::Write as _;
+    let mut line = String::with_capacity(160);
+    let _ = match event_id {
+        Some(id) => write!(line, "ignored event {}: {why}", q_max(id, 64)),
+        None => write!(line, "ignored event -: {why}"),
+    };
     let mut reply = Reply::new();
     // The line goes to our own tracing at debug level only ([`crate::functions::InvocationResponse::log`]):
     // the span it is written in (the one `run` opens) is made only when some target logs at debug.
     if tracing::level_filters::LevelFilter::current() >= Level::DEBUG {
         let invocation = invocation();
         let invocation = invocation.as_str();
+        let event_id = event_id.map_or_else(|| "-".into(), |id| q_max(id, 64).to_string());
         tracing::info_span!("event", invocation, event_id = %event_id).in_scope(|| reply.resp.log(Level::DEBUG, line));
     } else {
         reply.resp.log(Level::DEBUG, line);
     }
-    Some(reply)
+    reply
 }
 
 pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> Reply {

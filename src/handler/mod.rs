@@ -28,8 +28,9 @@ mod replay;
 mod settle;
 
 use crate::functions::InvocationRequest;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use std::sync::Arc;
@@ -67,11 +68,24 @@ fn envelope(function: &str, body: &[u8]) -> Result<InvocationRequest, Reply> {
     })
 }
 
-/// The host's invocation id header as logged: a GUID's characters (letters, digits, `-`), at most 64 of
-/// them, or `-`; any other value is not written anywhere.
-fn invocation_id(headers: &HeaderMap) -> String {
-    headers
-        .get("x-azure-functions-invocationid")
+/// The host's invocation id header (`x-azure-functions-invocationid`), taken from the request without
+/// copying its other headers.
+struct InvocationHeader(Option<HeaderValue>);
+
+impl<S: Send + Sync> FromRequestParts<S> for InvocationHeader {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(InvocationHeader(parts.headers.get("x-azure-functions-invocationid").cloned()))
+    }
+}
+
+/// The host's invocation id as logged: a GUID's characters (letters, digits, `-`), at most 64 of them,
+/// or `-`; any other value is not written anywhere.
+fn invocation_id(header: &InvocationHeader) -> String {
+    header
+        .0
+        .as_ref()
         .and_then(|v| v.to_str().ok())
         .filter(|s| !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
         .unwrap_or("-")
@@ -102,7 +116,7 @@ async fn within_budget(
     }
 }
 
-async fn on_event(State(app): State<Arc<App>>, headers: HeaderMap, body: axum::body::Bytes) -> Reply {
+async fn on_event(State(app): State<Arc<App>>, headers: InvocationHeader, body: axum::body::Bytes) -> Reply {
     // Most events are writes of other resources: answered without parsing the envelope into a JSON tree.
     if let Some(r) = events::ignored(&app, &body, || invocation_id(&headers)) {
         return r;
@@ -116,7 +130,7 @@ async fn on_event(State(app): State<Arc<App>>, headers: HeaderMap, body: axum::b
     }
 }
 
-async fn on_check(State(app): State<Arc<App>>, headers: HeaderMap, body: axum::body::Bytes) -> Reply {
+async fn on_check(State(app): State<Arc<App>>, headers: InvocationHeader, body: axum::body::Bytes) -> Reply {
     match envelope(CHECK_FUNCTION, &body) {
         Ok(req) => {
             within_budget(CHECK_FUNCTION, app.config.budgets.check, check::run(&app, req, &invocation_id(&headers)))
@@ -136,7 +150,7 @@ async fn on_check(State(app): State<Arc<App>>, headers: HeaderMap, body: axum::b
     }
 }
 
-async fn on_replay(State(app): State<Arc<App>>, headers: HeaderMap, body: axum::body::Bytes) -> Reply {
+async fn on_replay(State(app): State<Arc<App>>, headers: InvocationHeader, body: axum::body::Bytes) -> Reply {
     match envelope(REPLAY_FUNCTION, &body) {
         Ok(req) => {
             let mut r = within_budget(
@@ -171,7 +185,7 @@ async fn on_replay(State(app): State<Arc<App>>, headers: HeaderMap, body: axum::
 /// what it left, and [`within_budget`] ends the invocation at the budget whatever a dependency does. A
 /// timer invocation is not retried by the host, so what a run could not reach is logged as an error
 /// and the next run (which starts elsewhere, see [`queued::rotation`]) or `replay --scope` covers it.
-async fn on_sweep(State(app): State<Arc<App>>, headers: HeaderMap, body: axum::body::Bytes) -> Reply {
+async fn on_sweep(State(app): State<Arc<App>>, headers: InvocationHeader, body: axum::body::Bytes) -> Reply {
     let r = match envelope(SWEEP_FUNCTION, &body) {
         Ok(_) => Reply::new(),
         Err(r) => r,
@@ -204,7 +218,7 @@ async fn sweep_run(app: &App, mut r: Reply, invocation: &str) -> Reply {
 /// sweep scopes and queue a check of each one not yet approved and not queued lately
 /// ([`discover::Discovered`]). Within `MPE_DISCOVER_BUDGET`: the walk stops at nine tenths of it, and
 /// [`within_budget`] ends the invocation at the budget. A timer is not retried: the next run lists again.
-async fn on_discover(State(app): State<Arc<App>>, headers: HeaderMap, body: axum::body::Bytes) -> Reply {
+async fn on_discover(State(app): State<Arc<App>>, headers: InvocationHeader, body: axum::body::Bytes) -> Reply {
     let r = match envelope(DISCOVER_FUNCTION, &body) {
         Ok(_) => Reply::new(),
         Err(r) => r,
@@ -257,7 +271,7 @@ async fn discover_run(app: &App, mut r: Reply, invocation: &str) -> Reply {
 /// audit every decision and log what the run did, the strangers waiting among it. Within
 /// `MPE_PLS_BUDGET`: the scan stops at nine tenths of it, and [`within_budget`] ends the invocation at
 /// the budget whatever a dependency does. A timer is not retried: the next run reads everything again.
-async fn on_pls_scan(State(app): State<Arc<App>>, headers: HeaderMap, body: axum::body::Bytes) -> Reply {
+async fn on_pls_scan(State(app): State<Arc<App>>, headers: InvocationHeader, body: axum::body::Bytes) -> Reply {
     let r = match envelope(PLS_SCAN_FUNCTION, &body) {
         Ok(_) => Reply::new(),
         Err(r) => r,

@@ -84,8 +84,7 @@ impl Event {
     /// envelope and reads the event with [`Event::from_value`], which gives the same event for every
     /// body this accepts.
     pub fn plain(body: &[u8]) -> Option<Event> {
-        let envelope: ObjectOnly<PlainEnvelope<'_>> = serde_json::from_slice(body).ok()?;
-        Some(envelope.0.data.0.into_event())
+        PlainEvent::read(body).map(PlainEvent::into_event)
     }
 
     /// The ARM operation: `data.operationName`, else `data.authorization.action`.
@@ -116,10 +115,12 @@ struct PlainEnvelope<'a> {
 /// `Data`: an object whose `event` key (once) holds the event; its other keys are skipped.
 struct PlainData<'a>(PlainEvent<'a>);
 
-/// One event with the fields of [`Event`], borrowed from the body.
+/// One event with the fields of [`Event`], borrowed from the invocation body: what [`Event::plain`]
+/// reads, before its fields are copied out (the fields that say whether an event is an MPE write at
+/// all are read here, without copying any).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct PlainEvent<'a> {
+pub struct PlainEvent<'a> {
     #[serde(borrow)]
     id: Option<&'a str>,
     #[serde(borrow)]
@@ -157,8 +158,31 @@ struct PlainAuthorization<'a> {
     scope: Option<&'a str>,
 }
 
-impl PlainEvent<'_> {
-    fn into_event(self) -> Event {
+impl<'a> PlainEvent<'a> {
+    /// The event of an invocation body in the usual form ([`Event::plain`] says which), borrowed.
+    pub fn read(body: &'a [u8]) -> Option<PlainEvent<'a>> {
+        let envelope: ObjectOnly<PlainEnvelope<'a>> = serde_json::from_slice(body).ok()?;
+        Some(envelope.0.data.0)
+    }
+
+    pub fn id(&self) -> Option<&'a str> {
+        self.id
+    }
+
+    /// `eventType`, empty when absent (as [`Event::event_type`]).
+    pub fn event_type(&self) -> &'a str {
+        self.event_type.unwrap_or_default()
+    }
+
+    /// As [`Event::operation`].
+    pub fn operation(&self) -> &'a str {
+        let data = self.data.as_ref().map(|d| &d.0);
+        data.and_then(|d| d.operation_name)
+            .or_else(|| data.and_then(|d| d.authorization.as_ref()).and_then(|a| a.0.action))
+            .unwrap_or_default()
+    }
+
+    pub fn into_event(self) -> Event {
         let owned = |s: Option<&str>| s.map(str::to_string);
         let data = self.data.map(|d| d.0).map_or_else(ResourceData::default, |d| ResourceData {
             operation_name: owned(d.operation_name),
@@ -340,6 +364,11 @@ mod tests {
             let plain = Event::plain(body.as_bytes());
             assert!(plain.is_some(), "the usual form is read: {body}");
             assert_eq!(plain, general(body), "{body}");
+            // The borrowed fields say what the owned event says.
+            let (borrowed, owned) = (PlainEvent::read(body.as_bytes()).unwrap(), plain.unwrap());
+            assert_eq!(borrowed.event_type(), owned.event_type, "{body}");
+            assert_eq!(borrowed.operation(), owned.operation(), "{body}");
+            assert_eq!(borrowed.id(), owned.id.as_deref(), "{body}");
         }
         let declined: Vec<String> = vec![
             String::new(),

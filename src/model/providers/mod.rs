@@ -399,7 +399,15 @@ pub fn parse_mpe_id(raw: &str) -> Result<ResourceId, String> {
 
 /// The provider whose MPE write operation this is (case-insensitive).
 pub fn for_operation(operation: &str) -> Option<&'static dyn Provider> {
-    registry().iter().copied().find(|p| p.write_operation().eq_ignore_ascii_case(operation))
+    // `{resource type}/write`, compared without building each provider's operation name (every Event
+    // Grid event asks).
+    const WRITE: &str = "/write";
+    let split = operation.len().checked_sub(WRITE.len())?;
+    let (resource_type, suffix) = (operation.get(..split)?, operation.get(split..)?);
+    if !suffix.eq_ignore_ascii_case(WRITE) {
+        return None;
+    }
+    registry().iter().copied().find(|p| p.resource_type().eq_ignore_ascii_case(resource_type))
 }
 
 // ---- small JSON helpers shared by the adapters ----
@@ -521,6 +529,24 @@ mod tests {
             "Stream Analytics"
         );
         assert!(for_operation("Microsoft.Storage/storageAccounts/write").is_none());
+        // Only `{type}/write`, whole: no other action, no prefix or suffix of one, no short or odd text.
+        for op in [
+            "Microsoft.StreamAnalytics/clusters/privateEndpoints/delete",
+            "Microsoft.StreamAnalytics/clusters/privateEndpoints/write/",
+            "Microsoft.StreamAnalytics/clusters/privateEndpoints/writes",
+            "Microsoft.StreamAnalytics/clusters/privateEndpoints//write",
+            "Microsoft.StreamAnalytics/clusters/write",
+            "/write",
+            "write",
+            "",
+            "Microsoft.StreamAnalytics/clusters/privateEndpoints/wrïte",
+            "ï/write",
+        ] {
+            assert!(for_operation(op).is_none(), "{op}");
+        }
+        for p in registry() {
+            assert_eq!(for_operation(&p.write_operation()).map(|q| q.service()), Some(p.service()));
+        }
     }
 
     #[test]

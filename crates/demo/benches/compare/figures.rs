@@ -1,6 +1,7 @@
 //! What one strategy did over one tenant, read from the simulator's report (what Azure saw) and the
 //! process (real time, CPU): the figures the tables print and the plots draw.
 
+use crate::tenant::Tenant;
 use azure_sim::SimReport;
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ pub fn pct(v: &[f64], p: f64) -> f64 {
 #[derive(Debug, Clone)]
 pub struct Figures {
     pub strategy: String,
+    /// The MPEs to approve (the tenant's MPEs but those deleted or rejected before they are ready).
     pub mpes: usize,
     pub subscriptions: usize,
     pub approved: usize,
@@ -52,8 +54,7 @@ impl Figures {
     #[allow(clippy::too_many_arguments)]
     pub fn from_report(
         strategy: &str,
-        mpes: usize,
-        subscriptions: usize,
+        tenant: &Tenant,
         r: &SimReport,
         parked: usize,
         dead_lettered: usize,
@@ -63,13 +64,18 @@ impl Figures {
         cpu: CpuUse,
         time_scale: f64,
     ) -> Figures {
-        let mut overshoot: Vec<f64> = r.mpes.iter().filter_map(|m| m.approval_latency_secs).collect();
+        // An approval of an MPE deleted or rejected before it was ready is a wrong one (the simulator refuses
+        // the PUT of a rejected PEC, so this stays empty unless something else gave way).
+        let not_to_approve: Vec<&azure_sim::MpeReport> =
+            r.mpes.iter().filter(|m| m.pec_approved_at.is_some() && !tenant.approves(&m.id)).collect();
+        let mut overshoot: Vec<f64> =
+            r.mpes.iter().filter(|m| tenant.approves(&m.id)).filter_map(|m| m.approval_latency_secs).collect();
         overshoot.sort_by(f64::total_cmp);
         let q = work_queue.and_then(|w| r.queues.iter().find(|q| q.name.eq_ignore_ascii_case(w)));
         let t = r.throttle;
         let mut notes = Vec::new();
         let mut left: std::collections::BTreeMap<String, usize> = Default::default();
-        for m in r.mpes.iter().filter(|m| m.pec_approved_at.is_none()) {
+        for m in r.mpes.iter().filter(|m| m.pec_approved_at.is_none() && tenant.approves(&m.id)) {
             *left.entry(format!("{} ({})", m.service, m.phase)).or_default() += 1;
         }
         if !left.is_empty() {
@@ -78,7 +84,12 @@ impl Figures {
                  figures cover the approved ones only"
             ));
         }
-        let mut slow: Vec<_> = r.mpes.iter().filter_map(|m| Some((m.approval_latency_secs?, m))).collect();
+        let mut slow: Vec<_> = r
+            .mpes
+            .iter()
+            .filter(|m| tenant.approves(&m.id))
+            .filter_map(|m| Some((m.approval_latency_secs?, m)))
+            .collect();
         slow.sort_by(|a, b| b.0.total_cmp(&a.0));
         let slowest: Vec<String> = slow
             .iter()
@@ -103,6 +114,7 @@ impl Figures {
         let (mut to_read, mut to_approval): (Vec<f64>, Vec<f64>) = r
             .mpes
             .iter()
+            .filter(|m| tenant.approves(&m.id))
             .filter_map(|m| {
                 let (p, seen, approved) = (m.pending_at?, m.read_pending_at?, m.pec_approved_at?);
                 Some((secs(p, seen), secs(seen, approved)))
@@ -123,7 +135,7 @@ impl Figures {
         // The same two parts per service: which services wait on the schedule, which on the approving calls.
         {
             let mut parts: std::collections::BTreeMap<&str, (Vec<f64>, Vec<f64>)> = Default::default();
-            for m in &r.mpes {
+            for m in r.mpes.iter().filter(|m| tenant.approves(&m.id)) {
                 if let (Some(p), Some(seen), Some(a)) = (m.pending_at, m.read_pending_at, m.pec_approved_at) {
                     let e = parts.entry(m.service.as_str()).or_default();
                     e.0.push(secs(p, seen));
@@ -146,7 +158,7 @@ impl Figures {
         // Per service: approvals, overshoot median / p95, and ARM calls per MPE (as the simulator
         // attributes them: a parent's list counts for each of its MPEs).
         let mut by_service: std::collections::BTreeMap<&str, (Vec<f64>, u64, usize)> = Default::default();
-        for m in &r.mpes {
+        for m in r.mpes.iter().filter(|m| tenant.approves(&m.id)) {
             let e = by_service.entry(m.service.as_str()).or_default();
             e.1 += m.arm_calls;
             e.2 += 1;
@@ -182,11 +194,14 @@ impl Figures {
         for v in r.violations.iter().take(3) {
             notes.push(format!("wrong: {:?} {}", v.kind, v.detail));
         }
+        for m in not_to_approve.iter().take(3) {
+            notes.push(format!("wrong: approved {} ({}), which was not to be approved", m.id, m.phase));
+        }
         Figures {
             strategy: strategy.into(),
-            mpes,
-            subscriptions,
-            approved: r.mpes.iter().filter(|m| m.pec_approved_at.is_some()).count(),
+            mpes: tenant.to_approve(),
+            subscriptions: tenant.subscriptions.len(),
+            approved: r.mpes.iter().filter(|m| m.pec_approved_at.is_some() && tenant.approves(&m.id)).count(),
             parked,
             dead_lettered,
             overshoot,
@@ -198,7 +213,7 @@ impl Figures {
             rp_throttled: t.rp_waits_started + t.rp_inside_wait,
             inside_wait: t.inside_wait,
             rp_inside_wait: t.rp_inside_wait,
-            wrong: r.violations.len(),
+            wrong: r.violations.len() + not_to_approve.len(),
             simulated,
             real,
             cpu: cpu.seconds,

@@ -9,16 +9,18 @@
 //!
 //! The tenant ([`tenant`]): readiness per source and target as Azure shows it, with a long tail;
 //! parents with several MPEs (a Data Factory with up to 20) and several MPEs per target; strangers'
-//! PECs on the targets. The scenarios ([`world::Scenario`]): `tenant`, both kinds of throttling (ARM's
+//! PECs on the targets; and the seed article's mix ([`tenant::Tenant::seed_mix`]). The scenarios
+//! ([`world::Scenario`]): `seed-mix`, no throttling; `tenant`, both kinds of throttling (ARM's
 //! per-subscription budget with its `x-ms-ratelimit-remaining-*` headers, and each resource provider's
 //! own 429s without warning); `rp-storm`, a provider's 429s alone, every 5th call.
 //!
 //! It prints one table per scenario and size, and writes `docs/benchmarks.md` with the tables and two
 //! SVG plots (`docs/bench-overshoot.svg`, `docs/bench-scale.svg`) unless `--no-write`.
 //!
-//! Arguments (after `--`): `--sizes 100,400` (the `tenant` scenario's sizes; the default; a size
+//! Arguments (after `--`): `--sizes 100,400` (the `tenant` scenario's sizes; the default; `''`: none; a size
 //! may name its own strategies, `10000:ours+ours16`),
-//! `--storm-size 200` (0: no `rp-storm` run), `--strategies ours,poll5,poll1` (`ours2`, `ours4`: ours
+//! `--seed-mix 4` (copies of the seed article's mix in the `seed-mix` run, without throttling; 0: no such
+//! run), `--storm-size 200` (0: no `rp-storm` run), `--strategies ours,poll5,poll1` (`ours2`, `ours4`: ours
 //! with 2 or 4 handler instances on the one queue), `--time-scale 20`
 //! (simulated seconds per real second; sizes above 1000 default to less: see [`scale_for`]),
 //! `--seed 20`, `--window 120` (seconds over which parents are created), `--arm-latency-ms 50`,
@@ -46,6 +48,8 @@ use world::{Play, Scenario};
 pub struct Args {
     /// The `tenant` scenario's sizes, each with the strategies it runs (`None`: `--strategies`).
     pub sizes: Vec<(usize, Option<Vec<String>>)>,
+    /// Copies of the seed article's mix in the `seed-mix` run (0: none).
+    pub seed_mix: usize,
     pub storm_size: usize,
     pub strategies: Vec<String>,
     pub time_scale: Option<f64>,
@@ -68,6 +72,7 @@ fn parse_args() -> anyhow::Result<Args> {
     let raw: Vec<String> = std::env::args().skip(1).collect();
     let mut a = Args {
         sizes: vec![(100, None), (400, None)],
+        seed_mix: 4,
         storm_size: 200,
         strategies: vec!["ours".into(), "poll5".into(), "poll1".into()],
         time_scale: None,
@@ -87,8 +92,11 @@ fn parse_args() -> anyhow::Result<Args> {
         let mut val = || it.next().cloned().ok_or_else(|| anyhow::anyhow!("{k} needs a value"));
         match k.as_str() {
             "--bench" => {} // what cargo bench passes
-            "--sizes" => a.sizes = val()?.split(',').map(size).collect::<anyhow::Result<_>>()?,
+            "--sizes" => {
+                a.sizes = val()?.split(',').filter(|s| !s.trim().is_empty()).map(size).collect::<anyhow::Result<_>>()?
+            }
             "--storm-size" => a.storm_size = val()?.parse()?,
+            "--seed-mix" => a.seed_mix = val()?.parse()?,
             "--strategies" => a.strategies = val()?.split(',').map(|s| s.trim().to_string()).collect(),
             "--time-scale" => a.time_scale = Some(val()?.parse()?),
             "--seed" => a.seed = val()?.parse()?,
@@ -181,17 +189,25 @@ fn main() -> anyhow::Result<()> {
         other => anyhow::bail!("unknown scenario {other} (tenant, calm)"),
     };
     let settings: &'static [(String, String)] = Box::leak(args.settings.clone().into_boxed_slice());
-    let mut plan: Vec<(Scenario, usize, usize, &[String])> = args
-        .sizes
-        .iter()
-        .map(|(n, only)| (sized.clone(), *n, subscriptions_for(*n), only.as_deref().unwrap_or(&args.strategies)))
-        .collect();
+    let mut plan: Vec<(Scenario, Tenant, &[String])> = Vec::new();
+    if args.seed_mix > 0 {
+        let tenant = Tenant::seed_mix(args.seed_mix, args.window, args.seed);
+        plan.push((Scenario::seed_mix(), tenant, &args.strategies));
+    }
+    for (n, only) in &args.sizes {
+        let tenant = Tenant::generate(*n, subscriptions_for(*n), args.window, args.seed);
+        plan.push((sized.clone(), tenant, only.as_deref().unwrap_or(&args.strategies)));
+    }
     if args.storm_size > 0 {
         // As the emulator run: 200 MPEs over 20 subscriptions.
-        plan.push((Scenario::rp_storm(), args.storm_size, 20, &args.strategies));
+        plan.push((
+            Scenario::rp_storm(),
+            Tenant::generate(args.storm_size, 20, args.window, args.seed),
+            &args.strategies,
+        ));
     }
-    for (scenario, n, subs, strategies) in plan {
-        let tenant = Tenant::generate(n, subs, args.window, args.seed);
+    for (scenario, tenant, strategies) in plan {
+        let (n, subs) = (tenant.mpes.len(), tenant.subscriptions.len());
         let play = Play {
             time_scale: scale_for(n, args.time_scale),
             arm_latency: args.arm_latency,

@@ -90,8 +90,7 @@ pub async fn run(tenant: &Tenant, scenario: &Scenario, play: &Play, instances: u
     }
     let mut f = Figures::from_report(
         &name(instances),
-        tenant.mpes.len(),
-        tenant.subscriptions.len(),
+        tenant,
         &r,
         h.sim.parked().len(),
         h.sim.dead_letters().len(),
@@ -120,7 +119,12 @@ pub async fn run(tenant: &Tenant, scenario: &Scenario, play: &Play, instances: u
         held.last().copied().unwrap_or(0.0),
         100.0 * busy / ((play.max_concurrent_calls * instances.max(1)) as f64 * simulated.as_secs_f64().max(1e-9))
     ));
-    let unapproved: Vec<&str> = r.mpes.iter().filter(|m| m.pec_approved_at.is_none()).map(|m| m.id.as_str()).collect();
+    let unapproved: Vec<&str> = r
+        .mpes
+        .iter()
+        .filter(|m| m.pec_approved_at.is_none() && tenant.approves(&m.id))
+        .map(|m| m.id.as_str())
+        .collect();
     if !unapproved.is_empty() {
         let still = unapproved.iter().filter(|id| queued.contains(&id.to_ascii_lowercase())).count();
         let lost = unapproved.len().saturating_sub(still + f.parked + f.dead_lettered);

@@ -1,5 +1,6 @@
 //! The obvious alternative, the seed article's sample run for every MPE: from its creation, every N
-//! seconds GET the MPE; once it reports its connection pending, list the target's PECs and approve the
+//! seconds GET the MPE; once it reports its connection pending (or, for a service that reports only
+//! whether the MPE is provisioned, Data Explorer, once it is), list the target's PECs and approve the
 //! Pending one that is the MPE's (the same rule as ours: the private endpoint the service names after
 //! the MPE, or where the service publishes no name, the MPE's request message) with a PUT of the whole
 //! PEC back, Approved; then stop. One loop per MPE, as one script per deployment.
@@ -82,9 +83,10 @@ async fn look(arm: &Arm, id: &ResourceId, label: &str) -> Look {
         _ => return Look::Again,
     }
     let Ok(view) = provider.parse(id, &body) else { return Look::Again };
+    // A service that reports only "provisioned" (Data Explorer): its PEC says whether it awaits approval.
     match view.status {
-        MpeStatus::AwaitingApproval => {}
-        MpeStatus::Provisioning(_) | MpeStatus::ProvisionedCheckTarget | MpeStatus::Unknown(_) => return Look::Again,
+        MpeStatus::AwaitingApproval | MpeStatus::ProvisionedCheckTarget => {}
+        MpeStatus::Provisioning(_) | MpeStatus::Unknown(_) => return Look::Again,
         _ => return Look::Done,
     }
     let Some(tt) = targets::lookup(&view.target) else { return Look::Done };
@@ -169,17 +171,5 @@ pub async fn run(
     let cpu = cpu0.stop();
     let r = sim.report();
     let name = if oracle { label.clone() } else { format!("{label} poll") };
-    Ok(Figures::from_report(
-        &name,
-        tenant.mpes.len(),
-        tenant.subscriptions.len(),
-        &r,
-        0,
-        0,
-        None,
-        simulated,
-        real,
-        cpu,
-        play.time_scale,
-    ))
+    Ok(Figures::from_report(&name, tenant, &r, 0, 0, None, simulated, real, cpu, play.time_scale))
 }

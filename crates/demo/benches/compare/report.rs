@@ -96,7 +96,9 @@ pub fn tables(runs: &[(Scenario, usize, Vec<Figures>)]) -> String {
     for (scenario, n, figs) in runs {
         let subs = figs.first().map_or(0, |f| f.subscriptions);
         let scale = figs.first().map_or(0.0, |f| f.time_scale);
-        let _ = writeln!(out, "**{}: {n} MPEs over {subs} subscriptions** ({scale}× compressed)\n", scenario.name);
+        let plural = if subs == 1 { "" } else { "s" };
+        let _ =
+            writeln!(out, "**{}: {n} MPEs over {subs} subscription{plural}** ({scale}× compressed)\n", scenario.name);
         out.push_str(HEADER);
         for f in figs {
             out.push_str(&row(f));
@@ -200,7 +202,8 @@ pub fn write_docs(args: &Args, runs: &[(Scenario, usize, Vec<Figures>)], total: 
          - **ours ×N**: the same with N handler instances (each its own process state: throttling, shared reads) and \
          N host pumps on the one queue, as Flex Consumption scales out.\n\
          - **5 s poll**, **1 s poll**: the seed article's sample for every MPE, one loop per MPE from its creation: every \
-         N s GET the MPE; once it reports pending, list the target's PECs and PUT the Pending one that is the MPE's back \
+         N s GET the MPE; once it reports pending (a Data Explorer MPE: provisioned), list the target's PECs and PUT \
+         the Pending one that is the MPE's back \
          Approved (the same matching rule as ours, read through the same adapters), then stop. A 429 or 5xx is asked \
          again after its `Retry-After` (5 s without one), at most 3 times, as the Azure SDKs' retry policy does; no \
          `x-ms-ratelimit-remaining-*` header is read and nothing is shared between loops.\n\
@@ -221,6 +224,20 @@ pub fn write_docs(args: &Args, runs: &[(Scenario, usize, Vec<Figures>)], total: 
     );
     d.push_str(&readiness_table());
     d.push('\n');
+    if args.seed_mix > 0 {
+        let _ = writeln!(
+            d,
+            "**The seed mix** (`seed-mix`, `--seed-mix {n}`): the seed article's mix (issue #20's first row) {n} times \
+             over in one subscription, each copy one deployment created at a random moment within the window: a Stream \
+             Analytics cluster with an MPE to a Storage account and one to an IoT Hub, a Data Explorer cluster (whose MPE \
+             says only `Succeeded`: its PEC decides, for the polls too), a Data Factory (to a Key Vault), a SignalR and a \
+             Web PubSub (to a web app), each MPE at the readiness above; a Data Explorer MPE deleted 6 s after its \
+             creation and a Data Factory MPE whose PEC a human rejects after 8 s, both before they are ready (the \
+             demo's timings), which no strategy may approve (the \"approved\" column counts the others); a stranger's \
+             Pending PEC on every target. No throttling, as the demo runs.\n",
+            n = args.seed_mix
+        );
+    }
     d.push_str("## Scenarios\n\n");
     let mut seen = Vec::new();
     for (s, _, _) in runs {
@@ -289,7 +306,7 @@ pub fn write_docs(args: &Args, runs: &[(Scenario, usize, Vec<Figures>)], total: 
     }
     d.push('\n');
     d.push_str(
-        "The default (`--sizes 100,400 --storm-size 200`) takes about 4 minutes on 2 cores. Larger sizes are run with \
+        "The default (`--seed-mix 4 --sizes 100,400 --storm-size 200`) takes about 6 minutes on 2 cores. Larger sizes are run with \
          `--sizes 1000,2000,10000` (a size may name its own strategies: `10000:ours+ours16`). A run lasts as long as its slowest MPE's readiness in simulated time, over the \
          compression. \
          Above 1,000 MPEs the time compression drops (10× to 3,000, 4× above; `--time-scale` overrides), so the two \

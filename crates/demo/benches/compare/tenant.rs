@@ -78,6 +78,7 @@ impl Target {
 /// The source services in the tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
+    DataExplorer,
     DataFactory,
     StreamAnalytics,
     Search,
@@ -151,6 +152,12 @@ pub const READINESS: &[Readiness] = &[
         basis: "assumed: no recorded figure",
     },
     Readiness {
+        source: Source::DataExplorer,
+        target: Target::Storage,
+        draw: Draw::LogNormal(20.0, 0.5),
+        basis: "assumed: no recorded figure (the seed mix only)",
+    },
+    Readiness {
         source: Source::SignalR,
         target: Target::Web,
         draw: Draw::LogNormal(30.0, 0.4),
@@ -200,6 +207,16 @@ const PARENTS: &[ParentKind] = &[
     ParentKind { source: Source::WebPubSub, mpes: (1, 2), targets: &[(Target::Web, 1.0)], weight: 0.1 },
 ];
 
+/// How an MPE's story ends: approved (what every strategy is there for), or not to be approved at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    Approve,
+    /// Deleted this long after its creation, before it is ready.
+    Deleted(Duration),
+    /// A human rejects its PEC this long after the MPE's creation, before the MPE is ready.
+    Rejected(Duration),
+}
+
 /// One MPE of the tenant: when it is created (after the run starts) and how it behaves.
 #[derive(Debug, Clone)]
 pub struct Planned {
@@ -208,11 +225,17 @@ pub struct Planned {
     pub target: String,
     pub pec_after: Duration,
     pub pending_after: Duration,
+    pub fate: Fate,
 }
 
 impl Planned {
     pub fn spec(&self) -> MpeSpec {
-        MpeSpec::new(&self.id, &self.target).timing(self.pec_after, self.pending_after)
+        let spec = MpeSpec::new(&self.id, &self.target).timing(self.pec_after, self.pending_after);
+        match self.fate {
+            Fate::Approve => spec,
+            Fate::Deleted(after) => spec.delete_after(after),
+            Fate::Rejected(after) => spec.reject_after(after),
+        }
     }
 }
 
@@ -225,6 +248,64 @@ pub struct Tenant {
     /// In creation order.
     pub mpes: Vec<Planned>,
     pub parents: usize,
+    /// The ids (lower case) of the MPEs not to approve: deleted or rejected before they are ready.
+    spared: std::collections::HashSet<String>,
+}
+
+/// A parent of the seed mix: its service, its name's prefix, its MPEs (target, fate).
+type MixParent = (Source, &'static str, &'static [(Target, Fate)]);
+
+/// The seed article's mix, one copy ([`Tenant::seed_mix`]).
+const SEED_MIX: &[MixParent] = &[
+    (Source::StreamAnalytics, "asa", &[(Target::Storage, Fate::Approve), (Target::IotHub, Fate::Approve)]),
+    (
+        Source::DataExplorer,
+        "adx",
+        &[(Target::Storage, Fate::Approve), (Target::Storage, Fate::Deleted(Duration::from_secs(6)))],
+    ),
+    (
+        Source::DataFactory,
+        "adf",
+        &[(Target::KeyVault, Fate::Approve), (Target::Storage, Fate::Rejected(Duration::from_secs(8)))],
+    ),
+    (Source::SignalR, "sigr", &[(Target::Web, Fate::Approve)]),
+    (Source::WebPubSub, "wps", &[(Target::Web, Fate::Approve)]),
+];
+
+/// Seconds → `Duration`.
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
+/// One readiness draw for `source` → `target`, the long tail included.
+fn draw_readiness(rng: &mut Rng, source: Source, target: Target) -> f64 {
+    let r = READINESS.iter().find(|r| r.source == source && r.target == target).expect("a readiness per pair");
+    let mut ready = match r.draw {
+        Draw::LogNormal(m, s) => rng.lognormal(m, s),
+        Draw::Uniform(lo, hi) => rng.range(lo, hi),
+    };
+    if rng.unit() < TAIL_SHARE {
+        let factor = (2.0 / (1.0 - rng.unit()).powf(1.0 / 1.5)).min(10.0);
+        ready = (ready * factor).min(TAIL_MAX);
+    }
+    ready.max(1.0)
+}
+
+/// The MPE collection of a parent of `source` called `name` under the resource group `rg`.
+fn parent_path(rg: &str, source: Source, name: &str) -> String {
+    match source {
+        Source::DataExplorer => format!("{rg}/providers/Microsoft.Kusto/clusters/{name}/managedPrivateEndpoints"),
+        Source::DataFactory => format!(
+            "{rg}/providers/Microsoft.DataFactory/factories/{name}/managedVirtualNetworks/default/managedPrivateEndpoints"
+        ),
+        Source::StreamAnalytics => format!("{rg}/providers/Microsoft.StreamAnalytics/clusters/{name}/privateEndpoints"),
+        Source::Search => format!("{rg}/providers/Microsoft.Search/searchServices/{name}/sharedPrivateLinkResources"),
+        Source::Grafana => format!("{rg}/providers/Microsoft.Dashboard/grafana/{name}/managedPrivateEndpoints"),
+        Source::SignalR => format!("{rg}/providers/Microsoft.SignalRService/signalR/{name}/sharedPrivateLinkResources"),
+        Source::WebPubSub => {
+            format!("{rg}/providers/Microsoft.SignalRService/webPubSub/{name}/sharedPrivateLinkResources")
+        }
+    }
 }
 
 impl Tenant {
@@ -250,14 +331,16 @@ impl Tenant {
             // MPE names unique in the tenant: a service that names its private endpoint after the MPE
             // alone (Stream Analytics, SignalR) would otherwise give two parents' MPEs to one target the
             // same endpoint name, which no rule can tell apart (ours parks them, a poll races).
-            let (parent, short) = match kind.source {
-                Source::DataFactory => (format!("{rg}/providers/Microsoft.DataFactory/factories/adf{p}/managedVirtualNetworks/default/managedPrivateEndpoints"), "adf"),
-                Source::StreamAnalytics => (format!("{rg}/providers/Microsoft.StreamAnalytics/clusters/asa{p}/privateEndpoints"), "asa"),
-                Source::Search => (format!("{rg}/providers/Microsoft.Search/searchServices/srch{p}/sharedPrivateLinkResources"), "srch"),
-                Source::Grafana => (format!("{rg}/providers/Microsoft.Dashboard/grafana/graf{p}/managedPrivateEndpoints"), "graf"),
-                Source::SignalR => (format!("{rg}/providers/Microsoft.SignalRService/signalR/sigr{p}/sharedPrivateLinkResources"), "sigr"),
-                Source::WebPubSub => (format!("{rg}/providers/Microsoft.SignalRService/webPubSub/wps{p}/sharedPrivateLinkResources"), "wps"),
+            let short = match kind.source {
+                Source::DataExplorer => "adx",
+                Source::DataFactory => "adf",
+                Source::StreamAnalytics => "asa",
+                Source::Search => "srch",
+                Source::Grafana => "graf",
+                Source::SignalR => "sigr",
+                Source::WebPubSub => "wps",
             };
+            let parent = parent_path(&rg, kind.source, &format!("{short}{p}"));
             let start = rng.range(0.0, window.as_secs_f64());
             let count = rng.int(kind.mpes.0, kind.mpes.1).min(n - mpes.len());
             for i in 0..count {
@@ -269,25 +352,14 @@ impl Tenant {
                     target.path(rng.int(0, pool - 1))
                 );
                 targets.insert(target_id.clone());
-                let r = READINESS
-                    .iter()
-                    .find(|r| r.source == kind.source && r.target == target)
-                    .expect("a readiness per pair");
-                let mut ready = match r.draw {
-                    Draw::LogNormal(m, s) => rng.lognormal(m, s),
-                    Draw::Uniform(lo, hi) => rng.range(lo, hi),
-                };
-                if rng.unit() < TAIL_SHARE {
-                    let factor = (2.0 / (1.0 - rng.unit()).powf(1.0 / 1.5)).min(10.0);
-                    ready = (ready * factor).min(TAIL_MAX);
-                }
-                let ready = ready.max(1.0);
+                let ready = draw_readiness(&mut rng, kind.source, target);
                 mpes.push(Planned {
                     created: Duration::from_secs_f64(start + 0.5 * i as f64),
                     id: format!("{parent}/{short}{p}-pe{i}"),
                     target: target_id,
                     pec_after: Duration::from_secs_f64(ready * 0.8),
                     pending_after: Duration::from_secs_f64(ready),
+                    fate: Fate::Approve,
                 });
             }
         }
@@ -300,7 +372,66 @@ impl Tenant {
             .filter(|(i, _)| i % 3 == 0)
             .map(|(i, t)| (t.clone(), format!("someone-elses-pe-{i}")))
             .collect();
-        Tenant { subscriptions, targets, strangers, mpes, parents }
+        Tenant { subscriptions, targets, strangers, mpes, parents, spared: Default::default() }
+    }
+
+    /// The seed article's mix, `copies` times over in one subscription (one deployment each, created at
+    /// random within `window`): a Stream Analytics cluster with an MPE to a Storage account and one to an
+    /// IoT Hub, a Data Explorer cluster (whose MPE says only `Succeeded`: its PEC decides), a Data Factory,
+    /// a SignalR and a Web PubSub, each with one MPE at its usual readiness; an MPE deleted before it is
+    /// ready and one whose PEC a human rejects before it is ready (the demo's timings; neither may be
+    /// approved); a stranger's Pending PEC on every target.
+    pub fn seed_mix(copies: usize, window: Duration, seed: u64) -> Tenant {
+        let mut rng = Rng::new(seed);
+        let sub = "7d3c2b1a-0000-4000-8000-5eed00000000".to_string();
+        let rg = format!("/subscriptions/{sub}/resourceGroups/seed");
+        let mut mpes = Vec::new();
+        let mut targets = Vec::new();
+        let mut parents = 0;
+        for c in 0..copies {
+            let target = |t: Target| format!("/subscriptions/{sub}/resourceGroups/targets/providers/{}", t.path(c));
+            for t in [Target::Storage, Target::IotHub, Target::KeyVault, Target::Web] {
+                targets.push(target(t));
+            }
+            for &(source, short, members) in SEED_MIX {
+                let parent = parent_path(&rg, source, &format!("{short}{c}"));
+                parents += 1;
+                let start = rng.range(0.0, window.as_secs_f64());
+                for (i, (t, fate)) in members.iter().enumerate() {
+                    // The fixed cases keep the demo's timings: ready well after the deletion or rejection.
+                    let (pec_after, pending_after) = match fate {
+                        Fate::Approve => {
+                            let ready = draw_readiness(&mut rng, source, *t);
+                            (ready * 0.8, ready)
+                        }
+                        Fate::Deleted(_) => (20.0, 40.0),
+                        Fate::Rejected(_) => (4.0, 20.0),
+                    };
+                    mpes.push(Planned {
+                        created: secs(start + 0.5 * i as f64),
+                        id: format!("{parent}/{short}{c}-pe{i}"),
+                        target: target(*t),
+                        pec_after: secs(pec_after),
+                        pending_after: secs(pending_after),
+                        fate: *fate,
+                    });
+                }
+            }
+        }
+        mpes.sort_by_key(|m| m.created);
+        let strangers = targets.iter().enumerate().map(|(i, t)| (t.clone(), format!("someone-elses-pe-{i}"))).collect();
+        let spared = mpes.iter().filter(|m| m.fate != Fate::Approve).map(|m| m.id.to_ascii_lowercase()).collect();
+        Tenant { subscriptions: vec![sub], targets, strangers, mpes, parents, spared }
+    }
+
+    /// The MPEs every strategy is there to approve (the others are deleted or rejected before they are ready).
+    pub fn to_approve(&self) -> usize {
+        self.mpes.iter().filter(|m| m.fate == Fate::Approve).count()
+    }
+
+    /// Whether the MPE `id` (any case) is one to approve; `true` for an MPE not in the tenant.
+    pub fn approves(&self, id: &str) -> bool {
+        self.spared.is_empty() || !self.spared.contains(&id.to_ascii_lowercase())
     }
 
     /// The readiness figures of this tenant: (median, p95, max) seconds.

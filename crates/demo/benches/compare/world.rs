@@ -41,6 +41,19 @@ impl Scenario {
         }
     }
 
+    /// The seed article's mix ([`crate::tenant::Tenant::seed_mix`]), as the demo runs it: no throttling.
+    pub fn seed_mix() -> Scenario {
+        Scenario {
+            name: "seed-mix",
+            what: "the seed article's mix (Stream Analytics → Storage and → IoT Hub, Data Explorer, Data Factory, \
+                   SignalR, Web PubSub, an MPE deleted and one rejected before they are ready, strangers' PECs), \
+                   without throttling"
+                .into(),
+            throttle: None,
+            rp_throttle: None,
+        }
+    }
+
     /// Issue #20 item 4: only a provider's 429s, every 5th call, 1 s `Retry-After`, no remaining count
     /// falling first (as the issue's emulator run: 200 MPEs over 20 subscriptions).
     pub fn rp_storm() -> Scenario {
@@ -118,7 +131,7 @@ pub async fn create_all(sim: &Simulator, tenant: &Tenant, t0: DateTime<Utc>, mut
     }
 }
 
-/// Wait until `settled()` reaches the tenant's size, or the run's limit (the last readiness + grace).
+/// Wait until `settled()` reaches the MPEs to approve, or the run's limit (the last readiness + grace).
 pub async fn wait_settled(
     sim: &Simulator,
     tenant: &Tenant,
@@ -129,7 +142,7 @@ pub async fn wait_settled(
     let last_ready = tenant.mpes.iter().map(|m| m.created + m.pending_after).max().unwrap_or_default() + play.grace;
     let limit = t0 + chrono::Duration::from_std(last_ready).unwrap_or_default();
     loop {
-        if settled() >= tenant.mpes.len() || sim.clock().now() > limit {
+        if settled() >= tenant.to_approve() || sim.clock().now() > limit {
             return;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

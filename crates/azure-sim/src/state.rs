@@ -941,7 +941,8 @@ impl World {
     }
 
     /// Count one ARM call on `path` (any casing): in total, per resource, and for each MPE it concerns
-    /// (the MPE itself, or every MPE connecting to the target the call is about). Looks up the path's
+    /// (the MPE itself, every MPE a list of its parent's MPEs shows, or every MPE connecting to the target
+    /// the call is about). Looks up the path's
     /// ancestors (the MPE or target it is about) rather than scanning every MPE: a tenant of thousands.
     /// A call to a data plane (Synapse's, the Databricks account API, the Fabric API), counted with ARM's
     /// under the ARM-shaped id it concerns: the list `collection`, or its member `item`; a read also counts
@@ -975,6 +976,17 @@ impl World {
                         }
                     }
                 }
+            }
+        }
+        // A list of a parent's MPEs: every MPE it lists (the MPE map's keys under the list's path).
+        let prefix = format!("{key}/");
+        for (k, _) in self.mpes.range(prefix.clone()..) {
+            match k.strip_prefix(&prefix) {
+                Some(rest) if !rest.contains('/') => {
+                    concerned.insert(k.clone());
+                }
+                Some(_) => {}
+                None => break,
             }
         }
         for k in concerned {
@@ -1246,6 +1258,12 @@ mod tests {
         w.count_arm_call("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/acct2");
         assert_eq!(w.arm_calls_total, 3);
         assert_eq!(w.mpe_reports(t0())[0].arm_calls, 2);
+        // A list of its parent's MPEs counts for it; a list elsewhere does not.
+        let id = mpe().as_str().to_string();
+        let (collection, _) = id.rsplit_once('/').unwrap();
+        w.count_arm_call(&collection.to_uppercase());
+        w.count_arm_call(&format!("{collection}x"));
+        assert_eq!(w.mpe_reports(t0())[0].arm_calls, 3);
     }
 
     #[test]

@@ -227,7 +227,7 @@ pub fn write_docs(args: &Args, runs: &[(Scenario, usize, Vec<Figures>)], total: 
     if args.seed_mix > 0 {
         let _ = writeln!(
             d,
-            "**The seed mix** (`seed-mix`, `--seed-mix {n}`): the seed article's mix (issue #20's first row) {n} times \
+            "**The seed mix** (`seed-mix`, `--seed-mix {n}`): the seed article's mix, the one its sample ran, {n} times \
              over in one subscription, each copy one deployment created at a random moment within the window: a Stream \
              Analytics cluster with an MPE to a Storage account and one to an IoT Hub, a Data Explorer cluster (whose MPE \
              says only `Succeeded`: its PEC decides, for the polls too), a Data Factory (to a Key Vault), a SignalR and a \

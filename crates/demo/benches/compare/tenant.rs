@@ -87,6 +87,21 @@ pub enum Source {
     WebPubSub,
 }
 
+impl Source {
+    /// The prefix of its parents' and MPEs' names (`adf3`, `adf3-pe0`).
+    fn short(self) -> &'static str {
+        match self {
+            Source::DataExplorer => "adx",
+            Source::DataFactory => "adf",
+            Source::StreamAnalytics => "asa",
+            Source::Search => "srch",
+            Source::Grafana => "graf",
+            Source::SignalR => "sigr",
+            Source::WebPubSub => "wps",
+        }
+    }
+}
+
 /// Readiness (seconds after creation) per source and target: a log-normal (median, sigma) or a uniform
 /// range, and where the figure comes from.
 #[derive(Debug, Clone, Copy)]
@@ -248,28 +263,27 @@ pub struct Tenant {
     /// In creation order.
     pub mpes: Vec<Planned>,
     pub parents: usize,
-    /// The ids (lower case) of the MPEs not to approve: deleted or rejected before they are ready.
+    /// The ids (lower case) of the MPEs not to approve (deleted or rejected before they are ready): what
+    /// `mpes` says, kept as a set for the per-MPE lookups of a 10,000-MPE report.
     spared: std::collections::HashSet<String>,
 }
 
-/// A parent of the seed mix: its service, its name's prefix, its MPEs (target, fate).
-type MixParent = (Source, &'static str, &'static [(Target, Fate)]);
+/// A parent of the seed mix: its service and its MPEs (target, fate).
+type MixParent = (Source, &'static [(Target, Fate)]);
 
 /// The seed article's mix, one copy ([`Tenant::seed_mix`]).
 const SEED_MIX: &[MixParent] = &[
-    (Source::StreamAnalytics, "asa", &[(Target::Storage, Fate::Approve), (Target::IotHub, Fate::Approve)]),
+    (Source::StreamAnalytics, &[(Target::Storage, Fate::Approve), (Target::IotHub, Fate::Approve)]),
     (
         Source::DataExplorer,
-        "adx",
         &[(Target::Storage, Fate::Approve), (Target::Storage, Fate::Deleted(Duration::from_secs(6)))],
     ),
     (
         Source::DataFactory,
-        "adf",
         &[(Target::KeyVault, Fate::Approve), (Target::Storage, Fate::Rejected(Duration::from_secs(8)))],
     ),
-    (Source::SignalR, "sigr", &[(Target::Web, Fate::Approve)]),
-    (Source::WebPubSub, "wps", &[(Target::Web, Fate::Approve)]),
+    (Source::SignalR, &[(Target::Web, Fate::Approve)]),
+    (Source::WebPubSub, &[(Target::Web, Fate::Approve)]),
 ];
 
 /// Seconds → `Duration`.
@@ -331,15 +345,7 @@ impl Tenant {
             // MPE names unique in the tenant: a service that names its private endpoint after the MPE
             // alone (Stream Analytics, SignalR) would otherwise give two parents' MPEs to one target the
             // same endpoint name, which no rule can tell apart (ours parks them, a poll races).
-            let short = match kind.source {
-                Source::DataExplorer => "adx",
-                Source::DataFactory => "adf",
-                Source::StreamAnalytics => "asa",
-                Source::Search => "srch",
-                Source::Grafana => "graf",
-                Source::SignalR => "sigr",
-                Source::WebPubSub => "wps",
-            };
+            let short = kind.source.short();
             let parent = parent_path(&rg, kind.source, &format!("{short}{p}"));
             let start = rng.range(0.0, window.as_secs_f64());
             let count = rng.int(kind.mpes.0, kind.mpes.1).min(n - mpes.len());
@@ -393,7 +399,8 @@ impl Tenant {
             for t in [Target::Storage, Target::IotHub, Target::KeyVault, Target::Web] {
                 targets.push(target(t));
             }
-            for &(source, short, members) in SEED_MIX {
+            for &(source, members) in SEED_MIX {
+                let short = source.short();
                 let parent = parent_path(&rg, source, &format!("{short}{c}"));
                 parents += 1;
                 let start = rng.range(0.0, window.as_secs_f64());

@@ -136,6 +136,9 @@ param checkSchedule string = '2s*15,3s*20,10s*24,30s'
 @description('MPE_CHECK_JITTER: +/- fraction of an interval each check instant moves by, 0 to 0.5, the same for the MPEs of one parent (a string: Bicep has no decimals).')
 param checkJitter string = '0.1'
 
+@description('MPE_LEARN_READINESS: once an instance has seen 10 MPEs of one service turn pending, the checks of the next ones follow what it saw (faster approvals for a few percent more ARM reads); false: checkSchedule alone.')
+param learnReadiness bool = false
+
 @description('MPE_GIVE_UP_AFTER: stop checking and park the item after this long. Keep it below duplicateDetectionWindow.')
 param giveUpAfter string = '2h'
 
@@ -832,6 +835,10 @@ var appSettings = [
   {
     name: 'MPE_CHECK_JITTER'
     value: checkJitter
+  }
+  {
+    name: 'MPE_LEARN_READINESS'
+    value: learnReadiness ? 'true' : 'false'
   }
   {
     name: 'MPE_GIVE_UP_AFTER'

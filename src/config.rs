@@ -23,6 +23,8 @@ pub struct Config {
     /// Delay before the first check after an event.
     pub first_check_delay: Duration,
     pub schedule: Schedule,
+    /// `MPE_LEARN_READINESS`: checks of an MPE not ready yet follow how long its service took before.
+    pub learn_readiness: bool,
     pub dry_run: bool,
     /// Subscriptions whose MPEs we act on; empty = all.
     pub source_subscriptions: AllowList,
@@ -176,6 +178,7 @@ pub const SETTINGS: &[Setting] = &[
     row("MPE_FIRST_CHECK_DELAY", Value("2s"), "delay from the event to the first check, at least (the check lands on its parent's grid: within one more interval)"),
     row("MPE_CHECK_SCHEDULE", Value("2s*15,3s*20,10s*24,30s"), "intervals between checks: `interval*count`, the last repeats (2 s for 30 s, 3 s to 90 s, 10 s to 5.5 min, then 30 s)"),
     row("MPE_CHECK_JITTER", Value("0.1"), "± fraction of an interval each check instant moves by (0–0.5), deterministic, the same for every MPE of one parent (they are checked together)"),
+    row("MPE_LEARN_READINESS", Value("false"), "`true`: once this instance has seen 10 MPEs of one service turn pending, the checks of the next ones not ready yet follow what it saw: dense where readiness crowds and for a parent with many MPEs waiting, sparse before anything was ever ready, never sparser than twice `MPE_CHECK_SCHEDULE` (faster approvals for a few percent more ARM reads; see docs/how-it-works.md); `false`: `MPE_CHECK_SCHEDULE` alone"),
     row("MPE_GIVE_UP_AFTER", Value("2h"), "stop checking and park the item after this long"),
     row("MPE_MESSAGE_TTL", Value("24h"), "time-to-live of queued work items"),
     row("MPE_DRY_RUN", Value("false"), "decide and log \"would approve\", change nothing"),
@@ -385,6 +388,7 @@ impl Config {
             Some(s) => Err(bad(k, format!("{s:?}: use true or false"))),
         };
         let dry_run = flag("MPE_DRY_RUN")?;
+        let learn_readiness = flag("MPE_LEARN_READINESS")?;
         let customer_endpoints = flag("MPE_CUSTOMER_ENDPOINTS")?;
         let policy = Policy::parse(set("MPE_ALLOW").as_deref()).map_err(|e| bad("MPE_ALLOW", e))?;
         let budget = |k: &'static str| -> Result<Duration, ConfigError> {
@@ -535,6 +539,7 @@ impl Config {
             client_id,
             first_check_delay,
             schedule,
+            learn_readiness,
             dry_run,
             source_subscriptions: AllowList::parse(
                 "MPE_SOURCE_SUBSCRIPTIONS",

@@ -23,7 +23,7 @@ pub mod handler;
 pub mod model;
 
 pub use self::azure::{arm, auth, dataplane, http, servicebus, shared, throttle};
-pub use self::core::{decision, deploy, evidence, naming, pls, policy, replay, schedule, verdict};
+pub use self::core::{decision, deploy, evidence, naming, pls, policy, readiness, replay, schedule, verdict};
 pub use self::model::{
     eventgrid, functions, hierarchy, logsafe, pec, providers, queue_message, resource_id, targets, workitem,
 };

@@ -6,14 +6,15 @@ mod common;
 
 use common::rid;
 use mpe_approver::decision::{
-    candidates, decide, worth_checking, Action, Approval, Ending, Failure, MpeRead, Need, Outcome, ParkCode,
-    ParkReason, PecList, Progress, Rules, Schedule, Seen, Verdict, NOT_FOUND_CONFIRM_DELAY, REFRESH_SETTLE,
-    UNMATCHED_CHECKS,
+    candidates, decide, readiness_seen, readiness_waiting, worth_checking, Action, Approval, Ending, Failure, MpeRead,
+    Need, Outcome, ParkCode, ParkReason, PecList, Progress, Rules, Schedule, Seen, Verdict, NOT_FOUND_CONFIRM_DELAY,
+    REFRESH_SETTLE, UNMATCHED_CHECKS,
 };
 use mpe_approver::naming::EndpointNames;
 use mpe_approver::pec::{approved_description, Pec, PecStatus};
 use mpe_approver::policy::{AllowList, Policy, Tags};
 use mpe_approver::providers::{MpeStatus, MpeView};
+use mpe_approver::readiness::{self, Readiness};
 use mpe_approver::resource_id::ResourceId;
 use std::time::Duration;
 
@@ -177,7 +178,7 @@ fn seen(v: &MpeView, pecs: Option<&[Pec]>, progress: Progress) -> Seen {
         approving: None,
         progress,
         delivery: 1,
-        with_siblings: false,
+        members: 1,
         unmatched: 0,
         mpe: Some(MpeRead::Found(Box::new(v.clone()))),
         approving_pec: None,
@@ -207,6 +208,7 @@ fn answer_with(seen: &Seen, names: &EndpointNames) -> Action {
         endpoint_names: names,
         opted_in: vec!["MPE_CUSTOMER_ENDPOINTS"],
         groups: Default::default(),
+        readiness: None,
     };
     decide(seen, &rules)
 }
@@ -1067,4 +1069,73 @@ fn one_parents_mpes_share_instants_and_ready_windows_set_the_density() {
     assert_eq!(s.interval_for(40, secs(80), w), secs(2), "dense inside, whatever the attempt");
     assert_eq!(s.interval_for(40, secs(151), w), s.interval(40), "the schedule after it");
     assert_eq!(s.interval_for(40, secs(80), None), s.interval(40), "no window: the schedule");
+}
+
+/// What this process saw of a service's readiness (`MPE_LEARN_READINESS`) paces the checks of its MPEs
+/// not ready yet: denser for a parent with many MPEs waiting, never sparser than twice the configured
+/// interval; without it, or for an MPE awaiting approval, the configured schedule.
+#[test]
+fn what_this_process_saw_of_readiness_paces_an_mpe_not_ready_yet() {
+    let secs = Duration::from_secs_f64;
+    let provisioning = view(MpeStatus::Provisioning("Creating".into()));
+    let key = readiness::key(&provisioning.id.resource_type());
+    let mut learnt = Readiness::default();
+    // A hundred of the service's MPEs seen ready, one a second from 55 s of age; the one here is 60 s old.
+    for i in 0..100 {
+        learnt.record(&key, secs(55.5 + i as f64));
+    }
+    let (schedule, policy, any, names) =
+        (Schedule::default(), Policy::default(), AllowList::default(), EndpointNames::default());
+    let after = |s: &Seen, learnt: Option<&Readiness>| {
+        let rules = Rules {
+            schedule: &schedule,
+            policy: &policy,
+            sources: &any,
+            targets: &any,
+            customer_subscriptions: vec![],
+            dry_run: false,
+            endpoint_names: &names,
+            opted_in: vec![],
+            groups: Default::default(),
+            readiness: learnt,
+        };
+        match decide(s, &rules) {
+            Action::Finish(Ending { verdict: Verdict::CheckAgain { after, .. }, .. }) => after,
+            other => panic!("expected a check again, got {other:?}"),
+        }
+    };
+    let p = Progress { attempt: 3, elapsed: Duration::from_secs(10), now: now() };
+    let on_grid = |interval: Duration| {
+        schedule.on_grid(interval, p.now, mpe_approver::schedule::phase_of(&provisioning.id), interval / 2)
+    };
+    let alone = seen(&provisioning, None, p);
+    // One MPE: 95 still to come, one a second: g × g / 95 <= 0.25 up to 4.9 s; the configured 2 s at
+    // this attempt bounds it to 4 s.
+    assert_eq!(after(&alone, Some(&learnt)), on_grid(secs(4.0)));
+    // Twenty waiting: g × 20 × g / 95 <= 0.25 up to 1.09 s.
+    let mut twenty = alone.clone();
+    twenty.members = 20;
+    assert_eq!(after(&twenty, Some(&learnt)), on_grid(secs(1.0)));
+    // Nothing learnt: the configured schedule.
+    assert_eq!(after(&twenty, None), again_after(&provisioning, p));
+    assert_eq!(after(&twenty, Some(&Readiness::default())), again_after(&provisioning, p));
+    // Awaiting approval, no PEC yet: the configured schedule (readiness is behind it).
+    let awaiting = view(MpeStatus::AwaitingApproval);
+    let waiting_for_pec = seen(&awaiting, Some(&[]), p);
+    assert_eq!(after(&waiting_for_pec, Some(&learnt)), again_after(&awaiting, p));
+
+    // What a check tells of readiness: an MPE not ready yet at 60 s; one turned ready at 60 s, which an
+    // earlier check of its chain saw not ready (not on the chain's first check, nor once an approval
+    // was sent).
+    assert_eq!(readiness_waiting(&alone), Some((key.clone(), Duration::from_secs(60))));
+    assert_eq!(readiness_seen(&alone), None, "not ready: no approval");
+    let ready = seen(&awaiting, Some(&[mine(0, PecStatus::Pending)]), p);
+    assert_eq!(readiness_waiting(&ready), None);
+    assert_eq!(readiness_seen(&ready), Some((key, Duration::from_secs(60))));
+    let mut first = ready.clone();
+    first.progress.attempt = 0;
+    assert_eq!(readiness_seen(&first), None, "first check: when it turned ready is not known");
+    let mut sent = seen(&awaiting, None, p);
+    sent.approving = Some("x".into());
+    assert_eq!(readiness_seen(&sent), None);
 }

@@ -1,8 +1,8 @@
 //! Throttling as ARM asks: a `Retry-After` longer than a redelivery is honoured in full by
 //! scheduling the check for then (never slept inside the invocation, never an immediate redelivery), the
 //! wait is remembered per subscription for every invocation of the process, and a low
-//! `x-ms-ratelimit-remaining-subscription-reads` makes calls to that subscription go one at a time, so
-//! none is on its way when ARM starts a wait.
+//! `x-ms-ratelimit-remaining-subscription-reads` makes calls to that subscription take turns, half as
+//! many as the requests left, down to one at a time, so none is on its way when ARM starts a wait.
 
 mod common;
 
@@ -26,12 +26,15 @@ const NOW: &str = "2026-11-23T10:00:00Z";
 const THROTTLED: &str = "00000000-0000-0000-0000-0000000000a1";
 const LOW: &str = "00000000-0000-0000-0000-0000000000a2";
 const CALM: &str = "00000000-0000-0000-0000-0000000000a3";
+const FEW: &str = "00000000-0000-0000-0000-0000000000a4";
 
 static LOW_IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 static LOW_MAX_IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+static FEW_IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+static FEW_MAX_IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 
 /// ARM: every call to THROTTLED answers 429 `Retry-After: 30`; LOW answers 404 with only 3 reads left;
-/// CALM answers 404. Records the paths called.
+/// FEW with 12 left; CALM answers 404. Records the paths called.
 async fn arm(State(calls): State<Arc<Mutex<Vec<String>>>>, uri: Uri) -> Response {
     let path = uri.path().to_string();
     calls.lock().unwrap().push(path.clone());
@@ -46,6 +49,13 @@ async fn arm(State(calls): State<Arc<Mutex<Vec<String>>>>, uri: Uri) -> Response
         tokio::time::sleep(Duration::from_millis(30)).await;
         LOW_IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
         return (StatusCode::NOT_FOUND, [("x-ms-ratelimit-remaining-subscription-reads", "3")], body).into_response();
+    }
+    if path.contains(FEW) {
+        let now = FEW_IN_FLIGHT.fetch_add(1, Ordering::SeqCst) + 1;
+        FEW_MAX_IN_FLIGHT.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        FEW_IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+        return (StatusCode::NOT_FOUND, [("x-ms-ratelimit-remaining-subscription-reads", "12")], body).into_response();
     }
     (StatusCode::NOT_FOUND, body).into_response()
 }
@@ -150,4 +160,24 @@ async fn few_remaining_reads_make_the_subscriptions_calls_go_one_at_a_time() {
         assert!(r.unwrap().is_ok());
     }
     assert_eq!(LOW_MAX_IN_FLIGHT.load(Ordering::SeqCst), 1);
+}
+
+/// Fewer requests left than [`mpe_approver::arm::LOW_REMAINING`], but more than a few: the subscription's
+/// calls take turns, half as many as the requests left (12 left: 6 at once), so the calls on their way
+/// never outnumber what is left and none lands in the wait that follows.
+#[tokio::test]
+async fn fewer_remaining_reads_let_half_as_many_calls_go_at_once() {
+    let h = start().await;
+    let mut reads = tokio::task::JoinSet::new();
+    for i in 0..24 {
+        let id = mpe_approver::resource_id::ResourceId::parse(&mpe(FEW, &format!("pe-f{i}"))).unwrap();
+        let app = h.app.clone();
+        reads.spawn(async move { app.arm.get(&id, "2020-03-01").await.map(|_| ()) });
+    }
+    while let Some(r) = reads.join_next().await {
+        assert!(r.unwrap().is_ok());
+    }
+    let most = FEW_MAX_IN_FLIGHT.load(Ordering::SeqCst);
+    assert!((2..=6).contains(&most), "at most 6 at once, more than one: {most}");
+    assert!(!h.app.arm.one_at_a_time(FEW));
 }

@@ -277,7 +277,7 @@ impl ArmClient {
             let turn = match subscription.as_deref().and_then(|s| self.throttle.turn_of(s)) {
                 Some(t) => match tokio::time::timeout(left, t.acquire(crate::throttle::in_first_lane())).await {
                     // Plenty left after all (the call before said so): go without holding the turn.
-                    Ok(_) if subscription.as_deref().is_some_and(|s| !self.one_at_a_time(s)) => None,
+                    Ok(_) if subscription.as_deref().is_some_and(|s| !self.throttle.limited(s)) => None,
                     Ok(g) => Some(g),
                     Err(_) => {
                         return Err(transient(

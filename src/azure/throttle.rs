@@ -1,6 +1,7 @@
 //! ARM's throttling, per subscription, shared by every invocation of the process: the not-before time a
-//! 429 sets (its `Retry-After`), and the turns that make a subscription's calls go one at a time while
-//! ARM reports it nearly out of requests (`x-ms-ratelimit-remaining-subscription-reads`/`-writes`).
+//! 429 sets (its `Retry-After`), and the turns that keep a subscription's calls on their way fewer than
+//! the requests ARM reports it has left (`x-ms-ratelimit-remaining-subscription-reads`/`-writes`), one
+//! at a time at the end.
 //! [`crate::arm::ArmClient`] asks it before each request and tells it every answer. No I/O of its own.
 
 use crate::clock::SharedClock;
@@ -9,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// A subscription's turn: who holds it calls the subscription; the others wait, in two lanes.
+/// A subscription's turns: who holds one calls the subscription; the others wait, in two lanes.
 pub type Turn = Arc<TurnLock>;
 
 tokio::task_local! {
@@ -23,22 +24,41 @@ pub fn in_first_lane() -> bool {
     FIRST_LANE.try_with(|first| *first).unwrap_or(false)
 }
 
-/// A lock with two lines of waiters: when its holder lets go, the first waiter of the first lane gets
-/// it, else the first of the other (each lane in order). A waiter that gives up (its call's deadline) is
-/// skipped, and one handed the turn as it gave up passes it on: the turn is never lost.
-#[derive(Default)]
+/// A lock of `permits` turns (one, unless [`TurnLock::set_permits`] says more) with two lines of
+/// waiters: when a holder lets go, the first waiter of the first lane gets its turn, else the first of
+/// the other (each lane in order). A waiter that gives up (its call's deadline) is skipped, and one
+/// handed a turn as it gave up passes it on: a turn is never lost.
 pub struct TurnLock {
     state: Mutex<Lanes>,
 }
 
+impl Default for TurnLock {
+    fn default() -> Self {
+        TurnLock { state: Mutex::new(Lanes { permits: 1, ..Default::default() }) }
+    }
+}
+
 #[derive(Default)]
 struct Lanes {
-    held: bool,
+    held: usize,
+    permits: usize,
     first: std::collections::VecDeque<tokio::sync::oneshot::Sender<()>>,
     then: std::collections::VecDeque<tokio::sync::oneshot::Sender<()>>,
 }
 
-/// The turn, held: dropping it hands it to the next waiter.
+impl Lanes {
+    /// Hand free turns to the waiters still waiting, the first lane first.
+    fn hand_out(&mut self) {
+        while self.held < self.permits {
+            let Some(next) = self.first.pop_front().or_else(|| self.then.pop_front()) else { return };
+            if next.send(()).is_ok() {
+                self.held += 1;
+            }
+        }
+    }
+}
+
+/// A turn, held: dropping it hands it to the next waiter.
 pub struct TurnGuard(Arc<TurnLock>);
 
 impl Drop for TurnGuard {
@@ -47,7 +67,7 @@ impl Drop for TurnGuard {
     }
 }
 
-/// A waiter for the turn; dropped unfinished (a deadline), it leaves the line, and a turn handed to it
+/// A waiter for a turn; dropped unfinished (a deadline), it leaves the line, and a turn handed to it
 /// meanwhile goes to the next.
 struct Waiting {
     rx: Option<tokio::sync::oneshot::Receiver<()>>,
@@ -66,12 +86,12 @@ impl Drop for Waiting {
 }
 
 impl TurnLock {
-    /// Wait for the turn, in the first lane when `first`.
+    /// Wait for a turn, in the first lane when `first`.
     pub async fn acquire(self: Arc<Self>, first: bool) -> TurnGuard {
         let rx = {
             let Ok(mut s) = self.state.lock() else { return TurnGuard(self.clone()) };
-            if !s.held {
-                s.held = true;
+            if s.held < s.permits {
+                s.held += 1;
                 return TurnGuard(self.clone());
             }
             let (tx, rx) = tokio::sync::oneshot::channel();
@@ -91,18 +111,24 @@ impl TurnLock {
         TurnGuard(self)
     }
 
-    /// Hand the turn to the next waiter still waiting, the first lane first; none: free.
+    /// How many may hold a turn at once (one at least); more than before lets waiters go at once.
+    pub fn set_permits(&self, permits: usize) {
+        if let Ok(mut s) = self.state.lock() {
+            s.permits = permits.max(1);
+            s.hand_out();
+        }
+    }
+
+    /// How many may hold a turn at once.
+    pub fn permits(&self) -> usize {
+        self.state.lock().map_or(1, |s| s.permits)
+    }
+
+    /// Give a turn back and hand the free ones to the waiters still waiting.
     fn release(&self) {
         let Ok(mut s) = self.state.lock() else { return };
-        loop {
-            let Some(next) = s.first.pop_front().or_else(|| s.then.pop_front()) else {
-                s.held = false;
-                return;
-            };
-            if next.send(()).is_ok() {
-                return;
-            }
-        }
+        s.held = s.held.saturating_sub(1);
+        s.hand_out();
     }
 }
 
@@ -110,12 +136,13 @@ impl TurnLock {
 /// to the caller (as the error's `retry_after`) to reschedule by.
 pub const MAX_INLINE_THROTTLE_WAIT: Duration = Duration::from_secs(2);
 /// When ARM reports fewer remaining requests than this for a subscription (`x-ms-ratelimit-remaining-
-/// subscription-reads` / `-writes`), or answers it 429, calls to that subscription go one at a time
-/// (every invocation of the process) until an answer reports more again: each call sees the previous
-/// answer, so the call ARM throttles is the only one on its way and none arrives inside the wait it
-/// starts. One call at a time (tens of milliseconds each) is also slower than ARM's token bucket
-/// refills a subscription's reads, 25 per second (Azure docs, "Understand how Azure Resource Manager
-/// throttles requests").
+/// subscription-reads` / `-writes`), calls to that subscription take turns (every invocation of the
+/// process) until an answer reports more again: half as many turns as requests left, so the calls on
+/// their way never outnumber what is left, down to one at a time, where each call sees the previous
+/// answer: the call ARM throttles is the only one on its way and none arrives inside the wait it
+/// starts. After a 429 they go one at a time ([`AFTER_429_ONE_AT_A_TIME`]). One call at a time (tens
+/// of milliseconds each) is also slower than ARM's token bucket refills a subscription's reads, 25 per
+/// second (Azure docs, "Understand how Azure Resource Manager throttles requests").
 pub const LOW_REMAINING: u64 = 25;
 /// After a 429, a subscription's calls go one at a time for this many times its wait, whatever the
 /// answers after it report left: a resource provider's own throttling comes with ARM's remaining count
@@ -164,9 +191,11 @@ pub struct Throttle {
     /// process, so concurrent checks stop calling a subscription ARM asked to wait.
     not_before: Mutex<HashMap<String, DateTime<Utc>>>,
     /// Per subscription (lower-case id) whose last answer reported few remaining requests (or a 429),
-    /// or that has not answered yet: a turn of one (`Some`), so its calls go one at a time and each
-    /// sees the answer (a 429's wait) of the one before. Without it, calls already on their way when
-    /// ARM starts a wait land inside it. `None`: plenty left, calls run concurrently.
+    /// or that has not answered yet: its turns (`Some`), half as many as the requests ARM reported
+    /// left, one after a 429 or before any answer, so that its calls on their way never outnumber what
+    /// is left and the one ARM throttles goes alone, each call after it seeing the wait it starts.
+    /// Without them, calls already on their way when ARM starts a wait land inside it. `None`: plenty
+    /// left, calls run concurrently.
     turns: Mutex<HashMap<String, Option<Turn>>>,
     /// Per subscription (lower-case id): its calls go one at a time until this time, set by a 429
     /// ([`AFTER_429_ONE_AT_A_TIME`]).
@@ -178,12 +207,21 @@ impl Throttle {
         Throttle { clock, not_before: Default::default(), turns: Default::default(), calm_after: Default::default() }
     }
 
-    /// Whether calls to `subscription` currently go one at a time (few remaining requests, or a 429).
+    /// Whether calls to `subscription` currently go one at a time (very few remaining requests, or a 429).
     pub fn one_at_a_time(&self, subscription: &str) -> bool {
-        self.turns.lock().is_ok_and(|m| matches!(m.get(&subscription.to_ascii_lowercase()), Some(Some(_))))
+        self.turn_of_known(subscription).is_some_and(|t| t.permits() == 1)
     }
 
-    /// The subscription's turn, when its calls go one at a time.
+    /// Whether calls to `subscription` currently take turns (few remaining requests, or a 429).
+    pub fn limited(&self, subscription: &str) -> bool {
+        self.turn_of_known(subscription).is_some()
+    }
+
+    fn turn_of_known(&self, subscription: &str) -> Option<Turn> {
+        self.turns.lock().ok()?.get(&subscription.to_ascii_lowercase()).cloned().flatten()
+    }
+
+    /// The subscription's turns, when its calls take turns.
     pub fn turn_of(&self, subscription: &str) -> Option<Turn> {
         // A subscription not heard from yet starts one at a time: its first answer tells how many
         // requests are left before a burst of concurrent first calls could run into a 429's wait.
@@ -191,15 +229,14 @@ impl Throttle {
         m.entry(subscription.to_string()).or_insert_with(|| Some(Default::default())).clone()
     }
 
-    /// Record what ARM said of the subscription's remaining requests: low (or a 429) makes its calls
-    /// go one at a time; plenty (or nothing said) lets them run concurrently again.
-    fn set_low(&self, subscription: &str, low: bool) {
+    /// Record what ARM said of the subscription's remaining requests: `Some(n)`, its calls take `n`
+    /// turns (one at least); `None`, plenty left (or nothing said), they run concurrently again.
+    fn set_turns(&self, subscription: &str, turns: Option<usize>) {
         if let Ok(mut m) = self.turns.lock() {
             let turn = m.entry(subscription.to_string()).or_default();
-            if !low {
-                *turn = None;
-            } else if turn.is_none() {
-                *turn = Some(Default::default());
+            match turns {
+                None => *turn = None,
+                Some(n) => turn.get_or_insert_with(Default::default).set_permits(n),
             }
         }
     }
@@ -233,7 +270,7 @@ impl Throttle {
     /// reads, others write): a 429 holds the subscription for its `retry_after` ([`DEFAULT_THROTTLE`]
     /// without one), or only the namespace there when ARM reports plenty of requests left, and makes
     /// its calls go one at a time for [`AFTER_429_ONE_AT_A_TIME`] times the wait at least; any
-    /// other answer sets one at a time by the remaining requests it reports ([`LOW_REMAINING`]).
+    /// other answer sets the subscription's turns by the remaining requests it reports ([`LOW_REMAINING`]).
     pub fn record(
         &self,
         subscription: &str,
@@ -253,7 +290,7 @@ impl Throttle {
                 Some(ns) => self.hold(&provider_key(subscription, ns), wait),
                 None => self.hold(subscription, wait),
             }
-            self.set_low(subscription, true);
+            self.set_turns(subscription, Some(1));
             let calm = chrono::Duration::from_std(AFTER_429_ONE_AT_A_TIME * wait).unwrap_or_default();
             if let Ok(mut m) = self.calm_after.lock() {
                 m.insert(subscription.to_string(), now + calm);
@@ -261,7 +298,12 @@ impl Throttle {
         } else {
             let recent_429 =
                 self.calm_after.lock().ok().and_then(|m| m.get(subscription).copied()).is_some_and(|until| now < until);
-            self.set_low(subscription, recent_429 || left.is_some_and(|n| n < LOW_REMAINING));
+            let turns = match left {
+                _ if recent_429 => Some(1),
+                Some(n) if n < LOW_REMAINING => Some((n / 2).max(1) as usize),
+                _ => None,
+            };
+            self.set_turns(subscription, turns);
         }
     }
 }
@@ -326,7 +368,10 @@ mod tests {
         t.record(SUB, None, "GET", 200, &left(240), None);
         assert!(!t.one_at_a_time(SUB), "after it, the count decides again");
         t.record(SUB, None, "GET", 200, &left(LOW_REMAINING - 1), None);
-        assert!(t.one_at_a_time(SUB), "few left: one at a time");
+        assert!(t.limited(SUB) && !t.one_at_a_time(SUB), "fewer left: turns, half as many as left");
+        assert_eq!(t.turn_of(SUB).map(|turn| turn.permits()), Some((LOW_REMAINING as usize - 1) / 2));
+        t.record(SUB, None, "GET", 200, &left(3), None);
+        assert!(t.one_at_a_time(SUB), "very few left: one at a time");
     }
 }
 
@@ -361,6 +406,30 @@ mod turn_tests {
         // Free again: taken at once.
         let again = tokio::time::timeout(Duration::from_millis(100), lock.clone().acquire(false)).await;
         assert!(again.is_ok(), "the turn was not lost");
+    }
+
+    /// With more turns, as many go at once; raised, waiters go at once; lowered, none is taken back and
+    /// no new one starts until fewer hold one.
+    #[tokio::test]
+    async fn turns_go_to_as_many_as_the_permits() {
+        let lock: Turn = Arc::new(TurnLock::default());
+        lock.set_permits(2);
+        let a = lock.clone().acquire(false).await;
+        let b = lock.clone().acquire(false).await;
+        let third = tokio::spawn(lock.clone().acquire(false));
+        tokio::task::yield_now().await;
+        assert!(!third.is_finished(), "two turns, both held");
+        lock.set_permits(3);
+        let c = tokio::time::timeout(Duration::from_millis(100), third).await;
+        assert!(matches!(c, Ok(Ok(_))), "a third turn: the waiter goes");
+        lock.set_permits(1);
+        drop(a);
+        drop(b);
+        let fourth = tokio::spawn(lock.clone().acquire(true));
+        tokio::task::yield_now().await;
+        assert!(!fourth.is_finished(), "one turn, still held by the third");
+        drop(c);
+        assert!(tokio::time::timeout(Duration::from_millis(100), fourth).await.is_ok());
     }
 
     /// A waiter dropped after the turn was handed to it, before it ran, passes it on.

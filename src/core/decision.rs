@@ -17,6 +17,7 @@ use crate::naming::EndpointNames;
 use crate::pec::{self, Pec, PecStatus};
 use crate::policy::{AllowList, GroupFailureKind, Groups, Policy, Refusal, Tags};
 use crate::providers::{self, MpeStatus, MpeView};
+use crate::readiness::{self, Readiness};
 use crate::resource_id::ResourceId;
 use crate::schedule::ReadyWindow;
 use crate::targets;
@@ -82,6 +83,9 @@ pub struct Rules<'a> {
     /// The management groups `MPE_ALLOW` names, as the shell resolved them (`handler/groups.rs`); empty
     /// when it names none.
     pub groups: Groups,
+    /// How long MPEs took to turn pending, as this process saw it (`MPE_LEARN_READINESS`): where it
+    /// knows enough, the interval between checks of an MPE not ready yet.
+    pub readiness: Option<&'a Readiness>,
 }
 
 /// What one check has seen so far. The shell fills it in as [`decide`] asks ([`Seen::record`]).
@@ -96,9 +100,10 @@ pub struct Seen {
     pub progress: Progress,
     /// This delivery of the work item's message (1 for the first).
     pub delivery: u64,
-    /// The message checks the parent's other MPEs too ([`WorkItem::siblings`]): a transient failure of
-    /// this check is not worth a redelivery that would check them all again.
-    pub with_siblings: bool,
+    /// MPEs the message checks, this one included (more than one: the parent's others too,
+    /// [`WorkItem::siblings`]): a transient failure of this check is then not worth a redelivery that
+    /// would check them all again, and the parent's checks are worth more where readiness is likely.
+    pub members: usize,
     /// The checks before this one, in a row, that found no PEC for the pending MPE among pending others
     /// (the work item's `unmatched`).
     pub unmatched: u32,
@@ -263,7 +268,7 @@ impl Seen {
             approving: item.approving.clone(),
             progress: Progress::of(item, now),
             delivery,
-            with_siblings: false,
+            members: 1,
             unmatched: item.unmatched,
             mpe: None,
             approving_pec: None,
@@ -370,9 +375,15 @@ fn next(seen: &Seen, rules: &Rules<'_>, about: &mut About) -> Next {
     }
     let new = is_new(view, progress.now, schedule);
     let not_new = || not_new(view, progress.now, schedule);
-    // The MPE's age: from its creation where the service says when, else from the chain's first event.
-    let age = view.created_at.and_then(|c| (progress.now - c).to_std().ok()).unwrap_or(progress.elapsed);
-    let pace = Pace { phase, age, window: provider.ready_window(&view.target) };
+    let age = age_of(view, progress);
+    // Not ready yet: where this process has seen enough of the service, its checks follow what it saw.
+    let learned = match view.status {
+        MpeStatus::Provisioning(_) | MpeStatus::ProvisionedCheckTarget => {
+            rules.readiness.and_then(|r| r.interval(&readiness::key(&seen.mpe_id.resource_type()), age, seen.members))
+        }
+        _ => None,
+    };
+    let pace = Pace { phase, age, window: provider.ready_window(&view.target), learned };
     let again =
         |reason: String| Next::Then(retry_later(reason, &view.raw_status, Duration::ZERO, progress, schedule, pace));
     // The name the service reports for the MPE's private endpoint, else the operator's rule, else the provider's.
@@ -642,7 +653,7 @@ fn after_approval(
 /// parent's next instant: a redelivery would check them all again); anything waiting cannot fix parks.
 fn after_failure(f: &Failure, seen: &Seen, schedule: &Schedule) -> Verdict {
     match f {
-        Failure::Transient { why, retry_after: None } if seen.with_siblings => retry_later(
+        Failure::Transient { why, retry_after: None } if seen.members > 1 => retry_later(
             format!("transient failure: {why}"),
             "unknown",
             Duration::ZERO,
@@ -731,6 +742,31 @@ fn not_new(view: &MpeView, now: DateTime<Utc>, schedule: &Schedule) -> ParkReaso
     )
 }
 
+/// The MPE's age: from its creation where the service says when, else from the chain's first event.
+fn age_of(view: &MpeView, progress: Progress) -> Duration {
+    view.created_at.and_then(|c| (progress.now - c).to_std().ok()).unwrap_or(progress.elapsed)
+}
+
+/// What an approval this check is about to send tells of readiness ([`Readiness::record`]): the key and
+/// the MPE's age, when an earlier check of the chain saw it not ready (so the age is when it turned
+/// ready, to within a check's interval) and no approval was sent before.
+pub fn readiness_seen(seen: &Seen) -> Option<(String, Duration)> {
+    let Some(MpeRead::Found(view)) = &seen.mpe else { return None };
+    let ready = matches!(view.status, MpeStatus::AwaitingApproval | MpeStatus::ProvisionedCheckTarget);
+    if !ready || seen.progress.attempt == 0 || seen.approving.is_some() || seen.approval.is_some() {
+        return None;
+    }
+    Some((readiness::key(&seen.mpe_id.resource_type()), age_of(view, seen.progress)))
+}
+
+/// The key and the MPE's age, when this check saw it not ready yet ([`Readiness::waiting`]).
+pub fn readiness_waiting(seen: &Seen) -> Option<(String, Duration)> {
+    let Some(MpeRead::Found(view)) = &seen.mpe else { return None };
+    let not_ready = matches!(view.status, MpeStatus::Provisioning(_) | MpeStatus::ProvisionedCheckTarget);
+    (not_ready && seen.approval.is_none())
+        .then(|| (readiness::key(&seen.mpe_id.resource_type()), age_of(view, seen.progress)))
+}
+
 /// How a chain's checks are spread: its parent's grid phase ([`crate::schedule::phase_of`]), and the
 /// MPE's age and its service's ready window where known.
 #[derive(Debug, Clone, Copy)]
@@ -738,12 +774,14 @@ struct Pace {
     phase: u64,
     age: Duration,
     window: Option<ReadyWindow>,
+    /// The interval what this process saw of its service's readiness calls for ([`Readiness::interval`]).
+    learned: Option<Duration>,
 }
 
 impl Pace {
     /// Before the MPE is read: its age is the chain's.
     fn of(seen: &Seen) -> Pace {
-        Pace { phase: crate::schedule::phase_of(&seen.mpe_id), age: seen.progress.elapsed, window: None }
+        Pace { phase: crate::schedule::phase_of(&seen.mpe_id), age: seen.progress.elapsed, window: None, learned: None }
     }
 }
 
@@ -759,7 +797,8 @@ fn retry_later(
     schedule: &Schedule,
     pace: Pace,
 ) -> Verdict {
-    let interval = schedule.interval_for(progress.attempt, pace.age, pace.window);
+    let configured = schedule.interval_for(progress.attempt, pace.age, pace.window);
+    let interval = pace.learned.map_or(configured, |l| l.min(configured * 2));
     let after = schedule.on_grid(interval, progress.now, pace.phase, min_delay.max(interval / 2));
     if progress.elapsed + after > schedule.give_up_after {
         return Verdict::Park {

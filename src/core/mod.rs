@@ -9,6 +9,7 @@ pub mod evidence;
 pub mod naming;
 pub mod pls;
 pub mod policy;
+pub mod readiness;
 pub mod replay;
 pub mod schedule;
 pub mod verdict;

@@ -30,6 +30,115 @@ pub struct App {
     pub discovered: std::sync::Mutex<super::discover::Discovered>,
     /// The management groups `MPE_ALLOW` names, resolved and cached ([`super::groups`]).
     pub groups: super::groups::GroupCache,
+    /// How long MPEs took to turn pending, as this process saw it ([`crate::readiness`]).
+    pub readiness: Learned,
+}
+
+/// What the process learns of readiness: recorded by each check that sees an MPE not ready yet, or
+/// turned ready, read by every check through a snapshot (copied only when a record comes while a check
+/// holds one). `MPE_LEARN_READINESS=false`: nothing is recorded and no snapshot is given.
+pub struct Learned {
+    on: bool,
+    model: std::sync::RwLock<Arc<crate::readiness::Readiness>>,
+    /// The MPEs last seen not ready: their key, their age then, and when.
+    waiting: std::sync::Mutex<Waiting>,
+}
+
+#[derive(Default)]
+struct Waiting {
+    by_mpe: std::collections::HashMap<String, (String, std::time::Duration, chrono::DateTime<chrono::Utc>)>,
+    records: u64,
+}
+
+/// MPEs remembered as waiting at most; one not seen for [`FORGET_WAITING`] is forgotten (its chain
+/// went on elsewhere, or its message was lost).
+const MAX_WAITING: usize = 20_000;
+const FORGET_WAITING: chrono::Duration = chrono::Duration::minutes(5);
+
+impl Learned {
+    pub fn new(on: bool) -> Learned {
+        Learned { on, model: Default::default(), waiting: Default::default() }
+    }
+
+    /// What was learnt so far, for one check's decisions; `None` when learning is off.
+    pub fn snapshot(&self) -> Option<Arc<crate::readiness::Readiness>> {
+        self.on.then(|| self.model.read().map(|m| m.clone()).ok()).flatten()
+    }
+
+    fn change(&self, f: impl FnOnce(&mut crate::readiness::Readiness)) {
+        if let Ok(mut m) = self.model.write() {
+            f(Arc::make_mut(&mut m));
+        }
+    }
+
+    /// `mpe` (under `key`) was first seen ready at `age` ([`crate::readiness::Readiness::record`]).
+    pub fn ready(&self, mpe: &crate::resource_id::ResourceId, key: &str, age: std::time::Duration) {
+        if !self.on {
+            return;
+        }
+        let was = self.waiting.lock().ok().and_then(|mut w| w.by_mpe.remove(&mpe.to_string().to_ascii_lowercase()));
+        self.change(|m| {
+            if let Some((k, a, _)) = was {
+                m.not_waiting(&k, a);
+            }
+            m.record(key, age);
+        });
+    }
+
+    /// `mpe` (under `key`) was seen not ready yet at `age`, at `now`.
+    pub fn waiting(
+        &self,
+        mpe: &crate::resource_id::ResourceId,
+        key: &str,
+        age: std::time::Duration,
+        now: chrono::DateTime<chrono::Utc>,
+    ) {
+        if !self.on {
+            return;
+        }
+        let Ok(mut w) = self.waiting.lock() else { return };
+        w.records += 1;
+        let mut forgotten = Vec::new();
+        if w.records % 1024 == 0 || w.by_mpe.len() >= MAX_WAITING {
+            let stale: Vec<String> = w
+                .by_mpe
+                .iter()
+                .filter(|(_, (_, _, at))| now - *at > FORGET_WAITING)
+                .map(|(id, _)| id.clone())
+                .collect();
+            forgotten.extend(stale.into_iter().filter_map(|id| w.by_mpe.remove(&id)));
+        }
+        let id = mpe.to_string().to_ascii_lowercase();
+        if w.by_mpe.len() >= MAX_WAITING && !w.by_mpe.contains_key(&id) {
+            return;
+        }
+        let was = w.by_mpe.insert(id, (key.to_string(), age, now));
+        drop(w);
+        self.change(|m| {
+            for (k, a, _) in forgotten {
+                m.not_waiting(&k, a);
+            }
+            match was {
+                Some((k, a, _)) if k == key => m.waiting(key, age, Some(a)),
+                Some((k, a, _)) => {
+                    m.not_waiting(&k, a);
+                    m.waiting(key, age, None)
+                }
+                None => m.waiting(key, age, None),
+            }
+        });
+    }
+
+    /// `mpe`'s chain ended: it no longer counts as waiting.
+    pub fn ended(&self, mpe: &crate::resource_id::ResourceId) {
+        if !self.on {
+            return;
+        }
+        let was = self.waiting.lock().ok().and_then(|mut w| w.by_mpe.remove(&mpe.to_string().to_ascii_lowercase()));
+        if let Some((k, a, _)) = was {
+            self.change(|m| m.not_waiting(&k, a));
+        }
+    }
 }
 
 impl App {
@@ -60,6 +169,7 @@ impl App {
     /// An app of these clients, with nothing seen yet (what tests and the demo assemble).
     pub fn from_parts(config: Config, arm: ArmClient, sender: Arc<dyn QueueSender>, clock: SharedClock) -> App {
         let data_planes = crate::dataplane::DataPlanes::new(&config, &arm);
+        let readiness = Learned::new(config.learn_readiness);
         App {
             config,
             arm,
@@ -70,6 +180,7 @@ impl App {
             outbox: Default::default(),
             discovered: Default::default(),
             groups: Default::default(),
+            readiness,
         }
     }
 
@@ -226,5 +337,60 @@ mod tests {
             scheduled_time(whole, Duration::from_secs(2)),
             "2026-11-23T10:00:02Z".parse::<chrono::DateTime<chrono::Utc>>().unwrap()
         );
+    }
+}
+
+#[cfg(test)]
+mod learned_tests {
+    use super::*;
+    use crate::resource_id::ResourceId;
+    use std::time::Duration;
+
+    const KEY: &str = "microsoft.kusto/clusters/managedprivateendpoints";
+
+    fn mpe(n: usize) -> ResourceId {
+        ResourceId::parse(&format!(
+            "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.Kusto/clusters/c/managedPrivateEndpoints/m{n}"
+        ))
+        .expect("an MPE id")
+    }
+
+    fn at(secs: i64) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::from_timestamp(1_800_000_000 + secs, 0).expect("a time")
+    }
+
+    #[test]
+    fn learning_off_records_nothing_and_gives_no_snapshot() {
+        let off = Learned::new(false);
+        off.waiting(&mpe(1), KEY, Duration::from_secs(5), at(0));
+        off.ready(&mpe(1), KEY, Duration::from_secs(9));
+        assert!(off.snapshot().is_none());
+        let on = Learned::new(true);
+        on.ready(&mpe(1), KEY, Duration::from_secs(9));
+        assert_eq!(on.snapshot().map(|m| m.seen(KEY)), Some(1.0));
+    }
+
+    #[test]
+    fn a_waiting_mpe_counts_once_until_ready_ended_or_forgotten() {
+        let l = Learned::new(true);
+        let waiting = |l: &Learned| l.snapshot().map_or(-1.0, |m| m.waiting_now(KEY));
+        // Seen not ready three times: counted once, at its last age.
+        for s in [2, 4, 6] {
+            l.waiting(&mpe(1), KEY, Duration::from_secs(s), at(s as i64));
+        }
+        l.waiting(&mpe(2), KEY, Duration::from_secs(3), at(6));
+        assert_eq!(waiting(&l), 2.0);
+        // Ready: no longer waiting, seen ready once. Its chain ended otherwise: no longer waiting.
+        l.ready(&mpe(1), KEY, Duration::from_secs(8));
+        assert_eq!((waiting(&l), l.snapshot().map(|m| m.seen(KEY))), (1.0, Some(1.0)));
+        l.ended(&mpe(2));
+        assert_eq!(waiting(&l), 0.0);
+        // One not seen for longer than FORGET_WAITING is forgotten at the next sweep.
+        l.waiting(&mpe(3), KEY, Duration::from_secs(3), at(0));
+        let later = at(FORGET_WAITING.num_seconds() + 1);
+        for n in 0..1024 {
+            l.waiting(&mpe(100 + n), KEY, Duration::from_secs(3), later);
+        }
+        assert_eq!(waiting(&l), 1024.0, "the stale one forgotten, the 1,024 fresh ones counted");
     }
 }

@@ -36,7 +36,8 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
     // The message's MPEs (one, or a parent's due together) are checked at once: their reads are the
     // same lists. Each ends on its own; those that go on leave together again ([`super::outbox`]).
     let members = item.members();
-    let with_siblings = members.len() > 1;
+    let count = members.len();
+    let with_siblings = count > 1;
     let tickets = app.outbox.begin(&item.mpe_id, members.len());
     let budget = app.config.budgets.check;
     let checks = members.iter().zip(tickets).map(|(member, ticket)| {
@@ -47,7 +48,7 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
             let prefix =
                 format!("mpe={} correlation={} attempt={}", member.mpe_id, member.correlation_id, member.attempt);
             // The pass gets the budget less a sixth, kept for acting on how it ended (a send).
-            let ending = pass::check(app, member, delivery, with_siblings, budget - budget / 6, &mut reply).await;
+            let ending = pass::check(app, member, delivery, count, budget - budget / 6, &mut reply).await;
             settle::act(app, member, ending, &prefix, &mut reply, ticket).await;
             reply
         }
@@ -91,7 +92,7 @@ pub struct Inspection {
 /// CLI turns it on unless `--approve`).
 pub async fn inspect(app: &App, item: &WorkItem) -> Inspection {
     let mut reply = Reply::new();
-    let ending = pass::check(app, item, 1, false, app.config.budgets.check, &mut reply).await;
+    let ending = pass::check(app, item, 1, 1, app.config.budgets.check, &mut reply).await;
     let (outcome, reason, park_code) = match &ending.verdict {
         Verdict::Redeliver { reason } => ("transient failure".to_string(), reason.clone(), None),
         Verdict::Done(o) => (o.code().to_string(), o.to_string(), None),

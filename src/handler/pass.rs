@@ -6,7 +6,9 @@
 
 use super::{approving, observe, App, Reply};
 use crate::config::Config;
-use crate::decision::{decide, Action, Ending, Failure, Observed, ParkCode, Rules, Seen};
+use crate::decision::{
+    decide, readiness_seen, readiness_waiting, Action, Ending, Failure, Observed, ParkCode, Rules, Seen, Verdict,
+};
 use crate::throttle::FIRST_LANE;
 use crate::workitem::WorkItem;
 use std::time::Duration;
@@ -16,13 +18,13 @@ use tokio::time::{timeout_at, Instant};
 /// so a check takes a handful; more would be a decision that never finishes.
 const MAX_STEPS: usize = 12;
 
-/// Check `item` (on `delivery` of its message, which carries its siblings' items too when
-/// `with_siblings`) within `limit` (real time).
+/// Check `item` (on `delivery` of its message, which checks `members` MPEs: it and its siblings) within
+/// `limit` (real time).
 pub(crate) async fn check(
     app: &App,
     item: &WorkItem,
     delivery: u64,
-    with_siblings: bool,
+    members: usize,
     limit: Duration,
     reply: &mut Reply,
 ) -> Ending {
@@ -38,14 +40,25 @@ pub(crate) async fn check(
         rules.groups =
             timeout_at(deadline, app.groups.resolve(&app.arm, app.clock.now(), &names)).await.unwrap_or_default();
     }
+    let learned = app.readiness.snapshot();
+    rules.readiness = learned.as_deref();
     let mut seen = Seen::new(item, app.clock.now(), delivery);
-    seen.with_siblings = with_siblings;
+    seen.members = members;
     let out_of_time = format!("the check ran past its budget ({}s)", limit.as_secs_f64());
     let lists = observe::Lists::for_item(item);
     let mut listed = observe::Listed::default();
     for _ in 0..MAX_STEPS {
         let step = match decide(&seen, &rules) {
-            Action::Finish(ending) => return ending,
+            Action::Finish(ending) => {
+                match (&ending.verdict, readiness_waiting(&seen)) {
+                    (Verdict::CheckAgain { .. }, Some((key, age))) => {
+                        app.readiness.waiting(&item.mpe_id, &key, age, app.clock.now())
+                    }
+                    (Verdict::Done(_) | Verdict::Park { .. }, _) => app.readiness.ended(&item.mpe_id),
+                    _ => {}
+                }
+                return ending;
+            }
             // A failure ends the check: the decision finishes at once, reading nothing more.
             _ if seen.failure.is_some() => break,
             // Once the MPE awaits approval, the check's calls go first in its subscriptions' lines.
@@ -54,6 +67,9 @@ pub(crate) async fn check(
                 timeout_at(deadline, FIRST_LANE.scope(seen.awaits_approval(), read)).await
             }
             Action::Approve(a) => {
+                if let Some((key, age)) = readiness_seen(&seen) {
+                    app.readiness.ready(&item.mpe_id, &key, age);
+                }
                 timeout_at(deadline, FIRST_LANE.scope(true, approving::approve(app, &a, listed.get(&a.pec_id), reply)))
                     .await
             }
@@ -79,5 +95,6 @@ fn rules(config: &Config) -> Rules<'_> {
         endpoint_names: &config.endpoint_names,
         opted_in: config.opted_in(),
         groups: Default::default(),
+        readiness: None,
     }
 }

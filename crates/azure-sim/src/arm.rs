@@ -209,6 +209,7 @@ pub async fn handler(
     let if_match = headers.get("if-match").and_then(|v| v.to_str().ok()).map(str::trim);
     let req = Req { method: &method, path, api_version, skip, if_match, principal, body: &body, now: st.clock.now() };
     let mut r = dispatch(&st, &req);
+    tracing::trace!(target: "simulator::arm", at = %req.now.format("%H:%M:%S%.3f"), %method, %path, status = r.status().as_u16(), "ARM answered");
     if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
         r.headers_mut().insert("x-ms-request-id", v);
     }

@@ -73,6 +73,7 @@ fn bench_decide() {
         endpoint_names: &names,
         opted_in: vec![],
         groups: Default::default(),
+        readiness: None,
     };
     let mut seen = Seen {
         mpe_id: view.id.clone(),
@@ -80,7 +81,7 @@ fn bench_decide() {
         approving: None,
         progress: Progress { attempt: 0, elapsed: Duration::from_secs(10), now },
         delivery: 1,
-        with_siblings: false,
+        members: 1,
         unmatched: 0,
         mpe: Some(MpeRead::Found(Box::new(view))),
         approving_pec: None,

@@ -21,7 +21,8 @@
 //! may name its own strategies, `10000:ours+ours16`),
 //! `--seed-mix 4` (copies of the seed article's mix in the `seed-mix` run, without throttling; 0: no such
 //! run), `--storm-size 200` (0: no `rp-storm` run), `--strategies ours,poll5,poll1` (`ours2`, `ours4`: ours
-//! with 2 or 4 handler instances on the one queue), `--time-scale 20`
+//! with 2 or 4 handler instances on the one queue; `learn`: ours with `MPE_LEARN_READINESS=true`; `oracle`:
+//! the floor), `--time-scale 20`
 //! (simulated seconds per real second; sizes above 1000 default to less: see [`scale_for`]),
 //! `--seed 20`, `--window 120` (seconds over which parents are created), `--arm-latency-ms 50`,
 //! `--max-concurrent-calls N` (ours: default host.json's, one instance), `--set NAME=VALUE` (ours: an app
@@ -157,17 +158,18 @@ pub fn scale_for(n: usize, given: Option<f64>) -> f64 {
 
 async fn run_one(strategy: &str, tenant: &Tenant, scenario: &Scenario, play: &Play) -> anyhow::Result<Figures> {
     match strategy {
-        "ours" => ours::run(tenant, scenario, play, 1).await,
+        "ours" => ours::run(tenant, scenario, play, 1, false).await,
+        "learn" => ours::run(tenant, scenario, play, 1, true).await,
         s if s.starts_with("ours") => {
-            let n: usize = s["ours".len()..]
-                .parse()
-                .map_err(|_| anyhow::anyhow!("unknown strategy {s} (ours, ours2, ours4, poll5, poll1)"))?;
-            ours::run(tenant, scenario, play, n).await
+            let n: usize = s["ours".len()..].parse().map_err(|_| {
+                anyhow::anyhow!("unknown strategy {s} (ours, ours2, ours4, learn, poll5, poll1, oracle)")
+            })?;
+            ours::run(tenant, scenario, play, n, false).await
         }
         "poll5" => poll::run(tenant, scenario, play, Duration::from_secs(5), false).await,
         "poll1" => poll::run(tenant, scenario, play, Duration::from_secs(1), false).await,
         "oracle" => poll::run(tenant, scenario, play, Duration::from_secs(1), true).await,
-        other => anyhow::bail!("unknown strategy {other} (ours, ours2, ours4, poll5, poll1)"),
+        other => anyhow::bail!("unknown strategy {other} (ours, ours2, ours4, learn, poll5, poll1, oracle)"),
     }
 }
 

@@ -21,17 +21,28 @@ pub fn max_concurrent_calls() -> anyhow::Result<usize> {
     Ok(usize::try_from(n)?)
 }
 
-/// The strategy's name for `instances` handler instances.
-pub fn name(instances: usize) -> String {
-    if instances <= 1 {
-        "ours".into()
-    } else {
-        format!("ours ×{instances}")
+/// The strategy's name for `instances` handler instances, learning readiness or not.
+pub fn name(instances: usize, learn: bool) -> String {
+    match (instances, learn) {
+        (0 | 1, false) => "ours".into(),
+        (0 | 1, true) => "ours, learning".into(),
+        (n, false) => format!("ours ×{n}"),
+        (n, true) => format!("ours ×{n}, learning"),
     }
 }
 
-pub async fn run(tenant: &Tenant, scenario: &Scenario, play: &Play, instances: usize) -> anyhow::Result<Figures> {
-    let settings: Vec<(&str, &str)> = play.settings.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+/// Ours with `instances` handler instances; `learn`: with `MPE_LEARN_READINESS=true`.
+pub async fn run(
+    tenant: &Tenant,
+    scenario: &Scenario,
+    play: &Play,
+    instances: usize,
+    learn: bool,
+) -> anyhow::Result<Figures> {
+    let mut settings: Vec<(&str, &str)> = play.settings.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    if learn {
+        settings.push(("MPE_LEARN_READINESS", "true"));
+    }
     let h = Harness::start_with(play.time_scale, &settings, scenario.options()).await?;
     play.set_latency(&h.sim);
     world::populate(&h.sim, tenant)?;
@@ -89,7 +100,7 @@ pub async fn run(tenant: &Tenant, scenario: &Scenario, play: &Play, instances: u
         *reasons.entry(m.properties.get("parkcode").cloned().unwrap_or_default()).or_default() += 1;
     }
     let mut f = Figures::from_report(
-        &name(instances),
+        &name(instances, learn),
         tenant,
         &r,
         h.sim.parked().len(),

@@ -9,6 +9,7 @@ use std::path::Path;
 fn colour(strategy: &str) -> RGBColor {
     match strategy {
         "ours" => RGBColor(0xd6, 0x27, 0x28),
+        s if s.ends_with("learning") => RGBColor(0xff, 0x7f, 0x0e),
         s if s.starts_with("ours") => RGBColor(0x94, 0x67, 0xbd),
         s if s.starts_with("5 s") => RGBColor(0x1f, 0x77, 0xb4),
         "oracle" => RGBColor(0x7f, 0x7f, 0x7f),

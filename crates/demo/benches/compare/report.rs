@@ -201,6 +201,10 @@ pub fn write_docs(args: &Args, runs: &[(Scenario, usize, Vec<Figures>)], total: 
          Analytics towards an IoT Hub).\n\
          - **ours ×N**: the same with N handler instances (each its own process state: throttling, shared reads) and \
          N host pumps on the one queue, as Flex Consumption scales out.\n\
+         - **ours, learning** (`learn`): ours with `MPE_LEARN_READINESS=true` (not the default): once the instance has \
+         seen 10 MPEs of a service turn pending, the checks of that service's MPEs not ready yet follow what it saw \
+         (`src/core/readiness.rs`: dense where readiness crowds and for a parent with many MPEs waiting, sparse before \
+         anything was seen ready, never sparser than twice the schedule), learnt during the run from nothing.\n\
          - **5 s poll**, **1 s poll**: the seed article's sample for every MPE, one loop per MPE from its creation: every \
          N s GET the MPE; once it reports pending (a Data Explorer MPE: provisioned), list the target's PECs and PUT \
          the Pending one that is the MPE's back \

@@ -1,6 +1,6 @@
 """How few MPE-list reads can any check schedule spend on the compare bench's 400-MPE tenant and still
 meet an overshoot target?  An analysis, not a test: `pip install numpy; python3 docs/analysis/schedule-floor.py`
-(about 6 minutes on 2 cores). Written for issue #20; the results are in its session notes.
+(about 2 minutes on 2 cores). Written for issue #20; the results are in its session notes.
 
 The model: each parent's MPEs are checked together (one read of the parent's MPE list serves them all);
 a check at spacing g finds an MPE that turned ready at a uniformly random point of the interval, so
@@ -85,7 +85,7 @@ def evaluate(parents, spacing, a=0.25):
         reads += (S * DT / g).sum()
         o1 += (f * late(1.0, a, g)).sum()
         o3 += (f * late(3.0, a, g)).sum()
-    return reads / n, o1 / n, o3 / n
+    return round(float(reads / n), 2), round(float(o1 / n), 3), round(float(o3 / n), 3)
 
 
 def floor(parents, a=0.25, q1=0.5, q3=0.05):

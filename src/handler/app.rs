@@ -50,8 +50,8 @@ struct Waiting {
     records: u64,
 }
 
-/// MPEs remembered as waiting at most; one not seen for [`FORGET_WAITING`] is forgotten (its chain
-/// went on elsewhere, or its message was lost).
+/// MPEs remembered as waiting at most (more are not counted); one not seen for [`FORGET_WAITING`] is
+/// forgotten, looked for once every 1,024 records (its chain went on elsewhere, or its message was lost).
 const MAX_WAITING: usize = 20_000;
 const FORGET_WAITING: chrono::Duration = chrono::Duration::minutes(5);
 
@@ -99,7 +99,7 @@ impl Learned {
         let Ok(mut w) = self.waiting.lock() else { return };
         w.records += 1;
         let mut forgotten = Vec::new();
-        if w.records % 1024 == 0 || w.by_mpe.len() >= MAX_WAITING {
+        if w.records % 1024 == 0 {
             let stale: Vec<String> = w
                 .by_mpe
                 .iter()

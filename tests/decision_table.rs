@@ -197,6 +197,11 @@ fn answer(seen: &Seen) -> Action {
 
 /// [`answer`] with the operator's naming rules `names`.
 fn answer_with(seen: &Seen, names: &EndpointNames) -> Action {
+    answer_learnt(seen, names, None)
+}
+
+/// [`answer_with`] with what the process learnt of readiness, `learnt`.
+fn answer_learnt(seen: &Seen, names: &EndpointNames, learnt: Option<&Readiness>) -> Action {
     let (schedule, policy, any) = (Schedule::default(), Policy::default(), AllowList::default());
     let rules = Rules {
         schedule: &schedule,
@@ -208,7 +213,7 @@ fn answer_with(seen: &Seen, names: &EndpointNames) -> Action {
         endpoint_names: names,
         opted_in: vec!["MPE_CUSTOMER_ENDPOINTS"],
         groups: Default::default(),
-        readiness: None,
+        readiness: learnt,
     };
     decide(seen, &rules)
 }
@@ -1084,25 +1089,10 @@ fn what_this_process_saw_of_readiness_paces_an_mpe_not_ready_yet() {
     for i in 0..100 {
         learnt.record(&key, secs(55.5 + i as f64));
     }
-    let (schedule, policy, any, names) =
-        (Schedule::default(), Policy::default(), AllowList::default(), EndpointNames::default());
-    let after = |s: &Seen, learnt: Option<&Readiness>| {
-        let rules = Rules {
-            schedule: &schedule,
-            policy: &policy,
-            sources: &any,
-            targets: &any,
-            customer_subscriptions: vec![],
-            dry_run: false,
-            endpoint_names: &names,
-            opted_in: vec![],
-            groups: Default::default(),
-            readiness: learnt,
-        };
-        match decide(s, &rules) {
-            Action::Finish(Ending { verdict: Verdict::CheckAgain { after, .. }, .. }) => after,
-            other => panic!("expected a check again, got {other:?}"),
-        }
+    let (schedule, names) = (Schedule::default(), EndpointNames::default());
+    let after = |s: &Seen, learnt: Option<&Readiness>| match answer_learnt(s, &names, learnt) {
+        Action::Finish(Ending { verdict: Verdict::CheckAgain { after, .. }, .. }) => after,
+        other => panic!("expected a check again, got {other:?}"),
     };
     let p = Progress { attempt: 3, elapsed: Duration::from_secs(10), now: now() };
     let on_grid = |interval: Duration| {

@@ -43,21 +43,22 @@ async fn arm(State(calls): State<Arc<Mutex<Vec<String>>>>, uri: Uri) -> Response
         return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "30")], body).into_response();
     }
     if path.contains(LOW) {
-        // Long enough for concurrent calls to overlap, were they let through together.
-        let now = LOW_IN_FLIGHT.fetch_add(1, Ordering::SeqCst) + 1;
-        LOW_MAX_IN_FLIGHT.fetch_max(now, Ordering::SeqCst);
-        tokio::time::sleep(Duration::from_millis(30)).await;
-        LOW_IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
-        return (StatusCode::NOT_FOUND, [("x-ms-ratelimit-remaining-subscription-reads", "3")], body).into_response();
+        return answer_slowly(&LOW_IN_FLIGHT, &LOW_MAX_IN_FLIGHT, "3", body).await;
     }
     if path.contains(FEW) {
-        let now = FEW_IN_FLIGHT.fetch_add(1, Ordering::SeqCst) + 1;
-        FEW_MAX_IN_FLIGHT.fetch_max(now, Ordering::SeqCst);
-        tokio::time::sleep(Duration::from_millis(30)).await;
-        FEW_IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
-        return (StatusCode::NOT_FOUND, [("x-ms-ratelimit-remaining-subscription-reads", "12")], body).into_response();
+        return answer_slowly(&FEW_IN_FLIGHT, &FEW_MAX_IN_FLIGHT, "12", body).await;
     }
     (StatusCode::NOT_FOUND, body).into_response()
+}
+
+/// 404 with `left` reads remaining, after long enough for concurrent calls to overlap, were they let
+/// through together; counts the calls on their way and the most at once.
+async fn answer_slowly(in_flight: &AtomicUsize, most: &AtomicUsize, left: &'static str, body: String) -> Response {
+    let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    most.fetch_max(now, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    in_flight.fetch_sub(1, Ordering::SeqCst);
+    (StatusCode::NOT_FOUND, [("x-ms-ratelimit-remaining-subscription-reads", left)], body).into_response()
 }
 
 fn mpe(sub: &str, name: &str) -> String {
@@ -150,15 +151,7 @@ async fn few_remaining_reads_make_the_subscriptions_calls_go_one_at_a_time() {
     // Five concurrent reads of the subscription (five checks' worth): never two on their way at once,
     // so a 429 ARM gives one of them is seen before the next goes.
     LOW_MAX_IN_FLIGHT.store(0, Ordering::SeqCst);
-    let mut reads = tokio::task::JoinSet::new();
-    for i in 0..5 {
-        let id = mpe_approver::resource_id::ResourceId::parse(&mpe(LOW, &format!("pe-c{i}"))).unwrap();
-        let app = h.app.clone();
-        reads.spawn(async move { app.arm.get(&id, "2020-03-01").await.map(|_| ()) });
-    }
-    while let Some(r) = reads.join_next().await {
-        assert!(r.unwrap().is_ok());
-    }
+    read_at_once(&h, LOW, 5).await;
     assert_eq!(LOW_MAX_IN_FLIGHT.load(Ordering::SeqCst), 1);
 }
 
@@ -168,16 +161,21 @@ async fn few_remaining_reads_make_the_subscriptions_calls_go_one_at_a_time() {
 #[tokio::test]
 async fn fewer_remaining_reads_let_half_as_many_calls_go_at_once() {
     let h = start().await;
+    read_at_once(&h, FEW, 24).await;
+    let most = FEW_MAX_IN_FLIGHT.load(Ordering::SeqCst);
+    assert!((2..=6).contains(&most), "at most 6 at once, more than one: {most}");
+    assert!(!h.app.arm.one_at_a_time(FEW));
+}
+
+/// `n` concurrent reads of MPEs in `sub` (as many checks' worth), each answered.
+async fn read_at_once(h: &Harness, sub: &str, n: usize) {
     let mut reads = tokio::task::JoinSet::new();
-    for i in 0..24 {
-        let id = mpe_approver::resource_id::ResourceId::parse(&mpe(FEW, &format!("pe-f{i}"))).unwrap();
+    for i in 0..n {
+        let id = mpe_approver::resource_id::ResourceId::parse(&mpe(sub, &format!("pe-c{i}"))).unwrap();
         let app = h.app.clone();
         reads.spawn(async move { app.arm.get(&id, "2020-03-01").await.map(|_| ()) });
     }
     while let Some(r) = reads.join_next().await {
         assert!(r.unwrap().is_ok());
     }
-    let most = FEW_MAX_IN_FLIGHT.load(Ordering::SeqCst);
-    assert!((2..=6).contains(&most), "at most 6 at once, more than one: {most}");
-    assert!(!h.app.arm.one_at_a_time(FEW));
 }

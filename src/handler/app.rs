@@ -60,6 +60,11 @@ impl Learned {
         Learned { on, model: Default::default(), waiting: Default::default() }
     }
 
+    /// Whether the process learns (`MPE_LEARN_READINESS`).
+    pub fn on(&self) -> bool {
+        self.on
+    }
+
     /// What was learnt so far, for one check's decisions; `None` when learning is off.
     pub fn snapshot(&self) -> Option<Arc<crate::readiness::Readiness>> {
         self.on.then(|| self.model.read().map(|m| m.clone()).ok()).flatten()

@@ -50,12 +50,14 @@ pub(crate) async fn check(
     for _ in 0..MAX_STEPS {
         let step = match decide(&seen, &rules) {
             Action::Finish(ending) => {
-                match (&ending.verdict, readiness_waiting(&seen)) {
-                    (Verdict::CheckAgain { .. }, Some((key, age))) => {
-                        app.readiness.waiting(&item.mpe_id, &key, age, app.clock.now())
+                if app.readiness.on() {
+                    match (&ending.verdict, readiness_waiting(&seen)) {
+                        (Verdict::CheckAgain { .. }, Some((key, age))) => {
+                            app.readiness.waiting(&item.mpe_id, &key, age, app.clock.now())
+                        }
+                        (Verdict::Done(_) | Verdict::Park { .. }, _) => app.readiness.ended(&item.mpe_id),
+                        _ => {}
                     }
-                    (Verdict::Done(_) | Verdict::Park { .. }, _) => app.readiness.ended(&item.mpe_id),
-                    _ => {}
                 }
                 return ending;
             }
@@ -67,7 +69,7 @@ pub(crate) async fn check(
                 timeout_at(deadline, FIRST_LANE.scope(seen.awaits_approval(), read)).await
             }
             Action::Approve(a) => {
-                if let Some((key, age)) = readiness_seen(&seen) {
+                if let Some((key, age)) = app.readiness.on().then(|| readiness_seen(&seen)).flatten() {
                     app.readiness.ready(&item.mpe_id, &key, age);
                 }
                 timeout_at(deadline, FIRST_LANE.scope(true, approving::approve(app, &a, listed.get(&a.pec_id), reply)))

@@ -787,8 +787,9 @@ impl Pace {
 
 /// Check again at the next instant of the parent's grid ([`Schedule::on_grid`], so the parent's MPEs
 /// are checked together) at the interval the MPE's age and ready window call for
-/// ([`Schedule::interval_for`]), half an interval from now at least, and `min_delay` at least (a
-/// server's wait, a settle time); parked once the give-up time would be passed.
+/// ([`Schedule::interval_for`]), or the learnt one where there is one (`Pace::learned`, at most twice
+/// the configured), half an interval from now at least, and `min_delay` at least (a server's wait, a
+/// settle time); parked once the give-up time would be passed.
 fn retry_later(
     reason: String,
     last_state: &str,

@@ -97,12 +97,18 @@ fn spread(counts: &[f64], lo: f64, hi: f64) -> f64 {
 }
 
 impl Readiness {
+    /// The ages of `key`, a new entry for a key not seen yet; `None` past [`MAX_KEYS`] (or a key too long
+    /// to be a resource type).
+    fn ages_mut(&mut self, key: &str) -> Option<&mut Ages> {
+        if key.len() > 300 || (!self.keys.contains_key(key) && self.keys.len() >= MAX_KEYS) {
+            return None;
+        }
+        Some(self.keys.entry(key.to_string()).or_insert_with(Ages::new))
+    }
+
     /// An MPE of `key` was first seen awaiting approval `age` after its creation.
     pub fn record(&mut self, key: &str, age: Duration) {
-        if key.len() > 300 || (!self.keys.contains_key(key) && self.keys.len() >= MAX_KEYS) {
-            return;
-        }
-        let ages = self.keys.entry(key.to_string()).or_insert_with(Ages::new);
+        let Some(ages) = self.ages_mut(key) else { return };
         ages.counts[bin_of(age.as_secs_f64())] += 1.0;
         ages.total += 1.0;
         if ages.total >= 2.0 * KEEP {
@@ -117,10 +123,7 @@ impl Readiness {
         if let Some(w) = was {
             self.not_waiting(key, w);
         }
-        if key.len() > 300 || (!self.keys.contains_key(key) && self.keys.len() >= MAX_KEYS) {
-            return;
-        }
-        let ages = self.keys.entry(key.to_string()).or_insert_with(Ages::new);
+        let Some(ages) = self.ages_mut(key) else { return };
         ages.waiting[bin_of(age.as_secs_f64())] += 1.0;
     }
 

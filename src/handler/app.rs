@@ -76,21 +76,27 @@ impl Learned {
         }
     }
 
+    /// `mpe` no longer in the book of waiting MPEs: its key and its age when last seen not ready.
+    fn take(&self, mpe: &crate::resource_id::ResourceId) -> Option<(String, std::time::Duration)> {
+        let mut w = self.waiting.lock().ok()?;
+        w.by_mpe.remove(&mpe.to_string().to_ascii_lowercase()).map(|(k, a, _)| (k, a))
+    }
+
     /// `mpe` (under `key`) was first seen ready at `age` ([`crate::readiness::Readiness::record`]).
     pub fn ready(&self, mpe: &crate::resource_id::ResourceId, key: &str, age: std::time::Duration) {
         if !self.on {
             return;
         }
-        let was = self.waiting.lock().ok().and_then(|mut w| w.by_mpe.remove(&mpe.to_string().to_ascii_lowercase()));
+        let was = self.take(mpe);
         self.change(|m| {
-            if let Some((k, a, _)) = was {
+            if let Some((k, a)) = was {
                 m.not_waiting(&k, a);
             }
             m.record(key, age);
         });
     }
 
-    /// `mpe` (under `key`) was seen not ready yet at `age`, at `now`.
+    /// `mpe` (under `key`, its type's: the same every time) was seen not ready yet at `age`, at `now`.
     pub fn waiting(
         &self,
         mpe: &crate::resource_id::ResourceId,
@@ -105,31 +111,24 @@ impl Learned {
         w.records += 1;
         let mut forgotten = Vec::new();
         if w.records % 1024 == 0 {
-            let stale: Vec<String> = w
-                .by_mpe
-                .iter()
-                .filter(|(_, (_, _, at))| now - *at > FORGET_WAITING)
-                .map(|(id, _)| id.clone())
-                .collect();
-            forgotten.extend(stale.into_iter().filter_map(|id| w.by_mpe.remove(&id)));
+            w.by_mpe.retain(|_, (k, a, at)| {
+                let stale = now - *at > FORGET_WAITING;
+                if stale {
+                    forgotten.push((k.clone(), *a));
+                }
+                !stale
+            });
         }
         let id = mpe.to_string().to_ascii_lowercase();
-        if w.by_mpe.len() >= MAX_WAITING && !w.by_mpe.contains_key(&id) {
-            return;
-        }
-        let was = w.by_mpe.insert(id, (key.to_string(), age, now));
+        let counted = w.by_mpe.len() < MAX_WAITING || w.by_mpe.contains_key(&id);
+        let was = if counted { w.by_mpe.insert(id, (key.to_string(), age, now)) } else { None };
         drop(w);
         self.change(|m| {
-            for (k, a, _) in forgotten {
+            for (k, a) in forgotten {
                 m.not_waiting(&k, a);
             }
-            match was {
-                Some((k, a, _)) if k == key => m.waiting(key, age, Some(a)),
-                Some((k, a, _)) => {
-                    m.not_waiting(&k, a);
-                    m.waiting(key, age, None)
-                }
-                None => m.waiting(key, age, None),
+            if counted {
+                m.waiting(key, age, was.map(|(_, a, _)| a));
             }
         });
     }
@@ -139,8 +138,7 @@ impl Learned {
         if !self.on {
             return;
         }
-        let was = self.waiting.lock().ok().and_then(|mut w| w.by_mpe.remove(&mpe.to_string().to_ascii_lowercase()));
-        if let Some((k, a, _)) = was {
+        if let Some((k, a)) = self.take(mpe) {
             self.change(|m| m.not_waiting(&k, a));
         }
     }
@@ -397,5 +395,23 @@ mod learned_tests {
             l.waiting(&mpe(100 + n), KEY, Duration::from_secs(3), later);
         }
         assert_eq!(waiting(&l), 1024.0, "the stale one forgotten, the 1,024 fresh ones counted");
+    }
+
+    #[test]
+    fn a_full_book_counts_no_more_and_still_forgets_the_stale() {
+        let l = Learned::new(true);
+        let waiting = |l: &Learned| l.snapshot().map_or(-1.0, |m| m.waiting_now(KEY));
+        for n in 0..MAX_WAITING {
+            l.waiting(&mpe(n), KEY, Duration::from_secs(3), at(0));
+        }
+        let later = at(FORGET_WAITING.num_seconds() + 1);
+        l.waiting(&mpe(MAX_WAITING), KEY, Duration::from_secs(3), later);
+        assert_eq!(waiting(&l), MAX_WAITING as f64, "full: one more is not counted");
+        // The next sweep (every 1,024 records) forgets every stale one, in the model too.
+        let until_sweep = 1024 - (MAX_WAITING + 1) % 1024;
+        for n in 0..until_sweep {
+            l.waiting(&mpe(MAX_WAITING + 1 + n), KEY, Duration::from_secs(3), later);
+        }
+        assert_eq!(waiting(&l), 1.0, "only the last record, made after the sweep, counts");
     }
 }

@@ -278,6 +278,8 @@ struct MpeRec {
     arm_calls: u64,
     /// The first time a read (its GET, or a list) showed the MPE at or past its pending time.
     read_pending_at: Option<DateTime<Utc>>,
+    /// The last such read before its PEC was approved.
+    last_read_pending_at: Option<DateTime<Utc>>,
     violations: Vec<String>,
 }
 
@@ -334,6 +336,9 @@ pub struct MpeReport {
     pub pending_at: Option<DateTime<Utc>>,
     /// When a read (its GET, or a list of its parent's MPEs) first showed it so.
     pub read_pending_at: Option<DateTime<Utc>>,
+    /// The last read that showed it so before its PEC was approved: the approving check's read, when a
+    /// check reads and approves.
+    pub last_read_pending_at: Option<DateTime<Utc>>,
     pub pec_approved_at: Option<DateTime<Utc>>,
     pub approved_by: Option<String>,
     /// Seconds from the MPE becoming pending to its PEC being approved.
@@ -521,6 +526,7 @@ impl World {
                 approve_puts: 0,
                 arm_calls: 0,
                 read_pending_at: None,
+                last_read_pending_at: None,
                 violations: Vec::new(),
             },
         );
@@ -801,12 +807,18 @@ impl World {
     }
 
     /// [`World::mpe_body`] for a reader (its GET, or a list): the first read at or past the MPE's pending
-    /// time is remembered ([`MpeReport::read_pending_at`]).
+    /// time is remembered ([`MpeReport::read_pending_at`]), and the last such read before its PEC was
+    /// approved ([`MpeReport::last_read_pending_at`]).
     pub fn read_mpe(&mut self, mpe: &ResourceId, now: DateTime<Utc>) -> Option<serde_json::Value> {
         let body = self.mpe_body(mpe, now)?;
-        if let Some(m) = self.mpes.get_mut(&mpe.key()) {
-            if m.read_pending_at.is_none() && at(m.created_at, m.spec.pending_after) <= now {
-                m.read_pending_at = Some(now);
+        let key = mpe.key();
+        let approved = self.own_pec(&key).and_then(|p| p.approval.as_ref()).is_some_and(|a| a.at <= now);
+        if let Some(m) = self.mpes.get_mut(&key) {
+            if at(m.created_at, m.spec.pending_after) <= now {
+                m.read_pending_at.get_or_insert(now);
+                if !approved {
+                    m.last_read_pending_at = Some(now);
+                }
             }
         }
         Some(body)
@@ -1019,6 +1031,7 @@ impl World {
                     pec_appeared_at,
                     pending_at,
                     read_pending_at: m.read_pending_at.filter(|_| pending_at.is_some()),
+                    last_read_pending_at: m.last_read_pending_at.filter(|_| pending_at.is_some()),
                     pec_approved_at: approval.map(|a| a.at),
                     approved_by: approval.map(|a| a.by.clone()),
                     approval_latency_secs: match (pending_at, approval) {
@@ -1107,6 +1120,20 @@ mod tests {
         let other =
             ResourceId::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Dashboard/grafana/h").unwrap();
         assert_eq!(w.refresh_mpes(&other, "refreshManagedPrivateEndpoints", plus(106)), Some(0));
+    }
+
+    #[test]
+    fn the_first_and_the_last_read_showing_pending_before_the_approval_are_remembered() {
+        let (mut w, name) = world();
+        let half = |s: i64| t0() + chrono::Duration::milliseconds(s * 500);
+        for at in [plus(9), plus(11), half(23)] {
+            assert!(w.read_mpe(&mpe(), at).is_some());
+        }
+        w.approve(&target(), &name, "mi", "ok", plus(12)).unwrap();
+        assert!(w.read_mpe(&mpe(), plus(13)).is_some());
+        let r = &w.mpe_reports(plus(20))[0];
+        assert_eq!(r.read_pending_at, Some(plus(11)), "the read at 9 s came before pending at 10 s");
+        assert_eq!(r.last_read_pending_at, Some(half(23)), "the read at 13 s came after the approval");
     }
 
     #[test]

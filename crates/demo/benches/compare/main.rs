@@ -28,7 +28,9 @@
 //! `--max-concurrent-calls N` (ours: default host.json's, one instance), `--set NAME=VALUE` (ours: an app
 //! setting beyond the deployed defaults, repeatable), `--scenario calm` (the `--sizes` runs without
 //! throttling; default `tenant`),
-//! `--no-write`, `--out docs` (where to write).
+//! `--no-write`, `--out docs` (where to write), `--parts FILE` (a CSV row per approval: scenario, MPEs,
+//! strategy, service, seconds from pending to the first read showing it, from that read to the approval,
+//! and from the last read showing it pending to the approval; what `docs/analysis/schedule-floor.py` reads).
 
 mod figures;
 #[path = "../machine.rs"]
@@ -65,6 +67,8 @@ pub struct Args {
     pub scenario: String,
     pub write: bool,
     pub out: std::path::PathBuf,
+    /// Where to write every approval's two parts as CSV (`--parts`).
+    pub parts: Option<std::path::PathBuf>,
     /// The command line as given, for the doc.
     pub command: String,
 }
@@ -85,6 +89,7 @@ fn parse_args() -> anyhow::Result<Args> {
         scenario: "tenant".into(),
         write: true,
         out: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs"),
+        parts: None,
         command: String::new(),
     };
     let mut given = Vec::new();
@@ -112,6 +117,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--scenario" => a.scenario = val()?,
             "--no-write" => a.write = false,
             "--out" => a.out = val()?.into(),
+            "--parts" => a.parts = Some(val()?.into()),
             other => anyhow::bail!("unknown argument {other} (see the top of crates/demo/benches/compare/main.rs)"),
         }
         if k != "--bench" {
@@ -171,6 +177,26 @@ async fn run_one(strategy: &str, tenant: &Tenant, scenario: &Scenario, play: &Pl
         "oracle" => poll::run(tenant, scenario, play, Duration::from_secs(1), true).await,
         other => anyhow::bail!("unknown strategy {other} (ours, ours2, ours4, learn, poll5, poll1, oracle)"),
     }
+}
+
+/// Every approval's two parts, one CSV row each.
+fn write_parts(path: &std::path::Path, runs: &[(Scenario, usize, Vec<Figures>)]) -> anyhow::Result<()> {
+    use std::fmt::Write as _;
+    let mut csv = String::from("scenario,mpes,strategy,service,to_read,to_approval,approving\n");
+    for (scenario, n, figs) in runs {
+        for f in figs {
+            for p in &f.parts {
+                writeln!(
+                    csv,
+                    "{},{n},\"{}\",{},{:.3},{:.3},{:.3}",
+                    scenario.name, f.strategy, p.service, p.to_read, p.to_approval, p.approving
+                )?;
+            }
+        }
+    }
+    std::fs::write(path, csv).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    println!("parts: {}", path.display());
+    Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -242,6 +268,9 @@ fn main() -> anyhow::Result<()> {
     println!("whole run: {:.0} s real", total.as_secs_f64());
     if args.write {
         report::write_docs(&args, &runs, total)?;
+    }
+    if let Some(path) = &args.parts {
+        write_parts(path, &runs)?;
     }
     Ok(())
 }

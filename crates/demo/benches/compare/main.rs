@@ -67,7 +67,7 @@ pub struct Args {
     pub scenario: String,
     pub write: bool,
     pub out: std::path::PathBuf,
-    /// Where to write every approval's two parts as CSV (`--parts`).
+    /// Where to write every approval's parts as CSV (`--parts`).
     pub parts: Option<std::path::PathBuf>,
     /// The command line as given, for the doc.
     pub command: String,
@@ -179,7 +179,7 @@ async fn run_one(strategy: &str, tenant: &Tenant, scenario: &Scenario, play: &Pl
     }
 }
 
-/// Every approval's two parts, one CSV row each.
+/// Every approval's parts ([`figures::Parts`]), one CSV row each.
 fn write_parts(path: &std::path::Path, runs: &[(Scenario, usize, Vec<Figures>)]) -> anyhow::Result<()> {
     use std::fmt::Write as _;
     let mut csv = String::from("scenario,mpes,strategy,service,to_read,to_approval,approving\n");

@@ -167,7 +167,8 @@ pub fn write_docs(args: &Args, runs: &[(Scenario, usize, Vec<Figures>)], total: 
         "The approver's chain and the obvious alternative, side by side over the same simulated tenant in one \
          run. The figures below were printed by the run this page records; none is typed in. The handler's own \
          cost on Event Grid noise, against a bare axum server, is on its own page: [handler-cost.md](handler-cost.md) \
-         (`cargo bench -p mpe-demo --bench edge`).\n\n",
+         (`cargo bench -p mpe-demo --bench edge`). The fewest reads any schedule could spend on these tenants \
+         for a median overshoot of 1 s and a p95 of 3 s, computed on a model of them: [analysis/floors.md](analysis/floors.md).\n\n",
     );
     let _ = writeln!(d, "- **Command:** `{}`", args.command);
     let _ = writeln!(d, "- **Machine:** {}", crate::machine::describe());

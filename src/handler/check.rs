@@ -38,7 +38,7 @@ pub(crate) async fn run(app: &App, req: InvocationRequest, invocation: &str) -> 
     let members = item.members();
     let count = members.len();
     let with_siblings = count > 1;
-    let tickets = app.outbox.begin(&item.mpe_id, members.len());
+    let tickets = app.outbox.begin(&item.mpe_id, count);
     let budget = app.config.budgets.check;
     let checks = members.iter().zip(tickets).map(|(member, ticket)| {
         let span = tracing::info_span!("check", mpe_id = %member.mpe_id, correlation_id = %member.correlation_id,

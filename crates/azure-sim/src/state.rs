@@ -812,13 +812,15 @@ impl World {
     pub fn read_mpe(&mut self, mpe: &ResourceId, now: DateTime<Utc>) -> Option<serde_json::Value> {
         let body = self.mpe_body(mpe, now)?;
         let key = mpe.key();
+        let pending = self.mpes.get(&key).is_some_and(|m| at(m.created_at, m.spec.pending_after) <= now);
+        if !pending {
+            return Some(body);
+        }
         let approved = self.own_pec(&key).and_then(|p| p.approval.as_ref()).is_some_and(|a| a.at <= now);
         if let Some(m) = self.mpes.get_mut(&key) {
-            if at(m.created_at, m.spec.pending_after) <= now {
-                m.read_pending_at.get_or_insert(now);
-                if !approved {
-                    m.last_read_pending_at = Some(now);
-                }
+            m.read_pending_at.get_or_insert(now);
+            if !approved {
+                m.last_read_pending_at = Some(now);
             }
         }
         Some(body)
